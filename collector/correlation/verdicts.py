@@ -1,0 +1,178 @@
+"""Judge one probe from its facts. Pure: the same facts and `now` give the same verdict.
+
+Re-judging with more facts (a late arrival, a late DLR) gives the revised verdict; the
+caller logs the revision. The rules, in the order they are applied:
+
+1. refused at submit → rejected (DLR not applicable);
+2. arrived → delivered or late by the deadline — except late while the receiver was
+   unhealthy, which is inconclusive (the delay may be the receiver's);
+3. not arrived, give-up not reached → pending;
+4. not arrived, receiver unhealthy (modem, agent link, or a "not measured" gap) at any time
+   in [submit, give-up] → inconclusive: never charged to the vendor;
+5. otherwise lost.
+The DLR claim is then compared with what happened; a claim that cannot be checked (receiver
+unhealthy) is unverifiable, never "fake".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from collector.correlation import content
+from collector.correlation.model import (
+    FINAL_FAILURE,
+    FINAL_SUCCESS,
+    NS,
+    Arrival,
+    ContentVerdict,
+    DlrClaim,
+    DlrObservation,
+    DlrTruth,
+    Outcome,
+    Policy,
+    ProbeSpec,
+    UnhealthySpan,
+    Verdict,
+)
+
+
+def dlr_claim(dlrs: Sequence[DlrObservation], parts: int) -> tuple[DlrClaim, int]:
+    """The vendor's final claim for the whole message and when it was complete.
+
+    Success needs a final success for every part id; one final failure fails the message.
+    Intermediate states (ACCEPTD, ENROUTE) never override a final one, whatever the order.
+    """
+    success: dict[str, int] = {}
+    failure_at: int | None = None
+    for dlr in sorted(dlrs, key=lambda d: d.received_at_ns):
+        status = dlr.status.upper()
+        if status in FINAL_FAILURE and failure_at is None:
+            failure_at = dlr.received_at_ns
+        elif status in FINAL_SUCCESS:
+            success.setdefault(dlr.message_id, dlr.received_at_ns)
+    if failure_at is not None:
+        return DlrClaim.FAILURE, failure_at
+    if success and len(success) >= max(parts, 1):
+        return DlrClaim.SUCCESS, max(success.values())
+    return DlrClaim.NONE, 0
+
+
+def _first_complete(arrivals: Sequence[Arrival]) -> Arrival:
+    """The arrival that counts: the earliest complete one, else the earliest."""
+
+    def done_at(a: Arrival) -> int:
+        return max(p.collector_time_ns() for p in a.parts)
+
+    complete = [a for a in arrivals if not a.missing_parts]
+    return min(complete or arrivals, key=done_at)
+
+
+def judge(
+    probe: ProbeSpec,
+    arrivals: Sequence[Arrival],
+    dlrs: Sequence[DlrObservation],
+    unhealthy: Sequence[UnhealthySpan],
+    *,
+    now_ns: int,
+    policy: Policy,
+) -> Verdict:
+    if probe.submit_status == "rejected":
+        return Verdict(
+            probe.probe_id,
+            Outcome.REJECTED,
+            DlrTruth.NOT_APPLICABLE,
+            DlrClaim.NONE,
+            ContentVerdict.NONE,
+            reasons=("rejected_at_submit",),
+        )
+
+    submitted = probe.submitted_at_ns
+    give_up_at = submitted + int(policy.give_up_s * NS)
+    window_end = min(now_ns, give_up_at)
+    problems = sorted(
+        {s.reason for s in unhealthy if s.overlaps(submitted, max(window_end, submitted + 1))}
+    )
+    reasons: list[str] = []
+    if probe.submit_status == "ambiguous":
+        reasons.append("ambiguous_submit")
+
+    claim, claim_at = dlr_claim(dlrs, probe.parts)
+    latency: float | None = None
+    uncertainty: float | None = None
+    vendor_delay: float | None = None
+    carrier_delay: float | None = None
+    content_diff = ""
+    sender = ""
+    missing: tuple[int, ...] = ()
+
+    if arrivals:
+        first = _first_complete(arrivals)
+        last_part = max(first.parts, key=lambda p: p.collector_time_ns())
+        arrived_at = last_part.collector_time_ns()
+        latency = (arrived_at - submitted) / NS
+        clock_unc = max(p.clock_uncertainty_ms for p in first.parts) / 1000.0
+        uncertainty = clock_unc + policy.read_resolution_s
+        verdict_content, content_diff = content.classify(probe.expected_text, first.text)
+        if first.missing_parts:
+            verdict_content = ContentVerdict.TRUNCATED
+            reasons.append("missing_parts")
+        scts = [p.scts_ns for p in first.parts if p.scts_ns]
+        sender, missing = first.sender, first.missing_parts
+        if scts:
+            # Split at the SMSC time stamp: before it the vendor (and interconnect), after it
+            # the carrier's delivery to the handset.
+            vendor_delay = (max(scts) - submitted) / NS
+            carrier_delay = (arrived_at - max(scts)) / NS
+        if latency <= policy.deadline_s:
+            outcome = Outcome.DELIVERED
+        elif problems:
+            outcome = Outcome.INCONCLUSIVE
+            reasons.append("late_while_receiver_unhealthy")
+        else:
+            outcome = Outcome.LATE
+    else:
+        verdict_content = ContentVerdict.NONE
+        if now_ns < give_up_at:
+            outcome = Outcome.PENDING
+        elif problems:
+            outcome = Outcome.INCONCLUSIVE
+        else:
+            outcome = Outcome.LOST
+    reasons.extend(f"receiver:{p}" for p in problems)
+
+    truth = _dlr_truth(outcome, claim, claim_at, submitted, now_ns, policy)
+    return Verdict(
+        probe.probe_id,
+        outcome,
+        truth,
+        claim,
+        verdict_content,
+        content_diff=content_diff,
+        latency_s=latency,
+        latency_uncertainty_s=uncertainty,
+        vendor_delay_s=vendor_delay,
+        carrier_delay_s=carrier_delay,
+        sender=sender,
+        duplicates=max(len(arrivals) - 1, 0),
+        missing_parts=missing,
+        reasons=tuple(reasons),
+        arrival_uuids=tuple(a.record_uuid for a in arrivals),
+    )
+
+
+def _dlr_truth(
+    outcome: Outcome, claim: DlrClaim, claim_at: int, submitted: int, now_ns: int, policy: Policy
+) -> DlrTruth:
+    due_at = submitted + int(policy.dlr_due_s * NS)
+    if claim is DlrClaim.NONE:
+        return DlrTruth.MISSING if now_ns >= due_at else DlrTruth.PENDING
+    if outcome is Outcome.PENDING:
+        return DlrTruth.PENDING
+    if outcome is Outcome.INCONCLUSIVE:
+        return DlrTruth.UNVERIFIABLE
+    arrived = outcome in (Outcome.DELIVERED, Outcome.LATE)
+    if claim is DlrClaim.SUCCESS and not arrived:
+        return DlrTruth.FAKE_SUCCESS
+    if claim is DlrClaim.FAILURE and arrived:
+        return DlrTruth.FALSE_FAILURE
+    return DlrTruth.LATE if claim_at > due_at else DlrTruth.CONSISTENT
