@@ -1,0 +1,228 @@
+"""Which probe to send next: vendor × target SIM × content profile, with the rules vendors enforce.
+
+Pure planning over an injected clock and RNG (no I/O, no sleeping): `due(now)` hands out the
+probes whose time has come, `next_wakeup(now)` says when to ask again. Rules:
+
+- each lane (vendor, SIM, profile) sends on average every `interval_s`, scaled per hour band
+  (peak, off-peak), with exponential jitter so sends look like traffic, not like probes;
+- a token bucket per vendor (`rate_per_s`, `burst`) — never trip the vendor's throttling;
+- verification codes: at most `daily_cap_per_number` per vendor and number per local day
+  (carriers and vendors cap them; past the cap the vendor rejects and we would measure our
+  own schedule instead of the route);
+- marketing only inside the allowed local hours (8:00–21:00 in China);
+- a cost budget per local day (price per billed part) that is never exceeded: a probe whose
+  parts would cross it is not sent.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from collector.correlation.model import NS
+from collector.probes.content import PROFILES, Category
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    msisdn: str
+    carrier: str = ""
+    region: str = ""
+    agent_id: str = ""
+    modem_imei: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VendorPlan:
+    name: str
+    profiles: tuple[str, ...]
+    interval_s: float  # mean time between probes of one lane
+    signature: str
+    rate_per_s: float = 5.0
+    burst: int = 5
+    price_per_part: float = 0.04
+    daily_cap_per_number: int = 8  # verification codes per number per local day
+
+
+@dataclass(frozen=True, slots=True)
+class HourBand:
+    name: str
+    start_hour: int  # local, inclusive
+    end_hour: int  # local, exclusive; may wrap past midnight
+    interval_factor: float = 1.0
+
+    def contains(self, hour: int) -> bool:
+        if self.start_hour <= self.end_hour:
+            return self.start_hour <= hour < self.end_hour
+        return hour >= self.start_hour or hour < self.end_hour
+
+
+DEFAULT_BANDS = (
+    HourBand("peak", 18, 22, 1.0),
+    HourBand("day", 8, 18, 1.0),
+    HourBand("night", 22, 8, 3.0),
+)
+MARKETING_HOURS = (8, 21)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedProbe:
+    vendor: str
+    target: Target
+    profile: str
+    at_ns: int
+    band: str
+    estimated_parts: int
+    cost: float
+
+
+@dataclass(order=True, slots=True)
+class _Lane:
+    next_at_ns: int
+    key: tuple[str, str, str] = field(compare=False)  # vendor, msisdn, profile
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated_ns: int
+
+
+class Scheduler:
+    def __init__(
+        self,
+        vendors: list[VendorPlan],
+        targets: list[Target],
+        *,
+        start_ns: int,
+        rng: random.Random,
+        parts_of: Mapping[tuple[str, str], int],
+        daily_budget: float = math.inf,
+        bands: tuple[HourBand, ...] = DEFAULT_BANDS,
+        timezone: str = "Asia/Shanghai",
+    ) -> None:
+        for plan in vendors:
+            unknown = [p for p in plan.profiles if p not in PROFILES]
+            if unknown:
+                raise ValueError(f"vendor {plan.name}: unknown profiles {unknown}")
+        self._vendors = {v.name: v for v in vendors}
+        self._targets = {t.msisdn: t for t in targets}
+        self._rng = rng
+        self._parts_of = parts_of  # (vendor, profile) -> billed parts, signature included
+        self._budget = daily_budget
+        self._bands = bands
+        self._tz = ZoneInfo(timezone)
+        self._spent: dict[str, float] = defaultdict(float)  # local day -> money
+        self._caps: dict[tuple[str, str, str], int] = defaultdict(int)  # vendor, msisdn, day
+        self._buckets = {v.name: _Bucket(float(v.burst), start_ns) for v in vendors}
+        self._lanes: list[_Lane] = []
+        for plan in vendors:
+            for target in targets:
+                for profile in plan.profiles:
+                    first = start_ns + self._gap_ns(plan, start_ns, first=True)
+                    self._lanes.append(_Lane(first, (plan.name, target.msisdn, profile)))
+        heapq.heapify(self._lanes)
+
+    # -- restoring after a restart: what was already sent today counts against caps/budget
+    def record_sent(self, vendor: str, msisdn: str, profile: str, at_ns: int, cost: float) -> None:
+        day = self._day(at_ns)
+        self._spent[day] += cost
+        if PROFILES[profile].category is Category.OTP:
+            self._caps[(vendor, msisdn, day)] += 1
+
+    def spent(self, at_ns: int) -> float:
+        return self._spent[self._day(at_ns)]
+
+    def next_wakeup(self) -> int:
+        return self._lanes[0].next_at_ns if self._lanes else 2**63 - 1
+
+    def due(self, now_ns: int) -> list[PlannedProbe]:
+        planned: list[PlannedProbe] = []
+        while self._lanes and self._lanes[0].next_at_ns <= now_ns:
+            lane = heapq.heappop(self._lanes)
+            vendor, msisdn, profile = lane.key
+            plan = self._vendors[vendor]
+            deferred_to = self._blocked_until(plan, msisdn, profile, lane.next_at_ns, now_ns)
+            if deferred_to is not None:
+                lane.next_at_ns = deferred_to
+            else:
+                parts = self._parts_of[(vendor, profile)]
+                cost = parts * plan.price_per_part
+                self.record_sent(vendor, msisdn, profile, now_ns, cost)
+                self._buckets[vendor].tokens -= 1
+                local = self._local(now_ns)
+                planned.append(
+                    PlannedProbe(
+                        vendor,
+                        self._targets[msisdn],
+                        profile,
+                        now_ns,
+                        self.band(local.hour).name,
+                        parts,
+                        cost,
+                    )
+                )
+                lane.next_at_ns = now_ns + self._gap_ns(plan, now_ns)
+            heapq.heappush(self._lanes, lane)
+        return planned
+
+    def band(self, hour: int) -> HourBand:
+        return next((b for b in self._bands if b.contains(hour)), HourBand("other", 0, 24))
+
+    # ---------------------------------------------------------------- internals
+    def _blocked_until(
+        self, plan: VendorPlan, msisdn: str, profile: str, due_ns: int, now_ns: int
+    ) -> int | None:
+        """None when the lane may send now, else when to look at it again."""
+        local = self._local(now_ns)
+        category = PROFILES[profile].category
+        if category is Category.MARKETING and not (
+            MARKETING_HOURS[0] <= local.hour < MARKETING_HOURS[1]
+        ):
+            return self._next_local_time(local, MARKETING_HOURS[0]) + self._jitter_ns(600)
+        day = self._day(now_ns)
+        if (
+            category is Category.OTP
+            and self._caps[(plan.name, msisdn, day)] >= plan.daily_cap_per_number
+        ):
+            return self._next_local_time(local, 0) + self._jitter_ns(3600)
+        cost = self._parts_of[(plan.name, profile)] * plan.price_per_part
+        if self._spent[day] + cost > self._budget + 1e-9:
+            return self._next_local_time(local, 0) + self._jitter_ns(3600)
+        bucket = self._buckets[plan.name]
+        elapsed = (now_ns - bucket.updated_ns) / NS
+        bucket.tokens = min(float(plan.burst), bucket.tokens + elapsed * plan.rate_per_s)
+        bucket.updated_ns = now_ns
+        if bucket.tokens < 1.0:
+            wait_s = (1.0 - bucket.tokens) / plan.rate_per_s
+            return now_ns + int(wait_s * NS) + self._jitter_ns(0.05)
+        return None
+
+    def _gap_ns(self, plan: VendorPlan, now_ns: int, *, first: bool = False) -> int:
+        factor = self.band(self._local(now_ns).hour).interval_factor
+        mean = plan.interval_s * factor
+        if first:  # spread the lanes' first sends over one interval
+            return int(self._rng.uniform(0, mean) * NS)
+        # Exponential gaps (a Poisson stream) with a floor, so no two sends of a lane cluster.
+        return int(max(0.2 * mean, self._rng.expovariate(1.0 / mean)) * NS)
+
+    def _jitter_ns(self, scale_s: float) -> int:
+        return int(self._rng.uniform(0, scale_s) * NS)
+
+    def _local(self, at_ns: int) -> datetime:
+        return datetime.fromtimestamp(at_ns / NS, self._tz)
+
+    def _day(self, at_ns: int) -> str:
+        return self._local(at_ns).date().isoformat()
+
+    def _next_local_time(self, local: datetime, hour: int) -> int:
+        candidate = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+        if candidate <= local:
+            candidate += timedelta(days=1)
+        return int(candidate.timestamp()) * NS
