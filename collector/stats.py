@@ -1,0 +1,74 @@
+"""Statistics every figure in smsprobe uses, in one place so reports, time series and the
+offline evidence verifier compute exactly the same numbers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+
+Z95 = 1.959963984540054  # two-sided 95 %
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion; (0, 1) when n == 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes {successes} not within 0..{n}")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolated percentile (q in 0..100) of the values; None when empty.
+
+    The same definition as numpy's default ("linear"), written out so the offline
+    verifier needs nothing but the standard library.
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def one_sided_p_below(successes: int, n: int, threshold: float) -> float:
+    """p-value of H0 "true rate >= threshold" against H1 "below": small means a breach.
+
+    Exact binomial lower tail P(X <= successes | n, threshold), computed in log space.
+    """
+    if n == 0:
+        return 1.0
+    if threshold >= 1.0:
+        return 0.0 if successes < n else 1.0
+    log_p, log_q = math.log(threshold), math.log1p(-threshold)
+    terms = [
+        math.lgamma(n + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(n - k + 1)
+        + k * log_p
+        + (n - k) * log_q
+        for k in range(successes + 1)
+    ]
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
+def probes_needed(observed_rate: float, threshold: float, alpha: float = 0.05) -> int | None:
+    """Roughly how many probes decide "rate < threshold" (or ">=") at this observed rate.
+
+    Normal approximation of the one-sided test; None when the observed rate equals the
+    threshold (no finite sample decides it).
+    """
+    diff = abs(observed_rate - threshold)
+    if diff < 1e-12:
+        return None
+    z = NormalDist().inv_cdf(1 - alpha)
+    variance = max(threshold * (1 - threshold), 1e-9)
+    return math.ceil(variance * (z / diff) ** 2)

@@ -1,0 +1,72 @@
+"""The only place measurement, tag and field names live (DESIGN.md "Time series").
+
+A field never changes type: flags are integers 0/1 (so InfluxQL `mean()` gives a rate on
+InfluxDB 1.x, 2.x and 3.x alike), durations floats in seconds, counts integers, labels
+strings. Tags are low-cardinality identifiers only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FieldType = Literal["float", "int", "str"]
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    name: str
+    tags: tuple[str, ...]
+    fields: dict[str, FieldType]
+
+
+PROBE = Measurement(
+    "probe",
+    ("vendor", "carrier", "mvno", "region", "site", "agent", "profile"),
+    {
+        "latency_s": "float",
+        "vendor_delay_s": "float",
+        "carrier_delay_s": "float",
+        "delivered": "int",
+        "verdict": "str",
+        "dlr_status": "str",
+        "fake_dlr": "int",
+        "intact": "int",
+    },
+)
+
+ARRIVAL = Measurement(
+    "arrival",
+    ("vendor", "carrier", "region", "profile", "window"),
+    {
+        "sent": "int",
+        "delivered": "int",
+        "lost": "int",
+        "inconclusive": "int",
+        "rate": "float",
+        "ci_low": "float",
+        "ci_high": "float",
+        "p50_s": "float",
+        "p95_s": "float",
+    },
+)
+
+MODEM = Measurement(
+    "modem",
+    ("agent", "site", "iccid", "carrier"),
+    {"rssi_dbm": "float", "registered": "int", "storage_used": "int", "healthy": "int"},
+)
+
+AGENT = Measurement(
+    "agent",
+    ("agent", "site"),
+    {
+        "outbox_depth": "int",
+        "clock_offset_ms": "float",
+        "clock_uncertainty_ms": "float",
+        "up": "int",
+    },
+)
+
+MEASUREMENTS = {m.name: m for m in (PROBE, ARRIVAL, MODEM, AGENT)}
+ARRIVAL_WINDOWS_S = {"5m": 300, "1h": 3600}
