@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.stats import one_sided_p_below, percentile, probes_needed, wilson_interval
+
+
+def test_wilson_closed_forms_at_the_edges() -> None:
+    z2 = 1.959963984540054**2
+    assert wilson_interval(0, 10) == pytest.approx((0.0, z2 / (10 + z2)))
+    assert wilson_interval(10, 10) == pytest.approx((10 / (10 + z2), 1.0))
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+@given(st.integers(1, 5000), st.data())
+def test_wilson_contains_the_point_estimate(n: int, data: st.DataObject) -> None:
+    k = data.draw(st.integers(0, n))
+    low, high = wilson_interval(k, n)
+    assert 0 <= low <= k / n <= high <= 1
+
+
+def test_wilson_narrows_with_more_probes() -> None:
+    small = wilson_interval(97, 100)
+    large = wilson_interval(9700, 10000)
+    assert large[1] - large[0] < (small[1] - small[0]) / 5
+
+
+def test_percentile_is_linear_interpolation() -> None:
+    assert percentile([], 50) is None
+    assert percentile([3.0], 95) == 3.0
+    assert percentile([1, 2, 3, 4], 50) == pytest.approx(2.5)
+    assert percentile([10, 20, 30, 40, 50], 95) == pytest.approx(48.0)
+
+
+@pytest.mark.parametrize(("k", "n", "p"), [(0, 5, 0.9), (3, 10, 0.5), (95, 100, 0.97)])
+def test_one_sided_p_equals_the_exact_binomial_tail(k: int, n: int, p: float) -> None:
+    exact = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+    assert one_sided_p_below(k, n, p) == pytest.approx(exact, rel=1e-9)
+
+
+def test_probes_needed_shrinks_as_the_gap_grows() -> None:
+    near = probes_needed(0.96, 0.97)
+    far = probes_needed(0.90, 0.97)
+    assert near is not None and far is not None and near > far > 0
+    assert probes_needed(0.97, 0.97) is None
