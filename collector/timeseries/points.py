@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -69,23 +70,34 @@ _TAG_ESCAPE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
 _MEAS_ESCAPE = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
 
 
+@functools.lru_cache(maxsize=8192)
+def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    # Series repeat (a few vendors × carriers × agents): escape each series key once.
+    head = measurement.translate(_MEAS_ESCAPE)
+    for k, v in tags:
+        head += f",{k.translate(_TAG_ESCAPE)}={v.translate(_TAG_ESCAPE)}"
+    return head + " "
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(name: str) -> str:
+    return name.translate(_TAG_ESCAPE) + "="
+
+
 def _field(value: FieldValue) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(value, int):
+    kind = type(value)
+    if kind is float:
+        return repr(value)
+    if kind is int:
         return f"{value}i"
-    return repr(value)
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def to_line(point: Point) -> str:
-    head = point.measurement.translate(_MEAS_ESCAPE)
-    if point.tags:
-        head += "," + ",".join(
-            f"{k.translate(_TAG_ESCAPE)}={v.translate(_TAG_ESCAPE)}" for k, v in point.tags
-        )
-    body = ",".join(f"{k.translate(_TAG_ESCAPE)}={_field(v)}" for k, v in point.fields)
-    return f"{head} {body} {point.time_ns}"
+    body = ",".join(_key(k) + _field(v) for k, v in point.fields)
+    return f"{_head(point.measurement, point.tags)}{body} {point.time_ns}"
 
 
 def to_lines(points: Iterable[Point]) -> bytes:
-    return "\n".join(to_line(p) for p in points).encode()
+    return "\n".join(map(to_line, points)).encode()
