@@ -75,3 +75,41 @@ def probes_needed(observed_rate: float, threshold: float, alpha: float = 0.05) -
     z = NormalDist().inv_cdf(1 - alpha)
     variance = max(threshold * (1 - threshold), 1e-9)
     return math.ceil(variance * (z / diff) ** 2)
+
+
+def quantile_ci(
+    values: Sequence[float], q: float, confidence: float = 0.95
+) -> tuple[float, float] | None:
+    """Distribution-free confidence interval of the q-th percentile from order statistics.
+
+    The ranks come from the binomial(n, q/100) distribution; None when n is too small for
+    the requested confidence (the interval would be unbounded).
+    """
+    n = len(values)
+    if n == 0:
+        return None
+    ordered = sorted(values)
+    p = q / 100.0
+    tail = (1 - confidence) / 2
+    cdf = 0.0
+    low_rank = high_rank = None
+    if p <= 0.0 or p >= 1.0:
+        return None
+    log_p, log_q = math.log(p), math.log1p(-p)
+    for k in range(n + 1):
+        # pmf in log space: math.comb(n, k) * p**k overflows for a few thousand values
+        cdf += math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(n - k + 1)
+            + k * log_p
+            + (n - k) * log_q
+        )
+        if low_rank is None and cdf > tail:
+            low_rank = k  # P(X < k) <= tail → the k-th order statistic (1-based) bounds below
+        if cdf >= 1 - tail:
+            high_rank = k + 1
+            break
+    if low_rank is None or low_rank < 1 or high_rank is None or high_rank > n:
+        return None
+    return ordered[low_rank - 1], ordered[high_rank - 1]

@@ -47,3 +47,13 @@ def test_probes_needed_shrinks_as_the_gap_grows() -> None:
     far = probes_needed(0.90, 0.97)
     assert near is not None and far is not None and near > far > 0
     assert probes_needed(0.97, 0.97) is None
+
+
+def test_quantile_ci_order_statistics() -> None:
+    from collector.stats import quantile_ci
+
+    assert quantile_ci(list(range(1, 101)), 50) == (40, 61)  # the textbook ranks for n=100
+    assert quantile_ci(list(range(1, 11)), 50) == (2, 9)
+    assert quantile_ci(list(range(1, 11)), 95) is None  # too few values for a bounded interval
+    low, high = quantile_ci([float(i) for i in range(20000)], 99) or (0, 0)
+    assert low < 19800 < high

@@ -1,0 +1,264 @@
+"""Every figure of an SLA report, computed from judged probes alone.
+
+This is the one definition of each number: the report, the time-series `arrival` windows
+and the offline `evidence verify` all call `aggregate`, so a figure in a report can be
+recomputed by anyone from the records in an evidence bundle. Pure and stdlib-only.
+
+Definitions:
+- sent: probes planned and submitted (rejected included); accepted: the vendor API took
+  them (发送成功率 = accepted / sent);
+- arrived: delivered + late; judged = arrived + lost; arrival rate (到达率) = arrived /
+  judged — inconclusive (receiver unhealthy), rejected and pending probes are shown apart
+  and never folded in;
+- latency percentiles over arrived probes, each with a distribution-free 95 % interval and
+  the mean measurement uncertainty (clock offset + read resolution);
+- the SLA verdict is a one-sided exact binomial test of the arrival rate against the
+  threshold: "breach" when the rate is below it with p < alpha, "met" when above it with
+  p < alpha, else "undecided" with the number of probes that would decide it;
+- billing: parts the vendor bills on its DELIVRD reports vs parts verified delivered.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from collector.stats import (
+    one_sided_p_below,
+    percentile,
+    probes_needed,
+    quantile_ci,
+    wilson_interval,
+)
+
+DIMENSIONS = ("vendor", "carrier", "region", "profile", "band")
+DLR_CLASSES = ("consistent", "fake_success", "false_failure", "missing", "late", "unverifiable")
+CONTENT_CLASSES = ("intact", "modified", "truncated", "signature_changed")
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedProbe:
+    """One probe as the report sees it: the verdict plus what billing needs."""
+
+    probe_id: str
+    vendor: str
+    carrier: str
+    region: str
+    profile: str
+    band: str
+    submitted_at_ns: int
+    accepted: bool  # the vendor API accepted the submit
+    outcome: str  # delivered | late | lost | inconclusive | rejected | pending
+    dlr: str  # DlrTruth value
+    dlr_claim: str  # success | failure | none
+    content: str  # ContentVerdict value
+    latency_s: float | None = None
+    latency_uncertainty_s: float | None = None
+    vendor_delay_s: float | None = None
+    carrier_delay_s: float | None = None
+    duplicates: int = 0
+    parts: int = 1  # billed parts of the message (70/67 rule, signature included)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JudgedProbe:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    arrival_rate: float = 0.97
+    p95_latency_s: float = 60.0
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    key: dict[str, str]
+    sent: int
+    accepted: int
+    accept_rate: float | None
+    delivered: int
+    late: int
+    lost: int
+    inconclusive: int
+    rejected: int
+    pending: int
+    judged: int
+    arrival_rate: float | None
+    ci_low: float
+    ci_high: float
+    latency_p50_s: float | None
+    latency_p90_s: float | None
+    latency_p99_s: float | None
+    latency_p50_ci_s: tuple[float, float] | None
+    latency_p90_ci_s: tuple[float, float] | None
+    latency_p99_ci_s: tuple[float, float] | None
+    latency_p95_s: float | None
+    latency_uncertainty_s: float | None
+    vendor_delay_p50_s: float | None
+    carrier_delay_p50_s: float | None
+    dlr: dict[str, int]
+    dlr_rates: dict[str, float]
+    content: dict[str, int]
+    duplicates: int
+    sla: str  # met | breach | undecided | no_data
+    sla_p_value: float | None
+    probes_to_decide: int | None
+    latency_sla: str  # met | breach | no_data
+    billed_parts: int
+    verified_parts: int
+    billed_money: float
+    verified_money: float
+    overbilled_money: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _cell(
+    key: dict[str, str], probes: Sequence[JudgedProbe], thresholds: Thresholds, price: float
+) -> Cell:
+    count: dict[str, int] = defaultdict(int)
+    for p in probes:
+        count[p.outcome] += 1
+    arrived = count["delivered"] + count["late"]
+    judged = arrived + count["lost"]
+    rate = arrived / judged if judged else None
+    ci_low, ci_high = wilson_interval(arrived, judged)
+    latencies = [
+        p.latency_s
+        for p in probes
+        if p.latency_s is not None and p.outcome in ("delivered", "late")
+    ]
+    uncertainties = [p.latency_uncertainty_s for p in probes if p.latency_uncertainty_s is not None]
+    vendor_delays = [p.vendor_delay_s for p in probes if p.vendor_delay_s is not None]
+    carrier_delays = [p.carrier_delay_s for p in probes if p.carrier_delay_s is not None]
+    dlr = {c: sum(1 for p in probes if p.dlr == c) for c in DLR_CLASSES}
+    claimed = sum(1 for p in probes if p.dlr_claim != "none")
+    # Rates of each DLR class among the probes it could apply to: fake success among
+    # success claims for lost messages, false failure among failure claims, and so on,
+    # all over the probes that were judged (arrived or lost).
+    dlr_rates = {c: (dlr[c] / judged if judged else 0.0) for c in DLR_CLASSES}
+    dlr_rates["claimed_share"] = claimed / len(probes) if probes else 0.0
+    content = {c: sum(1 for p in probes if p.content == c) for c in CONTENT_CLASSES}
+
+    if judged == 0:
+        sla, p_value, needed = "no_data", None, None
+    else:
+        p_below = one_sided_p_below(arrived, judged, thresholds.arrival_rate)
+        # P(X >= arrived | threshold) = 1 - P(X <= arrived - 1)
+        p_above = (
+            1.0 - one_sided_p_below(arrived - 1, judged, thresholds.arrival_rate)
+            if arrived
+            else 1.0
+        )
+        if p_below < thresholds.alpha:
+            sla, p_value, needed = "breach", p_below, None
+        elif p_above < thresholds.alpha:
+            sla, p_value, needed = "met", p_above, None
+        else:
+            sla, p_value = "undecided", min(p_below, p_above)
+            more = probes_needed(arrived / judged, thresholds.arrival_rate, thresholds.alpha)
+            needed = None if more is None else max(more - judged, 1)
+    p95 = percentile(latencies, 95)
+    latency_sla = (
+        "no_data" if p95 is None else ("met" if p95 <= thresholds.p95_latency_s else "breach")
+    )
+
+    billed_parts = sum(p.parts for p in probes if p.dlr_claim == "success")
+    verified_parts = sum(p.parts for p in probes if p.outcome in ("delivered", "late"))
+    return Cell(
+        key=key,
+        sent=len(probes),
+        accepted=sum(1 for p in probes if p.accepted),
+        accept_rate=_round(sum(1 for p in probes if p.accepted) / len(probes)) if probes else None,
+        delivered=count["delivered"],
+        late=count["late"],
+        lost=count["lost"],
+        inconclusive=count["inconclusive"],
+        rejected=count["rejected"],
+        pending=count["pending"],
+        judged=judged,
+        arrival_rate=_round(rate),
+        ci_low=round(ci_low, 6),
+        ci_high=round(ci_high, 6),
+        latency_p50_s=_round(percentile(latencies, 50), 3),
+        latency_p90_s=_round(percentile(latencies, 90), 3),
+        latency_p99_s=_round(percentile(latencies, 99), 3),
+        latency_p50_ci_s=quantile_ci(latencies, 50),
+        latency_p90_ci_s=quantile_ci(latencies, 90),
+        latency_p99_ci_s=quantile_ci(latencies, 99),
+        latency_p95_s=_round(p95, 3),
+        latency_uncertainty_s=_round(sum(uncertainties) / len(uncertainties), 3)
+        if uncertainties
+        else None,
+        vendor_delay_p50_s=_round(percentile(vendor_delays, 50), 3),
+        carrier_delay_p50_s=_round(percentile(carrier_delays, 50), 3),
+        dlr=dlr,
+        dlr_rates={k: round(v, 6) for k, v in dlr_rates.items()},
+        content=content,
+        duplicates=sum(p.duplicates for p in probes),
+        sla=sla,
+        sla_p_value=_round(p_value, 9),
+        probes_to_decide=needed,
+        latency_sla=latency_sla,
+        billed_parts=billed_parts,
+        verified_parts=verified_parts,
+        billed_money=round(billed_parts * price, 4),
+        verified_money=round(verified_parts * price, 4),
+        overbilled_money=round(max(billed_parts - verified_parts, 0) * price, 4),
+    )
+
+
+def aggregate(
+    probes: Iterable[JudgedProbe],
+    *,
+    group_by: Sequence[str] = DIMENSIONS,
+    thresholds: Thresholds = Thresholds(),
+    price_per_part: Mapping[str, float] | None = None,
+) -> list[Cell]:
+    """One cell per combination of `group_by` values present, sorted by key."""
+    unknown = set(group_by) - set(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"cannot group by {sorted(unknown)}; choose from {DIMENSIONS}")
+    groups: dict[tuple[str, ...], list[JudgedProbe]] = defaultdict(list)
+    for p in probes:
+        groups[tuple(getattr(p, d) for d in group_by)].append(p)
+    prices = price_per_part or {}
+    cells = []
+    for values in sorted(groups):
+        key = dict(zip(group_by, values, strict=True))
+        # A cell spanning several vendors is priced per probe's vendor.
+        members = groups[values]
+        vendors = {p.vendor for p in members}
+        price = prices.get(next(iter(vendors)), 0.0) if len(vendors) == 1 else 0.0
+        cell = _cell(key, members, thresholds, price)
+        if len(vendors) > 1 and prices:
+            billed = sum(
+                p.parts * prices.get(p.vendor, 0.0) for p in members if p.dlr_claim == "success"
+            )
+            verified = sum(
+                p.parts * prices.get(p.vendor, 0.0)
+                for p in members
+                if p.outcome in ("delivered", "late")
+            )
+            cell = _replace_money(cell, billed, verified)
+        cells.append(cell)
+    return cells
+
+
+def _replace_money(cell: Cell, billed: float, verified: float) -> Cell:
+    data = cell.to_dict()
+    data.update(
+        billed_money=round(billed, 4),
+        verified_money=round(verified, 4),
+        overbilled_money=round(max(billed - verified, 0.0), 4),
+    )
+    return Cell(**data)
