@@ -1,0 +1,150 @@
+"""Evidence bundles: every probe behind a report, hash-chained and signed.
+
+A bundle is a zip file:
+
+    records.jsonl   one line per probe: {"seq", "prev", "hash", "record"}; hash =
+                    SHA-256(prev hash bytes || canonical JSON of record); the first prev is
+                    32 zero bytes
+    report.json     the figures (collector.reports.figures.aggregate) for the same probes
+    manifest.json   period, vendor, counts, chain head, SHA-256 of records.jsonl and
+                    report.json, software version, thresholds and prices
+    manifest.sig    Ed25519 signature of manifest.json's bytes by the collector's key
+    signing.pub     the collector's public key (PEM), for convenience only: verify against a
+                    key obtained out of band
+    README.txt      how to verify
+
+Each record's "judged" object holds exactly the fields of `JudgedProbe`, so `verify`
+recomputes every figure from the records alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from collector.reports.figures import JudgedProbe, Thresholds, aggregate
+
+FORMAT = "smsprobe-evidence/1"
+GENESIS = bytes(32)
+GROUP_BY = ("vendor", "carrier", "region", "profile", "band")
+
+README = """smsprobe evidence bundle
+========================
+
+What is inside: one record per probe sent through the vendor in the period (records.jsonl),
+with the submit request and the vendor's response, every raw delivery report, the raw PDUs
+as received by the SIM with the SMSC time stamp, the receiving modem's identity (IMEI,
+ICCID) and health around the probe's window, the agent's clock offset and its uncertainty,
+and the verdict with its reasons. report.json holds the figures computed from them.
+
+How to verify (offline; needs only this file and the collector's public key):
+
+    smsprobe-collector evidence verify BUNDLE.zip --public-key signing.pub
+
+It checks the Ed25519 signature of manifest.json, the hash chain of every record (none
+changed, dropped, added or reordered, no tail cut off: the chain head and the count are in
+the signed manifest), the SHA-256 of records.jsonl and report.json, and recomputes every
+figure of report.json from the records. It exits 0 only when all agree and otherwise says
+exactly what does not.
+
+Without smsprobe: each line of records.jsonl is {"seq", "prev", "hash", "record"} with
+hash = SHA-256(bytes.fromhex(prev) + canonical JSON of record), canonical JSON being
+json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False) in UTF-8;
+the first prev is 64 zeros. The figures are defined in collector/reports/figures.py.
+"""
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain(records: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """Link records into the hash chain; returns the lines and the chain head (hex)."""
+    prev = GENESIS
+    lines = []
+    for seq, record in enumerate(records, start=1):
+        digest = hashlib.sha256(prev + canonical(record)).digest()
+        lines.append({"seq": seq, "prev": prev.hex(), "hash": digest.hex(), "record": record})
+        prev = digest
+    return lines, prev.hex()
+
+
+def report_for(
+    judged: Iterable[JudgedProbe], thresholds: Thresholds, prices: Mapping[str, float]
+) -> dict[str, Any]:
+    probes = list(judged)
+    return {
+        "group_by": list(GROUP_BY),
+        "cells": [
+            c.to_dict()
+            for c in aggregate(
+                probes, group_by=GROUP_BY, thresholds=thresholds, price_per_part=prices
+            )
+        ],
+        "by_vendor": [
+            c.to_dict()
+            for c in aggregate(
+                probes, group_by=("vendor",), thresholds=thresholds, price_per_part=prices
+            )
+        ],
+    }
+
+
+def build_bundle(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    signing_key: Ed25519PrivateKey,
+    vendor: str,
+    since: str,
+    until: str,
+    software_version: str,
+    created_at: str,
+    thresholds: Thresholds | None = None,
+    prices: Mapping[str, float] | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
+) -> bytes:
+    """The bundle as zip bytes. Each record must carry a "judged" object (JudgedProbe)."""
+    record_list = [dict(r) for r in records]
+    judged = [JudgedProbe.from_dict(r["judged"]) for r in record_list]
+    lines, head = chain(record_list)
+    records_bytes = b"".join(canonical(line) + b"\n" for line in lines)
+    thresholds = thresholds or Thresholds()
+    report = report_for(judged, thresholds, prices or {})
+    report_bytes = json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False).encode()
+    manifest = {
+        "format": FORMAT,
+        "vendor": vendor,
+        "since": since,
+        "until": until,
+        "created_at": created_at,
+        "software_version": software_version,
+        "record_count": len(lines),
+        "chain_head": head,
+        "records_sha256": hashlib.sha256(records_bytes).hexdigest(),
+        "report_sha256": hashlib.sha256(report_bytes).hexdigest(),
+        "thresholds": asdict(thresholds),
+        "prices": dict(prices or {}),
+    }
+    manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
+    public_pem = signing_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("records.jsonl", records_bytes)
+        zf.writestr("report.json", report_bytes)
+        zf.writestr("manifest.json", manifest_bytes)
+        zf.writestr("manifest.sig", signing_key.sign(manifest_bytes).hex() + "\n")
+        zf.writestr("signing.pub", public_pem)
+        zf.writestr("README.txt", README)
+        for name, data in (extra_files or {}).items():
+            zf.writestr(name, data)
+    return out.getvalue()
