@@ -80,7 +80,7 @@ def simulate(kind: str, seed: int) -> dict[str, int | None]:
             )
             probes.append((spec, arrival))
         judged = []
-        for spec, arrival in probes[-RULES.window_s // INTERVAL_S * SIMS * 2 :]:
+        for spec, arrival in probes[-int(RULES.window_s // INTERVAL_S) * SIMS * 2 :]:
             # Honest DLRs while healthy; during the silent outage the vendor fakes DELIVRD.
             status = "DELIVRD" if arrival or spec.submitted_at_ns >= outage_at else "UNDELIV"
             dlrs = [
