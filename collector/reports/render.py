@@ -183,8 +183,8 @@ def heatmap(report: Report) -> str:
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("sent", "sent"),
     ("accepted", "accepted"),
-    ("accept_rate", "发送成功率"),
-    ("arrival_rate", "到达率"),
+    ("accept_rate", "accept rate 发送成功率"),
+    ("arrival_rate", "arrival rate 到达率"),
     ("ci", "95 % CI"),
     ("inconclusive", "inconcl."),
     ("rejected", "rejected"),
