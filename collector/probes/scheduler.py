@@ -112,7 +112,6 @@ class Scheduler:
             if unknown:
                 raise ValueError(f"vendor {plan.name}: unknown profiles {unknown}")
         self._vendors = {v.name: v for v in vendors}
-        self._targets = {t.msisdn: t for t in targets}
         self._rng = rng
         self._parts_of = parts_of  # (vendor, profile) -> billed parts, signature included
         self._budget = daily_budget
@@ -122,12 +121,29 @@ class Scheduler:
         self._caps: dict[tuple[str, str, str], int] = defaultdict(int)  # vendor, msisdn, day
         self._buckets = {v.name: _Bucket(float(v.burst), start_ns) for v in vendors}
         self._lanes: list[_Lane] = []
-        for plan in vendors:
-            for target in targets:
-                for profile in plan.profiles:
-                    first = start_ns + self._gap_ns(plan, start_ns, first=True)
-                    self._lanes.append(_Lane(first, (plan.name, target.msisdn, profile)))
+        self._targets: dict[str, Target] = {}
+        for target in targets:
+            self.add_target(target, start_ns)
+
+    def add_target(self, target: Target, now_ns: int) -> None:
+        """A SIM joined (or its details changed): give it lanes; first sends spread out."""
+        known = target.msisdn in self._targets
+        self._targets[target.msisdn] = target
+        if known:
+            return
+        for plan in self._vendors.values():
+            for profile in plan.profiles:
+                first = now_ns + self._gap_ns(plan, now_ns, first=True)
+                heapq.heappush(self._lanes, _Lane(first, (plan.name, target.msisdn, profile)))
+
+    def remove_target(self, msisdn: str) -> None:
+        self._targets.pop(msisdn, None)
+        self._lanes = [lane for lane in self._lanes if lane.key[1] != msisdn]
         heapq.heapify(self._lanes)
+
+    @property
+    def targets(self) -> list[Target]:
+        return list(self._targets.values())
 
     # -- restoring after a restart: what was already sent today counts against caps/budget
     def record_sent(self, vendor: str, msisdn: str, profile: str, at_ns: int, cost: float) -> None:

@@ -109,3 +109,16 @@ def test_budget_is_never_exceeded(budget: float) -> None:
 def test_unknown_profile_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown profiles"):
         make([VendorPlan("v", ("nope",), 60, "S")], at_local(24, 1))
+
+
+def test_targets_join_and_leave() -> None:
+    plan = VendorPlan("v", ("notification",), interval_s=60, signature="S", rate_per_s=100)
+    start = at_local(24, 10)
+    s = make([plan], start)
+    s.remove_target(TARGETS[0].msisdn)
+    newcomer = Target("8613912345678", carrier="china_telecom")
+    s.add_target(newcomer, start)
+    sent = run(s, start, 1800)
+    numbers = {p.target.msisdn for p in sent}
+    assert TARGETS[0].msisdn not in numbers and newcomer.msisdn in numbers
+    assert {t.msisdn for t in s.targets} == numbers

@@ -1,0 +1,288 @@
+"""Send probes: scheduler → token and text → plan stored → vendor submit → submission stored.
+
+The plan is in the ledger before the vendor sees the message, so a crash between the two
+leaves a probe marked "planned" (judged ambiguous, never charged), never a message sent
+that the ledger does not know. Throttled and transient refusals happen before acceptance
+and are retried a bounded number of times; an ambiguous submit is never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from agent.logs import mask_msisdn
+from collector.correlation.model import NS
+from collector.ledger.probes import ProbePlan, StoredDlr, StoredProbe, Submission
+from collector.probes.content import PROFILES, expected_text
+from collector.probes.scheduler import PlannedProbe, Scheduler, Target
+from collector.probes.tokens import make_token
+from collector.vendors.base import (
+    AmbiguousSubmit,
+    AuthFailed,
+    ContentProfile,
+    OutgoingSms,
+    RawDlr,
+    Rejected,
+    SmsVendor,
+    Throttled,
+    Transient,
+    VendorError,
+)
+
+log = structlog.get_logger("smsprobe.probes")
+
+_PROFILE_FOR_VENDOR = {
+    "verification_code": ContentProfile.VERIFICATION_CODE,
+    "notification": ContentProfile.NOTIFICATION,
+    "marketing": ContentProfile.MARKETING,
+    "link": ContentProfile.LINK,
+    "long_ucs2": ContentProfile.LONG,
+}
+
+
+class ProbeLedger(Protocol):
+    def add_probe(self, plan: ProbePlan) -> None: ...
+
+    def record_submission(self, sub: Submission) -> None: ...
+
+    def probes(self, *, open_only: bool = ..., since_ns: int = ...) -> list[StoredProbe]: ...
+
+    def store_dlr(
+        self,
+        *,
+        vendor: str,
+        message_id: str,
+        status: str,
+        received_at_ns: int,
+        raw: bytes,
+        dedupe_key: str,
+        vendor_status_raw: str = ...,
+        err: str = ...,
+        done_at_ns: int = ...,
+        source: str = ...,
+    ) -> tuple[StoredDlr, bool]: ...
+
+
+class LedgerDlrSink:
+    """DlrSink over the ledger: returns once the raw DLR is committed."""
+
+    def __init__(self, ledger: ProbeLedger) -> None:
+        self._ledger = ledger
+
+    async def store(self, dlr: RawDlr) -> None:
+        _, new = await asyncio.to_thread(
+            self._ledger.store_dlr,
+            vendor=dlr.vendor,
+            message_id=dlr.message_id,
+            status=dlr.status.value,
+            received_at_ns=dlr.received_at_ns,
+            raw=dlr.raw,
+            dedupe_key=dlr.dedupe_key,
+            vendor_status_raw=dlr.vendor_status_raw,
+            err=dlr.err,
+            done_at_ns=dlr.done_at_ns or 0,
+            source=dlr.source.value,
+        )
+        log.debug(
+            "dlr_stored",
+            vendor=dlr.vendor,
+            message_id=dlr.message_id,
+            status=dlr.status.value,
+            new=new,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    secret: bytes
+    signatures: Mapping[str, str]  # vendor -> signature (bare, no 【】)
+    max_attempts: int = 3  # throttled/transient retries before giving up on one probe
+    retry_delay_s: float = 2.0
+    token_window_s: float = 72 * 3600.0  # tokens stay reserved per SIM this long
+
+
+class ProbeRunner:
+    def __init__(
+        self,
+        ledger: ProbeLedger,
+        vendors: Mapping[str, SmsVendor],
+        scheduler: Scheduler,
+        settings: RunnerSettings,
+        *,
+        clock: Callable[[], int],
+    ) -> None:
+        self._ledger = ledger
+        self._vendors = vendors
+        self._scheduler = scheduler
+        self._settings = settings
+        self._clock = clock
+        self._tokens: dict[str, dict[str, int]] = defaultdict(dict)  # msisdn -> token -> at
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sent = 0
+
+    async def restore(self) -> None:
+        """After a restart: reserve recent tokens and count today's sends against caps."""
+        now = self._clock()
+        since = now - int(self._settings.token_window_s * NS)
+        for p in await asyncio.to_thread(self._ledger.probes, since_ns=since):
+            self._tokens[p.plan.msisdn][p.plan.token] = p.plan.planned_at_ns
+            self._scheduler.record_sent(
+                p.plan.vendor, p.plan.msisdn, p.plan.profile, p.plan.planned_at_ns, p.plan.cost
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.restore()
+        while not stop.is_set():
+            now = self._clock()
+            for planned in self._scheduler.due(now):
+                if planned.vendor not in self._vendors:
+                    continue
+                plan = await self._plan(planned)
+                task = asyncio.create_task(self._submit(plan, planned.target))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            wake_in = (self._scheduler.next_wakeup() - self._clock()) / NS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=min(max(wake_in, 0.01), 1.0))
+        await self.drain()
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _plan(self, planned: PlannedProbe) -> ProbePlan:
+        profile = PROFILES[planned.profile]
+        probe_id = str(uuid.uuid4())
+        now = self._clock()
+        cutoff = now - int(self._settings.token_window_s * NS)
+        reserved = self._tokens[planned.target.msisdn]
+        for token, at in list(reserved.items()):
+            if at < cutoff:
+                del reserved[token]
+        token = make_token(self._settings.secret, probe_id, profile.token_kind, reserved)
+        reserved[token] = now
+        signature = self._settings.signatures.get(planned.vendor, "")
+        plan = ProbePlan(
+            probe_id=probe_id,
+            vendor=planned.vendor,
+            msisdn=planned.target.msisdn,
+            profile=planned.profile,
+            token=token,
+            body=profile.render(token),
+            expected_text=expected_text(profile, token, signature),
+            planned_at_ns=now,
+            signature=signature,
+            parts=planned.estimated_parts,
+            cost=planned.cost,
+            band=planned.band,
+            carrier=planned.target.carrier,
+            region=planned.target.region,
+            agent_id=planned.target.agent_id,
+            modem_imei=planned.target.modem_imei,
+        )
+        await asyncio.to_thread(self._ledger.add_probe, plan)
+        return plan
+
+    async def _submit(self, plan: ProbePlan, target: Target) -> None:
+        vendor = self._vendors[plan.vendor]
+        sms = OutgoingSms(
+            probe_id=plan.probe_id,
+            to_msisdn=plan.msisdn,
+            text=plan.body,
+            signature=plan.signature,
+            profile=_PROFILE_FOR_VENDOR[plan.profile],
+            params={"token": plan.token},
+        )
+        attempt = 0
+        while True:
+            attempt += 1
+            started = self._clock()
+            try:
+                result = await vendor.submit(sms)
+            except (Throttled, Transient) as exc:
+                if attempt < self._settings.max_attempts:
+                    delay = getattr(exc, "retry_after_s", None) or self._settings.retry_delay_s
+                    log.info("probe_submit_retried", probe_id=plan.probe_id, vendor=plan.vendor,
+                             error=type(exc).__name__, delay_s=delay)  # fmt: skip
+                    await asyncio.sleep(delay)
+                    continue
+                await self._record_error(plan, "rejected", exc, started)
+                return
+            except AmbiguousSubmit as exc:
+                await self._record_error(plan, "ambiguous", exc, started)
+                return
+            except (Rejected, AuthFailed, VendorError) as exc:
+                await self._record_error(plan, "rejected", exc, started)
+                return
+            except Exception as exc:
+                log.exception("probe_submit_crashed", probe_id=plan.probe_id, vendor=plan.vendor)
+                await self._record(
+                    plan, "ambiguous", started, error_kind="crash", error_detail=repr(exc)
+                )
+                return
+            await self._record(
+                plan,
+                "accepted",
+                started,
+                message_ids=result.message_ids,
+                raw_request=result.raw_request,
+                raw_response=result.raw_response,
+            )
+            self.sent += 1
+            log.info("probe_submitted", probe_id=plan.probe_id, vendor=plan.vendor,
+                     msisdn=mask_msisdn(target.msisdn), profile=plan.profile,
+                     message_ids=list(result.message_ids))  # fmt: skip
+            return
+
+    async def _record_error(
+        self, plan: ProbePlan, status: str, exc: VendorError, started: int
+    ) -> None:
+        kind = type(exc).__name__
+        if isinstance(exc, Rejected):
+            kind = f"rejected:{exc.reason.value}"
+        log.warning("probe_submit_failed", probe_id=plan.probe_id, vendor=plan.vendor,
+                    status=status, error=kind, detail=str(exc))  # fmt: skip
+        await self._record(
+            plan,
+            status,
+            started,
+            raw_request=exc.raw_request,
+            raw_response=exc.raw_response,
+            error_kind=kind,
+            error_detail=str(exc),
+        )
+
+    async def _record(
+        self,
+        plan: ProbePlan,
+        status: str,
+        started: int,
+        *,
+        message_ids: tuple[str, ...] = (),
+        raw_request: bytes = b"",
+        raw_response: bytes = b"",
+        error_kind: str = "",
+        error_detail: str = "",
+    ) -> None:
+        await asyncio.to_thread(
+            self._ledger.record_submission,
+            Submission(
+                probe_id=plan.probe_id,
+                status=status,
+                submitted_at_ns=started,
+                answered_at_ns=self._clock(),
+                message_ids=message_ids,
+                raw_request=raw_request,
+                raw_response=raw_response,
+                error_kind=error_kind,
+                error_detail=error_detail,
+            ),
+        )
