@@ -23,12 +23,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Real servers the integration tests start on loopback: InfluxDB 1.x, VictoriaMetrics
-# (v2 write API), PostgreSQL; and the npm `smpp` package as an independent SMPP peer.
+# (v2 write API), PostgreSQL, Chromium (report rendering); and the npm `smpp` package as an
+# independent SMPP peer.
 servers:
 	@need=""; \
 	command -v influxd >/dev/null || need="$$need influxdb"; \
 	command -v victoria-metrics >/dev/null || need="$$need victoria-metrics"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing Debian packages:$$need"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
