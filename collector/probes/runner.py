@@ -107,6 +107,7 @@ class RunnerSettings:
     max_attempts: int = 3  # throttled/transient retries before giving up on one probe
     retry_delay_s: float = 2.0
     token_window_s: float = 72 * 3600.0  # tokens stay reserved per SIM this long
+    send_until_ns: int | None = None  # plan no new probe after this (judging goes on)
 
 
 class ProbeRunner:
@@ -142,6 +143,11 @@ class ProbeRunner:
         await self.restore()
         while not stop.is_set():
             now = self._clock()
+            until = self._settings.send_until_ns
+            if until is not None and now >= until:
+                log.info("probe_sending_finished", sent=self.sent)
+                await stop.wait()
+                break
             for planned in self._scheduler.due(now):
                 if planned.vendor not in self._vendors:
                     continue
@@ -187,6 +193,9 @@ class ProbeRunner:
             region=planned.target.region,
             agent_id=planned.target.agent_id,
             modem_imei=planned.target.modem_imei,
+            mvno=planned.target.mvno,
+            site=planned.target.site,
+            iccid=planned.target.iccid,
         )
         await asyncio.to_thread(self._ledger.add_probe, plan)
         return plan

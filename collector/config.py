@@ -1,0 +1,287 @@
+"""The collector's one configuration model: strict, typed, frozen, loaded from TOML once.
+
+    [server]   listen = "0.0.0.0:7443"        max_message_bytes = 16777216
+    [tls]      ca_cert, cert, key (paths, relative to this file; all three or none:
+               the server refuses to start without them unless --insecure)   insecure = false
+               deny_agents = ["agent-7", "sha256:<cert fingerprint>"]
+    [ledger]   url = "ledger.db" | "sqlite:///path" | "postgresql://..."
+    [metrics]  listen = "127.0.0.1:9464"      ("" = no Prometheus endpoint)
+    [log]      level = "info"  format = "auto" | "json" | "console"
+    [agents]   health_interval_s, clock_sync_interval_s, offline_after_s  (defaults)
+    [agents.<agent_id>]  site, region, health_interval_s, clock_sync_interval_s,
+                         expected_modems = [{imei = "...", iccid = "...", msisdn = "..."}]
+
+Optional sections owned by other modules are kept raw (`Mapping[str, Any]`) and validated
+there with collector/configlib.py: [vendors] [probes] [timeseries] [alerts] [reports].
+Unknown top-level keys are rejected; every error names file, key path and expectation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from collector.configlib import ConfigError, Table, load_toml
+
+__all__ = [
+    "AgentDefaults",
+    "AgentSpec",
+    "CollectorConfig",
+    "ConfigError",
+    "ExpectedModem",
+    "LedgerConfig",
+    "LogConfig",
+    "MetricsConfig",
+    "ServerConfig",
+    "TlsConfig",
+    "load_config",
+    "parse_config",
+]
+
+RAW_SECTIONS = ("vendors", "probes", "timeseries", "alerts", "reports")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "json", "console")
+_AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_DIGITS = re.compile(r"\d{6,20}")
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    listen: str = "0.0.0.0:7443"
+    max_message_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    ca_cert: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    insecure: bool = False  # plaintext, agent ids trusted blindly: tests only
+    deny_agents: tuple[str, ...] = ()  # agent ids or "sha256:<cert fingerprint>"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerConfig:
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    listen: str = ""  # "" = not served
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDefaults:
+    health_interval_s: float = 60.0
+    clock_sync_interval_s: float = 300.0
+    offline_after_s: float = 180.0  # not seen this long: the agent counts as down
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedModem:
+    imei: str
+    iccid: str = ""
+    msisdn: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSpec:
+    agent_id: str
+    site: str = ""
+    region: str = ""
+    expected_modems: tuple[ExpectedModem, ...] = ()
+    health_interval_s: float | None = None  # None: AgentDefaults
+    clock_sync_interval_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    source: str  # file name, for error messages of sections validated later
+    base_dir: Path  # relative paths in the file are relative to this
+    ledger: LedgerConfig
+    server: ServerConfig = ServerConfig()
+    tls: TlsConfig = TlsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
+    agent_defaults: AgentDefaults = AgentDefaults()
+    agents: Mapping[str, AgentSpec] = field(default_factory=lambda: _EMPTY)
+    vendors: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    probes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    timeseries: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    alerts: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    reports: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    def raw_section(self, name: str) -> Mapping[str, Any]:
+        if name not in RAW_SECTIONS:
+            raise KeyError(name)
+        value: Mapping[str, Any] = getattr(self, name)
+        return value
+
+
+def _server(t: Table | None) -> ServerConfig:
+    if t is None:
+        return ServerConfig()
+    d = ServerConfig()
+    cfg = ServerConfig(
+        listen=t.get_host_port("listen", d.listen),
+        max_message_bytes=t.get_int(
+            "max_message_bytes", d.max_message_bytes, min_value=64 * 1024, max_value=2**31 - 1
+        ),
+    )
+    t.finish()
+    return cfg
+
+
+def _tls(t: Table | None, base_dir: Path) -> TlsConfig:
+    if t is None:
+        return TlsConfig()
+    insecure = t.get_bool("insecure", False)
+    ca_cert = t.get_path("ca_cert", None, base_dir=base_dir)
+    cert = t.get_path("cert", None, base_dir=base_dir)
+    key = t.get_path("key", None, base_dir=base_dir)
+    given = [k for k, v in (("ca_cert", ca_cert), ("cert", cert), ("key", key)) if v is not None]
+    if given and len(given) < 3:
+        # mTLS needs all three; the server refuses to start without them unless --insecure.
+        missing = next(k for k in ("ca_cert", "cert", "key") if k not in given)
+        raise t.error(missing, f"a file path (given with {', '.join(given)})")
+    deny = t.get_str_list("deny_agents", ())
+    t.finish()
+    return TlsConfig(ca_cert=ca_cert, cert=cert, key=key, insecure=insecure, deny_agents=deny)
+
+
+def _ledger(t: Table | None, base_dir: Path) -> LedgerConfig:
+    if t is None:
+        return LedgerConfig(url=str(base_dir / "ledger.db"))
+    url = t.get_str(
+        "url",
+        str(base_dir / "ledger.db"),
+        non_empty=True,
+        expected='a file path, "sqlite:///path" or "postgresql://..."',
+    )
+    t.finish()
+    if url.startswith(("postgresql://", "postgres://")):
+        return LedgerConfig(url=url)
+    if "://" in url and not url.startswith("sqlite:///"):
+        raise t.error("url", 'a file path, "sqlite:///path" or "postgresql://..."', url)
+    path = url.removeprefix("sqlite:///")
+    if not path:
+        raise t.error("url", "a database file", url)
+    p = Path(path).expanduser()
+    return LedgerConfig(url=str(p if p.is_absolute() else base_dir / p))
+
+
+def _metrics(t: Table | None) -> MetricsConfig:
+    if t is None:
+        return MetricsConfig()
+    listen = t.get_str("listen", "")
+    if listen:
+        listen = t.get_host_port("listen")
+    t.finish()
+    return MetricsConfig(listen=listen)
+
+
+def _log(t: Table | None) -> LogConfig:
+    if t is None:
+        return LogConfig()
+    cfg = LogConfig(
+        level=t.get_choice("level", LOG_LEVELS, "info"),
+        format=t.get_choice("format", LOG_FORMATS, "auto"),
+    )
+    t.finish()
+    return cfg
+
+
+def _agents(t: Table | None) -> tuple[AgentDefaults, Mapping[str, AgentSpec]]:
+    if t is None:
+        return AgentDefaults(), _EMPTY
+    d = AgentDefaults()
+    # Scalar keys are defaults; a table under [agents] is one agent, named by its key.
+    defaults = AgentDefaults(
+        health_interval_s=t.get_float("health_interval_s", d.health_interval_s, min_value=1.0),
+        clock_sync_interval_s=t.get_float(
+            "clock_sync_interval_s", d.clock_sync_interval_s, min_value=1.0
+        ),
+        offline_after_s=t.get_float("offline_after_s", d.offline_after_s, min_value=1.0),
+    )
+    specs: dict[str, AgentSpec] = {}
+    for agent_id in t.key_names():
+        if agent_id in ("health_interval_s", "clock_sync_interval_s", "offline_after_s"):
+            continue
+        if not _AGENT_ID.fullmatch(agent_id):
+            raise ConfigError(
+                t.file,
+                t.key_path(agent_id),
+                "",
+                problem="not an agent id (letters, digits, '.', '_', '-'; at most 128)",
+            )
+        a = t.get_table(agent_id, required=True)
+        assert a is not None
+        modems = []
+        imeis: set[str] = set()
+        for m in a.get_tables("expected_modems"):
+            imei = m.get_str("imei", pattern=_DIGITS, expected="an IMEI (digits)")
+            if imei in imeis:
+                raise m.error("imei", "an IMEI not listed before", imei)
+            imeis.add(imei)
+            modems.append(
+                ExpectedModem(
+                    imei=imei,
+                    iccid=m.get_str("iccid", "", expected="an ICCID (digits)"),
+                    msisdn=m.get_str("msisdn", ""),
+                )
+            )
+            m.finish()
+        spec = AgentSpec(
+            agent_id=agent_id,
+            site=a.get_str("site", ""),
+            region=a.get_str("region", ""),
+            expected_modems=tuple(modems),
+            health_interval_s=a.get_optional_float("health_interval_s", min_value=1.0),
+            clock_sync_interval_s=a.get_optional_float("clock_sync_interval_s", min_value=1.0),
+        )
+        a.finish()
+        specs[agent_id] = spec
+    t.finish()
+    return defaults, MappingProxyType(specs)
+
+
+def parse_config(data: Mapping[str, Any], *, file: str, base_dir: Path) -> CollectorConfig:
+    """Build the typed config from parsed TOML; raises ConfigError."""
+    top = Table(data, file=file)
+    server = _server(top.get_table("server"))
+    tls = _tls(top.get_table("tls"), base_dir)
+    ledger = _ledger(top.get_table("ledger"), base_dir)
+    metrics = _metrics(top.get_table("metrics"))
+    log = _log(top.get_table("log"))
+    agent_defaults, agents = _agents(top.get_table("agents"))
+    raw = {name: top.get_raw(name) for name in RAW_SECTIONS}
+    top.finish()
+    return CollectorConfig(
+        source=file,
+        base_dir=base_dir,
+        server=server,
+        tls=tls,
+        ledger=ledger,
+        metrics=metrics,
+        log=log,
+        agent_defaults=agent_defaults,
+        agents=agents,
+        **{name: MappingProxyType(dict(value or {})) for name, value in raw.items()},
+    )
+
+
+def load_config(path: str | Path) -> CollectorConfig:
+    """Read and validate a collector TOML file; raises ConfigError (a ValueError)."""
+    p = Path(path)
+    return parse_config(load_toml(p), file=p.name, base_dir=p.resolve().parent)

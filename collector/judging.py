@@ -1,0 +1,210 @@
+"""Judge every open probe from what the ledger holds: the imperative shell around verdicts.
+
+One pass (`judge_once`) is a pure function of the ledger's contents and `now`:
+1. attribute DLRs not yet attributed to a probe (vendor message id rules);
+2. attribute received SMS to probes by token on the target SIM;
+3. build each target receiver's unhealthy spans (health, silence, sequence gaps);
+4. judge, store what changed (revisions logged), close probes past the DLR window.
+Passes are idempotent, so a collector restart simply judges again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+from collector.correlation.match import DlrIndex, IdRule, match_arrivals
+from collector.correlation.model import (
+    NS,
+    Arrival,
+    ArrivalPart,
+    DlrObservation,
+    Policy,
+    ProbeSpec,
+    UnhealthySpan,
+    Verdict,
+)
+from collector.correlation.receiver import HealthSample, unhealthy_spans
+from collector.correlation.verdicts import judge
+from collector.ledger.base import GapSpan, StoredHealth, StoredSms
+from collector.ledger.probes import Revision, StoredDlr, StoredProbe
+
+log = structlog.get_logger("smsprobe.judging")
+
+
+class JudgingLedger(Protocol):
+    def probes(self, *, open_only: bool = ..., since_ns: int = ...) -> list[StoredProbe]: ...
+
+    def unattributed_dlrs(self, *, since_ns: int = ...) -> list[StoredDlr]: ...
+
+    def attribute_dlrs(self, matches: Sequence[tuple[int, str, str]]) -> None: ...
+
+    def dlrs_of(self, probe_ids: Sequence[str]) -> dict[str, list[StoredDlr]]: ...
+
+    def received_sms(
+        self, *, since_ns: int = ..., until_ns: int | None = ..., agent_id: str | None = ...
+    ) -> list[StoredSms]: ...
+
+    def modem_health(self, imei: str, since_ns: int, until_ns: int) -> list[StoredHealth]: ...
+
+    def gaps(self, agent_id: str | None = ...) -> list[GapSpan]: ...
+
+    def save_verdicts(self, verdicts: Sequence[Verdict], *, at_ns: int) -> list[Revision]: ...
+
+    def mark_final(self, probe_ids: Iterable[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JudgingConfig:
+    policy: Policy = field(default_factory=Policy)
+    health_max_silence_s: float = 180.0
+    # Arrivals and DLRs are looked for this far before the oldest open probe (clock skew).
+    margin_s: float = 300.0
+    id_rules: Mapping[str, Sequence[IdRule]] | None = None
+
+
+def probe_spec(p: StoredProbe) -> ProbeSpec:
+    status = (
+        p.submit_status if p.submit_status in ("accepted", "rejected", "ambiguous") else "ambiguous"
+    )
+    return ProbeSpec(
+        probe_id=p.plan.probe_id,
+        vendor=p.plan.vendor,
+        msisdn=p.plan.msisdn,
+        profile=p.plan.profile,
+        token=p.plan.token,
+        expected_text=p.plan.expected_text,
+        signature=p.plan.signature,
+        submitted_at_ns=p.submitted_at_ns or p.plan.planned_at_ns,
+        submit_status=status,
+        vendor_message_ids=p.message_ids,
+        parts=p.plan.parts,
+        carrier=p.plan.carrier,
+        region=p.plan.region,
+        agent_id=p.plan.agent_id,
+        modem_imei=p.plan.modem_imei,
+    )
+
+
+def arrival_of(stored: StoredSms) -> Arrival:
+    clock = stored.clock
+    unc = clock.uncertainty_ms if clock.measured_at_ns else 1000.0  # never measured: say so
+    parts = tuple(
+        ArrivalPart(p.part_seq, p.received_at_ns, p.scts_ns, clock.offset_ms, unc)
+        for p in stored.sms.parts
+    )
+    return Arrival(
+        record_uuid=stored.uuid,
+        text=stored.sms.text,
+        sender=stored.sms.sender,
+        parts=parts,
+        total_parts=stored.sms.concat_total,
+        missing_parts=stored.sms.missing_parts,
+    )
+
+
+class Judge:
+    def __init__(
+        self, ledger: JudgingLedger, config: JudgingConfig, clock: Callable[[], int]
+    ) -> None:
+        self._ledger = ledger
+        self._config = config
+        self._clock = clock
+
+    def judge_once(self) -> tuple[list[Verdict], list[Revision]]:
+        now = self._clock()
+        policy = self._config.policy
+        open_probes = [
+            p for p in self._ledger.probes(open_only=True) if p.submit_status != "planned"
+        ]
+        if not open_probes:
+            return [], []
+        specs = {p.plan.probe_id: probe_spec(p) for p in open_probes}
+        oldest = min(s.submitted_at_ns for s in specs.values())
+        margin = int(self._config.margin_s * NS)
+
+        # 1. DLRs → probes
+        index = DlrIndex(self._config.id_rules)
+        for s in specs.values():
+            index.add(s.probe_id, s.vendor, s.vendor_message_ids)
+        matches = []
+        for dlr in self._ledger.unattributed_dlrs(since_ns=oldest - margin):
+            hit = index.lookup(dlr.vendor, dlr.message_id)
+            if hit is not None:
+                matches.append((dlr.dlr_id, hit[0], hit[1].value))
+        if matches:
+            self._ledger.attribute_dlrs(matches)
+        dlrs = {
+            pid: [DlrObservation(d.message_id, d.status, d.received_at_ns) for d in rows]
+            for pid, rows in self._ledger.dlrs_of(list(specs)).items()
+        }
+
+        # 2. SMS → probes, by token on the target SIM
+        outstanding: dict[str, dict[str, str]] = defaultdict(dict)
+        for s in specs.values():
+            outstanding[s.msisdn][s.token] = s.probe_id
+        received = self._ledger.received_sms(since_ns=oldest - margin)
+        matched = match_arrivals(((r.msisdn, arrival_of(r)) for r in received), outstanding)
+
+        # 3. receiver health per target modem
+        spans: dict[str, list[UnhealthySpan]] = {}
+        gaps_by_agent: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for g in self._ledger.gaps():
+            gaps_by_agent[g.agent_id].append((g.start_ns, g.end_ns if g.end_ns else now))
+        window_end = now
+        for imei, agent in {(s.modem_imei, s.agent_id) for s in specs.values()}:
+            if not imei:
+                continue
+            health = self._ledger.modem_health(imei, oldest - margin, window_end + margin)
+            samples = [
+                HealthSample(
+                    h.health.at_ns + round(h.clock.offset_ms * 1e6),
+                    h.health.healthy,
+                    h.health.reasons,
+                )
+                for h in health
+            ]
+            spans[imei] = unhealthy_spans(
+                samples,
+                gaps_by_agent.get(agent, []),
+                start_ns=oldest,
+                end_ns=window_end,
+                max_silence_s=self._config.health_max_silence_s,
+            )
+
+        # 4. judge
+        verdicts = []
+        for pid, spec in specs.items():
+            receiver = spans.get(spec.modem_imei, [UnhealthySpan(oldest, now, "unknown_receiver")])
+            verdicts.append(
+                judge(
+                    spec,
+                    matched.by_probe.get(pid, []),
+                    dlrs.get(pid, []),
+                    receiver,
+                    now_ns=now,
+                    policy=policy,
+                )
+            )
+        revisions = self._ledger.save_verdicts(verdicts, at_ns=now)
+        for r in revisions:
+            log.info(
+                "verdict_revised",
+                probe_id=r.probe_id,
+                revision=r.revision,
+                outcome=f"{r.old[0]}->{r.new[0]}",
+                dlr=f"{r.old[1]}->{r.new[1]}",
+                content=f"{r.old[2]}->{r.new[2]}",
+            )
+        closed = [
+            pid
+            for pid, s in specs.items()
+            if now - s.submitted_at_ns > int(policy.dlr_window_s * NS)
+        ]
+        if closed:
+            self._ledger.mark_final(closed)
+        return verdicts, revisions

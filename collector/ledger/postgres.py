@@ -1,0 +1,112 @@
+"""`PostgresLedger`: one ledger shared by several collector replicas (DESIGN.md, Scale).
+
+psycopg 3, synchronous, one connection used by one thread at a time. Per-agent work
+locks the agent's row (SELECT ... FOR UPDATE), so two replicas ingesting for the same
+agent serialise and sequence tracking stays exact; migrations take an advisory lock.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import structlog
+
+from collector.ingest import DEFAULT_LIMITS, IngestLimits
+from collector.ledger.base import LedgerError, LedgerUnavailableError
+from collector.ledger.migrations import Dialect
+from collector.ledger.sql import Row, SqlLedger, Tx
+
+log = structlog.get_logger("collector.ledger.postgres")
+
+# pg_advisory_xact_lock key for migrations: any constant unique to this application.
+_MIGRATION_LOCK_KEY = 0x736D7370726F6265  # "smsprobe"
+
+
+@functools.lru_cache(maxsize=512)
+def _pg(sql: str) -> str:
+    """Our SQL uses `?` (qmark); psycopg wants `%s`. No literal `%` or `?` occurs in it."""
+    return sql.replace("?", "%s")
+
+
+class _PgTx:
+    __slots__ = ("_cur",)
+
+    def __init__(self, cur: psycopg.Cursor[Row]) -> None:
+        self._cur = cur
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self._cur.execute(_pg(sql), params)
+        return self._cur.fetchall()
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._cur.execute(_pg(sql), params)
+        return self._cur.rowcount
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        if not rows:
+            return 0
+        self._cur.executemany(_pg(sql), rows)
+        return self._cur.rowcount
+
+
+class PostgresLedger(SqlLedger):
+    dialect = Dialect.POSTGRESQL
+    _for_update = " FOR UPDATE"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout_s: float = 10.0,
+        limits: IngestLimits = DEFAULT_LIMITS,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        super().__init__(limits=limits, clock=clock)
+        self._url = url
+        self._connect_timeout_s = max(1, int(connect_timeout_s))
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Row]:
+        try:
+            # autocommit: each call opens its own transaction with conn.transaction().
+            return psycopg.connect(
+                self._url, autocommit=True, connect_timeout=self._connect_timeout_s
+            )
+        except psycopg.Error as exc:
+            raise LedgerUnavailableError(f"cannot connect to PostgreSQL ledger: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        with self._lock:
+            if self._conn.closed or self._conn.broken:
+                # The server restarted or the network dropped: the failed call already
+                # raised LedgerUnavailableError (retried by the agent); reconnect now.
+                self._conn = self._connect()
+                log.info("ledger_reconnected", backend="postgresql")
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    yield _PgTx(cur)
+            except psycopg.OperationalError as exc:
+                # includes SerializationFailure/DeadlockDetected and lost connections
+                raise LedgerUnavailableError(str(exc)) from exc
+            except psycopg.Error as exc:
+                raise LedgerError(str(exc)) from exc
+
+    def _has_table(self, tx: Tx, name: str) -> bool:
+        return tx.all("SELECT to_regclass(?)", (name,))[0][0] is not None
+
+    def _allocate_ids(self, tx: Tx, n: int) -> Sequence[int]:
+        rows = tx.all("SELECT nextval('records_id_seq') FROM generate_series(1, ?)", (n,))
+        return [int(r[0]) for r in rows]
+
+    def _migration_lock(self, tx: Tx) -> None:
+        tx.all("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK_KEY,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,126 @@
+"""The [probes] section: what to send through which vendor, and how to judge it.
+
+[probes]
+secret = "change-me"               # key of the token PRF (evidence can re-derive tokens)
+timezone = "Asia/Shanghai"         # hour bands, caps and marketing hours are local
+daily_budget = 100.0               # money per local day, never exceeded
+webhook_listen = "127.0.0.1:8480"  # DLR push server (/dlr/{vendor})
+deadline_s = 60                    # arrival after this: late
+give_up_s = 600                    # no arrival by then: lost (or inconclusive)
+dlr_due_s = 600                    # a final DLR after this: late; none: missing
+dlr_window_s = 259200              # DLRs still revise verdicts for 72 h
+judge_interval_s = 5
+poll_interval_s = 30               # DLR pull
+health_max_silence_s = 180         # no health record for longer: not measured
+seed = 0                           # 0: random send times; else reproducible
+
+[probes.vendors.acme]              # the plan per vendor; the connection is [vendors.acme]
+profiles = ["verification_code", "notification", "long_ucs2"]
+interval_s = 900                   # mean time between probes of one SIM × profile
+signature = "某某科技"
+rate_per_s = 5
+burst = 5
+price_per_part = 0.04
+daily_cap_per_number = 8
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from collector.configlib import Table
+from collector.correlation.model import Policy
+from collector.probes.content import PROFILES
+from collector.probes.scheduler import VendorPlan
+
+
+@dataclass(frozen=True, slots=True)
+class ProbesConfig:
+    secret: bytes
+    timezone: str
+    daily_budget: float
+    webhook_host: str
+    webhook_port: int
+    policy: Policy
+    judge_interval_s: float
+    poll_interval_s: float
+    health_max_silence_s: float
+    seed: int
+    plans: tuple[VendorPlan, ...]
+    send_for_s: float | None = None  # stop planning new probes after this (demo, drills)
+
+
+def parse_probes(
+    raw: Mapping[str, Any], *, file: str, vendor_names: set[str]
+) -> ProbesConfig | None:
+    """None when the section is absent (the collector only ingests)."""
+    if not raw:
+        return None
+    t = Table(raw, file=file, path="probes")
+    secret = t.get_str("secret", non_empty=True, expected="a non-empty secret string")
+    timezone = t.get_str("timezone", "Asia/Shanghai")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise t.error("timezone", "an IANA time zone such as Asia/Shanghai", timezone) from exc
+    listen = t.get_host_port("webhook_listen", "127.0.0.1:0")
+    host, _, port = listen.rpartition(":")
+    policy = Policy(
+        deadline_s=t.get_float("deadline_s", 60.0, min_value=0.1),
+        give_up_s=t.get_float("give_up_s", 600.0, min_value=0.1),
+        dlr_due_s=t.get_float("dlr_due_s", 600.0, min_value=0.1),
+        dlr_window_s=t.get_float("dlr_window_s", 72 * 3600.0, min_value=0.1),
+        read_resolution_s=t.get_float("read_resolution_s", 1.0, min_value=0.0),
+    )
+    if policy.give_up_s < policy.deadline_s:
+        raise t.error("give_up_s", f"at least deadline_s ({policy.deadline_s})", policy.give_up_s)
+    plans = []
+    vendors = t.get_table("vendors", required=True)
+    assert vendors is not None
+    for name in vendors.key_names():
+        v = vendors.get_table(name, required=True)
+        assert v is not None
+        if name not in vendor_names:
+            raise vendors.error(
+                name, f"a vendor defined in [vendors] ({', '.join(sorted(vendor_names)) or 'none'})"
+            )
+        profiles = tuple(v.get_str_list("profiles"))
+        unknown = [p for p in profiles if p not in PROFILES]
+        if unknown or not profiles:
+            raise v.error("profiles", f"a non-empty list of {', '.join(PROFILES)}", list(profiles))
+        plans.append(
+            VendorPlan(
+                name=name,
+                profiles=profiles,
+                interval_s=v.get_float("interval_s", min_value=0.05),
+                signature=v.get_str("signature", ""),
+                rate_per_s=v.get_float("rate_per_s", 5.0, min_value=0.001),
+                burst=v.get_int("burst", 5, min_value=1),
+                price_per_part=v.get_float("price_per_part", 0.0, min_value=0.0),
+                daily_cap_per_number=v.get_int("daily_cap_per_number", 8, min_value=1),
+            )
+        )
+        v.finish()
+    vendors.finish()
+    # No budget key: no budget (an infinite default would fail the finite-number check).
+    budget = t.get_float("daily_budget", min_value=0.0) if t.has("daily_budget") else math.inf
+    config = ProbesConfig(
+        secret=secret.encode(),
+        timezone=timezone,
+        daily_budget=budget,
+        webhook_host=host.strip("[]"),
+        webhook_port=int(port),
+        policy=policy,
+        judge_interval_s=t.get_float("judge_interval_s", 5.0, min_value=0.05),
+        poll_interval_s=t.get_float("poll_interval_s", 30.0, min_value=0.1),
+        health_max_silence_s=t.get_float("health_max_silence_s", 180.0, min_value=1.0),
+        seed=t.get_int("seed", 0, min_value=0),
+        send_for_s=t.get_optional_float("send_for_s", min_value=0.0),
+        plans=tuple(plans),
+    )
+    t.finish()
+    return config

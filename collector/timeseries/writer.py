@@ -1,0 +1,306 @@
+"""Derive the time series from the ledger and write them, resuming from high-water marks.
+
+Nothing is held in memory between writes: each series has a cursor in the ledger
+(`cursors` table) that moves only after the sink confirmed a batch. InfluxDB down or slow
+never blocks ingest (this runs as its own task) and loses nothing: the cursor stays where
+it was and the same points are written again when the server is back. Writing the same
+point twice is harmless (same measurement, tags and time overwrite).
+
+- `probe`: one point per judged probe at its submit time, rewritten when the verdict is
+  revised (cursor over the verdicts' change sequence); pending probes are not written.
+- `arrival`: per 5 min and 1 h window, written once the window closed and every probe in
+  it reached give-up; rewritten when a verdict inside it is revised.
+- `modem`: every health record (cursor over ingest order).
+- `agent`: a snapshot of every agent each pass (outbox, clock, connected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from collector.correlation.model import NS
+from collector.ledger.base import AgentStatus
+from collector.ledger.probes import HealthRow, StoredProbe, StoredVerdict
+from collector.reports.figures import JudgedProbe, aggregate
+from collector.timeseries.points import Point, make_point
+from collector.timeseries.schema import ARRIVAL_WINDOWS_S
+from collector.timeseries.sinks import SinkRejected, SinkUnavailable, TimeSeriesSink
+from collector.views import judged_probe
+
+log = structlog.get_logger("smsprobe.timeseries")
+
+PROBE_CURSOR = "timeseries.probe"
+HEALTH_CURSOR = "timeseries.modem"
+
+
+def arrival_cursor(window: str) -> str:
+    return f"timeseries.arrival.{window}"
+
+
+class WriterLedger(Protocol):
+    def cursor(self, name: str) -> int: ...
+
+    def set_cursor(self, name: str, position: int, *, at_ns: int) -> None: ...
+
+    def verdicts_changed_after(self, change_seq: int, limit: int) -> list[StoredVerdict]: ...
+
+    def verdicts(self, probe_ids: Sequence[str] | None = ...) -> dict[str, StoredVerdict]: ...
+
+    def probes(
+        self,
+        *,
+        open_only: bool = ...,
+        since_ns: int = ...,
+        until_ns: int | None = ...,
+        vendor: str | None = ...,
+        probe_ids: Sequence[str] | None = ...,
+    ) -> list[StoredProbe]: ...
+
+    def health_after(self, record_id: int, limit: int) -> list[HealthRow]: ...
+
+    def agents(self) -> list[AgentStatus]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSettings:
+    give_up_s: float = 600.0
+    batch: int = 5000
+    interval_s: float = 5.0
+    max_backoff_s: float = 60.0
+
+
+def probe_point(j: JudgedProbe, probe: StoredProbe) -> Point:
+    return make_point(
+        "probe",
+        {
+            "vendor": j.vendor,
+            "carrier": j.carrier,
+            "mvno": probe.plan.mvno,
+            "region": j.region,
+            "site": probe.plan.site,
+            "agent": probe.plan.agent_id,
+            "profile": j.profile,
+        },
+        {
+            "latency_s": j.latency_s,
+            "vendor_delay_s": j.vendor_delay_s,
+            "carrier_delay_s": j.carrier_delay_s,
+            "delivered": int(j.outcome in ("delivered", "late")),
+            "verdict": j.outcome,
+            "dlr_status": j.dlr,
+            "fake_dlr": int(j.dlr == "fake_success"),
+            "intact": int(j.content == "intact"),
+        },
+        j.submitted_at_ns,
+    )
+
+
+def arrival_points(probes: Sequence[JudgedProbe], window: str, start_ns: int) -> list[Point]:
+    cells = aggregate(probes, group_by=("vendor", "carrier", "region", "profile"))
+    points = []
+    for c in cells:
+        points.append(
+            make_point(
+                "arrival",
+                {**c.key, "window": window},
+                {
+                    "sent": c.sent,
+                    "delivered": c.delivered + c.late,
+                    "lost": c.lost,
+                    "inconclusive": c.inconclusive,
+                    "rate": c.arrival_rate,
+                    "ci_low": c.ci_low,
+                    "ci_high": c.ci_high,
+                    "p50_s": c.latency_p50_s,
+                    "p95_s": c.latency_p95_s,
+                },
+                start_ns,
+            )
+        )
+    return points
+
+
+def health_point(h: HealthRow) -> Point:
+    return make_point(
+        "modem",
+        {"agent": h.agent_id, "site": h.site, "iccid": h.iccid, "carrier": h.carrier},
+        {
+            "rssi_dbm": h.rssi_dbm,
+            "registered": int(h.registration in (2, 5)),  # home or roaming
+            "storage_used": h.storage_used,
+            "healthy": int(h.healthy),
+        },
+        h.at_ns,
+    )
+
+
+def agent_point(a: AgentStatus, now_ns: int) -> Point:
+    unc = a.clock_uncertainty_ms if a.clock_uncertainty_ms != float("inf") else None
+    return make_point(
+        "agent",
+        {"agent": a.agent_id, "site": a.site},
+        {
+            "outbox_depth": a.outbox_depth,
+            "clock_offset_ms": a.clock_offset_ms,
+            "clock_uncertainty_ms": unc,
+            "up": int(a.connected),
+        },
+        now_ns,
+    )
+
+
+class TimeSeriesWriter:
+    def __init__(
+        self,
+        ledger: WriterLedger,
+        sink: TimeSeriesSink,
+        settings: WriterSettings,
+        *,
+        clock: Callable[[], int],
+    ) -> None:
+        self._ledger = ledger
+        self._sink = sink
+        self._settings = settings
+        self._clock = clock
+        self.written = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                await self.write_once()
+                backoff = 1.0
+                delay = self._settings.interval_s
+            except SinkUnavailable as exc:
+                # Cursors did not move: the same points go out once the server is back.
+                log.warning("timeseries_sink_unavailable", error=str(exc), retry_in_s=backoff)
+                delay = backoff
+                backoff = min(backoff * 2, self._settings.max_backoff_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def write_once(self) -> int:
+        """One pass over every series; returns how many points were written."""
+        written = await self._probes()
+        for window in ARRIVAL_WINDOWS_S:
+            written += await self._arrivals(window)
+        written += await self._health()
+        written += await self._agents()
+        self.written += written
+        return written
+
+    async def _write(self, points: Sequence[Point]) -> None:
+        try:
+            await self._sink.write(points)
+        except SinkRejected as exc:
+            # Our own points broke the schema: a bug. Log loudly, skip the batch so the
+            # series behind it still flow; the ledger keeps the truth for a backfill.
+            log.error("timeseries_batch_rejected", error=str(exc), points=len(points))
+
+    async def _probes(self) -> int:
+        total = 0
+        while True:
+            cursor = await asyncio.to_thread(self._ledger.cursor, PROBE_CURSOR)
+            changed = await asyncio.to_thread(
+                self._ledger.verdicts_changed_after, cursor, self._settings.batch
+            )
+            if not changed:
+                return total
+            ids = [v.verdict.probe_id for v in changed]
+            probes = {
+                p.plan.probe_id: p
+                for p in await asyncio.to_thread(
+                    functools.partial(self._ledger.probes, probe_ids=ids)
+                )
+            }
+            points = []
+            touched: dict[str, set[int]] = defaultdict(set)
+            for v in changed:
+                probe = probes.get(v.verdict.probe_id)
+                if probe is None or v.verdict.outcome.value == "pending":
+                    continue
+                j = judged_probe(probe, v)
+                points.append(probe_point(j, probe))
+                for window, seconds in ARRIVAL_WINDOWS_S.items():
+                    step = seconds * NS
+                    touched[window].add(probe.plan.planned_at_ns // step * step)
+            await self._write(points)
+            # Windows already written that a revision touched are rewritten now.
+            for window, starts in touched.items():
+                done_until = await asyncio.to_thread(self._ledger.cursor, arrival_cursor(window))
+                for start in sorted(starts):
+                    if start + ARRIVAL_WINDOWS_S[window] * NS <= done_until:
+                        await self._write(await self._window(window, start))
+            now = self._clock()
+            await asyncio.to_thread(
+                self._ledger.set_cursor, PROBE_CURSOR, changed[-1].change_seq, at_ns=now
+            )
+            total += len(points)
+
+    async def _window(self, window: str, start: int) -> list[Point]:
+        end = start + ARRIVAL_WINDOWS_S[window] * NS
+        probes = await asyncio.to_thread(lambda: self._ledger.probes(since_ns=start, until_ns=end))
+        verdicts = await asyncio.to_thread(self._ledger.verdicts, [p.plan.probe_id for p in probes])
+        judged = [judged_probe(p, verdicts.get(p.plan.probe_id)) for p in probes]
+        return arrival_points(judged, window, start)
+
+    async def _arrivals(self, window: str) -> int:
+        step = ARRIVAL_WINDOWS_S[window] * NS
+        name = arrival_cursor(window)
+        done_until = await asyncio.to_thread(self._ledger.cursor, name)
+        if done_until == 0:
+            first = await asyncio.to_thread(lambda: self._ledger.probes(since_ns=0)[:1])
+            if not first:
+                return 0
+            done_until = first[0].plan.planned_at_ns // step * step
+        total = 0
+        give_up = int(self._settings.give_up_s * NS)
+        while done_until + step + give_up <= self._clock():
+            points = await self._window(window, done_until)
+            if points:
+                await self._write(points)
+            done_until += step
+            await asyncio.to_thread(self._ledger.set_cursor, name, done_until, at_ns=self._clock())
+            total += len(points)
+        return total
+
+    async def _health(self) -> int:
+        total = 0
+        while True:
+            cursor = await asyncio.to_thread(self._ledger.cursor, HEALTH_CURSOR)
+            rows = await asyncio.to_thread(self._ledger.health_after, cursor, self._settings.batch)
+            if not rows:
+                return total
+            await self._write([health_point(h) for h in rows if h.iccid])
+            await asyncio.to_thread(
+                self._ledger.set_cursor, HEALTH_CURSOR, rows[-1].record_id, at_ns=self._clock()
+            )
+            total += len(rows)
+
+    async def _agents(self) -> int:
+        agents = await asyncio.to_thread(self._ledger.agents)
+        now = self._clock()
+        points = [agent_point(a, now) for a in agents]
+        await self._write(points)
+        return len(points)
+
+    async def backfill(self, since_ns: int) -> int:
+        """Rebuild the series from the ledger: arrival windows from `since_ns`; probe and
+        modem points whole (rewriting a point is idempotent)."""
+        now = self._clock()
+        for window, seconds in ARRIVAL_WINDOWS_S.items():
+            step = seconds * NS
+            await asyncio.to_thread(
+                self._ledger.set_cursor, arrival_cursor(window), since_ns // step * step, at_ns=now
+            )
+        await asyncio.to_thread(self._ledger.set_cursor, PROBE_CURSOR, 0, at_ns=now)
+        await asyncio.to_thread(self._ledger.set_cursor, HEALTH_CURSOR, 0, at_ns=now)
+        return await self.write_once()

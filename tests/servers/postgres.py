@@ -1,0 +1,155 @@
+"""A real PostgreSQL 15 for tests: Debian's binaries, a temp dir, a free loopback port.
+
+Use from a conftest:
+
+    from tests.servers.postgres import postgres_server, postgres_url  # noqa: F401
+
+`postgres_server` (session scope) starts one server per pytest process, so each xdist
+worker has its own; `postgres_url` gives every test a fresh, empty database and drops it
+afterwards. A machine without PostgreSQL fails the tests loudly (`make servers` installs
+it): a skipped ledger test would hide a broken backend.
+
+As root, the server runs as user `postgres` (initdb refuses root), with its directory in
+/tmp because pytest's own tmp dirs are private to root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+PG_BIN = Path(os.environ.get("SMSPROBE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+_START_ATTEMPTS = 3
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
+def _run(argv: list[str], *, timeout_s: float = 60) -> None:
+    done = subprocess.run(
+        _as_postgres(argv), capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresServer:
+    host: str
+    port: int
+    base_dir: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base_dir / "data"
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/{dbname}"
+
+    def create_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            _run([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def start_postgres() -> PostgresServer:
+    """initdb + pg_ctl start on a free port; raises RuntimeError when that is impossible."""
+    initdb = PG_BIN / "initdb"
+    if not initdb.exists():
+        raise RuntimeError(
+            f"PostgreSQL is not installed ({initdb} missing): run `make servers` "
+            "(apt-get install postgresql)"
+        )
+    base = Path(tempfile.mkdtemp(prefix="smsprobe-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(base, user="postgres", group="postgres")
+    try:
+        _run([str(initdb), "-D", str(base / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8"])
+        last_error: Exception | None = None
+        for _ in range(_START_ATTEMPTS):  # another process may grab the port first
+            port = _free_port()
+            # fsync off: test data need not survive a power cut of the test machine.
+            opts = (
+                f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+                " -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+            )
+            try:
+                _run(
+                    [
+                        str(PG_BIN / "pg_ctl"),
+                        "-D",
+                        str(base / "data"),
+                        "-o",
+                        opts,
+                        "-l",
+                        str(base / "log"),
+                        "-w",
+                        "-t",
+                        "60",
+                        "start",
+                    ],
+                    timeout_s=90,
+                )
+            except RuntimeError as exc:
+                last_error = exc
+                continue
+            return PostgresServer(host="127.0.0.1", port=port, base_dir=base)
+        log = (base / "log").read_text(errors="replace") if (base / "log").exists() else ""
+        raise RuntimeError(f"PostgreSQL did not start: {last_error}\n{log}")
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = start_postgres()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh empty database on the session's server; dropped after the test."""
+    name = postgres_server.create_database()
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)
