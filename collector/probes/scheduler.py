@@ -36,6 +36,9 @@ class Target:
     region: str = ""
     agent_id: str = ""
     modem_imei: str = ""
+    mvno: str = ""
+    site: str = ""
+    iccid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
