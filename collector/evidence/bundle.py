@@ -133,6 +133,11 @@ def build_bundle(
         "thresholds": asdict(thresholds),
         "prices": dict(prices or {}),
     }
+    if extra_files:
+        # Extra files (the rendered report, ...) are covered by the signature too.
+        manifest["files_sha256"] = {
+            name: hashlib.sha256(data).hexdigest() for name, data in sorted(extra_files.items())
+        }
     manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
     public_pem = signing_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -96,6 +96,13 @@ def verify_bundle(data: bytes, public_key_pem: bytes | None = None) -> VerifyRes
         if hashlib.sha256(content).hexdigest() != manifest.get(f"{name}_sha256"):
             result.problems.append(f"{name} file: SHA-256 differs from the signed manifest")
 
+    files = manifest.get("files_sha256") or {}
+    for name, digest in sorted(files.items() if isinstance(files, dict) else []):
+        if name not in names:
+            result.problems.append(f"{name}: listed in the signed manifest but missing")
+        elif hashlib.sha256(zf.read(name)).hexdigest() != digest:
+            result.problems.append(f"{name}: SHA-256 differs from the signed manifest")
+
     # 3. the chain: no record changed, dropped, added or reordered; no tail cut off
     prev = GENESIS
     judged: list[JudgedProbe] = []

@@ -1,0 +1,299 @@
+"""`smsprobe-agent run`: wiring only. Config -> logging -> outbox -> one supervisor per
+modem -> housekeeping -> (optional) uplink; SIGTERM/SIGINT stop it cleanly.
+
+Exit codes: 0 clean shutdown, 2 configuration error, 1 anything else fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import click
+import structlog
+
+from agent.config import AgentConfig, ConfigError, ModemConfig, load_config
+from agent.outbox import Outbox, open_outbox
+from agent.receiver import ModemEvent, ModemSession, ModemSupervisor, open_gsm_session
+from agent.records import AgentEvent, ClockEstimate
+from agent.recovery import Backoff
+
+_log = structlog.get_logger("agent.app")
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_CONFIG = 2
+
+
+class ClockSource:
+    """Late-bound clock estimate: the uplink plugs its estimator in once it exists."""
+
+    def __init__(self) -> None:
+        self.provider: Callable[[], ClockEstimate] = ClockEstimate
+
+    def __call__(self) -> ClockEstimate:
+        return self.provider()
+
+
+class Notifier:
+    """Fan-out of "new records persisted" to whoever uploads them."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[], None]] = []
+
+    def __call__(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+
+def check_profiles(config: AgentConfig) -> dict[str, Any]:
+    """Modem profiles named in the config must exist (a config error, exit 2)."""
+    from agent.modem.profiles import load_profiles
+
+    profiles = load_profiles()
+    for i, modem in enumerate(config.modems):
+        if modem.profile != "auto" and modem.profile not in profiles:
+            raise ConfigError(
+                config.source,
+                f"modems[{i}].profile",
+                'expected "auto" or one of ' + ", ".join(sorted(profiles)),
+            )
+    return profiles
+
+
+def _start_uplink(
+    config: AgentConfig,
+    outbox: Outbox,
+    stop: asyncio.Event,
+    supervisors: Sequence[ModemSupervisor],
+    clock: ClockSource,
+    notifier: Notifier,
+    metrics: Any = None,
+) -> Awaitable[None] | None:
+    """The seam to agent/uplink: `agent.uplink.run_uplink(config, outbox, stop)` when the
+    package offers it, else an `agent.uplink.client.Uploader` built here."""
+    assert config.collector is not None
+    try:
+        import agent.uplink as uplink
+    except ImportError:
+        return None
+    run_uplink = getattr(uplink, "run_uplink", None)
+    if run_uplink is not None:
+        coro: Awaitable[None] = run_uplink(config, outbox, stop)
+        return coro
+    try:
+        from agent.uplink.client import Uploader, make_channel
+        from agent.uplink.model import AgentIdentity, ModemIdentity, SimIdentity
+    except ImportError as exc:
+        _log.warning("uplink_unavailable", error=str(exc))
+        return None
+    collector = config.collector
+
+    def channel() -> Any:
+        return make_channel(
+            collector.address,
+            ca_cert=collector.ca_cert,
+            cert=collector.cert,
+            key=collector.key,
+            insecure=collector.insecure,
+        )
+
+    def modems() -> list[Any]:
+        out = []
+        for sup in supervisors:
+            ident = sup.identity
+            if not (ident.imei or sup.modem.imei):
+                continue
+            sim = None
+            if ident.iccid:
+                sim = SimIdentity(iccid=ident.iccid, imsi=ident.imsi, msisdn=ident.msisdn)
+            out.append(
+                ModemIdentity(
+                    imei=ident.imei or sup.modem.imei,
+                    manufacturer=ident.manufacturer,
+                    model=ident.model,
+                    firmware=ident.firmware,
+                    port=sup.port,
+                    profile=sup.modem_config.profile,
+                    sim=sim,
+                )
+            )
+        return out
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        software = version("smsprobe")
+    except PackageNotFoundError:
+        software = ""
+    uploader = Uploader(
+        outbox,
+        channel,
+        AgentIdentity(
+            agent_id=config.agent_id,
+            software_version=software,
+            site=config.site,
+            region=config.region,
+        ),
+        modems_provider=modems,
+        metrics=metrics,
+    )
+    clock.provider = uploader.clock_estimate
+    notifier.listeners.append(uploader.notify)
+    return uploader.run(stop)
+
+
+async def _housekeeping(
+    outbox: Outbox, stop: asyncio.Event, interval_s: float, metrics: Any = None
+) -> None:
+    """Outbox bounds (alarm edge), reassembly timeouts, pruning of acked records."""
+    while not stop.is_set():
+        try:
+            pressure = outbox.check_pressure()
+            outbox.expire_groups()
+            outbox.prune()
+            if metrics is not None:
+                metrics.outbox_depth.set(outbox.depth())
+                metrics.outbox_oldest_age_seconds.set(pressure.oldest_pending_age_s)
+        except Exception:
+            _log.exception("housekeeping_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+
+
+Opener = Callable[[str, ModemConfig, Callable[[ModemEvent], None]], Awaitable[ModemSession]]
+
+
+async def run_agent(
+    config: AgentConfig,
+    *,
+    upload: bool = True,
+    stop: asyncio.Event | None = None,
+    opener: Opener | None = None,
+    backoff: Backoff | None = None,
+    install_signals: bool = True,
+) -> int:
+    """Run until `stop` is set (or SIGTERM/SIGINT); returns the exit code."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if install_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    clock = ClockSource()
+    notifier = Notifier()
+    outbox = open_outbox(config, clock=clock)
+    profiles: dict[str, Any] | None = None
+    if opener is None:
+        profiles = check_profiles(config)
+        table = profiles
+
+        async def gsm_opener(
+            port: str, modem: ModemConfig, sink: Callable[[ModemEvent], None]
+        ) -> ModemSession:
+            return await open_gsm_session(
+                port,
+                modem,
+                sink,
+                profiles=table,
+                command_timeout_s=config.receive.command_timeout_s,
+            )
+
+        opener = gsm_opener
+    supervisors: list[ModemSupervisor] = []
+
+    def busy() -> frozenset[str]:
+        return frozenset(s.port for s in supervisors if s.session is not None)
+
+    for modem in config.modems:
+        supervisors.append(
+            ModemSupervisor(
+                modem,
+                config.receive,
+                outbox,
+                opener,
+                backoff=backoff,
+                busy_ports=busy,
+                on_persisted=notifier,
+            )
+        )
+    outbox.append(
+        AgentEvent(
+            at_ns=time.time_ns(),
+            kind="agent_started",
+            attributes={"agent_id": config.agent_id, "modems": str(len(config.modems))},
+        )
+    )
+    _log.info("agent_started", agent_id=config.agent_id, modems=len(config.modems))
+    tasks = [
+        asyncio.create_task(s.run(stop), name=f"modem {s.modem_config.port}") for s in supervisors
+    ]
+    metrics: Any = None
+    if config.metrics_port:
+        # Imported only when asked for: prometheus_client costs RSS on small hosts.
+        from agent.metrics import AgentMetrics, serve_metrics
+
+        metrics = AgentMetrics()
+        serve_metrics(metrics, f"0.0.0.0:{config.metrics_port}")
+    tasks.append(
+        asyncio.create_task(
+            _housekeeping(outbox, stop, min(60.0, config.receive.health_interval_s), metrics),
+            name="housekeeping",
+        )
+    )
+    if upload and config.collector is not None and config.collector.upload:
+        uplink = _start_uplink(config, outbox, stop, supervisors, clock, notifier, metrics)
+        if uplink is not None:
+            tasks.append(asyncio.ensure_future(uplink))
+    else:
+        _log.info("uplink_disabled")
+    code = EXIT_OK
+    try:
+        await stop.wait()
+    finally:
+        stop.set()
+        # Supervisors notice `stop`, cancel their receive loop between two steps (a persist
+        # is one synchronous transaction, never cut in half) and close their ports.
+        done, pending = await asyncio.wait(tasks, timeout=15.0)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                _log.error("task_failed", task=task.get_name(), error=str(task.exception()))
+                code = EXIT_FATAL
+        outbox.append(AgentEvent(at_ns=time.time_ns(), kind="agent_stopped"))
+        outbox.close()
+        _log.info("agent_stopped")
+    return code
+
+
+@click.command("run")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="agent.toml (see agent/agent.example.toml).",
+)
+@click.option("--no-upload", is_flag=True, help="Run standalone: persist only, never upload.")
+def run_command(config_path: str, no_upload: bool) -> None:
+    """Read every SMS off the configured modems into the outbox (and upload it)."""
+    from agent.logs import configure_logging
+
+    try:
+        config = load_config(config_path)
+        configure_logging(config.log.level, config.log.format)
+        check_profiles(config)
+    except ConfigError as exc:
+        click.echo(f"config error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    try:
+        code = asyncio.run(run_agent(config, upload=not no_upload))
+    except Exception:
+        _log.exception("agent_failed")
+        code = EXIT_FATAL
+    sys.exit(code)

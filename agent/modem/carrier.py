@@ -1,0 +1,124 @@
+"""Which carrier a SIM belongs to: from the IMSI (authoritative), and from the MSISDN
+prefix (a secondary hint only: number portability since 2019-12-01 breaks it).
+
+Sources: vendors-smpp-china.md §3.1 (MIIT prefix table, 2023-03), §3.2 (MVNO segments),
+§3.3 (IMSI MNCs); modem-and-pdu.md §2.1 (AT+CIMI) and §13.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() accepts '²' and other scripts' digits, which int()
+    then rejects."""
+    return text.isascii() and text.isdigit()
+
+
+Carrier = Literal["china_mobile", "china_unicom", "china_telecom", "china_broadnet", "other"]
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierInfo:
+    mcc_mnc: str  # "46000"; "" when unknown (e.g. from an MSISDN)
+    carrier: Carrier
+    mvno: str  # "" when not an MVNO segment (or unknown); else the segment, e.g. "170"
+    name: str = ""  # human-readable operator name when known
+
+
+# MCC 460 uses 2-digit MNCs (ITU-T E.212 list). 04/08/09/11/13/15 are unverified in the
+# reference (marked [unverified]) but listed by several sources.
+_CN_MNC: Final[dict[str, tuple[Carrier, str]]] = {
+    "00": ("china_mobile", "China Mobile"),
+    "02": ("china_mobile", "China Mobile"),
+    "04": ("china_mobile", "China Mobile"),
+    "07": ("china_mobile", "China Mobile"),
+    "08": ("china_mobile", "China Mobile"),
+    "13": ("china_mobile", "China Mobile"),
+    "01": ("china_unicom", "China Unicom"),
+    "06": ("china_unicom", "China Unicom"),
+    "09": ("china_unicom", "China Unicom"),
+    "03": ("china_telecom", "China Telecom"),
+    "05": ("china_telecom", "China Telecom"),
+    "11": ("china_telecom", "China Telecom"),
+    "15": ("china_broadnet", "China Broadnet"),
+    "20": ("other", "China Railcom (GSM-R)"),
+}
+
+# E.212: MCCs whose networks use 3-digit MNCs (North America and a few others). Elsewhere
+# 2 digits. Only affects the `mcc_mnc` string of non-Chinese SIMs.
+_THREE_DIGIT_MNC_MCC: Final = frozenset(
+    {"302", "310", "311", "312", "313", "314", "315", "316", "334", "338", "342", "344",
+     "346", "348", "354", "356", "358", "360", "365", "376", "405", "708", "722", "732"}
+)  # fmt: skip
+
+
+def carrier_from_imsi(imsi: str, msisdn: str = "") -> CarrierInfo:
+    """IMSI -> carrier. A ported SIM is a new SIM of the new carrier, so the IMSI shows who
+    really serves it. MVNO SIMs ride on the host's IMSI ranges: the brand cannot be read
+    from the IMSI; `msisdn` (if known) only fills `mvno` with the MVNO number segment."""
+    digits = imsi.strip()
+    if len(digits) < 5 or not _digits(digits):
+        return CarrierInfo("", "other", "")
+    mcc = digits[:3]
+    mnc = digits[3:6] if mcc in _THREE_DIGIT_MNC_MCC else digits[3:5]
+    mvno = mvno_segment(msisdn) if msisdn else ""
+    if mcc == "460":
+        carrier, name = _CN_MNC.get(mnc, ("other", ""))
+        return CarrierInfo(mcc + mnc, carrier, mvno, name)
+    return CarrierInfo(mcc + mnc, "other", mvno)
+
+
+def carrier_from_plmn(mcc_mnc: str) -> CarrierInfo:
+    """Numeric PLMN from +COPS (e.g. "46000") -> serving network (roaming: not the SIM's)."""
+    plmn = mcc_mnc.strip()
+    if not _digits(plmn) or len(plmn) not in (5, 6):
+        return CarrierInfo("", "other", "")
+    if plmn.startswith("460") and len(plmn) == 5:
+        carrier, name = _CN_MNC.get(plmn[3:], ("other", ""))
+        return CarrierInfo(plmn, carrier, "", name)
+    return CarrierInfo(plmn, "other", "")
+
+
+def _national(msisdn: str) -> str:
+    n = "".join(ch for ch in msisdn if ch in "0123456789")
+    for cc in ("0086", "86"):
+        if n.startswith(cc) and len(n) == len(cc) + 11:
+            return n[len(cc) :]
+    return n
+
+
+# MIIT 2023-03 allocation (vendors-smpp-china.md §3.1, §3.2). Longest prefix wins.
+_ALLOCATION: Final[tuple[tuple[Carrier, str], ...]] = (
+    ("china_mobile", "1340 1341 1342 1343 1344 1345 1346 1347 1348 135 136 137 138 139 147 148 "
+     "150 151 152 157 158 159 165 1703 1705 1706 172 178 182 183 184 187 188 195 197 198"),
+    ("china_unicom", "130 131 132 145 146 155 156 166 167 1704 1707 1708 1709 171 175 176 185 "
+     "186 196"),
+    ("china_telecom", "133 1349 149 153 162 1700 1701 1702 173 1740 177 180 181 189 190 191 "
+     "193 199"),
+    ("china_broadnet", "192"),
+)  # fmt: skip
+_PREFIXES: Final = {p: carrier for carrier, text in _ALLOCATION for p in text.split()}
+
+_MVNO_SEGMENTS: Final = ("162", "165", "167", "170", "171")
+
+
+def mvno_segment(msisdn: str) -> str:
+    """ "170"/"171"/"162"/"165"/"167" when the number is in an MVNO resale segment, else ""."""
+    n = _national(msisdn)
+    return n[:3] if len(n) == 11 and n.startswith(_MVNO_SEGMENTS) else ""
+
+
+def carrier_from_msisdn(msisdn: str) -> CarrierInfo:
+    """Original allocation of a Chinese mobile number. A hint only (ported numbers keep
+    their prefix); never use it when an IMSI is available."""
+    n = _national(msisdn)
+    if len(n) != 11 or not n.startswith("1"):
+        return CarrierInfo("", "other", "")
+    for length in (4, 3):
+        carrier = _PREFIXES.get(n[:length])
+        if carrier is not None:
+            return CarrierInfo("", carrier, mvno_segment(n))
+    return CarrierInfo("", "other", mvno_segment(n))

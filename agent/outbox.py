@@ -1,0 +1,694 @@
+"""The durable outbox: SQLite in WAL mode, every commit fsynced (synchronous=FULL).
+
+The receive path persists each raw PDU here *before* it deletes it from the modem
+(DESIGN.md "Agent"); concatenated parts are grouped here, so a crash between two parts
+loses nothing. Every uploadable record gets a uuid4 and a per-agent, gap-free, strictly
+increasing sequence number in the same transaction that stores it. The uplink sees the
+outbox through `agent.records.RecordSource`.
+
+All methods are synchronous and short (one transaction each); they are guarded by a lock
+so the uplink may call them from another thread.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+import threading
+import time
+import typing
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.reassembly import (
+    GroupView,
+    PartFacts,
+    assign,
+    build_message,
+    concat_key,
+    is_complete,
+    payload_of,
+)
+from agent.records import (
+    AgentEvent,
+    CanarySent,
+    ClockEstimate,
+    ModemHealth,
+    OutboxRecord,
+    ReceivedSms,
+    RecordBody,
+    SmsPart,
+    StatusReport,
+)
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
+
+ClockProvider = Callable[[], ClockEstimate]
+
+_KINDS: dict[str, type[Any]] = {
+    "received_sms": ReceivedSms,
+    "status_report": StatusReport,
+    "modem_health": ModemHealth,
+    "agent_event": AgentEvent,
+    "canary_sent": CanarySent,
+}
+_KIND_OF: dict[type[Any], str] = {cls: kind for kind, cls in _KINDS.items()}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('last_seq', 0);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    persisted_at_ns INTEGER NOT NULL,
+    clock TEXT NOT NULL,
+    modem_imei TEXT NOT NULL,
+    iccid TEXT NOT NULL,
+    body TEXT NOT NULL,
+    acked_at_ns INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS records_pending ON records (acked_at_ns, seq);
+CREATE TABLE IF NOT EXISTS parts (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,               -- sms | status
+    modem TEXT NOT NULL,
+    storage TEXT NOT NULL,
+    idx INTEGER NOT NULL,             -- -1 for a direct (+CMT/+CDS) delivery
+    pdu BLOB NOT NULL,
+    received_at_ns INTEGER NOT NULL,
+    facts TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    group_id INTEGER,
+    part_seq INTEGER NOT NULL DEFAULT 1,
+    duplicate INTEGER NOT NULL DEFAULT 0,
+    record_seq INTEGER
+);
+CREATE INDEX IF NOT EXISTS parts_slot ON parts (modem, storage, idx, deleted);
+CREATE INDEX IF NOT EXISTS parts_group ON parts (group_id);
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY,
+    modem TEXT NOT NULL,
+    modem_imei TEXT NOT NULL,
+    iccid TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    ref INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    ref_bits INTEGER NOT NULL,
+    opened_at_ns INTEGER NOT NULL,
+    open INTEGER NOT NULL DEFAULT 1,
+    duplicates INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS groups_key ON groups (modem, sender, ref, total, ref_bits, open);
+"""
+
+
+class OutboxError(Exception):
+    """The outbox store failed (disk full, corruption); fatal for the receive path."""
+
+
+def never_measured() -> ClockEstimate:
+    return ClockEstimate()
+
+
+@dataclass(frozen=True, slots=True)
+class ModemRef:
+    """Which modem a record came from. `key` scopes duplicate detection and reassembly:
+    the IMEI when known (stable across re-enumeration), else the configured port."""
+
+    key: str
+    imei: str = ""
+    iccid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PersistedPart:
+    part_uuid: str
+    new: bool  # False: this exact PDU was already persisted from this slot (re-read)
+    emitted: tuple[OutboxRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxPressure:
+    used_bytes: int
+    oldest_pending_age_s: float
+    fraction: float  # of the tighter bound (bytes or age)
+    alarm: bool
+    full: bool
+
+
+# --- record body (de)serialisation: JSON, bytes as hex, typed by the dataclass hints ---
+
+
+def _to_json(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    return value
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _from_json(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (item, _ellipsis) = typing.get_args(tp)
+        return tuple(_from_json(item, v) for v in value)
+    if origin is dict:
+        return {str(k): str(v) for k, v in value.items()}
+    if tp is bytes:
+        return bytes.fromhex(value)
+    if tp is float:
+        return float(value)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    if isinstance(tp, type) and is_dataclass(tp):
+        hints = _HINTS.get(tp)
+        if hints is None:
+            hints = _HINTS[tp] = typing.get_type_hints(tp)
+        return tp(**{name: _from_json(hints[name], v) for name, v in value.items()})
+    return value
+
+
+def body_to_json(body: RecordBody) -> str:
+    return json.dumps(_to_json(body), ensure_ascii=False, separators=(",", ":"))
+
+
+def body_from_json(kind: str, text: str) -> RecordBody:
+    body: RecordBody = _from_json(_KINDS[kind], json.loads(text))
+    return body
+
+
+def _clock_json(clock: ClockEstimate) -> str:
+    return json.dumps([clock.offset_ms, clock.uncertainty_ms, clock.measured_at_ns])
+
+
+class Outbox:
+    """SQLite outbox; implements `agent.records.RecordSource`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_bytes: int = 512 * 1024 * 1024,
+        max_age_s: float = 30 * 86400.0,
+        alarm_fraction: float = 0.8,
+        retention_s: float = 86400.0,
+        reassembly_timeout_s: float = 86400.0,
+        clock: ClockProvider = never_measured,
+        now_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+        self.alarm_fraction = alarm_fraction
+        self.retention_ns = int(retention_s * 1e9)
+        self.reassembly_timeout_ns = int(reassembly_timeout_s * 1e9)
+        self.clock = clock
+        self.now_ns = now_ns
+        self._lock = threading.RLock()
+        self._alarmed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: every COMMIT fsyncs the WAL, so "persisted" means on disk before CMGD.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=OFF")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise OutboxError(f"outbox transaction failed to start: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise OutboxError(f"outbox commit failed: {exc}") from exc
+
+    # --- appending records ---
+
+    def _append(
+        self, db: sqlite3.Connection, body: RecordBody, imei: str, iccid: str, now: int
+    ) -> OutboxRecord:
+        (last,) = db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+        seq = int(last) + 1
+        record = OutboxRecord(
+            uuid=str(uuid.uuid4()),
+            seq=seq,
+            persisted_at_ns=now,
+            clock=self.clock(),
+            body=body,
+            modem_imei=imei,
+            iccid=iccid,
+        )
+        db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (seq,))
+        db.execute(
+            "INSERT INTO records (seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                seq,
+                record.uuid,
+                _KIND_OF[type(body)],
+                now,
+                _clock_json(record.clock),
+                imei,
+                iccid,
+                body_to_json(body),
+            ),
+        )
+        return record
+
+    def append(self, body: RecordBody, modem: ModemRef | None = None) -> OutboxRecord:
+        """Persist one record (health, event, canary...) and return it with uuid and seq."""
+        with self._tx() as db:
+            return self._append(
+                db, body, modem.imei if modem else "", modem.iccid if modem else "", self.now_ns()
+            )
+
+    # --- the receive path ---
+
+    def find_unfinished(self, modem: ModemRef, storage: str, index: int, pdu: bytes) -> str:
+        """uuid of a part persisted from this slot with identical bytes and not yet marked
+        deleted from the modem; "" if none. This is how a re-read after a crash is known."""
+        if index < 0:
+            return ""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT uuid FROM parts WHERE modem = ? AND storage = ? AND idx = ?"
+                " AND deleted = 0 AND pdu = ? ORDER BY id LIMIT 1",
+                (modem.key, storage, index, pdu),
+            ).fetchone()
+        return str(row[0]) if row else ""
+
+    def persist_part(
+        self,
+        modem: ModemRef,
+        storage: str,
+        index: int,
+        pdu: bytes,
+        facts: PartFacts,
+        received_at_ns: int | None = None,
+    ) -> PersistedPart:
+        """Persist one SMS-DELIVER as read from the modem, in a single transaction with its
+        reassembly step (and the ReceivedSms record when this part completes a message).
+
+        Exactly-once across crashes: a PDU read again from the same modem, storage and index
+        with identical bytes while the earlier copy is not marked deleted is the same
+        message (we crashed between COMMIT and AT+CMGD) and is not stored twice. Residual
+        ambiguity: if we crash after AT+CMGD succeeded but before `mark_deleted` committed,
+        and the network then delivers a byte-identical PDU (same SCTS, same content) into
+        the very same index, that genuine second delivery is taken for the re-read and
+        recorded once. A byte-identical redelivery carries the same SCTS, so the collector
+        would count it as a duplicate anyway; we accept that window.
+        """
+        now = self.now_ns()
+        received = now if received_at_ns is None else received_at_ns
+        with self._tx() as db:
+            if index >= 0:
+                row = db.execute(
+                    "SELECT uuid FROM parts WHERE modem = ? AND storage = ? AND idx = ?"
+                    " AND deleted = 0 AND pdu = ? ORDER BY id LIMIT 1",
+                    (modem.key, storage, index, pdu),
+                ).fetchone()
+                if row:
+                    return PersistedPart(str(row[0]), new=False)
+            emitted = self._expire(db, now)
+            part_uuid = str(uuid.uuid4())
+            key = concat_key(modem.key, facts)
+            part_seq = facts.concat.seq if key is not None and facts.concat else 1
+            cur = db.execute(
+                "INSERT INTO parts (uuid, kind, modem, storage, idx, pdu, received_at_ns, facts,"
+                " part_seq) VALUES (?, 'sms', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    part_uuid,
+                    modem.key,
+                    storage,
+                    index,
+                    pdu,
+                    received,
+                    json.dumps(facts.to_json(), ensure_ascii=False),
+                    part_seq,
+                ),
+            )
+            part_id = int(cur.lastrowid or 0)
+            part = _sms_part(part_uuid, pdu, storage, index, received, part_seq, facts)
+            if key is None:
+                body = build_message([(part, facts)])
+                record = self._append(db, body, modem.imei, modem.iccid, now)
+                db.execute("UPDATE parts SET record_seq = ? WHERE id = ?", (record.seq, part_id))
+                return PersistedPart(part_uuid, True, (*emitted, record))
+            views = self._open_groups(db, key.modem, key.sender, key.ref, key.total, key.ref_bits)
+            decision = assign(views, part_seq, payload_of(facts))
+            if decision.action == "duplicate":
+                db.execute(
+                    "UPDATE parts SET group_id = ?, duplicate = 1 WHERE id = ?",
+                    (decision.group_id, part_id),
+                )
+                db.execute(
+                    "UPDATE groups SET duplicates = duplicates + 1 WHERE id = ?",
+                    (decision.group_id,),
+                )
+                return PersistedPart(part_uuid, True, emitted)
+            if decision.action == "join":
+                group_id = decision.group_id
+            else:
+                cur = db.execute(
+                    "INSERT INTO groups (modem, modem_imei, iccid, sender, ref, total, ref_bits,"
+                    " opened_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key.modem,
+                        modem.imei,
+                        modem.iccid,
+                        key.sender,
+                        key.ref,
+                        key.total,
+                        key.ref_bits,
+                        received,
+                    ),
+                )
+                group_id = int(cur.lastrowid or 0)
+            db.execute("UPDATE parts SET group_id = ? WHERE id = ?", (group_id, part_id))
+            seqs = {
+                int(r[0])
+                for r in db.execute(
+                    "SELECT part_seq FROM parts WHERE group_id = ? AND duplicate = 0", (group_id,)
+                )
+            }
+            if is_complete(key.total, seqs):
+                record = self._close_group(db, group_id, now, partial=False)
+                return PersistedPart(part_uuid, True, (*emitted, record))
+            return PersistedPart(part_uuid, True, emitted)
+
+    def persist_status_report(
+        self, modem: ModemRef, storage: str, index: int, report: StatusReport
+    ) -> PersistedPart:
+        """Persist a status report (SR storage or +CDS) with the same re-read rule."""
+        now = self.now_ns()
+        with self._tx() as db:
+            if index >= 0:
+                row = db.execute(
+                    "SELECT uuid FROM parts WHERE modem = ? AND storage = ? AND idx = ?"
+                    " AND deleted = 0 AND pdu = ? ORDER BY id LIMIT 1",
+                    (modem.key, storage, index, report.raw_pdu),
+                ).fetchone()
+                if row:
+                    return PersistedPart(str(row[0]), new=False)
+            part_uuid = str(uuid.uuid4())
+            record = self._append(db, report, modem.imei, modem.iccid, now)
+            db.execute(
+                "INSERT INTO parts (uuid, kind, modem, storage, idx, pdu, received_at_ns, facts,"
+                " record_seq) VALUES (?, 'status', ?, ?, ?, ?, ?, '{}', ?)",
+                (
+                    part_uuid,
+                    modem.key,
+                    storage,
+                    index,
+                    report.raw_pdu,
+                    report.received_at_ns,
+                    record.seq,
+                ),
+            )
+            return PersistedPart(part_uuid, True, (record,))
+
+    def mark_deleted(self, part_uuid: str) -> None:
+        """AT+CMGD succeeded for this part: a later identical PDU in that slot is new."""
+        with self._tx() as db:
+            db.execute("UPDATE parts SET deleted = 1 WHERE uuid = ?", (part_uuid,))
+
+    def _open_groups(
+        self, db: sqlite3.Connection, modem: str, sender: str, ref: int, total: int, bits: int
+    ) -> list[GroupView]:
+        views = []
+        for gid, opened in db.execute(
+            "SELECT id, opened_at_ns FROM groups WHERE modem = ? AND sender = ? AND ref = ?"
+            " AND total = ? AND ref_bits = ? AND open = 1 ORDER BY id",
+            (modem, sender, ref, total, bits),
+        ).fetchall():
+            payloads: dict[int, bytes] = {}
+            for seq, facts in db.execute(
+                "SELECT part_seq, facts FROM parts WHERE group_id = ? AND duplicate = 0"
+                " ORDER BY id",
+                (gid,),
+            ):
+                payloads.setdefault(int(seq), payload_of(PartFacts.from_json(json.loads(facts))))
+            views.append(GroupView(int(gid), int(opened), payloads))
+        return views
+
+    def _close_group(
+        self, db: sqlite3.Connection, group_id: int, now: int, partial: bool
+    ) -> OutboxRecord:
+        total, imei, iccid = db.execute(
+            "SELECT total, modem_imei, iccid FROM groups WHERE id = ?", (group_id,)
+        ).fetchone()
+        parts = []
+        for row in db.execute(
+            "SELECT uuid, pdu, storage, idx, received_at_ns, part_seq, facts FROM parts"
+            " WHERE group_id = ? AND duplicate = 0 ORDER BY part_seq, id",
+            (group_id,),
+        ):
+            facts = PartFacts.from_json(json.loads(row[6]))
+            part = _sms_part(row[0], bytes(row[1]), row[2], row[3], row[4], row[5], facts)
+            parts.append((part, facts))
+        body = build_message(parts, total=int(total), partial=partial)
+        record = self._append(db, body, str(imei), str(iccid), now)
+        db.execute("UPDATE groups SET open = 0 WHERE id = ?", (group_id,))
+        db.execute("UPDATE parts SET record_seq = ? WHERE group_id = ?", (record.seq, group_id))
+        return record
+
+    def _expire(self, db: sqlite3.Connection, now: int) -> tuple[OutboxRecord, ...]:
+        cutoff = now - self.reassembly_timeout_ns
+        expired = [
+            int(r[0])
+            for r in db.execute(
+                "SELECT id FROM groups WHERE open = 1 AND opened_at_ns <= ? ORDER BY id",
+                (cutoff,),
+            )
+        ]
+        return tuple(self._close_group(db, gid, now, partial=True) for gid in expired)
+
+    def expire_groups(self) -> list[OutboxRecord]:
+        """Emit groups still missing parts after the reassembly timeout as partial messages."""
+        with self._tx() as db:
+            return list(self._expire(db, self.now_ns()))
+
+    def open_group_count(self) -> int:
+        with self._lock:
+            (n,) = self._db.execute("SELECT COUNT(*) FROM groups WHERE open = 1").fetchone()
+        return int(n)
+
+    # --- bounds ---
+
+    def used_bytes(self) -> int:
+        with self._lock:
+            (pages,) = self._db.execute("PRAGMA page_count").fetchone()
+            (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
+            (size,) = self._db.execute("PRAGMA page_size").fetchone()
+        return (int(pages) - int(free)) * int(size)
+
+    def pressure(self) -> OutboxPressure:
+        used = self.used_bytes()
+        oldest = self.oldest_pending_ns()
+        age_s = max(0.0, (self.now_ns() - oldest) / 1e9) if oldest else 0.0
+        fraction = max(used / self.max_bytes, age_s / self.max_age_s)
+        return OutboxPressure(
+            used_bytes=used,
+            oldest_pending_age_s=age_s,
+            fraction=fraction,
+            alarm=fraction >= self.alarm_fraction,
+            full=fraction >= 1.0,
+        )
+
+    def check_pressure(self) -> OutboxPressure:
+        """Pressure now; on each crossing of the alarm threshold an AgentEvent
+        `outbox_alarm` / `outbox_alarm_cleared` is recorded (edge-triggered)."""
+        p = self.pressure()
+        if p.alarm != self._alarmed:
+            self._alarmed = p.alarm
+            self.append(
+                AgentEvent(
+                    at_ns=self.now_ns(),
+                    kind="outbox_alarm" if p.alarm else "outbox_alarm_cleared",
+                    detail=f"outbox at {p.fraction:.0%} of its bound",
+                    attributes={
+                        "used_bytes": str(p.used_bytes),
+                        "max_bytes": str(self.max_bytes),
+                        "oldest_pending_age_s": f"{p.oldest_pending_age_s:.0f}",
+                        "max_age_s": f"{self.max_age_s:.0f}",
+                    },
+                )
+            )
+        return p
+
+    def prune(self) -> int:
+        """Drop records acked longer than the retention ago (and their parts once the
+        modem copy is deleted). Returns the number of records removed."""
+        cutoff = self.now_ns() - self.retention_ns
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM records WHERE acked_at_ns > 0 AND acked_at_ns <= ?", (cutoff,)
+            )
+            removed = cur.rowcount
+            db.execute(
+                "DELETE FROM parts WHERE deleted = 1 AND record_seq IS NOT NULL"
+                " AND record_seq NOT IN (SELECT seq FROM records)"
+            )
+            db.execute(
+                "DELETE FROM groups WHERE open = 0 AND id NOT IN"
+                " (SELECT group_id FROM parts WHERE group_id IS NOT NULL)"
+            )
+        return int(removed)
+
+    # --- RecordSource ---
+
+    def _rows_to_records(self, rows: Iterable[Sequence[Any]]) -> list[OutboxRecord]:
+        out = []
+        for seq, uid, kind, at, clock, imei, iccid, body in rows:
+            offset, unc, measured = json.loads(clock)
+            out.append(
+                OutboxRecord(
+                    uuid=uid,
+                    seq=int(seq),
+                    persisted_at_ns=int(at),
+                    clock=ClockEstimate(float(offset), float(unc), int(measured)),
+                    body=body_from_json(kind, body),
+                    modem_imei=imei,
+                    iccid=iccid,
+                )
+            )
+        return out
+
+    def pending(self, after_seq: int, limit: int) -> list[OutboxRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body"
+                " FROM records WHERE acked_at_ns = 0 AND seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return self._rows_to_records(rows)
+
+    def mark_acked(self, seqs: Iterable[int]) -> None:
+        now = self.now_ns()
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE records SET acked_at_ns = ? WHERE seq = ? AND acked_at_ns = 0",
+                [(now, int(s)) for s in seqs],
+            )
+
+    def depth(self) -> int:
+        with self._lock:
+            (n,) = self._db.execute("SELECT COUNT(*) FROM records WHERE acked_at_ns = 0").fetchone()
+        return int(n)
+
+    def oldest_pending_ns(self) -> int:
+        with self._lock:
+            (at,) = self._db.execute(
+                "SELECT MIN(persisted_at_ns) FROM records WHERE acked_at_ns = 0"
+            ).fetchone()
+        return int(at or 0)
+
+    def last_seq(self) -> int:
+        with self._lock:
+            (last,) = self._db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+        return int(last)
+
+    # --- inspection (outbox list) ---
+
+    def records(
+        self, kinds: Sequence[str] = (), after_seq: int = 0, limit: int = -1
+    ) -> list[OutboxRecord]:
+        """Every stored record (acked or not) in seq order, optionally of some kinds."""
+        where = "seq > ?"
+        args: list[Any] = [after_seq]
+        if kinds:
+            where += " AND kind IN (" + ",".join("?" * len(kinds)) + ")"
+            args.extend(kinds)
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body"
+                f" FROM records WHERE {where} ORDER BY seq LIMIT ?",
+                args,
+            ).fetchall()
+        return self._rows_to_records(rows)
+
+    def duplicate_parts(self, record_seq: int) -> int:
+        with self._lock:
+            (n,) = self._db.execute(
+                "SELECT COUNT(*) FROM parts WHERE record_seq = ? AND duplicate = 1",
+                (record_seq,),
+            ).fetchone()
+        return int(n)
+
+
+def _sms_part(
+    part_uuid: str,
+    pdu: bytes,
+    storage: str,
+    index: int,
+    received_at_ns: int,
+    part_seq: int,
+    facts: PartFacts,
+) -> SmsPart:
+    return SmsPart(
+        uuid=part_uuid,
+        raw_pdu=pdu,
+        storage=storage,
+        index=index,
+        received_at_ns=received_at_ns,
+        scts_ns=facts.scts_ns,
+        scts_tz_minutes=facts.scts_tz_minutes,
+        part_seq=part_seq,
+        decode_error=facts.decode_error,
+    )
+
+
+def open_outbox(config: AgentConfig, clock: ClockProvider = never_measured) -> Outbox:
+    """The Outbox an agent config describes."""
+    return Outbox(
+        config.outbox.path,
+        max_bytes=config.outbox.max_bytes,
+        max_age_s=config.outbox.max_age_s,
+        alarm_fraction=config.outbox.alarm_fraction,
+        retention_s=config.outbox.retention_s,
+        reassembly_timeout_s=config.receive.reassembly_timeout_s,
+        clock=clock,
+    )

@@ -1,0 +1,57 @@
+"""Reconnect delays as values: the caller sleeps, tests just read the durations."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Backoff(Protocol):
+    def next_delay(self) -> float:
+        """Seconds to wait before the next attempt."""
+        ...
+
+    def reset(self) -> None:
+        """The link worked again: start over from the base delay."""
+        ...
+
+
+@dataclass(slots=True)
+class ExponentialBackoff:
+    """Full-jitter exponential backoff (AWS architecture blog, "Exponential Backoff And
+    Jitter"): delay = uniform(min_s, min(max_s, base_s * factor**attempt)). Jitter keeps a
+    fleet of agents from reconnecting in lockstep after a collector restart."""
+
+    base_s: float = 0.2
+    max_s: float = 30.0
+    factor: float = 2.0
+    min_s: float = 0.0
+    rng: random.Random = field(default_factory=random.Random)
+    _attempt: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_s <= self.base_s <= self.max_s or self.factor < 1:
+            raise ValueError("need 0 <= min_s <= base_s <= max_s and factor >= 1")
+
+    def next_delay(self) -> float:
+        cap = min(self.max_s, self.base_s * self.factor**self._attempt)
+        if cap < self.max_s:
+            self._attempt += 1
+        return self.rng.uniform(self.min_s, cap)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+@dataclass(slots=True)
+class FixedBackoff:
+    """A constant delay; for tests and benchmarks that restart servers on purpose."""
+
+    delay_s: float = 0.05
+
+    def next_delay(self) -> float:
+        return self.delay_s
+
+    def reset(self) -> None:
+        return None

@@ -1,0 +1,256 @@
+"""The running alert service: evaluate the ledger every interval, record and notify.
+
+Each evaluation reads the window's judged probes, submit failures and receivers from the
+ledger, asks `conditions()` what fires, lets the hysteresis `AlertEngine` decide what
+starts or ends, writes each start/end to the ledger (`alerts` table) and then posts it
+to the webhooks in the background (bounded retries; a dead webhook never stalls the
+evaluation loop). On start the engine is seeded with the alerts still open in the
+ledger, so a collector restart neither pages again for an ongoing alert nor forgets to
+send its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import structlog
+
+from collector.alerts.engine import (
+    AlertEngine,
+    AlertEvent,
+    AlertKind,
+    AlertRules,
+    Condition,
+    ReceiverStatus,
+    SubmitFailure,
+    conditions,
+)
+from collector.alerts.notify import Delivery, ExponentialBackoff, WebhookNotifier
+from collector.ledger.base import AgentStatus
+from collector.ledger.probes import AlertRow
+from collector.reports.cli import ProbeSource, load_judged
+from collector.reports.config import iso
+from collector.reports.figures import JudgedProbe
+
+log = structlog.get_logger("smsprobe.alerts")
+NS = 1_000_000_000
+# A vendor refusing a probe for its content, template or signature is a content problem
+# (shown in reports), not an outage (collector/probes/runner.py error kinds).
+CONTENT_REJECTIONS = frozenset({"rejected:template", "rejected:signature", "rejected:content"})
+# Probes are selected by plan time; a submit may follow its plan by this much.
+PLAN_MARGIN_S = 600.0
+DRAIN_TIMEOUT_S = 30.0
+
+
+class AlertLedger(ProbeSource, Protocol):
+    def agents(self) -> list[AgentStatus]: ...
+
+    def open_alerts(self) -> list[AlertRow]: ...
+
+    def start_alert(
+        self, kind: str, subject: dict[str, str], *, at_ns: int, figures: dict[str, Any]
+    ) -> int: ...
+
+    def end_alert(
+        self, kind: str, subject: dict[str, str], *, at_ns: int, figures: dict[str, Any]
+    ) -> None: ...
+
+    def note_alert_delivery(self, alert_id: int, note: str) -> None: ...
+
+
+class Notifier(Protocol):
+    async def notify(
+        self, event: AlertEvent, *, alert_id: int, evidence_url: str = ""
+    ) -> list[Delivery]: ...
+
+
+def _subject(items: Sequence[tuple[str, str]] | dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """One canonical order for a subject: the ledger stores it as sorted JSON, so live
+    conditions and restored alerts must compare in the same order."""
+    pairs = items.items() if isinstance(items, dict) else items
+    return tuple(sorted((str(k), str(v)) for k, v in pairs))
+
+
+def receivers_of(agents: Sequence[AgentStatus]) -> list[ReceiverStatus]:
+    out = []
+    for a in agents:
+        sick = tuple(
+            (m.imei, m.last_health.reasons or ("unhealthy",))
+            for m in a.modems
+            if m.present and m.last_health is not None and not m.last_health.healthy
+        )
+        # Registered but never heard from: silent since it registered.
+        out.append(ReceiverStatus(a.agent_id, a.last_seen_ns or a.registered_at_ns, sick))
+    return out
+
+
+def evidence_url(base: str, event: AlertEvent, *, since_ns: int) -> str:
+    """Where the evidence of an alert's window is: `evidence export` with these arguments."""
+    if not base:
+        return ""
+    query = {**dict(sorted(event.subject.items())), "kind": event.kind.value}
+    query.update(since=iso(since_ns), until=iso(event.at_ns))
+    return f"{base}?{urlencode(query)}"
+
+
+class AlertService:
+    def __init__(
+        self,
+        ledger: AlertLedger,
+        *,
+        rules: AlertRules,
+        notifier: Notifier,
+        clock: Callable[[], int] = time.time_ns,
+        interval_s: float = 60.0,
+        evidence_base_url: str = "",
+    ) -> None:
+        self._ledger = ledger
+        self._rules = rules
+        self._notifier = notifier
+        self._clock = clock
+        self._interval_s = interval_s
+        self._base_url = evidence_base_url
+        self._engine: AlertEngine | None = None
+        self._deliveries: set[asyncio.Task[list[Delivery]]] = set()
+        self.evaluations = 0
+
+    # ------------------------------------------------------------ state
+
+    async def restore(self) -> int:
+        """Seed the engine with the alerts open in the ledger; returns how many."""
+        rows = await asyncio.to_thread(self._ledger.open_alerts)
+        active = []
+        for row in rows:
+            try:
+                kind = AlertKind(row.kind)
+            except ValueError:
+                log.warning("alert_kind_unknown", alert_id=row.alert_id, kind=row.kind)
+                continue
+            active.append(Condition(kind, _subject(row.subject), row.figures))
+        self._engine = AlertEngine(self._rules, active)
+        log.info("alerts_restored", open=len(active))
+        return len(active)
+
+    def _facts(
+        self, now: int
+    ) -> tuple[list[JudgedProbe], list[SubmitFailure], list[ReceiverStatus]]:
+        since = now - int((self._rules.window_s + PLAN_MARGIN_S) * NS)
+        probes, _, judged = load_judged(self._ledger, since_ns=since, until_ns=now + 1)
+        failures = [
+            SubmitFailure(p.plan.vendor, p.submitted_at_ns or p.plan.planned_at_ns)
+            for p in probes
+            if p.submit_status == "rejected" and p.error_kind not in CONTENT_REJECTIONS
+        ]
+        return judged, failures, receivers_of(self._ledger.agents())
+
+    # ------------------------------------------------------------ one pass
+
+    async def evaluate_once(self) -> list[AlertEvent]:
+        """One evaluation: ledger facts → conditions → engine → ledger → notifications."""
+        if self._engine is None:
+            await self.restore()
+        assert self._engine is not None
+        now = self._clock()
+        judged, failures, receivers = await asyncio.to_thread(self._facts, now)
+        firing = [
+            Condition(c.kind, _subject(c.subject), c.figures)
+            for c in conditions(judged, failures, receivers, now_ns=now, rules=self._rules)
+        ]
+        events = self._engine.evaluate(firing, now_ns=now)
+        self.evaluations += 1
+        for event in events:
+            alert_id = await asyncio.to_thread(self._record, event)
+            log.info("alert_started" if event.phase == "start" else "alert_ended",
+                     alert_id=alert_id, kind=event.kind.value, subject=event.subject,
+                     figures=dict(event.figures))  # fmt: skip
+            url = evidence_url(self._base_url, event, since_ns=now - int(self._rules.window_s * NS))
+            task = asyncio.create_task(
+                self._notifier.notify(event, alert_id=alert_id, evidence_url=url)
+            )
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+        return events
+
+    def _record(self, event: AlertEvent) -> int:
+        kind, figures = event.kind.value, dict(event.figures)
+        if event.phase == "start":
+            return self._ledger.start_alert(kind, event.subject, at_ns=event.at_ns, figures=figures)
+        wanted = _subject(event.subject)
+        open_ids = [
+            r.alert_id
+            for r in self._ledger.open_alerts()
+            if r.kind == kind and _subject(r.subject) == wanted
+        ]
+        self._ledger.end_alert(kind, event.subject, at_ns=event.at_ns, figures=figures)
+        return max(open_ids) if open_ids else 0
+
+    async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Wait for notifications in flight; cancel those still running after timeout_s."""
+        pending = set(self._deliveries)
+        if not pending:
+            return
+        done, still = await asyncio.wait(pending, timeout=timeout_s)
+        for task in still:
+            task.cancel()
+        for task in still:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("alert_notify_crashed", error=repr(task.exception()))
+
+    # ------------------------------------------------------------ the loop
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Evaluate every interval until `stop` is set; one failed pass is logged, not fatal
+        (the open alerts are restored by the first pass that reaches the ledger)."""
+        try:
+            while not stop.is_set():
+                try:
+                    await self.evaluate_once()
+                except Exception as exc:  # keep watching; the next pass retries
+                    log.error("alert_evaluation_failed", error=repr(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._interval_s)
+        finally:
+            await self.drain()
+
+
+def alert_service_from_config(
+    raw_alerts: Any,
+    raw_reports: Any,
+    *,
+    file: str,
+    ledger: AlertLedger,
+    clock: Callable[[], int] = time.time_ns,
+) -> tuple[AlertService, WebhookNotifier]:
+    """Wire the service from [alerts] and [reports] (raises ConfigError). Run it with
+    `async with notifier: await service.run(stop)` so the HTTP session is closed."""
+    from collector.alerts.config import parse_alerts
+    from collector.reports.config import parse_reports
+
+    cfg = parse_alerts(raw_alerts, file=file)
+    reports = parse_reports(raw_reports, file=file)
+    notifier = WebhookNotifier(
+        cfg.webhooks,
+        ledger=ledger,
+        hmac_secret=cfg.hmac_secret,
+        hmac_header=cfg.hmac_header,
+        max_attempts=cfg.max_attempts,
+        timeout_s=cfg.timeout_s,
+        backoff=ExponentialBackoff(cfg.backoff_initial_s, cfg.backoff_max_s),
+    )
+    service = AlertService(
+        ledger,
+        rules=cfg.rules,
+        notifier=notifier,
+        clock=clock,
+        interval_s=cfg.evaluate_interval_s,
+        evidence_base_url=reports.evidence_base_url,
+    )
+    return service, notifier

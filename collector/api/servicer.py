@@ -1,0 +1,419 @@
+"""Thin gRPC servicer for `smsprobe.v1.AgentService`: authorize, convert, call the ledger,
+convert back. Rules live in collector/ingest.py and the ledger; proto types stop at
+collector/api/serde.py.
+
+Every request is authorized against the client certificate (collector/api/auth.py). An
+Upload batch is acked only after `Ledger.ingest_batch` returned, i.e. committed
+(agent.proto). The ledger is synchronous and runs in worker threads so one slow commit
+never stalls other agents' streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeAlias, TypeVar
+
+import grpc
+import grpc.aio
+import structlog
+from smsprobe.v1 import agent_pb2
+
+from collector.api.auth import Authenticator, AuthError
+from collector.api.serde import batch_ack_to_proto, records_from_batch, registration_from_proto
+from collector.ledger.base import (
+    Ledger,
+    LedgerError,
+    LedgerUnavailableError,
+    UnknownAgentError,
+)
+from collector.metrics import CollectorMetrics
+from collector.records import IngestRecord, Quarantined
+
+log = structlog.get_logger("collector.api")
+
+T = TypeVar("T")
+Context: TypeAlias = Any  # grpc.aio.ServicerContext; grpcio ships no type hints
+AgentConfigSource = Callable[[str], agent_pb2.AgentConfig]
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A request whose bytes did not parse as the expected message (see server.py)."""
+
+    message_type: str
+    error: str
+    size: int
+
+
+# ---------------------------------------------------------------- config push
+
+
+def config_version(config: agent_pb2.AgentConfig) -> int:
+    """Content-derived, so it survives collector restarts and agrees across replicas
+    behind one load balancer: the same config always has the same version."""
+    unversioned = agent_pb2.AgentConfig()
+    unversioned.CopyFrom(config)
+    unversioned.version = 0
+    digest = hashlib.sha256(unversioned.SerializeToString(deterministic=True)).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1) or 1
+
+
+class ConfigStore:
+    """Per-agent AgentConfig with change notification for WatchConfig streams."""
+
+    def __init__(self, source: AgentConfigSource) -> None:
+        self._source = source
+        self._generation = 0
+        self._changed = asyncio.Condition()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def config_for(self, agent_id: str) -> agent_pb2.AgentConfig:
+        config = agent_pb2.AgentConfig()
+        config.CopyFrom(self._source(agent_id))
+        config.version = config_version(config)
+        return config
+
+    async def replace(self, source: AgentConfigSource) -> None:
+        """New config (e.g. SIGHUP reload): every watcher re-checks its version."""
+        async with self._changed:
+            self._source = source
+            self._generation += 1
+            self._changed.notify_all()
+
+    async def wait_change(self, seen_generation: int) -> int:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._generation != seen_generation)
+            return self._generation
+
+
+# ---------------------------------------------------------------- servicer
+
+
+@dataclass(slots=True)
+class _Stream:
+    peer: str
+    agent_id: str = ""  # fixed by the first authorized batch
+    last_touch_ns: int = 0
+    untouched: agent_pb2.Batch | None = None  # latest batch not yet reported to touch_agent
+
+
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    batch: agent_pb2.Batch
+    records: list[IngestRecord]
+    quarantined: list[Quarantined]
+
+
+class AgentServicer:
+    def __init__(
+        self,
+        ledger: Ledger,
+        auth: Authenticator,
+        configs: ConfigStore,
+        *,
+        metrics: CollectorMetrics | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+        touch_interval_s: float = 1.0,
+        pipeline_depth: int = 2,
+    ) -> None:
+        self._ledger = ledger
+        self._auth = auth
+        self._configs = configs
+        self._metrics = metrics or CollectorMetrics()
+        self._clock_ns = clock_ns
+        self._touch_interval_ns = int(touch_interval_s * 1e9)
+        self._pipeline_depth = pipeline_depth
+        self._streams: dict[str, int] = {}  # agent id -> open upload streams
+
+    # ------------------------------------------------------------ helpers
+
+    async def _abort(
+        self, context: Context, method: str, code: grpc.StatusCode, message: str, **kw: Any
+    ) -> NoReturn:
+        self._metrics.rpc_errors.labels(method, code.name).inc()
+        log.warning("rpc_rejected", method=method, code=code.name, reason=message, **kw)
+        await context.abort(code, message)
+        raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
+
+    async def _authorize(self, context: Context, method: str, claimed: str) -> str:
+        try:
+            return self._auth.authorize(context.auth_context(), claimed)
+        except AuthError as exc:
+            code = (
+                grpc.StatusCode.UNAUTHENTICATED
+                if exc.unauthenticated
+                else grpc.StatusCode.PERMISSION_DENIED
+            )
+            await self._abort(
+                context, method, code, exc.message, peer=context.peer(), deny_reason=exc.reason
+            )
+
+    async def _ledger_call(
+        self, context: Context, method: str, agent_id: str, fn: Callable[..., T], *a: Any, **kw: Any
+    ) -> T:
+        """Run a ledger call off the loop; ledger errors become status codes here."""
+        try:
+            return await asyncio.to_thread(fn, *a, **kw)
+        except UnknownAgentError as exc:
+            await self._abort(
+                context, method, grpc.StatusCode.FAILED_PRECONDITION, f"{exc}: call Register first"
+            )
+        except LedgerUnavailableError as exc:
+            await self._abort(
+                context, method, grpc.StatusCode.UNAVAILABLE, f"ledger unavailable: {exc}"
+            )
+        except LedgerError as exc:
+            # Not the agent's fault and not known to be transient: the agent retries
+            # with backoff (INTERNAL is transient on its side), we keep the traceback.
+            log.exception("ledger_call_failed", method=method, agent_id=agent_id)
+            await self._abort(context, method, grpc.StatusCode.INTERNAL, f"ledger error: {exc}")
+
+    # ------------------------------------------------------------ Register
+
+    async def Register(
+        self, request: agent_pb2.RegisterRequest | Malformed, context: Context
+    ) -> agent_pb2.RegisterResponse:
+        if isinstance(request, Malformed):
+            await self._abort(context, "Register", grpc.StatusCode.INVALID_ARGUMENT, request.error)
+        agent_id = await self._authorize(context, "Register", request.agent_id)
+        try:
+            registration = registration_from_proto(request)
+        except ValueError as exc:
+            await self._abort(
+                context, "Register", grpc.StatusCode.INVALID_ARGUMENT, f"bad registration: {exc}"
+            )
+        now = self._clock_ns()
+        outcome = await self._ledger_call(
+            context, "Register", agent_id, self._ledger.register_agent, registration, at_ns=now
+        )
+        config = self._configs.config_for(agent_id)
+        session_id = uuid.uuid4().hex
+        log.info(
+            "agent_registered",
+            agent_id=agent_id,
+            session_id=session_id,
+            committed_seq=outcome.committed_seq,
+            last_seq=request.last_seq,
+            modems=len(request.modems),
+            events=[str(e.kind) for e in outcome.events],
+        )
+        return agent_pb2.RegisterResponse(
+            session_id=session_id,
+            collector_time_ns=self._clock_ns(),
+            committed_seq=outcome.committed_seq,
+            config_version=config.version,
+        )
+
+    # ------------------------------------------------------------ SyncClock
+
+    async def SyncClock(
+        self, request: agent_pb2.ClockRequest | Malformed, context: Context
+    ) -> agent_pb2.ClockResponse:
+        t2 = self._clock_ns()  # as early as possible: RFC 5905 receive timestamp
+        if isinstance(request, Malformed):
+            await self._abort(context, "SyncClock", grpc.StatusCode.INVALID_ARGUMENT, request.error)
+        await self._authorize(context, "SyncClock", request.agent_id)
+        return agent_pb2.ClockResponse(t1_ns=request.t1_ns, t2_ns=t2, t3_ns=self._clock_ns())
+
+    # ------------------------------------------------------------ WatchConfig
+
+    async def WatchConfig(
+        self, request: agent_pb2.ConfigRequest | Malformed, context: Context
+    ) -> AsyncIterator[agent_pb2.AgentConfig]:
+        if isinstance(request, Malformed):
+            await self._abort(
+                context, "WatchConfig", grpc.StatusCode.INVALID_ARGUMENT, request.error
+            )
+        agent_id = await self._authorize(context, "WatchConfig", request.agent_id)
+        have = request.have_version
+        generation = self._configs.generation
+        while True:
+            config = self._configs.config_for(agent_id)
+            if config.version != have:
+                have = config.version
+                self._metrics.config_pushes.labels(agent_id).inc()
+                log.info("agent_config_pushed", agent_id=agent_id, version=have)
+                yield config
+            generation = await self._configs.wait_change(generation)
+            # A revocation reloaded with the config ends the watch, too.
+            await self._authorize(context, "WatchConfig", request.agent_id)
+
+    # ------------------------------------------------------------ Upload
+
+    async def _connected(self, agent_id: str, peer: str, opened: bool) -> None:
+        count = self._streams.get(agent_id, 0) + (1 if opened else -1)
+        if count > 0:
+            self._streams[agent_id] = count
+        else:
+            self._streams.pop(agent_id, None)
+        self._metrics.agents_connected.set(len(self._streams))
+        # Only the first open and the last close change liveness: an agent reconnecting
+        # while its old stream is still being torn down stays connected.
+        if (opened and count == 1) or (not opened and count == 0):
+            try:
+                await asyncio.to_thread(
+                    self._ledger.set_connected,
+                    agent_id,
+                    opened,
+                    at_ns=self._clock_ns(),
+                    peer=peer,
+                )
+            except (LedgerUnavailableError, UnknownAgentError) as exc:
+                log.warning("agent_liveness_not_recorded", agent_id=agent_id, error=str(exc))
+
+    async def _admit(
+        self, request: agent_pb2.UploadRequest | Malformed, context: Context, stream: _Stream
+    ) -> _Admitted:
+        """Validate the envelope, authorize, convert: everything before the ledger."""
+        if isinstance(request, Malformed):
+            await self._abort(
+                context,
+                "Upload",
+                grpc.StatusCode.INVALID_ARGUMENT,
+                request.error,
+                agent_id=stream.agent_id,
+            )
+        if request.WhichOneof("kind") != "batch":
+            await self._abort(
+                context,
+                "Upload",
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "UploadRequest without a batch",
+                agent_id=stream.agent_id,
+            )
+        batch = request.batch
+        claimed = await self._authorize(context, "Upload", batch.agent_id)
+        if not stream.agent_id:
+            await self._admit_identity(context, stream, claimed)
+        elif claimed != stream.agent_id:  # only reachable with --insecure
+            await self._abort(
+                context,
+                "Upload",
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"stream of agent {stream.agent_id!r} sent a batch for {claimed!r}",
+            )
+        records, quarantined = records_from_batch(batch)
+        return _Admitted(batch, records, quarantined)
+
+    async def _admit_identity(self, context: Context, stream: _Stream, agent_id: str) -> None:
+        stream.agent_id = await self._authorize(context, "Upload", agent_id)
+        await self._connected(agent_id, stream.peer, opened=True)
+        log.info("upload_stream_opened", agent_id=agent_id, peer=stream.peer)
+
+    async def Upload(
+        self,
+        request_iterator: AsyncIterator[agent_pb2.UploadRequest | Malformed],
+        context: Context,
+    ) -> AsyncIterator[agent_pb2.UploadResponse]:
+        stream = _Stream(peer=context.peer())
+        # Two stages: the pump admits (parses, authorizes, converts) the next batches
+        # while the ledger commits the current one; acks still follow commits in order.
+        admitted: asyncio.Queue[_Admitted | BaseException | None] = asyncio.Queue(
+            maxsize=self._pipeline_depth
+        )
+
+        async def pump() -> None:
+            try:
+                async for request in request_iterator:
+                    await admitted.put(await self._admit(request, context, stream))
+                await admitted.put(None)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # incl. the abort: re-raised by the handler
+                await admitted.put(exc)
+
+        if not self._auth.insecure:
+            # The certificate names the agent before its first batch: it is connected now,
+            # even if it has nothing to send yet.
+            try:
+                peer_id = self._auth.peer_identity(context.auth_context())
+            except AuthError:
+                peer_id = None  # the first batch's authorization reports it properly
+            if peer_id is not None:
+                await self._admit_identity(context, stream, peer_id.agent_id)
+        self._metrics.upload_streams.inc()
+        pump_task = asyncio.create_task(pump())
+        try:
+            while (item := await admitted.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield await self._commit(item, context, stream)
+        finally:
+            pump_task.cancel()
+            self._metrics.upload_streams.dec()
+            if stream.agent_id:
+                log.info("upload_stream_closed", agent_id=stream.agent_id, peer=stream.peer)
+                if stream.untouched is not None:
+                    # The throttle skipped the latest state: record it before leaving.
+                    await self._touch(stream.agent_id, stream.untouched, self._clock_ns())
+                await self._connected(stream.agent_id, stream.peer, opened=False)
+
+    async def _commit(
+        self, item: _Admitted, context: Context, stream: _Stream
+    ) -> agent_pb2.UploadResponse:
+        agent_id, batch = stream.agent_id, item.batch
+        now = self._clock_ns()
+        started = time.perf_counter()
+        outcome = await self._ledger_call(
+            context,
+            "Upload",
+            agent_id,
+            self._ledger.ingest_batch,
+            agent_id,
+            item.records,
+            item.quarantined,
+            at_ns=now,
+        )
+        self._metrics.ingest_seconds.observe(time.perf_counter() - started)
+        if now - stream.last_touch_ns >= self._touch_interval_ns:
+            stream.last_touch_ns = now
+            stream.untouched = None
+            await self._touch(agent_id, batch, now)
+        else:
+            stream.untouched = batch
+        m = self._metrics
+        m.batches.labels(agent_id).inc()
+        m.records_ingested.labels(agent_id).inc(outcome.ingested)
+        m.records_duplicate.labels(agent_id).inc(outcome.duplicates)
+        m.records_quarantined.labels(agent_id).inc(outcome.quarantined)
+        if outcome.quarantined:
+            log.warning(
+                "records_quarantined",
+                agent_id=agent_id,
+                batch_id=batch.batch_id,
+                count=outcome.quarantined,
+            )
+        return agent_pb2.UploadResponse(ack=batch_ack_to_proto(outcome, batch.batch_id))
+
+    async def _touch(self, agent_id: str, batch: agent_pb2.Batch, now: int) -> None:
+        """Liveness and the agent's own view (outbox, clock), throttled per stream."""
+        offset = uncertainty = 0.0
+        if batch.records:
+            clock = batch.records[-1].clock
+            offset, uncertainty = clock.offset_ms, clock.uncertainty_ms
+        try:
+            await asyncio.to_thread(
+                self._ledger.touch_agent,
+                agent_id,
+                at_ns=now,
+                outbox_depth=batch.outbox_depth,
+                oldest_pending_ns=batch.oldest_pending_ns,
+                clock_offset_ms=offset,
+                clock_uncertainty_ms=uncertainty,
+            )
+        except LedgerUnavailableError as exc:
+            log.warning("agent_touch_failed", agent_id=agent_id, error=str(exc))
+        m = self._metrics
+        m.agent_outbox_depth.labels(agent_id).set(batch.outbox_depth)
+        m.agent_upload_lag_seconds.labels(agent_id).set(
+            max(0, now - batch.oldest_pending_ns) / 1e9 if batch.oldest_pending_ns else 0
+        )
+        m.agent_clock_offset_ms.labels(agent_id).set(offset)

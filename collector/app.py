@@ -1,0 +1,216 @@
+"""`smsprobe-collector serve`: wiring only — config, ledger, metrics, the agent gRPC server
+(mTLS), and the probing side (collector/probes/service.py) when [probes] is configured.
+SIGTERM/SIGINT stop gracefully; SIGHUP reloads the config file (deny list and the config
+pushed to agents) without dropping a stream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+import structlog
+from smsprobe.v1 import agent_pb2
+
+from agent.logs import configure_logging
+
+if TYPE_CHECKING:
+    from collector.api.servicer import AgentConfigSource
+    from collector.config import CollectorConfig
+    from collector.ledger import Ledger
+
+log = structlog.get_logger("collector.app")
+
+
+def agent_config_source(config: CollectorConfig) -> AgentConfigSource:
+    """AgentConfig per agent id: [agents] defaults, overridden by [agents.<id>]."""
+    defaults = config.agent_defaults
+    specs = dict(config.agents)
+
+    def source(agent_id: str) -> agent_pb2.AgentConfig:
+        spec = specs.get(agent_id)
+        pb = agent_pb2.AgentConfig(
+            health_interval_s=defaults.health_interval_s,
+            clock_sync_interval_s=defaults.clock_sync_interval_s,
+        )
+        if spec is not None:
+            if spec.health_interval_s is not None:
+                pb.health_interval_s = spec.health_interval_s
+            if spec.clock_sync_interval_s is not None:
+                pb.clock_sync_interval_s = spec.clock_sync_interval_s
+            for m in spec.expected_modems:
+                pb.expected_modems.add(imei=m.imei, iccid=m.iccid, msisdn=m.msisdn)
+        return pb
+
+    return source
+
+
+def _write_port_file(path: Path, port: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{port}\n")
+    os.replace(tmp, path)  # atomic: a watcher never reads a half-written file
+
+
+async def serve(
+    config_path: Path, *, insecure: bool, port_file: Path | None, log_level: str | None = None
+) -> None:
+    from collector.api.auth import Authenticator
+    from collector.api.server import ServerSettings, TlsMaterial, start_server
+    from collector.api.servicer import AgentServicer, ConfigStore
+    from collector.config import ConfigError, load_config
+    from collector.ledger import LedgerError, open_ledger
+    from collector.metrics import CollectorMetrics, serve_metrics
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(f"config error: {exc}") from exc
+    # SMSPROBE_LOG_FORMAT lets a supervisor (the demo) force JSON whatever the file says.
+    fmt = os.environ.get("SMSPROBE_LOG_FORMAT", config.log.format)
+    if fmt not in ("auto", "json", "console"):
+        fmt = "auto"
+    configure_logging(log_level or config.log.level, fmt)  # type: ignore[arg-type]
+    if config.tls.insecure and not insecure:
+        raise click.ClickException(
+            "[tls] insecure = true needs the --insecure flag too: plaintext is never a default"
+        )
+    try:
+        ledger = await asyncio.to_thread(open_ledger, config.ledger.url)
+    except LedgerError as exc:
+        raise click.ClickException(f"ledger: {exc}") from exc
+    metrics = CollectorMetrics()
+    if config.metrics.listen:
+        mport = serve_metrics(metrics, config.metrics.listen)
+        log.info("metrics_served", listen=config.metrics.listen, port=mport)
+    auth = Authenticator(insecure=insecure, deny=config.tls.deny_agents)
+    store = ConfigStore(agent_config_source(config))
+    servicer = AgentServicer(ledger, auth, store, metrics=metrics)
+    tls = None
+    if not insecure:
+        if config.tls.ca_cert is None or config.tls.cert is None or config.tls.key is None:
+            raise click.ClickException(
+                f"{config.source}: [tls] ca_cert, cert and key are required "
+                "(create them with `smsprobe-collector certs init`), or pass --insecure"
+            )
+        tls = TlsMaterial(ca_cert=config.tls.ca_cert, cert=config.tls.cert, key=config.tls.key)
+    running = await start_server(
+        servicer,
+        ServerSettings(
+            listen=config.server.listen,
+            max_message_bytes=config.server.max_message_bytes,
+            tls=tls,
+            insecure=insecure,
+        ),
+    )
+    if port_file is not None:
+        _write_port_file(port_file, running.port)
+
+    stop = asyncio.Event()
+    reload = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
+
+    async def reloader() -> None:
+        while True:
+            await reload.wait()
+            reload.clear()
+            try:
+                fresh = load_config(config_path)
+            except (ConfigError, OSError) as exc:  # a bad edit must not take the server down
+                log.error("config_reload_failed", path=str(config_path), error=str(exc))
+                continue
+            auth.set_deny(fresh.tls.deny_agents)
+            await store.replace(agent_config_source(fresh))
+            log.info("config_reloaded", path=str(config_path), deny=len(auth.deny))
+
+    reload_task = asyncio.create_task(reloader())
+    probe_task = start_probing(config, ledger, stop)
+    try:
+        await stop.wait()
+        log.info("collector_stopping")
+    finally:
+        reload_task.cancel()
+        await running.stop(grace_s=2.0)
+        if probe_task is not None:
+            # It sees `stop` too: a last judging pass, vendors and webhooks closed.
+            try:
+                await asyncio.wait_for(probe_task, timeout=30)
+            except Exception as exc:
+                log.error("probe_service_failed", error=str(exc))
+        await asyncio.to_thread(ledger.close)
+        log.info("collector_stopped")
+
+
+def start_probing(
+    config: CollectorConfig, ledger: Ledger, stop: asyncio.Event
+) -> asyncio.Task[None] | None:
+    """The probing side (vendors, scheduler, judge, time series) when [probes] is set;
+    ingest alone otherwise. A crash there is logged and never stops ingest."""
+    from collector.config import ConfigError
+    from collector.probes.config import parse_probes
+    from collector.probes.service import ProbeService
+    from collector.timeseries.config import parse_timeseries
+
+    try:
+        probes = parse_probes(
+            config.raw_section("probes"), file=config.source, vendor_names=set(config.vendors)
+        )
+        timeseries = parse_timeseries(config.raw_section("timeseries"), file=config.source)
+    except ConfigError as exc:
+        raise click.ClickException(f"config error: {exc}") from exc
+    if probes is None:
+        log.info("probing_disabled", reason="no [probes] section")
+        return None
+    service = ProbeService(
+        ledger,
+        probes,
+        config.raw_section("vendors"),
+        file=config.source,
+        clock=time.time_ns,
+        timeseries=timeseries,
+    )
+
+    def done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("probe_service_failed", error=str(task.exception()))
+
+    task = asyncio.create_task(service.run(stop), name="probes")
+    task.add_done_callback(done)
+    return task
+
+
+@click.command("serve")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Plaintext gRPC without client certificates. Agent ids are trusted blindly: tests only.",
+)
+@click.option(
+    "--port-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the bound gRPC port here once serving (for supervisors and tests).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="Override [log] level.",
+)
+def serve_command(
+    config_path: Path, insecure: bool, port_file: Path | None, log_level: str | None
+) -> None:
+    """Serve the agent gRPC API (mTLS) and ingest into the ledger."""
+    asyncio.run(serve(config_path, insecure=insecure, port_file=port_file, log_level=log_level))

@@ -1,0 +1,231 @@
+"""`smsprobe-collector evidence export|verify`: signed evidence bundles for a vendor dispute.
+
+    evidence export --config collector.toml --vendor acme --since -7d --out acme.zip
+    evidence verify acme.zip --public-key signing.pub
+
+verify exits 0 when signature, chain, completeness and every figure agree; 1 when a
+problem was found (each on its own line); 2 when the input cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, cast
+
+import click
+
+from agent.logs import configure_logging
+from collector.reports.cli import (
+    Progress,
+    as_probe_source,
+    load_settings,
+    parse_period,
+    software_version,
+)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from collector.config import CollectorConfig
+    from collector.reports.config import ReportsConfig
+
+EXIT_OK, EXIT_PROBLEM, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def signing_key_candidates(
+    config: CollectorConfig, reports: ReportsConfig, given: Path | None
+) -> list[Path]:
+    """Where the signing key may be, in order: --key, [reports].signing_key, next to the
+    TLS certificate (`certs init` writes both into one directory), the config directory."""
+    from collector.certs import SIGNING_KEY
+
+    if given is not None:
+        return [given]
+    if reports.signing_key is not None:
+        return [reports.signing_key]
+    paths = []
+    if config.tls.cert is not None:
+        paths.append(config.tls.cert.parent / SIGNING_KEY)
+    paths += [config.base_dir / SIGNING_KEY, config.base_dir / "certs" / SIGNING_KEY]
+    return paths
+
+
+def load_signing_key(candidates: list[Path]) -> Ed25519PrivateKey:
+    """The first existing candidate as an Ed25519 private key; ValueError says why not."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        looked = ", ".join(str(p) for p in candidates)
+        raise ValueError(
+            f"no evidence signing key (looked at {looked}); create one with "
+            "`smsprobe-collector certs init --dir DIR` and set [reports].signing_key "
+            "or pass --key DIR/signing.key"
+        )
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: not a readable unencrypted PEM private key ({exc})") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path}: not an Ed25519 key (use signing.key from `certs init`)")
+    return key
+
+
+@click.group("evidence")
+def evidence_group() -> None:
+    """Signed, hash-chained evidence bundles and their offline verification."""
+
+
+@evidence_group.command("export")
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False)
+)
+@click.option("--vendor", required=True, help="The vendor the evidence is about.")
+@click.option("--since", required=True, help="ISO-8601 (zone-less: [reports].timezone), -7d.")
+@click.option("--until", default="now", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Ed25519 signing key (default: [reports].signing_key, then next to the TLS cert).",
+)
+def export_command(
+    config_path: str, vendor: str, since: str, until: str, out: Path, key_path: Path | None
+) -> None:
+    """One record per probe of VENDOR in the period, the report, signed."""
+    from collector.evidence.bundle import build_bundle
+    from collector.evidence.records import EvidenceLedger, collect_records
+    from collector.ledger import LedgerError, open_ledger
+    from collector.reports.build import build_report
+    from collector.reports.config import iso
+    from collector.reports.render import render
+
+    configure_logging("warning")
+    config, reports = load_settings(config_path)
+    since_ns, until_ns = parse_period(since, until, reports)
+    try:
+        key = load_signing_key(signing_key_candidates(config, reports, key_path))
+    except ValueError as exc:
+        _fail(str(exc), EXIT_UNREADABLE)
+    progress: list[Progress] = []
+
+    def step(done: int, total: int) -> None:
+        if not progress:
+            progress.append(Progress(f"evidence {vendor}", total))
+        progress[0].advance(what="records")
+
+    try:
+        ledger = open_ledger(config.ledger.url)
+    except LedgerError as exc:
+        raise click.ClickException(f"ledger: {exc}") from exc
+    try:
+        records, judged = collect_records(
+            cast(EvidenceLedger, as_probe_source(ledger)),
+            vendor=vendor,
+            since_ns=since_ns,
+            until_ns=until_ns,
+            give_up_s=reports.give_up_s,
+            progress=step,
+        )
+    except LedgerError as exc:
+        raise click.ClickException(f"ledger: {exc}") from exc
+    finally:
+        ledger.close()
+        for p in progress:
+            p.close()
+    if not records:
+        click.echo(f"warning: no probes of {vendor} in the period; the bundle says so", err=True)
+    since_text, until_text = iso(since_ns, reports.tz), iso(until_ns, reports.tz)
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    version = software_version()
+    report = build_report(
+        judged,
+        since=since_text,
+        until=until_text,
+        generated_at=created,
+        software_version=version,
+        thresholds=reports.thresholds,
+        prices=reports.prices,
+        filters={"vendor": vendor},
+    )
+    data = build_bundle(
+        records,
+        signing_key=key,
+        vendor=vendor,
+        since=since_text,
+        until=until_text,
+        software_version=version,
+        created_at=created,
+        thresholds=reports.thresholds,
+        prices=reports.prices,
+        extra_files={
+            "report.html": render(report, "html").encode(),
+            "report.md": render(report, "md").encode(),
+        },
+    )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(out)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from exc
+    click.echo(f"wrote {len(records)} records of {vendor} to {out}", err=True)
+
+
+@evidence_group.command("verify")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The collector's signing.pub, obtained out of band (default: the bundle's copy).",
+)
+def verify_command(bundle: Path, public_key: Path | None) -> None:
+    """Check signature, hash chain, completeness and recompute every figure, offline."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from collector.evidence.verify import verify_bundle
+
+    try:
+        data = bundle.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {bundle}: {exc.strerror}", EXIT_UNREADABLE)
+    if not zipfile.is_zipfile(bundle):
+        _fail(f"{bundle} is not a zip file (not an evidence bundle)", EXIT_UNREADABLE)
+    pem: bytes | None = None
+    if public_key is not None:
+        try:
+            pem = public_key.read_bytes()
+            key = serialization.load_pem_public_key(pem)
+        except OSError as exc:
+            _fail(f"cannot read public key {public_key}: {exc.strerror}", EXIT_UNREADABLE)
+        except ValueError as exc:
+            _fail(f"{public_key} is not a PEM public key: {exc}", EXIT_UNREADABLE)
+        if not isinstance(key, Ed25519PublicKey):
+            _fail(f"{public_key} is not an Ed25519 public key (signing.pub)", EXIT_UNREADABLE)
+    result = verify_bundle(data, pem)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if result.problems:
+        for problem in result.problems:
+            click.echo(f"PROBLEM: {problem}")
+        click.echo(f"{len(result.problems)} problem(s) in {bundle}", err=True)
+        sys.exit(EXIT_PROBLEM)
+    click.echo(
+        f"OK: {result.record_count} records; signature, hash chain, file digests and every "
+        "figure agree"
+    )

@@ -1,0 +1,376 @@
+"""One evidence record per probe: everything behind its verdict, as plain JSON values.
+
+`evidence_record` is pure (ledger rows in, a dict out); `collect_records` is the thin
+shell that reads those rows for a vendor and period. Bytes are kept exactly as received:
+the vendor request/response and every raw DLR in base64, every PDU in hex (TS 23.040
+SMS-DELIVER as read off the modem, SMSC address included), so a third party can decode
+them with any tool. Each record carries `judged` (the fields of JudgedProbe), from which
+`evidence verify` recomputes every figure of the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict
+from datetime import timedelta, timezone
+from typing import Any, Protocol
+
+from collector.ledger.base import AgentStatus, StoredHealth, StoredSms
+from collector.ledger.probes import Revision, StoredDlr, StoredProbe, StoredVerdict
+from collector.records import ClockEstimate
+from collector.reports.cli import ProbeSource, load_judged
+from collector.reports.config import iso
+from collector.reports.figures import JudgedProbe
+
+NS = 1_000_000_000
+HEALTH_MARGIN_S = 600.0  # receiver health kept from submit - 10 min to give-up + 10 min
+# Arrivals are looked up by record uuid this far around the period (agent clock skew,
+# late arrivals revised within the DLR window).
+ARRIVAL_LOOKBACK_S = 3600.0
+ARRIVAL_LOOKAHEAD_S = 73 * 3600.0
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _num(value: float | None) -> float | None:
+    """JSON has no NaN/inf: "never measured" becomes null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+def _clock(c: ClockEstimate) -> dict[str, Any]:
+    return {
+        "offset_ms": _num(c.offset_ms),
+        "uncertainty_ms": _num(c.uncertainty_ms),
+        "measured_at_ns": c.measured_at_ns,
+        "measured": bool(c.measured_at_ns),
+    }
+
+
+def _scts(scts_ns: int, tz_minutes: int) -> str | None:
+    # TS 23.040 9.2.3.11: the SCTS carries the SMSC's local zone in quarter hours.
+    if not scts_ns:
+        return None
+    return iso(scts_ns, timezone(timedelta(minutes=tz_minutes)))
+
+
+def _dlr(d: StoredDlr) -> dict[str, Any]:
+    return {
+        "dlr_id": d.dlr_id,
+        "message_id": d.message_id,
+        "status": d.status,
+        "vendor_status_raw": d.vendor_status_raw,
+        "err": d.err,
+        "done_at_ns": d.done_at_ns,
+        "received_at_ns": d.received_at_ns,
+        "received_at": iso(d.received_at_ns),
+        "source": d.source,
+        "copies": d.copies,
+        "id_rule": d.id_rule,
+        "raw_b64": _b64(d.raw),
+    }
+
+
+def _arrival(s: StoredSms) -> dict[str, Any]:
+    offset_ns = round((_num(s.clock.offset_ms) or 0.0) * 1e6)
+    return {
+        "record_uuid": s.uuid,
+        "agent_id": s.agent_id,
+        "modem_imei": s.modem_imei,
+        "iccid": s.iccid,
+        "msisdn": s.msisdn,
+        "smsc": s.sms.smsc,
+        "sender": s.sms.sender,
+        "text": s.sms.text,
+        "encoding": s.sms.encoding,
+        "dcs": s.sms.dcs,
+        "concat_total": s.sms.concat_total,
+        "missing_parts": list(s.sms.missing_parts),
+        "undecodable": s.sms.undecodable,
+        "clock": _clock(s.clock),
+        "ingested_at_ns": s.ingested_at_ns,
+        "parts": [
+            {
+                "uuid": p.uuid,
+                "part_seq": p.part_seq,
+                "pdu_hex": p.raw_pdu.hex().upper(),
+                "scts_ns": p.scts_ns,
+                "scts": _scts(p.scts_ns, p.scts_tz_minutes),
+                "received_at_ns": p.received_at_ns,  # agent clock
+                "received_at": iso(p.received_at_ns + offset_ns),  # collector clock
+                "storage": p.storage,
+                "index": p.index,
+                "decode_error": p.decode_error,
+            }
+            for p in s.sms.parts
+        ],
+    }
+
+
+def _health(h: StoredHealth) -> dict[str, Any]:
+    x = h.health
+    at = x.at_ns + round((_num(h.clock.offset_ms) or 0.0) * 1e6)
+    return {
+        "at_ns": at,  # collector clock
+        "at": iso(at),
+        "healthy": x.healthy,
+        "responding": x.responding,
+        "rssi_dbm": _num(x.rssi_dbm),
+        "registration": x.registration.name.lower(),
+        "operator_mcc_mnc": x.operator_mcc_mnc,
+        "sim_state": x.sim_state,
+        "storage_used": x.storage_used,
+        "storage_total": x.storage_total,
+        "reasons": list(x.reasons),
+        "iccid": x.iccid,
+        "clock_offset_ms": _num(h.clock.offset_ms),
+    }
+
+
+def health_window(probe: StoredProbe, give_up_s: float) -> tuple[int, int]:
+    submitted = probe.submitted_at_ns or probe.plan.planned_at_ns
+    margin = int(HEALTH_MARGIN_S * NS)
+    return submitted - margin, submitted + int(give_up_s * NS) + margin
+
+
+def evidence_record(
+    probe: StoredProbe,
+    verdict: StoredVerdict | None,
+    judged: JudgedProbe,
+    *,
+    revisions: Sequence[Revision] = (),
+    dlrs: Sequence[StoredDlr] = (),
+    arrivals: Sequence[StoredSms] = (),
+    health: Sequence[StoredHealth] = (),
+    agent: AgentStatus | None = None,
+    give_up_s: float = 600.0,
+) -> dict[str, Any]:
+    """The record of one probe; `health` may be wider than the window (it is cut here)."""
+    plan = probe.plan
+    since, until = health_window(probe, give_up_s)
+    samples = [_health(h) for h in health]
+    samples = [s for s in samples if since <= s["at_ns"] <= until]
+    modem = next((m for m in agent.modems if m.imei == plan.modem_imei), None) if agent else None
+    # The clock that times the verdict: the arrival's own estimate first, then the one
+    # the receiver reported with its health around the window, then the agent's latest.
+    if arrivals:
+        clock, clock_source = _clock(arrivals[0].clock), "arrival"
+    elif health:
+        nearest = min(health, key=lambda h: abs(h.health.at_ns - since))
+        clock, clock_source = _clock(nearest.clock), "health"
+    elif agent is not None:
+        clock = {
+            "offset_ms": _num(agent.clock_offset_ms),
+            "uncertainty_ms": _num(agent.clock_uncertainty_ms),
+            "measured_at_ns": 0,
+            "measured": math.isfinite(agent.clock_uncertainty_ms),
+        }
+        clock_source = "agent_latest"
+    else:
+        clock, clock_source = {"offset_ms": None, "uncertainty_ms": None}, "none"
+    v = verdict.verdict if verdict else None
+    return {
+        "probe_id": plan.probe_id,
+        "plan": {
+            "vendor": plan.vendor,
+            "msisdn": plan.msisdn,
+            "profile": plan.profile,
+            "token": plan.token,
+            "body": plan.body,
+            "expected_text": plan.expected_text,
+            "signature": plan.signature,
+            "parts": plan.parts,
+            "cost": plan.cost,
+            "band": plan.band,
+            "carrier": plan.carrier,
+            "mvno": plan.mvno,
+            "region": plan.region,
+            "site": plan.site,
+            "planned_at_ns": plan.planned_at_ns,
+            "planned_at": iso(plan.planned_at_ns),
+        },
+        "submit": {
+            "status": probe.submit_status,
+            "submitted_at_ns": probe.submitted_at_ns,
+            "submitted_at": iso(probe.submitted_at_ns) if probe.submitted_at_ns else None,
+            "answered_at_ns": probe.answered_at_ns,
+            "message_ids": list(probe.message_ids),
+            "request_b64": _b64(probe.raw_request),
+            "response_b64": _b64(probe.raw_response),
+            "error_kind": probe.error_kind,
+            "error_detail": probe.error_detail,
+        },
+        "dlrs": [_dlr(d) for d in dlrs],
+        "arrivals": [_arrival(a) for a in arrivals],
+        "receiver": {
+            "agent_id": plan.agent_id,
+            "site": agent.site if agent else plan.site,
+            "region": agent.region if agent else plan.region,
+            "modem_imei": plan.modem_imei,
+            "iccid": plan.iccid or (modem.sim.iccid if modem and modem.sim else ""),
+            "msisdn": plan.msisdn,
+            "modem": {
+                "manufacturer": modem.manufacturer,
+                "model": modem.model,
+                "firmware": modem.firmware,
+            }
+            if modem
+            else None,
+            "health_window": {"since_ns": since, "until_ns": until},
+            "health": samples,
+        },
+        "clock": {**clock, "source": clock_source},
+        "verdict": None
+        if v is None or verdict is None
+        else {
+            "outcome": v.outcome.value,
+            "dlr": v.dlr.value,
+            "dlr_claim": v.dlr_claim.value,
+            "content": v.content.value,
+            "content_diff": v.content_diff,
+            "latency_s": v.latency_s,
+            "latency_uncertainty_s": v.latency_uncertainty_s,
+            "vendor_delay_s": v.vendor_delay_s,
+            "carrier_delay_s": v.carrier_delay_s,
+            "sender": v.sender,
+            "duplicates": v.duplicates,
+            "missing_parts": list(v.missing_parts),
+            "reasons": list(v.reasons),
+            "arrival_uuids": list(v.arrival_uuids),
+            "revision": verdict.revision,
+            "judged_at_ns": verdict.judged_at_ns,
+        },
+        "revisions": [
+            {
+                "revision": r.revision,
+                "at_ns": r.at_ns,
+                "old": dict(zip(("outcome", "dlr", "content"), r.old, strict=True)),
+                "new": dict(zip(("outcome", "dlr", "content"), r.new, strict=True)),
+            }
+            for r in revisions
+        ],
+        "judged": asdict(judged),
+    }
+
+
+class EvidenceLedger(ProbeSource, Protocol):
+    def dlrs_of(self, probe_ids: Sequence[str]) -> dict[str, list[StoredDlr]]: ...
+
+    def verdict_revisions(self, probe_id: str | None = ...) -> list[Revision]: ...
+
+    def received_sms(
+        self, *, since_ns: int = ..., until_ns: int | None = ..., agent_id: str | None = ...
+    ) -> list[StoredSms]: ...
+
+    def modem_health(self, imei: str, since_ns: int, until_ns: int) -> list[StoredHealth]: ...
+
+    def agents(self) -> list[AgentStatus]: ...
+
+
+def collect_records(
+    ledger: EvidenceLedger,
+    *,
+    vendor: str,
+    since_ns: int,
+    until_ns: int,
+    give_up_s: float = 600.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[dict[str, Any]], list[JudgedProbe]]:
+    """Every probe of `vendor` planned in [since, until) as an evidence record.
+
+    `progress(done, total)` is called after each record.
+    """
+    probes, verdicts, judged = load_judged(
+        ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor
+    )
+    if not probes:
+        return [], []
+    ids = [p.plan.probe_id for p in probes]
+    dlrs = ledger.dlrs_of(ids)
+    wanted = set(ids)
+    revisions: dict[str, list[Revision]] = defaultdict(list)
+    for r in ledger.verdict_revisions():
+        if r.probe_id in wanted:
+            revisions[r.probe_id].append(r)
+    uuids = {u for v in verdicts.values() for u in v.verdict.arrival_uuids}
+    sms: dict[str, StoredSms] = {}
+    if uuids:
+        for s in ledger.received_sms(
+            since_ns=since_ns - int(ARRIVAL_LOOKBACK_S * NS),
+            until_ns=until_ns + int((give_up_s + ARRIVAL_LOOKAHEAD_S) * NS),
+        ):
+            if s.uuid in uuids:
+                sms[s.uuid] = s
+    agents = {a.agent_id: a for a in ledger.agents()}
+    health = _health_by_imei(ledger, probes, give_up_s)
+    # Sorted by collector time once, so each probe takes its window by bisection.
+    health_at = {
+        imei: [h.health.at_ns + round((_num(h.clock.offset_ms) or 0.0) * 1e6) for h in rows]
+        for imei, rows in health.items()
+    }
+    records = []
+    for probe, j in zip(probes, judged, strict=True):
+        pid = probe.plan.probe_id
+        verdict = verdicts.get(pid)
+        arrival_ids = verdict.verdict.arrival_uuids if verdict else ()
+        records.append(
+            evidence_record(
+                probe,
+                verdict,
+                j,
+                revisions=revisions.get(pid, ()),
+                dlrs=dlrs.get(pid, ()),
+                arrivals=[sms[u] for u in arrival_ids if u in sms],
+                health=_window(probe, health, health_at, give_up_s),
+                agent=agents.get(probe.plan.agent_id),
+                give_up_s=give_up_s,
+            )
+        )
+        if progress:
+            progress(len(records), len(probes))
+    return records, judged
+
+
+def _window(
+    probe: StoredProbe,
+    health: Mapping[str, list[StoredHealth]],
+    health_at: Mapping[str, list[int]],
+    give_up_s: float,
+) -> list[StoredHealth]:
+    rows, times = health.get(probe.plan.modem_imei), health_at.get(probe.plan.modem_imei)
+    if not rows or not times:
+        return []
+    since, until = health_window(probe, give_up_s)
+    return rows[bisect.bisect_left(times, since) : bisect.bisect_right(times, until)]
+
+
+def _health_by_imei(
+    ledger: EvidenceLedger, probes: Iterable[StoredProbe], give_up_s: float
+) -> Mapping[str, list[StoredHealth]]:
+    """One query per modem over the union of its probes' windows (cut per probe later)."""
+    spans: dict[str, list[int]] = {}
+    for p in probes:
+        imei = p.plan.modem_imei
+        if not imei:
+            continue
+        since, until = health_window(p, give_up_s)
+        # Health is read on the agent clock: widen by an hour for offsets.
+        since, until = since - 3600 * NS, until + 3600 * NS
+        lo_hi = spans.setdefault(imei, [since, until])
+        lo_hi[0], lo_hi[1] = min(lo_hi[0], since), max(lo_hi[1], until)
+    out = {}
+    for imei, (lo, hi) in spans.items():
+        rows = ledger.modem_health(imei, lo, hi)
+        rows.sort(key=lambda h: h.health.at_ns + round((_num(h.clock.offset_ms) or 0.0) * 1e6))
+        out[imei] = rows
+    return out
+
+
+__all__ = ["EvidenceLedger", "collect_records", "evidence_record", "health_window"]

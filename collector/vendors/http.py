@@ -1,0 +1,726 @@
+"""`HttpVendor`: one generic adapter for HTTP SMS vendors, shaped entirely by a TOML table.
+
+Pure parts (request building, response classification, DLR parsing, signature checks) are
+module functions over values; `HttpVendor` only does the I/O around them with aiohttp.
+Error classification happens in exactly one place: `classify_submit_response` for answers,
+`_transport_error` for exchanges that never got one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import aiohttp
+import structlog
+
+from collector.vendors.base import (
+    AmbiguousSubmit,
+    AuthFailed,
+    Clock,
+    DlrSink,
+    DlrSource,
+    OutgoingSms,
+    PushAck,
+    PushRejected,
+    RawDlr,
+    Rejected,
+    RejectReason,
+    SubmitResult,
+    Throttled,
+    Transient,
+    VendorError,
+    normalise_dlr_status,
+    sms_parts,
+    wall_clock_ns,
+)
+from collector.vendors.config import (
+    AuthKind,
+    BodyFormat,
+    DlrFieldSpec,
+    ErrorClass,
+    HttpAuth,
+    HttpVendorConfig,
+    PushSignature,
+    RequestTemplate,
+    TimeFormat,
+    parse_json_path,
+)
+
+__all__ = [
+    "BuiltRequest",
+    "HttpVendor",
+    "build_request",
+    "classify_submit_response",
+    "hmac_sha256_hex",
+    "json_path_get",
+    "parse_dlr_item",
+    "parse_vendor_time",
+    "signing_headers",
+    "verify_push_signature",
+]
+
+log = structlog.get_logger(__name__)
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.]*)\}")
+_REDACTED = "***"
+
+
+class _Missing:
+    pass
+
+
+MISSING = _Missing()
+
+
+def json_path_get(doc: object, path: str) -> object:
+    """Follow a simple JSON path (`data.msgid`, `result[0].sid`); `MISSING` if absent."""
+    node = doc
+    for step in parse_json_path(path):
+        if isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                return MISSING
+            node = node[step]
+        else:
+            if not isinstance(node, Mapping) or step not in node:
+                return MISSING
+            node = node[step]
+    return node
+
+
+def hmac_sha256_hex(secret: str, timestamp: str | None, body: bytes) -> str:
+    """Hex HMAC-SHA256 over `f"{timestamp}." + body` (or the body alone without timestamp)."""
+    message = (f"{timestamp}.".encode() + body) if timestamp is not None else body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    evidence: bytes  # the same request with secrets redacted, kept in the ledger
+
+
+def _render(value: str, ctx: Mapping[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: ctx.get(m.group(1), m.group(0)), value)
+
+
+def _encode(fmt: BodyFormat, fields: Mapping[str, object]) -> bytes:
+    if fmt is BodyFormat.JSON:
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    pairs = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in fields.items()]
+    return urlencode(pairs).encode()
+
+
+def build_request(
+    template: RequestTemplate,
+    *,
+    base_url: str,
+    auth: HttpAuth,
+    ctx: Mapping[str, str],
+    objects: Mapping[str, object],
+    redact: tuple[str, ...],
+    now_s: int,
+) -> BuiltRequest:
+    """Render a request template. `ctx` fills `{placeholders}` in strings; a field whose whole
+    value is `{name}` with `name` in `objects` is replaced by that object (JSON bodies)."""
+    fields: dict[str, object] = {}
+    for key, value in template.fields.items():
+        if isinstance(value, str):
+            whole = _PLACEHOLDER.fullmatch(value)
+            if whole and whole.group(1) in objects:
+                obj = objects[whole.group(1)]
+                # JSON bodies nest the object; form/query fields carry it as a JSON string.
+                fields[key] = (
+                    obj
+                    if template.body is BodyFormat.JSON
+                    else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+                )
+            else:
+                fields[key] = _render(value, ctx)
+        else:
+            fields[key] = value
+    url = template.url if not template.url.startswith("/") else base_url + template.url
+    headers = {k: _render(v, ctx) for k, v in template.headers.items()}
+    redacted_fields = {k: (_REDACTED if k in redact else v) for k, v in fields.items()}
+    if template.body is BodyFormat.QUERY:
+        query = _encode(BodyFormat.FORM, fields).decode()
+        url_q = f"{url}{'&' if '?' in url else '?'}{query}" if query else url
+        evidence_q = _encode(BodyFormat.FORM, redacted_fields).decode()
+        evidence_url = f"{url}{'&' if '?' in url else '?'}{evidence_q}" if evidence_q else url
+        body = b""
+        signed_part = query.encode()
+        url, evidence_body = url_q, b""
+    else:
+        body = _encode(template.body, fields)
+        signed_part = body
+        evidence_body = _encode(template.body, redacted_fields)
+        evidence_url = url
+        headers.setdefault(
+            "Content-Type",
+            "application/json; charset=utf-8"
+            if template.body is BodyFormat.JSON
+            else "application/x-www-form-urlencoded; charset=utf-8",
+        )
+    redact_lower = {r.lower() for r in redact}
+    secret_headers = {k for k in headers if k.lower() in redact_lower}
+    if auth.kind is AuthKind.BASIC:
+        # RFC 7617; aiohttp.BasicAuth is deprecated in 3.14.
+        credentials = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {credentials}"
+        secret_headers.add("Authorization")
+    elif auth.kind is AuthKind.BEARER:
+        headers["Authorization"] = f"Bearer {auth.token}"
+        secret_headers.add("Authorization")
+    elif auth.kind is AuthKind.HMAC_SHA256:
+        ts = str(now_s)
+        headers[auth.timestamp_header] = ts
+        headers[auth.header] = hmac_sha256_hex(auth.secret, ts, signed_part)
+    head = f"{template.method} {evidence_url}\r\n" + "".join(
+        f"{k}: {_REDACTED if k in secret_headers else v}\r\n" for k, v in headers.items()
+    )
+    return BuiltRequest(
+        method=template.method,
+        url=url,
+        headers=headers,
+        body=body,
+        evidence=head.encode() + b"\r\n" + evidence_body,
+    )
+
+
+def _submit_context(
+    sms: OutgoingSms, vars_: Mapping[str, str], now_ns: int
+) -> tuple[dict[str, str], dict[str, object]]:
+    ctx = {
+        "to": sms.to_msisdn,
+        "text": sms.text,
+        "signed_text": sms.signed_text,
+        "signature": sms.signature,
+        "template_id": sms.template_id or "",
+        "params_json": json.dumps(dict(sms.params), ensure_ascii=False, separators=(",", ":")),
+        "probe_id": sms.probe_id,
+        "sender_id": sms.sender_id or "",
+        "profile": sms.profile.value,
+        "timestamp_s": str(now_ns // 1_000_000_000),
+        "timestamp_ms": str(now_ns // 1_000_000),
+    }
+    ctx.update({f"param.{k}": v for k, v in sms.params.items()})
+    ctx.update({f"var.{k}": v for k, v in vars_.items()})
+    return ctx, {"params": dict(sms.params)}
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _error_for(
+    cls: ErrorClass,
+    message: str,
+    *,
+    vendor: str,
+    code: str,
+    raw_request: bytes,
+    raw_response: bytes,
+    http_status: int,
+    retry_after_s: float,
+) -> VendorError:
+    common: dict[str, Any] = {
+        "vendor": vendor,
+        "code": code,
+        "raw_request": raw_request,
+        "raw_response": raw_response,
+        "http_status": http_status,
+    }
+    reason = cls.reject_reason
+    if reason is not None:
+        return Rejected(message, reason=reason, **common)
+    if cls is ErrorClass.THROTTLED:
+        return Throttled(message, retry_after_s=retry_after_s, **common)
+    if cls is ErrorClass.AUTH:
+        return AuthFailed(message, **common)
+    if cls is ErrorClass.TRANSIENT:
+        return Transient(message, **common)
+    return AmbiguousSubmit(message, **common)
+
+
+def _retry_after(header: str | None, default: float) -> float:
+    if header is not None:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass  # HTTP-date form: rare from SMS vendors; fall back to the configured delay
+    return default
+
+
+def classify_submit_response(
+    config: HttpVendorConfig,
+    *,
+    status: int,
+    body: bytes,
+    retry_after_header: str | None,
+    raw_request: bytes,
+    accepted_at_ns: int,
+    signed_text: str,
+) -> SubmitResult:
+    """Decide what a vendor's answer means. Returns on acceptance, raises a `VendorError`."""
+    sub = config.submit
+    default_retry = _retry_after(retry_after_header, config.throttle_retry_after_s)
+
+    def fail(cls: ErrorClass, message: str, code: str = "") -> VendorError:
+        return _error_for(
+            cls,
+            message,
+            vendor=config.name,
+            code=code,
+            raw_request=raw_request,
+            raw_response=body,
+            http_status=status,
+            retry_after_s=default_retry,
+        )
+
+    doc: object
+    try:
+        doc = json.loads(body) if body else MISSING
+    except ValueError:
+        doc = MISSING
+
+    code = ""
+    message = ""
+    if not isinstance(doc, _Missing):
+        if sub.error_code_path is not None:
+            found = json_path_get(doc, sub.error_code_path)
+            code = "" if isinstance(found, _Missing) else str(found)
+        if not code and sub.success_path is not None:
+            found = json_path_get(doc, sub.success_path)
+            code = "" if isinstance(found, _Missing) else str(found)
+        if sub.error_message_path is not None:
+            found = json_path_get(doc, sub.error_message_path)
+            message = "" if isinstance(found, _Missing) else str(found)
+
+    mapped = config.errors.get(code) if code else None
+    if status == 429:
+        raise fail(ErrorClass.THROTTLED, f"HTTP 429 {message}".strip(), code)
+    if status in (401, 403):
+        raise fail(mapped or ErrorClass.AUTH, f"HTTP {status} {message}".strip(), code)
+    if status >= 500:
+        # 502/503: a proxy or the vendor refused before taking the message. 500/504 may come
+        # after the vendor stored it, so they are ambiguous (4.1 rule 3).
+        default = ErrorClass.TRANSIENT if status in (502, 503) else ErrorClass.AMBIGUOUS
+        raise fail(mapped or default, f"HTTP {status} {message}".strip(), code)
+    if isinstance(doc, _Missing):
+        if 200 <= status < 300:
+            raise fail(ErrorClass.AMBIGUOUS, f"HTTP {status} with an unreadable body")
+        raise fail(ErrorClass.REJECTED_OTHER, f"HTTP {status} with an unreadable body")
+
+    if sub.success_path is not None:
+        found = json_path_get(doc, sub.success_path)
+        ok = not isinstance(found, _Missing) and str(found) in sub.success_values
+    else:
+        ok = True
+    if not (200 <= status < 300) or not ok:
+        raise fail(mapped or ErrorClass.REJECTED_OTHER, message or f"vendor code {code!r}", code)
+
+    found_id = json_path_get(doc, sub.message_id_path)
+    ids: tuple[str, ...]
+    if isinstance(found_id, list):
+        ids = tuple(str(i) for i in found_id if i is not None and str(i) != "")
+    elif isinstance(found_id, _Missing) or found_id is None or str(found_id) == "":
+        ids = ()
+    else:
+        ids = (str(found_id),)
+    if not ids:
+        # Success without an id: the vendor has the message but we cannot correlate its DLRs.
+        raise fail(ErrorClass.AMBIGUOUS, f"success without a message id at {sub.message_id_path}")
+    parts = sms_parts(signed_text)
+    if sub.parts_path is not None:
+        found_parts = json_path_get(doc, sub.parts_path)
+        if isinstance(found_parts, int | str) and str(found_parts).isdigit():
+            parts = int(found_parts)
+    elif len(ids) > 1:
+        parts = len(ids)
+    return SubmitResult(
+        vendor=config.name,
+        message_ids=ids,
+        parts=parts,
+        accepted_at_ns=accepted_at_ns,
+        raw_request=raw_request,
+        raw_response=body,
+        http_status=status,
+    )
+
+
+# --------------------------------------------------------------------------- DLRs
+
+
+def parse_vendor_time(value: object, fmt: TimeFormat, utc_offset_h: float) -> int | None:
+    """Vendor time -> ns since epoch; local forms use `utc_offset_h` (China: +8). None if
+    unparseable (the raw value is still kept in `RawDlr.raw`)."""
+    tz = timezone(timedelta(hours=utc_offset_h))
+    text = str(value).strip()
+    try:
+        if fmt is TimeFormat.UNIX_S:
+            return int(float(text) * 1_000_000_000)
+        if fmt is TimeFormat.UNIX_MS:
+            return int(text) * 1_000_000
+        if fmt is TimeFormat.ISO8601:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=tz)
+            return int(parsed.timestamp() * 1_000_000_000)
+        pattern = {
+            TimeFormat.YYMMDDHHMMSS: "%y%m%d%H%M%S",
+            TimeFormat.YYMMDDHHMM: "%y%m%d%H%M",
+            TimeFormat.YYYYMMDDHHMMSS: "%Y%m%d%H%M%S",
+        }[fmt]
+        parsed = datetime.strptime(text, pattern).replace(tzinfo=tz)
+        return int(parsed.timestamp()) * 1_000_000_000
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_dlr_item(
+    item: Mapping[str, object],
+    spec: DlrFieldSpec,
+    *,
+    vendor: str,
+    source: DlrSource,
+    received_at_ns: int,
+    raw: bytes,
+) -> RawDlr:
+    """One DLR item -> `RawDlr`. Raises `ValueError` when the id or status is missing."""
+    msg_id = json_path_get(item, spec.message_id)
+    status_raw = json_path_get(item, spec.status)
+    if isinstance(msg_id, _Missing) or msg_id is None or str(msg_id) == "":
+        raise ValueError(f"DLR item without {spec.message_id}")
+    if isinstance(status_raw, _Missing) or status_raw is None:
+        raise ValueError(f"DLR item without {spec.status}")
+    # JSON booleans (Alibaba `success`) become words a status map can name.
+    status_text = (
+        str(status_raw).lower() if isinstance(status_raw, bool) else str(status_raw).strip()
+    )
+    status = spec.status_map.get(status_text) or normalise_dlr_status(status_text)
+
+    def opt(path: str | None) -> str | None:
+        if path is None:
+            return None
+        found = json_path_get(item, path)
+        return None if isinstance(found, _Missing) or found is None else str(found)
+
+    done_raw = opt(spec.done_at)
+    return RawDlr(
+        vendor=vendor,
+        message_id=str(msg_id),
+        status=status,
+        vendor_status_raw=status_text,
+        err=opt(spec.err) or "",
+        done_at_ns=(
+            parse_vendor_time(done_raw, spec.done_at_format, spec.utc_offset_h)
+            if done_raw
+            else None
+        ),
+        received_at_ns=received_at_ns,
+        raw=raw,
+        source=source,
+        msisdn=opt(spec.msisdn),
+    )
+
+
+def _items(doc: object, items_path: str) -> list[Mapping[str, object]]:
+    found = json_path_get(doc, items_path) if items_path else doc
+    if isinstance(found, Mapping):
+        return [found]
+    if isinstance(found, list) and all(isinstance(i, Mapping) for i in found):
+        return list(found)
+    raise ValueError(f"no DLR list at {items_path or 'the top level'}")
+
+
+def _canonical(item: Mapping[str, object]) -> bytes:
+    return json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _push_evidence(sig: PushSignature | None, headers: Mapping[str, str], signed: bytes) -> bytes:
+    if sig is None:
+        return signed
+    lowered = {k.lower(): v for k, v in headers.items()}
+    names = [sig.header] + ([sig.timestamp_header] if sig.timestamp_header else [])
+    head = "".join(f"{n}: {lowered.get(n.lower(), '')}\r\n" for n in names)
+    return head.encode() + b"\r\n" + signed
+
+
+def verify_push_signature(
+    sig: PushSignature, headers: Mapping[str, str], signed: bytes, now_ns: int
+) -> None:
+    """Raise `PushRejected(401)` unless the HMAC matches and the timestamp is fresh."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    given = lowered.get(sig.header.lower())
+    if not given:
+        raise PushRejected(f"missing {sig.header}", status=401)
+    ts: str | None = None
+    if sig.timestamp_header is not None:
+        ts = lowered.get(sig.timestamp_header.lower())
+        if not ts:
+            raise PushRejected(f"missing {sig.timestamp_header}", status=401)
+        try:
+            skew_s = abs(now_ns / 1e9 - float(ts))
+        except ValueError:
+            raise PushRejected("unreadable timestamp", status=401) from None
+        if skew_s > sig.tolerance_s:
+            raise PushRejected(f"timestamp {skew_s:.0f} s off", status=401)
+    expected = hmac_sha256_hex(sig.secret, ts, signed)
+    if not hmac.compare_digest(expected, given.strip().lower()):
+        raise PushRejected("signature mismatch", status=401)
+
+
+# --------------------------------------------------------------------------- adapter
+
+
+def _transport_error(exc: BaseException, vendor: str, raw_request: bytes) -> VendorError:
+    """Exchanges without an answer: refused connects are safe to retry, anything after the
+    request may have left is ambiguous (vendors-smpp-china.md 4.1 rule 3)."""
+    refused = isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
+        exc, aiohttp.ClientConnectorCertificateError
+    )
+    if refused or isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return Transient(f"connect failed: {exc!r}", vendor=vendor, raw_request=raw_request)
+    if isinstance(exc, TimeoutError):
+        return AmbiguousSubmit("no answer before timeout", vendor=vendor, raw_request=raw_request)
+    return AmbiguousSubmit(f"exchange broke: {exc!r}", vendor=vendor, raw_request=raw_request)
+
+
+class HttpVendor:
+    """A `SmsVendor` (and `DlrPushEndpoint` when `[dlr_push]` is configured) over HTTP."""
+
+    def __init__(self, config: HttpVendorConfig, *, clock: Clock = wall_clock_ns) -> None:
+        self._config = config
+        self._clock = clock
+        self._session: aiohttp.ClientSession | None = None
+        self._sink: DlrSink | None = None
+        self._log = log.bind(vendor=config.name)
+
+    @property
+    def name(self) -> str:
+        return self._config.name
+
+    @property
+    def config(self) -> HttpVendorConfig:
+        return self._config
+
+    @property
+    def push_ack(self) -> PushAck:
+        push = self._config.dlr_push
+        if push is None:
+            return PushAck()
+        return PushAck(body=push.ack_body.encode(), content_type=push.ack_content_type)
+
+    @property
+    def accepts_push(self) -> bool:
+        return self._config.dlr_push is not None
+
+    async def start(self, dlr_sink: DlrSink) -> None:
+        self._sink = dlr_sink
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._config.timeout_s)
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError(f"vendor {self.name} used before start()")
+        return self._session
+
+    async def _exchange(self, req: BuiltRequest) -> tuple[int, bytes, str | None]:
+        session = self._require_session()
+        async with session.request(
+            req.method, req.url, data=req.body or None, headers=dict(req.headers)
+        ) as resp:
+            return resp.status, await resp.read(), resp.headers.get("Retry-After")
+
+    async def submit(self, sms: OutgoingSms) -> SubmitResult:
+        now_ns = self._clock()
+        ctx, objects = _submit_context(sms, self._config.vars, now_ns)
+        req = build_request(
+            self._config.submit.request,
+            base_url=self._config.base_url,
+            auth=self._config.auth,
+            ctx=ctx,
+            objects=objects,
+            redact=self._config.redact_fields,
+            now_s=now_ns // 1_000_000_000,
+        )
+        try:
+            status, body, retry_after = await self._exchange(req)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = _transport_error(exc, self.name, req.evidence)
+            self._log.warning(
+                "vendor_submit_failed", probe_id=sms.probe_id, error=type(error).__name__
+            )
+            raise error from exc
+        try:
+            result = classify_submit_response(
+                self._config,
+                status=status,
+                body=body,
+                retry_after_header=retry_after,
+                raw_request=req.evidence,
+                accepted_at_ns=self._clock(),
+                signed_text=sms.signed_text,
+            )
+        except VendorError as error:
+            self._log.info(
+                "vendor_submit_refused",
+                probe_id=sms.probe_id,
+                error=type(error).__name__,
+                code=error.code,
+                http_status=status,
+            )
+            raise
+        self._log.info(
+            "vendor_submit_accepted",
+            probe_id=sms.probe_id,
+            message_ids=list(result.message_ids),
+            parts=result.parts,
+        )
+        return result
+
+    # ---- push
+
+    def parse_push(
+        self,
+        *,
+        method: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        body: bytes,
+        received_at_ns: int,
+    ) -> list[RawDlr]:
+        push, spec = self._config.dlr_push, self._config.dlr
+        if push is None or spec is None:
+            raise PushRejected(f"vendor {self.name} takes no DLR push", status=404)
+        if len(body) > push.max_body_bytes:
+            raise PushRejected("body too large", status=413)
+        signed = (
+            urlencode(sorted(query.items())).encode() if push.format is BodyFormat.QUERY else body
+        )
+        if push.signature is not None:
+            verify_push_signature(push.signature, headers, signed, received_at_ns)
+        # Evidence: the signed bytes exactly as received, behind the signature headers, so the
+        # vendor's signature can be re-verified offline; a batch's DLRs share it.
+        raw = _push_evidence(push.signature, headers, signed)
+        try:
+            items: list[Mapping[str, object]]
+            if push.format is BodyFormat.JSON:
+                items = _items(json.loads(body), push.items_path)
+            elif push.format is BodyFormat.FORM:
+                items = [dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))]
+            else:
+                items = [dict(query)]
+            # Parse every item before storing any: a 400 must not leave half a batch stored.
+            return [
+                parse_dlr_item(
+                    item,
+                    spec,
+                    vendor=self.name,
+                    source=DlrSource.PUSH,
+                    received_at_ns=received_at_ns,
+                    raw=raw,
+                )
+                for item in items
+            ]
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PushRejected(f"malformed DLR push: {exc}", status=400) from exc
+
+    # ---- pull
+
+    async def poll_dlrs(self) -> int:
+        pull, spec = self._config.dlr_pull, self._config.dlr
+        if pull is None or spec is None:
+            return 0
+        if self._sink is None:
+            raise RuntimeError(f"vendor {self.name} polled before start()")
+        now_ns = self._clock()
+        ctx = {
+            "timestamp_s": str(now_ns // 1_000_000_000),
+            "timestamp_ms": str(now_ns // 1_000_000),
+        }
+        ctx.update({f"var.{k}": v for k, v in self._config.vars.items()})
+        req = build_request(
+            pull.request,
+            base_url=self._config.base_url,
+            auth=self._config.auth,
+            ctx=ctx,
+            objects={},
+            redact=self._config.redact_fields,
+            now_s=now_ns // 1_000_000_000,
+        )
+        try:
+            status, body, _ = await self._exchange(req)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Transient(f"DLR pull failed: {exc!r}", vendor=self.name) from exc
+        received_at = self._clock()
+        if status in (401, 403):
+            raise AuthFailed(f"DLR pull HTTP {status}", vendor=self.name, raw_response=body)
+        if status == 429:
+            raise Throttled(
+                "DLR pull throttled",
+                vendor=self.name,
+                retry_after_s=self._config.throttle_retry_after_s,
+                raw_response=body,
+            )
+        if not 200 <= status < 300:
+            raise Transient(f"DLR pull HTTP {status}", vendor=self.name, raw_response=body)
+        try:
+            doc = json.loads(body)
+            if pull.success_path is not None:
+                ok = json_path_get(doc, pull.success_path)
+                if isinstance(ok, _Missing) or str(ok) not in pull.success_values:
+                    raise Rejected(
+                        f"DLR pull refused: {ok!r}",
+                        reason=RejectReason.OTHER,
+                        vendor=self.name,
+                        raw_response=body,
+                    )
+            found = json_path_get(doc, pull.items_path) if pull.items_path else doc
+            items = [] if found is None or found == [] else _items(found, "")
+            dlrs = [
+                parse_dlr_item(
+                    i,
+                    spec,
+                    vendor=self.name,
+                    source=DlrSource.PULL,
+                    received_at_ns=received_at,
+                    raw=_canonical(i),
+                )
+                for i in items
+            ]
+        except ValueError as exc:
+            # Read-once queues (Tencent) lose these reports now; keep the body in the log.
+            self._log.error("dlr_pull_unparsed", body=body[:2000].decode("utf-8", "replace"))
+            raise Transient(f"DLR pull unparseable: {exc}", vendor=self.name) from exc
+        for dlr in dlrs:
+            await self._sink.store(dlr)
+        if dlrs:
+            self._log.info("dlrs_pulled", count=len(dlrs))
+        return len(dlrs)
+
+
+def signing_headers(auth: HttpAuth, body: bytes, now_s: int) -> dict[str, str]:
+    """The headers `HttpVendor` adds for HMAC auth; the simulator signs pushes the same way."""
+    ts = str(now_s)
+    return {auth.timestamp_header: ts, auth.header: hmac_sha256_hex(auth.secret, ts, body)}

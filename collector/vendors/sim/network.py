@@ -1,0 +1,522 @@
+"""The simulated carrier network behind every simulated vendor.
+
+A vendor front-end (HTTP API, SMPP server) calls `CarrierNetwork.submit`; the network applies
+the vendor's submit policy, decides the message's fate from the scenario knobs (seeded), and
+then plays it out on the simulated clock: the SMS reaches the target SIM's modem as real
+SMS-DELIVER PDUs (106 sender, 【signature】, UDH split by the 70/67 rule, SCTS from the
+network clock, modem-and-pdu.md 13), the vendor reports DLRs through its outlet, and one
+ground-truth line records what really happened. Routing is by MSISDN to the subscriber's
+modem, so ported numbers land where they live (vendors-smpp-china.md 3.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import zlib
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+
+from agent.logs import mask_msisdn
+from collector.vendors.base import ContentProfile, DlrStatus, RejectReason, sms_parts
+from collector.vendors.sim.scenario import (
+    CHINA_TZ,
+    Carrier,
+    DailyCaps,
+    Fate,
+    FateKind,
+    OutageMode,
+    PlannedDlr,
+    Scenario,
+    SubmitCheck,
+    TokenBucket,
+    VendorScenario,
+    carrier_for_msisdn,
+    check_submit,
+    decide_fate,
+    render_template,
+)
+from collector.vendors.sim.truth import TruthLog, TruthRecord, iso
+
+__all__ = [
+    "Accepted",
+    "CarrierNetwork",
+    "DeliveredSms",
+    "DlrOutlet",
+    "EncodedSms",
+    "ModemControlSink",
+    "ModemSink",
+    "RecordingModemSink",
+    "Refused",
+    "SimClock",
+    "SimDlr",
+    "encode_sms",
+]
+
+if TYPE_CHECKING:
+    from agent.modem.sim.control import SimModemControl
+
+log = structlog.get_logger(__name__)
+
+
+class SimClock:
+    """Simulated network time: starts at `start` and runs `speedup` times faster than the
+    event loop's monotonic clock. Latencies in the scenario are simulated seconds."""
+
+    def __init__(self, speedup: float = 1.0, start: datetime | None = None) -> None:
+        self._speedup = speedup
+        self._start = (start or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ)
+        self._t0: float | None = None
+
+    def _loop_time(self) -> float:
+        loop_now = asyncio.get_running_loop().time()
+        if self._t0 is None:
+            self._t0 = loop_now
+        return loop_now
+
+    def anchor(self) -> None:
+        """Start the simulated clock now (idempotent); front-ends call it when they listen, so
+        scenario times such as outage windows count from then, not from the first submit."""
+        self._loop_time()
+
+    def elapsed_s(self) -> float:
+        now = self._loop_time()
+        assert self._t0 is not None
+        return (now - self._t0) * self._speedup
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self.elapsed_s())
+
+    async def sleep_until(self, elapsed_s: float) -> None:
+        """Wait until the simulated clock reads `elapsed_s` since start."""
+        remaining = elapsed_s - self.elapsed_s()
+        if remaining > 0:
+            await asyncio.sleep(remaining / self._speedup)
+
+
+@dataclass(frozen=True, slots=True)
+class SimDlr:
+    """A DLR the simulated vendor sends to its client (HTTP push/pull or SMPP deliver_sm)."""
+
+    vendor: str
+    message_id: str
+    msisdn: str
+    status: DlrStatus
+    err: str
+    submitted_at: datetime
+    done_at: datetime
+    text: str
+
+
+class DlrOutlet(Protocol):
+    """The vendor front-end that reports DLRs to the vendor's client."""
+
+    async def emit(self, dlr: SimDlr) -> None: ...
+
+
+class ModemSink(Protocol):
+    """The handset side: hand one SMS (already encoded as SMS-DELIVER PDUs) to a modem.
+    False = receiver down (unplugged, unregistered, no SIM): the network could not deliver."""
+
+    async def deliver(self, modem: str, sms: EncodedSms) -> bool: ...
+
+
+# SMSC addresses per carrier, shaped like the ones seen in the wild (modem-and-pdu.md 13);
+# receivers must not validate them.
+_SMSC = {
+    Carrier.CMCC: "+8613800100500",
+    Carrier.CUCC: "+8613010112500",
+    Carrier.CTCC: "+8613800100569",
+    Carrier.CBN: "+8619200100500",
+    Carrier.UNKNOWN: "+8613800100500",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedSms:
+    """One SMS as the carrier sends it to the handset: SMS-DELIVER PDUs incl. SMSC field."""
+
+    sender: str
+    text: str
+    scts: datetime
+    pdus: tuple[bytes, ...]
+
+
+def encode_sms(
+    sender: str, text: str, scts: datetime, *, carrier: Carrier, concat_ref: int
+) -> EncodedSms:
+    """SMS-DELIVER part(s) via the agent codec: UCS2 for Chinese, one part up to 70 chars,
+    then 67 per part with an 8-bit-reference UDH (TS 23.040 9.2.3.24.1; modem-and-pdu.md 13:
+    verification-code platforms use 8-bit refs)."""
+    from agent.modem.sms import encode_deliver
+
+    parts = encode_deliver(
+        sender, text, scts, smsc=_SMSC[carrier], concat_ref=concat_ref & 0xFF, ref_bits=8
+    )
+    return EncodedSms(sender, text, scts, tuple(bytes(p.pdu) for p in parts))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredSms:
+    modem: str
+    sms: EncodedSms
+
+
+class RecordingModemSink:
+    """In-memory stand-in for the modem simulator, named as such: keeps the PDUs it was
+    handed. Modems in `down` refuse delivery (receiver down)."""
+
+    def __init__(self) -> None:
+        self.delivered: list[DeliveredSms] = []
+        self.down: set[str] = set()
+        self._changed = asyncio.Condition()
+
+    async def deliver(self, modem: str, sms: EncodedSms) -> bool:
+        if modem in self.down:
+            return False
+        self.delivered.append(DeliveredSms(modem, sms))
+        async with self._changed:
+            self._changed.notify_all()
+        return True
+
+    async def wait_for(self, count: int, timeout_s: float = 5.0) -> None:
+        async with asyncio.timeout(timeout_s), self._changed:
+            await self._changed.wait_for(lambda: len(self.delivered) >= count)
+
+
+def _names_modem(status: Mapping[str, Any], key: str) -> bool:
+    """The modem simulator selects modems by name, msisdn (with or without +), imsi, iccid
+    or imei (agent/modem/sim/control.py); so does a scenario's `modem` key."""
+    msisdn = str(status.get("msisdn") or "")
+    return key in (
+        status.get("name"),
+        msisdn,
+        msisdn.lstrip("+"),
+        status.get("imsi"),
+        status.get("iccid"),
+        status.get("imei"),
+    )
+
+
+class ModemControlSink:
+    """`ModemSink` over the modem simulator's control API (agent/modem/sim/control.py):
+    checks the target is present and registered (27.007 <stat> 1 home / 5 roaming), then
+    queues the PDUs at that modem's SMSC with `deliver_pdus`."""
+
+    def __init__(self, control: SimModemControl) -> None:
+        self._control = control
+
+    async def deliver(self, modem: str, sms: EncodedSms) -> bool:
+        from agent.modem.sim.control import SimControlError
+
+        try:
+            target = next((m for m in await self._control.status() if _names_modem(m, modem)), None)
+            if target is None or not target.get("present", True):
+                return False
+            if target.get("registration") not in (1, 5):
+                return False
+            await self._control.deliver_pdus(modem, [p.hex().upper() for p in sms.pdus])
+        except (SimControlError, OSError) as exc:
+            log.warning("sim_modem_delivery_failed", modem=modem, error=repr(exc))
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message_ids: tuple[str, ...]
+    parts: int
+    text: str  # signed text as submitted
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    check: SubmitCheck
+
+    @property
+    def reason(self) -> RejectReason | None:
+        return self.check.reject
+
+
+@dataclass
+class _Vendor:
+    scenario: VendorScenario
+    bucket: TokenBucket
+    caps: DailyCaps = field(default_factory=DailyCaps)
+    outlet: DlrOutlet | None = None
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+
+class CarrierNetwork:
+    """Owns every vendor's policy state, the seeded RNG, the schedule and the truth log."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        modems: ModemSink,
+        truth: TruthLog,
+        *,
+        clock: SimClock | None = None,
+    ) -> None:
+        self._scenario = scenario
+        self._modems = modems
+        self._truth = truth
+        self._clock = clock or SimClock(scenario.speedup, scenario.start_at)
+        self._rng = random.Random(scenario.seed)
+        self._vendors: Mapping[str, _Vendor] = {
+            name: _Vendor(v, TokenBucket(v.throttle_tps, v.throttle_burst))
+            for name, v in scenario.vendors.items()
+        }
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._id_base = int(self._clock_start().timestamp()) % 100000
+
+    def _clock_start(self) -> datetime:
+        return self._scenario.start_at or datetime.now(CHINA_TZ)
+
+    @property
+    def clock(self) -> SimClock:
+        return self._clock
+
+    @property
+    def scenario(self) -> Scenario:
+        return self._scenario
+
+    @property
+    def truth(self) -> TruthLog:
+        return self._truth
+
+    def vendor(self, name: str) -> VendorScenario:
+        return self._vendors[name].scenario
+
+    def set_outlet(self, vendor: str, outlet: DlrOutlet) -> None:
+        self._vendors[vendor].outlet = outlet
+
+    def new_message_id(self, vendor: str) -> str:
+        # Decimal ids with a run-specific prefix, like a CMPP Msg_Id rendered by a reseller.
+        return f"{self._id_base:05d}{next(self._vendors[vendor].ids):08d}"
+
+    def submit(
+        self,
+        vendor: str,
+        *,
+        msisdn: str,
+        content: str,
+        signature: str = "",
+        template_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+        profile: ContentProfile = ContentProfile.NOTIFICATION,
+        message_ids: tuple[str, ...] | None = None,
+    ) -> Accepted | Refused:
+        """Policy check, then schedule the accepted message's life. Not async: the vendor
+        answers the submit at once, everything after happens on the simulated clock."""
+        state = self._vendors[vendor]
+        v = state.scenario
+        if template_id is not None and template_id in v.templates and not content:
+            content = render_template(v.templates[template_id], params or {})
+        signed = f"【{signature}】{content}" if signature else content
+        now = self._clock.now()
+        elapsed = self._clock.elapsed_s()
+        check = check_submit(
+            v,
+            msisdn=msisdn,
+            signature=signature,
+            content=content,
+            template_id=template_id,
+            profile=profile,
+            now_local=now,
+            elapsed_s=elapsed,
+            caps=state.caps,
+            bucket=state.bucket,
+        )
+        subscriber = self._scenario.subscriber(msisdn)
+        carrier = subscriber.carrier if subscriber else carrier_for_msisdn(msisdn)
+        if not check.accepted:
+            if check.reject is not None:
+                self._truth.write(
+                    TruthRecord(
+                        vendor=vendor,
+                        vendor_message_id=None,
+                        msisdn=msisdn,
+                        fate=FateKind.REJECTED.value,
+                        delivered_at=None,
+                        dlr_status=None,
+                        dlr_at=None,
+                        rewritten=False,
+                        receiver_down=False,
+                        carrier=carrier.value,
+                        text_sent=signed,
+                        reject_reason=check.reject.value,
+                    )
+                )
+            log.info(
+                "sim_submit_refused",
+                vendor=vendor,
+                msisdn=mask_msisdn(msisdn),
+                code=check.code,
+                reason=check.reject.value if check.reject else None,
+            )
+            return Refused(check)
+        parts = sms_parts(signed)
+        ids = message_ids or (self.new_message_id(vendor),)
+        blackhole = check.outage is not None and check.outage.mode is OutageMode.BLACKHOLE
+        fate = decide_fate(
+            v.knobs_for(carrier),
+            text=signed,
+            profile=profile,
+            known_number=bool(subscriber and subscriber.known_test_number),
+            local_hour=now.hour,
+            blackhole=blackhole,
+            rng=self._rng,
+        )
+        self._spawn(
+            self._play(state, ids, msisdn, carrier, signed, parts, fate, now, elapsed, blackhole)
+        )
+        log.info(
+            "sim_submit_accepted",
+            vendor=vendor,
+            msisdn=mask_msisdn(msisdn),
+            message_id=ids[0],
+            fate=fate.kind.value,
+        )
+        return Accepted(message_ids=ids, parts=parts, text=signed)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        self._idle.clear()
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("sim_message_failed", error=repr(t.exception()))
+            if not self._tasks:
+                self._idle.set()
+
+        task.add_done_callback(done)
+
+    async def _play(
+        self,
+        state: _Vendor,
+        ids: tuple[str, ...],
+        msisdn: str,
+        carrier: Carrier,
+        signed: str,
+        parts: int,
+        fate: Fate,
+        accepted_at: datetime,
+        accepted_elapsed: float,
+        blackhole: bool,
+    ) -> None:
+        v = state.scenario
+        subscriber = self._scenario.subscriber(msisdn)
+        delivered_at: datetime | None = None
+        receiver_down = False
+        parts_delivered = 0
+        if fate.deliver_after_s is not None:
+            await self._clock.sleep_until(accepted_elapsed + fate.deliver_after_s)
+            # The network clock at the planned moment: exact, whatever the event loop lag.
+            delivered_at = accepted_at + timedelta(seconds=fate.deliver_after_s)
+            ok = False
+            if subscriber is not None:
+                encoded = encode_sms(
+                    v.sender,
+                    fate.text,
+                    delivered_at,
+                    carrier=carrier,
+                    concat_ref=zlib.crc32(ids[0].encode()),  # stable per message
+                )
+                parts_delivered = len(encoded.pdus)
+                if fate.lost_part is not None and fate.lost_part < len(encoded.pdus):
+                    pdus = encoded.pdus[: fate.lost_part] + encoded.pdus[fate.lost_part + 1 :]
+                    encoded = replace(encoded, pdus=pdus)
+                    parts_delivered = len(pdus)
+                ok = await self._modems.deliver(subscriber.modem, encoded)
+            if not ok:
+                receiver_down = subscriber is not None
+                delivered_at = None
+                parts_delivered = 0
+                fate = fate.with_receiver_down()
+        finals = [d for d in fate.dlrs if d.status.is_final]
+        first = finals[0] if finals else None
+        self._truth.write(
+            TruthRecord(
+                vendor=v.name,
+                vendor_message_id=ids[0],
+                msisdn=msisdn,
+                fate=fate.kind.value,
+                delivered_at=iso(delivered_at),
+                dlr_status=first.status.value if first else None,
+                dlr_at=iso(accepted_at + timedelta(seconds=first.after_s)) if first else None,
+                rewritten=fate.rewritten,
+                receiver_down=receiver_down,
+                carrier=carrier.value,
+                modem=subscriber.modem if subscriber else None,
+                message_ids=ids,
+                accepted_at=iso(accepted_at),
+                dlr_count=len(finals),
+                intermediate_after_final=len(finals) < len(fate.dlrs),
+                dlr_before_arrival=bool(
+                    first
+                    and fate.deliver_after_s is not None
+                    and first.after_s < fate.deliver_after_s
+                ),
+                parts_delivered=parts_delivered,
+                fake_dlr=fate.fake_dlr,
+                false_failure=fate.false_failure,
+                late_dlr=bool(first and first.after_s > 72 * 3600),
+                text_sent=signed,
+                text_delivered=fate.text if delivered_at is not None else None,
+                sender=v.sender,
+                parts=parts,
+                blackhole=blackhole,
+            )
+        )
+        for planned in sorted(fate.dlrs, key=lambda d: d.after_s):
+            await self._emit(state, ids, msisdn, signed, planned, accepted_at, accepted_elapsed)
+
+    async def _emit(
+        self,
+        state: _Vendor,
+        ids: tuple[str, ...],
+        msisdn: str,
+        signed: str,
+        planned: PlannedDlr,
+        accepted_at: datetime,
+        accepted_elapsed: float,
+    ) -> None:
+        await self._clock.sleep_until(accepted_elapsed + planned.after_s)
+        if state.outlet is None:
+            return
+        err = "000" if planned.status is DlrStatus.DELIVRD else "001"
+        for message_id in ids:  # per-part ids (SMPP) each get their own receipt (1.3)
+            await state.outlet.emit(
+                SimDlr(
+                    vendor=state.scenario.name,
+                    message_id=message_id,
+                    msisdn=msisdn,
+                    status=planned.status,
+                    err=err,
+                    submitted_at=accepted_at,
+                    done_at=accepted_at + timedelta(seconds=planned.after_s),
+                    text=signed[:20],
+                )
+            )
+
+    async def wait_idle(self, timeout_s: float = 10.0) -> None:
+        """Wait until every scheduled delivery and DLR has played out (tests, demo drain)."""
+        async with asyncio.timeout(timeout_s):
+            await self._idle.wait()
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._truth.close()

@@ -1,0 +1,261 @@
+"""`evidence export` from a real ledger, then `evidence verify` offline: agree, or name the
+problem."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from collector.certs import create_ca
+from collector.evidence.cli import evidence_group
+from tests.reports_cli.world import ICCID, IMEI, NS, PDU, SINCE, T0, UNTIL, write_config
+
+ROOT = Path(__file__).resolve().parents[2]
+TLS = """
+[tls]
+ca_cert = "certs/ca.pem"
+cert = "certs/collector.pem"
+key = "certs/collector.key"
+"""
+
+
+@pytest.fixture
+def certs(world: Path) -> Path:
+    """`certs init` next to collector.toml, and [tls] pointing at it (the key's home)."""
+    directory = world.parent / "certs"
+    create_ca(directory)
+    world.write_text(TLS + world.read_text())
+    return directory
+
+
+def export(config: Path, out: Path, *extra: str) -> Any:
+    return CliRunner().invoke(
+        evidence_group,
+        ["export", "--config", str(config), "--vendor", "acme", "--since", SINCE,
+         "--until", UNTIL, "--out", str(out), *extra],
+    )  # fmt: skip
+
+
+def verify(bundle: Path, *extra: str) -> Any:
+    return CliRunner().invoke(evidence_group, ["verify", str(bundle), *extra])
+
+
+def records_of(bundle: Path) -> list[dict[str, Any]]:
+    with zipfile.ZipFile(bundle) as zf:
+        return [json.loads(line)["record"] for line in zf.read("records.jsonl").splitlines()]
+
+
+def rewrite(bundle: Path, name: str, change: Callable[[bytes], bytes]) -> Path:
+    out = bundle.with_name(f"tampered-{name}.zip")
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            dst.writestr(item, change(data) if item == name else data)
+    return out
+
+
+def test_export_then_verify_agrees(world: Path, certs: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "acme.zip"
+    result = export(world, bundle)
+    assert result.exit_code == 0, result.output
+    assert "wrote 11 records of acme" in result.stderr
+    checked = verify(bundle, "--public-key", str(certs / "signing.pub"))
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.startswith("OK: 11 records")
+
+    with zipfile.ZipFile(bundle) as zf:
+        names = set(zf.namelist())
+        manifest = json.loads(zf.read("manifest.json"))
+        report = json.loads(zf.read("report.json"))
+    assert {"records.jsonl", "report.json", "report.html", "report.md", "README.txt"} <= names
+    assert manifest["record_count"] == 11 and manifest["vendor"] == "acme"
+    assert manifest["since"] == "2026-11-24T00:00:00+08:00"
+    assert set(manifest["files_sha256"]) == {"report.html", "report.md"}
+    (acme,) = report["by_vendor"]
+    assert (acme["judged"], acme["delivered"], acme["arrival_rate"]) == (9, 8, 0.888889)
+    assert acme["overbilled_money"] == 0.1
+
+
+def test_each_record_holds_everything_behind_its_verdict(
+    world: Path, certs: Path, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "acme.zip"
+    assert export(world, bundle).exit_code == 0
+    records = {r["probe_id"]: r for r in records_of(bundle)}
+    assert sorted(records) == sorted(f"p-acme-{i}" for i in range(11))
+    r = records["p-acme-0"]
+    submitted = T0 + 5 * 60 * NS
+    assert base64.b64decode(r["submit"]["request_b64"]).startswith(b"mobile=+8613800000001")
+    assert base64.b64decode(r["submit"]["response_b64"]) == b'{"code":0,"msgid":"Mp-acme-0"}'
+    (dlr,) = r["dlrs"]
+    assert base64.b64decode(dlr["raw_b64"]) == b"id:Mp-acme-0 stat:DELIVRD"
+    assert dlr["status"] == "DELIVRD" and dlr["received_at_ns"] == submitted + 30 * NS
+    (arrival,) = r["arrivals"]
+    (part,) = arrival["parts"]
+    assert part["pdu_hex"] == PDU.hex().upper()
+    assert part["scts"] == "2026-11-24T00:05:00+08:00"  # SMSC zone kept (+8 h)
+    assert part["received_at_ns"] == submitted + 2 * NS
+    assert arrival["clock"]["offset_ms"] == 12.5 and arrival["clock"]["uncertainty_ms"] == 3.25
+    receiver = r["receiver"]
+    assert (receiver["modem_imei"], receiver["iccid"], receiver["agent_id"]) == (
+        IMEI,
+        ICCID,
+        "agent-1",
+    )
+    assert receiver["modem"]["model"] == "EC25"
+    # Health every 5 min; window = submit - 10 min .. submit + give-up (600 s) + 10 min.
+    times = [h["at_ns"] for h in receiver["health"]]
+    window = receiver["health_window"]
+    assert window == {"since_ns": submitted - 600 * NS, "until_ns": submitted + 1200 * NS}
+    assert len(times) == 6 and all(window["since_ns"] <= t <= window["until_ns"] for t in times)
+    assert r["clock"]["source"] == "arrival" and r["clock"]["offset_ms"] == 12.5
+    assert r["verdict"]["outcome"] == "delivered" and r["verdict"]["reasons"] == [
+        "arrived 2.0 s after submit"
+    ]
+    assert r["judged"]["latency_s"] == 2.0 and r["judged"]["outcome"] == "delivered"
+    # The inconclusive probe shows the unhealthy receiver around its window.
+    sick = records["p-acme-9"]["receiver"]["health"]
+    assert any(not h["healthy"] and h["reasons"] == ["not_registered"] for h in sick)
+    lost = records["p-acme-8"]
+    assert lost["arrivals"] == [] and lost["verdict"]["dlr"] == "fake_success"
+    assert [(x["old"]["outcome"], x["new"]["outcome"]) for x in lost["revisions"]] == [
+        ("lost", "late"),
+        ("late", "lost"),
+    ]
+    rejected = records["p-acme-10"]
+    assert rejected["verdict"] is None and rejected["judged"]["outcome"] == "rejected"
+    assert rejected["submit"]["error_kind"] == "rejected:template"
+
+
+def test_tampering_is_named_and_exits_1(world: Path, certs: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "acme.zip"
+    assert export(world, bundle).exit_code == 0
+    pub = str(certs / "signing.pub")
+
+    def lost_becomes_delivered(data: bytes) -> bytes:
+        lines = data.splitlines()
+        line = json.loads(lines[8])
+        assert line["record"]["probe_id"] == "p-acme-8"
+        line["record"]["judged"]["outcome"] = "delivered"
+        lines[8] = json.dumps(line).encode()
+        return b"\n".join(lines) + b"\n"
+
+    result = verify(rewrite(bundle, "records.jsonl", lost_becomes_delivered), "--public-key", pub)
+    assert result.exit_code == 1
+    problems = result.stdout.splitlines()
+    assert "PROBLEM: record 9 (probe p-acme-8): content does not match its hash" in problems
+    assert "PROBLEM: records file: SHA-256 differs from the signed manifest" in problems
+
+    result = verify(rewrite(bundle, "report.html", lambda d: d.replace(b"88.89", b"99.99")),
+                    "--public-key", pub)  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "PROBLEM: report.html: SHA-256 differs from the signed manifest"
+    ]
+
+    other = tmp_path / "other"
+    create_ca(other)
+    result = verify(bundle, "--public-key", str(other / "signing.pub"))
+    assert result.exit_code == 1
+    assert "PROBLEM: manifest.json: signature does not verify with this key" in result.stdout
+
+    # Without --public-key: the bundle's own copy, and a note that this proves little.
+    result = verify(bundle)
+    assert result.exit_code == 0 and "note: verified against the key inside" in result.stderr
+
+
+def test_missing_key_and_unreadable_input_exit_2(world: Path, tmp_path: Path) -> None:
+    result = export(world, tmp_path / "x.zip")
+    assert result.exit_code == 2
+    assert "no evidence signing key" in result.stderr and "certs init" in result.stderr
+    assert not (tmp_path / "x.zip").exists()
+    result = export(world, tmp_path / "x.zip", "--key", str(tmp_path / "collector.toml"))
+    assert result.exit_code == 2 and "not a readable unencrypted PEM private key" in result.stderr
+
+    not_zip = tmp_path / "bundle.zip"
+    not_zip.write_bytes(b"PK? no")
+    result = verify(not_zip)
+    assert result.exit_code == 2 and "is not a zip file" in result.stderr
+    result = verify(tmp_path / "absent.zip")
+    assert result.exit_code == 2 and "cannot read" in result.stderr
+
+    create_ca(tmp_path / "certs")
+    bundle = tmp_path / "ok.zip"
+    assert export(world, bundle, "--key", str(tmp_path / "certs" / "signing.key")).exit_code == 0
+    result = verify(bundle, "--public-key", str(tmp_path / "nope.pem"))
+    assert result.exit_code == 2 and "cannot read public key" in result.stderr
+    result = verify(bundle, "--public-key", str(tmp_path / "certs" / "ca.pem"))
+    assert result.exit_code == 2 and "not a PEM public key" in result.stderr
+    result = verify(bundle, "--public-key", str(tmp_path / "certs" / "signing.pub"))
+    assert result.exit_code == 0
+
+
+def test_export_and_verify_as_subprocesses(world: Path, certs: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = "from collector.evidence.cli import evidence_group; evidence_group()"
+    bundle = tmp_path / "acme.zip"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, timeout=60, env=env, cwd=ROOT, check=False)  # fmt: skip
+
+    done = run("export", "--config", str(world), "--vendor", "acme", "--since", SINCE,
+               "--until", UNTIL, "--out", str(bundle))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "evidence acme: records (" in done.stderr  # plain progress lines off a terminal
+    done = run("verify", str(bundle), "--public-key", str(certs / "signing.pub"))
+    assert done.returncode == 0 and done.stdout.startswith("OK: 11 records"), done.stderr
+    # Cut the tail off: the signed count and chain head catch it.
+    with zipfile.ZipFile(bundle) as zf:
+        cut = io.BytesIO()
+        with zipfile.ZipFile(cut, "w") as out:
+            for name in zf.namelist():
+                data = zf.read(name)
+                if name == "records.jsonl":
+                    data = b"".join(data.splitlines(keepends=True)[:-1])
+                out.writestr(name, data)
+    (tmp_path / "cut.zip").write_bytes(cut.getvalue())
+    done = run("verify", str(tmp_path / "cut.zip"), "--public-key", str(certs / "signing.pub"))
+    assert done.returncode == 1
+    assert "records.jsonl has 10 records, the signed manifest says 11" in done.stdout
+
+
+def test_export_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    from collector.ledger import open_ledger
+    from tests.reports_cli.world import build_world
+
+    ledger = open_ledger(postgres_url)
+    try:
+        build_world(ledger)
+    finally:
+        ledger.close()
+    config = write_config(tmp_path, postgres_url)
+    create_ca(tmp_path / "certs")  # found at <config dir>/certs/signing.key
+    bundle = tmp_path / "acme.zip"
+    result = export(config, bundle)
+    assert result.exit_code == 0, result.output
+    assert verify(bundle, "--public-key", str(tmp_path / "certs" / "signing.pub")).exit_code == 0
+    assert len(records_of(bundle)) == 11
+
+
+def test_a_period_without_probes_still_verifies(world: Path, certs: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "empty.zip"
+    result = CliRunner().invoke(
+        evidence_group,
+        ["export", "--config", str(world), "--vendor", "nobody", "--since", SINCE,
+         "--until", UNTIL, "--out", str(bundle)],
+    )  # fmt: skip
+    assert result.exit_code == 0 and "warning: no probes of nobody" in result.stderr
+    checked = verify(bundle, "--public-key", str(certs / "signing.pub"))
+    assert checked.exit_code == 0 and checked.stdout.startswith("OK: 0 records")

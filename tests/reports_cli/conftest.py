@@ -1,0 +1,43 @@
+"""Fixtures shared by the report, evidence and alert-service tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from collector.ledger import open_ledger
+from tests.reports_cli.world import build_world, write_config
+from tests.servers.postgres import postgres_server, postgres_url  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLIs configure logging once at their edge, onto CliRunner's stderr; put the
+    process-wide logging back so later tests do not write to a closed stream."""
+    saved = structlog.get_config()
+    handlers = list(logging.getLogger().handlers)
+    level = logging.getLogger().level
+    yield
+    structlog.configure(**saved)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+    root.setLevel(level)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Path:
+    """A SQLite ledger holding tests/reports_cli/world.py; returns collector.toml."""
+    url = f"sqlite:///{tmp_path}/l.db"
+    ledger = open_ledger(url)
+    try:
+        build_world(ledger)
+    finally:
+        ledger.close()
+    path: Path = write_config(tmp_path, url)
+    return path
