@@ -87,6 +87,7 @@ def _start_uplink(
         coro: Awaitable[None] = run_uplink(config, outbox, stop)
         return coro
     try:
+        from agent.modem.carrier import carrier_from_imsi
         from agent.uplink.client import Uploader, make_channel
         from agent.uplink.model import AgentIdentity, ModemIdentity, SimIdentity
     except ImportError as exc:
@@ -111,7 +112,18 @@ def _start_uplink(
                 continue
             sim = None
             if ident.iccid:
-                sim = SimIdentity(iccid=ident.iccid, imsi=ident.imsi, msisdn=ident.msisdn)
+                # The carrier comes from the IMSI (the number may be ported); the MSISDN
+                # only says whether it is an MVNO resale segment.
+                home = carrier_from_imsi(ident.imsi, ident.msisdn) if ident.imsi else None
+                sim = SimIdentity(
+                    iccid=ident.iccid,
+                    imsi=ident.imsi,
+                    msisdn=ident.msisdn,
+                    operator_mcc_mnc=home.mcc_mnc if home else "",
+                    carrier=home.carrier if home else "",
+                    mvno=home.mvno if home else "",
+                    registered_mcc_mnc=ident.operator_mcc_mnc,
+                )
             out.append(
                 ModemIdentity(
                     imei=ident.imei or sup.modem.imei,

@@ -63,6 +63,7 @@ class Identity:
     model: str = ""
     firmware: str = ""
     msisdn: str = ""
+    operator_mcc_mnc: str = ""  # network registered on at identification ("" = none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -827,6 +828,7 @@ class GsmSession:
             model=i.model,
             firmware=i.firmware,
             msisdn=i.msisdn,
+            operator_mcc_mnc=i.operator_mcc_mnc,
         )
 
     async def list_messages(self, storage: str) -> list[Stored]:

@@ -89,7 +89,9 @@ def free_port() -> int:
 class Proc:
     """A child process whose output goes to a log file; its stdout lines can be awaited."""
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log_dir: Path, *, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[str] = self.log_path.open("w")
@@ -333,13 +335,13 @@ give_up_s = 30
 dlr_due_s = 30
 judge_interval_s = 1
 poll_interval_s = 5
-health_max_silence_s = 20
+health_max_silence_s = 30
 seed = {seed}
 send_for_s = {duration_s}
 
 [probes.vendors.acme]
 profiles = ["verification_code", "notification", "long_ucs2"]
-interval_s = 30
+interval_s = 15
 signature = "{SIGNATURE}"
 rate_per_s = 20
 burst = 20
@@ -348,7 +350,7 @@ daily_cap_per_number = 100000
 
 [probes.vendors.cheap]
 profiles = ["verification_code", "notification", "link"]
-interval_s = 30
+interval_s = 15
 signature = "{SIGNATURE}"
 rate_per_s = 20
 burst = 20
@@ -357,7 +359,7 @@ daily_cap_per_number = 100000
 
 [probes.vendors.bolt]
 profiles = ["verification_code", "notification"]
-interval_s = 30
+interval_s = 15
 signature = "{SIGNATURE}"
 rate_per_s = 20
 burst = 20
@@ -509,7 +511,14 @@ def demo_command(duration_s: float, seed: int, scenario_path: Path | None, out_d
 
     out = out_dir.resolve()
     if out.exists():
-        for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm", "verdicts.jsonl", "summary.json", "truth.jsonl"):
+        for name in (
+            "ledger.db",
+            "ledger.db-wal",
+            "ledger.db-shm",
+            "verdicts.jsonl",
+            "summary.json",
+            "truth.jsonl",
+        ):
             (out / name).unlink(missing_ok=True)
     for sub in ("logs", "sims", "pki", *AGENTS):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -534,7 +543,11 @@ def demo_command(duration_s: float, seed: int, scenario_path: Path | None, out_d
 
     procs: list[Proc] = []
     try:
-        sims = Proc("sim-modem", [PY, "-m", "agent.cli", "sim-modem", "--fleet", str(out / "fleet.toml")], logs)
+        sims = Proc(
+            "sim-modem",
+            [PY, "-m", "agent.cli", "sim-modem", "--fleet", str(out / "fleet.toml")],
+            logs,
+        )
         procs.append(sims)
         sims.wait_json(lambda o: o.get("event") == "sim_modem_ready", 60)
         echo(f"  modem simulator: {len(modems)} modems on ptys under {out / 'sims'}")
@@ -555,7 +568,9 @@ def demo_command(duration_s: float, seed: int, scenario_path: Path | None, out_d
         }
         echo("  vendor simulator: " + ", ".join(f"{k} :{v}" for k, v in sorted(ports.items())))
 
-        (out / "collector.toml").write_text(collector_toml(out, grpc_port, webhook_port, ports, duration_s, seed))
+        (out / "collector.toml").write_text(
+            collector_toml(out, grpc_port, webhook_port, ports, duration_s, seed)
+        )
         port_file = out / "collector.port"
         port_file.unlink(missing_ok=True)
         collector = Proc(
@@ -571,11 +586,19 @@ def demo_command(duration_s: float, seed: int, scenario_path: Path | None, out_d
             if collector.proc.poll() is not None or time.monotonic() > deadline:
                 raise click.ClickException(f"collector did not start; see {collector.log_path}")
             time.sleep(0.1)
-        echo(f"  collector: gRPC+mTLS :{grpc_port}, DLR webhooks :{webhook_port}, ledger {out / 'ledger.db'}")
+        echo(
+            f"  collector: gRPC+mTLS :{grpc_port}, DLR webhooks :{webhook_port}, ledger {out / 'ledger.db'}"
+        )
 
         for agent in AGENTS:
             (out / f"{agent}.toml").write_text(agent_toml(out, agent, modems, grpc_port))
-            procs.append(Proc(f"agent-{agent}", [PY, "-m", "agent.cli", "run", "--config", str(out / f"{agent}.toml")], logs))
+            procs.append(
+                Proc(
+                    f"agent-{agent}",
+                    [PY, "-m", "agent.cli", "run", "--config", str(out / f"{agent}.toml")],
+                    logs,
+                )
+            )
         echo(f"  agents: {', '.join(AGENTS)} (4 modems each)\n")
 
         started = time.monotonic()
@@ -586,7 +609,9 @@ def demo_command(duration_s: float, seed: int, scenario_path: Path | None, out_d
             time.sleep(1.0)
             for p in procs:
                 if p.proc.poll() is not None:
-                    raise click.ClickException(f"{p.name} exited ({p.proc.returncode}); see {p.log_path}")
+                    raise click.ClickException(
+                        f"{p.name} exited ({p.proc.returncode}); see {p.log_path}"
+                    )
             line, pending = progress_line(out)
             elapsed = time.monotonic() - started
             phase = "probing" if elapsed < duration_s else "judging"
@@ -615,9 +640,21 @@ def demo_command(duration_s: float, seed: int, scenario_path: Path | None, out_d
             f"  delivered {s['delivered']}  late {s['late']}  lost {s['lost']}  inconclusive {s['inconclusive']}"
             f"  rejected {s['rejected']}  fake DLR {s['fake_dlr']}  p95 {s['p95_latency_s']} s"
         )
+    from collector.vendors.sim.truthcheck import compare, load_jsonl
+
+    check = compare(load_jsonl(out / "verdicts.jsonl"), load_jsonl(out / "truth.jsonl"))
+    echo(
+        f"\nground truth check: {check.matched} probes compared with what the simulated network "
+        f"did, {len(check.problems)} disagreements; fake DLRs caught {check.fake_dlrs_caught}"
+        f"/{check.fake_dlrs_in_truth}"
+    )
+    for problem in check.problems:
+        echo(f"  DISAGREES: {problem}")
     echo("\nfiles:")
     for name in ("verdicts.jsonl", "summary.json", "truth.jsonl", "ledger.db", "logs"):
         echo(f"  {out / name}")
+    if check.problems or check.matched == 0:
+        raise SystemExit(1)
 
 
 def _json(line: str) -> dict[str, Any] | None:

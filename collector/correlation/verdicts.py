@@ -36,10 +36,12 @@ from collector.correlation.model import (
 )
 
 
-def dlr_claim(dlrs: Sequence[DlrObservation], parts: int) -> tuple[DlrClaim, int]:
+def dlr_claim(dlrs: Sequence[DlrObservation], ids: int) -> tuple[DlrClaim, int]:
     """The vendor's final claim for the whole message and when it was complete.
 
-    Success needs a final success for every part id; one final failure fails the message.
+    Success needs a final success for every message id the vendor gave at submit (one per
+    part for SMPP-style vendors, one per message for most HTTP APIs); one final failure
+    fails the message.
     Intermediate states (ACCEPTD, ENROUTE) never override a final one, whatever the order.
     """
     success: dict[str, int] = {}
@@ -52,7 +54,7 @@ def dlr_claim(dlrs: Sequence[DlrObservation], parts: int) -> tuple[DlrClaim, int
             success.setdefault(dlr.message_id, dlr.received_at_ns)
     if failure_at is not None:
         return DlrClaim.FAILURE, failure_at
-    if success and len(success) >= max(parts, 1):
+    if success and len(success) >= max(ids, 1):
         return DlrClaim.SUCCESS, max(success.values())
     return DlrClaim.NONE, 0
 
@@ -96,7 +98,7 @@ def judge(
     if probe.submit_status == "ambiguous":
         reasons.append("ambiguous_submit")
 
-    claim, claim_at = dlr_claim(dlrs, probe.parts)
+    claim, claim_at = dlr_claim(dlrs, len(probe.vendor_message_ids))
     latency: float | None = None
     uncertainty: float | None = None
     vendor_delay: float | None = None

@@ -53,3 +53,11 @@ def test_order_token_with_a_corrupted_character_is_not_found() -> None:
 def test_code_inside_a_longer_number_is_not_a_token() -> None:
     assert find_tokens("call 4001234567 now", TokenKind.CODE) == []
     assert find_tokens("code 482913, phone 4001234567", TokenKind.CODE) == ["482913"]
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_every_order_token_is_alphanumeric_and_found_again(probe_id: str) -> None:
+    # Found in a real demo run: a check symbol (=) made the token unfindable.
+    token = make_token(SECRET, probe_id, TokenKind.ORDER)
+    assert token.isalnum() and len(token) == 11
+    assert find_tokens(f"保单{token}：续期成功。单号{token}", TokenKind.ORDER) == [token, token]

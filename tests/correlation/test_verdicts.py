@@ -207,3 +207,10 @@ def test_ambiguous_dlr_id_is_left_unattributed() -> None:
     index2.add("p1", "v", ["10"])
     index2.add("p2", "v", ["0010"])
     assert index2.lookup("v", "10") is None
+
+
+def test_one_id_per_message_vendors_need_one_dlr_for_a_long_message() -> None:
+    # HTTP aggregators give one id for a 3-part message and send one DLR for it.
+    p = probe(vendor_message_ids=("m1",), parts=3)
+    v = judge(p, [arrival(5)], [dlr("DELIVRD", 6, "m1")], [], now_ns=at(1000), policy=POLICY)
+    assert v.dlr_claim is DlrClaim.SUCCESS and v.dlr is DlrTruth.CONSISTENT

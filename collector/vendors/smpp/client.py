@@ -227,6 +227,9 @@ class SmppClient:
         if self._closing:
             return
         self._closing = True
+        if self._handlers:
+            # Let DLRs being stored finish and be acknowledged before we go (bounded).
+            await asyncio.wait(set(self._handlers), timeout=self._config.unbind_timeout_s)
         conn = self._conn
         if conn is not None and self._bound.is_set():
             with contextlib.suppress(SmppError, TimeoutError, _ConnectionLost):
@@ -249,6 +252,9 @@ class SmppClient:
                 self._log.warning("smpp_bind_refused", status=status_name(exc.status))
             except (OSError, TimeoutError, SmppError, SmppDecodeError, _ConnectionLost) as exc:
                 self._log.warning("smpp_connection_failed", error=repr(exc))
+            except Exception:
+                # A bug must not stop the session for good: log it, back off, rebind.
+                self._log.exception("smpp_session_crashed")
             finally:
                 self._state_changed.set()
             if self._closing:

@@ -21,7 +21,7 @@ import contextlib
 import enum
 import itertools
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,6 +65,7 @@ class Misbehaviour(enum.StrEnum):
     DROP_CONNECTION = "drop_connection"  # accept, then close the TCP connection, no resp
     SLOW_RESP = "slow_resp"  # answer after `slow_resp_s`
     NO_RESP = "no_resp"  # accept and never answer
+    GENERIC_NACK = "generic_nack"  # answer generic_nack ESME_RINVCMDLEN, as if unparseable
 
 
 class ReceiptForm(enum.StrEnum):
@@ -134,7 +135,7 @@ class ServerStats:
     generic_nacks_sent: int = 0
     receipts_sent: int = 0
     receipts_queued: int = 0
-    deliver_resp_statuses: list[int] = field(default_factory=list)
+    deliver_resp_statuses: Counter[int] = field(default_factory=Counter)
 
 
 class _TokenBucket:
@@ -313,6 +314,31 @@ class SmppServer:
             session.abort()
         return len(victims)
 
+    async def unbind_sessions(self, system_id: str | None = None) -> int:
+        """Send unbind to bound sessions (an SMSC restart or "unbind storm"), wait for each
+        unbind_resp (bounded), then close; returns how many answered."""
+        answered = 0
+        victims = [
+            s
+            for s in self._sessions.values()
+            if s.mode is not None and (system_id is None or s.system_id == system_id)
+        ]
+        for session in victims:
+            seq = session.next_seq()
+            fut: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+            session.pending[seq] = fut
+            session.send(Pdu(CommandId.UNBIND, seq))
+            try:
+                async with asyncio.timeout(self.config.deliver_resp_timeout_s):
+                    resp = await fut
+                answered += resp.command_id == CommandId.UNBIND_RESP
+            except (ConnectionResetError, TimeoutError):
+                pass  # gone or silent: closed below either way
+            finally:
+                session.pending.pop(seq, None)
+                session.abort()
+        return answered
+
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -430,6 +456,12 @@ class SmppServer:
         if session.mode not in _SENDING_MODES or session.system_id is None:
             session.send(pdu.response(CommandStatus.ESME_RINVBNDSTS))
             return
+        if self.misbehaviour is Misbehaviour.GENERIC_NACK:
+            self.stats.generic_nacks_sent += 1
+            session.send(
+                Pdu(CommandId.GENERIC_NACK, pdu.sequence_number, CommandStatus.ESME_RINVCMDLEN)
+            )
+            return
         self.stats.submits += 1
         if session.inflight_submits >= self.config.window:
             self.stats.throttled += 1
@@ -506,6 +538,11 @@ class SmppServer:
             fut: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
             session.pending[seq] = fut
             session.send(Pdu(CommandId.DELIVER_SM, seq, 0, sm))
+            if session.closed.is_set():  # died before we registered: nobody will answer
+                session.pending.pop(seq, None)
+                self._queued.setdefault(system_id, deque()).append(sm)
+                self.stats.receipts_queued += 1
+                return None
             try:
                 async with asyncio.timeout(self.config.deliver_resp_timeout_s):
                     resp = await fut
@@ -516,7 +553,7 @@ class SmppServer:
             finally:
                 session.pending.pop(seq, None)
         self.stats.receipts_sent += 1
-        self.stats.deliver_resp_statuses.append(resp.command_status)
+        self.stats.deliver_resp_statuses[resp.command_status] += 1
         return resp.command_status
 
     async def send_receipt(

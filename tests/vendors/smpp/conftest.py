@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def run(coro: Coroutine[Any, Any, T], timeout_s: float = 20.0) -> T:
+def run(coro: Coroutine[Any, Any, T], timeout_s: float = 60.0) -> T:
     async def bounded() -> T:
         async with asyncio.timeout(timeout_s):
             return await coro
@@ -24,7 +24,7 @@ def run(coro: Coroutine[Any, Any, T], timeout_s: float = 20.0) -> T:
 
 async def eventually(
     predicate: Callable[[], bool] | Callable[[], Awaitable[bool]],
-    timeout_s: float = 5.0,
+    timeout_s: float = 15.0,
     what: str = "condition",
 ) -> None:
     """Poll with a deadline for state that has no event to await (e.g. a peer's counter)."""

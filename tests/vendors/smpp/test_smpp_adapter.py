@@ -67,6 +67,7 @@ async def vendor_and_smsc(
     password: str = "secret",
     sleep: RecordingSleep | None = None,
     sink: ListDlrSink | None = None,
+    response_timeout_s: float = 10.0,
 ) -> AsyncIterator[tuple[SmppVendor, SmppServer, ListDlrSink]]:
     server = SmppServer(SmppServerConfig(accounts={"probe": "secret"}), on_submit=on_submit)
     sink = sink or ListDlrSink()
@@ -75,10 +76,14 @@ async def vendor_and_smsc(
             SmppVendorConfig(
                 name="smpp-sim",
                 client=SmppClientConfig(
-                    "127.0.0.1", server.port, "probe", password, response_timeout_s=0.5
+                    "127.0.0.1",
+                    server.port,
+                    "probe",
+                    password,
+                    response_timeout_s=response_timeout_s,
                 ),
                 source_addr="10690123",
-                bind_timeout_s=2.0,
+                bind_timeout_s=10.0,
             ),
             clock=lambda: 1_700_000_000_000_000_000,
             backoff=ExponentialBackoff(initial_s=0.0),
@@ -240,10 +245,21 @@ def test_first_part_errors_map_to_the_vendor_error_tree(
 
 def test_no_response_is_ambiguous() -> None:
     async def scenario() -> None:
-        async with vendor_and_smsc() as (vendor, server, _sink):
+        async with vendor_and_smsc(response_timeout_s=1.0) as (vendor, server, _sink):
             server.misbehaviour = Misbehaviour.NO_RESP
             with pytest.raises(AmbiguousSubmit):
                 await vendor.submit(_probe())
+
+    run(scenario())
+
+
+def test_generic_nack_is_rejected_not_retried() -> None:
+    async def scenario() -> None:
+        async with vendor_and_smsc() as (vendor, server, _sink):
+            server.misbehaviour = Misbehaviour.GENERIC_NACK
+            with pytest.raises(Rejected) as info:
+                await vendor.submit(_probe())
+            assert info.value.reason is RejectReason.OTHER
 
     run(scenario())
 

@@ -19,6 +19,7 @@ from collector.vendors.smpp.errors import (
     AmbiguousSubmit,
     BindRefused,
     NotBound,
+    ProtocolError,
     Rejected,
     Throttled,
 )
@@ -92,7 +93,7 @@ async def esme(
         port=server.port,
         system_id="probe",
         password=password,
-        **{"response_timeout_s": 2.0, "bind_wait_s": 2.0, **config},  # type: ignore[arg-type]
+        **{"response_timeout_s": 10.0, "bind_wait_s": 10.0, **config},  # type: ignore[arg-type]
     )
     client = SmppClient(
         cfg, on_deliver=on_deliver or ignore, backoff=ExponentialBackoff(initial_s=0.0)
@@ -182,6 +183,32 @@ def test_deliver_sm_is_acked_only_after_the_callback_returned() -> None:
             assert not push.done() and server.stats.receipts_sent == 0
             gate.set()
             assert await push == CommandStatus.ESME_ROK
+
+    run(scenario())
+
+
+def test_close_lets_a_dlr_being_stored_finish_and_be_acked() -> None:
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        entered = asyncio.Event()
+
+        async def slow_store(pdu: Pdu, raw: bytes) -> None:
+            entered.set()
+            await gate.wait()
+
+        async with smsc() as server, esme(server, slow_store) as client:
+            push = asyncio.create_task(
+                server.send_receipt("probe", 1, submit_time=T0, done_time=T1)
+            )
+            await entered.wait()
+            closing = asyncio.create_task(client.close())
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not closing.done()  # waiting for the store, not cutting it off
+            gate.set()
+            await closing
+            assert await push == CommandStatus.ESME_ROK
+            assert server.stats.unbinds == 1
 
     run(scenario())
 
@@ -303,6 +330,16 @@ def test_reconnect_after_the_smsc_drops_the_connection() -> None:
     run(scenario())
 
 
+def test_client_answers_an_smsc_unbind_and_rebinds() -> None:
+    async def scenario() -> None:
+        async with smsc() as server, esme(server) as client:
+            assert await server.unbind_sessions("probe") == 1
+            await eventually(lambda: client.binds == 2, what="rebind after unbind")
+            assert (await client.submit(_sm())).message_id == "ABC1"
+
+    run(scenario())
+
+
 @pytest.mark.parametrize("mode", [Misbehaviour.DROP_CONNECTION, Misbehaviour.NO_RESP])
 def test_submit_without_response_is_ambiguous(mode: Misbehaviour) -> None:
     async def scenario() -> None:
@@ -312,7 +349,9 @@ def test_submit_without_response_is_ambiguous(mode: Misbehaviour) -> None:
             accepted.append(event)
             return CommandStatus.ESME_ROK
 
-        async with smsc(on_submit) as server, esme(server, response_timeout_s=0.3) as client:
+        # no_resp can only end by the response timeout; keep it short but not tight.
+        timeout_s = 1.0 if mode is Misbehaviour.NO_RESP else 10.0
+        async with smsc(on_submit) as server, esme(server, response_timeout_s=timeout_s) as client:
             server.misbehaviour = mode
             with pytest.raises(AmbiguousSubmit):
                 await client.submit(_sm())
@@ -322,6 +361,18 @@ def test_submit_without_response_is_ambiguous(mode: Misbehaviour) -> None:
                 await eventually(lambda: client.binds == 2, what="rebind")
             resp = await client.submit(_sm())
             assert resp.message_id == "ABC2"
+
+    run(scenario())
+
+
+def test_generic_nack_is_a_protocol_error() -> None:
+    async def scenario() -> None:
+        async with smsc() as server, esme(server) as client:
+            server.misbehaviour = Misbehaviour.GENERIC_NACK
+            with pytest.raises(ProtocolError, match="ESME_RINVCMDLEN"):
+                await client.submit(_sm())
+            assert server.stats.generic_nacks_sent == 1
+            await client.enquire_link()  # the session survives a nack
 
     run(scenario())
 

@@ -46,7 +46,7 @@ async def npm_smsc() -> AsyncIterator[int]:
     )
     try:
         assert proc.stdout is not None
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):  # node start-up on a loaded CI host
             line = (await proc.stdout.readline()).decode()
         assert line.startswith("LISTENING "), line
         yield int(line.split()[1])
@@ -96,7 +96,7 @@ def test_our_client_against_npm_smpp_hex_resp_decimal_receipt() -> None:
             finally:
                 await client.close()
 
-    run(scenario())
+    run(scenario(), timeout_s=60)
 
 
 def test_npm_smpp_refuses_a_wrong_password() -> None:
@@ -114,7 +114,7 @@ def test_npm_smpp_refuses_a_wrong_password() -> None:
             finally:
                 await client.close()
 
-    run(scenario())
+    run(scenario(), timeout_s=60)
 
 
 def test_our_adapter_against_npm_smpp_long_message() -> None:
@@ -138,7 +138,7 @@ def test_our_adapter_against_npm_smpp_long_message() -> None:
                     )
                 )
                 assert result.message_ids == ("ABC1", "ABC2")
-                await sink.wait_for(2)
+                await sink.wait_for(2, timeout_s=20)
                 assert sorted(d.message_id for d in sink.dlrs) == ["43969", "43970"]
                 assert all(d.status is DlrStatus.DELIVRD for d in sink.dlrs)
                 for sent, dlr in zip(
@@ -148,7 +148,7 @@ def test_our_adapter_against_npm_smpp_long_message() -> None:
             finally:
                 await vendor.close()
 
-    run(scenario())
+    run(scenario(), timeout_s=60)
 
 
 # --- smpplib (blocking, in a thread) against our server ----------------------------------
@@ -223,9 +223,9 @@ def test_smpplib_client_against_our_server() -> None:
             assert receipt.short_message.startswith(b"id:43969 sub:001 dlvrd:001")  # type: ignore[attr-defined]
             assert b"done date:261124220030" in receipt.short_message  # type: ignore[attr-defined]
             assert events[0].sm.short_message == b"hello"
-            assert server.stats.unbinds == 1 and server.stats.deliver_resp_statuses == [0]
+            assert server.stats.unbinds == 1 and server.stats.deliver_resp_statuses == {0: 1}
 
-    run(scenario())
+    run(scenario(), timeout_s=60)
 
 
 def test_smpplib_long_ucs2_parts_reach_our_server() -> None:
@@ -241,11 +241,11 @@ def test_smpplib_long_ucs2_parts_reach_our_server() -> None:
             joined = b"".join(e.sm.short_message[6:] for e in events).decode("utf-16-be")
             assert joined == text
 
-    run(scenario())
+    run(scenario(), timeout_s=60)
 
 
 def test_smpplib_sees_throttling_and_bad_password_from_our_server() -> None:
-    def dialogue(port: int) -> tuple[int, int]:
+    def dialogue(port: int) -> tuple[int, list[int]]:
         bad = smpplib.client.Client("127.0.0.1", port, timeout=5, allow_unknown_opt_params=True)
         bad.connect()
         try:
@@ -255,18 +255,22 @@ def test_smpplib_sees_throttling_and_bad_password_from_our_server() -> None:
             bad.disconnect()
         client = smpplib.client.Client("127.0.0.1", port, timeout=5, allow_unknown_opt_params=True)
         client.connect()
+        statuses: list[int] = []
         try:
             client.bind_transmitter(system_id="probe", password="secret")
-            client.set_message_sent_handler(lambda pdu: None)
+            client.set_message_sent_handler(lambda pdu: statuses.append(int(pdu.status)))
+            # smpplib's default error handler raises on RTHROTTLED (reference §0.7); silence
+            # it (the sent handler still sees every resp), since responses may come back in
+            # either order.
+            client.set_error_pdu_handler(lambda pdu: None)
             for _ in range(2):
                 client.send_message(destination_addr="8613800138000", short_message=b"x")
-            client.read_once()  # first: accepted
-            with pytest.raises(smpplib.exceptions.PDUError) as throttled:
-                client.read_once()  # default handler raises on RTHROTTLED (§0.7)
+            while len(statuses) < 2:
+                client.read_once()
             client.unbind()
         finally:
             client.disconnect()
-        return int(refused.value.args[1]), int(throttled.value.args[1])
+        return int(refused.value.args[1]), statuses
 
     async def scenario() -> None:
         now = [0.0]
@@ -277,6 +281,6 @@ def test_smpplib_sees_throttling_and_bad_password_from_our_server() -> None:
         async with server:
             refused, throttled = await asyncio.to_thread(dialogue, server.port)
         assert refused == CommandStatus.ESME_RINVPASWD
-        assert throttled == CommandStatus.ESME_RTHROTTLED
+        assert sorted(throttled) == [CommandStatus.ESME_ROK, CommandStatus.ESME_RTHROTTLED]
 
-    run(scenario())
+    run(scenario(), timeout_s=60)

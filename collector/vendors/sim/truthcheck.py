@@ -1,0 +1,97 @@
+"""Compare the system's verdicts with the vendor simulator's ground truth, probe by probe.
+
+Used by `smsprobe-collector demo` (it says whether the measurement agreed with what the
+simulated network really did) and by the end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass
+class Comparison:
+    matched: int = 0
+    problems: list[str] = field(default_factory=list)
+    fake_dlrs_in_truth: int = 0
+    fake_dlrs_caught: int = 0
+    by_fate: dict[str, int] = field(default_factory=dict)
+
+
+ARRIVED = ("delivered", "late")
+
+
+def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]]) -> Comparison:
+    """Every probe's verdict against what the simulated network really did.
+
+    Rules (issue 4 "Done when"): a delivered message is judged delivered or late; a lost
+    one lost — or inconclusive when its receiver was down; a refused one rejected; every
+    fake DLR (DELIVRD for a lost message) is caught unless the receiver was down; nothing
+    that arrived is ever called lost (no false accusation).
+    """
+    by_id: dict[tuple[str, str], dict[str, Any]] = {}
+    rejected: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for line in truth:
+        ids = list(line.get("message_ids") or []) + (
+            [line["vendor_message_id"]] if line.get("vendor_message_id") else []
+        )
+        for mid in ids:
+            by_id[(line["vendor"], mid)] = line
+        if line["fate"] == "rejected":
+            rejected.setdefault(
+                (line["vendor"], line["msisdn"].lstrip("+").removeprefix("86")), []
+            ).append(line)
+    out = Comparison()
+    for v in verdicts:
+        t: dict[str, Any] | None = next(
+            (by_id[(v["vendor"], m)] for m in v["vendor_message_ids"] if (v["vendor"], m) in by_id),
+            None,
+        )
+        if t is None and v["verdict"] == "rejected":
+            key = (v["vendor"], v["msisdn"].lstrip("+").removeprefix("86"))
+            if rejected.get(key):
+                t = rejected[key].pop(0)
+        if t is None:
+            if v["verdict"] in ("pending",):
+                out.problems.append(f"{v['probe_id']} ({v['vendor']}): still pending at the end")
+            elif v["verdict"] == "rejected" and v.get("error", "").startswith(
+                ("AmbiguousSubmit", "Transient")
+            ):
+                pass  # never reached the simulated network: nothing in the truth
+            else:
+                out.problems.append(
+                    f"{v['probe_id']} ({v['vendor']}): no ground truth for verdict {v['verdict']}"
+                )
+            continue
+        out.matched += 1
+        fate = t["fate"]
+        out.by_fate[fate] = out.by_fate.get(fate, 0) + 1
+        verdict = v["verdict"]
+        where = f"{v['probe_id']} ({v['vendor']} {v['profile']} to {v['msisdn']})"
+        if fate == "delivered" and verdict not in ARRIVED:
+            if not (t.get("receiver_down") and verdict == "inconclusive"):
+                out.problems.append(
+                    f"{where}: arrived at the SIM but judged {verdict} ({v.get('reasons')})"
+                )
+        elif fate == "lost":
+            expected = ("inconclusive",) if t.get("receiver_down") else ("lost", "inconclusive")
+            if verdict not in expected:
+                out.problems.append(f"{where}: lost in the network but judged {verdict}")
+            if t.get("fake_dlr"):
+                out.fake_dlrs_in_truth += 1
+                if v["dlr"] == "fake_success":
+                    out.fake_dlrs_caught += 1
+                elif not (t.get("receiver_down") or verdict == "inconclusive"):
+                    out.problems.append(f"{where}: fake DLR not caught (dlr {v['dlr']})")
+        elif fate == "rejected" and verdict != "rejected":
+            out.problems.append(f"{where}: refused by the vendor but judged {verdict}")
+        if v["dlr"] == "fake_success" and not t.get("fake_dlr"):
+            out.problems.append(f"{where}: accused of a fake DLR the vendor did not fake")
+    return out
