@@ -9,8 +9,9 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import structlog
@@ -130,19 +131,21 @@ async def serve(
             log.info("config_reloaded", path=str(config_path), deny=len(auth.deny))
 
     reload_task = asyncio.create_task(reloader())
-    probe_task = start_probing(config, ledger, stop)
+    background = [
+        t for t in (start_probing(config, ledger, stop), start_alerting(config, ledger, stop)) if t
+    ]
     try:
         await stop.wait()
         log.info("collector_stopping")
     finally:
         reload_task.cancel()
         await running.stop(grace_s=2.0)
-        if probe_task is not None:
-            # It sees `stop` too: a last judging pass, vendors and webhooks closed.
+        for task in background:
+            # They see `stop` too: a last judging pass, vendors, webhooks and sinks closed.
             try:
-                await asyncio.wait_for(probe_task, timeout=30)
+                await asyncio.wait_for(task, timeout=30)
             except Exception as exc:
-                log.error("probe_service_failed", error=str(exc))
+                log.error("background_service_failed", service=task.get_name(), error=str(exc))
         await asyncio.to_thread(ledger.close)
         log.info("collector_stopped")
 
@@ -166,7 +169,9 @@ def start_probing(
         raise click.ClickException(f"config error: {exc}") from exc
     if probes is None:
         log.info("probing_disabled", reason="no [probes] section")
-        return None
+        if timeseries is None:
+            return None
+        return _background(_write_timeseries(ledger, timeseries, stop), "timeseries")
     service = ProbeService(
         ledger,
         probes,
@@ -176,13 +181,58 @@ def start_probing(
         timeseries=timeseries,
     )
 
+    return _background(service.run(stop), "probes")
+
+
+def _background(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    """A service beside ingest: a crash there is logged and never stops ingest."""
+
     def done(task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            log.error("probe_service_failed", error=str(task.exception()))
+            log.error("background_service_failed", service=name, error=str(task.exception()))
 
-    task = asyncio.create_task(service.run(stop), name="probes")
+    task = asyncio.create_task(coro, name=name)
     task.add_done_callback(done)
     return task
+
+
+async def _write_timeseries(ledger: Any, ts: Any, stop: asyncio.Event) -> None:
+    """Time series without probing: modem and agent health still go to InfluxDB."""
+    from collector.timeseries.writer import TimeSeriesWriter, WriterSettings
+
+    sink = ts.make_sink()
+    try:
+        await TimeSeriesWriter(
+            ledger, sink, WriterSettings(interval_s=ts.interval_s), clock=time.time_ns
+        ).run(stop)
+    finally:
+        await sink.close()
+
+
+def start_alerting(
+    config: CollectorConfig, ledger: Ledger, stop: asyncio.Event
+) -> asyncio.Task[None] | None:
+    """SLA, fake-DLR, outage and silent-receiver alerts when [alerts] is set."""
+    from collector.alerts.service import alert_service_from_config
+    from collector.config import ConfigError
+
+    if not config.raw_section("alerts"):
+        return None
+    try:
+        service, notifier = alert_service_from_config(
+            config.raw_section("alerts"),
+            config.raw_section("reports"),
+            file=config.source,
+            ledger=ledger,  # type: ignore[arg-type]
+        )
+    except ConfigError as exc:
+        raise click.ClickException(f"config error: {exc}") from exc
+
+    async def run() -> None:
+        async with notifier:
+            await service.run(stop)
+
+    return _background(run(), "alerts")
 
 
 @click.command("serve")

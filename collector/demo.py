@@ -368,6 +368,14 @@ daily_cap_per_number = 100000
 """
 
 
+def timeseries_toml(url: str, api: str, bucket: str, org: str, token: str) -> str:
+    name = "database" if api == "v1" else "bucket"
+    text = f'\n[timeseries]\napi = "{api}"\nurl = "{url}"\n{name} = "{bucket}"\ninterval_s = 2\n'
+    if api == "v2":
+        text += f'org = "{org}"\ntoken = "{token}"\n'
+    return text
+
+
 def agent_toml(out: Path, agent: str, modems: list[DemoModem], grpc_port: int) -> str:
     site, region = AGENTS[agent]
     pki = out / "pki"
@@ -503,9 +511,24 @@ def progress_line(out: Path) -> tuple[str, int]:
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Vendor-simulator scenario (default: the embedded three vendors).")  # fmt: skip
+@click.option("--influx-url", help="Also write the time series to this InfluxDB (http://host:port).")
+@click.option("--influx-api", type=click.Choice(["v1", "v2"]), default="v1", show_default=True)
+@click.option("--influx-bucket", default="smsprobe", show_default=True, help="Bucket (v2) or database (v1).")
+@click.option("--influx-org", default="", help="Organisation (v2).")
+@click.option("--influx-token", default="", help="API token (v2).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True)  # fmt: skip
-def demo_command(duration_s: float, seed: int, scenario_path: Path | None, out_dir: Path) -> None:
+def demo_command(
+    duration_s: float,
+    seed: int,
+    scenario_path: Path | None,
+    out_dir: Path,
+    influx_url: str | None = None,
+    influx_api: str = "v1",
+    influx_bucket: str = "smsprobe",
+    influx_org: str = "",
+    influx_token: str = "",
+) -> None:
     """Run the whole system on simulated vendors and modems, as separate processes."""
     from collector.certs import create_ca, issue_agent
 
@@ -568,9 +591,12 @@ def demo_command(duration_s: float, seed: int, scenario_path: Path | None, out_d
         }
         echo("  vendor simulator: " + ", ".join(f"{k} :{v}" for k, v in sorted(ports.items())))
 
-        (out / "collector.toml").write_text(
-            collector_toml(out, grpc_port, webhook_port, ports, duration_s, seed)
-        )
+        collector_text = collector_toml(out, grpc_port, webhook_port, ports, duration_s, seed)
+        if influx_url:
+            collector_text += timeseries_toml(
+                influx_url, influx_api, influx_bucket, influx_org, influx_token
+            )
+        (out / "collector.toml").write_text(collector_text)
         port_file = out / "collector.port"
         port_file.unlink(missing_ok=True)
         collector = Proc(

@@ -80,13 +80,21 @@ class InfluxV1Sink:
         await self.write_lines(to_lines(points))
 
     async def write_lines(self, body: bytes) -> None:
-        try:
-            async with self._client().post(
-                self._config.url.rstrip("/") + "/write", params=self._params, data=body
-            ) as resp:
-                _classify(resp.status, await resp.text())
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise SinkUnavailable(f"{self._config.url}: {exc or type(exc).__name__}") from exc
+        for attempt in range(2):
+            try:
+                async with self._client().post(
+                    self._config.url.rstrip("/") + "/write", params=self._params, data=body
+                ) as resp:
+                    text = await resp.text()
+                    status = resp.status
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise SinkUnavailable(f"{self._config.url}: {exc or type(exc).__name__}") from exc
+            if status == 404 and "database not found" in text and attempt == 0:
+                # A fresh InfluxDB 1.x: create the database once instead of dropping points.
+                await self.create_database()
+                continue
+            _classify(status, text)
+            return
 
     async def create_database(self) -> None:
         """For tests and first runs: InfluxDB 1.x needs the database to exist."""

@@ -8,8 +8,9 @@ point twice is harmless (same measurement, tags and time overwrite).
 
 - `probe`: one point per judged probe at its submit time, rewritten when the verdict is
   revised (cursor over the verdicts' change sequence); pending probes are not written.
-- `arrival`: per 5 min and 1 h window, written once the window closed and every probe in
-  it reached give-up; rewritten when a verdict inside it is revised.
+- `arrival`: per 5 min and 1 h window; windows still open are written provisionally on
+  every pass, a window is final (cursor moves) once it closed and every probe in it
+  reached give-up; rewritten when a verdict inside it is revised.
 - `modem`: every health record (cursor over ingest order).
 - `agent`: a snapshot of every agent each pass (outbox, clock, connected).
 """
@@ -263,13 +264,23 @@ class TimeSeriesWriter:
             done_until = first[0].plan.planned_at_ns // step * step
         total = 0
         give_up = int(self._settings.give_up_s * NS)
-        while done_until + step + give_up <= self._clock():
+        now = self._clock()
+        while done_until + step + give_up <= now:
             points = await self._window(window, done_until)
             if points:
                 await self._write(points)
             done_until += step
             await asyncio.to_thread(self._ledger.set_cursor, name, done_until, at_ns=self._clock())
             total += len(points)
+        # Windows still open (or within give-up) are written provisionally every pass and
+        # overwritten as verdicts come in, so dashboards are live; the cursor stays put.
+        start = done_until
+        while start <= now:
+            points = await self._window(window, start)
+            if points:
+                await self._write(points)
+                total += len(points)
+            start += step
         return total
 
     async def _health(self) -> int:
