@@ -179,6 +179,7 @@ def fleet_toml(modems: list[DemoModem], sims: Path, control_port: int, seed: int
 def scenario_toml(modems: list[DemoModem], webhook_port: int, seed: int, hour: int) -> str:
     hook = f"http://127.0.0.1:{webhook_port}/dlr"
     common = f"""sender_prefix = "10690"
+dlr_push_retry_s = [1, 2, 4, 8, 15, 30]
 signature_required = true
 approved_signatures = ["{SIGNATURE}"]
 code_daily_cap = 100000
@@ -511,11 +512,17 @@ def progress_line(out: Path) -> tuple[str, int]:
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Vendor-simulator scenario (default: the embedded three vendors).")  # fmt: skip
-@click.option("--influx-url", help="Also write the time series to this InfluxDB (http://host:port).")
+@click.option(
+    "--influx-url", help="Also write the time series to this InfluxDB (http://host:port)."
+)
 @click.option("--influx-api", type=click.Choice(["v1", "v2"]), default="v1", show_default=True)
-@click.option("--influx-bucket", default="smsprobe", show_default=True, help="Bucket (v2) or database (v1).")
+@click.option(
+    "--influx-bucket", default="smsprobe", show_default=True, help="Bucket (v2) or database (v1)."
+)
 @click.option("--influx-org", default="", help="Organisation (v2).")
 @click.option("--influx-token", default="", help="API token (v2).")
+@click.option("--restart-collector-after", "restart_after_s", type=float, default=None,
+              help="Drill: SIGKILL the collector after this many seconds and start it again.")  # fmt: skip
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True)  # fmt: skip
 def demo_command(
@@ -528,6 +535,7 @@ def demo_command(
     influx_bucket: str = "smsprobe",
     influx_org: str = "",
     influx_token: str = "",
+    restart_after_s: float | None = None,
 ) -> None:
     """Run the whole system on simulated vendors and modems, as separate processes."""
     from collector.certs import create_ca, issue_agent
@@ -598,20 +606,25 @@ def demo_command(
             )
         (out / "collector.toml").write_text(collector_text)
         port_file = out / "collector.port"
-        port_file.unlink(missing_ok=True)
-        collector = Proc(
-            "collector",
-            [PY, "-m", "collector.cli", "serve", "--config", str(out / "collector.toml"),
-             "--port-file", str(port_file)],
-            logs,
-            env={"SMSPROBE_LOG_FORMAT": "json"},
-        )  # fmt: skip
+
+        def start_collector(name: str) -> Proc:
+            port_file.unlink(missing_ok=True)
+            proc = Proc(
+                name,
+                [PY, "-m", "collector.cli", "serve", "--config", str(out / "collector.toml"),
+                 "--port-file", str(port_file)],
+                logs,
+                env={"SMSPROBE_LOG_FORMAT": "json"},
+            )  # fmt: skip
+            deadline = time.monotonic() + 60
+            while not port_file.exists():
+                if proc.proc.poll() is not None or time.monotonic() > deadline:
+                    raise click.ClickException(f"collector did not start; see {proc.log_path}")
+                time.sleep(0.1)
+            return proc
+
+        collector = start_collector("collector")
         procs.append(collector)
-        deadline = time.monotonic() + 60
-        while not port_file.exists():
-            if collector.proc.poll() is not None or time.monotonic() > deadline:
-                raise click.ClickException(f"collector did not start; see {collector.log_path}")
-            time.sleep(0.1)
         echo(
             f"  collector: gRPC+mTLS :{grpc_port}, DLR webhooks :{webhook_port}, ledger {out / 'ledger.db'}"
         )
@@ -638,8 +651,30 @@ def demo_command(
                     raise click.ClickException(
                         f"{p.name} exited ({p.proc.returncode}); see {p.log_path}"
                     )
-            line, pending = progress_line(out)
             elapsed = time.monotonic() - started
+            if restart_after_s is not None and elapsed >= restart_after_s:
+                # The drill: SIGKILL mid-run, start again on the same ledger. Agents
+                # reconnect and upload their backlog; vendors retry DLR pushes; SMPP
+                # receipts wait for the next bind.
+                restart_after_s = None
+                os.killpg(collector.proc.pid, signal.SIGKILL)
+                collector.stop()
+                procs.remove(collector)
+                remaining = max(duration_s - elapsed, 1.0)
+                (out / "collector.toml").write_text(
+                    collector_toml(out, grpc_port, webhook_port, ports, remaining, seed)
+                    + (
+                        timeseries_toml(
+                            influx_url, influx_api, influx_bucket, influx_org, influx_token
+                        )
+                        if influx_url
+                        else ""
+                    )
+                )
+                echo(f"[{elapsed:5.0f}s] collector killed (SIGKILL) and restarted")
+                collector = start_collector("collector-restarted")
+                procs.append(collector)
+            line, pending = progress_line(out)
             phase = "probing" if elapsed < duration_s else "judging"
             text = f"[{elapsed:5.0f}s {phase}] {line}"
             if tty:

@@ -8,7 +8,8 @@ caller logs the revision. The rules, in the order they are applied:
    unhealthy, which is inconclusive (the delay may be the receiver's);
 3. not arrived, give-up not reached → pending;
 4. not arrived, receiver unhealthy (modem, agent link, or a "not measured" gap) at any time
-   in [submit, give-up] → inconclusive: never charged to the vendor;
+   in [submit, give-up], or the submit was ambiguous → inconclusive: never charged to the
+   vendor;
 5. otherwise lost.
 The DLR claim is then compared with what happened; a claim that cannot be checked (receiver
 unhealthy) is unverifiable, never "fake".
@@ -136,7 +137,8 @@ def judge(
         verdict_content = ContentVerdict.NONE
         if now_ns < give_up_at:
             outcome = Outcome.PENDING
-        elif problems:
+        elif problems or probe.submit_status == "ambiguous":
+            # An ambiguous submit may never have reached the vendor: its loss is unprovable.
             outcome = Outcome.INCONCLUSIVE
         else:
             outcome = Outcome.LOST

@@ -130,10 +130,27 @@ class ProbeRunner:
         self.sent = 0
 
     async def restore(self) -> None:
-        """After a restart: reserve recent tokens and count today's sends against caps."""
+        """After a restart: reserve recent tokens, count today's sends against caps, and
+        settle probes a crash caught between plan and submit record as ambiguous (the
+        vendor may or may not have them: never retried, never charged)."""
         now = self._clock()
         since = now - int(self._settings.token_window_s * NS)
         for p in await asyncio.to_thread(self._ledger.probes, since_ns=since):
+            if p.submit_status == "planned":
+                log.warning(
+                    "probe_submit_interrupted", probe_id=p.plan.probe_id, vendor=p.plan.vendor
+                )
+                await asyncio.to_thread(
+                    self._ledger.record_submission,
+                    Submission(
+                        probe_id=p.plan.probe_id,
+                        status="ambiguous",
+                        submitted_at_ns=p.plan.planned_at_ns,
+                        answered_at_ns=now,
+                        error_kind="interrupted",
+                        error_detail="collector stopped between planning and recording the submit",
+                    ),
+                )
             self._tokens[p.plan.msisdn][p.plan.token] = p.plan.planned_at_ns
             self._scheduler.record_sent(
                 p.plan.vendor, p.plan.msisdn, p.plan.profile, p.plan.planned_at_ns, p.plan.cost

@@ -159,6 +159,9 @@ def test_rejected_and_ambiguous_submits() -> None:
         probe(submit_status="ambiguous"), [arrival(3)], [], [], now_ns=at(1000), policy=POLICY
     )
     assert amb.outcome is Outcome.DELIVERED and "ambiguous_submit" in amb.reasons
+    never = judge(probe(submit_status="ambiguous"), [], [dlr("DELIVRD", 5)], [], now_ns=at(1000),
+                  policy=POLICY)  # fmt: skip
+    assert (never.outcome, never.dlr) == (Outcome.INCONCLUSIVE, DlrTruth.UNVERIFIABLE)
 
 
 def test_duplicates_partial_and_modified_content() -> None:

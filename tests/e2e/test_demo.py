@@ -122,3 +122,29 @@ def test_probes_to_an_unregistered_receiver_are_inconclusive_not_lost(tmp_path: 
             verdicts[(t["vendor"], m)] for m in t["message_ids"] if (t["vendor"], m) in verdicts
         )
         assert v["verdict"] == "inconclusive", v
+
+
+def test_collector_killed_mid_run_loses_no_probe_and_no_dlr(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "demo", "--duration", "30", "--seed", "3",
+         "--restart-collector-after", "14", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=400,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )  # fmt: skip
+    assert "collector killed (SIGKILL) and restarted" in result.stdout
+    check_outputs(out, result)  # every probe agrees with the ground truth
+    verdicts = {
+        (v["vendor"], m): v
+        for v in load_jsonl(out / "verdicts.jsonl")
+        for m in v["vendor_message_ids"]
+    }
+    assert all(v["verdict"] != "pending" for v in verdicts.values())
+    # Every DLR the vendors sent (pushed over HTTP or SMPP receipts, some while the
+    # collector was down) reached the ledger and its probe.
+    for t in load_jsonl(out / "truth.jsonl"):
+        if t["dlr_status"] and not t["late_dlr"]:
+            v = next(
+                verdicts[(t["vendor"], m)] for m in t["message_ids"] if (t["vendor"], m) in verdicts
+            )
+            assert v["dlr"] not in ("missing", "pending"), (t, v)
