@@ -659,6 +659,7 @@ def demo_command(
                 restart_after_s = None
                 os.killpg(collector.proc.pid, signal.SIGKILL)
                 collector.stop()
+                slot = procs.index(collector)  # keep the stop order: agents before collector
                 procs.remove(collector)
                 remaining = max(duration_s - elapsed, 1.0)
                 (out / "collector.toml").write_text(
@@ -673,7 +674,7 @@ def demo_command(
                 )
                 echo(f"[{elapsed:5.0f}s] collector killed (SIGKILL) and restarted")
                 collector = start_collector("collector-restarted")
-                procs.append(collector)
+                procs.insert(slot, collector)
             line, pending = progress_line(out)
             phase = "probing" if elapsed < duration_s else "judging"
             text = f"[{elapsed:5.0f}s {phase}] {line}"
