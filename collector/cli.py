@@ -10,14 +10,38 @@ from agent.lazy_cli import LazyGroup
 @click.group(
     cls=LazyGroup,
     lazy={
-        "serve": ("collector.app:serve_command", "Run the collector: gRPC ingest, probes, verdicts, time series."),
-        "agents": ("collector.agents_cli:agents_command", "Every agent and modem: last seen, health, clock, outbox lag."),
-        "certs": ("collector.certs:certs_group", "Make the CA, the collector's keys and agent certificates."),
-        "sim-vendor": ("collector.vendors.sim.cli:sim_vendor_command", "Run simulated SMS vendors and carrier network."),
-        "demo": ("collector.demo:demo_command", "The whole system on simulated vendors and modems."),
-        "timeseries": ("collector.timeseries.cli:timeseries_group", "Time series in InfluxDB: backfill from the ledger."),
-        "report": ("collector.reports.cli:report_command", "SLA report for a period (html, json, csv, md)."),
-        "evidence": ("collector.evidence.cli:evidence_group", "Export and verify signed evidence bundles."),
+        "serve": (
+            "collector.app:serve_command",
+            "Run the collector: gRPC ingest, probes, verdicts, time series.",
+        ),
+        "agents": (
+            "collector.agents_cli:agents_command",
+            "Every agent and modem: last seen, health, clock, outbox lag.",
+        ),
+        "certs": (
+            "collector.certs:certs_group",
+            "Make the CA, the collector's keys and agent certificates.",
+        ),
+        "sim-vendor": (
+            "collector.vendors.sim.cli:sim_vendor_command",
+            "Run simulated SMS vendors and carrier network.",
+        ),
+        "demo": (
+            "collector.demo:demo_command",
+            "The whole system on simulated vendors and modems.",
+        ),
+        "timeseries": (
+            "collector.timeseries.cli:timeseries_group",
+            "Time series in InfluxDB: backfill from the ledger.",
+        ),
+        "report": (
+            "collector.reports.cli:report_command",
+            "SLA report for a period (html, json, csv, md).",
+        ),
+        "evidence": (
+            "collector.evidence.cli:evidence_group",
+            "Export and verify signed evidence bundles.",
+        ),
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )
