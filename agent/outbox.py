@@ -1,4 +1,5 @@
-"""The durable outbox: SQLite in WAL mode, every commit fsynced (synchronous=FULL).
+"""The durable outbox: SQLite in WAL mode, every commit that stores a record fsynced
+(synchronous=FULL); only ack marks are not (see `Outbox.mark_acked`).
 
 The receive path persists each raw PDU here *before* it deletes it from the modem
 (DESIGN.md "Agent"); concatenated parts are grouped here, so a crash between two parts
@@ -45,6 +46,7 @@ from agent.records import (
     SmsPart,
     StatusReport,
 )
+from agent.uplink.serde import WireRecord, record_from_wire, record_to_wire
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
@@ -59,6 +61,22 @@ _KINDS: dict[str, type[Any]] = {
     "canary_sent": CanarySent,
 }
 _KIND_OF: dict[type[Any], str] = {cls: kind for kind, cls in _KINDS.items()}
+# outbox kind -> the smsprobe.v1.Record body oneof name
+_WIRE_KIND: dict[str, str] = {
+    "received_sms": "sms",
+    "status_report": "status_report",
+    "modem_health": "health",
+    "agent_event": "event",
+    "canary_sent": "canary",
+}
+
+# Outbox file format, kept in PRAGMA user_version:
+#   0  records.body holds the JSON body only (decoded field by field on every read)
+#   1  records.wire holds the record's serialised smsprobe.v1.Record, written once at
+#      persist time, so an upload copies bytes. Rows written by format 0 keep wire NULL
+#      and are encoded from their JSON body when read: opening an old file rewrites
+#      nothing, and no record changes its uuid, seq or content.
+OUTBOX_FORMAT = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -72,7 +90,8 @@ CREATE TABLE IF NOT EXISTS records (
     modem_imei TEXT NOT NULL,
     iccid TEXT NOT NULL,
     body TEXT NOT NULL,
-    acked_at_ns INTEGER NOT NULL DEFAULT 0
+    acked_at_ns INTEGER NOT NULL DEFAULT 0,
+    wire BLOB
 );
 CREATE INDEX IF NOT EXISTS records_pending ON records (acked_at_ns, seq);
 CREATE TABLE IF NOT EXISTS parts (
@@ -233,8 +252,20 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=OFF")
             self._db.executescript(_SCHEMA)
+            self._upgrade()
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
+
+    def _upgrade(self) -> None:
+        """Bring a file written by an older agent to OUTBOX_FORMAT (see there)."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if int(version) >= OUTBOX_FORMAT:
+            return
+        with self._tx() as db:
+            columns = {str(r[1]) for r in db.execute("PRAGMA table_info(records)")}
+            if "wire" not in columns:
+                db.execute("ALTER TABLE records ADD COLUMN wire BLOB")
+            db.execute(f"PRAGMA user_version = {OUTBOX_FORMAT}")
 
     def close(self) -> None:
         with self._lock:
@@ -281,9 +312,15 @@ class Outbox:
             iccid=iccid,
         )
         db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (seq,))
+        try:
+            wire: bytes | None = record_to_wire(record).wire
+        except (ValueError, TypeError):
+            # A value the proto cannot carry (e.g. an int beyond int32): keep the record
+            # (JSON is the durable form); reading it encodes again and fails visibly there.
+            wire = None
         db.execute(
-            "INSERT INTO records (seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO records (seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body,"
+            " wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 seq,
                 record.uuid,
@@ -293,6 +330,7 @@ class Outbox:
                 imei,
                 iccid,
                 body_to_json(body),
+                wire,
             ),
         )
         return record
@@ -579,39 +617,93 @@ class Outbox:
 
     # --- RecordSource ---
 
+    @staticmethod
+    def _row_to_record(
+        seq: int, uid: str, kind: str, at: int, clock: str, imei: str, iccid: str, body: str
+    ) -> OutboxRecord:
+        offset, unc, measured = json.loads(clock)
+        return OutboxRecord(
+            uuid=uid,
+            seq=int(seq),
+            persisted_at_ns=int(at),
+            clock=ClockEstimate(float(offset), float(unc), int(measured)),
+            body=body_from_json(kind, body),
+            modem_imei=imei,
+            iccid=iccid,
+        )
+
     def _rows_to_records(self, rows: Iterable[Sequence[Any]]) -> list[OutboxRecord]:
+        # Decoding the stored proto (C, upb) is several times cheaper than the JSON body
+        # walked field by field; rows from an older format have only the JSON.
         out = []
-        for seq, uid, kind, at, clock, imei, iccid, body in rows:
-            offset, unc, measured = json.loads(clock)
-            out.append(
-                OutboxRecord(
-                    uuid=uid,
-                    seq=int(seq),
-                    persisted_at_ns=int(at),
-                    clock=ClockEstimate(float(offset), float(unc), int(measured)),
-                    body=body_from_json(kind, body),
-                    modem_imei=imei,
-                    iccid=iccid,
-                )
-            )
+        for seq, uid, kind, at, clock, imei, iccid, body, wire in rows:
+            if wire is None:
+                out.append(self._row_to_record(seq, uid, kind, at, clock, imei, iccid, body))
+            else:
+                out.append(record_from_wire(WireRecord(seq, at, _WIRE_KIND[kind], wire)))
         return out
 
     def pending(self, after_seq: int, limit: int) -> list[OutboxRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body"
+                "SELECT seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body, wire"
                 " FROM records WHERE acked_at_ns = 0 AND seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
         return self._rows_to_records(rows)
 
+    def pending_wire(self, after_seq: int, limit: int) -> list[WireRecord]:
+        """`pending` as the uplink sends it: each record's serialised proto, not decoded.
+
+        Implements `agent.uplink.client.WireRecordSource`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, persisted_at_ns, kind, wire FROM records"
+                " WHERE acked_at_ns = 0 AND seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+            legacy = [int(r[0]) for r in rows if r[3] is None]
+            encoded: dict[int, WireRecord] = {}
+            for i in range(0, len(legacy), 500):  # written by format 0: encode them now
+                chunk = legacy[i : i + 500]
+                for row in self._db.execute(
+                    "SELECT seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body"
+                    f" FROM records WHERE seq IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ):
+                    encoded[int(row[0])] = record_to_wire(self._row_to_record(*row))
+        return [
+            encoded[seq] if wire is None else WireRecord(seq, at, _WIRE_KIND[kind], wire)
+            for seq, at, kind, wire in rows
+        ]
+
     def mark_acked(self, seqs: Iterable[int]) -> None:
         now = self.now_ns()
-        with self._tx() as db:
-            db.executemany(
-                "UPDATE records SET acked_at_ns = ? WHERE seq = ? AND acked_at_ns = 0",
-                [(now, int(s)) for s in seqs],
-            )
+        # Acks come per batch, mostly runs of consecutive seqs: one range UPDATE per run
+        # instead of one indexed lookup per record.
+        runs: list[tuple[int, int, int]] = []
+        for s in sorted({int(s) for s in seqs}):
+            if runs and runs[-1][2] == s - 1:
+                runs[-1] = (now, runs[-1][1], s)
+            else:
+                runs.append((now, s, s))
+        with self._lock:
+            # An ack mark need not reach the disk before we go on: lost to a power cut,
+            # it only makes records the collector already committed look pending again;
+            # the next session's Register (committed_seq) marks them acked, and any sent
+            # again count as duplicates at the collector (idempotent by uuid). WAL keeps
+            # this commit atomic and ordered before the next FULL commit, which syncs its
+            # frames too (sqlite.org/pragma.html#pragma_synchronous, NORMAL in WAL mode).
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self._tx() as db:
+                    db.executemany(
+                        "UPDATE records SET acked_at_ns = ?"
+                        " WHERE seq BETWEEN ? AND ? AND acked_at_ns = 0",
+                        runs,
+                    )
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def depth(self) -> int:
         with self._lock:
@@ -644,7 +736,7 @@ class Outbox:
         args.append(limit)
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body"
+                "SELECT seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body, wire"
                 f" FROM records WHERE {where} ORDER BY seq LIMIT ?",
                 args,
             ).fetchall()

@@ -2,13 +2,28 @@
 
 ours: a real Outbox file with N pre-persisted records -> Uploader -> gRPC over mTLS ->
 servicer -> SqliteLedger (committed) -> acks -> Outbox.mark_acked; timed from the
-uploader's start until the outbox is empty, collector in its own process.
+uploader's start until the outbox is empty, collector in its own process. The outbox
+keeps each record's serialised proto from persist time (agent/outbox.py, format 1), so
+the uploader copies bytes; the servicer commits batches queued behind a commit together.
 raw: the same records, serialized into the same UploadRequests (same batch size, same
 window, same TLS) streamed to a server in its own process that parses each request and
 acks it, nothing else.
+raw_grpc_sqlite: the same stream to a raw grpcio server that also stores each batch the
+way the ledger does, written minimally by hand: the same migrated schema, one
+transaction per batch (WAL, synchronous=FULL, acked after COMMIT), idempotent by uuid,
+rows for records, sms and sms_parts straight from the proto fields, no validation, no
+sequence/gap tracking, no domain objects. It is the floor for any Python collector that
+stores records durably, so `ratio_vs_raw_grpc_sqlite` says what our layering costs;
+`ratio` (against the do-nothing server) says what storing in Python costs at all.
+
+Also: outbox_read_per_s (Outbox.pending_wire, what the uploader reads),
+outbox_decode_per_s (Outbox.pending, decoded records), link_only_per_s (ours with the
+records served from memory: the link and collector without the outbox).
+The machine's other load moves every figure; run it several times and compare spreads.
 
 Prints one JSON line:
-{"bench":"ingest","records":N,"ours_per_s":..,"raw_grpc_per_s":..,"ratio":..,"ledger":"sqlite"}
+{"bench":"ingest","records":N,"ours_per_s":..,"raw_grpc_per_s":..,"ratio":..,"ledger":"sqlite",
+ "raw_grpc_sqlite_per_s":..,"ratio_vs_raw_grpc_sqlite":.., ...}
 """
 
 from __future__ import annotations
@@ -39,11 +54,17 @@ from agent.records import OutboxRecord, ReceivedSms, SmsPart  # noqa: E402
 from agent.uplink.backoff import FixedBackoff  # noqa: E402
 from agent.uplink.client import Uploader, UploadSettings, make_channel  # noqa: E402
 from agent.uplink.model import AgentIdentity, ModemIdentity, SimIdentity  # noqa: E402
-from agent.uplink.serde import batch_to_proto, record_to_proto  # noqa: E402
+from agent.uplink.serde import (  # noqa: E402
+    WireRecord,
+    batch_to_proto,
+    record_to_proto,
+    record_to_wire,
+)
 from collector.certs import create_ca, issue_agent  # noqa: E402
 
 AGENT = "bench-agent"
 RAW_METHOD = "/smsprobe.bench.Raw/Upload"
+RAW_SQLITE_METHOD = "/smsprobe.bench.RawSqlite/Upload"
 # A real SMS-DELIVER PDU with SMSC prefix (GSM 7-bit "hellohello").
 PDU = bytes.fromhex("07911326040000F0040B911346610089F60000208062917314480CC8F71D14969741F977FD07")
 
@@ -138,6 +159,97 @@ async def serve_raw(directory: Path) -> None:
     await server.stop(0.5)
 
 
+async def serve_raw_sqlite(directory: Path) -> None:
+    """Raw grpcio + the ledger's insert, by hand (see the module docstring)."""
+    import sqlite3
+
+    from collector.api.server import TlsMaterial, server_credentials, server_options
+    from collector.ledger import open_ledger
+
+    ca = directory / "ca"
+    path = directory / "raw-ledger.db"
+    open_ledger(str(path)).close()  # the real, migrated schema
+    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    (top,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()
+    next_id = [int(top) + 1]
+
+    def store(batch: Any) -> int:
+        agent_id = batch.agent_id
+        now = time.time_ns()
+        rows, sms_rows, part_rows = [], [], []
+        rid = next_id[0]
+        for r in batch.records:
+            c, b = r.clock, r.sms
+            rows.append(
+                (rid, r.uuid, agent_id, 1, r.seq, "sms", r.persisted_at_ns, c.offset_ms,
+                 None, c.measured_at_ns, r.modem_imei, r.iccid, now)
+            )  # fmt: skip
+            parts = b.parts
+            sms_rows.append(
+                (rid, agent_id, parts[0].received_at_ns, "", b.smsc, b.sender, b.sender_ton,
+                 b.text, b.encoding, b.message_class, b.pid, b.dcs, b.concat_ref,
+                 b.concat_total, int(b.partial), "", int(b.undecodable), b.user_data)
+            )  # fmt: skip
+            for i, p in enumerate(parts):
+                part_rows.append(
+                    (rid, i, p.uuid, p.raw_pdu, p.storage, p.index, p.received_at_ns,
+                     p.scts_ns, p.scts_tz_minutes, p.part_seq, p.decode_error)
+                )  # fmt: skip
+            rid += 1
+        db.execute("BEGIN IMMEDIATE")
+        n = db.executemany(
+            "INSERT INTO records (id, uuid, agent_id, seq_epoch, seq, kind, persisted_at_ns,"
+            " clock_offset_ms, clock_uncertainty_ms, clock_measured_at_ns, modem_imei, iccid,"
+            " ingested_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            rows,
+        ).rowcount
+        db.executemany(
+            "INSERT INTO sms (record_id, agent_id, received_at_ns, msisdn, smsc, sender,"
+            " sender_ton, text, encoding, message_class, pid, dcs, concat_ref, concat_total,"
+            " partial, missing_parts, undecodable, user_data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            sms_rows,
+        )
+        db.executemany(
+            "INSERT INTO sms_parts (record_id, position, uuid, raw_pdu, storage,"
+            " storage_index, received_at_ns, scts_ns, scts_tz_minutes, part_seq, decode_error)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            part_rows,
+        )
+        db.execute("COMMIT")
+        next_id[0] = rid
+        return int(n)
+
+    async def upload(requests: Any, _context: Any) -> Any:
+        async for raw in requests:
+            batch = agent_pb2.UploadRequest.FromString(raw).batch
+            # Off the loop like the servicer's ledger calls: commits overlap with receiving.
+            ingested = await asyncio.to_thread(store, batch)
+            yield agent_pb2.UploadResponse(
+                ack=agent_pb2.BatchAck(batch_id=batch.batch_id, ingested=ingested)
+            ).SerializeToString()
+
+    server = grpc.aio.server(options=server_options(4 * 1024 * 1024))
+    handler = grpc.method_handlers_generic_handler(
+        "smsprobe.bench.RawSqlite", {"Upload": grpc.stream_stream_rpc_method_handler(upload)}
+    )
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_secure_port(
+        "127.0.0.1:0",
+        server_credentials(TlsMaterial(ca / "ca.pem", ca / "collector.pem", ca / "collector.key")),
+    )
+    await server.start()
+    print(port, flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await server.stop(0.5)
+    (stored,) = db.execute("SELECT COUNT(*) FROM records").fetchone()
+    db.close()
+    print(stored, flush=True)
+
+
 def spawn(role: str, directory: Path) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve", role, "--dir", str(directory)],
@@ -191,6 +303,9 @@ class CountingOutbox:
     def pending(self, after_seq: int, limit: int) -> list[OutboxRecord]:
         return self.outbox.pending(after_seq, limit)
 
+    def pending_wire(self, after_seq: int, limit: int) -> list[WireRecord]:
+        return self.outbox.pending_wire(after_seq, limit)
+
     def mark_acked(self, seqs: Iterable[int]) -> None:
         seqs = list(seqs)
         self.outbox.mark_acked(seqs)
@@ -214,6 +329,8 @@ class MemorySource:
 
     def __init__(self, records: list[OutboxRecord]) -> None:
         self.records = records
+        # Serialised up front, as the outbox stores them (agent/outbox.py, format 1).
+        self.wires = {r.seq: record_to_wire(r) for r in records}
         self.seqs = [r.seq for r in records]
         self.acked: set[int] = set()
         self.expect = len(records)
@@ -227,6 +344,9 @@ class MemorySource:
                 if len(out) == limit:
                     break
         return out
+
+    def pending_wire(self, after_seq: int, limit: int) -> list[WireRecord]:
+        return [self.wires[r.seq] for r in self.pending(after_seq, limit)]
 
     def mark_acked(self, seqs: Iterable[int]) -> None:
         self.acked.update(seqs)
@@ -274,10 +394,12 @@ async def run_ours(
     return elapsed
 
 
-async def run_raw(directory: Path, port: int, requests: list[bytes], window: int) -> float:
+async def run_raw(
+    directory: Path, port: int, requests: list[bytes], window: int, method_name: str = RAW_METHOD
+) -> float:
     async with channel(directory, port) as ch:
         await ch.channel_ready()
-        method = ch.stream_stream(RAW_METHOD)
+        method = ch.stream_stream(method_name)
         started = time.perf_counter()
         call = method()
         slots = asyncio.Semaphore(window)
@@ -315,7 +437,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--window", type=int, default=8)
-    parser.add_argument("--serve", choices=("ours", "raw"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("ours", "raw", "raw_sqlite"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     import structlog
@@ -326,7 +448,8 @@ def main() -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
     if args.serve:
-        asyncio.run((serve_ours if args.serve == "ours" else serve_raw)(args.dir))
+        serve = {"ours": serve_ours, "raw": serve_raw, "raw_sqlite": serve_raw_sqlite}
+        asyncio.run(serve[args.serve](args.dir))
         return
     with tempfile.TemporaryDirectory(prefix="smsprobe-bench-") as tmp:
         d = Path(tmp)
@@ -356,18 +479,32 @@ def main() -> None:
             for i in range(0, len(records), args.batch)
         ]
 
-        # The ceiling the outbox itself sets: reading (decoding) its records in batches.
+        # The ceiling the outbox itself sets: reading its records in batches as the
+        # uploader does (serialised, pending_wire), and decoded (pending) for reference.
+        started = time.perf_counter()
+        after = 0
+        while wires := outbox.pending_wire(after, args.batch):
+            after = wires[-1].seq
+        outbox_read_s = time.perf_counter() - started
         started = time.perf_counter()
         after = 0
         while chunk := outbox.pending(after, args.batch):
             after = chunk[-1].seq
-        outbox_read_s = time.perf_counter() - started
+        outbox_decode_s = time.perf_counter() - started
 
         proc, port = spawn("raw", d)
         try:
             raw_s = asyncio.run(run_raw(d, port, requests, args.window))
         finally:
             stop(proc)
+
+        proc, port = spawn("raw_sqlite", d)
+        try:
+            raw_sqlite_s = asyncio.run(run_raw(d, port, requests, args.window, RAW_SQLITE_METHOD))
+        finally:
+            stop(proc)
+        assert proc.stdout is not None
+        raw_stored = int(proc.stdout.read().strip() or 0)
 
         proc, port = spawn("ours", d)
         try:
@@ -387,11 +524,14 @@ def main() -> None:
             stop(proc)
         link_stored = _count(ledger_file)
 
-        if stored != args.records or link_stored != args.records:
-            raise SystemExit(f"ledger holds {stored}/{link_stored}, expected {args.records}")
+        if stored != args.records or link_stored != args.records or raw_stored != args.records:
+            raise SystemExit(
+                f"ledgers hold {stored}/{link_stored}/{raw_stored}, expected {args.records}"
+            )
 
     ours = args.records / ours_s
     raw = args.records / raw_s
+    raw_sqlite = args.records / raw_sqlite_s
     print(
         json.dumps(
             {
@@ -401,7 +541,10 @@ def main() -> None:
                 "raw_grpc_per_s": round(raw),
                 "ratio": round(ours / raw, 3),
                 "ledger": "sqlite",
+                "raw_grpc_sqlite_per_s": round(raw_sqlite),
+                "ratio_vs_raw_grpc_sqlite": round(ours / raw_sqlite, 3),
                 "outbox_read_per_s": round(args.records / outbox_read_s),
+                "outbox_decode_per_s": round(args.records / outbox_decode_s),
                 "link_only_per_s": round(args.records / link_s),
                 "batch": args.batch,
                 "window": args.window,

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import grpc
 import grpc.aio
@@ -36,10 +36,13 @@ from agent.uplink.backoff import Backoff, ExponentialBackoff
 from agent.uplink.clock import ClockFilter, ClockSample
 from agent.uplink.model import AgentIdentity, ModemIdentity, RemoteConfig
 from agent.uplink.serde import (
-    batch_to_proto,
+    WireRecord,
     config_from_proto,
-    record_to_proto,
+    health_from_proto,
+    record_frame_size,
+    record_to_wire,
     register_request_to_proto,
+    upload_request_bytes,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +54,49 @@ T = TypeVar("T")
 MIN_BATCH_BYTES = 16 * 1024
 ChannelFactory = Callable[[], grpc.aio.Channel]
 ModemsProvider = Callable[[], Sequence[ModemIdentity]]
+
+
+UPLOAD_METHOD = "/smsprobe.v1.AgentService/Upload"
+
+
+class WireRecordSource(RecordSource, Protocol):
+    """A RecordSource that also hands out records already serialised (agent.outbox)."""
+
+    def pending_wire(self, after_seq: int, limit: int) -> list[WireRecord]:
+        """As `pending`, each record as its serialised smsprobe.v1.Record."""
+        ...
+
+
+class _EncodingSource:
+    """Adapter for a plain RecordSource: encodes its records when they are fetched."""
+
+    def __init__(self, source: RecordSource) -> None:
+        self._source = source
+
+    def pending(self, after_seq: int, limit: int) -> list[OutboxRecord]:
+        return self._source.pending(after_seq, limit)
+
+    def pending_wire(self, after_seq: int, limit: int) -> list[WireRecord]:
+        return [record_to_wire(r) for r in self._source.pending(after_seq, limit)]
+
+    def mark_acked(self, seqs: Iterable[int]) -> None:
+        self._source.mark_acked(seqs)
+
+    def depth(self) -> int:
+        return self._source.depth()
+
+    def oldest_pending_ns(self) -> int:
+        return self._source.oldest_pending_ns()
+
+    def last_seq(self) -> int:
+        return self._source.last_seq()
+
+
+def wire_source(source: RecordSource) -> WireRecordSource:
+    """`source` itself when it serves serialised records, else an encoding adapter."""
+    if callable(getattr(source, "pending_wire", None)):
+        return source  # type: ignore[return-value]
+    return _EncodingSource(source)
 
 
 class UplinkError(Exception):
@@ -103,6 +149,7 @@ class UploadSettings:
 
 @dataclass(slots=True)
 class _InFlight:
+    batch_id: int
     seqs: list[int]
     oldest_persisted_ns: int
 
@@ -175,7 +222,7 @@ class Uploader:
         io_executor: Executor | None = None,
         clock_filter: ClockFilter | None = None,
     ) -> None:
-        self._source = source
+        self._source = wire_source(source)
         self._channel_factory = channel_factory
         self._identity = identity
         self._modems_provider = modems_provider
@@ -286,7 +333,7 @@ class Uploader:
             await self._sync_clock(stub, self._settings.clock_samples_on_connect)
             try:
                 async with asyncio.TaskGroup() as tg:
-                    upload = tg.create_task(self._upload(stub, stop))
+                    upload = tg.create_task(self._upload(channel, stub, stop))
                     side = [
                         tg.create_task(self._watch_config(stub)),
                         tg.create_task(self._clock_loop(stub)),
@@ -336,7 +383,7 @@ class Uploader:
             return
         skipped = 0
         while True:
-            chunk = await self._io(self._source.pending, 0, self._settings.skip_chunk)
+            chunk = await self._io(self._source.pending_wire, 0, self._settings.skip_chunk)
             seqs = [r.seq for r in chunk if r.seq <= committed_seq]
             if not seqs:
                 break
@@ -402,24 +449,24 @@ class Uploader:
 
     # ------------------------------------------------------------ upload
 
-    async def _fetch(self, cur: _Cursors) -> list[OutboxRecord]:
+    async def _fetch(self, cur: _Cursors) -> list[WireRecord]:
         """Up to one batch: live records first (up to live_share), then the backlog."""
         return await self._io(self._fetch_sync, cur)
 
-    def _fetch_sync(self, cur: _Cursors) -> list[OutboxRecord]:
+    def _fetch_sync(self, cur: _Cursors) -> list[WireRecord]:
         s = self._settings
         n = s.batch_max_records
         if cur.backlog_done:
-            batch = self._source.pending(cur.live, n)
+            batch = self._source.pending_wire(cur.live, n)
             if batch:
                 cur.live = batch[-1].seq
             return batch
         live_n = max(1, int(n * s.live_share))
-        live = self._source.pending(cur.live, live_n)
+        live = self._source.pending_wire(cur.live, live_n)
         if live:
             cur.live = live[-1].seq
         want = n - len(live)
-        backlog = self._source.pending(cur.backlog, want)
+        backlog = self._source.pending_wire(cur.backlog, want)
         taken = [r for r in backlog if r.seq <= cur.backlog_end]
         if len(taken) < want or len(taken) < len(backlog):
             cur.backlog_done = True
@@ -428,48 +475,55 @@ class Uploader:
             cur.backlog = taken[-1].seq
         batch = taken + live
         if len(batch) < n and len(live) == live_n:
-            more = self._source.pending(cur.live, n - len(batch))
+            more = self._source.pending_wire(cur.live, n - len(batch))
             if more:
                 cur.live = more[-1].seq
                 batch += more
         return batch
 
-    def _batch_request(
-        self, records: list[OutboxRecord], depth: int, oldest_ns: int
-    ) -> list[agent_pb2.UploadRequest]:
-        """One request, or several when the records exceed the byte budget."""
-        pbs = [record_to_proto(r) for r in records]
-        chunks: list[list[agent_pb2.Record]] = []
-        current: list[agent_pb2.Record] = []
+    def _batch_requests(
+        self, records: list[WireRecord], depth: int, oldest_ns: int
+    ) -> list[tuple[bytes, _InFlight]]:
+        """One serialised UploadRequest, or several when the records exceed the byte
+        budget; each with the seqs it carries."""
+        chunks: list[list[WireRecord]] = []
+        current: list[WireRecord] = []
         size = 0
-        for pb in pbs:
-            n = pb.ByteSize() + 8  # field tag + length prefix, generously
+        for r in records:
+            n = record_frame_size(r.wire)
             if current and size + n > self._max_bytes:
                 chunks.append(current)
                 current, size = [], 0
-            current.append(pb)
+            current.append(r)
             size += n
         if current:
             chunks.append(current)
         requests = []
         for chunk in chunks:
             self._batch_id += 1
-            requests.append(
-                batch_to_proto(
-                    self._identity.agent_id,
-                    self._batch_id,
-                    chunk,
-                    outbox_depth=depth,
-                    oldest_pending_ns=oldest_ns,
-                )
+            data = upload_request_bytes(
+                self._identity.agent_id,
+                self._batch_id,
+                [r.wire for r in chunk],
+                outbox_depth=depth,
+                oldest_pending_ns=oldest_ns,
             )
+            entry = _InFlight(
+                self._batch_id,
+                [r.seq for r in chunk],
+                min(r.persisted_at_ns for r in chunk),
+            )
+            requests.append((data, entry))
         return requests
 
-    def _observe_health(self, records: Iterable[OutboxRecord]) -> None:
+    def _observe_health(self, records: Iterable[WireRecord]) -> None:
         changed = False
         for r in records:
-            if isinstance(r.body, ModemHealth) and r.modem_imei:
-                self._health[r.modem_imei] = r.body
+            if r.kind != "health":
+                continue
+            pb = agent_pb2.Record.FromString(r.wire)
+            if pb.modem_imei:
+                self._health[pb.modem_imei] = health_from_proto(pb.health)
                 changed = True
         if changed:
             self._metrics.modems_up.set(sum(h.responding for h in self._health.values()))
@@ -480,9 +534,21 @@ class Uploader:
         oldest = self._source.oldest_pending_ns()
         return depth, oldest
 
-    async def _upload(self, stub: agent_pb2_grpc.AgentServiceStub, stop: asyncio.Event) -> None:
+    async def _upload(
+        self,
+        channel: grpc.aio.Channel,
+        stub: agent_pb2_grpc.AgentServiceStub,
+        stop: asyncio.Event,
+    ) -> None:
         s = self._settings
-        call = stub.Upload()
+        # Requests go out as bytes assembled from the stored records (no serializer: grpc
+        # sends them as they are); the collector sees the same UploadRequest messages.
+        upload = channel.stream_stream(
+            UPLOAD_METHOD,
+            request_serializer=None,
+            response_deserializer=agent_pb2.UploadResponse.FromString,
+        )
+        call = upload()
         in_flight: dict[int, _InFlight] = {}
         window = asyncio.Semaphore(s.window)
         backlog_end = await self._io(self._source.last_seq)
@@ -498,8 +564,10 @@ class Uploader:
                 if entry is None:
                     log.warning("uplink_unexpected_ack", batch_id=ack.batch_id)
                     continue
-                await self._io(self._source.mark_acked, entry.seqs)
+                # The collector committed the batch: its window slot is free now, while
+                # the outbox notes the ack.
                 window.release()
+                await self._io(self._source.mark_acked, entry.seqs)
                 m.batches_in_flight.set(len(in_flight))
                 if not in_flight:
                     all_acked.set()
@@ -561,16 +629,13 @@ class Uploader:
                 m.outbox_depth.set(depth)
                 m.outbox_oldest_age_seconds.set(max(0, now - oldest) / 1e9 if oldest else 0)
                 self._observe_health(records)
-                requests = self._batch_request(records, after, after_oldest)
-                for i, req in enumerate(requests):
+                requests = self._batch_requests(records, after, after_oldest)
+                for i, (data, entry) in enumerate(requests):
                     if i:  # extra requests from a byte-size split need their own slot
                         await window.acquire()
-                    batch = req.batch
-                    seqs = [r.seq for r in batch.records]
-                    oldest_persisted = min(r.persisted_at_ns for r in batch.records)
-                    in_flight[batch.batch_id] = _InFlight(seqs, oldest_persisted)
+                    in_flight[entry.batch_id] = entry
                     try:
-                        await call.write(req)
+                        await call.write(data)
                     except asyncio.InvalidStateError:
                         # grpc.aio raises this, not AioRpcError, when the call already
                         # ended (collector gone); report the call's own status instead.
@@ -579,7 +644,7 @@ class Uploader:
                         raise StreamBrokenError(
                             f"upload stream ended: {code.name} {await call.details()}"
                         ) from None
-                    m.records_sent.inc(len(seqs))
+                    m.records_sent.inc(len(entry.seqs))
                 m.batches_in_flight.set(len(in_flight))
             # Stopping: give outstanding acks a moment so a restart replays less.
             if in_flight:

@@ -3,6 +3,7 @@ pairs, each round-trip tested (tests/grpc/test_serde.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import cast
 
 from smsprobe.v1 import agent_pb2
@@ -279,6 +280,78 @@ def record_from_proto(pb: agent_pb2.Record) -> OutboxRecord:
         modem_imei=pb.modem_imei,
         iccid=pb.iccid,
     )
+
+
+# ---------------------------------------------------------------- pre-serialised records
+
+
+@dataclass(frozen=True, slots=True)
+class WireRecord:
+    """A record as it travels: its serialised `smsprobe.v1.Record` plus the few fields the
+    uploader needs without decoding it. Records are immutable once persisted, so the
+    bytes the outbox stored at persist time are the bytes every upload (and replay) sends.
+    """
+
+    seq: int
+    persisted_at_ns: int
+    kind: str  # the Record.body oneof name: sms | status_report | health | event | canary
+    wire: bytes
+
+
+def record_to_wire(r: OutboxRecord) -> WireRecord:
+    pb = record_to_proto(r)
+    return WireRecord(r.seq, r.persisted_at_ns, str(pb.WhichOneof("body")), pb.SerializeToString())
+
+
+def record_from_wire(w: WireRecord) -> OutboxRecord:
+    return record_from_proto(agent_pb2.Record.FromString(w.wire))
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+# Protobuf encoding (protobuf.dev/programming-guides/encoding): a length-delimited field
+# is tag, varint length, bytes, and a message may be the concatenation of its fields in
+# any order, so a Batch is its scalar fields followed by its records, copied as stored.
+_BATCH_RECORDS_TAG = b"\x1a"  # Batch.records = 3, wire type 2
+_UPLOAD_BATCH_TAG = b"\x0a"  # UploadRequest.batch = 1, wire type 2
+
+
+def record_frame_size(wire: bytes) -> int:
+    """Bytes `wire` takes inside a Batch: tag, length prefix, the record."""
+    return 1 + len(_varint(len(wire))) + len(wire)
+
+
+def upload_request_bytes(
+    agent_id: str,
+    batch_id: int,
+    records: list[bytes],
+    *,
+    outbox_depth: int,
+    oldest_pending_ns: int,
+) -> bytes:
+    """The serialised UploadRequest that `batch_to_proto` would build, assembled from
+    already-serialised records without decoding them (tests/grpc/test_serde.py checks
+    that both parse to the same message)."""
+    head = agent_pb2.Batch(
+        agent_id=agent_id,
+        batch_id=batch_id,
+        outbox_depth=min(outbox_depth, 0xFFFFFFFF),
+        oldest_pending_ns=oldest_pending_ns,
+    ).SerializeToString()
+    parts = [head]
+    for wire in records:
+        parts.append(_BATCH_RECORDS_TAG)
+        parts.append(_varint(len(wire)))
+        parts.append(wire)
+    batch = b"".join(parts)
+    return b"".join((_UPLOAD_BATCH_TAG, _varint(len(batch)), batch))
 
 
 def batch_to_proto(

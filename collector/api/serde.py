@@ -54,16 +54,18 @@ def clock_to_proto(c: ClockEstimate) -> agent_pb2.ClockEstimate:
 
 
 def _part_from_proto(pb: agent_pb2.SmsPart) -> SmsPart:
+    # Positional: this runs for every uploaded part (the ingest hot path); the order is
+    # SmsPart's field order (collector/records.py), checked by the round-trip tests.
     return SmsPart(
-        uuid=pb.uuid,
-        raw_pdu=bytes(pb.raw_pdu),
-        storage=pb.storage,
-        index=pb.index,
-        received_at_ns=pb.received_at_ns,
-        scts_ns=pb.scts_ns,
-        scts_tz_minutes=pb.scts_tz_minutes,
-        part_seq=pb.part_seq,
-        decode_error=pb.decode_error,
+        pb.uuid,
+        pb.raw_pdu,
+        pb.storage,
+        pb.index,
+        pb.received_at_ns,
+        pb.scts_ns,
+        pb.scts_tz_minutes,
+        pb.part_seq,
+        pb.decode_error,
     )
 
 
@@ -82,22 +84,23 @@ def _part_to_proto(p: SmsPart) -> agent_pb2.SmsPart:
 
 
 def sms_from_proto(pb: agent_pb2.ReceivedSms) -> ReceivedSms:
+    # Positional in ReceivedSms's field order, like _part_from_proto (hot path).
     return ReceivedSms(
-        parts=tuple([_part_from_proto(p) for p in pb.parts]),
-        smsc=pb.smsc,
-        sender=pb.sender,
-        sender_ton=pb.sender_ton,
-        text=pb.text,
-        encoding=pb.encoding,
-        message_class=pb.message_class,
-        pid=pb.pid,
-        dcs=pb.dcs,
-        concat_ref=pb.concat_ref,
-        concat_total=pb.concat_total,
-        partial=pb.partial,
-        missing_parts=tuple(pb.missing_parts),
-        undecodable=pb.undecodable,
-        user_data=bytes(pb.user_data),
+        tuple([_part_from_proto(p) for p in pb.parts]),
+        pb.smsc,
+        pb.sender,
+        pb.sender_ton,
+        pb.text,
+        pb.encoding,
+        pb.message_class,
+        pb.pid,
+        pb.dcs,
+        pb.concat_ref,
+        pb.concat_total,
+        pb.partial,
+        tuple(pb.missing_parts),
+        pb.undecodable,
+        pb.user_data,
     )
 
 
@@ -241,8 +244,14 @@ def _body_from_proto(pb: agent_pb2.Record, which: str) -> RecordBody:
     raise ValueError(f"unknown record body {which!r}")
 
 
-def record_from_proto(pb: agent_pb2.Record) -> IngestRecord | Quarantined:
-    """Never raises on content: what cannot be represented comes back quarantined."""
+def record_from_proto(
+    pb: agent_pb2.Record, clocks: dict[tuple[float, float, int], ClockEstimate] | None = None
+) -> IngestRecord | Quarantined:
+    """Never raises on content: what cannot be represented comes back quarantined.
+
+    `clocks` memoises clock estimates across calls: the records of one batch mostly
+    carry the same estimate (the one in force when they were persisted), and the
+    frozen value can be shared."""
     raw = pb.SerializeToString()
 
     def quarantined(reason: QuarantineReason, detail: str) -> Quarantined:
@@ -264,15 +273,17 @@ def record_from_proto(pb: agent_pb2.Record) -> IngestRecord | Quarantined:
         body = _body_from_proto(pb, which)
     except ValueError as exc:
         return quarantined(QuarantineReason.BAD_VALUE, f"{which}: {exc}")
+    c = pb.clock
+    if clocks is None:
+        clock = clock_from_proto(c)
+    else:
+        key = (c.offset_ms, c.uncertainty_ms, c.measured_at_ns)
+        clock = clocks.get(key)  # type: ignore[assignment]
+        if clock is None:
+            clock = clocks[key] = clock_from_proto(c)
+    # Positional in IngestRecord's field order (hot path).
     return IngestRecord(
-        uuid=pb.uuid,
-        seq=pb.seq,
-        persisted_at_ns=pb.persisted_at_ns,
-        clock=clock_from_proto(pb.clock),
-        body=body,
-        modem_imei=pb.modem_imei,
-        iccid=pb.iccid,
-        raw=raw,
+        pb.uuid, pb.seq, pb.persisted_at_ns, clock, body, pb.modem_imei, pb.iccid, raw
     )
 
 
@@ -314,8 +325,9 @@ def record_to_proto(r: IngestRecord) -> agent_pb2.Record:
 def records_from_batch(pb: agent_pb2.Batch) -> tuple[list[IngestRecord], list[Quarantined]]:
     records: list[IngestRecord] = []
     quarantined: list[Quarantined] = []
+    clocks: dict[tuple[float, float, int], ClockEstimate] = {}
     for rec in pb.records:
-        converted = record_from_proto(rec)
+        converted = record_from_proto(rec, clocks)
         if isinstance(converted, Quarantined):
             quarantined.append(converted)
         else:

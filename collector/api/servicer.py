@@ -4,8 +4,10 @@ collector/api/serde.py.
 
 Every request is authorized against the client certificate (collector/api/auth.py). An
 Upload batch is acked only after `Ledger.ingest_batch` returned, i.e. committed
-(agent.proto). The ledger is synchronous and runs in worker threads so one slow commit
-never stalls other agents' streams.
+(agent.proto). Batches of one stream that queued up behind a commit are committed
+together (`ingest_batches` where the ledger has it: one transaction, one fsync) and
+acked in order after it. The ledger is synchronous and runs in worker threads so one
+slow commit never stalls other agents' streams.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from smsprobe.v1 import agent_pb2
 from collector.api.auth import Authenticator, AuthError
 from collector.api.serde import batch_ack_to_proto, records_from_batch, registration_from_proto
 from collector.ledger.base import (
+    BatchOutcome,
     Ledger,
     LedgerError,
     LedgerUnavailableError,
@@ -122,7 +125,7 @@ class AgentServicer:
         metrics: CollectorMetrics | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         touch_interval_s: float = 1.0,
-        pipeline_depth: int = 2,
+        pipeline_depth: int = 4,
     ) -> None:
         self._ledger = ledger
         self._auth = auth
@@ -345,7 +348,26 @@ class AgentServicer:
             while (item := await admitted.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                yield await self._commit(item, context, stream)
+                # Group commit: batches already admitted behind this one share its
+                # transaction (one fsync); each is still acked only after that commit.
+                group = [item]
+                tail: BaseException | None = None
+                ended = False
+                while not admitted.empty():
+                    nxt = admitted.get_nowait()
+                    if nxt is None:
+                        ended = True
+                        break
+                    if isinstance(nxt, BaseException):
+                        tail = nxt
+                        break
+                    group.append(nxt)
+                for response in await self._commit(group, context, stream):
+                    yield response
+                if tail is not None:
+                    raise tail
+                if ended:
+                    break
         finally:
             pump_task.cancel()
             self._metrics.upload_streams.dec()
@@ -357,22 +379,47 @@ class AgentServicer:
                 await self._connected(stream.agent_id, stream.peer, opened=False)
 
     async def _commit(
-        self, item: _Admitted, context: Context, stream: _Stream
-    ) -> agent_pb2.UploadResponse:
-        agent_id, batch = stream.agent_id, item.batch
+        self, items: list[_Admitted], context: Context, stream: _Stream
+    ) -> list[agent_pb2.UploadResponse]:
+        agent_id = stream.agent_id
         now = self._clock_ns()
         started = time.perf_counter()
-        outcome = await self._ledger_call(
-            context,
-            "Upload",
-            agent_id,
-            self._ledger.ingest_batch,
-            agent_id,
-            item.records,
-            item.quarantined,
-            at_ns=now,
-        )
+        group_ingest = getattr(self._ledger, "ingest_batches", None)
+        outcomes: list[BatchOutcome]
+        if len(items) > 1 and group_ingest is not None:
+            outcomes = await self._ledger_call(
+                context,
+                "Upload",
+                agent_id,
+                group_ingest,
+                agent_id,
+                [(item.records, item.quarantined) for item in items],
+                at_ns=now,
+            )
+        else:  # one batch, or a ledger without group commit: one transaction each
+            outcomes = []
+            for item in items:
+                outcome = await self._ledger_call(
+                    context,
+                    "Upload",
+                    agent_id,
+                    self._ledger.ingest_batch,
+                    agent_id,
+                    item.records,
+                    item.quarantined,
+                    at_ns=now,
+                )
+                outcomes.append(outcome)
         self._metrics.ingest_seconds.observe(time.perf_counter() - started)
+        return [
+            await self._acked(item.batch, outcome, now, stream)
+            for item, outcome in zip(items, outcomes, strict=True)
+        ]
+
+    async def _acked(
+        self, batch: agent_pb2.Batch, outcome: BatchOutcome, now: int, stream: _Stream
+    ) -> agent_pb2.UploadResponse:
+        agent_id = stream.agent_id
         if now - stream.last_touch_ns >= self._touch_interval_ns:
             stream.last_touch_ns = now
             stream.untouched = None

@@ -25,7 +25,6 @@ from collector.ingest import (
     SeqState,
     advance_seq,
     classify_batch,
-    scrub_nul,
     scrub_strings,
 )
 from collector.ledger.base import (
@@ -59,6 +58,7 @@ from collector.records import (
     Quarantined,
     QuarantineReason,
     ReceivedSms,
+    RecordKind,
     Registration,
     SimInfo,
     SmsPart,
@@ -69,6 +69,14 @@ log = structlog.get_logger("collector.ledger")
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
+# records.kind per body type: collector.records.kind_of, as plain str for the hot loop
+_KIND_VALUE: dict[type, str] = {
+    ReceivedSms: RecordKind.SMS.value,
+    StatusReport: RecordKind.STATUS_REPORT.value,
+    ModemHealth: RecordKind.HEALTH.value,
+    AgentEvent: RecordKind.EVENT.value,
+    CanarySent: RecordKind.CANARY.value,
+}
 _CHUNK = 500  # parameters per IN (...) list; far below SQLite's and PostgreSQL's limits
 
 
@@ -388,89 +396,110 @@ class SqlLedger(ProbeLedgerMixin, ABC):
         *,
         at_ns: int,
     ) -> BatchOutcome:
-        records = [scrub_nul(r) for r in records]  # before any query sees a uuid
         with self._transaction() as tx:
-            row = tx.all(
-                "SELECT seq_epoch, max_seq, max_seq_persisted_ns, registered_at_ns FROM agents"
-                " WHERE agent_id = ?" + self._for_update,
-                (agent_id,),
-            )
-            # A row without registration comes from set_connected/touch_agent only.
-            if not row or not row[0][3]:
-                raise UnknownAgentError(agent_id)
-            epoch, max_seq, max_ns = (int(v) for v in row[0][:3])
-            state = SeqState(agent_id, epoch, max_seq, max_ns, self._load_gaps(tx, agent_id, epoch))
-            modems = {
-                str(r[0]): str(r[1])
-                for r in tx.all("SELECT imei, iccid FROM modems WHERE agent_id = ?", (agent_id,))
-            }
-            uuids = [r.uuid for r in records if r.uuid]
-            existing: set[str] = set()
-            for chunk in _chunks(uuids):
-                existing.update(
-                    str(r[0])
-                    for r in tx.all(
-                        f"SELECT uuid FROM records WHERE uuid IN ({_marks(len(chunk))})", chunk
-                    )
-                )
-            cls = classify_batch(
-                records,
-                quarantined,
-                now_ns=at_ns,
-                known_imeis=modems.keys(),
-                existing_uuids=existing,
-                seq_state=state,
-                limits=self._limits,
-            )
-            # A quarantined record did arrive: its seq is accounted for (stored raw), so it
-            # neither holds committed_seq back nor counts as a not-measured gap.
-            arrivals = [(r.seq, r.persisted_at_ns) for r in cls.accepted]
-            taken = {r.seq for r in cls.accepted}
-            for q in cls.quarantined:
-                if (
-                    q.seq > 0
-                    and q.reason is not QuarantineReason.SEQ_CONFLICT
-                    and q.seq not in taken
-                    and state.is_free(q.seq)
-                ):
-                    arrivals.append((q.seq, q.persisted_at_ns))
-                    taken.add(q.seq)
-            new_state, opened = advance_seq(state, arrivals, at_ns=at_ns)
+            outcome = self._ingest_in(tx, agent_id, records, quarantined, at_ns)
+        self._log_gaps(agent_id, outcome)
+        return outcome
 
-            ingested = self._insert_records(tx, agent_id, epoch, cls.accepted, modems, at_ns)
-            self._insert_quarantine(tx, agent_id, cls.quarantined, at_ns)
-            self._save_gaps(tx, state.gaps, new_state.gaps)
-            self._insert_events(
-                tx,
-                [
-                    LedgerEvent(
-                        agent_id=agent_id,
-                        at_ns=at_ns,
-                        kind=LedgerEventKind.SEQ_GAP_DETECTED,
-                        detail=f"seq {g.first_seq}..{g.last_seq} missing",
-                        attributes={
-                            "first_seq": str(g.first_seq),
-                            "last_seq": str(g.last_seq),
-                            "epoch": str(g.epoch),
-                        },
-                    )
-                    for g in opened
-                ],
+    def ingest_batches(
+        self,
+        agent_id: str,
+        batches: Sequence[tuple[Sequence[IngestRecord], Sequence[Quarantined]]],
+        *,
+        at_ns: int,
+    ) -> list[BatchOutcome]:
+        """Several batches of one agent in one transaction (group commit): each outcome is
+        what `ingest_batch` would have returned for its batch in this order, and all of
+        them are committed (one fsync) when this returns, or none is."""
+        with self._transaction() as tx:
+            outcomes = [self._ingest_in(tx, agent_id, r, q, at_ns) for r, q in batches]
+        for outcome in outcomes:
+            self._log_gaps(agent_id, outcome)
+        return outcomes
+
+    def _ingest_in(
+        self,
+        tx: Tx,
+        agent_id: str,
+        records: Sequence[IngestRecord],
+        quarantined: Sequence[Quarantined],
+        at_ns: int,
+    ) -> BatchOutcome:
+        row = tx.all(
+            "SELECT seq_epoch, max_seq, max_seq_persisted_ns, registered_at_ns FROM agents"
+            " WHERE agent_id = ?" + self._for_update,
+            (agent_id,),
+        )
+        # A row without registration comes from set_connected/touch_agent only.
+        if not row or not row[0][3]:
+            raise UnknownAgentError(agent_id)
+        epoch, max_seq, max_ns = (int(v) for v in row[0][:3])
+        state = SeqState(agent_id, epoch, max_seq, max_ns, self._load_gaps(tx, agent_id, epoch))
+        modems = {
+            str(r[0]): str(r[1])
+            for r in tx.all("SELECT imei, iccid FROM modems WHERE agent_id = ?", (agent_id,))
+        }
+        # classify_batch scrubs every record (ingest.scrub_nul) before judging it:
+        # look the uuids up as they would have been stored.
+        uuids = [r.uuid.replace("\x00", "\ufffd") for r in records if r.uuid]
+        existing: set[str] = set()
+        for chunk in _chunks(uuids):
+            existing.update(
+                str(r[0])
+                for r in tx.all(
+                    f"SELECT uuid FROM records WHERE uuid IN ({_marks(len(chunk))})", chunk
+                )
             )
-            committed = new_state.committed_seq
-            tx.run(
-                "UPDATE agents SET max_seq = ?, max_seq_persisted_ns = ?, committed_seq = ?,"
-                " last_seen_ns = ? WHERE agent_id = ?",
-                (new_state.max_seq, new_state.max_seq_persisted_ns, committed, at_ns, agent_id),
-            )
-        for g in opened:
-            log.warning(
-                "seq_gap_detected",
-                agent_id=agent_id,
-                first_seq=g.first_seq,
-                last_seq=g.last_seq,
-                epoch=g.epoch,
-            )
+        cls = classify_batch(
+            records,
+            quarantined,
+            now_ns=at_ns,
+            known_imeis=modems.keys(),
+            existing_uuids=existing,
+            seq_state=state,
+            limits=self._limits,
+        )
+        # A quarantined record did arrive: its seq is accounted for (stored raw), so it
+        # neither holds committed_seq back nor counts as a not-measured gap.
+        arrivals = [(r.seq, r.persisted_at_ns) for r in cls.accepted]
+        taken = {r.seq for r in cls.accepted}
+        for q in cls.quarantined:
+            if (
+                q.seq > 0
+                and q.reason is not QuarantineReason.SEQ_CONFLICT
+                and q.seq not in taken
+                and state.is_free(q.seq)
+            ):
+                arrivals.append((q.seq, q.persisted_at_ns))
+                taken.add(q.seq)
+        new_state, opened = advance_seq(state, arrivals, at_ns=at_ns)
+
+        ingested = self._insert_records(tx, agent_id, epoch, cls.accepted, modems, at_ns)
+        self._insert_quarantine(tx, agent_id, cls.quarantined, at_ns)
+        self._save_gaps(tx, state.gaps, new_state.gaps)
+        self._insert_events(
+            tx,
+            [
+                LedgerEvent(
+                    agent_id=agent_id,
+                    at_ns=at_ns,
+                    kind=LedgerEventKind.SEQ_GAP_DETECTED,
+                    detail=f"seq {g.first_seq}..{g.last_seq} missing",
+                    attributes={
+                        "first_seq": str(g.first_seq),
+                        "last_seq": str(g.last_seq),
+                        "epoch": str(g.epoch),
+                    },
+                )
+                for g in opened
+            ],
+        )
+        committed = new_state.committed_seq
+        tx.run(
+            "UPDATE agents SET max_seq = ?, max_seq_persisted_ns = ?, committed_seq = ?,"
+            " last_seen_ns = ? WHERE agent_id = ?",
+            (new_state.max_seq, new_state.max_seq_persisted_ns, committed, at_ns, agent_id),
+        )
         rejections = tuple(
             RecordRejection(uuid=q.uuid, seq=q.seq, reason=f"{q.reason.value}: {q.detail}")
             for q in cls.quarantined
@@ -483,6 +512,16 @@ class SqlLedger(ProbeLedgerMixin, ABC):
             committed_seq=committed,
             new_gaps=opened,
         )
+
+    def _log_gaps(self, agent_id: str, outcome: BatchOutcome) -> None:
+        for g in outcome.new_gaps:
+            log.warning(
+                "seq_gap_detected",
+                agent_id=agent_id,
+                first_seq=g.first_seq,
+                last_seq=g.last_seq,
+                epoch=g.epoch,
+            )
 
     def _load_gaps(self, tx: Tx, agent_id: str, epoch: int) -> tuple[GapSpan, ...]:
         return tuple(
@@ -555,34 +594,44 @@ class SqlLedger(ProbeLedgerMixin, ABC):
                 )
             )
         ids = self._allocate_ids(tx, len(records))
+        # The hot loop of ingest: locals bound once, the common SMS first, no generators
+        # for the single-part case.
+        rows_append, sms_append, parts_append = rows.append, sms_rows.append, part_rows.append
+        isfinite = math.isfinite
+        msisdn_of = msisdns.get
+        iccid_of = modems.get
         for rid, r in zip(ids, records, strict=True):
             c = r.clock
-            rows.append(
+            b = r.body
+            offset, unc = c.offset_ms, c.uncertainty_ms
+            rows_append(
                 (
                     rid,
                     r.uuid,
                     agent_id,
                     epoch,
                     r.seq,
-                    r.kind.value,
+                    _KIND_VALUE[type(b)],
                     r.persisted_at_ns,
-                    c.offset_ms if math.isfinite(c.offset_ms) else 0.0,
-                    _opt_float(c.uncertainty_ms),
+                    offset if isfinite(offset) else 0.0,
+                    unc if isfinite(unc) else None,
                     c.measured_at_ns,
                     r.modem_imei,
                     r.iccid,
                     at_ns,
                 )
             )
-            b = r.body
             if isinstance(b, ReceivedSms):
-                iccid = r.iccid or modems.get(r.modem_imei, "")
-                sms_rows.append(
+                parts = b.parts
+                iccid = r.iccid or iccid_of(r.modem_imei, "")
+                sms_append(
                     (
                         rid,
                         agent_id,
-                        min(p.received_at_ns for p in b.parts),
-                        msisdns.get(iccid, ""),
+                        parts[0].received_at_ns
+                        if len(parts) == 1
+                        else min(p.received_at_ns for p in parts),
+                        msisdn_of(iccid, ""),
                         b.smsc,
                         b.sender,
                         b.sender_ton,
@@ -594,27 +643,27 @@ class SqlLedger(ProbeLedgerMixin, ABC):
                         b.concat_ref,
                         b.concat_total,
                         int(b.partial),
-                        ",".join(str(n) for n in b.missing_parts),
+                        ",".join([str(n) for n in b.missing_parts]) if b.missing_parts else "",
                         int(b.undecodable),
                         b.user_data,
                     )
                 )
-                part_rows.extend(
-                    (
-                        rid,
-                        i,
-                        p.uuid,
-                        p.raw_pdu,
-                        p.storage,
-                        p.index,
-                        p.received_at_ns,
-                        p.scts_ns,
-                        p.scts_tz_minutes,
-                        p.part_seq,
-                        p.decode_error,
+                for i, p in enumerate(parts):
+                    parts_append(
+                        (
+                            rid,
+                            i,
+                            p.uuid,
+                            p.raw_pdu,
+                            p.storage,
+                            p.index,
+                            p.received_at_ns,
+                            p.scts_ns,
+                            p.scts_tz_minutes,
+                            p.part_seq,
+                            p.decode_error,
+                        )
                     )
-                    for i, p in enumerate(b.parts)
-                )
             elif isinstance(b, StatusReport):
                 sr_rows.append(
                     (

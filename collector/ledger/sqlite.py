@@ -60,6 +60,8 @@ class SqliteLedger(SqlLedger):
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
+            # 64 MB page cache: the uuid index takes random inserts and slows as it grows.
+            self._conn.execute("PRAGMA cache_size=-65536")
         except sqlite3.Error as exc:
             raise LedgerUnavailableError(f"cannot open SQLite ledger {self.path}: {exc}") from exc
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import ModemRef, Outbox, body_from_json, body_to_json
+from agent.outbox import OUTBOX_FORMAT, ModemRef, Outbox, body_from_json, body_to_json
 from agent.reassembly import ConcatInfo, PartFacts
 from agent.records import (
     AgentEvent,
@@ -16,8 +16,10 @@ from agent.records import (
     ModemHealth,
     ReceivedSms,
     Registration,
+    SmsPart,
     StatusReport,
 )
+from agent.uplink.serde import record_from_wire, record_to_proto
 
 MODEM = ModemRef("860000000000001", imei="860000000000001", iccid="89860000000000000001")
 OTHER = ModemRef("860000000000002", imei="860000000000002")
@@ -337,3 +339,99 @@ def test_gsm7_escape_split_across_parts_is_decoded_once(outbox: Outbox) -> None:
     outbox.persist_part(MODEM, "SM", 0, b"\x01", f1)
     (rec,) = outbox.persist_part(MODEM, "SM", 1, b"\x02", f2).emitted
     assert isinstance(rec.body, ReceivedSms) and rec.body.text == "a€"
+
+
+# --- format 1: serialised records (pending_wire) and the upgrade of format-0 files ---
+
+_FORMAT0_RECORDS = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO meta (key, value) VALUES ('last_seq', 2);
+CREATE TABLE records (
+    seq INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    persisted_at_ns INTEGER NOT NULL,
+    clock TEXT NOT NULL,
+    modem_imei TEXT NOT NULL,
+    iccid TEXT NOT NULL,
+    body TEXT NOT NULL,
+    acked_at_ns INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX records_pending ON records (acked_at_ns, seq);
+"""
+
+
+def _format0_file(path: Path, bodies: list[tuple[str, str]]) -> None:
+    """An outbox as the previous agent release wrote it: JSON bodies, no wire column."""
+    db = sqlite3.connect(path)
+    db.executescript(_FORMAT0_RECORDS)
+    for seq, (kind, body) in enumerate(bodies, start=1):
+        db.execute(
+            "INSERT INTO records (seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid,"
+            " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, f"old-{seq}", kind, 1_700_000_000_000_000_000 + seq, "[1.5, 2.5, 7]",
+             MODEM.imei, MODEM.iccid, body),
+        )  # fmt: skip
+    db.commit()
+    db.close()
+
+
+def test_pending_wire_is_the_stored_proto_of_each_pending_record(
+    outbox: Outbox, clock: ManualClock
+) -> None:
+    outbox.append(AgentEvent(at_ns=1, kind="tick", attributes={"a": "b"}))
+    outbox.persist_part(MODEM, "SM", 3, b"\x07\x91", facts("hello"))
+    health = ModemHealth(at_ns=2, responding=True, rssi_dbm=-71.0, registration=Registration.HOME)
+    outbox.append(health, MODEM)
+    outbox.mark_acked([1])
+    wires = outbox.pending_wire(0, 10)
+    records = outbox.pending(0, 10)
+    assert [w.seq for w in wires] == [r.seq for r in records] == [2, 3]
+    assert [w.kind for w in wires] == ["sms", "health"]
+    assert [w.wire for w in wires] == [record_to_proto(r).SerializeToString() for r in records]
+    assert [record_from_wire(w) for w in wires] == records
+    assert [w.persisted_at_ns for w in wires] == [clock.ns, clock.ns]
+    assert [w.seq for w in outbox.pending_wire(2, 10)] == [3]
+
+
+def test_format0_outbox_is_upgraded_in_place_and_its_records_still_upload(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    sms = ReceivedSms(
+        parts=(SmsPart("p1", b"\x07\x91\x13", "SM", 4, 1_700_000_000_000_000_001),),
+        sender="10690001",
+        text="code 1234",
+        encoding="gsm7",
+    )
+    event = AgentEvent(at_ns=9, kind="modem_lost", attributes={"port": "/dev/x"})
+    _format0_file(path, [("received_sms", body_to_json(sms)), ("agent_event", body_to_json(event))])
+    with Outbox(path) as box:
+        assert box._db.execute("PRAGMA user_version").fetchone()[0] == OUTBOX_FORMAT
+        old = box.pending(0, 10)
+        assert [r.body for r in old] == [sms, event]
+        assert old[0].clock == ClockEstimate(1.5, 2.5, 7) and old[0].uuid == "old-1"
+        # Old rows keep no wire bytes; they are encoded when read, identically.
+        assert [w.wire for w in box.pending_wire(0, 10)] == [
+            record_to_proto(r).SerializeToString() for r in old
+        ]
+        new = box.append(AgentEvent(at_ns=10, kind="tick"))
+        assert new.seq == 3
+        stored = box._db.execute("SELECT seq, wire IS NULL FROM records ORDER BY seq").fetchall()
+        assert stored == [(1, 1), (2, 1), (3, 0)]
+        box.mark_acked([1, 3])
+        assert [w.seq for w in box.pending_wire(0, 10)] == [2]
+    with Outbox(path) as box:  # reopening an upgraded file changes nothing
+        assert [r.seq for r in box.pending(0, 10)] == [2]
+        assert box._db.execute("PRAGMA user_version").fetchone()[0] == OUTBOX_FORMAT
+
+
+def test_mark_acked_acks_exactly_the_given_seqs_in_runs(outbox: Outbox) -> None:
+    for i in range(12):
+        outbox.append(AgentEvent(at_ns=i, kind="tick"))
+    outbox.mark_acked([7, 1, 2, 3, 5, 9, 10, 3])  # unordered, repeated, three runs
+    assert [r.seq for r in outbox.pending(0, 20)] == [4, 6, 8, 11, 12]
+    outbox.mark_acked(iter([4, 6]))  # any iterable
+    assert outbox.depth() == 3
+    # Ack marks skip the fsync; every later commit (records!) is FULL again.
+    assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 2

@@ -2,10 +2,13 @@
 generated straight into the outbox (as the receive path would persist them).
 
     python -m tests.grpc.agent_proc --outbox F --address H:P --agent-id ID --certs DIR
-        [--modems 8] [--total N] [--rate R]
+        [--modems 8] [--total N] [--rate R] [--max-pending P]
 
 Generates until the outbox's last_seq reaches --total (so a restarted process continues
 where the killed one stopped), uploads until SIGTERM. Prints one JSON line when running.
+With --max-pending, generation waits while P records are unacked (a bounded outbox, as the
+receiver stops reading when its outbox is full): how far it runs ahead of the collector is
+then bounded by progress, not by time, however slowly a loaded machine restarts things.
 """
 
 from __future__ import annotations
@@ -29,13 +32,23 @@ from tests.grpc.harness import modems_of, sms
 
 
 async def generate(
-    outbox: Outbox, up: Uploader, agent: str, n_modems: int, total: int, rate: float
+    outbox: Outbox,
+    up: Uploader,
+    agent: str,
+    n_modems: int,
+    total: int,
+    rate: float,
+    max_pending: int = 0,
 ) -> None:
     modems = modems_of(agent, n_modems)
     period = 1.0 / rate if rate > 0 else 0.0
     started = time.monotonic()
     sent = 0
     while (seq := outbox.last_seq()) < total:
+        if max_pending and outbox.depth() >= max_pending:
+            await asyncio.sleep(0.01)
+            started += 0.01  # waiting is not falling behind: no burst to catch up
+            continue
         index = seq % len(modems)
         m = modems[index]
         ref = ModemRef(key=m.imei, imei=m.imei, iccid=m.sim.iccid if m.sim else "")
@@ -72,6 +85,7 @@ async def main() -> None:
     p.add_argument("--modems", type=int, default=8)
     p.add_argument("--total", type=int, default=1000)
     p.add_argument("--rate", type=float, default=0.0)
+    p.add_argument("--max-pending", type=int, default=0)
     p.add_argument("--metrics", default="")
     a = p.parse_args()
     configure_logging("info", "json")
@@ -96,7 +110,9 @@ async def main() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    gen = asyncio.create_task(generate(outbox, up, a.agent_id, a.modems, a.total, a.rate))
+    gen = asyncio.create_task(
+        generate(outbox, up, a.agent_id, a.modems, a.total, a.rate, a.max_pending)
+    )
     print(json.dumps({"event": "agent_proc_running", "metrics_port": mport}), flush=True)
     await up.run(stop)
     gen.cancel()

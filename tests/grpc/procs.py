@@ -141,6 +141,7 @@ class AgentProcess:
     rate: float = 0.0
     modems: int = 8
     metrics_port: int = 0
+    max_pending: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -171,6 +172,8 @@ class AgentProcess:
         ]
         if self.metrics_port:
             args += ["--metrics", f"127.0.0.1:{self.metrics_port}"]
+        if self.max_pending:
+            args += ["--max-pending", str(self.max_pending)]
         self.proc = subprocess.Popen(args, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=log)
         log.close()
         assert self.proc.stdout is not None

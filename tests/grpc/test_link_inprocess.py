@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import grpc
 import pytest
+from smsprobe.v1 import agent_pb2
 
 from agent.outbox import Outbox
 from agent.uplink.backoff import FixedBackoff
 from agent.uplink.client import UplinkError, Uploader, UploadSettings, make_channel
 from agent.uplink.model import AgentIdentity
+from agent.uplink.serde import batch_to_proto, record_to_proto, register_request_to_proto
+from collector.api.auth import Authenticator
+from collector.api.serde import registration_from_proto
+from collector.api.servicer import AgentServicer, ConfigStore
 from collector.ledger import open_ledger
+from collector.ledger.base import BatchOutcome
+from collector.ledger.sqlite import SqliteLedger
+from collector.records import IngestRecord, Quarantined
 from tests.grpc.conftest import Pki
-from tests.grpc.harness import fill, in_process_collector, modems_of, uploader, wait_until
+from tests.grpc.harness import (
+    default_agent_config,
+    fill,
+    in_process_collector,
+    modems_of,
+    uploader,
+    wait_until,
+)
 
 
 def test_records_uploaded_once_and_acked(pki: Pki, tmp_path: Path) -> None:
@@ -118,5 +137,111 @@ def test_insecure_mode_works_only_as_configured(tmp_path: Path) -> None:
         # Without `insecure`, the agent refuses to dial without its certificate.
         with pytest.raises(UplinkError):
             make_channel("127.0.0.1:1", ca_cert=None, cert=None, key=None)
+
+    asyncio.run(main())
+
+
+class GatedLedger(SqliteLedger):
+    """The real SQLite ledger whose first batch waits for a gate, so the next batches
+    queue up behind it in the servicer; notes how the servicer then commits them."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.migrate()
+        self.gate = threading.Event()
+        self.first_waiting = threading.Event()
+        self.group_sizes: list[int] = []
+
+    def _hold(self) -> None:
+        if not self.first_waiting.is_set():
+            self.first_waiting.set()
+            self.gate.wait(20)
+
+    def ingest_batch(
+        self,
+        agent_id: str,
+        records: Sequence[IngestRecord],
+        quarantined: Sequence[Quarantined],
+        *,
+        at_ns: int,
+    ) -> BatchOutcome:
+        self._hold()
+        self.group_sizes.append(1)
+        return super().ingest_batch(agent_id, records, quarantined, at_ns=at_ns)
+
+    def ingest_batches(
+        self,
+        agent_id: str,
+        batches: Sequence[tuple[Sequence[IngestRecord], Sequence[Quarantined]]],
+        *,
+        at_ns: int,
+    ) -> list[BatchOutcome]:
+        self._hold()
+        self.group_sizes.append(len(batches))
+        return super().ingest_batches(agent_id, batches, at_ns=at_ns)
+
+
+class LoopbackContext:
+    """Stand-in for grpc.aio.ServicerContext (named as such): an insecure peer; the
+    servicer is called directly so the test sees exactly when it pulls each request."""
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {}
+
+    async def abort(self, code: grpc.StatusCode, message: str) -> None:
+        raise AssertionError(f"aborted: {code} {message}")
+
+
+def test_batches_queued_behind_a_slow_commit_share_one_transaction(tmp_path: Path) -> None:
+    async def main() -> None:
+        ledger = GatedLedger(tmp_path / "ledger.db")
+        outbox = Outbox(tmp_path / "outbox.db")
+        modems = modems_of("agent-a", 2)
+        records = fill(outbox, 300, modems)
+        identity = AgentIdentity("agent-a")
+        ledger.register_agent(
+            registration_from_proto(
+                register_request_to_proto(identity, modems, agent_time_ns=1, last_seq=300)
+            ),
+            at_ns=time.time_ns(),
+        )
+        servicer = AgentServicer(
+            ledger, Authenticator(insecure=True), ConfigStore(default_agent_config)
+        )
+        pulled = 0
+
+        async def requests() -> AsyncIterator[agent_pb2.UploadRequest]:
+            nonlocal pulled
+            for n in range(6):
+                chunk = [record_to_proto(r) for r in records[n * 50 : (n + 1) * 50]]
+                pulled += 1
+                yield batch_to_proto("agent-a", n + 1, chunk, outbox_depth=0, oldest_pending_ns=0)
+
+        acks: list[int] = []
+
+        async def consume() -> None:
+            async for response in servicer.Upload(requests(), LoopbackContext()):
+                acks.append(response.ack.batch_id)
+
+        task = asyncio.create_task(consume())
+        await wait_until(
+            lambda: ledger.first_waiting.is_set() or task.done(), what="first commit started"
+        )
+        if task.done():
+            task.result()
+        # Request 4 is pulled only after 2 and 3 were queued behind the held commit.
+        await wait_until(lambda: pulled >= 4, what="batches queued")
+        assert acks == []  # nothing is acked before its commit
+        ledger.gate.set()
+        await asyncio.wait_for(task, 20)
+        assert acks == [1, 2, 3, 4, 5, 6]  # in order, each once
+        assert sum(ledger.group_sizes) == 6 and max(ledger.group_sizes) > 1
+        assert ledger.record_count() == 300
+        assert ledger.agents()[0].committed_seq == 300
+        ledger.close()
+        outbox.close()
 
     asyncio.run(main())

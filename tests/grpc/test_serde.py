@@ -28,13 +28,18 @@ from agent.uplink.model import (
     SimIdentity,
 )
 from agent.uplink.serde import (
+    batch_to_proto,
     config_from_proto,
     config_to_proto,
     modem_from_proto,
     modem_to_proto,
+    record_frame_size,
     record_from_proto,
+    record_from_wire,
     record_to_proto,
+    record_to_wire,
     register_request_to_proto,
+    upload_request_bytes,
 )
 
 i32 = st.integers(-(2**31), 2**31 - 1)
@@ -136,6 +141,44 @@ records = st.builds(
 def test_record_round_trips_through_wire_bytes(record: OutboxRecord) -> None:
     wire = record_to_proto(record).SerializeToString()
     assert record_from_proto(agent_pb2.Record.FromString(wire)) == record
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(records, max_size=6),
+    st.text(max_size=20),
+    u64,
+    st.integers(0, 2**40),  # beyond uint32: clamped like batch_to_proto does
+    i64,
+)
+def test_upload_request_assembled_from_stored_bytes_equals_the_built_one(
+    recs: list[OutboxRecord], agent_id: str, batch_id: int, depth: int, oldest: int
+) -> None:
+    wires = [record_to_wire(r) for r in recs]
+    data = upload_request_bytes(
+        agent_id, batch_id, [w.wire for w in wires], outbox_depth=depth, oldest_pending_ns=oldest
+    )
+    built = batch_to_proto(
+        agent_id,
+        batch_id,
+        [record_to_proto(r) for r in recs],
+        outbox_depth=depth,
+        oldest_pending_ns=oldest,
+    )
+    assert agent_pb2.UploadRequest.FromString(data) == built
+    assert [record_from_wire(w) for w in wires] == recs
+    assert [(w.seq, w.persisted_at_ns) for w in wires] == [(r.seq, r.persisted_at_ns) for r in recs]
+    assert [w.kind for w in wires] == [record_to_proto(r).WhichOneof("body") for r in recs]
+    # The uploader's byte budget adds up frame sizes: they are exact.
+    empty = batch_to_proto(agent_id, batch_id, [], outbox_depth=depth, oldest_pending_ns=oldest)
+    framed = sum(record_frame_size(w.wire) for w in wires)
+    assert built.batch.ByteSize() == empty.batch.ByteSize() + framed
+
+
+def test_frame_size_counts_multi_byte_length_prefixes() -> None:
+    assert record_frame_size(b"x" * 127) == 1 + 1 + 127
+    assert record_frame_size(b"x" * 128) == 1 + 2 + 128
+    assert record_frame_size(b"x" * 16384) == 1 + 3 + 16384
 
 
 def test_unknown_health_and_infinite_clock_survive() -> None:
