@@ -268,6 +268,16 @@ class Ledger(Protocol):
         """
         ...
 
+    def ingest_batches(
+        self,
+        agent_id: str,
+        batches: Sequence[tuple[Sequence[IngestRecord], Sequence[Quarantined]]],
+        *,
+        at_ns: int,
+    ) -> list[BatchOutcome]:
+        """Group commit: several batches of one agent in one transaction, outcomes in order."""
+        ...
+
     def set_connected(self, agent_id: str, connected: bool, *, at_ns: int, peer: str = "") -> None:
         """Liveness (agent_connected / agent_disconnected events). An agent that never
         registered gets a bare row (still refused by ingest_batch); never raises
