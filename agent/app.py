@@ -17,8 +17,9 @@ from typing import Any
 import click
 import structlog
 
+from agent.canary import CanaryScheduler, SupervisorSender
 from agent.config import AgentConfig, ConfigError, ModemConfig, load_config
-from agent.outbox import Outbox, open_outbox
+from agent.outbox import ModemRef, Outbox, open_outbox
 from agent.receiver import ModemEvent, ModemSession, ModemSupervisor, open_gsm_session
 from agent.records import AgentEvent, ClockEstimate
 from agent.recovery import Backoff
@@ -74,6 +75,7 @@ def _start_uplink(
     clock: ClockSource,
     notifier: Notifier,
     metrics: Any = None,
+    on_config: Callable[[Any], None] | None = None,
 ) -> Awaitable[None] | None:
     """The seam to agent/uplink: `agent.uplink.run_uplink(config, outbox, stop)` when the
     package offers it, else an `agent.uplink.client.Uploader` built here."""
@@ -154,6 +156,7 @@ def _start_uplink(
         ),
         modems_provider=modems,
         metrics=metrics,
+        on_config=on_config,
     )
     clock.provider = uploader.clock_estimate
     notifier.listeners.append(uploader.notify)
@@ -257,8 +260,23 @@ async def run_agent(
             name="housekeeping",
         )
     )
+    # Canaries run on the schedule the collector pushes (none until it does).
+    canaries = CanaryScheduler(
+        lambda: [SupervisorSender(s) for s in supervisors],
+        unroutable=lambda record, imei: outbox.append(record, ModemRef(imei, imei, "")),
+    )
+    tasks.append(asyncio.create_task(canaries.run(stop), name="canaries"))
     if upload and config.collector is not None and config.collector.upload:
-        uplink = _start_uplink(config, outbox, stop, supervisors, clock, notifier, metrics)
+        uplink = _start_uplink(
+            config,
+            outbox,
+            stop,
+            supervisors,
+            clock,
+            notifier,
+            metrics,
+            on_config=lambda remote: canaries.update(remote.canaries),
+        )
         if uplink is not None:
             tasks.append(asyncio.ensure_future(uplink))
     else:

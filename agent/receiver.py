@@ -745,6 +745,7 @@ class ModemSupervisor:
 
         refs: list[int] = []
         error = ""
+        started_ns = self.now_ns()  # before the send: a canary's latency is never negative
         try:
             session = self.session
             if session is None:
@@ -763,7 +764,7 @@ class ModemSupervisor:
                 self.outbox.append(
                     CanarySent(
                         canary_id=canary_id,
-                        sent_at_ns=self.now_ns(),
+                        sent_at_ns=started_ns,
                         to_msisdn=to,
                         message_references=tuple(refs),
                         error=error,

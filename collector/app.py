@@ -9,7 +9,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +21,19 @@ from agent.logs import configure_logging
 
 if TYPE_CHECKING:
     from collector.api.servicer import AgentConfigSource
+    from collector.canaries import CanaryAssignment
     from collector.config import CollectorConfig
     from collector.ledger import Ledger
 
 log = structlog.get_logger("collector.app")
 
 
-def agent_config_source(config: CollectorConfig) -> AgentConfigSource:
-    """AgentConfig per agent id: [agents] defaults, overridden by [agents.<id>]."""
+def agent_config_source(
+    config: CollectorConfig,
+    canaries: Callable[[str], Sequence[CanaryAssignment]] | None = None,
+) -> AgentConfigSource:
+    """AgentConfig per agent id: [agents] defaults, overridden by [agents.<id>]; plus that
+    agent's canary jobs from `canaries` (collector/canaries.py CanaryPlanner.jobs_for)."""
     defaults = config.agent_defaults
     specs = dict(config.agents)
 
@@ -45,6 +50,14 @@ def agent_config_source(config: CollectorConfig) -> AgentConfigSource:
                 pb.clock_sync_interval_s = spec.clock_sync_interval_s
             for m in spec.expected_modems:
                 pb.expected_modems.add(imei=m.imei, iccid=m.iccid, msisdn=m.msisdn)
+        for job in canaries(agent_id) if canaries is not None else ():
+            pb.canaries.add(
+                canary_id=job.canary_id,
+                from_imei=job.from_imei,
+                to_msisdn=job.to_msisdn,
+                interval_s=job.interval_s,
+                text=job.text,
+            )
         return pb
 
     return source
@@ -88,7 +101,12 @@ async def serve(
         mport = serve_metrics(metrics, config.metrics.listen)
         log.info("metrics_served", listen=config.metrics.listen, port=mport)
     auth = Authenticator(insecure=insecure, deny=config.tls.deny_agents)
-    store = ConfigStore(agent_config_source(config))
+    from collector.canaries import CanaryPlanner, keep_planned
+
+    # One planner across reloads: the pairing follows the SIMs the agents registered.
+    planner = CanaryPlanner(config.agent_defaults.canary_interval_s)
+    source = agent_config_source(config, planner.jobs_for)
+    store = ConfigStore(source)
     servicer = AgentServicer(ledger, auth, store, metrics=metrics)
     tls = None
     if not insecure:
@@ -127,10 +145,21 @@ async def serve(
                 log.error("config_reload_failed", path=str(config_path), error=str(exc))
                 continue
             auth.set_deny(fresh.tls.deny_agents)
-            await store.replace(agent_config_source(fresh))
+            nonlocal source
+            planner.interval_s = fresh.agent_defaults.canary_interval_s
+            planner.update(await asyncio.to_thread(ledger.agents))
+            source = agent_config_source(fresh, planner.jobs_for)
+            await store.replace(source)
             log.info("config_reloaded", path=str(config_path), deny=len(auth.deny))
 
     reload_task = asyncio.create_task(reloader())
+
+    async def canaries_changed() -> None:
+        await store.replace(source)  # same source, new plan: watchers re-check versions
+
+    canary_task = asyncio.create_task(
+        keep_planned(planner, ledger.agents, canaries_changed, stop), name="canary planner"
+    )
     background = [
         t for t in (start_probing(config, ledger, stop), start_alerting(config, ledger, stop)) if t
     ]
@@ -139,6 +168,7 @@ async def serve(
         log.info("collector_stopping")
     finally:
         reload_task.cancel()
+        canary_task.cancel()
         await running.stop(grace_s=2.0)
         for task in background:
             # They see `stop` too: a last judging pass, vendors, webhooks and sinks closed.
@@ -179,6 +209,7 @@ def start_probing(
         file=config.source,
         clock=time.time_ns,
         timeseries=timeseries,
+        canary_deadline_s=config.agent_defaults.canary_deadline_s,
     )
 
     return _background(service.run(stop), "probes")

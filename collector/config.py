@@ -8,6 +8,7 @@
     [metrics]  listen = "127.0.0.1:9464"      ("" = no Prometheus endpoint)
     [log]      level = "info"  format = "auto" | "json" | "console"
     [agents]   health_interval_s, clock_sync_interval_s, offline_after_s  (defaults)
+               canary_interval_s = 900 (0 = no canaries), canary_deadline_s = 300
     [agents.<agent_id>]  site, region, health_interval_s, clock_sync_interval_s,
                          expected_modems = [{imei = "...", iccid = "...", msisdn = "..."}]
 
@@ -48,6 +49,13 @@ LOG_FORMATS = ("auto", "json", "console")
 _AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _DIGITS = re.compile(r"\d{6,20}")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_AGENT_DEFAULT_KEYS = (
+    "health_interval_s",
+    "clock_sync_interval_s",
+    "offline_after_s",
+    "canary_interval_s",
+    "canary_deadline_s",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +94,10 @@ class AgentDefaults:
     health_interval_s: float = 60.0
     clock_sync_interval_s: float = 300.0
     offline_after_s: float = 180.0  # not seen this long: the agent counts as down
+    # SIM-to-SIM canaries (collector/canaries.py): each SIM gets one from another SIM this
+    # often; 0 = off. A canary not received within canary_deadline_s fails its receiver.
+    canary_interval_s: float = 0.0
+    canary_deadline_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,10 +225,14 @@ def _agents(t: Table | None) -> tuple[AgentDefaults, Mapping[str, AgentSpec]]:
             "clock_sync_interval_s", d.clock_sync_interval_s, min_value=1.0
         ),
         offline_after_s=t.get_float("offline_after_s", d.offline_after_s, min_value=1.0),
+        canary_interval_s=t.get_float("canary_interval_s", d.canary_interval_s, min_value=0.0),
+        canary_deadline_s=t.get_float("canary_deadline_s", d.canary_deadline_s, min_value=1.0),
     )
+    if 0 < defaults.canary_interval_s < 1.0:
+        raise t.error("canary_interval_s", "0 (off) or a number >= 1", defaults.canary_interval_s)
     specs: dict[str, AgentSpec] = {}
     for agent_id in t.key_names():
-        if agent_id in ("health_interval_s", "clock_sync_interval_s", "offline_after_s"):
+        if agent_id in _AGENT_DEFAULT_KEYS:
             continue
         if not _AGENT_ID.fullmatch(agent_id):
             raise ConfigError(

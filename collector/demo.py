@@ -252,6 +252,7 @@ listen = ""
 [agents]
 health_interval_s = 3
 clock_sync_interval_s = 10
+canary_interval_s = 20
 
 [vendors.acme]
 kind = "http"

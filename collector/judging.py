@@ -3,7 +3,8 @@
 One pass (`judge_once`) is a pure function of the ledger's contents and `now`:
 1. attribute DLRs not yet attributed to a probe (vendor message id rules);
 2. attribute received SMS to probes by token on the target SIM;
-3. build each target receiver's unhealthy spans (health, silence, sequence gaps);
+3. build each target receiver's unhealthy spans (health, silence, sequence gaps, and
+   canaries that did not reach it: collector/canaries.py);
 4. judge, store what changed (revisions logged), close probes past the DLR window.
 Passes are idempotent, so a collector restart simply judges again.
 """
@@ -17,6 +18,7 @@ from typing import Protocol
 
 import structlog
 
+from collector.canaries import canary_outcomes, canary_spans
 from collector.correlation.match import DlrIndex, IdRule, match_arrivals
 from collector.correlation.model import (
     NS,
@@ -31,7 +33,7 @@ from collector.correlation.model import (
 from collector.correlation.receiver import HealthSample, unhealthy_spans
 from collector.correlation.verdicts import judge
 from collector.ledger.base import GapSpan, StoredHealth, StoredSms
-from collector.ledger.probes import Revision, StoredDlr, StoredProbe
+from collector.ledger.probes import Revision, StoredCanary, StoredDlr, StoredProbe
 
 log = structlog.get_logger("smsprobe.judging")
 
@@ -53,6 +55,10 @@ class JudgingLedger(Protocol):
 
     def gaps(self, agent_id: str | None = ...) -> list[GapSpan]: ...
 
+    def canaries_sent(
+        self, *, since_ns: int = ..., until_ns: int | None = ...
+    ) -> list[StoredCanary]: ...
+
     def save_verdicts(self, verdicts: Sequence[Verdict], *, at_ns: int) -> list[Revision]: ...
 
     def mark_final(self, probe_ids: Iterable[str]) -> None: ...
@@ -65,6 +71,11 @@ class JudgingConfig:
     # Arrivals and DLRs are looked for this far before the oldest open probe (clock skew).
     margin_s: float = 300.0
     id_rules: Mapping[str, Sequence[IdRule]] | None = None
+    # A canary not on its target SIM this long after sending marks the receiver unhealthy.
+    canary_deadline_s: float = 300.0
+    # Canaries are looked for this far back: a failure before the oldest open probe still
+    # counts until a later canary gets through.
+    canary_lookback_s: float = 3600.0
 
 
 def probe_spec(p: StoredProbe) -> ProbeSpec:
@@ -175,6 +186,22 @@ class Judge:
                 end_ns=window_end,
                 max_silence_s=self._config.health_max_silence_s,
             )
+
+        # 3b. canaries that did not reach a target SIM (collector/canaries.py)
+        by_msisdn = canary_spans(
+            canary_outcomes(
+                self._ledger,
+                since_ns=oldest - int(max(self._config.canary_lookback_s, 0.0) * NS),
+                now_ns=now,
+                deadline_s=self._config.canary_deadline_s,
+                max_silence_s=self._config.health_max_silence_s,
+                gaps_by_agent=gaps_by_agent,
+            ),
+            now_ns=now,
+        )
+        for imei, msisdn in {(s.modem_imei, s.msisdn) for s in specs.values()}:
+            if imei in spans and msisdn in by_msisdn:
+                spans[imei] = spans[imei] + by_msisdn[msisdn]
 
         # 4. judge
         verdicts = []

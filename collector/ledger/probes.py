@@ -64,6 +64,22 @@ class Submission:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredCanary:
+    """A CanarySent record as ingested; sent_at_ns on the agent's clock."""
+
+    canary_id: str
+    agent_id: str
+    modem_imei: str  # the sending modem
+    to_msisdn: str
+    sent_at_ns: int
+    clock_offset_ms: float  # collector time = agent time + offset
+    message_references: tuple[int, ...]
+    error: str
+    text: str
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredProbe:
     plan: ProbePlan
     submit_status: str
@@ -542,5 +558,32 @@ class ProbeLedgerMixin:
             HealthRow(int(r[0]), r[1], r[2], int(r[3]) + round(float(r[9]) * 1e6),
                       None if r[4] is None else float(r[4]), int(r[5]), int(r[6]), bool(r[7]),
                       r[8], r[10], r[11])
+            for r in rows
+        ]  # fmt: skip
+
+    # ---------------------------------------------------------------- canaries
+    def canaries_sent(
+        self, *, since_ns: int = 0, until_ns: int | None = None
+    ) -> list[StoredCanary]:
+        """CanarySent records with sent_at_ns (agent clock) in [since_ns, until_ns), oldest
+        first, with the sending modem and the clock offset to put them on collector time."""
+        sql = (
+            "SELECT c.canary_id, c.agent_id, r.modem_imei, c.to_msisdn, c.sent_at_ns,"
+            " r.clock_offset_ms, c.message_references, c.error, c.text, r.uuid"
+            " FROM canaries c JOIN records r ON r.id = c.record_id WHERE c.sent_at_ns >= ?"
+        )
+        params: list[Any] = [since_ns]
+        if until_ns is not None:
+            sql += " AND c.sent_at_ns < ?"
+            params.append(until_ns)
+        with self._transaction(write=False) as tx:
+            rows = tx.all(sql + " ORDER BY c.sent_at_ns, r.id", params)
+        return [
+            StoredCanary(
+                canary_id=r[0], agent_id=r[1], modem_imei=r[2], to_msisdn=r[3],
+                sent_at_ns=int(r[4]), clock_offset_ms=float(r[5]),
+                message_references=tuple(int(x) for x in str(r[6]).split(",") if x),
+                error=r[7], text=r[8], uuid=r[9],
+            )
             for r in rows
         ]  # fmt: skip

@@ -65,6 +65,7 @@ class ProbeService:
         file: str,
         clock: Callable[[], int],
         timeseries: TimeSeriesConfig | None = None,
+        canary_deadline_s: float = 300.0,
     ) -> None:
         self._ledger = ledger
         self._config = config
@@ -72,6 +73,7 @@ class ProbeService:
         self._file = file
         self._clock = clock
         self._timeseries = timeseries
+        self._canary_deadline_s = canary_deadline_s
         self.webhook_port = 0
         self.ready = asyncio.Event()
 
@@ -118,7 +120,11 @@ class ProbeService:
         )
         judge = Judge(
             self._ledger,
-            JudgingConfig(policy=cfg.policy, health_max_silence_s=cfg.health_max_silence_s),
+            JudgingConfig(
+                policy=cfg.policy,
+                health_max_silence_s=cfg.health_max_silence_s,
+                canary_deadline_s=self._canary_deadline_s,
+            ),
             self._clock,
         )
         tasks = [

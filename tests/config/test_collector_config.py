@@ -175,3 +175,19 @@ def test_float_rejects_infinity() -> None:
     t = Table({"v": math.inf}, file="c.toml")
     with pytest.raises(ConfigError, match="got inf"):
         t.get_float("v")
+
+
+def test_canary_keys_default_off_and_parse(tmp_path: Path) -> None:
+    base = {"ledger": {"url": "l.db"}}
+    off = parse_config(base, file="c.toml", base_dir=tmp_path).agent_defaults
+    assert (off.canary_interval_s, off.canary_deadline_s) == (0.0, 300.0)
+    on = parse_config(
+        {**base, "agents": {"canary_interval_s": 20, "canary_deadline_s": 45.5, "a1": {}}},
+        file="c.toml",
+        base_dir=tmp_path,
+    )
+    assert (on.agent_defaults.canary_interval_s, on.agent_defaults.canary_deadline_s) == (
+        20.0,
+        45.5,
+    )
+    assert list(on.agents) == ["a1"]  # the canary keys are defaults, not agent ids
