@@ -232,6 +232,44 @@ peak_bands = [{{ start_h = {hour}, end_h = {(hour + 2) % 24}, multiplier = 4.0 }
     return text
 
 
+def http_vendor_toml(name: str, port: int) -> str:
+    """The [vendors.NAME] table for one of the simulator's 253-style HTTP aggregators."""
+    return f"""[vendors.{name}]
+kind = "http"
+base_url = "http://127.0.0.1:{port}"
+vars = {{ account = "{name}", password = "{name}-secret" }}
+redact_fields = ["password"]
+[vendors.{name}.submit]
+url = "/sms/send"
+body = "json"
+message_id_path = "data.msgid"
+parts_path = "data.fee"
+success_path = "code"
+success_values = ["0"]
+error_message_path = "error"
+fields = {{ account = "{{var.account}}", password = "{{var.password}}", mobile = "{{to}}", content = "{{text}}", sign = "{{signature}}", category = "{{profile}}" }}
+[vendors.{name}.errors]
+101 = "auth"
+103 = "throttled"
+104 = "rejected.template"
+105 = "rejected.signature"
+106 = "rejected.number"
+107 = "rejected.content"
+108 = "throttled"
+[vendors.{name}.dlr]
+message_id = "msgid"
+status = "status"
+err = "err"
+msisdn = "mobile"
+done_at = "reportTime"
+done_at_format = "yymmddhhmmss"
+utc_offset_h = 8.0
+[vendors.{name}.dlr_push]
+format = "json"
+signature = {{ secret = "{name}-push", header = "X-Signature", timestamp_header = "X-Timestamp", tolerance_s = 300 }}
+"""
+
+
 def collector_toml(out: Path, grpc_port: int, webhook_port: int, ports: dict[str, int],
                    duration_s: float, seed: int) -> str:  # fmt: skip
     pki = out / "pki"
@@ -254,74 +292,8 @@ health_interval_s = 3
 clock_sync_interval_s = 10
 canary_interval_s = 20
 
-[vendors.acme]
-kind = "http"
-base_url = "http://127.0.0.1:{ports["acme"]}"
-vars = {{ account = "acme", password = "acme-secret" }}
-redact_fields = ["password"]
-[vendors.acme.submit]
-url = "/sms/send"
-body = "json"
-message_id_path = "data.msgid"
-parts_path = "data.fee"
-success_path = "code"
-success_values = ["0"]
-error_message_path = "error"
-fields = {{ account = "{{var.account}}", password = "{{var.password}}", mobile = "{{to}}", content = "{{text}}", sign = "{{signature}}", category = "{{profile}}" }}
-[vendors.acme.errors]
-101 = "auth"
-103 = "throttled"
-104 = "rejected.template"
-105 = "rejected.signature"
-106 = "rejected.number"
-107 = "rejected.content"
-108 = "throttled"
-[vendors.acme.dlr]
-message_id = "msgid"
-status = "status"
-err = "err"
-msisdn = "mobile"
-done_at = "reportTime"
-done_at_format = "yymmddhhmmss"
-utc_offset_h = 8.0
-[vendors.acme.dlr_push]
-format = "json"
-signature = {{ secret = "acme-push", header = "X-Signature", timestamp_header = "X-Timestamp", tolerance_s = 300 }}
-
-[vendors.cheap]
-kind = "http"
-base_url = "http://127.0.0.1:{ports["cheap"]}"
-vars = {{ account = "cheap", password = "cheap-secret" }}
-redact_fields = ["password"]
-[vendors.cheap.submit]
-url = "/sms/send"
-body = "json"
-message_id_path = "data.msgid"
-parts_path = "data.fee"
-success_path = "code"
-success_values = ["0"]
-error_message_path = "error"
-fields = {{ account = "{{var.account}}", password = "{{var.password}}", mobile = "{{to}}", content = "{{text}}", sign = "{{signature}}", category = "{{profile}}" }}
-[vendors.cheap.errors]
-101 = "auth"
-103 = "throttled"
-104 = "rejected.template"
-105 = "rejected.signature"
-106 = "rejected.number"
-107 = "rejected.content"
-108 = "throttled"
-[vendors.cheap.dlr]
-message_id = "msgid"
-status = "status"
-err = "err"
-msisdn = "mobile"
-done_at = "reportTime"
-done_at_format = "yymmddhhmmss"
-utc_offset_h = 8.0
-[vendors.cheap.dlr_push]
-format = "json"
-signature = {{ secret = "cheap-push", header = "X-Signature", timestamp_header = "X-Timestamp", tolerance_s = 300 }}
-
+{http_vendor_toml("acme", ports["acme"])}
+{http_vendor_toml("cheap", ports["cheap"])}
 [vendors.bolt]
 kind = "smpp"
 host = "127.0.0.1"
