@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -72,11 +73,14 @@ class Receiver:
         return [(b["phase"], b["kind"]) for b in self.bodies]
 
 
-def dead_url() -> str:
-    """A loopback port nobody listens on: connections are refused."""
+@contextlib.contextmanager
+def dead_url() -> Iterator[str]:
+    """A loopback port nobody listens on: connections are refused. The socket stays bound
+    (not listening: Linux answers a SYN with RST) so no server of a parallel test can take
+    the port meanwhile."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+        yield f"http://127.0.0.1:{s.getsockname()[1]}/hook"
 
 
 class Clock:
@@ -196,13 +200,13 @@ def test_webhook_down_retries_bounded_noted_and_the_loop_goes_on(ledger: Any) ->
         delays.append(seconds)
         await asyncio.sleep(0)
 
-    async def scenario() -> AlertService:
+    async def scenario(url: str) -> AlertService:
         probes(ledger, 0, "l" * 8, start=T0)
         ticks = itertools.count()
         # A minute per pass, then time stands still: the alerts stay up however fast it loops.
         clock = lambda: T0 + min(10 + next(ticks), 20) * MIN  # noqa: E731
         notifier = WebhookNotifier(
-            [dead_url()], ledger=ledger, max_attempts=3, timeout_s=2.0,
+            [url], ledger=ledger, max_attempts=3, timeout_s=2.0,
             backoff=ExponentialBackoff(1.0, 60.0), sleep=no_wait,
         )  # fmt: skip
         svc = AlertService(ledger, rules=RULES, notifier=notifier, clock=clock, interval_s=0.01)
@@ -223,7 +227,8 @@ def test_webhook_down_retries_bounded_noted_and_the_loop_goes_on(ledger: Any) ->
             await asyncio.wait_for(task, 10)
         return svc
 
-    svc = asyncio.run(scenario())
+    with dead_url() as url:
+        svc = asyncio.run(scenario(url))
     rows = ledger.alerts()
     kinds = {r.kind for r in rows}
     assert kinds == {"vendor_outage", "sla_breach", "fake_dlr_surge"}

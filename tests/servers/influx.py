@@ -17,15 +17,23 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class _Startable(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+_Server = TypeVar("_Server", bound=_Startable)
 
 
 def _require(binary: str, package: str) -> str:
@@ -119,10 +127,27 @@ bind-address = "127.0.0.1:{free_port()}"
             pass
 
 
+_START_ATTEMPTS = 3
+
+
+def _start_on_a_free_port(make: Callable[[int], _Server]) -> _Server:
+    """A free port is only free until someone binds it: a server of a parallel test may take
+    it between our probe and the server's own bind (it then exits), so try another port."""
+    for attempt in range(_START_ATTEMPTS):
+        server = make(free_port())
+        try:
+            server.start()
+            return server
+        except RuntimeError:
+            server.stop()
+            if attempt == _START_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def influx_server(root: pathlib.Path) -> Iterator[InfluxServer]:
     root.mkdir(parents=True, exist_ok=True)
-    server = InfluxServer(root, free_port())
-    server.start()
+    server = _start_on_a_free_port(lambda port: InfluxServer(root, port))
     try:
         yield server
     finally:
@@ -169,13 +194,23 @@ class VictoriaMetricsServer:
         with urllib.request.urlopen(url, timeout=10) as resp:
             return [json.loads(line) for line in resp.read().decode().splitlines() if line]
 
+    def force_flush(self) -> None:
+        with urllib.request.urlopen(self.url + "/internal/force_flush", timeout=10) as resp:
+            resp.read()
+
     def wait_for_samples(
         self, match: str, count: int, deadline_s: float = 15
     ) -> list[dict[str, Any]]:
-        """Poll until `count` samples match: its 204 comes before rows are searchable."""
+        """Poll until `count` samples match: its 204 comes before rows are searchable.
+
+        Each poll first asks the server to flush its in-memory buffers (/internal/force_flush):
+        left alone it makes fresh rows searchable only after ~10 s. The flush changes when
+        stored rows become visible, not whether they were stored, so this still reads back.
+        """
         end = time.monotonic() + deadline_s
         rows: list[dict[str, Any]] = []
         while time.monotonic() < end:
+            self.force_flush()
             rows = self.export(match)
             if sum(len(r["values"]) for r in rows) >= count:
                 return rows
@@ -185,8 +220,7 @@ class VictoriaMetricsServer:
 
 def victoria_metrics_server(root: pathlib.Path) -> Iterator[VictoriaMetricsServer]:
     root.mkdir(parents=True, exist_ok=True)
-    server = VictoriaMetricsServer(root, free_port())
-    server.start()
+    server = _start_on_a_free_port(lambda port: VictoriaMetricsServer(root, port))
     try:
         yield server
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,21 @@ from gsmmodem.pdu import decodeSmsPdu
 
 from agent.modem.sim import SimFleetThread
 from tests.sim.conftest import fast_spec, wait_for
+
+
+def _join_notification_threads(before: set[threading.Thread], timeout: float = 15.0) -> None:
+    """Wait for the library's URC handler threads before closing the port.
+
+    gsmmodem handles every unsolicited line on a fresh non-daemon thread that keeps talking
+    to the modem after our callback returned (+CMTI: callback, then AT+CMGD). Closing the port
+    under it makes that thread raise TimeoutException 5 s later, inside whichever test runs
+    next on this worker (PytestUnhandledThreadExceptionWarning, an error there).
+    """
+    deadline = time.monotonic() + timeout
+    for thread in set(threading.enumerate()) - before:
+        if "ModemNotification" in thread.name:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            assert not thread.is_alive(), f"gsmmodem handler {thread.name} still running"
 
 
 @pytest.mark.parametrize("profile", ["quectel_ec25", "simcom_sim800", "huawei_e3372"])
@@ -32,6 +48,7 @@ def test_gsmmodem_initialises_lists_and_receives(
         arrived.set()
 
     modem = GsmModem(str(tmp_path / "m1"), 115200, smsReceivedCallbackFunc=on_sms)
+    before = set(threading.enumerate())
     try:
         modem.connect()
         assert modem.imsi == "460011234567890"
@@ -53,7 +70,10 @@ def test_gsmmodem_initialises_lists_and_receives(
         assert arrived.wait(5.0)
         assert (received[0].number, received[0].text) == ("+8613900000000", "live one")
     finally:
-        modem.close()
+        try:
+            _join_notification_threads(before)
+        finally:
+            modem.close()
     truth = sims.control.truth("m1")
     live = [t for t in truth if t["message_id"] == 3]
     assert live[0]["read_at"] is not None and live[0]["deleted_at"] is not None
@@ -67,12 +87,16 @@ def test_gsmmodem_sends_sms_and_gets_the_status_report(
         fast_spec("b", tmp_path, profile="quectel_ec25", msisdn="+8613800000099"),
     )
     modem = GsmModem(str(tmp_path / "a"), 115200, smsReceivedCallbackFunc=lambda sms: None)
+    before = set(threading.enumerate())
     try:
         modem.connect()
         sent = modem.sendSms("+8613800000099", "ping 你好", waitForDeliveryReport=True)
         assert sent.report is not None and sent.report.deliveryStatus == 0  # delivered
     finally:
-        modem.close()
+        try:
+            _join_notification_threads(before)
+        finally:
+            modem.close()
     (mo,) = sims.control.sent("a")
     assert mo["destination"] == "+8613800000099" and mo["mr"] == sent.reference
     # The simulated network carried it into modem b's storage as an SMS-DELIVER.

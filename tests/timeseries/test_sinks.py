@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -16,7 +17,7 @@ from collector.timeseries.sinks import (
     SinkRejected,
     SinkUnavailable,
 )
-from tests.servers.influx import InfluxServer, VictoriaMetricsServer, free_port
+from tests.servers.influx import InfluxServer, VictoriaMetricsServer
 
 # Recent: VictoriaMetrics drops samples older than its retention (1 month by default).
 T = (time.time_ns() // 1_000_000_000 - 3600) * 1_000_000_000
@@ -61,16 +62,20 @@ def test_v1_field_type_conflict_is_rejected_not_retried(influxdb: InfluxServer) 
 
 
 def test_unreachable_server_is_transient() -> None:
-    async def go() -> None:
+    async def go(url: str) -> None:
         for sink in (
-            InfluxV1Sink(InfluxV1Config(f"http://127.0.0.1:{free_port()}", "db", timeout_s=2)),
-            InfluxV2Sink(InfluxV2Config(f"http://127.0.0.1:{free_port()}", "b", timeout_s=2)),
+            InfluxV1Sink(InfluxV1Config(url, "db", timeout_s=2)),
+            InfluxV2Sink(InfluxV2Config(url, "b", timeout_s=2)),
         ):
             with pytest.raises(SinkUnavailable):
                 await sink.write(points(1))
             await sink.close()
 
-    asyncio.run(go())
+    # Bound, never listening: connections are refused, and no server of a parallel test
+    # can take the port while we use it (a bare free port number could be reused).
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        asyncio.run(go(f"http://127.0.0.1:{s.getsockname()[1]}"))
 
 
 def test_v2_sink_writes_through_influxdb_client(victoria: VictoriaMetricsServer) -> None:
