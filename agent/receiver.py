@@ -435,24 +435,47 @@ class Receiver:
                     raise failure from exc
 
     async def _guarded(self, step: Coroutine[Any, Any, object]) -> None:
-        """Run one step, abandoning it when the modem reboots under it: the reply of a
-        command in flight never comes (reference §12 "modem reboot mid-command"), so
-        waiting out its timeout would leave the modem uninitialised meanwhile."""
+        """Run one step with a watchdog.
+
+        - A modem that reboots under the step never answers the command in flight
+          (reference §12 "modem reboot mid-command"): the step is abandoned at once and
+          the modem re-initialised, instead of waiting out the command's timeout.
+        - A step still running after `step_deadline_s` is abandoned as a hang: every AT
+          command has its own deadline, so this only fires when something below has none —
+          and a receiver stuck there would go deaf while its last health still says
+          healthy, the worst failure there is. It counts as a timeout (escalating to a
+          reopen and a reset like any other hang).
+        """
         task = asyncio.ensure_future(step)
         boot = asyncio.ensure_future(self.boot_seen.wait())
         waiting: set[asyncio.Future[Any]] = {task, boot}
+        deadline = self.step_deadline_s
         try:
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiting, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            rebooted = boot.done() and not boot.cancelled()
             boot.cancel()
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-                self._log.warning("modem_step_abandoned_on_reboot")
-                self._reinit_reason = self._reinit_reason or "boot during a command"
-        if not task.cancelled():
-            task.result()
+                if rebooted:
+                    self._log.warning("modem_step_abandoned_on_reboot")
+                    self._reinit_reason = self._reinit_reason or "boot during a command"
+        if task.cancelled():
+            if not rebooted:
+                from agent.modem.errors import AtTimeout
+
+                self._log.error("modem_step_timed_out", deadline_s=deadline)
+                raise AtTimeout("receive step", deadline)
+            return
+        task.result()
+
+    @property
+    def step_deadline_s(self) -> float:
+        # Far above any legitimate step (a sweep of a full SIM is ~2 commands per message,
+        # each bounded by the command timeout), far below "nobody noticed for minutes".
+        return max(60.0, 24 * self.config.command_timeout_s)
 
     async def handle(self, event: ModemEvent) -> None:
         if isinstance(event, NewMessage):
