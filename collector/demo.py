@@ -680,8 +680,8 @@ def demo_command(
     check = compare(load_jsonl(out / "verdicts.jsonl"), load_jsonl(out / "truth.jsonl"))
     echo(
         f"\nground truth check: {check.matched} probes compared with what the simulated network "
-        f"did, {len(check.problems)} disagreements; fake DLRs caught {check.fake_dlrs_caught}"
-        f"/{check.fake_dlrs_in_truth}"
+        f"did, {len(check.problems)} disagreements; provable fake DLRs caught "
+        f"{check.fake_dlrs_caught}/{check.fake_dlrs_in_truth}"
     )
     for problem in check.problems:
         echo(f"  DISAGREES: {problem}")

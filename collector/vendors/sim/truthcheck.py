@@ -20,7 +20,7 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
 class Comparison:
     matched: int = 0
     problems: list[str] = field(default_factory=list)
-    fake_dlrs_in_truth: int = 0
+    fake_dlrs_in_truth: int = 0  # provable ones: lost while the receiver was healthy
     fake_dlrs_caught: int = 0
     by_fate: dict[str, int] = field(default_factory=dict)
 
@@ -84,11 +84,14 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
             expected = ("inconclusive",) if t.get("receiver_down") else ("lost", "inconclusive")
             if verdict not in expected:
                 out.problems.append(f"{where}: lost in the network but judged {verdict}")
-            if t.get("fake_dlr"):
+            # A fake DLR is provable only when the receiver could vouch for itself: to a
+            # receiver that was down (or that we could not show healthy) it is unverifiable,
+            # never an accusation. Every provable one must be caught.
+            if t.get("fake_dlr") and not (t.get("receiver_down") or verdict == "inconclusive"):
                 out.fake_dlrs_in_truth += 1
                 if v["dlr"] == "fake_success":
                     out.fake_dlrs_caught += 1
-                elif not (t.get("receiver_down") or verdict == "inconclusive"):
+                else:
                     out.problems.append(f"{where}: fake DLR not caught (dlr {v['dlr']})")
         elif fate == "rejected" and verdict != "rejected":
             out.problems.append(f"{where}: refused by the vendor but judged {verdict}")
