@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 
-from agent.modem.sms import split_text
 from collector.judging import Judge, JudgingConfig
 from collector.probes.config import ProbesConfig
 from collector.probes.content import PROFILES, expected_text
@@ -20,6 +19,7 @@ from collector.probes.runner import LedgerDlrSink, ProbeRunner, RunnerSettings
 from collector.probes.scheduler import Scheduler, Target
 from collector.timeseries.config import TimeSeriesConfig
 from collector.timeseries.writer import TimeSeriesWriter, WriterSettings
+from collector.vendors.base import sms_parts
 from collector.vendors.registry import build_vendors
 from collector.vendors.webhooks import DlrWebhookServer
 
@@ -29,8 +29,7 @@ log = structlog.get_logger("smsprobe.probes")
 def billed_parts(profile: str, signature: str) -> int:
     """Parts a vendor bills for this profile (70/67 or 160/153, signature included)."""
     sample = "7" * 11 if PROFILES[profile].token_kind.value == "order" else "482913"
-    _, parts = split_text(expected_text(PROFILES[profile], sample, signature))
-    return len(parts)
+    return sms_parts(expected_text(PROFILES[profile], sample, signature))
 
 
 def targets_from(agents: list[Any]) -> list[Target]:

@@ -377,21 +377,11 @@ def normalise_dlr_status(raw: str) -> DlrStatus:
     return DlrStatus.UNKNOWN
 
 
-# GSM 03.38 default alphabet and extension table (modem-and-pdu.md 9.1, 9.2); anything else
-# forces UCS2.
-_GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
-
-
 def sms_parts(text: str) -> int:
     """How many SMS parts `text` needs: UCS2 70 single / 67 per part, GSM 7-bit 160 / 153
     septets (TS 23.040 9.2.3.24.1 UDH costs 6 octets; vendors-smpp-china.md 0.3).
-    Chinese vendors bill by this rule with the 【signature】 included."""
-    if all(c in _GSM7_BASIC or c in _GSM7_EXTENDED for c in text):
-        septets = sum(2 if c in _GSM7_EXTENDED else 1 for c in text)
-        return 1 if septets <= 160 else -(-septets // 153)
-    units = len(text.encode("utf-16-be")) // 2  # surrogate pairs count as two UCS2 units
-    return 1 if units <= 70 else -(-units // 67)
+    Chinese vendors bill by this rule with the 【signature】 included. The codec decides
+    (it never splits an escape sequence or a surrogate pair across parts)."""
+    from agent.modem.sms import split_text
+
+    return len(split_text(text)[1])
