@@ -300,12 +300,18 @@ class AtChannel:
     # -- commands --------------------------------------------------------------------------
 
     async def command(
-        self, cmd: str, *, timeout_s: float, pdu: bytes | str | None = None
+        self,
+        cmd: str,
+        *,
+        timeout_s: float,
+        pdu: bytes | str | None = None,
+        prompt_timeout_s: float = 5.0,
     ) -> AtResponse:
         """Send `cmd` (without CR) and wait for its final result code.
 
-        With `pdu`, waits for the `> ` prompt and sends the PDU hex + Ctrl-Z (TS 27.005
-        §3.5.1). Raises AtTimeout, PortGone, or AtError/CmeError/CmsError for non-OK finals.
+        With `pdu`, waits up to `prompt_timeout_s` for the `> ` prompt and sends the PDU
+        hex + Ctrl-Z (TS 27.005 §3.5.1); `timeout_s` bounds the whole exchange. Raises
+        AtTimeout, PortGone, or AtError/CmeError/CmsError for non-OK finals.
         """
         async with self._lock:
             if self._gone is not None:
@@ -317,13 +323,15 @@ class AtChannel:
                     # Not answering AT: send the command anyway (it may be the AT+CFUN=1,1
                     # that un-hangs the modem); the channel stays stale.
                     self._log.warning("at_resync_failed", command=cmd)
-            final = await self._exchange(cmd, timeout_s=timeout_s, pdu=pdu)
+            final = await self._exchange(
+                cmd, timeout_s=timeout_s, pdu=pdu, prompt_timeout_s=prompt_timeout_s
+            )
         if final[1] != "OK":
             raise error_from_final(cmd, final[1])
         return AtResponse(tuple(final[0]), final[1])
 
     async def _exchange(
-        self, cmd: str, *, timeout_s: float, pdu: bytes | str | None
+        self, cmd: str, *, timeout_s: float, pdu: bytes | str | None, prompt_timeout_s: float
     ) -> tuple[list[str], str]:
         loop = asyncio.get_running_loop()
         pending = _Pending(cmd, loop)
@@ -332,6 +340,7 @@ class AtChannel:
         if self._gone is not None:  # the reader died while we waited for the lock
             self._pending = None
             raise PortGone(str(self._gone)) from self._gone
+        waited, waited_s = cmd, timeout_s  # what a timeout reports
         try:
             async with asyncio.timeout(timeout_s):
                 await self._write((cmd + "\r").encode("ascii"))
@@ -339,7 +348,15 @@ class AtChannel:
                     pdu_hex = pdu.hex().upper() if isinstance(pdu, bytes) else pdu.upper()
                     self._sent.append(pdu_hex)
                     waiters: set[asyncio.Future[Any]] = {pending.prompt, pending.final}
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    # The prompt comes at once or not at all: waiting the whole send
+                    # timeout for it would hold the channel (and starve the receiver).
+                    waited, waited_s = f"{cmd} (PDU prompt)", min(timeout_s, prompt_timeout_s)
+                    await asyncio.wait(
+                        waiters, timeout=waited_s, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if not (pending.prompt.done() or pending.final.done()):
+                        raise TimeoutError
+                    waited, waited_s = cmd, timeout_s
                     if not pending.final.done():
                         await self._write(pdu_hex.encode("ascii") + b"\x1a")
                 final = await pending.final
@@ -352,8 +369,8 @@ class AtChannel:
                 # ESC aborts a pending PDU input (TS 27.005 §3.5.1) so the modem stops waiting.
                 with contextlib.suppress(ModemError):
                     await self._write(b"\x1b")
-            self._log.warning("at_command_timed_out", command=cmd, timeout_s=timeout_s)
-            raise AtTimeout(cmd, timeout_s) from exc
+            self._log.warning("at_command_timed_out", command=waited, timeout_s=waited_s)
+            raise AtTimeout(waited, waited_s) from exc
         finally:
             self._pending = None
         return pending.lines, final

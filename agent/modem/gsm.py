@@ -458,8 +458,9 @@ class GsmModem:
 
     async def send_pdu(self, pdu: bytes | str, tpdu_length: int) -> int:
         """AT+CMGS=<tpdu_length>, PDU at the prompt; returns the message reference."""
+        t = self.profile.timeouts
         resp = await self.channel.command(
-            f"AT+CMGS={tpdu_length}", timeout_s=self.profile.timeouts.send_s, pdu=pdu
+            f"AT+CMGS={tpdu_length}", timeout_s=t.send_s, pdu=pdu, prompt_timeout_s=t.default_s
         )
         return c.parse_cmgs(resp.lines)
 

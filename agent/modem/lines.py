@@ -93,5 +93,9 @@ class LineSplitter:
             return
         line = decode_line(bytes(self._buf)).lstrip(_LEADING_JUNK).strip(" \x1a")
         self._buf.clear()
-        if line:
+        if line == ">":
+            # The prompt, with a line end after it: a URC right behind the prompt arrives
+            # in the same read ("\r\n> \r\n+CMTI: ..."), or the firmware ends it with CR.
+            out.append(PROMPT)
+        elif line:
             out.append(line)

@@ -111,7 +111,7 @@ class ScriptedPtyPeer:
                 if not cmd:
                     continue
                 reply = self._answer(cmd)
-                if reply.endswith(b"> "):
+                if b"\r\n> " in reply:  # the prompt, maybe with a URC behind it
                     in_pdu = True
 
     def _answer(self, cmd: str) -> bytes:

@@ -188,6 +188,40 @@ def test_prompt_timeout_sends_escape() -> None:
     run(responder, body)
 
 
+def test_prompt_with_a_urc_right_behind_it_in_one_write() -> None:
+    def responder(cmd: str) -> bytes:
+        if cmd.startswith("AT+CMGS="):
+            return b'\r\n> \r\n+CMTI: "SM",0\r\n'
+        if cmd.startswith("<PDU>"):
+            return ok("+CMGS: 7")
+        return ok()
+
+    async def body(ch: AtChannel, peer: ScriptedPtyPeer) -> None:
+        seen: list[Urc] = []
+        ch.on_urc(["+CMTI"], seen.append)
+        resp = await ch.command("AT+CMGS=2", timeout_s=30, pdu="0011")
+        assert resp.lines == ("+CMGS: 7",)
+        assert [u.line for u in seen] == ['+CMTI: "SM",0']
+
+    run(responder, body)
+
+
+def test_a_missing_prompt_fails_fast_not_after_the_send_timeout() -> None:
+    # No prompt: give up after the prompt timeout (and ESC), not the long send timeout —
+    # the channel is shared with the receiver, which must not starve behind a canary.
+    def responder(cmd: str) -> bytes | None:
+        return None if cmd.startswith("AT+CMGS") else ok()
+
+    async def body(ch: AtChannel, peer: ScriptedPtyPeer) -> None:
+        with pytest.raises(AtTimeout) as info:
+            await ch.command("AT+CMGS=2", timeout_s=60, pdu="0011", prompt_timeout_s=0.3)
+        assert (info.value.command, info.value.timeout_s) == ("AT+CMGS=2 (PDU prompt)", 0.3)
+        assert (await ch.command("AT", timeout_s=5)).final == "OK"
+        assert "<PDU>0011" not in peer.commands
+
+    run(responder, body, resync_settle_s=0.05)
+
+
 def test_direct_pdu_urc_with_a_urc_between_header_and_pdu() -> None:
     pdu = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07"
 

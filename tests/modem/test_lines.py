@@ -40,6 +40,15 @@ def test_pdu_prompt_without_line_end_is_emitted() -> None:
     assert splitter.feed(b" ") == []
 
 
+def test_pdu_prompt_followed_by_a_urc_in_the_same_read() -> None:
+    # Seen in the field and from the simulator: an SMS arrives while the modem waits for
+    # the PDU, and its +CMTI comes right behind the prompt. Losing the prompt here left
+    # AT+CMGS waiting for its whole send timeout while the receiver starved.
+    splitter = LineSplitter()
+    assert splitter.feed(b'\r\n> \r\n+CMTI: "SM",0\r\n') == [PROMPT, '+CMTI: "SM",0']
+    assert feed_all([b"\r\n>\r"]) == [PROMPT]
+
+
 def test_nuls_stripped_and_leading_junk_removed() -> None:
     assert feed_all([b"\x00\x00O\x00K\r\n"]) == ["OK"]
     assert feed_all([b"\xff\xff\xffOK\r\n"]) == ["OK"]
