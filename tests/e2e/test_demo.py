@@ -34,8 +34,33 @@ def run_demo(out: Path, seed: int, duration_s: int = 20) -> subprocess.Completed
     )  # fmt: skip
 
 
+def diagnostics(out: Path, stdout: str) -> str:
+    """What CI shows of a failed run: warnings from every log, and the AT transcript's
+    tail for each modem whose SIM a disagreement names (the run directory is gone)."""
+    lines: list[str] = []
+    for log in sorted((out / "logs").glob("*.log")):
+        bad = [ln for ln in log.read_text(errors="replace").splitlines() if '"level": "' in ln]
+        bad = [ln for ln in bad if '"level": "info"' not in ln and '"level": "debug"' not in ln]
+        if bad:
+            lines += [f"--- {log.name}: last warnings/errors"] + [ln[:300] for ln in bad[-15:]]
+    fleet = out / "fleet.toml"
+    transcript = out / "sims" / "at-transcript.log"
+    if fleet.exists() and transcript.exists():
+        names = re.findall(r'name = "([^"]+)"[^\[]*?msisdn = "([^"]+)"', fleet.read_text())
+        named = {msisdn: name for name, msisdn in names}
+        at_lines = transcript.read_text(errors="replace").splitlines()
+        for msisdn in sorted(set(re.findall(r"to (\+\d+)\)", stdout))):
+            name = named.get(msisdn)
+            if name:
+                mine = [ln for ln in at_lines if f" {name} " in ln]
+                lines += [f"--- AT transcript of {name} ({msisdn}), last 40 lines", *mine[-40:]]
+    return "\n".join(lines)
+
+
 def check_outputs(out: Path, result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-3000:] + "\n" + diagnostics(out, result.stdout)
+    )
     for name in ("verdicts.jsonl", "summary.json", "truth.jsonl", "ledger.db"):
         assert (out / name).exists(), name
         assert str(out / name) in result.stdout  # the path of each file is printed
