@@ -95,3 +95,11 @@ class DlrIndex:
             if len(probes) == 1:
                 return next(iter(probes)), rule
         return None
+
+
+def id_rule(submit_id: str, dlr_id: str) -> IdRule | None:
+    """Which rule relates one DLR id to one submit id (None: not the same message)."""
+    index = DlrIndex()
+    index.add("", "", (submit_id,))
+    found = index.lookup("", dlr_id)
+    return None if found is None else found[1]

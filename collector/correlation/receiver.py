@@ -4,7 +4,12 @@ A probe whose window overlaps any of these spans is inconclusive, never charged 
 vendor (verdicts.py). Sources, all put on the collector's clock:
 - health samples of the target modem that say unhealthy: from that sample to the next;
 - no health sample for longer than `max_silence_s`: "not_measured" (the agent may have
-  been fine, but nobody can show it);
+  been fine, but nobody can show it), the whole gap: a sample vouches for its own moment,
+  and two within `max_silence_s` for the time between them — never for the time before
+  the first or after the last (a receiver that goes deaf stops reporting, and its last
+  healthy sample must not cover the SMS it then failed to read);
+- after the last sample, until `max_silence_s` has passed: "awaiting_health" (not known
+  yet; verdicts.py keeps an unarrived probe pending rather than judge it on a guess);
 - sequence gaps the collector recorded for the agent ("we did not hear");
 - (an agent disconnected from the collector is not by itself a problem: it keeps its
   outbox and health while offline and uploads them later; only missing health or a
@@ -17,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from collector.correlation.model import NS, UnhealthySpan
+
+AWAITING_HEALTH = "awaiting_health"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +45,6 @@ def unhealthy_spans(
     spans: list[UnhealthySpan] = []
     silence = int(max_silence_s * NS)
     ordered = sorted(samples, key=lambda s: s.at_ns)
-    # Before the first sample and after the last one, coverage extends max_silence.
-    previous_at = None
     for i, sample in enumerate(ordered):
         nxt = ordered[i + 1].at_ns if i + 1 < len(ordered) else None
         if not sample.healthy:
@@ -47,15 +52,16 @@ def unhealthy_spans(
             spans.append(
                 UnhealthySpan(sample.at_ns, until, ",".join(sample.reasons) or "unhealthy")
             )
-        if previous_at is not None and sample.at_ns - previous_at > silence:
-            spans.append(UnhealthySpan(previous_at + silence, sample.at_ns, "not_measured"))
-        previous_at = sample.at_ns
+        if nxt is not None and nxt - sample.at_ns > silence:
+            spans.append(UnhealthySpan(sample.at_ns, nxt, "not_measured"))
     if not ordered:
         spans.append(UnhealthySpan(start_ns, end_ns, "not_measured"))
     else:
-        if ordered[0].at_ns - silence > start_ns:
-            spans.append(UnhealthySpan(start_ns, ordered[0].at_ns - silence, "not_measured"))
-        if ordered[-1].at_ns + silence < end_ns:
-            spans.append(UnhealthySpan(ordered[-1].at_ns + silence, end_ns, "not_measured"))
+        if ordered[0].at_ns > start_ns:
+            spans.append(UnhealthySpan(start_ns, ordered[0].at_ns, "not_measured"))
+        last = ordered[-1].at_ns
+        if last < end_ns:
+            reason = "not_measured" if end_ns - last > silence else AWAITING_HEALTH
+            spans.append(UnhealthySpan(last, end_ns, reason))
     spans.extend(UnhealthySpan(a, b, "not_measured") for a, b in gaps)
     return [s for s in spans if s.overlaps(start_ns, end_ns)]

@@ -10,7 +10,9 @@ caller logs the revision. The rules, in the order they are applied:
 4. not arrived, receiver unhealthy (modem, agent link, or a "not measured" gap) at any time
    in [submit, give-up], or the submit was ambiguous → inconclusive: never charged to the
    vendor;
-5. otherwise lost.
+5. not arrived, the receiver's health for the end of the window not in yet (it is vouched
+   for only up to its last sample) → pending until it is;
+6. otherwise lost.
 The DLR claim is then compared with what happened; a claim that cannot be checked (receiver
 unhealthy) is unverifiable, never "fake".
 """
@@ -35,6 +37,7 @@ from collector.correlation.model import (
     UnhealthySpan,
     Verdict,
 )
+from collector.correlation.receiver import AWAITING_HEALTH
 
 
 def dlr_claim(dlrs: Sequence[DlrObservation], ids: int) -> tuple[DlrClaim, int]:
@@ -95,6 +98,10 @@ def judge(
     problems = sorted(
         {s.reason for s in unhealthy if s.overlaps(submitted, max(window_end, submitted + 1))}
     )
+    # Health not in yet for the end of the window: no reason to doubt an arrival, but a
+    # non-arrival cannot be judged until the receiver has vouched for the whole window.
+    awaiting_health = AWAITING_HEALTH in problems
+    problems = [p for p in problems if p != AWAITING_HEALTH]
     reasons: list[str] = []
     if probe.submit_status == "ambiguous":
         reasons.append("ambiguous_submit")
@@ -140,6 +147,9 @@ def judge(
         elif problems or probe.submit_status == "ambiguous":
             # An ambiguous submit may never have reached the vendor: its loss is unprovable.
             outcome = Outcome.INCONCLUSIVE
+        elif awaiting_health:
+            outcome = Outcome.PENDING
+            reasons.append("awaiting_receiver_health")
         else:
             outcome = Outcome.LOST
     reasons.extend(f"receiver:{p}" for p in problems)

@@ -99,6 +99,24 @@ def test_fake_dlr_is_caught_only_when_the_receiver_was_healthy() -> None:
     assert "receiver:not_registered" in sick.reasons
 
 
+def test_a_non_arrival_waits_for_the_receiver_to_vouch_for_the_whole_window() -> None:
+    # Health is in only up to t=590 s; give-up is at 600 s. Lost (and a fake DLR) only
+    # once a sample after the window shows the receiver was still listening.
+    awaiting = [UnhealthySpan(at(590), at(605), "awaiting_health")]
+    v = judge(probe(), [], [dlr("DELIVRD", 5)], awaiting, now_ns=at(605), policy=POLICY)
+    assert v.outcome is Outcome.PENDING and v.dlr is DlrTruth.PENDING
+    assert "awaiting_receiver_health" in v.reasons
+    # An arrival needs no vouching.
+    got = judge(probe(), [arrival(5)], [], awaiting, now_ns=at(605), policy=POLICY)
+    assert got.outcome is Outcome.DELIVERED and not got.reasons
+    late = judge(probe(), [arrival(120)], [], awaiting, now_ns=at(605), policy=POLICY)
+    assert late.outcome is Outcome.LATE
+    # Another problem in the window decides at once.
+    down = [*awaiting, UnhealthySpan(at(100), at(200), "not_registered")]
+    sick = judge(probe(), [], [], down, now_ns=at(605), policy=POLICY)
+    assert sick.outcome is Outcome.INCONCLUSIVE
+
+
 def test_unhealthy_outside_the_window_does_not_matter() -> None:
     before = [UnhealthySpan(at(-500), at(-1), "not_measured")]
     after = [UnhealthySpan(at(700), at(900), "agent_disconnected")]
