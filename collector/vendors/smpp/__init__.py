@@ -7,7 +7,8 @@ Public API (everything else is private to the modules):
   bodies `Bind`, `BindResp`, `ShortMessage`, `MessageIdResp`, `DataSm`, `Empty`,
   `encode`, `decode`, `SmppDecodeError`, `SmppEncodeError`
 - receipts (`receipt`): `parse_receipt_text`, `build_receipt_text`,
-  `receipt_from_deliver_sm`, `normalize_message_id`, `match_message_ids`, `IdStyle`
+  `receipt_from_deliver_sm`, `IdStyle` (submit and receipt ids are matched by
+  `collector.correlation.match`)
 - client (`client`): `SmppClient`, `SmppClientConfig`, `BindMode`, `ExponentialBackoff`
 - errors (`errors`): `SmppError` and its tree, `classify_submit_status`
 - adapter (`adapter`): `SmppVendor`, `SmppVendorConfig`, `PartialSubmit`
@@ -38,8 +39,6 @@ from collector.vendors.smpp.pdu import (
 from collector.vendors.smpp.receipt import (
     IdStyle,
     build_receipt_text,
-    match_message_ids,
-    normalize_message_id,
     parse_receipt_text,
     receipt_from_deliver_sm,
 )
@@ -75,8 +74,6 @@ __all__ = [
     "build_receipt_text",
     "decode",
     "encode",
-    "match_message_ids",
-    "normalize_message_id",
     "parse_receipt_text",
     "receipt_from_deliver_sm",
 ]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import re
-import string
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -226,52 +225,3 @@ def receipt_from_deliver_sm(sm: ShortMessage) -> DeliveryReceipt:
         network_error_code=nec.value if nec is not None else None,
         intermediate=state in (MessageState.ENROUTE, MessageState.ACCEPTED),
     )
-
-
-# --- id normalisation (reference §4.2) -----------------------------------------------------
-
-_HEXDIGITS = frozenset(string.hexdigits)
-
-
-def _canonical(message_id: str) -> str:
-    """Strip NULs and whitespace, case-fold, strip leading zeros (keeping one)."""
-    text = message_id.replace("\x00", "").strip().casefold()
-    stripped = text.lstrip("0")
-    return stripped if stripped or not text else "0"
-
-
-def normalize_message_id(message_id: str) -> set[str]:
-    """Every form this id may take: the canonical text plus the decimal rendering of each
-    numeric reading (as decimal and as hex).
-
-    Two ids can name the same message iff their sets intersect; e.g. "ABC1" (hex in a
-    submit_sm_resp) -> {"abc1", "43969"} meets "43969" (decimal in the receipt text).
-    """
-    canonical = _canonical(message_id)
-    forms = {canonical}
-    if not canonical:
-        return forms
-    if canonical.isdigit():
-        forms.add(str(int(canonical, 10)))
-    if _HEXDIGITS.issuperset(canonical) and len(canonical) <= 32:
-        forms.add(str(int(canonical, 16)))
-    return forms
-
-
-class IdMatch(enum.Enum):
-    """Which rule of reference §4.2 matched, for the log (so a vendor can be pinned)."""
-
-    EXACT = "exact"
-    NORMALISED = "normalised"
-    NUMERIC = "numeric"
-
-
-def match_message_ids(a: str, b: str) -> IdMatch | None:
-    """How `a` and `b` match, or None when they cannot name the same message."""
-    if a == b:
-        return IdMatch.EXACT
-    if _canonical(a) == _canonical(b):
-        return IdMatch.NORMALISED
-    if normalize_message_id(a) & normalize_message_id(b):
-        return IdMatch.NUMERIC
-    return None

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from collector.correlation.match import IdRule, id_rule
 from collector.vendors.base import (
     AmbiguousSubmit,
     AuthFailed,
@@ -29,7 +30,6 @@ from collector.vendors.smpp.pdu import (
     ShortMessage,
     decode,
 )
-from collector.vendors.smpp.receipt import IdMatch, match_message_ids
 from collector.vendors.smpp.server import (
     Misbehaviour,
     OnSubmit,
@@ -138,7 +138,7 @@ def test_single_part_submit_and_receipt_stored_before_ack() -> None:
             assert status == CommandStatus.ESME_ROK
             [dlr] = sink.dlrs  # stored before the deliver_sm_resp went out
             assert dlr.message_id == "43969" and dlr.status is DlrStatus.DELIVRD
-            assert match_message_ids(result.message_ids[0], dlr.message_id) is IdMatch.NUMERIC
+            assert id_rule(result.message_ids[0], dlr.message_id) is IdRule.HEX_SUBMIT_DEC_DLR
             assert dlr.source is DlrSource.SMPP and dlr.msisdn == "8613800138000"
             assert (
                 dlr.done_at_ns == int(datetime(2026, 11, 24, 22, 1, tzinfo=UTC).timestamp()) * 10**9

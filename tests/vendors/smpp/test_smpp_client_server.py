@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pytest
 
+from collector.correlation.match import IdRule, id_rule
 from collector.vendors.smpp.client import (
     BindMode,
     ExponentialBackoff,
@@ -36,9 +37,7 @@ from collector.vendors.smpp.pdu import (
     encode,
 )
 from collector.vendors.smpp.receipt import (
-    IdMatch,
     IdStyle,
-    match_message_ids,
     receipt_from_deliver_sm,
 )
 from collector.vendors.smpp.server import (
@@ -135,7 +134,7 @@ def test_submit_then_receipt_with_hex_and_decimal_ids() -> None:
             assert isinstance(pdu.body, ShortMessage)
             receipt = receipt_from_deliver_sm(pdu.body)
             assert receipt.text_message_id == "43969" and receipt.stat == "DELIVRD"
-            assert match_message_ids(resp.message_id, receipt.message_id) is IdMatch.NUMERIC
+            assert id_rule(resp.message_id, receipt.message_id) is IdRule.HEX_SUBMIT_DEC_DLR
 
     run(scenario())
 

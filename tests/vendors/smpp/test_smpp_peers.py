@@ -17,12 +17,13 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.gsm
 
+from collector.correlation.match import IdRule, id_rule
 from collector.vendors.base import DlrStatus, OutgoingSms
 from collector.vendors.smpp.adapter import SmppVendor, SmppVendorConfig
 from collector.vendors.smpp.client import ExponentialBackoff, SmppClient, SmppClientConfig
 from collector.vendors.smpp.errors import BindRefused
 from collector.vendors.smpp.pdu import CommandStatus, Pdu, ShortMessage
-from collector.vendors.smpp.receipt import IdMatch, match_message_ids, receipt_from_deliver_sm
+from collector.vendors.smpp.receipt import receipt_from_deliver_sm
 from collector.vendors.smpp.server import SmppServer, SmppServerConfig, SubmitEvent
 from tests.vendors.helpers import ListDlrSink
 from tests.vendors.smpp.conftest import run
@@ -92,7 +93,7 @@ def test_our_client_against_npm_smpp_hex_resp_decimal_receipt() -> None:
                 receipt = receipt_from_deliver_sm(pdu.body)
                 assert receipt.message_id == "43969" and receipt.stat == "DELIVRD"
                 assert receipt.text is not None and receipt.text.done_time is not None
-                assert match_message_ids(resp.message_id, receipt.message_id) is IdMatch.NUMERIC
+                assert id_rule(resp.message_id, receipt.message_id) is IdRule.HEX_SUBMIT_DEC_DLR
             finally:
                 await client.close()
 
@@ -144,7 +145,7 @@ def test_our_adapter_against_npm_smpp_long_message() -> None:
                 for sent, dlr in zip(
                     result.message_ids, sorted(sink.dlrs, key=lambda d: d.message_id), strict=True
                 ):
-                    assert match_message_ids(sent, dlr.message_id) is IdMatch.NUMERIC
+                    assert id_rule(sent, dlr.message_id) is IdRule.HEX_SUBMIT_DEC_DLR
             finally:
                 await vendor.close()
 

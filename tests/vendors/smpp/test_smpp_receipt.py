@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from collector.correlation.match import IdRule, id_rule
 from collector.vendors.smpp.pdu import (
     DATA_CODING_UCS2,
     MessageState,
@@ -18,12 +19,9 @@ from collector.vendors.smpp.pdu import (
     decode,
 )
 from collector.vendors.smpp.receipt import (
-    IdMatch,
     IdStyle,
     ReceiptParseError,
     build_receipt_text,
-    match_message_ids,
-    normalize_message_id,
     parse_receipt_date,
     parse_receipt_text,
     receipt_from_deliver_sm,
@@ -131,7 +129,7 @@ def test_cloudhopper_receipt_tlv_id_is_hex_of_the_text_id() -> None:
     assert receipt.state is MessageState.DELIVERED and receipt.stat == "DELIVRD"
     assert not receipt.intermediate
     # The same message in two bases and with leading zeros (0x38601FA == 59113978).
-    assert match_message_ids(receipt.message_id, "0059113978") is IdMatch.NUMERIC
+    assert id_rule(receipt.message_id, "0059113978") is IdRule.HEX_SUBMIT_DEC_DLR
 
 
 def test_tlv_only_receipt() -> None:
@@ -168,29 +166,27 @@ def test_receipt_without_any_id_raises() -> None:
         receipt_from_deliver_sm(ShortMessage(esm_class=0x04, short_message=b"stat:DELIVRD"))
 
 
-# --- id normalisation ----------------------------------------------------------------------
+# --- id matching (reference §4.2; collector.correlation.match is the one implementation) ---
 
 
 def test_hex_resp_matches_decimal_receipt() -> None:
     # test-servers.md: npm smpp answered ABC1 and sent id:43969 in the receipt.
-    assert normalize_message_id("ABC1") & normalize_message_id("43969")
-    assert match_message_ids("ABC1", "43969") is IdMatch.NUMERIC
-    assert match_message_ids("43969", "abc1") is IdMatch.NUMERIC
+    assert id_rule("ABC1", "43969") is IdRule.HEX_SUBMIT_DEC_DLR
+    assert id_rule("43969", "abc1") is IdRule.DEC_SUBMIT_HEX_DLR
 
 
 def test_normalisation_rules() -> None:
-    assert match_message_ids("42", "42") is IdMatch.EXACT
-    assert match_message_ids(" 0042\x00", "42") is IdMatch.NORMALISED
-    assert match_message_ids("ABC1", "abc1") is IdMatch.NORMALISED
-    assert match_message_ids("0118Z-0122I", "0118z-0122i") is IdMatch.NORMALISED
-    assert match_message_ids("ABC1", "43970") is None
-    assert match_message_ids("SAR-1-2-1", "SAR-1-2-2") is None
-    assert normalize_message_id("000") == {"0"}
-    assert normalize_message_id("ff") == {"ff", "255"}
+    assert id_rule("42", "42") is IdRule.SAME
+    assert id_rule(" 0042\x00", "42") is IdRule.SAME
+    assert id_rule("ABC1", "abc1") is IdRule.SAME
+    assert id_rule("0118Z-0122I", "0118z-0122i") is IdRule.SAME
+    assert id_rule("000", "0") is IdRule.SAME
+    assert id_rule("ABC1", "43970") is None
+    assert id_rule("SAR-1-2-1", "SAR-1-2-2") is None
 
 
 @given(st.integers(min_value=0, max_value=2**64))
 def test_any_number_in_either_style_matches_itself(n: int) -> None:
     hex_id, dec_id = IdStyle.HEX.render(n), IdStyle.DECIMAL.render(n)
-    assert match_message_ids(hex_id, dec_id) is not None
-    assert match_message_ids(dec_id, hex_id.lower().zfill(20)) is not None
+    assert id_rule(hex_id, dec_id) is not None
+    assert id_rule(dec_id, hex_id.lower().zfill(20)) is not None
