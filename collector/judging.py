@@ -7,6 +7,14 @@ One pass (`judge_once`) is a pure function of the ledger's contents and `now`:
    canaries that did not reach it: collector/canaries.py);
 4. judge, store what changed (revisions logged), close probes past the DLR window.
 Passes are idempotent, so a collector restart simply judges again.
+
+Probes stay open for the whole DLR window (72 h), but almost all of them are settled long
+before. A full pass (every open probe, with all their SMS and health) runs at start and
+every `full_pass_interval_s`; the passes between judge only the *hot* probes: submitted
+within the hot window (give-up + DLR due + margins), still pending, or just attributed a
+DLR. A late fact about a settled probe (an SMS uploaded hours late) revises it at the
+next full pass. DLR attribution always uses every open probe's ids, so a partial pass
+never attributes an id that a colder probe would make ambiguous.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from collector.correlation.model import (
     Arrival,
     ArrivalPart,
     DlrObservation,
+    DlrTruth,
+    Outcome,
     Policy,
     ProbeSpec,
     UnhealthySpan,
@@ -39,7 +49,9 @@ log = structlog.get_logger("smsprobe.judging")
 
 
 class JudgingLedger(Protocol):
-    def probes(self, *, open_only: bool = ..., since_ns: int = ...) -> list[StoredProbe]: ...
+    def probes(
+        self, *, open_only: bool = ..., since_ns: int = ..., probe_ids: Sequence[str] | None = ...
+    ) -> list[StoredProbe]: ...
 
     def unattributed_dlrs(self, *, since_ns: int = ...) -> list[StoredDlr]: ...
 
@@ -76,6 +88,15 @@ class JudgingConfig:
     # Canaries are looked for this far back: a failure before the oldest open probe still
     # counts until a later canary gets through.
     canary_lookback_s: float = 3600.0
+    # Every open probe is judged this often; the passes between judge the hot ones only.
+    # 0: every pass is full.
+    full_pass_interval_s: float = 300.0
+
+    @property
+    def hot_window_s(self) -> float:
+        """How long after its submit a probe may still change without a late fact."""
+        p = self.policy
+        return max(p.give_up_s, p.dlr_due_s) + self.health_max_silence_s + self.margin_s
 
 
 def probe_spec(p: StoredProbe) -> ProbeSpec:
@@ -125,30 +146,62 @@ class Judge:
         self._ledger = ledger
         self._config = config
         self._clock = clock
+        self._last_full_ns: int | None = None
+        # Between full passes: every open probe's ids (attribution must see them all) and
+        # the probes outside the hot window that were still unsettled at the last pass.
+        self._index = DlrIndex(config.id_rules)
+        self._unsettled: set[str] = set()
+        self.full_passes = 0
+        self.hot_passes = 0
 
-    def judge_once(self) -> tuple[list[Verdict], list[Revision]]:
+    def _due_full(self, now: int) -> bool:
+        every = int(self._config.full_pass_interval_s * NS)
+        return self._last_full_ns is None or every <= 0 or now - self._last_full_ns >= every
+
+    def _probes_by_id(self, ids: Sequence[str], chunk: int = 500) -> list[StoredProbe]:
+        out: list[StoredProbe] = []
+        for i in range(0, len(ids), chunk):
+            out += self._ledger.probes(open_only=True, probe_ids=ids[i : i + chunk])
+        return out
+
+    def judge_once(self, *, full: bool | None = None) -> tuple[list[Verdict], list[Revision]]:
+        """One pass; `full` forces a full (True) or hot (False) pass, None: as scheduled."""
         now = self._clock()
         policy = self._config.policy
-        open_probes = [
-            p for p in self._ledger.probes(open_only=True) if p.submit_status != "planned"
-        ]
-        if not open_probes:
-            return [], []
+        full = self._due_full(now) if full is None else full
+        if full:
+            self._last_full_ns = now
+            self.full_passes += 1
+            candidates = self._ledger.probes(open_only=True)
+            self._index = DlrIndex(self._config.id_rules)
+        else:
+            self.hot_passes += 1
+            hot_since = now - int(self._config.hot_window_s * NS)
+            candidates = self._ledger.probes(open_only=True, since_ns=hot_since)
+            known = {p.plan.probe_id for p in candidates}
+            candidates += self._probes_by_id(sorted(self._unsettled - known))
+        open_probes = [p for p in candidates if p.submit_status != "planned"]
         specs = {p.plan.probe_id: probe_spec(p) for p in open_probes}
-        oldest = min(s.submitted_at_ns for s in specs.values())
+        for spec in specs.values():
+            self._index.add(spec.probe_id, spec.vendor, spec.vendor_message_ids)
         margin = int(self._config.margin_s * NS)
 
-        # 1. DLRs → probes
-        index = DlrIndex(self._config.id_rules)
-        for s in specs.values():
-            index.add(s.probe_id, s.vendor, s.vendor_message_ids)
+        # 1. DLRs → probes (any open probe: a cold one's verdict is then judged now too)
+        since = min((s.submitted_at_ns for s in specs.values()), default=now) - margin
         matches = []
-        for dlr in self._ledger.unattributed_dlrs(since_ns=oldest - margin):
-            hit = index.lookup(dlr.vendor, dlr.message_id)
+        for dlr in self._ledger.unattributed_dlrs(since_ns=since):
+            hit = self._index.lookup(dlr.vendor, dlr.message_id)
             if hit is not None:
                 matches.append((dlr.dlr_id, hit[0], hit[1].value))
         if matches:
             self._ledger.attribute_dlrs(matches)
+            late = sorted({pid for _, pid, _ in matches} - set(specs))
+            for p in self._probes_by_id(late):
+                if p.submit_status != "planned":
+                    specs[p.plan.probe_id] = probe_spec(p)
+        if not specs:
+            return [], []
+        oldest = min(s.submitted_at_ns for s in specs.values())
         dlrs = {
             pid: [DlrObservation(d.message_id, d.status, d.received_at_ns) for d in rows]
             for pid, rows in self._ledger.dlrs_of(list(specs)).items()
@@ -234,4 +287,12 @@ class Judge:
         ]
         if closed:
             self._ledger.mark_final(closed)
+        done = set(closed)
+        for v in verdicts:
+            if v.probe_id in done or (
+                v.outcome is not Outcome.PENDING and v.dlr is not DlrTruth.PENDING
+            ):
+                self._unsettled.discard(v.probe_id)
+            else:
+                self._unsettled.add(v.probe_id)
         return verdicts, revisions

@@ -9,7 +9,8 @@ deadline_s = 60                    # arrival after this: late
 give_up_s = 600                    # no arrival by then: lost (or inconclusive)
 dlr_due_s = 600                    # a final DLR after this: late; none: missing
 dlr_window_s = 259200              # DLRs still revise verdicts for 72 h
-judge_interval_s = 5
+judge_interval_s = 5               # hot probes (recent or pending) are judged this often
+judge_full_interval_s = 300        # every open probe (late SMS/DLR/health revise them)
 poll_interval_s = 30               # DLR pull
 health_max_silence_s = 180         # no health record for longer: not measured
 seed = 0                           # 0: random send times; else reproducible
@@ -52,6 +53,7 @@ class ProbesConfig:
     seed: int
     plans: tuple[VendorPlan, ...]
     send_for_s: float | None = None  # stop planning new probes after this (demo, drills)
+    judge_full_interval_s: float = 300.0
 
 
 def parse_probes(
@@ -116,6 +118,7 @@ def parse_probes(
         webhook_port=int(port),
         policy=policy,
         judge_interval_s=t.get_float("judge_interval_s", 5.0, min_value=0.05),
+        judge_full_interval_s=t.get_float("judge_full_interval_s", 300.0, min_value=0.0),
         poll_interval_s=t.get_float("poll_interval_s", 30.0, min_value=0.1),
         health_max_silence_s=t.get_float("health_max_silence_s", 180.0, min_value=1.0),
         seed=t.get_int("seed", 0, min_value=0),

@@ -123,6 +123,7 @@ class ProbeService:
                 policy=cfg.policy,
                 health_max_silence_s=cfg.health_max_silence_s,
                 canary_deadline_s=self._canary_deadline_s,
+                full_pass_interval_s=cfg.judge_full_interval_s,
             ),
             self._clock,
         )
@@ -150,7 +151,7 @@ class ProbeService:
         finally:
             # A last judging pass so what arrived until the stop is in the ledger.
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(judge.judge_once)
+                await asyncio.to_thread(judge.judge_once, full=True)
             for vendor in vendor_set.vendors.values():
                 with contextlib.suppress(Exception):
                     await vendor.close()
