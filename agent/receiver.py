@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -41,6 +41,7 @@ from agent.recovery import (
 )
 
 _log = structlog.get_logger("agent.receiver")
+T = TypeVar("T")
 
 # --- what the receiver needs from a modem driver (agent.modem.gsm.GsmModem fits it) ---
 
@@ -228,6 +229,8 @@ class Receiver:
         self._timeouts = 0
         self._reinit_reason: str | None = None
         self._paused = False
+        # The step in progress and since when (loop time): the supervisor's stall watch.
+        self.busy: tuple[str, float] | None = None
 
     # --- one message ---
 
@@ -394,7 +397,7 @@ class Receiver:
                     next_sweep = now + self.config.sweep_interval_s
                 if now >= next_health:
                     next_health = now + self.config.health_interval_s
-                    if await self.session.settings_lost():
+                    if await self._guarded(self.session.settings_lost()):
                         self._reinit_reason = "settings_lost"
                         continue
                     await self._guarded(self.report_health())
@@ -434,8 +437,8 @@ class Receiver:
                 if self._timeouts >= 2:
                     raise failure from exc
 
-    async def _guarded(self, step: Coroutine[Any, Any, object]) -> None:
-        """Run one step with a watchdog.
+    async def _guarded(self, step: Coroutine[Any, Any, T]) -> T | None:
+        """Run one step with a watchdog; its result, or None when a reboot abandoned it.
 
         - A modem that reboots under the step never answers the command in flight
           (reference §12 "modem reboot mid-command"): the step is abandoned at once and
@@ -450,9 +453,11 @@ class Receiver:
         boot = asyncio.ensure_future(self.boot_seen.wait())
         waiting: set[asyncio.Future[Any]] = {task, boot}
         deadline = self.step_deadline_s
+        self.busy = (getattr(step, "__qualname__", "step"), asyncio.get_running_loop().time())
         try:
             await asyncio.wait(waiting, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.busy = None
             rebooted = boot.done() and not boot.cancelled()
             boot.cancel()
             if not task.done():
@@ -468,8 +473,8 @@ class Receiver:
 
                 self._log.error("modem_step_timed_out", deadline_s=deadline)
                 raise AtTimeout("receive step", deadline)
-            return
-        task.result()
+            return None
+        return task.result()
 
     @property
     def step_deadline_s(self) -> float:
@@ -686,10 +691,11 @@ class ModemSupervisor:
             )
             run = asyncio.ensure_future(receiver.run(self._ready))
             stopper = asyncio.ensure_future(stop.wait())
+            watch = asyncio.ensure_future(self._watch_stalls(receiver))
             try:
                 done, _ = await asyncio.wait({run, stopper}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (run, stopper):
+                for task in (run, stopper, watch):
                     if not task.done():
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -702,6 +708,42 @@ class ModemSupervisor:
             self.session = None
             with contextlib.suppress(Exception):
                 await session.close()
+
+    @property
+    def stall_after_s(self) -> float:
+        # Far above a normal step (a sweep, a health round, waiting behind a canary's
+        # AT+CMGS), well below the collector's max_silence and the step watchdog.
+        return max(2 * self.config.health_interval_s, 3 * self.config.command_timeout_s)
+
+    async def _watch_stalls(self, receiver: Receiver) -> None:
+        """Say so when the receiver is stuck in one step (waiting for the AT channel behind
+        a slow send, a sweep that does not end): a warning for ops and an unhealthy health
+        record dated from the step's start, so the collector sees a blind receiver rather
+        than a silent one. The step watchdog ends the session if it never returns."""
+        loop = asyncio.get_running_loop()
+        after = self.stall_after_s
+        reported: float | None = None  # loop time the reported stall began
+        while True:
+            await asyncio.sleep(min(after / 2, self.config.health_interval_s))
+            busy = receiver.busy
+            now = loop.time()
+            if busy is not None and now - busy[1] >= after:
+                if reported != busy[1]:
+                    reported = busy[1]
+                    self._log.warning("receiver_stalled", step=busy[0], for_s=round(now - busy[1]))
+                    started_ns = self.now_ns() - int((now - busy[1]) * 1e9)
+                    stalled = HealthInputs(
+                        at_ns=started_ns,
+                        responding=False,
+                        iccid=self.modem.iccid,
+                        last_sms_at_ns=self.stats.last_sms_at_ns,
+                        extra_reasons=("receiver_stalled",),
+                    )
+                    self.outbox.append(judge(stalled), self.modem)
+                    self.on_persisted()
+            elif reported is not None and (busy is None or busy[1] != reported):
+                self._log.info("receiver_resumed", stalled_s=round(now - reported, 1))
+                reported = None
 
     async def _initialise(self, session: ModemSession, attempts: int = 4) -> Identity:
         """Init + identify; a lost final or "SMS not ready" (CMS 302/314/500 right after a

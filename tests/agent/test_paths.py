@@ -180,3 +180,46 @@ def test_uart_modem_reboot_in_place_is_reinitialised(tmp_path: Path) -> None:
                 assert "modem_lost" not in [e.kind for e in events(box)]
 
     asyncio.run(scenario())
+
+
+def test_a_receiver_stuck_behind_a_slow_send_says_so(tmp_path: Path) -> None:
+    """A canary's AT+CMGS that takes long (congested cell) holds the AT channel; the
+    receiver waits behind it. The supervisor records it as a stalled, unhealthy receiver
+    (dated from the stuck step's start) instead of going silent, and the SMS that arrived
+    meanwhile is read once the channel is free."""
+    from agent.modem.sim.faults import Fault
+    from agent.records import ModemHealth
+
+    def health(outbox: Outbox) -> list[ModemHealth]:
+        return [
+            r.body for r in outbox.records(kinds=("modem_health",))
+            if isinstance(r.body, ModemHealth)
+        ]  # fmt: skip
+
+    async def scenario() -> None:
+        sim = make_sim(45)
+        link = tmp_path / "modem"
+        async with ModemServer(sim, link):
+            with Outbox(tmp_path / "o.sqlite") as box:
+                async with supervised(box, ModemConfig(str(link))) as sup:
+                    assert sup.stall_after_s == 3.0  # 3 x the 1 s command timeout
+                    sim.set_fault(Fault.SLOW_SEND, delay_s=6.0)
+                    send = asyncio.create_task(sup.send_sms("+8613800000099", "canary"))
+                    await eventually(lambda: bool(sim.sent), 10)  # the PDU is in
+                    sim.deliver_text("10690001", "while the canary was out")
+                    await eventually(
+                        lambda: any("receiver_stalled" in h.reasons for h in health(box)), 10
+                    )
+                    refs = await asyncio.wait_for(send, 20)
+                    assert len(refs) == 1
+                    await eventually(
+                        lambda: [m.text for m in messages(box)] == ["while the canary was out"]
+                    )
+                    await eventually(lambda: health(box)[-1].healthy, 10)
+                stalled = next(h for h in health(box) if "receiver_stalled" in h.reasons)
+                assert not stalled.healthy and not stalled.responding
+                # Dated from when the step began waiting, before the SMS was read.
+                (msg,) = messages(box)
+                assert stalled.at_ns < msg.parts[0].received_at_ns
+
+    asyncio.run(scenario())

@@ -42,8 +42,8 @@ Faults (--fault name[:k=v,...], or set_fault at run time): urc_mid_response, los
 garbage_bytes, slow_final(delay_s), missing_final, hang, hard_hang, port_vanish(after_s,
 seconds, repeat_s), storage_full, parts_out_of_order, duplicate_delivery, not_registered
 (stat), sim_missing, and from the reference's §12: split_writes(max_delay_s),
-duplicate_urc, reboot_mid_response (one-shot); most take `probability` (seeded: --seed
-reproduces a run).
+duplicate_urc, reboot_mid_response (one-shot), slow_send(delay_s: AT+CMGS answered late,
+as on a congested cell); most take `probability` (seeded: --seed reproduces a run).
 
 Extra interfaces of the same device (ModemSpec.aux_ports=("nmea", "diag")): ptys linked
 at `<link>-nmea` (streams $GPGGA/$GPRMC) and `<link>-diag` (binary answers, never OK), for

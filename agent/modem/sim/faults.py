@@ -28,6 +28,7 @@ class Fault(StrEnum):
     SPLIT_WRITES = "split_writes"  # output split at random byte offsets, small delays
     DUPLICATE_URC = "duplicate_urc"  # the same +CMTI twice for one message (§4)
     REBOOT_MID_RESPONSE = "reboot_mid_response"  # half a response, then boot URCs (once)
+    SLOW_SEND = "slow_send"  # AT+CMGS answered after delay_s (congested cell, poor signal)
 
 
 # Defaults chosen so that a fault switched on without parameters is visible in a demo
@@ -49,6 +50,7 @@ _DEFAULTS: dict[Fault, dict[str, float]] = {
     Fault.SPLIT_WRITES: {"probability": 1.0, "max_delay_s": 0.02},
     Fault.DUPLICATE_URC: {"probability": 0.5},
     Fault.REBOOT_MID_RESPONSE: {"probability": 1.0},
+    Fault.SLOW_SEND: {"delay_s": 20.0},
 }
 
 

@@ -1373,9 +1373,10 @@ class SimModem:
                 return
             if self._effective_registration() not in REGISTERED:
                 raise cms(331)
-            self._respond(
-                [f"+CMGS: {self._submit(pdu, param)}"], "OK", latency + self.timing.submit_latency_s
-            )
+            delay = latency + self.timing.submit_latency_s
+            if self.faults.active(Fault.SLOW_SEND):
+                delay += self.faults.param(Fault.SLOW_SEND, "delay_s")
+            self._respond([f"+CMGS: {self._submit(pdu, param)}"], "OK", delay)
         except AtError as err:
             self._respond([], self._format_error(err), latency)
 
