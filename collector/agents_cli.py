@@ -42,13 +42,14 @@ def modem_to_json(m: ModemStatus, now_ns: int) -> dict[str, Any]:
     }
 
 
-def agent_to_json(a: AgentStatus, now_ns: int) -> dict[str, Any]:
+def agent_to_json(a: AgentStatus, now_ns: int, offline_after_s: float = 180.0) -> dict[str, Any]:
     return {
         "agent_id": a.agent_id,
         "site": a.site,
         "region": a.region,
         "software_version": a.software_version,
         "connected": a.connected,
+        "up": a.up(now_ns, offline_after_s),
         "peer": a.peer,
         "last_seen_ns": a.last_seen_ns,
         "last_seen_age_s": _age_s(now_ns, a.last_seen_ns),
@@ -76,7 +77,11 @@ def render_text(agents: list[dict[str, Any]]) -> str:
         return "no agents registered"
     lines = []
     for a in agents:
-        state = "connected" if a["connected"] else "disconnected"
+        state = (
+            ("connected" if a["up"] else "connected, nothing heard")
+            if a["connected"]
+            else "disconnected"
+        )
         clock = (
             "clock unknown"
             if a["clock_uncertainty_ms"] is None
@@ -119,7 +124,8 @@ def agents_command(config_path: Path, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     try:
         now = time.time_ns()
-        agents = [agent_to_json(a, now) for a in ledger.agents()]
+        offline = config.agent_defaults.offline_after_s
+        agents = [agent_to_json(a, now, offline) for a in ledger.agents()]
     finally:
         ledger.close()
     if as_json:

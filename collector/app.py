@@ -107,7 +107,12 @@ async def serve(
     planner = CanaryPlanner(config.agent_defaults.canary_interval_s)
     source = agent_config_source(config, planner.jobs_for)
     store = ConfigStore(source)
-    servicer = AgentServicer(ledger, auth, store, metrics=metrics)
+    instance = config.server.instance_name()
+    # Streams this instance held when it last stopped (a SIGKILL records no disconnect).
+    released = await asyncio.to_thread(ledger.release_connections, instance, at_ns=time.time_ns())
+    if released:
+        log.info("stale_connections_released", instance=instance, agents=released)
+    servicer = AgentServicer(ledger, auth, store, metrics=metrics, instance=instance)
     tls = None
     if not insecure:
         if config.tls.ca_cert is None or config.tls.cert is None or config.tls.key is None:
@@ -201,7 +206,10 @@ def start_probing(
         log.info("probing_disabled", reason="no [probes] section")
         if timeseries is None:
             return None
-        return _background(_write_timeseries(ledger, timeseries, stop), "timeseries")
+        return _background(
+            _write_timeseries(ledger, timeseries, stop, config.agent_defaults.offline_after_s),
+            "timeseries",
+        )
     service = ProbeService(
         ledger,
         probes,
@@ -210,6 +218,7 @@ def start_probing(
         clock=time.time_ns,
         timeseries=timeseries,
         canary_deadline_s=config.agent_defaults.canary_deadline_s,
+        offline_after_s=config.agent_defaults.offline_after_s,
     )
 
     return _background(service.run(stop), "probes")
@@ -227,14 +236,19 @@ def _background(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None
     return task
 
 
-async def _write_timeseries(ledger: Any, ts: Any, stop: asyncio.Event) -> None:
+async def _write_timeseries(
+    ledger: Any, ts: Any, stop: asyncio.Event, offline_after_s: float
+) -> None:
     """Time series without probing: modem and agent health still go to InfluxDB."""
     from collector.timeseries.writer import TimeSeriesWriter, WriterSettings
 
     sink = ts.make_sink()
     try:
         await TimeSeriesWriter(
-            ledger, sink, WriterSettings(interval_s=ts.interval_s), clock=time.time_ns
+            ledger,
+            sink,
+            WriterSettings(interval_s=ts.interval_s, offline_after_s=offline_after_s),
+            clock=time.time_ns,
         ).run(stop)
     finally:
         await sink.close()

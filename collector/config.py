@@ -1,6 +1,7 @@
 """The collector's one configuration model: strict, typed, frozen, loaded from TOML once.
 
     [server]   listen = "0.0.0.0:7443"        max_message_bytes = 16777216
+               instance = ""  (names this collector in the ledger; "" = <hostname>:<port>)
     [tls]      ca_cert, cert, key (paths, relative to this file; all three or none:
                the server refuses to start without them unless --insecure)   insecure = false
                deny_agents = ["agent-7", "sha256:<cert fingerprint>"]
@@ -20,6 +21,7 @@ Unknown top-level keys are rejected; every error names file, key path and expect
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +64,10 @@ _AGENT_DEFAULT_KEYS = (
 class ServerConfig:
     listen: str = "0.0.0.0:7443"
     max_message_bytes: int = 16 * 1024 * 1024
+    instance: str = ""  # names this collector in the ledger; "" = <hostname>:<port>
+
+    def instance_name(self) -> str:
+        return self.instance or f"{socket.gethostname()}:{self.listen.rsplit(':', 1)[-1]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +156,7 @@ def _server(t: Table | None) -> ServerConfig:
         max_message_bytes=t.get_int(
             "max_message_bytes", d.max_message_bytes, min_value=64 * 1024, max_value=2**31 - 1
         ),
+        instance=t.get_str("instance", ""),
     )
     t.finish()
     return cfg

@@ -126,7 +126,9 @@ class AgentServicer:
         clock_ns: Callable[[], int] = time.time_ns,
         touch_interval_s: float = 1.0,
         pipeline_depth: int = 4,
+        instance: str = "",
     ) -> None:
+        self._instance = instance  # recorded with each stream it holds (connected_via)
         self._ledger = ledger
         self._auth = auth
         self._configs = configs
@@ -268,6 +270,7 @@ class AgentServicer:
                     opened,
                     at_ns=self._clock_ns(),
                     peer=peer,
+                    via=self._instance,
                 )
             except (LedgerUnavailableError, UnknownAgentError) as exc:
                 log.warning("agent_liveness_not_recorded", agent_id=agent_id, error=str(exc))

@@ -181,6 +181,11 @@ class AgentStatus:
         """How far behind the agent's upload is (0 when nothing is pending)."""
         return max(0, now_ns - self.oldest_pending_ns) if self.oldest_pending_ns else 0
 
+    def up(self, now_ns: int, offline_after_s: float) -> bool:
+        """Connected and heard from within `offline_after_s` ([agents] offline_after_s): a
+        stream can stay open (keepalives) while nothing comes through it."""
+        return self.connected and now_ns - self.last_seen_ns <= offline_after_s * 1e9
+
 
 @dataclass(frozen=True, slots=True)
 class StoredSms:
@@ -278,10 +283,18 @@ class Ledger(Protocol):
         """Group commit: several batches of one agent in one transaction, outcomes in order."""
         ...
 
-    def set_connected(self, agent_id: str, connected: bool, *, at_ns: int, peer: str = "") -> None:
-        """Liveness (agent_connected / agent_disconnected events). An agent that never
-        registered gets a bare row (still refused by ingest_batch); never raises
-        UnknownAgentError."""
+    def set_connected(
+        self, agent_id: str, connected: bool, *, at_ns: int, peer: str = "", via: str = ""
+    ) -> None:
+        """Liveness (agent_connected / agent_disconnected events). `via` names the
+        collector instance holding the stream; a disconnect clears the flag only when that
+        instance set it. An agent that never registered gets a bare row (still refused by
+        ingest_batch); never raises UnknownAgentError."""
+        ...
+
+    def release_connections(self, via: str, *, at_ns: int) -> list[str]:
+        """Clear the connected flags instance `via` left behind (it died without closing
+        its streams); returns the agents, each with an agent_disconnected event."""
         ...
 
     def touch_agent(

@@ -847,16 +847,31 @@ class SqlLedger(ProbeLedgerMixin, ABC):
 
     # ------------------------------------------------------------ liveness
 
-    def set_connected(self, agent_id: str, connected: bool, *, at_ns: int, peer: str = "") -> None:
+    def set_connected(
+        self, agent_id: str, connected: bool, *, at_ns: int, peer: str = "", via: str = ""
+    ) -> None:
         kind = LedgerEventKind.AGENT_CONNECTED if connected else LedgerEventKind.AGENT_DISCONNECTED
         with self._transaction() as tx:
             # An agent not registered yet (first connect) gets a row so liveness is kept.
             tx.run(
-                "INSERT INTO agents (agent_id, connected, peer, last_seen_ns) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (agent_id) DO UPDATE SET connected = excluded.connected,"
-                " peer = excluded.peer, last_seen_ns = excluded.last_seen_ns",
-                (agent_id, int(connected), peer, at_ns),
+                "INSERT INTO agents (agent_id, peer, last_seen_ns) VALUES (?, ?, ?)"
+                " ON CONFLICT (agent_id) DO UPDATE SET peer = excluded.peer,"
+                " last_seen_ns = excluded.last_seen_ns",
+                (agent_id, peer, at_ns),
             )
+            if connected:
+                tx.run(
+                    "UPDATE agents SET connected = 1, connected_via = ? WHERE agent_id = ?",
+                    (via, agent_id),
+                )
+            else:
+                # Only the instance that holds the stream clears the flag: the agent may
+                # already be connected through another collector.
+                tx.run(
+                    "UPDATE agents SET connected = 0"
+                    " WHERE agent_id = ? AND connected_via IN (?, '')",
+                    (agent_id, via),
+                )
             self._insert_events(
                 tx,
                 [
@@ -869,6 +884,33 @@ class SqlLedger(ProbeLedgerMixin, ABC):
                     )
                 ],
             )
+
+    def release_connections(self, via: str, *, at_ns: int) -> list[str]:
+        """At a collector's start: the agents it held streams of before it stopped (a
+        SIGKILL records no disconnect) are disconnected now, with an event each."""
+        with self._transaction() as tx:
+            rows = tx.all(
+                "SELECT agent_id FROM agents WHERE connected = 1 AND connected_via = ?", (via,)
+            )
+            agents = [str(r[0]) for r in rows]
+            tx.many(
+                "UPDATE agents SET connected = 0 WHERE agent_id = ? AND connected_via = ?",
+                [(a, via) for a in agents],
+            )
+            self._insert_events(
+                tx,
+                [
+                    LedgerEvent(
+                        agent_id=a,
+                        at_ns=at_ns,
+                        kind=LedgerEventKind.AGENT_DISCONNECTED,
+                        detail=f"collector {via} restarted: the stream ended with it",
+                        attributes={"collector": via},
+                    )
+                    for a in agents
+                ],
+            )
+        return agents
 
     def touch_agent(
         self,

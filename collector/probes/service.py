@@ -65,6 +65,7 @@ class ProbeService:
         clock: Callable[[], int],
         timeseries: TimeSeriesConfig | None = None,
         canary_deadline_s: float = 300.0,
+        offline_after_s: float = 180.0,
     ) -> None:
         self._ledger = ledger
         self._config = config
@@ -73,6 +74,7 @@ class ProbeService:
         self._clock = clock
         self._timeseries = timeseries
         self._canary_deadline_s = canary_deadline_s
+        self._offline_after_s = offline_after_s
         self.webhook_port = 0
         self.ready = asyncio.Event()
 
@@ -140,7 +142,9 @@ class ProbeService:
                 self._ledger,
                 sink_ts,
                 WriterSettings(
-                    give_up_s=cfg.policy.give_up_s, interval_s=self._timeseries.interval_s
+                    give_up_s=cfg.policy.give_up_s,
+                    interval_s=self._timeseries.interval_s,
+                    offline_after_s=self._offline_after_s,
                 ),
                 clock=self._clock,
             )

@@ -73,6 +73,7 @@ class WriterLedger(Protocol):
 @dataclass(frozen=True, slots=True)
 class WriterSettings:
     give_up_s: float = 600.0
+    offline_after_s: float = 180.0  # [agents] offline_after_s: the agent series' `up`
     batch: int = 5000
     interval_s: float = 5.0
     max_backoff_s: float = 60.0
@@ -143,7 +144,7 @@ def health_point(h: HealthRow) -> Point:
     )
 
 
-def agent_point(a: AgentStatus, now_ns: int) -> Point:
+def agent_point(a: AgentStatus, now_ns: int, offline_after_s: float = 180.0) -> Point:
     unc = a.clock_uncertainty_ms if a.clock_uncertainty_ms != float("inf") else None
     return make_point(
         "agent",
@@ -152,7 +153,7 @@ def agent_point(a: AgentStatus, now_ns: int) -> Point:
             "outbox_depth": a.outbox_depth,
             "clock_offset_ms": a.clock_offset_ms,
             "clock_uncertainty_ms": unc,
-            "up": int(a.connected),
+            "up": int(a.up(now_ns, offline_after_s)),
         },
         now_ns,
     )
@@ -299,7 +300,7 @@ class TimeSeriesWriter:
     async def _agents(self) -> int:
         agents = await asyncio.to_thread(self._ledger.agents)
         now = self._clock()
-        points = [agent_point(a, now) for a in agents]
+        points = [agent_point(a, now, self._settings.offline_after_s) for a in agents]
         await self._write(points)
         return len(points)
 

@@ -98,3 +98,13 @@ def test_unknowns_render_as_such() -> None:
     assert "UNHEALTHY (not_registered) rssi -101 dBm" in text
     assert "no health yet" in text and "[absent]" in text
     assert render_text([]) == "no agents registered"
+
+
+def test_connected_but_silent_past_offline_after_is_not_up() -> None:
+    # A stream kept open by keepalives while nothing came through for 10 minutes.
+    silent = _agent(last_seen_ns=NOW - 600 * S)
+    doc = agent_to_json(silent, NOW, offline_after_s=180)
+    assert doc["connected"] is True and doc["up"] is False
+    assert "sz-01  connected, nothing heard  seen 10m ago" in render_text([doc])
+    fresh = agent_to_json(_agent(), NOW, offline_after_s=180)
+    assert fresh["up"] is True and "sz-01  connected  seen 5s ago" in render_text([fresh])

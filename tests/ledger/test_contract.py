@@ -378,6 +378,25 @@ def test_liveness_and_touch_show_in_the_agents_view(ledger: Ledger) -> None:
     ]
 
 
+def test_connections_belong_to_the_collector_instance_holding_them(ledger: Ledger) -> None:
+    ledger.register_agent(registration(), at_ns=NOW)
+    ledger.register_agent(registration("agent-2"), at_ns=NOW)
+    ledger.set_connected(AGENT, True, at_ns=NOW + 1, via="c1:7443")
+    ledger.set_connected("agent-2", True, at_ns=NOW + 1, via="c2:7443")
+    # agent-2 moves to c1 before c2 notices its old stream ended: c2's late disconnect
+    # must not mark it disconnected.
+    ledger.set_connected("agent-2", True, at_ns=NOW + 2, via="c1:7443")
+    ledger.set_connected("agent-2", False, at_ns=NOW + 3, via="c2:7443")
+    assert {a.agent_id: a.connected for a in ledger.agents()} == {AGENT: True, "agent-2": True}
+    # c1 is SIGKILLed (no disconnects recorded) and starts again: its streams are gone.
+    assert ledger.release_connections("c2:7443", at_ns=NOW + 4) == []
+    assert sorted(ledger.release_connections("c1:7443", at_ns=NOW + 5)) == [AGENT, "agent-2"]
+    assert {a.agent_id: a.connected for a in ledger.agents()} == {AGENT: False, "agent-2": False}
+    events = ledger.events(AGENT, since_ns=NOW + 5)
+    assert kinds(events) == ["agent_disconnected"] and "c1:7443 restarted" in events[0].detail
+    assert ledger.release_connections("c1:7443", at_ns=NOW + 6) == []
+
+
 def test_touch_with_unknown_clock_keeps_it_unknown(ledger: Ledger) -> None:
     ledger.register_agent(registration(), at_ns=NOW)
     ledger.touch_agent(
