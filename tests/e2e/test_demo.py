@@ -159,6 +159,21 @@ def test_collector_killed_mid_run_loses_no_probe_and_no_dlr(tmp_path: Path) -> N
     )  # fmt: skip
     assert "collector killed (SIGKILL) and restarted" in result.stdout
     check_outputs(out, result)  # every probe agrees with the ground truth
+    # The restarted collector released the streams the killed one held (no stale
+    # "connected"), and the agents then connected again.
+    from collector.ledger import open_ledger
+
+    ledger = open_ledger(str(out / "ledger.db"))
+    try:
+        events = ledger.events()
+    finally:
+        ledger.close()
+    for agent in ("east-1", "west-1"):
+        mine = [e for e in events if e.agent_id == agent]
+        released = [i for i, e in enumerate(mine) if "restarted" in e.detail]
+        assert released, f"{agent}: no release at the restart"
+        after = [str(e.kind) for e in mine[released[0] + 1 :]]
+        assert "agent_connected" in after, (agent, after)
     verdicts = {
         (v["vendor"], m): v
         for v in load_jsonl(out / "verdicts.jsonl")
