@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import structlog
@@ -23,6 +23,9 @@ from agent.outbox import ModemRef, Outbox, open_outbox
 from agent.receiver import ModemEvent, ModemSession, ModemSupervisor, open_gsm_session
 from agent.records import AgentEvent, ClockEstimate
 from agent.recovery import Backoff
+
+if TYPE_CHECKING:
+    from agent.signing import RecordSigner
 
 _log = structlog.get_logger("agent.app")
 
@@ -65,6 +68,29 @@ def check_profiles(config: AgentConfig) -> dict[str, Any]:
                 'expected "auto" or one of ' + ", ".join(sorted(profiles)),
             )
     return profiles
+
+
+def record_signer(config: AgentConfig) -> RecordSigner | None:
+    """What signs records as they are persisted: the mTLS key of `[collector]`, unless
+    `sign_records = false` or there is no key (insecure). A key that cannot sign is a
+    config error (exit 2), not an agent that quietly stops signing."""
+    collector = config.collector
+    if collector is None or collector.key is None or not collector.sign_records:
+        return None
+    try:
+        from agent.signing import RecordSigner, SigningError
+    except ImportError as exc:  # the agent extra brings cryptography
+        raise ConfigError(
+            config.source,
+            "collector.sign_records",
+            f"false, or the cryptography package installed ({exc})",
+        ) from exc
+    try:
+        return RecordSigner.from_pem_file(collector.key)
+    except SigningError as exc:
+        raise ConfigError(
+            config.source, "collector.key", f"an unencrypted PEM private key that can sign ({exc})"
+        ) from exc
 
 
 def _start_uplink(
@@ -201,7 +227,7 @@ async def run_agent(
             loop.add_signal_handler(sig, stop.set)
     clock = ClockSource()
     notifier = Notifier()
-    outbox = open_outbox(config, clock=clock)
+    outbox = open_outbox(config, clock=clock, signer=record_signer(config))
     profiles: dict[str, Any] | None = None
     if opener is None:
         profiles = check_profiles(config)
@@ -318,6 +344,7 @@ def run_command(config_path: str, no_upload: bool) -> None:
         config = load_config(config_path)
         configure_logging(config.log.level, config.log.format)
         check_profiles(config)
+        record_signer(config)
     except ConfigError as exc:
         click.echo(f"config error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)

@@ -65,6 +65,7 @@ class CollectorConfig:
     key: Path | None = None
     insecure: bool = False
     upload: bool = True
+    sign_records: bool = True  # with `key`: each record is signed as it is persisted
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +282,7 @@ def parse_config(data: Mapping[str, Any], file: str, base: Path) -> AgentConfig:
             key=r.path_value("key", base),
             insecure=r.boolean("insecure", False),
             upload=r.boolean("upload", True),
+            sign_records=r.boolean("sign_records", True),
         )
         if not collector.insecure and (collector.cert is None or collector.key is None):
             raise r.fail("cert", "expected cert and key paths (mTLS) unless insecure = true")

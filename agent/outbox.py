@@ -50,6 +50,7 @@ from agent.uplink.serde import WireRecord, record_from_wire, record_to_wire
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
+    from agent.signing import RecordSigner
 
 ClockProvider = Callable[[], ClockEstimate]
 
@@ -231,8 +232,10 @@ class Outbox:
         reassembly_timeout_s: float = 86400.0,
         clock: ClockProvider = never_measured,
         now_ns: Callable[[], int] = time.time_ns,
+        signer: RecordSigner | None = None,
     ) -> None:
         self.path = Path(path)
+        self.signer = signer
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self.alarm_fraction = alarm_fraction
@@ -318,6 +321,11 @@ class Outbox:
             # A value the proto cannot carry (e.g. an int beyond int32): keep the record
             # (JSON is the durable form); reading it encodes again and fails visibly there.
             wire = None
+        if wire is not None and self.signer is not None:
+            # Signed once, in the transaction that persists it: the stored bytes are what
+            # the upload sends and the collector's ledger keeps (records written by an older
+            # agent, wire NULL, stay unsigned rather than be signed after the fact).
+            wire = self.signer.sign(wire)
         db.execute(
             "INSERT INTO records (seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body,"
             " wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -773,7 +781,11 @@ def _sms_part(
     )
 
 
-def open_outbox(config: AgentConfig, clock: ClockProvider = never_measured) -> Outbox:
+def open_outbox(
+    config: AgentConfig,
+    clock: ClockProvider = never_measured,
+    signer: RecordSigner | None = None,
+) -> Outbox:
     """The Outbox an agent config describes."""
     return Outbox(
         config.outbox.path,
@@ -783,4 +795,5 @@ def open_outbox(config: AgentConfig, clock: ClockProvider = never_measured) -> O
         retention_s=config.outbox.retention_s,
         reassembly_timeout_s=config.receive.reassembly_timeout_s,
         clock=clock,
+        signer=signer,
     )

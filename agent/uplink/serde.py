@@ -300,7 +300,9 @@ class WireRecord:
 
 def record_to_wire(r: OutboxRecord) -> WireRecord:
     pb = record_to_proto(r)
-    return WireRecord(r.seq, r.persisted_at_ns, str(pb.WhichOneof("body")), pb.SerializeToString())
+    # deterministic: these are the bytes an agent signs (agent.signing)
+    wire = pb.SerializeToString(deterministic=True)
+    return WireRecord(r.seq, r.persisted_at_ns, str(pb.WhichOneof("body")), wire)
 
 
 def record_from_wire(w: WireRecord) -> OutboxRecord:

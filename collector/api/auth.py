@@ -61,6 +61,11 @@ def _first(ctx: AuthContext, key: str) -> bytes:
     return values[0] if values else b""
 
 
+def peer_certificate(ctx: AuthContext) -> bytes:
+    """The client certificate (PEM) the TLS stack verified; b"" without one."""
+    return _first(ctx, "x509_pem_cert")
+
+
 def _normalize_deny(entry: str) -> str:
     """Agent ids compare exactly; fingerprints as lowercase hex, with or without the
     colons `openssl x509 -fingerprint -sha256` prints."""

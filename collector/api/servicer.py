@@ -25,7 +25,7 @@ import grpc.aio
 import structlog
 from smsprobe.v1 import agent_pb2
 
-from collector.api.auth import Authenticator, AuthError
+from collector.api.auth import Authenticator, AuthError, peer_certificate
 from collector.api.serde import batch_ack_to_proto, records_from_batch, registration_from_proto
 from collector.ledger.base import (
     BatchOutcome,
@@ -199,6 +199,12 @@ class AgentServicer:
         outcome = await self._ledger_call(
             context, "Register", agent_id, self._ledger.register_agent, registration, at_ns=now
         )
+        pem = peer_certificate(context.auth_context())
+        if pem:  # kept so the records it signs can be verified, in evidence, for good
+            await self._ledger_call(
+                context, "Register", agent_id, self._ledger.remember_agent_key, agent_id, pem,
+                at_ns=now,
+            )  # fmt: skip
         config = self._configs.config_for(agent_id)
         session_id = uuid.uuid4().hex
         log.info(

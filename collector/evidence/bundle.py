@@ -12,6 +12,8 @@ A bundle is a zip file:
     signing.pub     the collector's public key (PEM), for convenience only: verify against a
                     key obtained out of band
     README.txt      how to verify
+    agent_keys/     certificates of the agent keys that signed the quoted records, and
+    agents_ca.pem   the CA that issued them (evidence/signatures.py)
 
 Each record's "judged" object holds exactly the fields of `JudgedProbe`, so `verify`
 recomputes every figure from the records alone.
@@ -54,6 +56,12 @@ changed, dropped, added or reordered, no tail cut off: the chain head and the co
 the signed manifest), the SHA-256 of records.jsonl and report.json, and recomputes every
 figure of report.json from the records. It exits 0 only when all agree and otherwise says
 exactly what does not.
+
+Agent signatures: every arrival and health sample quotes, in record_b64, the record as
+the agent persisted it, signed with the key of the agent's certificate (agent_keys/ holds
+those certificates, agents_ca.pem the CA that issued them). verify checks each signature,
+that the facts shown are the signed ones, and that each certificate comes from the agents'
+CA; pass --agents-ca with the CA obtained out of band to make that last check mean something.
 
 Without smsprobe: each line of records.jsonl is {"seq", "prev", "hash", "record"} with
 hash = SHA-256(bytes.fromhex(prev) + canonical JSON of record), canonical JSON being

@@ -106,6 +106,7 @@ def export_command(
     """One record per probe of VENDOR in the period, the report, signed."""
     from collector.evidence.bundle import build_bundle
     from collector.evidence.records import EvidenceLedger, collect_records
+    from collector.evidence.signatures import key_files, signers_of
     from collector.ledger import LedgerError, open_ledger
     from collector.reports.build import build_report
     from collector.reports.config import iso
@@ -138,6 +139,8 @@ def export_command(
             give_up_s=reports.give_up_s,
             progress=step,
         )
+        # The certificates of the agent keys that signed the quoted records, and the CA.
+        keys = ledger.agent_keys(sorted(signers_of(records)))
     except LedgerError as exc:
         raise click.ClickException(f"ledger: {exc}") from exc
     finally:
@@ -172,6 +175,7 @@ def export_command(
         extra_files={
             "report.html": render(report, "html").encode(),
             "report.md": render(report, "md").encode(),
+            **key_files(keys, _read_optional(config.tls.ca_cert)),
         },
     )
     try:
@@ -193,8 +197,17 @@ def export_command(
     default=None,
     help="The collector's signing.pub, obtained out of band (default: the bundle's copy).",
 )
-def verify_command(bundle: Path, public_key: Path | None) -> None:
+@click.option(
+    "--agents-ca",
+    "agents_ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The agents' CA certificate, obtained out of band: every agent key that signed a "
+    "record must be certified by it (default: the bundle's copy).",
+)
+def verify_command(bundle: Path, public_key: Path | None, agents_ca: Path | None) -> None:
     """Check signature, hash chain, completeness and recompute every figure, offline."""
+    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -217,7 +230,16 @@ def verify_command(bundle: Path, public_key: Path | None) -> None:
             _fail(f"{public_key} is not a PEM public key: {exc}", EXIT_UNREADABLE)
         if not isinstance(key, Ed25519PublicKey):
             _fail(f"{public_key} is not an Ed25519 public key (signing.pub)", EXIT_UNREADABLE)
-    result = verify_bundle(data, pem)
+    ca_pem: bytes | None = None
+    if agents_ca is not None:
+        try:
+            ca_pem = agents_ca.read_bytes()
+            x509.load_pem_x509_certificate(ca_pem)
+        except OSError as exc:
+            _fail(f"cannot read {agents_ca}: {exc.strerror}", EXIT_UNREADABLE)
+        except ValueError as exc:
+            _fail(f"{agents_ca} is not a PEM certificate: {exc}", EXIT_UNREADABLE)
+    result = verify_bundle(data, pem, agents_ca=ca_pem)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     if result.problems:
@@ -226,6 +248,16 @@ def verify_command(bundle: Path, public_key: Path | None) -> None:
         click.echo(f"{len(result.problems)} problem(s) in {bundle}", err=True)
         sys.exit(EXIT_PROBLEM)
     click.echo(
-        f"OK: {result.record_count} records; signature, hash chain, file digests and every "
-        "figure agree"
+        f"OK: {result.record_count} records; signature, hash chain, file digests, agent "
+        "signatures and every figure agree"
     )
+
+
+def _read_optional(path: Path | None) -> bytes | None:
+    """A file for the bundle's convenience copy; None when not configured or unreadable."""
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None

@@ -78,10 +78,12 @@ def _dlr(d: StoredDlr) -> dict[str, Any]:
     }
 
 
-def _arrival(s: StoredSms) -> dict[str, Any]:
+def _arrival(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
     offset_ns = round((_num(s.clock.offset_ms) or 0.0) * 1e6)
     return {
         "record_uuid": s.uuid,
+        # The record as the agent persisted (and signed) it: evidence/signatures.py.
+        "record_b64": _b64(raw[s.uuid]) if s.uuid in raw else None,
         "agent_id": s.agent_id,
         "modem_imei": s.modem_imei,
         "iccid": s.iccid,
@@ -114,10 +116,12 @@ def _arrival(s: StoredSms) -> dict[str, Any]:
     }
 
 
-def _health(h: StoredHealth) -> dict[str, Any]:
+def _health(h: StoredHealth, raw: Mapping[str, bytes]) -> dict[str, Any]:
     x = h.health
     at = x.at_ns + round((_num(h.clock.offset_ms) or 0.0) * 1e6)
     return {
+        "record_uuid": h.uuid,
+        "record_b64": _b64(raw[h.uuid]) if h.uuid in raw else None,
         "at_ns": at,  # collector clock
         "at": iso(at),
         "healthy": x.healthy,
@@ -151,11 +155,13 @@ def evidence_record(
     health: Sequence[StoredHealth] = (),
     agent: AgentStatus | None = None,
     give_up_s: float = 600.0,
+    raw: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """The record of one probe; `health` may be wider than the window (it is cut here)."""
     plan = probe.plan
     since, until = health_window(probe, give_up_s)
-    samples = [_health(h) for h in health]
+    raw = raw or {}
+    samples = [_health(h, raw) for h in health]
     samples = [s for s in samples if since <= s["at_ns"] <= until]
     modem = next((m for m in agent.modems if m.imei == plan.modem_imei), None) if agent else None
     # The clock that times the verdict: the arrival's own estimate first, then the one
@@ -208,7 +214,7 @@ def evidence_record(
             "error_detail": probe.error_detail,
         },
         "dlrs": [_dlr(d) for d in dlrs],
-        "arrivals": [_arrival(a) for a in arrivals],
+        "arrivals": [_arrival(a, raw) for a in arrivals],
         "receiver": {
             "agent_id": plan.agent_id,
             "site": agent.site if agent else plan.site,
@@ -273,6 +279,8 @@ class EvidenceLedger(ProbeSource, Protocol):
 
     def agents(self) -> list[AgentStatus]: ...
 
+    def record_raw(self, uuids: Sequence[str]) -> dict[str, bytes]: ...
+
 
 def collect_records(
     ledger: EvidenceLedger,
@@ -315,6 +323,9 @@ def collect_records(
         imei: [h.health.at_ns + round((_num(h.clock.offset_ms) or 0.0) * 1e6) for h in rows]
         for imei, rows in health.items()
     }
+    windows = {p.plan.probe_id: _window(p, health, health_at, give_up_s) for p in probes}
+    quoted = {*sms, *(h.uuid for rows in windows.values() for h in rows)}
+    raw = ledger.record_raw(sorted(quoted))
     records = []
     for probe, j in zip(probes, judged, strict=True):
         pid = probe.plan.probe_id
@@ -328,9 +339,10 @@ def collect_records(
                 revisions=revisions.get(pid, ()),
                 dlrs=dlrs.get(pid, ()),
                 arrivals=[sms[u] for u in arrival_ids if u in sms],
-                health=_window(probe, health, health_at, give_up_s),
+                health=windows[pid],
                 agent=agents.get(probe.plan.agent_id),
                 give_up_s=give_up_s,
+                raw=raw,
             )
         )
         if progress:

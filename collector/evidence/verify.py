@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from collector.evidence.bundle import FORMAT, GENESIS, canonical, report_for
+from collector.evidence.signatures import CA_FILE, KEYS_DIR, check_signatures
 from collector.reports.figures import JudgedProbe, Thresholds
 
 
@@ -49,7 +50,9 @@ def _diff(path: str, expected: Any, actual: Any, out: list[str]) -> None:
         out.append(f"{path}: report says {actual!r}, records give {expected!r}")
 
 
-def verify_bundle(data: bytes, public_key_pem: bytes | None = None) -> VerifyResult:
+def verify_bundle(
+    data: bytes, public_key_pem: bytes | None = None, *, agents_ca: bytes | None = None
+) -> VerifyResult:
     result = VerifyResult()
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -106,6 +109,7 @@ def verify_bundle(data: bytes, public_key_pem: bytes | None = None) -> VerifyRes
     # 3. the chain: no record changed, dropped, added or reordered; no tail cut off
     prev = GENESIS
     judged: list[JudgedProbe] = []
+    records: list[dict[str, Any]] = []
     for lineno, raw in enumerate(records_bytes.splitlines(), start=1):
         try:
             line = json.loads(raw)
@@ -128,6 +132,7 @@ def verify_bundle(data: bytes, public_key_pem: bytes | None = None) -> VerifyRes
                 f"record {lineno} (probe {probe}): content does not match its hash"
             )
         prev = bytes.fromhex(line["hash"]) if isinstance(line.get("hash"), str) else digest
+        records.append(record)
         try:
             judged.append(JudgedProbe.from_dict(record["judged"]))
         except (KeyError, TypeError) as exc:
@@ -143,7 +148,22 @@ def verify_bundle(data: bytes, public_key_pem: bytes | None = None) -> VerifyRes
             "chain head differs from the signed manifest (tail cut off or altered)"
         )
 
-    # 4. recompute every figure
+    # 4. the agents' signatures on the records they persisted
+    if agents_ca is None and CA_FILE in names:
+        agents_ca = zf.read(CA_FILE)
+        result.notes.append(
+            "agent certificates checked against the CA inside the bundle: obtain the agents' "
+            "CA out of band and pass --agents-ca to make that check mean something"
+        )
+    try:
+        keys = {n: zf.read(n) for n in names if n.startswith(KEYS_DIR)}
+        signatures = check_signatures(records, keys, agents_ca)
+        result.problems.extend(signatures.problems)
+        result.notes.append(signatures.summary())
+    except ValueError as exc:
+        result.problems.append(f"agent certificates unreadable: {exc}")
+
+    # 5. recompute every figure
     try:
         thresholds = Thresholds(**manifest.get("thresholds", {}))
         expected = report_for(judged, thresholds, manifest.get("prices", {}))

@@ -292,6 +292,19 @@ class Ledger(Protocol):
         ingest_batch); never raises UnknownAgentError."""
         ...
 
+    def remember_agent_key(self, agent_id: str, cert_pem: bytes, *, at_ns: int) -> str:
+        """Keep the certificate an agent connected with (its records are signed with its
+        key); returns the key id (`Record.signer`). Idempotent."""
+        ...
+
+    def agent_keys(self, signers: Sequence[str] | None = None) -> dict[str, tuple[str, bytes]]:
+        """key id -> (agent_id, certificate PEM), for the given ids or all."""
+        ...
+
+    def record_raw(self, uuids: Sequence[str]) -> dict[str, bytes]:
+        """The records as received (serialised smsprobe.v1.Record, signature included)."""
+        ...
+
     def release_connections(self, via: str, *, at_ns: int) -> list[str]:
         """Clear the connected flags instance `via` left behind (it died without closing
         its streams); returns the agents, each with an agent_disconnected event."""

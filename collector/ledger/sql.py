@@ -619,6 +619,7 @@ class SqlLedger(ProbeLedgerMixin, ABC):
                     r.modem_imei,
                     r.iccid,
                     at_ns,
+                    r.raw or None,  # as received: the agent's signature is over these bytes
                 )
             )
             if isinstance(b, ReceivedSms):
@@ -735,7 +736,7 @@ class SqlLedger(ProbeLedgerMixin, ABC):
         inserted = tx.many(
             "INSERT INTO records (id, uuid, agent_id, seq_epoch, seq, kind, persisted_at_ns,"
             " clock_offset_ms, clock_uncertainty_ms, clock_measured_at_ns, modem_imei, iccid,"
-            " ingested_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ingested_at_ns, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO NOTHING",
             rows,
         )
@@ -884,6 +885,45 @@ class SqlLedger(ProbeLedgerMixin, ABC):
                     )
                 ],
             )
+
+    def remember_agent_key(self, agent_id: str, cert_pem: bytes, *, at_ns: int) -> str:
+        from cryptography import x509
+
+        from agent.signing import key_id
+
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        signer = key_id(cert.public_key())  # type: ignore[arg-type]
+        with self._transaction() as tx:
+            tx.run(
+                "INSERT INTO agent_keys (signer, agent_id, cert_pem, first_seen_ns)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (signer) DO NOTHING",
+                (signer, agent_id, cert_pem.decode("ascii"), at_ns),
+            )
+        return signer
+
+    def agent_keys(self, signers: Sequence[str] | None = None) -> dict[str, tuple[str, bytes]]:
+        sql = "SELECT signer, agent_id, cert_pem FROM agent_keys"
+        params: list[Any] = []
+        if signers is not None:
+            if not signers:
+                return {}
+            sql += f" WHERE signer IN ({_marks(len(signers))})"
+            params = list(signers)
+        with self._transaction(write=False) as tx:
+            rows = tx.all(sql, params)
+        return {str(r[0]): (str(r[1]), str(r[2]).encode("ascii")) for r in rows}
+
+    def record_raw(self, uuids: Sequence[str]) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        with self._transaction(write=False) as tx:
+            for chunk in _chunks(list(uuids)):
+                rows = tx.all(
+                    "SELECT uuid, raw FROM records WHERE raw IS NOT NULL"
+                    f" AND uuid IN ({_marks(len(chunk))})",
+                    chunk,
+                )
+                out.update((str(r[0]), bytes(r[1])) for r in rows)
+        return out
 
     def release_connections(self, via: str, *, at_ns: int) -> list[str]:
         """At a collector's start: the agents it held streams of before it stopped (a

@@ -32,9 +32,10 @@ key = "certs/collector.key"
 
 @pytest.fixture
 def certs(world: Path) -> Path:
-    """`certs init` next to collector.toml, and [tls] pointing at it (the key's home)."""
+    """[tls] pointing at the `certs init` next to collector.toml (the world made it: its
+    agent's certificate comes from that CA)."""
     directory = world.parent / "certs"
-    create_ca(directory)
+    assert (directory / "ca.pem").exists()
     world.write_text(TLS + world.read_text())
     return directory
 
@@ -81,7 +82,14 @@ def test_export_then_verify_agrees(world: Path, certs: Path, tmp_path: Path) -> 
     assert {"records.jsonl", "report.json", "report.html", "report.md", "README.txt"} <= names
     assert manifest["record_count"] == 11 and manifest["vendor"] == "acme"
     assert manifest["since"] == "2026-11-24T00:00:00+08:00"
-    assert set(manifest["files_sha256"]) == {"report.html", "report.md"}
+    # The agent's certificate (its key signed the quoted records) and the agents' CA.
+    signer = next(n for n in manifest["files_sha256"] if n.startswith("agent_keys/"))
+    assert set(manifest["files_sha256"]) == {"report.html", "report.md", "agents_ca.pem", signer}
+    quoted = sum(len(r["arrivals"]) + len(r["receiver"]["health"]) for r in records_of(bundle))
+    assert quoted > 11  # every arrival and every health sample around each window
+    assert f"note: agent records: {quoted} signed by the agent and verified, 0 unsigned" in (
+        checked.stderr
+    )
     (acme,) = report["by_vendor"]
     assert (acme["judged"], acme["delivered"], acme["arrival_rate"]) == (9, 8, 0.888889)
     assert acme["overbilled_money"] == 0.1
@@ -176,6 +184,8 @@ def test_tampering_is_named_and_exits_1(world: Path, certs: Path, tmp_path: Path
 
 
 def test_missing_key_and_unreadable_input_exit_2(world: Path, tmp_path: Path) -> None:
+    key = tmp_path / "certs" / "signing.key"  # the world ran `certs init`: hide its key
+    key.rename(tmp_path / "away.key")
     result = export(world, tmp_path / "x.zip")
     assert result.exit_code == 2
     assert "no evidence signing key" in result.stderr and "certs init" in result.stderr
@@ -190,7 +200,7 @@ def test_missing_key_and_unreadable_input_exit_2(world: Path, tmp_path: Path) ->
     result = verify(tmp_path / "absent.zip")
     assert result.exit_code == 2 and "cannot read" in result.stderr
 
-    create_ca(tmp_path / "certs")
+    (tmp_path / "away.key").rename(key)
     bundle = tmp_path / "ok.zip"
     assert export(world, bundle, "--key", str(tmp_path / "certs" / "signing.key")).exit_code == 0
     result = verify(bundle, "--public-key", str(tmp_path / "nope.pem"))
@@ -259,3 +269,66 @@ def test_a_period_without_probes_still_verifies(world: Path, certs: Path, tmp_pa
     assert result.exit_code == 0 and "warning: no probes of nobody" in result.stderr
     checked = verify(bundle, "--public-key", str(certs / "signing.pub"))
     assert checked.exit_code == 0 and checked.stdout.startswith("OK: 0 records")
+
+
+def rebuild(bundle: Path, records: list[dict[str, Any]], certs: Path, out: Path) -> Path:
+    """The bundle re-made from altered records with the collector's own key: what a
+    dishonest collector operator could do. Only the agents' signatures can catch it."""
+    from collector.evidence.bundle import build_bundle
+    from collector.evidence.cli import load_signing_key
+    from collector.reports.figures import Thresholds
+
+    with zipfile.ZipFile(bundle) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        extra = {n: zf.read(n) for n in manifest["files_sha256"]}
+    out.write_bytes(
+        build_bundle(
+            records, signing_key=load_signing_key([certs / "signing.key"]),
+            vendor=manifest["vendor"], since=manifest["since"], until=manifest["until"],
+            software_version=manifest["software_version"], created_at=manifest["created_at"],
+            thresholds=Thresholds(**manifest["thresholds"]), prices=manifest["prices"],
+            extra_files=extra,
+        )
+    )  # fmt: skip
+    return out
+
+
+def test_agent_signatures_catch_a_rewritten_and_resigned_bundle(
+    world: Path, certs: Path, tmp_path: Path
+) -> None:
+    from smsprobe.v1 import agent_pb2
+
+    bundle = tmp_path / "acme.zip"
+    assert export(world, bundle).exit_code == 0
+    pub = str(certs / "signing.pub")
+    ca = str(certs / "ca.pem")
+    assert verify(bundle, "--public-key", pub, "--agents-ca", ca).exit_code == 0
+
+    # 1. An arrival's PDU changed in the JSON, chain and manifest re-made and re-signed.
+    records = records_of(bundle)
+    part = records[0]["arrivals"][0]["parts"][0]
+    part["pdu_hex"] = part["pdu_hex"][:-2] + ("00" if part["pdu_hex"][-2:] != "00" else "01")
+    result = verify(rebuild(bundle, records, certs, tmp_path / "a.zip"), "--public-key", pub)
+    assert result.exit_code == 1
+    assert "arrival" in result.stdout and "its PDUs differ from the signed record's" in (
+        result.stdout
+    )
+
+    # 2. The quoted record itself altered to match: its signature no longer verifies.
+    records = records_of(bundle)
+    arrival = records[0]["arrivals"][0]
+    pb = agent_pb2.Record.FromString(base64.b64decode(arrival["record_b64"]))
+    pb.sms.parts[0].raw_pdu = pb.sms.parts[0].raw_pdu[:-1] + b"\x00"
+    arrival["record_b64"] = base64.b64encode(pb.SerializeToString()).decode()
+    arrival["parts"][0]["pdu_hex"] = pb.sms.parts[0].raw_pdu.hex().upper()
+    result = verify(rebuild(bundle, records, certs, tmp_path / "b.zip"), "--public-key", pub)
+    assert result.exit_code == 1
+    assert "agent signature: signature does not verify" in result.stdout
+
+    # 3. Checked against another CA (the right one obtained out of band would not match a
+    # forged agent certificate): every signer is refused.
+    other = tmp_path / "other-ca"
+    create_ca(other)
+    result = verify(bundle, "--public-key", pub, "--agents-ca", str(other / "ca.pem"))
+    assert result.exit_code == 1
+    assert "was not issued by the agents' CA" in result.stdout

@@ -12,8 +12,12 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
+
+from cryptography import x509
 
 from agent.modem.sim.pty import ModemServer
+from agent.signing import verify_record
 from collector.ledger import AgentStatus, Ledger, open_ledger
 from tests.agent.harness import eventually, make_sim
 from tests.grpc.conftest import Pki
@@ -147,7 +151,26 @@ def test_agents_with_sim_modems_upload_exactly_once(pki: Pki, tmp_path: Path) ->
         col.kill()
     assert _texts(reader) == expected  # each SMS exactly once
     assert reader.quarantine() == []
+    _assert_signed_by_their_agents(reader, pki)
     reader.close()
+
+
+def _assert_signed_by_their_agents(ledger: Ledger, pki: Pki) -> None:
+    """Every stored SMS is the agent's signed record, under the certificate it enrolled
+    with (Register stores it) — the chain an evidence bundle's verify walks."""
+    keys = ledger.agent_keys()
+    assert {agent for agent, _ in keys.values()} == set(AGENTS)
+    by_agent = {agent: x509.load_pem_x509_certificate(pem) for agent, pem in keys.values()}
+    for agent in AGENTS:
+        assert by_agent[agent] == x509.load_pem_x509_certificate(
+            pki.agents[agent].cert.read_bytes()
+        )
+    stored = ledger.received_sms()
+    raw = ledger.record_raw([s.uuid for s in stored])
+    assert set(raw) == {s.uuid for s in stored}
+    for s in stored:
+        public_key: Any = by_agent[s.agent_id].public_key()
+        assert verify_record(raw[s.uuid], public_key) is None, s.uuid
 
 
 def _status(ledger: Ledger, agent: str) -> AgentStatus:

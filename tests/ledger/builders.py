@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid as uuidlib
+from dataclasses import replace
 
 from collector.records import (
     AgentEvent,
@@ -131,8 +132,10 @@ def record(
     at_ns: int | None = None,
     uuid: str | None = None,
 ) -> IngestRecord:
+    from collector.api.serde import record_to_proto
+
     t = T0 + seq * NS if at_ns is None else at_ns
-    return IngestRecord(
+    rec = IngestRecord(
         uuid=new_uuid() if uuid is None else uuid,
         seq=seq,
         persisted_at_ns=t,
@@ -140,5 +143,6 @@ def record(
         body=sms(t) if body is None else body,
         modem_imei=imei,
         iccid="8986000000000000001" if imei else "",
-        raw=b"raw-" + str(seq).encode(),
     )
+    # The bytes as an (unsigned) agent would send them.
+    return replace(rec, raw=record_to_proto(rec).SerializeToString(deterministic=True))

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import structlog
 
+from agent.signing import RecordSigner
+from collector.certs import create_ca, issue_agent
 from collector.ledger import open_ledger
-from tests.reports_cli.world import build_world, write_config
+from tests.reports_cli.world import AGENT, build_world, write_config
 from tests.servers.postgres import postgres_server, postgres_url  # noqa: F401
 
 
@@ -35,8 +37,12 @@ def world(tmp_path: Path) -> Path:
     """A SQLite ledger holding tests/reports_cli/world.py; returns collector.toml."""
     url = f"sqlite:///{tmp_path}/l.db"
     ledger = open_ledger(url)
+    # The agent signs its records with a key certified by the CA in certs/ (`certs init`).
+    certs = tmp_path / "certs"
+    create_ca(certs)
+    issued = issue_agent(certs, AGENT)
     try:
-        build_world(ledger)
+        build_world(ledger, RecordSigner.from_pem_file(issued.key), issued.cert.read_bytes())
     finally:
         ledger.close()
     path: Path = write_config(tmp_path, url)

@@ -11,11 +11,13 @@ Hand-computed figures are in the tests that use it.
 from __future__ import annotations
 
 import uuid as uuidlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agent.signing import RecordSigner
+from collector.api.serde import record_to_proto
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger.probes import ProbePlan, Submission
 from collector.records import (
@@ -103,6 +105,7 @@ class Agent:
     """Feeds one registered agent's records into the ledger with gap-free seqs."""
 
     ledger: Any
+    signer: RecordSigner | None = None  # the agent signs its records when given a key
     seq: int = 0
     records: list[IngestRecord] = field(default_factory=list)
 
@@ -116,8 +119,9 @@ class Agent:
             body=body,
             modem_imei=IMEI,
             iccid=ICCID,
-            raw=b"raw",
         )
+        wire = record_to_proto(rec).SerializeToString(deterministic=True)
+        rec = replace(rec, raw=self.signer.sign(wire) if self.signer else wire)
         self.records.append(rec)
         return rec.uuid
 
@@ -206,9 +210,11 @@ def delivered(
     )
 
 
-def build_world(ledger: Any) -> None:
+def build_world(ledger: Any, signer: RecordSigner | None = None, cert_pem: bytes = b"") -> None:
     ledger.register_agent(registration(), at_ns=T0 - 3600 * NS)
-    agent = Agent(ledger)
+    if cert_pem:
+        ledger.remember_agent_key(AGENT, cert_pem, at_ns=T0 - 3600 * NS)
+    agent = Agent(ledger, signer)
     for k in range(-6, 4 * 12):  # health every 5 min from 23:30 to 04:00
         at = T0 + k * 300 * NS
         # 01:40-01:55 the modem lost its network: p-acme-9 (01:35) is inconclusive.

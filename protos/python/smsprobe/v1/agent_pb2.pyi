@@ -266,7 +266,7 @@ class CanarySent(_message.Message):
     def __init__(self, canary_id: _Optional[str] = ..., sent_at_ns: _Optional[int] = ..., to_msisdn: _Optional[str] = ..., message_references: _Optional[_Iterable[int]] = ..., error: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class Record(_message.Message):
-    __slots__ = ("uuid", "seq", "persisted_at_ns", "clock", "modem_imei", "iccid", "sms", "status_report", "health", "event", "canary")
+    __slots__ = ("uuid", "seq", "persisted_at_ns", "clock", "modem_imei", "iccid", "sms", "status_report", "health", "event", "canary", "signature", "signer")
     UUID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     PERSISTED_AT_NS_FIELD_NUMBER: _ClassVar[int]
@@ -278,6 +278,8 @@ class Record(_message.Message):
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     CANARY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    SIGNER_FIELD_NUMBER: _ClassVar[int]
     uuid: str
     seq: int
     persisted_at_ns: int
@@ -289,7 +291,9 @@ class Record(_message.Message):
     health: ModemHealth
     event: AgentEvent
     canary: CanarySent
-    def __init__(self, uuid: _Optional[str] = ..., seq: _Optional[int] = ..., persisted_at_ns: _Optional[int] = ..., clock: _Optional[_Union[ClockEstimate, _Mapping]] = ..., modem_imei: _Optional[str] = ..., iccid: _Optional[str] = ..., sms: _Optional[_Union[ReceivedSms, _Mapping]] = ..., status_report: _Optional[_Union[StatusReport, _Mapping]] = ..., health: _Optional[_Union[ModemHealth, _Mapping]] = ..., event: _Optional[_Union[AgentEvent, _Mapping]] = ..., canary: _Optional[_Union[CanarySent, _Mapping]] = ...) -> None: ...
+    signature: bytes
+    signer: str
+    def __init__(self, uuid: _Optional[str] = ..., seq: _Optional[int] = ..., persisted_at_ns: _Optional[int] = ..., clock: _Optional[_Union[ClockEstimate, _Mapping]] = ..., modem_imei: _Optional[str] = ..., iccid: _Optional[str] = ..., sms: _Optional[_Union[ReceivedSms, _Mapping]] = ..., status_report: _Optional[_Union[StatusReport, _Mapping]] = ..., health: _Optional[_Union[ModemHealth, _Mapping]] = ..., event: _Optional[_Union[AgentEvent, _Mapping]] = ..., canary: _Optional[_Union[CanarySent, _Mapping]] = ..., signature: _Optional[bytes] = ..., signer: _Optional[str] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("agent_id", "batch_id", "records", "outbox_depth", "oldest_pending_ns")

@@ -1,0 +1,153 @@
+"""The agents' own signatures in an evidence bundle (agent/signing.py).
+
+Each arrival and health sample in a bundle carries `record_b64`: the record exactly as the
+agent persisted and signed it. The bundle adds the certificate of every key that signed one
+(`agent_keys/<key hex>.pem`) and, for convenience, the agents' CA (`agents_ca.pem`). The
+verifier checks every signature, that the facts shown in the record JSON are the ones the
+agent signed (uuid, raw PDUs, health verdict), and that each agent certificate was issued
+by the agents' CA — one obtained out of band when given (`--agents-ca`).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from agent.signing import PublicKey, key_id, split_signed, verify_record
+
+KEYS_DIR = "agent_keys/"
+CA_FILE = "agents_ca.pem"
+
+
+def key_file(signer: str) -> str:
+    return f"{KEYS_DIR}{signer.removeprefix('sha256:')}.pem"
+
+
+def signed_items(record: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """("arrival" | "health", item) for every agent record an evidence record quotes."""
+    for arrival in record.get("arrivals") or ():
+        yield "arrival", arrival
+    for sample in (record.get("receiver") or {}).get("health") or ():
+        yield "health", sample
+
+
+def signers_of(records: Iterable[Mapping[str, Any]]) -> set[str]:
+    out: set[str] = set()
+    for record in records:
+        for _, item in signed_items(record):
+            if item.get("record_b64"):
+                try:
+                    _, signature, signer = split_signed(base64.b64decode(item["record_b64"]))
+                except ValueError:
+                    continue  # verify names it; the export still goes out
+                if signature:
+                    out.add(signer)
+    return out
+
+
+def key_files(keys: Mapping[str, tuple[str, bytes]], ca_pem: bytes | None) -> dict[str, bytes]:
+    """Bundle files for the signers' certificates (key id -> (agent, PEM)) and the CA."""
+    files = {key_file(signer): pem for signer, (_, pem) in keys.items()}
+    if ca_pem:
+        files[CA_FILE] = ca_pem
+    return files
+
+
+@dataclass
+class SignatureCheck:
+    problems: list[str] = field(default_factory=list)
+    signed: int = 0
+    unsigned: int = 0
+    not_quoted: int = 0  # items without record_b64 (ledger rows without raw bytes)
+
+    def summary(self) -> str:
+        return (
+            f"agent records: {self.signed} signed by the agent and verified, "
+            f"{self.unsigned} unsigned, {self.not_quoted} without the raw record"
+        )
+
+
+def _facts_differ(kind: str, item: Mapping[str, Any], raw: bytes) -> str | None:
+    """What the JSON shows that the signed record does not say."""
+    from smsprobe.v1 import agent_pb2
+
+    pb = agent_pb2.Record.FromString(raw)
+    if pb.uuid != item.get("record_uuid"):
+        return f"uuid {item.get('record_uuid')!r} but the signed record is {pb.uuid!r}"
+    if kind == "arrival":
+        shown = [p.get("pdu_hex", "") for p in item.get("parts") or ()]
+        signed = [p.raw_pdu.hex().upper() for p in pb.sms.parts]
+        if shown != signed:
+            return "its PDUs differ from the signed record's"
+    elif item.get("healthy") != pb.health.healthy:
+        return "its health verdict differs from the signed record's"
+    return None
+
+
+def check_signatures(
+    records: Iterable[Mapping[str, Any]],
+    files: Mapping[str, bytes],
+    agents_ca: bytes | None,
+) -> SignatureCheck:
+    """Every quoted agent record: signature, facts, certificate chain (see module doc)."""
+    out = SignatureCheck()
+    ca = x509.load_pem_x509_certificate(agents_ca) if agents_ca else None
+    keys: dict[str, PublicKey | str] = {}  # signer -> key, or why it is unusable
+
+    def key_for(signer: str) -> PublicKey | str:
+        if signer not in keys:
+            pem = files.get(key_file(signer))
+            if pem is None:
+                keys[signer] = f"its certificate ({key_file(signer)}) is not in the bundle"
+                return keys[signer]
+            cert = x509.load_pem_x509_certificate(pem)
+            public: Any = cert.public_key()
+            if key_id(public) != signer:
+                keys[signer] = f"{key_file(signer)} holds another key"
+            elif ca is not None and not _issued_by(cert, ca):
+                keys[signer] = f"{key_file(signer)} was not issued by the agents' CA"
+            else:
+                keys[signer] = public
+        return keys[signer]
+
+    for lineno, record in enumerate(records, start=1):
+        for kind, item in signed_items(record):
+            where = f"record {lineno} (probe {record.get('probe_id', '?')}) {kind} " + str(
+                item.get("record_uuid", "?")
+            )
+            b64 = item.get("record_b64")
+            if not b64:
+                out.not_quoted += 1
+                continue
+            try:
+                raw = base64.b64decode(b64, validate=True)
+                _, signature, signer = split_signed(raw)
+                differs = _facts_differ(kind, item, raw)
+            except ValueError as exc:
+                out.problems.append(f"{where}: record_b64 unreadable ({exc})")
+                continue
+            if differs:
+                out.problems.append(f"{where}: {differs}")
+            if not signature:
+                out.unsigned += 1
+                continue
+            key = key_for(signer)
+            error = key if isinstance(key, str) else verify_record(raw, key)
+            if error:
+                out.problems.append(f"{where}: agent signature: {error}")
+            else:
+                out.signed += 1
+    return out
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):  # wrong issuer, key type, signature
+        return False
+    return True
