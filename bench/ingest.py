@@ -3,8 +3,9 @@
 ours: a real Outbox file with N pre-persisted records -> Uploader -> gRPC over mTLS ->
 servicer -> SqliteLedger (committed) -> acks -> Outbox.mark_acked; timed from the
 uploader's start until the outbox is empty, collector in its own process. The outbox
-keeps each record's serialised proto from persist time (agent/outbox.py, format 1), so
-the uploader copies bytes; the servicer commits batches queued behind a commit together.
+keeps each record's serialised proto from persist time (agent/outbox.py, format 1), signed
+with the agent's key as in production (agent/signing.py), so the uploader copies bytes;
+the servicer commits batches queued behind a commit together.
 raw: the same records, serialized into the same UploadRequests (same batch size, same
 window, same TLS) streamed to a server in its own process that parses each request and
 acks it, nothing else.
@@ -51,14 +52,13 @@ from smsprobe.v1 import agent_pb2  # noqa: E402
 
 from agent.outbox import ModemRef, Outbox  # noqa: E402
 from agent.records import OutboxRecord, ReceivedSms, SmsPart  # noqa: E402
+from agent.signing import RecordSigner  # noqa: E402
 from agent.uplink.backoff import FixedBackoff  # noqa: E402
 from agent.uplink.client import Uploader, UploadSettings, make_channel  # noqa: E402
 from agent.uplink.model import AgentIdentity, ModemIdentity, SimIdentity  # noqa: E402
 from agent.uplink.serde import (  # noqa: E402
     WireRecord,
     batch_to_proto,
-    record_to_proto,
-    record_to_wire,
 )
 from collector.certs import create_ca, issue_agent  # noqa: E402
 
@@ -327,10 +327,10 @@ class MemorySource:
     """The same records held in memory (a stand-in, named as such): measures the link
     itself — uploader, gRPC/TLS, servicer, ledger — without the outbox's decoding."""
 
-    def __init__(self, records: list[OutboxRecord]) -> None:
+    def __init__(self, records: list[OutboxRecord], wires: list[WireRecord]) -> None:
         self.records = records
-        # Serialised up front, as the outbox stores them (agent/outbox.py, format 1).
-        self.wires = {r.seq: record_to_wire(r) for r in records}
+        # The outbox's own (signed) bytes, as it stores them (agent/outbox.py, format 1).
+        self.wires = {w.seq: w for w in wires}
         self.seqs = [r.seq for r in records]
         self.acked: set[int] = set()
         self.expect = len(records)
@@ -454,13 +454,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="smsprobe-bench-") as tmp:
         d = Path(tmp)
         create_ca(d / "ca")
-        issue_agent(d / "ca", AGENT)
+        issued = issue_agent(d / "ca", AGENT)
         # Prefill on tmpfs (fsync per append would dominate the run time), then move the
         # closed, checkpointed file to disk: the timed run uses a disk-backed Outbox.
         with tempfile.TemporaryDirectory(
             dir="/dev/shm" if Path("/dev/shm").is_dir() else None
         ) as shm:
-            filling = Outbox(Path(shm) / "outbox.db")
+            # Signed at persist with the agent's key, as `smsprobe-agent run` does.
+            filling = Outbox(Path(shm) / "outbox.db", signer=RecordSigner.from_pem_file(issued.key))
             prefill(filling, args.records)
             filling.close()
             shutil.copyfile(Path(shm) / "outbox.db", d / "outbox.db")
@@ -468,11 +469,13 @@ def main() -> None:
         settings = UploadSettings(batch_max_records=args.batch, window=args.window)
         # Same records, same batching, serialized up front for the raw run.
         records = outbox.pending(0, args.records)
+        stored_wires = outbox.pending_wire(0, args.records)
+        signed = [agent_pb2.Record.FromString(w.wire) for w in stored_wires]
         requests = [
             batch_to_proto(
                 AGENT,
                 i // args.batch + 1,
-                [record_to_proto(r) for r in records[i : i + args.batch]],
+                signed[i : i + args.batch],
                 outbox_depth=0,
                 oldest_pending_ns=0,
             ).SerializeToString()
@@ -519,7 +522,7 @@ def main() -> None:
         ledger_file.rename(d / "ledger-outbox.db")
         proc, port = spawn("ours", d)
         try:
-            link_s = asyncio.run(run_ours(d, MemorySource(records), port, settings))
+            link_s = asyncio.run(run_ours(d, MemorySource(records, stored_wires), port, settings))
         finally:
             stop(proc)
         link_stored = _count(ledger_file)
