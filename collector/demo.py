@@ -220,6 +220,7 @@ protocol = "smpp"
 account = "bolt"
 password = "bolt-pw"
 sender_ext = "303"
+smpp_receipt_form = "data_sm"  # receipts arrive as data_sm, as some SMSCs send them
 {common}
 [vendors.bolt.knobs]
 p_arrive = 0.98

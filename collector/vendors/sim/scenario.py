@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 from collector.vendors.base import ContentProfile, DlrStatus, RejectReason, sms_parts
 from collector.vendors.config import StrictTable, VendorConfigError
+from collector.vendors.smpp.server import ReceiptForm
 
 __all__ = [
     "CHINA_TZ",
@@ -207,6 +208,7 @@ class VendorScenario:
     dlr_push_secret: str | None = None
     dlr_push_format: PushFormat = PushFormat.JSON
     dlr_push_retry_s: tuple[float, ...] = (60.0, 300.0, 600.0)  # Alibaba 1/5/10 min (2.1)
+    smpp_receipt_form: ReceiptForm = ReceiptForm.TEXT_AND_TLV  # how SMPP receipts travel
     sender_prefix: str = "1069"
     sender_ext: str = "0001"
     signature_required: bool = True
@@ -405,6 +407,7 @@ def _vendor(name: str, t: StrictTable) -> VendorScenario:
         dlr_push_secret=t.opt_str("dlr_push_secret"),
         dlr_push_format=t.enum("dlr_push_format", PushFormat, PushFormat.JSON),
         dlr_push_retry_s=tuple(float(r) for r in retry),
+        smpp_receipt_form=t.enum("smpp_receipt_form", ReceiptForm, ReceiptForm.TEXT_AND_TLV),
         sender_prefix=t.string("sender_prefix", "1069"),
         sender_ext=t.string("sender_ext", "0001"),
         signature_required=t.boolean("signature_required", True),

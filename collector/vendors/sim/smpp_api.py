@@ -150,6 +150,7 @@ class SimVendorSmpp:
             done_time=dlr.done_at,
             err=dlr.err,
             text=dlr.text,
+            form=self._vendor.smpp_receipt_form,
             source_addr=dlr.msisdn,
             destination_addr=self._vendor.sender,
         )

@@ -55,10 +55,13 @@ from collector.vendors.smpp.pdu import (
     DataSm,
     Pdu,
     ShortMessage,
-    TlvTag,
     status_name,
 )
-from collector.vendors.smpp.receipt import ReceiptParseError, receipt_from_deliver_sm
+from collector.vendors.smpp.receipt import (
+    ReceiptParseError,
+    delivered_message,
+    receipt_from_deliver_sm,
+)
 from collector.vendors.smpp.segment import Gsm7Wire, segment_text
 
 log = structlog.get_logger("collector.vendors.smpp.adapter")
@@ -326,19 +329,9 @@ class SmppVendor:
         sink = self._sink
         if sink is None:  # cannot happen after start(); refuse so the SMSC redelivers
             raise RuntimeError("DLR arrived before a sink was set")
-        body = pdu.body
-        if isinstance(body, DataSm):
-            payload = body.tlv(TlvTag.MESSAGE_PAYLOAD)
-            body = ShortMessage(
-                source_addr=body.source_addr,
-                destination_addr=body.destination_addr,
-                esm_class=body.esm_class,
-                data_coding=body.data_coding,
-                short_message=payload.value[:254] if payload else b"",
-                tlvs=tuple(t for t in body.tlvs if t.tag != TlvTag.MESSAGE_PAYLOAD),
-            )
-        if not isinstance(body, ShortMessage):
+        if not isinstance(pdu.body, ShortMessage | DataSm):
             return
+        body = delivered_message(pdu.body)
         if not body.is_receipt:
             # A mobile-originated message on the probe account: not a DLR; acknowledged
             # so the SMSC does not resend it forever.

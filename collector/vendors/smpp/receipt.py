@@ -19,6 +19,7 @@ from datetime import datetime
 
 from collector.vendors.smpp.pdu import (
     DATA_CODING_UCS2,
+    DataSm,
     MessageState,
     ShortMessage,
     TlvTag,
@@ -183,6 +184,27 @@ def decode_short_message_text(sm: ShortMessage) -> str:
     if sm.data_coding == DATA_CODING_UCS2:
         return sm.short_message.decode("utf-16-be", errors="replace")
     return sm.short_message.decode("latin-1")
+
+
+def delivered_message(body: ShortMessage | DataSm) -> ShortMessage:
+    """What an SMSC delivers, as one shape: a data_sm (§4.7.1, some SMSCs send receipts
+    that way) is a deliver_sm whose text travels in message_payload (read from there by
+    `receipt_from_deliver_sm`)."""
+    if isinstance(body, ShortMessage):
+        return body
+    return ShortMessage(
+        source_addr=body.source_addr,
+        destination_addr=body.destination_addr,
+        service_type=body.service_type,
+        source_addr_ton=body.source_addr_ton,
+        source_addr_npi=body.source_addr_npi,
+        dest_addr_ton=body.dest_addr_ton,
+        dest_addr_npi=body.dest_addr_npi,
+        esm_class=body.esm_class,
+        registered_delivery=body.registered_delivery,
+        data_coding=body.data_coding,
+        tlvs=body.tlvs,
+    )
 
 
 def receipt_from_deliver_sm(sm: ShortMessage) -> DeliveryReceipt:

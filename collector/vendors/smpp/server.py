@@ -37,6 +37,7 @@ from collector.vendors.smpp.pdu import (
     BindResp,
     CommandId,
     CommandStatus,
+    DataSm,
     MessageIdResp,
     MessageState,
     Pdu,
@@ -72,6 +73,7 @@ class ReceiptForm(enum.StrEnum):
     TEXT = "text"  # Appendix-B text only (many SMSCs, reference §1.5)
     TLV = "tlv"  # receipted_message_id + message_state only, empty short_message
     TEXT_AND_TLV = "text_and_tlv"
+    DATA_SM = "data_sm"  # a data_sm: both TLVs, the text in message_payload (§4.7.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,17 +211,18 @@ def receipt_short_message(
     ucs2: bool = False,
     source_addr: str = "",
     destination_addr: str = "",
-) -> ShortMessage:
-    """A receipt deliver_sm body (esm_class 0x04). Pure."""
+) -> ShortMessage | DataSm:
+    """A receipt deliver_sm body (esm_class 0x04), or data_sm body for ReceiptForm.DATA_SM.
+    Pure."""
     tlvs: tuple[Tlv, ...] = ()
-    if form in (ReceiptForm.TLV, ReceiptForm.TEXT_AND_TLV):
+    if form is not ReceiptForm.TEXT:
         state = STATE_BY_STAT.get(stat, MessageState.UNKNOWN)
         tlvs = (
             Tlv.cstring(TlvTag.RECEIPTED_MESSAGE_ID, receipt_id),
             Tlv.u8(TlvTag.MESSAGE_STATE, state),
         )
     payload = b""
-    if form in (ReceiptForm.TEXT, ReceiptForm.TEXT_AND_TLV):
+    if form is not ReceiptForm.TLV:
         body = build_receipt_text(
             receipt_id,
             stat,
@@ -230,6 +233,14 @@ def receipt_short_message(
             seconds=seconds,
         )
         payload = body.encode("utf-16-be") if ucs2 else body.encode("latin-1", "replace")
+    if form is ReceiptForm.DATA_SM:
+        return DataSm(
+            source_addr=source_addr,
+            destination_addr=destination_addr,
+            esm_class=ESM_CLASS_DELIVERY_RECEIPT,
+            data_coding=DATA_CODING_UCS2 if ucs2 else 0,
+            tlvs=(*tlvs, Tlv(TlvTag.MESSAGE_PAYLOAD, payload)),
+        )
     return ShortMessage(
         source_addr=source_addr,
         destination_addr=destination_addr,
@@ -258,7 +269,7 @@ class SmppServer:
         self._numbers = itertools.count(config.first_message_number)
         self._session_ids = itertools.count(1)
         self._sessions: dict[int, _Session] = {}
-        self._queued: dict[str, deque[ShortMessage]] = {}
+        self._queued: dict[str, deque[ShortMessage | DataSm]] = {}
         self._buckets: dict[str, _TokenBucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._serve_tasks: set[asyncio.Task[object]] = set()
@@ -523,10 +534,11 @@ class SmppServer:
             if s.system_id == system_id and s.mode in _RECEIVING_MODES and not s.closed.is_set()
         ]
 
-    async def deliver(self, system_id: str, sm: ShortMessage) -> int | None:
-        """Send one deliver_sm to a bound RX/TRX session of `system_id` (round-robin, like
-        MavoCz/smscsim); returns the deliver_sm_resp status, or None when no session is
-        bound or the session died first: then it is queued for the next bind."""
+    async def deliver(self, system_id: str, sm: ShortMessage | DataSm) -> int | None:
+        """Send one deliver_sm (data_sm for a DataSm body) to a bound RX/TRX session of
+        `system_id` (round-robin, like MavoCz/smscsim); returns the response's status, or
+        None when no session is bound or the session died first: then it is queued for
+        the next bind."""
         receivers = self._receivers(system_id)
         if not receivers:
             self._queued.setdefault(system_id, deque()).append(sm)
@@ -537,7 +549,8 @@ class SmppServer:
             seq = session.next_seq()
             fut: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
             session.pending[seq] = fut
-            session.send(Pdu(CommandId.DELIVER_SM, seq, 0, sm))
+            command = CommandId.DATA_SM if isinstance(sm, DataSm) else CommandId.DELIVER_SM
+            session.send(Pdu(command, seq, 0, sm))
             if session.closed.is_set():  # died before we registered: nobody will answer
                 session.pending.pop(seq, None)
                 self._queued.setdefault(system_id, deque()).append(sm)

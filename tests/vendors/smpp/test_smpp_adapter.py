@@ -26,6 +26,7 @@ from collector.vendors.base import (
 from collector.vendors.smpp.adapter import PartialSubmit, SmppVendor, SmppVendorConfig
 from collector.vendors.smpp.client import ExponentialBackoff, SmppClientConfig
 from collector.vendors.smpp.pdu import (
+    CommandId,
     CommandStatus,
     ShortMessage,
     decode,
@@ -108,7 +109,8 @@ def test_smpp_vendor_is_an_sms_vendor() -> None:
     assert vendor.name == "x"
 
 
-def test_single_part_submit_and_receipt_stored_before_ack() -> None:
+@pytest.mark.parametrize("form", list(ReceiptForm))
+def test_single_part_submit_and_receipt_stored_before_ack(form: ReceiptForm) -> None:
     async def scenario() -> None:
         events: list[SubmitEvent] = []
 
@@ -131,18 +133,20 @@ def test_single_part_submit_and_receipt_stored_before_ack() -> None:
                 event.message_number,
                 submit_time=T0,
                 done_time=T1,
-                form=ReceiptForm.TEXT,
+                form=form,
                 destination_addr="10690123",
                 source_addr="8613800138000",
             )
             assert status == CommandStatus.ESME_ROK
             [dlr] = sink.dlrs  # stored before the deliver_sm_resp went out
             assert dlr.message_id == "43969" and dlr.status is DlrStatus.DELIVRD
+            sent_as = CommandId.DATA_SM if form is ReceiptForm.DATA_SM else CommandId.DELIVER_SM
+            assert decode(dlr.raw).command_id == sent_as
             assert id_rule(result.message_ids[0], dlr.message_id) is IdRule.HEX_SUBMIT_DEC_DLR
             assert dlr.source is DlrSource.SMPP and dlr.msisdn == "8613800138000"
-            assert (
-                dlr.done_at_ns == int(datetime(2026, 11, 24, 22, 1, tzinfo=UTC).timestamp()) * 10**9
-            )
+            done_ns = int(datetime(2026, 11, 24, 22, 1, tzinfo=UTC).timestamp()) * 10**9
+            # the done date travels in the text only
+            assert dlr.done_at_ns == (None if form is ReceiptForm.TLV else done_ns)
             assert decode(dlr.raw).sequence_number >= 1
             assert await vendor.poll_dlrs() == 0
 

@@ -28,6 +28,7 @@ from collector.vendors.smpp.pdu import (
     Bind,
     CommandId,
     CommandStatus,
+    DataSm,
     Empty,
     MessageIdResp,
     Pdu,
@@ -38,6 +39,7 @@ from collector.vendors.smpp.pdu import (
 )
 from collector.vendors.smpp.receipt import (
     IdStyle,
+    delivered_message,
     receipt_from_deliver_sm,
 )
 from collector.vendors.smpp.server import (
@@ -153,8 +155,9 @@ def test_receipt_forms_all_carry_the_id(form: ReceiptForm) -> None:
             await server.send_receipt(
                 "probe", 43969, "UNDELIV", submit_time=T0, done_time=T1, err="001", form=form
             )
-            assert isinstance(got[0].body, ShortMessage)
-            receipt = receipt_from_deliver_sm(got[0].body)
+            body = got[0].body
+            assert isinstance(body, DataSm if form is ReceiptForm.DATA_SM else ShortMessage)
+            receipt = receipt_from_deliver_sm(delivered_message(body))
             assert receipt.stat == "UNDELIV"
             assert receipt.message_id == "ABC1"
             assert (receipt.text is None) == (form is ReceiptForm.TLV)
