@@ -183,6 +183,8 @@ class AuthKind(StrEnum):
     BASIC = "basic"
     BEARER = "bearer"
     HMAC_SHA256 = "hmac_sha256"
+    ALIYUN_RPC = "aliyun_rpc"  # Alibaba Cloud RPC signature (dysmsapi)
+    TENCENT_TC3 = "tencent_tc3"  # Tencent Cloud API 3.0, TC3-HMAC-SHA256
 
 
 class TimeFormat(StrEnum):
@@ -220,7 +222,9 @@ class ErrorClass(StrEnum):
 @dataclass(frozen=True, slots=True)
 class HttpAuth:
     """Request authentication. HMAC: hex HMAC-SHA256(secret, f"{unix_s}." + body) in `header`,
-    the timestamp in `timestamp_header` (signing the timestamp too stops replays)."""
+    the timestamp in `timestamp_header` (signing the timestamp too stops replays).
+    aliyun_rpc / tencent_tc3: `key_id` (AccessKeyId / SecretId) and `secret`
+    (AccessKeySecret / SecretKey), TC3 also `service` ("sms"); see vendors/cloud_auth.py."""
 
     kind: AuthKind = AuthKind.NONE
     username: str = ""
@@ -229,6 +233,8 @@ class HttpAuth:
     secret: str = ""
     header: str = "X-Signature"
     timestamp_header: str = "X-Timestamp"
+    key_id: str = ""
+    service: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +328,8 @@ SUBMIT_PLACEHOLDERS = frozenset(
         "template_id",
         "params",
         "params_json",
+        "param_values",
+        "to_list",
         "probe_id",
         "sender_id",
         "profile",
@@ -432,8 +440,30 @@ def _auth(t: StrictTable | None) -> HttpAuth:
             header=t.string("header", "X-Signature"),
             timestamp_header=t.string("timestamp_header", "X-Timestamp"),
         )
+    elif kind is AuthKind.ALIYUN_RPC:
+        auth = HttpAuth(kind=kind, key_id=t.string("key_id"), secret=t.string("secret"))
+    elif kind is AuthKind.TENCENT_TC3:
+        auth = HttpAuth(
+            kind=kind,
+            key_id=t.string("key_id"),
+            secret=t.string("secret"),
+            service=t.string("service", "sms"),
+        )
     t.finish()
     return auth
+
+
+def _check_auth_fits(auth: HttpAuth, request: RequestTemplate, path: str) -> None:
+    """The cloud signatures fix the request shape: RPC signs form/query fields, TC3 a JSON
+    POST."""
+    if auth.kind is AuthKind.ALIYUN_RPC and request.body is BodyFormat.JSON:
+        raise VendorConfigError(f"{path}.body", "expected form or query (aliyun_rpc signs fields)")
+    if auth.kind is AuthKind.TENCENT_TC3 and (
+        request.body is not BodyFormat.JSON or request.method != "POST"
+    ):
+        raise VendorConfigError(
+            f"{path}.body", 'expected method = "POST" and body = "json" (tencent_tc3)'
+        )
 
 
 def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpVendorConfig:
@@ -460,6 +490,7 @@ def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpV
         error_message_path=_opt_path(s, "error_message_path"),
     )
     parse_json_path(submit.message_id_path, f"{s.path}.message_id_path")
+    _check_auth_fits(auth, submit.request, s.path)
     s.finish()
 
     errors_raw = t.str_map("errors")
@@ -512,6 +543,7 @@ def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpV
             success_values=pull_t.str_list("success_values", ["0"]),
         )
         parse_json_path(pull.items_path, f"{pull_t.path}.items_path")
+        _check_auth_fits(auth, pull.request, pull_t.path)
         pull_t.finish()
 
     if (push is not None or pull is not None) and dlr is None:

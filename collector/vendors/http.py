@@ -13,11 +13,12 @@ import hashlib
 import hmac
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
 import structlog
@@ -42,6 +43,7 @@ from collector.vendors.base import (
     sms_parts,
     wall_clock_ns,
 )
+from collector.vendors.cloud_auth import aliyun_rpc_params, tc3_authorization, tc3_signature
 from collector.vendors.config import (
     AuthKind,
     BodyFormat,
@@ -134,9 +136,11 @@ def build_request(
     objects: Mapping[str, object],
     redact: tuple[str, ...],
     now_s: int,
+    nonce: str | None = None,
 ) -> BuiltRequest:
     """Render a request template. `ctx` fills `{placeholders}` in strings; a field whose whole
-    value is `{name}` with `name` in `objects` is replaced by that object (JSON bodies)."""
+    value is `{name}` with `name` in `objects` is replaced by that object (JSON bodies).
+    `nonce` (aliyun_rpc): the SignatureNonce, a fresh uuid4 when None."""
     fields: dict[str, object] = {}
     for key, value in template.fields.items():
         if isinstance(value, str):
@@ -154,6 +158,18 @@ def build_request(
         else:
             fields[key] = value
     url = template.url if not template.url.startswith("/") else base_url + template.url
+    if auth.kind is AuthKind.ALIYUN_RPC:
+        # Signed over the fields as strings, as they go on the wire (form or query).
+        fields = dict(
+            aliyun_rpc_params(
+                template.method,
+                {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()},
+                key_id=auth.key_id,
+                secret=auth.secret,
+                now_s=now_s,
+                nonce=nonce or uuid.uuid4().hex,
+            )
+        )
     headers = {k: _render(v, ctx) for k, v in template.headers.items()}
     redacted_fields = {k: (_REDACTED if k in redact else v) for k, v in fields.items()}
     if template.body is BodyFormat.QUERY:
@@ -189,6 +205,23 @@ def build_request(
         ts = str(now_s)
         headers[auth.timestamp_header] = ts
         headers[auth.header] = hmac_sha256_hex(auth.secret, ts, signed_part)
+    elif auth.kind is AuthKind.TENCENT_TC3:
+        parts = urlsplit(url)
+        signature = tc3_signature(
+            auth.secret,
+            service=auth.service,
+            host=parts.netloc,
+            method=template.method,
+            path=parts.path,
+            query=parts.query,
+            content_type=next(v for k, v in headers.items() if k.lower() == "content-type"),
+            payload=body,
+            timestamp=now_s,
+        )
+        headers["X-TC-Timestamp"] = str(now_s)
+        headers["Authorization"] = tc3_authorization(
+            auth.key_id, signature, service=auth.service, timestamp=now_s
+        )
     head = f"{template.method} {evidence_url}\r\n" + "".join(
         f"{k}: {_REDACTED if k in secret_headers else v}\r\n" for k, v in headers.items()
     )
@@ -219,7 +252,14 @@ def _submit_context(
     }
     ctx.update({f"param.{k}": v for k, v in sms.params.items()})
     ctx.update({f"var.{k}": v for k, v in vars_.items()})
-    return ctx, {"params": dict(sms.params)}
+    # Lists for APIs that take arrays: Tencent's PhoneNumberSet and TemplateParamSet
+    # (positional template parameters, in the order the probe gives them).
+    objects: dict[str, object] = {
+        "params": dict(sms.params),
+        "param_values": list(sms.params.values()),
+        "to_list": [sms.to_msisdn],
+    }
+    return ctx, objects
 
 
 # --------------------------------------------------------------------------- responses

@@ -50,6 +50,11 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "collector" / "vendors" / "examp
         (lambda t: t.pop("dlr") and t.update(dlr_push={}), "vendors.v.dlr"),
         (lambda t: t["submit"].update(method="GET", body="json"), "vendors.v.submit.body"),
         (lambda t: t.update(base_url=""), "vendors.v.submit.url"),
+        (lambda t: t.update(auth={"kind": "aliyun_rpc", "key_id": "k", "secret": "s"})
+         or t["submit"].update(body="json"), "vendors.v.submit.body"),
+        (lambda t: t.update(auth={"kind": "aliyun_rpc", "secret": "s"}), "vendors.v.auth.key_id"),
+        (lambda t: t.update(auth={"kind": "tencent_tc3", "key_id": "k", "secret": "s"})
+         or t["submit"].update(body="form"), "vendors.v.submit.body"),
     ],
 )  # fmt: skip
 def test_invalid_http_vendor_tables_name_the_key_path(mutate: Any, path: str) -> None:
@@ -63,10 +68,10 @@ def test_invalid_http_vendor_tables_name_the_key_path(mutate: Any, path: str) ->
 def test_example_config_is_valid_and_builds_adapters() -> None:
     section = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))["vendors"]
     configs = parse_vendors(section)
-    assert set(configs) == {"sim106", "simsmpp"}
+    assert set(configs) == {"sim106", "simsmpp", "aliyun", "tencent"}
     built = build_vendors(section)
     assert all(isinstance(v, SmsVendor) for v in built.vendors.values())
-    assert [e.name for e in built.push_endpoints] == ["sim106"]
+    assert sorted(e.name for e in built.push_endpoints) == ["aliyun", "sim106", "tencent"]
 
 
 def test_registry_rejects_unknown_kinds_and_bad_names() -> None:
