@@ -2,8 +2,9 @@
 
 Separate processes, the way they run in production: one modem-simulator process (eight
 simulated USB modems on pseudo-terminals), the vendor simulator (three vendors: `acme`
-honest and fast over HTTP, `cheap` over HTTP faking DELIVRD for most lost messages, `bolt`
-over SMPP and slow at peak), the collector (SQLite ledger, real mTLS with certificates made
+honest and fast, shaped like Alibaba Cloud SMS — signed requests, approved templates — ,
+`cheap` a 253-style HTTP aggregator faking DELIVRD for most lost messages, `bolt` over SMPP
+and slow at peak), the collector (SQLite ledger, real mTLS with certificates made
 here), and two agents with four modems each (China Mobile, China Unicom, China Telecom and
 an MVNO line). Probes run at an accelerated rate for `--duration` seconds, progress shows
 live, then the last probes are judged and DIR receives verdicts.jsonl, summary.json,
@@ -176,8 +177,23 @@ def fleet_toml(modems: list[DemoModem], sims: Path, control_port: int, seed: int
     return "\n".join(parts) + "\n"
 
 
+# acme's approved templates: one per probe profile it sends, worded exactly like the profile
+# (vendor ContentProfile value, template code, probe profile)
+ACME_TEMPLATES = (
+    ("verification_code", "SMS_ACME_CODE", "verification_code"),
+    ("notification", "SMS_ACME_NOTE", "notification"),
+    ("long", "SMS_ACME_LONG", "long_ucs2"),
+)
+
+
 def scenario_toml(modems: list[DemoModem], webhook_port: int, seed: int, hour: int) -> str:
+    from collector.probes.content import PROFILES
+
     hook = f"http://127.0.0.1:{webhook_port}/dlr"
+    acme_templates = ", ".join(
+        f'{code} = "{PROFILES[profile].template.replace("{token}", "${token}")}"'
+        for _, code, profile in ACME_TEMPLATES
+    )
     common = f"""sender_prefix = "10690"
 dlr_push_retry_s = [1, 2, 4, 8, 15, 30]
 signature_required = true
@@ -187,13 +203,13 @@ marketing_hours = [8, 21]"""
     text = f"""seed = {seed}
 speedup = 1.0
 
-[vendors.acme]                 # honest and fast
-protocol = "http"
+[vendors.acme]                 # honest and fast; Alibaba Cloud SMS API, templates only
+protocol = "aliyun"
 account = "acme"
 password = "acme-secret"
 dlr_push_url = "{hook}/acme"
-dlr_push_secret = "acme-push"
 sender_ext = "101"
+templates = {{ {acme_templates} }}
 {common}
 [vendors.acme.knobs]
 p_arrive = 0.995
@@ -271,6 +287,54 @@ signature = {{ secret = "{name}-push", header = "X-Signature", timestamp_header 
 """
 
 
+def aliyun_vendor_toml(name: str, port: int) -> str:
+    """The [vendors.NAME] table for the simulator's Alibaba Cloud SMS API: the shipped example
+    (collector/vendors/example_vendors.toml) with the simulator's address and keys."""
+    templates = ", ".join(f'{profile} = "{code}"' for profile, code, _ in ACME_TEMPLATES)
+    return f"""[vendors.{name}]
+kind = "http"
+base_url = "http://127.0.0.1:{port}"
+templates = {{ {templates} }}
+[vendors.{name}.auth]
+kind = "aliyun_rpc"
+key_id = "{name}"
+secret = "{name}-secret"
+[vendors.{name}.submit]
+method = "POST"
+url = "/"
+body = "form"
+message_id_path = "BizId"
+success_path = "Code"
+success_values = ["OK"]
+error_message_path = "Message"
+fields = {{ Action = "SendSms", Version = "2017-05-25", RegionId = "cn-hangzhou", PhoneNumbers = "{{to}}", SignName = "{{signature}}", TemplateCode = "{{template_id}}", TemplateParam = "{{params}}", OutId = "{{probe_id}}" }}
+[vendors.{name}.errors]
+"SignatureDoesNotMatch" = "auth"
+"InvalidAccessKeyId.NotFound" = "auth"
+"isv.BUSINESS_LIMIT_CONTROL" = "throttled"
+"isv.AMOUNT_NOT_ENOUGH" = "rejected.other"
+"isv.MOBILE_NUMBER_ILLEGAL" = "rejected.number"
+"isv.BLACK_KEY_CONTROL_LIMIT" = "rejected.content"
+"isv.PARAM_NOT_SUPPORT_URL" = "rejected.content"
+"isv.SMS_TEMPLATE_ILLEGAL" = "rejected.template"
+"isv.SMS_SIGNATURE_ILLEGAL" = "rejected.signature"
+"isp.SYSTEM_ERROR" = "ambiguous"
+[vendors.{name}.dlr]
+message_id = "biz_id"
+status = "success"
+status_map = {{ "true" = "DELIVRD", "false" = "UNDELIV" }}
+err = "err_code"
+msisdn = "phone_number"
+done_at = "report_time"
+done_at_format = "iso8601"
+utc_offset_h = 8.0
+[vendors.{name}.dlr_push]
+format = "json"
+ack_body = '{{"code":0,"msg":"接收成功"}}'
+ack_content_type = "application/json"
+"""
+
+
 def collector_toml(out: Path, grpc_port: int, webhook_port: int, ports: dict[str, int],
                    duration_s: float, seed: int) -> str:  # fmt: skip
     pki = out / "pki"
@@ -293,7 +357,7 @@ health_interval_s = 3
 clock_sync_interval_s = 10
 canary_interval_s = 20
 
-{http_vendor_toml("acme", ports["acme"])}
+{aliyun_vendor_toml("acme", ports["acme"])}
 {http_vendor_toml("cheap", ports["cheap"])}
 [vendors.bolt]
 kind = "smpp"

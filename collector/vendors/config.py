@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from collector.configlib import ConfigError
-from collector.vendors.base import DlrStatus, RejectReason
+from collector.vendors.base import ContentProfile, DlrStatus, RejectReason
 
 __all__ = [
     "AuthKind",
@@ -313,6 +313,9 @@ class HttpVendorConfig:
     dlr: DlrFieldSpec | None
     dlr_push: DlrPushConfig | None
     dlr_pull: DlrPullConfig | None
+    # probe content profile -> the vendor's approved template code ({template_id} when the
+    # probe names none): Alibaba/Tencent send a template code and its parameters, not text
+    templates: Mapping[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -562,6 +565,18 @@ def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpV
         dlr=dlr,
         dlr_push=push,
         dlr_pull=pull,
+        templates=MappingProxyType(_templates(t)),
     )
     t.finish()
     return config
+
+
+def _templates(t: StrictTable) -> dict[str, str]:
+    templates = dict(t.str_map("templates"))
+    allowed = {p.value for p in ContentProfile}
+    for profile in templates:
+        if profile not in allowed:
+            raise VendorConfigError(
+                f"{t.path}.templates.{profile}", f"expected one of {', '.join(sorted(allowed))}"
+            )
+    return templates

@@ -235,14 +235,15 @@ def build_request(
 
 
 def _submit_context(
-    sms: OutgoingSms, vars_: Mapping[str, str], now_ns: int
+    sms: OutgoingSms, config: HttpVendorConfig, now_ns: int
 ) -> tuple[dict[str, str], dict[str, object]]:
+    vars_ = config.vars
     ctx = {
         "to": sms.to_msisdn,
         "text": sms.text,
         "signed_text": sms.signed_text,
         "signature": sms.signature,
-        "template_id": sms.template_id or "",
+        "template_id": sms.template_id or config.templates.get(sms.profile.value, ""),
         "params_json": json.dumps(dict(sms.params), ensure_ascii=False, separators=(",", ":")),
         "probe_id": sms.probe_id,
         "sender_id": sms.sender_id or "",
@@ -594,7 +595,7 @@ class HttpVendor:
 
     async def submit(self, sms: OutgoingSms) -> SubmitResult:
         now_ns = self._clock()
-        ctx, objects = _submit_context(sms, self._config.vars, now_ns)
+        ctx, objects = _submit_context(sms, self._config, now_ns)
         req = build_request(
             self._config.submit.request,
             base_url=self._config.base_url,

@@ -21,7 +21,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from collector.vendors.base import AuthFailed, DlrStatus, OutgoingSms, SmsVendor
+from collector.vendors.base import (
+    AuthFailed,
+    ContentProfile,
+    DlrStatus,
+    OutgoingSms,
+    SmsVendor,
+)
 from collector.vendors.cloud_auth import (
     aliyun_percent,
     aliyun_rpc_params,
@@ -138,7 +144,7 @@ async def good_and_bad(name: str, url: str) -> AsyncIterator[tuple[SmsVendor, Sm
 def _probe() -> OutgoingSms:
     return OutgoingSms(
         "p-42", MSISDN_CMCC, "您的验证码123456，5分钟内有效。", signature="探针 科技*",
-        params={"token": "123456"},
+        params={"token": "123456"}, profile=ContentProfile.VERIFICATION_CODE,
     )  # fmt: skip
 
 
@@ -179,7 +185,7 @@ def test_aliyun_send_sms_is_signed_as_the_endpoint_verifies_it() -> None:
             "探针 科技*",
         )
         assert json.loads(sent["TemplateParam"]) == {"token": "123456"}
-        assert sent["OutId"] == "p-42" and sent["TemplateCode"] == "SMS_000000000"
+        assert sent["OutId"] == "p-42" and sent["TemplateCode"] == "SMS_000000001"
         assert ALIYUN_SECRET.encode() not in first.raw_request
         assert b"Signature=" in first.raw_request
 
@@ -230,7 +236,7 @@ def test_tencent_send_sms_is_signed_as_the_endpoint_verifies_it() -> None:
         [sent] = seen
         assert sent["action"] == "SendSms"
         assert sent["PhoneNumberSet"] == [MSISDN_CMCC]
-        assert sent["TemplateParamSet"] == ["123456"]
+        assert sent["TemplateParamSet"] == ["123456"] and sent["TemplateId"] == "1000001"
         assert (sent["SignName"], sent["SessionContext"]) == ("探针 科技*", "p-42")
         assert TENCENT_SECRET.encode() not in result.raw_request
 

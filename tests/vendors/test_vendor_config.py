@@ -270,3 +270,16 @@ def test_vendor_config_errors_are_config_errors_naming_the_file() -> None:
     with pytest.raises(ConfigError) as info:
         parse_vendors({"v": {"kind": "http", "bogus": 1}}, file="collector.toml")
     assert str(info.value) == "collector.toml: vendors.v.submit: required key is missing"
+
+
+def test_the_demo_alibaba_vendor_is_the_shipped_example() -> None:
+    """The demo runs `acme` through the example's Alibaba table: only address, keys and
+    template codes differ."""
+    from collector.demo import aliyun_vendor_toml
+
+    demo = tomllib.loads(aliyun_vendor_toml("acme", 1))["vendors"]["acme"]
+    example = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))["vendors"]["aliyun"]
+    for key in ("submit", "errors", "dlr", "dlr_push"):
+        assert demo[key] == example[key], key
+    assert demo["auth"]["kind"] == example["auth"]["kind"] == "aliyun_rpc"
+    assert set(demo["templates"]) >= {"verification_code", "notification"}

@@ -1,28 +1,37 @@
 """One contract every `SmsVendor` passes, run against the vendor simulator: HttpVendor (HTTP +
-DLR push to the webhook) and SmppVendor (SMPP), both built from TOML by the registry, and
-the socket-less SimInProcessVendor."""
+DLR push to the webhook) as a 253-style aggregator and, from the shipped example tables, as
+Alibaba Cloud and Tencent Cloud SMS (signed requests, template codes, their receipt pushes);
+SmppVendor (SMPP), all built from TOML by the registry; and the socket-less
+SimInProcessVendor."""
 
 from __future__ import annotations
 
 import json
+import time
+import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from collector.vendors.base import (
+    AuthFailed,
+    ContentProfile,
     DlrStatus,
     OutgoingSms,
     RawDlr,
     Rejected,
     RejectReason,
     SmsVendor,
+    Throttled,
 )
+from collector.vendors.http import HttpVendor, build_request
 from collector.vendors.registry import build_vendors
-from collector.vendors.sim.http_api import SimVendorHttpApi
+from collector.vendors.sim.http_api import SimVendorHttpApi, http_front
 from collector.vendors.sim.inprocess import SimInProcessVendor
 from collector.vendors.sim.network import CarrierNetwork, RecordingModemSink
 from collector.vendors.sim.scenario import parse_scenario
@@ -42,6 +51,15 @@ from tests.vendors.helpers import (
 )
 
 SIG = "探针科技"
+NOTE = "您的工单A7K3Q9已受理。"
+NOTE_TEMPLATE = "SMS_NOTE_1"  # the approved template whose text is NOTE
+# each cloud's template syntax: Alibaba names its variables, Tencent numbers them
+CODE_TEMPLATES: dict[str, dict[str, str]] = {
+    "aliyun": {"SMS_CODE_1": "您的验证码为${token}，5分钟内有效。"},
+    "tencent": {"SMS_CODE_1": "您的验证码为{1}，5分钟内有效。"},
+}
+CODE_TEMPLATES.update({k: {} for k in ("http", "smpp", "inprocess")})
+EXAMPLE = Path(__file__).resolve().parents[2] / "collector" / "vendors" / "example_vendors.toml"
 
 
 @dataclass
@@ -53,15 +71,21 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(kind: str, *, sink: Any = None) -> AsyncIterator[Rig]:
-    """Simulator + webhook server + the vendor built from its TOML table by the registry."""
+async def rig(
+    kind: str, *, sink: Any = None, secret: str = PASSWORD, **sim: Any
+) -> AsyncIterator[Rig]:
+    """Simulator + webhook server + the vendor built from its TOML table by the registry.
+    `sim` overrides the simulated vendor's scenario table; `secret` is what a cloud
+    vendor's table signs with."""
     sink = sink if sink is not None else ListDlrSink()
     hook = DlrWebhookServer([], sink)
     await hook.start()
     sim_table = vendor_scenario(
-        protocol="smpp" if kind == "smpp" else "http",
+        protocol="http" if kind == "inprocess" else kind,
         dlr_push_url=hook.url_for("acct"),
         dlr_push_secret=PUSH_SECRET,
+        templates={NOTE_TEMPLATE: NOTE, **CODE_TEMPLATES[kind]},
+        **sim,
     )
     modems = RecordingModemSink()
     network = CarrierNetwork(parse_scenario(scenario_doc({"acct": sim_table})), modems, TruthLog())
@@ -74,6 +98,14 @@ async def rig(kind: str, *, sink: Any = None) -> AsyncIterator[Rig]:
             front = SimVendorHttpApi(network, "acct")
             await front.start()
             table: dict[str, Any] = http_vendor_table(front.base_url, push=True)
+        elif kind in CLOUDS:
+            front = http_front(network, "acct")
+            await front.start()
+            # the shipped example table, pointed at the simulator
+            table = tomllib.loads(EXAMPLE.read_text())["vendors"][kind]
+            table["base_url"] = front.base_url
+            table["auth"].update(key_id=ACCOUNT, secret=secret)
+            table["templates"] = {"notification": NOTE_TEMPLATE, "verification_code": "SMS_CODE_1"}
         else:
             front = SimVendorSmpp(network, "acct")
             await front.start()
@@ -95,7 +127,8 @@ async def rig(kind: str, *, sink: Any = None) -> AsyncIterator[Rig]:
         await hook.close()
 
 
-KINDS = ["http", "smpp", "inprocess"]
+CLOUDS = ("aliyun", "tencent")
+KINDS = ["http", "smpp", "inprocess", *CLOUDS]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -103,18 +136,16 @@ def test_accepted_submit_reaches_the_modem_and_a_dlr_is_stored(kind: str) -> Non
     async def scenario() -> None:
         async with rig(kind) as r:
             assert r.vendor.name == "acct"
-            result = await r.vendor.submit(
-                OutgoingSms("p-1", MSISDN_CMCC, "您的工单A7K3Q9已受理。", signature=SIG)
-            )
+            result = await r.vendor.submit(OutgoingSms("p-1", MSISDN_CMCC, NOTE, signature=SIG))
             await r.sink.wait_for(1)
             await r.network.wait_idle()
         assert result.vendor == "acct" and result.parts == 1 and len(result.message_ids) == 1
         assert result.raw_request and result.raw_response and result.accepted_at_ns > 0
-        wire_status = result.http_status if kind == "http" else result.smpp_status
+        wire_status = result.smpp_status if kind == "smpp" else result.http_status
         assert (wire_status is not None) == (kind != "inprocess")
         [dlr] = r.sink.dlrs
         assert dlr.vendor == "acct" and dlr.status is DlrStatus.DELIVRD and dlr.raw
-        assert r.modems.delivered[0].sms.text == f"【{SIG}】您的工单A7K3Q9已受理。"
+        assert r.modems.delivered[0].sms.text == f"【{SIG}】{NOTE}"
         # The ground truth names the id the vendor returned at submit.
         assert r.network.truth.records[0].vendor_message_id == result.message_ids[0]
 
@@ -177,7 +208,76 @@ def test_push_answered_500_is_retried_on_schedule_and_stored_exactly_once() -> N
 
 
 def _base_url(r: Rig) -> str:
-    from collector.vendors.http import HttpVendor
-
     assert isinstance(r.vendor, HttpVendor)
     return r.vendor.config.base_url
+
+
+# --- the cloud APIs' own rules (Alibaba, Tencent) ------------------------------------------
+
+
+def _code(probe_id: str = "p-c") -> OutgoingSms:
+    return OutgoingSms(
+        probe_id, MSISDN_CMCC, "您的验证码为654321，5分钟内有效。", signature=SIG,
+        params={"token": "654321"}, profile=ContentProfile.VERIFICATION_CODE,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", CLOUDS)
+def test_cloud_template_parameters_render_into_what_arrives(kind: str) -> None:
+    async def scenario() -> None:
+        async with rig(kind) as r:
+            await r.vendor.submit(_code())
+            await r.sink.wait_for(1)
+            await r.network.wait_idle()
+        assert r.modems.delivered[0].sms.text == f"【{SIG}】您的验证码为654321，5分钟内有效。"
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("kind", CLOUDS)
+def test_cloud_refusals_map_to_the_taxonomy(kind: str) -> None:
+    async def scenario() -> None:
+        async with rig(kind, secret="not-the-secret") as r:
+            with pytest.raises(AuthFailed):
+                await r.vendor.submit(_code())
+        async with rig(kind, throttle_tps=0.001, throttle_burst=1) as r:
+            await r.vendor.submit(_code("p-1"))
+            with pytest.raises(Throttled):
+                await r.vendor.submit(_code("p-2"))
+        async with rig(kind) as r:
+            link = OutgoingSms("p-3", MSISDN_CMCC, "查看 https://x.cn", signature=SIG,
+                               profile=ContentProfile.LINK)  # fmt: skip
+            with pytest.raises(Rejected) as info:
+                await r.vendor.submit(link)  # no template for this profile
+            assert info.value.reason is RejectReason.TEMPLATE
+            assert r.modems.delivered == []
+
+    run(scenario())
+
+
+def test_aliyun_refuses_a_replayed_request() -> None:
+    async def scenario() -> tuple[int, str]:
+        async with rig("aliyun") as r:
+            assert isinstance(r.vendor, HttpVendor)
+            req = build_request(
+                r.vendor.config.submit.request,
+                base_url=r.vendor.config.base_url,
+                auth=r.vendor.config.auth,
+                ctx={"to": MSISDN_CMCC, "signature": SIG, "template_id": NOTE_TEMPLATE,
+                     "probe_id": "p-r"},
+                objects={"params": {}},
+                redact=(),
+                now_s=int(time.time()),
+                nonce="same-nonce",
+            )  # fmt: skip
+            answers = []
+            async with aiohttp.ClientSession() as session:
+                for _ in range(2):
+                    async with session.request(
+                        req.method, req.url, data=req.body, headers=req.headers
+                    ) as resp:
+                        answers.append((resp.status, json.loads(await resp.text())["Code"]))
+            assert answers[0] == (200, "OK")
+            return answers[1]
+
+    assert run(scenario()) == (400, "SignatureNonceUsed")

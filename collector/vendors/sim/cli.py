@@ -42,7 +42,7 @@ async def _serve(
     seed: int | None,
     host: str,
 ) -> None:
-    from collector.vendors.sim.http_api import SimVendorHttpApi
+    from collector.vendors.sim.http_api import http_front
     from collector.vendors.sim.network import (
         CarrierNetwork,
         ModemControlSink,
@@ -73,12 +73,12 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     try:
         for name, vendor in scenario.vendors.items():
-            if vendor.protocol is SimProtocol.HTTP:
-                api = SimVendorHttpApi(network, name, host=host, port=vendor.port)
+            if vendor.protocol is not SimProtocol.SMPP:
+                api = http_front(network, name, host=host, port=vendor.port)
                 await api.start()
                 fronts.append(api)
-                line = {"vendor": name, "protocol": "http", "host": host, "port": api.port,
-                        "url": api.base_url}  # fmt: skip
+                line = {"vendor": name, "protocol": vendor.protocol.value, "host": host,
+                        "port": api.port, "url": api.base_url}  # fmt: skip
             else:
                 from collector.vendors.sim.smpp_api import SimVendorSmpp
 

@@ -23,7 +23,7 @@ import hmac
 import json
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
@@ -35,7 +35,7 @@ from collector.vendors.http import hmac_sha256_hex
 from collector.vendors.sim.network import Accepted, CarrierNetwork, SimDlr
 from collector.vendors.sim.scenario import CHINA_TZ, PushFormat, VendorScenario
 
-__all__ = ["SimVendorHttpApi", "dlr_report_json"]
+__all__ = ["SimVendorHttpApi", "dlr_report_json", "http_front"]
 
 log = structlog.get_logger(__name__)
 
@@ -220,35 +220,70 @@ class SimVendorHttpApi:
 
     async def _push(self, report: dict[str, str]) -> None:
         v = self._vendor
-        assert v.dlr_push_url is not None and self._session is not None
+        assert v.dlr_push_url is not None
         query = v.dlr_push_format is PushFormat.QUERY
         # JSON: a one-report array in the body; query: the report as GET parameters, signed
         # over the sorted, encoded query string.
         body = b"" if query else json.dumps([report], ensure_ascii=False).encode()
         signed = urlencode(sorted(report.items())).encode() if query else body
+
+        def headers() -> dict[str, str]:
+            out = {} if query else {"Content-Type": "application/json; charset=utf-8"}
+            if v.dlr_push_secret is not None:
+                ts = str(int(time.time()))
+                out["X-Timestamp"] = ts
+                out["X-Signature"] = hmac_sha256_hex(v.dlr_push_secret, ts, signed)
+            return out
+
+        await self._push_until_acked(
+            "GET" if query else "POST",
+            params=report if query else None,
+            body=body,
+            headers=headers,
+            acked=lambda status, _text: status == 200,
+            msgid=report["msgid"],
+        )
+
+    async def _push_until_acked(
+        self,
+        method: str,
+        *,
+        params: Mapping[str, str] | None,
+        body: bytes,
+        headers: Callable[[], dict[str, str]],
+        acked: Callable[[int, str], bool],
+        msgid: str,
+    ) -> None:
+        """Send one push, retried on the vendor's schedule until `acked` says it was taken."""
+        v = self._vendor
+        assert v.dlr_push_url is not None and self._session is not None
         for attempt, delay_s in enumerate((0.0, *v.dlr_push_retry_s)):
             if delay_s:
                 await self._network.clock.sleep_until(self._network.clock.elapsed_s() + delay_s)
-            headers = {} if query else {"Content-Type": "application/json; charset=utf-8"}
-            if v.dlr_push_secret is not None:
-                ts = str(int(time.time()))
-                headers["X-Timestamp"] = ts
-                headers["X-Signature"] = hmac_sha256_hex(v.dlr_push_secret, ts, signed)
             try:
                 async with self._session.request(
-                    "GET" if query else "POST",
-                    v.dlr_push_url,
-                    params=report if query else None,
-                    data=body or None,
-                    headers=headers,
+                    method, v.dlr_push_url, params=params, data=body or None, headers=headers()
                 ) as r:
-                    if r.status == 200:
+                    status = r.status
+                    if acked(status, await r.text()):
                         self.pushes_sent += 1
                         return
-                    status = r.status
             except (aiohttp.ClientError, TimeoutError) as exc:
                 status = 0
                 log.info("sim_dlr_push_failed", vendor=v.name, error=repr(exc))
             self.push_failures += 1
             log.info("sim_dlr_push_refused", vendor=v.name, status=status, attempt=attempt)
-        log.warning("sim_dlr_push_abandoned", vendor=v.name, msgid=report["msgid"])
+        log.warning("sim_dlr_push_abandoned", vendor=v.name, msgid=msgid)
+
+
+def http_front(
+    network: CarrierNetwork, vendor: str, *, host: str = "127.0.0.1", port: int = 0
+) -> SimVendorHttpApi:
+    """The simulated HTTP API of `vendor`, shaped by its scenario `protocol`."""
+    from collector.vendors.sim.cloud_api import SimAliyunSmsApi, SimTencentSmsApi
+    from collector.vendors.sim.scenario import SimProtocol
+
+    cls = {SimProtocol.ALIYUN: SimAliyunSmsApi, SimProtocol.TENCENT: SimTencentSmsApi}.get(
+        network.vendor(vendor).protocol, SimVendorHttpApi
+    )
+    return cls(network, vendor, host=host, port=port)

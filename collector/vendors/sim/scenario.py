@@ -95,8 +95,10 @@ def carrier_for_msisdn(msisdn: str) -> Carrier:
 
 
 class SimProtocol(StrEnum):
-    HTTP = "http"
+    HTTP = "http"  # the 253-style aggregator API (sim/http_api.py)
     SMPP = "smpp"
+    ALIYUN = "aliyun"  # Alibaba Cloud SMS (sim/cloud_api.py)
+    TENCENT = "tencent"  # Tencent Cloud SMS (sim/cloud_api.py)
 
 
 class LatencyDist(StrEnum):
