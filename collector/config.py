@@ -147,6 +147,12 @@ class CollectorConfig:
         return value
 
 
+# gRPC's own default. Above an agent's default batch (2 MiB) and far above the largest record
+# an agent can write (255 parts of the longest line the AT reader accepts; tests/grpc/
+# test_record_bounds.py), so no record can be refused for its size and block its agent.
+MIN_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
 def _server(t: Table | None) -> ServerConfig:
     if t is None:
         return ServerConfig()
@@ -154,7 +160,10 @@ def _server(t: Table | None) -> ServerConfig:
     cfg = ServerConfig(
         listen=t.get_host_port("listen", d.listen),
         max_message_bytes=t.get_int(
-            "max_message_bytes", d.max_message_bytes, min_value=64 * 1024, max_value=2**31 - 1
+            "max_message_bytes",
+            d.max_message_bytes,
+            min_value=MIN_MESSAGE_BYTES,
+            max_value=2**31 - 1,
         ),
         instance=t.get_str("instance", ""),
     )
