@@ -186,8 +186,24 @@ ACME_TEMPLATES = (
 )
 
 
-def scenario_toml(modems: list[DemoModem], webhook_port: int, seed: int, hour: int) -> str:
+# --trouble: what goes wrong with real vendors, timed from the vendor simulator's start
+# (probing starts ~5-10 s in): acme withdraws its long template, cheap refuses everything
+# for a while and later swallows messages (accepted, nothing arrives, no receipt), bolt
+# throttles hard.
+TROUBLE = {
+    "acme": 'rejected_templates = ["SMS_ACME_LONG"]',
+    "cheap": 'outages = [{ start_s = 10, end_s = 16, mode = "refuse" },'
+    ' { start_s = 22, end_s = 30, mode = "blackhole" }]',
+    "bolt": "throttle_tps = 0.5\nthrottle_burst = 2",
+}
+
+
+def scenario_toml(
+    modems: list[DemoModem], webhook_port: int, seed: int, hour: int, *, trouble: bool = False
+) -> str:
     from collector.probes.content import PROFILES
+
+    extra = {vendor: (lines if trouble else "") for vendor, lines in TROUBLE.items()}
 
     hook = f"http://127.0.0.1:{webhook_port}/dlr"
     acme_templates = ", ".join(
@@ -210,6 +226,7 @@ password = "acme-secret"
 dlr_push_url = "{hook}/acme"
 sender_ext = "101"
 templates = {{ {acme_templates} }}
+{extra["acme"]}
 {common}
 [vendors.acme.knobs]
 p_arrive = 0.995
@@ -223,6 +240,7 @@ password = "cheap-secret"
 dlr_push_url = "{hook}/cheap"
 dlr_push_secret = "cheap-push"
 sender_ext = "202"
+{extra["cheap"]}
 {common}
 [vendors.cheap.knobs]
 p_arrive = 0.85
@@ -237,6 +255,7 @@ account = "bolt"
 password = "bolt-pw"
 sender_ext = "303"
 smpp_receipt_form = "data_sm"  # receipts arrive as data_sm, as some SMSCs send them
+{extra["bolt"]}
 {common}
 [vendors.bolt.knobs]
 p_arrive = 0.98
@@ -559,6 +578,9 @@ def progress_line(out: Path) -> tuple[str, int]:
 )
 @click.option("--influx-org", default="", help="Organisation (v2).")
 @click.option("--influx-token", default="", help="API token (v2).")
+@click.option("--trouble", is_flag=True,
+              help="Vendors misbehave: a withdrawn template, an outage, a black hole, hard "
+              "throttling; every probe must still be classified as the simulator's truth says.")  # fmt: skip
 @click.option("--restart-collector-after", "restart_after_s", type=float, default=None,
               help="Drill: SIGKILL the collector after this many seconds and start it again.")  # fmt: skip
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
@@ -574,6 +596,7 @@ def demo_command(
     influx_org: str = "",
     influx_token: str = "",
     restart_after_s: float | None = None,
+    trouble: bool = False,
 ) -> None:
     """Run the whole system on simulated vendors and modems, as separate processes."""
     from collector.certs import create_ca, issue_agent
@@ -608,7 +631,7 @@ def demo_command(
     local_hour = datetime.now().astimezone().hour
     scenario = scenario_path or out / "scenario.toml"
     if scenario_path is None:
-        scenario.write_text(scenario_toml(modems, webhook_port, seed, local_hour))
+        scenario.write_text(scenario_toml(modems, webhook_port, seed, local_hour, trouble=trouble))
 
     procs: list[Proc] = []
     try:

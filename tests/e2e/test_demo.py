@@ -25,10 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGURED_ARRIVAL = {"acme": 0.995, "cheap": 0.85, "bolt": 0.98}  # the demo scenario's p_arrive
 
 
-def run_demo(out: Path, seed: int, duration_s: int = 20) -> subprocess.CompletedProcess[str]:
+def run_demo(
+    out: Path, seed: int, duration_s: int = 20, *extra: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "collector.cli", "demo", "--duration", str(duration_s),
-         "--seed", str(seed), "--out", str(out)],
+         "--seed", str(seed), "--out", str(out), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=400,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )  # fmt: skip
@@ -73,7 +75,7 @@ def check_outputs(out: Path, result: subprocess.CompletedProcess[str]) -> dict[s
     keys |= {"submitted_at", "verdict", "dlr", "latency_s", "latency_uncertainty_s", "content"}
     assert all(keys <= set(v) for v in verdicts)
     assert {v["carrier"] for v in verdicts} >= {"china_mobile", "china_unicom", "china_telecom"}
-    summary = json.loads((out / "summary.json").read_text())
+    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
     assert set(summary["vendors"]) == set(CONFIGURED_ARRIVAL)
     for vendor, s in summary["vendors"].items():
         fields = {"sent", "delivered", "late", "lost", "inconclusive", "rejected", "arrival_rate"}
@@ -95,6 +97,30 @@ def test_demo_verdicts_match_ground_truth(tmp_path: Path, seed: int) -> None:
     result = run_demo(out, seed)
     check_outputs(out, result)
     assert "ground truth check:" in result.stdout and "0 disagreements" in result.stdout
+
+
+def test_vendor_trouble_is_classified_as_the_truth_says(tmp_path: Path) -> None:
+    """A withdrawn template, an outage, a black hole and hard throttling (demo --trouble):
+    refused probes are rejected with the vendor's reason, swallowed ones lost with their
+    receipt missing, and every probe still agrees with the ground truth."""
+    out = tmp_path / "demo"
+    result = run_demo(out, 5, 30, "--trouble")
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-3000:] + "\n" + diagnostics(out, result.stdout)
+    )
+    verdicts = load_jsonl(out / "verdicts.jsonl")
+    check = compare(verdicts, load_jsonl(out / "truth.jsonl"))
+    assert not check.problems, "\n".join(check.problems)
+    long_acme = [v for v in verdicts if (v["vendor"], v["profile"]) == ("acme", "long_ucs2")]
+    assert long_acme and all(
+        (v["verdict"], v["error"]) == ("rejected", "rejected:template") for v in long_acme
+    )
+    assert check.by_fate.get("rejected", 0) >= len(long_acme)  # the truth saw each refusal
+    sim_log = (out / "logs" / "sim-vendor.log").read_text()
+    assert '"code": "103"' in sim_log  # bolt throttled (and the probes retried or gave up)
+    # cheap's black hole: accepted, never arrived, no receipt -> lost with the DLR missing
+    swallowed = [v for v in verdicts if v["vendor"] == "cheap" and v["dlr"] == "missing"]
+    assert swallowed and all(v["verdict"] in ("lost", "inconclusive") for v in swallowed)
 
 
 def test_probes_to_an_unregistered_receiver_are_inconclusive_not_lost(tmp_path: Path) -> None:

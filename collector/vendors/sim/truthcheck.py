@@ -62,7 +62,7 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
             if v["verdict"] in ("pending",):
                 out.problems.append(f"{v['probe_id']} ({v['vendor']}): still pending at the end")
             elif v["verdict"] in ("rejected", "inconclusive") and v.get("error", "").startswith(
-                ("AmbiguousSubmit", "Transient", "interrupted")
+                ("AmbiguousSubmit", "Transient", "Throttled", "interrupted")
             ):
                 pass  # never reached the simulated network: nothing in the truth
             else:
