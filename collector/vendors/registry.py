@@ -34,6 +34,7 @@ def parse_smpp_vendor(name: str, data: object, path: str | None = None) -> SmppV
     """Validate one `[vendors.<name>]` table with `kind = "smpp"`."""
     from collector.vendors.smpp.adapter import SmppVendorConfig
     from collector.vendors.smpp.client import BindMode, SmppClientConfig
+    from collector.vendors.smpp.segment import Gsm7Wire, LongMessages
 
     t = StrictTable(data, path if path is not None else f"vendors.{name}")
     t.string("kind")
@@ -41,12 +42,19 @@ def parse_smpp_vendor(name: str, data: object, path: str | None = None) -> SmppV
     mode_name = t.string("bind_mode", "transceiver")
     if mode_name not in modes:
         raise VendorConfigError(f"{t.path}.bind_mode", f"expected one of {', '.join(modes)}")
+    credentials: dict[str, str] = {}
+    # §4.1 bind: C-Octet Strings of at most 16 / 9 / 13 octets with their NUL terminator
+    for key, limit in (("system_id", 15), ("password", 8), ("system_type", 12)):
+        value = t.string(key, "" if key == "system_type" else None)
+        if len(value.encode("latin-1", "replace")) > limit:
+            raise VendorConfigError(f"{t.path}.{key}", f"at most {limit} characters (SMPP 3.4)")
+        credentials[key] = value
     client = SmppClientConfig(
         host=t.string("host"),
         port=t.integer("port", min_value=1),
-        system_id=t.string("system_id"),
-        password=t.string("password"),
-        system_type=t.string("system_type", ""),
+        system_id=credentials["system_id"],
+        password=credentials["password"],
+        system_type=credentials["system_type"],
         bind_mode=modes[mode_name],
         window=t.integer("window", 10, min_value=1),
         response_timeout_s=t.number("response_timeout_s", 10.0),
@@ -73,6 +81,9 @@ def parse_smpp_vendor(name: str, data: object, path: str | None = None) -> SmppV
         throttle_retry_after_s=t.number("throttle_retry_after_s", 15.0),
         receipt_utc_offset_min=t.integer("receipt_utc_offset_min", 480, min_value=-840),
         reject_reasons=reasons,
+        gsm7_wire=t.enum("gsm7_wire", Gsm7Wire, Gsm7Wire.UNPACKED),
+        long_messages=t.enum("long_messages", LongMessages, LongMessages.UDH),
+        bind_timeout_s=t.number("bind_timeout_s", 10.0),
     )
     t.finish()
     return config

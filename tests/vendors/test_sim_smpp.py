@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from collector.vendors.base import DlrSource, DlrStatus, OutgoingSms, Rejected, RejectReason
 from collector.vendors.sim.network import CarrierNetwork, RecordingModemSink
 from collector.vendors.sim.scenario import parse_scenario
@@ -9,6 +11,8 @@ from collector.vendors.sim.smpp_api import SimVendorSmpp
 from collector.vendors.sim.truth import TruthLog
 from collector.vendors.smpp.adapter import SmppVendor, SmppVendorConfig
 from collector.vendors.smpp.client import SmppClientConfig
+from collector.vendors.smpp.pdu import decode as decode_pdu
+from collector.vendors.smpp.segment import LongMessages
 from tests.vendors.helpers import (
     ACCOUNT,
     MSISDN_CMCC,
@@ -22,7 +26,10 @@ from tests.vendors.helpers import (
 SIG = "探针科技"
 
 
-def test_two_part_message_over_smpp_arrives_whole_with_a_receipt_per_part() -> None:
+@pytest.mark.parametrize("mode", list(LongMessages))
+def test_two_part_message_over_smpp_arrives_whole(mode: LongMessages) -> None:
+    """UDH or SAR: one submit and one id per part; message_payload: one submit, one id
+    for the whole text. Either way two parts are billed and arrive as one message."""
     body = "这是一条通过SMPP提交的长探针消息，需要拆成两段发送，每段都有自己的消息编号和回执。" * 2
 
     async def scenario() -> None:
@@ -38,6 +45,7 @@ def test_two_part_message_over_smpp_arrives_whole_with_a_receipt_per_part() -> N
                 client=SmppClientConfig(
                     host="127.0.0.1", port=front.port, system_id=ACCOUNT, password=PASSWORD
                 ),
+                long_messages=mode,
             )
         )
         try:
@@ -59,7 +67,11 @@ def test_two_part_message_over_smpp_arrives_whole_with_a_receipt_per_part() -> N
             await vendor.close()
             await net.close()
             await front.close()
-        assert len(result.message_ids) == 2 == result.parts
+        assert result.parts == 2
+        assert len(result.message_ids) == (1 if mode is LongMessages.PAYLOAD else 2)
+        submits = [decode_pdu(result.raw_request)] if mode is LongMessages.PAYLOAD else []
+        if submits:
+            assert submits[0].body.short_message == b""  # type: ignore[union-attr]
         [delivered] = modems.delivered
         assert delivered.sms.text == f"【{SIG}】{body}"
         assert len(delivered.sms.pdus) == 2

@@ -87,6 +87,34 @@ def test_registry_rejects_unknown_kinds_and_bad_names() -> None:
     assert info.value.path == "vendors.s.bind_mode"
 
 
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [
+        ({"system_id": "a-system-id-too-long"}, "vendors.s.system_id"),  # > 15 (SMPP 3.4 §4.1)
+        ({"password": "123456789"}, "vendors.s.password"),  # > 8
+        ({"long_messages": "carrier-pigeon"}, "vendors.s.long_messages"),
+        ({"gsm7_wire": "squeezed"}, "vendors.s.gsm7_wire"),
+    ],
+)
+def test_smpp_tables_name_the_bad_key(extra: dict[str, Any], path: str) -> None:
+    table = {"kind": "smpp", "host": "h", "port": 1, "system_id": "a", "password": "b", **extra}
+    with pytest.raises(VendorConfigError) as info:
+        parse_vendors({"s": table})
+    assert info.value.path == path
+
+
+def test_smpp_long_message_modes_parse() -> None:
+    from collector.vendors.smpp.adapter import SmppVendorConfig
+    from collector.vendors.smpp.segment import Gsm7Wire, LongMessages
+
+    table = {"kind": "smpp", "host": "h", "port": 1, "system_id": "probe", "password": "12345678",
+             "long_messages": "sar", "gsm7_wire": "packed", "bind_timeout_s": 3}  # fmt: skip
+    config = parse_vendors({"s": table})["s"]
+    assert isinstance(config, SmppVendorConfig)
+    assert config.long_messages is LongMessages.SAR and config.gsm7_wire is Gsm7Wire.PACKED
+    assert config.bind_timeout_s == 3.0
+
+
 def test_json_paths() -> None:
     doc = {"data": {"msgid": "7"}, "result": [{"sid": "SM1"}, {"sid": "SM2"}]}
     assert json_path_get(doc, "data.msgid") == "7"

@@ -24,6 +24,7 @@ log = structlog.get_logger(__name__)
 
 _ESM_UDHI = 0x40
 _TLV_MESSAGE_PAYLOAD = 0x0424
+_SAR_TAGS = (0x020C, 0x020E, 0x020F)  # sar_msg_ref_num, sar_total_segments, _segment_seqnum
 _DATA_CODING_UCS2 = 0x08
 
 _REFUSAL_STATUS = {
@@ -42,7 +43,8 @@ class SubmitText:
 
 
 def decode_submit_text(sm: ShortMessage) -> SubmitText:
-    """Text and UDH concatenation of one submit_sm (TS 23.040 9.2.3.24.1/.8 IEs)."""
+    """Text and concatenation of one submit_sm: from the UDH (TS 23.040 9.2.3.24.1/.8 IEs)
+    or the SAR TLVs; the text from short_message or message_payload."""
     payload = sm.short_message
     if not payload:
         tlv = sm.tlv(_TLV_MESSAGE_PAYLOAD)
@@ -60,6 +62,10 @@ def decode_submit_text(sm: ShortMessage) -> SubmitText:
             elif iei == 0x08 and length == 4:
                 concat = (int.from_bytes(value[:2], "big"), value[2], value[3])
             i += 2 + length
+    sar = [sm.tlv(tag) for tag in _SAR_TAGS]
+    if concat is None and all(t is not None for t in sar):
+        ref, total, seq = (int.from_bytes(t.value, "big") for t in sar if t is not None)
+        concat = (ref, total, seq)
     if sm.data_coding == _DATA_CODING_UCS2:
         text = payload.decode("utf-16-be", errors="replace")
     else:

@@ -62,7 +62,7 @@ from collector.vendors.smpp.receipt import (
     delivered_message,
     receipt_from_deliver_sm,
 )
-from collector.vendors.smpp.segment import Gsm7Wire, segment_text
+from collector.vendors.smpp.segment import Gsm7Wire, LongMessages, segment_text
 
 log = structlog.get_logger("collector.vendors.smpp.adapter")
 
@@ -80,6 +80,7 @@ class SmppVendorConfig:
     dest_addr_npi: int = 1
     service_type: str = ""
     gsm7_wire: Gsm7Wire = Gsm7Wire.UNPACKED
+    long_messages: LongMessages = LongMessages.UDH
     bind_timeout_s: float = 10.0
     part_throttle_retries: int = 3
     part_throttle_delay_s: float = 1.0
@@ -203,8 +204,12 @@ class SmppVendor:
             raise Transient("vendor not started", vendor=self.name)
         cfg = self._config
         segments = segment_text(
-            sms.signed_text, reference=self._next_ref(), gsm7_wire=cfg.gsm7_wire
+            sms.signed_text,
+            reference=self._next_ref(),
+            gsm7_wire=cfg.gsm7_wire,
+            long_messages=cfg.long_messages,
         )
+        billed = segments[0].part_total
         ids: list[str] = []
         requests: list[bytes] = []
         responses: list[bytes] = []
@@ -221,6 +226,7 @@ class SmppVendor:
                 registered_delivery=REGISTERED_DELIVERY_RECEIPT,
                 data_coding=seg.data_coding,
                 short_message=seg.short_message,
+                tlvs=seg.tlvs,
             )
             attempts = 0
             while True:
@@ -231,11 +237,11 @@ class SmppVendor:
                     # A throttled part was not accepted; only a later part is worth a
                     # bounded local retry (the first part's caller can simply retry).
                     if not ids or attempts >= cfg.part_throttle_retries:
-                        raise self._fail(exc, ids, len(segments), requests, responses) from exc
+                        raise self._fail(exc, ids, billed, requests, responses) from exc
                     attempts += 1
                     await self._sleep(cfg.part_throttle_delay_s)
                 except smpp_errors.SmppError as exc:
-                    raise self._fail(exc, ids, len(segments), requests, responses) from exc
+                    raise self._fail(exc, ids, billed, requests, responses) from exc
             ids.append(resp.message_id)
             requests.append(resp.request)
             responses.append(resp.response)
@@ -243,13 +249,13 @@ class SmppVendor:
             "smpp_submitted",
             probe_id=sms.probe_id,
             to=mask_msisdn(sms.to_msisdn),
-            parts=len(segments),
+            parts=billed,
             message_ids=ids,
         )
         return SubmitResult(
             vendor=self.name,
             message_ids=tuple(ids),
-            parts=len(segments),
+            parts=billed,
             accepted_at_ns=self._clock(),
             raw_request=b"".join(requests),
             raw_response=b"".join(responses),

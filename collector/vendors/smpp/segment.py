@@ -1,4 +1,7 @@
-"""Long-message segmentation for submit_sm: one short_message per part, UDH concatenation.
+"""Long-message segmentation for submit_sm, in the three ways SMSCs take long messages
+(reference 1.3): one submit_sm per part with a UDH (the default), one per part with the SAR
+TLVs (the SMSC writes the UDH), or the whole text in one submit_sm's message_payload (the
+SMSC splits it; one message id for all parts).
 
 Pure. Uses the agent's TS 23.038/23.040 codec (agent/modem/sms: split_text, udh_concat,
 gsm7, ucs2) so the collector splits exactly as the modems reassemble; a segment boundary
@@ -24,12 +27,20 @@ from collector.vendors.smpp.pdu import (
     DATA_CODING_DEFAULT,
     DATA_CODING_UCS2,
     ESM_CLASS_UDHI,
+    Tlv,
+    TlvTag,
 )
 
 
 class Gsm7Wire(enum.Enum):
     UNPACKED = "unpacked"  # one septet per octet: the common SMPP convention
     PACKED = "packed"  # TS 23.038 packing, as on the air interface
+
+
+class LongMessages(enum.Enum):
+    UDH = "udh"  # UDH in each part's short_message, esm_class UDHI (§5.2.12)
+    SAR = "sar"  # sar_msg_ref_num / sar_total_segments / sar_segment_seqnum (§5.3.2.22-24)
+    PAYLOAD = "payload"  # one submit_sm, the whole text in message_payload (§5.3.2.32)
 
 
 class SegmentError(ValueError):
@@ -42,7 +53,8 @@ class Segment:
     data_coding: int
     esm_class: int
     part_index: int  # 1-based, as in the UDH
-    part_total: int
+    part_total: int  # parts on the air (what the vendor bills), also for a payload submit
+    tlvs: tuple[Tlv, ...] = ()
 
 
 def _gsm7_payload(chunk: str, udh: bytes, wire: Gsm7Wire) -> bytes:
@@ -59,6 +71,7 @@ def segment_text(
     reference: int,
     gsm7_wire: Gsm7Wire = Gsm7Wire.UNPACKED,
     force_ucs2: bool = False,
+    long_messages: LongMessages = LongMessages.UDH,
 ) -> list[Segment]:
     """Split `text` into submit_sm payloads; GSM 7-bit when possible, else UCS-2 (0x08).
 
@@ -71,12 +84,27 @@ def segment_text(
         raise SegmentError(str(exc)) from exc
     total = len(chunks)
     coding = DATA_CODING_UCS2 if encoding is Encoding.UCS2 else DATA_CODING_DEFAULT
+
+    def encoded(chunk: str, udh: bytes = b"") -> bytes:
+        if encoding is Encoding.UCS2:
+            return udh + encode_ucs2(chunk)
+        return _gsm7_payload(chunk, udh, gsm7_wire)
+
+    if long_messages is LongMessages.PAYLOAD and total > 1:
+        whole = encoded("".join(chunks))
+        return [Segment(b"", coding, 0, 1, total, (Tlv(TlvTag.MESSAGE_PAYLOAD, whole),))]
     segments = []
     for seq, chunk in enumerate(chunks, start=1):
-        udh = udh_concat(reference & 0xFF, total, seq, 8) if total > 1 else b""
-        if encoding is Encoding.UCS2:
-            payload = udh + encode_ucs2(chunk)
+        if total == 1 or long_messages is LongMessages.PAYLOAD:
+            segments.append(Segment(encoded(chunk), coding, 0, seq, total))
+        elif long_messages is LongMessages.SAR:
+            sar = (
+                Tlv.u16(TlvTag.SAR_MSG_REF_NUM, reference & 0xFFFF),
+                Tlv.u8(TlvTag.SAR_TOTAL_SEGMENTS, total),
+                Tlv.u8(TlvTag.SAR_SEGMENT_SEQNUM, seq),
+            )
+            segments.append(Segment(encoded(chunk), coding, 0, seq, total, sar))
         else:
-            payload = _gsm7_payload(chunk, udh, gsm7_wire)
-        segments.append(Segment(payload, coding, ESM_CLASS_UDHI if udh else 0, seq, total))
+            udh = udh_concat(reference & 0xFF, total, seq, 8)
+            segments.append(Segment(encoded(chunk, udh), coding, ESM_CLASS_UDHI, seq, total))
     return segments

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from agent.modem.sms.gsm7 import decode_septets, unpack_septets
+from collector.vendors.smpp.pdu import TlvTag
 from collector.vendors.smpp.segment import (
     Gsm7Wire,
+    LongMessages,
     SegmentError,
     segment_text,
 )
@@ -68,3 +70,31 @@ def test_packed_gsm7_multipart_has_fill_bits_after_the_udh() -> None:
 def test_too_many_parts_raise() -> None:
     with pytest.raises(SegmentError):
         segment_text("验" * (67 * 256), reference=1)
+
+
+def test_sar_parts_carry_the_tlvs_and_no_udh() -> None:
+    text = "长" * 100  # two UCS-2 parts
+    udh_parts = segment_text(text, reference=0x1234)
+    sar_parts = segment_text(text, reference=0x1234, long_messages=LongMessages.SAR)
+    assert [p.part_total for p in sar_parts] == [2, 2]
+    for udh, sar in zip(udh_parts, sar_parts, strict=True):
+        assert udh.short_message[6:] == sar.short_message  # same text, without the UDH
+        assert sar.esm_class == 0
+        tlvs = {t.tag: t.value for t in sar.tlvs}
+        assert tlvs == {
+            TlvTag.SAR_MSG_REF_NUM: b"\x12\x34",
+            TlvTag.SAR_TOTAL_SEGMENTS: b"\x02",
+            TlvTag.SAR_SEGMENT_SEQNUM: bytes([sar.part_index]),
+        }
+
+
+def test_payload_is_one_submit_with_the_whole_text() -> None:
+    text = "长" * 100
+    [only] = segment_text(text, reference=1, long_messages=LongMessages.PAYLOAD)
+    assert only.short_message == b"" and only.part_total == 2 and only.esm_class == 0
+    [payload] = only.tlvs
+    assert payload.tag == TlvTag.MESSAGE_PAYLOAD and payload.value == text.encode("utf-16-be")
+    # a text that fits one part goes as a plain short_message in every mode
+    for mode in LongMessages:
+        [short] = segment_text("hello", reference=1, long_messages=mode)
+        assert short.short_message == b"hello" and short.tlvs == ()
