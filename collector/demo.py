@@ -16,12 +16,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -266,6 +268,32 @@ peak_bands = [{{ start_h = {hour}, end_h = {(hour + 2) % 24}, multiplier = 4.0 }
     for m in modems:
         text += f'\n[[subscribers]]\nmsisdn = "{m.msisdn}"\nmodem = "{m.name}"\n'
     return text
+
+
+DEMO_PROTOCOLS = {"acme": "aliyun", "cheap": "http", "bolt": "smpp"}
+_PUSH_URL = re.compile(r"(?:\{webhook\}|http://127\.0\.0\.1:\d+/dlr)/")
+
+
+def custom_scenario(path: Path, webhook_port: int, trouble: bool) -> str:
+    """`--scenario FILE`: the demo's three vendors with the user's knobs (start from a copy
+    of a run's scenario.toml). DLR push URLs — `{webhook}/NAME` or a previous run's
+    `http://127.0.0.1:PORT/dlr/NAME` — are pointed at this run's webhook server."""
+    if trouble:
+        raise click.UsageError("--trouble changes the embedded scenario; not with --scenario")
+    try:
+        text = path.read_text(encoding="utf-8")
+        vendors = tomllib.loads(text).get("vendors", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--scenario") from None
+    for name, protocol in DEMO_PROTOCOLS.items():
+        got = vendors.get(name, {}).get("protocol", "http") if name in vendors else None
+        if got != protocol:
+            raise click.BadParameter(
+                f'{path}: vendors.{name}: expected a vendor with protocol = "{protocol}" '
+                f"(the demo's collector talks to acme, cheap and bolt as configured)",
+                param_hint="--scenario",
+            )
+    return _PUSH_URL.sub(f"http://127.0.0.1:{webhook_port}/dlr/", text)
 
 
 def http_vendor_toml(name: str, port: int) -> str:
@@ -568,7 +596,8 @@ def progress_line(out: Path) -> tuple[str, int]:
               show_default=True, help="Seconds of probing (judging continues after).")  # fmt: skip
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Vendor-simulator scenario (default: the embedded three vendors).")  # fmt: skip
+              help="Vendor-simulator scenario for the demo's three vendors (edit a copy of a "
+              "run's scenario.toml; DLR push URLs are pointed at this run).")  # fmt: skip
 @click.option(
     "--influx-url", help="Also write the time series to this InfluxDB (http://host:port)."
 )
@@ -629,9 +658,11 @@ def demo_command(
     control_port, grpc_port, webhook_port = free_port(), free_port(), free_port()
     (out / "fleet.toml").write_text(fleet_toml(modems, out / "sims", control_port, seed))
     local_hour = datetime.now().astimezone().hour
-    scenario = scenario_path or out / "scenario.toml"
+    scenario = out / "scenario.toml"
     if scenario_path is None:
         scenario.write_text(scenario_toml(modems, webhook_port, seed, local_hour, trouble=trouble))
+    else:
+        scenario.write_text(custom_scenario(scenario_path, webhook_port, trouble))
 
     procs: list[Proc] = []
     try:

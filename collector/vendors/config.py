@@ -297,6 +297,7 @@ class DlrPullConfig:
     items_path: str
     success_path: str | None
     success_values: tuple[str, ...]
+    dlr: DlrFieldSpec | None = None  # pulled items' own field names (else the vendor's [dlr])
 
 
 @dataclass(frozen=True, slots=True)
@@ -539,17 +540,19 @@ def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpV
     pull: DlrPullConfig | None = None
     pull_t = t.opt_table("dlr_pull")
     if pull_t is not None:
+        pull_dlr_t = pull_t.opt_table("dlr")
         pull = DlrPullConfig(
             request=_request(pull_t, base_url, PULL_PLACEHOLDERS, vars_),
             items_path=pull_t.string("items_path", ""),
             success_path=_opt_path(pull_t, "success_path"),
             success_values=pull_t.str_list("success_values", ["0"]),
+            dlr=_dlr_fields(pull_dlr_t) if pull_dlr_t is not None else None,
         )
         parse_json_path(pull.items_path, f"{pull_t.path}.items_path")
         _check_auth_fits(auth, pull.request, pull_t.path)
         pull_t.finish()
 
-    if (push is not None or pull is not None) and dlr is None:
+    if dlr is None and (push is not None or (pull is not None and pull.dlr is None)):
         raise VendorConfigError(f"{t.path}.dlr", "dlr_push/dlr_pull need a [dlr] field table")
 
     config = HttpVendorConfig(

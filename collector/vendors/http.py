@@ -690,7 +690,8 @@ class HttpVendor:
     # ---- pull
 
     async def poll_dlrs(self) -> int:
-        pull, spec = self._config.dlr_pull, self._config.dlr
+        pull = self._config.dlr_pull
+        spec = (pull.dlr if pull is not None else None) or self._config.dlr
         if pull is None or spec is None:
             return 0
         if self._sink is None:

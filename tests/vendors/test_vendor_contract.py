@@ -81,12 +81,15 @@ async def rig(
     hook = DlrWebhookServer([], sink)
     await hook.start()
     sim_table = vendor_scenario(
-        protocol="http" if kind == "inprocess" else kind,
-        dlr_push_url=hook.url_for("acct"),
-        dlr_push_secret=PUSH_SECRET,
-        templates={NOTE_TEMPLATE: NOTE, **CODE_TEMPLATES[kind]},
-        **sim,
+        **{
+            "protocol": "http" if kind == "inprocess" else kind,
+            "dlr_push_url": hook.url_for("acct"),
+            "dlr_push_secret": PUSH_SECRET,
+            "templates": {NOTE_TEMPLATE: NOTE, **CODE_TEMPLATES[kind]},
+            **sim,
+        }
     )
+    sim_table = {k: v for k, v in sim_table.items() if v is not None}  # None: key absent
     modems = RecordingModemSink()
     network = CarrierNetwork(parse_scenario(scenario_doc({"acct": sim_table})), modems, TruthLog())
     front: SimVendorHttpApi | SimVendorSmpp | None = None
@@ -281,3 +284,20 @@ def test_aliyun_refuses_a_replayed_request() -> None:
             return answers[1]
 
     assert run(scenario()) == (400, "SignatureNonceUsed")
+
+
+def test_tencent_reports_can_be_pulled_once() -> None:
+    """Without a callback URL the account pulls (PullSmsSendStatus): each report once."""
+
+    async def scenario() -> tuple[int, int, list[RawDlr]]:
+        async with rig("tencent", dlr_push_url=None) as r:
+            result = await r.vendor.submit(_code())
+            await r.network.wait_idle()
+            first = await r.vendor.poll_dlrs()
+            second = await r.vendor.poll_dlrs()
+        assert [d.message_id for d in r.sink.dlrs] == list(result.message_ids)
+        return first, second, r.sink.dlrs
+
+    first, second, dlrs = run(scenario())
+    assert (first, second) == (1, 0)
+    assert dlrs[0].status is DlrStatus.DELIVRD and dlrs[0].msisdn == MSISDN_CMCC

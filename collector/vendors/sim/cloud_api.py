@@ -12,7 +12,7 @@ Tencent (`protocol = "tencent"`): `POST /` JSON with `X-TC-Action: SendSms`, TC3
 (SecretId = `account`, SecretKey = `password`); per-number results in `SendStatusSet`,
 request errors as `Response.Error`. Templates take positional `{1}` parameters from
 `TemplateParamSet`. Receipts: the status callback (a JSON array), taken when answered
-`{"result":0}`.
+`{"result":0}`; without a push URL they wait for `PullSmsSendStatus` (read-once).
 
 Both render the scenario's template for the code given; its kind (verification code,
 marketing, notification) is read from the rendered text, as the vendor knows it from the
@@ -297,11 +297,14 @@ class SimTencentSmsApi(_CloudApi):
             )
         if abs(time.time() - timestamp) > _TC3_FRESH_S:
             return error("AuthFailure.SignatureExpire", "Signature expired.")
-        if (
-            request.headers.get("X-TC-Action") != "SendSms"
-            or request.headers.get("X-TC-Version") != "2021-01-11"
+        action = request.headers.get("X-TC-Action")
+        if request.headers.get("X-TC-Version") != "2021-01-11" or action not in (
+            "SendSms",
+            "PullSmsSendStatus",
         ):
             return error("InvalidAction", "The action is not supported.")
+        if action == "PullSmsSendStatus":
+            return self._pull(body, request_id)
         try:
             doc = json.loads(body)
             numbers = [str(n) for n in doc["PhoneNumberSet"]]
@@ -344,14 +347,40 @@ class SimTencentSmsApi(_CloudApi):
             statuses.append(status)
         return _json({"Response": {"SendStatusSet": statuses, "RequestId": request_id}})
 
+    def _pull(self, body: bytes, request_id: str) -> web.Response:
+        """PullSmsSendStatus: read-once, like the real queue (items pulled are gone)."""
+        try:
+            limit = int(json.loads(body).get("Limit", 100))
+        except (ValueError, AttributeError, TypeError):
+            limit = 100
+        batch = [
+            self._pull_queue.popleft() for _ in range(min(max(limit, 0), len(self._pull_queue)))
+        ]
+        return _json({"Response": {"PullSmsSendStatusSet": batch, "RequestId": request_id}})
+
     async def emit(self, dlr: SimDlr) -> None:
         delivered = dlr.status is DlrStatus.DELIVRD
+        description = dlr.status.value if delivered or dlr.err in ("", "000") else dlr.err
+        if self._vendor.dlr_push_url is None:  # the account pulls its reports
+            self._pull_queue.append(
+                {
+                    "UserReceiveTime": dlr.done_at.astimezone(CHINA_TZ).strftime(_TIME),
+                    "CountryCode": "86",
+                    "SubscriberNumber": dlr.msisdn,
+                    "PhoneNumber": f"+86{dlr.msisdn}",
+                    "SerialNo": dlr.message_id,
+                    "ReportStatus": "SUCCESS" if delivered else "FAIL",
+                    "Description": description,
+                    "SessionContext": "",
+                }
+            )
+            return
         report = {
             "user_receive_time": dlr.done_at.astimezone(CHINA_TZ).strftime(_TIME),
             "nationcode": "86",
             "mobile": dlr.msisdn,
             "report_status": "SUCCESS" if delivered else "FAIL",
-            "errmsg": dlr.status.value if delivered or dlr.err in ("", "000") else dlr.err,
+            "errmsg": description,
             "description": "用户短信送达成功" if delivered else "",
             "sid": dlr.message_id,
         }
