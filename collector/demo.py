@@ -18,7 +18,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from typing import IO, Any
 
 import click
 
+from collector.ports import free_port
 from collector.reports.figures import aggregate
 
 PY = sys.executable
@@ -81,12 +81,6 @@ def demo_modems() -> list[DemoModem]:
                 )
             )
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Proc:

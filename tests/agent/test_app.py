@@ -135,12 +135,11 @@ def test_send_sms_records_a_canary(tmp_path: Path) -> None:
 
 
 def test_metrics_endpoint_reports_outbox_depth(tmp_path: Path) -> None:
-    import socket
     import urllib.request
 
-    with socket.socket() as s:  # a free port for the metrics listener
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from collector.ports import free_port
+
+    port = free_port()  # for the metrics listener
 
     async def scenario() -> None:
         sim = make_sim(33)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -29,14 +28,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from collector.ports import free_port
+
 PG_BIN = Path(os.environ.get("SMSPROBE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 _START_ATTEMPTS = 3
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_postgres(argv: list[str]) -> list[str]:
@@ -99,7 +94,7 @@ def start_postgres() -> PostgresServer:
         _run([str(initdb), "-D", str(base / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8"])
         last_error: Exception | None = None
         for _ in range(_START_ATTEMPTS):  # another process may grab the port first
-            port = _free_port()
+            port = free_port()
             # fsync off: test data need not survive a power cut of the test machine.
             opts = (
                 f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
