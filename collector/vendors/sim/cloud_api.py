@@ -115,7 +115,7 @@ class _CloudApi(SimVendorHttpApi):
             msisdn=msisdn,
             content=rendered,
             signature=signature,
-            template_id=template_id or None,
+            template_id=template_id,
             params=params,
             profile=_profile_of(rendered),
         )
