@@ -298,6 +298,7 @@ class DlrPullConfig:
     success_path: str | None
     success_values: tuple[str, ...]
     dlr: DlrFieldSpec | None = None  # pulled items' own field names (else the vendor's [dlr])
+    error_code_path: str | None = None  # a code here fails the pull, mapped by [errors]
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,6 +548,7 @@ def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpV
             success_path=_opt_path(pull_t, "success_path"),
             success_values=pull_t.str_list("success_values", ["0"]),
             dlr=_dlr_fields(pull_dlr_t) if pull_dlr_t is not None else None,
+            error_code_path=_opt_path(pull_t, "error_code_path"),
         )
         parse_json_path(pull.items_path, f"{pull_t.path}.items_path")
         _check_auth_fits(auth, pull.request, pull_t.path)

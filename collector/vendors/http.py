@@ -729,6 +729,20 @@ class HttpVendor:
             raise Transient(f"DLR pull HTTP {status}", vendor=self.name, raw_response=body)
         try:
             doc = json.loads(body)
+            code = json_path_get(doc, pull.error_code_path) if pull.error_code_path else None
+            if code is not None and not isinstance(code, _Missing) and str(code):
+                # e.g. Tencent's Response.Error.Code: an answer, not an unreadable body
+                cls = self._config.errors.get(str(code), ErrorClass.TRANSIENT)
+                raise _error_for(
+                    cls if cls is not ErrorClass.AMBIGUOUS else ErrorClass.TRANSIENT,
+                    f"DLR pull refused: {code}",
+                    vendor=self.name,
+                    code=str(code),
+                    raw_request=req.evidence,
+                    raw_response=body,
+                    http_status=status,
+                    retry_after_s=self._config.throttle_retry_after_s,
+                )
             if pull.success_path is not None:
                 ok = json_path_get(doc, pull.success_path)
                 if isinstance(ok, _Missing) or str(ok) not in pull.success_values:

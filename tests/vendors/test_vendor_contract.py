@@ -301,3 +301,13 @@ def test_tencent_reports_can_be_pulled_once() -> None:
     first, second, dlrs = run(scenario())
     assert (first, second) == (1, 0)
     assert dlrs[0].status is DlrStatus.DELIVRD and dlrs[0].msisdn == MSISDN_CMCC
+
+
+def test_a_tencent_pull_refused_for_its_signature_is_an_auth_failure() -> None:
+    async def scenario() -> None:
+        async with rig("tencent", dlr_push_url=None, secret="not-the-secret") as r:
+            with pytest.raises(AuthFailed) as info:
+                await r.vendor.poll_dlrs()
+            assert info.value.code == "AuthFailure.SignatureFailure"
+
+    run(scenario())
