@@ -7,7 +7,7 @@ import html
 import io
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from collector.correlation.model import NS
 from collector.reports.build import Report
@@ -85,14 +85,22 @@ def rate_chart(report: Report, width: int = 900, height: int = 300) -> str:
             f'<text x={left + 10 + 140 * i} y={height - 8} fill="{color}" class=legend>'
             f"■ {html.escape(vendor)}</text>"
         )
-    start = datetime.fromtimestamp(t0 / NS, UTC).strftime("%Y-%m-%d %H:%M")
-    end = datetime.fromtimestamp(t1 / NS, UTC).strftime("%Y-%m-%d %H:%M")
-    parts.append(f"<text x={left} y={height - 24} class=axis>{start} UTC</text>")
-    parts.append(
-        f"<text x={width - right} y={height - 24} class=axis text-anchor=end>{end} UTC</text>"
-    )
+    # in the zone the period was asked in ([reports] timezone): what the reader lives by
+    tz = _zone_of(report.since)
+    start = datetime.fromtimestamp(t0 / NS, tz).strftime("%Y-%m-%d %H:%M %Z")
+    end = datetime.fromtimestamp(t1 / NS, tz).strftime("%Y-%m-%d %H:%M %Z")
+    parts.append(f"<text x={left} y={height - 24} class=axis>{start}</text>")
+    parts.append(f"<text x={width - right} y={height - 24} class=axis text-anchor=end>{end}</text>")
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _zone_of(stamp: str) -> tzinfo:
+    try:
+        zone = datetime.fromisoformat(stamp).tzinfo
+    except ValueError:
+        zone = None
+    return zone or UTC
 
 
 def latency_chart(report: Report, width: int = 900, row: int = 36) -> str:

@@ -45,10 +45,10 @@ def sample(seed: int = 3) -> list[JudgedProbe]:
     return probes
 
 
-def report():  # type: ignore[no-untyped-def]
+def report(since: str = "2026-11-19"):  # type: ignore[no-untyped-def]
     return build_report(
         sample(),
-        since="2026-11-19",
+        since=since,
         until="2026-11-20",
         generated_at="2026-11-20T00:00:00Z",
         software_version="0.1.0",
@@ -81,3 +81,14 @@ def test_unknown_format() -> None:
         assert "html, json, csv or md" in str(exc)
     else:
         raise AssertionError("no error")
+
+
+def test_the_rate_chart_is_labelled_in_the_zone_of_the_period() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    first = datetime.fromtimestamp(T0 / NS, UTC).replace(minute=0, second=0)  # hourly buckets
+    china = render(report(since="2026-11-19T00:00:00+08:00"), "html")
+    assert (first.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+            + " UTC+08:00") in china  # fmt: skip
+    plain = render(report(), "html")  # a zone-less period reads as UTC
+    assert first.strftime("%Y-%m-%d %H:%M") + " UTC" in plain
