@@ -42,6 +42,15 @@ def key_id(public_key: PublicKey) -> str:
     return "sha256:" + hashlib.sha256(spki).hexdigest()
 
 
+def _scheme(key: PrivateKey | PublicKey) -> tuple[Any, ...]:
+    """The arguments `sign` and `verify` take after the data, by key type (SHA-256)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return (ec.ECDSA(hashes.SHA256()),)
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+        return ()
+    return (padding.PKCS1v15(), hashes.SHA256())
+
+
 def _field(tag: bytes, value: bytes) -> bytes:
     n, out = len(value), bytearray(tag)
     while n > 0x7F:
@@ -70,17 +79,9 @@ class RecordSigner:
             raise SigningError(f"{path}: a {type(key).__name__} cannot sign records")
         return cls(key)
 
-    def _sign(self, data: bytes) -> bytes:
-        key = self._key
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(data, ec.ECDSA(hashes.SHA256()))
-        if isinstance(key, ed25519.Ed25519PrivateKey):
-            return key.sign(data)
-        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-
     def sign(self, wire: bytes) -> bytes:
         """The record bytes with `signature` and `signer` appended."""
-        signature = self._sign(DOMAIN + wire)
+        signature = self._key.sign(DOMAIN + wire, *_scheme(self._key))
         return wire + _field(_SIGNATURE_TAG, signature) + _field(_SIGNER_TAG, self.signer.encode())
 
 
@@ -106,18 +107,19 @@ def verify_record(record: bytes, public_key: PublicKey) -> str | None:
         signed, signature, signer = split_signed(record)
     except ValueError as exc:
         return str(exc)
+    return verify_signature(signed, signature, signer, public_key)
+
+
+def verify_signature(
+    signed: bytes, signature: bytes, signer: str, public_key: PublicKey
+) -> str | None:
+    """`verify_record` for a record already split by `split_signed`."""
     if not signature:
         return "not signed"
     if signer != key_id(public_key):
         return f"signed by {signer}, not by this key ({key_id(public_key)})"
-    data = DOMAIN + signed
     try:
-        if isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(public_key, ed25519.Ed25519PublicKey):
-            public_key.verify(signature, data)
-        else:
-            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        public_key.verify(signature, DOMAIN + signed, *_scheme(public_key))
     except InvalidSignature:
         return "signature does not verify (the record was altered after the agent signed it)"
     return None

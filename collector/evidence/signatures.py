@@ -18,7 +18,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from agent.signing import PublicKey, key_id, split_signed, verify_record
+from agent.signing import PublicKey, key_id, split_signed, verify_signature
 
 KEYS_DIR = "agent_keys/"
 CA_FILE = "agents_ca.pem"
@@ -72,17 +72,17 @@ class SignatureCheck:
         )
 
 
-def _facts_differ(kind: str, item: Mapping[str, Any], raw: bytes) -> str | None:
+def _facts_differ(kind: str, item: Mapping[str, Any], signed: bytes) -> str | None:
     """What the JSON shows that the signed record does not say."""
     from smsprobe.v1 import agent_pb2
 
-    pb = agent_pb2.Record.FromString(raw)
+    pb = agent_pb2.Record.FromString(signed)
     if pb.uuid != item.get("record_uuid"):
         return f"uuid {item.get('record_uuid')!r} but the signed record is {pb.uuid!r}"
     if kind == "arrival":
         shown = [p.get("pdu_hex", "") for p in item.get("parts") or ()]
-        signed = [p.raw_pdu.hex().upper() for p in pb.sms.parts]
-        if shown != signed:
+        pdus = [p.raw_pdu.hex().upper() for p in pb.sms.parts]
+        if shown != pdus:
             return "its PDUs differ from the signed record's"
     elif item.get("healthy") != pb.health.healthy:
         return "its health verdict differs from the signed record's"
@@ -125,9 +125,8 @@ def check_signatures(
                 out.not_quoted += 1
                 continue
             try:
-                raw = base64.b64decode(b64, validate=True)
-                _, signature, signer = split_signed(raw)
-                differs = _facts_differ(kind, item, raw)
+                signed, signature, signer = split_signed(base64.b64decode(b64, validate=True))
+                differs = _facts_differ(kind, item, signed)
             except ValueError as exc:
                 out.problems.append(f"{where}: record_b64 unreadable ({exc})")
                 continue
@@ -137,7 +136,10 @@ def check_signatures(
                 out.unsigned += 1
                 continue
             key = key_for(signer)
-            error = key if isinstance(key, str) else verify_record(raw, key)
+            if isinstance(key, str):
+                error: str | None = key
+            else:
+                error = verify_signature(signed, signature, signer, key)
             if error:
                 out.problems.append(f"{where}: agent signature: {error}")
             else:

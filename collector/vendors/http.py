@@ -120,11 +120,15 @@ def _render(value: str, ctx: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: ctx.get(m.group(1), m.group(0)), value)
 
 
+def _field_text(value: object) -> str:
+    """A field value as a form/query body carries it (non-strings as JSON)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _encode(fmt: BodyFormat, fields: Mapping[str, object]) -> bytes:
     if fmt is BodyFormat.JSON:
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
-    pairs = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in fields.items()]
-    return urlencode(pairs).encode()
+    return urlencode([(k, _field_text(v)) for k, v in fields.items()]).encode()
 
 
 def build_request(
@@ -163,7 +167,7 @@ def build_request(
         fields = dict(
             aliyun_rpc_params(
                 template.method,
-                {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()},
+                {k: _field_text(v) for k, v in fields.items()},
                 key_id=auth.key_id,
                 secret=auth.secret,
                 now_s=now_s,

@@ -42,19 +42,22 @@ def parse_smpp_vendor(name: str, data: object, path: str | None = None) -> SmppV
     mode_name = t.string("bind_mode", "transceiver")
     if mode_name not in modes:
         raise VendorConfigError(f"{t.path}.bind_mode", f"expected one of {', '.join(modes)}")
-    credentials: dict[str, str] = {}
+    system_id, password = t.string("system_id"), t.string("password")
+    system_type = t.string("system_type", "")
     # §4.1 bind: C-Octet Strings of at most 16 / 9 / 13 octets with their NUL terminator
-    for key, limit in (("system_id", 15), ("password", 8), ("system_type", 12)):
-        value = t.string(key, "" if key == "system_type" else None)
+    for key, value, limit in (
+        ("system_id", system_id, 15),
+        ("password", password, 8),
+        ("system_type", system_type, 12),
+    ):
         if len(value.encode("latin-1", "replace")) > limit:
             raise VendorConfigError(f"{t.path}.{key}", f"at most {limit} characters (SMPP 3.4)")
-        credentials[key] = value
     client = SmppClientConfig(
         host=t.string("host"),
         port=t.integer("port", min_value=1),
-        system_id=credentials["system_id"],
-        password=credentials["password"],
-        system_type=credentials["system_type"],
+        system_id=system_id,
+        password=password,
+        system_type=system_type,
         bind_mode=modes[mode_name],
         window=t.integer("window", 10, min_value=1),
         response_timeout_s=t.number("response_timeout_s", 10.0),

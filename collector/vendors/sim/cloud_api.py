@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from collector.vendors.base import ContentProfile, DlrStatus
@@ -38,6 +39,8 @@ from collector.vendors.sim.network import Accepted, CarrierNetwork, SimDlr
 from collector.vendors.sim.scenario import CHINA_TZ, UNSUBSCRIBE_SUFFIX, render_template
 
 __all__ = ["SimAliyunSmsApi", "SimTencentSmsApi"]
+
+log = structlog.get_logger(__name__)
 
 _FRESH_S = 900.0  # Alibaba accepts a Timestamp 15 min off; Tencent 5 min (below)
 _TC3_FRESH_S = 300.0
@@ -72,19 +75,17 @@ def _profile_of(text: str) -> ContentProfile:
     return ContentProfile.NOTIFICATION
 
 
+def _failure_code(dlr: SimDlr) -> str:
+    """What a cloud reports for an undelivered message: the carrier's code, else the state."""
+    return dlr.err if dlr.err not in ("", "000") else dlr.status.value
+
+
 def _json(doc: object, status: int = 200) -> web.Response:
     return web.json_response(doc, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
 class _CloudApi(SimVendorHttpApi):
     """What both clouds share: one route at `/`, template rendering, the push loop."""
-
-    def __init__(
-        self, network: CarrierNetwork, vendor: str, *, host: str = "127.0.0.1", port: int = 0
-    ) -> None:
-        super().__init__(network, vendor, host=host, port=port)
-        self._seen_nonces: dict[str, float] = {}
-        self.undelivered_reports: list[dict[str, Any]] = []  # no push URL configured
 
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
@@ -123,18 +124,9 @@ class _CloudApi(SimVendorHttpApi):
             return outcome
         return "500" if outcome.check.outage is not None else outcome.check.code
 
-    def _fresh_nonce(self, nonce: str) -> bool:
-        now = time.time()
-        for old in [n for n, at in self._seen_nonces.items() if now - at > _FRESH_S]:
-            del self._seen_nonces[old]
-        if not nonce or nonce in self._seen_nonces:
-            return False
-        self._seen_nonces[nonce] = now
-        return True
-
     async def _push_report(self, report: dict[str, Any], ack_key: str, msgid: str) -> None:
-        if self._vendor.dlr_push_url is None:
-            self.undelivered_reports.append(report)
+        if self._vendor.dlr_push_url is None:  # a pull is not simulated for this cloud
+            log.warning("sim_dlr_report_dropped", vendor=self._vendor.name, msgid=msgid)
             return
 
         def acked(status: int, text: str) -> bool:
@@ -161,6 +153,16 @@ class SimAliyunSmsApi(_CloudApi):
     ) -> None:
         super().__init__(network, vendor, host=host, port=port)
         self._out_ids: dict[str, str] = {}
+        self._seen_nonces: dict[str, float] = {}
+
+    def _fresh_nonce(self, nonce: str) -> bool:
+        now = time.time()
+        for old in [n for n, at in self._seen_nonces.items() if now - at > _FRESH_S]:
+            del self._seen_nonces[old]
+        if not nonce or nonce in self._seen_nonces:
+            return False
+        self._seen_nonces[nonce] = now
+        return True
 
     async def _api(self, request: web.Request) -> web.Response:
         params = {
@@ -169,21 +171,15 @@ class SimAliyunSmsApi(_CloudApi):
         }
         signature = params.pop("Signature", "")
         v = self._vendor
+
+        def refuse(code: str, message: str, status: int = 400) -> web.Response:
+            return _json({"Code": code, "Message": message}, status)
+
         if params.get("AccessKeyId") != v.account:
-            return _json(
-                {
-                    "Code": "InvalidAccessKeyId.NotFound",
-                    "Message": "Specified access key is not found.",
-                },
-                404,
-            )
+            return refuse("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
         if signature != aliyun_rpc_signature(request.method, params, v.password):
-            return _json(
-                {
-                    "Code": "SignatureDoesNotMatch",
-                    "Message": "Specified signature is not matched with our calculation.",
-                },
-                400,
+            return refuse(
+                "SignatureDoesNotMatch", "Specified signature is not matched with our calculation."
             )
         try:
             stamp = datetime.strptime(params.get("Timestamp", ""), "%Y-%m-%dT%H:%M:%SZ")
@@ -191,31 +187,17 @@ class SimAliyunSmsApi(_CloudApi):
         except ValueError:
             age_s = float("inf")
         if age_s > _FRESH_S:
-            return _json(
-                {
-                    "Code": "InvalidTimeStamp.Expired",
-                    "Message": "Specified time stamp or date value is expired.",
-                },
-                400,
-            )
+            return refuse("InvalidTimeStamp.Expired", "Specified time stamp is expired.")
         if not self._fresh_nonce(params.get("SignatureNonce", "")):
-            return _json(
-                {
-                    "Code": "SignatureNonceUsed",
-                    "Message": "Specified signature nonce was used already.",
-                },
-                400,
-            )
+            return refuse("SignatureNonceUsed", "Specified signature nonce was used already.")
         if params.get("Action") != "SendSms" or params.get("Version") != "2017-05-25":
-            return _json(
-                {"Code": "InvalidAction.NotFound", "Message": "Specified api is not found."}, 404
-            )
+            return refuse("InvalidAction.NotFound", "Specified api is not found.", 404)
         try:
             template_params = json.loads(params.get("TemplateParam") or "{}")
             if not isinstance(template_params, dict):
                 raise ValueError("TemplateParam")
         except ValueError:
-            return _json({"Code": "isv.INVALID_JSON_PARAM", "Message": "JSON参数不合法"})
+            return refuse("isv.INVALID_JSON_PARAM", "JSON参数不合法", 200)
         outcome = self._submit(
             params.get("PhoneNumbers", ""),
             params.get("SignName", ""),
@@ -245,9 +227,7 @@ class SimAliyunSmsApi(_CloudApi):
             "send_time": dlr.submitted_at.astimezone(CHINA_TZ).strftime(_TIME),
             "report_time": dlr.done_at.astimezone(CHINA_TZ).strftime(_TIME),
             "success": delivered,
-            "err_code": "DELIVERED"
-            if delivered
-            else (dlr.err if dlr.err not in ("", "000") else dlr.status.value),
+            "err_code": "DELIVERED" if delivered else _failure_code(dlr),
             "err_msg": "用户接收成功" if delivered else "",
             "sms_size": "1",
             "biz_id": dlr.message_id,
@@ -360,7 +340,7 @@ class SimTencentSmsApi(_CloudApi):
 
     async def emit(self, dlr: SimDlr) -> None:
         delivered = dlr.status is DlrStatus.DELIVRD
-        description = dlr.status.value if delivered or dlr.err in ("", "000") else dlr.err
+        description = dlr.status.value if delivered else _failure_code(dlr)
         if self._vendor.dlr_push_url is None:  # the account pulls its reports
             self._pull_queue.append(
                 {
