@@ -64,7 +64,12 @@ def test_exactly_once_across_collector_and_agent_kills(
         poll(lambda: committed(reader, "agent-a") >= 600, "first records committed")
         col.kill()  # mid-stream: the agent keeps persisting while the collector is gone
         col.start()
-        poll(lambda: committed(reader, "agent-a") >= 1500, "progress after collector restart")
+        # Kill while records are still unacked: a caught-up uploader can leave the outbox
+        # empty for an instant, which would make this kill a clean stop in disguise.
+        poll(
+            lambda: committed(reader, "agent-a") >= 1500 and outbox_state(agent.outbox_path)[1] > 0,
+            "progress after collector restart, records in flight",
+        )
         agent.kill()  # mid-batch: batches in flight, some committed but not yet marked acked
         last_seq, depth = outbox_state(agent.outbox_path)
         assert depth > 0 and last_seq < total  # really killed in the middle
