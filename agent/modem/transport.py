@@ -3,13 +3,21 @@
 `SerialByteStream` owns one pyserial port through one reader thread and exposes an
 async API; the asyncio side never blocks on the port. `serial.serial_for_url` means
 device paths, pty slaves, `socket://host:port` and `spy://` all work.
+
+Why a byte can be neither duplicated nor dropped between the thread and the loop: the
+reader thread puts each chunk exactly once into a thread-safe bounded buffer
+(`queue.Queue`) and only then asks the loop to wake the reader (`call_soon_threadsafe`,
+which carries no data). The loop side only ever takes from that buffer. Nothing is
+retried, so a loop that stalls for seconds delays the bytes but cannot see them twice; a
+full buffer blocks the thread (back-pressure: the tty and the modem hold the rest) and
+never drops.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
+import queue
 import threading
 from typing import Any, Protocol
 
@@ -76,14 +84,16 @@ class SerialByteStream:
         self._port: Any = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._queue: asyncio.Queue[object] | None = None
+        self._queue: queue.Queue[object] | None = None
+        self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error: PortGone | None = None
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue(maxsize=self._queue_chunks)
+        self._queue = queue.Queue(maxsize=self._queue_chunks)
+        self._wake = asyncio.Event()
         try:
             self._port = await asyncio.to_thread(
                 serial.serial_for_url,
@@ -134,17 +144,29 @@ class SerialByteStream:
         port.flush()
 
     async def read(self) -> bytes:
-        if self._queue is None:
+        q, wake = self._queue, self._wake
+        if q is None or wake is None:
             raise PortGone(f"{self.url} not open")
-        if self._error is not None and self._queue.empty():
-            raise self._error
-        item = await self._queue.get()
+        while True:
+            try:
+                item = q.get_nowait()
+                break
+            except queue.Empty:
+                pass
+            if self._error is not None:
+                raise self._error
+            wake.clear()
+            # Look again after clearing: a chunk put just before clear() set the event
+            # before we cleared it, so it must be taken now, not waited for.
+            if q.empty():
+                await wake.wait()
         if isinstance(item, bytes):
             return item
         if isinstance(item, PortGone):
             self._error = item
             raise item
-        raise PortGone(f"{self.url} closed")
+        self._error = PortGone(f"{self.url} closed")
+        raise self._error
 
     # -- thread side -----------------------------------------------------------------------
 
@@ -189,20 +211,22 @@ class SerialByteStream:
         return port.read(waiting) if waiting else b""
 
     def _hand_over(self, item: object) -> None:
-        loop, queue = self._loop, self._queue
-        if loop is None or queue is None or loop.is_closed():
+        """Give one item to the loop side exactly once (see the module docstring)."""
+        q = self._queue
+        if q is None:
             return
         while True:
             try:
-                fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-            except RuntimeError:  # loop closed meanwhile
-                return
-            try:
-                fut.result(timeout=0.5)
-                return
-            except concurrent.futures.TimeoutError:
-                fut.cancel()
-                if self._stop.is_set():
-                    return
-            except (concurrent.futures.CancelledError, RuntimeError):
-                return
+                q.put(item, timeout=0.5)
+                break
+            except queue.Full:
+                if not self._stop.is_set():
+                    continue  # the loop is slow: wait, never drop
+                if item is not _EOF:
+                    return  # closing: nobody will read it
+                with contextlib.suppress(queue.Empty):
+                    q.get_nowait()  # room for the end marker, so a blocked read() returns
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # loop closed meanwhile: nobody to wake
+                loop.call_soon_threadsafe(wake.set)

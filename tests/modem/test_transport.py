@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 import tty
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -187,3 +188,38 @@ def test_second_opener_is_refused_while_the_port_is_held() -> None:
                 await first.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("stall_s", [0.7, 2.0])
+@pytest.mark.parametrize("kind", sorted(PEERS))
+def test_a_stalled_event_loop_neither_duplicates_nor_drops_bytes(kind: str, stall_s: float) -> None:
+    # The loop is blocked (a slow fsync on the loop thread, a busy CPU) while the device keeps
+    # talking: the reader thread must hand each chunk over exactly once, however long the
+    # stall. Chunks are numbered lines so a duplicate or a gap is visible, not just a length.
+    lines = [f"+CMGL: {i},1,,24\r\n".encode() for i in range(400)]
+    data = b"".join(lines)
+
+    async def body(stream: SerialByteStream, peer: Peer) -> None:
+        async def trickle() -> None:
+            for i in range(0, len(lines), 40):
+                await peer.send(b"".join(lines[i : i + 40]))
+                await asyncio.sleep(0.02)
+
+        sender = asyncio.ensure_future(trickle())
+        got = b""
+        stalls = 0
+        async with asyncio.timeout(30):
+            while len(got) < len(data):
+                got += await stream.read()
+                if stalls < 3 and len(got) > (stalls + 1) * len(data) // 4:
+                    stalls += 1
+                    time.sleep(stall_s)  # block the loop thread itself, as a slow fsync does
+        await sender
+        assert stalls == 3
+        assert got == data
+        await asyncio.sleep(0.2)  # nothing more may trickle in behind the last line
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await stream.read()
+
+    run_contract(kind, body)
