@@ -203,7 +203,10 @@ class Judge:
             return [], []
         oldest = min(s.submitted_at_ns for s in specs.values())
         dlrs = {
-            pid: [DlrObservation(d.message_id, d.status, d.received_at_ns) for d in rows]
+            pid: [
+                DlrObservation(d.message_id, d.status, d.received_at_ns, d.done_at_ns or None)
+                for d in rows
+            ]
             for pid, rows in self._ledger.dlrs_of(list(specs)).items()
         }
 

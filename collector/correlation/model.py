@@ -79,6 +79,7 @@ class DlrObservation:
     message_id: str
     status: str  # normalised: DELIVRD, UNDELIV, EXPIRED, REJECTD, ACCEPTD, ENROUTE, UNKNOWN...
     received_at_ns: int  # collector clock
+    done_at_ns: int | None = None  # the vendor's done time (its clock), when the receipt has one
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,10 @@ caller logs the revision. The rules, in the order they are applied:
 5. not arrived, the receiver's health for the end of the window not in yet (it is vouched
    for only up to its last sample) → pending until it is;
 6. otherwise lost.
-The DLR claim is then compared with what happened; a claim that cannot be checked (receiver
-unhealthy) is unverifiable, never "fake".
+The DLR claim (collector/correlation/receipts.py: the first final receipt in the vendor's
+order; intermediates, duplicates, early and contradicting receipts are anomalies shown as
+"dlr:<anomaly>" reasons) is then compared with what happened; a claim that cannot be checked
+(receiver unhealthy) is unverifiable, never "fake".
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ from collections.abc import Sequence
 
 from collector.correlation import content
 from collector.correlation.model import (
-    FINAL_FAILURE,
-    FINAL_SUCCESS,
     NS,
     Arrival,
     ContentVerdict,
@@ -37,30 +37,8 @@ from collector.correlation.model import (
     UnhealthySpan,
     Verdict,
 )
+from collector.correlation.receipts import read_receipts
 from collector.correlation.receiver import AWAITING_HEALTH
-
-
-def dlr_claim(dlrs: Sequence[DlrObservation], ids: int) -> tuple[DlrClaim, int]:
-    """The vendor's final claim for the whole message and when it was complete.
-
-    Success needs a final success for every message id the vendor gave at submit (one per
-    part for SMPP-style vendors, one per message for most HTTP APIs); one final failure
-    fails the message.
-    Intermediate states (ACCEPTD, ENROUTE) never override a final one, whatever the order.
-    """
-    success: dict[str, int] = {}
-    failure_at: int | None = None
-    for dlr in sorted(dlrs, key=lambda d: d.received_at_ns):
-        status = dlr.status.upper()
-        if status in FINAL_FAILURE and failure_at is None:
-            failure_at = dlr.received_at_ns
-        elif status in FINAL_SUCCESS:
-            success.setdefault(dlr.message_id, dlr.received_at_ns)
-    if failure_at is not None:
-        return DlrClaim.FAILURE, failure_at
-    if success and len(success) >= max(ids, 1):
-        return DlrClaim.SUCCESS, max(success.values())
-    return DlrClaim.NONE, 0
 
 
 def _first_complete(arrivals: Sequence[Arrival]) -> Arrival:
@@ -106,7 +84,6 @@ def judge(
     if probe.submit_status == "ambiguous":
         reasons.append("ambiguous_submit")
 
-    claim, claim_at = dlr_claim(dlrs, len(probe.vendor_message_ids))
     latency: float | None = None
     uncertainty: float | None = None
     vendor_delay: float | None = None
@@ -114,6 +91,7 @@ def judge(
     content_diff = ""
     sender = ""
     missing: tuple[int, ...] = ()
+    arrived_at: int | None = None
 
     if arrivals:
         first = _first_complete(arrivals)
@@ -153,6 +131,14 @@ def judge(
         else:
             outcome = Outcome.LOST
     reasons.extend(f"receiver:{p}" for p in problems)
+    receipts = read_receipts(
+        dlrs,
+        len(probe.vendor_message_ids),
+        arrived_at_ns=arrived_at,
+        arrival_uncertainty_ns=round((uncertainty or 0.0) * NS),
+    )
+    claim, claim_at = receipts.claim, receipts.claim_at_ns
+    reasons.extend(f"dlr:{a}" for a in receipts.anomalies)
 
     truth = _dlr_truth(outcome, claim, claim_at, submitted, now_ns, policy)
     return Verdict(
