@@ -53,7 +53,7 @@ class ModemConfig:
 class ReceiveConfig:
     sweep_interval_s: float = 300.0
     health_interval_s: float = 60.0
-    reassembly_timeout_s: float = 86400.0
+    reassembly_timeout_s: float = 120.0  # far inside the collector's 600 s give-up
     command_timeout_s: float = 5.0  # scales the profile's long timeouts (CMGL, CMGS, reset)
 
 

@@ -32,6 +32,7 @@ from agent.reassembly import (
     assign,
     build_message,
     concat_key,
+    contiguous_runs,
     is_complete,
     payload_of,
 )
@@ -229,7 +230,7 @@ class Outbox:
         max_age_s: float = 30 * 86400.0,
         alarm_fraction: float = 0.8,
         retention_s: float = 86400.0,
-        reassembly_timeout_s: float = 86400.0,
+        reassembly_timeout_s: float = 120.0,
         clock: ClockProvider = never_measured,
         now_ns: Callable[[], int] = time.time_ns,
         signer: RecordSigner | None = None,
@@ -460,8 +461,8 @@ class Outbox:
                 )
             }
             if is_complete(key.total, seqs):
-                record = self._close_group(db, group_id, now, partial=False)
-                return PersistedPart(part_uuid, True, (*emitted, record))
+                records = self._close_group(db, group_id, now, partial=False)
+                return PersistedPart(part_uuid, True, (*emitted, *records))
             return PersistedPart(part_uuid, True, emitted)
 
     def persist_status_report(
@@ -521,7 +522,7 @@ class Outbox:
 
     def _close_group(
         self, db: sqlite3.Connection, group_id: int, now: int, partial: bool
-    ) -> OutboxRecord:
+    ) -> tuple[OutboxRecord, ...]:
         total, imei, iccid = db.execute(
             "SELECT total, modem_imei, iccid FROM groups WHERE id = ?", (group_id,)
         ).fetchone()
@@ -534,11 +535,17 @@ class Outbox:
             facts = PartFacts.from_json(json.loads(row[6]))
             part = _sms_part(row[0], bytes(row[1]), row[2], row[3], row[4], row[5], facts)
             parts.append((part, facts))
-        body = build_message(parts, total=int(total), partial=partial)
-        record = self._append(db, body, str(imei), str(iccid), now)
+        records = []
+        for run in contiguous_runs(parts) if partial else [parts]:
+            body = build_message(run, total=int(total), partial=partial)
+            record = self._append(db, body, str(imei), str(iccid), now)
+            db.execute(
+                "UPDATE parts SET record_seq = ? WHERE group_id = ? AND part_seq BETWEEN ? AND ?",
+                (record.seq, group_id, run[0][0].part_seq, run[-1][0].part_seq),
+            )
+            records.append(record)
         db.execute("UPDATE groups SET open = 0 WHERE id = ?", (group_id,))
-        db.execute("UPDATE parts SET record_seq = ? WHERE group_id = ?", (record.seq, group_id))
-        return record
+        return tuple(records)
 
     def _expire(self, db: sqlite3.Connection, now: int) -> tuple[OutboxRecord, ...]:
         cutoff = now - self.reassembly_timeout_ns
@@ -549,7 +556,7 @@ class Outbox:
                 (cutoff,),
             )
         ]
-        return tuple(self._close_group(db, gid, now, partial=True) for gid in expired)
+        return tuple(r for gid in expired for r in self._close_group(db, gid, now, partial=True))
 
     def expire_groups(self) -> list[OutboxRecord]:
         """Emit groups still missing parts after the reassembly timeout as partial messages."""

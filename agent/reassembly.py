@@ -2,7 +2,13 @@
 
 The outbox persists every part first and keeps the group state in SQLite; this module only
 decides which group a part joins and builds the `ReceivedSms` once a group is complete or
-has timed out. Reference: modem-and-pdu.md section 10.
+has timed out.
+
+A group still missing parts after the reassembly timeout (default 120 s, well inside the
+collector's 600 s give-up) is emitted as partial records, one per run of consecutive
+parts, so each record's text is exact. A part that arrives after that opens a new group
+and is emitted the same way; the collector merges records of one message (same SIM,
+sender, reference and total) where the verdict is made (collector/correlation/partials.py).
 """
 
 from __future__ import annotations
@@ -162,6 +168,23 @@ def _decode_ucs2_runs(parts: Sequence[tuple[SmsPart, PartFacts]]) -> str:
     if run:
         texts.append(run.decode("utf-16-be", errors="replace"))
     return "".join(texts)
+
+
+def contiguous_runs(
+    parts: Sequence[tuple[SmsPart, PartFacts]],
+) -> list[list[tuple[SmsPart, PartFacts]]]:
+    """The parts split into runs of consecutive sequence numbers, in order.
+
+    A partial group {1, 3} becomes two records: text decoded across a gap could not be
+    split again when the missing part turns up, so each record holds one contiguous run.
+    """
+    runs: list[list[tuple[SmsPart, PartFacts]]] = []
+    for item in sorted(parts, key=lambda p: p[0].part_seq):
+        if runs and item[0].part_seq == runs[-1][-1][0].part_seq + 1:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
 
 
 def build_message(

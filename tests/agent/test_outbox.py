@@ -192,12 +192,32 @@ def test_missing_part_after_timeout_is_emitted_partial(outbox: Outbox, clock: Ma
     clock.advance(599)
     assert outbox.expire_groups() == []
     clock.advance(2)
-    (rec,) = outbox.expire_groups()
-    assert isinstance(rec.body, ReceivedSms)
-    assert rec.body.partial and rec.body.missing_parts == (2,) and rec.body.text == "ac"
-    # A late part 2 with the same ref is now a new group (the old one expired).
+    # One record per run of consecutive parts: text decoded across the gap could not be
+    # split again when part 2 turns up (the collector merges the records).
+    first, third = outbox.expire_groups()
+    assert isinstance(first.body, ReceivedSms) and isinstance(third.body, ReceivedSms)
+    assert (first.body.text, first.body.missing_parts) == ("a", (2, 3))
+    assert (third.body.text, third.body.missing_parts) == ("c", (1, 2))
+    assert first.body.partial and third.body.partial
+    assert [p.part_seq for p in third.body.parts] == [3]
+    assert (first.body.concat_ref, first.body.concat_total) == (2, 3)
+    # A late part 2 with the same ref is now a new group (the old one expired) and is
+    # emitted the same way after its own timeout.
     outbox.persist_part(MODEM, "SM", 2, b"\x02", facts("b", concat=(2, 3, 2, 8)))
     assert outbox.open_group_count() == 1
+    clock.advance(601)
+    (late,) = outbox.expire_groups()
+    assert isinstance(late.body, ReceivedSms)
+    assert (late.body.text, late.body.missing_parts, late.body.concat_ref) == ("b", (1, 3), 2)
+    assert outbox.open_group_count() == 0
+
+
+def test_default_reassembly_timeout_is_far_inside_the_collectors_give_up() -> None:
+    """Parts that arrived must reach the collector before it judges the probe (600 s)."""
+    from agent.config import ReceiveConfig
+
+    assert ReceiveConfig().reassembly_timeout_s <= 120.0
+    assert Outbox.__init__.__kwdefaults__["reassembly_timeout_s"] <= 120.0
 
 
 def test_ucs2_surrogate_pair_split_across_parts_survives(outbox: Outbox) -> None:
