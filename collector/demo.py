@@ -355,6 +355,8 @@ def aliyun_vendor_toml(name: str, port: int) -> str:
     table["base_url"] = f"http://127.0.0.1:{port}"
     table["auth"].update(key_id=name, secret=f"{name}-secret")
     table["templates"] = {profile: code for profile, code, _ in ACME_TEMPLATES}
+    # Alibaba signs no receipt push: the simulator pushes from loopback, nothing else may.
+    table["dlr_push"]["allow_from"] = ["127.0.0.1/32", "::1/128"]
     lines = [f"[vendors.{name}]"]
     lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
     return "\n".join(lines) + "\n"

@@ -111,6 +111,17 @@ class StoredDlr:
 
 
 @dataclass(frozen=True, slots=True)
+class QuarantinedDlrRow:
+    """A vendor report that could not be read, kept raw (vendors.base.QuarantinedDlr)."""
+
+    vendor: str
+    source: str
+    reason: str
+    raw: bytes
+    received_at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredVerdict:
     verdict: Verdict
     revision: int
@@ -365,6 +376,27 @@ class ProbeLedgerMixin:
                 (since_ns,),
             )
         return [_dlr(r) for r in rows]
+
+    def quarantine_dlr(
+        self, *, vendor: str, source: str, reason: str, raw: bytes, digest: str, at_ns: int
+    ) -> None:
+        """Keep an unreadable vendor report raw with its reason; the same one (digest)
+        pushed again is kept once."""
+        with self._transaction() as tx:
+            tx.run(
+                "INSERT INTO dlr_quarantine (vendor, source, reason, raw, digest,"
+                " received_at_ns) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (vendor, source, reason, raw, digest, at_ns),
+            )
+
+    def dlr_quarantine(self, vendor: str | None = None) -> list[QuarantinedDlrRow]:
+        sql = "SELECT vendor, source, reason, raw, received_at_ns FROM dlr_quarantine"
+        params: tuple[str, ...] = ()
+        if vendor is not None:
+            sql, params = sql + " WHERE vendor = ?", (vendor,)
+        with self._transaction(write=False) as tx:
+            rows = tx.all(sql + " ORDER BY id", params)
+        return [QuarantinedDlrRow(r[0], r[1], r[2], bytes(r[3]), int(r[4])) for r in rows]
 
     # ---------------------------------------------------------------- verdicts
     def save_verdicts(self, verdicts: Sequence[Verdict], *, at_ns: int) -> list[Revision]:

@@ -29,6 +29,7 @@ from collector.vendors.base import (
     AuthFailed,
     ContentProfile,
     OutgoingSms,
+    QuarantinedDlr,
     RawDlr,
     Rejected,
     SmsVendor,
@@ -70,6 +71,10 @@ class ProbeLedger(Protocol):
         source: str = ...,
     ) -> tuple[StoredDlr, bool]: ...
 
+    def quarantine_dlr(
+        self, *, vendor: str, source: str, reason: str, raw: bytes, digest: str, at_ns: int
+    ) -> None: ...
+
 
 class LedgerDlrSink:
     """DlrSink over the ledger: returns once the raw DLR is committed."""
@@ -97,6 +102,17 @@ class LedgerDlrSink:
             message_id=dlr.message_id,
             status=dlr.status.value,
             new=new,
+        )
+
+    async def quarantine(self, item: QuarantinedDlr) -> None:
+        await asyncio.to_thread(
+            self._ledger.quarantine_dlr,
+            vendor=item.vendor,
+            source=item.source.value,
+            reason=item.reason,
+            raw=item.raw,
+            digest=item.digest,
+            at_ns=item.received_at_ns,
         )
 
 

@@ -37,7 +37,9 @@ __all__ = [
     "DlrStatus",
     "OutgoingSms",
     "PushAck",
+    "PushBatch",
     "PushRejected",
+    "QuarantinedDlr",
     "RawDlr",
     "RejectReason",
     "Rejected",
@@ -168,6 +170,35 @@ class RawDlr:
         return hashlib.sha256(basis.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class QuarantinedDlr:
+    """A report from an authenticated vendor that could not be read: kept raw with the
+    reason (never dropped, never stored as a DLR)."""
+
+    vendor: str
+    reason: str
+    raw: bytes
+    received_at_ns: int
+    source: DlrSource
+
+    @property
+    def digest(self) -> str:
+        """The same bad item pushed again is kept once."""
+        h = hashlib.sha256()
+        for piece in (self.vendor.encode(), self.reason.encode(), self.raw):
+            h.update(len(piece).to_bytes(8, "big"))
+            h.update(piece)
+        return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PushBatch:
+    """One authenticated push: the reports read, and the items kept in quarantine."""
+
+    dlrs: list[RawDlr] = field(default_factory=list)
+    quarantined: list[QuarantinedDlr] = field(default_factory=list)
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -265,9 +296,12 @@ class AmbiguousSubmit(VendorError):
 class PushRejected(Exception):
     """A pushed DLR request that must not be stored: `status` is the HTTP answer (400/401)."""
 
-    def __init__(self, message: str, *, status: int) -> None:
+    def __init__(
+        self, message: str, *, status: int, quarantine: QuarantinedDlr | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.quarantine = quarantine
 
 
 # --------------------------------------------------------------------------- seams
@@ -278,6 +312,10 @@ class DlrSink(Protocol):
     acknowledged after that (persist before ack, vendors-smpp-china.md 4.1 rule 1)."""
 
     async def store(self, dlr: RawDlr) -> None: ...
+
+    async def quarantine(self, item: QuarantinedDlr) -> None:
+        """Keep an unreadable report raw with its reason; returns once durable."""
+        ...
 
 
 @runtime_checkable
@@ -324,9 +362,12 @@ class DlrPushEndpoint(Protocol):
         query: Mapping[str, str],
         body: bytes,
         received_at_ns: int,
-    ) -> list[RawDlr]:
-        """Verify and parse one push request. Raises `PushRejected` (401 bad signature,
-        400 malformed). Pure: no I/O."""
+        remote: str | None,
+    ) -> PushBatch:
+        """Authenticate and parse one push request from peer address `remote`. Raises
+        `PushRejected` (401 unauthenticated, 400 malformed body; `quarantine` then holds
+        the raw body of an authenticated one). Items that cannot be read are returned in
+        `PushBatch.quarantined`. Pure: no I/O."""
         ...
 
     @property

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -289,6 +290,9 @@ class DlrPushConfig:
     ack_body: str
     ack_content_type: str
     signature: PushSignature | None
+    # Peer networks a push may come from: how a vendor that signs nothing (Alibaba's
+    # SmsReport, Tencent's callback) is authenticated. Both set: both must hold.
+    allow_from: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,6 +538,7 @@ def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpV
             ack_body=push_t.string("ack_body", "OK"),
             ack_content_type=push_t.string("ack_content_type", "text/plain"),
             signature=signature,
+            allow_from=_networks(push_t, "allow_from"),
         )
         parse_json_path(push.items_path, f"{push_t.path}.items_path")
         push_t.finish()
@@ -557,6 +562,13 @@ def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpV
     if dlr is None and (push is not None or (pull is not None and pull.dlr is None)):
         raise VendorConfigError(f"{t.path}.dlr", "dlr_push/dlr_pull need a [dlr] field table")
 
+    if push is not None and push.signature is None and not push.allow_from:
+        # An unauthenticated push would let anyone write DLRs into the evidence.
+        raise VendorConfigError(
+            f"{t.path}.dlr_push",
+            "a DLR push must be authenticated: a [signature] table (the vendor signs) "
+            "or allow_from = [networks the vendor pushes from] (it signs nothing)",
+        )
     config = HttpVendorConfig(
         name=name,
         base_url=base_url,
@@ -574,6 +586,18 @@ def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpV
     )
     t.finish()
     return config
+
+
+def _networks(t: StrictTable, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    out = []
+    for text in t.str_list(key, []):
+        try:
+            out.append(ip_network(text, strict=False))
+        except ValueError:
+            raise VendorConfigError(
+                f"{t.path}.{key}", f"expected IP networks like 203.0.113.0/24, got {text!r}"
+            ) from None
+    return tuple(out)
 
 
 def _templates(t: StrictTable) -> dict[str, str]:

@@ -12,11 +12,13 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -31,7 +33,9 @@ from collector.vendors.base import (
     DlrSource,
     OutgoingSms,
     PushAck,
+    PushBatch,
     PushRejected,
+    QuarantinedDlr,
     RawDlr,
     Rejected,
     RejectReason,
@@ -444,13 +448,20 @@ def parse_dlr_item(
     received_at_ns: int,
     raw: bytes,
 ) -> RawDlr:
-    """One DLR item -> `RawDlr`. Raises `ValueError` when the id or status is missing."""
+    """One DLR item -> `RawDlr`. Raises `ValueError` naming the field when the id or status
+    is missing or a field has a type the vendor does not send (an object for an id)."""
     msg_id = json_path_get(item, spec.message_id)
     status_raw = json_path_get(item, spec.status)
     if isinstance(msg_id, _Missing) or msg_id is None or str(msg_id) == "":
         raise ValueError(f"DLR item without {spec.message_id}")
+    # Ids are strings, or integers in some vendors' JSON (never floats: 1e21 is no id).
+    if isinstance(msg_id, bool) or not isinstance(msg_id, str | int):
+        raise ValueError(f"{spec.message_id} is {_json_type(msg_id)}, expected a string")
     if isinstance(status_raw, _Missing) or status_raw is None:
         raise ValueError(f"DLR item without {spec.status}")
+    # Statuses are words, or booleans (Alibaba `success`); a number is no documented status.
+    if not isinstance(status_raw, str | bool):
+        raise ValueError(f"{spec.status} is {_json_type(status_raw)}, expected a string")
     # JSON booleans (Alibaba `success`) become words a status map can name.
     status_text = (
         str(status_raw).lower() if isinstance(status_raw, bool) else str(status_raw).strip()
@@ -461,7 +472,11 @@ def parse_dlr_item(
         if path is None:
             return None
         found = json_path_get(item, path)
-        return None if isinstance(found, _Missing) or found is None else str(found)
+        if isinstance(found, _Missing) or found is None:
+            return None
+        if isinstance(found, dict | list):
+            raise ValueError(f"{path} is {_json_type(found)}, expected a string")
+        return str(found)
 
     done_raw = opt(spec.done_at)
     return RawDlr(
@@ -482,6 +497,11 @@ def parse_dlr_item(
     )
 
 
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", bool: "a boolean", str: "a string"}
+    return names.get(type(value), "a number")
+
+
 def _items(doc: object, items_path: str) -> list[Mapping[str, object]]:
     found = json_path_get(doc, items_path) if items_path else doc
     if isinstance(found, Mapping):
@@ -493,6 +513,18 @@ def _items(doc: object, items_path: str) -> list[Mapping[str, object]]:
 
 def _canonical(item: Mapping[str, object]) -> bytes:
     return json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _peer_allowed(remote: str | None, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    if not remote:
+        return False
+    try:
+        address = ip_address(remote.split("%", 1)[0])  # drop an IPv6 zone id
+    except ValueError:
+        return False  # a Unix socket or a name: not an address anyone listed
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in networks)
 
 
 def _push_evidence(sig: PushSignature | None, headers: Mapping[str, str], signed: bytes) -> bytes:
@@ -521,8 +553,10 @@ def verify_push_signature(
             skew_s = abs(now_ns / 1e9 - float(ts))
         except ValueError:
             raise PushRejected("unreadable timestamp", status=401) from None
-        if skew_s > sig.tolerance_s:
-            raise PushRejected(f"timestamp {skew_s:.0f} s off", status=401)
+        # nan compares false with everything and inf - inf is nan: only a finite skew
+        # within the tolerance passes.
+        if not math.isfinite(skew_s) or not skew_s <= sig.tolerance_s:
+            raise PushRejected(f"timestamp {ts!r} outside {sig.tolerance_s:g} s", status=401)
     expected = hmac_sha256_hex(sig.secret, ts, signed)
     if not hmac.compare_digest(expected, given.strip().lower()):
         raise PushRejected("signature mismatch", status=401)
@@ -654,12 +688,15 @@ class HttpVendor:
         query: Mapping[str, str],
         body: bytes,
         received_at_ns: int,
-    ) -> list[RawDlr]:
+        remote: str | None,
+    ) -> PushBatch:
         push, spec = self._config.dlr_push, self._config.dlr
         if push is None or spec is None:
             raise PushRejected(f"vendor {self.name} takes no DLR push", status=404)
         if len(body) > push.max_body_bytes:
             raise PushRejected("body too large", status=413)
+        if push.allow_from and not _peer_allowed(remote, push.allow_from):
+            raise PushRejected(f"source {remote} not in allow_from", status=401)
         signed = (
             urlencode(sorted(query.items())).encode() if push.format is BodyFormat.QUERY else body
         )
@@ -668,6 +705,10 @@ class HttpVendor:
         # Evidence: the signed bytes exactly as received, behind the signature headers, so the
         # vendor's signature can be re-verified offline; a batch's DLRs share it.
         raw = _push_evidence(push.signature, headers, signed)
+
+        def held(reason: str, what: bytes) -> QuarantinedDlr:
+            return QuarantinedDlr(self.name, reason, what, received_at_ns, DlrSource.PUSH)
+
         try:
             items: list[Mapping[str, object]]
             if push.format is BodyFormat.JSON:
@@ -676,20 +717,31 @@ class HttpVendor:
                 items = [dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))]
             else:
                 items = [dict(query)]
-            # Parse every item before storing any: a 400 must not leave half a batch stored.
-            return [
-                parse_dlr_item(
-                    item,
-                    spec,
-                    vendor=self.name,
-                    source=DlrSource.PUSH,
-                    received_at_ns=received_at_ns,
-                    raw=raw,
-                )
-                for item in items
-            ]
+        except RecursionError:
+            # json refuses nesting deeper than the interpreter's stack: hostile or broken.
+            reason = "malformed DLR push: JSON nested too deeply"
+            raise PushRejected(reason, status=400, quarantine=held(reason, raw)) from None
         except (ValueError, UnicodeDecodeError) as exc:
-            raise PushRejected(f"malformed DLR push: {exc}", status=400) from exc
+            reason = f"malformed DLR push: {exc}"
+            raise PushRejected(reason, status=400, quarantine=held(reason, raw)) from exc
+        # Each item on its own: a bad one is kept in quarantine, the good ones stored.
+        batch = PushBatch()
+        for index, item in enumerate(items):
+            try:
+                batch.dlrs.append(
+                    parse_dlr_item(
+                        item,
+                        spec,
+                        vendor=self.name,
+                        source=DlrSource.PUSH,
+                        received_at_ns=received_at_ns,
+                        raw=raw,
+                    )
+                )
+            except ValueError as exc:
+                where = f"item {index}: " if len(items) > 1 else ""
+                batch.quarantined.append(held(f"{where}{exc}", _canonical(item)))
+        return batch
 
     # ---- pull
 
@@ -758,21 +810,34 @@ class HttpVendor:
                     )
             found = json_path_get(doc, pull.items_path) if pull.items_path else doc
             items = [] if found is None or found == [] else _items(found, "")
-            dlrs = [
-                parse_dlr_item(
-                    i,
-                    spec,
-                    vendor=self.name,
-                    source=DlrSource.PULL,
-                    received_at_ns=received_at,
-                    raw=_canonical(i),
-                )
-                for i in items
-            ]
+        except RecursionError:
+            self._log.error("dlr_pull_unparsed", reason="JSON nested too deeply")
+            raise Transient("DLR pull unparseable: nested too deeply", vendor=self.name) from None
         except ValueError as exc:
             # Read-once queues (Tencent) lose these reports now; keep the body in the log.
             self._log.error("dlr_pull_unparsed", body=body[:2000].decode("utf-8", "replace"))
             raise Transient(f"DLR pull unparseable: {exc}", vendor=self.name) from exc
+        dlrs = []
+        for item in items:
+            try:
+                dlrs.append(
+                    parse_dlr_item(
+                        item,
+                        spec,
+                        vendor=self.name,
+                        source=DlrSource.PULL,
+                        received_at_ns=received_at,
+                        raw=_canonical(item),
+                    )
+                )
+            except ValueError as exc:
+                # Read-once queues will not send it again: keep it raw with the reason.
+                self._log.warning("dlr_pull_item_quarantined", reason=str(exc))
+                await self._sink.quarantine(
+                    QuarantinedDlr(
+                        self.name, str(exc), _canonical(item), received_at, DlrSource.PULL
+                    )
+                )
         for dlr in dlrs:
             await self._sink.store(dlr)
         if dlrs:

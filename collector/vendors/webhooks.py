@@ -1,9 +1,11 @@
 """The collector's DLR push intake: an aiohttp server with one route per vendor, `/dlr/{vendor}`.
 
 Order of business per request (vendors-smpp-china.md 4.1 rule 1, persist before ack):
-size limit -> signature (401, logged) -> parse every item (400 on malformed) -> store every
-DLR durably through the `DlrSink` -> only then the vendor's expected ack body with 200.
-A sink failure answers 500 so the vendor pushes again; the ledger dedupes.
+size limit -> authentication: signature and/or source allowlist (401, logged, nothing kept)
+-> parse (400 for a malformed body, kept raw in quarantine) -> store every DLR durably
+through the `DlrSink`, and every item that cannot be read in its quarantine with the reason
+-> only then the vendor's expected ack body with 200. A sink failure answers 500 so the
+vendor pushes again; the ledger dedupes.
 """
 
 from __future__ import annotations
@@ -98,28 +100,48 @@ class DlrWebhookServer:
             return web.Response(status=413, text="body too large")
         received_at = self._clock()
         try:
-            dlrs = endpoint.parse_push(
+            batch = endpoint.parse_push(
                 method=request.method,
                 headers=dict(request.headers),
                 query=dict(request.query),
                 body=body,
                 received_at_ns=received_at,
+                remote=request.remote,
             )
         except PushRejected as exc:
             event = {
-                401: "dlr_push_signature_rejected",
+                401: "dlr_push_unauthenticated",
                 413: "dlr_push_too_large",
             }.get(exc.status, "dlr_push_malformed")
             log.warning(event, vendor=vendor, reason=str(exc), remote=request.remote)
+            if exc.quarantine is not None:
+                try:
+                    await self._sink.quarantine(exc.quarantine)
+                except Exception as store_exc:
+                    log.error("dlr_quarantine_failed", vendor=vendor, error=repr(store_exc))
+                    return web.Response(status=500, text="storage unavailable")
             return web.Response(status=exc.status, text=str(exc))
+        except Exception as exc:
+            # A parser bug must not answer with a traceback; the vendor retries later.
+            log.error("dlr_push_parse_failed", vendor=vendor, error=repr(exc))
+            return web.Response(status=500, text="could not process the push")
         try:
-            for dlr in dlrs:
+            for item in batch.quarantined:
+                await self._sink.quarantine(item)
+            for dlr in batch.dlrs:
                 await self._sink.store(dlr)
         except Exception as exc:
             # Not stored = not acked: the vendor's retry schedule redelivers (2.1: 1/5/10 min).
-            log.error("dlr_store_failed", vendor=vendor, error=repr(exc), count=len(dlrs))
+            log.error("dlr_store_failed", vendor=vendor, error=repr(exc), count=len(batch.dlrs))
             return web.Response(status=500, text="storage unavailable")
-        log.info("dlr_push_stored", vendor=vendor, count=len(dlrs))
+        for item in batch.quarantined:
+            log.warning("dlr_push_item_quarantined", vendor=vendor, reason=item.reason)
+        log.info(
+            "dlr_push_stored",
+            vendor=vendor,
+            count=len(batch.dlrs),
+            quarantined=len(batch.quarantined),
+        )
         ack = endpoint.push_ack
         return web.Response(status=200, body=ack.body, content_type=_mime(ack.content_type))
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from collector.vendors.base import RawDlr
+from collector.vendors.base import QuarantinedDlr, RawDlr
 from collector.vendors.config import HttpVendorConfig, parse_http_vendor
 
 T = TypeVar("T")
@@ -32,6 +32,7 @@ class ListDlrSink:
 
     def __init__(self) -> None:
         self.dlrs: list[RawDlr] = []
+        self.quarantined: list[QuarantinedDlr] = []
         self._cond: asyncio.Condition | None = None
 
     def _condition(self) -> asyncio.Condition:
@@ -43,6 +44,9 @@ class ListDlrSink:
         self.dlrs.append(dlr)
         async with self._condition():
             self._condition().notify_all()
+
+    async def quarantine(self, item: QuarantinedDlr) -> None:
+        self.quarantined.append(item)
 
     async def wait_for(self, count: int, timeout_s: float = 5.0) -> None:
         cond = self._condition()

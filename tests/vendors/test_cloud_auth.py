@@ -107,6 +107,8 @@ def _example(name: str, base_url: str, **auth: str) -> dict[str, Any]:
     table: dict[str, Any] = tomllib.loads(EXAMPLE.read_text())["vendors"][name]
     table["base_url"] = base_url
     table["auth"].update(auth)
+    # The stand-ins push from loopback: the operator lists the vendor's callback sources.
+    table["dlr_push"]["allow_from"] = ["127.0.0.1/32"]
     return table
 
 

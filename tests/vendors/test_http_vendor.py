@@ -355,7 +355,7 @@ def test_form_body_and_query_push_are_supported() -> None:
     """A 253-style vendor: form submit, DLR push as a GET query string answered `OK`."""
     table = http_vendor_table("http://127.0.0.1:1")
     table["submit"]["body"] = "form"
-    table["dlr_push"] = {"format": "query", "ack_body": "OK"}
+    table["dlr_push"] = {"format": "query", "ack_body": "OK", "allow_from": ["127.0.0.1/32"]}
     config = parse_http_vendor("cl253", table)
 
     async def scenario() -> None:

@@ -109,6 +109,7 @@ async def rig(
             table["base_url"] = front.base_url
             table["auth"].update(key_id=ACCOUNT, secret=secret)
             table["templates"] = {"notification": NOTE_TEMPLATE, "verification_code": "SMS_CODE_1"}
+            table["dlr_push"]["allow_from"] = ["127.0.0.1/32"]  # the simulator's source
         else:
             front = SimVendorSmpp(network, "acct")
             await front.start()
