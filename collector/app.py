@@ -308,4 +308,8 @@ def serve_command(
     config_path: Path, insecure: bool, port_file: Path | None, log_level: str | None
 ) -> None:
     """Serve the agent gRPC API (mTLS) and ingest into the ledger."""
+    from collector.validation import preflight
+
+    # The whole config and every listen address, before the ledger opens: exit 2, one line.
+    preflight(config_path, insecure=insecure)
     asyncio.run(serve(config_path, insecure=insecure, port_file=port_file, log_level=log_level))

@@ -14,6 +14,10 @@ from agent.lazy_cli import LazyGroup
             "collector.app:serve_command",
             "Run the collector: gRPC ingest, probes, verdicts, time series.",
         ),
+        "config": (
+            "collector.validation:config_group",
+            "Check a config file as `serve` would, without starting anything.",
+        ),
         "agents": (
             "collector.agents_cli:agents_command",
             "Every agent and modem: last seen, health, clock, outbox lag.",

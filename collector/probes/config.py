@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from collector.configlib import Table
+from collector.configlib import ConfigError, Table
 from collector.correlation.model import Policy
+from collector.health.supervise import Supervision, parse_supervision
 from collector.probes.content import PROFILES
 from collector.probes.scheduler import VendorPlan
 
@@ -54,6 +55,7 @@ class ProbesConfig:
     plans: tuple[VendorPlan, ...]
     send_for_s: float | None = None  # stop planning new probes after this (demo, drills)
     judge_full_interval_s: float = 300.0
+    supervision: Supervision = Supervision()  # [probes.supervision]: restarts, back-off
 
 
 def parse_probes(
@@ -87,8 +89,12 @@ def parse_probes(
         v = vendors.get_table(name, required=True)
         assert v is not None
         if name not in vendor_names:
-            raise vendors.error(
-                name, f"a vendor defined in [vendors] ({', '.join(sorted(vendor_names)) or 'none'})"
+            defined = ", ".join(sorted(vendor_names)) or "none"
+            raise ConfigError(
+                t.file,
+                vendors.key_path(name),
+                "",
+                problem=f"no [vendors.{name}] table to send through (defined: {defined})",
             )
         profiles = tuple(v.get_str_list("profiles"))
         unknown = [p for p in profiles if p not in PROFILES]
@@ -124,6 +130,7 @@ def parse_probes(
         seed=t.get_int("seed", 0, min_value=0),
         send_for_s=t.get_optional_float("send_for_s", min_value=0.0),
         plans=tuple(plans),
+        supervision=parse_supervision(t.get_table("supervision")),
     )
     t.finish()
     return config

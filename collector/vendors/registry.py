@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from collector.configlib import describe
 from collector.vendors.base import Clock, DlrPushEndpoint, RejectReason, SmsVendor, wall_clock_ns
 from collector.vendors.config import (
     HttpVendorConfig,
@@ -118,7 +119,9 @@ def _parse_vendors(section: Mapping[str, object]) -> dict[str, HttpVendorConfig 
         elif kind == "smpp":
             configs[name] = parse_smpp_vendor(name, table, path)
         else:
-            raise VendorConfigError(f"{path}.kind", "expected http or smpp")
+            raise VendorConfigError(
+                f"{path}.kind", f'expected "http" or "smpp", got {describe(kind)}'
+            )
     return configs
 
 

@@ -1,13 +1,17 @@
-"""collector/config.py and collector/configlib.py: strict loading, one file per error."""
+"""collector/config.py, collector/configlib.py and the whole-config check
+(collector/validation.py): strict loading, one file per error."""
 
 from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from collector.cli import main
 from collector.config import (
     AgentDefaults,
     ExpectedModem,
@@ -16,29 +20,68 @@ from collector.config import (
     parse_config,
 )
 from collector.configlib import ConfigError, Table
+from collector.validation import check_config
+from tests.config.pki import make_pki
 
 INVALID = sorted((Path(__file__).parent / "data" / "invalid").glob("*.toml"))
 
 
-def _expected_error(path: Path) -> str:
-    first = path.read_text(encoding="utf-8").splitlines()[0]
-    assert first.startswith("# error: "), f"{path.name} must start with '# error: <message>'"
-    return first.removeprefix("# error: ")
+@dataclass(frozen=True)
+class Case:
+    """One invalid file: `# error: <message>` ({dir}: the file's directory), then
+    optionally `# args: <config check options>`."""
+
+    message: str
+    args: tuple[str, ...]
+
+
+def _case(path: Path) -> Case:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("# error: "), f"{path.name} must start with '# error: <message>'"
+    args = lines[1].removeprefix("# args: ").split() if lines[1].startswith("# args: ") else []
+    return Case(lines[0].removeprefix("# error: "), tuple(args))
+
+
+@pytest.fixture(scope="module")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def _place(path: Path, directory: Path, pki: Path) -> Path:
+    """The invalid file as `collector.toml` beside a real PKI (pki/)."""
+    shutil.copytree(pki, directory / "pki")
+    target = directory / "collector.toml"
+    shutil.copy(path, target)
+    return target
 
 
 def test_there_is_an_invalid_file_per_error() -> None:
-    assert len(INVALID) >= 20
+    assert len(INVALID) >= 50
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
-def test_invalid_config_is_refused_with_its_message(path: Path, tmp_path: Path) -> None:
-    target = tmp_path / "collector.toml"
-    shutil.copy(path, target)
+def test_invalid_config_is_refused_with_its_message(
+    path: Path, tmp_path: Path, pki_dir: Path
+) -> None:
+    case = _case(path)
+    target = _place(path, tmp_path, pki_dir)
     with pytest.raises(ConfigError) as caught:
-        load_config(target)
-    assert str(caught.value) == _expected_error(path)
+        check_config(target, insecure="--insecure" in case.args)
+    assert str(caught.value) == case.message.replace("{dir}", str(tmp_path))
     assert caught.value.file == "collector.toml"
     assert isinstance(caught.value, ValueError)  # callers catch ValueError at the CLI edge
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+def test_config_check_prints_one_line_and_exits_2(
+    path: Path, tmp_path: Path, pki_dir: Path
+) -> None:
+    case = _case(path)
+    target = _place(path, tmp_path, pki_dir)
+    result = CliRunner().invoke(main, ["config", "check", "--config", str(target), *case.args])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == "error: " + case.message.replace("{dir}", str(tmp_path)) + "\n"
+    assert result.stdout == ""
 
 
 def test_an_empty_file_gives_defaults(tmp_path: Path) -> None:
