@@ -7,6 +7,7 @@ The typed result is frozen; `HttpVendor` never sees raw dicts.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from types import MappingProxyType
 from typing import TypeVar
 
-from collector.configlib import ConfigError
+from collector.configlib import ConfigError, describe
 from collector.vendors.base import ContentProfile, DlrStatus, RejectReason
 
 __all__ = [
@@ -107,6 +108,8 @@ class StrictTable:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise VendorConfigError(self._key(key), "expected a number")
+        if not math.isfinite(value):  # nan passes every comparison below
+            raise VendorConfigError(self._key(key), f"expected a finite number, got {value}")
         if value < min_value:
             raise VendorConfigError(self._key(key), f"must be >= {min_value}")
         return float(value)
@@ -151,10 +154,16 @@ class StrictTable:
 
     def scalar_map(self, key: str) -> Mapping[str, str | int | float | bool]:
         value = self._get(key, {})
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in value.items()
-        ):
+        if not isinstance(value, Mapping):
             raise VendorConfigError(self._key(key), "expected a table of strings/numbers/booleans")
+        for k, v in value.items():
+            if not isinstance(v, str | int | float | bool) or (
+                isinstance(v, float) and not math.isfinite(v)
+            ):
+                raise VendorConfigError(
+                    f"{self._key(key)}.{k}",
+                    f"expected a string, a finite number or true/false, got {describe(v)}",
+                )
         return MappingProxyType(dict(value))
 
     def table(self, key: str) -> StrictTable:
