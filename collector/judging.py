@@ -2,7 +2,9 @@
 
 One pass (`judge_once`) is a pure function of the ledger's contents and `now`:
 1. attribute DLRs not yet attributed to a probe (vendor message id rules);
-2. attribute received SMS to probes by token on the target SIM;
+2. merge the partial records of one long SMS (correlation/partials.py: a part uploaded
+   hours after the others joins them), then attribute received SMS to probes by token on
+   the target SIM;
 3. build each target receiver's unhealthy spans (health, silence, sequence gaps, and
    canaries that did not reach it: collector/canaries.py);
 4. judge, store what changed (revisions logged), close probes past the DLR window.
@@ -40,6 +42,7 @@ from collector.correlation.model import (
     UnhealthySpan,
     Verdict,
 )
+from collector.correlation.partials import MessageKey, merge_partials
 from collector.correlation.receiver import HealthSample, unhealthy_spans
 from collector.correlation.verdicts import judge
 from collector.ledger.base import GapSpan, StoredHealth, StoredSms
@@ -139,6 +142,16 @@ def arrival_of(stored: StoredSms) -> Arrival:
     )
 
 
+def message_key(stored: StoredSms) -> MessageKey | None:
+    """Which long message a partial record belongs to (None: complete or single)."""
+    sms = stored.sms
+    if not sms.missing_parts or sms.concat_total <= 1 or sms.concat_ref < 0:
+        return None
+    return MessageKey(
+        stored.iccid or stored.modem_imei, sms.sender, sms.concat_ref, sms.concat_total
+    )
+
+
 class Judge:
     def __init__(
         self, ledger: JudgingLedger, config: JudgingConfig, clock: Callable[[], int]
@@ -215,7 +228,11 @@ class Judge:
         for s in specs.values():
             outstanding[s.msisdn][s.token] = s.probe_id
         received = self._ledger.received_sms(since_ns=oldest - margin)
-        matched = match_arrivals(((r.msisdn, arrival_of(r)) for r in received), outstanding)
+        messages = merge_partials(
+            ((r.msisdn, message_key(r), arrival_of(r)) for r in received),
+            window_ns=int(policy.dlr_window_s * NS),
+        )
+        matched = match_arrivals(messages, outstanding)
 
         # 3. receiver health per target modem
         spans: dict[str, list[UnhealthySpan]] = {}

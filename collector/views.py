@@ -48,4 +48,5 @@ def judged_probe(probe: StoredProbe, verdict: StoredVerdict | None) -> JudgedPro
         carrier_delay_s=v.carrier_delay_s,
         duplicates=v.duplicates,
         parts=plan.parts,
+        missing_parts=len(v.missing_parts) if v.outcome is Outcome.PARTIAL else 0,
     )

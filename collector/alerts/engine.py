@@ -9,6 +9,9 @@ Conditions (each decided statistically or over a span, never on one lost probe):
   submit failures, by submit time) fewer than `outage_max_rate` arrived;
 - `agent_silent`: an agent not heard from for `silent_after_s`;
 - `modem_unhealthy`: a modem whose latest health says it cannot receive.
+A partial probe (a long message with parts missing) is neither arrived nor lost for the
+SLA and fake-DLR figures (figures.py) and its DLR is never fake; for an outage it counts
+as arrived (the route delivers).
 Hysteresis: an alert starts after `raise_after` consecutive firing evaluations and ends
 after `clear_after` consecutive quiet ones, so a flapping condition does not page twice.
 """
@@ -125,7 +128,7 @@ def conditions(
             failures[f.vendor] += 1
             attempts[f.vendor].append((f.at_ns, False))
     for p in recent:
-        if p.outcome in ("delivered", "late", "lost"):
+        if p.outcome in ("delivered", "late", "partial", "lost"):
             attempts[p.vendor].append((p.submitted_at_ns, p.outcome != "lost"))
     by_vendor = {
         c.key["vendor"]: c for c in aggregate(recent, group_by=("vendor",), thresholds=thresholds)

@@ -18,6 +18,9 @@ class Outcome(enum.Enum):
     DELIVERED = "delivered"
     LATE = "late"  # arrived after the deadline
     LOST = "lost"  # not arrived by give-up while the receiver was healthy
+    # Some parts of a long message arrived, the rest not by give-up (receiver healthy):
+    # truncated, with the missing part numbers named. Never lost, never a fake DLR.
+    PARTIAL = "partial"
     INCONCLUSIVE = "inconclusive"  # receiver unhealthy / not measured: never charged to the vendor
     REJECTED = "rejected"  # refused at submit
     PENDING = "pending"  # not arrived yet, give-up not reached
@@ -102,6 +105,12 @@ class Arrival:
     parts: tuple[ArrivalPart, ...]
     total_parts: int = 1
     missing_parts: tuple[int, ...] = ()
+    # Further records merged into this one (parts of one message uploaded apart).
+    merged_uuids: tuple[str, ...] = ()
+
+    @property
+    def uuids(self) -> tuple[str, ...]:
+        return (self.record_uuid, *self.merged_uuids)
 
 
 @dataclass(frozen=True, slots=True)

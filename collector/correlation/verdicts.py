@@ -5,7 +5,10 @@ caller logs the revision. The rules, in the order they are applied:
 
 1. refused at submit → rejected (DLR not applicable);
 2. arrived → delivered or late by the deadline — except late while the receiver was
-   unhealthy, which is inconclusive (the delay may be the receiver's);
+   unhealthy, which is inconclusive (the delay may be the receiver's); a long message
+   with parts still missing (its partial records merged: correlation/partials.py) is
+   pending until give-up, then partial — naming the missing parts — under the same
+   receiver-health rules as 4-5 (a part the receiver may have missed is inconclusive);
 3. not arrived, give-up not reached → pending;
 4. not arrived, receiver unhealthy (modem, agent link, or a "not measured" gap) at any time
    in [submit, give-up], or the submit was ambiguous → inconclusive: never charged to the
@@ -16,7 +19,8 @@ caller logs the revision. The rules, in the order they are applied:
 The DLR claim (collector/correlation/receipts.py: the first final receipt in the vendor's
 order; intermediates, duplicates, early and contradicting receipts are anomalies shown as
 "dlr:<anomaly>" reasons) is then compared with what happened; a claim that cannot be checked
-(receiver unhealthy) is unverifiable, never "fake".
+(receiver unhealthy) is unverifiable, never "fake"; nor is any claim about a message of which
+parts arrived (partial): the parts that came show the vendor did send it.
 """
 
 from __future__ import annotations
@@ -42,13 +46,13 @@ from collector.correlation.receiver import AWAITING_HEALTH
 
 
 def _first_complete(arrivals: Sequence[Arrival]) -> Arrival:
-    """The arrival that counts: the earliest complete one, else the earliest."""
+    """The arrival that counts: the earliest complete one, else the one missing fewest
+    parts (the earliest of those)."""
 
-    def done_at(a: Arrival) -> int:
-        return max(p.collector_time_ns() for p in a.parts)
+    def rank(a: Arrival) -> tuple[int, int]:
+        return len(a.missing_parts), max(p.collector_time_ns() for p in a.parts)
 
-    complete = [a for a in arrivals if not a.missing_parts]
-    return min(complete or arrivals, key=done_at)
+    return min(arrivals, key=rank)
 
 
 def judge(
@@ -111,7 +115,19 @@ def judge(
             # the carrier's delivery to the handset.
             vendor_delay = (max(scts) - submitted) / NS
             carrier_delay = (arrived_at - max(scts)) / NS
-        if latency <= policy.deadline_s:
+        if missing:
+            if now_ns < give_up_at:
+                outcome = Outcome.PENDING
+                reasons.append("awaiting_parts")
+            elif problems:
+                outcome = Outcome.INCONCLUSIVE
+                reasons.append("parts_missing_while_receiver_unhealthy")
+            elif awaiting_health:
+                outcome = Outcome.PENDING
+                reasons.append("awaiting_receiver_health")
+            else:
+                outcome = Outcome.PARTIAL
+        elif latency <= policy.deadline_s:
             outcome = Outcome.DELIVERED
         elif problems:
             outcome = Outcome.INCONCLUSIVE
@@ -156,7 +172,7 @@ def judge(
         duplicates=max(len(arrivals) - 1, 0),
         missing_parts=missing,
         reasons=tuple(reasons),
-        arrival_uuids=tuple(a.record_uuid for a in arrivals),
+        arrival_uuids=tuple(u for a in arrivals for u in a.uuids),
     )
 
 
@@ -170,6 +186,9 @@ def _dlr_truth(
         return DlrTruth.PENDING
     if outcome is Outcome.INCONCLUSIVE:
         return DlrTruth.UNVERIFIABLE
+    if outcome is Outcome.PARTIAL:
+        # Parts arrived: DELIVRD is not fake, and a failure for the missing part is true.
+        return DlrTruth.LATE if claim_at > due_at else DlrTruth.CONSISTENT
     arrived = outcome in (Outcome.DELIVERED, Outcome.LATE)
     if claim is DlrClaim.SUCCESS and not arrived:
         return DlrTruth.FAKE_SUCCESS

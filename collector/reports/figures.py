@@ -9,13 +9,15 @@ Definitions:
   them (发送成功率 = accepted / sent);
 - arrived: delivered + late; judged = arrived + lost; arrival rate (到达率) = arrived /
   judged — inconclusive (receiver unhealthy), rejected and pending probes are shown apart
-  and never folded in;
+  and never folded in; so are partial probes (a long message with parts missing: neither
+  arrived nor lost, its DLR never fake), counted with the parts they lack;
 - latency percentiles over arrived probes, each with a distribution-free 95 % interval and
   the mean measurement uncertainty (clock offset + read resolution);
 - the SLA verdict is a one-sided exact binomial test of the arrival rate against the
   threshold: "breach" when the rate is below it with p < alpha, "met" when above it with
   p < alpha, else "undecided" with the number of probes that would decide it;
-- billing: parts the vendor bills on its DELIVRD reports vs parts verified delivered.
+- billing: parts the vendor bills on its DELIVRD reports vs parts verified delivered (a
+  partial probe's arrived parts included).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class JudgedProbe:
     band: str
     submitted_at_ns: int
     accepted: bool  # the vendor API accepted the submit
-    outcome: str  # delivered | late | lost | inconclusive | rejected | pending
+    outcome: str  # delivered | late | partial | lost | inconclusive | rejected | pending
     dlr: str  # DlrTruth value
     dlr_claim: str  # success | failure | none
     content: str  # ContentVerdict value
@@ -60,6 +62,7 @@ class JudgedProbe:
     carrier_delay_s: float | None = None
     duplicates: int = 0
     parts: int = 1  # billed parts of the message (70/67 rule, signature included)
+    missing_parts: int = 0  # parts that never arrived (partial outcome)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JudgedProbe:
@@ -82,6 +85,8 @@ class Cell:
     delivered: int
     late: int
     lost: int
+    partial: int  # long messages with parts missing: apart from the arrival rate
+    parts_missing: int  # parts the partial probes lack
     inconclusive: int
     rejected: int
     pending: int
@@ -116,6 +121,14 @@ class Cell:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _verified_parts(p: JudgedProbe) -> int:
+    if p.outcome in ("delivered", "late"):
+        return p.parts
+    if p.outcome == "partial":
+        return max(p.parts - p.missing_parts, 0)
+    return 0
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:
@@ -173,7 +186,7 @@ def _cell(
     )
 
     billed_parts = sum(p.parts for p in probes if p.dlr_claim == "success")
-    verified_parts = sum(p.parts for p in probes if p.outcome in ("delivered", "late"))
+    verified_parts = sum(_verified_parts(p) for p in probes)
     return Cell(
         key=key,
         sent=len(probes),
@@ -182,6 +195,8 @@ def _cell(
         delivered=count["delivered"],
         late=count["late"],
         lost=count["lost"],
+        partial=count["partial"],
+        parts_missing=sum(p.missing_parts for p in probes if p.outcome == "partial"),
         inconclusive=count["inconclusive"],
         rejected=count["rejected"],
         pending=count["pending"],
@@ -244,11 +259,7 @@ def aggregate(
             billed = sum(
                 p.parts * prices.get(p.vendor, 0.0) for p in members if p.dlr_claim == "success"
             )
-            verified = sum(
-                p.parts * prices.get(p.vendor, 0.0)
-                for p in members
-                if p.outcome in ("delivered", "late")
-            )
+            verified = sum(_verified_parts(p) * prices.get(p.vendor, 0.0) for p in members)
             cell = _replace_money(cell, billed, verified)
         cells.append(cell)
     return cells

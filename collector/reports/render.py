@@ -194,6 +194,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("accept_rate", "accept rate 发送成功率"),
     ("arrival_rate", "arrival rate 到达率"),
     ("ci", "95 % CI"),
+    ("partial", "partial (parts missing)"),
     ("inconclusive", "inconcl."),
     ("rejected", "rejected"),
     ("latency", "p50 / p90 / p99 s"),
@@ -216,6 +217,7 @@ def _row(cell: Cell) -> dict[str, str]:
         "accept_rate": _pct(cell.accept_rate),
         "arrival_rate": _pct(cell.arrival_rate),
         "ci": f"{_pct(cell.ci_low)} – {_pct(cell.ci_high)}",
+        "partial": f"{cell.partial} ({cell.parts_missing})",
         "inconclusive": str(cell.inconclusive),
         "rejected": str(cell.rejected),
         "latency": " / ".join(
@@ -307,7 +309,7 @@ def render_html(report: Report) -> str:
 <p class=muted>Generated {html.escape(report.generated_at)} by smsprobe {html.escape(report.software_version)}.
 Filters: {html.escape(filters)}. SLA: arrival ≥ {report.thresholds.arrival_rate * 100:.1f} %,
 p95 latency ≤ {report.thresholds.p95_latency_s:.0f} s; decided by a one-sided exact binomial test at α = {report.thresholds.alpha}.
-Arrival rate counts probes whose receiver was healthy; inconclusive and rejected probes are shown apart.</p>
+Arrival rate counts probes whose receiver was healthy; partial (a long message with parts missing), inconclusive and rejected probes are shown apart.</p>
 <h2>Summary</h2><ul>{"".join(summary) or "<li>No probes in the period.</li>"}</ul>
 <h2>Arrival rate over time</h2>{rate_chart(report)}
 <h2>Latency distribution</h2>{latency_chart(report)}
@@ -359,6 +361,8 @@ def render_csv(report: Report) -> str:
         "delivered",
         "late",
         "lost",
+        "partial",
+        "parts_missing",
         "inconclusive",
         "rejected",
         "pending",
