@@ -1,6 +1,10 @@
 """`smsprobe-agent run`: wiring only. Config -> logging -> outbox -> one supervisor per
 modem -> housekeeping -> (optional) uplink; SIGTERM/SIGINT stop it cleanly.
 
+Every long-running task is supervised (`supervise`): a task that fails is logged and
+restarted with back-off; one that keeps failing ends the process with exit 1, so systemd
+restarts the whole agent rather than leaving a live process with a dead part.
+
 Exit codes: 0 clean shutdown, 2 configuration error, 1 anything else fatal.
 """
 
@@ -19,7 +23,8 @@ import structlog
 
 from agent.canary import CanaryScheduler, SupervisorSender
 from agent.config import AgentConfig, ConfigError, ModemConfig, load_config
-from agent.outbox import ModemRef, Outbox, open_outbox
+from agent.outbox import ModemRef, Outbox, OutboxError, open_outbox
+from agent.outbox_io import OutboxIO
 from agent.receiver import ModemEvent, ModemSession, ModemSupervisor, open_gsm_session
 from agent.records import AgentEvent, ClockEstimate
 from agent.recovery import Backoff
@@ -32,6 +37,44 @@ _log = structlog.get_logger("agent.app")
 EXIT_OK = 0
 EXIT_FATAL = 1
 EXIT_CONFIG = 2
+
+# A task failing this many times in a row (each run shorter than STABLE_RUN_S) gives up.
+GIVE_UP_AFTER = 5
+STABLE_RUN_S = 300.0
+
+
+class TaskGaveUp(Exception):
+    """A supervised task kept failing; the agent exits non-zero."""
+
+
+async def supervise(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    stop: asyncio.Event,
+    *,
+    backoff: Backoff | None = None,
+    metrics: Any = None,
+) -> None:
+    """Run `run()` until it returns or `stop` is set; restart it after a failure."""
+    backoff = backoff or Backoff((1.0, 2.0, 5.0, 10.0, 30.0))
+    loop = asyncio.get_running_loop()
+    failures = 0
+    while not stop.is_set():
+        started = loop.time()
+        try:
+            await run()
+            return
+        except Exception as exc:
+            if loop.time() - started >= STABLE_RUN_S:
+                failures = 0
+            failures += 1
+            _log.exception("task_failed", task=name, failures=failures)
+            if failures >= GIVE_UP_AFTER:
+                raise TaskGaveUp(f"{name} failed {failures} times in a row: {exc}") from exc
+            if metrics is not None:
+                metrics.tasks_restarted.labels(name).inc()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff.delay(failures - 1))
 
 
 class ClockSource:
@@ -102,9 +145,10 @@ def _start_uplink(
     notifier: Notifier,
     metrics: Any = None,
     on_config: Callable[[Any], None] | None = None,
-) -> Awaitable[None] | None:
+) -> Callable[[], Awaitable[None]] | None:
     """The seam to agent/uplink: `agent.uplink.run_uplink(config, outbox, stop)` when the
-    package offers it, else an `agent.uplink.client.Uploader` built here."""
+    package offers it, else an `agent.uplink.client.Uploader` built here. Returns what
+    runs it (called again to restart it)."""
     assert config.collector is not None
     try:
         import agent.uplink as uplink
@@ -112,8 +156,7 @@ def _start_uplink(
         return None
     run_uplink = getattr(uplink, "run_uplink", None)
     if run_uplink is not None:
-        coro: Awaitable[None] = run_uplink(config, outbox, stop)
-        return coro
+        return lambda: run_uplink(config, outbox, stop)
     try:
         from agent.modem.carrier import carrier_from_imsi
         from agent.uplink.client import Uploader, make_channel
@@ -186,23 +229,24 @@ def _start_uplink(
     )
     clock.provider = uploader.clock_estimate
     notifier.listeners.append(uploader.notify)
-    return uploader.run(stop)
+    return lambda: uploader.run(stop)
 
 
 async def _housekeeping(
-    outbox: Outbox, stop: asyncio.Event, interval_s: float, metrics: Any = None
+    io: OutboxIO, stop: asyncio.Event, interval_s: float, metrics: Any = None
 ) -> None:
     """Outbox bounds (alarm edge), reassembly timeouts, pruning of acked records."""
+    outbox = io.outbox
     while not stop.is_set():
         try:
-            pressure = outbox.check_pressure()
-            outbox.expire_groups()
-            outbox.prune()
+            pressure = await io.call(outbox.check_pressure)
+            await io.call(outbox.expire_groups)
+            await io.call(outbox.prune)
             if metrics is not None:
-                metrics.outbox_depth.set(outbox.depth())
+                metrics.outbox_depth.set(await io.call(outbox.depth))
                 metrics.outbox_oldest_age_seconds.set(pressure.oldest_pending_age_s)
-        except Exception:
-            _log.exception("housekeeping_failed")
+        except OutboxError as exc:
+            _log.warning("housekeeping_failed", reason=exc.reason, error=str(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
 
@@ -228,6 +272,19 @@ async def run_agent(
     clock = ClockSource()
     notifier = Notifier()
     outbox = open_outbox(config, clock=clock, signer=record_signer(config))
+    metrics: Any = None
+    if config.metrics_port:
+        # Imported only when asked for: prometheus_client costs RSS on small hosts.
+        from agent.metrics import AgentMetrics, serve_metrics
+
+        metrics = AgentMetrics()
+        serve_metrics(metrics, f"0.0.0.0:{config.metrics_port}")
+
+    def storage_trouble(trouble: object) -> None:
+        if metrics is not None:
+            metrics.outbox_unwritable.set(0 if trouble is None else 1)
+
+    io = OutboxIO(outbox, on_trouble=storage_trouble)
     profiles: dict[str, Any] | None = None
     if opener is None:
         profiles = check_profiles(config)
@@ -255,43 +312,38 @@ async def run_agent(
             ModemSupervisor(
                 modem,
                 config.receive,
-                outbox,
+                io,
                 opener,
                 backoff=backoff,
                 busy_ports=busy,
                 on_persisted=notifier,
             )
         )
-    outbox.append(
-        AgentEvent(
-            at_ns=time.time_ns(),
-            kind="agent_started",
-            attributes={"agent_id": config.agent_id, "modems": str(len(config.modems))},
+    with contextlib.suppress(OutboxError):  # a full disk at start: the receivers say so
+        await io.append(
+            AgentEvent(
+                at_ns=time.time_ns(),
+                kind="agent_started",
+                attributes={"agent_id": config.agent_id, "modems": str(len(config.modems))},
+            )
         )
-    )
     _log.info("agent_started", agent_id=config.agent_id, modems=len(config.modems))
-    tasks = [
-        asyncio.create_task(s.run(stop), name=f"modem {s.modem_config.port}") for s in supervisors
-    ]
-    metrics: Any = None
-    if config.metrics_port:
-        # Imported only when asked for: prometheus_client costs RSS on small hosts.
-        from agent.metrics import AgentMetrics, serve_metrics
+    tasks: list[asyncio.Task[None]] = []
 
-        metrics = AgentMetrics()
-        serve_metrics(metrics, f"0.0.0.0:{config.metrics_port}")
-    tasks.append(
-        asyncio.create_task(
-            _housekeeping(outbox, stop, min(60.0, config.receive.health_interval_s), metrics),
-            name="housekeeping",
-        )
-    )
+    def start(name: str, run: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.create_task(supervise(name, run, stop, metrics=metrics), name=name)
+        tasks.append(task)
+
+    for s in supervisors:
+        start(f"modem {s.modem_config.port}", lambda s=s: s.run(stop))  # type: ignore[misc]
+    interval = min(60.0, config.receive.health_interval_s)
+    start("housekeeping", lambda: _housekeeping(io, stop, interval, metrics))
     # Canaries run on the schedule the collector pushes (none until it does).
     canaries = CanaryScheduler(
         lambda: [SupervisorSender(s) for s in supervisors],
-        unroutable=lambda record, imei: outbox.append(record, ModemRef(imei, imei, "")),
+        unroutable=lambda record, imei: io.append(record, ModemRef(imei, imei, "")),
     )
-    tasks.append(asyncio.create_task(canaries.run(stop), name="canaries"))
+    start("canaries", lambda: canaries.run(stop))
     if upload and config.collector is not None and config.collector.upload:
         uplink = _start_uplink(
             config,
@@ -304,12 +356,20 @@ async def run_agent(
             on_config=lambda remote: canaries.update(remote.canaries),
         )
         if uplink is not None:
-            tasks.append(asyncio.ensure_future(uplink))
+            start("uplink", uplink)
     else:
         _log.info("uplink_disabled")
     code = EXIT_OK
     try:
-        await stop.wait()
+        # Until asked to stop, or until a task gives up (or ends by mistake).
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        for task in tasks:
+            if task.done() and not stop.is_set():
+                error = None if task.cancelled() else task.exception()
+                _log.error("task_ended", task=task.get_name(), error=str(error))
+                code = EXIT_FATAL
     finally:
         stop.set()
         # Supervisors notice `stop`, cancel their receive loop between two steps (a persist
@@ -321,8 +381,9 @@ async def run_agent(
             if not task.cancelled() and task.exception() is not None:
                 _log.error("task_failed", task=task.get_name(), error=str(task.exception()))
                 code = EXIT_FATAL
-        outbox.append(AgentEvent(at_ns=time.time_ns(), kind="agent_stopped"))
-        outbox.close()
+        with contextlib.suppress(OutboxError):
+            await io.append(AgentEvent(at_ns=time.time_ns(), kind="agent_stopped"))
+        io.close()
         _log.info("agent_stopped")
     return code
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -119,7 +120,9 @@ class CanaryScheduler:
             _log.warning("canary_unroutable", canary_id=job.canary_id, imei=job.from_imei)
             if self._unroutable is not None:
                 record = CanarySent(job.canary_id, at_ns, job.to_msisdn, (), error, text)
-                self._unroutable(record, job.from_imei)
+                result = self._unroutable(record, job.from_imei)
+                if inspect.isawaitable(result):
+                    await result
             return
         try:
             refs = await sender.send_sms(job.to_msisdn, text, canary_id=job.canary_id)

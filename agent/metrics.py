@@ -21,6 +21,19 @@ class AgentMetrics:
             "Age of the oldest record not yet acked (0 when none).",
             registry=r,
         )
+        self.outbox_unwritable = Gauge(
+            "smsprobe_agent_outbox_unwritable",
+            "1 while the outbox cannot be written (disk full, read-only, I/O error):"
+            " nothing is read off the SIMs until it can.",
+            registry=r,
+        )
+        self.tasks_restarted = Counter(
+            "smsprobe_agent_tasks_restarted",
+            "Agent tasks (modem supervisors, uplink, housekeeping, canaries) restarted"
+            " after a failure.",
+            ["task"],
+            registry=r,
+        )
         self.upload_lag_seconds = Gauge(
             "smsprobe_agent_upload_lag_seconds",
             "Persist-to-ack time of the oldest record in the latest acked batch.",

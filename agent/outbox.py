@@ -13,6 +13,7 @@ so the uplink may call them from another thread.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import sqlite3
@@ -132,7 +133,33 @@ CREATE INDEX IF NOT EXISTS groups_key ON groups (modem, sender, ref, total, ref_
 
 
 class OutboxError(Exception):
-    """The outbox store failed (disk full, corruption); fatal for the receive path."""
+    """The outbox store failed (disk full, read-only, I/O error, locked). Nothing was
+    stored by the call that raised it; the receive path backs off and keeps the SIM's copy.
+    `reason` is one of disk_full | read_only | io_error | locked | other."""
+
+    def __init__(self, message: str, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# SQLite's primary result codes (sqlite.org/rescode.html) as storage-trouble reasons;
+# extended codes (SQLITE_IOERR_FSYNC, SQLITE_READONLY_DBMOVED...) share their prefix.
+_REASONS = (
+    ("SQLITE_FULL", "disk_full"),
+    ("SQLITE_READONLY", "read_only"),
+    ("SQLITE_IOERR", "io_error"),
+    ("SQLITE_CANTOPEN", "io_error"),
+    ("SQLITE_BUSY", "locked"),
+    ("SQLITE_LOCKED", "locked"),
+)
+
+
+def _storage_error(what: str, exc: BaseException) -> OutboxError:
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    reason = next((r for code, r in _REASONS if name.startswith(code)), "other")
+    if isinstance(exc, OSError):
+        reason = {28: "disk_full", 30: "read_only", 5: "io_error"}.get(exc.errno or 0, "other")
+    return OutboxError(f"{what}: {exc}", reason)
 
 
 def never_measured() -> ClockEstimate:
@@ -246,23 +273,52 @@ class Outbox:
         self.now_ns = now_ns
         self._lock = threading.RLock()
         self._alarmed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._broken = False  # a storage error happened: reconnect before the next use
         try:
-            self._db = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: every COMMIT fsyncs the WAL, so "persisted" means on disk before CMGD.
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=OFF")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._connect()
             self._db.executescript(_SCHEMA)
-            self._upgrade()
+        except (sqlite3.Error, OSError) as exc:
+            raise _storage_error(f"cannot open outbox {self.path}", exc) from exc
+        self._upgrade()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: every COMMIT fsyncs the WAL, so "persisted" means on disk before CMGD.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=OFF")
+        return db
+
+    def _ensure_connected(self) -> None:
+        """After a storage error start from a fresh connection: an I/O error can leave
+        SQLite's connection unusable even once the disk is fine again."""
+        if not self._broken:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        try:
+            self._db = self._connect()
         except sqlite3.Error as exc:
-            raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
+            raise _storage_error(f"cannot reopen outbox {self.path}", exc) from exc
+        self._broken = False
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._ensure_connected()
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                self._broken = True
+                raise _storage_error("outbox read failed", exc) from exc
 
     def _upgrade(self) -> None:
         """Bring a file written by an older agent to OUTBOX_FORMAT (see there)."""
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        with self._read() as db:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
         if int(version) >= OUTBOX_FORMAT:
             return
         with self._tx() as db:
@@ -272,7 +328,7 @@ class Outbox:
             db.execute(f"PRAGMA user_version = {OUTBOX_FORMAT}")
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()
 
     def __enter__(self) -> Outbox:
@@ -283,21 +339,31 @@ class Outbox:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; any SQLite failure inside it is an OutboxError and leaves
+        nothing stored. SQLite may already have rolled back by itself (a failed COMMIT on
+        a full disk does): only roll back what is still open."""
         with self._lock:
+            self._ensure_connected()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise OutboxError(f"outbox transaction failed to start: {exc}") from exc
-            try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            try:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
+                self._abandon()
+                raise _storage_error("outbox write failed", exc) from exc
+            except BaseException:
+                self._abandon()
+                raise
+
+    def _abandon(self) -> None:
+        try:
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-                raise OutboxError(f"outbox commit failed: {exc}") from exc
+        except sqlite3.Error:
+            pass
+        # Reconnect before the next use whatever happened: cheap, and it never reuses a
+        # connection whose state an I/O error left unknown.
+        self._broken = True
 
     # --- appending records ---
 
@@ -358,8 +424,8 @@ class Outbox:
         deleted from the modem; "" if none. This is how a re-read after a crash is known."""
         if index < 0:
             return ""
-        with self._lock:
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT uuid FROM parts WHERE modem = ? AND storage = ? AND idx = ?"
                 " AND deleted = 0 AND pdu = ? ORDER BY id LIMIT 1",
                 (modem.key, storage, index, pdu),
@@ -564,21 +630,36 @@ class Outbox:
             return list(self._expire(db, self.now_ns()))
 
     def open_group_count(self) -> int:
-        with self._lock:
-            (n,) = self._db.execute("SELECT COUNT(*) FROM groups WHERE open = 1").fetchone()
+        with self._read() as db:
+            (n,) = db.execute("SELECT COUNT(*) FROM groups WHERE open = 1").fetchone()
         return int(n)
 
     # --- bounds ---
 
     def used_bytes(self) -> int:
-        with self._lock:
-            (pages,) = self._db.execute("PRAGMA page_count").fetchone()
-            (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
-            (size,) = self._db.execute("PRAGMA page_size").fetchone()
+        """Bytes the file holds in use, acked records kept for inspection included."""
+        with self._read() as db:
+            (pages,) = db.execute("PRAGMA page_count").fetchone()
+            (free,) = db.execute("PRAGMA freelist_count").fetchone()
+            (size,) = db.execute("PRAGMA page_size").fetchone()
         return (int(pages) - int(free)) * int(size)
 
+    def pending_bytes(self) -> int:
+        """What the collector does not have yet: unacked records and parts still waiting
+        for their message. Only this holds reading back; acked records never do."""
+        with self._read() as db:
+            (records,) = db.execute(
+                "SELECT COALESCE(SUM(length(body) + COALESCE(length(wire), 0) + 200), 0)"
+                " FROM records WHERE acked_at_ns = 0"
+            ).fetchone()
+            (parts,) = db.execute(
+                "SELECT COALESCE(SUM(length(pdu) + length(facts) + 100), 0) FROM parts"
+                " WHERE record_seq IS NULL"
+            ).fetchone()
+        return int(records) + int(parts)
+
     def pressure(self) -> OutboxPressure:
-        used = self.used_bytes()
+        used = self.pending_bytes()
         oldest = self.oldest_pending_ns()
         age_s = max(0.0, (self.now_ns() - oldest) / 1e9) if oldest else 0.0
         fraction = max(used / self.max_bytes, age_s / self.max_age_s)
@@ -613,13 +694,22 @@ class Outbox:
 
     def prune(self) -> int:
         """Drop records acked longer than the retention ago (and their parts once the
-        modem copy is deleted). Returns the number of records removed."""
+        modem copy is deleted); while the file is over `max_bytes`, drop acked records
+        sooner, oldest first (the collector has them). Returns the records removed."""
         cutoff = self.now_ns() - self.retention_ns
         with self._tx() as db:
             cur = db.execute(
                 "DELETE FROM records WHERE acked_at_ns > 0 AND acked_at_ns <= ?", (cutoff,)
             )
             removed = cur.rowcount
+            while self.used_bytes() > self.max_bytes:
+                cur = db.execute(
+                    "DELETE FROM records WHERE seq IN (SELECT seq FROM records"
+                    " WHERE acked_at_ns > 0 ORDER BY seq LIMIT 1000)"
+                )
+                if cur.rowcount <= 0:
+                    break
+                removed += cur.rowcount
             db.execute(
                 "DELETE FROM parts WHERE deleted = 1 AND record_seq IS NOT NULL"
                 " AND record_seq NOT IN (SELECT seq FROM records)"
@@ -659,8 +749,8 @@ class Outbox:
         return out
 
     def pending(self, after_seq: int, limit: int) -> list[OutboxRecord]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body, wire"
                 " FROM records WHERE acked_at_ns = 0 AND seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
@@ -671,8 +761,8 @@ class Outbox:
         """`pending` as the uplink sends it: each record's serialised proto, not decoded.
 
         Implements `agent.uplink.client.WireRecordSource`."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT seq, persisted_at_ns, kind, wire FROM records"
                 " WHERE acked_at_ns = 0 AND seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
@@ -681,7 +771,7 @@ class Outbox:
             encoded: dict[int, WireRecord] = {}
             for i in range(0, len(legacy), 500):  # written by format 0: encode them now
                 chunk = legacy[i : i + 500]
-                for row in self._db.execute(
+                for row in db.execute(
                     "SELECT seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body"
                     f" FROM records WHERE seq IN ({','.join('?' * len(chunk))})",
                     chunk,
@@ -709,7 +799,8 @@ class Outbox:
             # again count as duplicates at the collector (idempotent by uuid). WAL keeps
             # this commit atomic and ordered before the next FULL commit, which syncs its
             # frames too (sqlite.org/pragma.html#pragma_synchronous, NORMAL in WAL mode).
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._read() as db:
+                db.execute("PRAGMA synchronous=NORMAL")
             try:
                 with self._tx() as db:
                     db.executemany(
@@ -718,23 +809,26 @@ class Outbox:
                         runs,
                     )
             finally:
-                self._db.execute("PRAGMA synchronous=FULL")
+                try:
+                    self._db.execute("PRAGMA synchronous=FULL")
+                except sqlite3.Error:
+                    self._broken = True  # reconnect (FULL again) rather than go on with NORMAL
 
     def depth(self) -> int:
-        with self._lock:
-            (n,) = self._db.execute("SELECT COUNT(*) FROM records WHERE acked_at_ns = 0").fetchone()
+        with self._read() as db:
+            (n,) = db.execute("SELECT COUNT(*) FROM records WHERE acked_at_ns = 0").fetchone()
         return int(n)
 
     def oldest_pending_ns(self) -> int:
-        with self._lock:
-            (at,) = self._db.execute(
+        with self._read() as db:
+            (at,) = db.execute(
                 "SELECT MIN(persisted_at_ns) FROM records WHERE acked_at_ns = 0"
             ).fetchone()
         return int(at or 0)
 
     def last_seq(self) -> int:
-        with self._lock:
-            (last,) = self._db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+        with self._read() as db:
+            (last,) = db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
         return int(last)
 
     # --- inspection (outbox list) ---
@@ -749,8 +843,8 @@ class Outbox:
             where += " AND kind IN (" + ",".join("?" * len(kinds)) + ")"
             args.extend(kinds)
         args.append(limit)
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT seq, uuid, kind, persisted_at_ns, clock, modem_imei, iccid, body, wire"
                 f" FROM records WHERE {where} ORDER BY seq LIMIT ?",
                 args,
@@ -758,8 +852,8 @@ class Outbox:
         return self._rows_to_records(rows)
 
     def duplicate_parts(self, record_seq: int) -> int:
-        with self._lock:
-            (n,) = self._db.execute(
+        with self._read() as db:
+            (n,) = db.execute(
                 "SELECT COUNT(*) FROM parts WHERE record_seq = ? AND duplicate = 1",
                 (record_seq,),
             ).fetchone()

@@ -6,6 +6,16 @@ SQLite transaction), and only then AT+CMGD. Direct +CMT/+CDS PDUs are persisted,
 acked with AT+CNMA when the profile needs it. When the outbox is full the loop stops
 reading (and so stops deleting): the SIM, then the carrier, hold the backlog.
 
+Why a message cannot be lost or stored twice here, whatever the disk or the loop does:
+- every outbox call runs on the outbox's own writer thread (agent/outbox_io.py) and is
+  awaited: AT+CMGD for a slot is sent only after the commit holding its PDU returned;
+- a commit that fails (disk full, read-only, I/O error) raises before the delete, so the
+  SIM keeps its copy; the loop backs off and the next sweep reads it again;
+- a crash between the commit and the delete leaves the part unmarked: the re-read of the
+  same slot with the same bytes is recognised (Outbox.persist_part) and only deleted;
+- the serial reader hands each chunk over exactly once (agent/modem/transport.py) and
+  the AT channel runs one command at a time, so a reply always belongs to its command.
+
 `ModemSupervisor` owns one configured modem: it finds the port, opens and initialises the
 modem, runs the receive loop, and on failure walks the recovery ladder (agent/recovery.py),
 recording an AgentEvent for each step.
@@ -25,9 +35,10 @@ import structlog
 from agent.config import ModemConfig, ReceiveConfig
 from agent.health import HealthInputs, RegState, StorageState, judge
 from agent.logs import mask_msisdn
-from agent.outbox import ModemRef, Outbox, OutboxError, PersistedPart
+from agent.outbox import ModemRef, OutboxError, PersistedPart
+from agent.outbox_io import OutboxIO
 from agent.reassembly import ConcatInfo, PartFacts, scts_fields
-from agent.records import AgentEvent, CanarySent, StatusReport
+from agent.records import AgentEvent, CanarySent, ModemHealth, RecordBody, StatusReport
 from agent.recovery import (
     Action,
     Backoff,
@@ -201,7 +212,7 @@ class Receiver:
     def __init__(
         self,
         session: ModemSession,
-        outbox: Outbox,
+        outbox: OutboxIO,
         modem: ModemRef,
         config: ReceiveConfig,
         modem_config: ModemConfig,
@@ -229,13 +240,14 @@ class Receiver:
         self._timeouts = 0
         self._reinit_reason: str | None = None
         self._paused = False
+        self._storage_failures = 0  # consecutive steps that failed on the outbox
         # The step in progress and since when (loop time): the supervisor's stall watch.
         self.busy: tuple[str, float] | None = None
 
     # --- one message ---
 
-    def _accepting(self) -> bool:
-        full = self.outbox.pressure().full
+    async def _accepting(self) -> bool:
+        full = (await self.outbox.pressure()).full
         if full != self._paused:
             self._paused = full
             if full:
@@ -248,16 +260,18 @@ class Receiver:
 
     async def process_stored(self, item: Stored) -> bool:
         """Persist, then delete. False when the outbox is full (nothing read or deleted)."""
-        if not self._accepting():
+        if not await self._accepting():
             return False
         decoded = decode_part(item.pdu)
         now = self.now_ns()
         result: PersistedPart
         if isinstance(decoded, StatusReport):
             report = replace(decoded, storage=item.storage, index=item.index, received_at_ns=now)
-            result = self.outbox.persist_status_report(self.modem, item.storage, item.index, report)
+            result = await self.outbox.persist_status_report(
+                self.modem, item.storage, item.index, report
+            )
         else:
-            result = self.outbox.persist_part(
+            result = await self.outbox.persist_part(
                 self.modem, item.storage, item.index, item.pdu, decoded, received_at_ns=now
             )
         self._after_persist(result, item.storage, item.index, decoded)
@@ -305,7 +319,7 @@ class Receiver:
                 # Left unmarked: the next sweep re-reads it and recognises the copy.
                 self._log.warning("sms_delete_failed", storage=storage, index=index, error=str(exc))
                 return
-        self.outbox.mark_deleted(part_uuid)
+        await self.outbox.mark_deleted(part_uuid)
         self.stats.deleted += 1
 
     async def handle_direct(self, event: DirectPdu) -> None:
@@ -316,16 +330,16 @@ class Receiver:
         now = self.now_ns()
         if isinstance(decoded, StatusReport):
             report = replace(decoded, storage="", received_at_ns=now)
-            result = self.outbox.persist_status_report(self.modem, "", -1, report)
+            result = await self.outbox.persist_status_report(self.modem, "", -1, report)
         else:
-            result = self.outbox.persist_part(self.modem, "", -1, event.pdu, decoded, now)
+            result = await self.outbox.persist_part(self.modem, "", -1, event.pdu, decoded, now)
         self._after_persist(result, "", -1, decoded)
         if self.session.needs_cnma:
             # TS 27.005 §3.4.4: CSMS=1 firmware waits for the TE's ack; persisted first.
             await self.session.ack_direct()
 
     async def handle_new(self, event: NewMessage) -> None:
-        if not self._accepting():
+        if not await self._accepting():
             return  # left in storage: the sweep after the outbox drains picks it up
         stored = await self.session.read_message(event.storage, event.index)
         if stored is None:
@@ -366,7 +380,7 @@ class Receiver:
         )
         self.stats.storages = {s.storage: (s.used, s.total) for s in inputs.storages}
         health = judge(inputs, self.modem_config.expected_sms_interval_s)
-        self.outbox.append(health, self.modem)
+        await self.outbox.append(health, self.modem)
         self.on_persisted()
         self._log.info("modem_health_recorded", healthy=health.healthy, reasons=health.reasons)
         if any(s.total and s.used >= s.total for s in inputs.storages):
@@ -391,8 +405,11 @@ class Receiver:
                     next_reinit = now + 1.0
                     await self.reinitialise(self._reinit_reason)
                     next_sweep = now
+                if self._storage_failures and self.outbox.trouble is None:
+                    await self._storage_recovered()
+                    next_health = now  # a fresh sample right behind the blind window
                 if now >= next_sweep:
-                    self.outbox.expire_groups()
+                    await self.outbox.expire_groups()
                     await self._guarded(self.sweep())
                     next_sweep = now + self.config.sweep_interval_s
                 if now >= next_health:
@@ -422,6 +439,16 @@ class Receiver:
                 self._timeouts = 0
             except ModemFailure:
                 raise
+            except OutboxError as exc:
+                # The disk, not the modem: nothing was deleted unsaved. Back off (bounded,
+                # so reading resumes within seconds of the disk recovering), then sweep.
+                self._storage_failures += 1
+                delay = min(5.0, 0.5 * 2 ** min(self._storage_failures - 1, 4))
+                self._log.warning(
+                    "outbox_write_failed", reason=exc.reason, error=str(exc), retry_in_s=delay
+                )
+                await asyncio.sleep(delay)
+                next_sweep = loop.time()
             except (AtError, ResponseParseError) as exc:
                 # The modem answered, with an error: not a hang. Logged; the next sweep
                 # retries whatever this was about.
@@ -436,6 +463,28 @@ class Receiver:
                 self._log.warning("modem_command_timed_out", count=self._timeouts)
                 if self._timeouts >= 2:
                     raise failure from exc
+
+    async def _storage_recovered(self) -> None:
+        """The outbox is writable again: record this receiver as blind for the window in
+        which nothing could be persisted, so probes in it are inconclusive, never lost."""
+        window = self.outbox.last_trouble
+        self._storage_failures = 0
+        if window is None:
+            return
+        trouble, _until = window
+        await self.outbox.append(
+            ModemHealth(
+                at_ns=trouble.since_ns,
+                responding=True,
+                healthy=False,
+                reasons=("outbox_unwritable", trouble.reason),
+                last_sms_at_ns=self.stats.last_sms_at_ns,
+                iccid=self.modem.iccid,
+            ),
+            self.modem,
+        )
+        self.on_persisted()
+        self._log.info("receiver_resumed_after_storage_trouble", reason=trouble.reason)
 
     async def _guarded(self, step: Coroutine[Any, Any, T]) -> T | None:
         """Run one step with a watchdog; its result, or None when a reboot abandoned it.
@@ -498,7 +547,7 @@ class Receiver:
         self.boot_seen.clear()
         await self.session.initialise()
         self._reinit_reason = None
-        self.outbox.append(
+        await self.outbox.append(
             AgentEvent(
                 at_ns=self.now_ns(),
                 kind="modem_reinitialised",
@@ -523,7 +572,7 @@ class ModemSupervisor:
         self,
         modem_config: ModemConfig,
         config: ReceiveConfig,
-        outbox: Outbox,
+        outbox: OutboxIO,
         opener: ModemOpener,
         *,
         backoff: Backoff | None = None,
@@ -554,16 +603,26 @@ class ModemSupervisor:
         self._send_lock = asyncio.Lock()
         self._serving_since: float | None = None
 
-    def _event(self, kind: str, detail: str = "", **attrs: str) -> None:
+    async def _record(self, body: RecordBody) -> None:
+        """Persist a supervisor record (event, health). On a failing disk it is logged
+        instead: the receiver's own backoff and the outbox_unwritable event cover it."""
+        try:
+            await self.outbox.append(body, self.modem)
+        except OutboxError as exc:
+            self._log.warning(
+                "record_not_stored", kind=type(body).__name__, reason=exc.reason, error=str(exc)
+            )
+            return
+        self.on_persisted()
+
+    async def _event(self, kind: str, detail: str = "", **attrs: str) -> None:
         attributes = {"port": self.port, "configured_port": self.modem_config.port, **attrs}
         if self.modem.imei:
             attributes["imei"] = self.modem.imei
-        self.outbox.append(
-            AgentEvent(at_ns=self.now_ns(), kind=kind, detail=detail, attributes=attributes),
-            self.modem,
-        )
-        self.on_persisted()
         self._log.info(kind, detail=detail, **attrs)
+        await self._record(
+            AgentEvent(at_ns=self.now_ns(), kind=kind, detail=detail, attributes=attributes)
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -585,7 +644,7 @@ class ModemSupervisor:
                 await self._wait(stop, failures)
                 continue
             if port != self.port:
-                self._event("modem_found", f"re-found at {port}", new_port=port)
+                await self._event("modem_found", f"re-found at {port}", new_port=port)
                 self.port = port
             failure: ModemFailure | None = None
             self._serving_since = None
@@ -613,12 +672,12 @@ class ModemSupervisor:
                 continue
             recovering = True
             if failure.port_gone:
-                self._event("modem_lost", failure.reason)
+                await self._event("modem_lost", failure.reason)
             else:
-                self._event("modem_not_responding", failure.reason)
+                await self._event("modem_not_responding", failure.reason)
             # The collector must know this receiver was blind from now on (probes in the
             # window are inconclusive, never charged to the vendor).
-            self.outbox.append(
+            await self._record(
                 judge(
                     HealthInputs(
                         at_ns=self.now_ns(),
@@ -627,8 +686,7 @@ class ModemSupervisor:
                         last_sms_at_ns=self.stats.last_sms_at_ns,
                         extra_reasons=("port_gone",) if failure.port_gone else (),
                     )
-                ),
-                self.modem,
+                )
             )
             action = next_action(
                 failures, port_present(port), bool(self.modem_config.power_cycle_command)
@@ -666,16 +724,16 @@ class ModemSupervisor:
         self.session = session
         try:
             identity = await self._initialise(session)
-            self._adopt(identity)
+            await self._adopt(identity)
             if not ever_connected:
-                self._event(
+                await self._event(
                     "modem_connected",
                     f"{identity.manufacturer} {identity.model}".strip(),
                     firmware=identity.firmware,
                     model=identity.model,
                 )
             elif recovering:
-                self._event("modem_reinitialised", "after recovery")
+                await self._event("modem_reinitialised", "after recovery")
             receiver = Receiver(
                 session,
                 self.outbox,
@@ -739,8 +797,7 @@ class ModemSupervisor:
                         last_sms_at_ns=self.stats.last_sms_at_ns,
                         extra_reasons=("receiver_stalled",),
                     )
-                    self.outbox.append(judge(stalled), self.modem)
-                    self.on_persisted()
+                    await self._record(judge(stalled))
             elif reported is not None and (busy is None or busy[1] != reported):
                 self._log.info("receiver_resumed", stalled_s=round(now - reported, 1))
                 reported = None
@@ -764,14 +821,14 @@ class ModemSupervisor:
         self._serving_since = asyncio.get_running_loop().time()
         self.connected.set()
 
-    def _adopt(self, identity: Identity) -> None:
+    async def _adopt(self, identity: Identity) -> None:
         expected = self.modem_config.imei
         if expected and identity.imei and identity.imei != expected:
             self._log.warning("modem_imei_mismatch", expected=expected, found=identity.imei)
         imei = identity.imei or expected
         iccid = identity.iccid or self.modem_config.iccid
         if (self.modem.iccid and iccid and iccid != self.modem.iccid) and self.identity.iccid:
-            self._event("sim_changed", f"{self.modem.iccid} -> {iccid}", iccid=iccid)
+            await self._event("sim_changed", f"{self.modem.iccid} -> {iccid}", iccid=iccid)
         # The key stays what it was at start (IMEI if configured, else the port): it
         # scopes duplicate detection across restarts, so it must not change under us.
         self.modem = ModemRef(self.modem.key, imei, iccid)
@@ -786,9 +843,9 @@ class ModemSupervisor:
             return
         try:
             await session.reset()
-            self._event("modem_reset", "AT+CFUN=1,1")
+            await self._event("modem_reset", "AT+CFUN=1,1")
         except Exception as exc:
-            self._event("modem_reset", f"AT+CFUN=1,1 not acknowledged: {exc}")
+            await self._event("modem_reset", f"AT+CFUN=1,1 not acknowledged: {exc}")
         finally:
             with contextlib.suppress(Exception):
                 await session.close()
@@ -798,7 +855,7 @@ class ModemSupervisor:
         if not argv:
             return
         code, out = await run_power_cycle(argv)
-        self._event("modem_power_cycled", out.strip()[-200:], exit_code=str(code))
+        await self._event("modem_power_cycled", out.strip()[-200:], exit_code=str(code))
 
     async def send_sms(
         self, to: str, text: str, canary_id: str = "", status_report: bool = False
@@ -826,7 +883,7 @@ class ModemSupervisor:
                 raise
         finally:
             if canary_id:
-                self.outbox.append(
+                await self._record(
                     CanarySent(
                         canary_id=canary_id,
                         sent_at_ns=started_ns,
@@ -834,10 +891,8 @@ class ModemSupervisor:
                         message_references=tuple(refs),
                         error=error,
                         text=text,
-                    ),
-                    self.modem,
+                    )
                 )
-                self.on_persisted()
         return tuple(refs)
 
 
@@ -898,11 +953,17 @@ class GsmSession:
         )
 
     async def list_messages(self, storage: str) -> list[Stored]:
-        return [
-            Stored(s.storage, s.index, s.pdu)
-            for s in await self.modem.list_messages(storage, 4)
-            if s.index >= 0
-        ]
+        listing = await self.modem.list_messages(storage, 4)
+        for entry in listing.unparsed:
+            # Not persisted, so never deleted: the slot stays on the SIM for a person to see.
+            _log.warning(
+                "sms_listing_entry_unparsed",
+                storage=storage,
+                index=entry.index,
+                reason=entry.reason,
+                lines=list(entry.lines),
+            )
+        return [Stored(s.storage, s.index, s.pdu) for s in listing.messages if s.index >= 0]
 
     async def read_message(self, storage: str, index: int) -> Stored | None:
         s = await self.modem.read_message(storage, index)

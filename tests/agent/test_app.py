@@ -11,6 +11,7 @@ from pathlib import Path
 from agent.config import ModemConfig, ReceiveConfig
 from agent.modem.sim.faults import Fault
 from agent.outbox import Outbox
+from agent.outbox_io import OutboxIO
 from agent.receiver import ModemSupervisor, open_gsm_session
 from agent.records import CanarySent, ModemHealth
 from agent.recovery import Backoff
@@ -113,7 +114,7 @@ def test_send_sms_records_a_canary(tmp_path: Path) -> None:
             sup = ModemSupervisor(
                 ModemConfig(port=str(link), profile="quectel_ec25"),
                 ReceiveConfig(sweep_interval_s=5, health_interval_s=5, command_timeout_s=2),
-                outbox,
+                OutboxIO(outbox),
                 open_gsm_session,
                 backoff=Backoff((0.1,)),
             )

@@ -17,6 +17,7 @@ from agent.modem.profiles import load_profiles
 from agent.modem.sim.modem import SimModem
 from agent.modem.sim.pty import ModemServer
 from agent.outbox import Outbox
+from agent.outbox_io import OutboxIO
 from agent.receiver import ModemOpener, ModemSupervisor, open_gsm_session
 from agent.records import AgentEvent, ReceivedSms, StatusReport
 from agent.recovery import Backoff
@@ -32,7 +33,9 @@ async def supervised(
     opener: ModemOpener = open_gsm_session,
     **kw: Any,
 ) -> AsyncIterator[ModemSupervisor]:
-    sup = ModemSupervisor(modem, RECEIVE, outbox, opener, backoff=Backoff((0.1, 0.2)), **kw)
+    sup = ModemSupervisor(
+        modem, RECEIVE, OutboxIO(outbox), opener, backoff=Backoff((0.1, 0.2)), **kw
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(sup.run(stop))
     try:
