@@ -40,9 +40,9 @@ def split_prefix(line: str, prefix: str) -> str | None:
     return rest[1:].strip()
 
 
-def split_fields(payload: str) -> list[str]:
-    """Comma-separated fields; commas inside double quotes do not split; quotes and
-    surrounding spaces are removed. Parenthesised groups stay whole (`("SM","ME")`)."""
+def _raw_fields(payload: str) -> list[str]:
+    """Comma-separated fields as written (quotes and spaces kept); commas inside double
+    quotes or parentheses do not split."""
     fields: list[str] = []
     cur: list[str] = []
     in_quotes = False
@@ -63,7 +63,17 @@ def split_fields(payload: str) -> list[str]:
         else:
             cur.append(ch)
     fields.append("".join(cur))
-    return [f.strip().strip('"').strip() for f in fields]
+    return fields
+
+
+def _unquote(field: str) -> str:
+    return field.strip().strip('"').strip()
+
+
+def split_fields(payload: str) -> list[str]:
+    """Comma-separated fields; commas inside double quotes do not split; quotes and
+    surrounding spaces are removed. Parenthesised groups stay whole (`("SM","ME")`)."""
+    return [_unquote(f) for f in _raw_fields(payload)]
 
 
 def _int(field: str, what: str, line: str) -> int:
@@ -102,11 +112,19 @@ def parse_info(lines: Sequence[str], prefix: str = "") -> str:
     return ""
 
 
+_IMEI_FIELD: Final = re.compile(r"^(?:IMEI\s*(?:SV)?\s*:?\s*)?([0-9][0-9 -]*)$", re.IGNORECASE)
+
+
 def parse_imei(lines: Sequence[str]) -> str:
+    """`AT+CGSN` -> IMEI (15 digits) or IMEISV (16), from the first field that is one: some
+    firmware appends a serial number (`356936001568843,NL2A62Z0N5`), which is not part of
+    it. Spaces and dashes inside the number and an `IMEI:` label are tolerated."""
     for line in lines:
-        digits = re.sub(r"\D", "", parse_info([line]))
-        if 14 <= len(digits) <= 17:
-            return digits
+        for field in split_fields(parse_info([line])):
+            m = _IMEI_FIELD.match(field)
+            digits = re.sub(r"[ -]", "", m.group(1)) if m else ""
+            if 14 <= len(digits) <= 17:
+                return digits
     raise ResponseParseError(f"no IMEI in {list(lines)!r}")
 
 
@@ -122,13 +140,21 @@ def parse_imsi(lines: Sequence[str]) -> str:
 
 def normalise_iccid(raw: str) -> str:
     """ICCID as printed on the card: un-swap the nibble-swapped form (starts `98`),
-    drop F padding; hex letters are kept (Chinese ICCIDs may contain them); no Luhn check."""
+    drop F padding; hex letters are kept (Chinese ICCIDs may contain them).
+
+    ITU-T E.118 §4.1: every ICCID starts with the telecom major industry identifier 89, so
+    anything else (another line, a misread field, an unswapped SIM record) is refused. The
+    Luhn check digit is not enforced: issued SIMs fail it (ModemManager's test ICCIDs
+    8944200053671052499 and 89324102234690160476 do), and hex ICCIDs have none.
+    """
     value = raw.strip().strip('"').upper()
     if value.startswith("98") and len(value) % 2 == 0:
         value = "".join(value[i + 1] + value[i] for i in range(0, len(value), 2))
     value = value.rstrip("F")
     if not 18 <= len(value) <= 20 or not is_hex(value):
         raise ResponseParseError(f"not an ICCID: {raw!r}")
+    if not value.startswith("89"):
+        raise ResponseParseError(f"not an ICCID (E.118 needs the prefix 89): {raw!r}")
     return value
 
 
@@ -249,20 +275,40 @@ class Registration:
     act: int | None = None  # access technology, TS 27.007 §7.3 (7 = E-UTRAN)
 
 
-def parse_registration(line: str, *, query: bool) -> Registration:
-    """`+CREG: <n>,<stat>[,<lac>,<ci>[,<AcT>]]` (query, `query=True`) or
-    `+CREG: <stat>[,<lac>,<ci>[,<AcT>]]` (URC). The two are told apart by the caller (a
-    query is outstanding or not), because `+CREG: 1,3` is valid in both shapes."""
+def _surely_location(raw: str) -> bool:
+    """A raw field that can only be <lac>/<tac>: quoted (TS 27.007 §7.2 makes it a string),
+    holding hex letters or spaces, or empty (`+CREG: 2,,`: a status, location left out)."""
+    value = raw.strip()
+    return value.startswith('"') or not _digits(value)
+
+
+def _status_position(raw: Sequence[str]) -> int:
+    """Index of <stat>, told by the fields themselves (TS 27.007 §7.2, §10.1.20, §10.1.22).
+
+    The query answer is `<n>,<stat>[,<lac>,<ci>...]`, the URC `<stat>[,<lac>,<ci>...]`, and a
+    URC may arrive while a query is outstanding, so only the fields can say which. <stat>
+    is the field before the first one that must be a location: quoted/hex/empty first, then
+    four or more bare digits (`+CREG: 1,0001,0010,0`; a zero-padded <n>/<stat> is at most
+    `0011` only beside a quoted <lac>). With none, the count decides: `<stat>`,
+    `<n>,<stat>`, `<stat>,<lac>,<ci>`, or `<n>,<stat>,<lac>,<ci>...` (`+CREG: 2,0,00,0`)."""
+    for looks_like in (_surely_location, lambda f: len(f.strip()) >= 4):
+        for i in (1, 2):
+            if i < len(raw) and looks_like(raw[i]):
+                return i - 1
+    return 1 if len(raw) == 2 or len(raw) >= 4 else 0
+
+
+def parse_registration(line: str) -> Registration:
+    """`+CREG: <n>,<stat>[,<lac>,<ci>[,<AcT>]]` (query answer) or
+    `+CREG: <stat>[,<lac>,<ci>[,<AcT>]]` (URC), and the same for +CGREG/+CEREG/+C5GREG;
+    the shape is read from the fields (`_status_position`), not from who asked."""
     m = re.match(r"^\+(C5GREG|CEREG|CGREG|CREG)\s*:(.*)$", line.strip(), re.IGNORECASE)
     if not m:
         raise ResponseParseError(f"not a registration line: {line!r}")
     domain = m.group(1).upper()
-    fields = split_fields(m.group(2))
-    if query:
-        if len(fields) < 2:
-            # `+CREG: 11` style single value in a query reply: treat the value as the status.
-            fields = ["", *fields]
-        fields = fields[1:]
+    raw = _raw_fields(m.group(2))
+    at = _status_position(raw)
+    fields = [re.sub(r"\s+", "", _unquote(f)) for f in raw[at:]]
     if not fields or fields[0] == "":
         raise ResponseParseError(f"registration without status: {line!r}")
     stat_value = _int(fields[0], "stat", line)
@@ -270,12 +316,17 @@ def parse_registration(line: str, *, query: bool) -> Registration:
         status = RegStatus(stat_value)
     except ValueError:
         status = RegStatus.UNKNOWN
-    lac = fields[1] if len(fields) > 1 else ""
-    ci = fields[2] if len(fields) > 2 else ""
+    rest = fields[1:]
+    if domain == "CEREG" and len(rest) >= 4 and len(rest[1]) <= 2 and _digits(rest[1]):
+        # Novatel E362 (ModemManager tests): `+CEREG: 2,1, 1F00, 20 ,79D903 ,7` puts a
+        # one-octet RAC between <tac> and <ci>.
+        rest = [rest[0], *rest[2:]]
+    lac = rest[0] if rest else ""
+    ci = rest[1] if len(rest) > 1 else ""
     act: int | None = None
-    # C(E)REG puts AcT right after ci; CGREG/CEREG may add <rac>/<cause> fields after it.
-    if len(fields) > 3 and _digits(fields[3].strip()):
-        act = int(fields[3])
+    # AcT follows <ci>; CGREG/CEREG may add <rac>/<cause> fields after it.
+    if len(rest) > 2 and _digits(rest[2]):
+        act = int(rest[2])
     return Registration(domain=domain, status=status, lac=lac.upper(), cell_id=ci.upper(), act=act)
 
 
@@ -385,26 +436,61 @@ def _header_fields(header_payload: str) -> list[str]:
     return split_fields(header_payload)
 
 
-def parse_cmgl(lines: Sequence[str]) -> list[PduEntry]:
+@dataclass(frozen=True, slots=True)
+class UnparsedEntry:
+    """Lines of a +CMGL listing that could not be read as an entry, kept verbatim."""
+
+    index: int | None  # the header's <index> when it could be read: that slot holds an SMS
+    lines: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CmglListing:
+    """What a +CMGL listing held: the entries that parsed, and everything else raw."""
+
+    entries: tuple[PduEntry, ...]
+    unparsed: tuple[UnparsedEntry, ...] = ()
+
+
+def _cmgl_entry(header: str, payload: str, pdu_line: str | None) -> PduEntry:
+    fields = _header_fields(payload)
+    index = _int(fields[0], "index", header)
+    stat = _int(fields[1], "stat", header) if len(fields) > 1 and fields[1] else None
+    length = _int(fields[-1], "length", header) if len(fields) > 2 and fields[-1] else None
+    if pdu_line is None:
+        raise ResponseParseError(f"+CMGL header without a PDU line: {header!r}")
+    return PduEntry(index, stat, length, _pdu_bytes(pdu_line))
+
+
+def parse_cmgl(lines: Sequence[str]) -> CmglListing:
     """`+CMGL: <index>,<stat>,[<alpha>],<length>` + PDU line, repeated (TS 27.005 §3.4.2).
-    Headers without a following PDU line (truncated output) are skipped."""
+
+    One bad entry must not hide the others (it could keep a whole SIM unread): what parses
+    is returned, and every other line (a header whose fields or PDU line do not parse, a
+    header cut off before its PDU line, a stray line) is kept in `unparsed`, with the
+    header's index when it is readable so the caller leaves that slot alone."""
     entries: list[PduEntry] = []
+    unparsed: list[UnparsedEntry] = []
     i = 0
     while i < len(lines):
-        payload = split_prefix(lines[i], "+CMGL")
+        header = lines[i]
+        payload = split_prefix(header, "+CMGL")
         if payload is None:
+            unparsed.append(UnparsedEntry(None, (header,), "line outside any +CMGL entry"))
             i += 1
             continue
-        fields = _header_fields(payload)
-        index = _int(fields[0], "index", lines[i])
-        stat = _int(fields[1], "stat", lines[i]) if len(fields) > 1 and fields[1] else None
-        length = _int(fields[-1], "length", lines[i]) if len(fields) > 2 and fields[-1] else None
-        if i + 1 < len(lines) and split_prefix(lines[i + 1], "+CMGL") is None:
-            entries.append(PduEntry(index, stat, length, _pdu_bytes(lines[i + 1])))
-            i += 2
-        else:
-            i += 1
-    return entries
+        follows = i + 1 < len(lines) and split_prefix(lines[i + 1], "+CMGL") is None
+        pdu_line = lines[i + 1] if follows else None
+        group = (header,) if pdu_line is None else (header, pdu_line)
+        try:
+            entries.append(_cmgl_entry(header, payload, pdu_line))
+        except ResponseParseError as exc:
+            first = _header_fields(payload)[0]
+            index = int(first) if _digits(first) else None
+            unparsed.append(UnparsedEntry(index, group, str(exc)))
+        i += len(group)
+    return CmglListing(tuple(entries), tuple(unparsed))
 
 
 def parse_cmgr(lines: Sequence[str]) -> PduEntry | None:

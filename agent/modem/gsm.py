@@ -61,6 +61,15 @@ class StoredPdu:
     length: int | None = None  # the modem's <length>: TPDU octets (a sanity hint only)
 
 
+@dataclass(frozen=True, slots=True)
+class MessageListing:
+    """One storage's AT+CMGL: the messages read, and the entries that did not parse (raw,
+    never deleted: the caller reports them; `unparsed[i].index` names the slot)."""
+
+    messages: tuple[StoredPdu, ...]
+    unparsed: tuple[c.UnparsedEntry, ...] = ()
+
+
 StorageUse = c.StorageUse
 Signal = c.Signal
 Registration = c.Registration
@@ -201,7 +210,7 @@ def event_from_urc(urc: Urc, profile: ModemProfile) -> ModemEvent:
         return SimChanged(line)
     if upper.startswith(("+CREG:", "+CGREG:", "+CEREG:", "+C5GREG:")):
         try:
-            return RegistrationChanged(c.parse_registration(line, query=False))
+            return RegistrationChanged(c.parse_registration(line))
         except ResponseParseError:
             return Noise(line)
     return Noise(line)
@@ -405,17 +414,19 @@ class GsmModem:
         await self._cmd(f'AT+CPMS="{storage}"')
         self._mem1 = storage
 
-    async def list_messages(self, storage: str, stat: int = 4) -> list[StoredPdu]:
+    async def list_messages(self, storage: str, stat: int = 4) -> MessageListing:
         """AT+CMGL=<stat> (4 = all, so nothing is missed; reference §6.2)."""
         async with self._storage_lock:
             await self._select_storage(storage)
             resp = await self._cmd(f"AT+CMGL={stat}", self.profile.timeouts.list_s)
-        return [
+        listing = c.parse_cmgl(resp.lines)
+        messages = tuple(
             StoredPdu(
                 storage.upper(), e.index if e.index is not None else -1, e.stat, e.pdu, e.length
             )
-            for e in c.parse_cmgl(resp.lines)
-        ]
+            for e in listing.entries
+        )
+        return MessageListing(messages, listing.unparsed)
 
     async def read_message(self, storage: str, index: int) -> StoredPdu | None:
         """AT+CMGR=<index>; None for an empty slot (bare OK, CMS 321, or the profile's
@@ -503,7 +514,7 @@ class GsmModem:
             for line in resp.lines:
                 if line.upper().startswith(prefix + ":"):
                     with contextlib.suppress(ResponseParseError):
-                        entries.append(c.parse_registration(line, query=True))
+                        entries.append(c.parse_registration(line))
         return RegistrationState(tuple(entries))
 
     async def operator(self) -> c.Operator:
@@ -575,6 +586,7 @@ __all__ = [
     "DirectPdu",
     "GsmModem",
     "InitReport",
+    "MessageListing",
     "ModemBooted",
     "ModemError",
     "ModemEvent",

@@ -106,33 +106,6 @@ def test_parse_cesq_without_space_gsm_rxlev() -> None:
     assert (sig.rssi_dbm, sig.ber, sig.rsrp_dbm) == (-101, 6, None)
 
 
-@pytest.mark.parametrize(
-    ("line", "query", "status", "lac", "ci", "act"),
-    [
-        ("+CREG: 2,1,8BE3,2BAF", True, c.RegStatus.HOME, "8BE3", "2BAF", None),
-        ('+CREG: 2,1,"CE00","01CEAD8F"', True, c.RegStatus.HOME, "CE00", "01CEAD8F", None),
-        ("+CEREG: 2,1, 1F00, 79D903 ,7", True, c.RegStatus.HOME, "1F00", "79D903", 7),
-        ('+CREG: 001,"0001","0010",000', False, c.RegStatus.HOME, "0001", "0010", 0),
-        ("+CREG: 2,,", True, None, "", "", None),
-        ("+CREG: 1,3", True, c.RegStatus.DENIED, "", "", None),
-        ("+CREG: 1", False, c.RegStatus.HOME, "", "", None),
-        ("+CREG: 11", True, c.RegStatus.ATTACHED_FOR_EMERGENCY, "", "", None),
-        ('+CEREG: 5,"1A2B","0C3D4E5F",7', False, c.RegStatus.ROAMING, "1A2B", "0C3D4E5F", 7),
-    ],
-    ids=["unquoted", "quoted", "spaces-padded", "zero-padded-urc", "empty", "query-n1-denied",
-         "urc-home", "stat-11", "cereg-urc-roaming"],
-)  # fmt: skip
-def test_parse_registration_modemmanager_variants(
-    line: str, query: bool, status: c.RegStatus | None, lac: str, ci: str, act: int | None
-) -> None:
-    if status is None:
-        with pytest.raises(ResponseParseError):
-            c.parse_registration(line, query=query)
-        return
-    reg = c.parse_registration(line, query=query)
-    assert (reg.status, reg.lac, reg.cell_id, reg.act) == (status, lac, ci, act)
-
-
 def test_registered_includes_sms_only_and_excludes_searching() -> None:
     assert c.RegStatus.SMS_ONLY_HOME.registered
     assert not c.RegStatus.SEARCHING.registered
@@ -195,15 +168,16 @@ def test_parse_cmgl_non_contiguous_indexes_pantech_order() -> None:
         "+CMGL: 0,0,,32",
         PDU2,
     ]
-    entries = c.parse_cmgl(lines)
+    entries = c.parse_cmgl(lines).entries
     assert [(e.index, e.stat, e.length) for e in entries] == [(17, 1, 24), (0, 0, 32)]
     assert entries[1].pdu == bytes.fromhex(PDU2)
 
 
-def test_parse_cmgl_skips_header_without_pdu_and_empty_storage() -> None:
-    assert c.parse_cmgl([]) == []
-    entries = c.parse_cmgl(["+CMGL: 1,0,,24", "+CMGL: 2,0,,32", PDU2])
-    assert [e.index for e in entries] == [2]
+def test_parse_cmgl_reports_header_without_pdu_and_empty_storage() -> None:
+    assert c.parse_cmgl([]) == c.CmglListing((), ())
+    listing = c.parse_cmgl(["+CMGL: 1,0,,24", "+CMGL: 2,0,,32", PDU2])
+    assert [e.index for e in listing.entries] == [2]
+    assert [(u.index, u.lines) for u in listing.unparsed] == [(1, ("+CMGL: 1,0,,24",))]
 
 
 @pytest.mark.parametrize(

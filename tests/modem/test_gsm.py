@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import pytest
+import structlog
 
 from agent.modem.at import AtChannel, Urc
 from agent.modem.errors import AtError, CmsError
@@ -32,6 +33,7 @@ from agent.modem.gsm import (
 )
 from agent.modem.profiles import ModemProfile, load_profiles
 from agent.modem.transport import SerialByteStream
+from agent.receiver import GsmSession
 from tests.modem.peer import ScriptedPtyPeer, final, ok
 
 PROFILES = load_profiles()
@@ -212,7 +214,11 @@ def test_list_switches_storage_per_urc_memory_and_after_reboot() -> None:
         modem: GsmModem, peer: ScriptedPtyPeer, events: asyncio.Queue[ModemEvent]
     ) -> None:
         listed = await modem.list_messages("sm")
-        assert [(m.storage, m.index, m.stat) for m in listed] == [("SM", 7, 1), ("SM", 0, 0)]
+        assert [(m.storage, m.index, m.stat) for m in listed.messages] == [
+            ("SM", 7, 1),
+            ("SM", 0, 0),
+        ]
+        assert listed.unparsed == ()
         await modem.list_messages("ME")
         await modem.list_messages("ME")
         peer.write(b"\r\nRDY\r\n")  # reboot: CPMS is volatile
@@ -220,6 +226,36 @@ def test_list_switches_storage_per_urc_memory_and_after_reboot() -> None:
         await modem.list_messages("ME")
         cpms = [c for c in peer.commands if c.startswith("AT+CPMS")]
         assert cpms == ['AT+CPMS="SM"', 'AT+CPMS="ME"', 'AT+CPMS="ME"']
+
+    run(tiny, body)
+
+
+def test_list_keeps_unparsable_entries_raw_and_the_session_never_returns_them() -> None:
+    # Entry 5's PDU line is cut by line noise; the entries around it must still be read,
+    # and slot 5 must never reach the receiver (it deletes only what it persisted).
+    tiny = TinyModem(
+        {
+            "AT+CMGL=4": ok(
+                "+CMGL: 7,1,,32", PDU, "+CMGL: 5,0,,32", "0891683108GARBLED", "+CMGL: 0,0,,32", PDU
+            )
+        }
+    )
+
+    async def body(modem: GsmModem, peer: ScriptedPtyPeer, events: object) -> None:
+        listed = await modem.list_messages("SM")
+        assert [m.index for m in listed.messages] == [7, 0]
+        assert [(u.index, u.lines) for u in listed.unparsed] == [
+            (5, ("+CMGL: 5,0,,32", "0891683108GARBLED"))
+        ]
+        session = GsmSession(modem, modem.channel, lambda event: None)
+        with structlog.testing.capture_logs() as logs:
+            stored = await session.list_messages("SM")
+        assert [s.index for s in stored] == [7, 0]
+        reported = [e for e in logs if e["event"] == "sms_listing_entry_unparsed"]
+        assert [(e["storage"], e["index"], e["log_level"]) for e in reported] == [
+            ("SM", 5, "warning")
+        ]
+        assert reported[0]["lines"] == ["+CMGL: 5,0,,32", "0891683108GARBLED"]
 
     run(tiny, body)
 

@@ -28,8 +28,7 @@ LIST_PARSERS: list[Callable[[Sequence[str]], Any]] = [
 LINE_PARSERS: list[Callable[[str], Any]] = [
     c.parse_stored_indication,
     c.parse_direct_length,
-    lambda line: c.parse_registration(line, query=True),
-    lambda line: c.parse_registration(line, query=False),
+    c.parse_registration,
     lambda line: c.parse_cpms_set([line], ["SM", "ME", "MT"]),
 ]
 

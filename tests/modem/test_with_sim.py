@@ -107,7 +107,7 @@ def test_receive_cycle_every_profile(tmp_path: Path, profile: str) -> None:
         assert stored.pdu.hex().upper() == truth["pdu"].upper()
         await modem.delete_message(event.storage, event.index)
         assert await modem.read_message(event.storage, event.index) is None
-        assert await modem.list_messages(event.storage) == []
+        assert (await modem.list_messages(event.storage)).messages == ()
         assert not await modem.settings_lost()
 
     run(tmp_path, profile, body)
@@ -122,7 +122,7 @@ def test_list_catches_messages_that_arrived_while_not_listening(tmp_path: Path) 
             while len(sim.truth_records()) < 3:
                 await asyncio.sleep(0.01)
         storages = {r["memory"] for r in sim.truth_records()}
-        listed = [m for s in sorted(storages) for m in await modem.list_messages(s)]
+        listed = [m for s in sorted(storages) for m in (await modem.list_messages(s)).messages]
         assert sorted(m.pdu.hex().upper() for m in listed) == sorted(
             r["pdu"].upper() for r in sim.truth_records()
         )
