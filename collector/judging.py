@@ -2,9 +2,9 @@
 
 One pass (`judge_once`) is a pure function of the ledger's contents and `now`:
 1. attribute DLRs not yet attributed to a probe (vendor message id rules);
-2. merge the partial records of one long SMS (correlation/partials.py: a part uploaded
-   hours after the others joins them), then attribute received SMS to probes by token on
-   the target SIM;
+2. attribute received SMS to probes by token on the target SIM, then merge each probe's
+   partial records of one long SMS (correlation/partials.py: a part uploaded hours after
+   the others joins them);
 3. build each target receiver's unhealthy spans (health, silence, sequence gaps, and
    canaries that did not reach it: collector/canaries.py);
 4. judge, store what changed (revisions logged), close probes past the DLR window.
@@ -42,7 +42,7 @@ from collector.correlation.model import (
     UnhealthySpan,
     Verdict,
 )
-from collector.correlation.partials import MessageKey, merge_partials
+from collector.correlation.partials import MessageKey, merge_matched
 from collector.correlation.receiver import HealthSample, unhealthy_spans
 from collector.correlation.verdicts import judge
 from collector.ledger.base import GapSpan, StoredHealth, StoredSms
@@ -228,11 +228,14 @@ class Judge:
         for s in specs.values():
             outstanding[s.msisdn][s.token] = s.probe_id
         received = self._ledger.received_sms(since_ns=oldest - margin)
-        messages = merge_partials(
-            ((r.msisdn, message_key(r), arrival_of(r)) for r in received),
+        entries = [(r.msisdn, message_key(r), arrival_of(r)) for r in received]
+        matched = match_arrivals(((sim, a) for sim, _, a in entries), outstanding)
+        by_probe, _ = merge_matched(
+            matched.by_probe,
+            matched.unsolicited,
+            {a.record_uuid: key for _, key, a in entries},
             window_ns=int(policy.dlr_window_s * NS),
         )
-        matched = match_arrivals(messages, outstanding)
 
         # 3. receiver health per target modem
         spans: dict[str, list[UnhealthySpan]] = {}
@@ -283,7 +286,7 @@ class Judge:
             verdicts.append(
                 judge(
                     spec,
-                    matched.by_probe.get(pid, []),
+                    by_probe.get(pid, []),
                     dlrs.get(pid, []),
                     receiver,
                     now_ns=now,

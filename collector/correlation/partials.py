@@ -4,20 +4,23 @@ An agent uploads a concatenated SMS still missing parts after its reassembly tim
 partial records, one per run of consecutive parts (agent/reassembly.py); a part that
 arrives later comes as a record of its own. Records that reached the same SIM from the
 same sender with the same concatenation reference and total (TS 23.040 §9.2.3.24.1) are
-one message: merged here, before token matching, so the probe is judged on every part
-that arrived, however far apart they came.
+one message, so the probe is judged on every part that arrived, however far apart.
 
-8-bit references wrap every 256 messages, so a record joins a message only when it adds
-parts the message lacks, within `window_ns` of its first part, and without interleaving
-with the parts it has (each record's text is exact only for its own run, so the merged
-text is exact only when the runs can be laid end to end). A record that cannot join
-stays an arrival of its own, never dropped.
+8-bit references wrap every 256 messages and many probes may be outstanding on one SIM,
+so the key alone could join parts of two probes. Records are therefore merged after token
+matching, within one probe (long probes carry the token in their first and last part); a
+record without a token (a middle part) joins the one probe holding records of the same
+key, and stays unsolicited when there is none or more than one. Within a probe a record
+joins a message only when it adds parts the message lacks, within `window_ns` of its
+first part, and without interleaving with the parts it has (each record's text is exact
+only for its own run, so the merged text is exact only when the runs can be laid end to
+end). A record that cannot join stays an arrival of its own, never dropped.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from collector.correlation.model import Arrival
@@ -72,34 +75,70 @@ def merge_partials(
     """(matching key, arrival) for every message: partial records of one message merged.
 
     Input: (matching key, message key or None, arrival); None for a complete or single
-    message, which passes through as it is.
+    message, which passes through as it is. Records merge only under one matching key
+    (the probe they were attributed to).
     """
     out: list[tuple[str, Arrival]] = []
-    keyed: dict[MessageKey, list[tuple[str, Arrival]]] = defaultdict(list)
+    keyed: dict[tuple[str, MessageKey], list[Arrival]] = defaultdict(list)
     for match_key, key, arrival in arrivals:
         if key is None or not arrival.missing_parts or not arrival.parts:
             out.append((match_key, arrival))
         else:
-            keyed[key].append((match_key, arrival))
-    for key, members in keyed.items():
-        messages: list[tuple[str, list[Arrival]]] = []
-        for match_key, arrival in sorted(members, key=lambda m: _first_ns(m[1])):
+            keyed[(match_key, key)].append(arrival)
+    for (match_key, key), members in keyed.items():
+        messages: list[list[Arrival]] = []
+        for arrival in sorted(members, key=_first_ns):
             start = _first_ns(arrival)
             home = next(
                 (
                     records
-                    for _, records in messages
+                    for records in messages
                     if start - min(_first_ns(r) for r in records) <= window_ns
                     and _fits(records, arrival)
                 ),
                 None,
             )
             if home is None:
-                messages.append((match_key, [arrival]))
+                messages.append([arrival])
             else:
                 home.append(arrival)
         out.extend(
-            (mk, records[0] if len(records) == 1 else _merged(records, key.total))
-            for mk, records in messages
+            (match_key, records[0] if len(records) == 1 else _merged(records, key.total))
+            for records in messages
         )
     return out
+
+
+def merge_matched(
+    by_probe: Mapping[str, Sequence[Arrival]],
+    unsolicited: Sequence[Arrival],
+    keys: Mapping[str, MessageKey | None],
+    *,
+    window_ns: int,
+) -> tuple[dict[str, list[Arrival]], list[Arrival]]:
+    """Per probe, its arrivals with partial records merged; and what stays unsolicited.
+
+    `keys` maps a record uuid to its message key (None: complete or single).
+    """
+    holders: dict[MessageKey, set[str]] = defaultdict(set)
+    for pid, arrivals in by_probe.items():
+        for a in arrivals:
+            if (key := keys.get(a.record_uuid)) is not None:
+                holders[key].add(pid)
+    adopted: dict[str, list[Arrival]] = {pid: list(a) for pid, a in by_probe.items()}
+    strays: list[Arrival] = []
+    for a in unsolicited:
+        key = keys.get(a.record_uuid)
+        owners = holders.get(key, set()) if key is not None else set()
+        if len(owners) == 1:
+            adopted[next(iter(owners))].append(a)
+        else:
+            strays.append(a)
+    merged = merge_partials(
+        ((pid, keys.get(a.record_uuid), a) for pid, arrivals in adopted.items() for a in arrivals),
+        window_ns=window_ns,
+    )
+    out: dict[str, list[Arrival]] = defaultdict(list)
+    for pid, a in merged:
+        out[pid].append(a)
+    return dict(out), strays

@@ -14,7 +14,7 @@ from collector.correlation.model import (
     ProbeSpec,
     UnhealthySpan,
 )
-from collector.correlation.partials import MessageKey, merge_partials
+from collector.correlation.partials import MessageKey, merge_matched, merge_partials
 from collector.correlation.verdicts import judge
 from collector.reports.figures import JudgedProbe, aggregate
 
@@ -91,6 +91,31 @@ def test_complete_records_and_other_keys_pass_through_unmerged() -> None:
         window_ns=HOUR * NS,
     )
     assert len(beyond) == 2
+
+
+def test_parts_of_two_probes_with_the_same_reference_are_never_joined() -> None:
+    """8-bit references collide: probe A lost part 2, probe B lost part 1, same key."""
+    a1, b2 = record("a1", "A1", (1,), 5), record("b2", "B2", (2,), 6)
+    keys = {"a1": KEY, "b2": KEY}
+    out, strays = merge_matched({"A": [a1], "B": [b2]}, [], keys, window_ns=HOUR * NS)
+    assert out == {"A": [a1], "B": [b2]} and strays == []
+
+
+def test_a_tokenless_middle_part_joins_the_one_probe_holding_its_message() -> None:
+    key = MessageKey("s", "x", 3, 3)
+    first, last = record("p1", "A", (1,), 5, total=3), record("p3", "C", (3,), 6, total=3)
+    middle = record("p2", "B", (2,), 2 * HOUR, total=3)
+    keys = {"p1": key, "p3": key, "p2": key}
+    out, strays = merge_matched({"A": [first, last]}, [middle], keys, window_ns=3 * HOUR * NS)
+    [one] = out["A"]
+    assert (one.text, one.missing_parts, strays) == ("ABC", (), [])
+    # Two probes hold records of that key: whose middle part it is cannot be told.
+    other = record("q1", "Q", (1,), 7, total=3)
+    keys["q1"] = key
+    out, strays = merge_matched(
+        {"A": [first, last], "Q": [other]}, [middle], keys, window_ns=3 * HOUR * NS
+    )
+    assert strays == [middle] and [a.text for a in out["A"]] == ["AC"]
 
 
 def test_a_missing_part_is_partial_never_lost_and_its_delivrd_is_not_fake() -> None:
