@@ -7,15 +7,30 @@ never silently falls back to a default.
 
 from __future__ import annotations
 
+import errno
+import json
+import math
+import os
+import re
+import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
+from agent.grpc_target import TARGET_FORMS, is_grpc_target
+
 LogFormat = Literal["auto", "json", "console"]
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "json", "console")
+# The id ends up in the certificate's SAN URI smsprobe://agent/ID, in file names and in
+# metric labels; `smsprobe-collector certs` issues certificates by the same rule.
+AGENT_ID_RE = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+AGENT_ID_FORM = '1-63 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit, no ".."'
+# Longest duration any key may hold: 10 years. Durations become int nanoseconds stored in
+# SQLite (64-bit), and anything longer only stands for "never", which no key means.
+MAX_DURATION_S = 10 * 365 * 86400.0
 
 
 class ConfigError(Exception):
@@ -92,6 +107,18 @@ _RECEIVE = ReceiveConfig()
 T = TypeVar("T")
 
 
+def _shown(value: object) -> str:
+    """A value as written in TOML, control characters escaped, for error messages."""
+    if isinstance(value, str):
+        text = json.dumps(value)
+        return text if len(text) <= 60 else text[:56] + '..."'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
 class _Reader:
     """Walks one TOML table, remembering the key path for error messages."""
 
@@ -150,25 +177,34 @@ class _Reader:
             raise self.fail(name, f"expected an integer >= {minimum}{upper}")
         return value
 
-    def number(
-        self,
-        name: str,
-        default: float,
-        positive: bool = True,
-        maximum: float | None = None,
-        allow_zero: bool = False,
+    def _finite(
+        self, name: str, default: float, expected: str, ok: Callable[[float], bool]
     ) -> float:
+        # TOML has nan/inf literals: a nan interval never compares due, so it must not pass.
         value = self._get(name, False)
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(name, "expected a number")
+            raise self.fail(name, f"expected {expected}, got {_shown(value)}")
         number = float(value)
-        if positive and (number < 0 or (number == 0 and not allow_zero)):
-            raise self.fail(name, "expected a number > 0" if not allow_zero else "expected >= 0")
-        if maximum is not None and number > maximum:
-            raise self.fail(name, f"expected a number <= {maximum:g}")
+        if not math.isfinite(number) or not ok(number):
+            raise self.fail(name, f"expected {expected}, got {_shown(value)}")
         return number
+
+    def duration(self, name: str, default: float, allow_zero: bool = False) -> float:
+        """Seconds: finite, > 0 (or >= 0 where 0 means "off"), at most MAX_DURATION_S."""
+        low = ">=" if allow_zero else ">"
+        expected = f"a number of seconds {low} 0 and <= {MAX_DURATION_S:.0f} (10 years)"
+        return self._finite(
+            name,
+            default,
+            expected,
+            lambda n: (n >= 0 if allow_zero else n > 0) and n <= MAX_DURATION_S,
+        )
+
+    def fraction(self, name: str, default: float) -> float:
+        """A share of something, > 0 and <= 1 (0 would mean "always")."""
+        return self._finite(name, default, "a fraction > 0 and <= 1", lambda n: 0 < n <= 1)
 
     def path_value(self, name: str, base: Path) -> Path | None:
         value = self._get(name, False)
@@ -227,7 +263,9 @@ def parse_config(data: Mapping[str, Any], file: str, base: Path) -> AgentConfig:
     root = _Reader(file, data, "")
     agent = root.table_("agent", required=True)
     assert agent is not None
-    agent_id = agent.string("id", nonempty=True)
+    agent_id = agent.string("id")
+    if not AGENT_ID_RE.fullmatch(agent_id):
+        raise agent.fail("id", f"expected {AGENT_ID_FORM}, got {_shown(agent_id)}")
     site = agent.string("site", "")
     region = agent.string("region", "")
     agent.done()
@@ -240,9 +278,9 @@ def parse_config(data: Mapping[str, Any], file: str, base: Path) -> AgentConfig:
     outbox = OutboxConfig(
         path=out_path,
         max_bytes=out.integer("max_bytes", 512 * 1024 * 1024, minimum=65536),
-        max_age_s=out.number("max_age_s", 30 * 86400.0),
-        alarm_fraction=out.number("alarm_fraction", 0.8, maximum=1.0),
-        retention_s=out.number("retention_s", 86400.0, allow_zero=True),
+        max_age_s=out.duration("max_age_s", 30 * 86400.0),
+        alarm_fraction=out.fraction("alarm_fraction", 0.8),
+        retention_s=out.duration("retention_s", 86400.0, allow_zero=True),
     )
     out.done()
 
@@ -261,22 +299,25 @@ def parse_config(data: Mapping[str, Any], file: str, base: Path) -> AgentConfig:
                 iccid=m.string("iccid", ""),
                 msisdn=m.string("msisdn", ""),
                 power_cycle_command=m.argv("power_cycle_command"),
-                expected_sms_interval_s=m.number("expected_sms_interval_s", 0.0, allow_zero=True),
+                expected_sms_interval_s=m.duration("expected_sms_interval_s", 0.0, allow_zero=True),
             )
         )
         m.done()
 
     def build_receive(r: _Reader) -> ReceiveConfig:
         return ReceiveConfig(
-            sweep_interval_s=r.number("sweep_interval_s", _RECEIVE.sweep_interval_s),
-            health_interval_s=r.number("health_interval_s", _RECEIVE.health_interval_s),
-            reassembly_timeout_s=r.number("reassembly_timeout_s", _RECEIVE.reassembly_timeout_s),
-            command_timeout_s=r.number("command_timeout_s", _RECEIVE.command_timeout_s),
+            sweep_interval_s=r.duration("sweep_interval_s", _RECEIVE.sweep_interval_s),
+            health_interval_s=r.duration("health_interval_s", _RECEIVE.health_interval_s),
+            reassembly_timeout_s=r.duration("reassembly_timeout_s", _RECEIVE.reassembly_timeout_s),
+            command_timeout_s=r.duration("command_timeout_s", _RECEIVE.command_timeout_s),
         )
 
     def build_collector(r: _Reader) -> CollectorConfig:
+        address = r.string("address")
+        if not is_grpc_target(address):
+            raise r.fail("address", f"expected {TARGET_FORMS}, got {_shown(address)}")
         collector = CollectorConfig(
-            address=r.string("address", nonempty=True),
+            address=address,
             ca_cert=r.path_value("ca_cert", base),
             cert=r.path_value("cert", base),
             key=r.path_value("key", base),
@@ -313,8 +354,49 @@ def parse_config(data: Mapping[str, Any], file: str, base: Path) -> AgentConfig:
     return config
 
 
-def load_config(path: str | Path) -> AgentConfig:
-    """Read and validate `path`; raises ConfigError naming the file and key."""
+# Errors that say the disk is in trouble (full, remounted read-only after an error, failing)
+# rather than that the path is wrong; the running agent treats them as a storage state.
+_DISK_STATES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def outbox_path_problem(path: Path) -> str | None:
+    """Why the outbox cannot live at `path`, or None if it can.
+
+    SQLite needs its directory writable too (the journal and WAL files sit beside the
+    database), and the outbox creates a missing directory on open, so the nearest
+    existing ancestor must take a new file. That is tried, not read off mode bits: root
+    passes every mode-bit check yet cannot create a file in /sys. A path that is wrong
+    (a directory, not writable, under a file) is a config error; a disk that is full or
+    failing right now is not, as the agent must start and report it.
+    """
+    ancestor = path.parent
+    try:
+        if path.is_dir():
+            return f"expected a database file path, got a directory ({path})"
+        if path.exists() and not path.is_file():
+            return f"expected a regular file ({path} is not one)"
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            return f"expected a writable file ({path} is not writable)"
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            return f"expected a path whose directory can be created ({ancestor} is not a directory)"
+        fd, probe = tempfile.mkstemp(prefix=".smsprobe-probe-", dir=ancestor)
+    except OSError as exc:
+        if exc.errno in _DISK_STATES:
+            return None  # the disk's trouble, not the config's: the agent reports and retries
+        return f"expected a directory the agent can write ({ancestor}: {exc.strerror})"
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
+def load_config(path: str | Path, check_outbox: bool = True) -> AgentConfig:
+    """Read and validate `path`; raises ConfigError naming the file and key.
+
+    With `check_outbox` the outbox path is also checked against the file system, so an
+    unusable one is a config error before any modem port is opened.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -326,4 +408,9 @@ def load_config(path: str | Path) -> AgentConfig:
         raise ConfigError(path.name, "", "expected UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path.name, "", f"invalid TOML: {exc}") from exc
-    return parse_config(data, path.name, path.parent.resolve())
+    config = parse_config(data, path.name, path.parent.resolve())
+    if check_outbox:
+        problem = outbox_path_problem(config.outbox.path)
+        if problem is not None:
+            raise ConfigError(path.name, "outbox.path", problem)
+    return config

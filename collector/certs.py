@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +20,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+# Agent ids end up in URIs, file names and metric labels: the agent's config rule.
+from agent.config import AGENT_ID_FORM, AGENT_ID_RE
+
 AGENT_URI_PREFIX = "smsprobe://agent/"
-# Agent ids end up in URIs, file names and metric labels: keep them boring.
-AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
@@ -79,10 +79,7 @@ def agent_uri(agent_id: str) -> str:
 
 def validate_agent_id(agent_id: str) -> str:
     if not AGENT_ID_RE.fullmatch(agent_id):
-        raise CertError(
-            f"invalid agent id {agent_id!r}: 1-63 characters of A-Z a-z 0-9 . _ -, "
-            "starting with a letter or digit"
-        )
+        raise CertError(f"invalid agent id {agent_id!r}: {AGENT_ID_FORM}")
     return agent_id
 
 

@@ -6,6 +6,7 @@ error that names the file and the key path. The file stem is the profile name.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 import tomllib
@@ -93,7 +94,8 @@ def _is_bool(v: Any) -> bool:
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+    # TOML has inf/nan literals; an infinite timeout is a hang, not a setting.
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 def _is_int(v: Any) -> bool:
