@@ -10,8 +10,10 @@ A bundle is a zip file:
                     report.json, software version, thresholds and prices
     manifest.sig    Ed25519 signature of manifest.json's bytes by the collector's key
     signing.pub     the collector's public key (PEM), for convenience only: verify against a
-                    key obtained out of band
+                    key obtained out of band (verify refuses it without --trust-bundle-key)
     README.txt      how to verify
+                    (every file but manifest.json and manifest.sig has its SHA-256 in the
+                    manifest's files_sha256)
     agent_keys/     certificates of the agent keys that signed the quoted records, and
     agents_ca.pem   the CA that issued them (evidence/signatures.py)
 
@@ -53,15 +55,22 @@ How to verify (offline; needs only this file and the collector's public key):
 
 It checks the Ed25519 signature of manifest.json, the hash chain of every record (none
 changed, dropped, added or reordered, no tail cut off: the chain head and the count are in
-the signed manifest), the SHA-256 of records.jsonl and report.json, and recomputes every
-figure of report.json from the records. It exits 0 only when all agree and otherwise says
-exactly what does not.
+the signed manifest), the SHA-256 of every other file (this README included), and
+recomputes every figure of report.json from the records. It exits 0 only when all agree and
+otherwise says exactly what does not. Without --public-key it refuses the bundle's own copy
+of the key unless told --trust-bundle-key.
 
 Agent signatures: every arrival and health sample quotes, in record_b64, the record as
 the agent persisted it, signed with the key of the agent's certificate (agent_keys/ holds
 those certificates, agents_ca.pem the CA that issued them). verify checks each signature,
-that the facts shown are the signed ones, and that each certificate comes from the agents'
-CA; pass --agents-ca with the CA obtained out of band to make that last check mean something.
+that every fact shown (times, sender, text, PDUs, health fields) is the signed one, and that
+each certificate comes from the agents' CA; pass --agents-ca with the CA obtained out of band
+to make that last check mean something. A fact without its signed record is refused unless
+--allow-unsigned is given.
+
+What it cannot detect: an arrival left out of the bundle. The agents sign each record, not
+the list of what they received, so a dropped arrival (delivered shown as lost) leaves
+nothing to check; only the agents' own records can show it.
 
 Without smsprobe: each line of records.jsonl is {"seq", "prev", "hash", "record"} with
 hash = SHA-256(bytes.fromhex(prev) + canonical JSON of record), canonical JSON being
@@ -141,23 +150,22 @@ def build_bundle(
         "thresholds": asdict(thresholds),
         "prices": dict(prices or {}),
     }
-    if extra_files:
-        # Extra files (the rendered report, ...) are covered by the signature too.
-        manifest["files_sha256"] = {
-            name: hashlib.sha256(data).hexdigest() for name, data in sorted(extra_files.items())
-        }
-    manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
     public_pem = signing_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    # Every file but the manifest and its signature is covered by the signed manifest,
+    # the README and the convenience key included (nothing in the zip goes unchecked).
+    files = {**(extra_files or {}), "README.txt": README.encode(), "signing.pub": public_pem}
+    manifest["files_sha256"] = {
+        name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())
+    }
+    manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("records.jsonl", records_bytes)
         zf.writestr("report.json", report_bytes)
         zf.writestr("manifest.json", manifest_bytes)
         zf.writestr("manifest.sig", signing_key.sign(manifest_bytes).hex() + "\n")
-        zf.writestr("signing.pub", public_pem)
-        zf.writestr("README.txt", README)
-        for name, data in (extra_files or {}).items():
+        for name, data in files.items():
             zf.writestr(name, data)
     return out.getvalue()

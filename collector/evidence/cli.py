@@ -195,7 +195,8 @@ def export_command(
     "public_key",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The collector's signing.pub, obtained out of band (default: the bundle's copy).",
+    help="The collector's signing.pub, obtained out of band (the bundle's copy only with "
+    "--trust-bundle-key).",
 )
 @click.option(
     "--agents-ca",
@@ -205,7 +206,25 @@ def export_command(
     help="The agents' CA certificate, obtained out of band: every agent key that signed a "
     "record must be certified by it (default: the bundle's copy).",
 )
-def verify_command(bundle: Path, public_key: Path | None, agents_ca: Path | None) -> None:
+@click.option(
+    "--trust-bundle-key",
+    is_flag=True,
+    help="Without --public-key, accept the bundle's own signing.pub (it proves nothing "
+    "about who made the bundle).",
+)
+@click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="Accept arrivals and health samples without an agent-signed record (records "
+    "from agents that do not sign); otherwise each is refused.",
+)
+def verify_command(
+    bundle: Path,
+    public_key: Path | None,
+    agents_ca: Path | None,
+    trust_bundle_key: bool,
+    allow_unsigned: bool,
+) -> None:
     """Check signature, hash chain, completeness and recompute every figure, offline."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -239,7 +258,13 @@ def verify_command(bundle: Path, public_key: Path | None, agents_ca: Path | None
             _fail(f"cannot read {agents_ca}: {exc.strerror}", EXIT_UNREADABLE)
         except ValueError as exc:
             _fail(f"{agents_ca} is not a PEM certificate: {exc}", EXIT_UNREADABLE)
-    result = verify_bundle(data, pem, agents_ca=ca_pem)
+    result = verify_bundle(
+        data,
+        pem,
+        agents_ca=ca_pem,
+        trust_bundle_key=trust_bundle_key,
+        allow_unsigned=allow_unsigned,
+    )
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     if result.problems:

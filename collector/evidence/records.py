@@ -78,7 +78,7 @@ def _dlr(d: StoredDlr) -> dict[str, Any]:
     }
 
 
-def _arrival(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
+def arrival_json(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
     offset_ns = round((_num(s.clock.offset_ms) or 0.0) * 1e6)
     return {
         "record_uuid": s.uuid,
@@ -116,7 +116,7 @@ def _arrival(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
     }
 
 
-def _health(h: StoredHealth, raw: Mapping[str, bytes]) -> dict[str, Any]:
+def health_json(h: StoredHealth, raw: Mapping[str, bytes]) -> dict[str, Any]:
     x = h.health
     at = x.at_ns + round((_num(h.clock.offset_ms) or 0.0) * 1e6)
     return {
@@ -161,7 +161,7 @@ def evidence_record(
     plan = probe.plan
     since, until = health_window(probe, give_up_s)
     raw = raw or {}
-    samples = [_health(h, raw) for h in health]
+    samples = [health_json(h, raw) for h in health]
     samples = [s for s in samples if since <= s["at_ns"] <= until]
     modem = next((m for m in agent.modems if m.imei == plan.modem_imei), None) if agent else None
     # The clock that times the verdict: the arrival's own estimate first, then the one
@@ -214,7 +214,7 @@ def evidence_record(
             "error_detail": probe.error_detail,
         },
         "dlrs": [_dlr(d) for d in dlrs],
-        "arrivals": [_arrival(a, raw) for a in arrivals],
+        "arrivals": [arrival_json(a, raw) for a in arrivals],
         "receiver": {
             "agent_id": plan.agent_id,
             "site": agent.site if agent else plan.site,
@@ -385,4 +385,11 @@ def _health_by_imei(
     return out
 
 
-__all__ = ["EvidenceLedger", "collect_records", "evidence_record", "health_window"]
+__all__ = [
+    "EvidenceLedger",
+    "arrival_json",
+    "collect_records",
+    "evidence_record",
+    "health_json",
+    "health_window",
+]

@@ -11,6 +11,7 @@ by the agents' CA — one obtained out of band when given (`--agents-ca`).
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,29 +73,94 @@ class SignatureCheck:
         )
 
 
-def _facts_differ(kind: str, item: Mapping[str, Any], signed: bytes) -> str | None:
-    """What the JSON shows that the signed record does not say."""
-    from smsprobe.v1 import agent_pb2
+# Shown beside an agent record but not part of it: the collector's own bookkeeping.
+_COLLECTOR_SIDE = {
+    "arrival": ("record_b64", "agent_id", "msisdn", "ingested_at_ns"),
+    "health": ("record_b64",),
+}
 
-    pb = agent_pb2.Record.FromString(signed)
-    if pb.uuid != item.get("record_uuid"):
-        return f"uuid {item.get('record_uuid')!r} but the signed record is {pb.uuid!r}"
-    if kind == "arrival":
-        shown = [p.get("pdu_hex", "") for p in item.get("parts") or ()]
-        pdus = [p.raw_pdu.hex().upper() for p in pb.sms.parts]
-        if shown != pdus:
-            return "its PDUs differ from the signed record's"
-    elif item.get("healthy") != pb.health.healthy:
-        return "its health verdict differs from the signed record's"
+
+def _first_difference(path: str, shown: Any, signed: Any) -> str | None:
+    if isinstance(shown, Mapping) and isinstance(signed, Mapping):
+        for key in sorted(set(shown) | set(signed)):
+            found = _first_difference(
+                f"{path}.{key}" if path else key, shown.get(key), signed.get(key)
+            )
+            if found:
+                return found
+        return None
+    if isinstance(shown, list) and isinstance(signed, list):
+        if len(shown) != len(signed):
+            return f"{path}: {len(shown)} shown, {len(signed)} signed"
+        for i, (a, b) in enumerate(zip(shown, signed, strict=True)):
+            found = _first_difference(f"{path}[{i}]", a, b)
+            if found:
+                return found
+        return None
+    if shown != signed:
+        return f"{path} is {shown!r} but the signed record says {signed!r}"
     return None
+
+
+def _facts_differ(kind: str, item: Mapping[str, Any], signed: bytes) -> str | None:
+    """What the JSON shows that the signed record does not say: the signed record is
+    rendered by the exporter's own functions (evidence/records.py) and every field compared,
+    the collector-side ones (who uploaded it, when it was ingested) taken as shown."""
+    from collector.api.serde import record_from_bytes
+    from collector.evidence.records import arrival_json, health_json
+    from collector.ledger.base import StoredHealth, StoredSms
+    from collector.records import IngestRecord, ModemHealth, ReceivedSms
+
+    rec = record_from_bytes(signed)
+    if not isinstance(rec, IngestRecord):
+        return f"the signed record cannot be read ({rec.detail})"
+    rendered: dict[str, Any]
+    if kind == "arrival":
+        if not isinstance(rec.body, ReceivedSms):
+            return "the signed record is not a received SMS"
+        rendered = arrival_json(
+            StoredSms(
+                agent_id=str(item.get("agent_id")),
+                uuid=rec.uuid,
+                seq=rec.seq,
+                persisted_at_ns=rec.persisted_at_ns,
+                clock=rec.clock,
+                modem_imei=rec.modem_imei,
+                iccid=rec.iccid,
+                msisdn=str(item.get("msisdn")),
+                sms=rec.body,
+                ingested_at_ns=item.get("ingested_at_ns"),  # type: ignore[arg-type]
+            ),
+            {},
+        )
+    else:
+        if not isinstance(rec.body, ModemHealth):
+            return "the signed record is not a health sample"
+        rendered = health_json(
+            StoredHealth(
+                agent_id="", uuid=rec.uuid, modem_imei=rec.modem_imei, clock=rec.clock,
+                health=rec.body,
+            ),
+            {},
+        )  # fmt: skip
+    side = _COLLECTOR_SIDE[kind]
+    if kind == "arrival":
+        rendered.update({k: item.get(k) for k in side})
+    rendered["record_b64"] = item.get("record_b64")
+    # JSON has no tuples; the bundle went through JSON.
+    return _first_difference("", dict(item), json.loads(json.dumps(rendered)))
 
 
 def check_signatures(
     records: Iterable[Mapping[str, Any]],
     files: Mapping[str, bytes],
     agents_ca: bytes | None,
+    *,
+    allow_unsigned: bool = False,
 ) -> SignatureCheck:
-    """Every quoted agent record: signature, facts, certificate chain (see module doc)."""
+    """Every quoted agent record: signature, facts, certificate chain (see module doc).
+    A fact without a signed record is a problem unless `allow_unsigned`: the collector's
+    key alone could have written it."""
     out = SignatureCheck()
     ca = x509.load_pem_x509_certificate(agents_ca) if agents_ca else None
     keys: dict[str, PublicKey | str] = {}  # signer -> key, or why it is unusable
@@ -123,6 +189,11 @@ def check_signatures(
             b64 = item.get("record_b64")
             if not b64:
                 out.not_quoted += 1
+                if not allow_unsigned:
+                    out.problems.append(f"{where}: no signed record (record_b64) behind it")
+                continue
+            if not isinstance(b64, str):
+                out.problems.append(f"{where}: record_b64 is not a string")
                 continue
             try:
                 signed, signature, signer = split_signed(base64.b64decode(b64, validate=True))
@@ -134,6 +205,8 @@ def check_signatures(
                 out.problems.append(f"{where}: {differs}")
             if not signature:
                 out.unsigned += 1
+                if not allow_unsigned:
+                    out.problems.append(f"{where}: the quoted record carries no agent signature")
                 continue
             key = key_for(signer)
             if isinstance(key, str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from collector.evidence.bundle import FORMAT, GENESIS, canonical, report_for
 from collector.evidence.signatures import CA_FILE, KEYS_DIR, check_signatures
 from collector.reports.figures import JudgedProbe, Thresholds
+
+CANNOT_DETECT = (
+    "cannot detect: an arrival the collector never put in the bundle (a dropped arrival "
+    "turns delivered into lost): the agents signed each record, not the list of what they "
+    "received, so the absence of a record proves nothing (docs/evidence.md)"
+)
 
 
 @dataclass
@@ -50,20 +57,65 @@ def _diff(path: str, expected: Any, actual: Any, out: list[str]) -> None:
         out.append(f"{path}: report says {actual!r}, records give {expected!r}")
 
 
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# Not covered by the manifest's digests because they are the manifest and its signature.
+_SELF = {"manifest.json", "manifest.sig"}
+
+
+class Malformed(ValueError):
+    """The bundle's structure is not what this format says: one line, verification stops."""
+
+
+def _obj(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Malformed(f"{what} is {type(value).__name__}, expected a JSON object")
+    return value
+
+
+def _hex64(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _HEX64.match(value):
+        raise Malformed(f"{what} is {value!r}, expected 64 lowercase hex digits (SHA-256)")
+    return value
+
+
 def verify_bundle(
-    data: bytes, public_key_pem: bytes | None = None, *, agents_ca: bytes | None = None
+    data: bytes,
+    public_key_pem: bytes | None = None,
+    *,
+    agents_ca: bytes | None = None,
+    trust_bundle_key: bool = False,
+    allow_unsigned: bool = False,
 ) -> VerifyResult:
+    """Verify a bundle; a malformed one gives exactly one problem naming what is wrong."""
     result = VerifyResult()
+    try:
+        _verify(data, public_key_pem, agents_ca, trust_bundle_key, allow_unsigned, result)
+    except Malformed as exc:
+        result.problems.append(f"malformed bundle: {exc}")
+    except (ValueError, TypeError, KeyError, AttributeError, zipfile.BadZipFile) as exc:
+        # A shape no check above foresaw: still one line, never a traceback.
+        result.problems.append(f"malformed bundle: {type(exc).__name__}: {exc}")
+    return result
+
+
+def _verify(
+    data: bytes,
+    public_key_pem: bytes | None,
+    agents_ca: bytes | None,
+    trust_bundle_key: bool,
+    allow_unsigned: bool,
+    result: VerifyResult,
+) -> None:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
         result.problems.append(f"not a zip file: {exc}")
-        return result
+        return
     names = set(zf.namelist())
     missing = {"records.jsonl", "report.json", "manifest.json", "manifest.sig"} - names
     if missing:
         result.problems.append(f"missing files: {sorted(missing)}")
-        return result
+        return
     manifest_bytes = zf.read("manifest.json")
     records_bytes = zf.read("records.jsonl")
     report_bytes = zf.read("report.json")
@@ -72,39 +124,50 @@ def verify_bundle(
     if public_key_pem is None:
         if "signing.pub" not in names:
             result.problems.append("no public key given and none in the bundle")
-            return result
+            return
+        if not trust_bundle_key:
+            # Whoever made the bundle chose that key: it proves nothing about who signed.
+            result.problems.append(
+                "no --public-key given: the bundle's own signing.pub proves nothing; pass the "
+                "collector's key obtained out of band, or --trust-bundle-key to accept it"
+            )
+        else:
+            result.notes.append(
+                "verified against the key inside the bundle (--trust-bundle-key): obtain the "
+                "collector's key out of band and pass --public-key to make the signature "
+                "mean something"
+            )
         public_key_pem = zf.read("signing.pub")
-        result.notes.append(
-            "verified against the key inside the bundle: obtain the collector's key out of "
-            "band and pass --public-key to make the signature mean something"
-        )
     try:
         key = _load_key(public_key_pem)
         key.verify(bytes.fromhex(zf.read("manifest.sig").decode().strip()), manifest_bytes)
     except InvalidSignature:
         result.problems.append("manifest.json: signature does not verify with this key")
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         result.problems.append(f"signature/key unreadable: {exc}")
 
     try:
-        manifest = json.loads(manifest_bytes)
-    except json.JSONDecodeError as exc:
-        result.problems.append(f"manifest.json is not JSON: {exc}")
-        return result
+        manifest = _obj(json.loads(manifest_bytes), "manifest.json")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Malformed(f"manifest.json is not JSON: {exc}") from None
     if manifest.get("format") != FORMAT:
         result.problems.append(f"unknown format {manifest.get('format')!r}, expected {FORMAT}")
 
-    # 2. file digests
+    # 2. file digests: every file but the manifest and its signature is covered
     for name, content in (("records", records_bytes), ("report", report_bytes)):
-        if hashlib.sha256(content).hexdigest() != manifest.get(f"{name}_sha256"):
+        digest = _hex64(manifest.get(f"{name}_sha256"), f"manifest {name}_sha256")
+        if hashlib.sha256(content).hexdigest() != digest:
             result.problems.append(f"{name} file: SHA-256 differs from the signed manifest")
-
-    files = manifest.get("files_sha256") or {}
-    for name, digest in sorted(files.items() if isinstance(files, dict) else []):
+    files = _obj(manifest.get("files_sha256", {}), "manifest files_sha256")
+    for name, listed in sorted(files.items()):
+        digest = _hex64(listed, f"manifest files_sha256[{name!r}]")
         if name not in names:
             result.problems.append(f"{name}: listed in the signed manifest but missing")
         elif hashlib.sha256(zf.read(name)).hexdigest() != digest:
             result.problems.append(f"{name}: SHA-256 differs from the signed manifest")
+    covered = _SELF | {"records.jsonl", "report.json"} | set(files)
+    for name in sorted(names - covered):
+        result.problems.append(f"{name}: in the bundle but not covered by the signed manifest")
 
     # 3. the chain: no record changed, dropped, added or reordered; no tail cut off
     prev = GENESIS
@@ -112,11 +175,10 @@ def verify_bundle(
     records: list[dict[str, Any]] = []
     for lineno, raw in enumerate(records_bytes.splitlines(), start=1):
         try:
-            line = json.loads(raw)
-            record = line["record"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            result.problems.append(f"records.jsonl line {lineno}: unreadable ({exc})")
-            return result
+            line = _obj(json.loads(raw), f"records.jsonl line {lineno}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise Malformed(f"records.jsonl line {lineno} is not JSON: {exc}") from None
+        record = _obj(line.get("record"), f"records.jsonl line {lineno} 'record'")
         if line.get("seq") != lineno:
             result.problems.append(
                 f"records.jsonl line {lineno}: seq {line.get('seq')} out of order"
@@ -125,17 +187,19 @@ def verify_bundle(
             result.problems.append(
                 f"record {lineno}: prev hash does not link to record {lineno - 1}"
             )
-        digest = hashlib.sha256(prev + canonical(record)).digest()
-        if line.get("hash") != digest.hex():
+        stated = _hex64(line.get("hash"), f"records.jsonl line {lineno} hash")
+        link = hashlib.sha256(prev + canonical(record)).digest()
+        if stated != link.hex():
             probe = record.get("probe_id", "?")
             result.problems.append(
                 f"record {lineno} (probe {probe}): content does not match its hash"
             )
-        prev = bytes.fromhex(line["hash"]) if isinstance(line.get("hash"), str) else digest
+        prev = bytes.fromhex(stated)
+        _shape(record, lineno)
         records.append(record)
         try:
-            judged.append(JudgedProbe.from_dict(record["judged"]))
-        except (KeyError, TypeError) as exc:
+            judged.append(JudgedProbe.from_dict(_obj(record.get("judged"), "judged")))
+        except (Malformed, KeyError, TypeError) as exc:
             result.problems.append(f"record {lineno}: no usable 'judged' object ({exc})")
         result.record_count = lineno
     if result.record_count != manifest.get("record_count"):
@@ -148,7 +212,7 @@ def verify_bundle(
             "chain head differs from the signed manifest (tail cut off or altered)"
         )
 
-    # 4. the agents' signatures on the records they persisted
+    # 4. the agents' signatures on the records they persisted, and the facts shown
     if agents_ca is None and CA_FILE in names:
         agents_ca = zf.read(CA_FILE)
         result.notes.append(
@@ -157,15 +221,16 @@ def verify_bundle(
         )
     try:
         keys = {n: zf.read(n) for n in names if n.startswith(KEYS_DIR)}
-        signatures = check_signatures(records, keys, agents_ca)
+        signatures = check_signatures(records, keys, agents_ca, allow_unsigned=allow_unsigned)
         result.problems.extend(signatures.problems)
         result.notes.append(signatures.summary())
     except ValueError as exc:
         result.problems.append(f"agent certificates unreadable: {exc}")
+    result.notes.append(CANNOT_DETECT)
 
     # 5. recompute every figure
     try:
-        thresholds = Thresholds(**manifest.get("thresholds", {}))
+        thresholds = Thresholds(**_obj(manifest.get("thresholds", {}), "manifest thresholds"))
         expected = report_for(judged, thresholds, manifest.get("prices", {}))
         actual = json.loads(report_bytes)
         expected = json.loads(json.dumps(expected))  # tuples → lists, as stored
@@ -174,4 +239,21 @@ def verify_bundle(
         result.problems.extend(mismatches)
     except (TypeError, ValueError) as exc:
         result.problems.append(f"report.json could not be recomputed: {exc}")
-    return result
+
+
+def _shape(record: dict[str, Any], lineno: int) -> None:
+    """The containers the checks below walk: a list where a list is documented, objects in
+    it, so a forged shape is a one-line reason rather than an exception deep inside."""
+    where = f"record {lineno}"
+    for key in ("arrivals", "dlrs"):
+        items = record.get(key, [])
+        if not isinstance(items, list):
+            raise Malformed(f"{where} {key} is {type(items).__name__}, expected a list")
+        for i, item in enumerate(items):
+            _obj(item, f"{where} {key}[{i}]")
+    receiver = _obj(record.get("receiver", {}), f"{where} receiver")
+    health = receiver.get("health", [])
+    if not isinstance(health, list):
+        raise Malformed(f"{where} receiver.health is {type(health).__name__}, expected a list")
+    for i, item in enumerate(health):
+        _obj(item, f"{where} receiver.health[{i}]")

@@ -75,7 +75,7 @@ def rewrite(data: bytes, name: str, change) -> bytes:  # type: ignore[no-untyped
 
 def test_an_untouched_bundle_verifies_and_its_report_is_right() -> None:
     data = bundle()
-    result = verify_bundle(data, PUB)
+    result = verify_bundle(data, PUB, allow_unsigned=True)  # synthetic: no agent records
     assert result.ok, result.problems
     assert result.record_count == 40
     report = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("report.json"))
@@ -123,7 +123,7 @@ def edit_record(n: int, field: str, value: object):  # type: ignore[no-untyped-d
     ],
 )
 def test_tampering_is_detected_and_named(name: str, change, expect: str) -> None:  # type: ignore[no-untyped-def]
-    result = verify_bundle(rewrite(bundle(), name, change), PUB)
+    result = verify_bundle(rewrite(bundle(), name, change), PUB, allow_unsigned=True)
     assert not result.ok
     assert any(expect in p for p in result.problems), result.problems
 
@@ -146,7 +146,7 @@ def test_a_report_with_a_wrong_figure_is_caught_by_recomputation() -> None:
         lambda _: manifest_bytes,
     )
     doctored = rewrite(doctored, "manifest.sig", lambda _: KEY.sign(manifest_bytes).hex().encode())
-    result = verify_bundle(doctored, PUB)
+    result = verify_bundle(doctored, PUB, allow_unsigned=True)
     assert result.problems == [
         "report.by_vendor[0].arrival_rate: report says 0.99, records give 0.9"
     ]
@@ -159,8 +159,14 @@ def test_wrong_key_fails_and_embedded_key_is_flagged() -> None:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     assert any("signature" in p for p in verify_bundle(bundle(), other).problems)
-    embedded = verify_bundle(bundle())
-    assert embedded.ok and embedded.notes
+    # The bundle's own key proves nothing about who made it: refused unless trusted.
+    refused = verify_bundle(bundle(), allow_unsigned=True)
+    assert [p for p in refused.problems if "public-key" in p] == [
+        "no --public-key given: the bundle's own signing.pub proves nothing; pass the "
+        "collector's key obtained out of band, or --trust-bundle-key to accept it"
+    ]
+    embedded = verify_bundle(bundle(), trust_bundle_key=True, allow_unsigned=True)
+    assert embedded.ok and any("inside the bundle" in n for n in embedded.notes)
 
 
 def test_garbage_is_a_clear_problem() -> None:

@@ -84,7 +84,9 @@ def test_export_then_verify_agrees(world: Path, certs: Path, tmp_path: Path) -> 
     assert manifest["since"] == "2026-11-24T00:00:00+08:00"
     # The agent's certificate (its key signed the quoted records) and the agents' CA.
     signer = next(n for n in manifest["files_sha256"] if n.startswith("agent_keys/"))
-    assert set(manifest["files_sha256"]) == {"report.html", "report.md", "agents_ca.pem", signer}
+    assert set(manifest["files_sha256"]) == {
+        "report.html", "report.md", "agents_ca.pem", signer, "README.txt", "signing.pub"
+    }  # fmt: skip
     quoted = sum(len(r["arrivals"]) + len(r["receiver"]["health"]) for r in records_of(bundle))
     assert quoted > 11  # every arrival and every health sample around each window
     assert f"note: agent records: {quoted} signed by the agent and verified, 0 unsigned" in (
@@ -178,8 +180,10 @@ def test_tampering_is_named_and_exits_1(world: Path, certs: Path, tmp_path: Path
     assert result.exit_code == 1
     assert "PROBLEM: manifest.json: signature does not verify with this key" in result.stdout
 
-    # Without --public-key: the bundle's own copy, and a note that this proves little.
+    # Without --public-key the bundle's own copy is refused, unless trusted explicitly.
     result = verify(bundle)
+    assert result.exit_code == 1 and "--trust-bundle-key" in result.stdout
+    result = verify(bundle, "--trust-bundle-key")
     assert result.exit_code == 0 and "note: verified against the key inside" in result.stderr
 
 
@@ -255,7 +259,10 @@ def test_export_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
     bundle = tmp_path / "acme.zip"
     result = export(config, bundle)
     assert result.exit_code == 0, result.output
-    assert verify(bundle, "--public-key", str(tmp_path / "certs" / "signing.pub")).exit_code == 0
+    pub = str(tmp_path / "certs" / "signing.pub")
+    # This world's agent did not sign: its facts are refused unless that is accepted.
+    assert verify(bundle, "--public-key", pub).exit_code == 1
+    assert verify(bundle, "--public-key", pub, "--allow-unsigned").exit_code == 0
     assert len(records_of(bundle)) == 11
 
 
@@ -310,9 +317,7 @@ def test_agent_signatures_catch_a_rewritten_and_resigned_bundle(
     part["pdu_hex"] = part["pdu_hex"][:-2] + ("00" if part["pdu_hex"][-2:] != "00" else "01")
     result = verify(rebuild(bundle, records, certs, tmp_path / "a.zip"), "--public-key", pub)
     assert result.exit_code == 1
-    assert "arrival" in result.stdout and "its PDUs differ from the signed record's" in (
-        result.stdout
-    )
+    assert "arrival" in result.stdout and "parts[0].pdu_hex is" in (result.stdout)
 
     # 2. The quoted record itself altered to match: its signature no longer verifies.
     records = records_of(bundle)
