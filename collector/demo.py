@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import click
 
@@ -645,6 +645,10 @@ def demo_command(
         scenario.write_text(custom_scenario(scenario_path, webhook_port, trouble))
 
     procs: list[Proc] = []
+    # SIGTERM (timeout, CI, systemd) ends the run as Ctrl-C does: through the `finally`
+    # below, which stops every process started. Each runs in its own session, so neither
+    # signal reaches them unless passed on.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         sims = Proc(
             "sim-modem",
@@ -789,6 +793,11 @@ def demo_command(
         echo(f"  {out / name}")
     if check.problems or check.matched == 0:
         raise SystemExit(1)
+
+
+def _terminated(signum: int, _frame: object) -> NoReturn:
+    signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise SystemExit(128 + signum)
 
 
 def _json(line: str) -> dict[str, Any] | None:
