@@ -17,6 +17,9 @@ from agent.cli import main
 from agent.config import MAX_DURATION_S, ConfigError, load_config
 from agent.modem.errors import ProfileError
 from agent.modem.profiles import DEFAULT_PROFILE_DIR, load_profile
+from agent.modem.sim.faults import parse_fault
+from agent.modem.sim.fleet import FleetConfigError, load_fleet
+from agent.modem.sim.scenario import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data" / "invalid"
@@ -212,3 +215,53 @@ def test_full_or_read_only_disk_is_a_storage_state_not_a_config_error(tmp_path: 
     assert "No space left on device" in result.stderr
     assert "Read-only file system" in result.stderr
     assert result.stdout.split() == ["touch=1", "loaded", "touch=1", "loaded"], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("timing_scale = nan", r"modem\[0\]\.timing_scale: expected finite numbers, got nan"),
+        ("inter_part_s = inf", r"modem\[0\]\.inter_part_s: expected finite numbers, got inf"),
+        ("retry_s = [5.0, -inf]", r"modem\[0\]\.retry_s: expected finite numbers"),
+        (
+            'faults = ["slow_final:delay_s=inf"]',
+            r"\['delay_s'\] for fault slow_final must be finite",
+        ),
+    ],
+)
+def test_simulator_fleet_refuses_non_finite_numbers(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(f'[[modem]]\nname = "m1"\n{line}\n')
+    with pytest.raises(FleetConfigError, match=message):
+        load_fleet(fleet)
+    fleet.write_text('[[modem]]\nname = "m1"\ntiming_scale = 0.5\nretry_s = [1.0, 2]\n')
+    assert load_fleet(fleet).modems[0].timing_scale == 0.5
+
+
+def test_fault_parameters_must_be_finite() -> None:
+    assert parse_fault("slow_final:delay_s=3")[1] == {"delay_s": 3.0}
+    for value in ("nan", "inf", "-inf"):
+        with pytest.raises(ValueError, match="must be finite numbers"):
+            parse_fault(f"lost_urc:probability={value}")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"at_s": NaN, "op": "unplug", "modem": "m1", "seconds": 5}', "NaN is not a finite"),
+        ('{"at_s": 1e999, "op": "unplug", "modem": "m1", "seconds": 5}', "1e999 is not a finite"),
+        ('{"at_s": 1, "op": "unplug", "modem": "m1", "seconds": Infinity}', "Infinity is not"),
+        ('{"at_s": "nan", "op": "unplug", "modem": "m1", "seconds": 5}', "at_s must be a number"),
+    ],
+)
+def test_simulator_scenario_refuses_non_finite_numbers(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    scenario = tmp_path / "s.jsonl"
+    scenario.write_text('{"at_s": 0.5, "op": "unplug", "modem": "m1", "seconds": 5}\n' + line)
+    with pytest.raises(ScenarioError, match=rf"s\.jsonl:2: {message}"):
+        load_scenario(scenario)
+    scenario.write_text('{"at_s": 2, "op": "unplug", "modem": "m1", "seconds": 5}\n')
+    assert load_scenario(scenario)[0].at_s == 2.0

@@ -6,6 +6,7 @@ seeded RNG, whether a fault fires on a given occasion, so a seed reproduces a ru
 
 from __future__ import annotations
 
+import math
 import random
 from enum import StrEnum
 
@@ -76,6 +77,11 @@ def parse_fault(spec: str) -> tuple[Fault, dict[str, float]]:
 
 
 def check_params(fault: Fault, params: dict[str, float]) -> None:
+    # float("nan") and float("inf") parse; a nan probability or an infinite delay does not
+    # simulate anything.
+    bad = sorted(k for k, v in params.items() if not math.isfinite(v))
+    if bad:
+        raise ValueError(f"parameter(s) {bad} for fault {fault.value} must be finite numbers")
     unknown = set(params) - set(_DEFAULTS[fault])
     if unknown:
         raise ValueError(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -139,10 +140,19 @@ def load_preload(path: Path) -> tuple[PreloadMessage, ...]:
 _SPEC_KEYS = {f for f in ModemSpec.__dataclass_fields__}
 
 
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_non_finite(item) for item in value)
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def _spec_from_table(table: dict[str, Any], where: str, base: Path) -> ModemSpec:
     unknown = set(table) - _SPEC_KEYS
     if unknown:
         raise FleetConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
+    for key, value in table.items():  # TOML has nan/inf literals
+        if _non_finite(value):
+            raise FleetConfigError(f"{where}.{key}: expected finite numbers, got {value!r}")
     values = dict(table)
     try:
         if "link" in values:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,14 @@ class ScenarioError(ValueError):
     """An invalid scenario line; the message names file and line."""
 
 
+def _finite(text: str) -> float:
+    # json accepts NaN, Infinity and 1e999; none of them is a time or a parameter.
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is not a finite number")
+    return number
+
+
 @dataclass(frozen=True)
 class ScenarioStep:
     at_s: float
@@ -57,15 +66,19 @@ def load_scenario(path: Path) -> tuple[ScenarioStep, ...]:
             continue
         where = f"{path}:{lineno}"
         try:
-            item = json.loads(line)
+            item = json.loads(line, parse_float=_finite, parse_constant=_finite)
         except json.JSONDecodeError as exc:
             raise ScenarioError(f"{where}: not JSON ({exc.msg})") from exc
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: {exc}") from exc
         if not isinstance(item, dict) or "at_s" not in item:
             raise ScenarioError(f"{where}: needs an object with at_s")
         if item.get("op") not in _OPS:
             raise ScenarioError(f"{where}: op must be one of {sorted(_OPS)}")
-        at_s = float(item.pop("at_s"))
-        steps.append(ScenarioStep(at_s, item))
+        at_s = item.pop("at_s")
+        if isinstance(at_s, bool) or not isinstance(at_s, int | float):
+            raise ScenarioError(f"{where}: at_s must be a number of seconds")
+        steps.append(ScenarioStep(float(at_s), item))
     return tuple(sorted(steps, key=lambda step: step.at_s))
 
 
