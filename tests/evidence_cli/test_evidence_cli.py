@@ -4,6 +4,7 @@ problem."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -337,3 +338,134 @@ def test_agent_signatures_catch_a_rewritten_and_resigned_bundle(
     result = verify(bundle, "--public-key", pub, "--agents-ca", str(other / "ca.pem"))
     assert result.exit_code == 1
     assert "was not issued by the agents' CA" in result.stdout
+
+
+def test_forgeries_resigned_with_the_genuine_collector_key_are_refused(
+    world: Path, certs: Path, tmp_path: Path
+) -> None:
+    """What the collector's key alone can do to a bundle, each caught by the agents'
+    signatures: a moved arrival time, and a fact stripped of its signed record and edited."""
+    bundle = tmp_path / "acme.zip"
+    assert export(world, bundle).exit_code == 0
+    pub = str(certs / "signing.pub")
+
+    # 1. An arrival's received_at moved by 60 s (both forms shown), re-chained, re-signed.
+    records = records_of(bundle)
+    part = records[0]["arrivals"][0]["parts"][0]
+    was = part["received_at_ns"]
+    part["received_at_ns"] = was + 60 * NS
+    result = verify(rebuild(bundle, records, certs, tmp_path / "moved.zip"), "--public-key", pub)
+    assert result.exit_code == 1
+    assert (
+        f"parts[0].received_at_ns is {was + 60 * NS} but the signed record says {was}"
+        in result.stdout
+    )
+
+    # 2. record_b64 removed and the health verdict edited: no signed record, refused...
+    records = records_of(bundle)
+    sample = records[9]["receiver"]["health"][0]
+    sample.pop("record_b64")
+    sample["healthy"] = not sample["healthy"]
+    stripped = rebuild(bundle, records, certs, tmp_path / "stripped.zip")
+    result = verify(stripped, "--public-key", pub)
+    assert result.exit_code == 1
+    assert "no signed record (record_b64) behind it" in result.stdout
+    # ...and accepted only when the person verifying says unsigned facts are acceptable.
+    assert verify(stripped, "--public-key", pub, "--allow-unsigned").exit_code == 0
+
+    # 3. Sender and text of a signed arrival rewritten in the JSON only.
+    records = records_of(bundle)
+    arrival = records[1]["arrivals"][0]
+    arrival["sender"] = "10690000"
+    result = verify(rebuild(bundle, records, certs, tmp_path / "sender.zip"), "--public-key", pub)
+    assert result.exit_code == 1 and "sender is '10690000' but the signed record" in result.stdout
+
+
+def _zip(files: dict[str, bytes], out: Path) -> Path:
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return out
+
+
+def test_malformed_bundles_get_one_line_and_exit_1(
+    world: Path, certs: Path, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "acme.zip"
+    assert export(world, bundle).exit_code == 0
+    key = load_key(certs)
+    with zipfile.ZipFile(bundle) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(files["manifest.json"])
+    lines = files["records.jsonl"].splitlines()
+
+    def signed(manifest_bytes: bytes, **more: bytes) -> dict[str, bytes]:
+        return {**files, **more, "manifest.json": manifest_bytes,
+                "manifest.sig": key.sign(manifest_bytes).hex().encode()}  # fmt: skip
+
+    first = json.loads(lines[0])
+
+    def records(line: dict[str, Any], *, rechain: bool = False) -> dict[str, bytes]:
+        """records.jsonl made of `line` (re-chained if asked), the manifest re-signed."""
+        from collector.evidence.bundle import chain
+
+        head = manifest["chain_head"]
+        if rechain:
+            (line,), head = chain([line["record"]])
+        data = json.dumps(line).encode() + b"\n"
+        sha = hashlib.sha256(data).hexdigest()
+        fixed = {**manifest, "records_sha256": sha, "chain_head": head, "record_count": 1}
+        return signed(json.dumps(fixed).encode(), **{"records.jsonl": data})
+
+    cases = {
+        "manifest not an object": (signed(b"[1, 2]"), "manifest.json is list"),
+        "a record that is a list": (
+            records({**first, "record": [1]}),
+            "'record' is list",
+        ),
+        "a non-hex hash": (
+            signed(json.dumps({**manifest, "records_sha256": "zz" * 32}).encode()),
+            "manifest records_sha256 is 'zzzz",
+        ),
+        "a non-hex chain hash": (
+            records({**first, "hash": "not hex"}),
+            "records.jsonl line 1 hash is 'not hex'",
+        ),
+        "arrivals not a list": (
+            records({**first, "record": {**first["record"], "arrivals": {"a": 1}}}, rechain=True),
+            "record 1 arrivals is dict",
+        ),
+        "files_sha256 not an object": (
+            signed(json.dumps({**manifest, "files_sha256": ["README.txt"]}).encode()),
+            "manifest files_sha256 is list",
+        ),
+    }
+    for name, (content, expect) in cases.items():
+        result = verify(
+            _zip(content, tmp_path / "bad.zip"), "--public-key", str(certs / "signing.pub")
+        )
+        assert result.exit_code == 1, name
+        assert result.exception is None or isinstance(result.exception, SystemExit), name
+        problems = result.stdout.splitlines()
+        assert len(problems) == 1 and expect in problems[0], (name, problems)
+        assert "Traceback" not in result.output
+
+    # A file slipped into the bundle that the signed manifest does not list.
+    extra = _zip({**files, "notes.txt": b"trust me"}, tmp_path / "extra.zip")
+    result = verify(extra, "--public-key", str(certs / "signing.pub"))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "PROBLEM: notes.txt: in the bundle but not covered by the signed manifest"
+    ]
+    # The README is covered: an edited README is named.
+    readme = _zip({**files, "README.txt": b"no need to verify"}, tmp_path / "readme.zip")
+    result = verify(readme, "--public-key", str(certs / "signing.pub"))
+    assert result.stdout.splitlines() == [
+        "PROBLEM: README.txt: SHA-256 differs from the signed manifest"
+    ]
+
+
+def load_key(certs: Path) -> Any:
+    from collector.evidence.cli import load_signing_key
+
+    return load_signing_key([certs / "signing.key"])
