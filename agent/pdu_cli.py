@@ -34,7 +34,12 @@ def _concat_json(msg: SmsDeliver | SmsSubmit) -> dict[str, int] | None:
 
 
 def to_json_dict(msg: Decoded) -> dict[str, Any]:
-    """The `pdu decode --json` object for one decoded PDU."""
+    """The `pdu decode --json` object for one decoded PDU; `warnings` names everything the
+    decoder tolerated, exactly as the text form's `warnings:` line does."""
+    return {**_json_fields(msg), "warnings": list(msg.warnings)}
+
+
+def _json_fields(msg: Decoded) -> dict[str, Any]:
     if isinstance(msg, SmsSubmit):
         return {
             "type": "submit",

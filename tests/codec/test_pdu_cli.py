@@ -26,6 +26,7 @@ def test_decode_json_one_object_per_pdu() -> None:
         "class": None,
         "scts": "2011-01-01T12:34:56+00:00",
         "concat": None,
+        "warnings": [],
     }
     assert second["type"] == "status-report"
     assert second["recipient"] == "639337937"

@@ -4,13 +4,15 @@ Public API: decode received PDUs (:func:`decode_pdu`, :func:`decode_submit`); en
 SMS-DELIVER, SMS-SUBMIT and SMS-STATUS-REPORT (:func:`encode_deliver`, :func:`encode_submit`,
 :func:`encode_status_report`); split long text (:func:`split_text`) and join concatenated
 parts (:func:`join_parts`). Every decoding failure is a :class:`PduError` (a ValueError with
-`hex`, `offset`, `reason`); encoding failures are :class:`EncodeError` (also a ValueError).
+`hex`, `offset`, `reason`); what decoding tolerates is named in each result's `warnings`
+(:data:`WARNINGS`); encoding failures are :class:`EncodeError` (also a ValueError).
 """
 
 from agent.modem.sms.concat import Concat, join_parts, split_text
 from agent.modem.sms.dcs import Encoding
 from agent.modem.sms.errors import EncodeError, PduError
 from agent.modem.sms.semioctet import Address
+from agent.modem.sms.tolerated import WARNINGS
 from agent.modem.sms.tpdu import (
     EncodedPdu,
     SmsDeliver,
@@ -24,6 +26,7 @@ from agent.modem.sms.tpdu import (
 )
 
 __all__ = [
+    "WARNINGS",
     "Address",
     "Concat",
     "EncodeError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Encoding", "dcs_info", "make_dcs"]
+__all__ = ["Encoding", "dcs_info", "dcs_reserved", "make_dcs"]
 
 
 class Encoding(str, enum.Enum):  # noqa: UP042 (the agreed interface spelling)
@@ -40,6 +40,23 @@ def _classify(dcs: int) -> tuple[Encoding, int | None, bool]:
 
 
 _TABLE: tuple[tuple[Encoding, int | None, bool], ...] = tuple(_classify(d) for d in range(256))
+
+
+def _reserved(dcs: int) -> bool:
+    group = dcs >> 4
+    if group < 0x8:
+        return not dcs & 0x20 and (dcs >> 2) & 0x03 == 0x03  # alphabet 11
+    if group == 0xF:
+        return bool(dcs & 0x08)  # bit 3 reserved
+    return group < 0xC  # 1000-1011 reserved coding groups
+
+
+_RESERVED: tuple[bool, ...] = tuple(_reserved(d) for d in range(256))
+
+
+def dcs_reserved(dcs: int) -> bool:
+    """True for a reserved TP-DCS value (TS 23.038 4), decoded as GSM 7-bit by that rule."""
+    return _RESERVED[dcs]
 
 
 def dcs_info(dcs: int) -> tuple[Encoding, int | None, bool]:

@@ -21,6 +21,7 @@ __all__ = [
     "ESC",
     "Gsm7Tables",
     "decode_septets",
+    "decode_septets_checked",
     "encode_text",
     "is_encodable",
     "pack_septets",
@@ -151,17 +152,30 @@ def pack_septets(septets: bytes, header: bytes = b"") -> tuple[bytes, int]:
 
 
 def decode_septets(septets: bytes, tables: Gsm7Tables = DEFAULT_TABLES) -> str:
-    """Septet values (one per byte, < 128) -> text, resolving ESC via the extension table.
+    """Septet values (one per byte, < 128) -> text, resolving ESC via the extension table
+    (the anomalies `decode_septets_checked` names are resolved the same way, silently)."""
+    if ESC not in septets:
+        return codecs.charmap_decode(septets, "strict", tables.base)[0]
+    return decode_septets_checked(septets, tables)[0]
+
+
+def decode_septets_checked(
+    septets: bytes, tables: Gsm7Tables = DEFAULT_TABLES
+) -> tuple[str, tuple[str, ...]]:
+    """Like `decode_septets`, with warnings naming each tolerated escape anomaly.
 
     TS 23.038 6.2.1.1 note 1: ESC + a value without an extension character shows the base
-    character; Android maps ESC ESC to a space; a lone trailing ESC is dropped.
+    character ("undefined-escape"); Android maps ESC ESC to a space ("escape-escape"); a
+    lone trailing ESC is dropped ("trailing-escape", also how an escape pair split across
+    the parts of a long message looks in the first part).
     """
     base = tables.base
     if ESC not in septets:
-        return codecs.charmap_decode(septets, "strict", base)[0]
+        return codecs.charmap_decode(septets, "strict", base)[0], ()
     ext = tables.ext
     chunks = septets.split(b"\x1b")
     out = [codecs.charmap_decode(chunks[0], "strict", base)[0]]
+    warnings: list[str] = []
     last = len(chunks) - 1
     consumed = False  # the ESC before this chunk was itself the escaped septet
     for i in range(1, last + 1):
@@ -170,16 +184,21 @@ def decode_septets(septets: bytes, tables: Gsm7Tables = DEFAULT_TABLES) -> str:
             consumed = False
         elif not chunk:
             if i == last:
-                break  # lone trailing ESC
+                warnings.append("trailing-escape")
+                break
             out.append(" ")  # ESC ESC
+            warnings.append("escape-escape")
             consumed = True
             continue
         else:
             ch = ext.get(chunk[0])
-            out.append(ch if ch is not None else base[chunk[0]])
+            if ch is None:
+                ch = base[chunk[0]]
+                warnings.append("undefined-escape")
+            out.append(ch)
             chunk = chunk[1:]
         out.append(codecs.charmap_decode(chunk, "strict", base)[0])
-    return "".join(out)
+    return "".join(out), tuple(dict.fromkeys(warnings))
 
 
 def encode_text(text: str, tables: Gsm7Tables = DEFAULT_TABLES) -> bytes:

@@ -141,14 +141,16 @@ def tables_for(locking: int = 0, single: int = 0) -> Gsm7Tables:
 def tables_for_udh(udh: Sequence[tuple[int, bytes]]) -> tuple[Gsm7Tables, tuple[str, ...]]:
     """Tables selected by the shift IEs of a UDH, with a warning for unsupported languages."""
     locking = single = 0
-    for iei, data in udh:
-        if iei == IEI_LOCKING_SHIFT and len(data) == 1:
-            locking = data[0]
-        elif iei == IEI_SINGLE_SHIFT and len(data) == 1:
-            single = data[0]
     warnings: tuple[str, ...] = ()
-    if locking not in _LOCKING:
-        locking, warnings = 0, ("unsupported-language-shift",)
-    if single not in _SINGLE:
-        single, warnings = 0, ("unsupported-language-shift",)
+    for iei, data in udh:
+        if iei in (IEI_LOCKING_SHIFT, IEI_SINGLE_SHIFT) and len(data) != 1:
+            warnings = ("malformed-language-shift-ie",)  # TS 23.040 9.2.3.24.15: one octet
+        elif iei == IEI_LOCKING_SHIFT:
+            locking = data[0]
+        elif iei == IEI_SINGLE_SHIFT:
+            single = data[0]
+    if locking not in _LOCKING or single not in _SINGLE:
+        warnings = (*warnings, "unsupported-language-shift")
+        locking = locking if locking in _LOCKING else 0
+        single = single if single in _SINGLE else 0
     return _TABLES[(locking, single)], warnings

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 from agent.modem.sms import gsm7
 from agent.modem.sms.concat import Concat, split_text, udh_concat
 from agent.modem.sms.dcs import _TABLE as _DCS_TABLE
-from agent.modem.sms.dcs import Encoding, make_dcs
+from agent.modem.sms.dcs import Encoding, dcs_reserved, make_dcs
 from agent.modem.sms.errors import EncodeError, PduError
 from agent.modem.sms.national import tables_for_udh
 from agent.modem.sms.semioctet import (
@@ -184,6 +184,24 @@ def _smsc(raw: bytes) -> tuple[str | None, int]:
     return ("+" + digits if (toa >> 4) & 0x07 == 1 else digits), 1 + length
 
 
+# Octets whose two semi-octets are both decimal digits (TS 23.040 9.2.3.11 time stamps).
+_BCD_OCTETS = bytes(b for b in range(256) if b & 0x0F <= 9 and b >> 4 <= 9)
+
+
+def _filler_warning(value: bytes, length: int) -> tuple[str, ...]:
+    """TS 23.040 9.1.2.5: 0xF is filler only after the last digit of an odd-length number
+    and is not counted in the length; one inside the counted digits is dropped, and named."""
+    return ("filler-in-address",) if "f" in value.translate(_NIBBLE_SWAP).hex()[:length] else ()
+
+
+def _scts_warning(stamp: bytes) -> tuple[str, ...]:
+    """A semi-octet above 9 in a time stamp reads as a value nobody wrote (0x0A minutes = 10);
+    the time is kept and named. The zone's first semi-octet carries the sign in bit 3."""
+    if stamp[:6].translate(None, _BCD_OCTETS) or stamp[6] >= 0xA0:
+        return ("non-bcd-timestamp",)
+    return ()
+
+
 def _address(raw: bytes, pos: int, what: str) -> tuple[Address, int]:
     n = len(raw)
     if pos + 2 > n:
@@ -233,12 +251,15 @@ def _concat(udh: Udh) -> tuple[Concat | None, tuple[str, ...]]:
     concat = None
     warnings: tuple[str, ...] = ()
     for iei, data in udh:
+        if iei in (0x00, 0x08) and concat is not None:
+            # TS 23.040 9.2.3.24: of a repeated non-repeatable IE the last one counts.
+            warnings = (*warnings, "duplicate-concat-ie")
         if iei == 0x00 and len(data) == 3:  # TS 23.040 9.2.3.24.1: 8-bit reference
             concat = Concat(data[0], data[1], data[2], 8)
         elif iei == 0x08 and len(data) == 4:  # TS 23.040 9.2.3.24.8: 16-bit reference
             concat = Concat(data[0] << 8 | data[1], data[2], data[3], 16)
         elif iei in (0x00, 0x08):
-            warnings = ("malformed-concat-ie",)
+            warnings = (*warnings, "malformed-concat-ie")
     if concat is not None and not 1 <= concat.seq <= concat.total:
         # Reference note 10.1: an impossible seq/total is treated as a standalone message.
         return None, (*warnings, "invalid-concat")
@@ -257,6 +278,10 @@ def _user_data(
     avail = n - start
     encoding, message_class, compressed = _DCS_TABLE[dcs]
     warnings: tuple[str, ...] = ("compressed",) if compressed else ()
+    if dcs_reserved(dcs):
+        warnings = (*warnings, "reserved-dcs")  # TS 23.038 4: read as GSM 7-bit
+    if udhi and not udl:
+        warnings = (*warnings, "udhi-without-user-data")
     udh: Udh = ()
     concat: Concat | None = None
     if encoding is Encoding.GSM7:
@@ -265,6 +290,8 @@ def _user_data(
             if not lenient:
                 raise _Fail(pos, f"TP-UDL {udl} septets needs {need} octets, {avail} present")
             udl, need, warnings = avail * 8 // 7, avail, (*warnings, "truncated")
+        elif need < avail:
+            warnings = (*warnings, "excess-user-data")  # octets past TP-UDL are ignored
         skip = 0
         if udhi and udl:
             udh, hdr = _udh(raw, start, start + need)
@@ -275,15 +302,19 @@ def _user_data(
         if udh:
             concat, more = _concat(udh)
             tables, lang = tables_for_udh(udh)
-            warnings = (*warnings, *more, *lang)
-            text = gsm7.decode_septets(units, tables)
+            text, escapes = gsm7.decode_septets_checked(units, tables)
+            warnings = (*warnings, *more, *lang, *escapes)
         else:
-            text = gsm7.decode_septets(units)
+            text, escapes = gsm7.decode_septets_checked(units)
+            if escapes:
+                warnings = (*warnings, *escapes)
         return encoding, message_class, udh, concat, text, units, warnings
     if udl > avail:
         if not lenient:
             raise _Fail(pos, f"TP-UDL {udl} octets but {avail} present")
         udl, warnings = avail, (*warnings, "truncated")
+    elif udl < avail:
+        warnings = (*warnings, "excess-user-data")  # octets past TP-UDL are ignored
     hdr = 0
     if udhi and udl:
         udh, hdr = _udh(raw, start, start + udl)
@@ -306,6 +337,7 @@ def _deliver(raw: bytes, pos: int, smsc: str | None, lenient: bool) -> SmsDelive
     # Fast path for numeric senders (inlined TP-OA and TP-SCTS); anything unusual takes the
     # general helpers below, which also produce the precise error.
     scts = None
+    notes: tuple[str, ...] = ()
     if p + 2 <= n:
         length, toa = raw[p], raw[p + 1]
         end = p + 2 + ((length + 1) >> 1)
@@ -313,6 +345,7 @@ def _deliver(raw: bytes, pos: int, smsc: str | None, lenient: bool) -> SmsDelive
             digits = raw[p + 2 : end].translate(_NIBBLE_SWAP).hex()[:length]
             if not digits.isdigit():
                 digits = decode_bcd(raw[p + 2 : end], length)
+                notes = _filler_warning(raw[p + 2 : end], length)
             sender = _build(
                 Address, {"number": digits, "ton": (toa >> 4) & 0x07, "npi": toa & 0x0F}
             )
@@ -336,10 +369,14 @@ def _deliver(raw: bytes, pos: int, smsc: str | None, lenient: bool) -> SmsDelive
         if pos + 2 > n:
             raise _Fail(pos, "TP-PID/TP-DCS are missing")
         scts = _scts(raw, pos + 2, "TP-SCTS")
+        notes = _filler_warning(raw[p + 2 : pos], raw[p]) if sender.ton != 5 else ()
+    notes = (*notes, *_scts_warning(raw[pos + 2 : pos + 9]))
     pid, dcs = raw[pos], raw[pos + 1]
     encoding, cls, udh, concat, text, units, warnings = _user_data(
         raw, pos + 9, dcs, bool(fo & 0x40), lenient
     )
+    if notes:
+        warnings = (*notes, *warnings)
     return _build(
         SmsDeliver,
         {
@@ -368,9 +405,13 @@ def _status_report(raw: bytes, pos: int, smsc: str | None, lenient: bool) -> Sms
     if pos + 1 >= len(raw):
         raise _Fail(pos + 1, "TP-MR is missing")
     mr = raw[pos + 1]
-    recipient, pos = _address(raw, pos + 2, "TP-RA")
+    start = pos + 2
+    recipient, pos = _address(raw, start, "TP-RA")
     scts = _scts(raw, pos, "TP-SCTS")
     discharge = _scts(raw, pos + 7, "TP-DT")
+    notes = _filler_warning(raw[start + 2 : pos], raw[start]) if recipient.ton != 5 else ()
+    stamps = _scts_warning(raw[pos : pos + 7]) or _scts_warning(raw[pos + 7 : pos + 14])
+    notes = (*notes, *stamps)
     pos += 14
     if pos >= len(raw):
         raise _Fail(pos, "TP-ST is missing")
@@ -410,7 +451,7 @@ def _status_report(raw: bytes, pos: int, smsc: str | None, lenient: bool) -> Sms
             "pid": pid,
             "dcs": dcs,
             "text": text,
-            "warnings": warnings,
+            "warnings": (*notes, *warnings),
         },
     )
 
@@ -482,7 +523,9 @@ def decode_submit(data: bytes | str, *, has_sca: bool = True) -> SmsSubmit:
         if pos + 1 >= len(raw):
             raise _Fail(pos + 1, "TP-MR is missing")
         mr = raw[pos + 1]
-        recipient, pos = _address(raw, pos + 2, "TP-DA")
+        recipient, end = _address(raw, pos + 2, "TP-DA")
+        notes = _filler_warning(raw[pos + 4 : end], raw[pos + 2]) if recipient.ton != 5 else ()
+        pos = end
         if pos + 2 > len(raw):
             raise _Fail(pos, "TP-PID/TP-DCS are missing")
         pid, dcs = raw[pos], raw[pos + 1]
@@ -500,6 +543,7 @@ def decode_submit(data: bytes | str, *, has_sca: bool = True) -> SmsSubmit:
         encoding, cls, udh, concat, text, units, warnings = _user_data(
             raw, pos, dcs, bool(fo & 0x40), False
         )
+        warnings = (*notes, *warnings)
         return SmsSubmit(
             smsc=smsc,
             message_reference=mr,
