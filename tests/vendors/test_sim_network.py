@@ -45,8 +45,9 @@ class ListOutlet:
     def __init__(self) -> None:
         self.dlrs: list[SimDlr] = []
 
-    async def emit(self, dlr: SimDlr) -> None:
+    async def emit(self, dlr: SimDlr) -> bool:
         self.dlrs.append(dlr)
+        return True
 
 
 def network(

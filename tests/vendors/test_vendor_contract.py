@@ -72,11 +72,16 @@ class Rig:
 
 @asynccontextmanager
 async def rig(
-    kind: str, *, sink: Any = None, secret: str = PASSWORD, **sim: Any
+    kind: str,
+    *,
+    sink: Any = None,
+    secret: str = PASSWORD,
+    modems: RecordingModemSink | None = None,
+    **sim: Any,
 ) -> AsyncIterator[Rig]:
     """Simulator + webhook server + the vendor built from its TOML table by the registry.
     `sim` overrides the simulated vendor's scenario table; `secret` is what a cloud
-    vendor's table signs with."""
+    vendor's table signs with; `modems` stands for the handsets."""
     sink = sink if sink is not None else ListDlrSink()
     hook = DlrWebhookServer([], sink)
     await hook.start()
@@ -90,7 +95,7 @@ async def rig(
         }
     )
     sim_table = {k: v for k, v in sim_table.items() if v is not None}  # None: key absent
-    modems = RecordingModemSink()
+    modems = modems if modems is not None else RecordingModemSink()
     network = CarrierNetwork(parse_scenario(scenario_doc({"acct": sim_table})), modems, TruthLog())
     front: SimVendorHttpApi | SimVendorSmpp | None = None
     vendor: SmsVendor

@@ -124,10 +124,10 @@ class _CloudApi(SimVendorHttpApi):
             return outcome
         return "500" if outcome.check.outage is not None else outcome.check.code
 
-    async def _push_report(self, report: dict[str, Any], ack_key: str, msgid: str) -> None:
+    async def _push_report(self, report: dict[str, Any], ack_key: str, msgid: str) -> bool:
         if self._vendor.dlr_push_url is None:  # a pull is not simulated for this cloud
             log.warning("sim_dlr_report_dropped", vendor=self._vendor.name, msgid=msgid)
-            return
+            return False
 
         def acked(status: int, text: str) -> bool:
             try:
@@ -143,6 +143,7 @@ class _CloudApi(SimVendorHttpApi):
             acked=acked,
             msgid=msgid,
         )
+        return True
 
 
 class SimAliyunSmsApi(_CloudApi):
@@ -220,7 +221,9 @@ class SimAliyunSmsApi(_CloudApi):
         self._out_ids[biz_id] = params.get("OutId", "")
         return _json({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": request_id})
 
-    async def emit(self, dlr: SimDlr) -> None:
+    async def emit(self, dlr: SimDlr) -> bool:
+        if not dlr.status.is_final:
+            return False  # SmsReport has success true/false only: no intermediate states
         delivered = dlr.status is DlrStatus.DELIVRD
         report = {
             "phone_number": dlr.msisdn,
@@ -233,7 +236,7 @@ class SimAliyunSmsApi(_CloudApi):
             "biz_id": dlr.message_id,
             "out_id": self._out_ids.get(dlr.message_id, ""),
         }
-        await self._push_report(report, "code", dlr.message_id)
+        return await self._push_report(report, "code", dlr.message_id)
 
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/(\d{4}-\d{2}-\d{2})/([^/]+)/tc3_request")
@@ -338,7 +341,9 @@ class SimTencentSmsApi(_CloudApi):
         ]
         return _json({"Response": {"PullSmsSendStatusSet": batch, "RequestId": request_id}})
 
-    async def emit(self, dlr: SimDlr) -> None:
+    async def emit(self, dlr: SimDlr) -> bool:
+        if not dlr.status.is_final:
+            return False  # report_status is SUCCESS or FAIL only: no intermediate states
         delivered = dlr.status is DlrStatus.DELIVRD
         description = dlr.status.value if delivered else _failure_code(dlr)
         if self._vendor.dlr_push_url is None:  # the account pulls its reports
@@ -354,7 +359,7 @@ class SimTencentSmsApi(_CloudApi):
                     "SessionContext": "",
                 }
             )
-            return
+            return True
         report = {
             "user_receive_time": dlr.done_at.astimezone(CHINA_TZ).strftime(_TIME),
             "nationcode": "86",
@@ -364,4 +369,4 @@ class SimTencentSmsApi(_CloudApi):
             "description": "用户短信送达成功" if delivered else "",
             "sid": dlr.message_id,
         }
-        await self._push_report(report, "result", dlr.message_id)
+        return await self._push_report(report, "result", dlr.message_id)

@@ -211,12 +211,13 @@ class SimVendorHttpApi:
 
     # ---- DLR outlet
 
-    async def emit(self, dlr: SimDlr) -> None:
+    async def emit(self, dlr: SimDlr) -> bool:
         report = dlr_report_json(dlr)
         if self._vendor.dlr_push_url is None:
             self._pull_queue.append(report)
-            return
+            return True
         await self._push(report)
+        return True
 
     async def _push(self, report: dict[str, str]) -> None:
         v = self._vendor

@@ -117,9 +117,9 @@ class SimInProcessVendor:
             )
         raise AmbiguousSubmit("unclassified refusal", vendor=vendor, code=code, raw_request=request)
 
-    async def emit(self, dlr: SimDlr) -> None:
+    async def emit(self, dlr: SimDlr) -> bool:
         if self._sink is None:
-            return  # not started/closed: like a vendor pushing to nobody
+            return False  # not started/closed: like a vendor pushing to nobody
         raw = json.dumps(
             {
                 "msgid": dlr.message_id,
@@ -144,3 +144,4 @@ class SimInProcessVendor:
                 msisdn=dlr.msisdn,
             )
         )
+        return True

@@ -41,7 +41,7 @@ from collector.vendors.sim.scenario import (
     decide_fate,
     render_template,
 )
-from collector.vendors.sim.truth import TruthLog, TruthRecord, iso
+from collector.vendors.sim.truth import SentReceipt, TruthLog, TruthRecord, iso, vendor_claim
 
 __all__ = [
     "Accepted",
@@ -116,7 +116,10 @@ class SimDlr:
 class DlrOutlet(Protocol):
     """The vendor front-end that reports DLRs to the vendor's client."""
 
-    async def emit(self, dlr: SimDlr) -> None: ...
+    async def emit(self, dlr: SimDlr) -> bool:
+        """Send one receipt. False when nothing went out (the vendor's report format has no
+        such state, or there is no one to send it to): the truth records only what did."""
+        ...
 
 
 class ModemSink(Protocol):
@@ -250,6 +253,75 @@ class _Vendor:
     caps: DailyCaps = field(default_factory=DailyCaps)
     outlet: DlrOutlet | None = None
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+
+@dataclass
+class _Life:
+    """One accepted message as it plays out: its fate (changed when the receiver is found
+    down), the delivery, and the receipts actually sent."""
+
+    fate: Fate
+    due_at: datetime | None = None  # the planned delivery, kept when the receiver is down
+    delivered_at: datetime | None = None
+    parts_delivered: int = 0
+    receiver_down: bool = False
+    sent: list[SentReceipt] = field(default_factory=list)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _truth_record(
+    v: VendorScenario,
+    ids: tuple[str, ...],
+    msisdn: str,
+    carrier: Carrier,
+    signed: str,
+    parts: int,
+    life: _Life,
+    accepted_at: datetime,
+    blackhole: bool,
+    modem: str | None,
+) -> TruthRecord:
+    """The truth as it stands: what the network did and the receipts sent so far."""
+    receipts = tuple(life.sent)
+    claim = vendor_claim(receipts)
+    arrived = life.delivered_at is not None
+    claimed_success = claim is not None and claim.status == DlrStatus.DELIVRD.value
+    due = iso(life.due_at)  # when the handset had (or would have had) the message
+    return TruthRecord(
+        vendor=v.name,
+        vendor_message_id=ids[0],
+        msisdn=msisdn,
+        fate=(FateKind.DELIVERED if arrived else FateKind.LOST).value,
+        delivered_at=iso(life.delivered_at),
+        dlr_status=claim.status if claim else None,
+        dlr_at=claim.done_at if claim else None,
+        rewritten=life.fate.rewritten,
+        receiver_down=life.receiver_down,
+        carrier=carrier.value,
+        modem=modem,
+        message_ids=ids,
+        accepted_at=iso(accepted_at),
+        dlr_count=sum(r.final for r in receipts),
+        intermediate_after_final=claim is not None
+        and any(not r.final and r.done_at > claim.done_at for r in receipts),
+        dlr_before_arrival=due is not None
+        and any(r.status == DlrStatus.DELIVRD.value and r.sent_at < due for r in receipts),
+        parts_delivered=life.parts_delivered,
+        fake_dlr=claimed_success and not arrived,
+        false_failure=claim is not None and not claimed_success and arrived,
+        late_dlr=claim is not None
+        and (datetime.fromisoformat(claim.done_at) - accepted_at).total_seconds() > 72 * 3600,
+        text_sent=signed,
+        text_delivered=life.fate.text if arrived else None,
+        sender=v.sender,
+        parts=parts,
+        blackhole=blackhole,
+        contradicting_final=any(
+            r.final and (r.status == DlrStatus.DELIVRD.value) != claimed_success for r in receipts
+        ),
+        out_of_order_dlr=[r.done_at for r in receipts] != sorted(r.done_at for r in receipts),
+        receipts=receipts,
+    )
 
 
 class CarrierNetwork:
@@ -414,72 +486,95 @@ class CarrierNetwork:
         accepted_elapsed: float,
         blackhole: bool,
     ) -> None:
-        v = state.scenario
+        """Deliver and send receipts side by side on the simulated clock: a receipt planned
+        before the delivery goes out before the handset has the message. The truth is
+        written once the fate is settled and again after every later receipt."""
+        due = fate.deliver_after_s
+        life = _Life(fate, None if due is None else accepted_at + timedelta(seconds=due))
         subscriber = self._scenario.subscriber(msisdn)
-        delivered_at: datetime | None = None
-        receiver_down = False
-        parts_delivered = 0
-        if fate.deliver_after_s is not None:
-            await self._clock.sleep_until(accepted_elapsed + fate.deliver_after_s)
-            # The network clock at the planned moment: exact, whatever the event loop lag.
-            delivered_at = accepted_at + timedelta(seconds=fate.deliver_after_s)
-            ok = False
-            if subscriber is not None:
-                encoded = encode_sms(
-                    v.sender,
-                    fate.text,
-                    delivered_at,
-                    carrier=carrier,
-                    concat_ref=zlib.crc32(ids[0].encode()),  # stable per message
+        modem = subscriber.modem if subscriber else None
+
+        def record() -> None:
+            self._truth.write(
+                _truth_record(
+                    state.scenario,
+                    ids,
+                    msisdn,
+                    carrier,
+                    signed,
+                    parts,
+                    life,
+                    accepted_at,
+                    blackhole,
+                    modem,
                 )
-                parts_delivered = len(encoded.pdus)
-                if fate.lost_part is not None and fate.lost_part < len(encoded.pdus):
-                    pdus = encoded.pdus[: fate.lost_part] + encoded.pdus[fate.lost_part + 1 :]
-                    encoded = replace(encoded, pdus=pdus)
-                    parts_delivered = len(pdus)
-                ok = await self._modems.deliver(subscriber.modem, encoded)
-            if not ok:
-                receiver_down = subscriber is not None
-                delivered_at = None
-                parts_delivered = 0
-                fate = fate.with_receiver_down()
-        finals = [d for d in fate.dlrs if d.status.is_final]
-        first = finals[0] if finals else None
-        self._truth.write(
-            TruthRecord(
-                vendor=v.name,
-                vendor_message_id=ids[0],
-                msisdn=msisdn,
-                fate=fate.kind.value,
-                delivered_at=iso(delivered_at),
-                dlr_status=first.status.value if first else None,
-                dlr_at=iso(accepted_at + timedelta(seconds=first.after_s)) if first else None,
-                rewritten=fate.rewritten,
-                receiver_down=receiver_down,
-                carrier=carrier.value,
-                modem=subscriber.modem if subscriber else None,
-                message_ids=ids,
-                accepted_at=iso(accepted_at),
-                dlr_count=len(finals),
-                intermediate_after_final=len(finals) < len(fate.dlrs),
-                dlr_before_arrival=bool(
-                    first
-                    and fate.deliver_after_s is not None
-                    and first.after_s < fate.deliver_after_s
-                ),
-                parts_delivered=parts_delivered,
-                fake_dlr=fate.fake_dlr,
-                false_failure=fate.false_failure,
-                late_dlr=bool(first and first.after_s > 72 * 3600),
-                text_sent=signed,
-                text_delivered=fate.text if delivered_at is not None else None,
-                sender=v.sender,
-                parts=parts,
-                blackhole=blackhole,
             )
-        )
-        for planned in sorted(fate.dlrs, key=lambda d: d.after_s):
-            await self._emit(state, ids, msisdn, signed, planned, accepted_at, accepted_elapsed)
+
+        async def receipts() -> None:
+            deliver_after = fate.deliver_after_s
+            for i in sorted(range(len(fate.dlrs)), key=lambda j: fate.dlrs[j].sent_after_s):
+                planned = fate.dlrs[i]
+                await self._clock.sleep_until(accepted_elapsed + planned.sent_after_s)
+                if deliver_after is None or planned.sent_after_s >= deliver_after:
+                    # An honest vendor reports what the delivery did (receiver down: EXPIRED).
+                    await life.settled.wait()
+                    planned = life.fate.dlrs[i]
+                if await self._emit(state, ids, msisdn, signed, planned, accepted_at):
+                    sent_at = accepted_at + timedelta(seconds=planned.sent_after_s)
+                    done_at = accepted_at + timedelta(seconds=planned.after_s)
+                    life.sent.append(
+                        SentReceipt(planned.status.value, iso(done_at) or "", iso(sent_at) or "")
+                    )
+                    if life.settled.is_set():
+                        record()
+
+        sending = asyncio.ensure_future(receipts())
+        try:
+            await self._deliver(state.scenario, ids, msisdn, carrier, life, accepted_at,
+                                accepted_elapsed)  # fmt: skip
+            record()
+            life.settled.set()
+            await sending
+        finally:
+            sending.cancel()
+
+    async def _deliver(
+        self,
+        v: VendorScenario,
+        ids: tuple[str, ...],
+        msisdn: str,
+        carrier: Carrier,
+        life: _Life,
+        accepted_at: datetime,
+        accepted_elapsed: float,
+    ) -> None:
+        """Hand the SMS to the subscriber's modem at its planned time; settles `life`."""
+        fate = life.fate
+        if fate.deliver_after_s is None:
+            return
+        subscriber = self._scenario.subscriber(msisdn)
+        await self._clock.sleep_until(accepted_elapsed + fate.deliver_after_s)
+        # The network clock at the planned moment: exact, whatever the event loop lag.
+        delivered_at = accepted_at + timedelta(seconds=fate.deliver_after_s)
+        ok = False
+        if subscriber is not None:
+            encoded = encode_sms(
+                v.sender,
+                fate.text,
+                delivered_at,
+                carrier=carrier,
+                concat_ref=zlib.crc32(ids[0].encode()),  # stable per message
+            )
+            if fate.lost_part is not None and fate.lost_part < len(encoded.pdus):
+                pdus = encoded.pdus[: fate.lost_part] + encoded.pdus[fate.lost_part + 1 :]
+                encoded = replace(encoded, pdus=pdus)
+            ok = await self._modems.deliver(subscriber.modem, encoded)
+            if ok:
+                life.delivered_at = delivered_at
+                life.parts_delivered = len(encoded.pdus)
+        if not ok:
+            life.receiver_down = subscriber is not None
+            life.fate = fate.with_receiver_down()
 
     async def _emit(
         self,
@@ -489,25 +584,29 @@ class CarrierNetwork:
         signed: str,
         planned: PlannedDlr,
         accepted_at: datetime,
-        accepted_elapsed: float,
-    ) -> None:
-        await self._clock.sleep_until(accepted_elapsed + planned.after_s)
+    ) -> bool:
+        """Send one planned receipt for every id; True when the vendor did send it."""
         if state.outlet is None:
-            return
+            return False
         err = "000" if planned.status is DlrStatus.DELIVRD else "001"
+        sent = False
         for message_id in ids:  # per-part ids (SMPP) each get their own receipt (1.3)
-            await state.outlet.emit(
-                SimDlr(
-                    vendor=state.scenario.name,
-                    message_id=message_id,
-                    msisdn=msisdn,
-                    status=planned.status,
-                    err=err,
-                    submitted_at=accepted_at,
-                    done_at=accepted_at + timedelta(seconds=planned.after_s),
-                    text=signed[:20],
+            sent = (
+                await state.outlet.emit(
+                    SimDlr(
+                        vendor=state.scenario.name,
+                        message_id=message_id,
+                        msisdn=msisdn,
+                        status=planned.status,
+                        err=err,
+                        submitted_at=accepted_at,
+                        done_at=accepted_at + timedelta(seconds=planned.after_s),
+                        text=signed[:20],
+                    )
                 )
+                or sent
             )
+        return sent
 
     async def wait_idle(self, timeout_s: float = 10.0) -> None:
         """Wait until every scheduled delivery and DLR has played out (tests, demo drain)."""

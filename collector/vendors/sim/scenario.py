@@ -171,6 +171,8 @@ class Knobs:
     late_dlr_delay_s: float = 4 * 86400.0  # beyond the 72 h window (0.4)
     p_dlr_before_arrival: float = 0.0  # DELIVRD claimed before the handset has it (4.3)
     p_enroute_after_final: float = 0.0  # an intermediate ENROUTE after the final (4.5)
+    p_contradicting_final: float = 0.0  # a second final of the opposite kind, a minute later
+    p_out_of_order_dlr: float = 0.0  # all receipts sent at the last one's time, newest first
     p_part_lost: float = 0.0  # one part of a long message never arrives (4.5 "Splitting")
     known_number_p_arrive: float | None = None  # vendors learn test numbers (4.3, TelQ)
     rewrite: Rewrite = field(default_factory=Rewrite)
@@ -328,6 +330,8 @@ def _knobs(t: StrictTable, base: Knobs) -> Knobs:
         late_dlr_delay_s=t.number("late_dlr_delay_s", base.late_dlr_delay_s),
         p_dlr_before_arrival=_p(t, "p_dlr_before_arrival", base.p_dlr_before_arrival),
         p_enroute_after_final=_p(t, "p_enroute_after_final", base.p_enroute_after_final),
+        p_contradicting_final=_p(t, "p_contradicting_final", base.p_contradicting_final),
+        p_out_of_order_dlr=_p(t, "p_out_of_order_dlr", base.p_out_of_order_dlr),
         p_part_lost=_p(t, "p_part_lost", base.p_part_lost),
         known_number_p_arrive=None if known is None else float(known),
         rewrite=rewrite,
@@ -349,6 +353,8 @@ _KNOB_KEYS = frozenset(
         "late_dlr_delay_s",
         "p_dlr_before_arrival",
         "p_enroute_after_final",
+        "p_contradicting_final",
+        "p_out_of_order_dlr",
         "p_part_lost",
         "known_number_p_arrive",
         "rewrite",
@@ -623,7 +629,12 @@ class FateKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class PlannedDlr:
     status: DlrStatus
-    after_s: float  # since acceptance, simulated seconds
+    after_s: float  # its done time, since acceptance, simulated seconds
+    send_after_s: float | None = None  # when it goes out, if not at its done time
+
+    @property
+    def sent_after_s(self) -> float:
+        return self.after_s if self.send_after_s is None else self.send_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -632,9 +643,9 @@ class Fate:
     deliver_after_s: float | None  # since acceptance; None when lost
     text: str  # as the handset will show it
     rewritten: bool
-    dlrs: tuple[PlannedDlr, ...]
-    fake_dlr: bool = False
-    false_failure: bool = False
+    dlrs: tuple[PlannedDlr, ...]  # in the order the vendor sends them
+    fake_dlr: bool = False  # planned: DELIVRD for a message that is lost (none if missing)
+    false_failure: bool = False  # planned: a failure receipt for one that arrives
     lost_part: int | None = None  # 0-based index of the part that never arrives
 
     def with_receiver_down(self) -> Fate:
@@ -709,6 +720,8 @@ def decide_fate(
     early = rng.random() < knobs.p_dlr_before_arrival
     enroute_after = rng.random() < knobs.p_enroute_after_final
     part_draw = rng.random()
+    contradicting = rng.random() < knobs.p_contradicting_final
+    out_of_order = rng.random() < knobs.p_out_of_order_dlr
     parts = sms_parts(delivered_text)
     lost_part = (
         int(part_draw / knobs.p_part_lost * parts)
@@ -729,12 +742,21 @@ def decide_fate(
         status = DlrStatus.DELIVRD if fake else DlrStatus.UNDELIV
         false_failure = False
     dlrs: tuple[PlannedDlr, ...] = ()
-    if status is not None and not missing:
+    if status is None or missing:
+        fake = false_failure = False  # planned but never sent: nothing was claimed
+    else:
         dlrs = (PlannedDlr(status, dlr_at),)
         if duplicate:
             dlrs += (PlannedDlr(status, dlr_at + dlr_delay),)
         if enroute_after:
             dlrs += (PlannedDlr(DlrStatus.ENROUTE, dlr_at + 2 * dlr_delay),)
+        if contradicting:
+            # A minute on, so the two are apart even in minute-precision SMPP done dates.
+            other = DlrStatus.UNDELIV if status is DlrStatus.DELIVRD else DlrStatus.DELIVRD
+            dlrs += (PlannedDlr(other, dlr_at + 60.0 + dlr_delay),)
+        if out_of_order and len(dlrs) > 1:
+            last = max(d.after_s for d in dlrs)
+            dlrs = tuple(replace(d, send_after_s=last) for d in reversed(dlrs))
     return Fate(
         kind=FateKind.DELIVERED if arrives else FateKind.LOST,
         deliver_after_s=latency if arrives else None,

@@ -144,10 +144,10 @@ class SimVendorSmpp:
             return int(CommandStatus.ESME_RTHROTTLED)
         return int(CommandStatus.ESME_RSYSERR)  # outage: ambiguous for the client (1.6)
 
-    async def emit(self, dlr: SimDlr) -> None:
+    async def emit(self, dlr: SimDlr) -> bool:
         number = self._numbers.get(dlr.message_id)
         if number is None:
-            return
+            return False
         await self.server.send_receipt(
             self._vendor.account,
             number,
@@ -160,3 +160,4 @@ class SimVendorSmpp:
             source_addr=dlr.msisdn,
             destination_addr=self._vendor.sender,
         )
+        return True  # sent now, or queued until the client binds again

@@ -25,7 +25,31 @@ class Comparison:
     by_fate: dict[str, int] = field(default_factory=dict)
 
 
-ARRIVED = ("delivered", "late")
+ARRIVED = ("delivered", "late", "partial")  # partial: a long message with parts missing
+_AGREES = frozenset({"consistent", "late"})  # a claim that matches what happened
+_NO_CLAIM = frozenset({"missing", "pending"})
+
+
+def expected_dlr(truth: dict[str, Any], verdict: str) -> frozenset[str]:
+    """The DLR classifications that agree with what the vendor actually sent, given the
+    verdict on the message. `dlr_status` in the truth is the vendor's claim — its first final
+    receipt by done time, the rule the judge applies — among the receipts that really went
+    out; a receipt planned but never sent is no claim."""
+    claim = truth.get("dlr_status")
+    if verdict == "rejected":
+        return frozenset({"not_applicable"})
+    if claim is None or truth.get("late_dlr"):  # beyond the 72 h window: never judged
+        return _NO_CLAIM
+    if verdict == "pending":
+        return frozenset({"pending"})
+    if verdict == "inconclusive":
+        return frozenset({"unverifiable"})
+    if verdict == "partial":  # the parts that came show it was sent: any claim stands
+        return _AGREES
+    success = claim == "DELIVRD"
+    if verdict in ARRIVED:
+        return _AGREES if success else frozenset({"false_failure"})
+    return frozenset({"fake_success"}) if success else _AGREES
 
 
 def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]]) -> Comparison:
@@ -34,7 +58,9 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
     Rules (issue 4 "Done when"): a delivered message is judged delivered or late; a lost
     one lost — or inconclusive when its receiver was down; a refused one rejected; every
     fake DLR (DELIVRD for a lost message) is caught unless the receiver was down; nothing
-    that arrived is ever called lost (no false accusation).
+    that arrived is ever called lost (no false accusation). The DLR classification must be
+    the one `expected_dlr` gives for the receipts the vendor actually sent.
+    A message's truth may span several lines; the last one holds.
     """
     by_id: dict[tuple[str, str], dict[str, Any]] = {}
     rejected: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -71,6 +97,7 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
                 )
             continue
         out.matched += 1
+        problems_before = len(out.problems)
         fate = t["fate"]
         out.by_fate[fate] = out.by_fate.get(fate, 0) + 1
         verdict = v["verdict"]
@@ -97,4 +124,12 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
             out.problems.append(f"{where}: refused by the vendor but judged {verdict}")
         if v["dlr"] == "fake_success" and not t.get("fake_dlr"):
             out.problems.append(f"{where}: accused of a fake DLR the vendor did not fake")
+        elif len(out.problems) == problems_before and v["dlr"] not in (
+            want := expected_dlr(t, verdict)
+        ):
+            sent = [r["status"] for r in t.get("receipts") or ()]
+            out.problems.append(
+                f"{where}: DLR judged {v['dlr']}, the receipts sent {sent} make it"
+                f" {'/'.join(sorted(want))}"
+            )
     return out
