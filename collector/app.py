@@ -9,9 +9,9 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 import structlog
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collector.api.servicer import AgentConfigSource
     from collector.canaries import CanaryAssignment
     from collector.config import CollectorConfig
+    from collector.health.supervise import Supervision, Supervisor, Unit
     from collector.ledger import Ledger
 
 log = structlog.get_logger("collector.app")
@@ -162,37 +163,65 @@ async def serve(
     async def canaries_changed() -> None:
         await store.replace(source)  # same source, new plan: watchers re-check versions
 
-    canary_task = asyncio.create_task(
-        keep_planned(planner, ledger.agents, canaries_changed, stop), name="canary planner"
+    from collector.health.board import HealthBoard, service_unit
+    from collector.health.recorder import HealthRecorder
+    from collector.health.supervise import Supervisor
+
+    # Every background service and every vendor is a supervised unit with its state on
+    # the board (kept in the ledger, /metrics and the time series): one failing never
+    # stops another, and one that cannot recover ends the process (exit 1).
+    board = HealthBoard(time.time_ns)
+    board.listeners.append(
+        lambda _unit: metrics.show_health(
+            board.units(), {v: board.measured(v) for v in board.vendors}
+        )
     )
-    background = [
-        t for t in (start_probing(config, ledger, stop), start_alerting(config, ledger, stop)) if t
-    ]
+    for span in await asyncio.to_thread(ledger.resume_health, instance, at_ns=time.time_ns()):
+        log.warning("not_measured_while_down", vendor=span.vendor, cause=span.cause,
+                    since_ns=span.start_ns, until_ns=span.end_ns)  # fmt: skip
+    supervisor = Supervisor(board, stop)
+    supervision = start_probing(config, ledger, supervisor)
+    start_alerting(config, ledger, supervisor, supervision)
+
+    async def canaries(unit: Unit) -> None:
+        await keep_planned(
+            planner, ledger.agents, canaries_changed, unit.stop, on_pass=unit.running
+        )
+
+    supervisor.spawn(service_unit("canaries"), canaries, supervision.service())
+    recorder = HealthRecorder(ledger, board, instance)
+    supervisor.spawn(service_unit("health"), recorder.run, supervision.service())
+    gave_up = asyncio.create_task(supervisor.gave_up.wait())
     try:
-        await stop.wait()
-        log.info("collector_stopping")
+        await asyncio.wait(
+            {asyncio.create_task(stop.wait()), gave_up}, return_when=asyncio.FIRST_COMPLETED
+        )
+        log.info("collector_stopping", reason=supervisor.reason or "signal")
     finally:
+        stop.set()
         reload_task.cancel()
-        canary_task.cancel()
         await running.stop(grace_s=2.0)
-        for task in background:
-            # They see `stop` too: a last judging pass, vendors, webhooks and sinks closed.
-            try:
-                await asyncio.wait_for(task, timeout=30)
-            except Exception as exc:
-                log.error("background_service_failed", service=task.get_name(), error=str(exc))
+        # Units see `stop`: a last judging pass, vendors, webhooks and sinks closed.
+        await supervisor.join(timeout_s=10.0)
+        try:  # the stop itself is a not-measured span from now until the next start
+            await recorder.flush()
+        except Exception as exc:
+            log.error("health_not_recorded", error=str(exc))
         await asyncio.to_thread(ledger.close)
         log.info("collector_stopped")
+    if supervisor.gave_up.is_set():
+        click.echo(f"smsprobe-collector: giving up: {supervisor.reason}", err=True)
+        raise SystemExit(1)
 
 
-def start_probing(
-    config: CollectorConfig, ledger: Ledger, stop: asyncio.Event
-) -> asyncio.Task[None] | None:
+def start_probing(config: CollectorConfig, ledger: Ledger, supervisor: Supervisor) -> Supervision:
     """The probing side (vendors, scheduler, judge, time series) when [probes] is set;
-    ingest alone otherwise. A crash there is logged and never stops ingest."""
+    ingest alone otherwise. Returns how units are restarted ([probes.supervision])."""
     from collector.config import ConfigError
+    from collector.health.board import service_unit
+    from collector.health.supervise import Supervision
     from collector.probes.config import parse_probes
-    from collector.probes.service import ProbeService
+    from collector.probes.service import ProbeService, timeseries_unit
     from collector.timeseries.config import parse_timeseries
 
     try:
@@ -204,13 +233,17 @@ def start_probing(
         raise click.ClickException(f"config error: {exc}") from exc
     if probes is None:
         log.info("probing_disabled", reason="no [probes] section")
-        if timeseries is None:
-            return None
-        return _background(
-            _write_timeseries(ledger, timeseries, stop, config.agent_defaults.offline_after_s),
-            "timeseries",
-        )
-    service = ProbeService(
+        supervision = Supervision()
+        if timeseries is not None:  # modem and agent health still go to InfluxDB
+            supervisor.spawn(
+                service_unit("timeseries"),
+                timeseries_unit(
+                    ledger, timeseries, time.time_ns, config.agent_defaults.offline_after_s
+                ),
+                supervision.service(fatal=False),
+            )
+        return supervision
+    ProbeService(
         ledger,
         probes,
         config.raw_section("vendors"),
@@ -219,50 +252,20 @@ def start_probing(
         timeseries=timeseries,
         canary_deadline_s=config.agent_defaults.canary_deadline_s,
         offline_after_s=config.agent_defaults.offline_after_s,
-    )
-
-    return _background(service.run(stop), "probes")
-
-
-def _background(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-    """A service beside ingest: a crash there is logged and never stops ingest."""
-
-    def done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background_service_failed", service=name, error=str(task.exception()))
-
-    task = asyncio.create_task(coro, name=name)
-    task.add_done_callback(done)
-    return task
-
-
-async def _write_timeseries(
-    ledger: Any, ts: Any, stop: asyncio.Event, offline_after_s: float
-) -> None:
-    """Time series without probing: modem and agent health still go to InfluxDB."""
-    from collector.timeseries.writer import TimeSeriesWriter, WriterSettings
-
-    sink = ts.make_sink()
-    try:
-        await TimeSeriesWriter(
-            ledger,
-            sink,
-            WriterSettings(interval_s=ts.interval_s, offline_after_s=offline_after_s),
-            clock=time.time_ns,
-        ).run(stop)
-    finally:
-        await sink.close()
+    ).start(supervisor, supervisor.board)
+    return probes.supervision
 
 
 def start_alerting(
-    config: CollectorConfig, ledger: Ledger, stop: asyncio.Event
-) -> asyncio.Task[None] | None:
-    """SLA, fake-DLR, outage and silent-receiver alerts when [alerts] is set."""
+    config: CollectorConfig, ledger: Ledger, supervisor: Supervisor, supervision: Supervision
+) -> None:
+    """SLA, fake-DLR, outage, silent-receiver and monitoring alerts when [alerts] is set."""
     from collector.alerts.service import alert_service_from_config
     from collector.config import ConfigError
+    from collector.health.board import service_unit
 
     if not config.raw_section("alerts"):
-        return None
+        return
     try:
         service, notifier = alert_service_from_config(
             config.raw_section("alerts"),
@@ -273,11 +276,11 @@ def start_alerting(
     except ConfigError as exc:
         raise click.ClickException(f"config error: {exc}") from exc
 
-    async def run() -> None:
+    async def run(unit: Unit) -> None:
         async with notifier:
-            await service.run(stop)
+            await service.run(unit.stop, on_pass=unit.running)
 
-    return _background(run(), "alerts")
+    supervisor.spawn(service_unit("alerts"), run, supervision.service())
 
 
 @click.command("serve")

@@ -336,14 +336,18 @@ async def keep_planned(
     stop: asyncio.Event,
     *,
     interval_s: float = 5.0,
+    on_pass: Callable[[], None] | None = None,
 ) -> None:
     """Re-plan every `interval_s` (agents register and modems come and go); call `changed`
-    (ConfigStore.replace) when the plan moved, so watchers re-check their version."""
+    (ConfigStore.replace) when the plan moved, so watchers re-check their version;
+    `on_pass` after each pass that worked (the supervisor's "running")."""
     while not stop.is_set():
         try:
             rows = await asyncio.to_thread(agents)
             if planner.update(rows):
                 await changed()
+            if on_pass is not None:
+                on_pass()
         except Exception as exc:  # a ledger hiccup must not stop planning for good
             log.warning("canary_plan_failed", error=f"{type(exc).__name__}: {exc}")
         with contextlib.suppress(TimeoutError):

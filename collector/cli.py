@@ -18,6 +18,10 @@ from agent.lazy_cli import LazyGroup
             "collector.validation:config_group",
             "Check a config file as `serve` would, without starting anything.",
         ),
+        "status": (
+            "collector.health.status:status_command",
+            "Collector health: vendors probed, services running, since when.",
+        ),
         "agents": (
             "collector.agents_cli:agents_command",
             "Every agent and modem: last seen, health, clock, outbox lag.",

@@ -3,7 +3,11 @@ created at the edge (collector/app.py) and handed to the servicer."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from collector.health.board import UnitState, UnitStatus
 
 
 class CollectorMetrics:
@@ -72,6 +76,46 @@ class CollectorMetrics:
         self.config_pushes = Counter(
             "smsprobe_collector_config_pushes", "AgentConfig messages sent.", ["agent"], registry=r
         )
+        # The collector's own health (collector/health): which units run, since when.
+        self.unit_up = Gauge(
+            "smsprobe_collector_unit_up",
+            "1 while a supervised unit (vendor:<name>, service:<name>) runs, else 0.",
+            ["unit"],
+            registry=r,
+        )
+        self.unit_state_since = Gauge(
+            "smsprobe_collector_unit_state_since_seconds",
+            "Unix time the unit entered its current state.",
+            ["unit"],
+            registry=r,
+        )
+        self.unit_failures = Gauge(
+            "smsprobe_collector_unit_failures",
+            "Consecutive failures of the unit (0 once it runs again).",
+            ["unit"],
+            registry=r,
+        )
+        self.unit_restarts = Gauge(
+            "smsprobe_collector_unit_restarts",
+            "Restarts of the unit since the collector started.",
+            ["unit"],
+            registry=r,
+        )
+        self.vendor_measured = Gauge(
+            "smsprobe_collector_vendor_measured",
+            "1 while the vendor is being probed and judged; 0 is a not-measured span.",
+            ["vendor"],
+            registry=r,
+        )
+
+    def show_health(self, units: Iterable[UnitStatus], measured: Mapping[str, bool]) -> None:
+        for u in units:
+            self.unit_up.labels(u.name).set(int(u.state is UnitState.RUNNING))
+            self.unit_state_since.labels(u.name).set(u.since_ns / 1e9)
+            self.unit_failures.labels(u.name).set(u.failures)
+            self.unit_restarts.labels(u.name).set(u.restarts)
+        for vendor, ok in measured.items():
+            self.vendor_measured.labels(vendor).set(int(ok))
 
 
 def serve_metrics(metrics: CollectorMetrics, listen: str) -> int:

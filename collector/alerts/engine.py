@@ -8,19 +8,22 @@ Conditions (each decided statistically or over a span, never on one lost probe):
 - `vendor_outage` per vendor: of its latest `outage_probes` attempts (judged probes and
   submit failures, by submit time) fewer than `outage_max_rate` arrived;
 - `agent_silent`: an agent not heard from for `silent_after_s`;
-- `modem_unhealthy`: a modem whose latest health says it cannot receive.
+- `modem_unhealthy`: a modem whose latest health says it cannot receive;
+- `monitoring_degraded` per vendor: the collector is not measuring it (its unit, the
+  scheduler or the judge not running; decided from the ledger's not-measured spans).
 A partial probe (a long message with parts missing) is neither arrived nor lost for the
 SLA and fake-DLR figures (figures.py) and its DLR is never fake; for an outage it counts
 as arrived (the route delivers).
 Hysteresis: an alert starts after `raise_after` consecutive firing evaluations and ends
-after `clear_after` consecutive quiet ones, so a flapping condition does not page twice.
+after `clear_after` consecutive quiet ones, so a flapping condition does not page twice;
+a quiet evaluation counts only with evidence that the condition cleared (clearing.py).
 """
 
 from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +38,7 @@ class AlertKind(enum.Enum):
     VENDOR_OUTAGE = "vendor_outage"
     AGENT_SILENT = "agent_silent"
     MODEM_UNHEALTHY = "modem_unhealthy"
+    MONITORING_DEGRADED = "monitoring_degraded"  # a vendor not measured (collector/health)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +210,16 @@ class AlertEngine:
         for c in active:  # alerts open in the ledger when the collector restarted
             self._tracks[c.key] = _Track(active=True, figures=c.figures)
 
-    def evaluate(self, firing: Iterable[Condition], *, now_ns: int) -> list[AlertEvent]:
+    def evaluate(
+        self,
+        firing: Iterable[Condition],
+        *,
+        now_ns: int,
+        cleared: Container[tuple[AlertKind, tuple[tuple[str, str], ...]]] | None = None,
+    ) -> list[AlertEvent]:
+        """`cleared`: the keys shown cleared (collector/alerts/clearing.py). An active alert
+        neither firing nor in it holds: an alert never ends for lack of data. None: any
+        quiet evaluation counts towards the end (the rule before evidence was required)."""
         events: list[AlertEvent] = []
         current = {c.key: c for c in firing}
         for key in set(self._tracks) | set(current):
@@ -221,6 +234,8 @@ class AlertEngine:
                     events.append(
                         AlertEvent("start", key[0], dict(key[1]), now_ns, condition.figures)
                     )
+            elif track.active and cleared is not None and key not in cleared:
+                track.firing_streak = 0  # no evidence either way: the alert holds
             else:
                 track.quiet_streak += 1
                 track.firing_streak = 0

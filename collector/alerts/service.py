@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import structlog
 
+from collector.alerts.clearing import Cleared, cleared_keys
 from collector.alerts.engine import (
     AlertEngine,
     AlertEvent,
@@ -32,10 +34,10 @@ from collector.alerts.engine import (
 )
 from collector.alerts.notify import Delivery, ExponentialBackoff, WebhookNotifier
 from collector.ledger.base import AgentStatus
+from collector.ledger.health import UnitRow, UnmeasuredSpan
 from collector.ledger.probes import AlertRow
 from collector.reports.cli import ProbeSource, load_judged
 from collector.reports.config import iso
-from collector.reports.figures import JudgedProbe
 
 log = structlog.get_logger("smsprobe.alerts")
 NS = 1_000_000_000
@@ -45,6 +47,9 @@ CONTENT_REJECTIONS = frozenset({"rejected:template", "rejected:signature", "reje
 # Probes are selected by plan time; a submit may follow its plan by this much.
 PLAN_MARGIN_S = 600.0
 DRAIN_TIMEOUT_S = 30.0
+# On stop, deliveries in flight get this long, then are noted as abandoned: a collector
+# stops within 5 s of SIGTERM (systemd, CI) even with a webhook that never answers.
+STOP_DRAIN_S = 2.0
 
 
 class AlertLedger(ProbeSource, Protocol):
@@ -61,6 +66,12 @@ class AlertLedger(ProbeSource, Protocol):
     ) -> None: ...
 
     def note_alert_delivery(self, alert_id: int, note: str) -> None: ...
+
+    def collector_units(self, instance: str | None = ...) -> list[UnitRow]: ...
+
+    def unmeasured_spans(
+        self, *, since_ns: int = ..., until_ns: int | None = ..., vendor: str | None = ...
+    ) -> list[UnmeasuredSpan]: ...
 
 
 class Notifier(Protocol):
@@ -136,9 +147,8 @@ class AlertService:
         log.info("alerts_restored", open=len(active))
         return len(active)
 
-    def _facts(
-        self, now: int
-    ) -> tuple[list[JudgedProbe], list[SubmitFailure], list[ReceiverStatus]]:
+    def _facts(self, now: int) -> tuple[list[Condition], Cleared]:
+        """What fires at `now`, and what is shown cleared (an alert ends only on that)."""
         since = now - int((self._rules.window_s + PLAN_MARGIN_S) * NS)
         probes, _, judged = load_judged(self._ledger, since_ns=since, until_ns=now + 1)
         failures = [
@@ -146,7 +156,34 @@ class AlertService:
             for p in probes
             if p.submit_status == "rejected" and p.error_kind not in CONTENT_REJECTIONS
         ]
-        return judged, failures, receivers_of(self._ledger.agents())
+        receivers = receivers_of(self._ledger.agents())
+        watched = {
+            u.unit.removeprefix("vendor:")
+            for u in self._ledger.collector_units()
+            if u.unit.startswith("vendor:")
+        }
+        blind: dict[str, list[UnmeasuredSpan]] = defaultdict(list)
+        for span in self._ledger.unmeasured_spans(since_ns=now):
+            if span.end_ns == 0:
+                blind[span.vendor].append(span)
+        firing = conditions(judged, failures, receivers, now_ns=now, rules=self._rules)
+        firing += [
+            Condition(
+                AlertKind.MONITORING_DEGRADED,
+                (("vendor", vendor),),
+                {
+                    "causes": sorted({s.cause for s in spans}),
+                    "since_ns": min(s.start_ns for s in spans),
+                    "reason": spans[0].reason,
+                },
+            )
+            for vendor, spans in sorted(blind.items())
+        ]
+        cleared = cleared_keys(
+            judged, failures, receivers, now_ns=now, rules=self._rules, watched=watched,
+            blind=set(blind),
+        )  # fmt: skip
+        return firing, cleared
 
     # ------------------------------------------------------------ one pass
 
@@ -156,12 +193,9 @@ class AlertService:
             await self.restore()
         assert self._engine is not None
         now = self._clock()
-        judged, failures, receivers = await asyncio.to_thread(self._facts, now)
-        firing = [
-            Condition(c.kind, _subject(c.subject), c.figures)
-            for c in conditions(judged, failures, receivers, now_ns=now, rules=self._rules)
-        ]
-        events = self._engine.evaluate(firing, now_ns=now)
+        facts, cleared = await asyncio.to_thread(self._facts, now)
+        firing = [Condition(c.kind, _subject(c.subject), c.figures) for c in facts]
+        events = self._engine.evaluate(firing, now_ns=now, cleared=cleared)
         self.evaluations += 1
         for event in events:
             alert_id = await asyncio.to_thread(self._record, event)
@@ -206,19 +240,22 @@ class AlertService:
 
     # ------------------------------------------------------------ the loop
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, *, on_pass: Callable[[], None] | None = None) -> None:
         """Evaluate every interval until `stop` is set; one failed pass is logged, not fatal
-        (the open alerts are restored by the first pass that reaches the ledger)."""
+        (the open alerts are restored by the first pass that reaches the ledger); `on_pass`
+        after each pass that worked (the supervisor's "running")."""
         try:
             while not stop.is_set():
                 try:
                     await self.evaluate_once()
+                    if on_pass is not None:
+                        on_pass()
                 except Exception as exc:  # keep watching; the next pass retries
                     log.error("alert_evaluation_failed", error=repr(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._interval_s)
         finally:
-            await self.drain()
+            await self.drain(STOP_DRAIN_S)
 
 
 def alert_service_from_config(

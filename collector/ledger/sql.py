@@ -47,6 +47,7 @@ from collector.ledger.base import (
     UnknownAgentError,
 )
 from collector.ledger.migrations import Dialect, load
+from collector.ledger.health import HealthLedgerMixin
 from collector.ledger.probes import ProbeLedgerMixin
 from collector.records import (
     AgentEvent,
@@ -129,7 +130,7 @@ def _clock(offset: float, unc: float | None, measured: int) -> ClockEstimate:
     return ClockEstimate(offset_ms=float(offset), uncertainty_ms=_inf(unc), measured_at_ns=measured)
 
 
-class SqlLedger(ProbeLedgerMixin, ABC):
+class SqlLedger(ProbeLedgerMixin, HealthLedgerMixin, ABC):
     """Everything of the `Ledger` protocol that is plain SQL."""
 
     dialect: Dialect

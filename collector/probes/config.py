@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,7 +55,7 @@ class ProbesConfig:
     plans: tuple[VendorPlan, ...]
     send_for_s: float | None = None  # stop planning new probes after this (demo, drills)
     judge_full_interval_s: float = 300.0
-    supervision: Supervision = Supervision()  # [probes.supervision]: restarts, back-off
+    supervision: Supervision = field(default_factory=Supervision)  # [probes.supervision]
 
 
 def parse_probes(

@@ -76,6 +76,23 @@ class ProbeLedger(Protocol):
     ) -> None: ...
 
 
+class VendorGate(Protocol):
+    """Which vendors take probes now (collector/probes/vendor_units.py), and what became
+    of each submit (a run of failures takes a vendor down for a back-off)."""
+
+    def available(self, vendor: str) -> bool: ...
+
+    def submitted(self, vendor: str, error: Exception | None) -> None: ...
+
+
+class _AlwaysOpen:
+    def available(self, vendor: str) -> bool:
+        return True
+
+    def submitted(self, vendor: str, error: Exception | None) -> None:
+        return None
+
+
 class LedgerDlrSink:
     """DlrSink over the ledger: returns once the raw DLR is committed."""
 
@@ -135,14 +152,17 @@ class ProbeRunner:
         settings: RunnerSettings,
         *,
         clock: Callable[[], int],
+        gate: VendorGate | None = None,
     ) -> None:
         self._ledger = ledger
         self._vendors = vendors
         self._scheduler = scheduler
         self._settings = settings
         self._clock = clock
+        self._gate: VendorGate = gate or _AlwaysOpen()
         self._tokens: dict[str, dict[str, int]] = defaultdict(dict)  # msisdn -> token -> at
         self._tasks: set[asyncio.Task[None]] = set()
+        self._restored = False
         self.sent = 0
 
     async def restore(self) -> None:
@@ -173,7 +193,9 @@ class ProbeRunner:
             )
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.restore()
+        if not self._restored:  # once per process: a restarted run must not count twice
+            await self.restore()
+            self._restored = True
         while not stop.is_set():
             now = self._clock()
             until = self._settings.send_until_ns
@@ -182,10 +204,10 @@ class ProbeRunner:
                 await stop.wait()
                 break
             for planned in self._scheduler.due(now):
-                if planned.vendor not in self._vendors:
-                    continue
+                if planned.vendor not in self._vendors or not self._gate.available(planned.vendor):
+                    continue  # a vendor being retried: its not-measured span says so
                 plan = await self._plan(planned)
-                task = asyncio.create_task(self._submit(plan, planned.target))
+                task = asyncio.create_task(self._send(plan, planned.target))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             wake_in = (self._scheduler.next_wakeup() - self._clock()) / NS
@@ -233,7 +255,11 @@ class ProbeRunner:
         await asyncio.to_thread(self._ledger.add_probe, plan)
         return plan
 
-    async def _submit(self, plan: ProbePlan, target: Target) -> None:
+    async def _send(self, plan: ProbePlan, target: Target) -> None:
+        self._gate.submitted(plan.vendor, await self._submit(plan, target))
+
+    async def _submit(self, plan: ProbePlan, target: Target) -> Exception | None:
+        """Submit one probe and record the answer; returns the failure, None on acceptance."""
         vendor = self._vendors[plan.vendor]
         sms = OutgoingSms(
             probe_id=plan.probe_id,
@@ -257,19 +283,19 @@ class ProbeRunner:
                     await asyncio.sleep(delay)
                     continue
                 await self._record_error(plan, "rejected", exc, started)
-                return
+                return exc
             except AmbiguousSubmit as exc:
                 await self._record_error(plan, "ambiguous", exc, started)
-                return
+                return exc
             except (Rejected, AuthFailed, VendorError) as exc:
                 await self._record_error(plan, "rejected", exc, started)
-                return
+                return exc
             except Exception as exc:
                 log.exception("probe_submit_crashed", probe_id=plan.probe_id, vendor=plan.vendor)
                 await self._record(
                     plan, "ambiguous", started, error_kind="crash", error_detail=repr(exc)
                 )
-                return
+                return exc
             await self._record(
                 plan,
                 "accepted",
@@ -282,7 +308,7 @@ class ProbeRunner:
             log.info("probe_submitted", probe_id=plan.probe_id, vendor=plan.vendor,
                      msisdn=mask_msisdn(target.msisdn), profile=plan.profile,
                      message_ids=list(result.message_ids))  # fmt: skip
-            return
+            return None
 
     async def _record_error(
         self, plan: ProbePlan, status: str, exc: VendorError, started: int

@@ -1,6 +1,7 @@
-"""The probing side of a running collector, composed: vendors and their DLR intake, the
-scheduler over the SIMs agents report, the runner, the judge, DLR pulls and the
-time-series writer. `serve` starts it when [probes] is configured."""
+"""The probing side of a running collector, composed as supervised units: one per vendor
+(collector/probes/vendor_units.py) and one per service — DLR webhooks, the scheduler over
+the SIMs agents report (with the runner), the judge, DLR pulls and the time-series writer.
+`serve` starts it when [probes] is configured; one unit failing never stops another."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import structlog
 
+from collector.health.board import HealthBoard, service_unit, vendor_unit
+from collector.health.supervise import Supervisor, Unit
 from collector.judging import Judge, JudgingConfig
 from collector.probes.config import ProbesConfig
 from collector.probes.content import PROFILES, expected_text
 from collector.probes.runner import LedgerDlrSink, ProbeRunner, RunnerSettings
 from collector.probes.scheduler import Scheduler, Target
+from collector.probes.vendor_units import VendorGates
 from collector.timeseries.config import TimeSeriesConfig
 from collector.timeseries.writer import TimeSeriesWriter, WriterSettings
 from collector.vendors.base import sms_parts
@@ -76,26 +81,17 @@ class ProbeService:
         self._canary_deadline_s = canary_deadline_s
         self._offline_after_s = offline_after_s
         self.webhook_port = 0
-        self.ready = asyncio.Event()
 
-    async def run(self, stop: asyncio.Event) -> None:
+    def start(self, supervisor: Supervisor, board: HealthBoard) -> None:
+        """Spawn every unit of the probing side under `supervisor`."""
         cfg = self._config
+        sup = cfg.supervision
         vendor_set = build_vendors(self._vendor_section, clock=self._clock, file=self._file)
         sink = LedgerDlrSink(self._ledger)
-        webhook = DlrWebhookServer(
-            vendor_set.push_endpoints,
-            sink,
-            host=cfg.webhook_host,
-            port=cfg.webhook_port,
-            clock=self._clock,
-        )
-        await webhook.start()
-        self.webhook_port = webhook.port
-        log.info("dlr_webhook_listening", host=cfg.webhook_host, port=webhook.port)
-        for vendor in vendor_set.vendors.values():
-            await vendor.start(sink)
         now = self._clock()
         plans = [p for p in cfg.plans if p.name in vendor_set.vendors]
+        for plan in plans:
+            board.add_vendor(plan.name)
         parts_of = {
             (p.name, prof): billed_parts(prof, p.signature) for p in plans for prof in p.profiles
         }
@@ -108,6 +104,7 @@ class ProbeService:
             daily_budget=cfg.daily_budget,
             timezone=cfg.timezone,
         )
+        gates = VendorGates(board, down_after=sup.vendor_down_after)
         runner = ProbeRunner(
             self._ledger,
             vendor_set.vendors,
@@ -118,6 +115,7 @@ class ProbeService:
                 send_until_ns=None if cfg.send_for_s is None else now + int(cfg.send_for_s * 1e9),
             ),
             clock=self._clock,
+            gate=gates,
         )
         judge = Judge(
             self._ledger,
@@ -129,39 +127,65 @@ class ProbeService:
             ),
             self._clock,
         )
-        tasks = [
-            self._every(stop, 2.0, lambda: self._refresh_targets(scheduler)),
-            runner.run(stop),
-            self._every(stop, cfg.judge_interval_s, lambda: asyncio.to_thread(judge.judge_once)),
-            self._every(stop, cfg.poll_interval_s, lambda: self._poll(vendor_set.vendors)),
-        ]
-        sink_ts = None
-        if self._timeseries is not None:
-            sink_ts = self._timeseries.make_sink()
-            writer = TimeSeriesWriter(
-                self._ledger,
-                sink_ts,
-                WriterSettings(
-                    give_up_s=cfg.policy.give_up_s,
-                    interval_s=self._timeseries.interval_s,
-                    offline_after_s=self._offline_after_s,
-                ),
+
+        async def webhooks(unit: Unit) -> None:
+            server = DlrWebhookServer(
+                vendor_set.push_endpoints,
+                sink,
+                host=cfg.webhook_host,
+                port=cfg.webhook_port or self.webhook_port,  # a restart keeps its port
                 clock=self._clock,
             )
-            tasks.append(writer.run(stop))
-        self.ready.set()
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            # A last judging pass so what arrived until the stop is in the ledger.
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(judge.judge_once, full=True)
-            for vendor in vendor_set.vendors.values():
-                with contextlib.suppress(Exception):
-                    await vendor.close()
-            await webhook.close()
-            if sink_ts is not None:
-                await sink_ts.close()
+            await server.start()
+            try:
+                self.webhook_port = server.port
+                log.info("dlr_webhook_listening", host=cfg.webhook_host, port=server.port)
+                unit.running()
+                await unit.stop.wait()
+            finally:
+                await server.close()
+
+        async def scheduling(unit: Unit) -> None:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(
+                        _every(unit, 2.0, lambda: self._refresh_targets(scheduler), ready=True)
+                    )
+                    group.create_task(runner.run(unit.stop))
+            except BaseExceptionGroup as group_error:
+                raise group_error.exceptions[0] from group_error
+            finally:
+                if unit.stop.is_set():
+                    gates.sending_done.set()
+
+        async def judging(unit: Unit) -> None:
+            try:
+                await _every(
+                    unit, cfg.judge_interval_s, lambda: asyncio.to_thread(judge.judge_once)
+                )
+            finally:
+                if unit.stop.is_set():
+                    # A last pass so what arrived until the stop is in the ledger.
+                    await asyncio.to_thread(judge.judge_once, full=True)
+
+        supervisor.spawn(service_unit("dlr_webhooks"), webhooks, sup.service())
+        for name, vendor in vendor_set.vendors.items():
+            supervisor.spawn(
+                vendor_unit(name), partial(gates.run_vendor, vendor, sink), sup.vendor()
+            )
+        supervisor.spawn(service_unit("scheduler"), scheduling, sup.service())
+        supervisor.spawn(service_unit("judge"), judging, sup.service())
+        supervisor.spawn(
+            service_unit("dlr_pull"),
+            lambda unit: _every(unit, cfg.poll_interval_s, lambda: _poll(vendor_set.vendors)),
+            sup.service(),
+        )
+        if self._timeseries is not None:
+            writer_unit = timeseries_unit(
+                self._ledger, self._timeseries, self._clock, self._offline_after_s,
+                give_up_s=cfg.policy.give_up_s,
+            )  # fmt: skip
+            supervisor.spawn(service_unit("timeseries"), writer_unit, sup.service(fatal=False))
 
     async def _refresh_targets(self, scheduler: Scheduler) -> None:
         agents = await asyncio.to_thread(self._ledger.agents)
@@ -176,21 +200,51 @@ class ProbeService:
                 log.info("probe_target_added", agent=target.agent_id, carrier=target.carrier)
             scheduler.add_target(target, now)
 
-    async def _poll(self, vendors: Mapping[str, Any]) -> None:
-        for vendor in vendors.values():
-            try:
-                await vendor.poll_dlrs()
-            except Exception as exc:
-                log.warning("dlr_poll_failed", vendor=vendor.name, error=str(exc))
 
-    @staticmethod
-    async def _every(
-        stop: asyncio.Event, interval_s: float, step: Callable[[], Awaitable[Any]]
-    ) -> None:
-        while not stop.is_set():
-            try:
-                await step()
-            except Exception:
-                log.exception("probe_service_step_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+async def _poll(vendors: Mapping[str, Any]) -> None:
+    for vendor in vendors.values():
+        try:
+            await vendor.poll_dlrs()
+        except Exception as exc:  # one vendor's pull failing is that vendor's problem
+            log.warning("dlr_poll_failed", vendor=vendor.name, error=str(exc))
+
+
+async def _every(
+    unit: Unit, interval_s: float, step: Callable[[], Awaitable[Any]], *, ready: bool = True
+) -> None:
+    """`step` every `interval_s` until stop; a failing step fails the unit (its supervisor
+    restarts it with back-off) instead of being retried silently forever."""
+    while not unit.stop.is_set():
+        await step()
+        if ready:
+            unit.running()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(unit.stop.wait(), timeout=interval_s)
+
+
+def timeseries_unit(
+    ledger: Any,
+    ts: TimeSeriesConfig,
+    clock: Callable[[], int],
+    offline_after_s: float,
+    *,
+    give_up_s: float = 600.0,
+) -> Callable[[Unit], Awaitable[None]]:
+    """The body of `service:timeseries`: a sink per run, closed whatever happens. An
+    unreachable InfluxDB fails the run (cursors stay; the restart writes the same points)."""
+
+    async def run(unit: Unit) -> None:
+        sink = ts.make_sink()
+        writer = TimeSeriesWriter(
+            ledger,
+            sink,
+            WriterSettings(give_up_s=give_up_s, interval_s=ts.interval_s,
+                           offline_after_s=offline_after_s),
+            clock=clock,
+        )  # fmt: skip
+        try:
+            await writer.run(unit.stop, on_pass=unit.running)
+        finally:
+            await sink.close()
+
+    return run

@@ -31,6 +31,48 @@ class RatePoint:
     ci_high: float
 
 
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A window in which a vendor was not measured (not probed, or not judged)."""
+
+    start_ns: int
+    end_ns: int
+    causes: tuple[str, ...]  # the units that were not running (collector/health)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start_ns": self.start_ns, "end_ns": self.end_ns,
+                "seconds": round((self.end_ns - self.start_ns) / NS, 3),
+                "causes": list(self.causes)}  # fmt: skip
+
+
+def merge_gaps(
+    spans: Iterable[tuple[str, int, int, str]], *, since_ns: int, until_ns: int
+) -> dict[str, list[Gap]]:
+    """(vendor, start, end, cause) spans, end 0 = still open, clipped to [since, until)
+    and merged per vendor where they overlap or touch."""
+    by_vendor: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    for vendor, start, end, cause in spans:
+        lo, hi = max(start, since_ns), min(end or until_ns, until_ns)
+        if lo < hi:
+            by_vendor[vendor].append((lo, hi, cause))
+    out: dict[str, list[Gap]] = {}
+    for vendor, items in sorted(by_vendor.items()):
+        merged: list[Gap] = []
+        for lo, hi, cause in sorted(items):
+            if merged and lo <= merged[-1].end_ns:
+                last = merged[-1]
+                causes = tuple(sorted({*last.causes, cause}))
+                merged[-1] = Gap(last.start_ns, max(last.end_ns, hi), causes)
+            else:
+                merged.append(Gap(lo, hi, (cause,)))
+        out[vendor] = merged
+    return out
+
+
+def _in_gap(gaps: Sequence[Gap], at_ns: int) -> bool:
+    return any(g.start_ns <= at_ns < g.end_ns for g in gaps)
+
+
 @dataclass
 class Report:
     since: str
@@ -44,6 +86,16 @@ class Report:
     latencies: dict[str, list[float]]  # vendor -> arrived probes' latencies
     bucket_s: int
     filters: dict[str, str] = field(default_factory=dict)
+    not_measured: dict[str, list[Gap]] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)  # vendor -> probes in a gap
+    period_ns: tuple[int, int] = (0, 0)
+
+    def measured_fraction(self, vendor: str) -> float | None:
+        since, until = self.period_ns
+        if until <= since:
+            return None
+        dark = sum(g.end_ns - g.start_ns for g in self.not_measured.get(vendor, ()))
+        return 1.0 - dark / (until - since)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +115,15 @@ class Report:
                 v: [_point(p) for p in points] for v, points in self.rate_series.items()
             },
             "bucket_s": self.bucket_s,
+            "not_measured": {
+                v: {
+                    "spans": [g.to_dict() for g in gaps],
+                    "seconds": round(sum(g.end_ns - g.start_ns for g in gaps) / NS, 3),
+                    "measured_fraction": self.measured_fraction(v),
+                    "probes_excluded": self.excluded.get(v, 0),
+                }
+                for v, gaps in self.not_measured.items()
+            },
         }
 
 
@@ -89,9 +150,20 @@ def build_report(
     bucket_s: int = 3600,
     progress: Callable[[str], None] | None = None,
     filters: Mapping[str, str] | None = None,
+    not_measured: Mapping[str, Sequence[Gap]] | None = None,
+    period_ns: tuple[int, int] = (0, 0),
 ) -> Report:
+    """`not_measured`: each vendor's gaps (merge_gaps); a probe submitted inside one is
+    left out of every figure, so rates are computed over measured time only."""
     thresholds = thresholds or Thresholds()
-    all_probes: Sequence[JudgedProbe] = list(probes)
+    gaps = dict(not_measured or {})
+    excluded: dict[str, int] = defaultdict(int)
+    all_probes: list[JudgedProbe] = []
+    for p in probes:
+        if _in_gap(gaps.get(p.vendor, ()), p.submitted_at_ns):
+            excluded[p.vendor] += 1
+        else:
+            all_probes.append(p)
     tables = {}
     for name, dims in BREAKDOWNS.items():
         if progress:
@@ -133,4 +205,7 @@ def build_report(
         latencies={v: sorted(ls) for v, ls in sorted(latencies.items())},
         bucket_s=bucket_s,
         filters=dict(filters or {}),
+        not_measured={v: list(g) for v, g in sorted(gaps.items())},
+        excluded=dict(excluded),
+        period_ns=period_ns,
     )

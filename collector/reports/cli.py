@@ -185,7 +185,7 @@ def report_command(
 ) -> None:
     """SLA report per vendor × carrier × region × profile × hour band."""
     from collector.ledger import LedgerError, open_ledger
-    from collector.reports.build import build_report
+    from collector.reports.build import build_report, merge_gaps
     from collector.reports.config import iso
     from collector.reports.render import render
 
@@ -205,6 +205,7 @@ def report_command(
             _, _, judged = load_judged(
                 as_probe_source(ledger), since_ns=since_ns, until_ns=until_ns, vendor=vendor
             )
+            spans = ledger.unmeasured_spans(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
         except LedgerError as exc:
             raise click.ClickException(f"ledger: {exc}") from exc
         finally:
@@ -219,6 +220,12 @@ def report_command(
             prices=reports.prices,
             progress=lambda what: progress.advance(what=what),
             filters={"vendor": vendor} if vendor else None,
+            not_measured=merge_gaps(
+                ((s.vendor, s.start_ns, s.end_ns, s.cause) for s in spans),
+                since_ns=since_ns,
+                until_ns=until_ns,
+            ),
+            period_ns=(since_ns, until_ns),
         )
         progress.advance(what=f"rendering {fmt}")
         text = render(report, fmt)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, tzinfo
 
 from collector.correlation.model import NS
 from collector.reports.build import Report
+from collector.reports.config import iso
 from collector.reports.figures import Cell
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -311,6 +312,7 @@ Filters: {html.escape(filters)}. SLA: arrival ≥ {report.thresholds.arrival_rat
 p95 latency ≤ {report.thresholds.p95_latency_s:.0f} s; decided by a one-sided exact binomial test at α = {report.thresholds.alpha}.
 Arrival rate counts probes whose receiver was healthy; partial (a long message with parts missing), inconclusive and rejected probes are shown apart.</p>
 <h2>Summary</h2><ul>{"".join(summary) or "<li>No probes in the period.</li>"}</ul>
+{_html_not_measured(report)}
 <h2>Arrival rate over time</h2>{rate_chart(report)}
 <h2>Latency distribution</h2>{latency_chart(report)}
 <h2>Vendor × carrier</h2>{heatmap(report)}
@@ -325,10 +327,43 @@ Every figure can be recomputed from an evidence bundle with <code>smsprobe-colle
 """
 
 
+def not_measured_lines(report: Report) -> list[str]:
+    """One line per vendor with gaps, then one per gap: when, how long, why."""
+    lines = []
+    for vendor, gaps in report.not_measured.items():
+        share = report.measured_fraction(vendor)
+        measured = "" if share is None else f"; measured {_pct(share)} of the period"
+        excluded = report.excluded.get(vendor, 0)
+        lines.append(f"{vendor}: {len(gaps)} not-measured span(s){measured}; "
+                     f"{excluded} probe(s) inside them left out of the figures")  # fmt: skip
+        for g in gaps:
+            zone = _zone_of(report.since)
+            when = f"{iso(g.start_ns, zone)} – {iso(g.end_ns, zone)}"
+            lines.append(
+                f"    {when} ({(g.end_ns - g.start_ns) / 1e9:.1f} s): {', '.join(g.causes)}"
+            )
+    return lines
+
+
+def _html_not_measured(report: Report) -> str:
+    if not report.not_measured:
+        return ""
+    items = "".join(f"<li>{html.escape(line.strip())}</li>" for line in not_measured_lines(report))
+    return (
+        "<h2>Not measured</h2><p class=small>Windows in which the collector did not probe or "
+        "judge a vendor; rates are computed over measured time only.</p>"
+        f"<ul>{items}</ul>"
+    )
+
+
 def render_markdown(report: Report) -> str:
     lines = [f"# smsprobe SLA report {report.since} – {report.until}", ""]
     lines.append(f"Generated {report.generated_at} by smsprobe {report.software_version}.")
     lines.append("")
+    if report.not_measured:
+        lines += ["## Not measured", ""]
+        lines += [f"- {line.strip()}" for line in not_measured_lines(report)]
+        lines.append("")
     for title, name in (
         ("By vendor", "vendor"),
         ("By vendor × carrier", "vendor_carrier"),

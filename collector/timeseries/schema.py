@@ -68,5 +68,15 @@ AGENT = Measurement(
     },
 )
 
-MEASUREMENTS = {m.name: m for m in (PROBE, ARRIVAL, MODEM, AGENT)}
+# The collector's own health (collector/health): one point per unit and per probed vendor
+# each pass; `measured` 0 is a not-measured span of that vendor.
+COLLECTOR_UNIT = Measurement(
+    "collector_unit",
+    ("instance", "unit", "kind"),
+    {"up": "int", "state": "str", "failures": "int", "restarts": "int"},
+)
+
+COLLECTOR_VENDOR = Measurement("collector_vendor", ("instance", "vendor"), {"measured": "int"})
+
+MEASUREMENTS = {m.name: m for m in (PROBE, ARRIVAL, MODEM, AGENT, COLLECTOR_UNIT, COLLECTOR_VENDOR)}
 ARRIVAL_WINDOWS_S = {"5m": 300, "1h": 3600}

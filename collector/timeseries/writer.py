@@ -28,7 +28,9 @@ from typing import Protocol
 import structlog
 
 from collector.correlation.model import NS
+from collector.health.board import measured_vendors
 from collector.ledger.base import AgentStatus
+from collector.ledger.health import UnitRow
 from collector.ledger.probes import HealthRow, StoredProbe, StoredVerdict
 from collector.reports.figures import JudgedProbe, aggregate
 from collector.timeseries.points import Point, make_point
@@ -69,6 +71,8 @@ class WriterLedger(Protocol):
 
     def agents(self) -> list[AgentStatus]: ...
 
+    def collector_units(self, instance: str | None = ...) -> list[UnitRow]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class WriterSettings:
@@ -76,7 +80,6 @@ class WriterSettings:
     offline_after_s: float = 180.0  # [agents] offline_after_s: the agent series' `up`
     batch: int = 5000
     interval_s: float = 5.0
-    max_backoff_s: float = 60.0
 
 
 def probe_point(j: JudgedProbe, probe: StoredProbe) -> Point:
@@ -159,6 +162,31 @@ def agent_point(a: AgentStatus, now_ns: int, offline_after_s: float = 180.0) -> 
     )
 
 
+def collector_points(rows: Sequence[UnitRow], now_ns: int) -> list[Point]:
+    points = []
+    states: dict[str, dict[str, str]] = defaultdict(dict)
+    for r in rows:
+        states[r.instance][r.unit] = r.state
+        points.append(
+            make_point(
+                "collector_unit",
+                {"instance": r.instance, "unit": r.unit, "kind": r.unit.split(":", 1)[0]},
+                {"up": int(r.state == "running"), "state": r.state, "failures": r.failures,
+                 "restarts": r.restarts},
+                now_ns,
+            )
+        )  # fmt: skip
+    for instance, units in states.items():
+        for vendor, ok in measured_vendors(units).items():
+            points.append(
+                make_point(
+                    "collector_vendor", {"instance": instance, "vendor": vendor},
+                    {"measured": int(ok)}, now_ns,
+                )
+            )  # fmt: skip
+    return points
+
+
 class TimeSeriesWriter:
     def __init__(
         self,
@@ -174,20 +202,20 @@ class TimeSeriesWriter:
         self._clock = clock
         self.written = 0
 
-    async def run(self, stop: asyncio.Event) -> None:
-        backoff = 1.0
+    async def run(self, stop: asyncio.Event, on_pass: Callable[[], None] | None = None) -> None:
+        """Write every `interval_s` until stop. An unreachable sink raises SinkUnavailable:
+        the cursors did not move, and whoever restarts this (collector/health/supervise.py,
+        with back-off) writes the same points once the server is back."""
         while not stop.is_set():
             try:
                 await self.write_once()
-                backoff = 1.0
-                delay = self._settings.interval_s
             except SinkUnavailable as exc:
-                # Cursors did not move: the same points go out once the server is back.
-                log.warning("timeseries_sink_unavailable", error=str(exc), retry_in_s=backoff)
-                delay = backoff
-                backoff = min(backoff * 2, self._settings.max_backoff_s)
+                log.warning("timeseries_sink_unavailable", error=str(exc))
+                raise
+            if on_pass is not None:
+                on_pass()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+                await asyncio.wait_for(stop.wait(), timeout=self._settings.interval_s)
 
     async def write_once(self) -> int:
         """One pass over every series; returns how many points were written."""
@@ -196,6 +224,7 @@ class TimeSeriesWriter:
             written += await self._arrivals(window)
         written += await self._health()
         written += await self._agents()
+        written += await self._collector()
         self.written += written
         return written
 
@@ -301,6 +330,14 @@ class TimeSeriesWriter:
         agents = await asyncio.to_thread(self._ledger.agents)
         now = self._clock()
         points = [agent_point(a, now, self._settings.offline_after_s) for a in agents]
+        await self._write(points)
+        return len(points)
+
+    async def _collector(self) -> int:
+        """The collector's own health as the ledger has it (every instance)."""
+        rows = await asyncio.to_thread(self._ledger.collector_units)
+        now = self._clock()
+        points = collector_points(rows, now)
         await self._write(points)
         return len(points)
 

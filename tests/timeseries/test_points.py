@@ -36,7 +36,9 @@ def test_schema_is_enforced() -> None:
 
 
 def test_schema_matches_design() -> None:
-    assert set(MEASUREMENTS) == {"probe", "arrival", "modem", "agent"}
+    assert set(MEASUREMENTS) == {
+        "probe", "arrival", "modem", "agent", "collector_unit", "collector_vendor"
+    }  # fmt: skip
     assert MEASUREMENTS["probe"].tags == (
         "vendor",
         "carrier",
