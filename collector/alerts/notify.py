@@ -148,30 +148,34 @@ class WebhookNotifier:
         status: int | None = None
         error = ""
         attempt = 0
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                async with self._session.post(url, data=body, headers=headers) as resp:
-                    status = resp.status
-                    await resp.read()
-                error = "" if 200 <= status < 300 else f"HTTP {status}"
-                if not error or not retryable(status):
-                    break
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                status, error = None, f"{type(exc).__name__}: {exc}"
-            if attempt < self._max_attempts:
-                log.info("alert_delivery_retried", url=url, alert_id=alert_id, attempt=attempt,
-                         error=error)  # fmt: skip
-                await self._sleep(self._backoff.delay_s(attempt))
+        try:
+            for attempt in range(1, self._max_attempts + 1):
+                try:
+                    async with self._session.post(url, data=body, headers=headers) as resp:
+                        status = resp.status
+                        await resp.read()
+                    error = "" if 200 <= status < 300 else f"HTTP {status}"
+                    if not error or not retryable(status):
+                        break
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    status, error = None, f"{type(exc).__name__}: {exc}"
+                if attempt < self._max_attempts:
+                    log.info("alert_delivery_retried", url=url, alert_id=alert_id,
+                             attempt=attempt, error=error)  # fmt: skip
+                    await self._sleep(self._backoff.delay_s(attempt))
+        except asyncio.CancelledError:
+            # The collector stops (its stop is bounded): the page missed is on the alert.
+            note = f"{event.phase} {url} abandoned at stop attempts={attempt} error={error}"
+            log.warning("alert_delivery_abandoned", url=url, alert_id=alert_id, attempts=attempt)
+            await self._note(alert_id, note)
+            raise
         result = Delivery(url, not error, attempt, status, error)
-        note = (
+        await self._note(
+            alert_id,
             f"{event.phase} {url} delivered status={status} attempts={attempt}"
             if result.delivered
-            else f"{event.phase} {url} failed attempts={attempt} error={error}"
+            else f"{event.phase} {url} failed attempts={attempt} error={error}",
         )
-        try:
-            await asyncio.to_thread(self._ledger.note_alert_delivery, alert_id, note)
-        except Exception as exc:  # a ledger hiccup must not stop alerting
-            log.warning("alert_delivery_note_failed", alert_id=alert_id, error=repr(exc))
         if result.delivered:
             log.info("alert_delivered", url=url, alert_id=alert_id, phase=event.phase,
                      kind=event.kind.value, attempts=attempt)  # fmt: skip
@@ -179,3 +183,9 @@ class WebhookNotifier:
             log.warning("alert_delivery_failed", url=url, alert_id=alert_id, phase=event.phase,
                         kind=event.kind.value, attempts=attempt, error=error)  # fmt: skip
         return result
+
+    async def _note(self, alert_id: int, note: str) -> None:
+        try:
+            await asyncio.to_thread(self._ledger.note_alert_delivery, alert_id, note)
+        except Exception as exc:  # a ledger hiccup must not stop alerting
+            log.warning("alert_delivery_note_failed", alert_id=alert_id, error=repr(exc))
