@@ -5,9 +5,10 @@ truth probe by probe. Then the truth itself: it records what was sent, not what 
 
 from __future__ import annotations
 
+import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from collector.correlation.verdicts import judge
 from collector.vendors.base import ContentProfile, DlrStatus, OutgoingSms, SubmitResult
 from collector.vendors.sim.network import EncodedSms, RecordingModemSink, SimDlr
 from collector.vendors.sim.scenario import Knobs, Latency, decide_fate
-from collector.vendors.sim.truth import TruthRecord
+from collector.vendors.sim.truth import SentReceipt, TruthRecord
 from collector.vendors.sim.truthcheck import compare, expected_dlr
 from tests.vendors.helpers import MSISDN_CMCC, run, scenario_doc, vendor_scenario
 from tests.vendors.test_sim_network import ListOutlet, network
@@ -159,8 +160,6 @@ def test_every_receipt_knob_at_once_is_classified_as_the_truth_says(kind: str) -
 
 
 def truth_json(t: TruthRecord) -> dict[str, Any]:
-    import json
-
     data: dict[str, Any] = json.loads(t.to_json())
     return data
 
@@ -260,3 +259,31 @@ def test_truth_lists_the_receipts_sent_and_early_ones_go_out_before_the_handset_
     [t] = net.truth.records
     assert [x.status for x in t.receipts] == ["DELIVRD"]  # the ENROUTE never went out
     assert not t.intermediate_after_final and t.dlr_count == 1
+
+
+def test_the_truth_check_holds_the_dlr_to_the_last_truth_line() -> None:
+    """A lost message: first no receipt, then a fake DELIVRD went out (a second line)."""
+    settled = TruthRecord(
+        vendor="v", vendor_message_id="m1", msisdn=MSISDN_CMCC, fate="lost", delivered_at=None,
+        dlr_status=None, dlr_at=None, rewritten=False, receiver_down=False, message_ids=("m1",),
+    )  # fmt: skip
+    sent = SentReceipt("DELIVRD", "2026-11-24T10:00:05.000+08:00", "2026-11-24T10:00:05.000+08:00")
+    faked = replace(settled, dlr_status="DELIVRD", dlr_at=sent.done_at, fake_dlr=True,
+                    dlr_count=1, receipts=(sent,))  # fmt: skip
+    verdict = {"probe_id": "p1", "vendor": "v", "vendor_message_ids": ["m1"],
+               "msisdn": MSISDN_CMCC, "profile": "notification", "verdict": "lost"}  # fmt: skip
+    lines = [truth_json(settled), truth_json(faked)]
+    # Never sent (only the first line): "missing" is right, and no fake DLR is counted.
+    only_planned = compare([{**verdict, "dlr": "missing"}], lines[:1])
+    assert not only_planned.problems and only_planned.fake_dlrs_in_truth == 0
+    # Sent: the last line holds, and the measurement must have caught it.
+    missed = compare([{**verdict, "dlr": "missing"}], lines)
+    assert missed.fake_dlrs_in_truth == 1 and missed.fake_dlrs_caught == 0
+    assert [p for p in missed.problems if "fake DLR not caught" in p]
+    caught = compare([{**verdict, "dlr": "fake_success"}], lines)
+    assert not caught.problems and caught.fake_dlrs_caught == 1
+    # An accusation the receipts do not support is a disagreement too.
+    arrived = replace(faked, fate="delivered", fake_dlr=False)
+    accused = compare([{**verdict, "verdict": "delivered", "dlr": "false_failure"}],
+                      [truth_json(arrived)])  # fmt: skip
+    assert len(accused.problems) == 1 and "consistent/late" in accused.problems[0]

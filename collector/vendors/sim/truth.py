@@ -19,8 +19,7 @@ from typing import IO
 
 __all__ = ["SentReceipt", "TruthLog", "TruthRecord", "read_truth", "vendor_claim"]
 
-_FINAL_SUCCESS = "DELIVRD"
-_INTERMEDIATE = frozenset({"ACCEPTD", "ENROUTE"})
+_NOT_FINAL = frozenset({"ACCEPTD", "ENROUTE", "UNKNOWN"})  # never a claim (docs/verdicts.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +32,7 @@ class SentReceipt:
 
     @property
     def final(self) -> bool:
-        return self.status not in _INTERMEDIATE
+        return self.status not in _NOT_FINAL
 
 
 def vendor_claim(receipts: tuple[SentReceipt, ...]) -> SentReceipt | None:
