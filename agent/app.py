@@ -24,7 +24,7 @@ import structlog
 from agent.canary import CanaryScheduler, SupervisorSender
 from agent.config import AgentConfig, ConfigError, ModemConfig, load_config
 from agent.outbox import ModemRef, Outbox, OutboxError, open_outbox
-from agent.outbox_io import OutboxIO
+from agent.outbox_io import OutboxIO, StorageTrouble
 from agent.receiver import ModemEvent, ModemSession, ModemSupervisor, open_gsm_session
 from agent.records import AgentEvent, ClockEstimate
 from agent.recovery import Backoff
@@ -251,6 +251,32 @@ async def _housekeeping(
             await asyncio.wait_for(stop.wait(), interval_s)
 
 
+async def _open_outbox_patiently(
+    config: AgentConfig, clock: ClockSource, stop: asyncio.Event
+) -> tuple[Outbox, StorageTrouble | None] | None:
+    """Open the outbox, waiting out a disk that cannot be used yet (full, read-only, I/O
+    errors after a crash): modems are not read meanwhile, so the SIMs keep every SMS.
+    Returns the outbox and the trouble waited out (recorded once the outbox writes)."""
+    signer = record_signer(config)
+    backoff = Backoff((0.5, 1.0, 2.0, 5.0))
+    attempt = 0
+    trouble: StorageTrouble | None = None
+    while True:
+        try:
+            return open_outbox(config, clock=clock, signer=signer), trouble
+        except OutboxError as exc:
+            if trouble is None:
+                trouble = StorageTrouble(time.time_ns(), exc.reason, str(exc))
+            _log.error(
+                "outbox_unwritable", reason=exc.reason, error=str(exc), path=str(config.outbox.path)
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff.delay(attempt))
+        if stop.is_set():
+            return None
+        attempt += 1
+
+
 Opener = Callable[[str, ModemConfig, Callable[[ModemEvent], None]], Awaitable[ModemSession]]
 
 
@@ -271,7 +297,10 @@ async def run_agent(
             loop.add_signal_handler(sig, stop.set)
     clock = ClockSource()
     notifier = Notifier()
-    outbox = open_outbox(config, clock=clock, signer=record_signer(config))
+    opened = await _open_outbox_patiently(config, clock, stop)
+    if opened is None:
+        return EXIT_OK  # asked to stop while the disk was unusable
+    outbox, waited = opened
     metrics: Any = None
     if config.metrics_port:
         # Imported only when asked for: prometheus_client costs RSS on small hosts.
@@ -284,7 +313,7 @@ async def run_agent(
         if metrics is not None:
             metrics.outbox_unwritable.set(0 if trouble is None else 1)
 
-    io = OutboxIO(outbox, on_trouble=storage_trouble)
+    io = OutboxIO(outbox, on_trouble=storage_trouble, trouble=waited)
     profiles: dict[str, Any] | None = None
     if opener is None:
         profiles = check_profiles(config)

@@ -8,7 +8,17 @@ increasing sequence number in the same transaction that stores it. The uplink se
 outbox through `agent.records.RecordSource`.
 
 All methods are synchronous and short (one transaction each); they are guarded by a lock
-so the uplink may call them from another thread.
+so the uplink may call them from another thread. The agent calls them from one writer
+thread (agent/outbox_io.py), never from the event loop: a commit fsyncs.
+
+Storage errors are `OutboxError` with a reason; nothing the failing call wrote is
+visible afterwards, with one exception SQLite cannot avoid: when the WAL frames of a
+commit were written but their fsync failed (EIO), the commit is reported failed, yet the
+frames are in the WAL and are recovered when the connection is reopened. The receive
+path then sees the part as already stored (a re-read) and deletes the SIM's copy; that
+is right as long as the page cache reaches the disk, and wrong if the device dropped
+those pages (Linux marks them clean after a failed write-back). No file-level check can
+tell the two apart; a disk that fails fsync must be replaced.
 """
 
 from __future__ import annotations
@@ -349,21 +359,24 @@ class Outbox:
                 yield self._db
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._abandon()
-                raise _storage_error("outbox write failed", exc) from exc
+                error = _storage_error("outbox write failed", exc)
+                self._abandon(error.reason)
+                raise error from exc
             except BaseException:
-                self._abandon()
+                self._abandon("other")
                 raise
 
-    def _abandon(self) -> None:
+    def _abandon(self, reason: str) -> None:
         try:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
         except sqlite3.Error:
-            pass
-        # Reconnect before the next use whatever happened: cheap, and it never reuses a
-        # connection whose state an I/O error left unknown.
-        self._broken = True
+            self._broken = True
+        # A full disk or a lock leaves the connection sound (and reopening a WAL database
+        # on a full disk fails); after an I/O error reconnect rather than reuse a
+        # connection whose state is unknown.
+        if reason not in ("disk_full", "locked"):
+            self._broken = True
 
     # --- appending records ---
 

@@ -54,13 +54,17 @@ class OutboxIO:
         *,
         now_ns: Callable[[], int] = time.time_ns,
         on_trouble: Callable[[StorageTrouble | None], None] = lambda _t: None,
+        trouble: StorageTrouble | None = None,
     ) -> None:
         self.outbox = outbox
         self.now_ns = now_ns
         self.on_trouble = on_trouble
-        self.trouble: StorageTrouble | None = None
-        # The last window that ended, for receivers to date their unhealthy record from.
+        # Set when the outbox could only be opened after waiting: recorded at first use.
+        self.trouble: StorageTrouble | None = trouble
+        # The last window that ended, for receivers to date their unhealthy record from,
+        # and how many have ended (a receiver records each window once).
         self.last_trouble: tuple[StorageTrouble, int] | None = None
+        self.recoveries = 0
         self._executor = concurrent.futures.ThreadPoolExecutor(1, "outbox-writer")
 
     async def call(self, fn: Callable[..., T], *args: object) -> T:
@@ -102,6 +106,7 @@ class OutboxIO:
             return  # still failing after all: stay in trouble
         self.trouble = None
         self.last_trouble = (trouble, now)
+        self.recoveries += 1
         _log.warning(
             "outbox_writable_again", reason=trouble.reason, for_s=(now - trouble.since_ns) / 1e9
         )

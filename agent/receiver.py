@@ -204,6 +204,7 @@ class ReceiverStats:
     backpressured: int = 0
     last_sms_at_ns: int = 0
     storages: dict[str, tuple[int, int]] = field(default_factory=dict)
+    storage_recoveries_seen: int = 0  # OutboxIO.recoveries already recorded as blind
 
 
 class Receiver:
@@ -405,7 +406,10 @@ class Receiver:
                     next_reinit = now + 1.0
                     await self.reinitialise(self._reinit_reason)
                     next_sweep = now
-                if self._storage_failures and self.outbox.trouble is None:
+                if (
+                    self.outbox.recoveries != self.stats.storage_recoveries_seen
+                    and self.outbox.trouble is None
+                ):
                     await self._storage_recovered()
                     next_health = now  # a fresh sample right behind the blind window
                 if now >= next_sweep:
@@ -469,6 +473,7 @@ class Receiver:
         which nothing could be persisted, so probes in it are inconclusive, never lost."""
         window = self.outbox.last_trouble
         self._storage_failures = 0
+        self.stats.storage_recoveries_seen = self.outbox.recoveries
         if window is None:
             return
         trouble, _until = window

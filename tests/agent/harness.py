@@ -60,7 +60,9 @@ def agent_config(
         site="lab",
         region="test",
         outbox=OutboxConfig(
-            path=tmp_path / "outbox.sqlite", max_age_s=receive.get("max_age_s", 86400.0)
+            path=tmp_path / "outbox.sqlite",
+            max_age_s=receive.get("max_age_s", 86400.0),
+            max_bytes=int(receive.get("max_bytes", 512 * 1024 * 1024)),
         ),
         modems=tuple(
             ModemConfig(port=str(link), profile=profile, power_cycle_command=power_cycle)

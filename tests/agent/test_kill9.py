@@ -11,63 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
-import os
 import random
 import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 from agent.modem.sim.faults import Fault
 from agent.modem.sim.modem import SimModem
 from agent.modem.sim.pty import ModemServer
+from tests.agent.agent_proc import all_deleted, outbox_list, start_agent, write_config
 from tests.agent.harness import eventually, make_sim
 
-ROOT = Path(__file__).resolve().parents[2]
 KILLS = 14
 SEED = 20261124
 
 
-def _write_config(tmp_path: Path, links: list[Path]) -> Path:
-    modems = "".join(f'[[modems]]\nport = "{link}"\nprofile = "quectel_ec25"\n' for link in links)
-    path = tmp_path / "agent.toml"
-    path.write_text(
-        f"""
-[agent]
-id = "kill9"
-[outbox]
-path = "{tmp_path / "outbox.sqlite"}"
-[receive]
-sweep_interval_s = 0.2
-health_interval_s = 5
-command_timeout_s = 2
-{modems}
-[log]
-level = "info"
-format = "json"
-"""
-    )
-    return path
-
-
 def _grew(count: Callable[[Path], int], path: Path, before: int) -> bool:
     return count(path) > before
-
-
-def _outbox_list(config: Path) -> list[dict[str, object]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "outbox", "list", "--config", str(config), "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
 def test_kill9_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -82,22 +43,6 @@ def test_kill9_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> 
             text = f"long message {i} " + "x" * 300 if i % 3 == 2 else f"short message {i}"
             sim.deliver_text(f"1069{i:04d}", text)
             expected.append((sim.identity.imei, text))
-
-    async def start_agent(config: Path, log: IO[bytes]) -> asyncio.subprocess.Process:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "agent.cli",
-            "run",
-            "--config",
-            str(config),
-            "--no-upload",
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
 
     def persisted(log_path: Path) -> int:
         return log_path.read_bytes().count(b'"sms_part_persisted"')
@@ -114,7 +59,7 @@ def test_kill9_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> 
         async with contextlib.AsyncExitStack() as stack:
             for sim, link in zip(sims, links, strict=True):
                 await stack.enter_async_context(ModemServer(sim, link))
-            config = _write_config(tmp_path, links)
+            config = write_config(tmp_path, links, agent_id="kill9")
             log = log_path.open("ab")
             for _ in range(KILLS):
                 before = persisted(log_path)
@@ -136,21 +81,14 @@ def test_kill9_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> 
                 deliver(sims, 2)  # more arrive while the agent is down
             proc = await start_agent(config, log)
 
-            def all_deleted() -> bool:
-                return all(
-                    sim.status()["queued"] == 0
-                    and all(r["deleted_at"] for r in sim.truth_records())
-                    for sim in sims
-                )
-
-            await eventually(all_deleted, timeout_s=60)
+            await eventually(lambda: all_deleted(sims), timeout_s=60)
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 30) == 0
             log.close()
 
     asyncio.run(scenario())
 
-    listed = _outbox_list(tmp_path / "agent.toml")
+    listed = outbox_list(tmp_path / "agent.toml")
     texts = Counter((str(m["modem_imei"]), str(m["text"])) for m in listed)
     assert texts == Counter(expected), "every delivered message exactly once, on its modem"
     assert all(not m["partial"] and not m["decode_error"] for m in listed)
