@@ -116,7 +116,8 @@ def _size_problem(rec: IngestRecord, lim: IngestLimits) -> tuple[QuarantineReaso
                 return QuarantineReason.BAD_SIZE, f"sms.parts[{i}].raw_pdu has {size} bytes"
             if not 1 <= part.part_seq <= lim.max_parts:
                 return QuarantineReason.BAD_VALUE, f"sms.parts[{i}].part_seq={part.part_seq}"
-            if part.index < 0:
+            # -1: delivered straight to the agent (+CMT), never stored in a slot.
+            if part.index < -1:
                 return QuarantineReason.BAD_VALUE, f"sms.parts[{i}].index={part.index}"
             if not part.uuid:
                 return QuarantineReason.MISSING_UUID, f"sms.parts[{i}].uuid is empty"

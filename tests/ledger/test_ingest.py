@@ -83,7 +83,7 @@ def _with_part(**changes: object) -> IngestRecord:
         ({"raw_pdu": b""}, QuarantineReason.BAD_SIZE),
         ({"raw_pdu": b"\0" * 201}, QuarantineReason.BAD_SIZE),
         ({"part_seq": 0}, QuarantineReason.BAD_VALUE),
-        ({"index": -1}, QuarantineReason.BAD_VALUE),
+        ({"index": -2}, QuarantineReason.BAD_VALUE),
         ({"uuid": ""}, QuarantineReason.MISSING_UUID),
         ({"received_at_ns": NOW + 3 * 86_400 * NS}, QuarantineReason.TIME_IN_FUTURE),
     ],
@@ -92,6 +92,11 @@ def test_bad_sms_parts_are_quarantined(
     changes: dict[str, object], expected: QuarantineReason
 ) -> None:
     assert reason(_with_part(**changes)) is expected
+
+
+def test_a_direct_delivery_without_a_storage_slot_is_accepted() -> None:
+    # The agent persists +CMT deliveries (CNMI mode 2) with index -1: no slot held them.
+    assert reason(_with_part(index=-1, storage="")) is None
 
 
 def test_scts_is_the_smscs_clock_and_never_a_reason_to_quarantine() -> None:
