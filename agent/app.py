@@ -430,12 +430,14 @@ def run_command(config_path: str, no_upload: bool) -> None:
     """Read every SMS off the configured modems into the outbox (and upload it)."""
     from agent.logs import configure_logging
 
+    from agent.modem.errors import ProfileError
+
     try:
         config = load_config(config_path)
         configure_logging(config.log.level, config.log.format)
         check_profiles(config)
         record_signer(config)
-    except ConfigError as exc:
+    except (ConfigError, ProfileError) as exc:  # a broken firmware profile is config too
         click.echo(f"config error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     try:
