@@ -152,7 +152,7 @@ class HealthBoard:
         current = {(v, c) for v, causes in self.unmeasured().items() for c in causes}
         for vendor, cause in sorted(current - self._open):
             unit = self._units.get(cause)
-            reason = unit.last_error if unit is not None else "not started"
+            reason = (unit.last_error or unit.state.value) if unit is not None else "not started"
             self._events.append(SpanEvent("open", vendor, cause, now, reason))
         for vendor, cause in sorted(self._open - current):
             self._events.append(SpanEvent("close", vendor, cause, now))
