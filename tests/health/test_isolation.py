@@ -307,12 +307,12 @@ def test_broken_vendors_are_isolated_measured_as_gaps_and_alerted(world: World) 
         degraded = w.alerts("monitoring_degraded", vendor)
         assert degraded and all(end for _, end in degraded[:-1])
     for a in w.ledger.alerts():
-        vendor = a.subject.get("vendor")
-        if not a.ended_at_ns or vendor is None:
+        subject_vendor = a.subject.get("vendor")
+        if not a.ended_at_ns or subject_vendor is None:
             continue
         for s in spans:
-            if s.vendor == vendor and s.start_ns < a.ended_at_ns < (s.end_ns or t_end):
-                raise AssertionError(f"{a.kind} {a.subject} ended while {vendor} was blind")
+            if s.vendor == subject_vendor and s.start_ns < a.ended_at_ns < (s.end_ns or t_end):
+                raise AssertionError(f"{a.kind} {a.subject} ended while it was blind")
 
     # The status command reads the stopped collector's health from the ledger.
     status = subprocess.run(
