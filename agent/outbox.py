@@ -576,9 +576,32 @@ class Outbox:
             return PersistedPart(part_uuid, True, (record,))
 
     def mark_deleted(self, part_uuid: str) -> None:
-        """AT+CMGD succeeded for this part: a later identical PDU in that slot is new."""
-        with self._tx() as db:
+        """AT+CMGD succeeded for this part: a later identical PDU in that slot is new.
+
+        Not fsynced (see `_relaxed_tx`): lost to a power cut, the part only looks not yet
+        deleted, and what that changes is the residual case of `persist_part` (a
+        byte-identical redelivery into the same slot, i.e. the same SCTS: a duplicate the
+        collector discards anyway). On a slow card this halves the fsyncs per SMS."""
+        with self._relaxed_tx() as db:
             db.execute("UPDATE parts SET deleted = 1 WHERE uuid = ?", (part_uuid,))
+
+    @contextmanager
+    def _relaxed_tx(self) -> Iterator[sqlite3.Connection]:
+        """A transaction committed without waiting for the disk (synchronous=NORMAL): WAL
+        keeps it atomic and ordered before the next FULL commit, which syncs its frames
+        too (sqlite.org/pragma.html#pragma_synchronous, NORMAL in WAL mode). Only for
+        marks whose loss is harmless; every stored record keeps FULL."""
+        with self._lock:
+            with self._read() as db:
+                db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self._tx() as db:
+                    yield db
+            finally:
+                try:
+                    self._db.execute("PRAGMA synchronous=FULL")
+                except sqlite3.Error:
+                    self._broken = True  # reconnect (FULL again) rather than go on with NORMAL
 
     def _open_groups(
         self, db: sqlite3.Connection, modem: str, sender: str, ref: int, total: int, bits: int
@@ -805,27 +828,15 @@ class Outbox:
                 runs[-1] = (now, runs[-1][1], s)
             else:
                 runs.append((now, s, s))
-        with self._lock:
-            # An ack mark need not reach the disk before we go on: lost to a power cut,
-            # it only makes records the collector already committed look pending again;
-            # the next session's Register (committed_seq) marks them acked, and any sent
-            # again count as duplicates at the collector (idempotent by uuid). WAL keeps
-            # this commit atomic and ordered before the next FULL commit, which syncs its
-            # frames too (sqlite.org/pragma.html#pragma_synchronous, NORMAL in WAL mode).
-            with self._read() as db:
-                db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                with self._tx() as db:
-                    db.executemany(
-                        "UPDATE records SET acked_at_ns = ?"
-                        " WHERE seq BETWEEN ? AND ? AND acked_at_ns = 0",
-                        runs,
-                    )
-            finally:
-                try:
-                    self._db.execute("PRAGMA synchronous=FULL")
-                except sqlite3.Error:
-                    self._broken = True  # reconnect (FULL again) rather than go on with NORMAL
+        # An ack mark need not reach the disk before we go on: lost to a power cut, it
+        # only makes records the collector already committed look pending again; the next
+        # session's Register (committed_seq) marks them acked, and any sent again count as
+        # duplicates at the collector (idempotent by uuid).
+        with self._relaxed_tx() as db:
+            db.executemany(
+                "UPDATE records SET acked_at_ns = ? WHERE seq BETWEEN ? AND ? AND acked_at_ns = 0",
+                runs,
+            )
 
     def depth(self) -> int:
         with self._read() as db:
