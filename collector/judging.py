@@ -10,6 +10,10 @@ One pass (`judge_once`) is a pure function of the ledger's contents and `now`:
 4. judge, store what changed (revisions logged), close probes past the DLR window.
 Passes are idempotent, so a collector restart simply judges again.
 
+The functions that turn ledger rows into the judge's inputs (`probe_spec`, `arrival_of`,
+`dlr_observation`, `health_sample`, `attribute_arrivals`, `receiver_spans`) are also what
+`evidence verify` (collector/evidence/recompute.py) uses to re-judge a bundle's probes.
+
 Probes stay open for the whole DLR window (72 h), but almost all of them are settled long
 before. A full pass (every open probe, with all their SMS and health) runs at start and
 every `full_pass_interval_s`; the passes between judge only the *hot* probes: submitted
@@ -142,6 +146,59 @@ def arrival_of(stored: StoredSms) -> Arrival:
     )
 
 
+def dlr_observation(d: StoredDlr) -> DlrObservation:
+    """A stored receipt as the rules read it (0 in the ledger: the receipt had no done time)."""
+    return DlrObservation(d.message_id, d.status, d.received_at_ns, d.done_at_ns or None)
+
+
+def health_sample(h: StoredHealth) -> HealthSample:
+    """A stored health record on the collector's clock (agent time + its offset)."""
+    return HealthSample(
+        h.health.at_ns + round(h.clock.offset_ms * 1e6), h.health.healthy, h.health.reasons
+    )
+
+
+def attribute_arrivals(
+    specs: Iterable[ProbeSpec], received: Iterable[StoredSms], *, policy: Policy
+) -> dict[str, list[Arrival]]:
+    """Each probe's arrivals: SMS attributed by token on the target SIM, then the partial
+    records of one long SMS merged (correlation/partials.py)."""
+    outstanding: dict[str, dict[str, str]] = defaultdict(dict)
+    for s in specs:
+        outstanding[s.msisdn][s.token] = s.probe_id
+    entries = [(r.msisdn, message_key(r), arrival_of(r)) for r in received]
+    matched = match_arrivals(((sim, a) for sim, _, a in entries), outstanding)
+    by_probe, _ = merge_matched(
+        matched.by_probe,
+        matched.unsolicited,
+        {a.record_uuid: key for _, key, a in entries},
+        window_ns=int(policy.dlr_window_s * NS),
+    )
+    return by_probe
+
+
+def receiver_spans(
+    samples: Sequence[HealthSample],
+    gaps: Sequence[tuple[int, int]],
+    canary_failures: Iterable[UnhealthySpan],
+    *,
+    start_ns: int,
+    end_ns: int,
+    max_silence_s: float,
+) -> list[UnhealthySpan]:
+    """When one receiver could not vouch for itself: its health and sequence gaps
+    (correlation/receiver.py), then the canaries that did not reach its SIM."""
+    spans = unhealthy_spans(
+        samples, gaps, start_ns=start_ns, end_ns=end_ns, max_silence_s=max_silence_s
+    )
+    return spans + list(canary_failures)
+
+
+def unknown_receiver(start_ns: int, end_ns: int) -> list[UnhealthySpan]:
+    """A probe whose target modem is not known: nothing can vouch for the receiver."""
+    return [UnhealthySpan(start_ns, end_ns, "unknown_receiver")]
+
+
 def message_key(stored: StoredSms) -> MessageKey | None:
     """Which long message a partial record belongs to (None: complete or single)."""
     sms = stored.sms
@@ -216,54 +273,18 @@ class Judge:
             return [], []
         oldest = min(s.submitted_at_ns for s in specs.values())
         dlrs = {
-            pid: [
-                DlrObservation(d.message_id, d.status, d.received_at_ns, d.done_at_ns or None)
-                for d in rows
-            ]
+            pid: [dlr_observation(d) for d in rows]
             for pid, rows in self._ledger.dlrs_of(list(specs)).items()
         }
 
         # 2. SMS → probes, by token on the target SIM
-        outstanding: dict[str, dict[str, str]] = defaultdict(dict)
-        for s in specs.values():
-            outstanding[s.msisdn][s.token] = s.probe_id
         received = self._ledger.received_sms(since_ns=oldest - margin)
-        entries = [(r.msisdn, message_key(r), arrival_of(r)) for r in received]
-        matched = match_arrivals(((sim, a) for sim, _, a in entries), outstanding)
-        by_probe, _ = merge_matched(
-            matched.by_probe,
-            matched.unsolicited,
-            {a.record_uuid: key for _, key, a in entries},
-            window_ns=int(policy.dlr_window_s * NS),
-        )
+        by_probe = attribute_arrivals(specs.values(), received, policy=policy)
 
-        # 3. receiver health per target modem
-        spans: dict[str, list[UnhealthySpan]] = {}
+        # 3. canaries that did not reach a target SIM (collector/canaries.py)
         gaps_by_agent: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for g in self._ledger.gaps():
             gaps_by_agent[g.agent_id].append((g.start_ns, g.end_ns if g.end_ns else now))
-        window_end = now
-        for imei, agent in {(s.modem_imei, s.agent_id) for s in specs.values()}:
-            if not imei:
-                continue
-            health = self._ledger.modem_health(imei, oldest - margin, window_end + margin)
-            samples = [
-                HealthSample(
-                    h.health.at_ns + round(h.clock.offset_ms * 1e6),
-                    h.health.healthy,
-                    h.health.reasons,
-                )
-                for h in health
-            ]
-            spans[imei] = unhealthy_spans(
-                samples,
-                gaps_by_agent.get(agent, []),
-                start_ns=oldest,
-                end_ns=window_end,
-                max_silence_s=self._config.health_max_silence_s,
-            )
-
-        # 3b. canaries that did not reach a target SIM (collector/canaries.py)
         by_msisdn = canary_spans(
             canary_outcomes(
                 self._ledger,
@@ -275,14 +296,34 @@ class Judge:
             ),
             now_ns=now,
         )
-        for imei, msisdn in {(s.modem_imei, s.msisdn) for s in specs.values()}:
-            if imei in spans and msisdn in by_msisdn:
-                spans[imei] = spans[imei] + by_msisdn[msisdn]
+        msisdns: dict[str, set[str]] = defaultdict(set)
+        for s in specs.values():
+            msisdns[s.modem_imei].add(s.msisdn)
+
+        # 3b. receiver health per target modem, with its canary failures
+        spans: dict[str, list[UnhealthySpan]] = {}
+        window_end = now
+        for imei, agent in {(s.modem_imei, s.agent_id) for s in specs.values()}:
+            if not imei:
+                continue
+            health = self._ledger.modem_health(imei, oldest - margin, window_end + margin)
+            spans[imei] = receiver_spans(
+                [health_sample(h) for h in health],
+                gaps_by_agent.get(agent, []),
+                (c for m in msisdns[imei] for c in by_msisdn.get(m, ())),
+                start_ns=oldest,
+                end_ns=window_end,
+                max_silence_s=self._config.health_max_silence_s,
+            )
 
         # 4. judge
         verdicts = []
         for pid, spec in specs.items():
-            receiver = spans.get(spec.modem_imei, [UnhealthySpan(oldest, now, "unknown_receiver")])
+            receiver = (
+                spans[spec.modem_imei]
+                if spec.modem_imei in spans
+                else unknown_receiver(oldest, now)
+            )
             verdicts.append(
                 judge(
                     spec,
