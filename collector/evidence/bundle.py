@@ -7,7 +7,9 @@ A bundle is a zip file:
                     32 zero bytes
     report.json     the figures (collector.reports.figures.aggregate) for the same probes
     manifest.json   period, vendor, counts, chain head, SHA-256 of records.jsonl and
-                    report.json, software version, thresholds and prices
+                    report.json, software version, thresholds and prices, and the
+                    judging settings (policy, health silence, canary deadline and
+                    look-back) with which verify re-judges every probe
     manifest.sig    Ed25519 signature of manifest.json's bytes by the collector's key
     signing.pub     the collector's public key (PEM), for convenience only: verify against a
                     key obtained out of band (verify refuses it without --trust-bundle-key)
@@ -18,7 +20,8 @@ A bundle is a zip file:
     agents_ca.pem   the CA that issued them (evidence/signatures.py)
 
 Each record's "judged" object holds exactly the fields of `JudgedProbe`, so `verify`
-recomputes every figure from the records alone.
+recomputes every figure from the records alone; and each verdict is re-judged from the
+facts the record quotes (evidence/recompute.py).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.reports.figures import JudgedProbe, Thresholds, aggregate
 
-FORMAT = "smsprobe-evidence/1"
+FORMAT = "smsprobe-evidence/2"
+# Made before verdicts were re-judged by verify: no judging settings in the manifest.
+LEGACY_FORMATS = ("smsprobe-evidence/1",)
 GENESIS = bytes(32)
 GROUP_BY = ("vendor", "carrier", "region", "profile", "band")
 
@@ -56,9 +61,11 @@ How to verify (offline; needs only this file and the collector's public key):
 It checks the Ed25519 signature of manifest.json, the hash chain of every record (none
 changed, dropped, added or reordered, no tail cut off: the chain head and the count are in
 the signed manifest), the SHA-256 of every other file (this README included), and
-recomputes every figure of report.json from the records. It exits 0 only when all agree and
-otherwise says exactly what does not. Without --public-key it refuses the bundle's own copy
-of the key unless told --trust-bundle-key.
+re-judges every probe from the facts its record quotes with the collector's own rules and
+the judging settings in the signed manifest (a verdict that does not follow from its facts
+is refused), and recomputes every figure of report.json from the records. It exits 0 only
+when all agree and otherwise says exactly what does not. Without --public-key it refuses
+the bundle's own copy of the key unless told --trust-bundle-key.
 
 Agent signatures: every arrival and health sample quotes, in record_b64, the record as
 the agent persisted it, signed with the key of the agent's certificate (agent_keys/ holds
@@ -70,7 +77,9 @@ to make that last check mean something. A fact without its signed record is refu
 
 What it cannot detect: an arrival left out of the bundle. The agents sign each record, not
 the list of what they received, so a dropped arrival (delivered shown as lost) leaves
-nothing to check; only the agents' own records can show it.
+nothing to check; only the agents' own records can show it. Nor the collector-side inputs
+of a verdict that no agent signs: receipts, sequence gaps and canary outcomes are the
+collector's word (a receipt's raw bytes are as the vendor sent them).
 
 Without smsprobe: each line of records.jsonl is {"seq", "prev", "hash", "record"} with
 hash = SHA-256(bytes.fromhex(prev) + canonical JSON of record), canonical JSON being
@@ -127,8 +136,13 @@ def build_bundle(
     thresholds: Thresholds | None = None,
     prices: Mapping[str, float] | None = None,
     extra_files: Mapping[str, bytes] | None = None,
+    judging: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """The bundle as zip bytes. Each record must carry a "judged" object (JudgedProbe)."""
+    """The bundle as zip bytes. Each record must carry a "judged" object (JudgedProbe).
+    `judging`: the judge's settings (recompute.judging_json); None: JudgingConfig()'s."""
+    from collector.evidence.recompute import judging_json
+    from collector.judging import JudgingConfig
+
     record_list = [dict(r) for r in records]
     judged = [JudgedProbe.from_dict(r["judged"]) for r in record_list]
     lines, head = chain(record_list)
@@ -149,6 +163,7 @@ def build_bundle(
         "report_sha256": hashlib.sha256(report_bytes).hexdigest(),
         "thresholds": asdict(thresholds),
         "prices": dict(prices or {}),
+        "judging": dict(judging) if judging is not None else judging_json(JudgingConfig()),
     }
     public_pem = signing_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -3,8 +3,9 @@
     evidence export --config collector.toml --vendor acme --since -7d --out acme.zip
     evidence verify acme.zip --public-key signing.pub
 
-verify exits 0 when signature, chain, completeness and every figure agree; 1 when a
-problem was found (each on its own line); 2 when the input cannot be read at all.
+verify exits 0 when signature, chain, completeness, agent signatures, every verdict
+(re-judged from its facts) and every figure agree; 1 when a problem was found (each on its
+own line); 2 when the input cannot be read at all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
@@ -56,6 +57,32 @@ def signing_key_candidates(
         paths.append(config.tls.cert.parent / SIGNING_KEY)
     paths += [config.base_dir / SIGNING_KEY, config.base_dir / "certs" / SIGNING_KEY]
     return paths
+
+
+def judging_settings(config: CollectorConfig) -> dict[str, Any]:
+    """The settings the collector's judge runs with ([probes], agent canary deadline), for
+    the manifest; exit 2 when [probes] is invalid (the judge would not have started)."""
+    from collector.configlib import ConfigError
+    from collector.evidence.recompute import judging_json
+    from collector.judging import JudgingConfig
+    from collector.probes.config import parse_probes
+
+    try:
+        probes = parse_probes(
+            config.raw_section("probes"), file=config.source, vendor_names=set(config.vendors)
+        )
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_UNREADABLE)
+    deadline = config.agent_defaults.canary_deadline_s
+    if probes is None:  # no [probes]: the judge's defaults
+        return judging_json(JudgingConfig(canary_deadline_s=deadline))
+    return judging_json(
+        JudgingConfig(
+            policy=probes.policy,
+            health_max_silence_s=probes.health_max_silence_s,
+            canary_deadline_s=deadline,
+        )
+    )
 
 
 def load_signing_key(candidates: list[Path]) -> Ed25519PrivateKey:
@@ -105,6 +132,7 @@ def export_command(
 ) -> None:
     """One record per probe of VENDOR in the period, the report, signed."""
     from collector.evidence.bundle import build_bundle
+    from collector.evidence.recompute import judging_from_json
     from collector.evidence.records import EvidenceLedger, collect_records
     from collector.evidence.signatures import key_files, signers_of
     from collector.ledger import LedgerError, open_ledger
@@ -115,6 +143,7 @@ def export_command(
     configure_logging("warning")
     config, reports = load_settings(config_path)
     since_ns, until_ns = parse_period(since, until, reports)
+    judging = judging_settings(config)
     try:
         key = load_signing_key(signing_key_candidates(config, reports, key_path))
     except ValueError as exc:
@@ -137,6 +166,7 @@ def export_command(
             since_ns=since_ns,
             until_ns=until_ns,
             give_up_s=reports.give_up_s,
+            judging=judging_from_json(judging),
             progress=step,
         )
         # The certificates of the agent keys that signed the quoted records, and the CA.
@@ -177,6 +207,7 @@ def export_command(
             "report.md": render(report, "md").encode(),
             **key_files(keys, _read_optional(config.tls.ca_cert)),
         },
+        judging=judging,
     )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -218,12 +249,19 @@ def export_command(
     help="Accept arrivals and health samples without an agent-signed record (records "
     "from agents that do not sign); otherwise each is refused.",
 )
+@click.option(
+    "--allow-legacy",
+    is_flag=True,
+    help="Accept a bundle made before verify re-judged verdicts (no judging settings in "
+    "its manifest): its verdicts are then taken as the collector states them.",
+)
 def verify_command(
     bundle: Path,
     public_key: Path | None,
     agents_ca: Path | None,
     trust_bundle_key: bool,
     allow_unsigned: bool,
+    allow_legacy: bool,
 ) -> None:
     """Check signature, hash chain, completeness and recompute every figure, offline."""
     from cryptography import x509
@@ -264,6 +302,7 @@ def verify_command(
         agents_ca=ca_pem,
         trust_bundle_key=trust_bundle_key,
         allow_unsigned=allow_unsigned,
+        allow_legacy=allow_legacy,
     )
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
@@ -272,9 +311,14 @@ def verify_command(
             click.echo(f"PROBLEM: {problem}")
         click.echo(f"{len(result.problems)} problem(s) in {bundle}", err=True)
         sys.exit(EXIT_PROBLEM)
+    verdicts = (
+        "every verdict (re-judged from its facts)"
+        if result.verdicts_recomputed
+        else "verdicts NOT re-judged (legacy bundle)"
+    )
     click.echo(
         f"OK: {result.record_count} records; signature, hash chain, file digests, agent "
-        "signatures and every figure agree"
+        f"signatures, {verdicts} and every figure agree"
     )
 
 

@@ -13,14 +13,18 @@ from __future__ import annotations
 import base64
 import bisect
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import timedelta, timezone
 from typing import Any, Protocol
 
-from collector.ledger.base import AgentStatus, StoredHealth, StoredSms
-from collector.ledger.probes import Revision, StoredDlr, StoredProbe, StoredVerdict
+from collector.canaries import CanaryOutcome, canary_outcomes
+from collector.evidence.recompute import canary_json, verdict_json
+from collector.judging import JudgingConfig
+from collector.ledger.base import AgentStatus, GapSpan, StoredHealth, StoredSms
+from collector.ledger.probes import Revision, StoredCanary, StoredDlr, StoredProbe, StoredVerdict
 from collector.records import ClockEstimate
 from collector.reports.cli import ProbeSource, load_judged
 from collector.reports.config import iso
@@ -93,6 +97,7 @@ def arrival_json(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
         "text": s.sms.text,
         "encoding": s.sms.encoding,
         "dcs": s.sms.dcs,
+        "concat_ref": s.sms.concat_ref,
         "concat_total": s.sms.concat_total,
         "missing_parts": list(s.sms.missing_parts),
         "undecodable": s.sms.undecodable,
@@ -156,6 +161,8 @@ def evidence_record(
     agent: AgentStatus | None = None,
     give_up_s: float = 600.0,
     raw: Mapping[str, bytes] | None = None,
+    gaps: Sequence[GapSpan] = (),
+    canaries: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The record of one probe; `health` may be wider than the window (it is cut here)."""
     plan = probe.plan
@@ -231,25 +238,20 @@ def evidence_record(
             else None,
             "health_window": {"since_ns": since, "until_ns": until},
             "health": samples,
+            # Collector-side inputs of the verdict (not signed by the agent): the agent's
+            # sequence gaps and the canaries to this SIM (evidence/recompute.py).
+            "sequence_gaps": [
+                {"start_ns": g.start_ns, "end_ns": g.end_ns, "detected_at_ns": g.detected_at_ns}
+                for g in gaps
+                if g.start_ns < until and (g.end_ns == 0 or g.end_ns > since)
+            ],
+            "canaries": list(canaries),
         },
         "clock": {**clock, "source": clock_source},
         "verdict": None
         if v is None or verdict is None
         else {
-            "outcome": v.outcome.value,
-            "dlr": v.dlr.value,
-            "dlr_claim": v.dlr_claim.value,
-            "content": v.content.value,
-            "content_diff": v.content_diff,
-            "latency_s": v.latency_s,
-            "latency_uncertainty_s": v.latency_uncertainty_s,
-            "vendor_delay_s": v.vendor_delay_s,
-            "carrier_delay_s": v.carrier_delay_s,
-            "sender": v.sender,
-            "duplicates": v.duplicates,
-            "missing_parts": list(v.missing_parts),
-            "reasons": list(v.reasons),
-            "arrival_uuids": list(v.arrival_uuids),
+            **verdict_json(v),
             "revision": verdict.revision,
             "judged_at_ns": verdict.judged_at_ns,
         },
@@ -281,6 +283,12 @@ class EvidenceLedger(ProbeSource, Protocol):
 
     def record_raw(self, uuids: Sequence[str]) -> dict[str, bytes]: ...
 
+    def gaps(self, agent_id: str | None = ...) -> list[GapSpan]: ...
+
+    def canaries_sent(
+        self, *, since_ns: int = ..., until_ns: int | None = ...
+    ) -> list[StoredCanary]: ...
+
 
 def collect_records(
     ledger: EvidenceLedger,
@@ -289,9 +297,13 @@ def collect_records(
     since_ns: int,
     until_ns: int,
     give_up_s: float = 600.0,
+    judging: JudgingConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[JudgedProbe]]:
     """Every probe of `vendor` planned in [since, until) as an evidence record.
+
+    `judging`: the settings the judge ran with; the canaries to each probe's SIM are judged
+    with them (as of now; verify takes each one's status as of the verdict).
 
     `progress(done, total)` is called after each record.
     """
@@ -326,6 +338,11 @@ def collect_records(
     windows = {p.plan.probe_id: _window(p, health, health_at, give_up_s) for p in probes}
     quoted = {*sms, *(h.uuid for rows in windows.values() for h in rows)}
     raw = ledger.record_raw(sorted(quoted))
+    judging = judging or JudgingConfig()
+    gaps: dict[str, list[GapSpan]] = defaultdict(list)
+    for g in ledger.gaps():
+        gaps[g.agent_id].append(g)
+    canaries = _canaries_by_msisdn(ledger, probes, judging)
     records = []
     for probe, j in zip(probes, judged, strict=True):
         pid = probe.plan.probe_id
@@ -343,11 +360,50 @@ def collect_records(
                 agent=agents.get(probe.plan.agent_id),
                 give_up_s=give_up_s,
                 raw=raw,
+                gaps=gaps.get(probe.plan.agent_id, ()),
+                canaries=_canaries_of(probe, canaries.get(probe.plan.msisdn, ()), judging),
             )
         )
         if progress:
             progress(len(records), len(probes))
     return records, judged
+
+
+def _canaries_by_msisdn(
+    ledger: EvidenceLedger, probes: Sequence[StoredProbe], judging: JudgingConfig
+) -> Mapping[str, list[CanaryOutcome]]:
+    """Every canary that may bear on the probes, judged once (collector/canaries.py)."""
+    oldest = min((p.submitted_at_ns or p.plan.planned_at_ns) for p in probes)
+    gaps_by_agent: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    now = max(time.time_ns(), max(p.submitted_at_ns for p in probes))
+    for g in ledger.gaps():
+        gaps_by_agent[g.agent_id].append((g.start_ns, g.end_ns or now))
+    out: dict[str, list[CanaryOutcome]] = defaultdict(list)
+    for o in canary_outcomes(
+        ledger,
+        since_ns=oldest - int((max(judging.canary_lookback_s, 0.0) + 3600) * NS),
+        now_ns=now,
+        deadline_s=judging.canary_deadline_s,
+        max_silence_s=judging.health_max_silence_s,
+        gaps_by_agent=gaps_by_agent,
+    ):
+        out[o.canary.to_msisdn].append(o)
+    return out
+
+
+def _canaries_of(
+    probe: StoredProbe, outcomes: Sequence[CanaryOutcome], judging: JudgingConfig
+) -> list[dict[str, Any]]:
+    """The canaries that can mark this probe's receiver unhealthy: sent within the judge's
+    look-back before the submit, up to give-up."""
+    submitted = probe.submitted_at_ns or probe.plan.planned_at_ns
+    since = submitted - int(max(judging.canary_lookback_s, 0.0) * NS)
+    until = submitted + int(judging.policy.give_up_s * NS)
+    return [
+        canary_json(o, judging.canary_deadline_s)
+        for o in outcomes
+        if since <= o.canary.sent_at_ns <= until
+    ]
 
 
 def _window(

@@ -80,6 +80,10 @@ _COLLECTOR_SIDE = {
 }
 
 
+# Facts shown since smsprobe-evidence/2 (for re-judging), absent from older bundles.
+_ADDED_LATER = {"arrival": ("concat_ref",), "health": ()}
+
+
 def _first_difference(path: str, shown: Any, signed: Any) -> str | None:
     if isinstance(shown, Mapping) and isinstance(signed, Mapping):
         for key in sorted(set(shown) | set(signed)):
@@ -147,6 +151,9 @@ def _facts_differ(kind: str, item: Mapping[str, Any], signed: bytes) -> str | No
     if kind == "arrival":
         rendered.update({k: item.get(k) for k in side})
     rendered["record_b64"] = item.get("record_b64")
+    for key in _ADDED_LATER[kind]:
+        if key not in item:  # a bundle made before the field was shown
+            rendered.pop(key, None)
     # JSON has no tuples; the bundle went through JSON.
     return _first_difference("", dict(item), json.loads(json.dumps(rendered)))
 

@@ -1,4 +1,5 @@
-"""Offline verification of an evidence bundle: signature, chain, completeness, figures."""
+"""Offline verification of an evidence bundle: signature, chain, completeness, agent
+signatures, every verdict re-judged from its facts (evidence/recompute.py), figures."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from collector.evidence.bundle import FORMAT, GENESIS, canonical, report_for
+from collector.evidence.bundle import FORMAT, GENESIS, LEGACY_FORMATS, canonical, report_for
+from collector.evidence.recompute import check_verdicts, judging_from_json
 from collector.evidence.signatures import CA_FILE, KEYS_DIR, check_signatures
 from collector.reports.figures import JudgedProbe, Thresholds
 
@@ -30,6 +32,7 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     record_count: int = 0
+    verdicts_recomputed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -85,11 +88,17 @@ def verify_bundle(
     agents_ca: bytes | None = None,
     trust_bundle_key: bool = False,
     allow_unsigned: bool = False,
+    allow_legacy: bool = False,
 ) -> VerifyResult:
-    """Verify a bundle; a malformed one gives exactly one problem naming what is wrong."""
+    """Verify a bundle; a malformed one gives exactly one problem naming what is wrong.
+    `allow_legacy`: accept a bundle without judging settings (made before verdicts were
+    re-judged), its verdicts then taken as the collector states them."""
     result = VerifyResult()
     try:
-        _verify(data, public_key_pem, agents_ca, trust_bundle_key, allow_unsigned, result)
+        _verify(
+            data, public_key_pem, agents_ca, trust_bundle_key, allow_unsigned, allow_legacy,
+            result,
+        )  # fmt: skip
     except Malformed as exc:
         result.problems.append(f"malformed bundle: {exc}")
     except (ValueError, TypeError, KeyError, AttributeError, zipfile.BadZipFile) as exc:
@@ -104,6 +113,7 @@ def _verify(
     agents_ca: bytes | None,
     trust_bundle_key: bool,
     allow_unsigned: bool,
+    allow_legacy: bool,
     result: VerifyResult,
 ) -> None:
     try:
@@ -150,7 +160,8 @@ def _verify(
         manifest = _obj(json.loads(manifest_bytes), "manifest.json")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Malformed(f"manifest.json is not JSON: {exc}") from None
-    if manifest.get("format") != FORMAT:
+    legacy = manifest.get("format") in LEGACY_FORMATS
+    if manifest.get("format") != FORMAT and not legacy:
         result.problems.append(f"unknown format {manifest.get('format')!r}, expected {FORMAT}")
 
     # 2. file digests: every file but the manifest and its signature is covered
@@ -228,7 +239,27 @@ def _verify(
         result.problems.append(f"agent certificates unreadable: {exc}")
     result.notes.append(CANNOT_DETECT)
 
-    # 5. recompute every figure
+    # 5. every verdict re-judged from the facts its record quotes, with the judge's code
+    if "judging" in manifest:
+        try:
+            judging = judging_from_json(_obj(manifest["judging"], "manifest judging"))
+        except ValueError as exc:
+            raise Malformed(f"manifest {exc}") from None
+        result.problems.extend(check_verdicts(records, judging))
+        result.verdicts_recomputed = True
+    elif allow_legacy:
+        result.notes.append(
+            f"verdicts NOT re-judged: this bundle ({manifest.get('format')}) carries no judging "
+            "settings, so each verdict is taken as the collector states it (--allow-legacy)"
+        )
+    else:
+        result.problems.append(
+            f"the signed manifest has no judging settings ({manifest.get('format')}, made "
+            "before verify re-judged verdicts): no verdict can be checked against its facts; "
+            "pass --allow-legacy to accept the verdicts as the collector states them"
+        )
+
+    # 6. recompute every figure
     try:
         thresholds = Thresholds(**_obj(manifest.get("thresholds", {}), "manifest thresholds"))
         expected = report_for(judged, thresholds, manifest.get("prices", {}))
@@ -245,15 +276,13 @@ def _shape(record: dict[str, Any], lineno: int) -> None:
     """The containers the checks below walk: a list where a list is documented, objects in
     it, so a forged shape is a one-line reason rather than an exception deep inside."""
     where = f"record {lineno}"
-    for key in ("arrivals", "dlrs"):
-        items = record.get(key, [])
-        if not isinstance(items, list):
-            raise Malformed(f"{where} {key} is {type(items).__name__}, expected a list")
-        for i, item in enumerate(items):
-            _obj(item, f"{where} {key}[{i}]")
     receiver = _obj(record.get("receiver", {}), f"{where} receiver")
-    health = receiver.get("health", [])
-    if not isinstance(health, list):
-        raise Malformed(f"{where} receiver.health is {type(health).__name__}, expected a list")
-    for i, item in enumerate(health):
-        _obj(item, f"{where} receiver.health[{i}]")
+    for name, items in (
+        ("arrivals", record.get("arrivals", [])),
+        ("dlrs", record.get("dlrs", [])),
+        *((f"receiver.{k}", receiver.get(k, [])) for k in ("health", "sequence_gaps", "canaries")),
+    ):
+        if not isinstance(items, list):
+            raise Malformed(f"{where} {name} is {type(items).__name__}, expected a list")
+        for i, item in enumerate(items):
+            _obj(item, f"{where} {name}[{i}]")

@@ -20,7 +20,17 @@ from click.testing import CliRunner
 
 from collector.certs import create_ca
 from collector.evidence.cli import evidence_group
-from tests.reports_cli.world import ICCID, IMEI, NS, PDU, SINCE, T0, UNTIL, write_config
+from tests.reports_cli.world import (
+    ICCID,
+    IMEI,
+    NS,
+    SINCE,
+    T0,
+    UNTIL,
+    pdus,
+    plan,
+    write_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TLS = """
@@ -114,9 +124,12 @@ def test_each_record_holds_everything_behind_its_verdict(
     assert dlr["status"] == "DELIVRD" and dlr["received_at_ns"] == submitted + 30 * NS
     (arrival,) = r["arrivals"]
     (part,) = arrival["parts"]
-    assert part["pdu_hex"] == PDU.hex().upper()
-    assert part["scts"] == "2026-11-24T00:05:00+08:00"  # SMSC zone kept (+8 h)
-    assert part["received_at_ns"] == submitted + 2 * NS
+    expected = plan("p-acme-0", "acme", submitted).expected_text
+    assert arrival["text"] == expected
+    assert [part["pdu_hex"]] == [p.hex().upper() for p in pdus(expected, submitted + NS)]
+    assert part["scts"] == "2026-11-24T00:05:01+08:00"  # SMSC zone kept (+8 h)
+    # 2 s after submit on the collector's clock; the agent's runs 12.5 ms behind.
+    assert part["received_at_ns"] == submitted + 2 * NS - 12_500_000
     assert arrival["clock"]["offset_ms"] == 12.5 and arrival["clock"]["uncertainty_ms"] == 3.25
     receiver = r["receiver"]
     assert (receiver["modem_imei"], receiver["iccid"], receiver["agent_id"]) == (
@@ -125,27 +138,33 @@ def test_each_record_holds_everything_behind_its_verdict(
         "agent-1",
     )
     assert receiver["modem"]["model"] == "EC25"
-    # Health every 5 min; window = submit - 10 min .. submit + give-up (600 s) + 10 min.
+    # Health every minute; window = submit - 10 min .. submit + give-up (600 s) + 10 min:
+    # samples at -10..+19 min (+12.5 ms on the collector's clock: +20 min is just out).
     times = [h["at_ns"] for h in receiver["health"]]
     window = receiver["health_window"]
     assert window == {"since_ns": submitted - 600 * NS, "until_ns": submitted + 1200 * NS}
-    assert len(times) == 6 and all(window["since_ns"] <= t <= window["until_ns"] for t in times)
+    assert len(times) == 30 and all(window["since_ns"] <= t <= window["until_ns"] for t in times)
+    assert receiver["sequence_gaps"] == [] and receiver["canaries"] == []
     assert r["clock"]["source"] == "arrival" and r["clock"]["offset_ms"] == 12.5
-    assert r["verdict"]["outcome"] == "delivered" and r["verdict"]["reasons"] == [
-        "arrived 2.0 s after submit"
-    ]
+    # The judge's own verdict: 2 s on the collector's clock, ±(3.25 ms + 1 s read resolution).
+    v = r["verdict"]
+    assert (v["outcome"], v["dlr"], v["content"]) == ("delivered", "consistent", "intact")
+    assert (v["latency_s"], v["latency_uncertainty_s"]) == (2.0, 1.00325)
+    assert (v["vendor_delay_s"], v["carrier_delay_s"]) == (1.0, 1.0)
+    assert v["judged_at_ns"] == T0 + 86 * 60 * NS and v["arrival_uuids"] == [arrival["record_uuid"]]
     assert r["judged"]["latency_s"] == 2.0 and r["judged"]["outcome"] == "delivered"
     # The inconclusive probe shows the unhealthy receiver around its window.
     sick = records["p-acme-9"]["receiver"]["health"]
     assert any(not h["healthy"] and h["reasons"] == ["not_registered"] for h in sick)
+    assert records["p-acme-9"]["verdict"]["reasons"] == ["receiver:not_registered"]
     lost = records["p-acme-8"]
     assert lost["arrivals"] == [] and lost["verdict"]["dlr"] == "fake_success"
     assert [(x["old"]["outcome"], x["new"]["outcome"]) for x in lost["revisions"]] == [
-        ("lost", "late"),
-        ("late", "lost"),
+        ("pending", "lost"),
     ]
     rejected = records["p-acme-10"]
-    assert rejected["verdict"] is None and rejected["judged"]["outcome"] == "rejected"
+    assert rejected["verdict"]["outcome"] == "rejected"
+    assert rejected["judged"]["outcome"] == "rejected"
     assert rejected["submit"]["error_kind"] == "rejected:template"
 
 

@@ -1,24 +1,31 @@
 """A small, hand-countable ledger for the report, evidence and alert tests.
 
-One agent (agent-1, one modem) and two vendors on 2026-11-24 (Asia/Shanghai):
-- acme: 11 probes, 10 min apart from 00:05 local: p-acme-0..7 delivered (latency 2..9 s,
-  one SMS each, a DELIVRD DLR each), p-acme-8 lost with a DELIVRD DLR (fake success),
-  p-acme-9 inconclusive (receiver unhealthy), p-acme-10 rejected at submit (template);
+One agent (agent-1, one modem, health every minute) and two vendors on 2026-11-24
+(Asia/Shanghai):
+- acme: 11 probes, 10 min apart from 00:05 local: p-acme-0..7 delivered (latency 2..9 s on
+  the collector's clock, the SMSC stamp 1 s after submit, one SMS each, a DELIVRD DLR
+  each), p-acme-8 lost with a DELIVRD DLR (fake success), p-acme-9 inconclusive (the modem
+  lost its network 01:40-02:00), p-acme-10 rejected at submit (template);
 - bolt: 5 probes, all delivered in 10 s, two parts each, no DLR.
+The verdicts are the real judge's (collector/judging.py), run over these facts at 01:26
+(p-acme-8 still pending) and 03:00, so every bundle exported from it re-judges as it is.
 Hand-computed figures are in the tests that use it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid as uuidlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agent.modem.sms.tpdu import encode_deliver
 from agent.signing import RecordSigner
 from collector.api.serde import record_to_proto
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
+from collector.judging import Judge, JudgingConfig
 from collector.ledger.probes import ProbePlan, Submission
 from collector.records import (
     AgentRegistration,
@@ -40,8 +47,7 @@ SINCE, UNTIL = "2026-11-24T00:00", "2026-11-25T00:00"  # zone-less: the configur
 AGENT, IMEI, ICCID, MSISDN = "agent-1", "860000000000001", "8986000000000000001", "+8613800000001"
 CLOCK = ClockEstimate(offset_ms=12.5, uncertainty_ms=3.25, measured_at_ns=T0 - NS)
 PRICES = {"acme": 0.05, "bolt": 0.04}
-# SMS-DELIVER as read off a modem (SMSC +8613010000500, from 10086, GSM 7-bit "hello").
-PDU = bytes.fromhex("0891683108100005F0040591806800F6000062101201000000" + "05E8329BFD06")
+SMSC, SENDER = "+8613010000500", "10086"
 INGESTED_AT = T0 + 20 * 3600 * NS
 
 
@@ -76,27 +82,36 @@ def health(at_ns: int, healthy: bool = True) -> ModemHealth:
     )
 
 
-def sms(at_ns: int, parts: int = 1) -> ReceivedSms:
+def pdus(text: str, scts_ns: int) -> list[bytes]:
+    """SMS-DELIVER PDUs of `text` as read off a modem (SMSC prefix included)."""
+    scts = datetime.fromtimestamp(scts_ns / NS, UTC).astimezone(TZ)
+    return [e.pdu for e in encode_deliver(SENDER, text, scts, smsc=SMSC, concat_ref=7)]
+
+
+def sms(received_ns: int, text: str, scts_ns: int) -> ReceivedSms:
+    """`text` received at `received_ns` (agent clock), all parts read at once."""
+    raw = pdus(text, scts_ns)
     return ReceivedSms(
         parts=tuple(
             SmsPart(
                 uuid=str(uuidlib.uuid4()),
-                raw_pdu=PDU,
+                raw_pdu=pdu,
                 storage="SM",
                 index=i,
-                received_at_ns=at_ns + i,
-                scts_ns=at_ns - 2 * NS,
+                received_at_ns=received_ns,
+                scts_ns=scts_ns,
                 scts_tz_minutes=480,
                 part_seq=i + 1,
             )
-            for i in range(parts)
+            for i, pdu in enumerate(raw)
         ),
-        smsc="+8613010000500",
-        sender="10086",
-        text="hello",
-        encoding="gsm7",
-        concat_ref=-1 if parts == 1 else 7,
-        concat_total=parts,
+        smsc=SMSC,
+        sender=SENDER,
+        text=text,
+        encoding="ucs2",
+        dcs=8,
+        concat_ref=-1 if len(raw) == 1 else 7,
+        concat_total=len(raw),
     )
 
 
@@ -131,15 +146,22 @@ class Agent:
         self.records = []
 
 
+def token(pid: str) -> str:
+    """A 6-digit verification code per probe (collector/probes/tokens.py finds it)."""
+    return str(100000 + int(hashlib.sha256(pid.encode()).hexdigest(), 16) % 900000)
+
+
 def plan(pid: str, vendor: str, at_ns: int, parts: int = 1) -> ProbePlan:
+    # A two-part probe is long enough for two UCS-2 segments (TS 23.038: 67 per part).
+    body = f"code {token(pid)}" + "，请勿泄露给他人" * 9 * (parts - 1)
     return ProbePlan(
         probe_id=pid,
         vendor=vendor,
         msisdn=MSISDN,
         profile="verification_code",
-        token=f"T{pid}",
-        body="code 1234",
-        expected_text="【S】code 1234",
+        token=token(pid),
+        body=body,
+        expected_text=f"【S】{body}",
         planned_at_ns=at_ns,
         signature="S",
         parts=parts,
@@ -194,6 +216,7 @@ def dlr(ledger: Any, vendor: str, pid: str, at_ns: int, status: str = "DELIVRD")
 def delivered(
     pid: str, latency: float, uuid: str, dlr_claim: DlrClaim = DlrClaim.SUCCESS
 ) -> Verdict:
+    """A hand-made delivered verdict (the alert tests store verdicts directly)."""
     return Verdict(
         pid,
         Outcome.DELIVERED,
@@ -210,16 +233,22 @@ def delivered(
     )
 
 
+def arrive(agent: Agent, p: ProbePlan, latency_s: float) -> str:
+    """The probe's SMS on the SIM `latency_s` after submit on the collector's clock (the
+    agent's clock is CLOCK.offset_ms behind), stamped by the SMSC 1 s after submit."""
+    at = p.planned_at_ns + int(latency_s * NS) - round(CLOCK.offset_ms * 1e6)
+    return agent.add(at, sms(at, p.expected_text, p.planned_at_ns + NS))
+
+
 def build_world(ledger: Any, signer: RecordSigner | None = None, cert_pem: bytes = b"") -> None:
     ledger.register_agent(registration(), at_ns=T0 - 3600 * NS)
     if cert_pem:
         ledger.remember_agent_key(AGENT, cert_pem, at_ns=T0 - 3600 * NS)
     agent = Agent(ledger, signer)
-    for k in range(-6, 4 * 12):  # health every 5 min from 23:30 to 04:00
-        at = T0 + k * 300 * NS
-        # 01:40-01:55 the modem lost its network: p-acme-9 (01:35) is inconclusive.
-        agent.add(at, health(at, healthy=not 20 <= k <= 23))
-    verdicts: list[Verdict] = []
+    for k in range(-30, 4 * 60):  # health every minute from 23:30 to 04:00
+        at = T0 + k * 60 * NS
+        # 01:40-02:00 the modem lost its network: p-acme-9 (01:35) is inconclusive.
+        agent.add(at, health(at, healthy=not 100 <= k < 120))
     for i in range(11):
         pid, at = f"p-acme-{i}", T0 + (5 + 10 * i) * 60 * NS
         p = plan(pid, "acme", at)
@@ -229,58 +258,21 @@ def build_world(ledger: Any, signer: RecordSigner | None = None, cert_pem: bytes
         submit(ledger, p)
         dlr(ledger, "acme", pid, at + 30 * NS)
         if i < 8:
-            latency = 2.0 + i
-            uuid = agent.add(at + int(latency * NS), sms(at + int(latency * NS)))
-            verdicts.append(delivered(pid, latency, uuid))
-        elif i == 8:
-            verdicts.append(
-                Verdict(
-                    pid,
-                    Outcome.LOST,
-                    DlrTruth.FAKE_SUCCESS,
-                    DlrClaim.SUCCESS,
-                    ContentVerdict.NONE,
-                    reasons=("no arrival by give-up",),
-                )
-            )
-        else:
-            verdicts.append(
-                Verdict(
-                    pid,
-                    Outcome.INCONCLUSIVE,
-                    DlrTruth.UNVERIFIABLE,
-                    DlrClaim.SUCCESS,
-                    ContentVerdict.NONE,
-                    reasons=("receiver not_registered",),
-                )
-            )
+            arrive(agent, p, 2.0 + i)
     for i in range(5):
-        pid, at = f"p-bolt-{i}", T0 + (7 + 10 * i) * 60 * NS
-        p = plan(pid, "bolt", at, parts=2)
+        p = plan(f"p-bolt-{i}", "bolt", T0 + (7 + 10 * i) * 60 * NS, parts=2)
         submit(ledger, p)
-        uuid = agent.add(at + 10 * NS, sms(at + 10 * NS, parts=2))
-        verdicts.append(delivered(pid, 10.0, uuid, DlrClaim.NONE))
+        arrive(agent, p, 10.0)
     # A probe planned but never handed to the vendor is not "sent".
     ledger.add_probe(plan("p-acme-planned", "acme", T0 + 3 * 3600 * NS))
     agent.flush()
-    ledger.save_verdicts(verdicts, at_ns=T0 + 3 * 3600 * NS)
-    # p-acme-8 was first judged pending, then lost: one revision in its evidence.
-    ledger.save_verdicts(
-        [
-            Verdict(
-                "p-acme-8",
-                Outcome.LATE,
-                DlrTruth.CONSISTENT,
-                DlrClaim.SUCCESS,
-                ContentVerdict.INTACT,
-                latency_s=99.0,
-            )
-        ],
-        at_ns=T0 + 3 * 3600 * NS + 1,
-    )
-    ledger.save_verdicts(
-        [next(v for v in verdicts if v.probe_id == "p-acme-8")], at_ns=T0 + 3 * 3600 * NS + 2
-    )
+    # The real judge (default settings, as `evidence export` states them without [probes]):
+    # p-acme-8 (01:25) is pending at 01:26, lost at 03:00 (one revision in its evidence).
+    clock = [T0 + 86 * 60 * NS]
+    judge = Judge(ledger, JudgingConfig(full_pass_interval_s=0), lambda: clock[0])
+    judge.judge_once()
+    clock[0] = T0 + 3 * 3600 * NS
+    judge.judge_once()
 
 
 def write_config(directory: Any, ledger_url: str, *, extra: str = "") -> Any:
