@@ -311,6 +311,18 @@ def _check(record: Mapping[str, Any], config: JudgingConfig) -> str | None:
     if shown is not None:
         now = shown["judged_at_ns"]
         recomputed = _json(verdict_json(rejudge(record, config, now)))
+        # A quoted arrival is there because the verdict named it: one the rules do not
+        # attribute to this probe (its SIM or token edited) is refused, not ignored.
+        stray = [
+            a.get("record_uuid")
+            for a in record["arrivals"]
+            if a.get("record_uuid") not in recomputed["arrival_uuids"]
+        ]
+        if stray:
+            return (
+                f"arrival {', '.join(map(str, stray))} is quoted but re-judging does not "
+                "attribute it to this probe (token on the probe's SIM)"
+            )
         differs = _differences(shown, recomputed)
         if differs:
             return (

@@ -5,13 +5,19 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import asdict
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.evidence.bundle import build_bundle
+from collector.evidence.recompute import probe_from_record, rejudge, verdict_json
 from collector.evidence.verify import verify_bundle
+from collector.judging import JudgingConfig
+from collector.ledger.probes import StoredVerdict
+from collector.views import judged_probe
 
 KEY = Ed25519PrivateKey.generate()
 PUB = KEY.public_key().public_bytes(
@@ -19,34 +25,54 @@ PUB = KEY.public_key().public_bytes(
 )
 
 
-def record(i: int, outcome: str) -> dict[str, object]:
+NS = 1_000_000_000
+T0 = 1_800_000_000 * NS
+JUDGING = JudgingConfig()
+
+
+def record(i: int, outcome: str) -> dict[str, Any]:
+    """An evidence record (unsigned facts) whose verdict is the real judge's over them:
+    delivered in 3..9 s with a DELIVRD, or lost with a DELIVRD (fake success)."""
+    at = T0 + i * 600 * NS
     arrived = outcome == "delivered"
-    return {
+    text = f"【S】code {100000 + i * 7919}"
+    arrival_at = at + (3 + i % 7) * NS
+    rec: dict[str, Any] = {
         "probe_id": f"p{i}",
-        "submit": {"request": "cGhvbmU9ODYxMzg=", "response": '{"code":0,"msgid":"A1"}'},
-        "dlrs": [{"raw": "id:A1 stat:DELIVRD", "received_at": "2026-11-24T10:00:05Z"}],
-        "arrivals": [{"pdu": "0791683108...", "scts": "2026-11-24T18:00:03+08:00"}]
+        "plan": {
+            "vendor": "acme", "msisdn": "+8613800000001", "profile": "notification",
+            "token": text[-6:], "body": text[3:], "expected_text": text, "signature": "S",
+            "parts": 1, "cost": 0.04, "band": "peak", "carrier": "china_mobile", "mvno": "",
+            "region": "east", "site": "sh-1", "planned_at_ns": at,
+        },
+        "submit": {"status": "accepted", "submitted_at_ns": at, "message_ids": [f"A{i}"]},
+        "dlrs": [
+            {"message_id": f"A{i}", "status": "DELIVRD", "done_at_ns": 0,
+             "received_at_ns": at + 20 * NS, "raw_b64": "aWQ6QTEgc3RhdDpERUxJVlJE"}
+        ],
+        "arrivals": [
+            {"record_uuid": f"u{i}", "msisdn": "+8613800000001", "sender": "10086",
+             "text": text, "concat_total": 1, "missing_parts": [], "clock": {"offset_ms": 0.0, "uncertainty_ms": 2.0,
+                                            "measured_at_ns": at},
+             "parts": [{"part_seq": 1, "received_at_ns": arrival_at, "scts_ns": at + NS}]}
+        ]
         if arrived
         else [],
-        "receiver": {"imei": "86000000000001", "iccid": "89860000000000000001", "healthy": True},
-        "judged": {
-            "probe_id": f"p{i}",
-            "vendor": "acme",
-            "carrier": "china_mobile",
-            "region": "east",
-            "profile": "notification",
-            "band": "peak",
-            "submitted_at_ns": 1_800_000_000 + i,
-            "accepted": True,
-            "outcome": outcome,
-            "dlr": "consistent" if arrived else "fake_success",
-            "dlr_claim": "success",
-            "content": "intact" if arrived else "none",
-            "latency_s": 3.0 + i % 7 if arrived else None,
-            "latency_uncertainty_s": 0.4 if arrived else None,
-            "parts": 1,
+        "receiver": {
+            "agent_id": "agent-1", "modem_imei": "86000000000001",
+            "iccid": "89860000000000000001",
+            "health": [
+                {"at_ns": at + k * 60 * NS, "healthy": True, "reasons": []}
+                for k in range(-10, 21)
+            ],
         },
-    }
+    }  # fmt: skip
+    now = at + 3600 * NS
+    verdict = rejudge(rec, JUDGING, now)
+    rec["verdict"] = {**verdict_json(verdict), "revision": 1, "judged_at_ns": now}
+    stored = StoredVerdict(verdict, 1, now, 0)
+    rec["judged"] = asdict(judged_probe(probe_from_record(rec), stored))
+    return rec
 
 
 def bundle(n: int = 40) -> bytes:
