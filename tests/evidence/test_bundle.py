@@ -52,8 +52,8 @@ def record(i: int, outcome: str) -> dict[str, Any]:
         ],
         "arrivals": [
             {"record_uuid": f"u{i}", "msisdn": "+8613800000001", "sender": "10086",
-             "text": text, "concat_total": 1, "missing_parts": [], "clock": {"offset_ms": 0.0, "uncertainty_ms": 2.0,
-                                            "measured_at_ns": at},
+             "text": text, "concat_total": 1, "missing_parts": [],
+             "clock": {"offset_ms": 0.0, "uncertainty_ms": 2.0, "measured_at_ns": at},
              "parts": [{"part_seq": 1, "received_at_ns": arrival_at, "scts_ns": at + NS}]}
         ]
         if arrived
