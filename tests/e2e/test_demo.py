@@ -6,6 +6,7 @@ simulator's ground truth."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -18,7 +19,6 @@ from typing import Any
 import pytest
 
 from agent.modem.sim.control import SimModemControlSync
-from collector.stats import wilson_interval
 from collector.vendors.sim.truthcheck import compare, load_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +59,12 @@ def diagnostics(out: Path, stdout: str) -> str:
     return "\n".join(lines)
 
 
+def binomial_tails(k: int, n: int, p: float) -> float:
+    """The smaller of P(X <= k) and P(X >= k) for X ~ Binomial(n, p)."""
+    pmf = [math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(n + 1)]
+    return min(sum(pmf[: k + 1]), sum(pmf[k:]))
+
+
 def check_outputs(out: Path, result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert result.returncode == 0, (
         result.stdout[-3000:] + result.stderr[-3000:] + "\n" + diagnostics(out, result.stdout)
@@ -81,13 +87,18 @@ def check_outputs(out: Path, result: subprocess.CompletedProcess[str]) -> dict[s
         fields = {"sent", "delivered", "late", "lost", "inconclusive", "rejected", "arrival_rate"}
         fields |= {"ci_low", "ci_high", "p50_latency_s", "p95_latency_s", "fake_dlr"}
         assert fields <= set(s)
-        # Probe-by-probe agreement makes the measured rate the realised one; its interval
-        # must also be compatible with the configured rate (checked at 99.9 % so that a
-        # correct system fails this one time in a thousand, not one in twenty).
+        # Probe-by-probe agreement makes the measured rate the realised one; it must also
+        # be compatible with the configured rate: an exact two-sided binomial test at
+        # 99.9 %, so a correct system fails it one time in a thousand. (A Wilson interval
+        # is too narrow for a few dozen probes at p = 0.98: 24 of 27 fell outside it,
+        # though 3 or more losses happen in 1.7 % of runs.)
         judged = s["delivered"] + s["late"] + s["lost"]
         if judged:
-            low, high = wilson_interval(s["delivered"] + s["late"], judged, z=3.29)
-            assert low <= CONFIGURED_ARRIVAL[vendor] <= high, (vendor, s)
+            arrived = s["delivered"] + s["late"]
+            assert binomial_tails(arrived, judged, CONFIGURED_ARRIVAL[vendor]) > 0.0005, (
+                vendor,
+                s,
+            )
     return summary
 
 
