@@ -429,7 +429,6 @@ async def run_agent(
 def run_command(config_path: str, no_upload: bool) -> None:
     """Read every SMS off the configured modems into the outbox (and upload it)."""
     from agent.logs import configure_logging
-
     from agent.modem.errors import ProfileError
 
     try:

@@ -46,8 +46,8 @@ from collector.ledger.base import (
     StoredStatusReport,
     UnknownAgentError,
 )
-from collector.ledger.migrations import Dialect, load
 from collector.ledger.health import HealthLedgerMixin
+from collector.ledger.migrations import Dialect, load
 from collector.ledger.probes import ProbeLedgerMixin
 from collector.records import (
     AgentEvent,

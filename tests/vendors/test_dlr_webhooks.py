@@ -344,9 +344,7 @@ def test_unsigned_vendor_is_believed_only_from_its_allowlisted_sources() -> None
     loopback = _vendor_with({"allow_from": ["127.0.0.0/8"]})
     elsewhere = _vendor_with({"allow_from": ["203.0.113.0/24", "2001:db8::/32"]})
     # both: the source must be listed and the signature good
-    both = _vendor_with(
-        {"allow_from": ["127.0.0.1/32"], "signature": {"secret": PUSH_SECRET}}
-    )
+    both = _vendor_with({"allow_from": ["127.0.0.1/32"], "signature": {"secret": PUSH_SECRET}})
     assert run(one(loopback)) == (200, 1, 0)
     assert run(one(elsewhere)) == (401, 0, 1)
     assert run(one(both)) == (401, 0, 1)  # listed source, no signature
