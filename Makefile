@@ -1,7 +1,8 @@
 # smsprobe — one entry point for people and CI.
 #   make demo   install, then run the main job on embedded defaults (no server needed)
-#   make test   install what the tests need (Python deps, real servers from Debian), run them
-#   make check  ruff + mypy + tests
+#   make test   install what the tests need (Python deps, real servers from Debian), then
+#               ruff, mypy and every test
+#   make check  the same as make test
 #   make bench  every benchmark in bench/, one JSON line each
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -42,7 +43,8 @@ demo: install
 
 # worksteal: the end-to-end demo tests take about a minute each; with the default scheduler
 # several can queue on one worker while the others idle (loaded 2-core box: 385 s vs 198 s).
-test: install servers
+# The gates first (cheap, and a landing must pass them), then every test.
+test: install servers lint typecheck
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -q
 
 lint: install
@@ -52,7 +54,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy agent collector bench scripts
 
-check: lint typecheck test
+check: test
 
 bench: install servers
 	@for f in bench/*.py; do $(PY) $$f || exit 1; done
