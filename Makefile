@@ -1,7 +1,7 @@
 # smsprobe — one entry point for people and CI.
 #   make demo   install, then run the main job on embedded defaults (no server needed)
 #   make test   install what the tests need (Python deps, real servers from Debian), then
-#               ruff, mypy and every test
+#               ruff, the import contracts (docs/architecture.md), mypy and every test
 #   make check  the same as make test
 #   make bench  every benchmark in bench/, one JSON line each
 SHELL := /bin/bash
@@ -50,6 +50,7 @@ test: install servers lint typecheck
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: install
 	$(VENV)/bin/mypy agent collector bench scripts

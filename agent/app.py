@@ -13,24 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import click
 import structlog
 
 from agent.canary import CanaryScheduler, SupervisorSender
-from agent.config import AgentConfig, ConfigError, ModemConfig, load_config
-from agent.outbox import ModemRef, Outbox, OutboxError, open_outbox
-from agent.outbox_io import OutboxIO, StorageTrouble
-from agent.receiver import ModemEvent, ModemSession, ModemSupervisor, open_gsm_session
-from agent.records import AgentEvent, ClockEstimate
-from agent.recovery import Backoff
+from agent.common.backoff import ExponentialBackoff
+from agent.config import AgentConfig, ConfigError, ModemConfig
+from agent.outbox.io import OutboxIO, StorageTrouble
+from agent.outbox.store import ModemRef, Outbox, OutboxError, open_outbox
+from agent.receive.gsm_session import open_gsm_session
+from agent.receive.session import ModemEvent, ModemSession
+from agent.receive.supervisor import ModemSupervisor
+from agent.wire.records import AgentEvent, ClockEstimate
 
 if TYPE_CHECKING:
-    from agent.signing import RecordSigner
+    from agent.wire.signing import RecordSigner
 
 _log = structlog.get_logger("agent.app")
 
@@ -43,7 +43,7 @@ GIVE_UP_AFTER = 5
 STABLE_RUN_S = 300.0
 
 
-class TaskGaveUp(Exception):
+class TaskGaveUpError(Exception):
     """A supervised task kept failing; the agent exits non-zero."""
 
 
@@ -52,11 +52,11 @@ async def supervise(
     run: Callable[[], Awaitable[None]],
     stop: asyncio.Event,
     *,
-    backoff: Backoff | None = None,
+    backoff: ExponentialBackoff | None = None,
     metrics: Any = None,
 ) -> None:
     """Run `run()` until it returns or `stop` is set; restart it after a failure."""
-    backoff = backoff or Backoff((1.0, 2.0, 5.0, 10.0, 30.0))
+    backoff = backoff or ExponentialBackoff(base_s=1.0, max_s=30.0, min_s=0.5)
     loop = asyncio.get_running_loop()
     failures = 0
     while not stop.is_set():
@@ -70,7 +70,7 @@ async def supervise(
             failures += 1
             _log.exception("task_failed", task=name, failures=failures)
             if failures >= GIVE_UP_AFTER:
-                raise TaskGaveUp(f"{name} failed {failures} times in a row: {exc}") from exc
+                raise TaskGaveUpError(f"{name} failed {failures} times in a row: {exc}") from exc
             if metrics is not None:
                 metrics.tasks_restarted.labels(name).inc()
             with contextlib.suppress(TimeoutError):
@@ -121,7 +121,7 @@ def record_signer(config: AgentConfig) -> RecordSigner | None:
     if collector is None or collector.key is None or not collector.sign_records:
         return None
     try:
-        from agent.signing import RecordSigner, SigningError
+        from agent.wire.signing import RecordSigner, SigningError
     except ImportError as exc:  # the agent extra brings cryptography
         raise ConfigError(
             config.source,
@@ -160,7 +160,8 @@ def _start_uplink(
     try:
         from agent.modem.carrier import carrier_from_imsi
         from agent.uplink.client import Uploader, make_channel
-        from agent.uplink.model import AgentIdentity, ModemIdentity, SimIdentity
+        from agent.uplink.model import AgentIdentity
+        from agent.wire.records import ModemInfo, SimInfo
     except ImportError as exc:
         _log.warning("uplink_unavailable", error=str(exc))
         return None
@@ -186,7 +187,7 @@ def _start_uplink(
                 # The carrier comes from the IMSI (the number may be ported); the MSISDN
                 # only says whether it is an MVNO resale segment.
                 home = carrier_from_imsi(ident.imsi, ident.msisdn) if ident.imsi else None
-                sim = SimIdentity(
+                sim = SimInfo(
                     iccid=ident.iccid,
                     imsi=ident.imsi,
                     msisdn=ident.msisdn,
@@ -196,7 +197,7 @@ def _start_uplink(
                     registered_mcc_mnc=ident.operator_mcc_mnc,
                 )
             out.append(
-                ModemIdentity(
+                ModemInfo(
                     imei=ident.imei or sup.modem.imei,
                     manufacturer=ident.manufacturer,
                     model=ident.model,
@@ -258,7 +259,7 @@ async def _open_outbox_patiently(
     errors after a crash): modems are not read meanwhile, so the SIMs keep every SMS.
     Returns the outbox and the trouble waited out (recorded once the outbox writes)."""
     signer = record_signer(config)
-    backoff = Backoff((0.5, 1.0, 2.0, 5.0))
+    backoff = ExponentialBackoff(base_s=0.5, max_s=5.0, min_s=0.25)
     attempt = 0
     trouble: StorageTrouble | None = None
     while True:
@@ -286,7 +287,7 @@ async def run_agent(
     upload: bool = True,
     stop: asyncio.Event | None = None,
     opener: Opener | None = None,
-    backoff: Backoff | None = None,
+    backoff: ExponentialBackoff | None = None,
     install_signals: bool = True,
 ) -> int:
     """Run until `stop` is set (or SIGTERM/SIGINT); returns the exit code."""
@@ -304,10 +305,11 @@ async def run_agent(
     metrics: Any = None
     if config.metrics_port:
         # Imported only when asked for: prometheus_client costs RSS on small hosts.
-        from agent.metrics import AgentMetrics, serve_metrics
+        from agent.common.metrics_http import serve_metrics
+        from agent.metrics import AgentMetrics
 
         metrics = AgentMetrics()
-        serve_metrics(metrics, f"0.0.0.0:{config.metrics_port}")
+        serve_metrics(metrics.registry, f"0.0.0.0:{config.metrics_port}")
 
     def storage_trouble(trouble: object) -> None:
         if metrics is not None:
@@ -415,33 +417,3 @@ async def run_agent(
         io.close()
         _log.info("agent_stopped")
     return code
-
-
-@click.command("run")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="agent.toml (see agent/agent.example.toml).",
-)
-@click.option("--no-upload", is_flag=True, help="Run standalone: persist only, never upload.")
-def run_command(config_path: str, no_upload: bool) -> None:
-    """Read every SMS off the configured modems into the outbox (and upload it)."""
-    from agent.logs import configure_logging
-    from agent.modem.errors import ProfileError
-
-    try:
-        config = load_config(config_path)
-        configure_logging(config.log.level, config.log.format)
-        check_profiles(config)
-        record_signer(config)
-    except (ConfigError, ProfileError) as exc:  # a broken firmware profile is config too
-        click.echo(f"config error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
-    try:
-        code = asyncio.run(run_agent(config, upload=not no_upload))
-    except Exception:
-        _log.exception("agent_failed")
-        code = EXIT_FATAL
-    sys.exit(code)

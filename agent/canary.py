@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from agent.records import CanarySent
-from agent.uplink.model import CanaryJob
+from agent.wire.records import CanaryJob, CanarySent
 
 if TYPE_CHECKING:
-    from agent.receiver import ModemSupervisor
+    from agent.receive.supervisor import ModemSupervisor
 
 _log = structlog.get_logger("agent.canary")
 
@@ -36,7 +35,7 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 class CanarySender(Protocol):
-    """What a canary needs of a modem (agent/receiver.py ModemSupervisor)."""
+    """What a canary needs of a modem (agent/receive/supervisor.py ModemSupervisor)."""
 
     @property
     def imei(self) -> str: ...

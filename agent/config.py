@@ -11,7 +11,6 @@ import errno
 import json
 import math
 import os
-import re
 import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
@@ -20,14 +19,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 from agent.grpc_target import TARGET_FORMS, is_grpc_target
+from agent.wire.records import AGENT_ID_FORM, AGENT_ID_RE
 
 LogFormat = Literal["auto", "json", "console"]
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "json", "console")
 # The id ends up in the certificate's SAN URI smsprobe://agent/ID, in file names and in
 # metric labels; `smsprobe-collector certs` issues certificates by the same rule.
-AGENT_ID_RE = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-AGENT_ID_FORM = '1-63 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit, no ".."'
 # Longest duration any key may hold: 10 years. Durations become int nanoseconds stored in
 # SQLite (64-bit), and anything longer only stands for "never", which no key means.
 MAX_DURATION_S = 10 * 365 * 86400.0

@@ -1,4 +1,4 @@
-"""Per-modem health judgement: pure, over what the modem answered (DESIGN.md "Agent").
+"""Per-modem health judgement: pure, over what the modem answered (docs/modems.md).
 
 The receiver gathers `HealthInputs` on an interval (+CSQ/+CESQ, +CREG/+CEREG/+C5GREG,
 +COPS, +CPIN, +CPMS) and `judge` turns them into a `ModemHealth` record with stable reason
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agent.records import ModemHealth, Registration
+from agent.wire.records import ModemHealth, Registration
 
 # TS 27.007 §7.3 <AcT>.
 RAT_NAMES: Mapping[int, str] = {
@@ -31,12 +31,12 @@ RAT_NAMES: Mapping[int, str] = {
 }
 _NR_SA = frozenset({11, 12})
 
-# TS 27.007 <stat> values grouped (reference §2.1: 6/7 are SMS-only registrations).
+# TS 27.007 §7.2 <stat> values grouped (6/7 are SMS-only registrations).
 _HOME = frozenset({1, 6, 9})
 _ROAMING = frozenset({5, 7, 10})
 
 WARNINGS = frozenset({"storage_high"})
-STORAGE_HIGH_FRACTION = 0.8  # reference §6.5: alarm when used >= 80 %
+STORAGE_HIGH_FRACTION = 0.8  # alarm when used >= 80 % (docs/modems.md, "Full storage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ class HealthInputs:
 
 def combined_registration(regs: Sequence[RegState]) -> tuple[Registration, int | None]:
     """One registration over all domains: SMS may work over CS (CREG), SGs/IMS (CEREG) or
-    NAS-5GC, so registered in any domain counts (reference §2.1)."""
+    NAS-5GC, so registered in any domain counts (docs/modems.md)."""
     best: tuple[int, Registration, int | None] = (0, Registration.UNKNOWN, None)
     rank = {
         Registration.HOME: 6,

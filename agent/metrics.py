@@ -1,10 +1,11 @@
 """The agent's self-metrics for Prometheus. One registry per process (no module-level
-state): the app creates `AgentMetrics()`, hands it to the uplink and serves it with
-`serve_metrics`. Names follow Prometheus conventions (base units, `_total` counters)."""
+state): the app creates `AgentMetrics()`, hands it to the uplink and serves its registry
+with `agent.common.metrics_http.serve_metrics`. Names follow Prometheus conventions (base
+units, `_total` counters)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 GRPC_OK = "OK"
 
@@ -98,12 +99,3 @@ class AgentMetrics:
             "Version of the config pushed by the collector.",
             registry=r,
         )
-
-
-def serve_metrics(metrics: AgentMetrics, listen: str) -> int:
-    """Serve /metrics on `host:port` (port 0 = pick one). Returns the bound port."""
-    host, _, port = listen.rpartition(":")
-    server, _thread = start_http_server(
-        int(port), addr=host or "0.0.0.0", registry=metrics.registry
-    )
-    return int(server.server_port)

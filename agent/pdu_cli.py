@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from agent.modem.sms import (
+from agent.sms import (
     EncodeError,
     Encoding,
     PduError,

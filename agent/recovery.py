@@ -1,11 +1,11 @@
 """Recovery policy for one modem: what to try next, and how long to wait first.
 
-Escalation ladder (reference modem-and-pdu.md §7.4, §12): no answer -> reopen the port;
+Escalation ladder (docs/modems.md, "Reboots"): no answer -> reopen the port;
 still no answer -> AT+CFUN=1,1; still none -> the configured power-cycle command (if any);
 then keep retrying at the slowest pace (rate-limited: a reset storm can leave a modem that
 never enumerates again). A port that vanished (USB re-enumeration) is waited for and found
 again by its by-id path, or by IMEI among the candidate ports. The policy is pure; the
-backoff returns durations and never sleeps (grafana/synthetic-monitoring-agent `Backoffer`).
+back-off (agent.common.backoff) returns durations and never sleeps.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import enum
 import glob
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import structlog
 
@@ -27,21 +26,6 @@ class Action(enum.Enum):
     RESET = "reset"  # AT+CFUN=1,1
     POWER_CYCLE = "power_cycle"
     WAIT_FOR_PORT = "wait_for_port"
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Delay before attempt n (0-based): the schedule, then its last value forever."""
-
-    schedule_s: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-
-    def delay(self, attempt: int) -> float:
-        if not self.schedule_s:
-            return 0.0
-        return self.schedule_s[min(attempt, len(self.schedule_s) - 1)]
-
-
-NO_BACKOFF = Backoff(())
 
 
 def next_action(failures: int, port_present: bool, can_power_cycle: bool) -> Action:

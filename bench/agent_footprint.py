@@ -91,12 +91,12 @@ def baseline_rss_mb() -> float:
 
 
 async def _deliver(control: str, names: list[str], rate: float, seconds: float) -> int:
-    from agent.modem.sim.control import SimModemControl
+    from agent.modem.simulator.control import ModemSimulatorControl
 
     host, _, port = control.rpartition(":")
     sent = 0
     start = time.monotonic()
-    async with SimModemControl(host, int(port)) as ctl:
+    async with ModemSimulatorControl(host, int(port)) as ctl:
         total = int(rate * seconds)
         for i in range(total):
             due = start + i / rate

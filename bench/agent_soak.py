@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.modem.sim.pty import ModemServer  # noqa: E402
+from agent.modem.simulator.pty import ModemServer  # noqa: E402
 from tests.agent.agent_proc import all_deleted, outbox_list, start_agent, write_config  # noqa: E402
 from tests.agent.harness import make_sim  # noqa: E402
 from tests.faults import FsFault  # noqa: E402

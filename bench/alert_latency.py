@@ -21,9 +21,9 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+from agent.common.units import NS
 from collector.alerts.engine import AlertEngine, AlertKind, AlertRules, SubmitFailure, conditions
 from collector.correlation.model import (
-    NS,
     Arrival,
     ArrivalPart,
     DlrObservation,

@@ -3,8 +3,8 @@
 ours: a real Outbox file with N pre-persisted records -> Uploader -> gRPC over mTLS ->
 servicer -> SqliteLedger (committed) -> acks -> Outbox.mark_acked; timed from the
 uploader's start until the outbox is empty, collector in its own process. The outbox
-keeps each record's serialised proto from persist time (agent/outbox.py, format 1), signed
-with the agent's key as in production (agent/signing.py), so the uploader copies bytes;
+keeps each record's serialised proto from persist time (agent/outbox/store.py, format 1), signed
+with the agent's key as in production (agent/wire/signing.py), so the uploader copies bytes;
 the servicer commits batches queued behind a commit together.
 raw: the same records, serialized into the same UploadRequests (same batch size, same
 window, same TLS) streamed to a server in its own process that parses each request and
@@ -50,16 +50,13 @@ import grpc  # noqa: E402
 import grpc.aio  # noqa: E402
 from smsprobe.v1 import agent_pb2  # noqa: E402
 
-from agent.outbox import ModemRef, Outbox  # noqa: E402
-from agent.records import OutboxRecord, ReceivedSms, SmsPart  # noqa: E402
-from agent.signing import RecordSigner  # noqa: E402
-from agent.uplink.backoff import FixedBackoff  # noqa: E402
+from agent.common.backoff import FixedBackoff  # noqa: E402
+from agent.outbox.store import ModemRef, Outbox  # noqa: E402
 from agent.uplink.client import Uploader, UploadSettings, make_channel  # noqa: E402
-from agent.uplink.model import AgentIdentity, ModemIdentity, SimIdentity  # noqa: E402
-from agent.uplink.serde import (  # noqa: E402
-    WireRecord,
-    batch_to_proto,
-)
+from agent.uplink.model import AgentIdentity  # noqa: E402
+from agent.wire.records import ModemInfo, ReceivedSms, Record, SimInfo, SmsPart  # noqa: E402
+from agent.wire.serde import WireRecord, batch_to_proto  # noqa: E402
+from agent.wire.signing import RecordSigner  # noqa: E402
 from collector.certs import create_ca, issue_agent  # noqa: E402
 
 AGENT = "bench-agent"
@@ -69,12 +66,12 @@ RAW_SQLITE_METHOD = "/smsprobe.bench.RawSqlite/Upload"
 PDU = bytes.fromhex("07911326040000F0040B911346610089F60000208062917314480CC8F71D14969741F977FD07")
 
 
-def modems(n: int = 8) -> list[ModemIdentity]:
+def modems(n: int = 8) -> list[ModemInfo]:
     return [
-        ModemIdentity(
+        ModemInfo(
             imei=f"8600000000{i:05d}",
             model="SIM7600",
-            sim=SimIdentity(iccid=f"8986{i:016d}", carrier="china_mobile"),
+            sim=SimInfo(iccid=f"8986{i:016d}", carrier="china_mobile"),
         )
         for i in range(n)
     ]
@@ -300,7 +297,7 @@ class CountingOutbox:
         self.acked = 0
         self.done = asyncio.Event()
 
-    def pending(self, after_seq: int, limit: int) -> list[OutboxRecord]:
+    def pending(self, after_seq: int, limit: int) -> list[Record]:
         return self.outbox.pending(after_seq, limit)
 
     def pending_wire(self, after_seq: int, limit: int) -> list[WireRecord]:
@@ -327,17 +324,17 @@ class MemorySource:
     """The same records held in memory (a stand-in, named as such): measures the link
     itself — uploader, gRPC/TLS, servicer, ledger — without the outbox's decoding."""
 
-    def __init__(self, records: list[OutboxRecord], wires: list[WireRecord]) -> None:
+    def __init__(self, records: list[Record], wires: list[WireRecord]) -> None:
         self.records = records
-        # The outbox's own (signed) bytes, as it stores them (agent/outbox.py, format 1).
+        # The outbox's own (signed) bytes, as it stores them (agent/outbox/store.py, format 1).
         self.wires = {w.seq: w for w in wires}
         self.seqs = [r.seq for r in records]
         self.acked: set[int] = set()
         self.expect = len(records)
         self.done = asyncio.Event()
 
-    def pending(self, after_seq: int, limit: int) -> list[OutboxRecord]:
-        out: list[OutboxRecord] = []
+    def pending(self, after_seq: int, limit: int) -> list[Record]:
+        out: list[Record] = []
         for r in self.records[bisect.bisect_right(self.seqs, after_seq) :]:
             if r.seq not in self.acked:
                 out.append(r)
@@ -399,7 +396,7 @@ async def run_raw(
 ) -> float:
     async with channel(directory, port) as ch:
         await ch.channel_ready()
-        method = ch.stream_stream(method_name)
+        method: grpc.aio.StreamStreamMultiCallable[bytes, bytes] = ch.stream_stream(method_name)
         started = time.perf_counter()
         call = method()
         slots = asyncio.Semaphore(window)

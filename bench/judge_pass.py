@@ -21,13 +21,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "protos" / "python")]
 
 import structlog  # noqa: E402
 
-from collector.correlation.model import NS, Policy  # noqa: E402
+from agent.common.units import NS  # noqa: E402
+from agent.wire.records import Record, RecordBody  # noqa: E402
+from collector.correlation.model import Policy  # noqa: E402
 from collector.judging import Judge, JudgingConfig  # noqa: E402
 from collector.ledger import open_ledger  # noqa: E402
 from collector.ledger.probes import ProbePlan, Submission  # noqa: E402
 from collector.ledger.sql import SqlLedger  # noqa: E402
-from collector.records import IngestRecord, RecordBody  # noqa: E402
-from tests.ledger.builders import CLOCK, T0, health, modem, new_uuid, registration, sms  # noqa: E402
+from tests.collector.ledger.builders import CLOCK, T0, health, modem, new_uuid, registration, sms  # noqa: E402
 
 SIMS, HOURS, PROBE_EVERY_S, HEALTH_EVERY_S, REPEATS = 20, 24, 300, 60, 5
 AGENT = "agent-1"
@@ -42,13 +43,13 @@ def build(url: str) -> tuple[SqlLedger, int]:
     ledger.register_agent(registration(AGENT, *(modem(*s) for s in sims)), at_ns=T0)
     seq = 0
     end = T0 + HOURS * 3600 * NS
-    records: list[IngestRecord] = []
+    records: list[Record] = []
 
     def add(body: RecordBody, who: tuple[str, str, str]) -> None:
         nonlocal seq
         seq += 1
         records.append(
-            IngestRecord(
+            Record(
                 uuid=new_uuid(), seq=seq, persisted_at_ns=T0 + seq, clock=CLOCK,
                 body=body, modem_imei=who[0], iccid=who[1], raw=b"raw",
             )

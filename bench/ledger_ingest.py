@@ -1,6 +1,6 @@
 """Ledger-only ingest rate (no gRPC): Batch bytes -> serde -> ingest_batch, committed.
 
-Not a test (pytest does not collect it); meant to move to bench/ledger_ingest.py.
+Not a test (pytest does not collect it).
 Runs SQLite (WAL, synchronous=FULL) and a real PostgreSQL 15 started like the tests do.
 Prints one JSON line per backend.
 """
@@ -20,9 +20,10 @@ import psycopg  # noqa: E402
 import structlog  # noqa: E402
 from smsprobe.v1 import agent_pb2  # noqa: E402
 
-from collector.api.serde import record_to_proto, records_from_batch  # noqa: E402
+from agent.wire.serde import record_to_proto  # noqa: E402
 from collector.ledger import open_ledger  # noqa: E402
-from tests.ledger.builders import NOW, record, registration  # noqa: E402
+from collector.quarantine import records_from_batch  # noqa: E402
+from tests.collector.ledger.builders import NOW, record, registration  # noqa: E402
 from tests.servers.postgres import start_postgres  # noqa: E402
 
 RECORDS, BATCH, REPLAY_BATCHES = 40_000, 500, 20

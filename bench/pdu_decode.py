@@ -1,7 +1,7 @@
 """Benchmark: our PDU decoder vs python-gsmmodem-new's decodeSmsPdu on the same hex PDUs.
 
 Builds a mixed set (GSM 7-bit and UCS2 Chinese, single and concatenated parts, status
-reports, and the published real-world vectors from tests/codec/data/pdu_vectors.json), keeps
+reports, and the published real-world vectors from tests/agent/sms/data/pdu_vectors.json), keeps
 only PDUs both decoders accept, times a few rounds of each and reports the best round.
 Prints one JSON line.
 """
@@ -21,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.modem.sms import decode_pdu, encode_deliver  # noqa: E402
+from agent.sms import decode_pdu, encode_deliver  # noqa: E402
 
 ROUNDS = 7
 REPEAT = 20  # passes over the whole set per round
@@ -46,7 +46,8 @@ def build_set(seed: int = 7) -> list[str]:
             text = "".join(rnd.choice(LATIN) for _ in range(size))
         parts = encode_deliver(sender, text, when, smsc="+8613800250500", concat_ref=i % 256)
         pdus.extend(p.hex for p in parts)
-    vectors = json.loads((ROOT / "tests/codec/data/pdu_vectors.json").read_text(encoding="utf-8"))
+    vectors_file = ROOT / "tests/agent/sms/data/pdu_vectors.json"
+    vectors = json.loads(vectors_file.read_text(encoding="utf-8"))
     reports = [v["hex"] for v in vectors["status_report"]]
     for i in range(30):  # status reports: published ones with varied MR and TP-ST
         raw = bytearray.fromhex(reports[i % len(reports)])

@@ -11,13 +11,14 @@ from typing import Any
 
 import click
 
-from collector.ledger.base import AgentStatus, ModemStatus
-
-NS_PER_S = 1_000_000_000
+from agent.common.units import NS
+from collector.config import load_config
+from collector.ledger import LedgerError, open_ledger
+from collector.ledger.model import AgentStatus, ModemStatus
 
 
 def _age_s(now_ns: int, at_ns: int) -> float | None:
-    return None if at_ns <= 0 else max(0.0, (now_ns - at_ns) / NS_PER_S)
+    return None if at_ns <= 0 else max(0.0, (now_ns - at_ns) / NS)
 
 
 def _finite(x: float) -> float | None:
@@ -56,7 +57,7 @@ def agent_to_json(a: AgentStatus, now_ns: int, offline_after_s: float = 180.0) -
         "clock_offset_ms": _finite(a.clock_offset_ms),
         "clock_uncertainty_ms": _finite(a.clock_uncertainty_ms),
         "outbox_depth": a.outbox_depth,
-        "outbox_lag_s": a.outbox_lag_ns(now_ns) / NS_PER_S,
+        "outbox_lag_s": a.outbox_lag_ns(now_ns) / NS,
         "committed_seq": a.committed_seq,
         "modems": [modem_to_json(m, now_ns) for m in a.modems],
     }
@@ -114,8 +115,6 @@ def render_text(agents: list[dict[str, Any]]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
 def agents_command(config_path: Path, as_json: bool) -> None:
     """Every agent and modem: last seen, health, clock offset, outbox lag."""
-    from collector.config import load_config  # imported lazily: fast --help
-    from collector.ledger import LedgerError, open_ledger
 
     try:
         config = load_config(config_path)

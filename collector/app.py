@@ -17,12 +17,27 @@ import click
 import structlog
 from smsprobe.v1 import agent_pb2
 
-from agent.logs import configure_logging
+from agent.common.logs import configure_logging
+from agent.common.metrics_http import serve_metrics
+from collector.alerts.service import alert_service_from_config
+from collector.api.auth import Authenticator
+from collector.api.server import ServerSettings, TlsMaterial, start_server
+from collector.api.servicer import AgentServicer, ConfigStore
+from collector.canaries import CanaryPlanner, keep_planned
+from collector.config import ConfigError, load_config
+from collector.health.board import HealthBoard, service_unit
+from collector.health.recorder import HealthRecorder
+from collector.health.supervise import Supervision, Supervisor
+from collector.ledger import LedgerError, open_ledger
+from collector.metrics import CollectorMetrics
+from collector.probes.config import parse_probes
+from collector.probes.service import ProbeService, timeseries_unit
+from collector.timeseries.config import parse_timeseries
 
 if TYPE_CHECKING:
     from collector.api.servicer import AgentConfigSource
     from collector.canaries import CanaryAssignment
-    from collector.config import CollectorConfig
+    from collector.config import CollectorSettings
     from collector.health.supervise import Supervision, Supervisor, Unit
     from collector.ledger import Ledger
 
@@ -30,7 +45,7 @@ log = structlog.get_logger("collector.app")
 
 
 def agent_config_source(
-    config: CollectorConfig,
+    config: CollectorSettings,
     canaries: Callable[[str], Sequence[CanaryAssignment]] | None = None,
 ) -> AgentConfigSource:
     """AgentConfig per agent id: [agents] defaults, overridden by [agents.<id>]; plus that
@@ -73,12 +88,6 @@ def _write_port_file(path: Path, port: int) -> None:
 async def serve(
     config_path: Path, *, insecure: bool, port_file: Path | None, log_level: str | None = None
 ) -> None:
-    from collector.api.auth import Authenticator
-    from collector.api.server import ServerSettings, TlsMaterial, start_server
-    from collector.api.servicer import AgentServicer, ConfigStore
-    from collector.config import ConfigError, load_config
-    from collector.ledger import LedgerError, open_ledger
-    from collector.metrics import CollectorMetrics, serve_metrics
 
     try:
         config = load_config(config_path)
@@ -99,10 +108,9 @@ async def serve(
         raise click.ClickException(f"ledger: {exc}") from exc
     metrics = CollectorMetrics()
     if config.metrics.listen:
-        mport = serve_metrics(metrics, config.metrics.listen)
+        mport = serve_metrics(metrics.registry, config.metrics.listen)
         log.info("metrics_served", listen=config.metrics.listen, port=mport)
     auth = Authenticator(insecure=insecure, deny=config.tls.deny_agents)
-    from collector.canaries import CanaryPlanner, keep_planned
 
     # One planner across reloads: the pairing follows the SIMs the agents registered.
     planner = CanaryPlanner(config.agent_defaults.canary_interval_s)
@@ -163,10 +171,6 @@ async def serve(
     async def canaries_changed() -> None:
         await store.replace(source)  # same source, new plan: watchers re-check versions
 
-    from collector.health.board import HealthBoard, service_unit
-    from collector.health.recorder import HealthRecorder
-    from collector.health.supervise import Supervisor
-
     # Every background service and every vendor is a supervised unit with its state on
     # the board (kept in the ledger, /metrics and the time series): one failing never
     # stops another, and one that cannot recover ends the process (exit 1).
@@ -214,15 +218,9 @@ async def serve(
         raise SystemExit(1)
 
 
-def start_probing(config: CollectorConfig, ledger: Ledger, supervisor: Supervisor) -> Supervision:
+def start_probing(config: CollectorSettings, ledger: Ledger, supervisor: Supervisor) -> Supervision:
     """The probing side (vendors, scheduler, judge, time series) when [probes] is set;
     ingest alone otherwise. Returns how units are restarted ([probes.supervision])."""
-    from collector.config import ConfigError
-    from collector.health.board import service_unit
-    from collector.health.supervise import Supervision
-    from collector.probes.config import parse_probes
-    from collector.probes.service import ProbeService, timeseries_unit
-    from collector.timeseries.config import parse_timeseries
 
     try:
         probes = parse_probes(
@@ -257,12 +255,9 @@ def start_probing(config: CollectorConfig, ledger: Ledger, supervisor: Superviso
 
 
 def start_alerting(
-    config: CollectorConfig, ledger: Ledger, supervisor: Supervisor, supervision: Supervision
+    config: CollectorSettings, ledger: Ledger, supervisor: Supervisor, supervision: Supervision
 ) -> None:
     """SLA, fake-DLR, outage, silent-receiver and monitoring alerts when [alerts] is set."""
-    from collector.alerts.service import alert_service_from_config
-    from collector.config import ConfigError
-    from collector.health.board import service_unit
 
     if not config.raw_section("alerts"):
         return
@@ -271,7 +266,7 @@ def start_alerting(
             config.raw_section("alerts"),
             config.raw_section("reports"),
             file=config.source,
-            ledger=ledger,  # type: ignore[arg-type]
+            ledger=ledger,
         )
     except ConfigError as exc:
         raise click.ClickException(f"config error: {exc}") from exc
@@ -281,38 +276,3 @@ def start_alerting(
             await service.run(unit.stop, on_pass=unit.running)
 
     supervisor.spawn(service_unit("alerts"), run, supervision.service())
-
-
-@click.command("serve")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    required=True,
-)
-@click.option(
-    "--insecure",
-    is_flag=True,
-    help="Plaintext gRPC without client certificates. Agent ids are trusted blindly: tests only.",
-)
-@click.option(
-    "--port-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Write the bound gRPC port here once serving (for supervisors and tests).",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default=None,
-    help="Override [log] level.",
-)
-def serve_command(
-    config_path: Path, insecure: bool, port_file: Path | None, log_level: str | None
-) -> None:
-    """Serve the agent gRPC API (mTLS) and ingest into the ledger."""
-    from collector.validation import preflight
-
-    # The whole config and every listen address, before the ledger opens: exit 2, one line.
-    preflight(config_path, insecure=insecure)
-    asyncio.run(serve(config_path, insecure=insecure, port_file=port_file, log_level=log_level))

@@ -8,7 +8,7 @@ arrive (`canary_spans`). collector/judging.py adds those spans to the receiver's
 probe to a receiver that failed its canary is inconclusive, never charged to the vendor.
 
 Canary texts carry a token of 14 lowercase letters: no 6-digit run and no 11-character
-alphanumeric word, so collector/probes/tokens.py never mistakes a canary for a probe.
+alphanumeric word, so collector/correlation/tokens.py never mistakes a canary for a probe.
 Pure functions first, then the small shell (`CanaryPlanner`, `canary_outcomes`).
 """
 
@@ -22,11 +22,14 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
-from collector.correlation.model import NS, UnhealthySpan
+from agent.common.units import NS
+from collector.correlation.model import UnhealthySpan
+from collector.correlation.receiver import HealthSample, unhealthy_spans
+from collector.ledger.base import Ledger
 
 log = structlog.get_logger("smsprobe.canaries")
 
@@ -238,22 +241,12 @@ def canary_spans(
 # ------------------------------------------------------------------ shell
 
 
-class CanaryLedger(Protocol):
-    def canaries_sent(self, *, since_ns: int = ..., until_ns: int | None = ...) -> list[Any]: ...
-
-    def received_sms(
-        self, *, since_ns: int = ..., until_ns: int | None = ..., agent_id: str | None = ...
-    ) -> list[Any]: ...
-
-    def modem_health(self, imei: str, since_ns: int, until_ns: int) -> list[Any]: ...
-
-
 def _offset_ns(clock: Any) -> int:
     return round(float(clock.offset_ms or 0.0) * 1e6)
 
 
 def canary_outcomes(
-    ledger: CanaryLedger,
+    ledger: Ledger,
     *,
     since_ns: int,
     now_ns: int,
@@ -262,7 +255,6 @@ def canary_outcomes(
     gaps_by_agent: Mapping[str, Sequence[tuple[int, int]]] | None = None,
 ) -> list[CanaryOutcome]:
     """Judge every canary sent since `since_ns` (agent clock, with margin) from the ledger."""
-    from collector.correlation.receiver import HealthSample, unhealthy_spans
 
     stored = ledger.canaries_sent(since_ns=since_ns)
     if not stored:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import click
 
-from agent.lazy_cli import LazyGroup
+from agent.common.lazy_cli import LazyGroup
 
 
 @click.group(
     cls=LazyGroup,
     lazy={
         "serve": (
-            "collector.app:serve_command",
+            "collector.app_cli:serve_command",
             "Run the collector: gRPC ingest, probes, verdicts, time series.",
         ),
         "config": (
-            "collector.validation:config_group",
+            "collector.validation_cli:config_group",
             "Check a config file as `serve` would, without starting anything.",
         ),
         "status": (
-            "collector.health.status:status_command",
+            "collector.health.cli:status_command",
             "Collector health: vendors probed, services running, since when.",
         ),
         "agents": (
@@ -27,15 +27,15 @@ from agent.lazy_cli import LazyGroup
             "Every agent and modem: last seen, health, clock, outbox lag.",
         ),
         "certs": (
-            "collector.certs:certs_group",
+            "collector.certs_cli:certs_group",
             "Make the CA, the collector's keys and agent certificates.",
         ),
         "sim-vendor": (
-            "collector.vendors.sim.cli:sim_vendor_command",
+            "collector.vendors.simulator.cli:vendor_simulator_command",
             "Run simulated SMS vendors and carrier network.",
         ),
         "demo": (
-            "collector.demo:demo_command",
+            "collector.demo.cli:demo_command",
             "The whole system on simulated vendors and modems.",
         ),
         "timeseries": (

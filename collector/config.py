@@ -33,12 +33,12 @@ from collector.configlib import ConfigError, Table, load_toml
 __all__ = [
     "AgentDefaults",
     "AgentSpec",
-    "CollectorConfig",
+    "CollectorSettings",
     "ConfigError",
-    "ExpectedModem",
     "LedgerConfig",
-    "LogConfig",
+    "LogSettings",
     "MetricsConfig",
+    "ModemSpec",
     "ServerConfig",
     "TlsConfig",
     "load_config",
@@ -90,7 +90,7 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class LogConfig:
+class LogSettings:
     level: str = "info"
     format: str = "auto"
 
@@ -107,7 +107,7 @@ class AgentDefaults:
 
 
 @dataclass(frozen=True, slots=True)
-class ExpectedModem:
+class ModemSpec:
     imei: str
     iccid: str = ""
     msisdn: str = ""
@@ -118,20 +118,20 @@ class AgentSpec:
     agent_id: str
     site: str = ""
     region: str = ""
-    expected_modems: tuple[ExpectedModem, ...] = ()
+    expected_modems: tuple[ModemSpec, ...] = ()
     health_interval_s: float | None = None  # None: AgentDefaults
     clock_sync_interval_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class CollectorConfig:
+class CollectorSettings:
     source: str  # file name, for error messages of sections validated later
     base_dir: Path  # relative paths in the file are relative to this
     ledger: LedgerConfig
     server: ServerConfig = ServerConfig()
     tls: TlsConfig = TlsConfig()
     metrics: MetricsConfig = MetricsConfig()
-    log: LogConfig = LogConfig()
+    log: LogSettings = LogSettings()
     agent_defaults: AgentDefaults = AgentDefaults()
     agents: Mapping[str, AgentSpec] = field(default_factory=lambda: _EMPTY)
     vendors: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
@@ -219,10 +219,10 @@ def _metrics(t: Table | None) -> MetricsConfig:
     return MetricsConfig(listen=listen)
 
 
-def _log(t: Table | None) -> LogConfig:
+def _log(t: Table | None) -> LogSettings:
     if t is None:
-        return LogConfig()
-    cfg = LogConfig(
+        return LogSettings()
+    cfg = LogSettings(
         level=t.get_choice("level", LOG_LEVELS, "info"),
         format=t.get_choice("format", LOG_FORMATS, "auto"),
     )
@@ -267,7 +267,7 @@ def _agents(t: Table | None) -> tuple[AgentDefaults, Mapping[str, AgentSpec]]:
                 raise m.error("imei", "an IMEI not listed before", imei)
             imeis.add(imei)
             modems.append(
-                ExpectedModem(
+                ModemSpec(
                     imei=imei,
                     iccid=m.get_str("iccid", "", expected="an ICCID (digits)"),
                     msisdn=m.get_str("msisdn", ""),
@@ -288,7 +288,7 @@ def _agents(t: Table | None) -> tuple[AgentDefaults, Mapping[str, AgentSpec]]:
     return defaults, MappingProxyType(specs)
 
 
-def parse_config(data: Mapping[str, Any], *, file: str, base_dir: Path) -> CollectorConfig:
+def parse_config(data: Mapping[str, Any], *, file: str, base_dir: Path) -> CollectorSettings:
     """Build the typed config from parsed TOML; raises ConfigError."""
     top = Table(data, file=file)
     server = _server(top.get_table("server"))
@@ -299,7 +299,7 @@ def parse_config(data: Mapping[str, Any], *, file: str, base_dir: Path) -> Colle
     agent_defaults, agents = _agents(top.get_table("agents"))
     raw = {name: top.get_raw(name) for name in RAW_SECTIONS}
     top.finish()
-    return CollectorConfig(
+    return CollectorSettings(
         source=file,
         base_dir=base_dir,
         server=server,
@@ -313,7 +313,7 @@ def parse_config(data: Mapping[str, Any], *, file: str, base_dir: Path) -> Colle
     )
 
 
-def load_config(path: str | Path) -> CollectorConfig:
+def load_config(path: str | Path) -> CollectorSettings:
     """Read and validate a collector TOML file; raises ConfigError (a ValueError)."""
     p = Path(path)
     return parse_config(load_toml(p), file=p.name, base_dir=p.resolve().parent)

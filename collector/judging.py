@@ -28,14 +28,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import structlog
 
+from agent.common.units import NS
 from collector.canaries import canary_outcomes, canary_spans
 from collector.correlation.match import DlrIndex, IdRule, match_arrivals
 from collector.correlation.model import (
-    NS,
     Arrival,
     ArrivalPart,
     DlrObservation,
@@ -49,38 +48,11 @@ from collector.correlation.model import (
 from collector.correlation.partials import MessageKey, merge_matched
 from collector.correlation.receiver import HealthSample, unhealthy_spans
 from collector.correlation.verdicts import judge
-from collector.ledger.base import GapSpan, StoredHealth, StoredSms
-from collector.ledger.probes import Revision, StoredCanary, StoredDlr, StoredProbe
+from collector.ledger.base import Ledger
+from collector.ledger.model import StoredHealth, StoredSms
+from collector.ledger.probes import Revision, StoredDlr, StoredProbe
 
 log = structlog.get_logger("smsprobe.judging")
-
-
-class JudgingLedger(Protocol):
-    def probes(
-        self, *, open_only: bool = ..., since_ns: int = ..., probe_ids: Sequence[str] | None = ...
-    ) -> list[StoredProbe]: ...
-
-    def unattributed_dlrs(self, *, since_ns: int = ...) -> list[StoredDlr]: ...
-
-    def attribute_dlrs(self, matches: Sequence[tuple[int, str, str]]) -> None: ...
-
-    def dlrs_of(self, probe_ids: Sequence[str]) -> dict[str, list[StoredDlr]]: ...
-
-    def received_sms(
-        self, *, since_ns: int = ..., until_ns: int | None = ..., agent_id: str | None = ...
-    ) -> list[StoredSms]: ...
-
-    def modem_health(self, imei: str, since_ns: int, until_ns: int) -> list[StoredHealth]: ...
-
-    def gaps(self, agent_id: str | None = ...) -> list[GapSpan]: ...
-
-    def canaries_sent(
-        self, *, since_ns: int = ..., until_ns: int | None = ...
-    ) -> list[StoredCanary]: ...
-
-    def save_verdicts(self, verdicts: Sequence[Verdict], *, at_ns: int) -> list[Revision]: ...
-
-    def mark_final(self, probe_ids: Iterable[str]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,9 +182,7 @@ def message_key(stored: StoredSms) -> MessageKey | None:
 
 
 class Judge:
-    def __init__(
-        self, ledger: JudgingLedger, config: JudgingConfig, clock: Callable[[], int]
-    ) -> None:
+    def __init__(self, ledger: Ledger, config: JudgingConfig, clock: Callable[[], int]) -> None:
         self._ledger = ledger
         self._config = config
         self._clock = clock

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from collector.health.board import UnitState, UnitStatus
 
@@ -116,12 +116,3 @@ class CollectorMetrics:
             self.unit_restarts.labels(u.name).set(u.restarts)
         for vendor, ok in measured.items():
             self.vendor_measured.labels(vendor).set(int(ok))
-
-
-def serve_metrics(metrics: CollectorMetrics, listen: str) -> int:
-    """Serve /metrics on `host:port` (port 0 = pick one). Returns the bound port."""
-    host, _, port = listen.rpartition(":")
-    server, _thread = start_http_server(
-        int(port), addr=host.strip("[]") or "0.0.0.0", registry=metrics.registry
-    )
-    return int(server.server_port)

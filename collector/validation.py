@@ -22,9 +22,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from collector.config import CollectorConfig, load_config
+from collector.alerts.config import parse_alerts
+from collector.config import CollectorSettings, load_config
 from collector.configlib import ConfigError
+from collector.probes.config import parse_probes
+from collector.reports.config import parse_reports
+from collector.timeseries.config import parse_timeseries
+from collector.vendors.config import HttpVendorConfig
+from collector.vendors.registry import parse_vendors
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -40,7 +48,6 @@ __all__ = [
     "CheckedConfig",
     "check_config",
     "check_listen_free",
-    "config_group",
     "exit_on_config_error",
     "listen_addresses",
     "summary",
@@ -53,7 +60,7 @@ T = TypeVar("T")
 class CheckedConfig:
     """Every section of one collector config, typed."""
 
-    config: CollectorConfig
+    config: CollectorSettings
     vendors: Mapping[str, HttpVendorConfig | SmppVendorConfig]
     probes: ProbesConfig | None
     timeseries: TimeSeriesConfig | None
@@ -64,11 +71,6 @@ class CheckedConfig:
 def check_config(path: str | Path, *, insecure: bool) -> CheckedConfig:
     """Parse and check every section of the collector config at `path` (no network, no
     ledger). `insecure` is serve's --insecure: without it [tls] must name usable files."""
-    from collector.alerts.config import parse_alerts
-    from collector.probes.config import parse_probes
-    from collector.reports.config import parse_reports
-    from collector.timeseries.config import parse_timeseries
-    from collector.vendors.registry import parse_vendors
 
     config = load_config(path)
     file = config.source
@@ -92,11 +94,10 @@ def check_config(path: str | Path, *, insecure: bool) -> CheckedConfig:
 # --------------------------------------------------------------------------- TLS
 
 
-def check_tls(config: CollectorConfig, *, insecure: bool) -> None:
+def check_tls(config: CollectorSettings, *, insecure: bool) -> None:
     """The files gRPC will load, loaded now: readable, PEM, and the key is the
     certificate's. gRPC itself would only say "cannot read TLS material" or fail the first
     handshake."""
-    from cryptography.hazmat.primitives import serialization
 
     tls, file = config.tls, config.source
     if tls.insecure and not insecure:
@@ -149,7 +150,6 @@ def _read(file: str, key: str, path: Path) -> bytes:
 
 
 def _certificates(file: str, key: str, path: Path) -> list[x509.Certificate]:
-    from cryptography import x509
 
     data = _read(file, key, path)
     try:
@@ -234,7 +234,6 @@ def preflight(config_path: Path, *, insecure: bool) -> CheckedConfig:
 
 def summary(checked: CheckedConfig, *, insecure: bool) -> Iterator[str]:
     """A few lines saying what the config sets up."""
-    from collector.vendors.config import HttpVendorConfig
 
     c, p, ts, a = checked.config, checked.probes, checked.timeseries, checked.alerts
     canaries = c.agent_defaults.canary_interval_s
@@ -272,32 +271,3 @@ def summary(checked: CheckedConfig, *, insecure: bool) -> Iterator[str]:
     yield f"{c.source}: valid"
     for label, text in rows:
         yield f"  {label:<11}{text}"
-
-
-@click.group("config")
-def config_group() -> None:
-    """Collector configuration."""
-
-
-@config_group.command("check")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="The collector TOML file.",
-)
-@click.option(
-    "--insecure",
-    is_flag=True,
-    help="Check for `serve --insecure` (no TLS files needed).",
-)
-def check_command(config_path: Path, insecure: bool) -> None:
-    """Validate every section as `serve` does, without starting anything.
-
-    Exit 0 with a summary when valid; 2 with one line naming the file, the key and what
-    was expected when not.
-    """
-    checked = exit_on_config_error(lambda: check_config(config_path, insecure=insecure))
-    for line in summary(checked, insecure=insecure):
-        click.echo(line)

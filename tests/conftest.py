@@ -14,6 +14,15 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# Shared fixtures live in tests/plugins/ (one module per area), registered here once
+# instead of conftests importing each other's fixtures.
+pytest_plugins = [
+    "tests.plugins.ledger",
+    "tests.plugins.reports_world",
+    "tests.plugins.influx",
+    "tests.plugins.modems",
+]
+
 settings.register_profile(
     "ci",
     deadline=None,

@@ -1,6 +1,6 @@
 """The AT engine: one command in flight, URCs routed by prefix, every command bounded.
 
-Layering (STYLE.md): ByteStream (transport.py) -> LineSplitter (lines.py) -> pure
+Layering: ByteStream (transport.py) -> LineSplitter (lines.py) -> pure
 `classify` (here) -> `AtChannel` (the final-result state machine) -> GsmModem (gsm.py).
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Final, Protocol
 import structlog
 
 from agent.modem.commands import is_hex
-from agent.modem.errors import AtTimeout, ModemError, PortGone, error_from_final
+from agent.modem.errors import AtTimeoutError, ModemError, PortGoneError, error_from_final
 from agent.modem.lines import PROMPT, LineSplitter, encode_line, is_garbled
 from agent.modem.transport import ByteStream
 
@@ -49,7 +49,7 @@ _FINAL_ERRORS: Final = (
 )
 _FINAL_ERROR_PREFIXES: Final = ("+CME ERROR:", "+CMS ERROR:")
 
-# URCs an SMS agent must recognise (reference modem-and-pdu.md §4, §7.3).
+# URCs an SMS agent must recognise (docs/modems.md).
 DEFAULT_URC_PREFIXES: Final = (
     "+CMTI:",
     "+CDSI:",
@@ -132,7 +132,7 @@ def classify(
     `command` is the command in flight (None when idle): lines that carry its response
     prefix are its answers even when that prefix is also a URC (`+CREG:` to `AT+CREG?`).
     `sent` are recent texts we wrote (commands, PDU hex): a line equal to one is an echo,
-    whenever it comes (echo returns after a modem reboot, reference §1.3).
+    whenever it comes (echo returns after a modem reboot).
     """
     if line == PROMPT:
         return LineKind.PROMPT
@@ -225,7 +225,7 @@ class AtChannel:
 
     Start with `await channel.start()` (opens the stream and the reader task); stop with
     `await channel.close()`. When the stream dies, the in-flight command and every later
-    one raise `PortGone`, and `closed` resolves with the reason.
+    one raise `PortGoneError`, and `closed` resolves with the reason.
     """
 
     def __init__(
@@ -275,7 +275,7 @@ class AtChannel:
                 await self._reader
             self._reader = None
         await self._stream.close()
-        self._fail_all(PortGone("channel closed"))
+        self._fail_all(PortGoneError("channel closed"))
 
     @property
     def alive(self) -> bool:
@@ -311,15 +311,15 @@ class AtChannel:
 
         With `pdu`, waits up to `prompt_timeout_s` for the `> ` prompt and sends the PDU
         hex + Ctrl-Z (TS 27.005 §3.5.1); `timeout_s` bounds the whole exchange. Raises
-        AtTimeout, PortGone, or AtError/CmeError/CmsError for non-OK finals.
+        AtTimeoutError, PortGoneError, or AtError/CmeError/CmsError for non-OK finals.
         """
         async with self._lock:
             if self._gone is not None:
-                raise PortGone(str(self._gone)) from self._gone
+                raise PortGoneError(str(self._gone)) from self._gone
             if self._stale:
                 try:
                     await self._resync(min(timeout_s, self._resync_timeout_s))
-                except AtTimeout:
+                except AtTimeoutError:
                     # Not answering AT: send the command anyway (it may be the AT+CFUN=1,1
                     # that un-hangs the modem); the channel stays stale.
                     self._log.warning("at_resync_failed", command=cmd)
@@ -339,7 +339,7 @@ class AtChannel:
         self._sent.append(cmd)
         if self._gone is not None:  # the reader died while we waited for the lock
             self._pending = None
-            raise PortGone(str(self._gone)) from self._gone
+            raise PortGoneError(str(self._gone)) from self._gone
         waited, waited_s = cmd, timeout_s  # what a timeout reports
         try:
             async with asyncio.timeout(timeout_s):
@@ -370,14 +370,14 @@ class AtChannel:
                 with contextlib.suppress(ModemError):
                     await self._write(b"\x1b")
             self._log.warning("at_command_timed_out", command=waited, timeout_s=waited_s)
-            raise AtTimeout(waited, waited_s) from exc
+            raise AtTimeoutError(waited, waited_s) from exc
         finally:
             self._pending = None
         return pending.lines, final
 
     async def _resync(self, timeout_s: float) -> None:
         """After a timeout, a late final result of the old command may still arrive and be
-        taken for the next command's (reference §1.8): send `AT`, accept its OK, then drain
+        taken for the next command's: send `AT`, accept its OK, then drain
         further finals until the line is quiet for `resync_settle_s`."""
         loop = asyncio.get_running_loop()
         pending = _Pending("AT", loop)
@@ -388,7 +388,7 @@ class AtChannel:
                 await self._write(b"AT\r")
                 await pending.final
         except TimeoutError as exc:
-            raise AtTimeout("AT (resync)", timeout_s) from exc
+            raise AtTimeoutError("AT (resync)", timeout_s) from exc
         finally:
             self._pending = None
         self._idle_finals = 0
@@ -405,7 +405,7 @@ class AtChannel:
             self._transcript.record("out", data, self._wall_clock())
         try:
             await self._stream.write(data)
-        except PortGone as exc:
+        except PortGoneError as exc:
             self._gone = exc
             raise
 
@@ -420,15 +420,15 @@ class AtChannel:
                     self._transcript.record("in", chunk, self._wall_clock())
                 for line in self._splitter.feed(chunk):
                     self._on_line(line)
-        except PortGone as exc:
+        except PortGoneError as exc:
             reason = exc
             self._log.warning("modem_port_lost", reason=str(exc))
         except Exception as exc:  # a bug here must end the channel visibly, not hang it
             self._log.exception("at_reader_failed")
-            reason = PortGone(f"reader failed: {exc!r}")
+            reason = PortGoneError(f"reader failed: {exc!r}")
             reason.__cause__ = exc
         finally:
-            self._fail_all(reason or PortGone("reader stopped"))
+            self._fail_all(reason or PortGoneError("reader stopped"))
 
     def _fail_all(self, reason: ModemError) -> None:
         if self._gone is None:
@@ -438,7 +438,7 @@ class AtChannel:
             self._pending_pdu_urc = None
         pending = self._pending
         if pending is not None and not pending.final.done():
-            pending.final.set_exception(PortGone(str(reason)))
+            pending.final.set_exception(PortGoneError(str(reason)))
             # Retrieved here so asyncio does not warn when the waiter already timed out.
             pending.final.exception()
         if self.closed is not None and not self.closed.done():
@@ -454,7 +454,7 @@ class AtChannel:
                 return
             kind = classify(line, urc_prefixes=self._urc_prefixes)
             if kind == LineKind.URC and not line.upper().startswith(PDU_URC_PREFIXES):
-                # Badly behaved firmware puts a URC between +CMT header and PDU (reference §1.4).
+                # Badly behaved firmware puts a URC between +CMT header and PDU.
                 self._dispatch(Urc(line))
                 return
             self._log.warning("urc_pdu_line_not_received", header=header, line=line[:80])

@@ -1,8 +1,8 @@
 """Which carrier a SIM belongs to: from the IMSI (authoritative), and from the MSISDN
 prefix (a secondary hint only: number portability since 2019-12-01 breaks it).
 
-Sources: vendors-smpp-china.md §3.1 (MIIT prefix table, 2023-03), §3.2 (MVNO segments),
-§3.3 (IMSI MNCs); modem-and-pdu.md §2.1 (AT+CIMI) and §13.
+Sources: the MIIT table of mobile network numbers (2023-03) with its MVNO segments, the
+IMSI MNCs, AT+CIMI (TS 27.007 §5.6); docs/modems.md ("Identity") and docs/vendors.md.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ class CarrierInfo:
     name: str = ""  # human-readable operator name when known
 
 
-# MCC 460 uses 2-digit MNCs (ITU-T E.212 list). 04/08/09/11/13/15 are unverified in the
-# reference (marked [unverified]) but listed by several sources.
+# MCC 460 uses 2-digit MNCs (ITU-T E.212 list). 04/08/09/11/13/15 are not confirmed by a
+# primary source we checked, but listed by several sources.
 _CN_MNC: Final[dict[str, tuple[Carrier, str]]] = {
     "00": ("china_mobile", "China Mobile"),
     "02": ("china_mobile", "China Mobile"),
@@ -90,7 +90,7 @@ def _national(msisdn: str) -> str:
     return n
 
 
-# MIIT 2023-03 allocation (vendors-smpp-china.md §3.1, §3.2). Longest prefix wins.
+# MIIT 2023-03 allocation (docs/vendors.md, "Number plan"). Longest prefix wins.
 _ALLOCATION: Final[tuple[tuple[Carrier, str], ...]] = (
     ("china_mobile", "1340 1341 1342 1343 1344 1345 1346 1347 1348 135 136 137 138 139 147 148 "
      "150 151 152 157 158 159 165 1703 1705 1706 172 178 182 183 184 187 188 195 197 198"),

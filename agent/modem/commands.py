@@ -2,7 +2,7 @@
 
 Every function takes the information lines of one response (or one URC line) and
 returns frozen values; no I/O. Tolerance rules follow what real firmware sends (see
-tests/modem/test_commands.py, named after the devices the transcripts came from).
+tests/agent/modem/test_commands.py, named after the devices the transcripts came from).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The modem driver's exception tree, and the one place errors are classified.
 
     ModemError
-    ├── PortGone            the device vanished (USB unplug, pty master closed, socket EOF)
-    ├── AtTimeout           no final result code before the deadline
+    ├── PortGoneError       the device vanished (USB unplug, pty master closed, socket EOF)
+    ├── AtTimeoutError      no final result code before the deadline
     ├── AtError             a final result code that is not OK
     │   ├── CmeError        +CME ERROR: <err>   (TS 27.007 §9.2)
     │   └── CmsError        +CMS ERROR: <err>   (TS 27.005 §3.2.5)
@@ -33,7 +33,7 @@ class ModemError(Exception):
         return False
 
 
-class PortGone(ModemError):
+class PortGoneError(ModemError):
     """The byte stream ended: the device disappeared or the link was closed."""
 
     @property
@@ -42,7 +42,7 @@ class PortGone(ModemError):
         return True
 
 
-class AtTimeout(ModemError):
+class AtTimeoutError(ModemError):
     """No final result code arrived for `command` within `timeout_s`."""
 
     def __init__(self, command: str, timeout_s: float) -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import structlog
 
@@ -20,18 +19,30 @@ from agent.modem import commands as c
 from agent.modem.at import AtChannel, AtResponse, Urc
 from agent.modem.errors import (
     AtError,
-    AtTimeout,
+    AtTimeoutError,
     CmeError,
     CmsError,
     ModemError,
-    PortGone,
+    PortGoneError,
     ResponseParseError,
+)
+from agent.modem.events import (
+    DirectPdu,
+    EventCallback,
+    ModemBooted,
+    ModemEvent,
+    NewMessage,
+    Noise,
+    PortLost,
+    RegistrationChanged,
+    SimChanged,
+    StorageFull,
 )
 from agent.modem.profiles import ModemProfile
 
 _log = structlog.get_logger("agent.modem.gsm")
 
-# Readiness markers every profile understands (reference §4, §7.3), besides its own.
+# Readiness markers every profile understands (docs/modems.md), besides its own.
 _SMS_READY_MARKERS: Final = ("SMS READY", "SMS DONE", "+QIND: SMS DONE")
 _STORAGE_FULL_MARKERS: Final = ("^SMMEMFULL", "+SMS FULL", '+CIEV: "SMSFULL",1', "+CIEV: SMSFULL,1")
 _SIM_GONE_MARKERS: Final = ("+CPIN: NOT INSERTED", "^SIMST: 255", "+SIMCARD: NOT AVAILABLE")
@@ -42,14 +53,16 @@ _SIM_GONE_MARKERS: Final = ("+CPIN: NOT INSERTED", "^SIMST: 255", "+SIMCARD: NOT
 
 @dataclass(frozen=True, slots=True)
 class ModemIdentity:
-    manufacturer: str
-    model: str
-    firmware: str
-    imei: str
-    imsi: str  # "" when no SIM / not readable
-    iccid: str  # ""
-    msisdn: str  # "" (usual: the number is not written on Chinese SIMs)
-    operator_mcc_mnc: str  # "" when not registered
+    """What AT+CGMI/CGMM/CGMR/CGSN/CIMI, the ICCID and AT+CNUM/COPS say; "" = unknown."""
+
+    manufacturer: str = ""
+    model: str = ""
+    firmware: str = ""
+    imei: str = ""
+    imsi: str = ""  # "" when no SIM / not readable
+    iccid: str = ""
+    msisdn: str = ""  # "" (usual: the number is not written on Chinese SIMs)
+    operator_mcc_mnc: str = ""  # "" when not registered
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +97,7 @@ class RegistrationState:
     @property
     def registered(self) -> bool:
         """CREG ∈ {1,5} or CEREG ∈ {1,5,6,7}: LTE-only modules keep CREG at 0 while SMS work
-        over SGs/IMS (reference §2.1)."""
+        over SGs/IMS (docs/modems.md, "Registration and signal")."""
         return any(r.status.registered for r in self.entries)
 
     @property
@@ -117,74 +130,6 @@ class InitReport:
     cnmi: str
     storages: tuple[c.StorageUse, ...]
     optional_failed: tuple[str, ...]
-
-
-# -- events ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """+CMTI (kind "sms") or +CDSI (kind "status"): read it from `storage` at `index`."""
-
-    storage: str
-    index: int
-    kind: Literal["sms", "status"]
-
-
-@dataclass(frozen=True, slots=True)
-class DirectPdu:
-    """+CMT / +CDS: the PDU came with the URC and is not stored anywhere (persist it now).
-    `pdu` is None when the modem never sent the PDU line."""
-
-    kind: Literal["sms", "status"]
-    pdu: bytes | None
-    header: str
-
-
-@dataclass(frozen=True, slots=True)
-class ModemBooted:
-    """A (re)boot or readiness marker: volatile settings are probably gone (reference §2)."""
-
-    line: str
-    sms_ready: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationChanged:
-    registration: c.Registration
-
-
-@dataclass(frozen=True, slots=True)
-class StorageFull:
-    line: str
-
-
-@dataclass(frozen=True, slots=True)
-class SimChanged:
-    line: str
-
-
-@dataclass(frozen=True, slots=True)
-class Noise:
-    line: str
-
-
-@dataclass(frozen=True, slots=True)
-class PortLost:
-    reason: str
-
-
-ModemEvent = (
-    NewMessage
-    | DirectPdu
-    | ModemBooted
-    | RegistrationChanged
-    | StorageFull
-    | SimChanged
-    | Noise
-    | PortLost
-)
-EventCallback = Callable[[ModemEvent], Coroutine[Any, Any, None]]
 
 
 def event_from_urc(urc: Urc, profile: ModemProfile) -> ModemEvent:
@@ -244,7 +189,7 @@ class GsmModem:
         self._echoes_after_init = 0
         self._boot_waiters: set[asyncio.Future[ModemBooted]] = set()
         # mem1 switch + CMGR/CMGD/CMGL must not interleave with another task's switch:
-        # a delete in the wrong storage loses a message (reference §6.3, §16.1).
+        # a delete in the wrong storage loses a message (TS 27.005 §3.5.4: CMGD acts on mem1).
         self._storage_lock = asyncio.Lock()
         self.boots_seen = 0
         quirks = profile.quirks
@@ -301,7 +246,7 @@ class GsmModem:
     # -- setup -----------------------------------------------------------------------------
 
     async def initialise(self) -> InitReport:
-        """Run the profile's init sequence (reference §2): required commands raise, optional
+        """Run the profile's init sequence (docs/modems.md): required commands raise, optional
         ones are logged; then storage (CPMS, trying fewer memories if rejected) and CNMI
         (first accepted of the profile's list, as ModemManager's fallbacks)."""
         self._mem1 = None
@@ -353,7 +298,7 @@ class GsmModem:
     async def settings_lost(self) -> bool:
         """True when volatile settings no longer match the profile (a silent reboot):
         echo came back after ATE0, or AT+CMGF? is not 0, or AT+CNMI? is not what
-        `initialise` set (reference §2, §16.3)."""
+        `initialise` set."""
         if self._cnmi is None:
             return True
         if (
@@ -402,12 +347,9 @@ class GsmModem:
 
     # -- storage and SMS -------------------------------------------------------------------
 
-    async def select_storage(self, storage: str) -> None:
-        """Make `storage` mem1 (read/list/delete act on mem1 only: reference §6.3)."""
-        async with self._storage_lock:
-            await self._select_storage(storage)
-
     async def _select_storage(self, storage: str) -> None:
+        """Make `storage` mem1: read, list and delete act on mem1 only (3GPP TS 27.005
+        §3.2.2), so a +CMTI for another memory must switch it first (docs/modems.md)."""
         storage = storage.upper()
         if self._mem1 == storage:
             return
@@ -415,7 +357,7 @@ class GsmModem:
         self._mem1 = storage
 
     async def list_messages(self, storage: str, stat: int = 4) -> MessageListing:
-        """AT+CMGL=<stat> (4 = all, so nothing is missed; reference §6.2)."""
+        """AT+CMGL=<stat> (4 = all, so nothing is missed; TS 27.005 §3.4.2)."""
         async with self._storage_lock:
             await self._select_storage(storage)
             resp = await self._cmd(f"AT+CMGL={stat}", self.profile.timeouts.list_s)
@@ -476,7 +418,7 @@ class GsmModem:
         return c.parse_cmgs(resp.lines)
 
     async def ack_direct(self) -> None:
-        """AT+CNMA after +CMT/+CDS when the modem runs CSMS=1 (reference §6.4)."""
+        """AT+CNMA after +CMT/+CDS when the modem runs CSMS=1 (TS 27.005 §3.4.4)."""
         try:
             await self._cmd("AT+CNMA")
         except CmsError as exc:
@@ -549,13 +491,13 @@ class GsmModem:
         """`AT` answered OK within `timeout_s`."""
         try:
             await self.channel.command("AT", timeout_s=timeout_s)
-        except (AtTimeout, AtError, PortGone):
+        except (AtTimeoutError, AtError, PortGoneError):
             return False
         return True
 
     async def reset(self) -> None:
         """AT+CFUN=1,1. The OK may never come (the USB device vanishes first, or a UART
-        module just reboots and prints boot URCs): a timeout, PortGone or a boot URC before
+        module just reboots and prints boot URCs): a timeout, PortGoneError or a boot URC before
         the OK are the expected outcomes, not failures."""
         self._mem1 = None
         self._cnmi = None
@@ -573,7 +515,7 @@ class GsmModem:
             if command.cancelled():
                 _log.info("modem_reset_answered_without_ok", reason="booted")
             elif (exc := command.exception()) is not None:
-                if not isinstance(exc, AtTimeout | PortGone):
+                if not isinstance(exc, AtTimeoutError | PortGoneError):
                     raise exc
                 _log.info("modem_reset_answered_without_ok", reason=type(exc).__name__)
         finally:
@@ -583,23 +525,14 @@ class GsmModem:
 
 
 __all__ = [
-    "DirectPdu",
     "GsmModem",
     "InitReport",
     "MessageListing",
-    "ModemBooted",
     "ModemError",
-    "ModemEvent",
     "ModemIdentity",
-    "NewMessage",
-    "Noise",
-    "PortLost",
-    "RegistrationChanged",
     "RegistrationState",
-    "SimChanged",
     "SimState",
     "SimStatus",
-    "StorageFull",
     "StoredPdu",
     "event_from_urc",
 ]

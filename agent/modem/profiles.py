@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,12 +19,10 @@ from agent.modem.errors import ProfileError
 
 
 def _default_profile_dir() -> Path:
-    # A source checkout / editable install: <repo>/firmware-config next to agent/.
-    repo = Path(__file__).resolve().parents[2] / "firmware-config"
-    if repo.is_dir():
-        return repo
-    # A wheel install ships the directory as data files under <prefix>/share/smsprobe/.
-    return Path(sys.prefix) / "share" / "smsprobe" / "firmware-config"
+    # Package data: agent/modem/firmware_config is a symlink to the top-level
+    # firmware-config/ in a checkout (and an editable install), and a real directory in a
+    # wheel. Installed packages live unpacked on disk, so the resource is a real path.
+    return Path(str(resources.files("agent.modem").joinpath("firmware_config")))
 
 
 DEFAULT_PROFILE_DIR: Final = _default_profile_dir()
@@ -46,7 +44,7 @@ class MatchRules:
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     default_s: float = 5.0
-    list_s: float = 60.0  # AT+CMGL on a full storage takes seconds (reference §1.7)
+    list_s: float = 60.0  # AT+CMGL on a full storage takes seconds (docs/modems.md)
     send_s: float = 60.0
     reset_s: float = 15.0
 

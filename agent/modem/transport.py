@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import serial
 
-from agent.modem.errors import PortGone
+from agent.modem.errors import PortGoneError
 
 try:  # pyserial's posix flush() calls tcdrain, which raises termios.error (not OSError)
     import termios
@@ -41,17 +41,17 @@ _OPEN_ERRORS: tuple[type[BaseException], ...] = (*_LINK_ERRORS, ValueError)  # b
 
 
 class ByteStream(Protocol):
-    """The seam between the AT engine and a device (STYLE.md: one Protocol per seam)."""
+    """The seam between the AT engine and a device (one Protocol per seam)."""
 
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
 
     async def write(self, data: bytes) -> None:
-        """Raises PortGone when the device is gone."""
+        """Raises PortGoneError when the device is gone."""
 
     async def read(self) -> bytes:
-        """Next chunk (never empty). Raises PortGone when the device vanished or was closed."""
+        """Next chunk (never empty). Raises PortGoneError when the device vanished or was closed."""
         ...
 
 
@@ -63,7 +63,7 @@ class SerialByteStream:
 
     The thread blocks in `read`, hands chunks to the event loop through a bounded queue
     (back-pressure instead of unbounded memory) and turns SerialException/OSError (EIO when a
-    pty master closes, USB unplug, socket EOF) into a `PortGone` for `read()`.
+    pty master closes, USB unplug, socket EOF) into a `PortGoneError` for `read()`.
     """
 
     def __init__(
@@ -87,7 +87,7 @@ class SerialByteStream:
         self._queue: queue.Queue[object] | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._error: PortGone | None = None
+        self._error: PortGoneError | None = None
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -104,7 +104,7 @@ class SerialByteStream:
                 exclusive=self._exclusive,
             )
         except _OPEN_ERRORS as exc:
-            raise PortGone(f"cannot open {self.url}: {exc}") from exc
+            raise PortGoneError(f"cannot open {self.url}: {exc}") from exc
         self._stop.clear()
         self._error = None
         self._thread = threading.Thread(
@@ -126,17 +126,17 @@ class SerialByteStream:
                 await asyncio.to_thread(port.close)
             self._port = None
         if self._error is None:
-            self._error = PortGone(f"{self.url} closed")
+            self._error = PortGoneError(f"{self.url} closed")
 
     async def write(self, data: bytes) -> None:
         port = self._port
         if port is None or self._error is not None:
-            raise PortGone(str(self._error or f"{self.url} not open"))
+            raise PortGoneError(str(self._error or f"{self.url} not open"))
         async with self._write_lock:
             try:
                 await asyncio.to_thread(self._write_all, port, data)
             except _LINK_ERRORS as exc:
-                raise PortGone(f"write to {self.url} failed: {exc}") from exc
+                raise PortGoneError(f"write to {self.url} failed: {exc}") from exc
 
     @staticmethod
     def _write_all(port: Any, data: bytes) -> None:
@@ -146,7 +146,7 @@ class SerialByteStream:
     async def read(self) -> bytes:
         q, wake = self._queue, self._wake
         if q is None or wake is None:
-            raise PortGone(f"{self.url} not open")
+            raise PortGoneError(f"{self.url} not open")
         while True:
             try:
                 item = q.get_nowait()
@@ -162,10 +162,10 @@ class SerialByteStream:
                 await wake.wait()
         if isinstance(item, bytes):
             return item
-        if isinstance(item, PortGone):
+        if isinstance(item, PortGoneError):
             self._error = item
             raise item
-        self._error = PortGone(f"{self.url} closed")
+        self._error = PortGoneError(f"{self.url} closed")
         raise self._error
 
     # -- thread side -----------------------------------------------------------------------
@@ -179,7 +179,7 @@ class SerialByteStream:
                     data += self._drain(port)
             except _READER_ERRORS as exc:
                 if not self._stop.is_set():
-                    gone = PortGone(f"{self.url} vanished: {exc}")
+                    gone = PortGoneError(f"{self.url} vanished: {exc}")
                     gone.__cause__ = exc
                     self._hand_over(gone)
                 return

@@ -30,18 +30,26 @@ import grpc.aio
 import structlog
 from smsprobe.v1 import agent_pb2, agent_pb2_grpc
 
+from agent.common.backoff import Backoff, ExponentialBackoff
 from agent.metrics import AgentMetrics
-from agent.records import ClockEstimate, ModemHealth, OutboxRecord, RecordSource
-from agent.uplink.backoff import Backoff, ExponentialBackoff
 from agent.uplink.clock import ClockFilter, ClockSample
-from agent.uplink.model import AgentIdentity, ModemIdentity, RemoteConfig
-from agent.uplink.serde import (
+from agent.uplink.model import AgentIdentity
+from agent.wire.records import (
+    AgentRegistration,
+    ClockEstimate,
+    ModemHealth,
+    ModemInfo,
+    Record,
+    RemoteConfig,
+)
+from agent.wire.serde import (
+    SerdeError,
     WireRecord,
     config_from_proto,
     health_from_proto,
     record_frame_size,
     record_to_wire,
-    register_request_to_proto,
+    registration_to_proto,
     upload_request_bytes,
 )
 
@@ -53,14 +61,38 @@ log = structlog.get_logger("agent.uplink")
 T = TypeVar("T")
 MIN_BATCH_BYTES = 16 * 1024
 ChannelFactory = Callable[[], grpc.aio.Channel]
-ModemsProvider = Callable[[], Sequence[ModemIdentity]]
+ModemsProvider = Callable[[], Sequence[ModemInfo]]
 
 
 UPLOAD_METHOD = "/smsprobe.v1.AgentService/Upload"
 
 
+class RecordSource(Protocol):
+    """The outbox as the uplink sees it."""
+
+    def pending(self, after_seq: int, limit: int) -> list[Record]:
+        """Records not yet acked with seq > after_seq, in seq order, at most `limit`."""
+        ...
+
+    def mark_acked(self, seqs: Iterable[int]) -> None:
+        """The collector committed these; they may now be pruned."""
+        ...
+
+    def depth(self) -> int:
+        """Records not yet acked."""
+        ...
+
+    def oldest_pending_ns(self) -> int:
+        """persisted_at of the oldest record not yet acked; 0 when none."""
+        ...
+
+    def last_seq(self) -> int:
+        """Highest sequence number ever given (0 = none)."""
+        ...
+
+
 class WireRecordSource(RecordSource, Protocol):
-    """A RecordSource that also hands out records already serialised (agent.outbox)."""
+    """A RecordSource that also hands out records already serialised (agent.outbox.store)."""
 
     def pending_wire(self, after_seq: int, limit: int) -> list[WireRecord]:
         """As `pending`, each record as its serialised smsprobe.v1.Record."""
@@ -73,7 +105,7 @@ class _EncodingSource:
     def __init__(self, source: RecordSource) -> None:
         self._source = source
 
-    def pending(self, after_seq: int, limit: int) -> list[OutboxRecord]:
+    def pending(self, after_seq: int, limit: int) -> list[Record]:
         return self._source.pending(after_seq, limit)
 
     def pending_wire(self, after_seq: int, limit: int) -> list[WireRecord]:
@@ -346,7 +378,7 @@ class Uploader:
         finally:
             await channel.close(grace=None)
 
-    def _modems(self) -> tuple[list[ModemIdentity], tuple[tuple[str, str], ...]]:
+    def _modems(self) -> tuple[list[ModemInfo], tuple[tuple[str, str], ...]]:
         modems = list(self._modems_provider())
         key = tuple(sorted((m.imei, m.sim.iccid if m.sim else "") for m in modems))
         return modems, key
@@ -355,8 +387,18 @@ class Uploader:
         self, stub: agent_pb2_grpc.AgentServiceStub, last_seq: int
     ) -> agent_pb2.RegisterResponse:
         modems, key = self._modems()
-        request = register_request_to_proto(
-            self._identity, modems, agent_time_ns=self._clock_ns(), last_seq=last_seq
+        me = self._identity
+        request = registration_to_proto(
+            AgentRegistration(
+                agent_id=me.agent_id,
+                software_version=me.software_version,
+                capabilities=me.capabilities,
+                site=me.site,
+                region=me.region,
+                modems=tuple(modems),
+                agent_time_ns=self._clock_ns(),
+                last_seq=last_seq,
+            )
         )
         reply = await stub.Register(request, timeout=self._settings.rpc_timeout_s)
         self._registered_modems = key
@@ -523,7 +565,10 @@ class Uploader:
                 continue
             pb = agent_pb2.Record.FromString(r.wire)
             if pb.modem_imei:
-                self._health[pb.modem_imei] = health_from_proto(pb.health)
+                try:
+                    self._health[pb.modem_imei] = health_from_proto(pb.health)
+                except SerdeError:  # written by a newer build (downgrade): not ours to guess
+                    continue
                 changed = True
         if changed:
             self._metrics.modems_up.set(sum(h.responding for h in self._health.values()))
@@ -543,6 +588,7 @@ class Uploader:
         s = self._settings
         # Requests go out as bytes assembled from the stored records (no serializer: grpc
         # sends them as they are); the collector sees the same UploadRequest messages.
+        upload: grpc.aio.StreamStreamMultiCallable[bytes, agent_pb2.UploadResponse]
         upload = channel.stream_stream(
             UPLOAD_METHOD,
             request_serializer=None,

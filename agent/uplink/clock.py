@@ -18,9 +18,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from agent.records import ClockEstimate
-
-NS_PER_MS = 1_000_000
+from agent.common.units import NS_PER_MS
+from agent.wire.records import ClockEstimate
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,8 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from agent.common.units import NS
 from collector.alerts.engine import AlertKind, AlertRules, ReceiverStatus, SubmitFailure
-from collector.correlation.model import NS
 from collector.reports.figures import JudgedProbe, Thresholds, aggregate
 
 Key = tuple[AlertKind, tuple[tuple[str, str], ...]]

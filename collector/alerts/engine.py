@@ -27,7 +27,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.correlation.model import NS
+from agent.common.units import NS
 from collector.reports.figures import JudgedProbe, Thresholds, aggregate
 from collector.stats import wilson_interval
 

@@ -21,34 +21,17 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import structlog
 
+from agent.common.backoff import ExponentialBackoff
+from agent.common.units import NS
 from collector.alerts.engine import AlertEvent
+from collector.ledger.base import Ledger
 
 log = structlog.get_logger("smsprobe.alerts")
-NS = 1_000_000_000
-
-
-class Backoff(Protocol):
-    def delay_s(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class ExponentialBackoff:
-    initial_s: float = 1.0
-    max_s: float = 60.0
-
-    def delay_s(self, attempt: int) -> float:
-        return min(self.max_s, self.initial_s * 2.0 ** (attempt - 1))
-
-
-class DeliveryLedger(Protocol):
-    def note_alert_delivery(self, alert_id: int, note: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +73,12 @@ class WebhookNotifier:
         self,
         urls: Sequence[str],
         *,
-        ledger: DeliveryLedger,
+        ledger: Ledger,
         hmac_secret: str = "",
         hmac_header: str = "X-Smsprobe-Signature",
         max_attempts: int = 5,
         timeout_s: float = 10.0,
-        backoff: Backoff | None = None,
+        backoff: ExponentialBackoff | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._urls = tuple(urls)
@@ -104,7 +87,7 @@ class WebhookNotifier:
         self._header = hmac_header
         self._max_attempts = max(1, max_attempts)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._backoff: Backoff = backoff or ExponentialBackoff()
+        self._backoff = backoff or ExponentialBackoff(base_s=1.0, max_s=60.0, min_s=0.5)
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
 
@@ -162,7 +145,7 @@ class WebhookNotifier:
                 if attempt < self._max_attempts:
                     log.info("alert_delivery_retried", url=url, alert_id=alert_id,
                              attempt=attempt, error=error)  # fmt: skip
-                    await self._sleep(self._backoff.delay_s(attempt))
+                    await self._sleep(self._backoff.delay(attempt - 1))
         except asyncio.CancelledError:
             # The collector stops (its stop is bounded): the page missed is on the alert.
             note = f"{event.phase} {url} abandoned at stop attempts={attempt} error={error}"

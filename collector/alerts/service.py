@@ -21,7 +21,10 @@ from urllib.parse import urlencode
 
 import structlog
 
+from agent.common.backoff import ExponentialBackoff
+from agent.common.units import NS
 from collector.alerts.clearing import Cleared, cleared_keys
+from collector.alerts.config import parse_alerts
 from collector.alerts.engine import (
     AlertEngine,
     AlertEvent,
@@ -32,15 +35,14 @@ from collector.alerts.engine import (
     SubmitFailure,
     conditions,
 )
-from collector.alerts.notify import Delivery, ExponentialBackoff, WebhookNotifier
-from collector.ledger.base import AgentStatus
-from collector.ledger.health import UnitRow, UnmeasuredSpan
-from collector.ledger.probes import AlertRow
-from collector.reports.cli import ProbeSource, load_judged
-from collector.reports.config import iso
+from collector.alerts.notify import Delivery, WebhookNotifier
+from collector.ledger.base import Ledger
+from collector.ledger.health import UnmeasuredSpan
+from collector.ledger.model import AgentStatus
+from collector.reports.config import iso, parse_reports
+from collector.reports.judged import load_judged
 
 log = structlog.get_logger("smsprobe.alerts")
-NS = 1_000_000_000
 # A vendor refusing a probe for its content, template or signature is a content problem
 # (shown in reports), not an outage (collector/probes/runner.py error kinds).
 CONTENT_REJECTIONS = frozenset({"rejected:template", "rejected:signature", "rejected:content"})
@@ -50,28 +52,6 @@ DRAIN_TIMEOUT_S = 30.0
 # On stop, deliveries in flight get this long, then are noted as abandoned: a collector
 # stops within 5 s of SIGTERM (systemd, CI) even with a webhook that never answers.
 STOP_DRAIN_S = 2.0
-
-
-class AlertLedger(ProbeSource, Protocol):
-    def agents(self) -> list[AgentStatus]: ...
-
-    def open_alerts(self) -> list[AlertRow]: ...
-
-    def start_alert(
-        self, kind: str, subject: dict[str, str], *, at_ns: int, figures: dict[str, Any]
-    ) -> int: ...
-
-    def end_alert(
-        self, kind: str, subject: dict[str, str], *, at_ns: int, figures: dict[str, Any]
-    ) -> None: ...
-
-    def note_alert_delivery(self, alert_id: int, note: str) -> None: ...
-
-    def collector_units(self, instance: str | None = ...) -> list[UnitRow]: ...
-
-    def unmeasured_spans(
-        self, *, since_ns: int = ..., until_ns: int | None = ..., vendor: str | None = ...
-    ) -> list[UnmeasuredSpan]: ...
 
 
 class Notifier(Protocol):
@@ -112,7 +92,7 @@ def evidence_url(base: str, event: AlertEvent, *, since_ns: int) -> str:
 class AlertService:
     def __init__(
         self,
-        ledger: AlertLedger,
+        ledger: Ledger,
         *,
         rules: AlertRules,
         notifier: Notifier,
@@ -263,16 +243,15 @@ def alert_service_from_config(
     raw_reports: Any,
     *,
     file: str,
-    ledger: AlertLedger,
+    ledger: Ledger,
     clock: Callable[[], int] = time.time_ns,
 ) -> tuple[AlertService, WebhookNotifier]:
     """Wire the service from [alerts] and [reports] (raises ConfigError). Run it with
     `async with notifier: await service.run(stop)` so the HTTP session is closed."""
-    from collector.alerts.config import parse_alerts
-    from collector.reports.config import parse_reports
 
     cfg = parse_alerts(raw_alerts, file=file)
     reports = parse_reports(raw_reports, file=file)
+    base = min(cfg.backoff_initial_s, cfg.backoff_max_s)  # the cap wins, as configured
     notifier = WebhookNotifier(
         cfg.webhooks,
         ledger=ledger,
@@ -280,7 +259,7 @@ def alert_service_from_config(
         hmac_header=cfg.hmac_header,
         max_attempts=cfg.max_attempts,
         timeout_s=cfg.timeout_s,
-        backoff=ExponentialBackoff(cfg.backoff_initial_s, cfg.backoff_max_s),
+        backoff=ExponentialBackoff(base, cfg.backoff_max_s, min_s=base / 2),
     )
     service = AlertService(
         ledger,

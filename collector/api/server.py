@@ -92,7 +92,7 @@ def server_credentials(tls: TlsMaterial) -> grpc.ServerCredentials:
     except OSError as exc:
         raise ServerConfigError(f"cannot read TLS material: {exc}") from exc
     # require_client_auth: the handshake fails without a certificate from our CA, so an
-    # unknown party never reaches the servicer (DESIGN.md: mTLS, one cert per agent).
+    # unknown party never reaches the servicer (docs/wire.md: mTLS, one cert per agent).
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=True
     )

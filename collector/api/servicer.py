@@ -1,6 +1,6 @@
 """Thin gRPC servicer for `smsprobe.v1.AgentService`: authorize, convert, call the ledger,
-convert back. Rules live in collector/ingest.py and the ledger; proto types stop at
-collector/api/serde.py.
+convert back. Rules live in collector/ledger/ingest_rules.py; proto types stop at
+agent/wire/serde.py and collector/quarantine.py.
 
 Every request is authorized against the client certificate (collector/api/auth.py). An
 Upload batch is acked only after `Ledger.ingest_batch` returned, i.e. committed
@@ -25,19 +25,22 @@ import grpc.aio
 import structlog
 from smsprobe.v1 import agent_pb2
 
+from agent.wire.records import Record
+from agent.wire.serde import registration_from_proto
 from collector.api.auth import Authenticator, AuthError, peer_certificate
-from collector.api.serde import batch_ack_to_proto, records_from_batch, registration_from_proto
 from collector.ledger.base import (
-    BatchOutcome,
     Ledger,
     LedgerError,
     LedgerUnavailableError,
     UnknownAgentError,
 )
+from collector.ledger.model import BatchOutcome
 from collector.metrics import CollectorMetrics
-from collector.records import IngestRecord, Quarantined
+from collector.quarantine import Quarantined, records_from_batch
 
 log = structlog.get_logger("collector.api")
+
+_UINT32_MAX = 2**32 - 1
 
 T = TypeVar("T")
 Context: TypeAlias = Any  # grpc.aio.ServicerContext; grpcio ships no type hints
@@ -111,7 +114,7 @@ class _Stream:
 @dataclass(frozen=True, slots=True)
 class _Admitted:
     batch: agent_pb2.Batch
-    records: list[IngestRecord]
+    records: list[Record]
     quarantined: list[Quarantined]
 
 
@@ -473,3 +476,18 @@ class AgentServicer:
             max(0, now - batch.oldest_pending_ns) / 1e9 if batch.oldest_pending_ns else 0
         )
         m.agent_clock_offset_ms.labels(agent_id).set(offset)
+
+
+def batch_ack_to_proto(outcome: BatchOutcome, batch_id: int) -> agent_pb2.BatchAck:
+    """The ack the agent reads field by field (new_gaps are the collector's business)."""
+    return agent_pb2.BatchAck(
+        batch_id=batch_id,
+        ingested=min(outcome.ingested, _UINT32_MAX),
+        duplicates=min(outcome.duplicates, _UINT32_MAX),
+        quarantined=min(outcome.quarantined, _UINT32_MAX),
+        rejections=[
+            agent_pb2.RecordRejection(uuid=r.uuid, seq=r.seq, reason=r.reason)
+            for r in outcome.rejections
+        ],
+        committed_seq=outcome.committed_seq,
+    )

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from collector.correlation.model import Arrival
-from collector.probes.tokens import TokenKind, find_tokens
+from collector.correlation.tokens import TokenKind, find_tokens
 
 
 @dataclass(slots=True)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-NS = 1_000_000_000
-
 
 class Outcome(enum.Enum):
     DELIVERED = "delivered"

@@ -1,7 +1,7 @@
 """Merge the partial records of one long SMS into one arrival. Pure: values in, values out.
 
 An agent uploads a concatenated SMS still missing parts after its reassembly timeout as
-partial records, one per run of consecutive parts (agent/reassembly.py); a part that
+partial records, one per run of consecutive parts (agent/outbox/reassembly.py); a part that
 arrives later comes as a record of its own. Records that reached the same SIM from the
 same sender with the same concatenation reference and total (TS 23.040 §9.2.3.24.1) are
 one message, so the probe is judged on every part that arrived, however far apart.

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from collector.correlation.model import NS, UnhealthySpan
+from agent.common.units import NS
+from collector.correlation.model import UnhealthySpan
 
 AWAITING_HEALTH = "awaiting_health"
 

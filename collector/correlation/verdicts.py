@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent.common.units import NS
 from collector.correlation import content
 from collector.correlation.model import (
-    NS,
     Arrival,
     ContentVerdict,
     DlrClaim,

@@ -37,6 +37,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from collector.evidence.recompute import judging_json
+from collector.judging import JudgingConfig
 from collector.reports.figures import JudgedProbe, Thresholds, aggregate
 
 FORMAT = "smsprobe-evidence/2"
@@ -140,8 +142,6 @@ def build_bundle(
 ) -> bytes:
     """The bundle as zip bytes. Each record must carry a "judged" object (JudgedProbe).
     `judging`: the judge's settings (recompute.judging_json); None: JudgingConfig()'s."""
-    from collector.evidence.recompute import judging_json
-    from collector.judging import JudgingConfig
 
     record_list = [dict(r) for r in records]
     judged = [JudgedProbe.from_dict(r["judged"]) for r in record_list]

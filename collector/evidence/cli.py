@@ -14,23 +14,33 @@ import sys
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from agent.logs import configure_logging
-from collector.reports.cli import (
-    Progress,
-    as_probe_source,
-    load_settings,
-    parse_period,
-    software_version,
-)
+from agent.common.logs import configure_logging
+from collector.certs import SIGNING_KEY
+from collector.configlib import ConfigError
+from collector.evidence.bundle import build_bundle
+from collector.evidence.recompute import judging_from_json, judging_json
+from collector.evidence.records import collect_records
+from collector.evidence.signatures import key_files, signers_of
+from collector.evidence.verify import verify_bundle
+from collector.judging import JudgingConfig
+from collector.ledger import LedgerError, open_ledger
+from collector.probes.config import parse_probes
+from collector.reports.build import build_report
+from collector.reports.config import iso
+from collector.reports.options import Progress, load_settings, parse_period, software_version
+from collector.reports.render import render
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from collector.config import CollectorConfig
+    from collector.config import CollectorSettings
     from collector.reports.config import ReportsConfig
 
 EXIT_OK, EXIT_PROBLEM, EXIT_UNREADABLE = 0, 1, 2
@@ -42,11 +52,10 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def signing_key_candidates(
-    config: CollectorConfig, reports: ReportsConfig, given: Path | None
+    config: CollectorSettings, reports: ReportsConfig, given: Path | None
 ) -> list[Path]:
     """Where the signing key may be, in order: --key, [reports].signing_key, next to the
     TLS certificate (`certs init` writes both into one directory), the config directory."""
-    from collector.certs import SIGNING_KEY
 
     if given is not None:
         return [given]
@@ -59,13 +68,9 @@ def signing_key_candidates(
     return paths
 
 
-def judging_settings(config: CollectorConfig) -> dict[str, Any]:
+def judging_settings(config: CollectorSettings) -> dict[str, Any]:
     """The settings the collector's judge runs with ([probes], agent canary deadline), for
     the manifest; exit 2 when [probes] is invalid (the judge would not have started)."""
-    from collector.configlib import ConfigError
-    from collector.evidence.recompute import judging_json
-    from collector.judging import JudgingConfig
-    from collector.probes.config import parse_probes
 
     try:
         probes = parse_probes(
@@ -87,8 +92,6 @@ def judging_settings(config: CollectorConfig) -> dict[str, Any]:
 
 def load_signing_key(candidates: list[Path]) -> Ed25519PrivateKey:
     """The first existing candidate as an Ed25519 private key; ValueError says why not."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
@@ -131,14 +134,6 @@ def export_command(
     config_path: str, vendor: str, since: str, until: str, out: Path, key_path: Path | None
 ) -> None:
     """One record per probe of VENDOR in the period, the report, signed."""
-    from collector.evidence.bundle import build_bundle
-    from collector.evidence.recompute import judging_from_json
-    from collector.evidence.records import EvidenceLedger, collect_records
-    from collector.evidence.signatures import key_files, signers_of
-    from collector.ledger import LedgerError, open_ledger
-    from collector.reports.build import build_report
-    from collector.reports.config import iso
-    from collector.reports.render import render
 
     configure_logging("warning")
     config, reports = load_settings(config_path)
@@ -161,7 +156,7 @@ def export_command(
         raise click.ClickException(f"ledger: {exc}") from exc
     try:
         records, judged = collect_records(
-            cast(EvidenceLedger, as_probe_source(ledger)),
+            ledger,
             vendor=vendor,
             since_ns=since_ns,
             until_ns=until_ns,
@@ -264,11 +259,6 @@ def verify_command(
     allow_legacy: bool,
 ) -> None:
     """Check signature, hash chain, completeness and recompute every figure, offline."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    from collector.evidence.verify import verify_bundle
 
     try:
         data = bundle.read_bytes()

@@ -24,9 +24,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, fields
 from typing import Any
 
+from agent.common.units import NS
+from agent.wire.records import ClockEstimate, ReceivedSms, SmsPart
 from collector.canaries import CanaryOutcome, CanaryStatus, SentCanary, canary_spans
 from collector.correlation.model import (
-    NS,
     ContentVerdict,
     DlrClaim,
     DlrTruth,
@@ -44,10 +45,9 @@ from collector.judging import (
     receiver_spans,
     unknown_receiver,
 )
-from collector.ledger.base import StoredSms
+from collector.ledger.model import StoredSms
 from collector.ledger.probes import ProbePlan, StoredDlr, StoredProbe, StoredVerdict
-from collector.records import ClockEstimate, ReceivedSms, SmsPart
-from collector.views import judged_probe
+from collector.reports.judged import judged_probe
 
 # What the judge needs besides the facts: in the signed manifest as "judging".
 _SETTINGS = ("health_max_silence_s", "canary_deadline_s", "canary_lookback_s")

@@ -18,19 +18,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 
+from agent.common.units import NS
+from agent.wire.records import ClockEstimate
 from collector.canaries import CanaryOutcome, canary_outcomes
 from collector.evidence.recompute import canary_json, verdict_json
 from collector.judging import JudgingConfig
-from collector.ledger.base import AgentStatus, GapSpan, StoredHealth, StoredSms
-from collector.ledger.probes import Revision, StoredCanary, StoredDlr, StoredProbe, StoredVerdict
-from collector.records import ClockEstimate
-from collector.reports.cli import ProbeSource, load_judged
+from collector.ledger.base import Ledger
+from collector.ledger.model import AgentStatus, GapSpan, StoredHealth, StoredSms
+from collector.ledger.probes import Revision, StoredDlr, StoredProbe, StoredVerdict
 from collector.reports.config import iso
 from collector.reports.figures import JudgedProbe
+from collector.reports.judged import load_judged
 
-NS = 1_000_000_000
 HEALTH_MARGIN_S = 600.0  # receiver health kept from submit - 10 min to give-up + 10 min
 # Arrivals are looked up by record uuid this far around the period (agent clock skew,
 # late arrivals revised within the DLR window).
@@ -268,30 +269,8 @@ def evidence_record(
     }
 
 
-class EvidenceLedger(ProbeSource, Protocol):
-    def dlrs_of(self, probe_ids: Sequence[str]) -> dict[str, list[StoredDlr]]: ...
-
-    def verdict_revisions(self, probe_id: str | None = ...) -> list[Revision]: ...
-
-    def received_sms(
-        self, *, since_ns: int = ..., until_ns: int | None = ..., agent_id: str | None = ...
-    ) -> list[StoredSms]: ...
-
-    def modem_health(self, imei: str, since_ns: int, until_ns: int) -> list[StoredHealth]: ...
-
-    def agents(self) -> list[AgentStatus]: ...
-
-    def record_raw(self, uuids: Sequence[str]) -> dict[str, bytes]: ...
-
-    def gaps(self, agent_id: str | None = ...) -> list[GapSpan]: ...
-
-    def canaries_sent(
-        self, *, since_ns: int = ..., until_ns: int | None = ...
-    ) -> list[StoredCanary]: ...
-
-
 def collect_records(
-    ledger: EvidenceLedger,
+    ledger: Ledger,
     *,
     vendor: str,
     since_ns: int,
@@ -370,7 +349,7 @@ def collect_records(
 
 
 def _canaries_by_msisdn(
-    ledger: EvidenceLedger, probes: Sequence[StoredProbe], judging: JudgingConfig
+    ledger: Ledger, probes: Sequence[StoredProbe], judging: JudgingConfig
 ) -> Mapping[str, list[CanaryOutcome]]:
     """Every canary that may bear on the probes, judged once (collector/canaries.py)."""
     oldest = min((p.submitted_at_ns or p.plan.planned_at_ns) for p in probes)
@@ -420,7 +399,7 @@ def _window(
 
 
 def _health_by_imei(
-    ledger: EvidenceLedger, probes: Iterable[StoredProbe], give_up_s: float
+    ledger: Ledger, probes: Iterable[StoredProbe], give_up_s: float
 ) -> Mapping[str, list[StoredHealth]]:
     """One query per modem over the union of its probes' windows (cut per probe later)."""
     spans: dict[str, list[int]] = {}
@@ -442,7 +421,6 @@ def _health_by_imei(
 
 
 __all__ = [
-    "EvidenceLedger",
     "arrival_json",
     "collect_records",
     "evidence_record",

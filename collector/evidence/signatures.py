@@ -1,4 +1,4 @@
-"""The agents' own signatures in an evidence bundle (agent/signing.py).
+"""The agents' own signatures in an evidence bundle (agent/wire/signing.py).
 
 Each arrival and health sample in a bundle carries `record_b64`: the record exactly as the
 agent persisted and signed it. The bundle adds the certificate of every key that signed one
@@ -19,7 +19,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from agent.signing import PublicKey, key_id, split_signed, verify_signature
+from agent.wire.records import ModemHealth, ReceivedSms, Record
+from agent.wire.signing import PublicKey, key_id, split_signed, verify_signature
+from collector.evidence.records import arrival_json, health_json
+from collector.ledger.model import StoredHealth, StoredSms
+from collector.quarantine import record_from_bytes
 
 KEYS_DIR = "agent_keys/"
 CA_FILE = "agents_ca.pem"
@@ -110,13 +114,9 @@ def _facts_differ(kind: str, item: Mapping[str, Any], signed: bytes) -> str | No
     """What the JSON shows that the signed record does not say: the signed record is
     rendered by the exporter's own functions (evidence/records.py) and every field compared,
     the collector-side ones (who uploaded it, when it was ingested) taken as shown."""
-    from collector.api.serde import record_from_bytes
-    from collector.evidence.records import arrival_json, health_json
-    from collector.ledger.base import StoredHealth, StoredSms
-    from collector.records import IngestRecord, ModemHealth, ReceivedSms
 
     rec = record_from_bytes(signed)
-    if not isinstance(rec, IngestRecord):
+    if not isinstance(rec, Record):
         return f"the signed record cannot be read ({rec.detail})"
     rendered: dict[str, Any]
     if kind == "arrival":

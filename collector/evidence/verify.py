@@ -65,19 +65,21 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SELF = {"manifest.json", "manifest.sig"}
 
 
-class Malformed(ValueError):
+class MalformedBundleError(ValueError):
     """The bundle's structure is not what this format says: one line, verification stops."""
 
 
 def _obj(value: object, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise Malformed(f"{what} is {type(value).__name__}, expected a JSON object")
+        raise MalformedBundleError(f"{what} is {type(value).__name__}, expected a JSON object")
     return value
 
 
 def _hex64(value: object, what: str) -> str:
     if not isinstance(value, str) or not _HEX64.match(value):
-        raise Malformed(f"{what} is {value!r}, expected 64 lowercase hex digits (SHA-256)")
+        raise MalformedBundleError(
+            f"{what} is {value!r}, expected 64 lowercase hex digits (SHA-256)"
+        )
     return value
 
 
@@ -99,7 +101,7 @@ def verify_bundle(
             data, public_key_pem, agents_ca, trust_bundle_key, allow_unsigned, allow_legacy,
             result,
         )  # fmt: skip
-    except Malformed as exc:
+    except MalformedBundleError as exc:
         result.problems.append(f"malformed bundle: {exc}")
     except (ValueError, TypeError, KeyError, AttributeError, zipfile.BadZipFile) as exc:
         # A shape no check above foresaw: still one line, never a traceback.
@@ -159,7 +161,7 @@ def _verify(
     try:
         manifest = _obj(json.loads(manifest_bytes), "manifest.json")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Malformed(f"manifest.json is not JSON: {exc}") from None
+        raise MalformedBundleError(f"manifest.json is not JSON: {exc}") from None
     legacy = manifest.get("format") in LEGACY_FORMATS
     if manifest.get("format") != FORMAT and not legacy:
         result.problems.append(f"unknown format {manifest.get('format')!r}, expected {FORMAT}")
@@ -188,7 +190,7 @@ def _verify(
         try:
             line = _obj(json.loads(raw), f"records.jsonl line {lineno}")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Malformed(f"records.jsonl line {lineno} is not JSON: {exc}") from None
+            raise MalformedBundleError(f"records.jsonl line {lineno} is not JSON: {exc}") from None
         record = _obj(line.get("record"), f"records.jsonl line {lineno} 'record'")
         if line.get("seq") != lineno:
             result.problems.append(
@@ -210,7 +212,7 @@ def _verify(
         records.append(record)
         try:
             judged.append(JudgedProbe.from_dict(_obj(record.get("judged"), "judged")))
-        except (Malformed, KeyError, TypeError) as exc:
+        except (MalformedBundleError, KeyError, TypeError) as exc:
             result.problems.append(f"record {lineno}: no usable 'judged' object ({exc})")
         result.record_count = lineno
     if result.record_count != manifest.get("record_count"):
@@ -244,7 +246,7 @@ def _verify(
         try:
             judging = judging_from_json(_obj(manifest["judging"], "manifest judging"))
         except ValueError as exc:
-            raise Malformed(f"manifest {exc}") from None
+            raise MalformedBundleError(f"manifest {exc}") from None
         result.problems.extend(check_verdicts(records, judging))
         result.verdicts_recomputed = True
     elif allow_legacy:
@@ -283,6 +285,6 @@ def _shape(record: dict[str, Any], lineno: int) -> None:
         *((f"receiver.{k}", receiver.get(k, [])) for k in ("health", "sequence_gaps", "canaries")),
     ):
         if not isinstance(items, list):
-            raise Malformed(f"{where} {name} is {type(items).__name__}, expected a list")
+            raise MalformedBundleError(f"{where} {name} is {type(items).__name__}, expected a list")
         for i, item in enumerate(items):
             _obj(item, f"{where} {name}[{i}]")

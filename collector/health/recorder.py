@@ -6,20 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
-from typing import Protocol
 
 from collector.health.board import HealthBoard, SpanEvent, UnitStatus
 from collector.health.supervise import Unit
-from collector.ledger.health import SpanChange, UnitRow, UnmeasuredSpan
-
-
-class HealthLedger(Protocol):
-    def save_health(
-        self, instance: str, units: Sequence[UnitRow], spans: Sequence[SpanChange]
-    ) -> None: ...
-
-    def resume_health(self, instance: str, *, at_ns: int) -> list[UnmeasuredSpan]: ...
+from collector.ledger.base import Ledger
+from collector.ledger.health import SpanChange, UnitRow
 
 
 def unit_row(instance: str, u: UnitStatus, heartbeat_ns: int) -> UnitRow:
@@ -33,7 +24,7 @@ def span_change(e: SpanEvent) -> SpanChange:
 
 class HealthRecorder:
     def __init__(
-        self, ledger: HealthLedger, board: HealthBoard, instance: str, *, interval_s: float = 1.0
+        self, ledger: Ledger, board: HealthBoard, instance: str, *, interval_s: float = 1.0
     ) -> None:
         self._ledger = ledger
         self._board = board

@@ -9,19 +9,13 @@ is not running, stale, or a vendor is not measured; 2 configuration error.
 
 from __future__ import annotations
 
-import json
-import time
 from collections import defaultdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import click
-
+from agent.common.units import NS
 from collector.health.board import measured_vendors
 from collector.ledger.health import UnitRow, UnmeasuredSpan
-
-NS = 1_000_000_000
 
 
 def status_doc(
@@ -97,43 +91,3 @@ def render_text(doc: dict[str, Any]) -> str:
             f"not measured: {s['vendor']} since {s['since']} ({s['cause']}: {s['reason']})"
         )
     return "\n".join(lines)
-
-
-@click.command("status")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    required=True,
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
-@click.option(
-    "--stale-after",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds without a heartbeat after which an instance counts as not running.",
-)
-def status_command(config_path: Path, as_json: bool, stale_after: float) -> None:
-    """Which vendors are being probed, which services run, since when (from the ledger)."""
-    from collector.config import ConfigError, load_config
-    from collector.ledger import LedgerError, open_ledger
-
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        click.echo(f"config error: {exc}", err=True)
-        raise SystemExit(2) from exc
-    try:
-        ledger = open_ledger(config.ledger.url)
-    except LedgerError as exc:
-        click.echo(f"ledger: {exc}", err=True)
-        raise SystemExit(1) from exc
-    try:
-        units = ledger.collector_units()
-        spans = ledger.unmeasured_spans(since_ns=time.time_ns())
-    finally:
-        ledger.close()
-    doc = status_doc(units, spans, now_ns=time.time_ns(), stale_after_s=stale_after)
-    click.echo(json.dumps(doc, indent=2) if as_json else render_text(doc))
-    raise SystemExit(0 if doc["healthy"] else 1)

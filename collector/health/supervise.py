@@ -2,7 +2,7 @@
 
 A unit is an async function that runs until `stop`; it calls `unit.running()` once it
 works (bound, listening, first pass done). If it raises (or returns early) it is restarted
-after a jittered exponential back-off (agent.uplink.backoff, the one back-off of the
+after a jittered exponential back-off (agent.common.backoff, the one back-off of the
 repository), and its state is on the `HealthBoard` all along. A unit whose policy is
 `fatal` gives up after `max_failures` failures within `window_s`: the supervisor sets
 `gave_up` and the process exits non-zero, so systemd restarts it, instead of a collector
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from agent.uplink.backoff import ExponentialBackoff
+from agent.common.backoff import ExponentialBackoff
 from collector.configlib import Table
 from collector.health.board import HealthBoard, UnitState
 
@@ -79,7 +79,7 @@ def parse_supervision(t: Table | None) -> Supervision:
     return out
 
 
-class UnitExited(Exception):
+class UnitExitedError(Exception):
     """A unit returned although the collector is not stopping."""
 
 
@@ -142,7 +142,7 @@ class Supervisor:
                 await body(unit)
                 if self._stop.is_set():
                     break
-                raise UnitExited(f"{name} stopped on its own")
+                raise UnitExitedError(f"{name} stopped on its own")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

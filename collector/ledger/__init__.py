@@ -1,26 +1,33 @@
-"""The ledger: SQLite and PostgreSQL behind one protocol (`Ledger`, see base.py)."""
+"""The ledger: SQLite and PostgreSQL behind one protocol (`Ledger`, see base.py).
+
+`open_ledger(url)` picks the backend. The values it stores and returns are in model.py
+(agents), probes.py and health.py; the SQL in sql/; the pure ingest rules in
+ingest_rules.py.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from collector.ledger.base import (
+    Ledger,
+    LedgerError,
+    LedgerUnavailableError,
+    MigrationError,
+    UnknownAgentError,
+)
+from collector.ledger.model import (
     AgentStatus,
     BatchOutcome,
     GapSpan,
-    Ledger,
-    LedgerError,
     LedgerEvent,
     LedgerEventKind,
-    LedgerUnavailableError,
-    MigrationError,
     QuarantineEntry,
     RecordRejection,
     RegistrationOutcome,
     StoredHealth,
     StoredSms,
     StoredStatusReport,
-    UnknownAgentError,
 )
 from collector.ledger.sql import SqlLedger
 

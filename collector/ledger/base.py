@@ -1,30 +1,46 @@
-"""The ledger seam: one Protocol, its result types and its error tree.
+"""The ledger seam: the one `Ledger` protocol (agent-facing, probe-facing and health-facing)
+and its error tree.
 
-The ledger is the single source of truth (DESIGN.md): every method is one transaction,
-committed and durable when it returns, so the gRPC edge may ack a batch right after
-`ingest_batch` returns. Methods are synchronous; the asyncio server calls them through
-`asyncio.to_thread`. Implementations: `SqliteLedger`, `PostgresLedger`; pick one with
-`open_ledger(url)`.
+The ledger is the single source of truth: every method is one transaction, committed and
+durable when it returns, so the gRPC edge may ack a batch right after `ingest_batch`
+returns. Methods are synchronous; the asyncio server calls them through
+`asyncio.to_thread`. Implementations: `SqliteLedger`, `PostgresLedger` (both `SqlLedger`);
+pick one with `open_ledger(url)`. Consumers type their ledger as `Ledger`; the values it
+takes and returns are in model.py (agents), probes.py and health.py.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
-from collector.records import (
-    AgentRegistration,
-    ClockEstimate,
-    IngestRecord,
-    ModemHealth,
-    Quarantined,
-    ReceivedSms,
-    Registration,
-    SimInfo,
-    StatusReport,
+from agent.wire.records import AgentRegistration, Record
+from collector.correlation.model import Verdict
+from collector.ledger.health import SpanChange, UnitRow, UnmeasuredSpan
+from collector.ledger.model import (
+    AgentStatus,
+    BatchOutcome,
+    GapSpan,
+    LedgerEvent,
+    QuarantineEntry,
+    RegistrationOutcome,
+    StoredHealth,
+    StoredSms,
+    StoredStatusReport,
 )
+from collector.ledger.probes import (
+    AlertRow,
+    HealthRow,
+    ProbePlan,
+    QuarantinedDlrRow,
+    Revision,
+    StoredCanary,
+    StoredDlr,
+    StoredProbe,
+    StoredVerdict,
+    Submission,
+)
+from collector.quarantine import Quarantined
 
 # ---------------------------------------------------------------- errors
 
@@ -49,211 +65,24 @@ class MigrationError(LedgerError):
     """The schema is newer than this code, or a migration failed."""
 
 
-# ---------------------------------------------------------------- events
-
-
-class LedgerEventKind(enum.StrEnum):
-    """Events the collector records itself (source "collector"). Stable codes."""
-
-    AGENT_REGISTERED = "agent_registered"
-    AGENT_CONNECTED = "agent_connected"
-    AGENT_DISCONNECTED = "agent_disconnected"
-    AGENT_SEQ_RESET = "agent_seq_reset"  # agent's last_seq went backwards: outbox lost
-    MODEM_APPEARED = "modem_appeared"
-    MODEM_DISAPPEARED = "modem_disappeared"
-    SIM_SWAPPED = "sim_swapped"  # same IMEI, new ICCID
-    SIM_INSERTED = "sim_inserted"
-    SIM_REMOVED = "sim_removed"
-    SEQ_GAP_DETECTED = "seq_gap_detected"
-
-
-class EventSource(enum.StrEnum):
-    COLLECTOR = "collector"  # at_ns on the collector clock
-    AGENT = "agent"  # an uploaded AgentEvent record; at_ns on the agent clock
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEvent:
-    agent_id: str
-    at_ns: int
-    kind: str  # a LedgerEventKind value, or the agent's own code when source is AGENT
-    source: EventSource = EventSource.COLLECTOR
-    modem_imei: str = ""
-    detail: str = ""
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    record_uuid: str = ""  # for AGENT events: the record it came from
-
-
-# ---------------------------------------------------------------- outcomes
-
-
-@dataclass(frozen=True, slots=True)
-class GapSpan:
-    """Seqs first_seq..last_seq (inclusive) of an agent never arrived: a not-measured span.
-
-    start_ns/end_ns are the persisted_at (agent clock) of the records either side of the
-    gap; start_ns == 0 when no record precedes it, and either is 0 when that neighbour
-    was quarantined with an implausible time stamp (unknown bound). A gap shrinks or
-    disappears when late records fill it (out-of-order batches), so `Ledger.gaps()` lists
-    only open gaps.
-    """
-
-    agent_id: str
-    first_seq: int
-    last_seq: int
-    start_ns: int
-    end_ns: int
-    detected_at_ns: int  # collector clock
-    epoch: int = 0  # bumped when the agent's sequence restarts (AGENT_SEQ_RESET)
-
-    @property
-    def missing(self) -> int:
-        return self.last_seq - self.first_seq + 1
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationOutcome:
-    committed_seq: int
-    events: tuple[LedgerEvent, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RecordRejection:
-    uuid: str
-    seq: int
-    reason: str  # "<QuarantineReason>: <detail>"
-
-
-@dataclass(frozen=True, slots=True)
-class BatchOutcome:
-    ingested: int  # new records committed
-    duplicates: int  # already in the ledger (replays), not stored again
-    quarantined: int  # stored raw in quarantine (still acked)
-    rejections: tuple[RecordRejection, ...]
-    committed_seq: int  # highest contiguous committed seq of this agent
-    new_gaps: tuple[GapSpan, ...] = ()  # gaps this batch opened
-
-
-# ---------------------------------------------------------------- views
-
-
-@dataclass(frozen=True, slots=True)
-class HealthSummary:
-    at_ns: int
-    healthy: bool
-    rssi_dbm: float
-    registration: Registration
-    reasons: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ModemStatus:
-    imei: str
-    manufacturer: str
-    model: str
-    firmware: str
-    port: str
-    profile: str
-    present: bool  # in the agent's latest registration
-    sim: SimInfo | None
-    last_health: HealthSummary | None
-
-
-@dataclass(frozen=True, slots=True)
-class AgentStatus:
-    agent_id: str
-    site: str
-    region: str
-    software_version: str
-    capabilities: tuple[str, ...]
-    connected: bool
-    peer: str
-    registered_at_ns: int  # collector clock, latest registration
-    last_seen_ns: int  # collector clock; 0 = never
-    clock_offset_ms: float
-    clock_uncertainty_ms: float
-    outbox_depth: int
-    oldest_pending_ns: int  # agent clock; 0 = none pending
-    committed_seq: int
-    modems: tuple[ModemStatus, ...]
-
-    def outbox_lag_ns(self, now_ns: int) -> int:
-        """How far behind the agent's upload is (0 when nothing is pending)."""
-        return max(0, now_ns - self.oldest_pending_ns) if self.oldest_pending_ns else 0
-
-    def up(self, now_ns: int, offline_after_s: float) -> bool:
-        """Connected and heard from within `offline_after_s` ([agents] offline_after_s): a
-        stream can stay open (keepalives) while nothing comes through it."""
-        return self.connected and now_ns - self.last_seen_ns <= offline_after_s * 1e9
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSms:
-    agent_id: str
-    uuid: str
-    seq: int
-    persisted_at_ns: int
-    clock: ClockEstimate
-    modem_imei: str
-    iccid: str
-    msisdn: str  # of the SIM with that ICCID when the record was ingested ("" unknown)
-    sms: ReceivedSms
-    ingested_at_ns: int  # collector clock
-
-    @property
-    def received_at_ns(self) -> int:
-        """Agent clock: when the first part was read off the modem."""
-        return min(p.received_at_ns for p in self.sms.parts)
-
-    @property
-    def scts_ns(self) -> int:
-        return next((p.scts_ns for p in self.sms.parts if p.scts_ns), 0)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredStatusReport:
-    agent_id: str
-    uuid: str
-    seq: int
-    persisted_at_ns: int
-    clock: ClockEstimate
-    modem_imei: str
-    iccid: str
-    report: StatusReport
-    ingested_at_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoredHealth:
-    agent_id: str
-    uuid: str
-    modem_imei: str
-    clock: ClockEstimate
-    health: ModemHealth
-
-
-@dataclass(frozen=True, slots=True)
-class QuarantineEntry:
-    agent_id: str
-    uuid: str
-    seq: int
-    reason: str  # QuarantineReason value
-    detail: str
-    raw: bytes
-    received_at_ns: int  # collector clock
-
-
 # ---------------------------------------------------------------- the seam
 
 
 class Ledger(Protocol):
-    """Durable store of everything agents report. Each call is one committed transaction."""
+    """Durable store of everything agents report, the probes and their verdicts, and the
+    collector's own health. Each call is one committed transaction."""
+
+    # ------------------------------------------------------------ agent-facing
 
     def migrate(self) -> None:
         """Bring the schema up to date; idempotent, safe with concurrent collectors."""
         ...
 
     def close(self) -> None: ...
+
+    def schema_version(self) -> int:
+        """The newest migration applied (0 before the first)."""
+        ...
 
     def register_agent(self, reg: AgentRegistration, *, at_ns: int) -> RegistrationOutcome:
         """Upsert the agent, its modems and SIMs; record what changed as events."""
@@ -262,12 +91,12 @@ class Ledger(Protocol):
     def ingest_batch(
         self,
         agent_id: str,
-        records: Sequence[IngestRecord],
+        records: Sequence[Record],
         quarantined: Sequence[Quarantined],
         *,
         at_ns: int,
     ) -> BatchOutcome:
-        """Idempotent by record uuid; validates (collector/ingest.py), stores, tracks seqs.
+        """Idempotent by record uuid; validates (ledger/ingest_rules.py), stores, tracks seqs.
 
         Raises UnknownAgentError when the agent never registered.
         """
@@ -276,7 +105,7 @@ class Ledger(Protocol):
     def ingest_batches(
         self,
         agent_id: str,
-        batches: Sequence[tuple[Sequence[IngestRecord], Sequence[Quarantined]]],
+        batches: Sequence[tuple[Sequence[Record], Sequence[Quarantined]]],
         *,
         at_ns: int,
     ) -> list[BatchOutcome]:
@@ -348,4 +177,130 @@ class Ledger(Protocol):
 
     def record_count(self) -> int:
         """Records ingested (all kinds), quarantine excluded."""
+        ...
+
+    # ------------------------------------------------------------ probe-facing
+
+    def add_probe(self, plan: ProbePlan) -> None:
+        """Store the plan before the submit, so a crash mid-submit leaves a trace."""
+        ...
+
+    def record_submission(self, sub: Submission) -> None:
+        """The vendor's answer to a planned probe; KeyError when none was planned."""
+        ...
+
+    def probes(
+        self,
+        *,
+        open_only: bool = False,
+        since_ns: int = 0,
+        until_ns: int | None = None,
+        vendor: str | None = None,
+        probe_ids: Sequence[str] | None = None,
+    ) -> list[StoredProbe]:
+        """Probes planned in [since_ns, until_ns), oldest first."""
+        ...
+
+    def mark_final(self, probe_ids: Iterable[str]) -> None: ...
+
+    def store_dlr(
+        self,
+        *,
+        vendor: str,
+        message_id: str,
+        status: str,
+        received_at_ns: int,
+        raw: bytes,
+        dedupe_key: str,
+        vendor_status_raw: str = "",
+        err: str = "",
+        done_at_ns: int = 0,
+        source: str = "",
+    ) -> tuple[StoredDlr, bool]:
+        """Store a raw DLR durably; (row, True) when new, (row, False) for a re-sent copy
+        (same dedupe key, see RawDlr.dedupe_key): counted, not stored twice."""
+        ...
+
+    def attribute_dlrs(self, matches: Sequence[tuple[int, str, str]]) -> None:
+        """(dlr_id, probe_id, id rule) for DLRs the correlation matched."""
+        ...
+
+    def unattributed_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]: ...
+
+    def dlrs_of(self, probe_ids: Sequence[str]) -> dict[str, list[StoredDlr]]: ...
+
+    def all_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]: ...
+
+    def quarantine_dlr(
+        self, *, vendor: str, source: str, reason: str, raw: bytes, digest: str, at_ns: int
+    ) -> None:
+        """Keep an unreadable vendor report raw with its reason; the same one (digest)
+        pushed again is kept once."""
+        ...
+
+    def dlr_quarantine(self, vendor: str | None = None) -> list[QuarantinedDlrRow]: ...
+
+    def save_verdicts(self, verdicts: Sequence[Verdict], *, at_ns: int) -> list[Revision]:
+        """Store verdicts that changed; a changed outcome, DLR truth or content is a
+        revision, logged with what it was before. Unchanged verdicts are not rewritten."""
+        ...
+
+    def verdicts(self, probe_ids: Sequence[str] | None = None) -> dict[str, StoredVerdict]: ...
+
+    def verdicts_changed_after(self, change_seq: int, limit: int) -> list[StoredVerdict]: ...
+
+    def verdict_revisions(self, probe_id: str | None = None) -> list[Revision]: ...
+
+    def cursor(self, name: str) -> int:
+        """A consumer's high-water mark (0 when never set)."""
+        ...
+
+    def set_cursor(self, name: str, position: int, *, at_ns: int) -> None: ...
+
+    def open_alerts(self) -> list[AlertRow]: ...
+
+    def alerts(self, *, open_only: bool = False, since_ns: int = 0) -> list[AlertRow]: ...
+
+    def start_alert(
+        self, kind: str, subject: dict[str, str], *, at_ns: int, figures: dict[str, Any]
+    ) -> int: ...
+
+    def end_alert(
+        self, kind: str, subject: dict[str, str], *, at_ns: int, figures: dict[str, Any]
+    ) -> None: ...
+
+    def note_alert_delivery(self, alert_id: int, note: str) -> None: ...
+
+    def health_after(self, record_id: int, limit: int) -> list[HealthRow]:
+        """Modem health records ingested after `record_id` (ingest order), for the writer."""
+        ...
+
+    def canaries_sent(
+        self, *, since_ns: int = 0, until_ns: int | None = None
+    ) -> list[StoredCanary]:
+        """CanarySent records with sent_at_ns (agent clock) in [since_ns, until_ns), oldest
+        first, with the sending modem and the clock offset to put them on collector time."""
+        ...
+
+    # ------------------------------------------------------------ health-facing
+
+    def save_health(
+        self, instance: str, units: Sequence[UnitRow], spans: Sequence[SpanChange]
+    ) -> None:
+        """Unit states (upserted, heartbeat moved) and span changes, in one transaction."""
+        ...
+
+    def collector_units(self, instance: str | None = None) -> list[UnitRow]: ...
+
+    def unmeasured_spans(
+        self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
+    ) -> list[UnmeasuredSpan]:
+        """Spans overlapping [since_ns, until_ns) (open ones included), oldest first."""
+        ...
+
+    def resume_health(self, instance: str, *, at_ns: int) -> list[UnmeasuredSpan]:
+        """On start: this instance was not measuring anything since it last wrote its
+        health. Spans it left open end now; if it left none, each vendor it probed gets a
+        `collector` span from its last heartbeat to now. Its old unit rows are removed
+        (the new run writes its own). Returns the spans it closed or added."""
         ...

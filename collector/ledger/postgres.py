@@ -1,4 +1,4 @@
-"""`PostgresLedger`: one ledger shared by several collector replicas (DESIGN.md, Scale).
+"""`PostgresLedger`: one ledger shared by several collector replicas.
 
 psycopg 3, synchronous, one connection used by one thread at a time. Per-agent work
 locks the agent's row (SELECT ... FOR UPDATE), so two replicas ingesting for the same
@@ -15,16 +15,18 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg.rows import dict_row
 
-from collector.ingest import DEFAULT_LIMITS, IngestLimits
 from collector.ledger.base import LedgerError, LedgerUnavailableError
+from collector.ledger.ingest_rules import DEFAULT_LIMITS, IngestLimits
 from collector.ledger.migrations import Dialect
-from collector.ledger.sql import Row, SqlLedger, Tx
+from collector.ledger.sql import SqlLedger, Tx
 
 log = structlog.get_logger("collector.ledger.postgres")
 
 # pg_advisory_xact_lock key for migrations: any constant unique to this application.
 _MIGRATION_LOCK_KEY = 0x736D7370726F6265  # "smsprobe"
+PgRow = dict[str, Any]  # dict_row: rows read by column name
 
 
 @functools.lru_cache(maxsize=512)
@@ -36,10 +38,10 @@ def _pg(sql: str) -> str:
 class _PgTx:
     __slots__ = ("_cur",)
 
-    def __init__(self, cur: psycopg.Cursor[Row]) -> None:
+    def __init__(self, cur: psycopg.Cursor[PgRow]) -> None:
         self._cur = cur
 
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[PgRow]:
         self._cur.execute(_pg(sql), params)
         return self._cur.fetchall()
 
@@ -71,11 +73,14 @@ class PostgresLedger(SqlLedger):
         self._connect_timeout_s = max(1, int(connect_timeout_s))
         self._conn = self._connect()
 
-    def _connect(self) -> psycopg.Connection[Row]:
+    def _connect(self) -> psycopg.Connection[PgRow]:
         try:
             # autocommit: each call opens its own transaction with conn.transaction().
             return psycopg.connect(
-                self._url, autocommit=True, connect_timeout=self._connect_timeout_s
+                self._url,
+                autocommit=True,
+                connect_timeout=self._connect_timeout_s,
+                row_factory=dict_row,
             )
         except psycopg.Error as exc:
             raise LedgerUnavailableError(f"cannot connect to PostgreSQL ledger: {exc}") from exc
@@ -98,11 +103,11 @@ class PostgresLedger(SqlLedger):
                 raise LedgerError(str(exc)) from exc
 
     def _has_table(self, tx: Tx, name: str) -> bool:
-        return tx.all("SELECT to_regclass(?)", (name,))[0][0] is not None
+        return tx.all("SELECT to_regclass(?) AS oid", (name,))[0]["oid"] is not None
 
     def _allocate_ids(self, tx: Tx, n: int) -> Sequence[int]:
-        rows = tx.all("SELECT nextval('records_id_seq') FROM generate_series(1, ?)", (n,))
-        return [int(r[0]) for r in rows]
+        rows = tx.all("SELECT nextval('records_id_seq') AS id FROM generate_series(1, ?)", (n,))
+        return [int(r["id"]) for r in rows]
 
     def _migration_lock(self, tx: Tx) -> None:
         tx.all("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK_KEY,))

@@ -2,7 +2,7 @@
 
 WAL with synchronous=FULL, so a committed batch survives power loss (SQLite docs,
 "pragma synchronous": FULL syncs the WAL on every commit) and the collector may ack it.
-One connection, used from any thread but by one at a time (the lock in SqlLedger).
+One connection, used from any thread but by one at a time (the lock in SqlCore).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from collector.ingest import DEFAULT_LIMITS, IngestLimits
 from collector.ledger.base import LedgerError, LedgerUnavailableError
+from collector.ledger.ingest_rules import DEFAULT_LIMITS, IngestLimits
 from collector.ledger.migrations import Dialect
-from collector.ledger.sql import Row, SqlLedger, Tx
+from collector.ledger.sql import SqlLedger, Tx
 
 
 class _SqliteTx:
@@ -26,7 +26,7 @@ class _SqliteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return self._conn.execute(sql, params).fetchall()
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -58,6 +58,7 @@ class SqliteLedger(SqlLedger):
                 check_same_thread=False,
                 cached_statements=256,
             )
+            self._conn.row_factory = sqlite3.Row  # rows read by column name
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             # 64 MB page cache: the uuid index takes random inserts and slows as it grows.
@@ -96,7 +97,7 @@ class SqliteLedger(SqlLedger):
 
     def _allocate_ids(self, tx: Tx, n: int) -> Sequence[int]:
         # BEGIN IMMEDIATE made us the only writer: max(id) cannot move under us.
-        top = int(tx.all("SELECT COALESCE(MAX(id), 0) FROM records")[0][0])
+        top = int(tx.all("SELECT COALESCE(MAX(id), 0) AS top FROM records")[0]["top"])
         return range(top + 1, top + 1 + n)
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from collector.probes.tokens import TokenKind
+from collector.correlation.tokens import TokenKind
 
 UNSUBSCRIBE_SUFFIX = "拒收请回复R"
 
@@ -26,7 +26,7 @@ class Category(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class ContentProfile:
+class ProbeProfile:
     name: str
     category: Category
     token_kind: TokenKind
@@ -42,34 +42,34 @@ _LONG_FILLER = (
     "或在工作日九点至十八点致电客服热线，我们将竭诚为您服务"
 )
 
-PROFILES: dict[str, ContentProfile] = {
+PROFILES: dict[str, ProbeProfile] = {
     p.name: p
     for p in (
-        ContentProfile(
+        ProbeProfile(
             "verification_code",
             Category.OTP,
             TokenKind.CODE,
             "您的验证码为{token}，5分钟内有效，请勿泄露给他人。",
         ),
-        ContentProfile(
+        ProbeProfile(
             "notification",
             Category.NOTIFICATION,
             TokenKind.ORDER,
             "您的订单{token}已发货，预计3日内送达，请注意查收。",
         ),
-        ContentProfile(
+        ProbeProfile(
             "marketing",
             Category.MARKETING,
             TokenKind.ORDER,
             "会员专享：本周全场满199减50，活动编号{token}，详情见APP首页。" + UNSUBSCRIBE_SUFFIX,
         ),
-        ContentProfile(
+        ProbeProfile(
             "link",
             Category.NOTIFICATION,
             TokenKind.ORDER,
             "您的账单{token}已生成，查看详情 https://m.example.cn/bill/view 。",
         ),
-        ContentProfile(
+        ProbeProfile(
             "long_ucs2",
             Category.NOTIFICATION,
             TokenKind.ORDER,
@@ -79,6 +79,6 @@ PROFILES: dict[str, ContentProfile] = {
 }
 
 
-def expected_text(profile: ContentProfile, token: str, signature: str) -> str:
+def expected_text(profile: ProbeProfile, token: str, signature: str) -> str:
     """What a faithful route delivers: the signature in 【】 then the body."""
     return f"【{signature}】{profile.render(token)}" if signature else profile.render(token)

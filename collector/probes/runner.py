@@ -18,23 +18,24 @@ from typing import Protocol
 
 import structlog
 
-from agent.logs import mask_msisdn
-from collector.correlation.model import NS
-from collector.ledger.probes import ProbePlan, StoredDlr, StoredProbe, Submission
+from agent.common.logs import mask_msisdn
+from agent.common.units import NS
+from collector.correlation.tokens import make_token
+from collector.ledger.base import Ledger
+from collector.ledger.probes import ProbePlan, Submission
 from collector.probes.content import PROFILES, expected_text
 from collector.probes.scheduler import PlannedProbe, Scheduler, Target
-from collector.probes.tokens import make_token
 from collector.vendors.base import (
-    AmbiguousSubmit,
-    AuthFailed,
+    AmbiguousSubmitError,
+    AuthFailedError,
     ContentProfile,
     OutgoingSms,
     QuarantinedDlr,
     RawDlr,
-    Rejected,
+    RejectedError,
     SmsVendor,
-    Throttled,
-    Transient,
+    ThrottledError,
+    TransientError,
     VendorError,
 )
 
@@ -47,33 +48,6 @@ _PROFILE_FOR_VENDOR = {
     "link": ContentProfile.LINK,
     "long_ucs2": ContentProfile.LONG,
 }
-
-
-class ProbeLedger(Protocol):
-    def add_probe(self, plan: ProbePlan) -> None: ...
-
-    def record_submission(self, sub: Submission) -> None: ...
-
-    def probes(self, *, open_only: bool = ..., since_ns: int = ...) -> list[StoredProbe]: ...
-
-    def store_dlr(
-        self,
-        *,
-        vendor: str,
-        message_id: str,
-        status: str,
-        received_at_ns: int,
-        raw: bytes,
-        dedupe_key: str,
-        vendor_status_raw: str = ...,
-        err: str = ...,
-        done_at_ns: int = ...,
-        source: str = ...,
-    ) -> tuple[StoredDlr, bool]: ...
-
-    def quarantine_dlr(
-        self, *, vendor: str, source: str, reason: str, raw: bytes, digest: str, at_ns: int
-    ) -> None: ...
 
 
 class VendorGate(Protocol):
@@ -96,7 +70,7 @@ class _AlwaysOpen:
 class LedgerDlrSink:
     """DlrSink over the ledger: returns once the raw DLR is committed."""
 
-    def __init__(self, ledger: ProbeLedger) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
 
     async def store(self, dlr: RawDlr) -> None:
@@ -146,7 +120,7 @@ class RunnerSettings:
 class ProbeRunner:
     def __init__(
         self,
-        ledger: ProbeLedger,
+        ledger: Ledger,
         vendors: Mapping[str, SmsVendor],
         scheduler: Scheduler,
         settings: RunnerSettings,
@@ -275,19 +249,19 @@ class ProbeRunner:
             started = self._clock()
             try:
                 result = await vendor.submit(sms)
-            except (Throttled, Transient) as exc:
+            except (ThrottledError, TransientError) as exc:
                 if attempt < self._settings.max_attempts:
                     delay = getattr(exc, "retry_after_s", None) or self._settings.retry_delay_s
                     log.info("probe_submit_retried", probe_id=plan.probe_id, vendor=plan.vendor,
-                             error=type(exc).__name__, delay_s=delay)  # fmt: skip
+                             error=exc.kind, delay_s=delay)  # fmt: skip
                     await asyncio.sleep(delay)
                     continue
                 await self._record_error(plan, "rejected", exc, started)
                 return exc
-            except AmbiguousSubmit as exc:
+            except AmbiguousSubmitError as exc:
                 await self._record_error(plan, "ambiguous", exc, started)
                 return exc
-            except (Rejected, AuthFailed, VendorError) as exc:
+            except (RejectedError, AuthFailedError, VendorError) as exc:
                 await self._record_error(plan, "rejected", exc, started)
                 return exc
             except Exception as exc:
@@ -313,8 +287,8 @@ class ProbeRunner:
     async def _record_error(
         self, plan: ProbePlan, status: str, exc: VendorError, started: int
     ) -> None:
-        kind = type(exc).__name__
-        if isinstance(exc, Rejected):
+        kind = exc.kind
+        if isinstance(exc, RejectedError):
             kind = f"rejected:{exc.reason.value}"
         log.warning("probe_submit_failed", probe_id=plan.probe_id, vendor=plan.vendor,
                     status=status, error=kind, detail=str(exc))  # fmt: skip

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from collector.correlation.model import NS
+from agent.common.units import NS
 from collector.probes.content import PROFILES, Category
 
 

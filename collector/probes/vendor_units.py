@@ -20,7 +20,7 @@ import structlog
 
 from collector.health.board import HealthBoard, vendor_unit
 from collector.health.supervise import Unit
-from collector.vendors.base import DlrSink, Rejected, SmsVendor
+from collector.vendors.base import DlrSink, RejectedError, SmsVendor
 
 log = structlog.get_logger("smsprobe.probes")
 
@@ -28,7 +28,7 @@ DOWN_AFTER = 3  # consecutive failed submits that take a vendor down
 DRAIN_S = 3.0  # on stop: how long a vendor waits for submits in flight before closing
 
 
-class VendorDown(Exception):
+class VendorDownError(Exception):
     """Raised by a vendor's unit so its supervisor backs off and restarts it."""
 
 
@@ -47,7 +47,7 @@ class VendorGates:
         return self._board.running(vendor_unit(vendor))
 
     def submitted(self, vendor: str, error: Exception | None) -> None:
-        if error is None or isinstance(error, Rejected):
+        if error is None or isinstance(error, RejectedError):
             # Accepted, or refused for this probe's content/number: the vendor answers.
             self._streak[vendor] = 0
             return
@@ -78,7 +78,7 @@ class VendorGates:
                 for f in (stop, fell):
                     f.cancel()
             if down.is_set() and not unit.stop.is_set():
-                raise VendorDown(self._why.get(name, "submits failed"))
+                raise VendorDownError(self._why.get(name, "submits failed"))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.sending_done.wait(), DRAIN_S)
         finally:

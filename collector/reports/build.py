@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.correlation.model import NS
+from agent.common.units import NS
 from collector.reports.figures import DIMENSIONS, Cell, JudgedProbe, Thresholds, aggregate
 from collector.stats import wilson_interval
 

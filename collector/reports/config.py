@@ -25,10 +25,10 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.common.units import NS
 from collector.configlib import Table
 from collector.reports.figures import Thresholds
 
-NS = 1_000_000_000
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 _RELATIVE = re.compile(r"^-(\d+)([smhdw])$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

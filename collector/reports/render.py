@@ -6,13 +6,15 @@ import csv
 import html
 import io
 import json
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 
-from collector.correlation.model import NS
+from agent.common.units import NS
 from collector.reports.build import Report
 from collector.reports.config import iso
 from collector.reports.figures import Cell
+from collector.stats import percentile
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
@@ -115,7 +117,6 @@ def latency_chart(report: Report, width: int = 900, row: int = 36) -> str:
     top_value = max(top_value, 1.0)
 
     def x(v: float) -> float:
-        import math
 
         return left + math.log1p(v) / math.log1p(top_value) * (width - left - right)
 
@@ -130,7 +131,6 @@ def latency_chart(report: Report, width: int = 900, row: int = 36) -> str:
             parts.append(
                 f"<text x={x(tick):.1f} y={height - 10} class=axis text-anchor=middle>{tick}s</text>"
             )
-    from collector.stats import percentile
 
     for i, vendor in enumerate(vendors):
         values = report.latencies[vendor]

@@ -8,8 +8,14 @@ import time
 
 import click
 
-from agent.logs import configure_logging
+from agent.common.logs import configure_logging
+from collector.config import load_config
 from collector.configlib import ConfigError
+from collector.ledger import open_ledger
+from collector.reports.config import parse_reports, parse_time
+from collector.timeseries.config import parse_timeseries
+from collector.timeseries.sinks import SinkError
+from collector.timeseries.writer import TimeSeriesWriter, WriterSettings
 
 
 @click.group("timeseries")
@@ -26,11 +32,6 @@ def timeseries_group() -> None:
 )
 def backfill_command(config_path: str, since: str) -> None:
     """Rewrite every series since SINCE from the ledger (idempotent)."""
-    from collector.config import load_config
-    from collector.ledger import open_ledger
-    from collector.reports.config import parse_reports, parse_time
-    from collector.timeseries.config import parse_timeseries
-    from collector.timeseries.writer import TimeSeriesWriter, WriterSettings
 
     configure_logging("warning")
     try:
@@ -58,8 +59,6 @@ def backfill_command(config_path: str, since: str) -> None:
             return await writer.backfill(since_ns)
         finally:
             await sink.close()
-
-    from collector.timeseries.sinks import SinkError
 
     try:
         written = asyncio.run(go())

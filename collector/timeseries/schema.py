@@ -1,4 +1,4 @@
-"""The only place measurement, tag and field names live (DESIGN.md "Time series").
+"""The only place measurement, tag and field names live (InfluxDB, derived from the ledger).
 
 A field never changes type: flags are integers 0/1 (so InfluxQL `mean()` gives a rate on
 InfluxDB 1.x, 2.x and 3.x alike), durations floats in seconds, counts integers, labels

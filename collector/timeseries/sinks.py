@@ -1,7 +1,7 @@
 """Where points go: InfluxDB's 1.x `/write` API or the v2 API (influxdb-client).
 
-Both raise `SinkUnavailable` for what a retry may fix (connection refused, timeouts, 5xx,
-429) and `SinkRejected` for what it never will (400: bad line protocol, a field type
+Both raise `SinkUnavailableError` for what a retry may fix (connection refused, timeouts, 5xx,
+429) and `SinkRejectedError` for what it never will (400: bad line protocol, a field type
 conflict). The writer decides what to do with each; sinks never retry on their own.
 """
 
@@ -20,11 +20,11 @@ class SinkError(Exception):
     """Root of the sink errors."""
 
 
-class SinkUnavailable(SinkError):
+class SinkUnavailableError(SinkError):
     """Transient: the server is down, slow or overloaded; retry the same batch later."""
 
 
-class SinkRejected(SinkError):
+class SinkRejectedError(SinkError):
     """Permanent: the server refused the data itself."""
 
 
@@ -39,8 +39,8 @@ def _classify(status: int, body: str) -> None:
         return
     detail = f"HTTP {status}: {body[:300]}"
     if status == 429 or status >= 500:
-        raise SinkUnavailable(detail)
-    raise SinkRejected(detail)
+        raise SinkUnavailableError(detail)
+    raise SinkRejectedError(detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,9 @@ class InfluxV1Sink:
                     text = await resp.text()
                     status = resp.status
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise SinkUnavailable(f"{self._config.url}: {exc or type(exc).__name__}") from exc
+                raise SinkUnavailableError(
+                    f"{self._config.url}: {exc or type(exc).__name__}"
+                ) from exc
             if status == 404 and "database not found" in text and attempt == 0:
                 # A fresh InfluxDB 1.x: create the database once instead of dropping points.
                 await self.create_database()
@@ -105,7 +107,7 @@ class InfluxV1Sink:
             ) as resp:
                 _classify(resp.status, await resp.text())
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise SinkUnavailable(f"{self._config.url}: {exc or type(exc).__name__}") from exc
+            raise SinkUnavailableError(f"{self._config.url}: {exc or type(exc).__name__}") from exc
 
     async def close(self) -> None:
         if self._session is not None:
@@ -151,9 +153,9 @@ class InfluxV2Sink:
         except InfluxDBError as exc:
             status = exc.response.status if exc.response is not None else 503
             _classify(int(status), str(exc.message or exc))
-            raise SinkUnavailable(str(exc)) from exc
+            raise SinkUnavailableError(str(exc)) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise SinkUnavailable(f"{self._config.url}: {exc or type(exc).__name__}") from exc
+            raise SinkUnavailableError(f"{self._config.url}: {exc or type(exc).__name__}") from exc
 
     async def close(self) -> None:
         if self._client is not None:

@@ -23,20 +23,20 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import structlog
 
-from collector.correlation.model import NS
+from agent.common.units import NS
 from collector.health.board import measured_vendors
-from collector.ledger.base import AgentStatus
+from collector.ledger.base import Ledger
 from collector.ledger.health import UnitRow
-from collector.ledger.probes import HealthRow, StoredProbe, StoredVerdict
+from collector.ledger.model import AgentStatus
+from collector.ledger.probes import HealthRow, StoredProbe
 from collector.reports.figures import JudgedProbe, aggregate
+from collector.reports.judged import judged_probe
 from collector.timeseries.points import Point, make_point
 from collector.timeseries.schema import ARRIVAL_WINDOWS_S
-from collector.timeseries.sinks import SinkRejected, SinkUnavailable, TimeSeriesSink
-from collector.views import judged_probe
+from collector.timeseries.sinks import SinkRejectedError, SinkUnavailableError, TimeSeriesSink
 
 log = structlog.get_logger("smsprobe.timeseries")
 
@@ -46,32 +46,6 @@ HEALTH_CURSOR = "timeseries.modem"
 
 def arrival_cursor(window: str) -> str:
     return f"timeseries.arrival.{window}"
-
-
-class WriterLedger(Protocol):
-    def cursor(self, name: str) -> int: ...
-
-    def set_cursor(self, name: str, position: int, *, at_ns: int) -> None: ...
-
-    def verdicts_changed_after(self, change_seq: int, limit: int) -> list[StoredVerdict]: ...
-
-    def verdicts(self, probe_ids: Sequence[str] | None = ...) -> dict[str, StoredVerdict]: ...
-
-    def probes(
-        self,
-        *,
-        open_only: bool = ...,
-        since_ns: int = ...,
-        until_ns: int | None = ...,
-        vendor: str | None = ...,
-        probe_ids: Sequence[str] | None = ...,
-    ) -> list[StoredProbe]: ...
-
-    def health_after(self, record_id: int, limit: int) -> list[HealthRow]: ...
-
-    def agents(self) -> list[AgentStatus]: ...
-
-    def collector_units(self, instance: str | None = ...) -> list[UnitRow]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +164,7 @@ def collector_points(rows: Sequence[UnitRow], now_ns: int) -> list[Point]:
 class TimeSeriesWriter:
     def __init__(
         self,
-        ledger: WriterLedger,
+        ledger: Ledger,
         sink: TimeSeriesSink,
         settings: WriterSettings,
         *,
@@ -203,13 +177,13 @@ class TimeSeriesWriter:
         self.written = 0
 
     async def run(self, stop: asyncio.Event, on_pass: Callable[[], None] | None = None) -> None:
-        """Write every `interval_s` until stop. An unreachable sink raises SinkUnavailable:
+        """Write every `interval_s` until stop. An unreachable sink raises SinkUnavailableError:
         the cursors did not move, and whoever restarts this (collector/health/supervise.py,
         with back-off) writes the same points once the server is back."""
         while not stop.is_set():
             try:
                 await self.write_once()
-            except SinkUnavailable as exc:
+            except SinkUnavailableError as exc:
                 log.warning("timeseries_sink_unavailable", error=str(exc))
                 raise
             if on_pass is not None:
@@ -231,7 +205,7 @@ class TimeSeriesWriter:
     async def _write(self, points: Sequence[Point]) -> None:
         try:
             await self._sink.write(points)
-        except SinkRejected as exc:
+        except SinkRejectedError as exc:
             # Our own points broke the schema: a bug. Log loudly, skip the batch so the
             # series behind it still flow; the ledger keeps the truth for a backfill.
             log.error("timeseries_batch_rejected", error=str(exc), points=len(points))

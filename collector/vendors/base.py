@@ -3,15 +3,17 @@
 Every implementation (`HttpVendor`, `SmppVendor`, fakes) returns the same value types and
 raises from the same error tree, so the scheduler decides retry policy in one place:
 
-    VendorError                      root; carries the raw exchange as evidence
-    ├── Rejected(reason)             permanent: template, signature, number, content, other
-    ├── Throttled(retry_after_s)     rate-limited: retry the same probe later
-    ├── AuthFailed                   credentials/signing wrong: stop this vendor
-    ├── Transient                    vendor-side hiccup before acceptance: safe to retry
-    └── AmbiguousSubmit              may have been accepted (timeout, reset, RSYSERR):
-                                     never retried blindly (vendors-smpp-china.md 4.1 rule 3)
+    VendorError                           root; carries the raw exchange as evidence
+    ├── RejectedError(reason)             permanent: template, signature, number, content, other
+    ├── ThrottledError(retry_after_s)     rate-limited: retry the same probe later
+    ├── AuthFailedError                   credentials/signing wrong: stop this vendor
+    ├── TransientError                    vendor-side hiccup before acceptance: safe to retry
+    └── AmbiguousSubmitError              may have been accepted (timeout, reset, RSYSERR):
+                                          never retried blindly (docs/vendors.md)
 
-DLRs are claims, not evidence (vendors-smpp-china.md 0.1): they are stored raw first through
+Each carries `kind`, the stable name the ledger records as a failed submit's error kind.
+
+DLRs are claims, not evidence (docs/vendors.md): they are stored raw first through
 a `DlrSink` and only then acknowledged to the vendor.
 """
 
@@ -24,11 +26,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
+
+from agent.sms import split_text
 
 __all__ = [
-    "AmbiguousSubmit",
-    "AuthFailed",
+    "AmbiguousSubmitError",
+    "AuthFailedError",
     "Clock",
     "ContentProfile",
     "DlrPushEndpoint",
@@ -38,15 +42,15 @@ __all__ = [
     "OutgoingSms",
     "PushAck",
     "PushBatch",
-    "PushRejected",
+    "PushRejectedError",
     "QuarantinedDlr",
     "RawDlr",
     "RejectReason",
-    "Rejected",
+    "RejectedError",
     "SmsVendor",
     "SubmitResult",
-    "Throttled",
-    "Transient",
+    "ThrottledError",
+    "TransientError",
     "VendorError",
     "normalise_dlr_status",
     "sms_parts",
@@ -62,7 +66,7 @@ def wall_clock_ns() -> int:
 
 
 class ContentProfile(StrEnum):
-    """Probe content categories; vendors and carriers treat each differently (4.4)."""
+    """Probe content categories; vendors and carriers treat each differently (docs/vendors.md)."""
 
     VERIFICATION_CODE = "verification_code"
     NOTIFICATION = "notification"
@@ -72,7 +76,7 @@ class ContentProfile(StrEnum):
 
 
 class DlrStatus(StrEnum):
-    """Normalised DLR state, SMPP 3.4 Appendix B vocabulary (vendors-smpp-china.md 1.5)."""
+    """Normalised DLR state, SMPP 3.4 Appendix B vocabulary."""
 
     DELIVRD = "DELIVRD"
     UNDELIV = "UNDELIV"
@@ -85,7 +89,7 @@ class DlrStatus(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        # ENROUTE/ACCEPTD are intermediate and must never overwrite a final state (4.1 rule 2).
+        # ENROUTE/ACCEPTD are intermediate and must never overwrite a final state.
         return self not in (DlrStatus.ACCEPTD, DlrStatus.ENROUTE)
 
 
@@ -108,7 +112,7 @@ class OutgoingSms:
     """One probe as handed to a vendor.
 
     `text` is the rendered content WITHOUT the signature; `signature` is the bare name
-    (no 【】) - the vendor or adapter adds the brackets (vendors-smpp-china.md 3.4).
+    (no 【】) - the vendor or adapter adds the brackets (docs/vendors.md).
     Template vendors get `template_id` + `params`; `text` stays the expected rendering.
     """
 
@@ -163,7 +167,7 @@ class RawDlr:
 
     @property
     def dedupe_key(self) -> str:
-        """Same vendor, id, raw status and done time = the same report (4.1 rule 2)."""
+        """Same vendor, id, raw status and done time = the same report."""
         basis = "\x1f".join(
             (self.vendor, self.message_id, self.vendor_status_raw, str(self.done_at_ns))
         )
@@ -205,6 +209,10 @@ class PushBatch:
 class VendorError(Exception):
     """Root of every vendor failure. Carries the raw exchange so the ledger can keep it."""
 
+    # The error kind the ledger records for a failed submit and logs show: stable names,
+    # kept apart from the Python class names so a rename changes no stored data.
+    kind: ClassVar[str] = "VendorError"
+
     def __init__(
         self,
         message: str,
@@ -225,8 +233,10 @@ class VendorError(Exception):
         self.smpp_status = smpp_status
 
 
-class Rejected(VendorError):
+class RejectedError(VendorError):
     """Permanent refusal of this probe; retrying the same content will fail again."""
+
+    kind = "Rejected"
 
     def __init__(
         self,
@@ -252,8 +262,10 @@ class Rejected(VendorError):
         self.reason = reason
 
 
-class Throttled(VendorError):
+class ThrottledError(VendorError):
     """Rate limit hit (RTHROTTLED, HTTP 429, per-number caps); retry after a delay."""
+
+    kind = "Throttled"
 
     def __init__(
         self,
@@ -279,21 +291,27 @@ class Throttled(VendorError):
         self.retry_after_s = retry_after_s
 
 
-class AuthFailed(VendorError):
+class AuthFailedError(VendorError):
     """Credentials or request signature refused."""
 
+    kind = "AuthFailed"
 
-class Transient(VendorError):
+
+class TransientError(VendorError):
     """Vendor-side failure known to be before acceptance (5xx with a clear body, refused
     connection): safe to retry."""
 
+    kind = "Transient"
 
-class AmbiguousSubmit(VendorError):
+
+class AmbiguousSubmitError(VendorError):
     """The vendor may have accepted the probe (timeout, reset, RSYSERR). No blind retry:
     a retry is a new probe, and late evidence is matched to either attempt."""
 
+    kind = "AmbiguousSubmit"
 
-class PushRejected(Exception):
+
+class PushRejectedError(Exception):
     """A pushed DLR request that must not be stored: `status` is the HTTP answer (400/401)."""
 
     def __init__(
@@ -309,7 +327,7 @@ class PushRejected(Exception):
 
 class DlrSink(Protocol):
     """Durable DLR storage. `store` returns only once the DLR is durable; the vendor is
-    acknowledged after that (persist before ack, vendors-smpp-china.md 4.1 rule 1)."""
+    acknowledged after that (persist before ack, docs/vendors.md)."""
 
     async def store(self, dlr: RawDlr) -> None: ...
 
@@ -365,7 +383,7 @@ class DlrPushEndpoint(Protocol):
         remote: str | None,
     ) -> PushBatch:
         """Authenticate and parse one push request from peer address `remote`. Raises
-        `PushRejected` (401 unauthenticated, 400 malformed body; `quarantine` then holds
+        `PushRejectedError` (401 unauthenticated, 400 malformed body; `quarantine` then holds
         the raw body of an authenticated one). Items that cannot be read are returned in
         `PushBatch.quarantined`. Pure: no I/O."""
         ...
@@ -400,7 +418,7 @@ _STATUS_WORDS: Mapping[str, DlrStatus] = MappingProxyType(
         "UNKNOWN": DlrStatus.UNKNOWN,
     }
 )
-# Chinese gateway codes such as MK:0005 pass through verbatim (vendors-smpp-china.md 2.3);
+# Chinese gateway codes such as MK:0005 pass through verbatim (docs/vendors.md);
 # CJ: (keyword/audit block) and HD: (frequency cap) are the aggregator's policy refusals.
 _GATEWAY_CODE = re.compile(r"^([A-Z]{2}):\w+$")
 _POLICY_PREFIXES = frozenset({"CJ", "HD"})
@@ -420,9 +438,8 @@ def normalise_dlr_status(raw: str) -> DlrStatus:
 
 def sms_parts(text: str) -> int:
     """How many SMS parts `text` needs: UCS2 70 single / 67 per part, GSM 7-bit 160 / 153
-    septets (TS 23.040 9.2.3.24.1 UDH costs 6 octets; vendors-smpp-china.md 0.3).
+    septets (TS 23.040 9.2.3.24.1 UDH costs 6 octets; docs/vendors.md).
     Chinese vendors bill by this rule with the 【signature】 included. The codec decides
     (it never splits an escape sequence or a surrogate pair across parts)."""
-    from agent.modem.sms import split_text
 
     return len(split_text(text)[1])

@@ -1,5 +1,5 @@
 """Request signing of the two big Chinese cloud SMS APIs, so the generic HTTP adapter can
-describe them in TOML (vendors-smpp-china.md 2.1, 2.2). Pure functions over values.
+describe them in TOML (docs/vendors.md). Pure functions over values.
 
 - Alibaba Cloud RPC signature (dysmsapi `SendSms`, `QuerySendDetails`): HMAC-SHA1 with key
   `secret + "&"` over `METHOD&%2F&` + the percent-encoded, sorted query; common parameters
@@ -9,7 +9,8 @@ describe them in TOML (vendors-smpp-china.md 2.1, 2.2). Pure functions over valu
   canonical request over `content-type;host` and the SHA-256 of the payload, a key derived
   from the date and the service, the result in `Authorization`.
 
-Both are checked against the vendors' published examples (tests/vendors/test_cloud_auth.py).
+Both are checked against the vendors' published examples
+(tests/collector/vendors/test_cloud_auth.py).
 """
 
 from __future__ import annotations

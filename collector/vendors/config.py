@@ -199,7 +199,7 @@ class AuthKind(StrEnum):
 
 class TimeFormat(StrEnum):
     """How a vendor writes DLR times. `yymmddhhmmss`/`yymmddhhmm` are the Appendix-B/CMPP
-    local-time forms (vendors-smpp-china.md 1.5, 2.4), read with `utc_offset_h`."""
+    local-time forms (SMPP 3.4 Appendix B), read with `utc_offset_h`."""
 
     YYMMDDHHMMSS = "yymmddhhmmss"
     YYMMDDHHMM = "yymmddhhmm"

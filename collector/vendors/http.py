@@ -1,5 +1,9 @@
 """`HttpVendor`: one generic adapter for HTTP SMS vendors, shaped entirely by a TOML table.
 
+Over 500 lines on purpose: the adapter and the pure functions it is made of (request
+building, classification, DLR parsing, push signatures) are read together when a vendor
+misbehaves; each part is a module-level function that is tested alone.
+
 Pure parts (request building, response classification, DLR parsing, signature checks) are
 module functions over values; `HttpVendor` only does the I/O around them with aiohttp.
 Error classification happens in exactly one place: `classify_submit_response` for answers,
@@ -26,22 +30,22 @@ import aiohttp
 import structlog
 
 from collector.vendors.base import (
-    AmbiguousSubmit,
-    AuthFailed,
+    AmbiguousSubmitError,
+    AuthFailedError,
     Clock,
     DlrSink,
     DlrSource,
     OutgoingSms,
     PushAck,
     PushBatch,
-    PushRejected,
+    PushRejectedError,
     QuarantinedDlr,
     RawDlr,
-    Rejected,
+    RejectedError,
     RejectReason,
     SubmitResult,
-    Throttled,
-    Transient,
+    ThrottledError,
+    TransientError,
     VendorError,
     normalise_dlr_status,
     sms_parts,
@@ -294,14 +298,14 @@ def _error_for(
     }
     reason = cls.reject_reason
     if reason is not None:
-        return Rejected(message, reason=reason, **common)
+        return RejectedError(message, reason=reason, **common)
     if cls is ErrorClass.THROTTLED:
-        return Throttled(message, retry_after_s=retry_after_s, **common)
+        return ThrottledError(message, retry_after_s=retry_after_s, **common)
     if cls is ErrorClass.AUTH:
-        return AuthFailed(message, **common)
+        return AuthFailedError(message, **common)
     if cls is ErrorClass.TRANSIENT:
-        return Transient(message, **common)
-    return AmbiguousSubmit(message, **common)
+        return TransientError(message, **common)
+    return AmbiguousSubmitError(message, **common)
 
 
 def _retry_after(header: str | None, default: float) -> float:
@@ -365,7 +369,7 @@ def classify_submit_response(
         raise fail(mapped or ErrorClass.AUTH, f"HTTP {status} {message}".strip(), code)
     if status >= 500:
         # 502/503: a proxy or the vendor refused before taking the message. 500/504 may come
-        # after the vendor stored it, so they are ambiguous (4.1 rule 3).
+        # after the vendor stored it, so they are ambiguous.
         default = ErrorClass.TRANSIENT if status in (502, 503) else ErrorClass.AMBIGUOUS
         raise fail(mapped or default, f"HTTP {status} {message}".strip(), code)
     if isinstance(doc, _Missing):
@@ -539,27 +543,27 @@ def _push_evidence(sig: PushSignature | None, headers: Mapping[str, str], signed
 def verify_push_signature(
     sig: PushSignature, headers: Mapping[str, str], signed: bytes, now_ns: int
 ) -> None:
-    """Raise `PushRejected(401)` unless the HMAC matches and the timestamp is fresh."""
+    """Raise `PushRejectedError(401)` unless the HMAC matches and the timestamp is fresh."""
     lowered = {k.lower(): v for k, v in headers.items()}
     given = lowered.get(sig.header.lower())
     if not given:
-        raise PushRejected(f"missing {sig.header}", status=401)
+        raise PushRejectedError(f"missing {sig.header}", status=401)
     ts: str | None = None
     if sig.timestamp_header is not None:
         ts = lowered.get(sig.timestamp_header.lower())
         if not ts:
-            raise PushRejected(f"missing {sig.timestamp_header}", status=401)
+            raise PushRejectedError(f"missing {sig.timestamp_header}", status=401)
         try:
             skew_s = abs(now_ns / 1e9 - float(ts))
         except ValueError:
-            raise PushRejected("unreadable timestamp", status=401) from None
+            raise PushRejectedError("unreadable timestamp", status=401) from None
         # nan compares false with everything and inf - inf is nan: only a finite skew
         # within the tolerance passes.
         if not math.isfinite(skew_s) or not skew_s <= sig.tolerance_s:
-            raise PushRejected(f"timestamp {ts!r} outside {sig.tolerance_s:g} s", status=401)
+            raise PushRejectedError(f"timestamp {ts!r} outside {sig.tolerance_s:g} s", status=401)
     expected = hmac_sha256_hex(sig.secret, ts, signed)
     if not hmac.compare_digest(expected, given.strip().lower()):
-        raise PushRejected("signature mismatch", status=401)
+        raise PushRejectedError("signature mismatch", status=401)
 
 
 # --------------------------------------------------------------------------- adapter
@@ -567,15 +571,17 @@ def verify_push_signature(
 
 def _transport_error(exc: BaseException, vendor: str, raw_request: bytes) -> VendorError:
     """Exchanges without an answer: refused connects are safe to retry, anything after the
-    request may have left is ambiguous (vendors-smpp-china.md 4.1 rule 3)."""
+    request may have left is ambiguous (docs/vendors.md)."""
     refused = isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
         exc, aiohttp.ClientConnectorCertificateError
     )
     if refused or isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return Transient(f"connect failed: {exc!r}", vendor=vendor, raw_request=raw_request)
+        return TransientError(f"connect failed: {exc!r}", vendor=vendor, raw_request=raw_request)
     if isinstance(exc, TimeoutError):
-        return AmbiguousSubmit("no answer before timeout", vendor=vendor, raw_request=raw_request)
-    return AmbiguousSubmit(f"exchange broke: {exc!r}", vendor=vendor, raw_request=raw_request)
+        return AmbiguousSubmitError(
+            "no answer before timeout", vendor=vendor, raw_request=raw_request
+        )
+    return AmbiguousSubmitError(f"exchange broke: {exc!r}", vendor=vendor, raw_request=raw_request)
 
 
 class HttpVendor:
@@ -647,9 +653,7 @@ class HttpVendor:
             status, body, retry_after = await self._exchange(req)
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = _transport_error(exc, self.name, req.evidence)
-            self._log.warning(
-                "vendor_submit_failed", probe_id=sms.probe_id, error=type(error).__name__
-            )
+            self._log.warning("vendor_submit_failed", probe_id=sms.probe_id, error=error.kind)
             raise error from exc
         try:
             result = classify_submit_response(
@@ -665,7 +669,7 @@ class HttpVendor:
             self._log.info(
                 "vendor_submit_refused",
                 probe_id=sms.probe_id,
-                error=type(error).__name__,
+                error=error.kind,
                 code=error.code,
                 http_status=status,
             )
@@ -692,11 +696,11 @@ class HttpVendor:
     ) -> PushBatch:
         push, spec = self._config.dlr_push, self._config.dlr
         if push is None or spec is None:
-            raise PushRejected(f"vendor {self.name} takes no DLR push", status=404)
+            raise PushRejectedError(f"vendor {self.name} takes no DLR push", status=404)
         if len(body) > push.max_body_bytes:
-            raise PushRejected("body too large", status=413)
+            raise PushRejectedError("body too large", status=413)
         if push.allow_from and not _peer_allowed(remote, push.allow_from):
-            raise PushRejected(f"source {remote} not in allow_from", status=401)
+            raise PushRejectedError(f"source {remote} not in allow_from", status=401)
         signed = (
             urlencode(sorted(query.items())).encode() if push.format is BodyFormat.QUERY else body
         )
@@ -720,10 +724,10 @@ class HttpVendor:
         except RecursionError:
             # json refuses nesting deeper than the interpreter's stack: hostile or broken.
             reason = "malformed DLR push: JSON nested too deeply"
-            raise PushRejected(reason, status=400, quarantine=held(reason, raw)) from None
+            raise PushRejectedError(reason, status=400, quarantine=held(reason, raw)) from None
         except (ValueError, UnicodeDecodeError) as exc:
             reason = f"malformed DLR push: {exc}"
-            raise PushRejected(reason, status=400, quarantine=held(reason, raw)) from exc
+            raise PushRejectedError(reason, status=400, quarantine=held(reason, raw)) from exc
         # Each item on its own: a bad one is kept in quarantine, the good ones stored.
         batch = PushBatch()
         for index, item in enumerate(items):
@@ -770,19 +774,19 @@ class HttpVendor:
         try:
             status, body, _ = await self._exchange(req)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Transient(f"DLR pull failed: {exc!r}", vendor=self.name) from exc
+            raise TransientError(f"DLR pull failed: {exc!r}", vendor=self.name) from exc
         received_at = self._clock()
         if status in (401, 403):
-            raise AuthFailed(f"DLR pull HTTP {status}", vendor=self.name, raw_response=body)
+            raise AuthFailedError(f"DLR pull HTTP {status}", vendor=self.name, raw_response=body)
         if status == 429:
-            raise Throttled(
+            raise ThrottledError(
                 "DLR pull throttled",
                 vendor=self.name,
                 retry_after_s=self._config.throttle_retry_after_s,
                 raw_response=body,
             )
         if not 200 <= status < 300:
-            raise Transient(f"DLR pull HTTP {status}", vendor=self.name, raw_response=body)
+            raise TransientError(f"DLR pull HTTP {status}", vendor=self.name, raw_response=body)
         try:
             doc = json.loads(body)
             code = json_path_get(doc, pull.error_code_path) if pull.error_code_path else None
@@ -802,7 +806,7 @@ class HttpVendor:
             if pull.success_path is not None:
                 ok = json_path_get(doc, pull.success_path)
                 if isinstance(ok, _Missing) or str(ok) not in pull.success_values:
-                    raise Rejected(
+                    raise RejectedError(
                         f"DLR pull refused: {ok!r}",
                         reason=RejectReason.OTHER,
                         vendor=self.name,
@@ -812,11 +816,13 @@ class HttpVendor:
             items = [] if found is None or found == [] else _items(found, "")
         except RecursionError:
             self._log.error("dlr_pull_unparsed", reason="JSON nested too deeply")
-            raise Transient("DLR pull unparseable: nested too deeply", vendor=self.name) from None
+            raise TransientError(
+                "DLR pull unparseable: nested too deeply", vendor=self.name
+            ) from None
         except ValueError as exc:
             # Read-once queues (Tencent) lose these reports now; keep the body in the log.
             self._log.error("dlr_pull_unparsed", body=body[:2000].decode("utf-8", "replace"))
-            raise Transient(f"DLR pull unparseable: {exc}", vendor=self.name) from exc
+            raise TransientError(f"DLR pull unparseable: {exc}", vendor=self.name) from exc
         dlrs = []
         for item in items:
             try:

@@ -22,6 +22,9 @@ from collector.vendors.config import (
     parse_http_vendor,
 )
 from collector.vendors.http import HttpVendor
+from collector.vendors.smpp.adapter import SmppVendor, SmppVendorConfig
+from collector.vendors.smpp.client import BindMode, SmppClientConfig
+from collector.vendors.smpp.segment import Gsm7Wire, LongMessages
 
 if TYPE_CHECKING:
     from collector.vendors.smpp.adapter import SmppVendorConfig
@@ -33,9 +36,6 @@ _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
 def parse_smpp_vendor(name: str, data: object, path: str | None = None) -> SmppVendorConfig:
     """Validate one `[vendors.<name>]` table with `kind = "smpp"`."""
-    from collector.vendors.smpp.adapter import SmppVendorConfig
-    from collector.vendors.smpp.client import BindMode, SmppClientConfig
-    from collector.vendors.smpp.segment import Gsm7Wire, LongMessages
 
     t = StrictTable(data, path if path is not None else f"vendors.{name}")
     t.string("kind")
@@ -45,7 +45,7 @@ def parse_smpp_vendor(name: str, data: object, path: str | None = None) -> SmppV
         raise VendorConfigError(f"{t.path}.bind_mode", f"expected one of {', '.join(modes)}")
     system_id, password = t.string("system_id"), t.string("password")
     system_type = t.string("system_type", "")
-    # §4.1 bind: C-Octet Strings of at most 16 / 9 / 13 octets with their NUL terminator
+    # SMPP 3.4 §4.1 bind: C-Octet Strings of at most 16 / 9 / 13 octets with their NUL terminator
     for key, value, limit in (
         ("system_id", system_id, 15),
         ("password", password, 8),
@@ -143,7 +143,5 @@ def build_vendors(
             if http.accepts_push:
                 endpoints.append(http)
         else:
-            from collector.vendors.smpp.adapter import SmppVendor
-
             vendors[name] = SmppVendor(config, clock=clock)
     return VendorSet(vendors=vendors, push_endpoints=tuple(endpoints))

@@ -1,6 +1,6 @@
 """The collector's DLR push intake: an aiohttp server with one route per vendor, `/dlr/{vendor}`.
 
-Order of business per request (vendors-smpp-china.md 4.1 rule 1, persist before ack):
+Order of business per request (persist before ack, docs/vendors.md):
 size limit -> authentication: signature and/or source allowlist (401, logged, nothing kept)
 -> parse (400 for a malformed body, kept raw in quarantine) -> store every DLR durably
 through the `DlrSink`, and every item that cannot be read in its quarantine with the reason
@@ -19,13 +19,13 @@ from collector.vendors.base import (
     Clock,
     DlrPushEndpoint,
     DlrSink,
-    PushRejected,
+    PushRejectedError,
     wall_clock_ns,
 )
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DlrWebhookServer"]
 
-DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: Alibaba batches are far smaller (2.1)
+DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: Alibaba SmsReport batches are far smaller
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +108,7 @@ class DlrWebhookServer:
                 received_at_ns=received_at,
                 remote=request.remote,
             )
-        except PushRejected as exc:
+        except PushRejectedError as exc:
             event = {
                 401: "dlr_push_unauthenticated",
                 413: "dlr_push_too_large",

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from agent.modem.sim.modem import SimModem
+from agent.modem.simulator.modem import ModemSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +77,7 @@ def outbox_list(config: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
-def all_deleted(sims: list[SimModem]) -> bool:
+def all_deleted(sims: list[ModemSimulator]) -> bool:
     """Every message the network delivered has been read and deleted off its SIM."""
     return all(
         sim.status()["queued"] == 0 and all(r["deleted_at"] for r in sim.truth_records())

@@ -1,4 +1,4 @@
-"""Test helpers: simulated modems (agent/modem/sim) on real ptys, an agent config around
+"""Test helpers: simulated modems (agent/modem/simulator) on real ptys, an agent config around
 them, and polling with a deadline (no fixed sleeps)."""
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from agent.app import run_agent
+from agent.common.backoff import ExponentialBackoff
 from agent.config import AgentConfig, ModemConfig, OutboxConfig, ReceiveConfig
-from agent.modem.sim.modem import Identity, SimConfig, SimModem, Timing
-from agent.modem.sim.network import RetrySchedule
-from agent.modem.sim.personalities import get_personality
-from agent.modem.sim.pty import ModemServer
-from agent.outbox import Outbox
-from agent.records import AgentEvent, ReceivedSms
-from agent.recovery import Backoff
+from agent.modem.simulator.config import Identity, ModemSimulatorConfig, Timing
+from agent.modem.simulator.modem import ModemSimulator
+from agent.modem.simulator.network import RetrySchedule
+from agent.modem.simulator.personalities import get_personality
+from agent.modem.simulator.pty import ModemServer
+from agent.outbox.store import Outbox
+from agent.wire.records import AgentEvent, ReceivedSms
 
 FAST_TIMING = Timing(
     scale=0.05,
@@ -31,9 +32,9 @@ FAST_TIMING = Timing(
 )
 
 
-def make_sim(n: int, profile: str = "quectel_ec25", seed: int = 1, **kw: Any) -> SimModem:
-    return SimModem(
-        SimConfig(
+def make_sim(n: int, profile: str = "quectel_ec25", seed: int = 1, **kw: Any) -> ModemSimulator:
+    return ModemSimulator(
+        ModemSimulatorConfig(
             identity=Identity.derive(n),
             personality=get_personality(profile),
             name=f"sim{n}",
@@ -96,7 +97,7 @@ async def eventually(
 @dataclass
 class Running:
     config: AgentConfig
-    sims: list[SimModem]
+    sims: list[ModemSimulator]
     servers: list[ModemServer]
     stop: asyncio.Event
     task: asyncio.Task[int]
@@ -119,7 +120,7 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running_agent(
-    tmp_path: Path, sims: list[SimModem], **config_kw: Any
+    tmp_path: Path, sims: list[ModemSimulator], **config_kw: Any
 ) -> AsyncIterator[Running]:
     servers = []
     links = []
@@ -132,7 +133,12 @@ async def running_agent(
     config = agent_config(tmp_path, links, **config_kw)
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run_agent(config, stop=stop, install_signals=False, backoff=Backoff((0.1, 0.2, 0.5)))
+        run_agent(
+            config,
+            stop=stop,
+            install_signals=False,
+            backoff=ExponentialBackoff(base_s=0.1, max_s=0.5),
+        )
     )
     await eventually(config.outbox.path.exists)
     reader = Outbox(config.outbox.path)

@@ -8,13 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agent.common.backoff import ExponentialBackoff
 from agent.config import ModemConfig, ReceiveConfig
-from agent.modem.sim.faults import Fault
-from agent.outbox import Outbox
-from agent.outbox_io import OutboxIO
-from agent.receiver import ModemSupervisor, open_gsm_session
-from agent.records import CanarySent, ModemHealth
-from agent.recovery import Backoff
+from agent.modem.simulator.faults import Fault
+from agent.outbox.io import OutboxIO
+from agent.outbox.store import Outbox
+from agent.receive.gsm_session import open_gsm_session
+from agent.receive.supervisor import ModemSupervisor
+from agent.wire.records import CanarySent, ModemHealth
 from tests.agent.harness import eventually, make_sim, running_agent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +106,7 @@ def test_hard_hang_escalates_to_the_power_cycle_command(tmp_path: Path) -> None:
 
 def test_send_sms_records_a_canary(tmp_path: Path) -> None:
     async def scenario() -> None:
-        from agent.modem.sim.pty import ModemServer
+        from agent.modem.simulator.pty import ModemServer
 
         sim = make_sim(32)
         link = tmp_path / "modem"
@@ -116,7 +117,7 @@ def test_send_sms_records_a_canary(tmp_path: Path) -> None:
                 ReceiveConfig(sweep_interval_s=5, health_interval_s=5, command_timeout_s=2),
                 OutboxIO(outbox),
                 open_gsm_session,
-                backoff=Backoff((0.1,)),
+                backoff=ExponentialBackoff(base_s=0.1, max_s=0.1),
             )
             stop = asyncio.Event()
             task = asyncio.create_task(sup.run(stop))

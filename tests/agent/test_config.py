@@ -17,9 +17,9 @@ from agent.cli import main
 from agent.config import MAX_DURATION_S, ConfigError, load_config
 from agent.modem.errors import ProfileError
 from agent.modem.profiles import DEFAULT_PROFILE_DIR, load_profile
-from agent.modem.sim.faults import parse_fault
-from agent.modem.sim.fleet import FleetConfigError, load_fleet
-from agent.modem.sim.scenario import ScenarioError, load_scenario
+from agent.modem.simulator.faults import parse_fault
+from agent.modem.simulator.fleet import FleetConfigError, load_fleet
+from agent.modem.simulator.scenario import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data" / "invalid"

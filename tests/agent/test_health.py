@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from agent.health import HealthInputs, RegState, StorageState, judge
-from agent.records import Registration
-from agent.recovery import Action, Backoff, find_port, next_action
+from agent.recovery import Action, find_port, next_action
+from agent.wire.records import Registration
 
 NOW = 10_000 * 1_000_000_000
 
@@ -90,12 +90,6 @@ def test_escalation_ladder() -> None:
     assert next_action(0, False, True) is Action.WAIT_FOR_PORT
     assert next_action(3, False, True) is Action.POWER_CYCLE
     assert next_action(3, False, False) is Action.WAIT_FOR_PORT
-
-
-def test_backoff_returns_durations_and_saturates() -> None:
-    b = Backoff((1.0, 5.0))
-    assert [b.delay(n) for n in range(4)] == [1.0, 5.0, 5.0, 5.0]
-    assert Backoff(()).delay(7) == 0.0
 
 
 async def _probe(port: str) -> str:

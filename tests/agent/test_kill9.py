@@ -17,9 +17,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.modem.sim.faults import Fault
-from agent.modem.sim.modem import SimModem
-from agent.modem.sim.pty import ModemServer
+from agent.modem.simulator.faults import Fault
+from agent.modem.simulator.modem import ModemSimulator
+from agent.modem.simulator.pty import ModemServer
 from tests.agent.agent_proc import all_deleted, outbox_list, start_agent, write_config
 from tests.agent.harness import eventually, make_sim
 
@@ -35,7 +35,7 @@ def test_kill9_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> 
     rng = random.Random(SEED)
     expected: list[tuple[str, str]] = []  # (modem IMEI, text)
 
-    def deliver(sims: list[SimModem], n: int) -> None:
+    def deliver(sims: list[ModemSimulator], n: int) -> None:
         for _ in range(n):
             i = len(expected)
             sim = sims[i % len(sims)]

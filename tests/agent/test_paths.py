@@ -12,15 +12,17 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.common.backoff import ExponentialBackoff
 from agent.config import ModemConfig, ReceiveConfig
 from agent.modem.profiles import load_profiles
-from agent.modem.sim.modem import SimModem
-from agent.modem.sim.pty import ModemServer
-from agent.outbox import Outbox
-from agent.outbox_io import OutboxIO
-from agent.receiver import ModemOpener, ModemSupervisor, open_gsm_session
-from agent.records import AgentEvent, ReceivedSms, StatusReport
-from agent.recovery import Backoff
+from agent.modem.simulator.modem import ModemSimulator
+from agent.modem.simulator.pty import ModemServer
+from agent.outbox.io import OutboxIO
+from agent.outbox.store import Outbox
+from agent.receive.gsm_session import open_gsm_session
+from agent.receive.session import ModemOpener
+from agent.receive.supervisor import ModemSupervisor
+from agent.wire.records import AgentEvent, ReceivedSms, StatusReport
 from tests.agent.harness import eventually, make_sim
 
 RECEIVE = ReceiveConfig(sweep_interval_s=0.5, health_interval_s=0.5, command_timeout_s=1.0)
@@ -34,7 +36,12 @@ async def supervised(
     **kw: Any,
 ) -> AsyncIterator[ModemSupervisor]:
     sup = ModemSupervisor(
-        modem, RECEIVE, OutboxIO(outbox), opener, backoff=Backoff((0.1, 0.2)), **kw
+        modem,
+        RECEIVE,
+        OutboxIO(outbox),
+        opener,
+        backoff=ExponentialBackoff(base_s=0.1, max_s=0.2),
+        **kw,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(sup.run(stop))
@@ -161,10 +168,10 @@ def test_modem_back_under_another_name_is_found_by_imei(tmp_path: Path) -> None:
 
 def test_uart_modem_reboot_in_place_is_reinitialised(tmp_path: Path) -> None:
     """SIM800 behind a USB bridge: a brown-out reboot keeps the port, prints boot URCs and
-    forgets CNMI/CMGF; the agent notices and replays its init (reference §2, §16.3)."""
+    forgets CNMI/CMGF; the agent notices and replays its init (docs/modems.md, "Initialisation")."""
 
     async def scenario() -> None:
-        sim: SimModem = make_sim(44, profile="simcom_sim800")
+        sim: ModemSimulator = make_sim(44, profile="simcom_sim800")
         link = tmp_path / "modem"
         async with ModemServer(sim, link):
             with Outbox(tmp_path / "o.sqlite") as box:
@@ -190,8 +197,8 @@ def test_a_receiver_stuck_behind_a_slow_send_says_so(tmp_path: Path) -> None:
     receiver waits behind it. The supervisor records it as a stalled, unhealthy receiver
     (dated from the stuck step's start) instead of going silent, and the SMS that arrived
     meanwhile is read once the channel is free."""
-    from agent.modem.sim.faults import Fault
-    from agent.records import ModemHealth
+    from agent.modem.simulator.faults import Fault
+    from agent.wire.records import ModemHealth
 
     def health(outbox: Outbox) -> list[ModemHealth]:
         return [

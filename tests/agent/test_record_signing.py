@@ -1,4 +1,4 @@
-"""Records signed as they are persisted (agent.signing, Outbox(signer=...)), and the
+"""Records signed as they are persisted (agent.wire.signing, Outbox(signer=...)), and the
 config that decides it (`[collector] key`, `sign_records`)."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from agent.app import EXIT_CONFIG, record_signer, run_command
+from agent.app import EXIT_CONFIG, record_signer
 from agent.config import ConfigError, load_config
-from agent.outbox import ModemRef, Outbox
-from agent.records import AgentEvent, ReceivedSms
-from agent.signing import RecordSigner, SigningError, key_id, split_signed, verify_record
-from agent.uplink.serde import WireRecord, record_from_wire
+from agent.outbox.store import ModemRef, Outbox
+from agent.run_cli import run_command
+from agent.wire.records import AgentEvent, ReceivedSms
+from agent.wire.serde import WireRecord, record_from_wire
+from agent.wire.signing import RecordSigner, SigningError, key_id, split_signed, verify_record
 from collector.certs import create_ca, issue_agent
 
 MODEM = ModemRef(key="861234567890123", imei="861234567890123", iccid="89860012345678901234")

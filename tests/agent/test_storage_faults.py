@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.modem.sim.modem import SimModem
-from agent.modem.sim.pty import ModemServer
-from agent.modem.sim.transcript import Transcript
-from agent.outbox import Outbox
-from agent.records import AgentEvent, ModemHealth
+from agent.modem.simulator.modem import ModemSimulator
+from agent.modem.simulator.pty import ModemServer
+from agent.modem.simulator.transcript import Transcript
+from agent.outbox.store import Outbox
+from agent.wire.records import AgentEvent, ModemHealth
 from tests.agent.agent_proc import all_deleted, outbox_list, start_agent, write_config
 from tests.agent.harness import eventually, make_sim, running_agent
 from tests.faults import ERRNOS, FsFault
@@ -72,7 +72,7 @@ def commands_before_final(
 
 
 @contextlib.asynccontextmanager
-async def modems(tmp_path: Path, sims: list[SimModem]) -> AsyncIterator[list[Path]]:
+async def modems(tmp_path: Path, sims: list[ModemSimulator]) -> AsyncIterator[list[Path]]:
     """The simulated modems served on ptys, as the agent finds them: their by-id links."""
     links = [tmp_path / f"by-id-modem{i}" for i in range(len(sims))]
     async with contextlib.AsyncExitStack() as stack:

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from agent.modem.sim.control import SimModemControlSync
-from collector.vendors.sim.truthcheck import compare, load_jsonl
+from agent.modem.simulator.control import ModemSimulatorControlSync
+from collector.vendors.simulator.truthcheck import compare, load_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURED_ARRIVAL = {"acme": 0.995, "cheap": 0.85, "bolt": 0.98}  # the demo scenario's p_arrive
@@ -150,7 +150,7 @@ def test_probes_to_an_unregistered_receiver_are_inconclusive_not_lost(tmp_path: 
                 else None
             )
             if m:
-                ctl = SimModemControlSync(m.group(1), int(m.group(2)))
+                ctl = ModemSimulatorControlSync(m.group(1), int(m.group(2)))
                 try:
                     ctl.call("status")  # listening yet?
                 except OSError:

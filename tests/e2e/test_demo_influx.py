@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.vendors.sim.truthcheck import load_jsonl
+from collector.vendors.simulator.truthcheck import load_jsonl
 from dashboards import build
+from tests.collector.timeseries.test_dashboards import all_queries
 from tests.servers.influx import InfluxServer, influx_server
-from tests.timeseries.test_dashboards import all_queries
 
 ROOT = Path(__file__).resolve().parents[2]
 DB = "smsprobe_demo"

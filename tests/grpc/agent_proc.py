@@ -21,13 +21,14 @@ import sys
 import time
 from pathlib import Path
 
-from agent.logs import configure_logging
-from agent.metrics import AgentMetrics, serve_metrics
-from agent.outbox import ModemRef, Outbox
-from agent.records import ModemHealth, Registration
-from agent.uplink.backoff import ExponentialBackoff
+from agent.common.backoff import ExponentialBackoff
+from agent.common.logs import configure_logging
+from agent.common.metrics_http import serve_metrics
+from agent.metrics import AgentMetrics
+from agent.outbox.store import ModemRef, Outbox
 from agent.uplink.client import Uploader, UploadSettings, make_channel
 from agent.uplink.model import AgentIdentity
+from agent.wire.records import ModemHealth, Registration
 from tests.grpc.harness import modems_of, sms
 
 
@@ -91,7 +92,7 @@ async def main() -> None:
     configure_logging("info", "json")
     outbox = Outbox(a.outbox)
     metrics = AgentMetrics()
-    mport = serve_metrics(metrics, a.metrics) if a.metrics else 0
+    mport = serve_metrics(metrics.registry, a.metrics) if a.metrics else 0
     up = Uploader(
         outbox,
         lambda: make_channel(

@@ -14,12 +14,21 @@ from typing import Any
 import grpc.aio
 from smsprobe.v1 import agent_pb2, agent_pb2_grpc
 
+from agent.common.backoff import FixedBackoff
 from agent.metrics import AgentMetrics
-from agent.outbox import ModemRef, Outbox
-from agent.records import ModemHealth, OutboxRecord, ReceivedSms, Registration, SmsPart
-from agent.uplink.backoff import FixedBackoff
+from agent.outbox.store import ModemRef, Outbox
 from agent.uplink.client import Uploader, UploadSettings, make_channel
-from agent.uplink.model import AgentIdentity, ModemIdentity, RemoteConfig, SimIdentity
+from agent.uplink.model import AgentIdentity
+from agent.wire.records import (
+    ModemHealth,
+    ModemInfo,
+    ReceivedSms,
+    Record,
+    Registration,
+    RemoteConfig,
+    SimInfo,
+    SmsPart,
+)
 from collector.api.auth import Authenticator
 from collector.api.server import RunningServer, ServerSettings, TlsMaterial, start_server
 from collector.api.servicer import AgentConfigSource, AgentServicer, ConfigStore
@@ -35,12 +44,12 @@ def imei_of(agent: str, i: int) -> str:
     return f"86{abs(hash(agent)) % 10**6:06d}{i:07d}"[:15]
 
 
-def modems_of(agent: str, n: int) -> list[ModemIdentity]:
+def modems_of(agent: str, n: int) -> list[ModemInfo]:
     return [
-        ModemIdentity(
+        ModemInfo(
             imei=imei_of(agent, i),
             model="SIM7600",
-            sim=SimIdentity(iccid=f"8986{i:016d}", imsi=f"46000{i:010d}", carrier="china_mobile"),
+            sim=SimInfo(iccid=f"8986{i:016d}", imsi=f"46000{i:010d}", carrier="china_mobile"),
         )
         for i in range(n)
     ]
@@ -65,7 +74,7 @@ def sms(i: int, now_ns: int) -> ReceivedSms:
     )
 
 
-def fill(outbox: Outbox, n: int, modems: list[ModemIdentity]) -> list[OutboxRecord]:
+def fill(outbox: Outbox, n: int, modems: list[ModemInfo]) -> list[Record]:
     out = []
     for i in range(n):
         m = modems[i % len(modems)]
@@ -138,7 +147,7 @@ def uploader(
     agent: str,
     address: str,
     source: Outbox,
-    modems: list[ModemIdentity],
+    modems: list[ModemInfo],
     *,
     cert_of: str | None = None,
     settings: UploadSettings | None = None,

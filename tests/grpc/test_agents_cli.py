@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import math
 
+from agent.wire.records import Registration, SimInfo
 from collector.agents_cli import agent_to_json, render_text
-from collector.ledger.base import AgentStatus, HealthSummary, ModemStatus
-from collector.records import Registration, SimInfo
+from collector.ledger.model import AgentStatus, HealthSummary, ModemStatus
 
 S = 1_000_000_000
 NOW = 1_800_000_000 * S

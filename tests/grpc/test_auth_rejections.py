@@ -152,7 +152,7 @@ def test_no_cert_other_ca_and_revoked_are_refused(pki: Pki, tmp_path: Path) -> N
 def test_malformed_and_oversized_rejected_while_another_agent_flows(
     pki: Pki, tmp_path: Path
 ) -> None:
-    from agent.outbox import Outbox
+    from agent.outbox.store import Outbox
     from tests.grpc.harness import fill, make_stub, uploader, wait_until
 
     async def main() -> None:
@@ -223,7 +223,7 @@ def test_revoked_uploader_backs_off_counts_errors_and_recovers_when_reinstated(
     pki: Pki, tmp_path: Path
 ) -> None:
     from agent.metrics import AgentMetrics
-    from agent.outbox import Outbox
+    from agent.outbox.store import Outbox
     from agent.uplink.client import UploadSettings
     from tests.grpc.harness import fill, uploader, wait_until
 

@@ -1,40 +1,15 @@
-"""Backoff durations and the NTP-style clock filter: pure values, no sleeping."""
+"""The NTP-style clock filter: pure values, no sleeping."""
 
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 
-from agent.uplink.backoff import ExponentialBackoff
 from agent.uplink.clock import ClockFilter, ClockSample
 
 MS = 1_000_000
 S = 1_000_000_000
-
-
-def test_backoff_grows_to_cap_with_full_jitter_and_resets() -> None:
-    b = ExponentialBackoff(base_s=0.1, max_s=1.0, factor=2.0, rng=random.Random(7))
-    caps = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
-    delays = [b.next_delay() for _ in caps]
-    for d, cap in zip(delays, caps, strict=True):
-        assert 0.0 <= d <= cap
-    # Full jitter: not a fixed ladder (two agents restarted together spread out).
-    assert len({round(d, 6) for d in delays}) == len(delays)
-    b.reset()
-    assert b.next_delay() <= 0.1
-
-
-def test_backoff_jitter_differs_between_agents() -> None:
-    a = ExponentialBackoff(base_s=1, max_s=1, rng=random.Random(1))
-    b = ExponentialBackoff(base_s=1, max_s=1, rng=random.Random(2))
-    assert [a.next_delay() for _ in range(5)] != [b.next_delay() for _ in range(5)]
-
-
-def test_backoff_rejects_nonsense() -> None:
-    with pytest.raises(ValueError):
-        ExponentialBackoff(base_s=2, max_s=1)
 
 
 def test_sample_offset_and_delay_follow_rfc5905() -> None:

@@ -13,11 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from collector.api.auth import Authenticator, AuthError, DenyReason
-from collector.certs import (
-    agent_ids_in_cert,
-    cert_fingerprint,
-    certs_group,
-)
+from collector.certs import agent_ids_in_cert, cert_fingerprint
+from collector.certs_cli import certs_group
 from tests.grpc.conftest import Pki
 
 

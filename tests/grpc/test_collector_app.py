@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from smsprobe.v1 import agent_pb2
 
 from agent.uplink.client import make_channel
-from collector.app import serve_command
+from collector.app_cli import serve_command
 from collector.ledger import open_ledger
 from tests.grpc.conftest import Pki
 from tests.grpc.harness import in_process_collector, make_stub

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from smsprobe.v1 import agent_pb2
 
-from agent.outbox import Outbox
+from agent.outbox.store import Outbox
 from agent.uplink.client import make_channel
-from agent.uplink.model import RemoteConfig
+from agent.wire.records import RemoteConfig
 from collector.api.servicer import config_version
 from collector.ledger import open_ledger
 from tests.grpc.conftest import Pki

@@ -1,5 +1,5 @@
 """End to end with the real agent: `smsprobe-agent run` processes reading simulated modems
-on real ptys (agent/modem/sim, living in this test process like hardware would), the
+on real ptys (agent/modem/simulator, living in this test process like hardware would), the
 collector as a process; SMS delivered into the modems arrive in the ledger exactly once,
 across a collector SIGKILL mid-stream."""
 
@@ -16,8 +16,8 @@ from typing import Any
 
 from cryptography import x509
 
-from agent.modem.sim.pty import ModemServer
-from agent.signing import verify_record
+from agent.modem.simulator.pty import ModemServer
+from agent.wire.signing import verify_record
 from collector.ledger import AgentStatus, Ledger, open_ledger
 from tests.agent.harness import eventually, make_sim
 from tests.grpc.conftest import Pki

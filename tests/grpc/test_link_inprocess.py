@@ -12,18 +12,23 @@ import grpc
 import pytest
 from smsprobe.v1 import agent_pb2
 
-from agent.outbox import Outbox
-from agent.uplink.backoff import FixedBackoff
+from agent.common.backoff import FixedBackoff
+from agent.outbox.store import Outbox
 from agent.uplink.client import UplinkError, Uploader, UploadSettings, make_channel
 from agent.uplink.model import AgentIdentity
-from agent.uplink.serde import batch_to_proto, record_to_proto, register_request_to_proto
+from agent.wire.records import AgentRegistration, Record
+from agent.wire.serde import (
+    batch_to_proto,
+    record_to_proto,
+    registration_from_proto,
+    registration_to_proto,
+)
 from collector.api.auth import Authenticator
-from collector.api.serde import registration_from_proto
 from collector.api.servicer import AgentServicer, ConfigStore
 from collector.ledger import open_ledger
-from collector.ledger.base import BatchOutcome
+from collector.ledger.model import BatchOutcome
 from collector.ledger.sqlite import SqliteLedger
-from collector.records import IngestRecord, Quarantined
+from collector.quarantine import Quarantined
 from tests.grpc.conftest import Pki
 from tests.grpc.harness import (
     default_agent_config,
@@ -160,7 +165,7 @@ class GatedLedger(SqliteLedger):
     def ingest_batch(
         self,
         agent_id: str,
-        records: Sequence[IngestRecord],
+        records: Sequence[Record],
         quarantined: Sequence[Quarantined],
         *,
         at_ns: int,
@@ -172,7 +177,7 @@ class GatedLedger(SqliteLedger):
     def ingest_batches(
         self,
         agent_id: str,
-        batches: Sequence[tuple[Sequence[IngestRecord], Sequence[Quarantined]]],
+        batches: Sequence[tuple[Sequence[Record], Sequence[Quarantined]]],
         *,
         at_ns: int,
     ) -> list[BatchOutcome]:
@@ -204,7 +209,11 @@ def test_batches_queued_behind_a_slow_commit_share_one_transaction(tmp_path: Pat
         identity = AgentIdentity("agent-a")
         ledger.register_agent(
             registration_from_proto(
-                register_request_to_proto(identity, modems, agent_time_ns=1, last_seq=300)
+                registration_to_proto(
+                    AgentRegistration(
+                        identity.agent_id, modems=tuple(modems), agent_time_ns=1, last_seq=300
+                    )
+                )
             ),
             at_ns=time.time_ns(),
         )

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox
+from agent.outbox.store import Outbox
 from collector.ledger import Ledger, open_ledger
 from tests.grpc.conftest import Pki
 from tests.grpc.procs import ROOT, AgentProcess, CollectorProcess, _env, free_port
-from tests.servers.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

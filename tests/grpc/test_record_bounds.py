@@ -10,10 +10,10 @@ import uuid
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.modem.lines import DEFAULT_MAX_LINE
-from agent.records import ClockEstimate, OutboxRecord, ReceivedSms, SmsPart
-from agent.signing import RecordSigner
 from agent.uplink.client import UploadSettings
-from agent.uplink.serde import record_to_wire
+from agent.wire.records import ClockEstimate, ReceivedSms, Record, SmsPart
+from agent.wire.serde import record_to_wire
+from agent.wire.signing import RecordSigner
 from collector.config import MIN_MESSAGE_BYTES
 
 MAX_PARTS = 255  # TP-UDH concatenation: one octet of total parts
@@ -44,7 +44,7 @@ def test_the_largest_possible_record_fits_the_smallest_allowed_message() -> None
         concat_total=MAX_PARTS,
         user_data=b"\xff" * (MAX_PARTS * 140),
     )
-    record = OutboxRecord(
+    record = Record(
         uuid=str(uuid.uuid4()),
         seq=2**62,
         persisted_at_ns=2**62,

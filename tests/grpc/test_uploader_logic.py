@@ -9,7 +9,6 @@ from collections.abc import Iterable
 import grpc
 import grpc.aio
 
-from agent.records import AgentEvent, ClockEstimate, OutboxRecord
 from agent.uplink.client import (
     Transience,
     Uploader,
@@ -18,13 +17,14 @@ from agent.uplink.client import (
     classify,
 )
 from agent.uplink.model import AgentIdentity
+from agent.wire.records import AgentEvent, ClockEstimate, Record
 
 
 class FakeRecordSource:
-    """In-memory RecordSource (a test double: the real one is agent/outbox.py)."""
+    """In-memory RecordSource (a test double: the real one is agent/outbox/store.py)."""
 
     def __init__(self, n: int = 0) -> None:
-        self.records: dict[int, OutboxRecord] = {}
+        self.records: dict[int, Record] = {}
         self.acked: set[int] = set()
         self._last = 0
         self.add(n)
@@ -33,7 +33,7 @@ class FakeRecordSource:
         for _ in range(n):
             self._last += 1
             s = self._last
-            self.records[s] = OutboxRecord(
+            self.records[s] = Record(
                 uuid=f"u{s}",
                 seq=s,
                 persisted_at_ns=s,
@@ -41,7 +41,7 @@ class FakeRecordSource:
                 body=AgentEvent(at_ns=s, kind="tick"),
             )
 
-    def pending(self, after_seq: int, limit: int) -> list[OutboxRecord]:
+    def pending(self, after_seq: int, limit: int) -> list[Record]:
         out = [r for s, r in sorted(self.records.items()) if s > after_seq and s not in self.acked]
         return out[:limit]
 

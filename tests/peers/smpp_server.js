@@ -2,7 +2,7 @@
 // server mode. Usage: node smpp_server.js PORT [SYSTEM_ID PASSWORD]
 // PORT 0 picks a free port; the chosen one is printed as "LISTENING <port>".
 //
-// Like the vendor seen in test-servers.md, it answers submit_sm with a hex-looking
+// Like npm smpp's own server and real vendors, it answers submit_sm with a hex-looking
 // message_id ("ABC1" for 43969) and, when registered_delivery asks for it, sends an
 // Appendix-B receipt carrying the same number in decimal ("id:43969"), text only.
 'use strict';

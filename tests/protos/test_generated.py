@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -33,3 +34,36 @@ def test_package_matches_path() -> None:
         for field in message.fields:
             if field.name.endswith(("_at", "_time")):
                 raise AssertionError(f"{message.name}.{field.name}: time fields end in _ns")
+
+
+def _pyproject_requirements() -> dict[str, str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = [*project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        reqs.extend(extra)
+    found: dict[str, str] = {}
+    for req in reqs:
+        name = re.split(r"[<>=!~\[ ]", req, maxsplit=1)[0]
+        found[name] = req.removeprefix(name)
+    return found
+
+
+def test_dependency_floors_are_what_the_generated_code_asserts() -> None:
+    """`pip install 'smsprobe[agent]'` must not resolve versions the generated code refuses."""
+    generated = ROOT / "protos" / "python" / "smsprobe" / "v1"
+    grpc_src = (generated / "agent_pb2_grpc.py").read_text()
+    grpc_version = re.search(r"GRPC_GENERATED_VERSION = '([\d.]+)'", grpc_src)
+    pb2_src = (generated / "agent_pb2.py").read_text()
+    pb_version = re.search(
+        r"ValidateProtobufRuntimeVersion\(\s*_runtime_version\.Domain\.PUBLIC,\s*"
+        r"(\d+),\s*(\d+),\s*(\d+),",
+        pb2_src,
+    )
+    assert grpc_version and pb_version
+    reqs = _pyproject_requirements()
+    assert reqs["grpcio"] == f">={grpc_version[1]}"
+    assert reqs["protobuf"] == ">=" + ".".join(pb_version.groups())
+    # The generator is pinned to the version that made the committed files.
+    assert reqs["grpcio-tools"] == f"=={grpc_version[1]}"

@@ -1,13 +1,9 @@
 """A real PostgreSQL 15 for tests: Debian's binaries, a temp dir, a free loopback port.
 
-Use from a conftest:
-
-    from tests.servers.postgres import postgres_server, postgres_url  # noqa: F401
-
-`postgres_server` (session scope) starts one server per pytest process, so each xdist
-worker has its own; `postgres_url` gives every test a fresh, empty database and drops it
-afterwards. A machine without PostgreSQL fails the tests loudly (`make servers` installs
-it): a skipped ledger test would hide a broken backend.
+Tests take it through the fixtures of tests/plugins/ledger.py (`postgres_server`, one
+per pytest process; `postgres_url`, a fresh database per test); benchmarks call
+`start_postgres()` directly. A machine without PostgreSQL fails loudly (`make servers`
+installs it): a skipped ledger test would hide a broken backend.
 
 As root, the server runs as user `postgres` (initdb refuses root), with its directory in
 /tmp because pytest's own tmp dirs are private to root.
@@ -21,12 +17,10 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from collector.ports import free_port
 
@@ -126,25 +120,3 @@ def start_postgres() -> PostgresServer:
     except BaseException:
         shutil.rmtree(base, ignore_errors=True)
         raise
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    try:
-        server = start_postgres()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A fresh empty database on the session's server; dropped after the test."""
-    name = postgres_server.create_database()
-    try:
-        yield postgres_server.url(name)
-    finally:
-        postgres_server.drop_database(name)

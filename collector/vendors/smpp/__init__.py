@@ -11,14 +11,14 @@ Public API (everything else is private to the modules):
   `collector.correlation.match`)
 - client (`client`): `SmppClient`, `SmppClientConfig`, `BindMode`, `ExponentialBackoff`
 - errors (`errors`): `SmppError` and its tree, `classify_submit_status`
-- adapter (`adapter`): `SmppVendor`, `SmppVendorConfig`, `PartialSubmit`
+- adapter (`adapter`): `SmppVendor`, `SmppVendorConfig`, `PartialSubmitError`
 - config: `[vendors.<name>] kind = "smpp"` tables are parsed by
   `collector.vendors.registry.parse_smpp_vendor`
 - server (`server`): `SmppServer`, `SmppServerConfig`, `SubmitEvent`, `Misbehaviour`,
   `ReceiptForm`
 """
 
-from collector.vendors.smpp.adapter import PartialSubmit, SmppVendor, SmppVendorConfig
+from collector.vendors.smpp.adapter import PartialSubmitError, SmppVendor, SmppVendorConfig
 from collector.vendors.smpp.client import (
     BindMode,
     ExponentialBackoff,
@@ -57,7 +57,7 @@ __all__ = [
     "ExponentialBackoff",
     "IdStyle",
     "Misbehaviour",
-    "PartialSubmit",
+    "PartialSubmitError",
     "Pdu",
     "ReceiptForm",
     "ShortMessage",

@@ -5,10 +5,10 @@
   place (`_vendor_error`).
 - A throttled later part is resent after a bounded, injected delay: a throttled part was
   definitely not accepted, and resending the whole message would duplicate the earlier
-  parts (reference vendors-smpp-china.md §1.3 "throttling counts PDUs"). If a later part
-  still fails, `PartialSubmit` (an `AmbiguousSubmit`) carries the ids already accepted.
+  parts (throttling counts PDUs, not messages: docs/vendors.md). If a later part
+  still fails, `PartialSubmitError` (an `AmbiguousSubmitError`) carries the ids already accepted.
 - DLRs: every deliver_sm receipt is stored through the `DlrSink` with its raw PDU before
-  the client acknowledges it (§4.1 rule 1); an unparseable receipt is still stored, with
+  the client acknowledges it (persist before ack); an unparseable receipt is still stored, with
   an empty id and status UNKNOWN, because a DLR is evidence even when we cannot read it.
 """
 
@@ -23,26 +23,26 @@ from types import MappingProxyType
 
 import structlog
 
-from agent.logs import mask_msisdn
+import collector.vendors.smpp.errors as smpp_errors
+from agent.common.logs import mask_msisdn
 from collector.vendors.base import (
-    AmbiguousSubmit,
-    AuthFailed,
+    AmbiguousSubmitError,
+    AuthFailedError,
     Clock,
     DlrSink,
     DlrSource,
     DlrStatus,
     OutgoingSms,
     RawDlr,
-    Rejected,
+    RejectedError,
     RejectReason,
     SubmitResult,
-    Throttled,
-    Transient,
+    ThrottledError,
+    TransientError,
     VendorError,
     normalise_dlr_status,
     wall_clock_ns,
 )
-from collector.vendors.smpp import errors as smpp_errors
 from collector.vendors.smpp.client import (
     Backoff,
     ExponentialBackoff,
@@ -74,9 +74,9 @@ class SmppVendorConfig:
     name: str
     client: SmppClientConfig
     source_addr: str = ""
-    source_addr_ton: int = 5  # alphanumeric; vendors usually override it (§1.2)
+    source_addr_ton: int = 5  # alphanumeric; vendors usually override it
     source_addr_npi: int = 0
-    dest_addr_ton: int = 1  # international, "86" + 11 digits (§1.2); per account
+    dest_addr_ton: int = 1  # international, "86" + 11 digits; per account
     dest_addr_npi: int = 1
     service_type: str = ""
     gsm7_wire: Gsm7Wire = Gsm7Wire.UNPACKED
@@ -84,19 +84,21 @@ class SmppVendorConfig:
     bind_timeout_s: float = 10.0
     part_throttle_retries: int = 3
     part_throttle_delay_s: float = 1.0
-    throttle_retry_after_s: float = 15.0  # Kannel's SMPP_THROTTLING_SLEEP_TIME (§1.6)
-    # Receipt dates are vendor wall clock; Chinese SMSCs use UTC+8 (§4.1 rule 6).
+    throttle_retry_after_s: float = 15.0  # Kannel's SMPP_THROTTLING_SLEEP_TIME
+    # Receipt dates are vendor wall clock; Chinese SMSCs use UTC+8.
     receipt_utc_offset_min: int = 480
-    # Per-account overrides for vendor codes (0x400-0x4FF differ per vendor, §1.6).
+    # Per-account overrides for vendor codes (0x400-0x4FF differ per vendor, SMPP 3.4 §5.1.3).
     reject_reasons: Mapping[int, RejectReason] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reject_reasons", MappingProxyType(dict(self.reject_reasons)))
 
 
-class PartialSubmit(AmbiguousSubmit):
+class PartialSubmitError(AmbiguousSubmitError):
     """Some parts of a long message were accepted, a later one was not: do not resend the
     whole message (it would duplicate the accepted parts)."""
+
+    kind = "PartialSubmit"
 
     def __init__(
         self,
@@ -120,7 +122,7 @@ class PartialSubmit(AmbiguousSubmit):
         self.parts = parts
 
 
-# §1.6: which permanent codes point at the number; everything else is OTHER unless the
+# SMPP 3.4 §5.1.3: which permanent codes point at the number; everything else is OTHER unless the
 # account config says better (vendor codes 0x400-0x4FF differ per vendor).
 _NUMBER_STATUSES = frozenset(
     {
@@ -146,7 +148,7 @@ class SmppVendor:
     ) -> None:
         self._config = config
         self._clock = clock
-        self._backoff = backoff or ExponentialBackoff()
+        self._backoff = backoff or ExponentialBackoff(base_s=1.0, max_s=60.0, min_s=0.5)
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._ref = self._rng.randrange(256)
@@ -173,14 +175,14 @@ class SmppVendor:
         await client.start()
         try:
             await client.wait_bound(self._config.bind_timeout_s)
-        except smpp_errors.BindRefused as exc:
+        except smpp_errors.SmppBindRefusedError as exc:
             await self.close()
             if exc.is_auth:
-                raise AuthFailed(str(exc), vendor=self.name, smpp_status=exc.status) from exc
-            raise Transient(str(exc), vendor=self.name, smpp_status=exc.status) from exc
+                raise AuthFailedError(str(exc), vendor=self.name, smpp_status=exc.status) from exc
+            raise TransientError(str(exc), vendor=self.name, smpp_status=exc.status) from exc
         except TimeoutError as exc:
             await self.close()
-            raise Transient(
+            raise TransientError(
                 f"not bound within {self._config.bind_timeout_s}s", vendor=self.name
             ) from exc
 
@@ -201,7 +203,7 @@ class SmppVendor:
     async def submit(self, sms: OutgoingSms) -> SubmitResult:
         client = self._client
         if client is None:
-            raise Transient("vendor not started", vendor=self.name)
+            raise TransientError("vendor not started", vendor=self.name)
         cfg = self._config
         segments = segment_text(
             sms.signed_text,
@@ -233,7 +235,7 @@ class SmppVendor:
                 try:
                     resp = await client.submit(sm)
                     break
-                except smpp_errors.Throttled as exc:
+                except smpp_errors.SmppThrottledError as exc:
                     # A throttled part was not accepted; only a later part is worth a
                     # bounded local retry (the first part's caller can simply retry).
                     if not ids or attempts >= cfg.part_throttle_retries:
@@ -272,7 +274,7 @@ class SmppVendor:
     ) -> VendorError:
         status = exc.status if isinstance(exc, smpp_errors.SmppStatusError) else None
         if ids:
-            return PartialSubmit(
+            return PartialSubmitError(
                 f"part {len(ids) + 1}/{parts} failed after {len(ids)} accepted: {exc}",
                 message_ids=tuple(ids),
                 parts=parts,
@@ -286,27 +288,27 @@ class SmppVendor:
     def _vendor_error(self, exc: smpp_errors.SmppError) -> VendorError:
         """The one mapping from SMPP failures to the collector's error tree."""
         name = self.name
-        if isinstance(exc, smpp_errors.Throttled):
-            return Throttled(
+        if isinstance(exc, smpp_errors.SmppThrottledError):
+            return ThrottledError(
                 str(exc),
                 retry_after_s=self._config.throttle_retry_after_s,
                 vendor=name,
                 code=status_name(exc.status),
                 smpp_status=exc.status,
             )
-        if isinstance(exc, smpp_errors.TransientStatus):
-            return Transient(
+        if isinstance(exc, smpp_errors.SmppTransientStatusError):
+            return TransientError(
                 str(exc), vendor=name, code=status_name(exc.status), smpp_status=exc.status
             )
-        if isinstance(exc, smpp_errors.AmbiguousStatus):
-            return AmbiguousSubmit(
+        if isinstance(exc, smpp_errors.SmppAmbiguousStatusError):
+            return AmbiguousSubmitError(
                 str(exc), vendor=name, code=status_name(exc.status), smpp_status=exc.status
             )
-        if isinstance(exc, smpp_errors.BindRefused):
-            return AuthFailed(
+        if isinstance(exc, smpp_errors.SmppBindRefusedError):
+            return AuthFailedError(
                 str(exc), vendor=name, code=status_name(exc.status), smpp_status=exc.status
             )
-        if isinstance(exc, smpp_errors.Rejected):
+        if isinstance(exc, smpp_errors.SmppRejectedError):
             reason = self._config.reject_reasons.get(exc.status)
             if reason is None:
                 if exc.status in _NUMBER_STATUSES:
@@ -315,19 +317,19 @@ class SmppVendor:
                     reason = RejectReason.CONTENT
                 else:
                     reason = RejectReason.OTHER
-            return Rejected(
+            return RejectedError(
                 str(exc),
                 reason=reason,
                 vendor=name,
                 code=status_name(exc.status),
                 smpp_status=exc.status,
             )
-        if isinstance(exc, smpp_errors.NotBound):
-            return Transient(str(exc), vendor=name)
-        if isinstance(exc, smpp_errors.AmbiguousSubmit):
-            return AmbiguousSubmit(str(exc), vendor=name)
-        # ProtocolError (generic_nack) is our bug, not the probe's: never retried as is.
-        return Rejected(str(exc), reason=RejectReason.OTHER, vendor=name)
+        if isinstance(exc, smpp_errors.SmppNotBoundError):
+            return TransientError(str(exc), vendor=name)
+        if isinstance(exc, smpp_errors.SmppAmbiguousSubmitError):
+            return AmbiguousSubmitError(str(exc), vendor=name)
+        # SmppProtocolError (generic_nack) is our bug, not the probe's: never retried as is.
+        return RejectedError(str(exc), reason=RejectReason.OTHER, vendor=name)
 
     # -- receipts ----------------------------------------------------------------------
 

@@ -1,13 +1,13 @@
 """asyncio SMPP 3.4 ESME: one session to one SMSC account, kept bound.
 
-What it owns (reference vendors-smpp-china.md §1.1, §1.4, §1.7, §4.1):
+What it owns (SMPP 3.4 §2, §4.1, §4.4; docs/vendors.md):
 - bind (transceiver by default), unique increasing sequence numbers for every request;
 - a window of outstanding requests (Kannel's `max-pending-submits` idea, default 10);
 - enquire_link when idle, and answers to the SMSC's enquire_link / unbind;
 - reconnect with an injected backoff; requests in flight when a connection dies become
-  `AmbiguousSubmit` (never resent here);
+  `SmppAmbiguousSubmitError` (never resent here);
 - deliver_sm / data_sm handed to an async callback and answered ONLY after the callback
-  returned; if it raises, the answer is ESME_RX_T_APPN so the SMSC redelivers (§1.5).
+  returned; if it raises, the answer is ESME_RX_T_APPN so the SMSC redelivers (SMPP 3.4 §5.1.3).
 
 No retry policy lives here: the caller decides what to do with each typed error.
 """
@@ -17,19 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import structlog
 
+from agent.common.backoff import Backoff, ExponentialBackoff
 from collector.vendors.smpp.errors import (
-    AmbiguousSubmit,
-    BindRefused,
-    NotBound,
-    ProtocolError,
+    SmppAmbiguousSubmitError,
+    SmppBindRefusedError,
     SmppError,
+    SmppNotBoundError,
+    SmppProtocolError,
     classify_submit_status,
 )
 from collector.vendors.smpp.pdu import (
@@ -81,39 +80,6 @@ class SmppClientConfig:
                 raise ValueError(f"{name} must be > 0")
 
 
-class Backoff(Protocol):
-    """Returns delays instead of sleeping, so tests control reconnect timing."""
-
-    def next_delay(self) -> float: ...
-
-    def reset(self) -> None: ...
-
-
-class ExponentialBackoff:
-    """initial * factor**n capped at max, with full jitter from an injected RNG."""
-
-    def __init__(
-        self,
-        initial_s: float = 1.0,
-        max_s: float = 60.0,
-        factor: float = 2.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._initial = initial_s
-        self._max = max_s
-        self._factor = factor
-        self._rng = rng or random.Random()
-        self._attempt = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self._max, self._initial * self._factor**self._attempt)
-        self._attempt += 1
-        return ceiling / 2 + self._rng.random() * ceiling / 2
-
-    def reset(self) -> None:
-        self._attempt = 0
-
-
 DeliverHandler = Callable[[Pdu, bytes], Awaitable[None]]
 """Gets the decoded deliver_sm/data_sm and its raw octets (evidence); must store durably."""
 Sleep = Callable[[float], Awaitable[None]]
@@ -129,11 +95,11 @@ class SubmitResponse:
     response: bytes
 
 
-class _ConnectionLost(Exception):
+class _ConnectionLostError(Exception):
     """The connection died while a request was outstanding."""
 
 
-class _NotSent(_ConnectionLost):
+class _NotSentError(_ConnectionLostError):
     """The connection was already closed: the request never left."""
 
 
@@ -149,7 +115,7 @@ class _Connection:
 
     def send(self, raw: bytes) -> None:
         if self.closed.is_set() or self.writer.is_closing():
-            raise _NotSent("connection closed")
+            raise _NotSentError("connection closed")
         self.writer.write(raw)
 
     async def read_pdu(self) -> tuple[bytes, Pdu | SmppDecodeError]:
@@ -166,7 +132,7 @@ class _Connection:
     def fail_pending(self) -> None:
         for fut in self.pending.values():
             if not fut.done():
-                fut.set_exception(_ConnectionLost("connection lost before the response"))
+                fut.set_exception(_ConnectionLostError("connection lost before the response"))
         self.pending.clear()
 
     def abort(self) -> None:
@@ -188,13 +154,13 @@ class SmppClient:
     ) -> None:
         self._config = config
         self._on_deliver = on_deliver
-        self._backoff = backoff or ExponentialBackoff()
+        self._backoff = backoff or ExponentialBackoff(base_s=1.0, max_s=60.0, min_s=0.5)
         self._sleep = sleep
         self._window = asyncio.Semaphore(config.window)
         self._seq = 0
         self._conn: _Connection | None = None
         self._bound = asyncio.Event()
-        self._bind_error: BindRefused | None = None
+        self._bind_error: SmppBindRefusedError | None = None
         self._state_changed = asyncio.Event()
         self._run_task: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -210,7 +176,8 @@ class SmppClient:
             self._run_task = asyncio.create_task(self._run(), name="smpp-client")
 
     async def wait_bound(self, timeout_s: float) -> None:
-        """Return once bound; raise BindRefused if the SMSC refused us, TimeoutError else."""
+        """Return once bound; raise SmppBindRefusedError if the SMSC refused us, TimeoutError
+        else."""
         async with asyncio.timeout(timeout_s):
             while not self._bound.is_set():
                 if self._bind_error is not None:
@@ -232,7 +199,7 @@ class SmppClient:
             await asyncio.wait(set(self._handlers), timeout=self._config.unbind_timeout_s)
         conn = self._conn
         if conn is not None and self._bound.is_set():
-            with contextlib.suppress(SmppError, TimeoutError, _ConnectionLost):
+            with contextlib.suppress(SmppError, TimeoutError, _ConnectionLostError):
                 await self._request(conn, CommandId.UNBIND, Empty(), self._config.unbind_timeout_s)
         if self._run_task is not None:
             self._run_task.cancel()
@@ -247,10 +214,10 @@ class SmppClient:
         while not self._closing:
             try:
                 await self._session()
-            except BindRefused as exc:
+            except SmppBindRefusedError as exc:
                 self._bind_error = exc
                 self._log.warning("smpp_bind_refused", status=status_name(exc.status))
-            except (OSError, TimeoutError, SmppError, SmppDecodeError, _ConnectionLost) as exc:
+            except (OSError, TimeoutError, SmppError, SmppDecodeError, _ConnectionLostError) as exc:
                 self._log.warning("smpp_connection_failed", error=repr(exc))
             except Exception:
                 # A bug must not stop the session for good: log it, back off, rebind.
@@ -278,7 +245,7 @@ class SmppClient:
                 cfg.response_timeout_s,
             )
             if resp.command_status != CommandStatus.ESME_ROK:
-                raise BindRefused("bind refused", status=resp.command_status)
+                raise SmppBindRefusedError("bind refused", status=resp.command_status)
             self._conn = conn
             self._bind_error = None
             self._backoff.reset()
@@ -304,7 +271,7 @@ class SmppClient:
     # -- requests ----------------------------------------------------------------------
 
     def _next_seq(self) -> int:
-        # §2.8 (Issue 1.2): 1..0x7FFFFFFF, unique across every request (smpplib#214).
+        # SMPP 3.4 §2.8 (Issue 1.2): 1..0x7FFFFFFF, unique across every request (smpplib#214).
         self._seq = self._seq % MAX_SEQUENCE + 1
         return self._seq
 
@@ -318,7 +285,7 @@ class SmppClient:
         conn.pending[seq] = fut
         try:
             conn.send(raw)
-        except _NotSent:
+        except _NotSentError:
             conn.pending.pop(seq, None)
             raise
         try:
@@ -327,8 +294,8 @@ class SmppClient:
         finally:
             conn.pending.pop(seq, None)
         if resp.command_id == CommandId.GENERIC_NACK:
-            # The peer could not parse our PDU: a bug, not a transient (reference §1.1).
-            raise ProtocolError(
+            # The peer could not parse our PDU: a bug, not a transient (SMPP 3.4 §4.3).
+            raise SmppProtocolError(
                 f"generic_nack {status_name(resp.command_status)} for {command_id.name}"
             )
         return resp, resp_raw
@@ -338,31 +305,31 @@ class SmppClient:
             async with asyncio.timeout(self._config.bind_wait_s):
                 await self._bound.wait()
         except TimeoutError:
-            raise NotBound(
+            raise SmppNotBoundError(
                 f"no bound session within {self._config.bind_wait_s}s"
                 + (f" (last bind refused: {self._bind_error})" if self._bind_error else "")
             ) from None
         conn = self._conn
         if conn is None:
-            raise NotBound("session went away")
+            raise SmppNotBoundError("session went away")
         return conn
 
     async def submit(self, sm: ShortMessage) -> SubmitResponse:
-        """One submit_sm. Raises Throttled / TransientStatus / AmbiguousStatus / Rejected
-        for a non-OK response, NotBound if nothing was sent, AmbiguousSubmit if it was sent
-        but no response came."""
+        """One submit_sm. Raises SmppThrottledError / SmppTransientStatusError /
+        SmppAmbiguousStatusError / SmppRejectedError for a non-OK response, SmppNotBoundError
+        if nothing was sent, SmppAmbiguousSubmitError if it was sent but no response came."""
         async with self._window:
             conn = await self._bound_connection()
             try:
                 resp, resp_raw = await self._request(
                     conn, CommandId.SUBMIT_SM, sm, self._config.response_timeout_s
                 )
-            except _NotSent as exc:
-                raise NotBound("connection closed before the submit was written") from exc
-            except _ConnectionLost as exc:
-                raise AmbiguousSubmit("connection lost before submit_sm_resp") from exc
+            except _NotSentError as exc:
+                raise SmppNotBoundError("connection closed before the submit was written") from exc
+            except _ConnectionLostError as exc:
+                raise SmppAmbiguousSubmitError("connection lost before submit_sm_resp") from exc
             except TimeoutError as exc:
-                raise AmbiguousSubmit(
+                raise SmppAmbiguousSubmitError(
                     f"no submit_sm_resp within {self._config.response_timeout_s}s"
                 ) from exc
         if resp.command_status != CommandStatus.ESME_ROK:
@@ -371,7 +338,7 @@ class SmppClient:
         body = resp.body
         message_id = body.message_id if isinstance(body, MessageIdResp) else None
         if not message_id:
-            raise ProtocolError("submit_sm_resp OK without a message_id")
+            raise SmppProtocolError("submit_sm_resp OK without a message_id")
         return SubmitResponse(message_id, resp.sequence_number, encode_request(sm, resp), resp_raw)
 
     async def enquire_link(self) -> None:
@@ -381,8 +348,8 @@ class SmppClient:
             await self._request(
                 conn, CommandId.ENQUIRE_LINK, Empty(), self._config.response_timeout_s
             )
-        except _ConnectionLost as exc:
-            raise NotBound("connection lost during enquire_link") from exc
+        except _ConnectionLostError as exc:
+            raise SmppNotBoundError("connection lost during enquire_link") from exc
 
     # -- incoming ----------------------------------------------------------------------
 
@@ -402,7 +369,7 @@ class SmppClient:
                 self._dispatch(conn, pdu, raw)
         except (asyncio.IncompleteReadError, ConnectionError, SmppDecodeError) as exc:
             self._log.info("smpp_reader_stopped", reason=repr(exc))
-        except _ConnectionLost:
+        except _ConnectionLostError:
             pass
         finally:
             conn.abort()
@@ -442,14 +409,14 @@ class SmppClient:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            # Not stored: RX_T_APPN makes the SMSC redeliver later (reference §1.5).
+            # Not stored: RX_T_APPN makes the SMSC redeliver later.
             self._log.error("smpp_deliver_handler_failed", error=repr(exc))
             status = CommandStatus.ESME_RX_T_APPN
-        # §4.6.2: deliver_sm_resp message_id is unused and set to NULL.
+        # SMPP 3.4 §4.6.2: deliver_sm_resp message_id is unused and set to NULL.
         resp = pdu.response(status, MessageIdResp(message_id=""))
         try:
             conn.send(encode(resp))
-        except _ConnectionLost:
+        except _ConnectionLostError:
             # Stored but not acknowledged: the SMSC resends and intake deduplicates.
             self._log.warning("smpp_deliver_ack_lost", seq=pdu.sequence_number)
             return
@@ -467,7 +434,7 @@ class SmppClient:
                 await self._request(
                     conn, CommandId.ENQUIRE_LINK, Empty(), self._config.response_timeout_s
                 )
-            except (TimeoutError, _ConnectionLost, SmppError) as exc:
+            except (TimeoutError, _ConnectionLostError, SmppError) as exc:
                 self._log.warning("smpp_enquire_link_failed", error=repr(exc))
                 conn.abort()
                 return

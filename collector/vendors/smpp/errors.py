@@ -1,17 +1,17 @@
 """The SMPP package's error tree and the one place command_status codes are classified.
 
-    SmppError                    root
-    ├── SmppStatusError(status)  the peer answered with a non-OK command_status
-    │   ├── Throttled            RTHROTTLED 0x58, RMSGQFUL 0x14: retry later (§1.6, §1.7)
-    │   ├── TransientStatus      RX_T_APPN 0x64: vendor hiccup, nothing accepted
-    │   ├── AmbiguousStatus      RSYSERR 0x08: may have been accepted (jookies/jasmin#259)
-    │   ├── BindRefused          bind_*_resp non-OK (RBINDFAIL, RINVPASWD, RALYBND...)
-    │   └── Rejected             everything else: permanent for this message
-    ├── NotBound                 no bound session; nothing was sent, safe to retry
-    ├── AmbiguousSubmit          sent, but no response (timeout or connection lost)
-    └── ProtocolError            generic_nack or an undecodable PDU from the peer
+    SmppError                         root
+    ├── SmppStatusError(status)       the peer answered with a non-OK command_status
+    │   ├── SmppThrottledError        RTHROTTLED 0x58, RMSGQFUL 0x14: retry later
+    │   ├── SmppTransientStatusError  RX_T_APPN 0x64: vendor hiccup, nothing accepted
+    │   ├── SmppAmbiguousStatusError  RSYSERR 0x08: may have been accepted
+    │   ├── SmppBindRefusedError      bind_*_resp non-OK (RBINDFAIL, RINVPASWD, RALYBND...)
+    │   └── SmppRejectedError         everything else: permanent for this message
+    ├── SmppNotBoundError             no bound session; nothing was sent, safe to retry
+    ├── SmppAmbiguousSubmitError      sent, but no response (timeout or connection lost)
+    └── SmppProtocolError             generic_nack or an undecodable PDU from the peer
 
-Section numbers refer to /work/shared/reference/vendors-smpp-china.md.
+Codes: SMPP 3.4 §5.1.3; how each is classified and why: docs/vendors.md.
 """
 
 from __future__ import annotations
@@ -29,19 +29,19 @@ class SmppStatusError(SmppError):
         self.status = status
 
 
-class Throttled(SmppStatusError):
+class SmppThrottledError(SmppStatusError):
     """The SMSC asked us to slow down; resend the same message later with a new sequence."""
 
 
-class TransientStatus(SmppStatusError):
+class SmppTransientStatusError(SmppStatusError):
     """A temporary SMSC-side failure that did not accept the message."""
 
 
-class AmbiguousStatus(SmppStatusError):
+class SmppAmbiguousStatusError(SmppStatusError):
     """RSYSERR: the SMSC may or may not have taken the message; never resend blindly."""
 
 
-class BindRefused(SmppStatusError):
+class SmppBindRefusedError(SmppStatusError):
     """bind_*_resp with a non-OK status."""
 
     @property
@@ -49,19 +49,19 @@ class BindRefused(SmppStatusError):
         return self.status in _AUTH_STATUSES
 
 
-class Rejected(SmppStatusError):
+class SmppRejectedError(SmppStatusError):
     """A permanent refusal of this message (address, content, encoding, route...)."""
 
 
-class NotBound(SmppError):
+class SmppNotBoundError(SmppError):
     """No bound session within the wait; the request was never written."""
 
 
-class AmbiguousSubmit(SmppError):
+class SmppAmbiguousSubmitError(SmppError):
     """The request was written but its response never came: it may have been accepted."""
 
 
-class ProtocolError(SmppError):
+class SmppProtocolError(SmppError):
     """The peer could not parse our PDU (generic_nack) or sent one we cannot parse."""
 
 
@@ -79,12 +79,12 @@ _AUTH_STATUSES = frozenset(
 
 
 def classify_submit_status(status: int, message: str = "submit_sm refused") -> SmppStatusError:
-    """The error for a non-OK submit_sm_resp (reference §1.6; Kannel maps the same four
+    """The error for a non-OK submit_sm_resp (SMPP 3.4 §5.1.3; Kannel maps the same four
     codes to "temporary" and the rest to "rejected")."""
     if status in _THROTTLE_STATUSES:
-        return Throttled(message, status=status)
+        return SmppThrottledError(message, status=status)
     if status in _TRANSIENT_STATUSES:
-        return TransientStatus(message, status=status)
+        return SmppTransientStatusError(message, status=status)
     if status in _AMBIGUOUS_STATUSES:
-        return AmbiguousStatus(message, status=status)
-    return Rejected(message, status=status)
+        return SmppAmbiguousStatusError(message, status=status)
+    return SmppRejectedError(message, status=status)

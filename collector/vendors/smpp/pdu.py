@@ -1,5 +1,8 @@
 """SMPP 3.4 PDU codec: pure bytes <-> frozen dataclasses, no I/O.
 
+Over 500 lines on purpose: one codec for every PDU of SMPP 3.4 §4 and every TLV of §5.3,
+table-driven; splitting it per PDU would scatter the shared field readers and writers.
+
 Spec: SMPP v3.4 Issue 1.2 (smpp.org/SMPP_v3_4_Issue1_2.pdf). Section numbers below refer
 to it. Every PDU is a 16-octet header (command_length, command_id, command_status,
 sequence_number; all big-endian u32, §3.2) followed by a command-specific body of

@@ -5,7 +5,7 @@ Pure functions only. The text format is "vendor specific" per SMPP 3.4 Appendix 
     id:IIIIIIIIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:YYMMDDhhmm
     stat:DDDDDDD err:E text:...
 
-Real SMSCs vary it (reference vendors-smpp-china.md §1.5): seconds in the dates, no space
+Real SMSCs vary it (docs/vendors.md): seconds in the dates, no space
 in "submitdate", "Text:" capitalised, missing fields, extra spaces, non-numeric ids. The
 parser accepts all of those and keeps the raw text, so nothing is lost when it guesses.
 """
@@ -164,8 +164,8 @@ def build_receipt_text(
 class DeliveryReceipt:
     """What one deliver_sm receipt says, from its TLVs and its text.
 
-    `message_id` prefers the receipted_message_id TLV over the text id (reference §4.2
-    rule 2); both are kept because they can disagree in base or leading zeros.
+    `message_id` prefers the receipted_message_id TLV (SMPP 3.4 §5.3.2) over the text id;
+    both are kept because they can disagree in base or leading zeros.
     """
 
     message_id: str

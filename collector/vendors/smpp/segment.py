@@ -1,9 +1,9 @@
 """Long-message segmentation for submit_sm, in the three ways SMSCs take long messages
-(reference 1.3): one submit_sm per part with a UDH (the default), one per part with the SAR
+(docs/vendors.md): one submit_sm per part with a UDH (the default), one per part with the SAR
 TLVs (the SMSC writes the UDH), or the whole text in one submit_sm's message_payload (the
 SMSC splits it; one message id for all parts).
 
-Pure. Uses the agent's TS 23.038/23.040 codec (agent/modem/sms: split_text, udh_concat,
+Pure. Uses the agent's TS 23.038/23.040 codec (agent/sms: split_text, udh_concat,
 gsm7, ucs2) so the collector splits exactly as the modems reassemble; a segment boundary
 never splits an escape pair or a UTF-16 surrogate pair.
 
@@ -18,11 +18,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from agent.modem.sms.concat import split_text, udh_concat
-from agent.modem.sms.dcs import Encoding
-from agent.modem.sms.errors import EncodeError
-from agent.modem.sms.gsm7 import encode_text, pack_septets
-from agent.modem.sms.ucs2 import encode_ucs2
+from agent.sms.concat import split_text, udh_concat
+from agent.sms.dcs import Encoding
+from agent.sms.errors import EncodeError
+from agent.sms.gsm7 import encode_text, pack_septets
+from agent.sms.ucs2 import encode_ucs2
 from collector.vendors.smpp.pdu import (
     DATA_CODING_DEFAULT,
     DATA_CODING_UCS2,

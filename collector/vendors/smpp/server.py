@@ -1,5 +1,8 @@
 """asyncio SMPP 3.4 SMSC for tests and the vendor simulator (`SmppServer`).
 
+Over 500 lines on purpose: one SMSC session state machine (bind, window, throttling,
+receipt forms, scripted misbehaviour) that only makes sense read as a whole.
+
 It plays a vendor's SMSC faithfully enough to exercise our client and independent ones
 (smpplib, npm smpp): bind auth by system_id/password, submit_sm -> message id,
 deliver_sm receipts pushed by the simulator, enquire_link, unbind, a rate limit and a
@@ -7,7 +10,7 @@ window. Routing and message fate are NOT decided here: the `on_submit` hook (the
 vendor simulator) returns the command_status, and the simulator later calls
 `send_receipt`.
 
-Real-vendor habits it reproduces on purpose (reference vendors-smpp-china.md §0.2, §1.5):
+Real-vendor habits it reproduces on purpose (docs/vendors.md):
 submit_sm_resp ids in one base and receipt ids in the other (`id_style`,
 `receipt_id_style`), receipts queued while no receiver is bound and flushed on the next
 bind, and named misbehaviours (`Misbehaviour`), after jookies/jasmin's family of
@@ -70,7 +73,7 @@ class Misbehaviour(enum.StrEnum):
 
 
 class ReceiptForm(enum.StrEnum):
-    TEXT = "text"  # Appendix-B text only (many SMSCs, reference §1.5)
+    TEXT = "text"  # Appendix-B text only (many SMSCs)
     TLV = "tlv"  # receipted_message_id + message_state only, empty short_message
     TEXT_AND_TLV = "text_and_tlv"
     DATA_SM = "data_sm"  # a data_sm: both TLVs, the text in message_payload (§4.7.1)
@@ -84,7 +87,7 @@ class SmppServerConfig:
     system_id: str = "SIMSMSC"
     id_style: IdStyle = IdStyle.HEX
     receipt_id_style: IdStyle | None = None  # None = the other style than id_style
-    first_message_number: int = 43969  # 0xABC1, as npm smpp answered in test-servers.md
+    first_message_number: int = 43969  # 0xABC1, as the npm smpp server answers
     throttle_per_s: float | None = None  # token bucket per account; None = unlimited
     throttle_burst: int = 1
     max_binds_per_account: int | None = None

@@ -1,0 +1,36 @@
+"""The demo's live progress line, read from the collector's SQLite ledger while it runs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+
+def progress_line(out: Path) -> tuple[str, int]:
+    """One line of live figures from the ledger (read-only, WAL lets us read alongside),
+    and how many probes are still pending."""
+    try:
+        db = sqlite3.connect(f"file:{out / 'ledger.db'}?mode=ro", uri=True, timeout=1)
+        rows = db.execute(
+            "SELECT p.vendor, COALESCE(v.outcome, CASE WHEN p.submit_status = 'rejected'"
+            " THEN 'rejected' ELSE 'pending' END), COUNT(*) FROM probes p"
+            " LEFT JOIN verdicts v ON v.probe_id = p.probe_id GROUP BY 1, 2"
+        ).fetchall()
+        agents = db.execute("SELECT COUNT(*) FROM agents WHERE connected = 1").fetchone()[0]
+        sms = db.execute("SELECT COUNT(*) FROM sms").fetchone()[0]
+        db.close()
+    except sqlite3.Error:
+        return "waiting for the collector's ledger…", 0
+    by: dict[str, Counter[str]] = {}
+    for vendor, outcome, n in rows:
+        by.setdefault(vendor, Counter())[outcome] += n
+    pending = sum(c["pending"] for c in by.values())
+    parts = [f"agents {agents}/2", f"sms {sms}"]
+    for vendor in sorted(by):
+        c = by[vendor]
+        parts.append(
+            f"{vendor}: {sum(c.values())} sent {c['delivered']}✓ {c['late']}late "
+            f"{c['lost']}✗ {c['inconclusive']}? {c['rejected']}rej {c['pending']}…"
+        )
+    return " | ".join(parts), pending

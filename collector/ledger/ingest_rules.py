@@ -1,0 +1,395 @@
+"""Pure judgement of an uploaded batch: accept, duplicate, or quarantine with a reason.
+
+No I/O here. The ledger gathers what it knows (registered IMEIs, uuids already stored,
+the agent's sequence state) inside its transaction and calls these functions, so the
+rules live in one place and are tested without a database. A record that breaks a rule
+is never dropped: it is stored raw in quarantine and still acked (agent.proto BatchAck).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass, replace
+from typing import Any
+
+from agent.common.units import NS
+from agent.wire.records import (
+    AgentEvent,
+    CanarySent,
+    ModemHealth,
+    ReceivedSms,
+    Record,
+    StatusReport,
+)
+from collector.ledger.model import GapSpan
+from collector.quarantine import Quarantined, QuarantineReason
+
+# 2020-01-01T00:00:00Z: no agent of ours persisted anything earlier; older means a clock
+# that lost its RTC (the Pi-class hosts have none) before NTP came up.
+MIN_PLAUSIBLE_NS = 1_577_836_800 * NS
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    max_future_ns: int = 86_400 * NS  # agent clock ahead of the collector by > 1 day
+    min_time_ns: int = MIN_PLAUSIBLE_NS
+    max_uuid_chars: int = 64
+    # TS 23.040: a TPDU is at most 164 octets (SMS-DELIVER), plus up to 12 SMSC octets.
+    max_pdu_bytes: int = 200
+    max_parts: int = 255  # TS 23.040 9.2.3.24.1: 8-bit part counter
+    max_text_chars: int = 255 * 160
+    max_field_chars: int = 256  # imei, iccid, sender, storage, kinds...
+    max_attributes: int = 64
+
+
+DEFAULT_LIMITS = IngestLimits()
+
+
+def _q(rec: Record, reason: QuarantineReason, detail: str, plausible: bool) -> Quarantined:
+    return Quarantined(
+        uuid=rec.uuid[:128],
+        seq=rec.seq if 0 < rec.seq <= INT64_MAX else 0,
+        reason=reason,
+        detail=detail,
+        raw=rec.raw,
+        persisted_at_ns=rec.persisted_at_ns if plausible else 0,
+    )
+
+
+def _body_times(rec: Record) -> Iterable[tuple[str, int]]:
+    """Agent-clock times a record claims. SCTS is the SMSC's clock: kept as a fact."""
+    body = rec.body
+    if isinstance(body, ReceivedSms):
+        for i, part in enumerate(body.parts):
+            yield f"sms.parts[{i}].received_at_ns", part.received_at_ns
+    elif isinstance(body, StatusReport):
+        yield "status_report.received_at_ns", body.received_at_ns
+    elif isinstance(body, ModemHealth):
+        yield "health.at_ns", body.at_ns
+    elif isinstance(body, AgentEvent):
+        yield "event.at_ns", body.at_ns
+    elif isinstance(body, CanarySent):
+        yield "canary.sent_at_ns", body.sent_at_ns
+
+
+def _time_problem(
+    name: str, t: int, now_ns: int, lim: IngestLimits
+) -> tuple[QuarantineReason, str] | None:
+    if t > now_ns + lim.max_future_ns:
+        ahead_s = (t - now_ns) / NS
+        return QuarantineReason.TIME_IN_FUTURE, f"{name} is {ahead_s:.0f} s ahead of the collector"
+    if t < lim.min_time_ns:
+        return QuarantineReason.TIME_TOO_OLD, f"{name}={t} is before 2020-01-01"
+    return None
+
+
+def _too_long(m: int, **fields: str) -> tuple[QuarantineReason, str] | None:
+    for name, value in fields.items():
+        if len(value) > m:
+            return QuarantineReason.BAD_SIZE, f"{name} has {len(value)} chars"
+    return None
+
+
+def _size_problem(rec: Record, lim: IngestLimits) -> tuple[QuarantineReason, str] | None:
+    # Hot path (every record): plain comparisons first, messages only on failure.
+    m = lim.max_field_chars
+    if len(rec.modem_imei) > m or len(rec.iccid) > m:
+        return _too_long(m, modem_imei=rec.modem_imei, iccid=rec.iccid)
+    body = rec.body
+    if isinstance(body, ReceivedSms):
+        parts = body.parts
+        if not parts:
+            return QuarantineReason.BAD_SIZE, "sms has no parts"
+        if len(parts) > lim.max_parts:
+            return QuarantineReason.BAD_SIZE, f"sms has {len(parts)} parts"
+        if len(body.text) > lim.max_text_chars:
+            return QuarantineReason.BAD_SIZE, f"sms text has {len(body.text)} chars"
+        if not 0 <= body.concat_total <= lim.max_parts:
+            return QuarantineReason.BAD_VALUE, f"sms.concat_total={body.concat_total}"
+        for i, part in enumerate(parts):
+            size = len(part.raw_pdu)
+            if not 0 < size <= lim.max_pdu_bytes:
+                return QuarantineReason.BAD_SIZE, f"sms.parts[{i}].raw_pdu has {size} bytes"
+            if not 1 <= part.part_seq <= lim.max_parts:
+                return QuarantineReason.BAD_VALUE, f"sms.parts[{i}].part_seq={part.part_seq}"
+            # -1: delivered straight to the agent (+CMT), never stored in a slot.
+            if part.index < -1:
+                return QuarantineReason.BAD_VALUE, f"sms.parts[{i}].index={part.index}"
+            if not part.uuid:
+                return QuarantineReason.MISSING_UUID, f"sms.parts[{i}].uuid is empty"
+            if len(part.uuid) > m or len(part.storage) > m:
+                return _too_long(m, **{f"sms.parts[{i}].uuid": part.uuid}) or _too_long(
+                    m, **{f"sms.parts[{i}].storage": part.storage}
+                )
+        if len(body.sender) > m or len(body.smsc) > m:
+            return _too_long(m, **{"sms.sender": body.sender, "sms.smsc": body.smsc})
+        return None
+    if isinstance(body, StatusReport):
+        size = len(body.raw_pdu)
+        if not 0 < size <= lim.max_pdu_bytes:
+            return QuarantineReason.BAD_SIZE, f"status_report.raw_pdu has {size} bytes"
+        return _too_long(m, **{"status_report.recipient": body.recipient})
+    if isinstance(body, ModemHealth):
+        if not rec.modem_imei:
+            return QuarantineReason.BAD_VALUE, "health record without modem_imei"
+        if math.isinf(body.rssi_dbm):
+            return QuarantineReason.BAD_VALUE, "health.rssi_dbm is infinite"
+        return None
+    if isinstance(body, AgentEvent):
+        if not body.kind:
+            return QuarantineReason.BAD_VALUE, "event.kind is empty"
+        if len(body.attributes) > lim.max_attributes:
+            return QuarantineReason.BAD_SIZE, f"event has {len(body.attributes)} attributes"
+        if len(body.detail) > lim.max_text_chars:
+            return QuarantineReason.BAD_SIZE, f"event.detail has {len(body.detail)} chars"
+        return _too_long(m, **{"event.kind": body.kind})
+    if isinstance(body, CanarySent):
+        return _too_long(
+            m, **{"canary.canary_id": body.canary_id, "canary.to_msisdn": body.to_msisdn}
+        )
+    return None
+
+
+def _uuid_ok(uuid: str, lim: IngestLimits) -> bool:
+    return (
+        len(uuid) <= lim.max_uuid_chars
+        and uuid.isascii()
+        and uuid.isprintable()
+        and " " not in uuid
+    )
+
+
+def check_record(
+    rec: Record,
+    *,
+    now_ns: int,
+    known_imeis: Collection[str],
+    limits: IngestLimits = DEFAULT_LIMITS,
+) -> Quarantined | None:
+    """Rules that need no ledger history except the agent's registered IMEIs."""
+    if not rec.uuid:
+        return _q(rec, QuarantineReason.MISSING_UUID, "record.uuid is empty", False)
+    if not _uuid_ok(rec.uuid, limits):
+        return _q(
+            rec, QuarantineReason.BAD_UUID, f"record.uuid {rec.uuid[:80]!r} is malformed", False
+        )
+    if rec.seq <= 0:
+        return _q(rec, QuarantineReason.MISSING_SEQ, "record.seq is 0", False)
+    if rec.seq > INT64_MAX:
+        return _q(rec, QuarantineReason.BAD_VALUE, f"record.seq={rec.seq} exceeds int64", False)
+    lo, hi = limits.min_time_ns, now_ns + limits.max_future_ns
+    if not lo <= rec.persisted_at_ns <= hi:
+        problem = _time_problem("persisted_at_ns", rec.persisted_at_ns, now_ns, limits)
+        if problem:
+            return _q(rec, *problem, False)
+    for name, t in _body_times(rec):
+        if not lo <= t <= hi:
+            problem = _time_problem(name, t, now_ns, limits)
+            if problem:
+                return _q(rec, *problem, True)
+    problem = _size_problem(rec, limits)
+    if problem:
+        return _q(rec, *problem, True)
+    if rec.modem_imei and rec.modem_imei not in known_imeis:
+        detail = f"modem {rec.modem_imei} is not registered by this agent"
+        return _q(rec, QuarantineReason.UNKNOWN_MODEM, detail, True)
+    return None
+
+
+# ---------------------------------------------------------------- U+0000
+
+_NUL = "\x00"
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif is_dataclass(value):
+        for f in fields(value):
+            yield from _strings(getattr(value, f.name))
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+
+
+def scrub_strings(value: Any) -> Any:
+    """`value` with U+0000 replaced by U+FFFD in every string inside it (see scrub_nul)."""
+    if isinstance(value, str):
+        return value.replace(_NUL, "\ufffd")
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(
+            value, **{f.name: scrub_strings(getattr(value, f.name)) for f in fields(value)}
+        )
+    if isinstance(value, tuple):
+        return tuple(scrub_strings(v) for v in value)
+    if isinstance(value, Mapping):
+        return {scrub_strings(k): scrub_strings(v) for k, v in value.items()}
+    return value
+
+
+def has_nul(rec: Record) -> bool:
+    if _NUL in rec.uuid or _NUL in rec.modem_imei or _NUL in rec.iccid:
+        return True
+    body = rec.body
+    if isinstance(body, ReceivedSms):  # the hot path, spelled out
+        if _NUL in body.text or _NUL in body.sender or _NUL in body.smsc or _NUL in body.encoding:
+            return True
+        return any(
+            _NUL in p.uuid or _NUL in p.storage or _NUL in p.decode_error for p in body.parts
+        )
+    return any(_NUL in text for text in _strings(body))
+
+
+def scrub_nul(rec: Record) -> Record:
+    """U+0000 -> U+FFFD in every string of a record.
+
+    PostgreSQL TEXT cannot hold U+0000, and a record that can never be stored would be
+    resent forever; both backends store the same scrubbed text. Nothing is lost: the raw
+    PDUs (bytes) are kept exactly, and so is `raw` should the record be quarantined.
+    """
+    if not has_nul(rec):
+        return rec
+    scrubbed: Record = scrub_strings(rec)
+    return replace(scrubbed, raw=rec.raw)
+
+
+# ---------------------------------------------------------------- sequence tracking
+
+
+@dataclass(frozen=True, slots=True)
+class SeqState:
+    """An agent's sequence as the ledger knows it, in one epoch.
+
+    Invariant: every seq in 1..max_seq has either arrived or lies in exactly one gap.
+    """
+
+    agent_id: str
+    epoch: int
+    max_seq: int
+    max_seq_persisted_ns: int
+    gaps: tuple[GapSpan, ...]  # ordered by first_seq, disjoint
+
+    @property
+    def committed_seq(self) -> int:
+        """Highest seq with every seq at or below it arrived (agent.proto: committed_seq)."""
+        return self.gaps[0].first_seq - 1 if self.gaps else self.max_seq
+
+    def is_free(self, seq: int) -> bool:
+        """True when no record with this seq has arrived yet."""
+        if seq > self.max_seq:
+            return True
+        firsts = [g.first_seq for g in self.gaps]
+        i = bisect.bisect_right(firsts, seq) - 1
+        return i >= 0 and self.gaps[i].first_seq <= seq <= self.gaps[i].last_seq
+
+
+def advance_seq(
+    state: SeqState, arrivals: Iterable[tuple[int, int]], *, at_ns: int
+) -> tuple[SeqState, tuple[GapSpan, ...]]:
+    """Account for arrived (seq, persisted_at_ns) pairs; returns the new state and new gaps.
+
+    A seq above max_seq opens a gap for the seqs skipped (spanning the persisted_at of
+    the records either side); a seq inside a gap splits it, so late batches (acks may
+    come out of order, agent.proto Upload) shrink gaps instead of leaving false ones.
+    Callers pass only free seqs (SeqState.is_free).
+    """
+    gaps = list(state.gaps)
+    max_seq, max_ns = state.max_seq, state.max_seq_persisted_ns
+    opened: list[GapSpan] = []
+    for seq, t in sorted(set(arrivals)):
+        if seq > max_seq:
+            if seq > max_seq + 1:
+                gap = GapSpan(
+                    agent_id=state.agent_id,
+                    first_seq=max_seq + 1,
+                    last_seq=seq - 1,
+                    start_ns=max_ns,
+                    end_ns=t,
+                    detected_at_ns=at_ns,
+                    epoch=state.epoch,
+                )
+                gaps.append(gap)
+                opened.append(gap)
+            max_seq, max_ns = seq, t
+            continue
+        firsts = [g.first_seq for g in gaps]
+        i = bisect.bisect_right(firsts, seq) - 1
+        if i < 0 or not gaps[i].first_seq <= seq <= gaps[i].last_seq:
+            continue  # already arrived: the caller should have filtered it
+        g = gaps.pop(i)
+        pieces = []
+        if seq > g.first_seq:
+            pieces.append(replace(g, last_seq=seq - 1, end_ns=t))
+        if seq < g.last_seq:
+            pieces.append(replace(g, first_seq=seq + 1, start_ns=t))
+        gaps[i:i] = pieces
+        if g in opened:  # split a gap this same call opened: report the pieces instead
+            opened.remove(g)
+            opened.extend(pieces)
+    new_state = replace(state, max_seq=max_seq, max_seq_persisted_ns=max_ns, gaps=tuple(gaps))
+    return new_state, tuple(opened)
+
+
+# ---------------------------------------------------------------- a whole batch
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    accepted: tuple[Record, ...]
+    duplicates: int
+    quarantined: tuple[Quarantined, ...]  # the caller's quarantined plus ours, in order
+
+
+def classify_batch(
+    records: Sequence[Record],
+    quarantined: Sequence[Quarantined],
+    *,
+    now_ns: int,
+    known_imeis: Collection[str],
+    existing_uuids: Collection[str],
+    seq_state: SeqState,
+    limits: IngestLimits = DEFAULT_LIMITS,
+) -> Classified:
+    """Split a batch: replays (uuid already stored, or twice in this batch) are duplicates;
+    rule breakers and records whose seq another uuid already took are quarantined."""
+    accepted: list[Record] = []
+    lo, hi = limits.min_time_ns, now_ns + limits.max_future_ns
+    out_q: list[Quarantined] = [
+        replace(
+            q,
+            uuid=q.uuid.replace(_NUL, "\ufffd"),
+            detail=q.detail.replace(_NUL, "\ufffd"),
+            persisted_at_ns=q.persisted_at_ns if lo <= q.persisted_at_ns <= hi else 0,
+        )
+        for q in quarantined
+    ]
+    seen: set[str] = set()
+    taken: set[int] = set()
+    duplicates = 0
+    for rec in records:
+        rec = scrub_nul(rec)
+        if rec.uuid and (rec.uuid in existing_uuids or rec.uuid in seen):
+            duplicates += 1
+            continue
+        problem = check_record(rec, now_ns=now_ns, known_imeis=known_imeis, limits=limits)
+        if problem is None and (rec.seq in taken or not seq_state.is_free(rec.seq)):
+            problem = _q(
+                rec,
+                QuarantineReason.SEQ_CONFLICT,
+                f"seq {rec.seq} already belongs to another record",
+                True,
+            )
+        if problem is not None:
+            out_q.append(problem)
+            continue
+        seen.add(rec.uuid)
+        taken.add(rec.seq)
+        accepted.append(rec)
+    return Classified(accepted=tuple(accepted), duplicates=duplicates, quarantined=tuple(out_q))

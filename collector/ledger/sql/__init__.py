@@ -1,0 +1,36 @@
+"""`SqlLedger`: the `Ledger` protocol (collector/ledger/base.py) over portable SQL, shared
+by SQLite and PostgreSQL.
+
+Each part below holds the SQL of one responsibility and stands on `SqlCore` (the
+backend's transaction hooks); `SqliteLedger` and `PostgresLedger` fill in the hooks.
+
+| part | module |
+|---|---|
+| migrations | schema.py |
+| registration, liveness, signing keys, agents view | agents.py |
+| the ingest write path | ingest.py |
+| reading agents' records back | records.py |
+| probes, DLRs, verdicts | probes.py |
+| alerts and consumers' cursors | alerts.py |
+| the collector's own health | health.py |
+| transactions, rows by column name, the WHERE builder | core.py, query.py, convert.py |
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+
+from collector.ledger.sql.agents import AgentSql
+from collector.ledger.sql.alerts import AlertSql
+from collector.ledger.sql.health import HealthSql
+from collector.ledger.sql.ingest import IngestSql
+from collector.ledger.sql.probes import ProbeSql
+from collector.ledger.sql.query import Row, Tx
+from collector.ledger.sql.records import RecordSql
+from collector.ledger.sql.schema import SchemaSql
+
+__all__ = ["Row", "SqlLedger", "Tx"]
+
+
+class SqlLedger(SchemaSql, AgentSql, IngestSql, RecordSql, ProbeSql, AlertSql, HealthSql, ABC):
+    """Everything of the `Ledger` protocol; a backend adds its connection (SqlCore hooks)."""

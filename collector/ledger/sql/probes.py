@@ -1,0 +1,390 @@
+"""The probe side of the ledger in SQL: plans, submissions, raw DLRs, verdicts with their
+revision log.
+
+Order of writes is what makes a crash harmless: the plan is stored before the submit,
+the raw DLR before the vendor gets its ack, the verdict with its revision log in one
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
+from collector.ledger.probes import (
+    ProbePlan,
+    QuarantinedDlrRow,
+    Revision,
+    StoredDlr,
+    StoredProbe,
+    StoredVerdict,
+    Submission,
+)
+from collector.ledger.sql.convert import ints, strs
+from collector.ledger.sql.core import SqlCore
+from collector.ledger.sql.query import Row, Where, chunks
+
+_PROBE_COLS = (
+    "probe_id, vendor, msisdn, profile, token, body, expected_text, planned_at_ns, signature,"
+    " parts, cost, band, carrier, mvno, region, site, agent_id, modem_imei, iccid,"
+    " submit_status, submitted_at_ns, answered_at_ns, vendor_message_ids, raw_request,"
+    " raw_response, error_kind, error_detail, final"
+)
+_DLR_COLS = (
+    "dlr_id, vendor, message_id, status, vendor_status_raw, err, done_at_ns, received_at_ns,"
+    " source, raw, copies, probe_id, id_rule"
+)
+_VERDICT_COLS = (
+    "probe_id, revision, judged_at_ns, outcome, dlr, dlr_claim, content, content_diff,"
+    " latency_s, latency_uncertainty_s, vendor_delay_s, carrier_delay_s, sender, duplicates,"
+    " missing_parts, reasons, arrival_uuids, change_seq"
+)
+
+
+def _probe(row: Row) -> StoredProbe:
+    plan = ProbePlan(
+        probe_id=row["probe_id"],
+        vendor=row["vendor"],
+        msisdn=row["msisdn"],
+        profile=row["profile"],
+        token=row["token"],
+        body=row["body"],
+        expected_text=row["expected_text"],
+        planned_at_ns=int(row["planned_at_ns"]),
+        signature=row["signature"],
+        parts=int(row["parts"]),
+        cost=float(row["cost"]),
+        band=row["band"],
+        carrier=row["carrier"],
+        mvno=row["mvno"],
+        region=row["region"],
+        site=row["site"],
+        agent_id=row["agent_id"],
+        modem_imei=row["modem_imei"],
+        iccid=row["iccid"],
+    )
+    return StoredProbe(
+        plan=plan,
+        submit_status=row["submit_status"],
+        submitted_at_ns=int(row["submitted_at_ns"]),
+        answered_at_ns=int(row["answered_at_ns"]),
+        message_ids=strs(row["vendor_message_ids"], "\n"),
+        raw_request=bytes(row["raw_request"] or b""),
+        raw_response=bytes(row["raw_response"] or b""),
+        error_kind=row["error_kind"],
+        error_detail=row["error_detail"],
+        final=bool(row["final"]),
+    )
+
+
+def _dlr(row: Row) -> StoredDlr:
+    return StoredDlr(
+        dlr_id=int(row["dlr_id"]),
+        vendor=row["vendor"],
+        message_id=row["message_id"],
+        status=row["status"],
+        vendor_status_raw=row["vendor_status_raw"],
+        err=row["err"],
+        done_at_ns=int(row["done_at_ns"]),
+        received_at_ns=int(row["received_at_ns"]),
+        source=row["source"],
+        raw=bytes(row["raw"] or b""),
+        copies=int(row["copies"]),
+        probe_id=row["probe_id"],
+        id_rule=row["id_rule"],
+    )
+
+
+def _verdict(row: Row) -> StoredVerdict:
+    verdict = Verdict(
+        probe_id=row["probe_id"],
+        outcome=Outcome(row["outcome"]),
+        dlr=DlrTruth(row["dlr"]),
+        dlr_claim=DlrClaim(row["dlr_claim"]),
+        content=ContentVerdict(row["content"]),
+        content_diff=row["content_diff"],
+        latency_s=row["latency_s"],
+        latency_uncertainty_s=row["latency_uncertainty_s"],
+        vendor_delay_s=row["vendor_delay_s"],
+        carrier_delay_s=row["carrier_delay_s"],
+        sender=row["sender"],
+        duplicates=int(row["duplicates"]),
+        missing_parts=ints(row["missing_parts"]),
+        reasons=strs(row["reasons"], "\n"),
+        arrival_uuids=strs(row["arrival_uuids"]),
+    )
+    return StoredVerdict(
+        verdict, int(row["revision"]), int(row["judged_at_ns"]), int(row["change_seq"])
+    )
+
+
+class ProbeSql(SqlCore):
+    # ------------------------------------------------------------------ probes
+    def add_probe(self, plan: ProbePlan) -> None:
+        with self._transaction() as tx:
+            tx.run(
+                "INSERT INTO probes (probe_id, vendor, msisdn, profile, token, body,"
+                " expected_text, planned_at_ns, signature, parts, cost, band, carrier, mvno,"
+                " region, site, agent_id, modem_imei, iccid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    plan.probe_id, plan.vendor, plan.msisdn, plan.profile, plan.token, plan.body,
+                    plan.expected_text, plan.planned_at_ns, plan.signature, plan.parts, plan.cost,
+                    plan.band, plan.carrier, plan.mvno, plan.region, plan.site, plan.agent_id,
+                    plan.modem_imei, plan.iccid,
+                ),
+            )  # fmt: skip
+
+    def record_submission(self, sub: Submission) -> None:
+        with self._transaction() as tx:
+            changed = tx.run(
+                "UPDATE probes SET submit_status = ?, submitted_at_ns = ?, answered_at_ns = ?,"
+                " vendor_message_ids = ?, raw_request = ?, raw_response = ?, error_kind = ?,"
+                " error_detail = ? WHERE probe_id = ?",
+                (
+                    sub.status, sub.submitted_at_ns, sub.answered_at_ns, "\n".join(sub.message_ids),
+                    sub.raw_request, sub.raw_response, sub.error_kind, sub.error_detail,
+                    sub.probe_id,
+                ),
+            )  # fmt: skip
+            if changed != 1:
+                raise KeyError(f"no planned probe {sub.probe_id!r}")
+
+    def probes(
+        self,
+        *,
+        open_only: bool = False,
+        since_ns: int = 0,
+        until_ns: int | None = None,
+        vendor: str | None = None,
+        probe_ids: Sequence[str] | None = None,
+    ) -> list[StoredProbe]:
+        """Probes planned in [since_ns, until_ns), oldest first."""
+        if probe_ids is not None and not probe_ids:
+            return []
+        where = (
+            Where()
+            .add("planned_at_ns >= ?", since_ns)
+            .maybe("planned_at_ns < ?", until_ns)
+            .when(open_only, "final = 0")
+            .maybe("vendor = ?", vendor)
+        )
+        if probe_ids is not None:
+            where.among("probe_id", probe_ids)
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {_PROBE_COLS} FROM probes{where} ORDER BY planned_at_ns, probe_id",
+                where.params,
+            )
+        return [_probe(r) for r in rows]
+
+    def mark_final(self, probe_ids: Iterable[str]) -> None:
+        ids = list(probe_ids)
+        with self._transaction() as tx:
+            tx.many("UPDATE probes SET final = 1 WHERE probe_id = ?", [(i,) for i in ids])
+
+    # -------------------------------------------------------------------- DLRs
+    def store_dlr(
+        self,
+        *,
+        vendor: str,
+        message_id: str,
+        status: str,
+        received_at_ns: int,
+        raw: bytes,
+        dedupe_key: str,
+        vendor_status_raw: str = "",
+        err: str = "",
+        done_at_ns: int = 0,
+        source: str = "",
+    ) -> tuple[StoredDlr, bool]:
+        """Store a raw DLR durably; (row, True) when new, (row, False) for a re-sent copy
+        (same dedupe key, see RawDlr.dedupe_key): counted, not stored twice."""
+        key = dedupe_key
+        with self._transaction() as tx:
+            if tx.run("UPDATE dlrs SET copies = copies + 1 WHERE dedupe_key = ?", (key,)) == 0:
+                tx.run(
+                    "INSERT INTO dlrs (vendor, message_id, status, vendor_status_raw, err,"
+                    " done_at_ns, received_at_ns, source, raw, dedupe_key)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (vendor, message_id, status, vendor_status_raw, err, done_at_ns,
+                     received_at_ns, source, raw, key),
+                )  # fmt: skip
+                new = True
+            else:
+                new = False
+            row = tx.all(f"SELECT {_DLR_COLS} FROM dlrs WHERE dedupe_key = ?", (key,))
+        return _dlr(row[0]), new
+
+    def attribute_dlrs(self, matches: Sequence[tuple[int, str, str]]) -> None:
+        """(dlr_id, probe_id, id rule) for DLRs the correlation matched."""
+        with self._transaction() as tx:
+            tx.many(
+                "UPDATE dlrs SET probe_id = ?, id_rule = ? WHERE dlr_id = ?",
+                [(probe_id, rule, dlr_id) for dlr_id, probe_id, rule in matches],
+            )
+
+    def unattributed_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]:
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {_DLR_COLS} FROM dlrs WHERE probe_id IS NULL AND received_at_ns >= ?"
+                " ORDER BY dlr_id",
+                (since_ns,),
+            )
+        return [_dlr(r) for r in rows]
+
+    def dlrs_of(self, probe_ids: Sequence[str]) -> dict[str, list[StoredDlr]]:
+        out: dict[str, list[StoredDlr]] = defaultdict(list)
+        ids = list(probe_ids)
+        with self._transaction(write=False) as tx:
+            for chunk in chunks(ids):
+                where = Where().among("probe_id", chunk)
+                rows = tx.all(
+                    f"SELECT {_DLR_COLS} FROM dlrs{where} ORDER BY received_at_ns, dlr_id",
+                    where.params,
+                )
+                for r in rows:
+                    out[r["probe_id"]].append(_dlr(r))
+        return dict(out)
+
+    def all_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]:
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {_DLR_COLS} FROM dlrs WHERE received_at_ns >= ? ORDER BY dlr_id",
+                (since_ns,),
+            )
+        return [_dlr(r) for r in rows]
+
+    def quarantine_dlr(
+        self, *, vendor: str, source: str, reason: str, raw: bytes, digest: str, at_ns: int
+    ) -> None:
+        """Keep an unreadable vendor report raw with its reason; the same one (digest)
+        pushed again is kept once."""
+        with self._transaction() as tx:
+            tx.run(
+                "INSERT INTO dlr_quarantine (vendor, source, reason, raw, digest,"
+                " received_at_ns) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (vendor, source, reason, raw, digest, at_ns),
+            )
+
+    def dlr_quarantine(self, vendor: str | None = None) -> list[QuarantinedDlrRow]:
+        where = Where().maybe("vendor = ?", vendor)
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                "SELECT vendor, source, reason, raw, received_at_ns"
+                f" FROM dlr_quarantine{where} ORDER BY id",
+                where.params,
+            )
+        return [
+            QuarantinedDlrRow(
+                vendor=r["vendor"],
+                source=r["source"],
+                reason=r["reason"],
+                raw=bytes(r["raw"]),
+                received_at_ns=int(r["received_at_ns"]),
+            )
+            for r in rows
+        ]
+
+    # ---------------------------------------------------------------- verdicts
+    def save_verdicts(self, verdicts: Sequence[Verdict], *, at_ns: int) -> list[Revision]:
+        """Store verdicts that changed; a changed outcome, DLR truth or content is a
+        revision, logged with what it was before. Unchanged verdicts are not rewritten."""
+        revisions: list[Revision] = []
+        with self._transaction() as tx:
+            ids = [v.probe_id for v in verdicts]
+            current: dict[str, StoredVerdict] = {}
+            for chunk in chunks(ids):
+                where = Where().among("probe_id", chunk)
+                for r in tx.all(f"SELECT {_VERDICT_COLS} FROM verdicts{where}", where.params):
+                    current[r["probe_id"]] = _verdict(r)
+            top = tx.all("SELECT COALESCE(MAX(change_seq), 0) AS top FROM verdicts")
+            change_seq = int(top[0]["top"])
+            for v in verdicts:
+                old = current.get(v.probe_id)
+                if old is not None and old.verdict == v:
+                    continue
+                change_seq += 1
+                revision = 1 if old is None else old.revision + 1
+                row = (
+                    revision, at_ns, v.outcome.value, v.dlr.value, v.dlr_claim.value,
+                    v.content.value, v.content_diff, v.latency_s, v.latency_uncertainty_s,
+                    v.vendor_delay_s, v.carrier_delay_s, v.sender, v.duplicates,
+                    ",".join(map(str, v.missing_parts)), "\n".join(v.reasons),
+                    ",".join(v.arrival_uuids), change_seq,
+                )  # fmt: skip
+                if old is None:
+                    tx.run(
+                        f"INSERT INTO verdicts ({_VERDICT_COLS}) VALUES"
+                        " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (v.probe_id, *row),
+                    )
+                    continue
+                tx.run(
+                    "UPDATE verdicts SET revision = ?, judged_at_ns = ?, outcome = ?, dlr = ?,"
+                    " dlr_claim = ?, content = ?, content_diff = ?, latency_s = ?,"
+                    " latency_uncertainty_s = ?, vendor_delay_s = ?, carrier_delay_s = ?,"
+                    " sender = ?, duplicates = ?, missing_parts = ?, reasons = ?,"
+                    " arrival_uuids = ?, change_seq = ? WHERE probe_id = ?",
+                    (*row, v.probe_id),
+                )
+                before = (
+                    old.verdict.outcome.value,
+                    old.verdict.dlr.value,
+                    old.verdict.content.value,
+                )
+                after = (v.outcome.value, v.dlr.value, v.content.value)
+                if before != after:
+                    tx.run(
+                        "INSERT INTO verdict_revisions (probe_id, revision, at_ns, old_outcome,"
+                        " new_outcome, old_dlr, new_dlr, old_content, new_content)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (v.probe_id, revision, at_ns, before[0], after[0], before[1], after[1],
+                         before[2], after[2]),
+                    )  # fmt: skip
+                    revisions.append(Revision(v.probe_id, revision, at_ns, before, after))
+        return revisions
+
+    def verdicts(self, probe_ids: Sequence[str] | None = None) -> dict[str, StoredVerdict]:
+        sql = f"SELECT {_VERDICT_COLS} FROM verdicts"
+        out: dict[str, StoredVerdict] = {}
+        with self._transaction(write=False) as tx:
+            if probe_ids is None:
+                rows = [tx.all(sql)]
+            else:
+                wheres = [Where().among("probe_id", c) for c in chunks(list(probe_ids))]
+                rows = [tx.all(f"{sql}{w}", w.params) for w in wheres]
+        for chunk_rows in rows:
+            out.update((r["probe_id"], _verdict(r)) for r in chunk_rows)
+        return out
+
+    def verdicts_changed_after(self, change_seq: int, limit: int) -> list[StoredVerdict]:
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {_VERDICT_COLS} FROM verdicts WHERE change_seq > ? ORDER BY change_seq"
+                " LIMIT ?",
+                (change_seq, limit),
+            )
+        return [_verdict(r) for r in rows]
+
+    def verdict_revisions(self, probe_id: str | None = None) -> list[Revision]:
+        # "" means all, as None does (callers pass an optional id straight through)
+        where = Where().maybe("probe_id = ?", probe_id or None)
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                "SELECT probe_id, revision, at_ns, old_outcome, old_dlr, old_content,"
+                f" new_outcome, new_dlr, new_content FROM verdict_revisions{where}"
+                " ORDER BY rev_id",
+                where.params,
+            )
+        return [
+            Revision(
+                probe_id=r["probe_id"],
+                revision=int(r["revision"]),
+                at_ns=int(r["at_ns"]),
+                old=(r["old_outcome"], r["old_dlr"], r["old_content"]),
+                new=(r["new_outcome"], r["new_dlr"], r["new_content"]),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,136 @@
+"""`smsprobe-collector sim-vendor`: run the vendor simulator as its own process.
+
+Prints one JSON line per simulated vendor once it listens, e.g.
+`{"vendor": "sim106", "protocol": "http", "host": "127.0.0.1", "port": 41234,
+"url": "http://127.0.0.1:41234"}`, then `{"ready": true}`, and runs until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+import structlog
+
+from agent.common.logs import configure_logging
+from agent.modem.simulator.control import ModemSimulatorControl
+from collector.vendors.config import VendorConfigError
+from collector.vendors.simulator.fronts import http_front
+from collector.vendors.simulator.network import (
+    CarrierNetwork,
+    ModemControlSink,
+    ModemSink,
+    RecordingModemSink,
+)
+from collector.vendors.simulator.scenario import VendorProtocol, load_scenario
+from collector.vendors.simulator.smpp_api import SmppVendorSimulator
+from collector.vendors.simulator.truth import TruthLog
+
+if TYPE_CHECKING:
+    from collector.vendors.simulator.http_api import HttpVendorSimulator
+    from collector.vendors.simulator.smpp_api import SmppVendorSimulator
+
+__all__ = ["vendor_simulator_command"]
+
+log = structlog.get_logger(__name__)
+
+
+def _hostport(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+async def _serve(
+    scenario_path: Path,
+    modem_control: str | None,
+    truth_path: Path | None,
+    seed: int | None,
+    host: str,
+) -> None:
+
+    scenario = load_scenario(scenario_path)
+    if seed is not None:
+        scenario = replace(scenario, seed=seed)
+    control = None
+    modems: ModemSink
+    if modem_control is not None:
+        control = ModemSimulatorControl(*_hostport(modem_control))
+        modems = ModemControlSink(control)
+    else:
+        log.warning("sim_vendor_without_modems", detail="deliveries are kept in memory only")
+        modems = RecordingModemSink()
+    network = CarrierNetwork(scenario, modems, TruthLog(truth_path))
+    fronts: list[HttpVendorSimulator | SmppVendorSimulator] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        for name, vendor in scenario.vendors.items():
+            if vendor.protocol is not VendorProtocol.SMPP:
+                api = http_front(network, name, host=host, port=vendor.port)
+                await api.start()
+                fronts.append(api)
+                line = {"vendor": name, "protocol": vendor.protocol.value, "host": host,
+                        "port": api.port, "url": api.base_url}  # fmt: skip
+            else:
+                smpp = SmppVendorSimulator(network, name, host=host, port=vendor.port)
+                await smpp.start()
+                fronts.append(smpp)
+                line = {"vendor": name, "protocol": "smpp", "host": host, "port": smpp.port,
+                        "system_id": vendor.account}  # fmt: skip
+            click.echo(json.dumps(line, ensure_ascii=False))
+        click.echo(json.dumps({"ready": True}))
+        await stop.wait()
+    finally:
+        await network.close()
+        for front in fronts:
+            await front.close()
+        if control is not None:
+            await control.close()
+        log.info("sim_vendor_stopped", truth_lines=len(network.truth.records))
+
+
+@click.command("sim-vendor")
+@click.option(
+    "--scenario",
+    "scenario_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Scenario file (.toml or .json).",
+)
+@click.option("--modem-control", metavar="HOST:PORT", help="Modem simulator control API.")
+@click.option(
+    "--truth",
+    "truth_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append ground truth here, one JSON line per message.",
+)
+@click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
+@click.option("--log-level", default="info", show_default=True)
+def vendor_simulator_command(
+    scenario_path: Path,
+    modem_control: str | None,
+    truth_path: Path | None,
+    seed: int | None,
+    host: str,
+    log_level: str,
+) -> None:
+    """Run simulated SMS vendors (HTTP and SMPP) over a simulated carrier network."""
+
+    if modem_control is not None:
+        _hostport(modem_control)
+    try:
+        load_scenario(scenario_path)  # fail fast, before anything listens
+    except VendorConfigError as exc:
+        raise click.UsageError(f"{scenario_path}: {exc}") from exc
+    configure_logging(log_level)
+    asyncio.run(_serve(scenario_path, modem_control, truth_path, seed, host))
