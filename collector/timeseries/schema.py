@@ -42,6 +42,8 @@ ARRIVAL = Measurement(
         "sent": "int",
         "delivered": "int",
         "lost": "int",
+        "partial": "int",  # long messages with parts missing: outside the rate
+        "parts_missing": "int",
         "inconclusive": "int",
         "rate": "float",
         "ci_low": "float",

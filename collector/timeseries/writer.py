@@ -94,6 +94,8 @@ def arrival_points(probes: Sequence[JudgedProbe], window: str, start_ns: int) ->
                     "sent": c.sent,
                     "delivered": c.delivered + c.late,
                     "lost": c.lost,
+                    "partial": c.partial,
+                    "parts_missing": c.parts_missing,
                     "inconclusive": c.inconclusive,
                     "rate": c.arrival_rate,
                     "ci_low": c.ci_low,

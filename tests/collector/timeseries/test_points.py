@@ -52,6 +52,8 @@ def test_schema_matches_design() -> None:
         "sent",
         "delivered",
         "lost",
+        "partial",
+        "parts_missing",
         "inconclusive",
         "rate",
         "ci_low",
