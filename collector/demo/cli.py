@@ -233,7 +233,7 @@ def report(out: Path, summary: dict[str, Any]) -> None:
         rate = "—" if s["arrival_rate"] is None else f"{s['arrival_rate'] * 100:.1f} %"
         echo(
             f"  {vendor:6} sent {s['sent']:4}  arrival {rate:>7} [{s['ci_low'] * 100:.1f}–{s['ci_high'] * 100:.1f}]"
-            f"  delivered {s['delivered']}  late {s['late']}  lost {s['lost']}  inconclusive {s['inconclusive']}"
+            f"  delivered {s['delivered']}  late {s['late']}  lost {s['lost']}  partial {s['partial']}  inconclusive {s['inconclusive']}"
             f"  rejected {s['rejected']}  fake DLR {s['fake_dlr']}  p95 {s['p95_latency_s']} s"
         )
     check = compare(load_jsonl(out / "verdicts.jsonl"), load_jsonl(out / "truth.jsonl"))

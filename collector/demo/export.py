@@ -67,6 +67,8 @@ def vendor_summary(cell: Cell) -> dict[str, Any]:
         "delivered": cell.delivered,
         "late": cell.late,
         "lost": cell.lost,
+        "partial": cell.partial,
+        "parts_missing": cell.parts_missing,
         "inconclusive": cell.inconclusive,
         "rejected": cell.rejected,
         "pending": cell.pending,

@@ -84,8 +84,15 @@ def check_outputs(out: Path, result: subprocess.CompletedProcess[str]) -> dict[s
     summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
     assert set(summary["vendors"]) == set(CONFIGURED_ARRIVAL)
     for vendor, s in summary["vendors"].items():
-        fields = {"sent", "delivered", "late", "lost", "inconclusive", "rejected", "arrival_rate"}
-        fields |= {"ci_low", "ci_high", "p50_latency_s", "p95_latency_s", "fake_dlr"}
+        fields = {"sent", "delivered", "late", "lost", "partial", "inconclusive", "rejected"}
+        fields |= {
+            "arrival_rate",
+            "ci_low",
+            "ci_high",
+            "p50_latency_s",
+            "p95_latency_s",
+            "fake_dlr",
+        }
         assert fields <= set(s)
         # Probe-by-probe agreement makes the measured rate the realised one; it must also
         # be compatible with the configured rate: an exact two-sided binomial test at
