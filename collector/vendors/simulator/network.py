@@ -29,6 +29,7 @@ from agent.common.logs import mask_msisdn
 from agent.modem.simulator.control import ModemSimulatorControlError
 from agent.sms import encode_deliver
 from collector.vendors.base import ContentProfile, DlrStatus, RejectReason, sms_parts
+from collector.vendors.simulator.channels import Channel, as_truth, events_between, sender_of
 from collector.vendors.simulator.scenario import (
     CHINA_TZ,
     Carrier,
@@ -156,14 +157,23 @@ class EncodedSms:
 
 
 def encode_sms(
-    sender: str, text: str, scts: datetime, *, carrier: Carrier, concat_ref: int
+    sender: str,
+    text: str,
+    scts: datetime,
+    *,
+    carrier: Carrier,
+    concat_ref: int,
+    channel: Channel | None = None,
 ) -> EncodedSms:
     """SMS-DELIVER part(s) via the agent codec: UCS2 for Chinese, one part up to 70 chars,
     then 67 per part with an 8-bit-reference UDH (TS 23.040 §9.2.3.24.1;
-    verification-code platforms use 8-bit refs)."""
+    verification-code platforms use 8-bit refs). A vendor channel may bring its own SMSC
+    and TP-PID (simulator/channels.py)."""
 
+    smsc = (channel.smsc if channel is not None else "") or _SMSC[carrier]
+    pid = channel.pid if channel is not None else 0
     parts = encode_deliver(
-        sender, text, scts, smsc=_SMSC[carrier], concat_ref=concat_ref & 0xFF, ref_bits=8
+        sender, text, scts, smsc=smsc, concat_ref=concat_ref & 0xFF, ref_bits=8, pid=pid
     )
     return EncodedSms(sender, text, scts, tuple(bytes(p.pdu) for p in parts))
 
@@ -256,6 +266,7 @@ class _Vendor:
     caps: DailyCaps = field(default_factory=DailyCaps)
     outlet: DlrOutlet | None = None
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    channel_truth_until_s: float = -1.0  # channel events up to here are in the truth
 
 
 @dataclass
@@ -283,6 +294,7 @@ def _truth_record(
     accepted_at: datetime,
     blackhole: bool,
     modem: str | None,
+    channel: Channel | None = None,
 ) -> TruthRecord:
     """The truth as it stands: what the network did and the receipts sent so far."""
     receipts = tuple(life.sent)
@@ -316,7 +328,8 @@ def _truth_record(
         and (datetime.fromisoformat(claim.done_at) - accepted_at).total_seconds() > 72 * 3600,
         text_sent=signed,
         text_delivered=life.fate.text if arrived else None,
-        sender=v.sender,
+        sender=sender_of(v.sender_prefix, v.sender_ext, channel),
+        channel=channel.name if channel is not None else None,
         parts=parts,
         blackhole=blackhole,
         contradicting_final=any(
@@ -440,7 +453,12 @@ class CarrierNetwork:
             return Refused(check)
         parts = sms_parts(signed)
         ids = message_ids or (self.new_message_id(vendor),)
-        blackhole = check.outage is not None and check.outage.mode is OutageMode.BLACKHOLE
+        self._channel_truth(state, elapsed, now)
+        channel, channel_failing = v.channel_plan.route_at(elapsed)
+        # A failing channel swallows what the vendor sends into it, like a black hole.
+        blackhole = channel_failing or (
+            check.outage is not None and check.outage.mode is OutageMode.BLACKHOLE
+        )
         fate = decide_fate(
             v.knobs_for(carrier),
             text=signed,
@@ -451,7 +469,9 @@ class CarrierNetwork:
             rng=self._rng,
         )
         self._spawn(
-            self._play(state, ids, msisdn, carrier, signed, parts, fate, now, elapsed, blackhole)
+            self._play(
+                state, ids, msisdn, carrier, signed, parts, fate, now, elapsed, blackhole, channel
+            )
         )
         log.info(
             "sim_submit_accepted",
@@ -459,8 +479,18 @@ class CarrierNetwork:
             msisdn=mask_msisdn(msisdn),
             message_id=ids[0],
             fate=fate.kind.value,
+            channel=channel.name if channel is not None else None,
         )
         return Accepted(message_ids=ids, parts=parts, text=signed)
+
+    def _channel_truth(self, state: _Vendor, elapsed: float, now: datetime) -> None:
+        """Write the vendor's channel events that happened by now (failures, switches,
+        restorations) with the exact simulated time each happened."""
+        plan = state.scenario.channel_plan
+        for e in events_between(plan.events(), state.channel_truth_until_s, elapsed):
+            at = now - timedelta(seconds=elapsed - e.at_s)
+            self._truth.write_channel_event(as_truth(state.scenario.name, e, iso(at) or ""))
+        state.channel_truth_until_s = max(state.channel_truth_until_s, elapsed)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -488,6 +518,7 @@ class CarrierNetwork:
         accepted_at: datetime,
         accepted_elapsed: float,
         blackhole: bool,
+        channel: Channel | None = None,
     ) -> None:
         """Deliver and send receipts side by side on the simulated clock: a receipt planned
         before the delivery goes out before the handset has the message. The truth is
@@ -510,6 +541,7 @@ class CarrierNetwork:
                     accepted_at,
                     blackhole,
                     modem,
+                    channel,
                 )
             )
 
@@ -534,7 +566,7 @@ class CarrierNetwork:
         sending = asyncio.ensure_future(receipts())
         try:
             await self._deliver(state.scenario, ids, msisdn, carrier, life, accepted_at,
-                                accepted_elapsed)  # fmt: skip
+                                accepted_elapsed, channel)  # fmt: skip
             record()
             life.settled.set()
             await sending
@@ -550,6 +582,7 @@ class CarrierNetwork:
         life: _Life,
         accepted_at: datetime,
         accepted_elapsed: float,
+        channel: Channel | None = None,
     ) -> None:
         """Hand the SMS to the subscriber's modem at its planned time; settles `life`."""
         fate = life.fate
@@ -562,11 +595,12 @@ class CarrierNetwork:
         ok = False
         if subscriber is not None:
             encoded = encode_sms(
-                v.sender,
+                sender_of(v.sender_prefix, v.sender_ext, channel),
                 fate.text,
                 delivered_at,
                 carrier=carrier,
                 concat_ref=zlib.crc32(ids[0].encode()),  # stable per message
+                channel=channel,
             )
             if fate.lost_part is not None and fate.lost_part < len(encoded.pdus):
                 pdus = encoded.pdus[: fate.lost_part] + encoded.pdus[fate.lost_part + 1 :]

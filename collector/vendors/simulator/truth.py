@@ -12,12 +12,21 @@ first) is not in the truth, so nothing is held against the measurement that neve
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["SentReceipt", "TruthLog", "TruthRecord", "read_truth", "vendor_claim"]
+__all__ = [
+    "SentReceipt",
+    "TruthLog",
+    "TruthRecord",
+    "channels_path",
+    "read_channel_truth",
+    "read_truth",
+    "vendor_claim",
+]
 
 _NOT_FINAL = frozenset({"ACCEPTD", "ENROUTE", "UNKNOWN"})  # never a claim (docs/verdicts.md)
 
@@ -74,6 +83,7 @@ class TruthRecord:
     contradicting_final: bool = False  # a final sent after the claim disagrees with it
     out_of_order_dlr: bool = False  # receipts sent in another order than their done times
     receipts: tuple[SentReceipt, ...] = ()  # every receipt sent so far, in sending order
+    channel: str | None = None  # the vendor's channel that carried it (simulator/channels.py)
 
     @property
     def key(self) -> tuple[str, str] | None:
@@ -115,13 +125,21 @@ class _Latest:
         self.records.append(record)
 
 
+def channels_path(path: Path) -> Path:
+    """Where the channel truth of a truth file goes: truth.jsonl -> truth.channels.jsonl."""
+    return path.with_name(f"{path.stem}.channels.jsonl")
+
+
 class TruthLog:
     """Keeps the latest record per message in memory and, given a path, appends every record
-    as a flushed JSON line."""
+    as a flushed JSON line; channel events (failures, switches) go beside it
+    (`channels_path`), one JSON object a line."""
 
     def __init__(self, path: Path | None = None) -> None:
         self._latest = _Latest()
         self._file: IO[str] | None = path.open("a", encoding="utf-8") if path is not None else None
+        self._channels_path = channels_path(path) if path is not None else None
+        self.channel_events: list[dict[str, object]] = []
 
     @property
     def records(self) -> tuple[TruthRecord, ...]:
@@ -133,10 +151,25 @@ class TruthLog:
             self._file.write(record.to_json() + "\n")
             self._file.flush()
 
+    def write_channel_event(self, event: Mapping[str, object]) -> None:
+        self.channel_events.append(dict(event))
+        if self._channels_path is not None:
+            with self._channels_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(dict(event), ensure_ascii=False, sort_keys=True) + "\n")
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def read_channel_truth(path: Path) -> list[dict[str, Any]]:
+    """The channel events beside a truth file (empty when no vendor has channels)."""
+    events = channels_path(path)
+    if not events.exists():
+        return []
+    lines = events.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def read_truth(path: Path) -> list[TruthRecord]:
