@@ -42,7 +42,6 @@ from collector.vendors.base import (
     QuarantinedDlr,
     RawDlr,
     RejectedError,
-    RejectReason,
     SubmitResult,
     ThrottledError,
     TransientError,
@@ -51,11 +50,17 @@ from collector.vendors.base import (
     sms_parts,
     wall_clock_ns,
 )
-from collector.vendors.cloud_auth import aliyun_rpc_params, tc3_authorization, tc3_signature
+from collector.vendors.cloud_auth import (
+    acs3_headers,
+    aliyun_rpc_params,
+    tc3_authorization,
+    tc3_signature,
+)
 from collector.vendors.config import (
     AuthKind,
     BodyFormat,
     DlrFieldSpec,
+    DlrPullConfig,
     ErrorClass,
     HttpAuth,
     HttpVendorConfig,
@@ -183,6 +188,11 @@ def build_request(
             )
         )
     headers = {k: _render(v, ctx) for k, v in template.headers.items()}
+    v3_route: tuple[str, str] | None = None
+    if auth.kind is AuthKind.ALIYUN_V3:
+        # V3 names the API in x-acs-action/x-acs-version headers, not in the fields.
+        fields = {k: _field_text(v) for k, v in fields.items()}
+        v3_route = (str(fields.pop("Action")), str(fields.pop("Version")))
     redacted_fields = {k: (_REDACTED if k in redact else v) for k, v in fields.items()}
     if template.body is BodyFormat.QUERY:
         query = _encode(BodyFormat.FORM, fields).decode()
@@ -217,7 +227,28 @@ def build_request(
         ts = str(now_s)
         headers[auth.timestamp_header] = ts
         headers[auth.header] = hmac_sha256_hex(auth.secret, ts, signed_part)
+    elif auth.kind is AuthKind.ALIYUN_V3 and v3_route is not None:
+        parts = urlsplit(url)
+        headers.update(
+            acs3_headers(
+                template.method,
+                host=parts.netloc,
+                path=parts.path or "/",
+                query={k: _field_text(v) for k, v in fields.items()}
+                if template.body is BodyFormat.QUERY
+                else {},
+                action=v3_route[0],
+                version=v3_route[1],
+                payload=body,
+                key_id=auth.key_id,
+                secret=auth.secret,
+                now_s=now_s,
+                nonce=nonce or uuid.uuid4().hex,
+            )
+        )
     elif auth.kind is AuthKind.TENCENT_TC3:
+        if template.body is BodyFormat.QUERY:  # GET: what the SDK sends and signs
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         parts = urlsplit(url)
         signature = tc3_signature(
             auth.secret,
@@ -451,11 +482,21 @@ def parse_dlr_item(
     source: DlrSource,
     received_at_ns: int,
     raw: bytes,
+    message_id: str | None = None,
 ) -> RawDlr:
     """One DLR item -> `RawDlr`. Raises `ValueError` naming the field when the id or status
-    is missing or a field has a type the vendor does not send (an object for an id)."""
+    is missing or a field has a type the vendor does not send (an object for an id).
+    `message_id`: the id a per-message query asked about; an item without an id of its own
+    is that message's, one naming another id is refused."""
     msg_id = json_path_get(item, spec.message_id)
     status_raw = json_path_get(item, spec.status)
+    if message_id is not None:
+        if isinstance(msg_id, _Missing) or msg_id is None or str(msg_id) == "":
+            msg_id = message_id
+        elif str(msg_id) != message_id:
+            raise ValueError(
+                f"{spec.message_id} {msg_id!r}, but the query asked for {message_id!r}"
+            )
     if isinstance(msg_id, _Missing) or msg_id is None or str(msg_id) == "":
         raise ValueError(f"DLR item without {spec.message_id}")
     # Ids are strings, or integers in some vendors' JSON (never floats: 1e21 is no id).
@@ -463,8 +504,12 @@ def parse_dlr_item(
         raise ValueError(f"{spec.message_id} is {_json_type(msg_id)}, expected a string")
     if isinstance(status_raw, _Missing) or status_raw is None:
         raise ValueError(f"DLR item without {spec.status}")
-    # Statuses are words, or booleans (Alibaba `success`); a number is no documented status.
-    if not isinstance(status_raw, str | bool):
+    # Statuses are words, booleans (Alibaba `success`) or integer codes (QuerySendDetails
+    # SendStatus 1/2/3) the status_map names; any other number is no documented status.
+    numeric = isinstance(status_raw, int) and not isinstance(status_raw, bool)
+    if not isinstance(status_raw, str | bool) and not (
+        numeric and str(status_raw) in spec.status_map
+    ):
         raise ValueError(f"{spec.status} is {_json_type(status_raw)}, expected a string")
     # JSON booleans (Alibaba `success`) become words a status map can name.
     status_text = (
@@ -593,6 +638,8 @@ class HttpVendor:
         self._session: aiohttp.ClientSession | None = None
         self._sink: DlrSink | None = None
         self._log = log.bind(vendor=config.name)
+        # per-message pulls: message id -> (number, accepted at), until its final report
+        self._awaiting: dict[str, tuple[str, int]] = {}
 
     @property
     def name(self) -> str:
@@ -674,6 +721,10 @@ class HttpVendor:
                 http_status=status,
             )
             raise
+        pull = self._config.dlr_pull
+        if pull is not None and pull.per_message:
+            for message_id in result.message_ids:
+                self._awaiting[message_id] = (sms.to_msisdn, result.accepted_at_ns)
         self._log.info(
             "vendor_submit_accepted",
             probe_id=sms.probe_id,
@@ -750,6 +801,8 @@ class HttpVendor:
     # ---- pull
 
     async def poll_dlrs(self) -> int:
+        """One pull: the vendor's queue, or (per_message) one query per submission still
+        waiting for its final report. Returns how many DLRs were stored."""
         pull = self._config.dlr_pull
         spec = (pull.dlr if pull is not None else None) or self._config.dlr
         if pull is None or spec is None:
@@ -762,6 +815,25 @@ class HttpVendor:
             "timestamp_ms": str(now_ns // 1_000_000),
         }
         ctx.update({f"var.{k}": v for k, v in self._config.vars.items()})
+        if not pull.per_message:
+            items, received_at = await self._pull_items(pull, ctx, now_ns)
+            return await self._take(items, spec, received_at, asked=None)
+        stored = 0
+        local = timezone(timedelta(hours=spec.utc_offset_h))
+        for message_id, (to, sent_ns) in list(self._awaiting.items()):
+            if now_ns - sent_ns > pull.max_age_s * 1e9:
+                del self._awaiting[message_id]
+                self._log.warning("dlr_pull_gave_up", message_id=message_id)
+                continue
+            day = datetime.fromtimestamp(sent_ns / 1e9, local).strftime("%Y%m%d")
+            asked = {**ctx, "message_id": message_id, "to": to, "send_date": day}
+            items, received_at = await self._pull_items(pull, asked, now_ns)
+            stored += await self._take(items, spec, received_at, asked=message_id)
+        return stored
+
+    async def _pull_items(
+        self, pull: DlrPullConfig, ctx: Mapping[str, str], now_ns: int
+    ) -> tuple[list[Mapping[str, object]], int]:
         req = build_request(
             pull.request,
             base_url=self._config.base_url,
@@ -776,8 +848,6 @@ class HttpVendor:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"DLR pull failed: {exc!r}", vendor=self.name) from exc
         received_at = self._clock()
-        if status in (401, 403):
-            raise AuthFailedError(f"DLR pull HTTP {status}", vendor=self.name, raw_response=body)
         if status == 429:
             raise ThrottledError(
                 "DLR pull throttled",
@@ -785,8 +855,6 @@ class HttpVendor:
                 retry_after_s=self._config.throttle_retry_after_s,
                 raw_response=body,
             )
-        if not 200 <= status < 300:
-            raise TransientError(f"DLR pull HTTP {status}", vendor=self.name, raw_response=body)
         try:
             doc = json.loads(body)
             code = json_path_get(doc, pull.error_code_path) if pull.error_code_path else None
@@ -805,47 +873,88 @@ class HttpVendor:
                 )
             if pull.success_path is not None:
                 ok = json_path_get(doc, pull.success_path)
-                if isinstance(ok, _Missing) or str(ok) not in pull.success_values:
-                    raise RejectedError(
+                known = str(ok) in self._config.errors
+                if (isinstance(ok, _Missing) or str(ok) not in pull.success_values) and (
+                    known or 200 <= status < 300
+                ):
+                    # Alibaba answers a wrong key with HTTP 4xx and a JSON Code: by [errors]
+                    cls = self._config.errors.get(str(ok), ErrorClass.REJECTED_OTHER)
+                    raise _error_for(
+                        cls if cls is not ErrorClass.AMBIGUOUS else ErrorClass.TRANSIENT,
                         f"DLR pull refused: {ok!r}",
-                        reason=RejectReason.OTHER,
                         vendor=self.name,
+                        code=str(ok),
+                        raw_request=req.evidence,
                         raw_response=body,
+                        http_status=status,
+                        retry_after_s=self._config.throttle_retry_after_s,
                     )
+            if status in (401, 403):
+                raise AuthFailedError(
+                    f"DLR pull HTTP {status}", vendor=self.name, raw_response=body
+                )
+            if not 200 <= status < 300:
+                raise TransientError(f"DLR pull HTTP {status}", vendor=self.name, raw_response=body)
             found = json_path_get(doc, pull.items_path) if pull.items_path else doc
-            items = [] if found is None or found == [] else _items(found, "")
+            items = [] if found is None or found == [] or found == {} else _items(found, "")
         except RecursionError:
-            self._log.error("dlr_pull_unparsed", reason="JSON nested too deeply")
+            await self._quarantine_pull(body, "DLR pull unparseable: nested too deeply", now_ns)
             raise TransientError(
                 "DLR pull unparseable: nested too deeply", vendor=self.name
             ) from None
         except ValueError as exc:
-            # Read-once queues (Tencent) lose these reports now; keep the body in the log.
-            self._log.error("dlr_pull_unparsed", body=body[:2000].decode("utf-8", "replace"))
+            if not 200 <= status < 300:
+                raise TransientError(
+                    f"DLR pull HTTP {status}", vendor=self.name, raw_response=body
+                ) from exc
+            # Read-once queues (Tencent) will not send these reports again: keep the body.
+            await self._quarantine_pull(body, f"DLR pull unparseable: {exc}", received_at)
             raise TransientError(f"DLR pull unparseable: {exc}", vendor=self.name) from exc
+        return items, received_at
+
+    async def _quarantine_pull(self, body: bytes, reason: str, at_ns: int) -> None:
+        assert self._sink is not None
+        self._log.error("dlr_pull_unparsed", reason=reason)
+        await self._sink.quarantine(QuarantinedDlr(self.name, reason, body, at_ns, DlrSource.PULL))
+
+    async def _take(
+        self,
+        items: list[Mapping[str, object]],
+        spec: DlrFieldSpec,
+        received_at: int,
+        *,
+        asked: str | None,
+    ) -> int:
+        """Store the pulled items; a bad one is quarantined with the reason. `asked`: the id
+        a per-message query named (its items carry none, or must carry that one)."""
+        assert self._sink is not None
         dlrs = []
         for item in items:
             try:
-                dlrs.append(
-                    parse_dlr_item(
-                        item,
-                        spec,
-                        vendor=self.name,
-                        source=DlrSource.PULL,
-                        received_at_ns=received_at,
-                        raw=_canonical(item),
-                    )
+                dlr = parse_dlr_item(
+                    item,
+                    spec,
+                    vendor=self.name,
+                    source=DlrSource.PULL,
+                    received_at_ns=received_at,
+                    raw=_canonical(item),
+                    message_id=asked,
                 )
             except ValueError as exc:
-                # Read-once queues will not send it again: keep it raw with the reason.
                 self._log.warning("dlr_pull_item_quarantined", reason=str(exc))
                 await self._sink.quarantine(
                     QuarantinedDlr(
                         self.name, str(exc), _canonical(item), received_at, DlrSource.PULL
                     )
                 )
+                continue
+            if asked is not None and not dlr.status.is_final:
+                continue  # still waiting (QuerySendDetails SendStatus 1): asked again later
+            dlrs.append(dlr)
         for dlr in dlrs:
             await self._sink.store(dlr)
+        if asked is not None and dlrs:
+            self._awaiting.pop(asked, None)
         if dlrs:
             self._log.info("dlrs_pulled", count=len(dlrs))
         return len(dlrs)

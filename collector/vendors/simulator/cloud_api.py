@@ -21,6 +21,8 @@ template's approval.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -28,12 +30,21 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from aiohttp import web
 
 from collector.vendors.base import ContentProfile, DlrStatus
-from collector.vendors.cloud_auth import aliyun_rpc_signature, tc3_signature
+from collector.vendors.cloud_auth import (
+    acs3_canonical_request,
+    acs3_signature,
+    acs3_string_to_sign,
+    aliyun_rpc_signature,
+    aliyun_rpc_string_to_sign,
+    parse_acs3_authorization,
+    tc3_signature,
+)
 from collector.vendors.simulator.http_api import HttpVendorSimulator
 from collector.vendors.simulator.network import Accepted, CarrierNetwork, SimulatedDlr
 from collector.vendors.simulator.scenario import CHINA_TZ, UNSUBSCRIBE_SUFFIX, render_template
@@ -45,6 +56,9 @@ log = structlog.get_logger(__name__)
 _FRESH_S = 900.0  # Alibaba accepts a Timestamp 15 min off; Tencent 5 min (below)
 _TC3_FRESH_S = 300.0
 _TIME = "%Y-%m-%d %H:%M:%S"
+_KEY_NOT_FOUND = "Specified access key is not found."
+# The real service's wording; the classic SDK reads what follows the first colon.
+_MISMATCH = "Specified signature does not match our calculation. server string to sign is:"
 
 # the aggregator refusal codes of check_submit -> each cloud's own
 _ALIYUN_CODES = {
@@ -80,8 +94,35 @@ def _failure_code(dlr: SimulatedDlr) -> str:
     return dlr.err if dlr.err not in ("", "000") else dlr.status.value
 
 
-def _json(doc: object, status: int = 200) -> web.Response:
-    return web.json_response(doc, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+def _json(doc: object, status: int = 200, content_type: str = "application/json") -> web.Response:
+    # Set whole: aiohttp would add "; charset=utf-8", and Tencent's SDK reads Response.Error
+    # only when the type is exactly application/json.
+    return web.Response(
+        status=status,
+        body=json.dumps(doc, ensure_ascii=False).encode(),
+        headers={"Content-Type": content_type},
+    )
+
+
+def _national(msisdn: str) -> str:
+    """An E.164 Chinese number as the national 11 digits Tencent reports beside nationcode."""
+    digits = msisdn.removeprefix("+")
+    return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
+
+
+def _flattened(query: Mapping[str, str]) -> dict[str, Any]:
+    """API 3.0 GET parameters (`PhoneNumberSet.0=…&Limit=10`) -> the JSON body's shape."""
+    doc: dict[str, Any] = {}
+    lists: dict[str, dict[int, str]] = {}
+    for key, value in query.items():
+        name, dot, index = key.rpartition(".")
+        if dot and index.isdigit():
+            lists.setdefault(name, {})[int(index)] = value
+        else:
+            doc[key] = value
+    for name, items in lists.items():
+        doc[name] = [items[i] for i in sorted(items)]
+    return doc
 
 
 class _CloudApi(HttpVendorSimulator):
@@ -147,13 +188,20 @@ class _CloudApi(HttpVendorSimulator):
 
 
 class AliyunSmsApiSimulator(_CloudApi):
-    """dysmsapi 2017-05-25 `SendSms` and the SmsReport push."""
+    """dysmsapi 2017-05-25 `SendSms`, `QuerySendDetails` and the SmsReport push.
+
+    Signed parameters are read from the query string and, for a form POST, the body too
+    (both official SDKs POST with everything in the query). V1 (`Signature` parameter,
+    HMAC-SHA1) and V3 (`Authorization: ACS3-HMAC-SHA256`, x-acs-* headers) are verified;
+    refusals carry RequestId, HostId, Recommend and, for a signature mismatch, the
+    server's string to sign behind `server string to sign is:` (the classic SDK compares
+    it with its own to tell a wrong AccessKeySecret)."""
 
     def __init__(
         self, network: CarrierNetwork, vendor: str, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         super().__init__(network, vendor, host=host, port=port)
-        self._out_ids: dict[str, str] = {}
+        self._sent: dict[str, dict[str, Any]] = {}  # BizId -> its QuerySendDetails record
         self._seen_nonces: dict[str, float] = {}
 
     def _fresh_nonce(self, nonce: str) -> bool:
@@ -166,47 +214,134 @@ class AliyunSmsApiSimulator(_CloudApi):
         return True
 
     async def _api(self, request: web.Request) -> web.Response:
-        params = {
-            k: str(v)
-            for k, v in (request.query if request.method == "GET" else await request.post()).items()
-        }
-        signature = params.pop("Signature", "")
-        v = self._vendor
+        request_id = str(uuid.uuid4()).upper()
+        host = request.headers.get("Host", "")
 
         def refuse(code: str, message: str, status: int = 400) -> web.Response:
-            return _json({"Code": code, "Message": message}, status)
-
-        if params.get("AccessKeyId") != v.account:
-            return refuse("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
-        if signature != aliyun_rpc_signature(request.method, params, v.password):
-            return refuse(
-                "SignatureDoesNotMatch", "Specified signature is not matched with our calculation."
+            return _json(
+                {
+                    "RequestId": request_id,
+                    "HostId": host,
+                    "Code": code,
+                    "Message": message,
+                    "Recommend": (
+                        f"https://api.aliyun.com/troubleshoot?q={code}"
+                        f"&product=Dysmsapi&requestId={request_id}"
+                    ),
+                },
+                status,
             )
+
+        body = await request.read()
+        query = {k: str(x) for k, x in request.query.items()}
+        form: dict[str, str] = {}
+        if body and request.content_type == "application/x-www-form-urlencoded":
+            try:
+                form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                return refuse("InvalidParameter", "The request body is not UTF-8.")
+        params = {**query, **form}
+        authorization = request.headers.get("Authorization", "")
+        if authorization:
+            denied, stamp, nonce = self._check_v3(request, query, body, authorization)
+            action = request.headers.get("x-acs-action", "")
+            version = request.headers.get("x-acs-version", "")
+        else:
+            denied, stamp, nonce = self._check_v1(request.method, params)
+            action, version = params.get("Action", ""), params.get("Version", "")
+        if denied is not None:
+            return refuse(*denied)
         try:
-            stamp = datetime.strptime(params.get("Timestamp", ""), "%Y-%m-%dT%H:%M:%SZ")
-            age_s = abs(time.time() - stamp.replace(tzinfo=UTC).timestamp())
+            at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            age_s = abs(time.time() - at.timestamp())
         except ValueError:
             age_s = float("inf")
         if age_s > _FRESH_S:
             return refuse("InvalidTimeStamp.Expired", "Specified time stamp is expired.")
-        if not self._fresh_nonce(params.get("SignatureNonce", "")):
+        if not self._fresh_nonce(nonce):
             return refuse("SignatureNonceUsed", "Specified signature nonce was used already.")
-        if params.get("Action") != "SendSms" or params.get("Version") != "2017-05-25":
+        if version != "2017-05-25" or action not in ("SendSms", "QuerySendDetails"):
             return refuse("InvalidAction.NotFound", "Specified api is not found.", 404)
+        if action == "QuerySendDetails":
+            return self._query_details(params, request_id)
+        return self._send_sms(params, request_id)
+
+    def _check_v1(
+        self, method: str, params: Mapping[str, str]
+    ) -> tuple[tuple[str, str, int] | None, str, str]:
+        v = self._vendor
+        stamp, nonce = params.get("Timestamp", ""), params.get("SignatureNonce", "")
+        if params.get("AccessKeyId") != v.account:
+            return ("InvalidAccessKeyId.NotFound", _KEY_NOT_FOUND, 404), stamp, nonce
+        if params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1":
+            return (
+                ("InvalidSignatureMethod", "Specified signature method is not supported.", 400),
+                stamp,
+                nonce,
+            )
+        to_sign = aliyun_rpc_string_to_sign(method, params)
+        if not hmac.compare_digest(
+            params.get("Signature", ""), aliyun_rpc_signature(method, params, v.password)
+        ):
+            return ("SignatureDoesNotMatch", _MISMATCH + to_sign, 400), stamp, nonce
+        return None, stamp, nonce
+
+    def _check_v3(
+        self, request: web.Request, query: Mapping[str, str], body: bytes, authorization: str
+    ) -> tuple[tuple[str, str, int] | None, str, str]:
+        v = self._vendor
+        stamp = request.headers.get("x-acs-date", "")
+        nonce = request.headers.get("x-acs-signature-nonce", "")
+        fields = parse_acs3_authorization(authorization)
+        if fields is None:
+            return ("IncompleteSignature", "The request signature is malformed.", 400), stamp, nonce
+        if fields["Credential"] != v.account:
+            return ("InvalidAccessKeyId.NotFound", _KEY_NOT_FOUND, 404), stamp, nonce
+        signed = [n.strip().lower() for n in fields["SignedHeaders"].split(";") if n.strip()]
+        payload_hash = hashlib.sha256(body).hexdigest()
+        if request.headers.get("x-acs-content-sha256", payload_hash) != payload_hash:
+            return (
+                ("ContentSHA256NotMatch", "The x-acs-content-sha256 is wrong.", 400),
+                stamp,
+                nonce,
+            )
+        if "host" not in signed or not any(n.startswith("x-acs-") for n in signed):
+            return (
+                ("IncompleteSignature", "host and x-acs-* headers must be signed.", 400),
+                stamp,
+                nonce,
+            )
+        headers = {n: ",".join(request.headers.getall(n, [])) for n in signed}
+        canonical = acs3_canonical_request(
+            request.method, request.path, query, headers, signed, payload_hash
+        )
+        to_sign = acs3_string_to_sign(canonical)
+        if not hmac.compare_digest(fields["Signature"], acs3_signature(to_sign, v.password)):
+            return ("SignatureDoesNotMatch", _MISMATCH + to_sign, 400), stamp, nonce
+        return None, stamp, nonce
+
+    def _send_sms(self, params: Mapping[str, str], request_id: str) -> web.Response:
         try:
             template_params = json.loads(params.get("TemplateParam") or "{}")
             if not isinstance(template_params, dict):
                 raise ValueError("TemplateParam")
         except ValueError:
-            return refuse("isv.INVALID_JSON_PARAM", "JSON参数不合法", 200)
+            return _json(
+                {
+                    "Code": "isv.INVALID_JSON_PARAM",
+                    "Message": "JSON参数不合法",
+                    "RequestId": request_id,
+                }
+            )
+        rendered_params = {str(k): str(x) for k, x in template_params.items()}
+        template_code = params.get("TemplateCode", "")
         outcome = self._submit(
             params.get("PhoneNumbers", ""),
             params.get("SignName", ""),
-            params.get("TemplateCode", ""),
+            template_code,
             None,
-            {str(k): str(x) for k, x in template_params.items()},
+            rendered_params,
         )
-        request_id = str(uuid.uuid4()).upper()
         if isinstance(outcome, str):
             if outcome == "500":
                 return web.Response(status=503, text="service unavailable")
@@ -218,23 +353,73 @@ class AliyunSmsApiSimulator(_CloudApi):
                 }
             )
         biz_id = outcome.message_ids[0]
-        self._out_ids[biz_id] = params.get("OutId", "")
+        now = datetime.now(CHINA_TZ)
+        self._sent[biz_id] = {
+            "PhoneNum": params.get("PhoneNumbers", ""),
+            "SendStatus": 1,  # waiting for the receipt
+            "ErrCode": "",
+            "TemplateCode": template_code,
+            "Content": outcome.text,
+            "SendDate": now.strftime(_TIME),
+            "ReceiveDate": "",
+            "OutId": params.get("OutId", ""),
+            "_day": now.strftime("%Y%m%d"),
+            "_parts": outcome.parts,
+        }
         return _json({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": request_id})
+
+    def _query_details(self, params: Mapping[str, str], request_id: str) -> web.Response:
+        """QuerySendDetails: PhoneNumber and SendDate (yyyyMMdd) required, BizId narrows,
+        PageSize 1-50 and CurrentPage page the result."""
+        phone, day = params.get("PhoneNumber", ""), params.get("SendDate", "")
+        try:
+            size, page = int(params.get("PageSize", "")), int(params.get("CurrentPage", ""))
+            if not (1 <= size <= 50 and page >= 1 and phone and re.fullmatch(r"\d{8}", day)):
+                raise ValueError(params)
+        except ValueError:
+            return _json(
+                {"Code": "isv.INVALID_PARAMETERS", "Message": "参数异常", "RequestId": request_id}
+            )
+        biz = params.get("BizId", "")
+        found = [
+            {k: x for k, x in record.items() if not k.startswith("_")}
+            for biz_id, record in self._sent.items()
+            if record["PhoneNum"] == phone and record["_day"] == day and biz in ("", biz_id)
+        ]
+        return _json(
+            {
+                "Code": "OK",
+                "Message": "OK",
+                "RequestId": request_id,
+                "TotalCount": len(found),
+                "SmsSendDetailDTOs": {"SmsSendDetailDTO": found[(page - 1) * size : page * size]},
+            }
+        )
 
     async def emit(self, dlr: SimulatedDlr) -> bool:
         if not dlr.status.is_final:
             return False  # SmsReport has success true/false only: no intermediate states
         delivered = dlr.status is DlrStatus.DELIVRD
+        err_code = "DELIVERED" if delivered else _failure_code(dlr)
+        record = self._sent.get(dlr.message_id)
+        if record is not None:  # what QuerySendDetails answers from now on
+            record.update(
+                SendStatus=3 if delivered else 2,
+                ErrCode=err_code,
+                ReceiveDate=dlr.done_at.astimezone(CHINA_TZ).strftime(_TIME),
+            )
+        if self._vendor.dlr_push_url is None:
+            return record is not None  # the account queries its reports
         report = {
             "phone_number": dlr.msisdn,
             "send_time": dlr.submitted_at.astimezone(CHINA_TZ).strftime(_TIME),
             "report_time": dlr.done_at.astimezone(CHINA_TZ).strftime(_TIME),
             "success": delivered,
-            "err_code": "DELIVERED" if delivered else _failure_code(dlr),
+            "err_code": err_code,
             "err_msg": "用户接收成功" if delivered else "",
-            "sms_size": "1",
+            "sms_size": str(record["_parts"] if record is not None else 1),
             "biz_id": dlr.message_id,
-            "out_id": self._out_ids.get(dlr.message_id, ""),
+            "out_id": record["OutId"] if record is not None else "",
         }
         return await self._push_report(report, "code", dlr.message_id)
 
@@ -269,7 +454,7 @@ class TencentSmsApiSimulator(_CloudApi):
             host=request.headers.get("Host", ""),
             method=request.method,
             path=request.path,
-            query=request.query_string,
+            query=request.rel_url.raw_query_string,  # signed as sent, still encoded
             content_type=request.headers.get("Content-Type", ""),
             payload=body,
             timestamp=timestamp,
@@ -286,10 +471,15 @@ class TencentSmsApiSimulator(_CloudApi):
             "PullSmsSendStatus",
         ):
             return error("InvalidAction", "The action is not supported.")
-        if action == "PullSmsSendStatus":
-            return self._pull(body, request_id)
         try:
-            doc = json.loads(body)
+            doc = _flattened(request.query) if request.method == "GET" else json.loads(body)
+            if not isinstance(doc, dict):
+                raise TypeError("not an object")
+        except (ValueError, TypeError):
+            return error("InvalidParameter", "The request body is not a JSON object.")
+        if action == "PullSmsSendStatus":
+            return self._pull(doc, request_id)
+        try:
             numbers = [str(n) for n in doc["PhoneNumberSet"]]
             values = [str(p) for p in doc.get("TemplateParamSet") or []]
         except (ValueError, KeyError, TypeError):
@@ -330,11 +520,11 @@ class TencentSmsApiSimulator(_CloudApi):
             statuses.append(status)
         return _json({"Response": {"SendStatusSet": statuses, "RequestId": request_id}})
 
-    def _pull(self, body: bytes, request_id: str) -> web.Response:
+    def _pull(self, doc: Mapping[str, Any], request_id: str) -> web.Response:
         """PullSmsSendStatus: read-once, like the real queue (items pulled are gone)."""
         try:
-            limit = int(json.loads(body).get("Limit", 100))
-        except (ValueError, AttributeError, TypeError):
+            limit = int(doc.get("Limit", 100))
+        except (ValueError, TypeError):
             limit = 100
         batch = [
             self._pull_queue.popleft() for _ in range(min(max(limit, 0), len(self._pull_queue)))
@@ -349,10 +539,10 @@ class TencentSmsApiSimulator(_CloudApi):
         if self._vendor.dlr_push_url is None:  # the account pulls its reports
             self._pull_queue.append(
                 {
-                    "UserReceiveTime": dlr.done_at.astimezone(CHINA_TZ).strftime(_TIME),
+                    "UserReceiveTime": int(dlr.done_at.timestamp()),  # UNIX seconds
                     "CountryCode": "86",
-                    "SubscriberNumber": dlr.msisdn,
-                    "PhoneNumber": f"+86{dlr.msisdn}",
+                    "SubscriberNumber": _national(dlr.msisdn),
+                    "PhoneNumber": f"+86{_national(dlr.msisdn)}",
                     "SerialNo": dlr.message_id,
                     "ReportStatus": "SUCCESS" if delivered else "FAIL",
                     "Description": description,
@@ -363,7 +553,7 @@ class TencentSmsApiSimulator(_CloudApi):
         report = {
             "user_receive_time": dlr.done_at.astimezone(CHINA_TZ).strftime(_TIME),
             "nationcode": "86",
-            "mobile": dlr.msisdn,
+            "mobile": _national(dlr.msisdn),
             "report_status": "SUCCESS" if delivered else "FAIL",
             "errmsg": description,
             "description": "用户短信送达成功" if delivered else "",

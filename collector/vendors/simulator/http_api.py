@@ -24,6 +24,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
@@ -78,7 +79,7 @@ class HttpVendorSimulator:
         self._port = port
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
-        self._pull_queue: deque[dict[str, str]] = deque()
+        self._pull_queue: deque[dict[str, Any]] = deque()
         self._session: aiohttp.ClientSession | None = None
         self.pushes_sent = 0
         self.push_failures = 0

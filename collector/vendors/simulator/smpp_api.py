@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from agent.sms.gsm7 import decode_septets
 from collector.vendors.base import ContentProfile, RejectReason
 from collector.vendors.simulator.network import Accepted, CarrierNetwork, SimulatedDlr
-from collector.vendors.simulator.scenario import VendorScenario
+from collector.vendors.simulator.scenario import SmscAlphabet, VendorScenario
 from collector.vendors.smpp.pdu import CommandStatus, ShortMessage
 from collector.vendors.smpp.server import SmppServer, SmppServerConfig, SubmitEvent
 
@@ -42,9 +43,14 @@ class SubmitText:
     concat: tuple[int, int, int] | None  # (reference, total, sequence)
 
 
-def decode_submit_text(sm: ShortMessage) -> SubmitText:
+def decode_submit_text(
+    sm: ShortMessage, default_alphabet: SmscAlphabet = SmscAlphabet.GSM7
+) -> SubmitText:
     """Text and concatenation of one submit_sm: from the UDH (TS 23.040 9.2.3.24.1/.8 IEs)
-    or the SAR TLVs; the text from short_message or message_payload."""
+    or the SAR TLVs; the text from short_message or message_payload. data_coding 0 is the
+    "SMSC default alphabet" (SMPP 3.4 §5.2.19), the vendor's choice: GSM 03.38 septets one
+    per octet, as smpplib, the npm smpp package and our adapter send it, unless the
+    vendor is set to Latin-1."""
     payload = sm.short_message
     if not payload:
         tlv = sm.tlv(_TLV_MESSAGE_PAYLOAD)
@@ -68,9 +74,30 @@ def decode_submit_text(sm: ShortMessage) -> SubmitText:
         concat = (ref, total, seq)
     if sm.data_coding == _DATA_CODING_UCS2:
         text = payload.decode("utf-16-be", errors="replace")
+    elif sm.data_coding == 0 and default_alphabet is SmscAlphabet.GSM7:
+        text = _gsm7_text(payload)
     else:
-        text = payload.decode("latin-1")  # "SMSC default" is vendor-defined (SMPP 3.4 §5.2.19)
+        text = payload.decode("latin-1")  # data_coding 3 (ISO-8859-1), or a Latin-1 SMSC
     return SubmitText(text, concat)
+
+
+def _gsm7_text(payload: bytes) -> str:
+    """Unpacked septets -> text; a byte above 0x7F is no septet and becomes U+FFFD rather
+    than being remapped silently."""
+    return "".join(
+        decode_septets(run) if run[0] < 0x80 else "\ufffd" * len(run) for run in _runs(payload)
+    )
+
+
+def _runs(payload: bytes) -> list[bytes]:
+    """Consecutive bytes split where they cross 0x80 (septets vs. not)."""
+    out: list[bytes] = []
+    for b in payload:
+        if out and (out[-1][0] < 0x80) == (b < 0x80):
+            out[-1] += bytes([b])
+        else:
+            out.append(bytes([b]))
+    return out
 
 
 @dataclass
@@ -110,7 +137,7 @@ class SmppVendorSimulator:
 
     async def _on_submit(self, event: SubmitEvent) -> int:
         self._numbers[event.message_id] = event.message_number
-        decoded = decode_submit_text(event.sm)
+        decoded = decode_submit_text(event.sm, self._vendor.smpp_default_alphabet)
         ids: tuple[str, ...] = (event.message_id,)
         text = decoded.text
         if decoded.concat is not None:

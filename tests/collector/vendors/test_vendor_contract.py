@@ -60,6 +60,9 @@ CODE_TEMPLATES: dict[str, dict[str, str]] = {
     "tencent": {"SMS_CODE_1": "您的验证码为{1}，5分钟内有效。"},
 }
 CODE_TEMPLATES.update({k: {} for k in ("http", "smpp", "inprocess")})
+CODE_TEMPLATES["aliyun_v3"] = CODE_TEMPLATES["aliyun"]
+# example table -> the simulated API that speaks its wire
+SIM_PROTOCOL = {"inprocess": "http", "aliyun_v3": "aliyun"}
 EXAMPLE = Path(__file__).resolve().parents[3] / "collector" / "vendors" / "example_vendors.toml"
 
 
@@ -78,18 +81,21 @@ async def rig(
     sink: Any = None,
     secret: str = PASSWORD,
     modems: RecordingModemSink | None = None,
+    pull: bool = False,
     **sim: Any,
 ) -> AsyncIterator[Rig]:
     """Simulator + webhook server + the vendor built from its TOML table by the registry.
     `sim` overrides the simulated vendor's scenario table; `secret` is what a cloud
-    vendor's table signs with; `modems` stands for the handsets."""
+    vendor's table signs with; `modems` stands for the handsets; `pull`: the account has
+    no push URL and its table no [dlr_push] (receipts by the table's [dlr_pull])."""
     sink = sink if sink is not None else ListDlrSink()
     hook = DlrWebhookServer([], sink)
     await hook.start()
+    pull = pull or kind == "aliyun_v3"  # that example table pulls with QuerySendDetails
     sim_table = vendor_scenario(
         **{
-            "protocol": "http" if kind == "inprocess" else kind,
-            "dlr_push_url": hook.url_for("acct"),
+            "protocol": SIM_PROTOCOL.get(kind, kind),
+            "dlr_push_url": None if pull else hook.url_for("acct"),
             "dlr_push_secret": PUSH_SECRET,
             "templates": {NOTE_TEMPLATE: NOTE, **CODE_TEMPLATES[kind]},
             **sim,
@@ -115,7 +121,10 @@ async def rig(
             table["base_url"] = front.base_url
             table["auth"].update(key_id=ACCOUNT, secret=secret)
             table["templates"] = {"notification": NOTE_TEMPLATE, "verification_code": "SMS_CODE_1"}
-            table["dlr_push"]["allow_from"] = ["127.0.0.1/32"]  # the simulator's source
+            if pull:
+                table.pop("dlr_push", None)
+            else:
+                table["dlr_push"]["allow_from"] = ["127.0.0.1/32"]  # the simulator's source
         else:
             front = SmppVendorSimulator(network, "acct")
             await front.start()
@@ -137,7 +146,7 @@ async def rig(
         await hook.close()
 
 
-CLOUDS = ("aliyun", "tencent")
+CLOUDS = ("aliyun", "tencent", "aliyun_v3")
 KINDS = ["http", "smpp", "inprocess", *CLOUDS]
 
 
@@ -147,8 +156,7 @@ def test_accepted_submit_reaches_the_modem_and_a_dlr_is_stored(kind: str) -> Non
         async with rig(kind) as r:
             assert r.vendor.name == "acct"
             result = await r.vendor.submit(OutgoingSms("p-1", MSISDN_CMCC, NOTE, signature=SIG))
-            await r.sink.wait_for(1)
-            await r.network.wait_idle()
+            await _receipts(kind, r, 1)
         assert result.vendor == "acct" and result.parts == 1 and len(result.message_ids) == 1
         assert result.raw_request and result.raw_response and result.accepted_at_ns > 0
         wire_status = result.smpp_status if kind == "smpp" else result.http_status
@@ -182,6 +190,15 @@ def test_poll_dlrs_returns_a_count(kind: str) -> None:
             return await r.vendor.poll_dlrs()
 
     assert run(scenario()) == 0  # both deliver DLRs by push/session here
+
+
+async def _receipts(kind: str, r: Rig, count: int) -> None:
+    """Wait for `count` receipts: pushed, or (aliyun_v3) pulled once the network is idle."""
+    if kind == "aliyun_v3":
+        await r.network.wait_idle()
+        assert await r.vendor.poll_dlrs() == count
+    await r.sink.wait_for(count)
+    await r.network.wait_idle()
 
 
 class FailOnceSink(ListDlrSink):
@@ -237,8 +254,7 @@ def test_cloud_template_parameters_render_into_what_arrives(kind: str) -> None:
     async def scenario() -> None:
         async with rig(kind) as r:
             await r.vendor.submit(_code())
-            await r.sink.wait_for(1)
-            await r.network.wait_idle()
+            await _receipts(kind, r, 1)
         assert r.modems.delivered[0].sms.text == f"【{SIG}】您的验证码为654321，5分钟内有效。"
 
     run(scenario())
