@@ -113,3 +113,64 @@ def quantile_ci(
     if low_rank is None or low_rank < 1 or high_rank is None or high_rank > n:
         return None
     return ordered[low_rank - 1], ordered[high_rank - 1]
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def fisher_exact_p(a: int, n1: int, b: int, n2: int) -> float:
+    """Two-sided Fisher exact test of a/n1 against b/n2: the probability, with the margins
+    fixed, of a table no more likely than the observed one."""
+    total, k = n1 + n2, a + b
+    lo, hi = max(0, k - n2), min(k, n1)
+
+    def log_pmf(x: int) -> float:
+        return _log_comb(n1, x) + _log_comb(n2, k - x) - _log_comb(total, k)
+
+    observed = log_pmf(a)
+    p = sum(math.exp(lp) for x in range(lo, hi + 1) if (lp := log_pmf(x)) <= observed + 1e-9)
+    return min(1.0, p)
+
+
+def two_proportion_test(a: int, n1: int, b: int, n2: int) -> tuple[float, str]:
+    """(two-sided p-value, method) for H0 "the same rate" between a/n1 and b/n2.
+
+    The pooled z-test when every expected cell count is at least 5, otherwise Fisher's
+    exact test (arrival rates near 100 % leave few failures: the normal approximation
+    would be wrong there). p = 1 when either side has no data."""
+    if n1 <= 0 or n2 <= 0:
+        return 1.0, "no_data"
+    pooled = (a + b) / (n1 + n2)
+    expected = (n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled))
+    if min(expected) < 5:
+        return fisher_exact_p(a, n1, b, n2), "fisher_exact"
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = (a / n1 - b / n2) / se
+    return min(1.0, 2 * (1 - NormalDist().cdf(abs(z)))), "z_test"
+
+
+def quantile_test(
+    first: Sequence[float], second: Sequence[float], q: float
+) -> tuple[float, str] | None:
+    """(two-sided p-value, method) for H0 "the same q-th percentile" of two samples: Mood's
+    median test generalised to any quantile. Both samples are split at the pooled sample's
+    q-th percentile and the shares at or below it compared with `two_proportion_test`.
+    None when either sample is empty."""
+    if not first or not second:
+        return None
+    cut = percentile([*first, *second], q)
+    assert cut is not None
+    below1 = sum(1 for v in first if v <= cut)
+    below2 = sum(1 for v in second if v <= cut)
+    p, method = two_proportion_test(below1, len(first), below2, len(second))
+    return p, f"quantile_split_{method}"
+
+
+def p_better(s1: int, n1: int, s2: int, n2: int) -> float:
+    """Confidence that proportion 1 truly exceeds proportion 2: P(p1 > p2) under the normal
+    approximation of the difference, each rate shrunk by one success and one failure
+    (Agresti-Caffo), so 20/20 against 19/20 is not a certainty. Used by routing advice."""
+    a1, a2 = (s1 + 1) / (n1 + 2), (s2 + 1) / (n2 + 2)
+    se = math.sqrt(a1 * (1 - a1) / (n1 + 2) + a2 * (1 - a2) / (n2 + 2))
+    return NormalDist().cdf((a1 - a2) / se)

@@ -2,8 +2,11 @@
 
 The plan is in the ledger before the vendor sees the message, so a crash between the two
 leaves a probe marked "planned" (judged ambiguous, never charged), never a message sent
-that the ledger does not know. Throttled and transient refusals happen before acceptance
-and are retried a bounded number of times; an ambiguous submit is never retried.
+that the ledger does not know. With several collectors the plan is the claim of the
+schedule slot, written under the probing lease (a fenced ledger view): a collector that
+lost the lease cannot claim one, so no slot is submitted by two collectors. Throttled and
+transient refusals happen before acceptance and are retried a bounded number of times; an
+ambiguous submit is never retried.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import structlog
 from agent.common.logs import mask_msisdn
 from agent.common.units import NS
 from collector.correlation.tokens import make_token
-from collector.ledger.base import Ledger
+from collector.ledger.base import FencedError, Ledger
 from collector.ledger.probes import ProbePlan, Submission
 from collector.probes.content import PROFILES, expected_text
 from collector.probes.scheduler import PlannedProbe, Scheduler, Target
@@ -136,13 +139,17 @@ class ProbeRunner:
         self._gate: VendorGate = gate or _AlwaysOpen()
         self._tokens: dict[str, dict[str, int]] = defaultdict(dict)  # msisdn -> token -> at
         self._tasks: set[asyncio.Task[None]] = set()
-        self._restored = False
+        self._counted: set[str] = set()  # probes already counted against caps and budget
         self.sent = 0
 
     async def restore(self) -> None:
-        """After a restart: reserve recent tokens, count today's sends against caps, and
-        settle probes a crash caught between plan and submit record as ambiguous (the
-        vendor may or may not have them: never retried, never charged)."""
+        """At the start of every run (a restart, or a new tenure of the probing lease when
+        several collectors share the ledger): reserve recent tokens, count sends this
+        runner has not counted yet (another collector's, a previous process's) against
+        caps and budget, and settle probes whose slot was claimed but whose submit was
+        never recorded as ambiguous — the holder died or was fenced off between plan and
+        answer, so the vendor may or may not have the message: never retried (a slot is
+        sent at most once), never charged, judged by what arrives."""
         now = self._clock()
         since = now - int(self._settings.token_window_s * NS)
         for p in await asyncio.to_thread(self._ledger.probes, since_ns=since):
@@ -162,14 +169,15 @@ class ProbeRunner:
                     ),
                 )
             self._tokens[p.plan.msisdn][p.plan.token] = p.plan.planned_at_ns
+            if p.plan.probe_id in self._counted:
+                continue
+            self._counted.add(p.plan.probe_id)
             self._scheduler.record_sent(
                 p.plan.vendor, p.plan.msisdn, p.plan.profile, p.plan.planned_at_ns, p.plan.cost
             )
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not self._restored:  # once per process: a restarted run must not count twice
-            await self.restore()
-            self._restored = True
+        await self.restore()  # every run: what other tenures did meanwhile
         while not stop.is_set():
             now = self._clock()
             until = self._settings.send_until_ns
@@ -193,9 +201,19 @@ class ProbeRunner:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _plan(self, planned: PlannedProbe) -> ProbePlan:
+    async def send_now(
+        self, planned: PlannedProbe, probe_id: str, max_attempts: int
+    ) -> Exception | None:
+        """Plan and submit one probe outside the schedule (a burst): same ledger order,
+        its own id and retry limit; returns the failure, None on acceptance."""
+        plan = await self._plan(planned, probe_id)
+        error = await self._submit(plan, planned.target, max_attempts=max_attempts)
+        self._gate.submitted(plan.vendor, error)
+        return error
+
+    async def _plan(self, planned: PlannedProbe, probe_id: str | None = None) -> ProbePlan:
         profile = PROFILES[planned.profile]
-        probe_id = str(uuid.uuid4())
+        probe_id = probe_id or str(uuid.uuid4())
         now = self._clock()
         cutoff = now - int(self._settings.token_window_s * NS)
         reserved = self._tokens[planned.target.msisdn]
@@ -226,14 +244,24 @@ class ProbeRunner:
             site=planned.target.site,
             iccid=planned.target.iccid,
         )
-        await asyncio.to_thread(self._ledger.add_probe, plan)
+        await asyncio.to_thread(self._ledger.add_probe, plan)  # the slot's claim (fenced)
+        self._counted.add(probe_id)  # due() counted it against caps and budget
         return plan
 
     async def _send(self, plan: ProbePlan, target: Target) -> None:
-        self._gate.submitted(plan.vendor, await self._submit(plan, target))
+        try:
+            self._gate.submitted(plan.vendor, await self._submit(plan, target))
+        except FencedError as exc:
+            # The probing lease passed to another collector during the submit: the answer
+            # cannot be recorded here; the successor settled the slot as ambiguous.
+            log.warning("probe_answer_fenced_off", probe_id=plan.probe_id, vendor=plan.vendor,
+                        error=str(exc))  # fmt: skip
 
-    async def _submit(self, plan: ProbePlan, target: Target) -> Exception | None:
+    async def _submit(
+        self, plan: ProbePlan, target: Target, *, max_attempts: int | None = None
+    ) -> Exception | None:
         """Submit one probe and record the answer; returns the failure, None on acceptance."""
+        attempts = max_attempts or self._settings.max_attempts
         vendor = self._vendors[plan.vendor]
         sms = OutgoingSms(
             probe_id=plan.probe_id,
@@ -250,7 +278,7 @@ class ProbeRunner:
             try:
                 result = await vendor.submit(sms)
             except (ThrottledError, TransientError) as exc:
-                if attempt < self._settings.max_attempts:
+                if attempt < attempts:
                     delay = getattr(exc, "retry_after_s", None) or self._settings.retry_delay_s
                     log.info("probe_submit_retried", probe_id=plan.probe_id, vendor=plan.vendor,
                              error=exc.kind, delay_s=delay)  # fmt: skip

@@ -9,7 +9,8 @@ probes whose time has come, `next_wakeup(now)` says when to ask again. Rules:
 - verification codes: at most `daily_cap_per_number` per vendor and number per local day
   (carriers and vendors cap them; past the cap the vendor rejects and we would measure our
   own schedule instead of the route);
-- marketing only inside the allowed local hours (8:00–21:00 in China);
+- marketing only inside the allowed local hours (default 8:00–21:00, configurable globally
+  or per vendor, collector/probes/bands.py); each suppression is logged and counted;
 - a cost budget per local day (price per billed part) that is never exceeded: a probe whose
   parts would cross it is not sent.
 """
@@ -25,8 +26,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import structlog
+
+from agent.common.logs import mask_msisdn
 from agent.common.units import NS
+from collector.probes.bands import DEFAULT_BANDS, HourBand, Periods, hours_allow
 from collector.probes.content import PROFILES, Category
+
+__all__ = ["DEFAULT_BANDS", "HourBand", "PlannedProbe", "Scheduler", "Target", "VendorPlan"]
+
+log = structlog.get_logger("smsprobe.probes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,27 +60,6 @@ class VendorPlan:
     burst: int = 5
     price_per_part: float = 0.04
     daily_cap_per_number: int = 8  # verification codes per number per local day
-
-
-@dataclass(frozen=True, slots=True)
-class HourBand:
-    name: str
-    start_hour: int  # local, inclusive
-    end_hour: int  # local, exclusive; may wrap past midnight
-    interval_factor: float = 1.0
-
-    def contains(self, hour: int) -> bool:
-        if self.start_hour <= self.end_hour:
-            return self.start_hour <= hour < self.end_hour
-        return hour >= self.start_hour or hour < self.end_hour
-
-
-DEFAULT_BANDS = (
-    HourBand("peak", 18, 22, 1.0),
-    HourBand("day", 8, 18, 1.0),
-    HourBand("night", 22, 8, 3.0),
-)
-MARKETING_HOURS = (8, 21)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +97,7 @@ class Scheduler:
         daily_budget: float = math.inf,
         bands: tuple[HourBand, ...] = DEFAULT_BANDS,
         timezone: str = "Asia/Shanghai",
+        periods: Periods | None = None,
     ) -> None:
         for plan in vendors:
             unknown = [p for p in plan.profiles if p not in PROFILES]
@@ -118,8 +107,10 @@ class Scheduler:
         self._rng = rng
         self._parts_of = parts_of  # (vendor, profile) -> billed parts, signature included
         self._budget = daily_budget
-        self._bands = bands
-        self._tz = ZoneInfo(timezone)
+        self._periods = periods or Periods(timezone=timezone, bands=bands)
+        self._tz = ZoneInfo(self._periods.timezone)
+        # (vendor, profile, local day) -> probes held back by marketing quiet hours
+        self.suppressed: dict[tuple[str, str, str], int] = defaultdict(int)
         self._spent: dict[str, float] = defaultdict(float)  # local day -> money
         self._caps: dict[tuple[str, str, str], int] = defaultdict(int)  # vendor, msisdn, day
         self._buckets = {v.name: _Bucket(float(v.burst), start_ns) for v in vendors}
@@ -158,6 +149,14 @@ class Scheduler:
     def spent(self, at_ns: int) -> float:
         return self._spent[self._day(at_ns)]
 
+    def affordable(self, at_ns: int, cost: float) -> bool:
+        """Whether `cost` more fits in the daily budget of `at_ns`'s local day."""
+        return self._spent[self._day(at_ns)] + cost <= self._budget + 1e-9
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self._tz
+
     def next_wakeup(self) -> int:
         return self._lanes[0].next_at_ns if self._lanes else 2**63 - 1
 
@@ -182,7 +181,7 @@ class Scheduler:
                         self._targets[msisdn],
                         profile,
                         now_ns,
-                        self.band(local.hour).name,
+                        self.band(local.hour, vendor).name,
                         parts,
                         cost,
                     )
@@ -191,8 +190,8 @@ class Scheduler:
             heapq.heappush(self._lanes, lane)
         return planned
 
-    def band(self, hour: int) -> HourBand:
-        return next((b for b in self._bands if b.contains(hour)), HourBand("other", 0, 24))
+    def band(self, hour: int, vendor: str = "") -> HourBand:
+        return self._periods.band(vendor, hour)
 
     # ---------------------------------------------------------------- internals
     def _blocked_until(
@@ -201,10 +200,15 @@ class Scheduler:
         """None when the lane may send now, else when to look at it again."""
         local = self._local(now_ns)
         category = PROFILES[profile].category
-        if category is Category.MARKETING and not (
-            MARKETING_HOURS[0] <= local.hour < MARKETING_HOURS[1]
-        ):
-            return self._next_local_time(local, MARKETING_HOURS[0]) + self._jitter_ns(600)
+        hours = self._periods.marketing_for(plan.name)
+        if category is Category.MARKETING and not hours_allow(hours, local.hour):
+            resume = self._next_local_time(local, hours[0]) + self._jitter_ns(600)
+            self.suppressed[(plan.name, profile, local.date().isoformat())] += 1
+            log.info("probe_suppressed_quiet_hours", vendor=plan.name, profile=profile,
+                     msisdn=mask_msisdn(msisdn), local_time=local.isoformat(timespec="minutes"),
+                     allowed=f"{hours[0]:02d}:00-{hours[1]:02d}:00 {self._periods.timezone}",
+                     resume_at_ns=resume)  # fmt: skip
+            return resume
         day = self._day(now_ns)
         if (
             category is Category.OTP
@@ -224,7 +228,7 @@ class Scheduler:
         return None
 
     def _gap_ns(self, plan: VendorPlan, now_ns: int, *, first: bool = False) -> int:
-        factor = self.band(self._local(now_ns).hour).interval_factor
+        factor = self.band(self._local(now_ns).hour, plan.name).interval_factor
         mean = plan.interval_s * factor
         if first:  # spread the lanes' first sends over one interval
             return int(self._rng.uniform(0, mean) * NS)

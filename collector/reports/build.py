@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent.common.units import NS
@@ -17,6 +17,7 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "vendor_band": ("vendor", "band"),
     "vendor_profile": ("vendor", "profile"),
     "vendor_region": ("vendor", "region"),
+    "vendor_calendar": ("vendor", "calendar"),
     "full": DIMENSIONS,
 }
 
@@ -89,6 +90,9 @@ class Report:
     not_measured: dict[str, list[Gap]] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)  # vendor -> probes in a gap
     period_ns: tuple[int, int] = (0, 0)
+    periods: list[str] = field(default_factory=list)  # which hours each band covers, where
+    bursts: list[dict[str, Any]] = field(default_factory=list)  # reports/bursts.py
+    quiet_hours: dict[str, int] = field(default_factory=dict)  # vendor -> suppressed sends
 
     def measured_fraction(self, vendor: str) -> float | None:
         since, until = self.period_ns
@@ -124,6 +128,9 @@ class Report:
                 }
                 for v, gaps in self.not_measured.items()
             },
+            "periods": self.periods,
+            "bursts": self.bursts,
+            "quiet_hours_suppressed": self.quiet_hours,
         }
 
 
@@ -152,14 +159,24 @@ def build_report(
     filters: Mapping[str, str] | None = None,
     not_measured: Mapping[str, Sequence[Gap]] | None = None,
     period_ns: tuple[int, int] = (0, 0),
+    periods: Sequence[str] = (),
+    day_kind: Callable[[int], str] | None = None,
+    bursts: Sequence[Mapping[str, Any]] = (),
+    exclude: Callable[[JudgedProbe], bool] | None = None,
 ) -> Report:
     """`not_measured`: each vendor's gaps (merge_gaps); a probe submitted inside one is
-    left out of every figure, so rates are computed over measured time only."""
+    left out of every figure, so rates are computed over measured time only. `day_kind`
+    labels each probe's send time for the calendar breakdown; `exclude` leaves probes out
+    of every figure (burst probes: measured apart in `bursts`, never in the baseline)."""
     thresholds = thresholds or Thresholds()
     gaps = dict(not_measured or {})
     excluded: dict[str, int] = defaultdict(int)
     all_probes: list[JudgedProbe] = []
     for p in probes:
+        if exclude is not None and exclude(p):
+            continue
+        if day_kind is not None:
+            p = replace(p, calendar=day_kind(p.submitted_at_ns))
         if _in_gap(gaps.get(p.vendor, ()), p.submitted_at_ns):
             excluded[p.vendor] += 1
         else:
@@ -208,4 +225,6 @@ def build_report(
         not_measured={v: list(g) for v, g in sorted(gaps.items())},
         excluded=dict(excluded),
         period_ns=period_ns,
+        periods=list(periods),
+        bursts=[dict(b) for b in bursts],
     )

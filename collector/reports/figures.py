@@ -63,6 +63,7 @@ class JudgedProbe:
     duplicates: int = 0
     parts: int = 1  # billed parts of the message (70/67 rule, signature included)
     missing_parts: int = 0  # parts that never arrived (partial outcome)
+    calendar: str = ""  # holiday/campaign/weekend/workday of the send (reports/calendar.py)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JudgedProbe:
@@ -240,7 +241,7 @@ def aggregate(
     price_per_part: Mapping[str, float] | None = None,
 ) -> list[Cell]:
     """One cell per combination of `group_by` values present, sorted by key."""
-    unknown = set(group_by) - set(DIMENSIONS)
+    unknown = set(group_by) - set(DIMENSIONS) - {"calendar"}
     if unknown:
         raise ValueError(f"cannot group by {sorted(unknown)}; choose from {DIMENSIONS}")
     groups: dict[tuple[str, ...], list[JudgedProbe]] = defaultdict(list)

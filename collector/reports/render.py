@@ -313,6 +313,7 @@ p95 latency ≤ {report.thresholds.p95_latency_s:.0f} s; decided by a one-sided 
 Arrival rate counts probes whose receiver was healthy; partial (a long message with parts missing), inconclusive and rejected probes are shown apart.</p>
 <h2>Summary</h2><ul>{"".join(summary) or "<li>No probes in the period.</li>"}</ul>
 {_html_not_measured(report)}
+{_html_periods(report)}
 <h2>Arrival rate over time</h2>{rate_chart(report)}
 <h2>Latency distribution</h2>{latency_chart(report)}
 <h2>Vendor × carrier</h2>{heatmap(report)}
@@ -356,6 +357,42 @@ def _html_not_measured(report: Report) -> str:
     )
 
 
+def period_lines(report: Report) -> list[str]:
+    """The bands explained, quiet-hour suppressions, then one line per stress burst."""
+    lines = list(report.periods)
+    for vendor, n in sorted(report.quiet_hours.items()):
+        lines.append(f"{vendor}: {n} marketing send(s) held back by quiet hours")
+    for b in report.bursts:
+        load, base = b["under_load"], b["baseline"]
+        arrival = b["tests"].get("arrival", {})
+        p95 = b["tests"].get("latency_p95", {})
+
+        def sig(t: dict[str, object]) -> str:
+            return (
+                ""
+                if not t
+                else f" (p = {t['p_value']:.3g}{', significant' if t['significant'] else ''})"
+            )
+
+        lines.append(
+            f"Burst {b['burst']} through {b['vendor']} ({', '.join(b['bands'])}; "
+            f"{', '.join(b['calendar'])}): {b['sent']} sent in {b['spread_s']} s, accepted "
+            f"{_pct(b['accept_rate'])}, throttled {b['throttled']}; arrival "
+            f"{_pct(load['arrival_rate'])} vs baseline {_pct(base['arrival_rate'])}{sig(arrival)}; "
+            f"p50 {_num(load['latency_p50_s'], ' s')} vs {_num(base['latency_p50_s'], ' s')}, "
+            f"p95 {_num(load['latency_p95_s'], ' s')} vs {_num(base['latency_p95_s'], ' s')}{sig(p95)}"
+        )
+    return lines
+
+
+def _html_periods(report: Report) -> str:
+    lines = period_lines(report)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f"<h2>Periods and bursts</h2><ul class=small>{items}</ul>"
+
+
 def render_markdown(report: Report) -> str:
     lines = [f"# smsprobe SLA report {report.since} – {report.until}", ""]
     lines.append(f"Generated {report.generated_at} by smsprobe {report.software_version}.")
@@ -364,10 +401,15 @@ def render_markdown(report: Report) -> str:
         lines += ["## Not measured", ""]
         lines += [f"- {line.strip()}" for line in not_measured_lines(report)]
         lines.append("")
+    if period_lines(report):
+        lines += ["## Periods and bursts", ""]
+        lines += [f"- {line}" for line in period_lines(report)]
+        lines.append("")
     for title, name in (
         ("By vendor", "vendor"),
         ("By vendor × carrier", "vendor_carrier"),
         ("By vendor × hour band", "vendor_band"),
+        ("By vendor × calendar day", "vendor_calendar"),
     ):
         cells = report.tables.get(name, [])
         if not cells:
