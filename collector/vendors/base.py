@@ -97,6 +97,9 @@ class DlrSource(StrEnum):
     PUSH = "push"
     PULL = "pull"
     SMPP = "smpp"
+    CMPP = "cmpp"  # China's carrier gateways (collector/vendors/cngw)
+    SGIP = "sgip"
+    SMGP = "smgp"
 
 
 class RejectReason(StrEnum):

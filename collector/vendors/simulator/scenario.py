@@ -102,6 +102,19 @@ class VendorProtocol(StrEnum):
     SMPP = "smpp"
     ALIYUN = "aliyun"  # Alibaba Cloud SMS (simulator/cloud_api.py)
     TENCENT = "tencent"  # Tencent Cloud SMS (simulator/cloud_api.py)
+    CMPP2 = "cmpp2"  # China's carrier gateways (simulator/gateway_api.py)
+    CMPP3 = "cmpp3"
+    SGIP = "sgip"
+    SMGP = "smgp"
+
+    @property
+    def is_gateway(self) -> bool:
+        return self in _GATEWAY_PROTOCOLS
+
+
+_GATEWAY_PROTOCOLS = frozenset(
+    {VendorProtocol.CMPP2, VendorProtocol.CMPP3, VendorProtocol.SGIP, VendorProtocol.SMGP}
+)
 
 
 class LatencyDist(StrEnum):
@@ -216,6 +229,7 @@ class VendorScenario:
     dlr_push_format: PushFormat = PushFormat.JSON
     dlr_push_retry_s: tuple[float, ...] = (60.0, 300.0, 600.0)  # Alibaba SmsReport: 1/5/10 min
     smpp_receipt_form: ReceiptForm = ReceiptForm.TEXT_AND_TLV  # how SMPP receipts travel
+    sgip_report_to: str | None = None  # SGIP: HOST:PORT of the SP's report listener
     sender_prefix: str = "1069"
     sender_ext: str = "0001"
     signature_required: bool = True
@@ -419,6 +433,7 @@ def _vendor(name: str, t: StrictTable) -> VendorScenario:
         dlr_push_format=t.enum("dlr_push_format", PushFormat, PushFormat.JSON),
         dlr_push_retry_s=tuple(float(r) for r in retry),
         smpp_receipt_form=t.enum("smpp_receipt_form", ReceiptForm, ReceiptForm.TEXT_AND_TLV),
+        sgip_report_to=t.opt_str("sgip_report_to"),
         sender_prefix=t.string("sender_prefix", "1069"),
         sender_ext=t.string("sender_ext", "0001"),
         signature_required=t.boolean("signature_required", True),
