@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,10 +26,13 @@ from collector.api.server import ServerSettings, TlsMaterial, start_server
 from collector.api.servicer import AgentServicer, ConfigStore
 from collector.canaries import CanaryPlanner, keep_planned
 from collector.config import ConfigError, load_config
+from collector.coordination.config import CoordinationConfig, parse_coordination
+from collector.coordination.keeper import LeaseKeeper, leased
 from collector.health.board import HealthBoard, service_unit
 from collector.health.recorder import HealthRecorder
 from collector.health.supervise import Supervision, Supervisor
 from collector.ledger import LedgerError, open_ledger
+from collector.ledger.leases import ALERTS, LEASE_NAMES, PROBING, Grant
 from collector.metrics import CollectorMetrics
 from collector.probes.config import parse_probes
 from collector.probes.service import ProbeService, timeseries_unit
@@ -180,12 +184,20 @@ async def serve(
             board.units(), {v: board.measured(v) for v in board.vendors}
         )
     )
-    for span in await asyncio.to_thread(ledger.resume_health, instance, at_ns=time.time_ns()):
-        log.warning("not_measured_while_down", vendor=span.vendor, cause=span.cause,
-                    since_ns=span.start_ns, until_ns=span.end_ns)  # fmt: skip
+    await _not_measured_while_down(ledger, instance)
     supervisor = Supervisor(board, stop)
-    supervision = start_probing(config, ledger, supervisor)
-    start_alerting(config, ledger, supervisor, supervision)
+    # Work done once across the group runs under leases kept in the ledger (SQLite: one
+    # collector, held at once); the first renewal happens before any unit starts.
+    keeper = LeaseKeeper(ledger, instance, LEASE_NAMES, coordination_config(config))
+    keeper.on_new_tenure.append(partial(_took_over, ledger, instance))
+    await keeper.renew_once()
+    supervisor.spawn(
+        service_unit("leases"),
+        lambda unit: keeper.run(unit.stop, on_pass=unit.running),
+        Supervision().service(),
+    )
+    supervision = start_probing(config, ledger, supervisor, keeper)
+    start_alerting(config, ledger, supervisor, supervision, keeper, instance)
 
     async def canaries(unit: Unit) -> None:
         await keep_planned(
@@ -207,6 +219,7 @@ async def serve(
         await running.stop(grace_s=2.0)
         # Units see `stop`: a last judging pass, vendors, webhooks and sinks closed.
         await supervisor.join(timeout_s=10.0)
+        await keeper.release_all()  # a clean stop: the next holder need not wait
         try:  # the stop itself is a not-measured span from now until the next start
             await recorder.flush()
         except Exception as exc:
@@ -218,7 +231,35 @@ async def serve(
         raise SystemExit(1)
 
 
-def start_probing(config: CollectorSettings, ledger: Ledger, supervisor: Supervisor) -> Supervision:
+async def _not_measured_while_down(ledger: Ledger, instance: str) -> None:
+    for span in await asyncio.to_thread(ledger.resume_health, instance, at_ns=time.time_ns()):
+        log.warning("not_measured_while_down", vendor=span.vendor, cause=span.cause,
+                    since_ns=span.start_ns, until_ns=span.end_ns)  # fmt: skip
+
+
+async def _took_over(ledger: Ledger, instance: str, grant: Grant) -> None:
+    """A new tenure of the probing lease after a holder that died or stalled: the vendors
+    were measured by nobody from its last heartbeat until now (a `collector` span)."""
+    lapsed = grant.lapsed_holder
+    if grant.lease.name == PROBING and lapsed and lapsed != instance:
+        log.warning("lease_taken_over", lease=grant.lease.name, token=grant.lease.token,
+                    from_holder=lapsed, its_last_renewal_ns=grant.lapsed_renewed_at_ns)  # fmt: skip
+        await _not_measured_while_down(ledger, lapsed)
+
+
+def coordination_config(config: CollectorSettings) -> CoordinationConfig:
+    try:
+        return parse_coordination(config.raw_section("coordination"), file=config.source)
+    except ConfigError as exc:
+        raise click.ClickException(f"config error: {exc}") from exc
+
+
+def start_probing(
+    config: CollectorSettings,
+    ledger: Ledger,
+    supervisor: Supervisor,
+    keeper: LeaseKeeper | None = None,
+) -> Supervision:
     """The probing side (vendors, scheduler, judge, time series) when [probes] is set;
     ingest alone otherwise. Returns how units are restarted ([probes.supervision])."""
 
@@ -236,8 +277,12 @@ def start_probing(config: CollectorSettings, ledger: Ledger, supervisor: Supervi
             supervisor.spawn(
                 service_unit("timeseries"),
                 timeseries_unit(
-                    ledger, timeseries, time.time_ns, config.agent_defaults.offline_after_s
-                ),
+                    ledger,
+                    timeseries,
+                    time.time_ns,
+                    config.agent_defaults.offline_after_s,
+                    keeper=keeper,
+                ),  # fmt: skip
                 supervision.service(fatal=False),
             )
         return supervision
@@ -250,14 +295,21 @@ def start_probing(config: CollectorSettings, ledger: Ledger, supervisor: Supervi
         timeseries=timeseries,
         canary_deadline_s=config.agent_defaults.canary_deadline_s,
         offline_after_s=config.agent_defaults.offline_after_s,
-    ).start(supervisor, supervisor.board)
+    ).start(supervisor, supervisor.board, keeper)
     return probes.supervision
 
 
 def start_alerting(
-    config: CollectorSettings, ledger: Ledger, supervisor: Supervisor, supervision: Supervision
+    config: CollectorSettings,
+    ledger: Ledger,
+    supervisor: Supervisor,
+    supervision: Supervision,
+    keeper: LeaseKeeper | None = None,
+    instance: str = "",
 ) -> None:
-    """SLA, fake-DLR, outage, silent-receiver and monitoring alerts when [alerts] is set."""
+    """SLA, fake-DLR, outage, silent-receiver and monitoring alerts when [alerts] is set;
+    with `keeper`, on the holder of the alerts lease only, every write and delivery claim
+    fenced by it."""
 
     if not config.raw_section("alerts"):
         return
@@ -266,7 +318,8 @@ def start_alerting(
             config.raw_section("alerts"),
             config.raw_section("reports"),
             file=config.source,
-            ledger=ledger,
+            ledger=ledger if keeper is None else ledger.fenced(keeper.fence(ALERTS)),
+            instance=instance,
         )
     except ConfigError as exc:
         raise click.ClickException(f"config error: {exc}") from exc
@@ -275,4 +328,5 @@ def start_alerting(
         async with notifier:
             await service.run(unit.stop, on_pass=unit.running)
 
-    supervisor.spawn(service_unit("alerts"), run, supervision.service())
+    body = run if keeper is None else leased(keeper, ALERTS, run)
+    supervisor.spawn(service_unit("alerts"), body, supervision.service())

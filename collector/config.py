@@ -14,7 +14,8 @@
                          expected_modems = [{imei = "...", iccid = "...", msisdn = "..."}]
 
 Optional sections owned by other modules are kept raw (`Mapping[str, Any]`) and validated
-there with collector/configlib.py: [vendors] [probes] [timeseries] [alerts] [reports].
+there with collector/configlib.py: [vendors] [probes] [timeseries] [alerts] [reports]
+[coordination].
 Unknown top-level keys are rejected; every error names file, key path and expectation.
 """
 
@@ -45,7 +46,7 @@ __all__ = [
     "parse_config",
 ]
 
-RAW_SECTIONS = ("vendors", "probes", "timeseries", "alerts", "reports")
+RAW_SECTIONS = ("vendors", "probes", "timeseries", "alerts", "reports", "coordination")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 _AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -139,6 +140,7 @@ class CollectorSettings:
     timeseries: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     alerts: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     reports: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    coordination: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     def raw_section(self, name: str) -> Mapping[str, Any]:
         if name not in RAW_SECTIONS:

@@ -5,6 +5,12 @@ Body (one JSON object, UTF-8):
      "at": "2026-11-24T10:00:00Z", "at_ns": ..., "alert_id": 7, "figures": {...},
      "evidence_url": "https://.../evidence?vendor=acme&since=...&until=..."}
 With a secret, header `X-Smsprobe-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+Header `X-Smsprobe-Delivery: <alert_id>:<phase>` names the event: the same on a retry and
+on a re-delivery by another collector, so a receiver can drop a repeat.
+
+Several collectors: each delivery (alert, phase, webhook) is claimed in the ledger under
+the alerts lease before the POST and settled after it (alert_deliveries); a delivery
+already settled or claimed by the current tenure is not posted again.
 
 Each webhook gets up to `max_attempts` tries; 2xx is delivered, 408/429/5xx and network
 errors are retried after the injected backoff, other 4xx are final (the receiver refuses
@@ -32,6 +38,7 @@ from collector.alerts.engine import AlertEvent
 from collector.ledger.base import Ledger
 
 log = structlog.get_logger("smsprobe.alerts")
+DELIVERY_HEADER = "X-Smsprobe-Delivery"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +87,10 @@ class WebhookNotifier:
         timeout_s: float = 10.0,
         backoff: ExponentialBackoff | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        instance: str = "",
     ) -> None:
         self._urls = tuple(urls)
+        self._by = instance
         self._ledger = ledger
         self._secret = hmac_secret
         self._header = hmac_header
@@ -102,11 +111,22 @@ class WebhookNotifier:
             await self._session.close()
             self._session = None
 
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return self._urls
+
     async def notify(
-        self, event: AlertEvent, *, alert_id: int, evidence_url: str = ""
+        self,
+        event: AlertEvent,
+        *,
+        alert_id: int,
+        evidence_url: str = "",
+        only: Sequence[str] | None = None,
     ) -> list[Delivery]:
-        """Deliver to every webhook concurrently; never raises for a webhook's failure."""
-        if not self._urls:
+        """Deliver to every webhook (or those in `only`) concurrently; never raises for a
+        webhook's failure. A delivery another tenure settled or holds is skipped."""
+        urls = self._urls if only is None else tuple(u for u in self._urls if u in only)
+        if not urls:
             return []
         body = json.dumps(
             alert_body(event, alert_id=alert_id, evidence_url=evidence_url),
@@ -114,15 +134,33 @@ class WebhookNotifier:
             ensure_ascii=False,
             default=str,
         ).encode()
-        headers = {"Content-Type": "application/json"}
+        headers = {
+            "Content-Type": "application/json",
+            DELIVERY_HEADER: f"{alert_id}:{event.phase}",
+        }
         if self._secret:
             headers[self._header] = signature(body, self._secret)
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         results = await asyncio.gather(
-            *(self._deliver(url, body, headers, event, alert_id) for url in self._urls)
+            *(self._claimed(url, body, headers, event, alert_id) for url in urls)
         )
-        return list(results)
+        return [r for r in results if r is not None]
+
+    async def _claimed(
+        self, url: str, body: bytes, headers: dict[str, str], event: AlertEvent, alert_id: int
+    ) -> Delivery | None:
+        claimed = await asyncio.to_thread(
+            self._ledger.claim_delivery, alert_id, event.phase, url, by=self._by
+        )
+        if not claimed:
+            log.info("alert_delivery_not_ours", url=url, alert_id=alert_id, phase=event.phase)
+            return None
+        result = await self._deliver(url, body, headers, event, alert_id)
+        await asyncio.to_thread(
+            self._ledger.settle_delivery, alert_id, event.phase, url, delivered=result.delivered
+        )
+        return result
 
     async def _deliver(
         self, url: str, body: bytes, headers: dict[str, str], event: AlertEvent, alert_id: int

@@ -16,7 +16,7 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
 import structlog
@@ -36,9 +36,10 @@ from collector.alerts.engine import (
     conditions,
 )
 from collector.alerts.notify import Delivery, WebhookNotifier
-from collector.ledger.base import Ledger
+from collector.ledger.base import FencedError, Ledger
 from collector.ledger.health import UnmeasuredSpan
 from collector.ledger.model import AgentStatus
+from collector.ledger.probes import AlertRow
 from collector.reports.config import iso, parse_reports
 from collector.reports.judged import load_judged
 
@@ -57,6 +58,21 @@ STOP_DRAIN_S = 2.0
 class Notifier(Protocol):
     async def notify(
         self, event: AlertEvent, *, alert_id: int, evidence_url: str = ""
+    ) -> list[Delivery]: ...
+
+
+class DeliveryTracking(Protocol):
+    """A notifier that claims each delivery in the ledger (WebhookNotifier)."""
+
+    urls: tuple[str, ...]
+
+    async def notify(
+        self,
+        event: AlertEvent,
+        *,
+        alert_id: int,
+        evidence_url: str = "",
+        only: Sequence[str] | None = None,
     ) -> list[Delivery]: ...
 
 
@@ -107,6 +123,9 @@ class AlertService:
         self._interval_s = interval_s
         self._base_url = evidence_base_url
         self._engine: AlertEngine | None = None
+        # Webhooks whose deliveries are queued and claimed in the ledger (none for a
+        # notifier that does not track them).
+        self._urls: tuple[str, ...] = tuple(getattr(notifier, "urls", ()))
         self._deliveries: set[asyncio.Task[list[Delivery]]] = set()
         self.evaluations = 0
 
@@ -125,7 +144,48 @@ class AlertService:
             active.append(Condition(kind, _subject(row.subject), row.figures))
         self._engine = AlertEngine(self._rules, active)
         log.info("alerts_restored", open=len(active))
+        await self._redeliver({row.alert_id: row for row in await asyncio.to_thread(
+            self._ledger.alerts, since_ns=0)} if self._urls else {})  # fmt: skip
         return len(active)
+
+    async def _redeliver(self, rows: dict[int, AlertRow]) -> None:
+        """Deliveries the ledger holds unsettled: queued with an alert whose holder died
+        before posting, or claimed by a holder that died not knowing the answer. Posted
+        again (same X-Smsprobe-Delivery id) — never dropped; a repeat only when the dead
+        holder's POST had in fact arrived."""
+        for d in await asyncio.to_thread(self._ledger.pending_deliveries):
+            row = rows.get(d.alert_id)
+            if row is None:
+                continue
+            try:
+                kind = AlertKind(row.kind)
+            except ValueError:
+                continue
+            start = d.phase == "start"
+            event = AlertEvent(
+                d.phase,
+                kind,
+                dict(row.subject),
+                row.started_at_ns if start else row.ended_at_ns,
+                row.figures if start else row.end_figures,
+            )
+            log.warning("alert_delivery_resumed", alert_id=d.alert_id, phase=d.phase,
+                        url=d.url, state=d.state)  # fmt: skip
+            self._notify(event, d.alert_id, only=(d.url,))
+
+    def _notify(
+        self, event: AlertEvent, alert_id: int, *, only: Sequence[str] | None = None
+    ) -> None:
+        since = event.at_ns - int(self._rules.window_s * NS)
+        url = evidence_url(self._base_url, event, since_ns=since)
+        if only is None:
+            coro = self._notifier.notify(event, alert_id=alert_id, evidence_url=url)
+        else:
+            tracking = cast(DeliveryTracking, self._notifier)  # only when it has urls
+            coro = tracking.notify(event, alert_id=alert_id, evidence_url=url, only=only)
+        task = asyncio.create_task(coro)
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
     def _facts(self, now: int) -> tuple[list[Condition], Cleared]:
         """What fires at `now`, and what is shown cleared (an alert ends only on that)."""
@@ -182,26 +242,20 @@ class AlertService:
             log.info("alert_started" if event.phase == "start" else "alert_ended",
                      alert_id=alert_id, kind=event.kind.value, subject=event.subject,
                      figures=dict(event.figures))  # fmt: skip
-            url = evidence_url(self._base_url, event, since_ns=now - int(self._rules.window_s * NS))
-            task = asyncio.create_task(
-                self._notifier.notify(event, alert_id=alert_id, evidence_url=url)
-            )
-            self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
+            self._notify(event, alert_id)
         return events
 
     def _record(self, event: AlertEvent) -> int:
         kind, figures = event.kind.value, dict(event.figures)
+        # The deliveries are queued in the same transaction (alert_deliveries): a holder
+        # dying right after this leaves them pending for its successor (restore).
         if event.phase == "start":
-            return self._ledger.start_alert(kind, event.subject, at_ns=event.at_ns, figures=figures)
-        wanted = _subject(event.subject)
-        open_ids = [
-            r.alert_id
-            for r in self._ledger.open_alerts()
-            if r.kind == kind and _subject(r.subject) == wanted
-        ]
-        self._ledger.end_alert(kind, event.subject, at_ns=event.at_ns, figures=figures)
-        return max(open_ids) if open_ids else 0
+            return self._ledger.start_alert(
+                kind, event.subject, at_ns=event.at_ns, figures=figures, deliver_to=self._urls
+            )
+        return self._ledger.end_alert(
+            kind, event.subject, at_ns=event.at_ns, figures=figures, deliver_to=self._urls
+        )
 
     async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
         """Wait for notifications in flight; cancel those still running after timeout_s."""
@@ -224,12 +278,15 @@ class AlertService:
         """Evaluate every interval until `stop` is set; one failed pass is logged, not fatal
         (the open alerts are restored by the first pass that reaches the ledger); `on_pass`
         after each pass that worked (the supervisor's "running")."""
+        self._engine = None  # every run (a restart, a new tenure) starts from the ledger
         try:
             while not stop.is_set():
                 try:
                     await self.evaluate_once()
                     if on_pass is not None:
                         on_pass()
+                except FencedError:
+                    raise  # the alerts lease passed to another collector: stop here
                 except Exception as exc:  # keep watching; the next pass retries
                     log.error("alert_evaluation_failed", error=repr(exc))
                 with contextlib.suppress(TimeoutError):
@@ -245,6 +302,7 @@ def alert_service_from_config(
     file: str,
     ledger: Ledger,
     clock: Callable[[], int] = time.time_ns,
+    instance: str = "",
 ) -> tuple[AlertService, WebhookNotifier]:
     """Wire the service from [alerts] and [reports] (raises ConfigError). Run it with
     `async with notifier: await service.run(stop)` so the HTTP session is closed."""
@@ -260,6 +318,7 @@ def alert_service_from_config(
         max_attempts=cfg.max_attempts,
         timeout_s=cfg.timeout_s,
         backoff=ExponentialBackoff(base, cfg.backoff_max_s, min_s=base / 2),
+        instance=instance,
     )
     service = AlertService(
         ledger,

@@ -9,7 +9,7 @@ import sys
 import time
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from collector.certs import create_ca, issue_agent
 from collector.demo.configs import (
     agent_toml,
     collector_toml,
-    evening_zone,
     fleet_toml,
     scenario_toml,
     timeseries_toml,
@@ -89,7 +88,6 @@ class Run:
     webhook_port: int
     vendor_ports: dict[str, int]
     procs: list[ChildProcess]
-    timezone: str = "Asia/Shanghai"  # of bands, quiet hours and the simulated peak
 
     @property
     def logs(self) -> Path:
@@ -97,9 +95,8 @@ class Run:
 
     def write_collector_config(self, send_for_s: float) -> None:
         text = collector_toml(
-            self.out, self.grpc_port, self.webhook_port, self.vendor_ports, send_for_s, self.seed,
-            timezone=self.timezone,
-        )  # fmt: skip
+            self.out, self.grpc_port, self.webhook_port, self.vendor_ports, send_for_s, self.seed
+        )
         if self.influx is not None:
             text += self.influx.toml()
         (self.out / "collector.toml").write_text(text)
@@ -311,16 +308,14 @@ def demo_command(
         webhook_port=free_port(),
         vendor_ports={},
         procs=[],
-        timezone=evening_zone(datetime.now(UTC)),
     )
-    echo(f"  periods: bands in {run.timezone}, where it is now evening (the demo's peak band)")
     (out / "fleet.toml").write_text(fleet_toml(demo_modems(), out / "sims", run.control_port, seed))
     scenario = out / "scenario.toml"
     if scenario_path is None:
+        local_hour = datetime.now().astimezone().hour
         scenario.write_text(
-            scenario_toml(demo_modems(), run.webhook_port, seed, 18, trouble=trouble,
-                          timezone=run.timezone)
-        )  # fmt: skip
+            scenario_toml(demo_modems(), run.webhook_port, seed, local_hour, trouble=trouble)
+        )
     else:
         scenario.write_text(custom_scenario(scenario_path, run.webhook_port, trouble))
 

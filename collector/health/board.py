@@ -4,8 +4,10 @@ A unit is `vendor:<name>` (one vendor account: bound/started and submitting) or
 `service:<name>` (scheduler, judge, dlr_webhooks, dlr_pull, timeseries, alerts, canaries,
 health). A vendor is *measured* only while its own unit and the services its
 measurement needs (`MEASURING_SERVICES`: the scheduler that sends its probes and the
-judge that decides them) all run; any other moment is a not-measured span, one per
-(vendor, cause unit), opened and closed here as span events for the recorder to persist.
+judge that decides them) all run on the collector holding the probing lease (the group
+measures a vendor once; an instance on standby keeps no spans); any other moment is a
+not-measured span, one per (vendor, cause unit), opened and closed here as span events for
+the recorder to persist.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class UnitState(enum.StrEnum):
     BACKOFF = "backoff"  # failed; waiting to be restarted
     FAILED = "failed"  # gave up: the process is exiting
     STOPPED = "stopped"
+    STANDBY = "standby"  # leased: another collector of the group holds the lease
 
 
 def vendor_unit(vendor: str) -> str:
@@ -34,7 +37,9 @@ def service_unit(service: str) -> str:
 
 
 def measured_vendors(states: Mapping[str, str]) -> dict[str, bool]:
-    """vendor -> measured, from one instance's unit name -> state (as the ledger keeps them)."""
+    """vendor -> measured, from one instance's unit name -> state (as the ledger keeps them).
+    An instance on standby measures nothing itself (collector/health/status.py asks the
+    group: a vendor is measured when the probing lease's holder measures it)."""
     services_up = all(states.get(s) == UnitState.RUNNING.value for s in MEASURING_SERVICES)
     return {
         name.removeprefix("vendor:"): services_up and state == UnitState.RUNNING.value
@@ -89,8 +94,11 @@ class HealthBoard:
         return self._units.get(name)
 
     def running(self, name: str) -> bool:
+        return self.is_state(name, UnitState.RUNNING)
+
+    def is_state(self, name: str, state: UnitState) -> bool:
         unit = self._units.get(name)
-        return unit is not None and unit.state is UnitState.RUNNING
+        return unit is not None and unit.state is state
 
     def set_state(self, name: str, state: UnitState, *, error: str = "") -> UnitStatus:
         """Record a transition; a failure (BACKOFF/FAILED) counts, RUNNING clears the count."""
@@ -122,9 +130,17 @@ class HealthBoard:
         return unit
 
     # ------------------------------------------------------------ measured time
+    def standby(self) -> bool:
+        """Another collector holds the probing lease: the vendors are measured (or not)
+        there, by whoever probes them for the group; this instance accounts for nothing."""
+        return any(self.is_state(s, UnitState.STANDBY) for s in MEASURING_SERVICES)
+
     def unmeasured(self) -> dict[str, set[str]]:
-        """vendor -> the units whose absence keeps it from being measured now."""
+        """vendor -> the units whose absence keeps it from being measured now (empty on
+        standby: the lease holder keeps the group's spans)."""
         out: dict[str, set[str]] = {}
+        if self.standby():
+            return out
         for vendor in self.vendors:
             causes = {
                 name

@@ -29,7 +29,8 @@ from collector.ledger import LedgerError, open_ledger
     help="Seconds without a heartbeat after which an instance counts as not running.",
 )
 def status_command(config_path: Path, as_json: bool, stale_after: float) -> None:
-    """Which vendors are being probed, which services run, since when (from the ledger)."""
+    """Which vendors are being probed, which services run, since when, and which
+    collector holds which lease (from the ledger)."""
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -43,8 +44,17 @@ def status_command(config_path: Path, as_json: bool, stale_after: float) -> None
     try:
         units = ledger.collector_units()
         spans = ledger.unmeasured_spans(since_ns=time.time_ns())
+        leases = ledger.leases()
+        ledger_now = ledger.ledger_now_ns()
     finally:
         ledger.close()
-    doc = status_doc(units, spans, now_ns=time.time_ns(), stale_after_s=stale_after)
+    doc = status_doc(
+        units,
+        spans,
+        now_ns=time.time_ns(),
+        stale_after_s=stale_after,
+        leases=leases,
+        ledger_now_ns=ledger_now,
+    )
     click.echo(json.dumps(doc, indent=2) if as_json else render_text(doc))
     raise SystemExit(0 if doc["healthy"] else 1)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import structlog
 
 from agent.common.backoff import ExponentialBackoff
-from collector.configlib import Table
+from agent.common.tomlconfig import Table
 from collector.health.board import HealthBoard, UnitState
 
 log = structlog.get_logger("smsprobe.supervise")
@@ -98,6 +98,20 @@ class Unit:
         if not self._board.running(self.name):
             self._board.set_state(self.name, UnitState.RUNNING)
             log.info("unit_running", unit=self.name)
+
+    def standby(self) -> None:
+        """The unit waits while another collector holds its lease (collector/coordination):
+        not a failure, and this instance owes no not-measured span for it."""
+        self.ran = True
+        if self._board.get(self.name) is None or not self._board.is_state(
+            self.name, UnitState.STANDBY
+        ):
+            self._board.set_state(self.name, UnitState.STANDBY)
+            log.info("unit_standby", unit=self.name)
+
+    def within(self, stop: asyncio.Event) -> Unit:
+        """The same unit seen by a body that must stop on `stop` (e.g. a lease lost)."""
+        return Unit(self._board, self.name, stop)
 
 
 UnitBody = Callable[[Unit], Awaitable[None]]

@@ -11,7 +11,7 @@ takes and returns are in model.py (agents), probes.py and health.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from agent.wire.records import AgentRegistration, Record
@@ -19,6 +19,7 @@ from collector.correlation.model import Verdict
 from collector.ledger.health import SpanChange, UnitRow, UnmeasuredSpan
 from collector.ledger.model import (
     AgentStatus,
+from collector.ledger.leases import DeliveryRow, Fence, Grant, Lease
     BatchOutcome,
     GapSpan,
     LedgerEvent,
@@ -63,6 +64,11 @@ class UnknownAgentError(LedgerError):
 
 class MigrationError(LedgerError):
     """The schema is newer than this code, or a migration failed."""
+
+class FencedError(LedgerError):
+    """A write protected by a lease came from a tenure that is no longer current (another
+    collector took the lease over) or from a collector not holding it: nothing written."""
+
 
 
 # ---------------------------------------------------------------- the seam
@@ -262,12 +268,42 @@ class Ledger(Protocol):
     def alerts(self, *, open_only: bool = False, since_ns: int = 0) -> list[AlertRow]: ...
 
     def start_alert(
-        self, kind: str, subject: dict[str, str], *, at_ns: int, figures: dict[str, Any]
-    ) -> int: ...
+        self,
+        kind: str,
+        subject: dict[str, str],
+        *,
+        at_ns: int,
+        figures: dict[str, Any],
+        deliver_to: Sequence[str] = (),
+    ) -> int:
+        """Open an alert; with `deliver_to`, a pending delivery per webhook in the same
+        transaction (alert_deliveries), so a start is never recorded without its page."""
+        ...
 
     def end_alert(
-        self, kind: str, subject: dict[str, str], *, at_ns: int, figures: dict[str, Any]
-    ) -> None: ...
+        self,
+        kind: str,
+        subject: dict[str, str],
+        *,
+        at_ns: int,
+        figures: dict[str, Any],
+        deliver_to: Sequence[str] = (),
+    ) -> int:
+        """End the open alert of (kind, subject); its id, 0 when none was open."""
+        ...
+
+    def pending_deliveries(self) -> list[DeliveryRow]:
+        """Alert deliveries not settled: pending, or claimed by a holder that may have died."""
+        ...
+
+    def deliveries(self, alert_id: int | None = None) -> list[DeliveryRow]: ...
+
+    def claim_delivery(self, alert_id: int, phase: str, url: str, *, by: str) -> bool:
+        """Claim a delivery before the POST: True when pending, or claimed by an earlier
+        tenure of the alerts lease (fenced view: the claim carries its token)."""
+        ...
+
+    def settle_delivery(self, alert_id: int, phase: str, url: str, *, delivered: bool) -> None: ...
 
     def note_alert_delivery(self, alert_id: int, note: str) -> None: ...
 
@@ -285,6 +321,53 @@ class Ledger(Protocol):
     # ------------------------------------------------------------ health-facing
 
     def save_health(
+    # ------------------------------------------------------------ coordination
+
+    def acquire_lease(
+        self, name: str, holder: str, *, ttl_s: float, restart: bool = False
+    ) -> Grant:
+        """Take a free or expired lease (new tenure: fencing token + 1) or renew one held;
+        `restart`: a new process of the same instance takes over its old tenure."""
+        ...
+
+    def release_lease(self, name: str, holder: str, token: int) -> bool: ...
+
+    def leases(self) -> list[Lease]: ...
+
+    def ledger_now_ns(self) -> int:
+        """The clock leases expire by (PostgreSQL: the server's)."""
+        ...
+
+    def fenced(self, fence: Callable[[], Fence | None]) -> Ledger:
+        """A view whose lease-protected writes (add_probe, record_submission, mark_final,
+        attribute_dlrs, save_verdicts, set_cursor, alerts and their deliveries) check in
+        their own transaction that `fence()` is the lease's current tenure; FencedError
+        otherwise."""
+        ...
+
+    # ------------------------------------------------------------ channel-facing
+
+    def save_channel_observations(self, observations: Sequence[ChannelObservation]) -> int:
+        """Keep each arrived probe's channel fingerprint (collector/channels); replaces an
+        earlier observation of the same probe. Returns how many were written."""
+        ...
+
+    def channel_observations(
+        self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
+    ) -> list[ChannelObservation]:
+        """Observations of probes submitted in [since_ns, until_ns), by arrival time."""
+        ...
+
+    def record_failover_send(self, send: FailoverSend) -> None:
+        """A probe sent through a route group's backup (idempotent by probe id)."""
+        ...
+
+    def failover_sends(
+        self, *, since_ns: int = 0, until_ns: int | None = None
+    ) -> list[FailoverSend]:
+        """Failover sends planned in [since_ns, until_ns), oldest first."""
+        ...
+
         self, instance: str, units: Sequence[UnitRow], spans: Sequence[SpanChange]
     ) -> None:
         """Unit states (upserted, heartbeat moved) and span changes, in one transaction."""
@@ -301,6 +384,7 @@ class Ledger(Protocol):
     def resume_health(self, instance: str, *, at_ns: int) -> list[UnmeasuredSpan]:
         """On start: this instance was not measuring anything since it last wrote its
         health. Spans it left open end now; if it left none, each vendor it probed gets a
-        `collector` span from its last heartbeat to now. Its old unit rows are removed
+        `collector` span from its last heartbeat to now — unless it was on standby (another
+        collector held the probing lease and measured them). Its old unit rows are removed
         (the new run writes its own). Returns the spans it closed or added."""
         ...

@@ -7,6 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 COLLECTOR_DOWN = "collector"  # cause of a span in which the collector itself was not running
+SCHEDULER_UNIT = "service:scheduler"
+# A leased unit waiting while another collector of the group holds its lease (its work is
+# done there): its instance measures nothing and owes no not-measured span.
+STANDBY_STATE = "standby"
 
 
 @dataclass(frozen=True, slots=True)

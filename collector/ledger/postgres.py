@@ -2,7 +2,8 @@
 
 psycopg 3, synchronous, one connection used by one thread at a time. Per-agent work
 locks the agent's row (SELECT ... FOR UPDATE), so two replicas ingesting for the same
-agent serialise and sequence tracking stays exact; migrations take an advisory lock.
+agent serialise and sequence tracking stays exact; migrations and verdict writes take an
+advisory lock; leases expire by the server's clock (collector/ledger/sql/leases.py).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class PostgresLedger(SqlLedger):
     dialect = Dialect.POSTGRESQL
     _for_update = " FOR UPDATE"
 
+    _for_share = " FOR SHARE"
     def __init__(
         self,
         url: str,
@@ -71,7 +73,17 @@ class PostgresLedger(SqlLedger):
         super().__init__(limits=limits, clock=clock)
         self._url = url
         self._connect_timeout_s = max(1, int(connect_timeout_s))
-        self._conn = self._connect()
+        # One connection shared with the fenced views of this ledger (SqlCore.fenced): a
+        # reconnect made through any of them serves all.
+        self._shared: list[psycopg.Connection[PgRow]] = [self._connect()]
+
+    @property
+    def _conn(self) -> psycopg.Connection[PgRow]:
+        return self._shared[0]
+
+    @_conn.setter
+    def _conn(self, conn: psycopg.Connection[PgRow]) -> None:
+        self._shared[0] = conn
 
     def _connect(self) -> psycopg.Connection[PgRow]:
         try:
@@ -111,6 +123,13 @@ class PostgresLedger(SqlLedger):
 
     def _migration_lock(self, tx: Tx) -> None:
         tx.all("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK_KEY,))
+
+    def _serialize(self, tx: Tx, key: int) -> None:
+        tx.all("SELECT pg_advisory_xact_lock(?)", (key,))
+
+    def _now_ns(self, tx: Tx) -> int:
+        rows = tx.all("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT AS now")
+        return int(rows[0]["now"])
 
     def close(self) -> None:
         with self._lock:

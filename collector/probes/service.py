@@ -15,8 +15,10 @@ from typing import Any
 import structlog
 
 from collector.health.board import HealthBoard, service_unit, vendor_unit
+from collector.coordination.keeper import LeaseKeeper, UnitBody, leased
 from collector.health.supervise import Supervisor, Unit
 from collector.judging import Judge, JudgingConfig
+from collector.ledger.leases import PROBING, TIMESERIES
 from collector.probes.config import ProbesConfig
 from collector.probes.content import PROFILES, expected_text
 from collector.probes.runner import LedgerDlrSink, ProbeRunner, RunnerSettings
@@ -82,13 +84,26 @@ class ProbeService:
         self._offline_after_s = offline_after_s
         self.webhook_port = 0
 
-    def start(self, supervisor: Supervisor, board: HealthBoard) -> None:
-        """Spawn every unit of the probing side under `supervisor`."""
+    def start(
+        self, supervisor: Supervisor, board: HealthBoard, keeper: LeaseKeeper | None = None
+    ) -> None:
+        """Spawn every unit of the probing side under `supervisor`. With `keeper` (several
+        collectors on one ledger), the scheduler, judge and DLR pulls run only on the
+        holder of the probing lease, their writes fenced by it; vendors and DLR webhooks
+        run everywhere (receipts are stored idempotently by whoever receives them)."""
         cfg = self._config
         sup = cfg.supervision
         vendor_set = build_vendors(self._vendor_section, clock=self._clock, file=self._file)
         sink = LedgerDlrSink(self._ledger)
         now = self._clock()
+        # One schedule per process; each tenure of the probing lease (and each restart of
+        # the unit) begins with the runner restoring from the ledger what other tenures
+        # did: slots claimed, today's caps and budget, reserved tokens (runner.restore).
+        ledger = self._ledger if keeper is None else self._ledger.fenced(keeper.fence(PROBING))
+
+        def leased_unit(body: UnitBody) -> UnitBody:
+            return body if keeper is None else leased(keeper, PROBING, body)
+
         plans = [p for p in cfg.plans if p.name in vendor_set.vendors]
         for plan in plans:
             board.add_vendor(plan.name)
@@ -106,7 +121,7 @@ class ProbeService:
         )
         gates = VendorGates(board, down_after=sup.vendor_down_after)
         runner = ProbeRunner(
-            self._ledger,
+            ledger,
             vendor_set.vendors,
             scheduler,
             RunnerSettings(
@@ -118,7 +133,7 @@ class ProbeService:
             gate=gates,
         )
         judge = Judge(
-            self._ledger,
+            ledger,
             JudgingConfig(
                 policy=cfg.policy,
                 health_max_silence_s=cfg.health_max_silence_s,
@@ -173,17 +188,19 @@ class ProbeService:
             supervisor.spawn(
                 vendor_unit(name), partial(gates.run_vendor, vendor, sink), sup.vendor()
             )
-        supervisor.spawn(service_unit("scheduler"), scheduling, sup.service())
-        supervisor.spawn(service_unit("judge"), judging, sup.service())
+        supervisor.spawn(service_unit("scheduler"), leased_unit(scheduling), sup.service())
+        supervisor.spawn(service_unit("judge"), leased_unit(judging), sup.service())
         supervisor.spawn(
             service_unit("dlr_pull"),
-            lambda unit: _every(unit, cfg.poll_interval_s, lambda: _poll(vendor_set.vendors)),
+            leased_unit(
+                lambda unit: _every(unit, cfg.poll_interval_s, lambda: _poll(vendor_set.vendors))
+            ),
             sup.service(),
         )
         if self._timeseries is not None:
             writer_unit = timeseries_unit(
                 self._ledger, self._timeseries, self._clock, self._offline_after_s,
-                give_up_s=cfg.policy.give_up_s,
+                give_up_s=cfg.policy.give_up_s, keeper=keeper,
             )  # fmt: skip
             supervisor.spawn(service_unit("timeseries"), writer_unit, sup.service(fatal=False))
 
@@ -229,9 +246,14 @@ def timeseries_unit(
     offline_after_s: float,
     *,
     give_up_s: float = 600.0,
+    keeper: LeaseKeeper | None = None,
 ) -> Callable[[Unit], Awaitable[None]]:
     """The body of `service:timeseries`: a sink per run, closed whatever happens. An
-    unreachable InfluxDB fails the run (cursors stay; the restart writes the same points)."""
+    unreachable InfluxDB fails the run (cursors stay; the restart writes the same points).
+    With `keeper`, it runs on the holder of the timeseries lease only, its high-water
+    marks fenced by it (one writer for the group)."""
+    if keeper is not None:
+        ledger = ledger.fenced(keeper.fence(TIMESERIES))
 
     async def run(unit: Unit) -> None:
         sink = ts.make_sink()
@@ -247,4 +269,4 @@ def timeseries_unit(
         finally:
             await sink.close()
 
-    return run
+    return run if keeper is None else leased(keeper, TIMESERIES, run)

@@ -12,6 +12,7 @@ backend's transaction hooks); `SqliteLedger` and `PostgresLedger` fill in the ho
 | reading agents' records back | records.py |
 | probes, DLRs, verdicts | probes.py |
 | alerts and consumers' cursors | alerts.py |
+| leases (fencing tokens), alert deliveries | leases.py |
 | the collector's own health | health.py |
 | transactions, rows by column name, the WHERE builder | core.py, query.py, convert.py |
 """
@@ -28,9 +29,12 @@ from collector.ledger.sql.probes import ProbeSql
 from collector.ledger.sql.query import Row, Tx
 from collector.ledger.sql.records import RecordSql
 from collector.ledger.sql.schema import SchemaSql
+from collector.ledger.sql.leases import LeaseSql
 
 __all__ = ["Row", "SqlLedger", "Tx"]
 
 
-class SqlLedger(SchemaSql, AgentSql, IngestSql, RecordSql, ProbeSql, AlertSql, HealthSql, ABC):
+class SqlLedger(
+    SchemaSql, AgentSql, IngestSql, RecordSql, ProbeSql, AlertSql, LeaseSql, HealthSql, ABC
+):
     """Everything of the `Ledger` protocol; a backend adds its connection (SqlCore hooks)."""

@@ -4,14 +4,15 @@ consumers: the alert engine, the time-series writer."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from collector.ledger.probes import AlertRow
-from collector.ledger.sql.core import SqlCore
+from collector.ledger.sql.leases import LeaseSql
 from collector.ledger.sql.query import Where
 
 
-class AlertSql(SqlCore):
+class AlertSql(LeaseSql):
     # ----------------------------------------------------------------- cursors
     def cursor(self, name: str) -> int:
         with self._transaction(write=False) as tx:
@@ -20,6 +21,7 @@ class AlertSql(SqlCore):
 
     def set_cursor(self, name: str, position: int, *, at_ns: int) -> None:
         with self._transaction() as tx:
+            self._check_fence(tx)  # a writer's high-water mark, under its lease
             if (
                 tx.run(
                     "UPDATE cursors SET position = ?, updated_at_ns = ? WHERE name = ?",
@@ -59,10 +61,17 @@ class AlertSql(SqlCore):
         ]
 
     def start_alert(
-        self, kind: str, subject: dict[str, str], *, at_ns: int, figures: dict[str, Any]
+        self,
+        kind: str,
+        subject: dict[str, str],
+        *,
+        at_ns: int,
+        figures: dict[str, Any],
+        deliver_to: Sequence[str] = (),
     ) -> int:
         subject_json = json.dumps(subject, sort_keys=True)
         with self._transaction() as tx:
+            self._check_fence(tx)
             tx.run(
                 "INSERT INTO alerts (kind, subject, started_at_ns, figures) VALUES (?, ?, ?, ?)",
                 (kind, subject_json, at_ns, json.dumps(figures, sort_keys=True, default=str)),
@@ -71,21 +80,40 @@ class AlertSql(SqlCore):
                 "SELECT MAX(alert_id) AS alert_id FROM alerts WHERE kind = ? AND subject = ?",
                 (kind, subject_json),
             )
-        return int(rows[0]["alert_id"])
+            alert_id = int(rows[0]["alert_id"])
+            self._queue_deliveries(tx, alert_id, "start", tuple(deliver_to))
+        return alert_id
 
     def end_alert(
-        self, kind: str, subject: dict[str, str], *, at_ns: int, figures: dict[str, Any]
-    ) -> None:
+        self,
+        kind: str,
+        subject: dict[str, str],
+        *,
+        at_ns: int,
+        figures: dict[str, Any],
+        deliver_to: Sequence[str] = (),
+    ) -> int:
+        """End the open alert of (kind, subject); returns its id (0 when none was open)."""
+        subject_json = json.dumps(subject, sort_keys=True)
         with self._transaction() as tx:
+            self._check_fence(tx)
+            rows = tx.all(
+                "SELECT alert_id FROM alerts WHERE kind = ? AND subject = ? AND ended_at_ns = 0",
+                (kind, subject_json),
+            )
             tx.run(
                 "UPDATE alerts SET ended_at_ns = ?, end_figures = ? WHERE kind = ? AND subject = ?"
                 " AND ended_at_ns = 0",
-                (at_ns, json.dumps(figures, sort_keys=True, default=str), kind,
-                 json.dumps(subject, sort_keys=True)),
-            )  # fmt: skip
+                (at_ns, json.dumps(figures, sort_keys=True, default=str), kind, subject_json),
+            )
+            ids = [int(r["alert_id"]) for r in rows]
+            for alert_id in ids:
+                self._queue_deliveries(tx, alert_id, "end", tuple(deliver_to))
+        return max(ids, default=0)
 
     def note_alert_delivery(self, alert_id: int, note: str) -> None:
         with self._transaction() as tx:
+            self._check_fence(tx)
             tx.run(
                 "UPDATE alerts SET notified = notified || ? WHERE alert_id = ?",
                 (note + "\n", alert_id),

@@ -7,14 +7,18 @@ on the one connection each ledger owns.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from typing import Self
 
+from collector.ledger.base import FencedError
 from collector.ledger.ingest_rules import DEFAULT_LIMITS, IngestLimits
+from collector.ledger.leases import Fence
 from collector.ledger.migrations import Dialect
 from collector.ledger.model import LedgerEvent
 from collector.ledger.sql.query import Tx
@@ -25,6 +29,9 @@ class SqlCore(ABC):
 
     dialect: Dialect
     _for_update = ""  # row lock suffix for SELECTs of rows about to be updated
+    _for_share = ""  # row lock suffix for SELECTs of rows that must not change until commit
+    # Set on a view made by `fenced`: the lease its protected writes need (sql/leases.py).
+    _fence: Callable[[], Fence | None] | None = None
 
     def __init__(
         self, *, limits: IngestLimits = DEFAULT_LIMITS, clock: Callable[[], int] = time.time_ns
@@ -46,6 +53,38 @@ class SqlCore(ABC):
 
     def _migration_lock(self, tx: Tx) -> None:  # noqa: B027 - optional: PostgreSQL only
         """Serialise concurrent migrate() calls across processes where BEGIN does not."""
+
+    def _serialize(self, tx: Tx, key: int) -> None:  # noqa: B027 - optional: PostgreSQL only
+        """Serialise one kind of write (`key`) across processes where BEGIN does not."""
+
+    def _now_ns(self, tx: Tx) -> int:
+        """The ledger's clock: leases expire by it (PostgreSQL: the server's clock)."""
+        return self._clock()
+
+    def fenced(self, fence: Callable[[], Fence | None]) -> Self:
+        """A view of this ledger (same connection) whose protected writes — probe claims
+        and submissions, verdicts, DLR attribution, cursors, alerts and their deliveries —
+        first check, in their own transaction, that `fence()` is still the lease's current
+        tenure, and raise FencedError otherwise (None: the lease is not held)."""
+        view = copy.copy(self)
+        view._fence = fence
+        return view
+
+    def _check_fence(self, tx: Tx) -> None:
+        """Raise FencedError unless this view's lease tenure is the current one."""
+        if self._fence is None:
+            return
+        fence = self._fence()
+        if fence is None:
+            raise FencedError("this collector does not hold the lease this write needs")
+        rows = tx.all(
+            f"SELECT holder, token FROM leases WHERE name = ?{self._for_share}", (fence.name,)
+        )
+        if not rows or rows[0]["holder"] != fence.holder or int(rows[0]["token"]) != fence.token:
+            now = f"{rows[0]['holder']} #{rows[0]['token']}" if rows else "nobody"
+            raise FencedError(
+                f"lease {fence.name} #{fence.token} of {fence.holder} was taken over ({now})"
+            )
 
     @abstractmethod
     def close(self) -> None: ...

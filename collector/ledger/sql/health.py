@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from collector.ledger.health import COLLECTOR_DOWN, SpanChange, UnitRow, UnmeasuredSpan
+from collector.ledger.health import (
+    COLLECTOR_DOWN,
+    SCHEDULER_UNIT,
+    STANDBY_STATE,
+    SpanChange,
+    UnitRow,
+    UnmeasuredSpan,
+)
 from collector.ledger.sql.core import SqlCore
 from collector.ledger.sql.query import Row, Where
 
@@ -100,11 +107,13 @@ class HealthSql(SqlCore):
     def resume_health(self, instance: str, *, at_ns: int) -> list[UnmeasuredSpan]:
         """On start: this instance was not measuring anything since it last wrote its
         health. Spans it left open end now; if it left none, each vendor it probed gets a
-        `collector` span from its last heartbeat to now. Its old unit rows are removed
+        `collector` span from its last heartbeat to now — unless it was on standby (another
+        collector held the probing lease and measured them). Its old unit rows are removed
         (the new run writes its own). Returns the spans it closed or added."""
         with self._transaction() as tx:
             units = tx.all(
-                "SELECT unit, heartbeat_ns FROM collector_units WHERE instance = ?", (instance,)
+                "SELECT unit, state, heartbeat_ns FROM collector_units WHERE instance = ?",
+                (instance,),
             )
             open_rows = tx.all(
                 f"SELECT {_SPAN_COLS} FROM unmeasured_spans WHERE instance = ? AND end_ns = 0",
@@ -117,6 +126,11 @@ class HealthSql(SqlCore):
             )
             beat = max((int(r["heartbeat_ns"]) for r in units), default=0)
             dark = {v.vendor for v in out}
+            standby = any(
+                r["unit"] == SCHEDULER_UNIT and r["state"] == STANDBY_STATE for r in units
+            )
+            if standby:  # it probed nothing: the probing lease's holder did
+                dark = {str(r["unit"]).removeprefix("vendor:") for r in units}
             for unit in (str(r["unit"]) for r in units):
                 vendor = unit.removeprefix("vendor:")
                 if unit.startswith("vendor:") and vendor not in dark and 0 < beat < at_ns:

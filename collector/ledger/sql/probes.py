@@ -25,6 +25,8 @@ from collector.ledger.sql.convert import ints, strs
 from collector.ledger.sql.core import SqlCore
 from collector.ledger.sql.query import Row, Where, chunks
 
+# advisory lock key (PostgreSQL) serialising verdict writes: "verdicts" in ASCII
+VERDICT_WRITE_LOCK = 0x7665726469637473
 _PROBE_COLS = (
     "probe_id, vendor, msisdn, profile, token, body, expected_text, planned_at_ns, signature,"
     " parts, cost, band, carrier, mvno, region, site, agent_id, modem_imei, iccid,"
@@ -126,6 +128,7 @@ class ProbeSql(SqlCore):
             tx.run(
                 "INSERT INTO probes (probe_id, vendor, msisdn, profile, token, body,"
                 " expected_text, planned_at_ns, signature, parts, cost, band, carrier, mvno,"
+            self._check_fence(tx)  # the claim of a schedule slot, under the probing lease
                 " region, site, agent_id, modem_imei, iccid)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -141,6 +144,7 @@ class ProbeSql(SqlCore):
             changed = tx.run(
                 "UPDATE probes SET submit_status = ?, submitted_at_ns = ?, answered_at_ns = ?,"
                 " vendor_message_ids = ?, raw_request = ?, raw_response = ?, error_kind = ?,"
+            self._check_fence(tx)
                 " error_detail = ? WHERE probe_id = ?",
                 (
                     sub.status, sub.submitted_at_ns, sub.answered_at_ns, "\n".join(sub.message_ids),
@@ -185,6 +189,7 @@ class ProbeSql(SqlCore):
             tx.many("UPDATE probes SET final = 1 WHERE probe_id = ?", [(i,) for i in ids])
 
     # -------------------------------------------------------------------- DLRs
+            self._check_fence(tx)
     def store_dlr(
         self,
         *,
@@ -223,6 +228,7 @@ class ProbeSql(SqlCore):
             tx.many(
                 "UPDATE dlrs SET probe_id = ?, id_rule = ? WHERE dlr_id = ?",
                 [(probe_id, rule, dlr_id) for dlr_id, probe_id, rule in matches],
+            self._check_fence(tx)
             )
 
     def unattributed_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]:
@@ -296,6 +302,10 @@ class ProbeSql(SqlCore):
             ids = [v.probe_id for v in verdicts]
             current: dict[str, StoredVerdict] = {}
             for chunk in chunks(ids):
+            self._check_fence(tx)
+            # One verdict writer at a time across processes: the read of current verdicts
+            # and MAX(change_seq) below must not race another writer's inserts.
+            self._serialize(tx, VERDICT_WRITE_LOCK)
                 where = Where().among("probe_id", chunk)
                 for r in tx.all(f"SELECT {_VERDICT_COLS} FROM verdicts{where}", where.params):
                     current[r["probe_id"]] = _verdict(r)
