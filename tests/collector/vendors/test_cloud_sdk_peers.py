@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import tomllib
 from collections.abc import Callable
 from datetime import datetime
 from types import SimpleNamespace
@@ -38,7 +39,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.sms.v20210111 import models as tc_models
 from tencentcloud.sms.v20210111.sms_client import SmsClient
 
-from collector.vendors.base import DlrStatus
+from collector.vendors.base import DlrStatus, TransientError
 from collector.vendors.cloud_auth import (
     acs3_canonical_request,
     acs3_signature,
@@ -47,8 +48,9 @@ from collector.vendors.cloud_auth import (
     tc3_signature,
 )
 from collector.vendors.http import HttpVendor, build_request
-from tests.collector.vendors.helpers import ACCOUNT, MSISDN_CMCC, PASSWORD, run
-from tests.collector.vendors.test_vendor_contract import SIG, Rig, rig
+from collector.vendors.registry import build_vendors
+from tests.collector.vendors.helpers import ACCOUNT, MSISDN_CMCC, PASSWORD, ListDlrSink, run
+from tests.collector.vendors.test_vendor_contract import EXAMPLE, SIG, Rig, _code, rig
 
 CODE = "您的验证码为{}，5分钟内有效。"
 
@@ -285,8 +287,6 @@ def test_the_adapter_signs_like_the_alibaba_sdks() -> None:
 def test_the_v3_adapter_pulls_query_send_details_and_quarantines_a_wrong_id() -> None:
     async def scenario() -> tuple[Rig, int, int]:
         async with rig("aliyun_v3") as r:
-            from tests.collector.vendors.test_vendor_contract import _code
-
             result = await r.vendor.submit(_code())
             first = await r.vendor.poll_dlrs()  # maybe before the receipt: still waiting
             await r.network.wait_idle()
@@ -407,3 +407,48 @@ def test_the_adapter_signs_like_the_tencent_sdk() -> None:
             timestamp=int(h["X-TC-Timestamp"]),
         )
         assert h["Authorization"].endswith("Signature=" + expected)
+
+
+def test_a_tencent_pull_keeps_the_receipt_time_and_bad_pull_bodies_are_quarantined() -> None:
+    """The shipped [vendors.tencent.dlr_pull.dlr] reads UserReceiveTime as UNIX seconds;
+    a pull answered with a body that is no JSON is kept raw in quarantine, not lost."""
+
+    async def scenario() -> tuple[Rig, list[Any]]:
+        async with rig("tencent", dlr_push_url=None) as r:
+            await r.vendor.submit(_code())
+            await r.network.wait_idle()
+            assert await r.vendor.poll_dlrs() == 1
+        return r, list(r.network.truth.records)
+
+    r, [truth] = run(scenario())
+    [dlr] = r.sink.dlrs
+    assert truth.dlr_at is not None and dlr.done_at_ns is not None
+    assert dlr.done_at_ns == int(datetime.fromisoformat(truth.dlr_at).timestamp()) * 10**9
+
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(text='{"Response": {"PullSmsSendStatusSet": [', status=200)
+
+    async def bad_body() -> Any:
+        app = web.Application()
+        app.router.add_route("*", "/", broken)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port = runner.addresses[0][1]
+        try:
+            table = tomllib.loads(EXAMPLE.read_text())["vendors"]["tencent"]
+            table["base_url"] = f"http://127.0.0.1:{port}"
+            vendor = build_vendors({"t": table}).vendors["t"]
+            sink = ListDlrSink()
+            await vendor.start(sink)
+            try:
+                with pytest.raises(TransientError, match="unparseable"):
+                    await vendor.poll_dlrs()
+            finally:
+                await vendor.close()
+            return sink.quarantined
+        finally:
+            await runner.cleanup()
+
+    [held] = run(bad_body())
+    assert held.reason.startswith("DLR pull unparseable") and held.raw.startswith(b'{"Response"')
