@@ -16,6 +16,10 @@ _OBS_COLS = (
 _SEND_COLS = "probe_id, route_group, primary_vendor, backup_vendor, carrier, profile, at_ns"
 
 
+def _latency(x: float | None) -> float | None:
+    return None if x is None else opt_float(x)
+
+
 class ChannelSql(SqlCore):
     def save_channel_observations(self, observations: Sequence[ChannelObservation]) -> int:
         """Insert or replace by probe id (a re-judged probe may have arrived otherwise)."""
@@ -26,9 +30,20 @@ class ChannelSql(SqlCore):
                 f"INSERT INTO channel_observations ({_OBS_COLS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (o.probe_id, o.vendor, o.carrier, o.profile, o.submitted_at_ns,
-                     o.arrived_at_ns, None if o.latency_s is None else opt_float(o.latency_s), o.sender, o.smsc, o.pid, o.dcs,
-                     o.record_uuid)  # fmt: skip
+                    (
+                        o.probe_id,
+                        o.vendor,
+                        o.carrier,
+                        o.profile,
+                        o.submitted_at_ns,
+                        o.arrived_at_ns,
+                        _latency(o.latency_s),
+                        o.sender,
+                        o.smsc,
+                        o.pid,
+                        o.dcs,
+                        o.record_uuid,
+                    )
                     for o in observations
                 ],
             )

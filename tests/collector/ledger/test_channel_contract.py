@@ -17,7 +17,8 @@ def obs(probe_id: str, at_s: float, sender: str = "10690303", **kw: Any) -> Chan
     values: dict[str, Any] = dict(
         probe_id=probe_id, vendor="bolt", carrier="china_mobile", profile="notification",
         submitted_at_ns=T + int(at_s * NS), arrived_at_ns=T + int((at_s + 4.5) * NS),
-        latency_s=4.5, sender=sender, smsc="+8613800100511", pid=0, dcs=8, record_uuid=f"u-{probe_id}",
+        latency_s=4.5, sender=sender, smsc="+8613800100511", pid=0, dcs=8,
+        record_uuid=f"u-{probe_id}",
     )  # fmt: skip
     values.update(kw)
     return ChannelObservation(**values)
@@ -31,8 +32,8 @@ def test_observations_are_kept_by_probe_and_replaced_not_doubled(ledger: Any) ->
     assert [o.probe_id for o in got] == ["p1", "p2", "p3"]  # by arrival time
     assert got[1] == moved  # every field round-trips, a missing latency as None
     assert got[0] == obs("p1", 0)
-    assert [o.probe_id for o in ledger.channel_observations(since_ns=T + 5 * NS,
-                                                             until_ns=T + 20 * NS)] == ["p2"]  # fmt: skip
+    window = ledger.channel_observations(since_ns=T + 5 * NS, until_ns=T + 20 * NS)
+    assert [o.probe_id for o in window] == ["p2"]
     assert ledger.channel_observations(vendor="acme") == []
 
 
