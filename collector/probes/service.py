@@ -8,21 +8,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
 import structlog
 
-from collector.health.board import HealthBoard, service_unit, vendor_unit
+from collector.channels.advice import Advice
+from collector.channels.live import ChannelsLive
+from collector.channels.routes import RouteBook
 from collector.coordination.keeper import LeaseKeeper, UnitBody, leased
+from collector.health.board import HealthBoard, service_unit, vendor_unit
 from collector.health.supervise import Supervisor, Unit
 from collector.judging import Judge, JudgingConfig
 from collector.ledger.leases import PROBING, TIMESERIES
+from collector.probes.bursts import BurstPlan, next_start, run_burst
 from collector.probes.config import ProbesConfig
 from collector.probes.content import PROFILES, expected_text
 from collector.probes.runner import LedgerDlrSink, ProbeRunner, RunnerSettings
-from collector.probes.scheduler import Scheduler, Target
+from collector.probes.scheduler import Scheduler, Target, VendorPlan
 from collector.probes.vendor_units import VendorGates
 from collector.timeseries.config import TimeSeriesConfig
 from collector.timeseries.writer import TimeSeriesWriter, WriterSettings
@@ -73,6 +77,7 @@ class ProbeService:
         timeseries: TimeSeriesConfig | None = None,
         canary_deadline_s: float = 300.0,
         offline_after_s: float = 180.0,
+        on_advice: Callable[[Sequence[Advice]], None] | None = None,
     ) -> None:
         self._ledger = ledger
         self._config = config
@@ -82,6 +87,7 @@ class ProbeService:
         self._timeseries = timeseries
         self._canary_deadline_s = canary_deadline_s
         self._offline_after_s = offline_after_s
+        self._on_advice = on_advice
         self.webhook_port = 0
 
     def start(
@@ -95,21 +101,24 @@ class ProbeService:
         sup = cfg.supervision
         vendor_set = build_vendors(self._vendor_section, clock=self._clock, file=self._file)
         sink = LedgerDlrSink(self._ledger)
-        now = self._clock()
-        # One schedule per process; each tenure of the probing lease (and each restart of
-        # the unit) begins with the runner restoring from the ledger what other tenures
-        # did: slots claimed, today's caps and budget, reserved tokens (runner.restore).
-        ledger = self._ledger if keeper is None else self._ledger.fenced(keeper.fence(PROBING))
-
-        def leased_unit(body: UnitBody) -> UnitBody:
-            return body if keeper is None else leased(keeper, PROBING, body)
-
         plans = [p for p in cfg.plans if p.name in vendor_set.vendors]
         for plan in plans:
             board.add_vendor(plan.name)
         parts_of = {
             (p.name, prof): billed_parts(prof, p.signature) for p in plans for prof in p.profiles
         }
+        gates = VendorGates(board, down_after=sup.vendor_down_after)
+        started = self._clock()
+        send_until = None if cfg.send_for_s is None else started + int(cfg.send_for_s * 1e9)
+        ledger = self._ledger if keeper is None else self._ledger.fenced(keeper.fence(PROBING))
+
+        def leased_unit(body: UnitBody) -> UnitBody:
+            return body if keeper is None else leased(keeper, PROBING, body)
+
+        # One schedule per process. Each tenure of the probing lease (and each restart of
+        # the unit) begins with the runner restoring from the ledger what other tenures
+        # did: slots claimed, today's caps and budget, reserved tokens (runner.restore).
+        now = started
         scheduler = Scheduler(
             plans,
             [],
@@ -119,7 +128,8 @@ class ProbeService:
             daily_budget=cfg.daily_budget,
             timezone=cfg.timezone,
         )
-        gates = VendorGates(board, down_after=sup.vendor_down_after)
+        routes = RouteBook(cfg.routes, deadline_s=cfg.policy.deadline_s)
+        channels = ChannelsLive(self._ledger, routes, self._clock, on_advice=self._on_advice)
         runner = ProbeRunner(
             ledger,
             vendor_set.vendors,
@@ -127,10 +137,11 @@ class ProbeService:
             RunnerSettings(
                 secret=cfg.secret,
                 signatures={p.name: p.signature for p in plans},
-                send_until_ns=None if cfg.send_for_s is None else now + int(cfg.send_for_s * 1e9),
+                send_until_ns=send_until,
             ),
             clock=self._clock,
             gate=gates,
+            routes=routes,
         )
         judge = Judge(
             ledger,
@@ -167,21 +178,29 @@ class ProbeService:
                         _every(unit, 2.0, lambda: self._refresh_targets(scheduler), ready=True)
                     )
                     group.create_task(runner.run(unit.stop))
+                    if cfg.bursts:
+                        group.create_task(
+                            run_bursts(cfg.bursts, scheduler, runner, plans, started_ns=started,
+                                       clock=self._clock, stop=unit.stop)
+                        )  # fmt: skip
             except BaseExceptionGroup as group_error:
                 raise group_error.exceptions[0] from group_error
             finally:
                 if unit.stop.is_set():
                     gates.sending_done.set()
 
+        def judged() -> None:
+            judge.judge_once()
+            channels.step()  # channels, failover state, advice (collector/channels)
+
         async def judging(unit: Unit) -> None:
             try:
-                await _every(
-                    unit, cfg.judge_interval_s, lambda: asyncio.to_thread(judge.judge_once)
-                )
+                await _every(unit, cfg.judge_interval_s, lambda: asyncio.to_thread(judged))
             finally:
                 if unit.stop.is_set():
                     # A last pass so what arrived until the stop is in the ledger.
                     await asyncio.to_thread(judge.judge_once, full=True)
+                    await asyncio.to_thread(channels.step)
 
         supervisor.spawn(service_unit("dlr_webhooks"), webhooks, sup.service())
         for name, vendor in vendor_set.vendors.items():
@@ -216,6 +235,42 @@ class ProbeService:
             if msisdn not in known:
                 log.info("probe_target_added", agent=target.agent_id, carrier=target.carrier)
             scheduler.add_target(target, now)
+
+
+async def run_bursts(
+    bursts: tuple[BurstPlan, ...],
+    scheduler: Scheduler,
+    runner: ProbeRunner,
+    plans: list[VendorPlan],
+    *,
+    started_ns: int,
+    clock: Callable[[], int],
+    stop: asyncio.Event,
+) -> None:
+    """Each configured burst once, at its next start time, in start order."""
+    by_name = {p.name: p for p in plans}
+    now = clock()
+    timed = sorted(
+        (next_start(b.at, now, started_ns=started_ns, tz=scheduler.tz), b.name, b) for b in bursts
+    )
+    for start_ns, _, burst in timed:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max((start_ns - clock()) / 1e9, 0.0))
+        vendor = by_name.get(burst.vendor)
+        if stop.is_set():
+            return
+        if vendor is None:
+            log.warning("burst_vendor_not_probed", burst=burst.name, vendor=burst.vendor)
+            continue
+        log.info("burst_starting", burst=burst.name, vendor=burst.vendor, count=burst.count)
+        await run_burst(
+            burst,
+            scheduler,
+            runner.send_now,
+            price_per_part=vendor.price_per_part,
+            parts=billed_parts(burst.profile, vendor.signature),
+            clock=clock,
+        )
 
 
 async def _poll(vendors: Mapping[str, Any]) -> None:

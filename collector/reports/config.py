@@ -25,8 +25,9 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.common.tomlconfig import Table
 from agent.common.units import NS
-from collector.configlib import Table
+from collector.reports.calendar import Calendar, parse_calendar
 from collector.reports.figures import Thresholds
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -43,6 +44,7 @@ class ReportsConfig:
     evidence_base_url: str = ""
     signing_key: Path | None = None
     give_up_s: float = 600.0
+    calendar: Calendar = field(default_factory=Calendar)  # holidays and campaigns
 
     @property
     def tz(self) -> tzinfo:
@@ -74,6 +76,7 @@ def parse_reports(
             alpha=th.get_float("alpha", d.alpha, min_value=1e-9, max_value=0.5),
         )
         th.finish()
+    calendar = parse_calendar(t.get_raw("calendar"), file=file)
     prices: dict[str, float] = {}
     pt = t.get_table("prices")
     if pt is not None:
@@ -88,6 +91,7 @@ def parse_reports(
         evidence_base_url=base_url.rstrip("/"),
         signing_key=signing_key,
         give_up_s=give_up_s,
+        calendar=calendar,
     )
 
 

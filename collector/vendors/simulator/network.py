@@ -20,8 +20,9 @@ import random
 import zlib
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -72,11 +73,16 @@ log = structlog.get_logger(__name__)
 
 class SimulatorClock:
     """Simulated network time: starts at `start` and runs `speedup` times faster than the
-    event loop's monotonic clock. Latencies in the scenario are simulated seconds."""
+    event loop's monotonic clock. Latencies in the scenario are simulated seconds. `now()`
+    reads in `tz`, the scenario's zone: its hour is the one peak bands and marketing hours
+    are held to."""
 
-    def __init__(self, speedup: float = 1.0, start: datetime | None = None) -> None:
+    def __init__(
+        self, speedup: float = 1.0, start: datetime | None = None, tz: tzinfo = CHINA_TZ
+    ) -> None:
         self._speedup = speedup
-        self._start = (start or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ)
+        self._tz = tz
+        self._start = (start or datetime.now(UTC)).astimezone(UTC)
         self._t0: float | None = None
 
     def _loop_time(self) -> float:
@@ -96,7 +102,8 @@ class SimulatorClock:
         return (now - self._t0) * self._speedup
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=self.elapsed_s())
+        # Add in UTC, then convert: right across a daylight-saving change too.
+        return (self._start + timedelta(seconds=self.elapsed_s())).astimezone(self._tz)
 
     async def sleep_until(self, elapsed_s: float) -> None:
         """Wait until the simulated clock reads `elapsed_s` since start."""
@@ -267,6 +274,7 @@ class _Vendor:
     outlet: DlrOutlet | None = None
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     channel_truth_until_s: float = -1.0  # channel events up to here are in the truth
+    queue_free_s: float = 0.0  # when the route's capacity is next free (capacity_tps)
 
 
 @dataclass
@@ -337,6 +345,7 @@ def _truth_record(
         ),
         out_of_order_dlr=[r.done_at for r in receipts] != sorted(r.done_at for r in receipts),
         receipts=receipts,
+        queue_delay_s=round(life.fate.queue_delay_s, 6),
     )
 
 
@@ -354,7 +363,9 @@ class CarrierNetwork:
         self._scenario = scenario
         self._modems = modems
         self._truth = truth
-        self._clock = clock or SimulatorClock(scenario.speedup, scenario.start_at)
+        self._clock = clock or SimulatorClock(
+            scenario.speedup, scenario.start_at, ZoneInfo(scenario.timezone)
+        )
         self._rng = random.Random(scenario.seed)
         self._vendors: Mapping[str, _Vendor] = {
             name: _Vendor(v, TokenBucket(v.throttle_tps, v.throttle_burst))
@@ -443,6 +454,15 @@ class CarrierNetwork:
                         reject_reason=check.reject.value,
                     )
                 )
+            elif check.throttled_retry_s is not None:
+                self._truth.write(
+                    TruthRecord(
+                        vendor=vendor, vendor_message_id=None, msisdn=msisdn, fate="throttled",
+                        delivered_at=None, dlr_status=None, dlr_at=None, rewritten=False,
+                        receiver_down=False, carrier=carrier.value, text_sent=signed,
+                        reject_reason=check.code, accepted_at=iso(now),
+                    )
+                )  # fmt: skip
             log.info(
                 "sim_submit_refused",
                 vendor=vendor,
@@ -467,6 +487,7 @@ class CarrierNetwork:
             local_hour=now.hour,
             blackhole=blackhole,
             rng=self._rng,
+            queue_delay_s=self._queue(state, elapsed),
         )
         self._spawn(
             self._play(
@@ -482,6 +503,16 @@ class CarrierNetwork:
             channel=channel.name if channel is not None else None,
         )
         return Accepted(message_ids=ids, parts=parts, text=signed)
+
+    @staticmethod
+    def _queue(state: _Vendor, elapsed: float) -> float:
+        """FIFO at the vendor's capacity: this message's wait before the route carries it."""
+        capacity = state.scenario.capacity_tps
+        if capacity <= 0:
+            return 0.0
+        begins = max(elapsed, state.queue_free_s)
+        state.queue_free_s = begins + 1.0 / capacity
+        return begins - elapsed
 
     def _channel_truth(self, state: _Vendor, elapsed: float, now: datetime) -> None:
         """Write the vendor's channel events that happened by now (failures, switches,

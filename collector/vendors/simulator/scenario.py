@@ -11,20 +11,20 @@ fates in milliseconds. Knobs: docs/vendors.md, "The vendor simulator".
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.common.tomlconfig import ConfigError, Table, load_json, load_toml
 from collector.vendors.base import ContentProfile, DlrStatus, RejectReason, sms_parts
-from collector.vendors.config import StrictTable, VendorConfigError
+from collector.vendors.simulator.channels import ChannelPlan, parse_channel_plan
 from collector.vendors.smpp.server import ReceiptForm
 
 __all__ = [
@@ -97,6 +97,14 @@ def carrier_for_msisdn(msisdn: str) -> Carrier:
     return _PREFIXES.get(national[:4]) or _PREFIXES.get(national[:3]) or Carrier.UNKNOWN
 
 
+class SmscAlphabet(StrEnum):
+    """What an SMPP vendor reads data_coding 0 as, the "SMSC default alphabet"
+    (SMPP 3.4 §5.2.19): GSM 03.38 septets one per octet (the common case), or Latin-1."""
+
+    GSM7 = "gsm7"
+    LATIN1 = "latin1"
+
+
 class VendorProtocol(StrEnum):
     HTTP = "http"  # the 253-style aggregator API (simulator/http_api.py)
     SMPP = "smpp"
@@ -136,7 +144,8 @@ class Latency:
 
 @dataclass(frozen=True, slots=True)
 class PeakBand:
-    """Local hours [start_h, end_h) in UTC+8 during which latency is multiplied."""
+    """Local hours [start_h, end_h) in the scenario's time zone during which latency is
+    multiplied."""
 
     start_h: int
     end_h: int
@@ -230,6 +239,7 @@ class VendorScenario:
     dlr_push_retry_s: tuple[float, ...] = (60.0, 300.0, 600.0)  # Alibaba SmsReport: 1/5/10 min
     smpp_receipt_form: ReceiptForm = ReceiptForm.TEXT_AND_TLV  # how SMPP receipts travel
     sgip_report_to: str | None = None  # SGIP: HOST:PORT of the SP's report listener
+    smpp_default_alphabet: SmscAlphabet = SmscAlphabet.GSM7  # data_coding 0 (§5.2.19)
     sender_prefix: str = "1069"
     sender_ext: str = "0001"
     signature_required: bool = True
@@ -239,10 +249,14 @@ class VendorScenario:
     code_daily_cap: int = 10  # verification codes per number per day (Alibaba 10/day, 0.5)
     throttle_tps: float = 0.0  # 0: unlimited
     throttle_burst: int = 10
+    # Messages per second the vendor's route carries; accepted messages beyond it wait in a
+    # FIFO queue, so delay grows with load (0: unlimited). The truth has each queue delay.
+    capacity_tps: float = 0.0
     marketing_hours: tuple[int, int] = (8, 21)
     outages: tuple[Outage, ...] = ()
     knobs: Knobs = field(default_factory=Knobs)
     carrier_knobs: Mapping[Carrier, Knobs] = field(default_factory=dict)
+    channel_plan: ChannelPlan = field(default_factory=ChannelPlan)  # simulator/channels.py
 
     @property
     def sender(self) -> str:
@@ -268,6 +282,9 @@ class Scenario:
     seed: int = 0
     speedup: float = 1.0  # simulated seconds per wall second
     start_at: datetime | None = None  # simulated start; None = wall clock at start
+    # The zone of peak bands, marketing hours, daily caps and a zone-less start_at: the
+    # collector's [probes] timezone, so the simulated peak is the report's peak.
+    timezone: str = "Asia/Shanghai"
     vendors: Mapping[str, VendorScenario] = field(default_factory=dict)
     subscribers: Mapping[str, Subscriber] = field(default_factory=dict)
 
@@ -279,78 +296,70 @@ class Scenario:
 # --------------------------------------------------------------------------- parsing
 
 
-def _latency(t: StrictTable | None, default: Latency) -> Latency:
+def _latency(t: Table | None, default: Latency) -> Latency:
     if t is None:
         return default
+    dist = t.get_enum("dist", LatencyDist, default.dist)
+    if dist is LatencyDist.LOGNORMAL:  # log(0) has no lognormal: only a fixed one may be 0
+        median_s = t.get_float("median_s", default.median_s, above=0.0)
+    else:
+        median_s = t.get_float("median_s", default.median_s, min_value=0.0)
     latency = Latency(
-        dist=t.enum("dist", LatencyDist, default.dist),
-        median_s=t.number("median_s", default.median_s),
-        sigma=t.number("sigma", default.sigma),
+        dist=dist, median_s=median_s, sigma=t.get_float("sigma", default.sigma, min_value=0.0)
     )
-    if latency.median_s <= 0 and latency.dist is LatencyDist.LOGNORMAL:
-        raise VendorConfigError(f"{t.path}.median_s", "must be > 0 for lognormal")
     t.finish()
     return latency
 
 
-def _p(t: StrictTable, key: str, default: float) -> float:
-    value = t.number(key, default)
-    if value > 1.0:
-        raise VendorConfigError(f"{t.path}.{key}", "a probability must be <= 1")
-    return value
+def _p(t: Table, key: str, default: float) -> float:
+    return t.get_float(key, default, min_value=0.0, max_value=1.0, expected="a probability 0..1")
 
 
-def _knobs(t: StrictTable, base: Knobs) -> Knobs:
+def _knobs(t: Table, base: Knobs) -> Knobs:
     bands: list[PeakBand] = []
-    if t.has("peak_bands"):
-        raw = t.raw("peak_bands", [])  # list of tables
-        if not isinstance(raw, list):
-            raise VendorConfigError(f"{t.path}.peak_bands", "expected a list of tables")
-        for i, item in enumerate(raw):
-            b = StrictTable(item, f"{t.path}.peak_bands[{i}]")
-            band = PeakBand(
-                start_h=b.integer("start_h"),
-                end_h=b.integer("end_h"),
-                multiplier=b.number("multiplier"),
+    for b in t.get_tables("peak_bands"):
+        bands.append(
+            PeakBand(
+                start_h=b.get_int("start_h", min_value=0, max_value=23),
+                end_h=b.get_int("end_h", min_value=0, max_value=24),
+                multiplier=b.get_float("multiplier", min_value=0.0),
             )
-            if band.start_h > 23 or band.end_h > 24:
-                raise VendorConfigError(b.path, "hours are 0..24")
-            b.finish()
-            bands.append(band)
-    rw_t = t.opt_table("rewrite")
+        )
+        b.finish()
+    rw_t = t.get_table("rewrite")
     rewrite = base.rewrite
     if rw_t is not None:
         rewrite = Rewrite(
             p_apply=_p(rw_t, "p_apply", base.rewrite.p_apply),
-            signature=rw_t.enum("signature", SignatureMode, base.rewrite.signature),
-            replacement_signature=rw_t.string(
+            signature=rw_t.get_enum("signature", SignatureMode, base.rewrite.signature),
+            replacement_signature=rw_t.get_str(
                 "replacement_signature", base.rewrite.replacement_signature
             ),
-            rewrite_links_to=rw_t.string("rewrite_links_to", base.rewrite.rewrite_links_to),
-            unsubscribe=rw_t.enum("unsubscribe", UnsubscribeMode, base.rewrite.unsubscribe),
-            truncate_at=rw_t.integer("truncate_at", base.rewrite.truncate_at),
+            rewrite_links_to=rw_t.get_str("rewrite_links_to", base.rewrite.rewrite_links_to),
+            unsubscribe=rw_t.get_enum("unsubscribe", UnsubscribeMode, base.rewrite.unsubscribe),
+            truncate_at=rw_t.get_int("truncate_at", base.rewrite.truncate_at, min_value=0),
         )
         rw_t.finish()
-    known = t.raw("known_number_p_arrive", base.known_number_p_arrive)
-    if known is not None and (isinstance(known, bool) or not isinstance(known, int | float)):
-        raise VendorConfigError(f"{t.path}.known_number_p_arrive", "expected a number")
+    known = t.get_optional_float("known_number_p_arrive", min_value=0.0, max_value=1.0)
     knobs = Knobs(
         p_arrive=_p(t, "p_arrive", base.p_arrive),
-        latency=_latency(t.opt_table("latency"), base.latency),
+        latency=_latency(t.get_table("latency"), base.latency),
         peak_bands=tuple(bands) if t.has("peak_bands") else base.peak_bands,
-        dlr_latency=_latency(t.opt_table("dlr_latency"), base.dlr_latency),
+        dlr_latency=_latency(t.get_table("dlr_latency"), base.dlr_latency),
         p_fake_delivered=_p(t, "p_fake_delivered", base.p_fake_delivered),
         p_false_failure=_p(t, "p_false_failure", base.p_false_failure),
         p_missing_dlr=_p(t, "p_missing_dlr", base.p_missing_dlr),
         p_duplicate_dlr=_p(t, "p_duplicate_dlr", base.p_duplicate_dlr),
         p_late_dlr=_p(t, "p_late_dlr", base.p_late_dlr),
-        late_dlr_delay_s=t.number("late_dlr_delay_s", base.late_dlr_delay_s),
+        late_dlr_delay_s=t.get_float("late_dlr_delay_s", base.late_dlr_delay_s, min_value=0.0),
         p_dlr_before_arrival=_p(t, "p_dlr_before_arrival", base.p_dlr_before_arrival),
         p_enroute_after_final=_p(t, "p_enroute_after_final", base.p_enroute_after_final),
         p_contradicting_final=_p(t, "p_contradicting_final", base.p_contradicting_final),
         p_out_of_order_dlr=_p(t, "p_out_of_order_dlr", base.p_out_of_order_dlr),
         p_part_lost=_p(t, "p_part_lost", base.p_part_lost),
-        known_number_p_arrive=None if known is None else float(known),
+        known_number_p_arrive=known
+        if t.has("known_number_p_arrive")
+        else base.known_number_p_arrive,
         rewrite=rewrite,
     )
     return knobs
@@ -379,124 +388,119 @@ _KNOB_KEYS = frozenset(
 )
 
 
-def _vendor(name: str, t: StrictTable) -> VendorScenario:
-    knobs_t = t.opt_table("knobs")
+def _vendor(name: str, t: Table) -> VendorScenario:
+    knobs_t = t.get_table("knobs")
     knobs = Knobs()
     if knobs_t is not None:
         knobs = _knobs(knobs_t, knobs)
         knobs_t.finish()
     carrier_knobs: dict[Carrier, Knobs] = {}
-    carriers_t = t.opt_table("carriers")
+    carriers_t = t.get_table("carriers")
     if carriers_t is not None:
         for carrier in Carrier:
-            sub = carriers_t.opt_table(carrier.value)
+            sub = carriers_t.get_table(carrier.value)
             if sub is not None:
                 carrier_knobs[carrier] = _knobs(sub, knobs)
                 sub.finish()
         carriers_t.finish()
     outages: list[Outage] = []
-    raw_outages = t.raw("outages", [])
-    if not isinstance(raw_outages, list):
-        raise VendorConfigError(f"{t.path}.outages", "expected a list of tables")
-    for i, item in enumerate(raw_outages):
-        o = StrictTable(item, f"{t.path}.outages[{i}]")
+    for o in t.get_tables("outages"):
+        start_s = o.get_float("start_s", min_value=0.0)
         outage = Outage(
-            start_s=o.number("start_s"),
-            end_s=o.number("end_s"),
-            mode=o.enum("mode", OutageMode, OutageMode.REFUSE),
+            start_s=start_s,
+            end_s=o.get_float("end_s", above=start_s, expected=f"a number > start_s ({start_s})"),
+            mode=o.get_enum("mode", OutageMode, OutageMode.REFUSE),
         )
-        if outage.end_s <= outage.start_s:
-            raise VendorConfigError(f"{o.path}.end_s", "must be after start_s")
         o.finish()
         outages.append(outage)
-    hours = t.raw("marketing_hours", [8, 21])
-    if (
-        not isinstance(hours, list)
-        or len(hours) != 2
-        or not all(isinstance(h, int) and 0 <= h <= 24 for h in hours)
-    ):
-        raise VendorConfigError(f"{t.path}.marketing_hours", "expected [start_h, end_h]")
-    retry = t.raw("dlr_push_retry_s", [60.0, 300.0, 600.0])
-    if not isinstance(retry, list) or not all(
-        isinstance(r, int | float) and not isinstance(r, bool) and r >= 0 for r in retry
-    ):
-        raise VendorConfigError(f"{t.path}.dlr_push_retry_s", "expected a list of seconds")
+    hours = t.get_int_list(
+        "marketing_hours", [8, 21], min_value=0, max_value=24, min_len=2, max_len=2
+    )
     vendor = VendorScenario(
         name=name,
-        protocol=t.enum("protocol", VendorProtocol, VendorProtocol.HTTP),
-        port=t.integer("port", 0),
-        account=t.string("account", "probe"),
-        password=t.string("password", "secret"),
-        request_secret=t.opt_str("request_secret"),
-        dlr_push_url=t.opt_str("dlr_push_url"),
-        dlr_push_secret=t.opt_str("dlr_push_secret"),
-        dlr_push_format=t.enum("dlr_push_format", PushFormat, PushFormat.JSON),
-        dlr_push_retry_s=tuple(float(r) for r in retry),
-        smpp_receipt_form=t.enum("smpp_receipt_form", ReceiptForm, ReceiptForm.TEXT_AND_TLV),
-        sgip_report_to=t.opt_str("sgip_report_to"),
-        sender_prefix=t.string("sender_prefix", "1069"),
-        sender_ext=t.string("sender_ext", "0001"),
-        signature_required=t.boolean("signature_required", True),
-        approved_signatures=t.str_list("approved_signatures", []),
-        templates=t.str_map("templates"),
-        rejected_templates=t.str_list("rejected_templates", []),
-        code_daily_cap=t.integer("code_daily_cap", 10),
-        throttle_tps=t.number("throttle_tps", 0.0),
-        throttle_burst=t.integer("throttle_burst", 10, min_value=1),
-        marketing_hours=(int(hours[0]), int(hours[1])),
+        protocol=t.get_enum("protocol", VendorProtocol, VendorProtocol.HTTP),
+        port=t.get_int("port", 0, min_value=0),
+        account=t.get_str("account", "probe"),
+        password=t.get_str("password", "secret"),
+        request_secret=t.get_optional_str("request_secret"),
+        dlr_push_url=t.get_optional_str("dlr_push_url"),
+        dlr_push_secret=t.get_optional_str("dlr_push_secret"),
+        dlr_push_format=t.get_enum("dlr_push_format", PushFormat, PushFormat.JSON),
+        dlr_push_retry_s=t.get_float_list("dlr_push_retry_s", [60.0, 300.0, 600.0], min_value=0.0),
+        smpp_receipt_form=t.get_enum("smpp_receipt_form", ReceiptForm, ReceiptForm.TEXT_AND_TLV),
+        smpp_default_alphabet=t.get_enum("smpp_default_alphabet", SmscAlphabet, SmscAlphabet.GSM7),
+        sgip_report_to=t.get_optional_str("sgip_report_to"),
+        sender_prefix=t.get_str("sender_prefix", "1069"),
+        sender_ext=t.get_str("sender_ext", "0001"),
+        signature_required=t.get_bool("signature_required", True),
+        approved_signatures=t.get_str_list("approved_signatures", [], non_empty_items=False),
+        templates=t.get_str_map("templates"),
+        rejected_templates=t.get_str_list("rejected_templates", [], non_empty_items=False),
+        code_daily_cap=t.get_int("code_daily_cap", 10, min_value=0),
+        throttle_tps=t.get_float("throttle_tps", 0.0, min_value=0.0),
+        throttle_burst=t.get_int("throttle_burst", 10, min_value=1),
+        capacity_tps=t.get_float("capacity_tps", 0.0, min_value=0.0),
+        marketing_hours=(hours[0], hours[1]),
         outages=tuple(outages),
         knobs=knobs,
         carrier_knobs=MappingProxyType(carrier_knobs),
+        channel_plan=parse_channel_plan(t),
     )
     if not vendor.sender.isdigit() or not vendor.sender.startswith("106"):
-        raise VendorConfigError(f"{t.path}.sender_prefix", "106 service numbers only (13)")
+        raise t.error(
+            "sender_prefix",
+            "digits making a 106 service number with sender_ext",
+            vendor.sender_prefix,
+        )
     t.finish()
     return vendor
 
 
-def parse_scenario(data: Mapping[str, object]) -> Scenario:
+def parse_scenario(data: Mapping[str, object], *, file: str = "") -> Scenario:
     """Validate a scenario document (already decoded from TOML or JSON)."""
-    t = StrictTable(data, "")
-    start_raw = t.opt_str("start_at")
+    t = Table(data, file=file)
+    zone = t.get_str("timezone", "Asia/Shanghai", non_empty=True, expected="an IANA time zone")
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise t.error("timezone", "an IANA time zone such as Asia/Shanghai", zone) from None
+    start_raw = t.get_optional_str("start_at")
     start_at: datetime | None = None
     if start_raw is not None:
         try:
             start_at = datetime.fromisoformat(start_raw)
         except ValueError:
-            raise VendorConfigError("start_at", "expected an ISO 8601 time") from None
+            raise t.error("start_at", "an ISO 8601 time", start_raw) from None
         if start_at.tzinfo is None:
-            start_at = start_at.replace(tzinfo=CHINA_TZ)
-    speedup = t.number("speedup", 1.0)
-    if speedup <= 0:
-        raise VendorConfigError("speedup", "must be > 0")
-    vendors_t = t.table("vendors")
+            start_at = start_at.replace(tzinfo=tz)
+    speedup = t.get_float("speedup", 1.0, above=0.0)
+    vendors_t = t.get_table("vendors", required=True)
+    assert vendors_t is not None
     vendors: dict[str, VendorScenario] = {}
-    for name in vendors_t.names():
-        vendors[name] = _vendor(name, vendors_t.table(name))
+    for name in vendors_t.key_names():
+        vendor_t = vendors_t.get_table(name, required=True)
+        assert vendor_t is not None
+        vendors[name] = _vendor(name, vendor_t)
     vendors_t.finish()
     subscribers: dict[str, Subscriber] = {}
-    raw_subs = t.raw("subscribers", [])
-    if not isinstance(raw_subs, list):
-        raise VendorConfigError("subscribers", "expected a list of tables")
-    for i, item in enumerate(raw_subs):
-        s = StrictTable(item, f"subscribers[{i}]")
-        msisdn = s.string("msisdn")
+    for s in t.get_tables("subscribers"):
+        msisdn = s.get_str("msisdn", pattern=_MSISDN, expected="an 11-digit Chinese mobile")
         match = _MSISDN.match(msisdn)
-        if match is None:
-            raise VendorConfigError(f"{s.path}.msisdn", "expected an 11-digit Chinese mobile")
+        assert match is not None
         national = match.group(1)
-        carrier = s.enum("carrier", Carrier, carrier_for_msisdn(national))
+        carrier = s.get_enum("carrier", Carrier, carrier_for_msisdn(national))
         subscribers[national] = Subscriber(
             msisdn=national,
-            modem=s.string("modem"),
+            modem=s.get_str("modem"),
             carrier=carrier,
-            known_test_number=s.boolean("known_test_number", False),
+            known_test_number=s.get_bool("known_test_number", False),
         )
         s.finish()
     scenario = Scenario(
-        seed=t.integer("seed", 0),
+        seed=t.get_int("seed", 0, min_value=0),
         speedup=speedup,
         start_at=start_at,
+        timezone=zone,
         vendors=MappingProxyType(vendors),
         subscribers=MappingProxyType(subscribers),
     )
@@ -506,14 +510,10 @@ def parse_scenario(data: Mapping[str, object]) -> Scenario:
 
 def load_scenario(path: Path) -> Scenario:
     """Read a `.toml` or `.json` scenario file."""
-    raw = path.read_bytes()
-    try:
-        data = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise VendorConfigError(str(path), f"unreadable scenario: {exc}") from exc
+    data = load_json(path) if path.suffix == ".json" else load_toml(path)
     if not isinstance(data, dict):
-        raise VendorConfigError(str(path), "expected a table at the top level")
-    return parse_scenario(data)
+        raise ConfigError(path.name, "", "a table at the top level", data)
+    return parse_scenario(data, file=path.name)
 
 
 # --------------------------------------------------------------------------- submit policy
@@ -665,6 +665,7 @@ class Fate:
     fake_dlr: bool = False  # planned: DELIVRD for a message that is lost (none if missing)
     false_failure: bool = False  # planned: a failure receipt for one that arrives
     lost_part: int | None = None  # 0-based index of the part that never arrives
+    queue_delay_s: float = 0.0  # waited for the vendor's capacity (part of the latency)
 
     def with_receiver_down(self) -> Fate:
         """The target modem was unplugged/unregistered at delivery time: the SMS is lost and
@@ -717,8 +718,10 @@ def decide_fate(
     local_hour: int,
     blackhole: bool,
     rng: random.Random,
+    queue_delay_s: float = 0.0,
 ) -> Fate:
-    """One accepted message's fate. Draw order is fixed so a seed reproduces a run."""
+    """One accepted message's fate. Draw order is fixed so a seed reproduces a run.
+    `queue_delay_s`: time waiting for the vendor's capacity, added to the latency."""
     p_arrive = knobs.p_arrive
     if known_number and knobs.known_number_p_arrive is not None:
         p_arrive = knobs.known_number_p_arrive
@@ -727,6 +730,7 @@ def decide_fate(
     for band in knobs.peak_bands:
         if band.covers(local_hour):
             latency *= band.multiplier
+    latency += queue_delay_s
     delivered_text = rewrite_content(text, knobs.rewrite, profile, rng)
     dlr_delay = knobs.dlr_latency.draw(rng)
     # Draws happen unconditionally so one knob's value does not shift another's stream.
@@ -784,4 +788,5 @@ def decide_fate(
         fake_dlr=fake,
         false_failure=false_failure,
         lost_part=lost_part,
+        queue_delay_s=queue_delay_s,
     )

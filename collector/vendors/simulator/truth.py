@@ -57,7 +57,7 @@ class TruthRecord:
     vendor: str
     vendor_message_id: str | None  # None when refused at submit
     msisdn: str
-    fate: str  # delivered | lost | rejected
+    fate: str  # delivered | lost | rejected | throttled (refused for rate: code 103/108)
     delivered_at: str | None  # ISO 8601, simulated network time (UTC+8)
     dlr_status: str | None  # the vendor's claim (`vendor_claim`) as sent; None = no final
     dlr_at: str | None  # its done time
@@ -84,6 +84,7 @@ class TruthRecord:
     out_of_order_dlr: bool = False  # receipts sent in another order than their done times
     receipts: tuple[SentReceipt, ...] = ()  # every receipt sent so far, in sending order
     channel: str | None = None  # the vendor's channel that carried it (simulator/channels.py)
+    queue_delay_s: float = 0.0  # waited for the vendor's capacity (scenario capacity_tps)
 
     @property
     def key(self) -> tuple[str, str] | None:
