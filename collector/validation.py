@@ -2,7 +2,8 @@
 
 `serve` runs `check_config` before it opens the ledger or binds a port, and
 `smsprobe-collector config check` runs the same function: every section ([server] [tls]
-[ledger] [metrics] [log] [agents] [vendors] [probes] [timeseries] [alerts] [reports]) is
+[ledger] [metrics] [log] [agents] [vendors] [probes] [timeseries] [alerts] [reports]
+[retention]) is
 parsed by the module that owns it, and the TLS files are read and matched (PEM, the key
 belongs to the certificate). The first problem is one ConfigError naming the file, the key
 and what was expected; the CLI prints it as one line and exits 2.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -28,8 +29,10 @@ from cryptography.hazmat.primitives import serialization
 from collector.alerts.config import parse_alerts
 from collector.config import CollectorSettings, load_config
 from collector.configlib import ConfigError
+from collector.correlation.model import Policy
 from collector.probes.config import parse_probes
 from collector.reports.config import parse_reports
+from collector.retention.config import RetentionConfig, parse_retention
 from collector.timeseries.config import parse_timeseries
 from collector.vendors.config import HttpVendorConfig
 from collector.vendors.registry import parse_vendors
@@ -66,6 +69,7 @@ class CheckedConfig:
     timeseries: TimeSeriesConfig | None
     alerts: AlertsConfig | None  # None: no [alerts], no alerting
     reports: ReportsConfig
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 def check_config(path: str | Path, *, insecure: bool) -> CheckedConfig:
@@ -81,6 +85,7 @@ def check_config(path: str | Path, *, insecure: bool) -> CheckedConfig:
     raw_alerts = config.raw_section("alerts")
     alerts = parse_alerts(raw_alerts, file=file) if raw_alerts else None
     reports = parse_reports(config.raw_section("reports"), file=file, base_dir=config.base_dir)
+    retention = retention_of(config, probes)
     return CheckedConfig(
         config=config,
         vendors=vendors,
@@ -88,7 +93,15 @@ def check_config(path: str | Path, *, insecure: bool) -> CheckedConfig:
         timeseries=timeseries,
         alerts=alerts,
         reports=reports,
+        retention=retention,
     )
+
+
+def retention_of(config: CollectorSettings, probes: ProbesConfig | None) -> RetentionConfig:
+    """[retention], no age shorter than the DLR window [probes] judges with."""
+    window = (probes.policy if probes is not None else Policy()).dlr_window_s
+    return parse_retention(config.raw_section("retention"), file=config.source,
+                           dlr_window_s=window)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- TLS
@@ -267,6 +280,7 @@ def summary(checked: CheckedConfig, *, insecure: bool) -> Iterator[str]:
             else f"{len(a.webhooks)} webhooks, every {a.evaluate_interval_s:g} s",
         ),
         ("reports", f"zone {checked.reports.timezone}"),
+        ("retention", checked.retention.describe()),
     ]
     yield f"{c.source}: valid"
     for label, text in rows:

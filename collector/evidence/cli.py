@@ -10,6 +10,7 @@ own line); 2 when the input cannot be read at all.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import zipfile
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.common.logs import configure_logging
+from collector.audit.record import entry, record_in
 from collector.certs import SIGNING_KEY
 from collector.configlib import ConfigError
 from collector.evidence.bundle import build_bundle
@@ -31,6 +33,7 @@ from collector.evidence.signatures import key_files, signers_of
 from collector.evidence.verify import verify_bundle
 from collector.judging import JudgingConfig
 from collector.ledger import LedgerError, open_ledger
+from collector.ledger.audit import AuditKind
 from collector.probes.config import parse_probes
 from collector.reports.build import build_report
 from collector.reports.config import iso
@@ -208,9 +211,24 @@ def export_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_bytes(data)
-        tmp.replace(out)
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror}") from exc
+    # No bundle leaves without its line in the audit log.
+    arguments = {
+        "vendor": vendor,
+        "since": since_text,
+        "until": until_text,
+        "out": str(out.resolve()),
+        "records": len(records),
+        "bundle_sha256": hashlib.sha256(data).hexdigest(),
+    }
+    try:
+        summary = f"evidence export of {vendor}"
+        record_in(config.ledger.url, entry(AuditKind.EVIDENCE_EXPORT, summary, arguments))
+        tmp.replace(out)
+    except (LedgerError, OSError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise click.ClickException(f"not exported: {exc}") from exc
     click.echo(f"wrote {len(records)} records of {vendor} to {out}", err=True)
 
 
@@ -306,6 +324,11 @@ def verify_command(
         if result.verdicts_recomputed
         else "verdicts NOT re-judged (legacy bundle)"
     )
+    if result.verdicts_recomputed and result.not_rejudged:
+        verdicts = (
+            f"every verdict (re-judged from its facts, except {result.not_rejudged} whose "
+            "facts retention masked)"
+        )
     click.echo(
         f"OK: {result.record_count} records; signature, hash chain, file digests, agent "
         f"signatures, {verdicts} and every figure agree"

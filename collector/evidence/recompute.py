@@ -290,6 +290,12 @@ def _differences(stated: Mapping[str, Any], recomputed: Mapping[str, Any]) -> li
     ]
 
 
+def minimised(record: Mapping[str, Any]) -> bool:
+    """Retention masked facts the judge reads (texts, numbers) in this record: its verdict
+    cannot be re-judged, only its `judged` object checked against it."""
+    return "retention" in record or any("retention" in a for a in record.get("arrivals") or ())
+
+
 def check_verdicts(records: Iterable[Mapping[str, Any]], config: JudgingConfig) -> list[str]:
     """One line per record whose verdict or `judged` object the quoted facts do not give."""
     problems: list[str] = []
@@ -308,7 +314,12 @@ def _check(record: Mapping[str, Any], config: JudgingConfig) -> str | None:
     probe = probe_from_record(record)
     shown = record.get("verdict")
     stored: StoredVerdict | None = None
-    if shown is not None:
+    if shown is not None and minimised(record):
+        now = shown["judged_at_ns"]
+        stored = StoredVerdict(
+            verdict_from_json(probe.plan.probe_id, shown), shown.get("revision", 0), now, 0
+        )
+    elif shown is not None:
         now = shown["judged_at_ns"]
         recomputed = _json(verdict_json(rejudge(record, config, now)))
         # A quoted arrival is there because the verdict named it: one the rules do not
@@ -347,6 +358,7 @@ __all__ = [
     "check_verdicts",
     "judging_from_json",
     "judging_json",
+    "minimised",
     "rejudge",
     "verdict_json",
 ]

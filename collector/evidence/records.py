@@ -28,6 +28,7 @@ from collector.judging import JudgingConfig
 from collector.ledger.base import Ledger
 from collector.ledger.model import AgentStatus, GapSpan, StoredHealth, StoredSms
 from collector.ledger.probes import Revision, StoredDlr, StoredProbe, StoredVerdict
+from collector.ledger.retention import marks
 from collector.reports.config import iso
 from collector.reports.figures import JudgedProbe
 from collector.reports.judged import load_judged
@@ -66,7 +67,20 @@ def _scts(scts_ns: int, tz_minutes: int) -> str | None:
     return iso(scts_ns, timezone(timedelta(minutes=tz_minutes)))
 
 
+def retention_json(minimised: str, at_ns: int, **extra: str) -> dict[str, Any]:
+    """What retention masked or purged in a fact, and when (docs/retention.md): shown
+    instead of passing a masked value off as the fact."""
+    return {"minimised": list(marks(minimised)), "at_ns": at_ns, "at": iso(at_ns), **extra}
+
+
 def _dlr(d: StoredDlr) -> dict[str, Any]:
+    out = _dlr_fields(d)
+    if d.minimised_at_ns:
+        out["retention"] = retention_json("raw:purge", d.minimised_at_ns)
+    return out
+
+
+def _dlr_fields(d: StoredDlr) -> dict[str, Any]:
     return {
         "dlr_id": d.dlr_id,
         "message_id": d.message_id,
@@ -84,6 +98,16 @@ def _dlr(d: StoredDlr) -> dict[str, Any]:
 
 
 def arrival_json(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
+    out = _arrival_fields(s, raw)
+    if s.minimised:
+        # The signed record is gone: its hash ties this fact to a bundle made before.
+        out["retention"] = retention_json(
+            s.minimised, s.minimised_at_ns, record_sha256=s.raw_sha256
+        )
+    return out
+
+
+def _arrival_fields(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
     offset_ns = round((_num(s.clock.offset_ms) or 0.0) * 1e6)
     return {
         "record_uuid": s.uuid,
@@ -165,7 +189,8 @@ def evidence_record(
     gaps: Sequence[GapSpan] = (),
     canaries: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The record of one probe; `health` may be wider than the window (it is cut here)."""
+    """The record of one probe; `health` may be wider than the window (it is cut here).
+    What retention did to the probe (its number, its raw exchange) is under "retention"."""
     plan = probe.plan
     since, until = health_window(probe, give_up_s)
     raw = raw or {}
@@ -190,7 +215,13 @@ def evidence_record(
     else:
         clock, clock_source = {"offset_ms": None, "uncertainty_ms": None}, "none"
     v = verdict.verdict if verdict else None
+    retention = (
+        {"retention": retention_json(probe.minimised, probe.minimised_at_ns)}
+        if probe.minimised
+        else {}
+    )
     return {
+        **retention,
         "probe_id": plan.probe_id,
         "plan": {
             "vendor": plan.vendor,
@@ -426,4 +457,5 @@ __all__ = [
     "evidence_record",
     "health_json",
     "health_window",
+    "retention_json",
 ]

@@ -69,12 +69,21 @@ class SignatureCheck:
     signed: int = 0
     unsigned: int = 0
     not_quoted: int = 0  # items without record_b64 (ledger rows without raw bytes)
+    purged: dict[str, int] = field(default_factory=dict)  # purge date -> facts
 
     def summary(self) -> str:
-        return (
+        text = (
             f"agent records: {self.signed} signed by the agent and verified, "
             f"{self.unsigned} unsigned, {self.not_quoted} without the raw record"
         )
+        if self.purged:
+            dates = ", ".join(f"{n} on {day}" for day, n in sorted(self.purged.items()))
+            text += (
+                f", {sum(self.purged.values())} purged by retention ({dates}): shown with "
+                "the hash of the signed record only, their facts not checked against a "
+                "signature (the collector's word)"
+            )
+        return text
 
 
 # Shown beside an agent record but not part of it: the collector's own bookkeeping.
@@ -194,6 +203,10 @@ def check_signatures(
                 item.get("record_uuid", "?")
             )
             b64 = item.get("record_b64")
+            purged = purged_on(item)
+            if not b64 and purged:
+                out.purged[purged] = out.purged.get(purged, 0) + 1
+                continue
             if not b64:
                 out.not_quoted += 1
                 if not allow_unsigned:
@@ -225,6 +238,24 @@ def check_signatures(
             else:
                 out.signed += 1
     return out
+
+
+def purged_on(item: Mapping[str, Any]) -> str | None:
+    """The day retention purged a fact's signed record (its `retention` object names a raw
+    purge and keeps the record's SHA-256), else None. Anything less is not a purge."""
+    retention = item.get("retention")
+    if not isinstance(retention, Mapping):
+        return None
+    done, digest, at = (
+        retention.get("minimised"),
+        retention.get("record_sha256"),
+        retention.get("at"),
+    )
+    if not isinstance(done, list) or "raw:purge" not in done or not isinstance(at, str):
+        return None
+    if not isinstance(digest, str) or len(digest) != 64:
+        return None
+    return at[:10]
 
 
 def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:

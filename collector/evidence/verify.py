@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from collector.evidence.bundle import FORMAT, GENESIS, LEGACY_FORMATS, canonical, report_for
-from collector.evidence.recompute import check_verdicts, judging_from_json
+from collector.evidence.recompute import check_verdicts, judging_from_json, minimised
 from collector.evidence.signatures import CA_FILE, KEYS_DIR, check_signatures
 from collector.reports.figures import JudgedProbe, Thresholds
 
@@ -33,6 +33,7 @@ class VerifyResult:
     notes: list[str] = field(default_factory=list)
     record_count: int = 0
     verdicts_recomputed: bool = False
+    not_rejudged: int = 0  # records whose facts retention masked (evidence/recompute.py)
 
     @property
     def ok(self) -> bool:
@@ -249,6 +250,15 @@ def _verify(
             raise MalformedBundleError(f"manifest {exc}") from None
         result.problems.extend(check_verdicts(records, judging))
         result.verdicts_recomputed = True
+        result.not_rejudged = sum(1 for r in records if minimised(r))
+        if result.not_rejudged:
+            result.notes.append(
+                f"{result.not_rejudged} verdicts NOT re-judged: retention masked the texts or "
+                'numbers of their facts (each record\'s "retention" says what and when); '
+                "their verdicts are the collector's word, checked only against their "
+                "judged objects and the figures. A bundle exported before retention still "
+                "proves them (its arrivals' record SHA-256 match these records')"
+            )
     elif allow_legacy:
         result.notes.append(
             f"verdicts NOT re-judged: this bundle ({manifest.get('format')}) carries no judging "

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from agent.wire.records import AgentRegistration, Record
 from collector.correlation.model import Verdict
+from collector.ledger.audit import AuditEntry
 from collector.ledger.health import SpanChange, UnitRow, UnmeasuredSpan
 from collector.ledger.model import (
     AgentStatus,
@@ -41,6 +42,7 @@ from collector.ledger.probes import (
     StoredVerdict,
     Submission,
 )
+from collector.ledger.retention import Minimisation
 from collector.quarantine import Quarantined
 
 # ---------------------------------------------------------------- errors
@@ -387,4 +389,32 @@ class Ledger(Protocol):
         `collector` span from its last heartbeat to now — unless it was on standby (another
         collector held the probing lease and measured them). Its old unit rows are removed
         (the new run writes its own). Returns the spans it closed or added."""
+        ...
+    # ------------------------------------------------------------ retention and audit
+
+    def minimise(
+        self, policy: Minimisation, *, at_ns: int, limit: int = 2000
+    ) -> tuple[dict[str, int], bool]:
+        """One batch (one transaction) of a retention run: mask or purge the texts, MSISDNs
+        and raw bytes of rows older than the policy's cutoffs (ledger/retention.py), marking
+        each row. Returns rows changed per target and whether more may be left."""
+        ...
+
+    def minimise_dry_run(self, policy: Minimisation, *, at_ns: int) -> dict[str, int]:
+        """What a whole run would change, per target; changes nothing."""
+        ...
+
+    def reclaim_space(self) -> None:
+        """Make the old values unreadable from the database files (SQLite: VACUUM and an
+        emptied WAL; PostgreSQL: VACUUM of the tables retention rewrites)."""
+        ...
+
+    def add_audit(self, entry: AuditEntry) -> int:
+        """Append an operator action to the audit log; returns its id."""
+        ...
+
+    def audit_entries(
+        self, *, since_ns: int = 0, until_ns: int | None = None, kind: str | None = None
+    ) -> list[AuditEntry]:
+        """Actions with since_ns <= at_ns < until_ns, oldest first."""
         ...

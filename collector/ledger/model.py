@@ -169,6 +169,11 @@ class StoredSms:
     msisdn: str  # of the SIM with that ICCID when the record was ingested ("" unknown)
     sms: ReceivedSms
     ingested_at_ns: int  # collector clock
+    # Retention (migration 0008): what was masked or purged ("text:mask,raw:purge"), when,
+    # and the SHA-256 of the signed record whose bytes went.
+    minimised: str = ""
+    minimised_at_ns: int = 0
+    raw_sha256: str = ""
 
     @property
     def received_at_ns(self) -> int:

@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from collector.ledger.base import LedgerError, LedgerUnavailableError
 from collector.ledger.ingest_rules import DEFAULT_LIMITS, IngestLimits
 from collector.ledger.migrations import Dialect
+from collector.ledger.retention import RETENTION_TABLES
 from collector.ledger.sql import SqlLedger, Tx
 
 log = structlog.get_logger("collector.ledger.postgres")
@@ -130,6 +131,17 @@ class PostgresLedger(SqlLedger):
     def _now_ns(self, tx: Tx) -> int:
         rows = tx.all("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT AS now")
         return int(rows[0]["now"])
+
+    def reclaim_space(self) -> None:
+        """After a retention run: VACUUM the tables it rewrote, so the dead row versions
+        that still hold the old values are reclaimed (the space is reused; VACUUM FULL, an
+        operator's decision, gives it back to the file system)."""
+        with self._lock:
+            try:
+                for table in RETENTION_TABLES:
+                    self._conn.execute(f"VACUUM {table}")  # autocommit: outside a transaction
+            except psycopg.Error as exc:
+                raise LedgerUnavailableError(f"VACUUM failed: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

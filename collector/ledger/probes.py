@@ -78,6 +78,8 @@ class StoredProbe:
     error_kind: str
     error_detail: str
     final: bool
+    minimised: str = ""  # retention (migration 0008): "msisdn:mask,raw:purge", ...
+    minimised_at_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ class StoredDlr:
     copies: int
     probe_id: str | None
     id_rule: str
+    minimised_at_ns: int = 0  # retention purged `raw` then (0: never)
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,17 @@ class SqliteLedger(SqlLedger):
         top = int(tx.all("SELECT COALESCE(MAX(id), 0) AS top FROM records")[0]["top"])
         return range(top + 1, top + 1 + n)
 
+    def reclaim_space(self) -> None:
+        """After a retention run: rewrite the file (VACUUM) and empty the WAL, so masked and
+        purged bytes are gone from the database files, not just unreferenced."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._conn.execute("VACUUM")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise LedgerUnavailableError(f"SQLite VACUUM failed: {exc}") from exc
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -31,11 +31,11 @@ _PROBE_COLS = (
     "probe_id, vendor, msisdn, profile, token, body, expected_text, planned_at_ns, signature,"
     " parts, cost, band, carrier, mvno, region, site, agent_id, modem_imei, iccid,"
     " submit_status, submitted_at_ns, answered_at_ns, vendor_message_ids, raw_request,"
-    " raw_response, error_kind, error_detail, final"
+    " raw_response, error_kind, error_detail, final, minimised, minimised_at_ns"
 )
 _DLR_COLS = (
     "dlr_id, vendor, message_id, status, vendor_status_raw, err, done_at_ns, received_at_ns,"
-    " source, raw, copies, probe_id, id_rule"
+    " source, raw, copies, probe_id, id_rule, minimised_at_ns"
 )
 _VERDICT_COLS = (
     "probe_id, revision, judged_at_ns, outcome, dlr, dlr_claim, content, content_diff,"
@@ -77,6 +77,8 @@ def _probe(row: Row) -> StoredProbe:
         error_kind=row["error_kind"],
         error_detail=row["error_detail"],
         final=bool(row["final"]),
+        minimised=row["minimised"],
+        minimised_at_ns=int(row["minimised_at_ns"]),
     )
 
 
@@ -95,6 +97,7 @@ def _dlr(row: Row) -> StoredDlr:
         copies=int(row["copies"]),
         probe_id=row["probe_id"],
         id_rule=row["id_rule"],
+        minimised_at_ns=int(row["minimised_at_ns"]),
     )
 
 

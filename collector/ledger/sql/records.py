@@ -24,7 +24,8 @@ from collector.ledger.sql.query import Row, Tx, Where, chunks
 # The columns of `records` every stored record carries (r: records).
 _RECORD_COLUMNS = (
     "r.id, r.uuid, r.seq, r.persisted_at_ns, r.clock_offset_ms, r.clock_uncertainty_ms,"
-    " r.clock_measured_at_ns, r.modem_imei, r.iccid, r.ingested_at_ns"
+    " r.clock_measured_at_ns, r.modem_imei, r.iccid, r.ingested_at_ns, r.minimised,"
+    " r.minimised_at_ns, r.raw_sha256"
 )
 _SMS_COLUMNS = (
     "s.agent_id, s.msisdn, s.smsc, s.sender, s.sender_ton, s.text, s.encoding,"
@@ -325,4 +326,7 @@ def _stored_sms(r: Row, parts: Sequence[SmsPart]) -> StoredSms:
             user_data=bytes(r["user_data"]),
         ),
         ingested_at_ns=int(r["ingested_at_ns"]),
+        minimised=r["minimised"],
+        minimised_at_ns=int(r["minimised_at_ns"]),
+        raw_sha256=r["raw_sha256"],
     )

@@ -1,0 +1,2 @@
+"""Retention and minimisation: texts, MSISDNs and raw bytes masked or purged after a
+configured age, verdicts and hashes kept (docs/retention.md)."""
