@@ -108,7 +108,8 @@ def check_profiles(config: AgentConfig) -> dict[str, Any]:
             raise ConfigError(
                 config.source,
                 f"modems[{i}].profile",
-                'expected "auto" or one of ' + ", ".join(sorted(profiles)),
+                '"auto" or one of ' + ", ".join(sorted(profiles)),
+                modem.profile,
             )
     return profiles
 
@@ -127,12 +128,16 @@ def record_signer(config: AgentConfig) -> RecordSigner | None:
             config.source,
             "collector.sign_records",
             f"false, or the cryptography package installed ({exc})",
+            collector.sign_records,
         ) from exc
     try:
         return RecordSigner.from_pem_file(collector.key)
     except SigningError as exc:
         raise ConfigError(
-            config.source, "collector.key", f"an unencrypted PEM private key that can sign ({exc})"
+            config.source,
+            "collector.key",
+            f"an unencrypted PEM private key that can sign ({exc})",
+            str(collector.key),
         ) from exc
 
 

@@ -11,7 +11,6 @@ import structlog
 from agent.app import EXIT_CONFIG, EXIT_FATAL, check_profiles, record_signer, run_agent
 from agent.common.logs import configure_logging
 from agent.config import ConfigError, load_config
-from agent.modem.errors import ProfileError
 
 _log = structlog.get_logger("agent.app")
 
@@ -32,7 +31,7 @@ def run_command(config_path: str, no_upload: bool) -> None:
         configure_logging(config.log.level, config.log.format)
         check_profiles(config)
         record_signer(config)
-    except (ConfigError, ProfileError) as exc:  # a broken firmware profile is config too
+    except ConfigError as exc:  # the agent's file or a broken firmware profile
         click.echo(f"config error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     try:

@@ -14,7 +14,7 @@
                          expected_modems = [{imei = "...", iccid = "...", msisdn = "..."}]
 
 Optional sections owned by other modules are kept raw (`Mapping[str, Any]`) and validated
-there with collector/configlib.py: [vendors] [probes] [timeseries] [alerts] [reports]
+there with agent/common/tomlconfig.py: [vendors] [probes] [timeseries] [alerts] [reports]
 [retention] [coordination].
 Unknown top-level keys are rejected; every error names file, key path and expectation.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from collector.configlib import ConfigError, Table, load_toml
+from agent.common.tomlconfig import ConfigError, Table, load_toml
 
 __all__ = [
     "AgentDefaults",

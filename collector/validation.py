@@ -26,9 +26,9 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from agent.common.tomlconfig import ConfigError
 from collector.alerts.config import parse_alerts
 from collector.config import CollectorSettings, load_config
-from collector.configlib import ConfigError
 from collector.correlation.model import Policy
 from collector.probes.config import parse_probes
 from collector.reports.config import parse_reports

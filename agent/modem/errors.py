@@ -6,8 +6,9 @@
     ├── AtError             a final result code that is not OK
     │   ├── CmeError        +CME ERROR: <err>   (TS 27.007 §9.2)
     │   └── CmsError        +CMS ERROR: <err>   (TS 27.005 §3.2.5)
-    ├── ResponseParseError  a reply we could not make sense of
-    └── ProfileError        an invalid firmware-config/*.toml
+    └── ResponseParseError  a reply we could not make sense of
+
+(An invalid firmware-config/*.toml is a config error: agent.common.tomlconfig.ConfigError.)
 
 `transient` answers one question for the recovery policy: "is it worth retrying the
 same command later without changing anything?". The tables below are the only place
@@ -57,10 +58,6 @@ class AtTimeoutError(ModemError):
 
 class ResponseParseError(ModemError):
     """A response line did not have the documented (or any known real-world) shape."""
-
-
-class ProfileError(ModemError):
-    """A modem profile file is invalid; the message names the file and the key path."""
 
 
 # TS 27.007 §9.2.1 codes worth retrying unchanged: phone failure (0), link reserved (2),

@@ -1,21 +1,19 @@
 """Modem profiles: per-model init strings and quirks as data (firmware-config/*.toml).
 
-Strict like every config here: unknown keys and wrong types are rejected with an
-error that names the file and the key path. The file stem is the profile name.
+Read with the one strict reader (agent/common/tomlconfig.py): unknown keys and wrong types
+are a ConfigError naming the file and the key path. The file stem is the profile name.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from agent.modem.errors import ProfileError
+from agent.common.tomlconfig import ConfigError, Table, load_toml
 
 
 def _default_profile_dir() -> Path:
@@ -80,179 +78,120 @@ class ModemProfile:
 
 # -- strict loader --------------------------------------------------------------------------
 
-_Check = Callable[[Any], bool]
+_USB_RE: Final = re.compile(r"[0-9a-f]{4}:[0-9a-f]{4}")
+_CNMI_RE: Final = re.compile(r"\d(,\d){1,4}")
+_STORAGES: Final = ("BM", "ME", "MT", "SM", "SR")
+_EMPTY_READS: Final = ("ok", "cms321", "cms500")
 
 
-def _is_str(v: Any) -> bool:
-    return isinstance(v, str)
+def _regex(t: Table, key: str) -> str:
+    value = t.get_str(key, "")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise t.error(key, f"a valid regular expression ({exc})", value) from exc
+    return value
 
 
-def _is_bool(v: Any) -> bool:
-    return isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
+def _timeout(t: Table, key: str, default: float) -> float:
     # TOML has inf/nan literals; an infinite timeout is a hang, not a setting.
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _is_strs(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
-
-
-def _is_ints(v: Any) -> bool:
-    return isinstance(v, list) and all(_is_int(x) for x in v)
-
-
-_SCHEMA: Final[dict[str, Any]] = {
-    "description": (_is_str, "a string"),
-    "match": {
-        "usb": (_is_strs, "a list of strings"),
-        "at_interface": (_is_int, "a non-negative integer"),
-        "skip_interfaces": (_is_ints, "a list of non-negative integers"),
-        "manufacturer_regex": (_is_str, "a string"),
-        "model_regex": (_is_str, "a string"),
-    },
-    "at": {
-        "init": (_is_strs, "a list of strings"),
-        "init_optional": (_is_strs, "a list of strings"),
-        "iccid_commands": (_is_strs, "a list of strings"),
-        "cnmi": (_is_strs, "a list of strings"),
-    },
-    "storage": {
-        "cpms": (_is_strs, "a list of strings"),
-        "sweep": (_is_strs, "a list of strings"),
-    },
-    "timeouts": {
-        "default_s": (_is_num, "a positive number"),
-        "list_s": (_is_num, "a positive number"),
-        "send_s": (_is_num, "a positive number"),
-        "reset_s": (_is_num, "a positive number"),
-    },
-    "quirks": {
-        "cmti_unreliable": (_is_bool, "a boolean"),
-        "needs_cnma": (_is_bool, "a boolean"),
-        "echo_after_reset": (_is_bool, "a boolean"),
-        "boot_urcs": (_is_strs, "a list of strings"),
-        "sms_ready_urc": (_is_str, "a string"),
-        "noise_urc_prefixes": (_is_strs, "a list of strings"),
-        "reset_reenumerates": (_is_bool, "a boolean"),
-        "power_cycle_hint": (_is_str, "a string"),
-        "empty_read": (lambda v: v in ("ok", "cms321", "cms500"), '"ok", "cms321" or "cms500"'),
-    },
-}
-_REQUIRED: Final = ("description", "at.init")
-_USB_RE: Final = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{4}$")
-_CNMI_RE: Final = re.compile(r"^\d(,\d){1,4}$")
-_STORAGES: Final = frozenset({"SM", "ME", "MT", "SR", "BM"})
-
-
-def _validate(data: Mapping[str, Any], schema: Mapping[str, Any], where: str, path: str) -> None:
-    for key, value in data.items():
-        key_path = f"{path}.{key}" if path else key
-        if key not in schema:
-            raise ProfileError(f"{where}: unknown key {key_path!r}")
-        rule = schema[key]
-        if isinstance(rule, dict):
-            if not isinstance(value, dict):
-                raise ProfileError(f"{where}: {key_path!r} must be a table")
-            _validate(value, rule, where, key_path)
-        else:
-            check, expected = rule
-            if not check(value):
-                raise ProfileError(f"{where}: {key_path!r} must be {expected}, got {value!r}")
-
-
-def _get(data: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = data
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+    return t.get_float(key, default, above=0.0)
 
 
 def parse_profile(name: str, data: Mapping[str, Any], where: str) -> ModemProfile:
-    """Validate one parsed TOML document and build the profile (pure)."""
-    _validate(data, _SCHEMA, where, "")
-    for required in _REQUIRED:
-        if _get(data, required) is None:
-            raise ProfileError(f"{where}: missing required key {required!r}")
-    match = data.get("match", {})
-    for usb in match.get("usb", []):
-        if not _USB_RE.match(usb):
-            raise ProfileError(
-                f"{where}: 'match.usb' entry {usb!r} is not 'vvvv:pppp' (lower-case hex)"
-            )
-    for key in ("manufacturer_regex", "model_regex"):
-        try:
-            re.compile(match.get(key, ""))
-        except re.error as exc:
-            raise ProfileError(f"{where}: 'match.{key}' is not a valid regex: {exc}") from exc
-    at = data.get("at", {})
-    for key in ("init", "cnmi", "iccid_commands"):
-        if key in at and not at[key]:
-            raise ProfileError(f"{where}: 'at.{key}' must not be empty")
-    for cnmi in at.get("cnmi", []):
-        if not _CNMI_RE.match(cnmi):
-            raise ProfileError(f"{where}: 'at.cnmi' entry {cnmi!r} is not like '2,1,0,2,0'")
-    storage = data.get("storage", {})
-    for key in ("cpms", "sweep"):
-        for mem in storage.get(key, []):
-            if mem not in _STORAGES:
-                raise ProfileError(
-                    f"{where}: 'storage.{key}' entry {mem!r} is not one of {sorted(_STORAGES)}"
-                )
-    if "cpms" in storage and not 1 <= len(storage["cpms"]) <= 3:
-        raise ProfileError(f"{where}: 'storage.cpms' needs 1 to 3 memories (mem1, mem2, mem3)")
+    """Validate one parsed TOML document and build the profile (pure). `where` names the
+    file in errors."""
     defaults = ModemProfile(name=name, description="")
-    quirk_values: dict[str, Any] = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in data.get("quirks", {}).items()
-    }
-    timeouts = data.get("timeouts", {})
+    root = Table(data, file=where)
+    description = root.get_str("description")
+    m = root.section("match")
+    match = MatchRules(
+        usb=m.get_str_list(
+            "usb", (), pattern=_USB_RE, item_expected='"vvvv:pppp" (lower-case hex)'
+        ),
+        at_interface=m.get_optional_int("at_interface", min_value=0),
+        skip_interfaces=m.get_int_list("skip_interfaces", (), min_value=0),
+        manufacturer_regex=_regex(m, "manufacturer_regex"),
+        model_regex=_regex(m, "model_regex"),
+    )
+    m.finish()
+    at = root.section("at")
+    init = at.get_str_list("init", non_empty_items=False, min_len=1)
+    init_optional = at.get_str_list("init_optional", (), non_empty_items=False)
+    iccid_commands = at.get_str_list(
+        "iccid_commands", defaults.iccid_commands, non_empty_items=False, min_len=1
+    )
+    cnmi = at.get_str_list(
+        "cnmi",
+        defaults.cnmi,
+        pattern=_CNMI_RE,
+        item_expected='CNMI settings like "2,1,0,2,0"',
+        min_len=1,
+    )
+    at.finish()
+    storage = root.section("storage")
+    # AT+CPMS takes mem1 (read/delete), mem2 (write/send), mem3 (receive): 1 to 3 of them.
+    cpms = storage.get_str_list("cpms", defaults.cpms, choices=_STORAGES, min_len=1, max_len=3)
+    storages = storage.get_str_list("sweep", defaults.storages, choices=_STORAGES)
+    storage.finish()
+    t = root.section("timeouts")
+    base = Timeouts()
+    timeouts = Timeouts(
+        default_s=_timeout(t, "default_s", base.default_s),
+        list_s=_timeout(t, "list_s", base.list_s),
+        send_s=_timeout(t, "send_s", base.send_s),
+        reset_s=_timeout(t, "reset_s", base.reset_s),
+    )
+    t.finish()
+    q = root.section("quirks")
+    base_q = Quirks()
+    quirks = Quirks(
+        cmti_unreliable=q.get_bool("cmti_unreliable", base_q.cmti_unreliable),
+        needs_cnma=q.get_bool("needs_cnma", base_q.needs_cnma),
+        echo_after_reset=q.get_bool("echo_after_reset", base_q.echo_after_reset),
+        boot_urcs=q.get_str_list("boot_urcs", base_q.boot_urcs, non_empty_items=False),
+        sms_ready_urc=q.get_str("sms_ready_urc", base_q.sms_ready_urc),
+        noise_urc_prefixes=q.get_str_list(
+            "noise_urc_prefixes", base_q.noise_urc_prefixes, non_empty_items=False
+        ),
+        reset_reenumerates=q.get_bool("reset_reenumerates", base_q.reset_reenumerates),
+        power_cycle_hint=q.get_str("power_cycle_hint", base_q.power_cycle_hint),
+        empty_read=q.get_choice("empty_read", _EMPTY_READS, base_q.empty_read),
+    )
+    q.finish()
+    root.finish()
     return ModemProfile(
         name=name,
-        description=data["description"],
-        match=MatchRules(
-            usb=tuple(match.get("usb", ())),
-            at_interface=match.get("at_interface"),
-            skip_interfaces=tuple(match.get("skip_interfaces", ())),
-            manufacturer_regex=match.get("manufacturer_regex", ""),
-            model_regex=match.get("model_regex", ""),
-        ),
-        init=tuple(at["init"]),
-        init_optional=tuple(at.get("init_optional", ())),
-        iccid_commands=tuple(at.get("iccid_commands", defaults.iccid_commands)),
-        cnmi=tuple(at.get("cnmi", defaults.cnmi)),
-        cpms=tuple(storage.get("cpms", defaults.cpms)),
-        storages=tuple(storage.get("sweep", defaults.storages)),
-        timeouts=Timeouts(**{k: float(v) for k, v in timeouts.items()}),
-        quirks=Quirks(**quirk_values),
+        description=description,
+        match=match,
+        init=init,
+        init_optional=init_optional,
+        iccid_commands=iccid_commands,
+        cnmi=cnmi,
+        cpms=cpms,
+        storages=storages,
+        timeouts=timeouts,
+        quirks=quirks,
         source=where,
     )
 
 
 def load_profile(path: Path) -> ModemProfile:
-    where = str(path)
+    """One profile file; errors name its full path (the profile directory varies)."""
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{where}: invalid TOML: {exc}") from exc
-    except OSError as exc:
-        raise ProfileError(f"{where}: cannot read: {exc}") from exc
-    return parse_profile(path.stem, data, where)
+        data = load_toml(path)
+    except ConfigError as exc:
+        raise ConfigError(str(path), "", exc.expected, problem=exc.problem) from exc
+    return parse_profile(path.stem, data, str(path))
 
 
 def load_profiles(directory: Path = DEFAULT_PROFILE_DIR) -> dict[str, ModemProfile]:
     """Every `*.toml` in `directory`, keyed by file stem. A `generic` profile must exist."""
     profiles = {p.stem: load_profile(p) for p in sorted(Path(directory).glob("*.toml"))}
     if GENERIC not in profiles:
-        raise ProfileError(f"{directory}: no {GENERIC}.toml profile")
+        raise ConfigError(
+            str(directory), "", f"a {GENERIC}.toml profile", problem=f"no {GENERIC}.toml profile"
+        )
     return profiles
 
 
@@ -304,7 +243,6 @@ __all__ = [
     "GENERIC",
     "MatchRules",
     "ModemProfile",
-    "ProfileError",
     "Quirks",
     "Timeouts",
     "load_profile",

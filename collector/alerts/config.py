@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.common.tomlconfig import ConfigError, Table
 from collector.alerts.engine import AlertRules
-from collector.configlib import ConfigError, Table
 
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _HEADER = re.compile(r"^[A-Za-z0-9-]+$")

@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.common.logs import configure_logging
+from agent.common.tomlconfig import ConfigError
 from collector.audit.record import entry, record_in
 from collector.certs import SIGNING_KEY
-from collector.configlib import ConfigError
 from collector.evidence.bundle import build_bundle
 from collector.evidence.recompute import judging_from_json, judging_json
 from collector.evidence.records import collect_records

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from collector.configlib import ConfigError, Table
+from agent.common.tomlconfig import ConfigError, Table
 from collector.correlation.model import Policy
 from collector.health.supervise import Supervision, parse_supervision
 from collector.probes.content import PROFILES

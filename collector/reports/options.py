@@ -11,8 +11,8 @@ from typing import Any, TextIO
 
 import click
 
+from agent.common.tomlconfig import ConfigError
 from collector.config import CollectorSettings, load_config
-from collector.configlib import ConfigError
 from collector.reports.config import ReportsConfig, parse_reports, parse_time
 
 

@@ -9,8 +9,8 @@ import time
 import click
 
 from agent.common.logs import configure_logging
+from agent.common.tomlconfig import ConfigError
 from collector.config import load_config
-from collector.configlib import ConfigError
 from collector.ledger import open_ledger
 from collector.reports.config import parse_reports, parse_time
 from collector.timeseries.config import parse_timeseries

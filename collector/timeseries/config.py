@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collector.configlib import Table
+from agent.common.tomlconfig import Table
 from collector.timeseries.sinks import (
     InfluxV1Config,
     InfluxV1Sink,

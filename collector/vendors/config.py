@@ -1,22 +1,21 @@
 """Strict, typed configuration of vendor accounts from TOML tables.
 
-Validated once at the edge without touching the network: unknown keys are rejected, every
-error names its key path (`vendors.acme.submit.body: expected one of form, json, query`).
+Validated once at the edge without touching the network, with the one strict reader
+(agent/common/tomlconfig.py): unknown keys are refused, every error names its key path
+(`vendors.acme.submit.body: expected one of "form", "json", "query", got "xml"`).
 The typed result is frozen; `HttpVendor` never sees raw dicts.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from types import MappingProxyType
-from typing import TypeVar
 
-from collector.configlib import ConfigError, describe
+from agent.common.tomlconfig import ConfigError, Table, join_key
 from collector.vendors.base import ContentProfile, DlrStatus, RejectReason
 
 __all__ = [
@@ -30,154 +29,11 @@ __all__ = [
     "HttpVendorConfig",
     "PushSignature",
     "RequestTemplate",
-    "StrictTable",
     "SubmitConfig",
     "TimeFormat",
-    "VendorConfigError",
     "parse_http_vendor",
     "parse_json_path",
 ]
-
-E = TypeVar("E", bound=Enum)
-_MISSING = object()
-
-
-class VendorConfigError(ConfigError):
-    """Invalid vendor configuration; `path` is the dotted key path of the offending value.
-    A `ConfigError` (collector/configlib.py), so the collector's config loading catches one
-    error type for every section."""
-
-    def __init__(self, path: str, problem: str, *, file: str = "") -> None:
-        super().__init__(file, path, "", problem=problem)
-        self.path = path
-        # Without a file name the message starts at the key path.
-        self.args = (f"{file}: {path}: {problem}" if file else f"{path}: {problem}",)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class StrictTable:
-    """Reads typed values from one TOML table and rejects keys nobody asked for."""
-
-    def __init__(self, data: object, path: str) -> None:
-        if not isinstance(data, Mapping):
-            raise VendorConfigError(path, "expected a table")
-        self._data: Mapping[str, object] = data
-        self._path = path
-        self._seen: set[str] = set()
-
-    @property
-    def path(self) -> str:
-        return self._path
-
-    def _key(self, key: str) -> str:
-        return f"{self._path}.{key}" if self._path else key
-
-    def _get(self, key: str, default: object) -> object:
-        self._seen.add(key)
-        if key in self._data:
-            return self._data[key]
-        if default is _MISSING:
-            raise VendorConfigError(self._key(key), "required key is missing")
-        return default
-
-    def has(self, key: str) -> bool:
-        return key in self._data
-
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._data)
-
-    def raw(self, key: str, default: object = None) -> object:
-        """An untyped value (lists of tables); the caller validates it."""
-        return self._get(key, default)
-
-    def string(self, key: str, default: object = _MISSING) -> str:
-        value = self._get(key, default)
-        if not isinstance(value, str):
-            raise VendorConfigError(self._key(key), "expected a string")
-        return value
-
-    def opt_str(self, key: str) -> str | None:
-        value = self._get(key, None)
-        if value is not None and not isinstance(value, str):
-            raise VendorConfigError(self._key(key), "expected a string")
-        return value
-
-    def number(self, key: str, default: object = _MISSING, *, min_value: float = 0.0) -> float:
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise VendorConfigError(self._key(key), "expected a number")
-        if not math.isfinite(value):  # nan passes every comparison below
-            raise VendorConfigError(self._key(key), f"expected a finite number, got {value}")
-        if value < min_value:
-            raise VendorConfigError(self._key(key), f"must be >= {min_value}")
-        return float(value)
-
-    def integer(self, key: str, default: object = _MISSING, *, min_value: int = 0) -> int:
-        value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise VendorConfigError(self._key(key), "expected an integer")
-        if value < min_value:
-            raise VendorConfigError(self._key(key), f"must be >= {min_value}")
-        return value
-
-    def boolean(self, key: str, default: object = _MISSING) -> bool:
-        value = self._get(key, default)
-        if not isinstance(value, bool):
-            raise VendorConfigError(self._key(key), "expected true or false")
-        return value
-
-    def enum(self, key: str, cls: type[E], default: object = _MISSING) -> E:
-        value = self._get(key, default)
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(str(m.value) for m in cls)
-            raise VendorConfigError(self._key(key), f"expected one of {allowed}") from None
-
-    def str_list(self, key: str, default: object = _MISSING) -> tuple[str, ...]:
-        value = self._get(key, default)
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise VendorConfigError(self._key(key), "expected a list of strings")
-        return tuple(value)
-
-    def str_map(self, key: str) -> Mapping[str, str]:
-        value = self._get(key, {})
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
-            raise VendorConfigError(self._key(key), "expected a table of strings")
-        return MappingProxyType(dict(value))
-
-    def scalar_map(self, key: str) -> Mapping[str, str | int | float | bool]:
-        value = self._get(key, {})
-        if not isinstance(value, Mapping):
-            raise VendorConfigError(self._key(key), "expected a table of strings/numbers/booleans")
-        for k, v in value.items():
-            if not isinstance(v, str | int | float | bool) or (
-                isinstance(v, float) and not math.isfinite(v)
-            ):
-                raise VendorConfigError(
-                    f"{self._key(key)}.{k}",
-                    f"expected a string, a finite number or true/false, got {describe(v)}",
-                )
-        return MappingProxyType(dict(value))
-
-    def table(self, key: str) -> StrictTable:
-        return StrictTable(self._get(key, _MISSING), self._key(key))
-
-    def opt_table(self, key: str) -> StrictTable | None:
-        value = self._get(key, None)
-        return None if value is None else StrictTable(value, self._key(key))
-
-    def finish(self) -> None:
-        unknown = sorted(set(self._data) - self._seen)
-        if unknown:
-            raise VendorConfigError(self._key(unknown[0]), "unknown key")
-
 
 # --------------------------------------------------------------------------- model
 
@@ -193,7 +49,8 @@ class AuthKind(StrEnum):
     BASIC = "basic"
     BEARER = "bearer"
     HMAC_SHA256 = "hmac_sha256"
-    ALIYUN_RPC = "aliyun_rpc"  # Alibaba Cloud RPC signature (dysmsapi)
+    ALIYUN_RPC = "aliyun_rpc"  # Alibaba Cloud RPC signature V1 (dysmsapi)
+    ALIYUN_V3 = "aliyun_v3"  # Alibaba Cloud V3 signature, ACS3-HMAC-SHA256
     TENCENT_TC3 = "tencent_tc3"  # Tencent Cloud API 3.0, TC3-HMAC-SHA256
 
 
@@ -312,6 +169,11 @@ class DlrPullConfig:
     success_values: tuple[str, ...]
     dlr: DlrFieldSpec | None = None  # pulled items' own field names (else the vendor's [dlr])
     error_code_path: str | None = None  # a code here fails the pull, mapped by [errors]
+    # One request per submission still waiting for a final report (Alibaba QuerySendDetails:
+    # {message_id}, {to}, {send_date}); its items carry no id of their own, so the id asked
+    # for is the item's, and an item naming another id is quarantined.
+    per_message: bool = False
+    max_age_s: float = 86400.0  # a submission is asked about for this long at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,9 +218,10 @@ SUBMIT_PLACEHOLDERS = frozenset(
     }
 )
 PULL_PLACEHOLDERS = frozenset({"timestamp_s", "timestamp_ms"})
+PER_MESSAGE_PULL_PLACEHOLDERS = PULL_PLACEHOLDERS | {"message_id", "to", "send_date"}
 
 
-def parse_json_path(path: str, where: str = "path") -> tuple[str | int, ...]:
+def parse_json_path(path: str, where: str = "path", *, file: str = "") -> tuple[str | int, ...]:
     """`data.msgid` -> ("data", "msgid"); `result[0].sid` -> ("result", 0, "sid"); "" -> ()."""
     if path == "":
         return ()
@@ -366,217 +229,236 @@ def parse_json_path(path: str, where: str = "path") -> tuple[str | int, ...]:
     for segment in path.split("."):
         match = _PATH_SEGMENT.match(segment)
         if match is None or segment == "":
-            raise VendorConfigError(where, f"bad JSON path {path!r}")
+            raise ConfigError(file, where, "a JSON path like data.items[0].id", path)
         if match.group(1):
             steps.append(match.group(1))
         steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", match.group(2)))
     return tuple(steps)
 
 
+def _json_path(t: Table, key: str, value: str) -> str:
+    parse_json_path(value, t.key_path(key), file=t.file)
+    return value
+
+
 def _check_placeholders(
-    value: str, where: str, allowed: frozenset[str], vars_: Mapping[str, str]
+    t: Table, where: str, value: str, allowed: frozenset[str], vars_: Mapping[str, str]
 ) -> None:
     for name in _PLACEHOLDER.findall(value):
         if name in allowed or (name.startswith("param.") and "params" in allowed):
             continue
         if name.startswith("var.") and name.removeprefix("var.") in vars_:
             continue
-        raise VendorConfigError(where, f"unknown placeholder {{{name}}}")
+        raise ConfigError(t.file, where, f"only known placeholders ({{{name}}} is not one)", value)
 
 
 def _request(
-    t: StrictTable, base_url: str, allowed: frozenset[str], vars_: Mapping[str, str]
+    t: Table, base_url: str, allowed: frozenset[str], vars_: Mapping[str, str]
 ) -> RequestTemplate:
-    method = t.string("method", "POST").upper()
+    method = t.get_str("method", "POST").upper()
     if method not in ("GET", "POST", "PUT"):
-        raise VendorConfigError(f"{t.path}.method", "expected GET, POST or PUT")
-    url = t.string("url")
+        raise t.error("method", "GET, POST or PUT", method)
+    url = t.get_str("url")
     if not (url.startswith("/") or url.startswith("http://") or url.startswith("https://")):
-        raise VendorConfigError(f"{t.path}.url", "expected an absolute URL or a /path")
+        raise t.error("url", "an absolute URL or a /path", url)
     if url.startswith("/") and not base_url:
-        raise VendorConfigError(f"{t.path}.url", "a /path needs base_url")
-    body = t.enum("body", BodyFormat, "form" if method != "GET" else "query")
+        raise t.error("url", "an absolute URL (a /path needs base_url)", url)
+    body = t.get_enum("body", BodyFormat, "form" if method != "GET" else "query")
     if method == "GET" and body is not BodyFormat.QUERY:
-        raise VendorConfigError(f"{t.path}.body", "GET requests carry fields in the query")
-    fields = t.scalar_map("fields")
+        raise t.error("body", '"query" (GET requests carry fields in the query)', body.value)
+    fields = t.get_scalar_map("fields")
     for key, value in fields.items():
         if isinstance(value, str):
-            _check_placeholders(value, f"{t.path}.fields.{key}", allowed, vars_)
-    headers = t.str_map("headers")
+            _check_placeholders(t, join_key(t.key_path("fields"), key), value, allowed, vars_)
+    headers = t.get_str_map("headers")
     for key, value in headers.items():
-        _check_placeholders(value, f"{t.path}.headers.{key}", allowed, vars_)
+        _check_placeholders(t, join_key(t.key_path("headers"), key), value, allowed, vars_)
     return RequestTemplate(method=method, url=url, body=body, fields=fields, headers=headers)
 
 
-def _opt_path(t: StrictTable, key: str) -> str | None:
-    value = t.opt_str(key)
-    if value is not None:
-        parse_json_path(value, f"{t.path}.{key}")
-    return value
+def _opt_path(t: Table, key: str) -> str | None:
+    value = t.get_optional_str(key)
+    return None if value is None else _json_path(t, key, value)
 
 
-def _dlr_fields(t: StrictTable) -> DlrFieldSpec:
-    status_map_raw = t.str_map("status_map")
+def _dlr_fields(t: Table) -> DlrFieldSpec:
+    status_map_raw = t.get_str_map("status_map")
     status_map: dict[str, DlrStatus] = {}
     for raw, normalised in status_map_raw.items():
         try:
             status_map[raw] = DlrStatus(normalised)
         except ValueError:
-            allowed = ", ".join(s.value for s in DlrStatus)
-            raise VendorConfigError(
-                f"{t.path}.status_map.{raw}", f"expected one of {allowed}"
+            allowed = ", ".join(f'"{s.value}"' for s in DlrStatus)
+            raise ConfigError(
+                t.file, join_key(t.key_path("status_map"), raw), f"one of {allowed}", normalised
             ) from None
     spec = DlrFieldSpec(
-        message_id=t.string("message_id"),
-        status=t.string("status"),
+        message_id=_json_path(t, "message_id", t.get_str("message_id")),
+        status=_json_path(t, "status", t.get_str("status")),
         err=_opt_path(t, "err"),
         msisdn=_opt_path(t, "msisdn"),
         done_at=_opt_path(t, "done_at"),
-        done_at_format=t.enum("done_at_format", TimeFormat, TimeFormat.YYMMDDHHMMSS),
-        utc_offset_h=t.number("utc_offset_h", 8.0, min_value=-14.0),
+        done_at_format=t.get_enum("done_at_format", TimeFormat, TimeFormat.YYMMDDHHMMSS),
+        utc_offset_h=t.get_float("utc_offset_h", 8.0, min_value=-14.0),
         status_map=MappingProxyType(status_map),
     )
-    parse_json_path(spec.message_id, f"{t.path}.message_id")
-    parse_json_path(spec.status, f"{t.path}.status")
     t.finish()
     return spec
 
 
-def _auth(t: StrictTable | None) -> HttpAuth:
+def _auth(t: Table | None) -> HttpAuth:
     if t is None:
         return HttpAuth()
-    kind = t.enum("kind", AuthKind)
+    kind = t.get_enum("kind", AuthKind)
     auth = HttpAuth(kind=kind)
     if kind is AuthKind.BASIC:
-        auth = HttpAuth(kind=kind, username=t.string("username"), password=t.string("password"))
+        auth = HttpAuth(kind=kind, username=t.get_str("username"), password=t.get_str("password"))
     elif kind is AuthKind.BEARER:
-        auth = HttpAuth(kind=kind, token=t.string("token"))
+        auth = HttpAuth(kind=kind, token=t.get_str("token"))
     elif kind is AuthKind.HMAC_SHA256:
         auth = HttpAuth(
             kind=kind,
-            secret=t.string("secret"),
-            header=t.string("header", "X-Signature"),
-            timestamp_header=t.string("timestamp_header", "X-Timestamp"),
+            secret=t.get_str("secret"),
+            header=t.get_str("header", "X-Signature"),
+            timestamp_header=t.get_str("timestamp_header", "X-Timestamp"),
         )
-    elif kind is AuthKind.ALIYUN_RPC:
-        auth = HttpAuth(kind=kind, key_id=t.string("key_id"), secret=t.string("secret"))
+    elif kind in (AuthKind.ALIYUN_RPC, AuthKind.ALIYUN_V3):
+        auth = HttpAuth(kind=kind, key_id=t.get_str("key_id"), secret=t.get_str("secret"))
     elif kind is AuthKind.TENCENT_TC3:
         auth = HttpAuth(
             kind=kind,
-            key_id=t.string("key_id"),
-            secret=t.string("secret"),
-            service=t.string("service", "sms"),
+            key_id=t.get_str("key_id"),
+            secret=t.get_str("secret"),
+            service=t.get_str("service", "sms"),
         )
     t.finish()
     return auth
 
 
-def _check_auth_fits(auth: HttpAuth, request: RequestTemplate, path: str) -> None:
-    """The cloud signatures fix the request shape: RPC signs form/query fields, TC3 a JSON
-    POST."""
-    if auth.kind is AuthKind.ALIYUN_RPC and request.body is BodyFormat.JSON:
-        raise VendorConfigError(f"{path}.body", "expected form or query (aliyun_rpc signs fields)")
-    if auth.kind is AuthKind.TENCENT_TC3 and (
-        request.body is not BodyFormat.JSON or request.method != "POST"
+def _check_auth_fits(auth: HttpAuth, request: RequestTemplate, t: Table) -> None:
+    """The cloud signatures fix the request shape: Alibaba's sign form/query fields, TC3 a
+    JSON POST or a GET query (API 3.0)."""
+    aliyun = (AuthKind.ALIYUN_RPC, AuthKind.ALIYUN_V3)
+    if auth.kind in aliyun and request.body is BodyFormat.JSON:
+        raise t.error(
+            "body", f'"form" or "query" ({auth.kind.value} signs fields)', request.body.value
+        )
+    if auth.kind is AuthKind.ALIYUN_V3 and not {"Action", "Version"} <= request.fields.keys():
+        raise t.error(
+            "fields",
+            "Action and Version fields (aliyun_v3 sends them as x-acs-* headers)",
+            ", ".join(request.fields) or "none",
+        )
+    if auth.kind is AuthKind.TENCENT_TC3 and not (
+        (request.method == "POST" and request.body is BodyFormat.JSON)
+        or (request.method == "GET" and request.body is BodyFormat.QUERY)
     ):
-        raise VendorConfigError(
-            f"{path}.body", 'expected method = "POST" and body = "json" (tencent_tc3)'
+        raise t.error(
+            "body",
+            'method = "POST" with body = "json", or "GET" with "query" (tencent_tc3)',
+            f"{request.method} {request.body.value}",
         )
 
 
-def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpVendorConfig:
+def parse_http_vendor(
+    name: str, data: object, path: str | None = None, *, file: str = ""
+) -> HttpVendorConfig:
     """Validate one `[vendors.<name>]` table with `kind = "http"`."""
-    t = StrictTable(data, path if path is not None else f"vendors.{name}")
-    kind = t.string("kind", "http")
-    if kind != "http":
-        raise VendorConfigError(f"{t.path}.kind", "expected http")
-    base_url = t.string("base_url", "").rstrip("/")
-    timeout_s = t.number("timeout_s", 10.0)
-    if timeout_s <= 0:
-        raise VendorConfigError(f"{t.path}.timeout_s", "must be > 0")
-    vars_ = t.str_map("vars")
-    auth = _auth(t.opt_table("auth"))
+    t = Table(data, file=file, path=path if path is not None else f"vendors.{name}")
+    t.get_choice("kind", ("http",), "http")
+    base_url = t.get_str("base_url", "").rstrip("/")
+    timeout_s = t.get_float("timeout_s", 10.0, above=0.0)
+    vars_ = t.get_str_map("vars")
+    auth = _auth(t.get_table("auth"))
 
-    s = t.table("submit")
+    s = t.get_table("submit", required=True)
+    assert s is not None
     submit = SubmitConfig(
         request=_request(s, base_url, SUBMIT_PLACEHOLDERS, vars_),
-        message_id_path=s.string("message_id_path"),
+        message_id_path=_json_path(s, "message_id_path", s.get_str("message_id_path")),
         parts_path=_opt_path(s, "parts_path"),
         success_path=_opt_path(s, "success_path"),
-        success_values=s.str_list("success_values", ["0"]),
+        success_values=s.get_str_list("success_values", ["0"], non_empty_items=False),
         error_code_path=_opt_path(s, "error_code_path"),
         error_message_path=_opt_path(s, "error_message_path"),
     )
-    parse_json_path(submit.message_id_path, f"{s.path}.message_id_path")
-    _check_auth_fits(auth, submit.request, s.path)
+    _check_auth_fits(auth, submit.request, s)
     s.finish()
 
-    errors_raw = t.str_map("errors")
+    errors_raw = t.get_str_map("errors")
     errors: dict[str, ErrorClass] = {}
     for code, cls in errors_raw.items():
         try:
             errors[code] = ErrorClass(cls)
         except ValueError:
-            allowed = ", ".join(c.value for c in ErrorClass)
-            raise VendorConfigError(
-                f"{t.path}.errors.{code}", f"expected one of {allowed}"
+            allowed = ", ".join(f'"{c.value}"' for c in ErrorClass)
+            raise ConfigError(
+                file, join_key(t.key_path("errors"), code), f"one of {allowed}", cls
             ) from None
 
-    dlr_t = t.opt_table("dlr")
+    dlr_t = t.get_table("dlr")
     dlr = _dlr_fields(dlr_t) if dlr_t is not None else None
 
     push: DlrPushConfig | None = None
-    push_t = t.opt_table("dlr_push")
+    push_t = t.get_table("dlr_push")
     if push_t is not None:
-        sig_t = push_t.opt_table("signature")
+        sig_t = push_t.get_table("signature")
         signature: PushSignature | None = None
         if sig_t is not None:
             # An empty timestamp_header means the vendor signs the body alone.
-            ts_header = sig_t.string("timestamp_header", "X-Timestamp")
+            ts_header = sig_t.get_str("timestamp_header", "X-Timestamp")
             signature = PushSignature(
-                secret=sig_t.string("secret"),
-                header=sig_t.string("header", "X-Signature"),
+                secret=sig_t.get_str("secret"),
+                header=sig_t.get_str("header", "X-Signature"),
                 timestamp_header=ts_header or None,
-                tolerance_s=sig_t.number("tolerance_s", 300.0),
+                tolerance_s=sig_t.get_float("tolerance_s", 300.0, min_value=0.0),
             )
             sig_t.finish()
         push = DlrPushConfig(
-            format=push_t.enum("format", BodyFormat, BodyFormat.JSON),
-            items_path=push_t.string("items_path", ""),
-            max_body_bytes=push_t.integer("max_body_bytes", 1 << 20, min_value=1),
-            ack_body=push_t.string("ack_body", "OK"),
-            ack_content_type=push_t.string("ack_content_type", "text/plain"),
+            format=push_t.get_enum("format", BodyFormat, BodyFormat.JSON),
+            items_path=_json_path(push_t, "items_path", push_t.get_str("items_path", "")),
+            max_body_bytes=push_t.get_int("max_body_bytes", 1 << 20, min_value=1),
+            ack_body=push_t.get_str("ack_body", "OK"),
+            ack_content_type=push_t.get_str("ack_content_type", "text/plain"),
             signature=signature,
             allow_from=_networks(push_t, "allow_from"),
         )
-        parse_json_path(push.items_path, f"{push_t.path}.items_path")
         push_t.finish()
 
     pull: DlrPullConfig | None = None
-    pull_t = t.opt_table("dlr_pull")
+    pull_t = t.get_table("dlr_pull")
     if pull_t is not None:
-        pull_dlr_t = pull_t.opt_table("dlr")
+        pull_dlr_t = pull_t.get_table("dlr")
+        per_message = pull_t.get_bool("per_message", False)
         pull = DlrPullConfig(
-            request=_request(pull_t, base_url, PULL_PLACEHOLDERS, vars_),
-            items_path=pull_t.string("items_path", ""),
+            request=_request(
+                pull_t,
+                base_url,
+                PER_MESSAGE_PULL_PLACEHOLDERS if per_message else PULL_PLACEHOLDERS,
+                vars_,
+            ),
+            items_path=_json_path(pull_t, "items_path", pull_t.get_str("items_path", "")),
             success_path=_opt_path(pull_t, "success_path"),
-            success_values=pull_t.str_list("success_values", ["0"]),
+            success_values=pull_t.get_str_list("success_values", ["0"], non_empty_items=False),
             dlr=_dlr_fields(pull_dlr_t) if pull_dlr_t is not None else None,
             error_code_path=_opt_path(pull_t, "error_code_path"),
+            per_message=per_message,
+            max_age_s=pull_t.get_float("max_age_s", 86400.0, above=0.0),
         )
-        parse_json_path(pull.items_path, f"{pull_t.path}.items_path")
-        _check_auth_fits(auth, pull.request, pull_t.path)
+        _check_auth_fits(auth, pull.request, pull_t)
         pull_t.finish()
 
     if dlr is None and (push is not None or (pull is not None and pull.dlr is None)):
-        raise VendorConfigError(f"{t.path}.dlr", "dlr_push/dlr_pull need a [dlr] field table")
+        raise t.error("dlr", "a [dlr] field table (dlr_push/dlr_pull need one)")
 
     if push is not None and push.signature is None and not push.allow_from:
         # An unauthenticated push would let anyone write DLRs into the evidence.
-        raise VendorConfigError(
-            f"{t.path}.dlr_push",
-            "a DLR push must be authenticated: a [signature] table (the vendor signs) "
-            "or allow_from = [networks the vendor pushes from] (it signs nothing)",
+        expected = (
+            "a [signature] table (the vendor signs) or allow_from = [networks the vendor "
+            "pushes from] (it signs nothing): a DLR push must be authenticated"
+        )
+        raise ConfigError(
+            file, t.key_path("dlr_push"), expected, problem=f"expected {expected}, got neither"
         )
     config = HttpVendorConfig(
         name=name,
@@ -586,8 +468,10 @@ def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpV
         auth=auth,
         submit=submit,
         errors=MappingProxyType(errors),
-        throttle_retry_after_s=t.number("throttle_retry_after_s", 60.0),
-        redact_fields=t.str_list("redact_fields", ["password", "pswd", "secret", "sign"]),
+        throttle_retry_after_s=t.get_float("throttle_retry_after_s", 60.0, min_value=0.0),
+        redact_fields=t.get_str_list(
+            "redact_fields", ["password", "pswd", "secret", "sign"], non_empty_items=False
+        ),
         dlr=dlr,
         dlr_push=push,
         dlr_pull=pull,
@@ -597,24 +481,27 @@ def parse_http_vendor(name: str, data: object, path: str | None = None) -> HttpV
     return config
 
 
-def _networks(t: StrictTable, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
+def _networks(t: Table, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
     out = []
-    for text in t.str_list(key, []):
+    for i, text in enumerate(t.get_str_list(key, [], non_empty_items=False)):
         try:
             out.append(ip_network(text, strict=False))
         except ValueError:
-            raise VendorConfigError(
-                f"{t.path}.{key}", f"expected IP networks like 203.0.113.0/24, got {text!r}"
+            raise ConfigError(
+                t.file, f"{t.key_path(key)}[{i}]", "an IP network like 203.0.113.0/24", text
             ) from None
     return tuple(out)
 
 
-def _templates(t: StrictTable) -> dict[str, str]:
-    templates = dict(t.str_map("templates"))
-    allowed = {p.value for p in ContentProfile}
+def _templates(t: Table) -> dict[str, str]:
+    templates = dict(t.get_str_map("templates"))
+    allowed = sorted(p.value for p in ContentProfile)
     for profile in templates:
         if profile not in allowed:
-            raise VendorConfigError(
-                f"{t.path}.templates.{profile}", f"expected one of {', '.join(sorted(allowed))}"
+            raise ConfigError(
+                t.file,
+                join_key(t.key_path("templates"), profile),
+                f"a content profile as key ({', '.join(allowed)})",
+                profile,
             )
     return templates

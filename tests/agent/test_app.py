@@ -36,7 +36,7 @@ def test_config_error_exits_2_and_names_the_key(tmp_path: Path) -> None:
     bad.write_text('[agent]\nid = "a"\n[outbox]\npath = "o.sqlite"\n[[modems]]\nport = 3\n')
     result = _run_cli("run", "--config", str(bad))
     assert result.returncode == 2
-    assert "agent.toml: modems[0].port: expected a string" in result.stderr
+    assert "agent.toml: modems[0].port: expected a non-empty string, got 3" in result.stderr
 
 
 def test_unknown_modem_profile_is_a_config_error(tmp_path: Path) -> None:

@@ -15,11 +15,10 @@ from click.testing import CliRunner
 
 from agent.cli import main
 from agent.config import MAX_DURATION_S, ConfigError, load_config
-from agent.modem.errors import ProfileError
 from agent.modem.profiles import DEFAULT_PROFILE_DIR, load_profile
 from agent.modem.simulator.faults import parse_fault
-from agent.modem.simulator.fleet import FleetConfigError, load_fleet
-from agent.modem.simulator.scenario import ScenarioError, load_scenario
+from agent.modem.simulator.fleet import load_fleet
+from agent.modem.simulator.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data" / "invalid"
@@ -184,7 +183,9 @@ def test_firmware_profile_timeouts_must_be_finite_and_positive(tmp_path: Path, v
     profile = tmp_path / "generic.toml"
     profile.write_text(generic + f"\n[timeouts]\nlist_s = {value}\n")
     assert "[timeouts]" not in generic  # else the appended table would be a TOML error
-    with pytest.raises(ProfileError, match=r"'timeouts\.list_s' must be a positive number"):
+    with pytest.raises(
+        ConfigError, match=rf": timeouts\.list_s: expected a number > 0\.0, got {value}$"
+    ):
         load_profile(profile)
     assert math.isfinite(load_profile(DEFAULT_PROFILE_DIR / "generic.toml").timeouts.list_s)
 
@@ -220,12 +221,22 @@ def test_full_or_read_only_disk_is_a_storage_state_not_a_config_error(tmp_path: 
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("timing_scale = nan", r"modem\[0\]\.timing_scale: expected finite numbers, got nan"),
-        ("inter_part_s = inf", r"modem\[0\]\.inter_part_s: expected finite numbers, got inf"),
-        ("retry_s = [5.0, -inf]", r"modem\[0\]\.retry_s: expected finite numbers"),
+        (
+            "timing_scale = nan",
+            r"^fleet\.toml: modem\[0\]\.timing_scale: expected a number, got nan$",
+        ),
+        (
+            "inter_part_s = inf",
+            r"^fleet\.toml: modem\[0\]\.inter_part_s: expected a number, got inf$",
+        ),
+        (
+            "retry_s = [5.0, -inf]",
+            r"^fleet\.toml: modem\[0\]\.retry_s\[1\]: expected a number, got -inf$",
+        ),
         (
             'faults = ["slow_final:delay_s=inf"]',
-            r"\['delay_s'\] for fault slow_final must be finite",
+            r"^fleet\.toml: modem\[0\]\.faults\[0\]: expected a fault \(.*\['delay_s'\] for fault "
+            r"slow_final must be finite numbers\), got \"slow_final:delay_s=inf\"$",
         ),
     ],
 )
@@ -234,7 +245,7 @@ def test_simulator_fleet_refuses_non_finite_numbers(
 ) -> None:
     fleet = tmp_path / "fleet.toml"
     fleet.write_text(f'[[modem]]\nname = "m1"\n{line}\n')
-    with pytest.raises(FleetConfigError, match=message):
+    with pytest.raises(ConfigError, match=message):
         load_fleet(fleet)
     fleet.write_text('[[modem]]\nname = "m1"\ntiming_scale = 0.5\nretry_s = [1.0, 2]\n')
     assert load_fleet(fleet).modems[0].timing_scale == 0.5
@@ -250,10 +261,22 @@ def test_fault_parameters_must_be_finite() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"at_s": NaN, "op": "unplug", "modem": "m1", "seconds": 5}', "NaN is not a finite"),
-        ('{"at_s": 1e999, "op": "unplug", "modem": "m1", "seconds": 5}', "1e999 is not a finite"),
-        ('{"at_s": 1, "op": "unplug", "modem": "m1", "seconds": Infinity}', "Infinity is not"),
-        ('{"at_s": "nan", "op": "unplug", "modem": "m1", "seconds": 5}', "at_s must be a number"),
+        (
+            '{"at_s": NaN, "op": "unplug", "modem": "m1", "seconds": 5}',
+            "at_s: expected a finite number, got nan",
+        ),
+        (
+            '{"at_s": 1e999, "op": "unplug", "modem": "m1", "seconds": 5}',
+            "at_s: expected a finite number, got inf",
+        ),
+        (
+            '{"at_s": 1, "op": "unplug", "modem": "m1", "seconds": Infinity}',
+            "seconds: expected a finite number, got inf",
+        ),
+        (
+            '{"at_s": "nan", "op": "unplug", "modem": "m1", "seconds": 5}',
+            'at_s: expected a number of seconds, got "nan"',
+        ),
     ],
 )
 def test_simulator_scenario_refuses_non_finite_numbers(
@@ -261,7 +284,8 @@ def test_simulator_scenario_refuses_non_finite_numbers(
 ) -> None:
     scenario = tmp_path / "s.jsonl"
     scenario.write_text('{"at_s": 0.5, "op": "unplug", "modem": "m1", "seconds": 5}\n' + line)
-    with pytest.raises(ScenarioError, match=rf"s\.jsonl:2: {message}"):
+    with pytest.raises(ConfigError) as caught:
         load_scenario(scenario)
+    assert str(caught.value) == f"{scenario}:2: {message}"
     scenario.write_text('{"at_s": 2, "op": "unplug", "modem": "m1", "seconds": 5}\n')
     assert load_scenario(scenario)[0].at_s == 2.0

@@ -148,7 +148,7 @@ def test_a_key_that_cannot_sign_is_a_config_error_naming_the_key(tmp_path: Path)
     path = _agent_toml(tmp_path, f'address = "c:7443"\ncert = "{cert}"\nkey = "{bad}"')
     with pytest.raises(ConfigError) as err:
         record_signer(load_config(path))
-    assert err.value.key == "collector.key"
+    assert err.value.key_path == "collector.key"
     assert str(err.value).startswith("agent.toml: collector.key: ") and str(bad) in str(err.value)
 
     encrypted = ec.generate_private_key(ec.SECP256R1()).private_bytes(

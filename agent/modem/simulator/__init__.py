@@ -81,7 +81,6 @@ from agent.modem.simulator.faults import Fault, parse_fault
 from agent.modem.simulator.fleet import (
     Fleet,
     FleetConfig,
-    FleetConfigError,
     ModemSpec,
     PreloadMessage,
     build_modem_simulator,
@@ -99,7 +98,6 @@ __all__ = [
     "Fault",
     "Fleet",
     "FleetConfig",
-    "FleetConfigError",
     "FleetThread",
     "Identity",
     "ModemServer",

@@ -18,7 +18,6 @@ from agent.modem.simulator.faults import fault_names, parse_fault
 from agent.modem.simulator.fleet import (
     Fleet,
     FleetConfig,
-    FleetConfigError,
     ModemSpec,
     load_fleet,
     load_preload,
@@ -140,7 +139,7 @@ def modem_simulator_command(
         if scenario:
             load_scenario(scenario)
             config = replace(config, scenario=scenario)
-    except (FleetConfigError, ValueError) as exc:
+    except ValueError as exc:  # a ConfigError, or a bad option value
         raise click.BadParameter(str(exc)) from exc
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))

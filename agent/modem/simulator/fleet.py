@@ -1,6 +1,7 @@
 """Several simulated modems in one process: typed config, TOML loader, and the runner.
 
-Fleet TOML (strict: unknown keys are rejected with their key path):
+Fleet TOML, read with the one strict reader (agent/common/tomlconfig.py): unknown keys
+and wrong types are a ConfigError naming the key path (`fleet.toml: modem[0].profle: ...`).
 
     control = "127.0.0.1:7300"        # optional control API address
     transcript = "sim-at.log"         # optional AT transcript file (all modems)
@@ -26,9 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import math
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,22 +34,19 @@ from typing import Any
 
 import structlog
 
+from agent.common.tomlconfig import MISSING, ConfigError, Table, load_toml, parse_json
 from agent.modem.simulator.config import Identity, ModemSimulatorConfig, Timing
 from agent.modem.simulator.control import ControlServer
 from agent.modem.simulator.faults import Fault, parse_fault
 from agent.modem.simulator.modem import ModemSimulator
 from agent.modem.simulator.network import RetrySchedule
 from agent.modem.simulator.pdu import DeliverPart
-from agent.modem.simulator.personalities import get_personality
+from agent.modem.simulator.personalities import get_personality, personality_names
 from agent.modem.simulator.pty import AUX_KINDS, ModemServer
 from agent.modem.simulator.scenario import load_scenario, play_scenario
 from agent.modem.simulator.transcript import Transcript
 
 log = structlog.get_logger(__name__)
-
-
-class FleetConfigError(ValueError):
-    """Invalid fleet / modem configuration; the message names the key path."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +98,10 @@ class FleetConfig:
     scenario: Path | None = None  # JSONL of timed control requests (scenario.py)
 
 
-def parse_hostport(value: str, key: str = "listen") -> tuple[str, int]:
+def parse_hostport(value: str, key: str = "listen", *, file: str = "") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit():
-        raise FleetConfigError(f"{key}: expected HOST:PORT, got {value!r}")
+        raise ConfigError(file, key, "HOST:PORT", value)
     return host or "127.0.0.1", int(port)
 
 
@@ -117,117 +112,127 @@ def load_preload(path: Path) -> tuple[PreloadMessage, ...]:
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
+        t = Table(parse_json(line, file=where), file=where)
+        scts_text = t.get_str("scts", "")
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise FleetConfigError(f"{where}: not JSON ({exc.msg})") from exc
-        unknown = set(item) - {"sender", "text", "scts", "class", "encoding"}
-        if unknown:
-            raise FleetConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
-        try:
-            scts = datetime.fromisoformat(item["scts"]) if item.get("scts") else None
-            out.append(
-                PreloadMessage(
-                    sender=str(item["sender"]),
-                    text=str(item["text"]),
-                    scts=scts,
-                    message_class=item.get("class"),
-                    encoding=str(item.get("encoding", "auto")),
-                )
+            scts = datetime.fromisoformat(scts_text) if scts_text else None
+        except ValueError:
+            raise t.error("scts", "an ISO 8601 time", scts_text) from None
+        out.append(
+            PreloadMessage(
+                sender=_text(t, "sender"),
+                text=_text(t, "text"),
+                scts=scts,
+                message_class=t.get_optional_int("class", min_value=0),
+                encoding=t.get_str("encoding", "auto"),
             )
-        except (KeyError, ValueError) as exc:
-            raise FleetConfigError(f"{where}: {exc}") from exc
+        )
+        t.finish()
     return tuple(out)
 
 
-_SPEC_KEYS = {f for f in ModemSpec.__dataclass_fields__}
+def _text(t: Table, key: str) -> str:
+    # The JSON may carry a number (a short code like 10086); it is the same text.
+    value = t.get_value(key, MISSING)
+    if value is MISSING:
+        raise t.error(key, "a string")
+    return str(value)
 
 
-def _non_finite(value: Any) -> bool:
-    if isinstance(value, list):
-        return any(_non_finite(item) for item in value)
-    return isinstance(value, float) and not math.isfinite(value)
+def _optional_path(t: Table, key: str) -> Path | None:
+    value = t.get_optional_str(key, expected="a path")
+    return Path(value) if value else None
 
 
-def _spec_from_table(table: dict[str, Any], where: str, base: Path) -> ModemSpec:
-    unknown = set(table) - _SPEC_KEYS
-    if unknown:
-        raise FleetConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
-    for key, value in table.items():  # TOML has nan/inf literals
-        if _non_finite(value):
-            raise FleetConfigError(f"{where}.{key}: expected finite numbers, got {value!r}")
-    values = dict(table)
+def _spec_from_table(t: Table, base: Path) -> ModemSpec:
+    profile = t.get_choice("profile", personality_names(), "generic")
+    faults = t.get_str_list("faults", ())
+    for i, fault in enumerate(faults):
+        try:
+            parse_fault(fault)
+        except ValueError as exc:
+            where = f"{t.key_path('faults')}[{i}]"
+            raise ConfigError(t.file, where, f"a fault ({exc})", fault) from None
+    listen = t.get_optional_str("listen", expected="HOST:PORT")
+    preload = t.get_optional_str("preload", expected="a path")
+    defaults = ModemSpec(name="")
+    spec = ModemSpec(
+        name=t.get_str("name", non_empty=True, expected="a non-empty string"),
+        profile=profile,
+        link=_optional_path(t, "link"),
+        listen=parse_hostport(listen, t.key_path("listen"), file=t.file) if listen else None,
+        pty=t.get_bool("pty", defaults.pty),
+        msisdn=t.get_optional_str("msisdn"),
+        imsi=t.get_optional_str("imsi"),
+        iccid=t.get_optional_str("iccid"),
+        imei=t.get_optional_str("imei"),
+        operator=t.get_str("operator", defaults.operator),
+        faults=faults,
+        preload=_preload(base / preload) if preload else (),
+        seed=t.get_optional_int("seed"),
+        sm_capacity=t.get_int("sm_capacity", defaults.sm_capacity),
+        me_capacity=t.get_optional_int("me_capacity"),
+        timing_scale=t.get_float("timing_scale", defaults.timing_scale),
+        noise_interval_s=t.get_float("noise_interval_s", defaults.noise_interval_s),
+        inter_part_s=t.get_float("inter_part_s", defaults.inter_part_s),
+        reenumerate_s=t.get_float("reenumerate_s", defaults.reenumerate_s),
+        cnma_timeout_s=t.get_float("cnma_timeout_s", defaults.cnma_timeout_s),
+        report_delay_s=t.get_float("report_delay_s", defaults.report_delay_s),
+        retry_s=t.get_float_list("retry_s", defaults.retry_s),
+        cold_boot=t.get_bool("cold_boot", defaults.cold_boot),
+        cnum_written=t.get_bool("cnum_written", defaults.cnum_written),
+        rssi=t.get_int("rssi", defaults.rssi),
+        rssi_walk_s=t.get_float("rssi_walk_s", defaults.rssi_walk_s),
+        aux_ports=t.get_str_list("aux_ports", (), choices=AUX_KINDS),
+    )
+    t.finish()
+    return spec
+
+
+def _preload(path: Path) -> tuple[PreloadMessage, ...]:
     try:
-        if "link" in values:
-            values["link"] = Path(values["link"])
-        if "listen" in values:
-            values["listen"] = parse_hostport(values["listen"], f"{where}.listen")
-        if "faults" in values:
-            for spec in values["faults"]:
-                parse_fault(spec)
-            values["faults"] = tuple(values["faults"])
-        if "aux_ports" in values:
-            values["aux_ports"] = tuple(values["aux_ports"])
-            for kind in values["aux_ports"]:
-                if kind not in AUX_KINDS:
-                    raise FleetConfigError(f"{where}.aux_ports: unknown port kind {kind!r}")
-        if "retry_s" in values:
-            values["retry_s"] = tuple(float(v) for v in values["retry_s"])
-        if "preload" in values:
-            path = Path(values["preload"])
-            values["preload"] = load_preload(path if path.is_absolute() else base / path)
-        get_personality(values.get("profile", "generic"))
-        return ModemSpec(**values)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, FleetConfigError):
-            raise
-        raise FleetConfigError(f"{where}: {exc}") from exc
+        return load_preload(path)
+    except OSError as exc:
+        problem = f"cannot read: {exc.strerror}"
+        raise ConfigError(str(path), "", "a readable file", problem=problem) from exc
 
 
 def load_fleet(path: Path) -> FleetConfig:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise FleetConfigError(f"{path}: {exc}") from exc
-    unknown = set(data) - {
-        "control",
-        "transcript",
-        "seed",
-        "defaults",
-        "modem",
-        "generate",
-        "scenario",
-    }
-    if unknown:
-        raise FleetConfigError(f"{path}: unknown key(s) {sorted(unknown)}")
-    defaults = data.get("defaults", {})
+    root = Table(load_toml(path), file=path.name)
+    defaults = root.get_raw("defaults") or {}
     specs: list[ModemSpec] = []
-    for i, table in enumerate(data.get("modem", [])):
-        merged = {"name": f"modem{i + 1}", **defaults, **table}
-        specs.append(_spec_from_table(merged, f"modem[{i}]", path.parent))
-    generate = data.get("generate")
+    for i, item in enumerate(root.get_tables("modem")):
+        # [defaults] fill in any key a [[modem]] leaves out; errors name the modem.
+        merged = {"name": f"modem{i + 1}", **defaults, **item.data}
+        specs.append(_spec_from_table(Table(merged, file=item.file, path=item.path), path.parent))
+    generate = root.get_table("generate")
     if generate is not None:
-        unknown = set(generate) - {"count", "link_pattern", "first"}
-        if unknown:
-            raise FleetConfigError(f"generate: unknown key(s) {sorted(unknown)}")
-        first = int(generate.get("first", len(specs) + 1))
-        pattern = generate.get("link_pattern")
-        for n in range(first, first + int(generate.get("count", 0))):
-            table = {**defaults, "name": f"modem{n:02d}"}
+        first = generate.get_int("first", len(specs) + 1)
+        count = generate.get_int("count", 0, min_value=0)
+        pattern = generate.get_str("link_pattern", "")
+        generate.finish()
+        for n in range(first, first + count):
+            table: dict[str, object] = {**defaults, "name": f"modem{n:02d}"}
             if pattern:
                 table["link"] = pattern.format(n=n)
-            specs.append(_spec_from_table(table, f"generate[{n}]", path.parent))
-    control = data.get("control")
+            where = Table(table, file=root.file, path=f"generate[{n}]")
+            specs.append(_spec_from_table(where, path.parent))
     names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise FleetConfigError(f"{path}: modem names are not unique: {names}")
-    return FleetConfig(
+    duplicate = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if duplicate is not None:
+        raise root.error("modem", "modems with distinct names", duplicate)
+    control = root.get_optional_str("control", expected="HOST:PORT")
+    transcript = _optional_path(root, "transcript")
+    scenario = root.get_optional_str("scenario", expected="a path")
+    config = FleetConfig(
         modems=tuple(specs),
-        control=parse_hostport(control, "control") if control else None,
-        transcript=Path(data["transcript"]) if data.get("transcript") else None,
-        seed=int(data.get("seed", 0)),
-        scenario=_scenario_path(data.get("scenario"), path.parent),
+        control=parse_hostport(control, "control", file=root.file) if control else None,
+        transcript=transcript,
+        seed=root.get_int("seed", 0),
+        scenario=_scenario_path(scenario, path.parent),
     )
+    root.finish()
+    return config
 
 
 def _scenario_path(value: str | None, base: Path) -> Path | None:
@@ -394,7 +399,6 @@ __all__ = [
     "Fault",
     "Fleet",
     "FleetConfig",
-    "FleetConfigError",
     "ModemSpec",
     "PreloadMessage",
     "RunningModem",

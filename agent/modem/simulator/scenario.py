@@ -14,8 +14,6 @@ Together with the fleet seed this makes a run repeatable.
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,31 +21,20 @@ from typing import Any
 
 import structlog
 
+from agent.common.tomlconfig import Table, parse_json
 from agent.modem.simulator.control import ControlledFleet, handle_request
 
 log = structlog.get_logger(__name__)
 
-_OPS = {
+_OPS = (
     "deliver",
     "deliver_pdus",
+    "power_cycle",
     "set_fault",
     "set_registration",
     "set_signal",
-    "power_cycle",
     "unplug",
-}
-
-
-class ScenarioError(ValueError):
-    """An invalid scenario line; the message names file and line."""
-
-
-def _finite(text: str) -> float:
-    # json accepts NaN, Infinity and 1e999; none of them is a time or a parameter.
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text} is not a finite number")
-    return number
+)
 
 
 @dataclass(frozen=True)
@@ -57,25 +44,17 @@ class ScenarioStep:
 
 
 def load_scenario(path: Path) -> tuple[ScenarioStep, ...]:
+    """Every step of a JSONL scenario; an invalid line is a ConfigError naming
+    `file:line` and the key. The rest of a request is checked when it is applied."""
     steps: list[ScenarioStep] = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         where = f"{path}:{lineno}"
-        try:
-            item = json.loads(line, parse_float=_finite, parse_constant=_finite)
-        except json.JSONDecodeError as exc:
-            raise ScenarioError(f"{where}: not JSON ({exc.msg})") from exc
-        except ValueError as exc:
-            raise ScenarioError(f"{where}: {exc}") from exc
-        if not isinstance(item, dict) or "at_s" not in item:
-            raise ScenarioError(f"{where}: needs an object with at_s")
-        if item.get("op") not in _OPS:
-            raise ScenarioError(f"{where}: op must be one of {sorted(_OPS)}")
-        at_s = item.pop("at_s")
-        if isinstance(at_s, bool) or not isinstance(at_s, int | float):
-            raise ScenarioError(f"{where}: at_s must be a number of seconds")
-        steps.append(ScenarioStep(float(at_s), item))
+        t = Table(parse_json(line, file=where), file=where)
+        at_s = t.get_float("at_s", expected="a number of seconds")
+        t.get_choice("op", _OPS)
+        steps.append(ScenarioStep(at_s, {k: v for k, v in t.data.items() if k != "at_s"}))
     return tuple(sorted(steps, key=lambda step: step.at_s))
 
 

@@ -18,8 +18,8 @@ import click
 import structlog
 
 from agent.common.logs import configure_logging
+from agent.common.tomlconfig import ConfigError
 from agent.modem.simulator.control import ModemSimulatorControl
-from collector.vendors.config import VendorConfigError
 from collector.vendors.simulator.fronts import http_front
 from collector.vendors.simulator.network import (
     CarrierNetwork,
@@ -130,7 +130,7 @@ def vendor_simulator_command(
         _hostport(modem_control)
     try:
         load_scenario(scenario_path)  # fail fast, before anything listens
-    except VendorConfigError as exc:
-        raise click.UsageError(f"{scenario_path}: {exc}") from exc
+    except ConfigError as exc:  # names the file and the key path
+        raise click.UsageError(str(exc)) from exc
     configure_logging(log_level)
     asyncio.run(_serve(scenario_path, modem_control, truth_path, seed, host))

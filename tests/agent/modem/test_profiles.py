@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.modem.errors import ProfileError
+from agent.common.tomlconfig import ConfigError
 from agent.modem.profiles import (
     DEFAULT_PROFILE_DIR,
     load_profile,
@@ -50,30 +50,39 @@ def test_vendor_specifics_are_data() -> None:
 @pytest.mark.parametrize(
     ("file", "message"),
     [
-        ("unknown_key.toml", "unknown key 'at.inti_optional'"),
-        ("unknown_section.toml", "unknown key 'quirk'"),
-        ("wrong_type.toml", "'quirks.needs_cnma' must be a boolean"),
-        ("missing_init.toml", "missing required key 'at.init'"),
-        ("bad_usb_id.toml", "'match.usb' entry '2C7C-0125'"),
-        ("bad_storage.toml", "'storage.cpms' entry 'FLASH'"),
-        ("bad_cnmi.toml", "'at.cnmi' entry '2;1;0'"),
-        ("bad_regex.toml", "'match.model_regex' is not a valid regex"),
-        ("bad_empty_read.toml", "'quirks.empty_read' must be"),
-        ("negative_timeout.toml", "'timeouts.default_s' must be a positive number"),
-        ("not_toml.toml", "invalid TOML"),
-        ("empty_cnmi.toml", "'at.cnmi' must not be empty"),
+        ("unknown_key.toml", ": at.inti_optional: unknown key (known here: cnmi, iccid_commands,"),
+        ("unknown_section.toml", ": quirk: unknown key (known here: at, description,"),
+        ("wrong_type.toml", ': quirks.needs_cnma: expected true or false, got "yes"'),
+        ("missing_init.toml", ": at.init: expected a non-empty array of strings, got nothing"),
+        (
+            "bad_usb_id.toml",
+            ': match.usb[0]: expected "vvvv:pppp" (lower-case hex), got "2C7C-0125"',
+        ),
+        (
+            "bad_storage.toml",
+            ': storage.cpms[1]: expected one of "BM", "ME", "MT", "SM", "SR", got "FLASH"',
+        ),
+        ("bad_cnmi.toml", ': at.cnmi[0]: expected CNMI settings like "2,1,0,2,0", got "2;1;0"'),
+        ("bad_regex.toml", ": match.model_regex: expected a valid regular expression (missing )"),
+        (
+            "bad_empty_read.toml",
+            ': quirks.empty_read: expected one of "ok", "cms321", "cms500", got "cms999"',
+        ),
+        ("negative_timeout.toml", ": timeouts.default_s: expected a number > 0.0, got -1"),
+        ("not_toml.toml", ": invalid TOML: "),
+        ("empty_cnmi.toml", ": at.cnmi: expected a non-empty array of strings, got an empty array"),
     ],
 )
 def test_invalid_profile_names_file_and_key(file: str, message: str) -> None:
-    with pytest.raises(ProfileError) as info:
+    with pytest.raises(ConfigError) as info:
         load_profile(INVALID / file)
-    assert str(INVALID / file) in str(info.value)
+    assert str(info.value).startswith(f"{INVALID / file}: ")
     assert message in str(info.value)
 
 
 def test_directory_without_generic_is_rejected(tmp_path: Path) -> None:
     shutil.copy(DEFAULT_PROFILE_DIR / "quectel_ec25.toml", tmp_path)
-    with pytest.raises(ProfileError, match=r"no generic\.toml"):
+    with pytest.raises(ConfigError, match=r"no generic\.toml"):
         load_profiles(tmp_path)
 
 

@@ -18,11 +18,11 @@ import pytest
 from aiohttp import web
 
 from agent.common.backoff import ExponentialBackoff
+from agent.common.tomlconfig import ConfigError
 from collector.alerts.config import parse_alerts
 from collector.alerts.engine import AlertRules
 from collector.alerts.notify import WebhookNotifier
 from collector.alerts.service import AlertService, alert_service_from_config
-from collector.configlib import ConfigError
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger import open_ledger
 from tests.collector.reports.world import NS, T0, delivered, plan, registration, submit

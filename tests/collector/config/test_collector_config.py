@@ -1,4 +1,4 @@
-"""collector/config.py, collector/configlib.py and the whole-config check
+"""collector/config.py, the strict reader (agent/common/tomlconfig.py) and the whole-config check
 (collector/validation.py): strict loading, one file per error."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from agent.common.tomlconfig import ConfigError, Table
 from collector.cli import main
 from collector.config import (
     AgentDefaults,
@@ -19,7 +20,6 @@ from collector.config import (
     load_config,
     parse_config,
 )
-from collector.configlib import ConfigError, Table
 from collector.validation import check_config
 from tests.collector.config.pki import make_pki
 
@@ -191,7 +191,7 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
-# ---------------------------------------------------------------- configlib for other sections
+# ------------------------------------------------------- the strict reader for other sections
 
 
 def test_table_helpers_for_a_raw_section() -> None:

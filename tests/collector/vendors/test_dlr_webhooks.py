@@ -350,13 +350,13 @@ def test_unsigned_vendor_is_believed_only_from_its_allowlisted_sources() -> None
 
 
 def test_a_push_that_nobody_authenticates_is_a_config_error() -> None:
-    from collector.vendors.config import VendorConfigError
+    from agent.common.tomlconfig import ConfigError
 
-    with pytest.raises(VendorConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         _vendor_with({})
     assert "vendors.v3.dlr_push" in str(info.value)
     assert "allow_from" in str(info.value) and "signature" in str(info.value)
-    with pytest.raises(VendorConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         _vendor_with({"allow_from": ["the vendor"]})
     assert "vendors.v3.dlr_push.allow_from" in str(info.value)
 

@@ -15,6 +15,7 @@ import pytest
 import serial
 from gsmmodem.pdu import decodeSmsPdu
 
+from agent.common.tomlconfig import ConfigError
 from agent.modem.simulator import (
     Fault,
     Fleet,
@@ -24,7 +25,6 @@ from agent.modem.simulator import (
     ModemSimulatorControlError,
     load_fleet,
 )
-from agent.modem.simulator.fleet import FleetConfigError
 from tests.plugins.modems import AtPort, fast_spec, wait_for
 
 Start = Callable[..., FleetThread]
@@ -117,13 +117,19 @@ link_pattern = "{tmp_path}/gen{{n:02d}}"
 def test_fleet_config_errors_name_the_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[modem]]\nname = "x"\nprofle = "generic"\n')
-    with pytest.raises(FleetConfigError, match=r"modem\[0\].*profle"):
+    with pytest.raises(
+        ConfigError, match=r"^bad\.toml: modem\[0\]\.profle: unknown key \(known here: "
+    ):
         load_fleet(bad)
     bad.write_text('[[modem]]\nname = "x"\nprofile = "nokia_3310"\n')
-    with pytest.raises(FleetConfigError, match="unknown modem profile"):
+    with pytest.raises(
+        ConfigError, match=r'^bad\.toml: modem\[0\]\.profile: expected one of "generic", '
+    ):
         load_fleet(bad)
     bad.write_text('[[modem]]\nname = "x"\nfaults = ["melted"]\n')
-    with pytest.raises(FleetConfigError, match="unknown fault"):
+    with pytest.raises(
+        ConfigError, match=r"modem\[0\]\.faults\[0\]: expected a fault \(unknown fault"
+    ):
         load_fleet(bad)
 
 
@@ -235,7 +241,7 @@ def test_aux_ports_nmea_and_diag_are_not_at_ports(
 
 
 def test_scenario_file_replays_control_requests(tmp_path: Path) -> None:
-    from agent.modem.simulator.scenario import ScenarioError, load_scenario, play_scenario
+    from agent.modem.simulator.scenario import load_scenario, play_scenario
 
     path = tmp_path / "scenario.jsonl"
     path.write_text(
@@ -261,7 +267,7 @@ def test_scenario_file_replays_control_requests(tmp_path: Path) -> None:
     assert slept == [0.5, 1.5, 0.5]
     assert [r["ok"] for r in results] == [True, True, False]
     path.write_text('{"at_s": 1, "op": "explode", "modem": "m1"}\n')
-    with pytest.raises(ScenarioError, match=r"scenario\.jsonl:1"):
+    with pytest.raises(ConfigError, match=r'scenario\.jsonl:1: op: expected one of "deliver", '):
         load_scenario(path)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from agent.common.tomlconfig import ConfigError
 from collector.vendors.base import ContentProfile, DlrStatus, RejectReason
-from collector.vendors.config import VendorConfigError
 from collector.vendors.simulator.scenario import (
     CHINA_TZ,
     UNSUBSCRIBE_SUFFIX,
@@ -303,9 +303,9 @@ def test_per_carrier_knobs_override_vendor_defaults() -> None:
 def test_invalid_scenarios_name_the_key_path(mutate: Any, path: str) -> None:
     doc = scenario_doc({"v": vendor_scenario()})
     mutate(doc)
-    with pytest.raises(VendorConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         parse_scenario(doc)
-    assert info.value.path == path
+    assert info.value.key_path == path
 
 
 def test_load_toml_and_json_files(tmp_path: Path) -> None:
@@ -323,7 +323,7 @@ def test_load_toml_and_json_files(tmp_path: Path) -> None:
     assert load_scenario(js).vendors["b"].sender == "10690001"
     bad = tmp_path / "bad.toml"
     bad.write_text("vendors = [", encoding="utf-8")
-    with pytest.raises(VendorConfigError):
+    with pytest.raises(ConfigError):
         load_scenario(bad)
 
 
