@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from collector.channels.advice import Advice
 from collector.health.board import UnitState, UnitStatus
 
 
@@ -101,12 +102,27 @@ class CollectorMetrics:
             ["unit"],
             registry=r,
         )
+        self.routing_advice = Gauge(
+            "smsprobe_collector_routing_advice_confidence",
+            "The vendor advised per carrier and profile, with the confidence that it delivers"
+            " on time more often than the runner-up (NaN: the only candidate).",
+            ["carrier", "profile", "vendor"],
+            registry=r,
+        )
         self.vendor_measured = Gauge(
             "smsprobe_collector_vendor_measured",
             "1 while the vendor is being probed and judged; 0 is a not-measured span.",
             ["vendor"],
             registry=r,
         )
+
+    def show_advice(self, advice: Iterable[Advice]) -> None:
+        """The routing advice (collector/channels/advice.py): one series per carrier ×
+        profile, labelled with the advised vendor; the old vendor's series goes away."""
+        self.routing_advice.clear()
+        for a in advice:
+            confidence = a.confidence if a.confidence is not None else float("nan")
+            self.routing_advice.labels(a.carrier, a.profile, a.vendor).set(confidence)
 
     def show_health(self, units: Iterable[UnitStatus], measured: Mapping[str, bool]) -> None:
         for u in units:

@@ -11,6 +11,9 @@ Conditions (each decided statistically or over a span, never on one lost probe):
 - `modem_unhealthy`: a modem whose latest health says it cannot receive;
 - `monitoring_degraded` per vendor: the collector is not measuring it (its unit, the
   scheduler or the judge not running; decided from the ledger's not-measured spans).
+- `routing_advice_changed` per carrier × profile: another vendor now delivers best, with
+  at least the watch's confidence (collector/channels/advice.py); once started, the new
+  advice is the one in force, so the alert ends after `clear_after` agreeing evaluations.
 A partial probe (a long message with parts missing) is neither arrived nor lost for the
 SLA and fake-DLR figures (figures.py) and its DLR is never fake; for an outage it counts
 as arrived (the route delivers).
@@ -39,6 +42,8 @@ class AlertKind(enum.Enum):
     AGENT_SILENT = "agent_silent"
     MODEM_UNHEALTHY = "modem_unhealthy"
     MONITORING_DEGRADED = "monitoring_degraded"  # a vendor not measured (collector/health)
+    # the routing advice for a carrier × profile moved to another vendor (collector/channels)
+    ROUTING_ADVICE_CHANGED = "routing_advice_changed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from collector.alerts.engine import (
     conditions,
 )
 from collector.alerts.notify import Delivery, WebhookNotifier
+from collector.channels.advice import AdviceWatch, advise
 from collector.ledger.base import FencedError, Ledger
 from collector.ledger.health import UnmeasuredSpan
 from collector.ledger.model import AgentStatus
@@ -123,6 +124,7 @@ class AlertService:
         self._interval_s = interval_s
         self._base_url = evidence_base_url
         self._engine: AlertEngine | None = None
+        self._advice = AdviceWatch()  # the routing advice in force (routing_advice_changed)
         # Webhooks whose deliveries are queued and claimed in the ledger (none for a
         # notifier that does not track them).
         self._urls: tuple[str, ...] = tuple(getattr(notifier, "urls", ()))
@@ -223,6 +225,21 @@ class AlertService:
             judged, failures, receivers, now_ns=now, rules=self._rules, watched=watched,
             blind=set(blind),
         )  # fmt: skip
+        advice = advise(judged, since_ns=now - int(self._rules.window_s * NS), until_ns=now + 1)
+        changes, agreeing = self._advice.changes(advice)
+        firing += [
+            Condition(
+                AlertKind.ROUTING_ADVICE_CHANGED,
+                (("carrier", c.carrier), ("profile", c.profile)),
+                {"from": c.from_vendor, "to": c.to_vendor, "confidence": c.confidence},
+            )
+            for c in changes
+        ]
+        agreed = {
+            (AlertKind.ROUTING_ADVICE_CHANGED, _subject({"carrier": c, "profile": p}))
+            for c, p in agreeing
+        }
+        cleared = Cleared(cleared.keys | agreed, cleared.heard, cleared.blind)
         return firing, cleared
 
     # ------------------------------------------------------------ one pass
@@ -238,6 +255,10 @@ class AlertService:
         events = self._engine.evaluate(firing, now_ns=now, cleared=cleared)
         self.evaluations += 1
         for event in events:
+            if event.kind is AlertKind.ROUTING_ADVICE_CHANGED and event.phase == "start":
+                # the new advice is in force from now on: the alert ends once it holds
+                s = event.subject
+                self._advice.settle(s["carrier"], s["profile"], str(event.figures["to"]))
             alert_id = await asyncio.to_thread(self._record, event)
             log.info("alert_started" if event.phase == "start" else "alert_ended",
                      alert_id=alert_id, kind=event.kind.value, subject=event.subject,

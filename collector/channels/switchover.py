@@ -4,7 +4,8 @@ channel observations. Pure.
 Channel events, per vendor × carrier: the first channel seen, then a change whenever
 `confirm` consecutive arrivals come over a channel other than the current one (a single
 stray arrival over another channel — load sharing — is not a switch). The event's time is
-the first of those arrivals.
+the first of those arrivals. Channels are compared by sender code and PID
+(fingerprint.py: the SMSC follows the receiving SIM's network).
 
 Episodes, per vendor × carrier: a degradation starts when `degraded_after` consecutive
 probes failed (lost, late, or refused for other than their content); its time is the first
@@ -67,7 +68,7 @@ def channel_events(
         current: str | None = None
         run: list[ChannelObservation] = []
         for o in items:
-            key = fingerprint_of(o).key
+            key = fingerprint_of(o).route
             if current is None:
                 current = key
                 out.append(ChannelEvent(vendor, carrier, o.arrived_at_ns, "first_seen", key))
@@ -75,7 +76,7 @@ def channel_events(
             if key == current:
                 run = []
                 continue
-            run = [*run, o] if run and fingerprint_of(run[0]).key == key else [o]
+            run = [*run, o] if run and fingerprint_of(run[0]).route == key else [o]
             if len(run) >= confirm:
                 out.append(
                     ChannelEvent(vendor, carrier, run[0].arrived_at_ns, "changed", key, current)
@@ -217,7 +218,7 @@ def episodes(
     """Every degradation episode per vendor × carrier (module doc). `rejections`: probe id
     -> rejection reason (template, signature, content, ...) of probes refused at submit."""
     rejections = rejections or {}
-    channel = {o.probe_id: fingerprint_of(o).key for o in observations}
+    channel = {o.probe_id: fingerprint_of(o).route for o in observations}
     # The actual arrival time where observed (the judged latency may be missing).
     arrived_at = {o.probe_id: o.arrived_at_ns for o in observations}
     judged = {p.probe_id: p for p in probes}

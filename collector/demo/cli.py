@@ -3,22 +3,25 @@ verdicts and check them against the vendor simulator's ground truth (see __init_
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 import time
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from collector.certs import create_ca, issue_agent
+from collector.channels.cli import channel_lines
 from collector.demo.configs import (
     agent_toml,
     collector_toml,
+    evening_zone,
     fleet_toml,
     scenario_toml,
     timeseries_toml,
@@ -28,7 +31,8 @@ from collector.demo.progress import progress_line
 from collector.demo.supervisor import ChildProcess, stop_on_sigterm
 from collector.demo.world import AGENTS, DEMO_PROTOCOLS, demo_modems
 from collector.ports import free_port
-from collector.vendors.simulator.truthcheck import compare, load_jsonl
+from collector.vendors.simulator.truth import read_channel_truth
+from collector.vendors.simulator.truthcheck import check_channels, compare, load_jsonl
 
 PY = sys.executable
 # A previous run's DLR push URLs in a --scenario file, or the `{webhook}` placeholder.
@@ -88,6 +92,7 @@ class Run:
     webhook_port: int
     vendor_ports: dict[str, int]
     procs: list[ChildProcess]
+    timezone: str = "Asia/Shanghai"  # of bands, quiet hours and the simulated peak
 
     @property
     def logs(self) -> Path:
@@ -95,8 +100,9 @@ class Run:
 
     def write_collector_config(self, send_for_s: float) -> None:
         text = collector_toml(
-            self.out, self.grpc_port, self.webhook_port, self.vendor_ports, send_for_s, self.seed
-        )
+            self.out, self.grpc_port, self.webhook_port, self.vendor_ports, send_for_s, self.seed,
+            timezone=self.timezone,
+        )  # fmt: skip
         if self.influx is not None:
             text += self.influx.toml()
         (self.out / "collector.toml").write_text(text)
@@ -244,10 +250,18 @@ def report(out: Path, summary: dict[str, Any]) -> None:
     )
     for problem in check.problems:
         echo(f"  DISAGREES: {problem}")
+    channels = json.loads((out / "channels.json").read_text())
+    echo("")
+    for line in channel_lines(channels, lambda ns: datetime.fromtimestamp(ns / 1e9).isoformat()):
+        echo(line)
+    channel_problems = check_channels(channels, read_channel_truth(out / "truth.jsonl"))
+    echo(f"channel truth check: {len(channel_problems)} disagreements")
+    for problem in channel_problems:
+        echo(f"  DISAGREES: {problem}")
     echo("\nfiles:")
     for name in ("verdicts.jsonl", "summary.json", "truth.jsonl", "ledger.db", "logs"):
         echo(f"  {out / name}")
-    if check.problems or check.matched == 0:
+    if check.problems or check.matched == 0 or channel_problems:
         raise SystemExit(1)
 
 
@@ -308,14 +322,16 @@ def demo_command(
         webhook_port=free_port(),
         vendor_ports={},
         procs=[],
+        timezone=evening_zone(datetime.now(UTC)),
     )
+    echo(f"  periods: bands in {run.timezone}, where it is now evening (the demo's peak band)")
     (out / "fleet.toml").write_text(fleet_toml(demo_modems(), out / "sims", run.control_port, seed))
     scenario = out / "scenario.toml"
     if scenario_path is None:
-        local_hour = datetime.now().astimezone().hour
         scenario.write_text(
-            scenario_toml(demo_modems(), run.webhook_port, seed, local_hour, trouble=trouble)
-        )
+            scenario_toml(demo_modems(), run.webhook_port, seed, 18, trouble=trouble,
+                          timezone=run.timezone)
+        )  # fmt: skip
     else:
         scenario.write_text(custom_scenario(scenario_path, run.webhook_port, trouble))
 

@@ -1,13 +1,17 @@
 """What a demo run leaves behind from the ledger: verdicts.jsonl (one line per probe, the
-form the ground-truth check reads) and summary.json (the per-vendor figures)."""
+form the ground-truth check reads), summary.json (the per-vendor figures) and
+channels.json (channels, channel changes, switch-over times: collector/channels)."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collector.channels.figures import channel_figures
+from collector.channels.observe import ChannelObserver
 from collector.ledger import open_ledger
 from collector.ledger.probes import StoredProbe, StoredVerdict
 from collector.reports.figures import Cell, aggregate
@@ -20,8 +24,11 @@ def export(out: Path) -> dict[str, Any]:
     try:
         probes = ledger.probes()
         verdicts = ledger.verdicts()
+        ChannelObserver(ledger, time.time_ns).update()  # caught up if the collector was not
+        channels = channel_figures(ledger, since_ns=0, until_ns=time.time_ns())
     finally:
         ledger.close()
+    (out / "channels.json").write_text(json.dumps(channels, indent=2, ensure_ascii=False) + "\n")
     with (out / "verdicts.jsonl").open("w") as f:
         for p in probes:
             line = verdict_line(p, verdicts.get(p.plan.probe_id))

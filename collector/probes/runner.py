@@ -23,8 +23,10 @@ import structlog
 
 from agent.common.logs import mask_msisdn
 from agent.common.units import NS
+from collector.channels.routes import RouteBook
 from collector.correlation.tokens import make_token
 from collector.ledger.base import FencedError, Ledger
+from collector.ledger.channels import FailoverSend
 from collector.ledger.probes import ProbePlan, Submission
 from collector.probes.content import PROFILES, expected_text
 from collector.probes.scheduler import PlannedProbe, Scheduler, Target
@@ -130,8 +132,10 @@ class ProbeRunner:
         *,
         clock: Callable[[], int],
         gate: VendorGate | None = None,
+        routes: RouteBook | None = None,
     ) -> None:
         self._ledger = ledger
+        self._routes = routes  # route groups: failover sends through the backup
         self._vendors = vendors
         self._scheduler = scheduler
         self._settings = settings
@@ -192,10 +196,35 @@ class ProbeRunner:
                 task = asyncio.create_task(self._send(plan, planned.target))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                await self._failover(planned, now)
             wake_in = (self._scheduler.next_wakeup() - self._clock()) / NS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(max(wake_in, 0.01), 1.0))
         await self.drain()
+
+    async def _failover(self, planned: PlannedProbe, now: int) -> None:
+        """While the route group of this probe is failed over, send it through the backup
+        too, and keep that it was a failover send (collector/channels/routes.py)."""
+        group = (
+            None
+            if self._routes is None
+            else self._routes.backup_for(planned.vendor, planned.target.carrier, planned.profile)
+        )
+        if group is None or group.backup not in self._vendors:
+            return
+        if not self._gate.available(group.backup):
+            return
+        extra = self._scheduler.extra(group.backup, planned.target, planned.profile, now)
+        if extra is None:
+            log.info("failover_send_deferred", group=group.name, backup=group.backup)
+            return
+        plan = await self._plan(extra)
+        send = FailoverSend(plan.probe_id, group.name, group.primary, group.backup,
+                            plan.carrier, plan.profile, plan.planned_at_ns)  # fmt: skip
+        await asyncio.to_thread(self._ledger.record_failover_send, send)
+        task = asyncio.create_task(self._send(plan, extra.target))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
         if self._tasks:

@@ -190,6 +190,21 @@ class Scheduler:
             heapq.heappush(self._lanes, lane)
         return planned
 
+    def extra(self, vendor: str, target: Target, profile: str, now_ns: int) -> PlannedProbe | None:
+        """One probe outside the lanes (a route group's failover send through `vendor`),
+        under the same caps, budget and rate as the lanes; None when they forbid it now."""
+        plan = self._vendors.get(vendor)
+        if plan is None or profile not in plan.profiles:
+            return None
+        if self._blocked_until(plan, target.msisdn, profile, now_ns, now_ns) is not None:
+            return None
+        parts = self._parts_of[(vendor, profile)]
+        cost = parts * plan.price_per_part
+        self.record_sent(vendor, target.msisdn, profile, now_ns, cost)
+        self._buckets[vendor].tokens -= 1
+        band = self.band(self._local(now_ns).hour, vendor).name
+        return PlannedProbe(vendor, target, profile, now_ns, band, parts, cost)
+
     def band(self, hour: int, vendor: str = "") -> HourBand:
         return self._periods.band(vendor, hour)
 

@@ -14,6 +14,7 @@ backend's transaction hooks); `SqliteLedger` and `PostgresLedger` fill in the ho
 | alerts and consumers' cursors | alerts.py |
 | leases (fencing tokens), alert deliveries | leases.py |
 | the collector's own health | health.py |
+| vendor channels and failover sends | channels.py |
 | retention (masking, purging) and the audit log | retention.py, audit.py |
 | transactions, rows by column name, the WHERE builder | core.py, query.py, convert.py |
 """
@@ -25,14 +26,15 @@ from abc import ABC
 from collector.ledger.sql.agents import AgentSql
 from collector.ledger.sql.alerts import AlertSql
 from collector.ledger.sql.audit import AuditSql
+from collector.ledger.sql.channels import ChannelSql
 from collector.ledger.sql.health import HealthSql
 from collector.ledger.sql.ingest import IngestSql
+from collector.ledger.sql.leases import LeaseSql
 from collector.ledger.sql.probes import ProbeSql
 from collector.ledger.sql.query import Row, Tx
 from collector.ledger.sql.records import RecordSql
 from collector.ledger.sql.retention import RetentionSql
 from collector.ledger.sql.schema import SchemaSql
-from collector.ledger.sql.leases import LeaseSql
 
 __all__ = ["Row", "SqlLedger", "Tx"]
 
@@ -48,6 +50,7 @@ class SqlLedger(
     HealthSql,
     RetentionSql,
     AuditSql,
+    ChannelSql,
     ABC,
 ):
     """Everything of the `Ledger` protocol; a backend adds its connection (SqlCore hooks)."""

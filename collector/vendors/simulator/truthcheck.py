@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +134,47 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
                 f" {'/'.join(sorted(want))}"
             )
     return out
+
+
+def check_channels(
+    figures: dict[str, Any], channel_truth: Iterable[dict[str, Any]], *, start_ns: int = 0
+) -> list[str]:
+    """The measured channel changes and switch-over times against the simulator's channel
+    truth (truth.channels.jsonl; figures: collector/channels/figures.py). Rules: every
+    switch the simulator made after `start_ns` shows as a measured channel change of that
+    vendor no earlier than the switch; a vendor whose channels never switched has no
+    measured change (nothing invented); an episode measured as "switched" has truth bounds
+    containing the true delay from the channel's failure to the switch."""
+    problems: list[str] = []
+    truth = list(channel_truth)
+    switched = {e["vendor"]: e for e in truth if e["kind"] == "channel_switched"}
+    failed = {e["vendor"]: e for e in truth if e["kind"] == "channel_failed"}
+    changes: dict[str, list[dict[str, Any]]] = {}
+    for c in figures.get("changes", []):
+        if c["kind"] == "changed":
+            changes.setdefault(c["vendor"], []).append(c)
+    for vendor, e in switched.items():
+        at = _ns(e["at"])
+        if at < start_ns:
+            continue
+        if not any(c["at_ns"] >= at for c in changes.get(vendor, [])):
+            problems.append(f"{vendor}: switched channel {e['channel']}->{e['to_channel']} at "
+                            f"{e['at']}, no channel change measured after it")  # fmt: skip
+    for vendor, found in changes.items():
+        if vendor not in switched:
+            problems.append(f"{vendor}: channel change measured ({found[0]['from']} -> "
+                            f"{found[0]['to']}) but the vendor never switched")  # fmt: skip
+    for ep in figures.get("episodes", []):
+        vendor = ep["vendor"]
+        if ep["how"] != "switched" or vendor not in switched or vendor not in failed:
+            continue
+        delay = (_ns(switched[vendor]["at"]) - _ns(failed[vendor]["at"])) / 1e9
+        low, high = ep["bounds_s"]
+        if not (low - 0.5 <= delay and (high is None or delay <= high + 0.5)):
+            problems.append(f"{vendor} {ep['carrier']}: switch-over bounds [{low}, {high}] s "
+                            f"miss the true delay {delay:.1f} s")  # fmt: skip
+    return problems
+
+
+def _ns(stamp: str) -> int:
+    return round(datetime.fromisoformat(stamp).timestamp() * 1e9)

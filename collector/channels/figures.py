@@ -1,0 +1,43 @@
+"""The channel figures of a period, read from the ledger: channels per vendor × carrier,
+channel changes, degradation episodes with switch-over times, and their summary. One
+function for the `channels` command, the report section and the demo's summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collector.channels.switchover import channel_events, channel_summaries, episodes, summarise
+from collector.ledger.base import Ledger
+from collector.reports.judged import load_judged
+
+
+def channel_figures(
+    ledger: Ledger,
+    *,
+    since_ns: int,
+    until_ns: int,
+    vendor: str | None = None,
+    degraded_after: int = 2,
+) -> dict[str, Any]:
+    probes, _, judged = load_judged(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    observations = ledger.channel_observations(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    sends = ledger.failover_sends(since_ns=since_ns, until_ns=until_ns)
+    if vendor is not None:  # the backup's probes belong to the primary's episodes
+        backups = {s.probe_id for s in sends if s.primary_vendor == vendor}
+        extra, _, more = load_judged(ledger, since_ns=since_ns, until_ns=until_ns)
+        judged += [p for p in more if p.probe_id in backups]
+        probes += [p for p in extra if p.plan.probe_id in backups]
+    rejections = {
+        p.plan.probe_id: p.error_kind.removeprefix("rejected:")
+        for p in probes
+        if p.submit_status == "rejected"
+    }
+    found = episodes(judged, observations, sends, degraded_after=degraded_after,
+                     rejections=rejections)  # fmt: skip
+    return {
+        "channels": [c.to_dict() for c in channel_summaries(observations)],
+        "changes": [e.to_dict() for e in channel_events(observations)],
+        "episodes": [e.to_dict() for e in found],
+        "switch_over": [s.to_dict() for s in summarise(found)],
+        "failover_sends": len(sends),
+    }
