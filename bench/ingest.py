@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -105,14 +106,19 @@ def prefill(outbox: Outbox, n: int) -> None:
 # ---------------------------------------------------------------- servers (child process)
 
 
-async def serve_ours(directory: Path) -> None:
+def _cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+async def serve_ours(directory: Path, ledger_url: str) -> None:
     from collector.api.auth import Authenticator
     from collector.api.server import ServerSettings, TlsMaterial, start_server
     from collector.api.servicer import AgentServicer, ConfigStore
     from collector.ledger import open_ledger
 
     ca = directory / "ca"
-    ledger = open_ledger(str(directory / "ledger.db"))
+    ledger = open_ledger(ledger_url or str(directory / "ledger.db"))
     servicer = AgentServicer(
         ledger, Authenticator(), ConfigStore(lambda _a: agent_pb2.AgentConfig())
     )
@@ -124,12 +130,15 @@ async def serve_ours(directory: Path) -> None:
         ),
     )
     print(running.port, flush=True)
+    cpu = _cpu_s()
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    cpu = _cpu_s() - cpu
     await running.stop(0.5)
     ledger.close()
+    print(cpu, flush=True)
 
 
-async def serve_raw(directory: Path) -> None:
+async def serve_raw(directory: Path, _ledger_url: str) -> None:
     from collector.api.server import TlsMaterial, server_credentials, server_options
 
     ca = directory / "ca"
@@ -156,7 +165,7 @@ async def serve_raw(directory: Path) -> None:
     await server.stop(0.5)
 
 
-async def serve_raw_sqlite(directory: Path) -> None:
+async def serve_raw_sqlite(directory: Path, _ledger_url: str) -> None:
     """Raw grpcio + the ledger's insert, by hand (see the module docstring)."""
     import sqlite3
 
@@ -171,8 +180,13 @@ async def serve_raw_sqlite(directory: Path) -> None:
     db.execute("PRAGMA synchronous=FULL")
     (top,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()
     next_id = [int(top) + 1]
+    one_writer = threading.Lock()  # one connection; bench/fleet_load.py opens many streams
 
     def store(batch: Any) -> int:
+        with one_writer:
+            return store_locked(batch)
+
+    def store_locked(batch: Any) -> int:
         agent_id = batch.agent_id
         now = time.time_ns()
         rows, sms_rows, part_rows = [], [], []
@@ -240,16 +254,20 @@ async def serve_raw_sqlite(directory: Path) -> None:
     )
     await server.start()
     print(port, flush=True)
+    cpu = _cpu_s()
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    cpu = _cpu_s() - cpu
     await server.stop(0.5)
     (stored,) = db.execute("SELECT COUNT(*) FROM records").fetchone()
     db.close()
     print(stored, flush=True)
+    print(cpu, flush=True)
 
 
-def spawn(role: str, directory: Path) -> tuple[subprocess.Popen[str], int]:
+def spawn(role: str, directory: Path, ledger_url: str = "") -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", role, "--dir", str(directory)],
+        [sys.executable, __file__, "--serve", role, "--dir", str(directory)]
+        + (["--ledger-url", ledger_url] if ledger_url else []),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -264,14 +282,18 @@ def spawn(role: str, directory: Path) -> tuple[subprocess.Popen[str], int]:
     return proc, int(line)
 
 
-def stop(proc: subprocess.Popen[str]) -> None:
-    assert proc.stdin is not None
+def stop(proc: subprocess.Popen[str]) -> list[str]:
+    """End a server; returns what it printed after its port (counts, its CPU seconds)."""
+    assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.close()
     try:
+        out = proc.stdout.read()
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+        return []
+    return out.split()
 
 
 # ---------------------------------------------------------------- clients
@@ -419,10 +441,10 @@ async def run_raw(
         return elapsed
 
 
-def _count(ledger_file: Path) -> int:
+def _count(ledger_url: str) -> int:
     from collector.ledger import open_ledger
 
-    ledger = open_ledger(str(ledger_file))
+    ledger = open_ledger(ledger_url)
     try:
         return ledger.record_count()
     finally:
@@ -434,6 +456,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--window", type=int, default=8)
+    parser.add_argument(
+        "--ledger",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="our collector's ledger (postgresql: a durable PostgreSQL 15 started here;"
+        " the floor stays raw grpcio + SQLite)",
+    )
+    parser.add_argument("--ledger-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--serve", choices=("ours", "raw", "raw_sqlite"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -446,8 +476,21 @@ def main() -> None:
     )
     if args.serve:
         serve = {"ours": serve_ours, "raw": serve_raw, "raw_sqlite": serve_raw_sqlite}
-        asyncio.run(serve[args.serve](args.dir))
+        asyncio.run(serve[args.serve](args.dir, args.ledger_url))
         return
+    pg = None
+    if args.ledger == "postgresql":
+        from tests.servers.postgres import start_postgres
+
+        pg = start_postgres(durable=True)  # fsync + synchronous_commit on, like the SQLite
+    try:
+        run(args, pg)
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
+def run(args: argparse.Namespace, pg: Any) -> None:
     with tempfile.TemporaryDirectory(prefix="smsprobe-bench-") as tmp:
         d = Path(tmp)
         create_ca(d / "ca")
@@ -502,27 +545,30 @@ def main() -> None:
         try:
             raw_sqlite_s = asyncio.run(run_raw(d, port, requests, args.window, RAW_SQLITE_METHOD))
         finally:
-            stop(proc)
-        assert proc.stdout is not None
-        raw_stored = int(proc.stdout.read().strip() or 0)
+            raw_stored, raw_sqlite_cpu = (float(x) for x in stop(proc))
 
-        proc, port = spawn("ours", d)
+        def ledger_url(name: str) -> str:
+            if pg is None:
+                return str(d / f"{name}.db")
+            return str(pg.url(pg.create_database()))
+
+        url = ledger_url("ledger")
+        proc, port = spawn("ours", d, url)
         try:
             ours_s = asyncio.run(run_ours(d, CountingOutbox(outbox, len(records)), port, settings))
         finally:
-            stop(proc)
+            (ours_cpu,) = (float(x) for x in stop(proc))
         outbox.close()
-        ledger_file = d / "ledger.db"
-        stored = _count(ledger_file)
+        stored = _count(url)
 
         # Same link, same records, a fresh ledger, records served from memory.
-        ledger_file.rename(d / "ledger-outbox.db")
-        proc, port = spawn("ours", d)
+        link_url = ledger_url("ledger-link")
+        proc, port = spawn("ours", d, link_url)
         try:
             link_s = asyncio.run(run_ours(d, MemorySource(records, stored_wires), port, settings))
         finally:
             stop(proc)
-        link_stored = _count(ledger_file)
+        link_stored = _count(link_url)
 
         if stored != args.records or link_stored != args.records or raw_stored != args.records:
             raise SystemExit(
@@ -532,6 +578,10 @@ def main() -> None:
     ours = args.records / ours_s
     raw = args.records / raw_s
     raw_sqlite = args.records / raw_sqlite_s
+    # CPU the collector process spent per record: less moved by the machine's other load
+    # than the rates, so its ratio is the steadier figure of the layering's cost.
+    ours_cpu_us = ours_cpu / args.records * 1e6
+    raw_sqlite_cpu_us = raw_sqlite_cpu / args.records * 1e6
     print(
         json.dumps(
             {
@@ -540,9 +590,12 @@ def main() -> None:
                 "ours_per_s": round(ours),
                 "raw_grpc_per_s": round(raw),
                 "ratio": round(ours / raw, 3),
-                "ledger": "sqlite",
+                "ledger": args.ledger,
                 "raw_grpc_sqlite_per_s": round(raw_sqlite),
                 "ratio_vs_raw_grpc_sqlite": round(ours / raw_sqlite, 3),
+                "ours_server_cpu_us_per_record": round(ours_cpu_us, 1),
+                "raw_grpc_sqlite_server_cpu_us_per_record": round(raw_sqlite_cpu_us, 1),
+                "cpu_ratio_vs_raw_grpc_sqlite": round(raw_sqlite_cpu_us / ours_cpu_us, 3),
                 "outbox_read_per_s": round(args.records / outbox_read_s),
                 "outbox_decode_per_s": round(args.records / outbox_decode_s),
                 "link_only_per_s": round(args.records / link_s),
