@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import time
@@ -28,10 +29,15 @@ def main() -> None:
     ids = itertools.count(1)
 
     async def send(request: web.Request) -> web.Response:
-        await request.read()
+        raw = await request.read()
+        try:
+            content = str(json.loads(raw).get("content", ""))
+        except ValueError:
+            content = raw.decode(errors="replace")
+        digest = hashlib.sha256(content.encode()).hexdigest()[:16]
         mode = mode_file.read_text().strip() if mode_file.exists() else "ok"
         with log_path.open("a") as log:
-            log.write(f"{mode} {time.time_ns()}\n")
+            log.write(f"{mode} {time.time_ns()} {digest}\n")
         if mode == "500":
             return web.Response(status=500, text="internal error")
         if mode == "hang":
