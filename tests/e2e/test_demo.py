@@ -139,6 +139,15 @@ def test_vendor_trouble_is_classified_as_the_truth_says(tmp_path: Path) -> None:
     # cheap's black hole: accepted, never arrived, no receipt -> lost with the DLR missing
     swallowed = [v for v in verdicts if v["vendor"] == "cheap" and v["dlr"] == "missing"]
     assert swallowed and all(v["verdict"] in ("lost", "inconclusive") for v in swallowed)
+    # channels (docs/channels.md): bolt switched from channel a to b, measured as a change
+    # with bounds holding the true 8 s (the demo's channel truth check passed: exit 0);
+    # cheap never switched, so no change of its channel is measured
+    channels = json.loads((out / "channels.json").read_text())
+    changes = [e for e in channels["changes"] if e["kind"] == "changed"]
+    assert {(e["vendor"], e["from"], e["to"]) for e in changes} == {
+        ("bolt", "10690303/0", "106903039/0")
+    }
+    assert any(e["vendor"] == "cheap" for e in channels["episodes"])
 
 
 def test_probes_to_an_unregistered_receiver_are_inconclusive_not_lost(tmp_path: Path) -> None:
