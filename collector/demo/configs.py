@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import string
 import tomllib
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 
@@ -72,9 +73,16 @@ def trouble_tables() -> dict[str, dict[str, object]]:
 
 
 def scenario_toml(
-    modems: list[DemoModem], webhook_port: int, seed: int, hour: int, *, trouble: bool = False
+    modems: list[DemoModem],
+    webhook_port: int,
+    seed: int,
+    hour: int,
+    *,
+    trouble: bool = False,
+    timezone: str = "Asia/Shanghai",
 ) -> str:
-    """The vendor simulator's scenario: the demo's three vendors, the peak band at `hour`."""
+    """The vendor simulator's scenario: the demo's three vendors, bolt's peak from `hour`
+    to 22:00 in `timezone` (the collector's zone, so it is the report's evening_peak)."""
     extra = trouble_tables() if trouble else {}
     acme_templates = ", ".join(
         f'{code} = "{PROFILES[profile].template.replace("{token}", "${token}")}"'
@@ -93,9 +101,19 @@ def scenario_toml(
         bolt_trouble=_keys(extra.get("bolt", {})),
         rules=fill("scenario_rules.toml", signature=SIGNATURE).rstrip("\n"),
         peak_start_h=hour,
-        peak_end_h=(hour + 2) % 24,
+        peak_end_h=22 if hour < 22 else (hour + 2) % 24,
+        timezone=timezone,
         subscribers=subscribers,
     )
+
+
+def evening_zone(now: datetime, hour: int = 19) -> str:
+    """A fixed-offset zone (Etc/GMT±N) in which `now` falls in local `hour`: the demo runs
+    whenever it is started, yet shows the evening peak — the collector's bands, the report
+    and the simulator's peak all use this one stated zone."""
+    offset = (hour - now.astimezone(UTC).hour) % 24
+    offset = offset - 24 if offset > 14 else offset  # Etc zones span UTC-12..UTC+14
+    return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
 def http_vendor_toml(name: str, port: int) -> str:
@@ -123,6 +141,7 @@ def collector_toml(
     ports: dict[str, int],
     duration_s: float,
     seed: int,
+    timezone: str = "Asia/Shanghai",
 ) -> str:
     """The collector's config: the demo's three vendors, probing for `duration_s`."""
     return fill(
@@ -137,6 +156,7 @@ def collector_toml(
         webhook_port=webhook_port,
         send_for_s=duration_s,
         signature=SIGNATURE,
+        timezone=timezone,
     )
 
 

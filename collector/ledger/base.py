@@ -194,7 +194,8 @@ class Ledger(Protocol):
         ...
 
     def record_submission(self, sub: Submission) -> None:
-        """The vendor's answer to a planned probe; KeyError when none was planned."""
+        """The vendor's answer to a planned probe, with the parts it says it billed when it
+        said; KeyError when none was planned."""
         ...
 
     def probes(
@@ -225,12 +226,17 @@ class Ledger(Protocol):
         done_at_ns: int = 0,
         source: str = "",
     ) -> tuple[StoredDlr, bool]:
+        billed_parts: int | None = None,
+        billed_from: str = "",
         """Store a raw DLR durably; (row, True) when new, (row, False) for a re-sent copy
-        (same dedupe key, see RawDlr.dedupe_key): counted, not stored twice."""
+        (same dedupe key, see RawDlr.dedupe_key): counted, not stored twice.
+        `billed_parts`: the parts the report says were billed (Alibaba `sms_size`), from
+        where `billed_from` says; None when it carried none."""
         ...
 
     def attribute_dlrs(self, matches: Sequence[tuple[int, str, str]]) -> None:
-        """(dlr_id, probe_id, id rule) for DLRs the correlation matched."""
+        """(dlr_id, probe_id, id rule) for DLRs the correlation matched. A DLR's billed
+        parts become its probe's when the submission reported none (StoredProbe)."""
         ...
 
     def unattributed_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]: ...

@@ -48,6 +48,10 @@ class Submission:
     raw_response: bytes = b""
     error_kind: str = ""
     error_detail: str = ""
+    # What the vendor said it billed (its fee, or the parts it acknowledged) and where that
+    # figure came from; None: the vendor reported nothing (docs/vendors.md, "Billed parts").
+    billed_parts: int | None = None
+    billed_from: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,8 @@ class StoredProbe:
     final: bool
     minimised: str = ""  # retention (migration 0008): "msisdn:mask,raw:purge", ...
     minimised_at_ns: int = 0
+    billed_parts: int | None = None  # the vendor's billed parts (migration 0011); None: none
+    billed_from: str = ""  # where that figure came from: "submit:<path>", "acks:smpp", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,8 @@ class StoredDlr:
     probe_id: str | None
     id_rule: str
     minimised_at_ns: int = 0  # retention purged `raw` then (0: never)
+    billed_parts: int | None = None  # billed parts the report item carried (sms_size)
+    billed_from: str = ""  # where in the report: "dlr:push:sms_size"
 
 
 @dataclass(frozen=True, slots=True)

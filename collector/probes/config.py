@@ -3,6 +3,7 @@
 [probes]
 secret = "change-me"               # key of the token PRF (evidence can re-derive tokens)
 timezone = "Asia/Shanghai"         # hour bands, caps and marketing hours are local
+marketing_hours = [8, 21]          # bands and quiet hours: collector/probes/bands.py
 daily_budget = 100.0               # money per local day, never exceeded
 webhook_listen = "127.0.0.1:8480"  # DLR push server (/dlr/{vendor})
 deadline_s = 60                    # arrival after this: late
@@ -23,6 +24,20 @@ rate_per_s = 5
 burst = 5
 price_per_part = 0.04
 daily_cap_per_number = 8
+# bands = [...], marketing_hours = [9, 20]: this vendor's own (collector/probes/bands.py)
+
+[probes.bursts.bolt_peak]          # a stress burst: collector/probes/bursts.py
+vendor = "bolt"
+count = 50
+within_s = 60
+at = "weekday 20:00"
+budget = 2.0
+
+[[probes.routes]]                  # failover: collector/channels/routes.py
+name = "otp"
+profiles = ["verification_code"]
+primary = "cheap"
+backup = "acme"
 """
 
 from __future__ import annotations
@@ -31,11 +46,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.common.tomlconfig import ConfigError, Table
+from collector.channels.routes import RouteGroup, parse_routes
 from collector.correlation.model import Policy
 from collector.health.supervise import Supervision, parse_supervision
+from collector.probes.bands import Periods, parse_periods
+from collector.probes.bursts import BurstPlan, parse_bursts
 from collector.probes.content import PROFILES
 from collector.probes.scheduler import VendorPlan
 
@@ -56,6 +73,9 @@ class ProbesConfig:
     send_for_s: float | None = None  # stop planning new probes after this (demo, drills)
     judge_full_interval_s: float = 300.0
     supervision: Supervision = field(default_factory=Supervision)  # [probes.supervision]
+    periods: Periods = field(default_factory=Periods)  # zone, hour bands, quiet hours
+    bursts: tuple[BurstPlan, ...] = ()  # [probes.bursts.NAME]
+    routes: tuple[RouteGroup, ...] = ()  # [[probes.routes]]: collector/channels/routes.py
 
 
 def parse_probes(
@@ -66,11 +86,6 @@ def parse_probes(
         return None
     t = Table(raw, file=file, path="probes")
     secret = t.get_str("secret", non_empty=True, expected="a non-empty secret string")
-    timezone = t.get_str("timezone", "Asia/Shanghai")
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise t.error("timezone", "an IANA time zone such as Asia/Shanghai", timezone) from exc
     listen = t.get_host_port("webhook_listen", "127.0.0.1:0")
     host, _, port = listen.rpartition(":")
     policy = Policy(
@@ -85,9 +100,11 @@ def parse_probes(
     plans = []
     vendors = t.get_table("vendors", required=True)
     assert vendors is not None
+    vendor_tables = {}
     for name in vendors.key_names():
         v = vendors.get_table(name, required=True)
         assert v is not None
+        vendor_tables[name] = v
         if name not in vendor_names:
             defined = ", ".join(sorted(vendor_names)) or "none"
             raise ConfigError(
@@ -112,13 +129,15 @@ def parse_probes(
                 daily_cap_per_number=v.get_int("daily_cap_per_number", 8, min_value=1),
             )
         )
+    periods = parse_periods(t, vendor_tables)
+    for v in vendor_tables.values():
         v.finish()
     vendors.finish()
     # No budget key: no budget (an infinite default would fail the finite-number check).
     budget = t.get_float("daily_budget", min_value=0.0) if t.has("daily_budget") else math.inf
     config = ProbesConfig(
         secret=secret.encode(),
-        timezone=timezone,
+        timezone=periods.timezone,
         daily_budget=budget,
         webhook_host=host.strip("[]"),
         webhook_port=int(port),
@@ -131,6 +150,9 @@ def parse_probes(
         send_for_s=t.get_optional_float("send_for_s", min_value=0.0),
         plans=tuple(plans),
         supervision=parse_supervision(t.get_table("supervision")),
+        periods=periods,
+        bursts=parse_bursts(t.get_table("bursts"), set(vendor_tables)),
+        routes=parse_routes(t.get_tables("routes"), {p.name: p.profiles for p in plans}),
     )
     t.finish()
     return config

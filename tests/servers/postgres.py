@@ -73,8 +73,12 @@ class PostgresServer:
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
-def start_postgres() -> PostgresServer:
-    """initdb + pg_ctl start on a free port; raises RuntimeError when that is impossible."""
+def start_postgres(*, durable: bool = False) -> PostgresServer:
+    """initdb + pg_ctl start on a free port; raises RuntimeError when that is impossible.
+
+    durable: fsync and synchronous commit on, as in production (benchmarks that compare
+    with a synchronous=FULL SQLite); tests leave it off.
+    """
     initdb = PG_BIN / "initdb"
     if not initdb.exists():
         raise RuntimeError(
@@ -89,11 +93,9 @@ def start_postgres() -> PostgresServer:
         last_error: Exception | None = None
         for _ in range(_START_ATTEMPTS):  # another process may grab the port first
             port = free_port()
-            # fsync off: test data need not survive a power cut of the test machine.
-            opts = (
-                f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-                " -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
-            )
+            opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=50"
+            if not durable:  # test data need not survive a power cut of the test machine
+                opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             try:
                 _run(
                     [

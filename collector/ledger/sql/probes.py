@@ -31,11 +31,12 @@ _PROBE_COLS = (
     "probe_id, vendor, msisdn, profile, token, body, expected_text, planned_at_ns, signature,"
     " parts, cost, band, carrier, mvno, region, site, agent_id, modem_imei, iccid,"
     " submit_status, submitted_at_ns, answered_at_ns, vendor_message_ids, raw_request,"
-    " raw_response, error_kind, error_detail, final, minimised, minimised_at_ns"
+    " raw_response, error_kind, error_detail, final, minimised, minimised_at_ns,"
+    " billed_parts, billed_from"
 )
 _DLR_COLS = (
     "dlr_id, vendor, message_id, status, vendor_status_raw, err, done_at_ns, received_at_ns,"
-    " source, raw, copies, probe_id, id_rule, minimised_at_ns"
+    " source, raw, copies, probe_id, id_rule, minimised_at_ns, billed_parts, billed_from"
 )
 _VERDICT_COLS = (
     "probe_id, revision, judged_at_ns, outcome, dlr, dlr_claim, content, content_diff,"
@@ -79,6 +80,8 @@ def _probe(row: Row) -> StoredProbe:
         final=bool(row["final"]),
         minimised=row["minimised"],
         minimised_at_ns=int(row["minimised_at_ns"]),
+        billed_parts=_opt_int(row["billed_parts"]),
+        billed_from=row["billed_from"],
     )
 
 
@@ -98,7 +101,13 @@ def _dlr(row: Row) -> StoredDlr:
         probe_id=row["probe_id"],
         id_rule=row["id_rule"],
         minimised_at_ns=int(row["minimised_at_ns"]),
+        billed_parts=_opt_int(row["billed_parts"]),
+        billed_from=row["billed_from"],
     )
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else int(str(value))
 
 
 def _verdict(row: Row) -> StoredVerdict:
@@ -157,6 +166,11 @@ class ProbeSql(SqlCore):
             )  # fmt: skip
             if changed != 1:
                 raise KeyError(f"no planned probe {sub.probe_id!r}")
+            if sub.billed_parts is not None:
+                tx.run(
+                    "UPDATE probes SET billed_parts = ?, billed_from = ? WHERE probe_id = ?",
+                    (sub.billed_parts, sub.billed_from, sub.probe_id),
+                )
 
     def probes(
         self,
@@ -206,6 +220,8 @@ class ProbeSql(SqlCore):
         err: str = "",
         done_at_ns: int = 0,
         source: str = "",
+        billed_parts: int | None = None,
+        billed_from: str = "",
     ) -> tuple[StoredDlr, bool]:
         """Store a raw DLR durably; (row, True) when new, (row, False) for a re-sent copy
         (same dedupe key, see RawDlr.dedupe_key): counted, not stored twice."""
@@ -214,10 +230,10 @@ class ProbeSql(SqlCore):
             if tx.run("UPDATE dlrs SET copies = copies + 1 WHERE dedupe_key = ?", (key,)) == 0:
                 tx.run(
                     "INSERT INTO dlrs (vendor, message_id, status, vendor_status_raw, err,"
-                    " done_at_ns, received_at_ns, source, raw, dedupe_key)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " done_at_ns, received_at_ns, source, raw, dedupe_key, billed_parts,"
+                    " billed_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (vendor, message_id, status, vendor_status_raw, err, done_at_ns,
-                     received_at_ns, source, raw, key),
+                     received_at_ns, source, raw, key, billed_parts, billed_from),
                 )  # fmt: skip
                 new = True
             else:
@@ -226,13 +242,23 @@ class ProbeSql(SqlCore):
         return _dlr(row[0]), new
 
     def attribute_dlrs(self, matches: Sequence[tuple[int, str, str]]) -> None:
-        """(dlr_id, probe_id, id rule) for DLRs the correlation matched."""
+        """(dlr_id, probe_id, id rule) for DLRs the correlation matched. A DLR that carried
+        billed parts gives them to its probe when the submission reported none (the first
+        such report holds: a later one cannot rewrite what was billed)."""
         with self._transaction() as tx:
             tx.many(
                 "UPDATE dlrs SET probe_id = ?, id_rule = ? WHERE dlr_id = ?",
                 [(probe_id, rule, dlr_id) for dlr_id, probe_id, rule in matches],
             self._check_fence(tx)
             )
+            for dlr_id, probe_id, _ in sorted(matches):
+                tx.run(
+                    "UPDATE probes SET billed_parts = (SELECT billed_parts FROM dlrs"
+                    " WHERE dlr_id = ?), billed_from = (SELECT billed_from FROM dlrs"
+                    " WHERE dlr_id = ?) WHERE probe_id = ? AND billed_parts IS NULL AND"
+                    " EXISTS (SELECT 1 FROM dlrs WHERE dlr_id = ? AND billed_parts IS NOT NULL)",
+                    (dlr_id, dlr_id, probe_id, dlr_id),
+                )
 
     def unattributed_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]:
         with self._transaction(write=False) as tx:
