@@ -24,6 +24,7 @@ from collector.alerts.service import alert_service_from_config
 from collector.api.auth import Authenticator
 from collector.api.server import ServerSettings, TlsMaterial, start_server
 from collector.api.servicer import AgentServicer, ConfigStore
+from collector.audit.record import audit_reload
 from collector.canaries import CanaryPlanner, keep_planned
 from collector.config import ConfigError, load_config
 from collector.coordination.config import CoordinationConfig, parse_coordination
@@ -36,6 +37,7 @@ from collector.ledger.leases import ALERTS, LEASE_NAMES, PROBING, Grant
 from collector.metrics import CollectorMetrics
 from collector.probes.config import parse_probes
 from collector.probes.service import ProbeService, timeseries_unit
+from collector.retention.service import retention_config, start_retention
 from collector.timeseries.config import parse_timeseries
 
 if TYPE_CHECKING:
@@ -161,7 +163,9 @@ async def serve(
                 fresh = load_config(config_path)
             except (ConfigError, OSError) as exc:  # a bad edit must not take the server down
                 log.error("config_reload_failed", path=str(config_path), error=str(exc))
+                await audit_reload(ledger, config_path, auth.deny, None, error=str(exc))
                 continue
+            denied_before = auth.deny
             auth.set_deny(fresh.tls.deny_agents)
             nonlocal source
             planner.interval_s = fresh.agent_defaults.canary_interval_s
@@ -169,6 +173,7 @@ async def serve(
             source = agent_config_source(fresh, planner.jobs_for)
             await store.replace(source)
             log.info("config_reloaded", path=str(config_path), deny=len(auth.deny))
+            await audit_reload(ledger, config_path, denied_before, auth.deny)
 
     reload_task = asyncio.create_task(reloader())
 
@@ -198,6 +203,7 @@ async def serve(
     )
     supervision = start_probing(config, ledger, supervisor, keeper)
     start_alerting(config, ledger, supervisor, supervision, keeper, instance)
+    start_retention(retention_config(config), ledger, supervisor, supervision, instance=instance)
 
     async def canaries(unit: Unit) -> None:
         await keep_planned(

@@ -50,6 +50,14 @@ from agent.common.lazy_cli import LazyGroup
             "collector.evidence.cli:evidence_group",
             "Export and verify signed evidence bundles.",
         ),
+        "retention": (
+            "collector.retention.cli:retention_group",
+            "Mask and purge texts, MSISDNs and raw bytes by age ([retention]).",
+        ),
+        "audit": (
+            "collector.audit.cli:audit_command",
+            "Operator actions: exports, reloads, revocations, retention runs, certificates.",
+        ),
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -7,16 +7,23 @@ the sender is unknown.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
+import hashlib
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from collector.ledger import Ledger, open_ledger
+import structlog
+
+from collector.ledger import Ledger, LedgerError, open_ledger
 from collector.ledger.audit import AuditEntry, AuditKind
+
+log = structlog.get_logger("collector.audit")
 
 
 def operator() -> str:
@@ -60,3 +67,45 @@ def record_in(ledger_url: str, e: AuditEntry) -> int:
         return ledger.add_audit(e)
     finally:
         ledger.close()
+
+
+def reload_entries(
+    path: Path, before: Iterable[str], after: Iterable[str] | None, *, error: str = ""
+) -> list[AuditEntry]:
+    """A SIGHUP reload (and a revocation when the deny list changed). The signal's sender
+    is unknown to the process: the actor is the user the collector runs as."""
+    actor = f"{operator()} (SIGHUP; sender unknown)"
+    args: dict[str, Any] = {"path": str(path)}
+    try:
+        args["config_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        args["config_sha256"] = f"unreadable: {exc.strerror}"
+    if after is None:
+        summary = f"config reload refused: {error}"
+        return [entry(AuditKind.CONFIG_RELOAD, summary, args, outcome=f"failed: {error}",
+                      actor=actor)]  # fmt: skip
+    out = [entry(AuditKind.CONFIG_RELOAD, "config reloaded", args, actor=actor)]
+    added, removed = sorted(set(after) - set(before)), sorted(set(before) - set(after))
+    if added or removed:
+        out.append(
+            entry(AuditKind.REVOCATION,
+                  f"deny list: {len(added)} revoked, {len(removed)} reinstated",
+                  {"revoked": added, "reinstated": removed, "path": str(path)}, actor=actor)
+        )  # fmt: skip
+    return out
+
+
+async def audit_reload(
+    ledger: Ledger,
+    path: Path,
+    before: Iterable[str],
+    after: Iterable[str] | None,
+    *,
+    error: str = "",
+) -> None:
+    """Write the reload's entries; an audit failure is logged, never fatal to serve."""
+    try:
+        for e in reload_entries(path, before, after, error=error):
+            await asyncio.to_thread(ledger.add_audit, e)
+    except LedgerError as exc:
+        log.error("audit_not_recorded", kind="config_reload", error=str(exc))

@@ -15,9 +15,12 @@ import structlog
 
 from collector.audit.record import entry, operator
 from collector.health.board import service_unit
+from collector.probes.config import parse_probes
 from collector.retention.run import AUDIT_KIND, audit_arguments, run_retention
+from collector.validation import retention_of
 
 if TYPE_CHECKING:
+    from collector.config import CollectorSettings
     from collector.health.supervise import Supervision, Supervisor, Unit
     from collector.ledger import Ledger
     from collector.retention.config import RetentionConfig
@@ -57,3 +60,11 @@ def start_retention(
             log.info("retention_run", changed=outcome.changed, reclaimed=outcome.reclaimed)
 
     supervisor.spawn(UNIT, run, supervision.service(fatal=False))
+
+
+def retention_config(config: CollectorSettings) -> RetentionConfig:
+    """[retention] as `config check` reads it (no age shorter than [probes]' DLR window)."""
+    probes = parse_probes(
+        config.raw_section("probes"), file=config.source, vendor_names=set(config.vendors)
+    )
+    return retention_of(config, probes)
