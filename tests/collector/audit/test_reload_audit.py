@@ -83,3 +83,32 @@ def test_sighup_reloads_and_revocations_are_audited(tmp_path: Path) -> None:
     assert listed.exit_code == 0, listed.output
     (line,) = listed.stdout.splitlines()
     assert json.loads(line)["arguments"]["revoked"] == ["agent-7", "agent-9"]
+
+
+def test_serve_runs_retention_on_schedule_as_a_unit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/l.db"
+    config, port_file = tmp_path / "collector.toml", tmp_path / "port"
+    config.write_text(
+        CONFIG.format(deny="", url=url)
+        + '[retention]\nrun_every_s = 0.2\ntexts = { action = "purge", after_days = 30 }\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collector.cli", "serve", "--config", str(config), "--insecure",
+         "--port-file", str(port_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for("two scheduled runs", lambda: len(entries(url)) >= 2, proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    runs = entries(url)
+    assert {e.kind for e in runs} == {"retention_run"}
+    assert all("(scheduled, collector " in e.actor for e in runs)
+    assert runs[0].arguments["policy"] == "text purge after 30 d"
+    ledger = open_ledger(url)
+    try:
+        units = {u.unit: u for u in ledger.collector_units()}
+    finally:
+        ledger.close()
+    assert "service:retention" in units and units["service:retention"].failures == 0
