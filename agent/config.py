@@ -72,13 +72,25 @@ class ReceiveConfig:
 
 @dataclass(frozen=True, slots=True)
 class CollectorConfig:
-    address: str
+    """`addresses` are the collectors to fail over between, in order (docs/scale-out.md);
+    `address` is the first of them. Built with only `address`, `addresses` is that one."""
+
+    address: str = ""
     ca_cert: Path | None = None
     cert: Path | None = None
     key: Path | None = None
     insecure: bool = False
     upload: bool = True
     sign_records: bool = True  # with `key`: each record is signed as it is persisted
+    addresses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.addresses:
+            object.__setattr__(self, "addresses", (self.address,) if self.address else ())
+        elif not self.address:
+            object.__setattr__(self, "address", self.addresses[0])
+        if not self.addresses or self.address != self.addresses[0]:
+            raise ValueError("CollectorConfig: address must be the first of addresses")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +171,40 @@ def _modems(root: Table, base: Path) -> tuple[ModemConfig, ...]:
     return tuple(modems)
 
 
+def _addresses(r: Table) -> tuple[str, ...]:
+    """`address = "h:p"` (one collector) or `addresses = ["h:p", ...]` (several, failed
+    over between in order); exactly one of the two keys."""
+    r.known("address", "addresses")
+    if r.has("address") and r.has("addresses"):
+        expected = "either address or addresses"
+        raise ConfigError(
+            r.file, r.key_path("addresses"), expected, problem=f"expected {expected}, got both"
+        )
+    if not r.has("addresses"):
+        if not r.has("address"):
+            raise r.error("address", "a collector address (address) or a list (addresses)")
+        address = r.get_str("address")
+        if not is_grpc_target(address):
+            raise r.error("address", TARGET_FORMS, address)
+        return (address,)
+    addresses = r.get_str_list(
+        "addresses", min_len=1, expected="a non-empty array of collector addresses"
+    )
+    for i, address in enumerate(addresses):
+        if not is_grpc_target(address):
+            raise ConfigError(r.file, f"{r.key_path('addresses')}[{i}]", TARGET_FORMS, address)
+        if address in addresses[:i]:
+            j = addresses.index(address)
+            expected = "an address not listed before"
+            raise ConfigError(
+                r.file,
+                f"{r.key_path('addresses')}[{i}]",
+                expected,
+                problem=f"expected {expected}, got the address of addresses[{j}]",
+            )
+    return addresses
+
+
 def parse_config(data: Mapping[str, Any], file: str, base: Path) -> AgentConfig:
     """Validate an already-parsed TOML document (pure; no file system access)."""
     root = Table(data, file=file)
@@ -198,11 +244,9 @@ def parse_config(data: Mapping[str, Any], file: str, base: Path) -> AgentConfig:
         )
 
     def build_collector(r: Table) -> CollectorConfig:
-        address = r.get_str("address")
-        if not is_grpc_target(address):
-            raise r.error("address", TARGET_FORMS, address)
+        addresses = _addresses(r)
         collector = CollectorConfig(
-            address=address,
+            addresses=addresses,
             ca_cert=_path(r, "ca_cert", base),
             cert=_path(r, "cert", base),
             key=_path(r, "key", base),

@@ -289,3 +289,20 @@ def test_simulator_scenario_refuses_non_finite_numbers(
     assert str(caught.value) == f"{scenario}:2: {message}"
     scenario.write_text('{"at_s": 2, "op": "unplug", "modem": "m1", "seconds": 5}\n')
     assert load_scenario(scenario)[0].at_s == 2.0
+
+
+def test_several_collector_addresses_in_their_order(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        '[collector]\ninsecure = true\naddresses = ["c1.example:7443", "[::1]:7444",'
+        ' "unix:/run/c3.sock"]\n'
+    )
+    config = load_config(_write(tmp_path, text))
+    assert config.collector is not None
+    assert config.collector.addresses == ("c1.example:7443", "[::1]:7444", "unix:/run/c3.sock")
+    assert config.collector.address == "c1.example:7443"
+
+
+def test_one_address_is_a_list_of_one(tmp_path: Path) -> None:
+    text = MINIMAL + '[collector]\ninsecure = true\naddress = "c1.example:7443"\n'
+    config = load_config(_write(tmp_path, text))
+    assert config.collector is not None and config.collector.addresses == ("c1.example:7443",)
