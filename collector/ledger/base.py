@@ -30,6 +30,7 @@ from collector.ledger.leases import DeliveryRow, Fence, Grant, Lease
     StoredSms,
     StoredStatusReport,
 )
+from collector.ledger.periods import BurstRequest, BurstState, QuietSuppression
 from collector.ledger.probes import (
     AlertRow,
     HealthRow,
@@ -423,4 +424,34 @@ class Ledger(Protocol):
         self, *, since_ns: int = 0, until_ns: int | None = None, kind: str | None = None
     ) -> list[AuditEntry]:
         """Actions with since_ns <= at_ns < until_ns, oldest first."""
+        ...
+
+    # ------------------------------------------------------------ periods and bursts
+
+    def record_suppressions(self, rows: Sequence[QuietSuppression]) -> int:
+        """Marketing probes the scheduler held back by quiet hours (fenced by the probing
+        lease; a row already kept is not doubled). Returns how many were new."""
+        ...
+
+    def suppressions(
+        self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
+    ) -> list[QuietSuppression]:
+        """Suppressions with since_ns <= at_ns < until_ns, oldest first."""
+        ...
+
+    def request_burst(self, request: BurstRequest) -> bool:
+        """Queue a one-off burst (state pending); False when its name is already taken."""
+        ...
+
+    def burst_requests(self, *, state: BurstState | None = None) -> list[BurstRequest]:
+        """Burst requests (of one state), by start time."""
+        ...
+
+    def start_burst(self, name: str, *, at_ns: int, by: str) -> bool:
+        """Claim a pending burst for sending (fenced by the probing lease); False when it
+        was not pending, so no burst is ever sent twice."""
+        ...
+
+    def settle_burst(self, name: str, state: BurstState, *, sent: int = 0, note: str = "") -> None:
+        """Mark a burst done (probes sent), expired or refused (why), fenced."""
         ...
