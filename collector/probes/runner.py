@@ -91,6 +91,8 @@ class LedgerDlrSink:
             err=dlr.err,
             done_at_ns=dlr.done_at_ns or 0,
             source=dlr.source.value,
+            billed_parts=dlr.billed_parts,
+            billed_from=dlr.billed_from,
         )
         log.debug(
             "dlr_stored",
@@ -340,6 +342,7 @@ class ProbeRunner:
                      msisdn=mask_msisdn(target.msisdn), profile=plan.profile,
                      message_ids=list(result.message_ids))  # fmt: skip
             return None
+                billed=(result.billed_parts, result.billed_from),
 
     async def _record_error(
         self, plan: ProbePlan, status: str, exc: VendorError, started: int
@@ -376,6 +379,7 @@ class ProbeRunner:
             Submission(
                 probe_id=plan.probe_id,
                 status=status,
+        billed: tuple[int | None, str] = (None, ""),
                 submitted_at_ns=started,
                 answered_at_ns=self._clock(),
                 message_ids=message_ids,
@@ -385,3 +389,5 @@ class ProbeRunner:
                 error_detail=error_detail,
             ),
         )
+                billed_parts=billed[0],  # the vendor's own figure, kept beside the rule's
+                billed_from=billed[1],

@@ -52,6 +52,7 @@ __all__ = [
     "ThrottledError",
     "TransientError",
     "VendorError",
+    "billed_parts_value",
     "normalise_dlr_status",
     "sms_parts",
     "wall_clock_ns",
@@ -141,7 +142,13 @@ class OutgoingSms:
 @dataclass(frozen=True, slots=True)
 class SubmitResult:
     """A vendor accepted the probe. `message_ids` has one id per part for per-part vendors
-    (SMPP, CMPP) and a single id for per-message HTTP vendors; `parts` is the billed count."""
+    (SMPP, CMPP) and a single id for per-message HTTP vendors; `parts` is the count sent
+    (the vendor's where it gives one, else the 70/67 rule).
+
+    `billed_parts` is what the vendor itself reported charging, kept as evidence against
+    the rule (docs/vendors.md, "Billed parts"): its fee field, or the parts it acknowledged
+    with one id each; None when it reported nothing. `billed_from` says where it came from
+    ("submit:<json path>", "acks:smpp", "acks:cmpp")."""
 
     vendor: str
     message_ids: tuple[str, ...]
@@ -151,6 +158,8 @@ class SubmitResult:
     raw_response: bytes
     http_status: int | None = None
     smpp_status: int | None = None
+    billed_parts: int | None = None
+    billed_from: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +176,10 @@ class RawDlr:
     raw: bytes
     source: DlrSource
     msisdn: str | None = None
+    # The parts the report says were billed (Alibaba SmsReport `sms_size`), and where:
+    # "dlr:push:sms_size". None: the report carried no such figure.
+    billed_parts: int | None = None
+    billed_from: str = ""
 
     @property
     def dedupe_key(self) -> str:
@@ -437,6 +450,19 @@ def normalise_dlr_status(raw: str) -> DlrStatus:
     if match:
         return DlrStatus.REJECTD if match.group(1) in _POLICY_PREFIXES else DlrStatus.UNDELIV
     return DlrStatus.UNKNOWN
+
+
+def billed_parts_value(value: object, where: str) -> int | None:
+    """A vendor's billed-parts field (Tencent `Fee`, 253 `data.fee`, Alibaba `sms_size`):
+    a non-negative integer, or a string of digits. None when absent (JSON null or missing,
+    passed in as None); ValueError naming `where` for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    raise ValueError(f"{where} is {value!r}, expected a count of parts (an integer >= 0)")
 
 
 def sms_parts(text: str) -> int:

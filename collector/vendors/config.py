@@ -138,6 +138,7 @@ class DlrFieldSpec:
     done_at_format: TimeFormat = TimeFormat.YYMMDDHHMMSS
     utc_offset_h: float = 8.0
     status_map: Mapping[str, DlrStatus] = field(default_factory=dict)
+    billed_parts: str | None = None  # the parts the report says were billed (sms_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +302,7 @@ def _dlr_fields(t: Table) -> DlrFieldSpec:
         done_at_format=t.get_enum("done_at_format", TimeFormat, TimeFormat.YYMMDDHHMMSS),
         utc_offset_h=t.get_float("utc_offset_h", 8.0, min_value=-14.0),
         status_map=MappingProxyType(status_map),
+        billed_parts=_opt_path(t, "billed_parts"),
     )
     t.finish()
     return spec

@@ -46,6 +46,7 @@ from collector.vendors.base import (
     ThrottledError,
     TransientError,
     VendorError,
+    billed_parts_value,
     normalise_dlr_status,
     sms_parts,
     wall_clock_ns,
@@ -427,22 +428,35 @@ def classify_submit_response(
     if not ids:
         # Success without an id: the vendor has the message but we cannot correlate its DLRs.
         raise fail(ErrorClass.AMBIGUOUS, f"success without a message id at {sub.message_id_path}")
-    parts = sms_parts(signed_text)
-    if sub.parts_path is not None:
-        found_parts = json_path_get(doc, sub.parts_path)
-        if isinstance(found_parts, int | str) and str(found_parts).isdigit():
-            parts = int(found_parts)
-    elif len(ids) > 1:
-        parts = len(ids)
+    billed, billed_from = _submit_billed(doc, sub.parts_path, ids)
     return SubmitResult(
         vendor=config.name,
         message_ids=ids,
-        parts=parts,
+        parts=sms_parts(signed_text) if billed is None else billed,
         accepted_at_ns=accepted_at_ns,
         raw_request=raw_request,
         raw_response=body,
         http_status=status,
+        billed_parts=billed,
+        billed_from=billed_from,
     )
+
+
+def _submit_billed(
+    doc: object, parts_path: str | None, ids: tuple[str, ...]
+) -> tuple[int | None, str]:
+    """What an accepted submit says was billed: the fee at `parts_path` (Tencent `Fee`, 253
+    `data.fee`), else one id per part when the vendor gave several. A fee that is no count
+    is no figure (the raw answer keeps it); the submit stays accepted."""
+    if parts_path is None:
+        return (len(ids), "acks:http") if len(ids) > 1 else (None, "")
+    found = json_path_get(doc, parts_path)
+    try:
+        billed = billed_parts_value(_present(found), parts_path)
+    except ValueError as exc:
+        log.warning("vendor_fee_unreadable", error=str(exc))
+        return None, ""
+    return (None, "") if billed is None else (billed, f"submit:{parts_path}")
 
 
 # --------------------------------------------------------------------------- DLRs
@@ -528,6 +542,11 @@ def parse_dlr_item(
         return str(found)
 
     done_raw = opt(spec.done_at)
+    billed = (
+        None
+        if spec.billed_parts is None
+        else billed_parts_value(_present(json_path_get(item, spec.billed_parts)), spec.billed_parts)
+    )
     return RawDlr(
         vendor=vendor,
         message_id=str(msg_id),
@@ -543,7 +562,13 @@ def parse_dlr_item(
         raw=raw,
         source=source,
         msisdn=opt(spec.msisdn),
+        billed_parts=billed,
+        billed_from="" if billed is None else f"dlr:{source.value}:{spec.billed_parts}",
     )
+
+
+def _present(found: object) -> object:
+    return None if isinstance(found, _Missing) else found
 
 
 def _json_type(value: object) -> str:

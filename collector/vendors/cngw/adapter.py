@@ -211,6 +211,8 @@ class GatewayVendor:
             accepted_at_ns=self._clock(),
             raw_request=b"".join(requests),
             raw_response=b"".join(responses),
+            billed_parts=len(ids),  # one Msg_Id per part the gateway acknowledged
+            billed_from=f"acks:{self._source.value}",
         )
 
     def _fail(self, exc: Exception, ids: list[str], parts: int, requests: list[bytes],

@@ -364,7 +364,7 @@ class AliyunSmsApiSimulator(_CloudApi):
             "ReceiveDate": "",
             "OutId": params.get("OutId", ""),
             "_day": now.strftime("%Y%m%d"),
-            "_parts": outcome.parts,
+            "_billed": outcome.billed_parts,  # what its SmsReport says was billed
         }
         return _json({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": request_id})
 
@@ -417,7 +417,7 @@ class AliyunSmsApiSimulator(_CloudApi):
             "success": delivered,
             "err_code": err_code,
             "err_msg": "用户接收成功" if delivered else "",
-            "sms_size": str(record["_parts"] if record is not None else 1),
+            "sms_size": str(record["_billed"] if record is not None else 1),
             "biz_id": dlr.message_id,
             "out_id": record["OutId"] if record is not None else "",
         }
@@ -506,7 +506,7 @@ class TencentSmsApiSimulator(_CloudApi):
             if isinstance(outcome, Accepted):
                 status.update(
                     SerialNo=outcome.message_ids[0],
-                    Fee=outcome.parts,
+                    Fee=outcome.billed_parts,
                     Code="Ok",
                     Message="send success",
                 )

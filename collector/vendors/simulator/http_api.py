@@ -185,7 +185,7 @@ class HttpVendorSimulator:
             profile=profile,
         )
         if isinstance(outcome, Accepted):
-            return _answer("0", msgid=outcome.message_ids[0], fee=outcome.parts)
+            return _answer("0", msgid=outcome.message_ids[0], fee=outcome.billed_parts)
         check = outcome.check
         if check.outage is not None:
             return web.Response(status=503, text="service unavailable")

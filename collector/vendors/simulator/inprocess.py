@@ -77,7 +77,9 @@ class InProcessVendorSimulator:
             profile=sms.profile,
         )
         if isinstance(outcome, Accepted):
-            response = json.dumps({"message_ids": list(outcome.message_ids)}).encode()
+            response = json.dumps(
+                {"message_ids": list(outcome.message_ids), "fee": outcome.billed_parts}
+            ).encode()
             return SubmitResult(
                 vendor=self._name,
                 message_ids=outcome.message_ids,
@@ -85,6 +87,8 @@ class InProcessVendorSimulator:
                 accepted_at_ns=self._clock(),
                 raw_request=request,
                 raw_response=response,
+                billed_parts=outcome.billed_parts,
+                billed_from="submit:fee",
             )
         check = outcome.check
         response = json.dumps({"code": check.code, "message": check.message}).encode()

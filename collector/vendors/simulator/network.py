@@ -37,11 +37,13 @@ from collector.vendors.simulator.scenario import (
     DailyCaps,
     Fate,
     FateKind,
+    Knobs,
     OutageMode,
     PlannedDlr,
     Scenario,
     SubmitCheck,
     TokenBucket,
+    VendorProtocol,
     VendorScenario,
     carrier_for_msisdn,
     check_submit,
@@ -255,6 +257,7 @@ class Accepted:
     message_ids: tuple[str, ...]
     parts: int
     text: str  # signed text as submitted
+    billed_parts: int = 0  # the fee the vendor reports: parts, or more (p_fee_inflated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +306,7 @@ def _truth_record(
     blackhole: bool,
     modem: str | None,
     channel: Channel | None = None,
+    billed_parts: int | None = None,
 ) -> TruthRecord:
     """The truth as it stands: what the network did and the receipts sent so far."""
     receipts = tuple(life.sent)
@@ -339,6 +343,8 @@ def _truth_record(
         sender=sender_of(v.sender_prefix, v.sender_ext, channel),
         channel=channel.name if channel is not None else None,
         parts=parts,
+        billed_parts=parts if billed_parts is None else billed_parts,
+        fee_inflated=billed_parts is not None and billed_parts > parts,
         blackhole=blackhole,
         contradicting_final=any(
             r.final and (r.status == DlrStatus.DELIVRD.value) != claimed_success for r in receipts
@@ -472,6 +478,9 @@ class CarrierNetwork:
             )
             return Refused(check)
         parts = sms_parts(signed)
+        # SMPP and the gateways report no fee (their acks are the parts received).
+        fee_face = v.protocol is not VendorProtocol.SMPP and not v.protocol.is_gateway
+        billed = parts + (self._fee_inflation(v.knobs_for(carrier)) if fee_face else 0)
         ids = message_ids or (self.new_message_id(vendor),)
         self._channel_truth(state, elapsed, now)
         channel, channel_failing = v.channel_plan.route_at(elapsed)
@@ -491,9 +500,10 @@ class CarrierNetwork:
         )
         self._spawn(
             self._play(
-                state, ids, msisdn, carrier, signed, parts, fate, now, elapsed, blackhole, channel
+                state, ids, msisdn, carrier, signed, parts, fate, now, elapsed, blackhole, channel,
+                billed_parts=billed,
             )
-        )
+        )  # fmt: skip
         log.info(
             "sim_submit_accepted",
             vendor=vendor,
@@ -502,7 +512,14 @@ class CarrierNetwork:
             fate=fate.kind.value,
             channel=channel.name if channel is not None else None,
         )
-        return Accepted(message_ids=ids, parts=parts, text=signed)
+        return Accepted(message_ids=ids, parts=parts, text=signed, billed_parts=billed)
+
+    def _fee_inflation(self, knobs: Knobs) -> int:
+        """Parts the vendor adds to its reported fee for this message. No draw when the
+        knob is off, so scenarios without it keep their random sequence."""
+        if knobs.p_fee_inflated <= 0.0:
+            return 0
+        return knobs.fee_inflated_by if self._rng.random() < knobs.p_fee_inflated else 0
 
     @staticmethod
     def _queue(state: _Vendor, elapsed: float) -> float:
@@ -550,6 +567,8 @@ class CarrierNetwork:
         accepted_elapsed: float,
         blackhole: bool,
         channel: Channel | None = None,
+        *,
+        billed_parts: int | None = None,
     ) -> None:
         """Deliver and send receipts side by side on the simulated clock: a receipt planned
         before the delivery goes out before the handset has the message. The truth is
@@ -573,6 +592,7 @@ class CarrierNetwork:
                     blackhole,
                     modem,
                     channel,
+                    billed_parts,
                 )
             )
 

@@ -201,6 +201,10 @@ class Knobs:
     p_part_lost: float = 0.0  # one part of a long message never arrives (4.5 "Splitting")
     known_number_p_arrive: float | None = None  # vendors learn test numbers (4.3, TelQ)
     rewrite: Rewrite = field(default_factory=Rewrite)
+    # The fee the vendor reports (Tencent Fee, 253 data.fee, Alibaba sms_size) is the
+    # 70/67 rule's parts plus fee_inflated_by for this share of messages (truth: fee_inflated)
+    p_fee_inflated: float = 0.0
+    fee_inflated_by: int = 1
 
 
 class PushFormat(StrEnum):
@@ -361,6 +365,8 @@ def _knobs(t: Table, base: Knobs) -> Knobs:
         if t.has("known_number_p_arrive")
         else base.known_number_p_arrive,
         rewrite=rewrite,
+        p_fee_inflated=_p(t, "p_fee_inflated", base.p_fee_inflated),
+        fee_inflated_by=t.get_int("fee_inflated_by", base.fee_inflated_by, min_value=1),
     )
     return knobs
 
@@ -384,6 +390,8 @@ _KNOB_KEYS = frozenset(
         "p_part_lost",
         "known_number_p_arrive",
         "rewrite",
+        "p_fee_inflated",
+        "fee_inflated_by",
     }
 )
 

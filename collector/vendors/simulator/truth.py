@@ -74,7 +74,9 @@ class TruthRecord:
     text_sent: str = ""
     text_delivered: str | None = None
     sender: str | None = None
-    parts: int = 1  # as billed: the 70/67 rule on the signed text sent
+    parts: int = 1  # the 70/67 rule on the signed text sent
+    billed_parts: int | None = None  # the fee the vendor reported (None: older truth)
+    fee_inflated: bool = False  # billed_parts above parts (knob p_fee_inflated)
     parts_delivered: int = 0  # PDUs handed to the modem (< parts: a part was lost)
     intermediate_after_final: bool = False  # an ENROUTE sent after the final DLR
     dlr_before_arrival: bool = False  # a DELIVRD sent before the handset had the message

@@ -212,6 +212,7 @@ class SmppVendor:
             long_messages=cfg.long_messages,
         )
         billed = segments[0].part_total
+        whole_payload = len(segments) == 1 and billed > 1  # long_messages = "payload"
         ids: list[str] = []
         requests: list[bytes] = []
         responses: list[bytes] = []
@@ -262,6 +263,10 @@ class SmppVendor:
             raw_request=b"".join(requests),
             raw_response=b"".join(responses),
             smpp_status=CommandStatus.ESME_ROK,
+            # One submit_sm_resp message_id per part acknowledged: what the SMSC bills.
+            # message_payload gets one id for the whole text, which says nothing of parts.
+            billed_parts=None if whole_payload else len(ids),
+            billed_from="" if whole_payload else "acks:smpp",
         )
 
     def _fail(
