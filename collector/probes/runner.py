@@ -199,6 +199,9 @@ class ProbeRunner:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 await self._failover(planned, now)
+            held = self._scheduler.take_suppressions()
+            if held:  # quiet hours held marketing back: kept for the report (fenced)
+                await asyncio.to_thread(self._ledger.record_suppressions, held)
             wake_in = (self._scheduler.next_wakeup() - self._clock()) / NS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(max(wake_in, 0.01), 1.0))

@@ -10,7 +10,8 @@ probes whose time has come, `next_wakeup(now)` says when to ask again. Rules:
   (carriers and vendors cap them; past the cap the vendor rejects and we would measure our
   own schedule instead of the route);
 - marketing only inside the allowed local hours (default 8:00–21:00, configurable globally
-  or per vendor, collector/probes/bands.py); each suppression is logged and counted;
+  or per vendor, collector/probes/bands.py); each suppression is logged, counted and
+  handed to the runner (`take_suppressions`) to be kept in the ledger for the report;
 - a cost budget per local day (price per billed part) that is never exceeded: a probe whose
   parts would cross it is not sent.
 """
@@ -30,6 +31,7 @@ import structlog
 
 from agent.common.logs import mask_msisdn
 from agent.common.units import NS
+from collector.ledger.periods import QuietSuppression
 from collector.probes.bands import DEFAULT_BANDS, HourBand, Periods, hours_allow
 from collector.probes.content import PROFILES, Category
 
@@ -111,6 +113,7 @@ class Scheduler:
         self._tz = ZoneInfo(self._periods.timezone)
         # (vendor, profile, local day) -> probes held back by marketing quiet hours
         self.suppressed: dict[tuple[str, str, str], int] = defaultdict(int)
+        self._held: list[QuietSuppression] = []  # not yet taken by the runner
         self._spent: dict[str, float] = defaultdict(float)  # local day -> money
         self._caps: dict[tuple[str, str, str], int] = defaultdict(int)  # vendor, msisdn, day
         self._buckets = {v.name: _Bucket(float(v.burst), start_ns) for v in vendors}
@@ -205,6 +208,11 @@ class Scheduler:
         band = self.band(self._local(now_ns).hour, vendor).name
         return PlannedProbe(vendor, target, profile, now_ns, band, parts, cost)
 
+    def take_suppressions(self) -> list[QuietSuppression]:
+        """The quiet-hour suppressions since the last call (the runner keeps them)."""
+        held, self._held = self._held, []
+        return held
+
     def band(self, hour: int, vendor: str = "") -> HourBand:
         return self._periods.band(vendor, hour)
 
@@ -219,6 +227,8 @@ class Scheduler:
         if category is Category.MARKETING and not hours_allow(hours, local.hour):
             resume = self._next_local_time(local, hours[0]) + self._jitter_ns(600)
             self.suppressed[(plan.name, profile, local.date().isoformat())] += 1
+            self._held.append(QuietSuppression(plan.name, msisdn, profile, now_ns,
+                                               local.date().isoformat(), resume))  # fmt: skip
             log.info("probe_suppressed_quiet_hours", vendor=plan.name, profile=profile,
                      msisdn=mask_msisdn(msisdn), local_time=local.isoformat(timespec="minutes"),
                      allowed=f"{hours[0]:02d}:00-{hours[1]:02d}:00 {self._periods.timezone}",

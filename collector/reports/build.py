@@ -92,7 +92,8 @@ class Report:
     period_ns: tuple[int, int] = (0, 0)
     periods: list[str] = field(default_factory=list)  # which hours each band covers, where
     bursts: list[dict[str, Any]] = field(default_factory=list)  # reports/bursts.py
-    quiet_hours: dict[str, int] = field(default_factory=dict)  # vendor -> suppressed sends
+    # vendor -> profile -> marketing sends held back by quiet hours (reports/quiet.py)
+    quiet_hours: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def measured_fraction(self, vendor: str) -> float | None:
         since, until = self.period_ns
@@ -163,6 +164,7 @@ def build_report(
     day_kind: Callable[[int], str] | None = None,
     bursts: Sequence[Mapping[str, Any]] = (),
     exclude: Callable[[JudgedProbe], bool] | None = None,
+    quiet_hours: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Report:
     """`not_measured`: each vendor's gaps (merge_gaps); a probe submitted inside one is
     left out of every figure, so rates are computed over measured time only. `day_kind`
@@ -227,4 +229,5 @@ def build_report(
         period_ns=period_ns,
         periods=list(periods),
         bursts=[dict(b) for b in bursts],
+        quiet_hours={v: dict(by) for v, by in (quiet_hours or {}).items()},
     )

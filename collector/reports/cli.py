@@ -25,6 +25,7 @@ from collector.reports.compare import compare_periods, render_comparison
 from collector.reports.config import ReportsConfig, iso
 from collector.reports.judged import load_judged
 from collector.reports.options import Progress, load_settings, parse_period, software_version
+from collector.reports.quiet import quiet_hour_counts
 from collector.reports.render import render
 
 FORMATS = ("html", "json", "csv", "md")
@@ -93,6 +94,7 @@ def report_command(
                 ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor
             )
             spans = ledger.unmeasured_spans(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+            held = ledger.suppressions(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
         except LedgerError as exc:
             raise click.ClickException(f"ledger: {exc}") from exc
         finally:
@@ -121,6 +123,7 @@ def report_command(
                 alpha=reports.thresholds.alpha,
             ),
             exclude=lambda p: burst_of(p.probe_id) is not None,
+            quiet_hours=quiet_hour_counts(held),
         )
         progress.advance(what=f"rendering {fmt}")
         text = render(report, fmt)

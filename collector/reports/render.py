@@ -360,8 +360,12 @@ def _html_not_measured(report: Report) -> str:
 def period_lines(report: Report) -> list[str]:
     """The bands explained, quiet-hour suppressions, then one line per stress burst."""
     lines = list(report.periods)
-    for vendor, n in sorted(report.quiet_hours.items()):
-        lines.append(f"{vendor}: {n} marketing send(s) held back by quiet hours")
+    for vendor, by_profile in sorted(report.quiet_hours.items()):
+        each = ", ".join(f"{profile} {n}" for profile, n in by_profile.items())
+        lines.append(
+            f"{vendor}: {sum(by_profile.values())} marketing send(s) held back by quiet hours"
+            f" ({each})"
+        )
     for b in report.bursts:
         load, base = b["under_load"], b["baseline"]
         arrival = b["tests"].get("arrival", {})
