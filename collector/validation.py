@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from collector.probes.config import ProbesConfig
     from collector.reports.config import ReportsConfig
     from collector.timeseries.config import TimeSeriesConfig
+    from collector.vendors.cngw.config import GatewayVendorConfig
     from collector.vendors.config import HttpVendorConfig
     from collector.vendors.smpp.adapter import SmppVendorConfig
 
@@ -64,7 +65,7 @@ class CheckedConfig:
     """Every section of one collector config, typed."""
 
     config: CollectorSettings
-    vendors: Mapping[str, HttpVendorConfig | SmppVendorConfig]
+    vendors: Mapping[str, HttpVendorConfig | SmppVendorConfig | GatewayVendorConfig]
     probes: ProbesConfig | None
     timeseries: TimeSeriesConfig | None
     alerts: AlertsConfig | None  # None: no [alerts], no alerting

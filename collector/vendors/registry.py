@@ -16,6 +16,12 @@ from typing import TYPE_CHECKING
 
 from agent.common.tomlconfig import ConfigError, Table, join_key
 from collector.vendors.base import Clock, DlrPushEndpoint, RejectReason, SmsVendor, wall_clock_ns
+from collector.vendors.cngw.config import (
+    GATEWAY_KINDS,
+    GatewayVendorConfig,
+    build_gateway_vendor,
+    parse_gateway_vendor,
+)
 from collector.vendors.config import HttpVendorConfig, parse_http_vendor
 from collector.vendors.http import HttpVendor
 from collector.vendors.smpp.adapter import SmppVendor, SmppVendorConfig
@@ -94,9 +100,9 @@ def parse_smpp_vendor(
 
 def parse_vendors(
     section: Mapping[str, object], *, file: str = ""
-) -> dict[str, HttpVendorConfig | SmppVendorConfig]:
+) -> dict[str, HttpVendorConfig | SmppVendorConfig | GatewayVendorConfig]:
     """Validate the whole `[vendors]` section; errors carry the key path (and `file`)."""
-    configs: dict[str, HttpVendorConfig | SmppVendorConfig] = {}
+    configs: dict[str, HttpVendorConfig | SmppVendorConfig | GatewayVendorConfig] = {}
     vendors = Table(section, file=file, path="vendors")
     for name in vendors.key_names():
         path = vendors.key_path(name)
@@ -112,8 +118,11 @@ def parse_vendors(
             configs[name] = parse_http_vendor(name, table, path, file=file)
         elif kind == "smpp":
             configs[name] = parse_smpp_vendor(name, table, path, file=file)
+        elif kind in GATEWAY_KINDS:
+            configs[name] = parse_gateway_vendor(name, table, path, file=file)
         else:
-            raise ConfigError(file, join_key(path, "kind"), '"http" or "smpp"', kind)
+            kinds = '"http", "smpp", "cmpp", "sgip" or "smgp"'
+            raise ConfigError(file, join_key(path, "kind"), kinds, kind)
     return configs
 
 
@@ -134,6 +143,8 @@ def build_vendors(
             vendors[name] = http
             if http.accepts_push:
                 endpoints.append(http)
+        elif isinstance(config, GatewayVendorConfig):
+            vendors[name] = build_gateway_vendor(config, clock=clock)
         else:
             vendors[name] = SmppVendor(config, clock=clock)
     return VendorSet(vendors=vendors, push_endpoints=tuple(endpoints))

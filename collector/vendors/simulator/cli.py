@@ -21,6 +21,7 @@ from agent.common.logs import configure_logging
 from agent.common.tomlconfig import ConfigError
 from agent.modem.simulator.control import ModemSimulatorControl
 from collector.vendors.simulator.fronts import http_front
+from collector.vendors.simulator.gateway_api import GatewayVendorSimulator
 from collector.vendors.simulator.network import (
     CarrierNetwork,
     ModemControlSink,
@@ -67,14 +68,20 @@ async def _serve(
         log.warning("sim_vendor_without_modems", detail="deliveries are kept in memory only")
         modems = RecordingModemSink()
     network = CarrierNetwork(scenario, modems, TruthLog(truth_path))
-    fronts: list[HttpVendorSimulator | SmppVendorSimulator] = []
+    fronts: list[HttpVendorSimulator | SmppVendorSimulator | GatewayVendorSimulator] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
         for name, vendor in scenario.vendors.items():
-            if vendor.protocol is not VendorProtocol.SMPP:
+            if vendor.protocol.is_gateway:
+                gateway = GatewayVendorSimulator(network, name, host=host, port=vendor.port)
+                await gateway.start()
+                fronts.append(gateway)
+                line = {"vendor": name, "protocol": vendor.protocol.value, "host": host,
+                        "port": gateway.port, "account": vendor.account}  # fmt: skip
+            elif vendor.protocol is not VendorProtocol.SMPP:
                 api = http_front(network, name, host=host, port=vendor.port)
                 await api.start()
                 fronts.append(api)

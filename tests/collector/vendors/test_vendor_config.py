@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from agent.common.tomlconfig import ConfigError
 from collector.vendors.base import (
     ContentProfile,
     DlrSource,
@@ -19,7 +20,6 @@ from collector.vendors.base import (
     normalise_dlr_status,
     sms_parts,
 )
-from agent.common.tomlconfig import ConfigError
 from collector.vendors.config import ErrorClass, parse_http_vendor
 from collector.vendors.http import (
     build_request,
@@ -77,7 +77,7 @@ def test_example_config_is_valid_and_builds_adapters() -> None:
 
 def test_registry_rejects_unknown_kinds_and_bad_names() -> None:
     with pytest.raises(ConfigError) as info:
-        parse_vendors({"v": {"kind": "cmpp"}})
+        parse_vendors({"v": {"kind": "ucp"}})
     assert info.value.key_path == "vendors.v.kind"
     with pytest.raises(ConfigError) as info:
         parse_vendors({"Bad Name": {}})
