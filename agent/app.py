@@ -164,22 +164,13 @@ def _start_uplink(
         return lambda: run_uplink(config, outbox, stop)
     try:
         from agent.modem.carrier import carrier_from_imsi
-        from agent.uplink.client import Uploader, make_channel
+        from agent.uplink.client import Uploader, collector_endpoints
         from agent.uplink.model import AgentIdentity
         from agent.wire.records import ModemInfo, SimInfo
     except ImportError as exc:
         _log.warning("uplink_unavailable", error=str(exc))
         return None
     collector = config.collector
-
-    def channel() -> Any:
-        return make_channel(
-            collector.address,
-            ca_cert=collector.ca_cert,
-            cert=collector.cert,
-            key=collector.key,
-            insecure=collector.insecure,
-        )
 
     def modems() -> list[Any]:
         out = []
@@ -222,7 +213,7 @@ def _start_uplink(
         software = ""
     uploader = Uploader(
         outbox,
-        channel,
+        collector_endpoints(collector),  # one or several, failed over between in order
         AgentIdentity(
             agent_id=config.agent_id,
             software_version=software,

@@ -70,6 +70,13 @@ class AgentMetrics:
         self.connected = Gauge(
             "smsprobe_agent_connected", "1 while an upload session is registered.", registry=r
         )
+        self.collector_connected = Gauge(
+            "smsprobe_agent_collector_connected",
+            "1 for the collector address the upload session is registered with, 0 for the"
+            " other configured ones.",
+            ["address"],
+            registry=r,
+        )
         self.grpc_errors = Counter(
             "smsprobe_agent_grpc_errors",
             "Failed gRPC calls by method and status code.",

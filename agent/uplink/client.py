@@ -6,6 +6,14 @@ when the collector acked the batch that carried it (the collector acks after its
 committed, agent.proto), so a crash anywhere means a replay, never a loss; the collector
 ingests idempotently by UUID.
 
+Several collectors (docs/scale-out.md): the uploader is given their addresses in order and
+uses the first that answers. When a session fails to connect or its stream breaks, it
+moves on to the next address at once (round-robin); the jittered back-off comes only
+after a full round of addresses without an acked batch. A session on another collector
+Registers like any other: the shared ledger's `committed_seq` says what is already
+committed, everything else still unacked in the outbox is sent again, and the collectors
+ingest idempotently by UUID, so moving loses nothing and stores nothing twice.
+
 Backlog vs live: at session start everything at or below the outbox's `last_seq` is
 backlog. Each batch carries the newest live records first, up to `live_share` of the
 batch, and fills the rest from the backlog in seq order — an hour-long outage drains
@@ -54,7 +62,7 @@ from agent.wire.serde import (
 )
 
 if TYPE_CHECKING:
-    from agent.config import AgentConfig
+    from agent.config import AgentConfig, CollectorConfig
 
 log = structlog.get_logger("agent.uplink")
 
@@ -201,6 +209,30 @@ class _Cursors:
     backlog_done: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One collector the uploader may connect to: its address (for logs and the
+    smsprobe_agent_collector_connected gauge) and how to open a channel to it."""
+
+    address: str
+    connect: ChannelFactory
+
+
+def collector_endpoints(collector: CollectorConfig) -> tuple[Endpoint, ...]:
+    """The configured collectors, in the order they are tried."""
+
+    def factory(address: str) -> ChannelFactory:
+        return lambda: make_channel(
+            address,
+            ca_cert=collector.ca_cert,
+            cert=collector.cert,
+            key=collector.key,
+            insecure=collector.insecure,
+        )
+
+    return tuple(Endpoint(address, factory(address)) for address in collector.addresses)
+
+
 def make_channel(
     address: str,
     *,
@@ -237,12 +269,15 @@ def make_channel(
 
 
 class Uploader:
-    """Streams an outbox (`RecordSource`) to the collector until `stop` is set."""
+    """Streams an outbox (`RecordSource`) to the collector until `stop` is set.
+
+    `collectors` is one channel factory (a single collector) or the `Endpoint`s of
+    several, failed over between in order (see the module docstring)."""
 
     def __init__(
         self,
         source: RecordSource,
-        channel_factory: ChannelFactory,
+        collectors: ChannelFactory | Sequence[Endpoint],
         identity: AgentIdentity,
         *,
         modems_provider: ModemsProvider = lambda: (),
@@ -255,7 +290,12 @@ class Uploader:
         clock_filter: ClockFilter | None = None,
     ) -> None:
         self._source = wire_source(source)
-        self._channel_factory = channel_factory
+        if callable(collectors):
+            collectors = (Endpoint("collector", collectors),)
+        if not collectors:
+            raise UplinkError("no collector to connect to")
+        self._endpoints = tuple(collectors)
+        self._progress = False  # a batch was acked in the current session
         self._identity = identity
         self._modems_provider = modems_provider
         self._backoff = backoff or ExponentialBackoff()
@@ -274,6 +314,7 @@ class Uploader:
         self._max_bytes = self._settings.batch_max_bytes
         self._registered_modems: tuple[tuple[str, str], ...] = ()
         self.sessions = 0  # registered sessions so far (for tests and logs)
+        self.connected_to = ""  # the address of the collector registered with, "" if none
 
     # ------------------------------------------------------------ public
 
@@ -304,47 +345,78 @@ class Uploader:
                 own_executor.shutdown(wait=True)
 
     async def _run(self, stop: asyncio.Event) -> None:
+        endpoints = self._endpoints
+        for endpoint in endpoints:
+            self._metrics.collector_connected.labels(endpoint.address).set(0)
+        index = 0
+        failed = 0  # sessions ended since the last one that got a batch acked
+        all_fatal = True  # every one of them failed with an identity/protocol error
         while not stop.is_set():
-            delay: float
+            endpoint = endpoints[index]
+            fatal = False
+            self._progress = False
             try:
-                await self._session(stop)
-                delay = 0.0 if stop.is_set() else self._backoff.next_delay()
+                await self._session(stop, endpoint)
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
                 self._metrics.grpc_errors.labels("session", code.name).inc()
-                kind = classify(code)
+                fatal = classify(code) is Transience.FATAL
                 log.warning(
                     "uplink_session_failed",
+                    collector=endpoint.address,
                     code=code.name,
                     detail=exc.details(),
-                    transience=kind.value,
+                    transience="fatal" if fatal else "transient",
                 )
-                delay = self._backoff.next_delay()
-                if kind is Transience.FATAL:
-                    delay = max(delay, self._settings.fatal_retry_s)
                 if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
                     # The collector's message limit is below our batch budget: halve it
                     # rather than resend the same oversized batch forever.
                     self._max_bytes = max(MIN_BATCH_BYTES, self._max_bytes // 2)
                     log.warning("uplink_batch_bytes_reduced", batch_max_bytes=self._max_bytes)
             except (StreamBrokenError, OSError) as exc:
-                log.warning("uplink_session_failed", error=str(exc), transience="transient")
-                delay = self._backoff.next_delay()
+                log.warning(
+                    "uplink_session_failed",
+                    collector=endpoint.address,
+                    error=str(exc),
+                    transience="transient",
+                )
             except UplinkError:
                 raise  # misconfiguration (e.g. no certificate): retrying cannot help
             except Exception:
                 # Anything else (an outbox read failing, a grpc internal error) must not
                 # end uploading for good: log it loudly and retry like a network error.
-                log.exception("uplink_session_crashed")
-                delay = self._backoff.next_delay()
+                log.exception("uplink_session_crashed", collector=endpoint.address)
             finally:
                 self._metrics.connected.set(0)
+                self._metrics.collector_connected.labels(endpoint.address).set(0)
                 self._metrics.batches_in_flight.set(0)
+                self.connected_to = ""
             if stop.is_set():
                 break
             self._metrics.reconnects.inc()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+            if self._progress:
+                failed, all_fatal = 0, True
+            failed += 1
+            all_fatal = all_fatal and fatal
+            index = (index + 1) % len(endpoints)
+            delay = 0.0
+            if failed >= len(endpoints):
+                # A full round without progress: back off (jittered) before the next
+                # round, not between addresses, so a dead collector costs no delay.
+                delay = self._backoff.next_delay()
+                if all_fatal:
+                    delay = max(delay, self._settings.fatal_retry_s)
+                failed, all_fatal = 0, True
+            if len(endpoints) > 1:
+                log.info(
+                    "uplink_failover",
+                    collector=endpoint.address,
+                    next=endpoints[index].address,
+                    delay_s=round(delay, 3),
+                )
+            if delay:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
 
     # ------------------------------------------------------------ session
 
@@ -353,14 +425,22 @@ class Uploader:
             return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self._io_executor, fn, *args)
 
-    async def _session(self, stop: asyncio.Event) -> None:
-        channel = self._channel_factory()
+    async def _session(self, stop: asyncio.Event, endpoint: Endpoint) -> None:
+        channel = endpoint.connect()
         try:
             stub = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
             last_seq = await self._io(self._source.last_seq)
             reply = await self._register(stub, last_seq)
             self.sessions += 1
+            self.connected_to = endpoint.address
             self._metrics.connected.set(1)
+            self._metrics.collector_connected.labels(endpoint.address).set(1)
+            log.info(
+                "uplink_connected",
+                collector=endpoint.address,
+                session_id=reply.session_id,
+                committed_seq=reply.committed_seq,
+            )
             await self._skip_committed(reply.committed_seq, last_seq)
             await self._sync_clock(stub, self._settings.clock_samples_on_connect)
             try:
@@ -631,6 +711,7 @@ class Uploader:
                 m.upload_lag_seconds.set(max(0, self._clock_ns() - entry.oldest_persisted_ns) / 1e9)
                 if not first_ack.is_set():
                     first_ack.set()
+                    self._progress = True
                     self._backoff.reset()
             if in_flight or not stop.is_set():
                 raise StreamBrokenError(
@@ -765,7 +846,7 @@ async def run_uplink(
     on_uploader: Callable[[Uploader], None] | None = None,
     software_version: str = "",
 ) -> None:
-    """Upload `outbox` to the collector named in `config.collector` until `stop` is set.
+    """Upload `outbox` to the collectors named in `config.collector` until `stop` is set.
 
     `on_uploader` receives the Uploader before it starts, so the caller can plug
     `uploader.clock_estimate` into the outbox and `uploader.notify` into the receive path.
@@ -776,13 +857,7 @@ async def run_uplink(
         return
     uploader = Uploader(
         outbox,
-        lambda: make_channel(
-            collector.address,
-            ca_cert=collector.ca_cert,
-            cert=collector.cert,
-            key=collector.key,
-            insecure=collector.insecure,
-        ),
+        collector_endpoints(collector),
         AgentIdentity(
             agent_id=config.agent_id,
             software_version=software_version,
