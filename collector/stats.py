@@ -174,3 +174,28 @@ def p_better(s1: int, n1: int, s2: int, n2: int) -> float:
     a1, a2 = (s1 + 1) / (n1 + 2), (s2 + 1) / (n2 + 2)
     se = math.sqrt(a1 * (1 - a1) / (n1 + 2) + a2 * (1 - a2) / (n2 + 2))
     return NormalDist().cdf((a1 - a2) / se)
+
+
+def fisher_greater_p(a: int, n1: int, b: int, n2: int) -> float:
+    """One-sided Fisher exact test of H1 "rate 1 > rate 2": P(X >= a) for the hypergeometric
+    count of successes in the first group, with both margins fixed."""
+    total, k = n1 + n2, a + b
+    hi = min(k, n1)
+    if n1 <= 0 or n2 <= 0:
+        return 1.0
+    log_total = _log_comb(total, k)
+    p = sum(math.exp(_log_comb(n1, x) + _log_comb(n2, k - x) - log_total) for x in range(a, hi + 1))
+    return min(1.0, p)
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (same order as given): reject H_i at level alpha
+    when its adjusted p < alpha; controls the family-wise error rate for any dependence."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted

@@ -8,16 +8,18 @@ IMSI MNCs, AT+CIMI (TS 27.007 §5.6); docs/modems.md ("Identity") and docs/vendo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
+
+# Re-exported: the agent's callers read the number plan through this module.
+from agent.common.numberplan import Carrier as Carrier
+from agent.common.numberplan import allocated_carrier
+from agent.common.numberplan import mvno_segment as mvno_segment
 
 
 def _digits(text: str) -> bool:
     """ASCII digits only: str.isdigit() accepts '²' and other scripts' digits, which int()
     then rejects."""
     return text.isascii() and text.isdigit()
-
-
-Carrier = Literal["china_mobile", "china_unicom", "china_telecom", "china_broadnet", "other"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,43 +84,7 @@ def carrier_from_plmn(mcc_mnc: str) -> CarrierInfo:
     return CarrierInfo(plmn, "other", "")
 
 
-def _national(msisdn: str) -> str:
-    n = "".join(ch for ch in msisdn if ch in "0123456789")
-    for cc in ("0086", "86"):
-        if n.startswith(cc) and len(n) == len(cc) + 11:
-            return n[len(cc) :]
-    return n
-
-
-# MIIT 2023-03 allocation (docs/vendors.md, "Number plan"). Longest prefix wins.
-_ALLOCATION: Final[tuple[tuple[Carrier, str], ...]] = (
-    ("china_mobile", "1340 1341 1342 1343 1344 1345 1346 1347 1348 135 136 137 138 139 147 148 "
-     "150 151 152 157 158 159 165 1703 1705 1706 172 178 182 183 184 187 188 195 197 198"),
-    ("china_unicom", "130 131 132 145 146 155 156 166 167 1704 1707 1708 1709 171 175 176 185 "
-     "186 196"),
-    ("china_telecom", "133 1349 149 153 162 1700 1701 1702 173 1740 177 180 181 189 190 191 "
-     "193 199"),
-    ("china_broadnet", "192"),
-)  # fmt: skip
-_PREFIXES: Final = {p: carrier for carrier, text in _ALLOCATION for p in text.split()}
-
-_MVNO_SEGMENTS: Final = ("162", "165", "167", "170", "171")
-
-
-def mvno_segment(msisdn: str) -> str:
-    """ "170"/"171"/"162"/"165"/"167" when the number is in an MVNO resale segment, else ""."""
-    n = _national(msisdn)
-    return n[:3] if len(n) == 11 and n.startswith(_MVNO_SEGMENTS) else ""
-
-
 def carrier_from_msisdn(msisdn: str) -> CarrierInfo:
     """Original allocation of a Chinese mobile number. A hint only (ported numbers keep
     their prefix); never use it when an IMSI is available."""
-    n = _national(msisdn)
-    if len(n) != 11 or not n.startswith("1"):
-        return CarrierInfo("", "other", "")
-    for length in (4, 3):
-        carrier = _PREFIXES.get(n[:length])
-        if carrier is not None:
-            return CarrierInfo("", carrier, mvno_segment(n))
-    return CarrierInfo("", "other", mvno_segment(n))
+    return CarrierInfo("", allocated_carrier(msisdn), mvno_segment(msisdn))

@@ -9,6 +9,7 @@ from typing import Any
 
 from agent.common.units import NS
 from collector.reports.figures import DIMENSIONS, Cell, JudgedProbe, Thresholds, aggregate
+from collector.reports.sims import SimOutlier, sim_outliers
 from collector.stats import wilson_interval
 
 BREAKDOWNS: dict[str, tuple[str, ...]] = {
@@ -18,6 +19,9 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "vendor_profile": ("vendor", "profile"),
     "vendor_region": ("vendor", "region"),
     "vendor_calendar": ("vendor", "calendar"),
+    "line": ("line",),
+    "vendor_line": ("vendor", "line"),
+    "vendor_sim": ("vendor", "line", "sim"),
     "full": DIMENSIONS,
 }
 
@@ -94,6 +98,7 @@ class Report:
     bursts: list[dict[str, Any]] = field(default_factory=list)  # reports/bursts.py
     # vendor -> profile -> marketing sends held back by quiet hours (reports/quiet.py)
     quiet_hours: dict[str, dict[str, int]] = field(default_factory=dict)
+    sim_outliers: list[SimOutlier] = field(default_factory=list)  # reports/sims.py
 
     def measured_fraction(self, vendor: str) -> float | None:
         since, until = self.period_ns
@@ -132,6 +137,7 @@ class Report:
             "periods": self.periods,
             "bursts": self.bursts,
             "quiet_hours_suppressed": self.quiet_hours,
+            "sim_outliers": [o.to_dict() for o in self.sim_outliers],
         }
 
 
@@ -165,11 +171,13 @@ def build_report(
     bursts: Sequence[Mapping[str, Any]] = (),
     exclude: Callable[[JudgedProbe], bool] | None = None,
     quiet_hours: Mapping[str, Mapping[str, int]] | None = None,
+    line_overrides: Mapping[str, str] | None = None,
 ) -> Report:
     """`not_measured`: each vendor's gaps (merge_gaps); a probe submitted inside one is
     left out of every figure, so rates are computed over measured time only. `day_kind`
     labels each probe's send time for the calendar breakdown; `exclude` leaves probes out
-    of every figure (burst probes: measured apart in `bursts`, never in the baseline)."""
+    of every figure (burst probes: measured apart in `bursts`, never in the baseline).
+    `line_overrides`: national MSISDN -> kind of line, over the derived one ([reports.lines])."""
     thresholds = thresholds or Thresholds()
     gaps = dict(not_measured or {})
     excluded: dict[str, int] = defaultdict(int)
@@ -179,6 +187,8 @@ def build_report(
             continue
         if day_kind is not None:
             p = replace(p, calendar=day_kind(p.submitted_at_ns))
+        if line_overrides and p.sim in line_overrides:
+            p = replace(p, line=line_overrides[p.sim])
         if _in_gap(gaps.get(p.vendor, ()), p.submitted_at_ns):
             excluded[p.vendor] += 1
         else:
@@ -230,4 +240,5 @@ def build_report(
         periods=list(periods),
         bursts=[dict(b) for b in bursts],
         quiet_hours={v: dict(by) for v, by in (quiet_hours or {}).items()},
+        sim_outliers=sim_outliers(all_probes, alpha=thresholds.alpha),
     )

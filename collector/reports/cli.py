@@ -124,6 +124,7 @@ def report_command(
             ),
             exclude=lambda p: burst_of(p.probe_id) is not None,
             quiet_hours=quiet_hour_counts(held),
+            line_overrides=reports.lines,
         )
         progress.advance(what=f"rendering {fmt}")
         text = render(report, fmt)

@@ -11,6 +11,8 @@ p95_latency_s = 60
 alpha = 0.05                        # one-sided test level
 [reports.prices]                    # money per billed part, per vendor
 acme = 0.045
+[reports.lines]                     # kind of line per test SIM, over the derived one
+"13800000001" = "ported"            # home | mvno | ported (national MSISDN)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.common.numberplan import national
 from agent.common.tomlconfig import Table
 from agent.common.units import NS
 from collector.reports.calendar import Calendar, parse_calendar
@@ -45,6 +48,7 @@ class ReportsConfig:
     signing_key: Path | None = None
     give_up_s: float = 600.0
     calendar: Calendar = field(default_factory=Calendar)  # holidays and campaigns
+    lines: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def tz(self) -> tzinfo:
@@ -83,6 +87,14 @@ def parse_reports(
         for vendor in pt.key_names():
             prices[vendor] = pt.get_float(vendor, min_value=0.0)
         pt.finish()
+    lines: dict[str, str] = {}
+    lt = t.get_table("lines")
+    if lt is not None:
+        for number in lt.key_names():
+            if not (number.isascii() and number.isdigit() and len(national(number)) == 11):
+                raise lt.error(number, "an 11-digit national MSISDN as the key", number)
+            lines[national(number)] = lt.get_choice(number, ("home", "mvno", "ported"))
+        lt.finish()
     t.finish()
     return ReportsConfig(
         thresholds=thresholds,
@@ -92,6 +104,7 @@ def parse_reports(
         signing_key=signing_key,
         give_up_s=give_up_s,
         calendar=calendar,
+        lines=MappingProxyType(lines),
     )
 
 

@@ -17,7 +17,10 @@ Definitions:
   threshold: "breach" when the rate is below it with p < alpha, "met" when above it with
   p < alpha, else "undecided" with the number of probes that would decide it;
 - billing: parts the vendor bills on its DELIVRD reports vs parts verified delivered (a
-  partial probe's arrived parts included).
+  partial probe's arrived parts included);
+- billed parts: where the vendor reported what it billed (fee, acknowledged parts), that
+  figure against the 70/67 (UCS-2) or 160/153 (GSM 7-bit) rule on the text sent and the
+  parts that arrived; a probe billed above the rule is inflated and listed by id.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from collector.stats import (
 )
 
 DIMENSIONS = ("vendor", "carrier", "region", "profile", "band")
+# Outside the "full" breakdown: each has its own tables (reports/build.py).
+EXTRA_DIMENSIONS = ("calendar", "line", "sim")
 DLR_CLASSES = ("consistent", "fake_success", "false_failure", "missing", "late", "unverifiable")
 CONTENT_CLASSES = ("intact", "modified", "truncated", "signature_changed")
 
@@ -63,7 +68,13 @@ class JudgedProbe:
     duplicates: int = 0
     parts: int = 1  # billed parts of the message (70/67 rule, signature included)
     missing_parts: int = 0  # parts that never arrived (partial outcome)
+    # What the vendor itself says it billed (its fee, or the parts it acknowledged), and
+    # where that figure came from; None: it said nothing (docs/vendors.md, "Billed parts")
+    vendor_billed_parts: int | None = None
+    billed_from: str = ""
     calendar: str = ""  # holiday/campaign/weekend/workday of the send (reports/calendar.py)
+    sim: str = ""  # the receiving SIM's national MSISDN
+    line: str = ""  # home | mvno | ported | unknown (reports/lines.py)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JudgedProbe:
@@ -118,6 +129,15 @@ class Cell:
     billed_money: float
     verified_money: float
     overbilled_money: float
+    # The vendor's own billed figures against the rule and what arrived, over the probes
+    # it reported one for; inflation = billed above the rule, with the probes behind it.
+    vendor_billed_probes: int = 0
+    vendor_billed_parts: int = 0
+    vendor_rule_parts: int = 0
+    vendor_arrived_parts: int = 0
+    inflated_probes: int = 0
+    inflated_parts: int = 0
+    inflated_probe_ids: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +208,8 @@ def _cell(
 
     billed_parts = sum(p.parts for p in probes if p.dlr_claim == "success")
     verified_parts = sum(_verified_parts(p) for p in probes)
+    reported = [p for p in probes if p.vendor_billed_parts is not None]
+    inflated = [p for p in reported if (p.vendor_billed_parts or 0) > p.parts]
     return Cell(
         key=key,
         sent=len(probes),
@@ -230,6 +252,13 @@ def _cell(
         billed_money=round(billed_parts * price, 4),
         verified_money=round(verified_parts * price, 4),
         overbilled_money=round(max(billed_parts - verified_parts, 0) * price, 4),
+        vendor_billed_probes=len(reported),
+        vendor_billed_parts=sum(p.vendor_billed_parts or 0 for p in reported),
+        vendor_rule_parts=sum(p.parts for p in reported),
+        vendor_arrived_parts=sum(_verified_parts(p) for p in reported),
+        inflated_probes=len(inflated),
+        inflated_parts=sum((p.vendor_billed_parts or 0) - p.parts for p in inflated),
+        inflated_probe_ids=sorted(p.probe_id for p in inflated),
     )
 
 
@@ -241,7 +270,7 @@ def aggregate(
     price_per_part: Mapping[str, float] | None = None,
 ) -> list[Cell]:
     """One cell per combination of `group_by` values present, sorted by key."""
-    unknown = set(group_by) - set(DIMENSIONS) - {"calendar"}
+    unknown = set(group_by) - set(DIMENSIONS) - set(EXTRA_DIMENSIONS)
     if unknown:
         raise ValueError(f"cannot group by {sorted(unknown)}; choose from {DIMENSIONS}")
     groups: dict[tuple[str, ...], list[JudgedProbe]] = defaultdict(list)

@@ -7,10 +7,12 @@ from the `report` command so alerts and evidence do not import a CLI module.
 
 from __future__ import annotations
 
+from agent.common.numberplan import national
 from collector.correlation.model import Outcome
 from collector.ledger.base import Ledger
 from collector.ledger.probes import StoredProbe, StoredVerdict
 from collector.reports.figures import JudgedProbe
+from collector.reports.lines import line_type
 
 
 def load_judged(
@@ -30,6 +32,8 @@ def load_judged(
 def judged_probe(probe: StoredProbe, verdict: StoredVerdict | None) -> JudgedProbe:
     """A probe with its current verdict; without one it is pending (or rejected/planned)."""
     plan = probe.plan
+    sim = national(plan.msisdn)
+    line = line_type(plan.msisdn, plan.carrier, plan.mvno)
     if verdict is None:
         outcome = "rejected" if probe.submit_status == "rejected" else "pending"
         return JudgedProbe(
@@ -46,6 +50,10 @@ def judged_probe(probe: StoredProbe, verdict: StoredVerdict | None) -> JudgedPro
             dlr_claim="none",
             content="none",
             parts=plan.parts,
+            vendor_billed_parts=probe.billed_parts,
+            billed_from=probe.billed_from,
+            sim=sim,
+            line=line,
         )
     v = verdict.verdict
     return JudgedProbe(
@@ -67,5 +75,9 @@ def judged_probe(probe: StoredProbe, verdict: StoredVerdict | None) -> JudgedPro
         carrier_delay_s=v.carrier_delay_s,
         duplicates=v.duplicates,
         parts=plan.parts,
+        vendor_billed_parts=probe.billed_parts,
+        billed_from=probe.billed_from,
         missing_parts=len(v.missing_parts) if v.outcome is Outcome.PARTIAL else 0,
+        sim=sim,
+        line=line,
     )

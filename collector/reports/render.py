@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 
 from agent.common.units import NS
+from collector.reports.billing import billing_lines, html_billing
 from collector.reports.build import Report
 from collector.reports.config import iso
 from collector.reports.figures import Cell
@@ -292,6 +293,9 @@ def render_html(report: Report) -> str:
         ("By vendor × hour band (peak vs off-peak)", "vendor_band", ("vendor", "band")),
         ("By vendor × profile", "vendor_profile", ("vendor", "profile")),
         ("By vendor × region", "vendor_region", ("vendor", "region")),
+        ("By kind of line (home network, MVNO, ported)", "line", ("line",)),
+        ("By vendor × kind of line", "vendor_line", ("vendor", "line")),
+        ("By vendor × SIM", "vendor_sim", ("vendor", "line", "sim")),
         (
             "Full breakdown (vendor × carrier × region × profile × band)",
             "full",
@@ -314,6 +318,8 @@ Arrival rate counts probes whose receiver was healthy; partial (a long message w
 <h2>Summary</h2><ul>{"".join(summary) or "<li>No probes in the period.</li>"}</ul>
 {_html_not_measured(report)}
 {_html_periods(report)}
+{_html_sims(report)}
+{html_billing(report)}
 <h2>Arrival rate over time</h2>{rate_chart(report)}
 <h2>Latency distribution</h2>{latency_chart(report)}
 <h2>Vendor × carrier</h2>{heatmap(report)}
@@ -323,6 +329,7 @@ Arrival rate counts probes whose receiver was healthy; partial (a long message w
 Latency = arrival at the SIM (agent clock corrected by its measured offset) − submit, ± mean measurement uncertainty;
 bracketed ranges are distribution-free 95 % intervals of each percentile. Vendor/carrier split at the SMSC time stamp.
 Billing: parts the vendor bills on DELIVRD reports vs parts verified delivered (70/67-character rule, signature included).
+Billed parts: the vendor's own figure (fee, or one acknowledged id per part) vs the 70/67 (160/153 GSM) rule on the text sent; above the rule is inflation.
 Every figure can be recomputed from an evidence bundle with <code>smsprobe-collector evidence verify</code>.</p>
 </body></html>
 """
@@ -397,6 +404,42 @@ def _html_periods(report: Report) -> str:
     return f"<h2>Periods and bursts</h2><ul class=small>{items}</ul>"
 
 
+def sim_lines(report: Report) -> list[str]:
+    """The per-SIM outlier test: a line per flagged SIM, or why nothing was flagged."""
+    rows = report.sim_outliers
+    if not rows:
+        return []
+    flagged = [r for r in rows if r.flagged]
+    lines = [
+        f"Each SIM's arrivals against its vendor's other SIMs: one-sided Fisher exact test, "
+        f"Holm-adjusted per vendor, flagged at α = {report.thresholds.alpha}."
+    ]
+    for r in flagged:
+        lines.append(
+            f"{r.vendor}: SIM {r.sim} ({r.line}) {r.arrived}/{r.judged} against "
+            f"{r.rest_arrived}/{r.rest_judged} on its other SIMs (p = {r.p_value:.3g}, adjusted "
+            f"{r.p_adjusted:.3g}): suspected whitelisting of test numbers"
+        )
+    if not flagged:
+        best = min(rows, key=lambda r: r.p_adjusted)
+        lines.append(
+            f"No SIM flagged; the strongest is {best.vendor} SIM {best.sim} {best.arrived}/"
+            f"{best.judged} against {best.rest_arrived}/{best.rest_judged} "
+            f"(adjusted p = {best.p_adjusted:.3g})"
+        )
+    return lines
+
+
+def _html_sims(report: Report) -> str:
+    lines = sim_lines(report)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines[1:])
+    return (
+        f"<h2>Test numbers favoured?</h2><p class=small>{html.escape(lines[0])}</p><ul>{items}</ul>"
+    )
+
+
 def render_markdown(report: Report) -> str:
     lines = [f"# smsprobe SLA report {report.since} – {report.until}", ""]
     lines.append(f"Generated {report.generated_at} by smsprobe {report.software_version}.")
@@ -409,11 +452,21 @@ def render_markdown(report: Report) -> str:
         lines += ["## Periods and bursts", ""]
         lines += [f"- {line}" for line in period_lines(report)]
         lines.append("")
+    if sim_lines(report):
+        lines += ["## Test numbers favoured?", ""]
+        lines += [f"- {line}" for line in sim_lines(report)]
+        lines.append("")
+    if billing_lines(report):
+        lines += ["## Billed parts: the vendor's figures against the 70/67 rule", ""]
+        lines += [f"- {line}" for line in billing_lines(report)]
+        lines.append("")
     for title, name in (
         ("By vendor", "vendor"),
         ("By vendor × carrier", "vendor_carrier"),
         ("By vendor × hour band", "vendor_band"),
         ("By vendor × calendar day", "vendor_calendar"),
+        ("By vendor × kind of line", "vendor_line"),
+        ("By vendor × SIM", "vendor_sim"),
     ):
         cells = report.tables.get(name, [])
         if not cells:
@@ -468,6 +521,12 @@ def render_csv(report: Report) -> str:
         "billed_money",
         "verified_money",
         "overbilled_money",
+        "vendor_billed_probes",
+        "vendor_billed_parts",
+        "vendor_rule_parts",
+        "vendor_arrived_parts",
+        "inflated_probes",
+        "inflated_parts",
     ]
     dims = ["vendor", "carrier", "region", "profile", "band"]
     dlr_cols = [

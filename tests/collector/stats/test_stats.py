@@ -57,3 +57,25 @@ def test_quantile_ci_order_statistics() -> None:
     assert quantile_ci(list(range(1, 11)), 95) is None  # too few values for a bounded interval
     low, high = quantile_ci([float(i) for i in range(20000)], 99) or (0, 0)
     assert low < 19800 < high
+
+
+def test_fisher_greater_is_the_hypergeometric_upper_tail() -> None:
+    from collector.stats import fisher_greater_p
+
+    def brute(a: int, n1: int, b: int, n2: int) -> float:
+        k = a + b
+        return sum(
+            math.comb(n1, x) * math.comb(n2, k - x) for x in range(a, min(k, n1) + 1)
+        ) / math.comb(n1 + n2, k)
+
+    for a, n1, b, n2 in ((16, 16, 57, 72), (3, 10, 7, 10), (0, 5, 5, 5), (10, 10, 0, 10)):
+        assert math.isclose(fisher_greater_p(a, n1, b, n2), brute(a, n1, b, n2), rel_tol=1e-9)
+    assert fisher_greater_p(1, 0, 5, 5) == 1.0
+
+
+def test_holm_adjusts_in_rank_order_and_stays_monotone() -> None:
+    from collector.stats import holm_adjust
+
+    # m = 4: 0.01*4, 0.02*3, 0.03*2 -> max(0.06, 0.06), 0.5*1
+    assert holm_adjust([0.03, 0.01, 0.5, 0.02]) == pytest.approx([0.06, 0.04, 0.5, 0.06])
+    assert holm_adjust([]) == []
