@@ -1,0 +1,160 @@
+"""The uploader's failover order against real gRPC on loopback: an in-process collector
+(insecure; mTLS is covered by tests/collector/coordination/test_agent_failover.py) and
+addresses where nothing listens (connection refused, as from a dead collector host)."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from pathlib import Path
+
+import grpc.aio
+
+from agent.metrics import AgentMetrics
+from agent.outbox.store import Outbox
+from agent.uplink.client import Endpoint, Uploader, UploadSettings, make_channel
+from agent.uplink.model import AgentIdentity
+from collector.ledger import open_ledger
+from collector.ports import free_port
+from tests.grpc.harness import fill, in_process_collector, modems_of, wait_until
+
+AGENT = "agent-a"
+
+
+class RecordingBackoff:
+    """A real Backoff (agent/common/backoff.py protocol) that notes when it was asked,
+    as the number of connection attempts made so far; stops the uploader after `rounds`."""
+
+    def __init__(self, attempts: list[str], stop: asyncio.Event, rounds: int = 0) -> None:
+        self.at_attempt: list[int] = []
+        self._attempts = attempts
+        self._stop = stop
+        self._rounds = rounds
+
+    def next_delay(self) -> float:
+        self.at_attempt.append(len(self._attempts))
+        if self._rounds and len(self.at_attempt) >= self._rounds:
+            self._stop.set()
+        return 0.01
+
+    def reset(self) -> None:
+        return None
+
+
+def _endpoints(addresses: list[str], attempts: list[str]) -> list[Endpoint]:
+    def connect(address: str) -> grpc.aio.Channel:
+        attempts.append(address)
+        return make_channel(address, ca_cert=None, cert=None, key=None, insecure=True)
+
+    return [Endpoint(a, partial(connect, a)) for a in addresses]
+
+
+def _uploader(
+    outbox: Outbox,
+    endpoints: list[Endpoint],
+    backoff: RecordingBackoff,
+    metrics: AgentMetrics | None = None,
+) -> Uploader:
+    return Uploader(
+        outbox,
+        endpoints,
+        AgentIdentity(agent_id=AGENT, site="test", region="lab"),
+        modems_provider=lambda: modems_of(AGENT, 2),
+        backoff=backoff,
+        settings=UploadSettings(clock_samples_on_connect=1),
+        metrics=metrics,
+    )
+
+
+def test_a_dead_address_is_passed_over_without_back_off(tmp_path: Path) -> None:
+    async def main() -> None:
+        ledger = open_ledger(str(tmp_path / "ledger.db"))
+        outbox = Outbox(tmp_path / "outbox.db")
+        fill(outbox, 300, modems_of(AGENT, 2))
+        dead = f"127.0.0.1:{free_port()}"
+        attempts: list[str] = []
+        stop = asyncio.Event()
+        backoff = RecordingBackoff(attempts, stop)
+        async with in_process_collector(ledger, None) as col:
+            metrics = AgentMetrics()
+            up = _uploader(outbox, _endpoints([dead, col.address], attempts), backoff, metrics)
+            task = asyncio.create_task(up.run(stop))
+            await wait_until(lambda: outbox.depth() == 0, what="outbox drained")
+            assert up.connected_to == col.address
+            gauge = metrics.registry.get_sample_value
+            name = "smsprobe_agent_collector_connected"
+            assert gauge(name, {"address": col.address}) == 1.0
+            assert gauge(name, {"address": dead}) == 0.0
+            stop.set()
+            await asyncio.wait_for(task, 10)
+        assert attempts == [dead, col.address]
+        assert backoff.at_attempt == []  # the refused connect cost no delay
+        assert ledger.record_count() == 300
+        ledger.close()
+        outbox.close()
+
+    asyncio.run(main())
+
+
+def test_back_off_comes_between_full_rounds_not_between_addresses(tmp_path: Path) -> None:
+    async def main() -> None:
+        outbox = Outbox(tmp_path / "outbox.db")
+        fill(outbox, 10, modems_of(AGENT, 2))
+        dead = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+        attempts: list[str] = []
+        stop = asyncio.Event()
+        backoff = RecordingBackoff(attempts, stop, rounds=3)
+        up = _uploader(outbox, _endpoints(dead, attempts), backoff)
+        await asyncio.wait_for(up.run(stop), 30)
+        assert attempts == dead * 3  # round-robin, in the configured order
+        assert backoff.at_attempt == [3, 6, 9]  # once per full round
+        assert up.connected_to == "" and outbox.depth() == 10
+        outbox.close()
+
+    asyncio.run(main())
+
+
+def test_a_broken_stream_moves_to_the_next_collector_at_once(tmp_path: Path) -> None:
+    """Two collectors on one ledger; the one in use stops mid-stream: the uploader
+    Registers with the other straight away (no back-off after a session that made
+    progress) and everything ends up in the ledger once."""
+
+    async def main() -> None:
+        ledger = open_ledger(str(tmp_path / "ledger.db"))
+        outbox = Outbox(tmp_path / "outbox.db")
+        fill(outbox, 5000, modems_of(AGENT, 2))
+        attempts: list[str] = []
+        stop = asyncio.Event()
+        backoff = RecordingBackoff(attempts, stop)
+        async with (
+            in_process_collector(ledger, None) as first,
+            in_process_collector(ledger, None) as second,
+        ):
+            addresses = [first.address, second.address]
+            up = Uploader(
+                outbox,
+                _endpoints(addresses, attempts),
+                AgentIdentity(agent_id=AGENT, site="test", region="lab"),
+                modems_provider=lambda: modems_of(AGENT, 2),
+                backoff=backoff,
+                settings=UploadSettings(
+                    batch_max_records=20, window=1, clock_samples_on_connect=1, io_thread=False
+                ),
+            )
+            task = asyncio.create_task(up.run(stop))
+            await wait_until(lambda: ledger.record_count() >= 100, what="first batches")
+            await first.running.stop(grace_s=0)
+            assert ledger.record_count() < 5000  # really mid-stream
+            await wait_until(lambda: outbox.depth() == 0, what="outbox drained")
+            assert up.connected_to == second.address
+            stop.set()
+            await asyncio.wait_for(task, 10)
+        assert attempts == addresses
+        assert backoff.at_attempt == []
+        assert ledger.record_count() == 5000  # replays of unacked batches not stored twice
+        (status,) = ledger.agents()
+        assert status.committed_seq == 5000
+        ledger.close()
+        outbox.close()
+
+    asyncio.run(main())
