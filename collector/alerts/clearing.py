@@ -11,7 +11,9 @@ its subject was measured and the figures show the condition gone:
   submit failures of the vendor in the window;
 - `agent_silent`: the agent was heard from within `silent_after_s`;
 - `modem_unhealthy`: its agent was heard from and no longer reports that modem unhealthy;
-- `monitoring_degraded` (vendor): the vendor is measured again.
+- `monitoring_degraded` (vendor): the vendor is measured again;
+- `whitelisting_suspected` (vendor, SIM): the SIM and the vendor's others have judged
+  probes in the per-SIM window and the test no longer flags it.
 
 A vendor in a not-measured span (`blind`) clears nothing: its alerts hold until it is
 measured again.
@@ -24,8 +26,15 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from agent.common.units import NS
-from collector.alerts.engine import AlertKind, AlertRules, ReceiverStatus, SubmitFailure
+from collector.alerts.engine import (
+    AlertKind,
+    AlertRules,
+    ReceiverStatus,
+    SubmitFailure,
+    sim_span,
+)
 from collector.reports.figures import JudgedProbe, Thresholds, aggregate
+from collector.reports.sims import sim_outliers
 
 Key = tuple[AlertKind, tuple[tuple[str, str], ...]]
 
@@ -67,10 +76,14 @@ def cleared_keys(
 ) -> Cleared:
     """What is shown cleared at `now` (subjects in canonical order). `watched`: vendors
     being probed; `blind`: those of them not measured now."""
+    probes = list(probes)
     since = now_ns - int(rules.window_s * NS)
     recent = [p for p in probes if since <= p.submitted_at_ns <= now_ns]
     thresholds = Thresholds(arrival_rate=rules.arrival_rate, alpha=rules.alpha)
     out: set[Key] = set()
+    for row in sim_outliers(sim_span(probes, now_ns, rules), alpha=rules.alpha):
+        if not row.flagged and row.judged and row.rest_judged:
+            out.add(_key(AlertKind.WHITELISTING_SUSPECTED, vendor=row.vendor, sim=row.sim))
     for cell in aggregate(recent, group_by=("vendor", "carrier"), thresholds=thresholds):
         if cell.judged and cell.sla in ("met", "undecided"):
             out.add(_key(AlertKind.SLA_BREACH, **cell.key))

@@ -13,6 +13,7 @@ backoff_max_s = 60
 window_s = 3600  arrival_rate = 0.97  alpha = 0.05  max_fake_dlr_rate = 0.01
 outage_probes = 8  outage_max_rate = 0.2  silent_after_s = 300
 raise_after = 2  clear_after = 3
+whitelisting_window_s = 86400  # per-SIM test span (default: window_s)
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def _rules(t: Table | None) -> AlertRules:
         silent_after_s=t.get_float("silent_after_s", d.silent_after_s, min_value=1.0),
         raise_after=t.get_int("raise_after", d.raise_after, min_value=1),
         clear_after=t.get_int("clear_after", d.clear_after, min_value=1),
+        whitelisting_window_s=t.get_float("whitelisting_window_s", min_value=60.0)
+        if t.has("whitelisting_window_s")
+        else None,
     )
     t.finish()
     return rules

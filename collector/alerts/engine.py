@@ -14,6 +14,9 @@ Conditions (each decided statistically or over a span, never on one lost probe):
 - `routing_advice_changed` per carrier × profile: another vendor now delivers best, with
   at least the watch's confidence (collector/channels/advice.py); once started, the new
   advice is the one in force, so the alert ends after `clear_after` agreeing evaluations.
+- `whitelisting_suspected` per vendor × SIM: over `whitelisting_window_s` (default: the
+  window), the SIM's arrivals beat the vendor's other SIMs by the one-sided Fisher exact
+  test, Holm-adjusted over its SIMs, at `alpha` (collector/reports/sims.py).
 A partial probe (a long message with parts missing) is neither arrived nor lost for the
 SLA and fake-DLR figures (figures.py) and its DLR is never fake; for an outage it counts
 as arrived (the route delivers).
@@ -32,6 +35,7 @@ from typing import Any
 
 from agent.common.units import NS
 from collector.reports.figures import JudgedProbe, Thresholds, aggregate
+from collector.reports.sims import sim_outliers
 from collector.stats import wilson_interval
 
 
@@ -44,6 +48,8 @@ class AlertKind(enum.Enum):
     MONITORING_DEGRADED = "monitoring_degraded"  # a vendor not measured (collector/health)
     # the routing advice for a carrier × profile moved to another vendor (collector/channels)
     ROUTING_ADVICE_CHANGED = "routing_advice_changed"
+    # a vendor's test SIM does far better than its others (collector/reports/sims.py)
+    WHITELISTING_SUSPECTED = "whitelisting_suspected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,11 @@ class AlertRules:
     silent_after_s: float = 300.0
     raise_after: int = 2
     clear_after: int = 3
+    whitelisting_window_s: float | None = None  # per-SIM test span; None: window_s
+
+    @property
+    def sim_window_s(self) -> float:
+        return self.window_s if self.whitelisting_window_s is None else self.whitelisting_window_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,12 @@ class ReceiverStatus:
     unhealthy_modems: Sequence[tuple[str, tuple[str, ...]]] = ()  # (imei, reasons)
 
 
+def sim_span(probes: Iterable[JudgedProbe], now_ns: int, rules: AlertRules) -> list[JudgedProbe]:
+    """The probes the per-SIM test looks at: submitted within `sim_window_s` of now."""
+    since = now_ns - int(rules.sim_window_s * NS)
+    return [p for p in probes if since <= p.submitted_at_ns <= now_ns]
+
+
 def conditions(
     probes: Iterable[JudgedProbe],
     submit_failures: Iterable[SubmitFailure],
@@ -110,10 +127,28 @@ def conditions(
     rules: AlertRules,
 ) -> list[Condition]:
     """Every condition firing at `now` (judged probes submitted within the window)."""
+    probes = list(probes)
     since = now_ns - int(rules.window_s * NS)
     recent = [p for p in probes if since <= p.submitted_at_ns <= now_ns]
     thresholds = Thresholds(arrival_rate=rules.arrival_rate, alpha=rules.alpha)
     firing: list[Condition] = []
+    for row in sim_outliers(sim_span(probes, now_ns, rules), alpha=rules.alpha):
+        if row.flagged:
+            firing.append(
+                Condition(
+                    AlertKind.WHITELISTING_SUSPECTED,
+                    (("vendor", row.vendor), ("sim", row.sim)),
+                    {
+                        "arrived": row.arrived,
+                        "judged": row.judged,
+                        "rest_arrived": row.rest_arrived,
+                        "rest_judged": row.rest_judged,
+                        "p_value": row.p_value,
+                        "p_adjusted": row.p_adjusted,
+                        "line": row.line,
+                    },
+                )
+            )
     for cell in aggregate(recent, group_by=("vendor", "carrier"), thresholds=thresholds):
         if cell.sla == "breach":
             firing.append(

@@ -191,7 +191,8 @@ class AlertService:
 
     def _facts(self, now: int) -> tuple[list[Condition], Cleared]:
         """What fires at `now`, and what is shown cleared (an alert ends only on that)."""
-        since = now - int((self._rules.window_s + PLAN_MARGIN_S) * NS)
+        span_s = max(self._rules.window_s, self._rules.sim_window_s)
+        since = now - int((span_s + PLAN_MARGIN_S) * NS)
         probes, _, judged = load_judged(self._ledger, since_ns=since, until_ns=now + 1)
         failures = [
             SubmitFailure(p.plan.vendor, p.submitted_at_ns or p.plan.planned_at_ns)
