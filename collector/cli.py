@@ -46,6 +46,10 @@ from agent.common.lazy_cli import LazyGroup
             "collector.reports.cli:report_command",
             "SLA report for a period (html, json, csv, md).",
         ),
+        "burst": (
+            "collector.probes.burst_cli:burst_command",
+            "Queue a budget-capped stress burst for the running collector to send.",
+        ),
         "evidence": (
             "collector.evidence.cli:evidence_group",
             "Export and verify signed evidence bundles.",

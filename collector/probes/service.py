@@ -22,6 +22,7 @@ from collector.health.board import HealthBoard, service_unit, vendor_unit
 from collector.health.supervise import Supervisor, Unit
 from collector.judging import Judge, JudgingConfig
 from collector.ledger.leases import PROBING, TIMESERIES
+from collector.probes.burst_requests import serve_burst_requests
 from collector.probes.bursts import BurstPlan, next_start, run_burst
 from collector.probes.config import ProbesConfig
 from collector.probes.content import PROFILES, expected_text
@@ -126,7 +127,7 @@ class ProbeService:
             rng=random.Random(cfg.seed or None),
             parts_of=parts_of,
             daily_budget=cfg.daily_budget,
-            timezone=cfg.timezone,
+            periods=cfg.periods,  # the configured bands and marketing hours, in its zone
         )
         routes = RouteBook(cfg.routes, deadline_s=cfg.policy.deadline_s)
         channels = ChannelsLive(self._ledger, routes, self._clock, on_advice=self._on_advice)
@@ -183,6 +184,13 @@ class ProbeService:
                             run_bursts(cfg.bursts, scheduler, runner, plans, started_ns=started,
                                        clock=self._clock, stop=unit.stop)
                         )  # fmt: skip
+                    # One-off bursts queued by `smsprobe-collector burst` (burst_requests.py).
+                    group.create_task(
+                        serve_burst_requests(ledger, scheduler, runner.send_now,
+                                             {p.name: p for p in plans}, billed_parts,
+                                             clock=self._clock, stop=unit.stop,
+                                             by=keeper.instance if keeper else "collector")
+                    )  # fmt: skip
             except BaseExceptionGroup as group_error:
                 raise group_error.exceptions[0] from group_error
             finally:
