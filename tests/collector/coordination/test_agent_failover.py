@@ -28,6 +28,7 @@ from collector.ports import free_port
 from tests.agent.harness import eventually, make_sim
 from tests.grpc.conftest import Pki
 from tests.grpc.procs import ROOT, CollectorProcess
+from tests.grpc.test_e2e_agent_app import _agent_toml as e2e_agent_toml
 
 AGENT = "agent-f"
 MODEMS = 4
@@ -48,33 +49,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 def _agent_toml(tmp: Path, pki: Pki, links: list[Path], addresses: list[str], port: int) -> Path:
-    p = pki.agents[AGENT]
-    modems = "".join(f'\n[[modems]]\nport = "{link}"\nprofile = "quectel_ec25"\n' for link in links)
+    """The e2e test's agent config, with the collectors as a list and a metrics port."""
+    path = e2e_agent_toml(tmp, pki, AGENT, links, addresses[0])
     listed = ", ".join(f'"{a}"' for a in addresses)
-    path = tmp / "agent.toml"
-    path.write_text(
-        f"""
-[agent]
-id = "{AGENT}"
-[outbox]
-path = "{tmp / "outbox.sqlite"}"
-[receive]
-sweep_interval_s = 0.5
-health_interval_s = 1
-command_timeout_s = 2
-{modems}
-[collector]
-addresses = [{listed}]
-ca_cert = "{p.ca_cert}"
-cert = "{p.cert}"
-key = "{p.key}"
-[metrics]
-port = {port}
-[log]
-level = "info"
-format = "json"
-"""
-    )
+    text = path.read_text().replace(f'address = "{addresses[0]}"', f"addresses = [{listed}]")
+    assert "addresses = [" in text
+    path.write_text(f"{text}[metrics]\nport = {port}\n")
     return path
 
 
