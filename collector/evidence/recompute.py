@@ -137,6 +137,9 @@ def probe_from_record(record: Mapping[str, Any]) -> StoredProbe:
         error_kind=submit.get("error_kind", ""),
         error_detail=submit.get("error_detail", ""),
         final=True,
+        # Absent in bundles made before billed parts were kept: none reported.
+        billed_parts=(submit.get("billed") or {}).get("parts"),
+        billed_from=(submit.get("billed") or {}).get("from", ""),
     )
 
 
@@ -202,6 +205,8 @@ def dlr_from_json(d: Mapping[str, Any]) -> StoredDlr:
         copies=d.get("copies", 1),
         probe_id=None,
         id_rule=d.get("id_rule", ""),
+        billed_parts=d.get("billed_parts"),
+        billed_from=d.get("billed_from", ""),
     )
 
 
@@ -350,7 +355,18 @@ def _check(record: Mapping[str, Any], config: JudgingConfig) -> str | None:
     differs = _differences(record.get("judged") or {}, judged)
     if differs:
         return f"judged object does not follow from the verdict: {'; '.join(differs)}"
-    return None
+    return _billed_problem(record, probe)
+
+
+def _billed_problem(record: Mapping[str, Any], probe: StoredProbe) -> str | None:
+    """A billed figure said to come from a DLR must be one the record quotes (a figure
+    from the submit answer or its acks is in the quoted response)."""
+    if probe.billed_parts is None or not probe.billed_from.startswith("dlr:"):
+        return None
+    quoted = {(d.get("billed_parts"), d.get("billed_from")) for d in record.get("dlrs") or ()}
+    if (probe.billed_parts, probe.billed_from) in quoted:
+        return None
+    return f"billed parts {probe.billed_parts} from {probe.billed_from} are in no quoted DLR"
 
 
 __all__ = [

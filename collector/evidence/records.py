@@ -94,6 +94,9 @@ def _dlr_fields(d: StoredDlr) -> dict[str, Any]:
         "copies": d.copies,
         "id_rule": d.id_rule,
         "raw_b64": _b64(d.raw),
+        # The parts this report says were billed (Alibaba sms_size), from where
+        "billed_parts": d.billed_parts,
+        "billed_from": d.billed_from,
     }
 
 
@@ -251,6 +254,9 @@ def evidence_record(
             "response_b64": _b64(probe.raw_response),
             "error_kind": probe.error_kind,
             "error_detail": probe.error_detail,
+            # A quoted fact, not an input of the verdict: what the vendor says it billed
+            # (its answer above or a DLR below holds it) and where the figure came from.
+            "billed": {"parts": probe.billed_parts, "from": probe.billed_from},
         },
         "dlrs": [_dlr(d) for d in dlrs],
         "arrivals": [arrival_json(a, raw) for a in arrivals],

@@ -42,6 +42,7 @@ from collector.vendors.base import (
     ThrottledError,
     TransientError,
     VendorError,
+    sms_parts,
 )
 
 log = structlog.get_logger("smsprobe.probes")
@@ -257,6 +258,7 @@ class ProbeRunner:
         token = make_token(self._settings.secret, probe_id, profile.token_kind, reserved)
         reserved[token] = now
         signature = self._settings.signatures.get(planned.vendor, "")
+        text = expected_text(profile, token, signature)
         plan = ProbePlan(
             probe_id=probe_id,
             vendor=planned.vendor,
@@ -264,10 +266,12 @@ class ProbeRunner:
             profile=planned.profile,
             token=token,
             body=profile.render(token),
-            expected_text=expected_text(profile, token, signature),
+            expected_text=text,
             planned_at_ns=now,
             signature=signature,
-            parts=planned.estimated_parts,
+            # The 70/67 (160/153) rule on the text actually sent, not the schedule's
+            # estimate: what a vendor's own billed figure is held to (reports/figures.py).
+            parts=sms_parts(text),
             cost=planned.cost,
             band=planned.band,
             carrier=planned.target.carrier,
