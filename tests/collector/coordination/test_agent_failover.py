@@ -22,6 +22,7 @@ import pytest
 
 from agent.modem.simulator.modem import ModemSimulator
 from agent.modem.simulator.pty import ModemServer
+from agent.sms.tpdu import decode_pdu
 from collector.certs import create_ca, issue_agent
 from collector.ledger import Ledger, open_ledger
 from collector.ports import free_port
@@ -73,9 +74,16 @@ def _texts(ledger: Ledger) -> Counter[str]:
     return Counter(s.sms.text for s in ledger.received_sms() if s.agent_id == AGENT)
 
 
-def _truth_messages(sims: list[ModemSimulator]) -> int:
-    """Messages the simulated network really put on the SIMs (ground truth)."""
-    return sum(len({t.message_id for t in sim.truth if t.routed != "discarded"}) for sim in sims)
+def _truth_texts(sims: list[ModemSimulator]) -> Counter[str]:
+    """The SMS the simulated network really put on the SIMs (ground truth), one per
+    message, decoded from the PDUs it delivered."""
+    delivered = {
+        (sim.config.name, t.message_id): decode_pdu(t.pdu_hex).text
+        for sim in sims
+        for t in sim.truth
+        if t.routed != "discarded"
+    }
+    return Counter(delivered.values())
 
 
 @pytest.mark.timeout(120)
@@ -91,7 +99,8 @@ def test_agent_fails_over_between_collectors_losing_and_doubling_nothing(
     c2.start()
     reader = open_ledger(postgres_url)
     metrics_port = free_port()
-    sent: Counter[str] = Counter()
+    sent: Counter[str] = Counter()  # what the test handed the simulated network
+    truth: Counter[str] = Counter()  # what the network delivered to the SIMs
 
     async def scenario() -> None:
         sims = [make_sim(40 + i, seed=i) for i in range(MODEMS)]
@@ -142,7 +151,8 @@ def test_agent_fails_over_between_collectors_losing_and_doubling_nothing(
                 deliver(4, per_modem=2)
                 await eventually(lambda: _connected_to(metrics_port) == c1.address, 30)
                 await eventually(lambda: _texts(reader) == sent, 30)
-                assert _truth_messages(sims) == sum(sent.values()) == MODEMS * 10
+                truth.update(_truth_texts(sims))
+                assert truth == sent and sum(truth.values()) == MODEMS * 10
             except AssertionError:
                 got = _texts(reader)
                 raise AssertionError(
@@ -172,7 +182,7 @@ def test_agent_fails_over_between_collectors_losing_and_doubling_nothing(
         c2.kill()
     # Each delivered SMS exactly once; ingest on either collector kept its replays out.
     got = _texts(reader)
-    assert got == sent and max(got.values()) == 1
+    assert got == truth and max(got.values()) == 1
     assert len(reader.received_sms()) == MODEMS * 10
     assert reader.quarantine() == []
     reader.close()
