@@ -343,13 +343,13 @@ class ProbeRunner:
                 message_ids=result.message_ids,
                 raw_request=result.raw_request,
                 raw_response=result.raw_response,
+                billed=(result.billed_parts, result.billed_from),
             )
             self.sent += 1
             log.info("probe_submitted", probe_id=plan.probe_id, vendor=plan.vendor,
                      msisdn=mask_msisdn(target.msisdn), profile=plan.profile,
                      message_ids=list(result.message_ids))  # fmt: skip
             return None
-                billed=(result.billed_parts, result.billed_from),
 
     async def _record_error(
         self, plan: ProbePlan, status: str, exc: VendorError, started: int
@@ -380,13 +380,13 @@ class ProbeRunner:
         raw_response: bytes = b"",
         error_kind: str = "",
         error_detail: str = "",
+        billed: tuple[int | None, str] = (None, ""),
     ) -> None:
         await asyncio.to_thread(
             self._ledger.record_submission,
             Submission(
                 probe_id=plan.probe_id,
                 status=status,
-        billed: tuple[int | None, str] = (None, ""),
                 submitted_at_ns=started,
                 answered_at_ns=self._clock(),
                 message_ids=message_ids,
@@ -394,7 +394,7 @@ class ProbeRunner:
                 raw_response=raw_response,
                 error_kind=error_kind,
                 error_detail=error_detail,
-            ),
-        )
                 billed_parts=billed[0],  # the vendor's own figure, kept beside the rule's
                 billed_from=billed[1],
+            ),
+        )
