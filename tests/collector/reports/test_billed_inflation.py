@@ -13,11 +13,14 @@ import time
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from collector.correlation.model import Policy
-from collector.evidence.bundle import report_for
+from collector.evidence.bundle import build_bundle, report_for
 from collector.evidence.recompute import check_verdicts
 from collector.evidence.records import collect_records
+from collector.evidence.verify import verify_bundle
 from collector.judging import Judge, JudgingConfig
 from collector.probes.runner import LedgerDlrSink, ProbeRunner, RunnerSettings
 from collector.probes.scheduler import PlannedProbe, Scheduler, Target
@@ -100,6 +103,12 @@ def test_the_report_flags_exactly_the_probes_whose_fee_the_vendor_inflated(
     recomputed = report_for(bundle_judged, Thresholds(), {})["by_vendor"][0]
     assert set(recomputed["inflated_probe_ids"]) == inflated
     assert check_verdicts(records, JudgingConfig(policy=Policy())) == []
+    key = Ed25519PrivateKey.generate()
+    bundle = build_bundle(records, signing_key=key, vendor="acct", since="s", until="u",
+                          software_version="t", created_at="c")  # fmt: skip
+    public = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    verified = verify_bundle(bundle, public, allow_unsigned=True)
+    assert verified.ok, verified.problems
 
     # A figure changed in the judged object, or one said to come from a report the record
     # does not quote, is refused by verify's re-check.
