@@ -116,7 +116,7 @@ class SimAgent:
         self, backlog: list[agent_pb2.Record], live_every_s: float, fleet: Fleet,
         drain_until: asyncio.Event, stop: asyncio.Event,
     ) -> None:  # fmt: skip
-        method = self.channel.stream_stream(RAW_UPLOAD if self.raw else UPLOAD)
+        method: Any = self.channel.stream_stream(RAW_UPLOAD if self.raw else UPLOAD)
         call = method()
         sent: dict[int, tuple[float, list[float], bool]] = {}
         batch_id = 0

@@ -120,7 +120,9 @@ def generate(ledger: SqlLedger, scale: float, end_ns: int) -> dict[str, int]:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 verdicts,
             )
-        probes.clear(), dlrs.clear(), verdicts.clear()
+        probes.clear()
+        dlrs.clear()
+        verdicts.clear()
         for agent, recs in pending.items():
             if recs and (final or len(recs) >= 2000):
                 ledger.ingest_batch(agent, recs, [], at_ns=end_ns)
