@@ -307,6 +307,7 @@ class Uploader:
         # (settings.io_thread), or inline on the loop.
         self._io_executor = io_executor
         self._clock = clock_filter or ClockFilter()
+        self._clock_source = ""  # the collector address whose clock `_clock` measured
         self._config = RemoteConfig()
         self._wake = asyncio.Event()
         self._health: dict[str, ModemHealth] = {}
@@ -442,7 +443,13 @@ class Uploader:
                 committed_seq=reply.committed_seq,
             )
             await self._skip_committed(reply.committed_seq, last_seq)
-            await self._sync_clock(stub, self._settings.clock_samples_on_connect)
+            clock = self._clock
+            if self._clock_source and self._clock_source != endpoint.address:
+                # Another collector, another clock: the previous one's samples say
+                # nothing about it. Its own samples replace them once they are taken.
+                clock = self._clock.fresh()
+            await self._sync_clock(stub, self._settings.clock_samples_on_connect, clock)
+            self._clock, self._clock_source = clock, endpoint.address
             try:
                 async with asyncio.TaskGroup() as tg:
                     upload = tg.create_task(self._upload(channel, stub, stop))
@@ -518,7 +525,15 @@ class Uploader:
 
     # ------------------------------------------------------------ clock
 
-    async def _sync_clock(self, stub: agent_pb2_grpc.AgentServiceStub, samples: int) -> None:
+    async def _sync_clock(
+        self,
+        stub: agent_pb2_grpc.AgentServiceStub,
+        samples: int,
+        clock: ClockFilter | None = None,
+    ) -> None:
+        """Take `samples` exchanges into `clock` (default: the filter in force)."""
+        if clock is None:  # not `or`: an empty filter is falsy (it has a length)
+            clock = self._clock
         for _ in range(samples):
             t1 = self._clock_ns()
             try:
@@ -531,11 +546,11 @@ class Uploader:
                 raise
             t4 = self._clock_ns()
             try:
-                self._clock.add(ClockSample(t1, reply.t2_ns, reply.t3_ns, t4))
+                clock.add(ClockSample(t1, reply.t2_ns, reply.t3_ns, t4))
             except ValueError as exc:
                 log.warning("clock_sample_discarded", reason=str(exc))
                 continue
-        est = self.clock_estimate()
+        est = clock.estimate(self._clock_ns())
         self._metrics.clock_offset_ms.set(est.offset_ms)
         self._metrics.clock_uncertainty_ms.set(est.uncertainty_ms)
         log.debug(

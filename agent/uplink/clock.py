@@ -49,6 +49,10 @@ class ClockFilter:
         self._samples: deque[ClockSample] = deque(maxlen=size)
         self._drift_ppm = max_drift_ppm
 
+    def fresh(self) -> ClockFilter:
+        """An empty filter with the same parameters (for another collector's clock)."""
+        return ClockFilter(size=self._samples.maxlen or 1, max_drift_ppm=self._drift_ppm)
+
     def add(self, sample: ClockSample) -> None:
         if sample.t4_ns < sample.t1_ns:
             raise ValueError("t4 before t1: the agent clock stepped back mid-exchange")

@@ -5,6 +5,9 @@ addresses where nothing listens (connection refused, as from a dead collector ho
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
@@ -14,11 +17,21 @@ from agent.metrics import AgentMetrics
 from agent.outbox.store import Outbox
 from agent.uplink.client import Endpoint, Uploader, UploadSettings, make_channel
 from agent.uplink.model import AgentIdentity
-from collector.ledger import open_ledger
+from collector.api.auth import Authenticator
+from collector.api.server import RunningServer, ServerSettings, start_server
+from collector.api.servicer import AgentServicer, ConfigStore
+from collector.ledger import Ledger, open_ledger
 from collector.ports import free_port
-from tests.grpc.harness import fill, in_process_collector, modems_of, wait_until
+from tests.grpc.harness import (
+    default_agent_config,
+    fill,
+    in_process_collector,
+    modems_of,
+    wait_until,
+)
 
 AGENT = "agent-a"
+NS = 1_000_000_000
 
 
 class RecordingBackoff:
@@ -114,10 +127,29 @@ def test_back_off_comes_between_full_rounds_not_between_addresses(tmp_path: Path
     asyncio.run(main())
 
 
+@asynccontextmanager
+async def _collector(ledger: Ledger, ahead_ns: int = 0) -> AsyncIterator[RunningServer]:
+    """An in-process collector whose clock runs `ahead_ns` ahead of this host's."""
+    servicer = AgentServicer(
+        ledger,
+        Authenticator(insecure=True),
+        ConfigStore(default_agent_config),
+        clock_ns=lambda: time.time_ns() + ahead_ns,
+    )
+    running = await start_server(
+        servicer, ServerSettings(listen="127.0.0.1:0", tls=None, insecure=True)
+    )
+    try:
+        yield running
+    finally:
+        await running.stop(grace_s=0.5)
+
+
 def test_a_broken_stream_moves_to_the_next_collector_at_once(tmp_path: Path) -> None:
-    """Two collectors on one ledger; the one in use stops mid-stream: the uploader
-    Registers with the other straight away (no back-off after a session that made
-    progress) and everything ends up in the ledger once."""
+    """Two collectors on one ledger, the second's clock 5 s ahead; the one in use stops
+    mid-stream: the uploader Registers with the other straight away (no back-off after a
+    session that made progress), everything ends up in the ledger once, and the clock
+    estimate is the new collector's, not a sample of the old one's."""
 
     async def main() -> None:
         ledger = open_ledger(str(tmp_path / "ledger.db"))
@@ -126,11 +158,8 @@ def test_a_broken_stream_moves_to_the_next_collector_at_once(tmp_path: Path) -> 
         attempts: list[str] = []
         stop = asyncio.Event()
         backoff = RecordingBackoff(attempts, stop)
-        async with (
-            in_process_collector(ledger, None) as first,
-            in_process_collector(ledger, None) as second,
-        ):
-            addresses = [first.address, second.address]
+        async with _collector(ledger) as first, _collector(ledger, ahead_ns=5 * NS) as second:
+            addresses = [f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"]
             up = Uploader(
                 outbox,
                 _endpoints(addresses, attempts),
@@ -138,15 +167,19 @@ def test_a_broken_stream_moves_to_the_next_collector_at_once(tmp_path: Path) -> 
                 modems_provider=lambda: modems_of(AGENT, 2),
                 backoff=backoff,
                 settings=UploadSettings(
-                    batch_max_records=20, window=1, clock_samples_on_connect=1, io_thread=False
+                    batch_max_records=20, window=1, clock_samples_on_connect=2, io_thread=False
                 ),
             )
             task = asyncio.create_task(up.run(stop))
             await wait_until(lambda: ledger.record_count() >= 100, what="first batches")
-            await first.running.stop(grace_s=0)
+            est = up.clock_estimate()
+            assert abs(est.offset_ms) <= est.uncertainty_ms  # the first collector's clock
+            await first.stop(grace_s=0)
             assert ledger.record_count() < 5000  # really mid-stream
             await wait_until(lambda: outbox.depth() == 0, what="outbox drained")
-            assert up.connected_to == second.address
+            assert up.connected_to == addresses[1]
+            est = up.clock_estimate()
+            assert abs(est.offset_ms - 5000) <= est.uncertainty_ms  # the second one's
             stop.set()
             await asyncio.wait_for(task, 10)
         assert attempts == addresses
