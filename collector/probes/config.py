@@ -33,6 +33,9 @@ within_s = 60
 at = "weekday 20:00"
 budget = 2.0
 
+[probes.rotation]                  # SIM rotation: collector/probes/rotation.py
+on_whitelisting = true
+
 [[probes.routes]]                  # failover: collector/channels/routes.py
 name = "otp"
 profiles = ["verification_code"]
@@ -54,6 +57,7 @@ from collector.health.supervise import Supervision, parse_supervision
 from collector.probes.bands import Periods, parse_periods
 from collector.probes.bursts import BurstPlan, parse_bursts
 from collector.probes.content import PROFILES
+from collector.probes.rotation import RotationConfig, parse_rotation
 from collector.probes.scheduler import VendorPlan
 
 
@@ -76,6 +80,7 @@ class ProbesConfig:
     periods: Periods = field(default_factory=Periods)  # zone, hour bands, quiet hours
     bursts: tuple[BurstPlan, ...] = ()  # [probes.bursts.NAME]
     routes: tuple[RouteGroup, ...] = ()  # [[probes.routes]]: collector/channels/routes.py
+    rotation: RotationConfig = field(default_factory=RotationConfig)  # [probes.rotation]
 
 
 def parse_probes(
@@ -153,6 +158,7 @@ def parse_probes(
         periods=periods,
         bursts=parse_bursts(t.get_table("bursts"), set(vendor_tables)),
         routes=parse_routes(t.get_tables("routes"), {p.name: p.profiles for p in plans}),
+        rotation=parse_rotation(t.get_table("rotation"), (p.name for p in plans)),
     )
     t.finish()
     return config

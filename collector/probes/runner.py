@@ -29,6 +29,7 @@ from collector.ledger.base import FencedError, Ledger
 from collector.ledger.channels import FailoverSend
 from collector.ledger.probes import ProbePlan, Submission
 from collector.probes.content import PROFILES, expected_text
+from collector.probes.rotation import RotationConfig, rotating
 from collector.probes.scheduler import PlannedProbe, Scheduler, Target
 from collector.vendors.base import (
     AmbiguousSubmitError,
@@ -123,6 +124,7 @@ class RunnerSettings:
     retry_delay_s: float = 2.0
     token_window_s: float = 72 * 3600.0  # tokens stay reserved per SIM this long
     send_until_ns: int | None = None  # plan no new probe after this (judging goes on)
+    rotation: RotationConfig | None = None  # SIM rotation (collector/probes/rotation.py)
 
 
 class ProbeRunner:
@@ -147,6 +149,7 @@ class ProbeRunner:
         self._tokens: dict[str, dict[str, int]] = defaultdict(dict)  # msisdn -> token -> at
         self._tasks: set[asyncio.Task[None]] = set()
         self._counted: set[str] = set()  # probes already counted against caps and budget
+        self._rotation_checked_ns: int | None = None
         self.sent = 0
 
     async def restore(self) -> None:
@@ -192,6 +195,7 @@ class ProbeRunner:
                 log.info("probe_sending_finished", sent=self.sent)
                 await stop.wait()
                 break
+            await self._refresh_rotation(now)
             for planned in self._scheduler.due(now):
                 if planned.vendor not in self._vendors or not self._gate.available(planned.vendor):
                     continue  # a vendor being retried: its not-measured span says so
@@ -207,6 +211,17 @@ class ProbeRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(max(wake_in, 0.01), 1.0))
         await self.drain()
+
+    async def _refresh_rotation(self, now: int) -> None:
+        """Which vendors rotate their probes over more SIMs: the configured ones and those
+        with an open whitelisting_suspected alert, looked at every check_interval_s."""
+        cfg = self._settings.rotation
+        last = self._rotation_checked_ns
+        if cfg is None or (last is not None and now < last + int(cfg.check_interval_s * NS)):
+            return
+        self._rotation_checked_ns = now
+        alerts = await asyncio.to_thread(self._ledger.open_alerts) if cfg.on_whitelisting else []
+        self._scheduler.set_rotation(rotating(cfg, alerts))
 
     async def _failover(self, planned: PlannedProbe, now: int) -> None:
         """While the route group of this probe is failed over, send it through the backup

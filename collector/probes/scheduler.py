@@ -13,7 +13,12 @@ probes whose time has come, `next_wakeup(now)` says when to ask again. Rules:
   or per vendor, collector/probes/bands.py); each suppression is logged, counted and
   handed to the runner (`take_suppressions`) to be kept in the ledger for the report;
 - a cost budget per local day (price per billed part) that is never exceeded: a probe whose
-  parts would cross it is not sent.
+  parts would cross it is not sent;
+- SIM rotation (`set_rotation`): a vendor suspected of whitelisting test numbers has each
+  lane's send go to the next SIM of the lane's carrier in turn: the probed SIMs of that
+  carrier and its configured reserve pool. Pool SIMs get no lanes of their own: vendors
+  see them only while rotating, so they cannot have learnt them; caps and budget apply
+  to the SIM actually used.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import heapq
 import math
 import random
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -100,6 +105,7 @@ class Scheduler:
         bands: tuple[HourBand, ...] = DEFAULT_BANDS,
         timezone: str = "Asia/Shanghai",
         periods: Periods | None = None,
+        pools: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         for plan in vendors:
             unknown = [p for p in plan.profiles if p not in PROFILES]
@@ -119,6 +125,9 @@ class Scheduler:
         self._buckets = {v.name: _Bucket(float(v.burst), start_ns) for v in vendors}
         self._lanes: list[_Lane] = []
         self._targets: dict[str, Target] = {}
+        self._pools = {carrier: tuple(ms) for carrier, ms in (pools or {}).items()}
+        self._rotating: frozenset[str] = frozenset()
+        self._turn: dict[tuple[str, str], int] = defaultdict(int)  # (vendor, carrier) -> next
         for target in targets:
             self.add_target(target, start_ns)
 
@@ -126,7 +135,7 @@ class Scheduler:
         """A SIM joined (or its details changed): give it lanes; first sends spread out."""
         known = target.msisdn in self._targets
         self._targets[target.msisdn] = target
-        if known:
+        if known or self._reserved(target.msisdn):
             return
         for plan in self._vendors.values():
             for profile in plan.profiles:
@@ -141,6 +150,37 @@ class Scheduler:
     @property
     def targets(self) -> list[Target]:
         return list(self._targets.values())
+
+    def set_rotation(self, vendors: Collection[str]) -> None:
+        """The vendors whose probes rotate over their carrier's pool from now on."""
+        rotating = frozenset(v for v in vendors if v in self._vendors)
+        if rotating != self._rotating:
+            log.info("sim_rotation", vendors=sorted(rotating), was=sorted(self._rotating))
+        self._rotating = rotating
+
+    @property
+    def rotating(self) -> frozenset[str]:
+        return self._rotating
+
+    def _reserved(self, msisdn: str) -> bool:
+        return any(msisdn in pool for pool in self._pools.values())
+
+    def pool(self, carrier: str) -> list[str]:
+        """The SIMs a rotating vendor's probes for `carrier` go to: every known SIM of that
+        carrier, probed ones and the configured reserve alike."""
+        reserve = self._pools.get(carrier, ())
+        return sorted(m for m, t in self._targets.items() if t.carrier == carrier or m in reserve)
+
+    def _destination(self, vendor: str, msisdn: str) -> str:
+        if vendor not in self._rotating:
+            return msisdn
+        carrier = self._targets[msisdn].carrier
+        pool = self.pool(carrier)
+        if not pool:
+            return msisdn
+        turn = self._turn[(vendor, carrier)]
+        self._turn[(vendor, carrier)] = turn + 1
+        return pool[turn % len(pool)]
 
     # -- restoring after a restart: what was already sent today counts against caps/budget
     def record_sent(self, vendor: str, msisdn: str, profile: str, at_ns: int, cost: float) -> None:
@@ -167,7 +207,8 @@ class Scheduler:
         planned: list[PlannedProbe] = []
         while self._lanes and self._lanes[0].next_at_ns <= now_ns:
             lane = heapq.heappop(self._lanes)
-            vendor, msisdn, profile = lane.key
+            vendor, own, profile = lane.key
+            msisdn = self._destination(vendor, own)
             plan = self._vendors[vendor]
             deferred_to = self._blocked_until(plan, msisdn, profile, lane.next_at_ns, now_ns)
             if deferred_to is not None:

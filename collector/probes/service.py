@@ -128,6 +128,7 @@ class ProbeService:
             parts_of=parts_of,
             daily_budget=cfg.daily_budget,
             periods=cfg.periods,  # the configured bands and marketing hours, in its zone
+            pools=cfg.rotation.pools,
         )
         routes = RouteBook(cfg.routes, deadline_s=cfg.policy.deadline_s)
         channels = ChannelsLive(self._ledger, routes, self._clock, on_advice=self._on_advice)
@@ -139,6 +140,7 @@ class ProbeService:
                 secret=cfg.secret,
                 signatures={p.name: p.signature for p in plans},
                 send_until_ns=send_until,
+                rotation=cfg.rotation,
             ),
             clock=self._clock,
             gate=gates,

@@ -1,0 +1,140 @@
+"""SIM rotation at the scheduler level, against the ledger: the real runner over a real
+scheduler sends through in-process simulated vendors into SQLite and PostgreSQL. Reserve
+pool SIMs get no lanes; once a whitelisting_suspected alert is open for "white", its
+probes rotate over the test SIM and the reserve pool, while "honest" stays on its lanes.
+The simulator's truth shows why it matters: on the known number "white" delivers all,
+on the rotated reserve numbers it loses some (p_arrive 0.7)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from collector.ledger import open_ledger
+from collector.probes.rotation import RotationConfig
+from collector.probes.runner import LedgerDlrSink, ProbeRunner, RunnerSettings
+from collector.probes.scheduler import Scheduler, Target, VendorPlan
+from collector.vendors.simulator.inprocess import InProcessVendorSimulator
+from collector.vendors.simulator.network import CarrierNetwork, RecordingModemSink
+from collector.vendors.simulator.scenario import CHINA_TZ, parse_scenario
+from collector.vendors.simulator.truth import TruthLog
+from tests.collector.vendors.helpers import MSISDN_CMCC, MSISDN_KNOWN, scenario_doc, vendor_scenario
+
+NS = 1_000_000_000
+START = int(datetime(2026, 11, 24, 10, 0, tzinfo=CHINA_TZ).timestamp()) * NS
+RESERVE = (MSISDN_CMCC, "13800138001")  # China Mobile numbers no vendor has seen
+SIG = "探针科技"
+
+
+def _network() -> CarrierNetwork:
+    knobs: dict[str, Any] = {
+        "p_arrive": 0.7,
+        "latency": {"dist": "fixed", "median_s": 2.0},
+        "dlr_latency": {"dist": "fixed", "median_s": 1.0},
+    }
+    doc = scenario_doc(
+        {
+            "white": vendor_scenario(knobs={**knobs, "known_number_p_arrive": 1.0}),
+            "honest": vendor_scenario(knobs=knobs),
+        }
+    )
+    doc["subscribers"].append({"msisdn": RESERVE[1], "modem": "m4"})
+    return CarrierNetwork(parse_scenario(doc), RecordingModemSink(), TruthLog(None))
+
+
+async def _run(
+    ledger: Any, net: CarrierNetwork, scheduler: Scheduler, now: list[int], until_white: int
+) -> None:
+    """Run the runner (a clock `now` moving a minute per reading) until "white" has this
+    many probes in the ledger."""
+
+    def clock() -> int:
+        now[0] += 60 * NS
+        return now[0]
+
+    vendors = {v: InProcessVendorSimulator(net, v, clock=clock) for v in ("white", "honest")}
+    for v in vendors.values():
+        await v.start(LedgerDlrSink(ledger))
+    settings = RunnerSettings(
+        b"k" * 32, {v: SIG for v in vendors}, rotation=RotationConfig(check_interval_s=1)
+    )
+    runner = ProbeRunner(ledger, vendors, scheduler, settings, clock=clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    for _ in range(3000):
+        white = [p for p in await asyncio.to_thread(ledger.probes) if p.plan.vendor == "white"]
+        if len(white) >= until_white or task.done():
+            break
+        await asyncio.sleep(0.005)
+    stop.set()
+    await task
+    await runner.drain()
+
+
+def test_a_suspected_vendor_rotates_over_the_reserve_pool(ledger_url: str) -> None:
+    plans = [
+        VendorPlan(v, ("notification",), interval_s=30, signature=SIG, rate_per_s=100)
+        for v in ("white", "honest")
+    ]
+    targets = [Target(MSISDN_KNOWN, carrier="china_mobile")] + [
+        Target(m, carrier="china_mobile") for m in RESERVE
+    ]
+    scheduler = Scheduler(
+        plans, targets, start_ns=START, rng=random.Random(3),
+        parts_of={(v, "notification"): 1 for v in ("white", "honest")},
+        pools={"china_mobile": RESERVE},
+    )  # fmt: skip
+    net = _network()
+    ledger = open_ledger(ledger_url)
+    try:
+        now = [START]
+        asyncio.run(_run(ledger, net, scheduler, now, until_white=4))
+        before = {p.plan.probe_id for p in ledger.probes()}
+        # Nothing suspected yet: the reserve pool is never used.
+        assert {p.plan.msisdn for p in ledger.probes()} == {MSISDN_KNOWN}
+        assert scheduler.rotating == frozenset()
+
+        ledger.start_alert(
+            "whitelisting_suspected", {"sim": MSISDN_KNOWN, "vendor": "white"},
+            at_ns=START, figures={"arrived": 40, "judged": 40},
+        )  # fmt: skip
+        white_before = sum(1 for p in ledger.probes() if p.plan.vendor == "white")
+        asyncio.run(_run(ledger, net, scheduler, now, until_white=white_before + 30))
+        after = [p for p in ledger.probes() if p.plan.probe_id not in before]
+    finally:
+        ledger.close()
+    assert scheduler.rotating == frozenset({"white"})
+    white = Counter(p.plan.msisdn for p in after if p.plan.vendor == "white")
+    honest = Counter(p.plan.msisdn for p in after if p.plan.vendor == "honest")
+    # Round-robin over the three China Mobile SIMs: each gets a third, give or take one.
+    assert set(white) == {MSISDN_KNOWN, *RESERVE}
+    assert max(white.values()) - min(white.values()) <= 1
+    assert set(honest) == {MSISDN_KNOWN}
+    # Ground truth: the rotated sends expose the vendor's everyday rate.
+    truth = [r for r in net.truth.records if r.vendor == "white"]
+    known = [r.fate for r in truth if r.msisdn == MSISDN_KNOWN]
+    reserve = [r.fate for r in truth if r.msisdn in RESERVE]
+    assert set(known) == {"delivered"}
+    assert "lost" in reserve and len(reserve) == sum(white[m] for m in RESERVE)
+
+
+def test_rotation_config_names_what_is_wrong() -> None:
+    import pytest
+
+    from agent.common.tomlconfig import ConfigError, Table
+    from collector.probes.rotation import parse_rotation
+
+    def parse(raw: dict[str, Any]) -> RotationConfig:
+        return parse_rotation(Table(raw, file="c.toml", path="probes.rotation"), ["white"])
+
+    cfg = parse({"vendors": ["white"], "pools": {"china_mobile": ["+8613800138000"]}})
+    assert cfg.vendors == {"white"} and dict(cfg.pools) == {"china_mobile": ("13800138000",)}
+    with pytest.raises(ConfigError, match=r"c.toml: probes.rotation.vendors\[0\]: expected one"):
+        parse({"vendors": ["nobody"]})
+    with pytest.raises(ConfigError, match=r"probes.rotation.pools.cmcc: expected a carrier"):
+        parse({"pools": {"cmcc": ["13800138000"]}})
+    with pytest.raises(ConfigError, match=r"pools.china_mobile: expected a non-empty list"):
+        parse({"pools": {"china_mobile": ["10086"]}})
