@@ -199,8 +199,16 @@ class GatewaySession:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._config.persistent and self._run_task is None:
-            self._run_task = asyncio.create_task(self._run(), name="gateway-session")
+        """Start (or, after `close`, start again: a vendor unit that went down is closed
+        and restarted by its supervisor, and must log in anew)."""
+        if not self._config.persistent:
+            return
+        if self._run_task is not None and not self._run_task.done():
+            return
+        self._closing = False
+        self._login_error = None
+        self._ready.clear()
+        self._run_task = asyncio.create_task(self._run(), name="gateway-session")
 
     async def wait_ready(self, timeout_s: float) -> None:
         """Persistent: until logged in (`LoginRefusedError` if refused); per batch: a test
@@ -227,6 +235,7 @@ class GatewaySession:
             self._run_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._run_task
+            self._run_task = None
         if link is not None:
             await link.close()
 

@@ -52,10 +52,13 @@ class GatewayVendorSimulator:
         self.server = GatewayServer(self.face.codec, self, host=host, port=port)
         self._numbers = itertools.count(1)
         self._pending: dict[tuple[str, int, int], _Pending] = {}
-        self._queue: deque[SimulatedDlr] = deque()
+        # Receipts waiting for a logged-in client, each with what `emit` awaits: True once
+        # the client acknowledged it, False when the simulator closes first.
+        self._queue: deque[tuple[SimulatedDlr, asyncio.Future[bool]]] = deque()
         self._flushing = asyncio.Lock()
         self.quarantined: list[bytes] = []  # undecodable PDUs the clients sent (evidence)
         self.receipts_sent = 0
+        self._closed = False
         network.set_outlet(vendor, self)
 
     @property
@@ -69,6 +72,11 @@ class GatewayVendorSimulator:
                  protocol=self._vendor.protocol.value, port=self.port)  # fmt: skip
 
     async def close(self) -> None:
+        self._closed = True
+        while self._queue:  # never sent: not in the truth
+            _, done = self._queue.popleft()
+            if not done.done():
+                done.set_result(False)
         await self.server.close()
 
     # -- ServerHandler -----------------------------------------------------------------
@@ -145,9 +153,15 @@ class GatewayVendorSimulator:
     # -- receipts (DlrOutlet) ----------------------------------------------------------
 
     async def emit(self, dlr: SimulatedDlr) -> bool:
-        self._queue.append(dlr)
+        """True once the receipt went out and was acknowledged: one queued while no client
+        is logged in waits for the next login, and is in the truth only when it was sent
+        (a receipt still queued when the run ends was never sent)."""
+        if self._closed:
+            return False
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((dlr, done))
         await self._flush()
-        return True  # sent now, or queued until the client logs in again
+        return await done
 
     def _kick(self) -> None:
         if self._queue:
@@ -157,11 +171,13 @@ class GatewayVendorSimulator:
     async def _flush(self) -> None:
         async with self._flushing:
             while self._queue:
-                dlr = self._queue[0]
+                dlr, done = self._queue[0]
                 if not await self._send_receipt(dlr):
                     return  # kept queued for the next login
                 self._queue.popleft()
                 self.receipts_sent += 1
+                if not done.done():
+                    done.set_result(True)
 
     async def _send_receipt(self, dlr: SimulatedDlr) -> bool:
         now = self._network.clock.now()

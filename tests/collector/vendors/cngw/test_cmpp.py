@@ -212,6 +212,7 @@ def test_pycmpp_client_against_simulator() -> None:
             bad_status, _ = await loop.run_in_executor(None, client, "wrong")
             status, results = await loop.run_in_executor(None, client, SECRET)
             await modems.wait_for(2)
+            await front.close()  # the client left unread reports: never sent, not in the truth
             await net.wait_idle()
         finally:
             await net.close()
@@ -253,6 +254,7 @@ def test_cmppy_client_against_cmpp3_simulator() -> None:
         try:
             status, result, msg_id = await asyncio.get_running_loop().run_in_executor(None, client)
             await modems.wait_for(1)
+            await front.close()  # the client left unread reports: never sent, not in the truth
             await net.wait_idle()
         finally:
             await net.close()
@@ -341,6 +343,69 @@ def test_flow_control_result_8_is_throttled() -> None:
             await net.close()
             await front.close()
         assert exc.value.code == "8"
+
+    run(scenario())
+
+
+def _reports_after(simulated_s: float) -> dict[str, object]:
+    """Knobs: every message arrives, its report is sent `simulated_s` later (speedup 1000)."""
+    return {
+        "p_arrive": 1.0,
+        "latency": {"dist": "fixed", "median_s": 0.05},
+        "dlr_latency": {"dist": "fixed", "median_s": simulated_s},
+    }
+
+
+def test_restarted_vendor_logs_in_again_and_gets_the_queued_report() -> None:
+    """A vendor unit taken down is closed and started again by its supervisor: the session
+    logs in anew (it used to stay closed: 'no login within 10s' forever, every receipt of
+    the account stuck in the gateway's queue). The report the gateway held while we were
+    away arrives after the new login, and the truth lists it only once it was sent."""
+
+    async def scenario() -> None:
+        net, front, _ = await _world("cmpp3", knobs=_reports_after(400.0))  # 0.4 s
+        sink = ListDlrSink()
+        vendor = _vendor(3, front.port)
+        try:
+            await vendor.start(sink)
+            result = await vendor.submit(OutgoingSms("p-1", MSISDN_CMCC, "一", signature=SIG))
+            await vendor.close()  # down before the report is due
+            await asyncio.sleep(0.8)  # the report is due now: queued, not sent
+            assert sink.dlrs == [] and front.receipts_sent == 0
+            assert all(not t.receipts for t in net.truth.records)
+            await vendor.start(sink)
+            await sink.wait_for(1)
+            await net.wait_idle()
+        finally:
+            await vendor.close()
+            await net.close()
+            await front.close()
+        assert vendor.session.logins == 2
+        assert [d.message_id for d in sink.dlrs] == list(result.message_ids)
+        truth = net.truth.records[-1]
+        assert [r.status for r in truth.receipts] == ["DELIVRD"]
+
+    run(scenario())
+
+
+def test_report_never_sent_is_not_in_the_truth() -> None:
+    """A report still queued when the gateway closes (no client logged in) never went out:
+    the truth has no receipt for it, so a verdict of 'missing' agrees with it."""
+
+    async def scenario() -> None:
+        net, front, _ = await _world("cmpp3", knobs=_reports_after(200.0))  # 0.2 s
+        vendor = _vendor(3, front.port)
+        try:
+            await vendor.start(ListDlrSink())
+            await vendor.submit(OutgoingSms("p-1", MSISDN_CMCC, "一", signature=SIG))
+            await vendor.close()
+            await asyncio.sleep(0.5)
+        finally:
+            await front.close()
+            await net.close()
+        assert front.receipts_sent == 0
+        assert net.truth.records and not net.truth.records[-1].receipts
+        assert net.truth.records[-1].fate == "delivered"
 
     run(scenario())
 
