@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import tomllib
@@ -40,7 +41,12 @@ _PUSH_URL = re.compile(r"(?:\{webhook\}|http://127\.0\.0\.1:\d+/dlr)/")
 # What a new run replaces in an existing --out directory.
 _RUN_FILES = (
     "ledger.db", "ledger.db-wal", "ledger.db-shm", "verdicts.jsonl", "summary.json", "truth.jsonl",
+    "report.json",
 )  # fmt: skip
+# The demo's stress burst, queued as an operator would (`smsprobe-collector burst`) for the
+# running collector to send: bolt's route carries 3 SMS/s, so 24 within 3 s queue up.
+BURST = ("--vendor", "bolt", "--count", "24", "--within", "3", "--at", "+20s",
+         "--budget", "1.0", "--name", "bolt_peak")  # fmt: skip
 
 
 def custom_scenario(path: Path, webhook_port: int, trouble: bool) -> str:
@@ -259,7 +265,8 @@ def report(out: Path, summary: dict[str, Any]) -> None:
     for problem in channel_problems:
         echo(f"  DISAGREES: {problem}")
     echo("\nfiles:")
-    for name in ("verdicts.jsonl", "summary.json", "truth.jsonl", "ledger.db", "logs"):
+    for name in ("verdicts.jsonl", "summary.json", "report.json", "truth.jsonl", "ledger.db",
+                 "logs"):  # fmt: skip
         echo(f"  {out / name}")
     if check.problems or check.matched == 0 or channel_problems:
         raise SystemExit(1)
@@ -338,8 +345,24 @@ def demo_command(
     stop_on_sigterm()
     try:
         collector = start_all(run, scenario)
+        cli(out, "burst", *BURST, show=True)
         watch(run, collector, restart_after_s)
     finally:
         for p in reversed(run.procs):
             p.stop()
-    report(out, export(out))
+    summary = export(out)
+    cli(out, "report", "--since", "-1h", "--out", str(out / "report.json"))
+    report(out, summary)
+
+
+def cli(out: Path, command: str, *args: str, show: bool = False) -> None:
+    """One `smsprobe-collector` command on the demo's config, as an operator runs it."""
+    done = subprocess.run(
+        [PY, "-m", "collector.cli", command, "--config", str(out / "collector.toml"), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise click.ClickException(f"{command} failed ({done.returncode}): {done.stderr.strip()}")
+    if show:
+        for line in (done.stdout + done.stderr).splitlines():
+            click.echo(f"  {command}: {line}")

@@ -13,12 +13,17 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.modem.simulator.control import ModemSimulatorControlSync
+from collector.ledger import open_ledger
+from collector.probes.bursts import burst_of
+from collector.stats import percentile
 from collector.vendors.simulator.truthcheck import compare, load_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +74,7 @@ def check_outputs(out: Path, result: subprocess.CompletedProcess[str]) -> dict[s
     assert result.returncode == 0, (
         result.stdout[-3000:] + result.stderr[-3000:] + "\n" + diagnostics(out, result.stdout)
     )
-    for name in ("verdicts.jsonl", "summary.json", "truth.jsonl", "ledger.db"):
+    for name in ("verdicts.jsonl", "summary.json", "report.json", "truth.jsonl", "ledger.db"):
         assert (out / name).exists(), name
         assert str(out / name) in result.stdout  # the path of each file is printed
     verdicts = load_jsonl(out / "verdicts.jsonl")
@@ -109,12 +114,101 @@ def check_outputs(out: Path, result: subprocess.CompletedProcess[str]) -> dict[s
     return summary
 
 
+def check_peak(out: Path) -> dict[str, float]:
+    """bolt is slow in the report's evening_peak: its p50 is above the geometric midpoint
+    between its configured peak median (median × peak multiplier) and the slowest other
+    vendor's median, and every other vendor's p50 is below it. The midpoint is 1.8x from
+    either median (10 s against 3 s in the demo): a sample median of a lognormal with
+    sigma 0.5 over 25+ probes misses it by over 5 standard errors."""
+    scenario = tomllib.loads((out / "scenario.toml").read_text())["vendors"]
+    bolt = scenario["bolt"]["knobs"]
+    (peak,) = bolt["peak_bands"]
+    bolt_peak_s = bolt["latency"]["median_s"] * peak["multiplier"]
+    others = {v: t["knobs"]["latency"]["median_s"] for v, t in scenario.items() if v != "bolt"}
+    midpoint = math.sqrt(bolt_peak_s * max(others.values()))
+    report = json.loads((out / "report.json").read_text())
+    p50 = {
+        c["key"]["vendor"]: c["latency_p50_s"]
+        for c in report["tables"]["vendor_band"]
+        if c["key"]["band"] == "evening_peak" and c["judged"] >= 10
+    }
+    assert set(p50) == {"bolt", *others}, p50  # the demo runs in the report's evening peak
+    assert p50["bolt"] > midpoint > max(p50[v] for v in others), (p50, midpoint)
+    return p50
+
+
+def check_burst(out: Path) -> dict[str, Any]:
+    """The report's figures of the demo's burst (queued with `smsprobe-collector burst`)
+    held against the simulator's truth probe by probe: each accepted probe is a message in
+    the truth, each throttled one a throttled refusal of its exact text; a probe arrived
+    exactly when its message was delivered, its measured latency the true one (queueing
+    for bolt's capacity included) within the verdict's stated uncertainty; then the
+    report's counts, arrival rate and p50/p95 are those of the probes."""
+    truth = load_jsonl(out / "truth.jsonl")
+    by_id = {(t["vendor"], m): t for t in truth for m in t.get("message_ids") or []}
+    throttled_texts = [t["text_sent"] for t in truth if t["fate"] == "throttled"]
+    ledger = open_ledger(str(out / "ledger.db"))
+    try:
+        probes = [p for p in ledger.probes() if burst_of(p.plan.probe_id) is not None]
+        verdicts = ledger.verdicts()
+        (request,) = ledger.burst_requests()
+    finally:
+        ledger.close()
+    assert (request.name, request.state.value, request.sent) == ("bolt_peak", "done", 24)
+    assert len(probes) == 24 and {burst_of(p.plan.probe_id) for p in probes} == {
+        burst_of(probes[0].plan.probe_id)
+    }
+    accepted = throttled = arrived = 0
+    truth_latencies: list[float] = []
+    measured: list[float] = []
+    for p in probes:
+        v = verdicts[p.plan.probe_id].verdict
+        if p.error_kind == "Throttled":
+            throttled += 1
+            assert p.plan.expected_text in throttled_texts, p.plan.probe_id  # refused for rate
+            throttled_texts.remove(p.plan.expected_text)
+            continue
+        t = next(by_id[("bolt", m)] for m in p.message_ids)
+        accepted += 1
+        assert t["text_sent"] == p.plan.expected_text
+        assert (v.outcome.value in ("delivered", "late")) == (t["fate"] == "delivered"), (v, t)
+        if t["fate"] != "delivered":
+            continue
+        arrived += 1
+        true_s = (
+            datetime.fromisoformat(t["delivered_at"]) - datetime.fromisoformat(t["accepted_at"])
+        ).total_seconds()
+        assert v.latency_s is not None
+        assert -0.05 <= v.latency_s - true_s <= v.latency_uncertainty_s + 0.25, (v, t)
+        truth_latencies.append(true_s)
+        measured.append(v.latency_s)
+    (fig,) = [
+        b for b in json.loads((out / "report.json").read_text())["bursts"]
+        if b["burst"] == burst_of(probes[0].plan.probe_id)
+    ]  # fmt: skip
+    assert (fig["vendor"], fig["sent"], fig["accepted"], fig["throttled"]) == (
+        "bolt", 24, accepted, throttled,
+    )  # fmt: skip
+    load = fig["under_load"]
+    assert (load["judged"], load["arrived"]) == (accepted, arrived)
+    assert load["arrival_rate"] == pytest.approx(arrived / accepted if accepted else None)
+    for q in (50, 95):
+        got, want = load[f"latency_p{q}_s"], percentile(truth_latencies, q)
+        assert got == pytest.approx(percentile(measured, q), abs=0.001)
+        assert want is not None and -0.05 <= got - want <= 1.3, (q, got, want)
+    return fig
+
+
 @pytest.mark.parametrize("seed", [11, 23])
 def test_demo_verdicts_match_ground_truth(tmp_path: Path, seed: int) -> None:
     out = tmp_path / "demo"
     result = run_demo(out, seed)
     check_outputs(out, result)
     assert "ground truth check:" in result.stdout and "0 disagreements" in result.stdout
+    check_peak(out)
+    burst = check_burst(out)
+    # bolt carries 3 SMS/s: 24 sent within 3 s queue, so latency under load is longer
+    assert burst["under_load"]["latency_p95_s"] > burst["baseline"]["latency_p50_s"]
 
 
 def test_vendor_trouble_is_classified_as_the_truth_says(tmp_path: Path) -> None:
@@ -148,6 +242,10 @@ def test_vendor_trouble_is_classified_as_the_truth_says(tmp_path: Path) -> None:
         ("bolt", "10690303/0", "106903039/0")
     }
     assert any(e["vendor"] == "cheap" for e in channels["episodes"])
+    # bolt throttles hard (0.5 SMS/s): the burst's refusals are measured as throttled,
+    # each one a throttled refusal in the truth
+    burst = check_burst(out)
+    assert burst["throttled"] >= 10 and burst["accept_rate"] < 0.6
 
 
 def test_probes_to_an_unregistered_receiver_are_inconclusive_not_lost(tmp_path: Path) -> None:
