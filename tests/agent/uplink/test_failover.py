@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 
 import grpc.aio
+import pytest
 
 from agent.metrics import AgentMetrics
 from agent.outbox.store import Outbox
@@ -20,8 +21,10 @@ from agent.uplink.model import AgentIdentity
 from collector.api.auth import Authenticator
 from collector.api.server import RunningServer, ServerSettings, start_server
 from collector.api.servicer import AgentServicer, ConfigStore
+from collector.certs import create_ca, issue_agent
 from collector.ledger import Ledger, open_ledger
 from collector.ports import free_port
+from tests.grpc.conftest import Pki
 from tests.grpc.harness import (
     default_agent_config,
     fill,
@@ -187,6 +190,57 @@ def test_a_broken_stream_moves_to_the_next_collector_at_once(tmp_path: Path) -> 
         assert ledger.record_count() == 5000  # replays of unacked batches not stored twice
         (status,) = ledger.agents()
         assert status.committed_seq == 5000
+        ledger.close()
+        outbox.close()
+
+    asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    root = tmp_path_factory.mktemp("pki")
+    ca, other = create_ca(root / "ca"), create_ca(root / "other")
+    agents = {AGENT: issue_agent(root / "ca", AGENT)}
+    return Pki(ca=ca, agents=agents, other_ca=other, rogue=issue_agent(root / "other", AGENT))
+
+
+def test_a_collector_refusing_the_agent_is_passed_over_at_once(tmp_path: Path, pki: Pki) -> None:
+    """PERMISSION_DENIED (this collector's deny list) waits `fatal_retry_s` only after a
+    round in which every collector refused; here the next one takes the agent at once."""
+
+    async def main() -> None:
+        ledger = open_ledger(str(tmp_path / "ledger.db"))
+        outbox = Outbox(tmp_path / "outbox.db")
+        fill(outbox, 50, modems_of(AGENT, 2))
+        attempts: list[str] = []
+        stop = asyncio.Event()
+        backoff = RecordingBackoff(attempts, stop)
+        certs = pki.agents[AGENT]
+        async with (
+            in_process_collector(ledger, pki, deny=[AGENT]) as refusing,
+            in_process_collector(ledger, pki) as willing,
+        ):
+
+            def connect(address: str) -> grpc.aio.Channel:
+                attempts.append(address)
+                return make_channel(address, ca_cert=certs.ca_cert, cert=certs.cert, key=certs.key)
+
+            addresses = [refusing.address, willing.address]
+            up = Uploader(
+                outbox,
+                [Endpoint(a, partial(connect, a)) for a in addresses],
+                AgentIdentity(agent_id=AGENT, site="test", region="lab"),
+                modems_provider=lambda: modems_of(AGENT, 2),
+                backoff=backoff,
+                settings=UploadSettings(clock_samples_on_connect=1, fatal_retry_s=600.0),
+            )
+            task = asyncio.create_task(up.run(stop))
+            await wait_until(lambda: outbox.depth() == 0, what="uploaded via the willing one")
+            assert up.connected_to == willing.address
+            stop.set()
+            await asyncio.wait_for(task, 10)
+        assert attempts == addresses and backoff.at_attempt == []
+        assert ledger.record_count() == 50
         ledger.close()
         outbox.close()
 
