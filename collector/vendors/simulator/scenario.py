@@ -178,6 +178,8 @@ class Rewrite:
     rewrite_links_to: str = ""  # "" = links untouched
     unsubscribe: UnsubscribeMode = UnsubscribeMode.NEVER
     truncate_at: int = 0  # characters; 0 = off
+    # character -> same-length substitute (content filters masking words, look-alikes)
+    replace_chars: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +321,14 @@ def _p(t: Table, key: str, default: float) -> float:
     return t.get_float(key, default, min_value=0.0, max_value=1.0, expected="a probability 0..1")
 
 
+def _replace_chars(t: Table) -> Mapping[str, str]:
+    table = t.get_str_map("replace_chars")
+    for old, new in table.items():
+        if len(old) != 1 or len(new) != 1:
+            raise t.error(f"replace_chars.{old}", "one character replacing one character", new)
+    return table
+
+
 def _knobs(t: Table, base: Knobs) -> Knobs:
     bands: list[PeakBand] = []
     for b in t.get_tables("peak_bands"):
@@ -342,6 +352,9 @@ def _knobs(t: Table, base: Knobs) -> Knobs:
             rewrite_links_to=rw_t.get_str("rewrite_links_to", base.rewrite.rewrite_links_to),
             unsubscribe=rw_t.get_enum("unsubscribe", UnsubscribeMode, base.rewrite.unsubscribe),
             truncate_at=rw_t.get_int("truncate_at", base.rewrite.truncate_at, min_value=0),
+            replace_chars=_replace_chars(rw_t)
+            if rw_t.has("replace_chars")
+            else base.rewrite.replace_chars,
         )
         rw_t.finish()
     known = t.get_optional_float("known_number_p_arrive", min_value=0.0, max_value=1.0)
@@ -712,6 +725,8 @@ def rewrite_content(
     )
     if wants_suffix and UNSUBSCRIBE_SUFFIX not in out:
         out = out + UNSUBSCRIBE_SUFFIX
+    if rewrite.replace_chars:
+        out = "".join(rewrite.replace_chars.get(ch, ch) for ch in out)
     if rewrite.truncate_at > 0:
         out = out[: rewrite.truncate_at]
     return out
