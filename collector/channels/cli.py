@@ -77,6 +77,10 @@ def channel_lines(figures: dict[str, Any], when: Any) -> list[str]:
     out.append(f"channel changes: {len(changes)}")
     for e in changes:
         out.append(f"  {when(e['at_ns'])}  {e['vendor']} {e['carrier']}: {e['from']} -> {e['to']}")
+    for e in figures["changes"]:
+        if e["kind"] == "unconfirmed":
+            out.append(f"  {when(e['at_ns'])}  {e['vendor']} {e['carrier']}: {e['from']} -> "
+                       f"{e['to']}? unconfirmed: not enough probes")  # fmt: skip
     out.append("switch-over per vendor × carrier (episodes, switched/same/not recovered, "
                "median and max s, failover median s):")  # fmt: skip
     for s in figures["switch_over"]:

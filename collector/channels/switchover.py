@@ -4,8 +4,9 @@ channel observations. Pure.
 Channel events, per vendor × carrier: the first channel seen, then a change whenever
 `confirm` consecutive arrivals come over a channel other than the current one (a single
 stray arrival over another channel — load sharing — is not a switch). The event's time is
-the first of those arrivals. Channels are compared by sender code and PID
-(fingerprint.py: the SMSC follows the receiving SIM's network).
+the first of those arrivals. When the data ends with fewer such arrivals, the event is
+"unconfirmed": not enough probes to tell a switch from a stray. Channels are compared by
+sender code and PID (fingerprint.py: the SMSC follows the receiving SIM's network).
 
 Episodes, per vendor × carrier: a degradation starts when `degraded_after` consecutive
 probes failed (lost, late, or refused for other than their content); its time is the first
@@ -13,19 +14,30 @@ failed probe's submit. It ends with the first probe after it that arrived on tim
 the vendor itself — over a new channel ("switched": the vendor moved traffic) or the same
 one ("same_channel": the channel came back) — and, when a route group failed over, through
 the backup ("failover": the first on-time arrival of a probe sent through the backup).
-Switch-over time is from the first failure to that arrival. Probes are discrete, so the
-moment the vendor really switched is bounded: after the last failed probe's submit and
-before the recovering probe's submit; the failure began after the last good probe's
-submit and by the first failure's. Hence the true delay from failure to switch lies in
-[last_failed − first_failed, recovering − last_good] (`bounds_s`), which tests hold the
-simulator's truth to.
+Switch-over time is from the first failure to that arrival.
+
+A refusal that never reached the vendor's network says nothing about the route and is no
+failure: throttled (our rate), transient (not connected, the vendor unit down, 5xx),
+ambiguous, interrupted, or refused for the content or the number. A vendor's refusal to
+carry the message (`rejected:other`) is one.
+
+Probes are discrete, so the moment the vendor really switched is bounded, and only by
+probes that show the route's state at their submit: a message *swallowed* (accepted,
+never arrived) or refused by the vendor was submitted while the route was down; an
+on-time arrival while it was up. A late arrival went through some channel and shows
+neither. So the failure began after the last good probe's submit and by the first
+swallowed one's; the switch came after the last swallowed probe's submit and by the
+recovering probe's. Hence the true delay from failure to switch lies in
+[last_swallowed − first_swallowed, recovering − last_good] (`bounds_s`), which tests hold
+the simulator's truth to; with no swallowed probe in the episode the probes allow no
+conclusion ("not enough probes", `bounds_note`), never a bound that could be wrong.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agent.common.units import NS
@@ -36,6 +48,9 @@ from collector.stats import percentile
 
 # A refusal for content, template or signature says nothing about the route.
 CONTENT_REJECTIONS = ("template", "signature", "content")
+# The refusals that do (RejectReason values): the vendor would not carry the message.
+ROUTE_REFUSALS = ("other",)
+NOT_ENOUGH_PROBES = "not enough probes"
 
 
 def fingerprint_of(o: ChannelObservation) -> Fingerprint:
@@ -47,7 +62,7 @@ class ChannelEvent:
     vendor: str
     carrier: str
     at_ns: int  # arrival of the first message over the new channel
-    kind: str  # first_seen | changed
+    kind: str  # first_seen | changed | unconfirmed (too few arrivals yet: module doc)
     to_channel: str
     from_channel: str = ""
 
@@ -82,6 +97,11 @@ def channel_events(
                     ChannelEvent(vendor, carrier, run[0].arrived_at_ns, "changed", key, current)
                 )
                 current, run = key, []
+        if run and current is not None:
+            out.append(
+                ChannelEvent(vendor, carrier, run[0].arrived_at_ns, "unconfirmed",
+                             fingerprint_of(run[0]).route, current)
+            )  # fmt: skip
     return out
 
 
@@ -136,6 +156,10 @@ class Episode:
     last_failed_ns: int  # submit of the last failed probe before recovery
     last_good_ns: int | None  # submit of the last on-time probe before the failures
     failed: int
+    # Submits of the first and last probe that show the route down (swallowed or refused
+    # by the vendor); None when every failure was late (module doc).
+    down_first_ns: int | None
+    down_last_ns: int | None
     channel_before: str  # of the last on-time arrival before ("" unknown)
     recovered_ns: int | None = None  # arrival of the first on-time probe after (vendor)
     recovering_submit_ns: int | None = None
@@ -160,16 +184,24 @@ class Episode:
     @property
     def bounds_s(self) -> tuple[float, float | None] | None:
         """Where the true delay from channel failure to the switch lies (see module doc);
-        None before recovery. Upper bound None: no good probe before the failures."""
-        if self.recovering_submit_ns is None:
+        None before recovery or without a probe that shows the route down (`bounds_note`).
+        Upper bound None: no good probe before the failures."""
+        if self.recovering_submit_ns is None or self.down_first_ns is None:
             return None
-        low = (self.last_failed_ns - self.started_ns) / NS
+        low = ((self.down_last_ns or self.down_first_ns) - self.down_first_ns) / NS
         high = (
             None
             if self.last_good_ns is None
             else (self.recovering_submit_ns - self.last_good_ns) / NS
         )
         return low, high
+
+    @property
+    def bounds_note(self) -> str:
+        """Why there are no bounds: "" (there are), "not recovered", "not enough probes"."""
+        if self.recovering_submit_ns is None:
+            return "not recovered"
+        return NOT_ENOUGH_PROBES if self.down_first_ns is None else ""
 
     def to_dict(self) -> dict[str, Any]:
         bounds = self.bounds_s
@@ -179,6 +211,7 @@ class Episode:
             "channel_before": self.channel_before, "channel_after": self.channel_after,
             "recovered_ns": self.recovered_ns, "switch_over_s": _round(self.switch_over_s),
             "bounds_s": None if bounds is None else [_round(bounds[0]), _round(bounds[1])],
+            "bounds_note": self.bounds_note,
             "failover_vendor": self.failover_vendor, "failover_sends": self.failover_sends,
             "failover_s": _round(self.failover_s),
         }  # fmt: skip
@@ -194,17 +227,22 @@ class _Attempt:
     ok: bool
     arrived_ns: int | None
     channel: str
+    down: bool = False  # shows the route down at its submit: swallowed or refused
 
 
 def _attempt(p: JudgedProbe, channel: str, rejected_kind: str = "") -> _Attempt | None:
+    """What one probe says about its route; None when nothing (module doc). `rejected_kind`:
+    the RejectReason value of a refusal, or the error kind of a submit that failed."""
     if p.outcome in ("delivered", "partial"):
         arrived = p.submitted_at_ns + int((p.latency_s or 0.0) * NS)
         return _Attempt(p.submitted_at_ns, True, arrived, channel)
-    if p.outcome in ("lost", "late"):
+    if p.outcome == "late":  # it went through some channel: a failure, not a sign of one
         return _Attempt(p.submitted_at_ns, False, None, channel)
-    if p.outcome == "rejected" and p.accepted is False and rejected_kind not in CONTENT_REJECTIONS:
-        return _Attempt(p.submitted_at_ns, False, None, channel)
-    return None  # pending, inconclusive: says nothing about the route
+    if p.outcome == "lost":
+        return _Attempt(p.submitted_at_ns, False, None, channel, down=True)
+    if p.outcome == "rejected" and p.accepted is False and rejected_kind in ROUTE_REFUSALS:
+        return _Attempt(p.submitted_at_ns, False, None, channel, down=True)
+    return None  # pending, inconclusive, refused before the route: says nothing about it
 
 
 def episodes(
@@ -216,7 +254,8 @@ def episodes(
     rejections: Mapping[str, str] | None = None,
 ) -> list[Episode]:
     """Every degradation episode per vendor × carrier (module doc). `rejections`: probe id
-    -> rejection reason (template, signature, content, ...) of probes refused at submit."""
+    -> rejection reason (template, signature, content, other) or error kind (Throttled,
+    Transient, ...) of probes refused at submit; a refusal not listed is no failure."""
     rejections = rejections or {}
     channel = {o.probe_id: fingerprint_of(o).route for o in observations}
     # The actual arrival time where observed (the judged latency may be missing).
@@ -235,7 +274,11 @@ def episodes(
     backup: dict[tuple[str, str], list[tuple[FailoverSend, _Attempt]]] = defaultdict(list)
     for f in failovers:
         sent = judged.get(f.probe_id)
-        a = None if sent is None else _attempt(sent, channel.get(f.probe_id, ""))
+        a = (
+            None
+            if sent is None
+            else _attempt(sent, channel.get(f.probe_id, ""), rejections.get(f.probe_id, ""))
+        )
         if a is not None:
             if a.ok and f.probe_id in arrived_at:
                 a = _Attempt(a.at_ns, True, arrived_at[f.probe_id], a.channel)
@@ -280,11 +323,13 @@ def _route_episodes(
         ]
         rescued = [b.arrived_ns for _, b in sends if b.ok and b.arrived_ns is not None]
         before = last_good.channel if last_good is not None else ""
+        down = [a.at_ns for a in failed if a.down]
         episode = Episode(
             vendor=vendor, carrier=carrier, started_ns=failed[0].at_ns,
             last_failed_ns=failed[-1].at_ns,
             last_good_ns=last_good.at_ns if last_good is not None else None,
-            failed=len(failed), channel_before=before,
+            failed=len(failed), down_first_ns=min(down, default=None),
+            down_last_ns=max(down, default=None), channel_before=before,
             failover_vendor=sends[0][0].backup_vendor if sends else "",
             failover_recovered_ns=min(rescued) if rescued else None,
             failover_sends=len(sends),
@@ -299,11 +344,8 @@ def _route_episodes(
 
 
 def _recovered(e: Episode, recovering: _Attempt, how: str, after: str) -> Episode:
-    return Episode(
-        e.vendor, e.carrier, e.started_ns, e.last_failed_ns, e.last_good_ns, e.failed,
-        e.channel_before, recovering.arrived_ns, recovering.at_ns, how, after,
-        e.failover_vendor, e.failover_recovered_ns, e.failover_sends,
-    )  # fmt: skip
+    return replace(e, recovered_ns=recovering.arrived_ns, recovering_submit_ns=recovering.at_ns,
+                   how=how, channel_after=after)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,23 +143,29 @@ def check_channels(
     truth (truth.channels.jsonl; figures: collector/channels/figures.py). Rules: every
     switch the simulator made after `start_ns` shows as a measured channel change of that
     vendor no earlier than the switch; a vendor whose channels never switched has no
-    measured change (nothing invented); an episode measured as "switched" has truth bounds
-    containing the true delay from the channel's failure to the switch."""
+    measured change (nothing invented; an "unconfirmed" change is not one); an episode
+    measured as "switched" has bounds containing the true delay from the channel's failure
+    to the switch, or none ("not enough probes": the probes allow no conclusion)."""
     problems: list[str] = []
     truth = list(channel_truth)
     switched = {e["vendor"]: e for e in truth if e["kind"] == "channel_switched"}
     failed = {e["vendor"]: e for e in truth if e["kind"] == "channel_failed"}
     changes: dict[str, list[dict[str, Any]]] = {}
+    unconfirmed: dict[str, list[dict[str, Any]]] = {}
     for c in figures.get("changes", []):
         if c["kind"] == "changed":
             changes.setdefault(c["vendor"], []).append(c)
+        elif c["kind"] == "unconfirmed":
+            unconfirmed.setdefault(c["vendor"], []).append(c)
     for vendor, e in switched.items():
         at = _ns(e["at"])
         if at < start_ns:
             continue
         if not any(c["at_ns"] >= at for c in changes.get(vendor, [])):
+            seen = any(c["at_ns"] >= at for c in unconfirmed.get(vendor, []))
+            why = " (only an unconfirmed one: not enough probes)" if seen else ""
             problems.append(f"{vendor}: switched channel {e['channel']}->{e['to_channel']} at "
-                            f"{e['at']}, no channel change measured after it")  # fmt: skip
+                            f"{e['at']}, no channel change measured after it{why}")  # fmt: skip
     for vendor, found in changes.items():
         if vendor not in switched:
             problems.append(f"{vendor}: channel change measured ({found[0]['from']} -> "
@@ -167,6 +173,8 @@ def check_channels(
     for ep in figures.get("episodes", []):
         vendor = ep["vendor"]
         if ep["how"] != "switched" or vendor not in switched or vendor not in failed:
+            continue
+        if ep["bounds_s"] is None:  # "not enough probes": no bound claimed, none wrong
             continue
         delay = (_ns(switched[vendor]["at"]) - _ns(failed[vendor]["at"])) / 1e9
         low, high = ep["bounds_s"]
