@@ -99,6 +99,8 @@ class Report:
     # vendor -> profile -> marketing sends held back by quiet hours (reports/quiet.py)
     quiet_hours: dict[str, dict[str, int]] = field(default_factory=dict)
     sim_outliers: list[SimOutlier] = field(default_factory=list)  # reports/sims.py
+    # vendor -> kind of content change -> probes (reports/content_changes.py)
+    content_changes: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def measured_fraction(self, vendor: str) -> float | None:
         since, until = self.period_ns
@@ -138,6 +140,7 @@ class Report:
             "bursts": self.bursts,
             "quiet_hours_suppressed": self.quiet_hours,
             "sim_outliers": [o.to_dict() for o in self.sim_outliers],
+            "content_changes": self.content_changes,
         }
 
 
@@ -172,6 +175,7 @@ def build_report(
     exclude: Callable[[JudgedProbe], bool] | None = None,
     quiet_hours: Mapping[str, Mapping[str, int]] | None = None,
     line_overrides: Mapping[str, str] | None = None,
+    content_changes: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Report:
     """`not_measured`: each vendor's gaps (merge_gaps); a probe submitted inside one is
     left out of every figure, so rates are computed over measured time only. `day_kind`
@@ -241,4 +245,5 @@ def build_report(
         bursts=[dict(b) for b in bursts],
         quiet_hours={v: dict(by) for v, by in (quiet_hours or {}).items()},
         sim_outliers=sim_outliers(all_probes, alpha=thresholds.alpha),
+        content_changes={v: dict(c) for v, c in (content_changes or {}).items()},
     )

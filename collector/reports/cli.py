@@ -23,6 +23,7 @@ from collector.reports.build import build_report, merge_gaps
 from collector.reports.bursts import burst_figures
 from collector.reports.compare import compare_periods, render_comparison
 from collector.reports.config import ReportsConfig, iso
+from collector.reports.content_changes import change_counts, received_texts
 from collector.reports.judged import load_judged
 from collector.reports.options import Progress, load_settings, parse_period, software_version
 from collector.reports.quiet import quiet_hour_counts
@@ -90,11 +91,14 @@ def report_command(
             raise click.ClickException(f"ledger: {exc}") from exc
         try:
             progress.advance(what="loading probes")
-            stored, _, judged = load_judged(
+            stored, verdicts, judged = load_judged(
                 ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor
             )
             spans = ledger.unmeasured_spans(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
             held = ledger.suppressions(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+            changes = change_counts(
+                stored, verdicts, received_texts(ledger, since_ns=since_ns, until_ns=until_ns)
+            )
         except LedgerError as exc:
             raise click.ClickException(f"ledger: {exc}") from exc
         finally:
@@ -125,6 +129,7 @@ def report_command(
             exclude=lambda p: burst_of(p.probe_id) is not None,
             quiet_hours=quiet_hour_counts(held),
             line_overrides=reports.lines,
+            content_changes=changes,
         )
         progress.advance(what=f"rendering {fmt}")
         text = render(report, fmt)

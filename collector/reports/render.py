@@ -319,6 +319,7 @@ Arrival rate counts probes whose receiver was healthy; partial (a long message w
 {_html_not_measured(report)}
 {_html_periods(report)}
 {_html_sims(report)}
+{_html_list("Content changes by vendor", content_lines(report))}
 {html_billing(report)}
 <h2>Arrival rate over time</h2>{rate_chart(report)}
 <h2>Latency distribution</h2>{latency_chart(report)}
@@ -430,6 +431,19 @@ def sim_lines(report: Report) -> list[str]:
     return lines
 
 
+def content_lines(report: Report) -> list[str]:
+    """Per vendor: how many arrived probes changed, and how (a probe can show several)."""
+    lines = []
+    for vendor, c in report.content_changes.items():
+        kinds = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in c.items()
+                          if k not in ("arrived", "changed") and n)  # fmt: skip
+        lines.append(
+            f"{vendor}: {c.get('changed', 0)} of {c.get('arrived', 0)} arrived probes changed"
+            + (f" ({kinds})" if kinds else "")
+        )
+    return lines
+
+
 def _html_sims(report: Report) -> str:
     lines = sim_lines(report)
     if not lines:
@@ -438,6 +452,13 @@ def _html_sims(report: Report) -> str:
     return (
         f"<h2>Test numbers favoured?</h2><p class=small>{html.escape(lines[0])}</p><ul>{items}</ul>"
     )
+
+
+def _html_list(title: str, lines: Sequence[str]) -> str:
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f"<h2>{html.escape(title)}</h2><ul class=small>{items}</ul>"
 
 
 def render_markdown(report: Report) -> str:
@@ -451,6 +472,10 @@ def render_markdown(report: Report) -> str:
     if period_lines(report):
         lines += ["## Periods and bursts", ""]
         lines += [f"- {line}" for line in period_lines(report)]
+        lines.append("")
+    if content_lines(report):
+        lines += ["## Content changes by vendor", ""]
+        lines += [f"- {line}" for line in content_lines(report)]
         lines.append("")
     if sim_lines(report):
         lines += ["## Test numbers favoured?", ""]

@@ -81,3 +81,37 @@ def test_each_change_is_named_as_the_simulator_made_it(vendor: str) -> None:
 
 def test_normalisation_is_not_a_change() -> None:
     assert content_changes("【探针】验证码 123456", "【探针】验证码  １２３４５６") == ()
+
+
+def test_report_counts_each_vendors_changes_from_the_arrivals() -> None:
+    """The report's per-vendor table over ledger-shaped probes, verdicts (the real
+    classify) and arrival texts: each vendor's kinds are its knob's, counted once."""
+    from collector.correlation.content import classify
+    from collector.correlation.model import DlrClaim, DlrTruth, Outcome, Verdict
+    from collector.ledger.probes import ProbePlan, StoredProbe, StoredVerdict
+    from collector.reports.build import build_report
+    from collector.reports.content_changes import change_counts
+    from collector.reports.render import render_markdown
+
+    expected = f"【{SIG}】{BODY}"
+    probes, verdicts, texts = [], {}, {}
+    for i, (vendor, record) in enumerate(sorted(TRUTH.items())):
+        pid = f"p{i}"
+        plan = ProbePlan(pid, vendor, MSISDN_CMCC, "link", "T", BODY, expected, i)
+        probes.append(StoredProbe(plan, "accepted", i, i, ("m",), b"", b"", "", "", True))
+        assert record.text_delivered is not None
+        content, diff = classify(expected, record.text_delivered)
+        verdict = Verdict(pid, Outcome.DELIVERED, DlrTruth.CONSISTENT, DlrClaim.SUCCESS,
+                          content, diff, arrival_uuids=(f"u{i}",))  # fmt: skip
+        verdicts[pid] = StoredVerdict(verdict, 1, i, i)
+        texts[f"u{i}"] = record.text_delivered
+    counts = change_counts(probes, verdicts, texts)
+    for vendor, (_, kinds) in VENDORS.items():
+        got = {k for k, n in counts[vendor].items() if n and k not in ("arrived", "changed")}
+        assert got == set(kinds), vendor
+        assert (counts[vendor]["arrived"], counts[vendor]["changed"]) == (1, int(bool(kinds)))
+    report = build_report([], since="s", until="u", generated_at="g", software_version="t",
+                          content_changes=counts)  # fmt: skip
+    text = render_markdown(report)
+    assert "- link_and_sig: 1 of 1 arrived probes changed (signature changed 1, link " in text
+    assert "- honest: 0 of 1 arrived probes changed\n" in text
