@@ -33,6 +33,14 @@ within_s = 60
 at = "weekday 20:00"
 budget = 2.0
 
+[probes.templates.shop_otp]        # the buyer's own texts: collector/probes/content.py
+category = "otp"                   # otp | notification | marketing
+text = "{shop}：您的登录验证码{code}，10分钟内有效。详情 {link}"  # {code}/{order}: the token
+vars = { shop = "某某商城" }
+link_domain = "t.shop.cn"          # {link}: the buyer's own short-link domain
+link_path = "a/b"
+long = true                        # also "shop_otp_long", a multi-part variant
+
 [probes.rotation]                  # SIM rotation: collector/probes/rotation.py
 on_whitelisting = true
 
@@ -56,7 +64,15 @@ from collector.correlation.model import Policy
 from collector.health.supervise import Supervision, parse_supervision
 from collector.probes.bands import Periods, parse_periods
 from collector.probes.bursts import BurstPlan, parse_bursts
-from collector.probes.content import PROFILES
+from collector.probes.content import (
+    BUILTIN,
+    PROFILES,
+    Category,
+    ProbeProfile,
+    from_template,
+    long_variant,
+    register,
+)
 from collector.probes.rotation import RotationConfig, parse_rotation
 from collector.probes.scheduler import VendorPlan
 
@@ -83,6 +99,33 @@ class ProbesConfig:
     rotation: RotationConfig = field(default_factory=RotationConfig)  # [probes.rotation]
 
 
+def _templates(t: Table | None) -> list[ProbeProfile]:
+    """[probes.templates.NAME]: the buyer's own texts as probe profiles."""
+    if t is None:
+        return []
+    out = []
+    for name in t.key_names():
+        x = t.get_table(name, required=True)
+        assert x is not None
+        if name in BUILTIN:
+            raise ConfigError(t.file, t.key_path(name), "", problem="a built-in profile's name")
+        category = x.get_enum("category", Category)
+        text = x.get_str("text", non_empty=True, expected="the template text")
+        try:
+            profile = from_template(
+                name, category, text, variables=x.get_str_map("vars"),
+                link_domain=x.get_str("link_domain", ""), link_path=x.get_str("link_path", ""),
+            )  # fmt: skip
+            out.append(profile)
+            if x.get_bool("long", False):
+                out.append(long_variant(profile))
+        except ValueError as exc:
+            raise ConfigError(t.file, x.key_path("text"), "", problem=str(exc)) from None
+        x.finish()
+    t.finish()
+    return out
+
+
 def parse_probes(
     raw: Mapping[str, Any], *, file: str, vendor_names: set[str]
 ) -> ProbesConfig | None:
@@ -102,6 +145,7 @@ def parse_probes(
     )
     if policy.give_up_s < policy.deadline_s:
         raise t.error("give_up_s", f"at least deadline_s ({policy.deadline_s})", policy.give_up_s)
+    register(_templates(t.get_table("templates")))  # before the vendors name them
     plans = []
     vendors = t.get_table("vendors", required=True)
     assert vendors is not None

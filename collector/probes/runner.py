@@ -28,7 +28,7 @@ from collector.correlation.tokens import make_token
 from collector.ledger.base import FencedError, Ledger
 from collector.ledger.channels import FailoverSend
 from collector.ledger.probes import ProbePlan, Submission
-from collector.probes.content import PROFILES, expected_text
+from collector.probes.content import PROFILES, expected_text, vendor_profile
 from collector.probes.rotation import RotationConfig, rotating
 from collector.probes.scheduler import PlannedProbe, Scheduler, Target
 from collector.vendors.base import (
@@ -321,7 +321,7 @@ class ProbeRunner:
             to_msisdn=plan.msisdn,
             text=plan.body,
             signature=plan.signature,
-            profile=_PROFILE_FOR_VENDOR[plan.profile],
+            profile=_PROFILE_FOR_VENDOR.get(plan.profile) or vendor_profile(PROFILES[plan.profile]),
             params={"token": plan.token},
         )
         attempt = 0
