@@ -21,6 +21,8 @@ VENDOR = '"vendor" =~ /^$vendor$/'
 CARRIER = '"carrier" =~ /^$carrier$/'
 REGION = '"region" =~ /^$region$/'
 FILTER = f"{VENDOR} AND {CARRIER} AND {REGION}"
+# Probes judged arrived or lost (not inconclusive, rejected or pending): the rate's base.
+JUDGED = "(\"verdict\" = 'delivered' OR \"verdict\" = 'late' OR \"verdict\" = 'lost')"
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,31 @@ VENDOR_DETAIL = dashboard(
                 "GROUP BY time($__interval) fill(none)",
             ),
             unit="s",
+        ),
+        Panel(
+            "Arrival rate by kind of line",
+            "Home-network, MVNO (162/165/167/170/171) and number-ported test lines apart: "
+            "a vendor can route each differently.",
+            (
+                f'SELECT mean("delivered") AS "rate", count("delivered") AS "judged" FROM "probe" '
+                f'WHERE {FILTER} AND {JUDGED} AND $timeFilter GROUP BY "line"',
+            ),
+            kind="table",
+            unit="percentunit",
+            thresholds=SLA,
+        ),
+        Panel(
+            "Arrival rate per SIM",
+            "One row per test SIM: a SIM far above the vendor's others suggests the vendor "
+            "knows (whitelists) that number; the report's per-SIM test decides it.",
+            (
+                f'SELECT mean("delivered") AS "rate", count("delivered") AS "judged" FROM "probe" '
+                f"WHERE {FILTER} AND {JUDGED} AND $timeFilter "
+                'GROUP BY "vendor", "line", "iccid"',
+            ),
+            kind="table",
+            unit="percentunit",
+            thresholds=SLA,
         ),
         Panel(
             "Content intact",

@@ -22,7 +22,8 @@ class Measurement:
 
 PROBE = Measurement(
     "probe",
-    ("vendor", "carrier", "mvno", "region", "site", "agent", "profile"),
+    # line: home | mvno | ported | unknown (collector/reports/lines.py); iccid: the SIM
+    ("vendor", "carrier", "mvno", "region", "site", "agent", "profile", "line", "iccid"),
     {
         "latency_s": "float",
         "vendor_delay_s": "float",

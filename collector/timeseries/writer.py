@@ -67,6 +67,8 @@ def probe_point(j: JudgedProbe, probe: StoredProbe) -> Point:
             "site": probe.plan.site,
             "agent": probe.plan.agent_id,
             "profile": j.profile,
+            "line": j.line,
+            "iccid": probe.plan.iccid,
         },
         {
             "latency_s": j.latency_s,

@@ -47,6 +47,8 @@ def test_schema_matches_design() -> None:
         "site",
         "agent",
         "profile",
+        "line",
+        "iccid",
     )
     assert set(MEASUREMENTS["arrival"].fields) == {
         "sent",
