@@ -9,7 +9,8 @@ from pathlib import Path
 
 def progress_line(out: Path) -> tuple[str, int]:
     """One line of live figures from the ledger (read-only, WAL lets us read alongside),
-    and how many probes are still pending."""
+    and how many probes are not settled yet: pending, or waiting for a receipt that is not
+    due yet (the demo's end waits for both, so no verdict is cut short by the stop)."""
     try:
         db = sqlite3.connect(f"file:{out / 'ledger.db'}?mode=ro", uri=True, timeout=1)
         rows = db.execute(
@@ -19,13 +20,16 @@ def progress_line(out: Path) -> tuple[str, int]:
         ).fetchall()
         agents = db.execute("SELECT COUNT(*) FROM agents WHERE connected = 1").fetchone()[0]
         sms = db.execute("SELECT COUNT(*) FROM sms").fetchone()[0]
+        dlr_pending = db.execute(
+            "SELECT COUNT(*) FROM verdicts WHERE dlr = 'pending' AND outcome != 'pending'"
+        ).fetchone()[0]
         db.close()
     except sqlite3.Error:
         return "waiting for the collector's ledger…", 0
     by: dict[str, Counter[str]] = {}
     for vendor, outcome, n in rows:
         by.setdefault(vendor, Counter())[outcome] += n
-    pending = sum(c["pending"] for c in by.values())
+    pending = sum(c["pending"] for c in by.values()) + dlr_pending
     parts = [f"agents {agents}/2", f"sms {sms}"]
     for vendor in sorted(by):
         c = by[vendor]
