@@ -44,10 +44,16 @@ _RUN_FILES = (
     "report.json",
 )  # fmt: skip
 # The demo's stress burst, queued as an operator would (`smsprobe-collector burst`) for the
-# running collector to send: bolt's route carries 3 SMS/s, so 24 within 3 s queue up. Early
-# enough in the run that its slowest messages arrive (or are given up) before the demo ends.
-BURST = ("--vendor", "bolt", "--count", "24", "--within", "3", "--at", "+12s",
+# running collector to send: bolt's route carries 3 SMS/s, so 24 within 3 s queue up. It
+# starts BURST_AFTER_S after the collector did (after the window in which the e2e test
+# knocks a receiver off the network, so the queue it builds makes no late arrival look
+# like the receiver's fault), and the demo waits BURST_SETTLE_S after it so its slowest
+# messages (queued, at peak latency) arrive or are given up before the end.
+BURST_AFTER_S = 28.0
+BURST_WITHIN_S = 3.0
+BURST = ("--vendor", "bolt", "--count", "24", "--within", f"{BURST_WITHIN_S:g}",
          "--budget", "1.0", "--name", "bolt_peak")  # fmt: skip
+BURST_SETTLE_S = 50.0  # give-up 30 s, a message queued 8 s, margin
 
 
 def custom_scenario(path: Path, webhook_port: int, trouble: bool) -> str:
@@ -100,6 +106,8 @@ class Run:
     vendor_ports: dict[str, int]
     procs: list[ChildProcess]
     timezone: str = "Asia/Shanghai"  # of bands, quiet hours and the simulated peak
+    collector_started: float = 0.0  # time.time() when the (first) collector listened
+    settle_until: float = 0.0  # time.time() before which the demo does not end (the burst)
 
     @property
     def logs(self) -> Path:
@@ -129,6 +137,7 @@ class Run:
             if proc.proc.poll() is not None or time.monotonic() > deadline:
                 raise click.ClickException(f"collector did not start; see {proc.log_path}")
             time.sleep(0.1)
+        self.collector_started = self.collector_started or time.time()
         return proc
 
 
@@ -202,6 +211,7 @@ def watch(run: Run, collector: ChildProcess, restart_after_s: float | None) -> N
     tty = sys.stdout.isatty()
     last = ""
     judged_by = started + run.duration_s + 75  # give-up 30 s, DLRs due 30 s, margin
+    judged_by = max(judged_by, started + run.settle_until - time.time() + 20)
     while True:
         time.sleep(1.0)
         for p in run.procs:
@@ -230,7 +240,8 @@ def watch(run: Run, collector: ChildProcess, restart_after_s: float | None) -> N
         elif text != last and int(elapsed) % 5 == 0:
             echo(text)
         last = text
-        if elapsed > run.duration_s + 35 and pending == 0:
+        settled = time.time() >= run.settle_until  # the burst's slowest messages are in
+        if elapsed > run.duration_s + 35 and pending == 0 and settled:
             break
         if time.monotonic() > judged_by:
             break
@@ -346,7 +357,10 @@ def demo_command(
     stop_on_sigterm()
     try:
         collector = start_all(run, scenario)
-        cli(out, "burst", *BURST, show=True)
+        burst_at = max(run.collector_started + BURST_AFTER_S, time.time() + 2.0)
+        run.settle_until = burst_at + BURST_WITHIN_S + BURST_SETTLE_S
+        at = datetime.fromtimestamp(burst_at, UTC)
+        cli(out, "burst", *BURST, "--at", at.isoformat(timespec="seconds"), show=True)
         watch(run, collector, restart_after_s)
     finally:
         for p in reversed(run.procs):
