@@ -26,6 +26,7 @@ from collector.api.server import ServerSettings, TlsMaterial, start_server
 from collector.api.servicer import AgentServicer, ConfigStore
 from collector.audit.record import audit_reload
 from collector.canaries import CanaryPlanner, keep_planned
+from collector.channels.advice import Advice
 from collector.config import ConfigError, load_config
 from collector.coordination.config import CoordinationConfig, parse_coordination
 from collector.coordination.keeper import LeaseKeeper, leased
@@ -201,7 +202,7 @@ async def serve(
         lambda unit: keeper.run(unit.stop, on_pass=unit.running),
         Supervision().service(),
     )
-    supervision = start_probing(config, ledger, supervisor, keeper)
+    supervision = start_probing(config, ledger, supervisor, keeper, on_advice=metrics.show_advice)
     start_alerting(config, ledger, supervisor, supervision, keeper, instance)
     start_retention(retention_config(config), ledger, supervisor, supervision, instance=instance)
 
@@ -265,6 +266,7 @@ def start_probing(
     ledger: Ledger,
     supervisor: Supervisor,
     keeper: LeaseKeeper | None = None,
+    on_advice: Callable[[Sequence[Advice]], None] | None = None,
 ) -> Supervision:
     """The probing side (vendors, scheduler, judge, time series) when [probes] is set;
     ingest alone otherwise. Returns how units are restarted ([probes.supervision])."""
@@ -288,7 +290,7 @@ def start_probing(
                     time.time_ns,
                     config.agent_defaults.offline_after_s,
                     keeper=keeper,
-                ),  # fmt: skip
+                ),
                 supervision.service(fatal=False),
             )
         return supervision
@@ -301,6 +303,7 @@ def start_probing(
         timeseries=timeseries,
         canary_deadline_s=config.agent_defaults.canary_deadline_s,
         offline_after_s=config.agent_defaults.offline_after_s,
+        on_advice=on_advice,  # the routing advice gauge
     ).start(supervisor, supervisor.board, keeper)
     return probes.supervision
 
@@ -326,6 +329,9 @@ def start_alerting(
             file=config.source,
             ledger=ledger if keeper is None else ledger.fenced(keeper.fence(ALERTS)),
             instance=instance,
+            # This instance's board knows a span the moment it opens; the ledger only
+            # after the next health flush: an alert must not end in between.
+            live_blind=lambda: set(supervisor.board.unmeasured()),
         )
     except ConfigError as exc:
         raise click.ClickException(f"config error: {exc}") from exc

@@ -46,6 +46,14 @@ from agent.common.lazy_cli import LazyGroup
             "collector.reports.cli:report_command",
             "SLA report for a period (html, json, csv, md).",
         ),
+        "channels": (
+            "collector.channels.cli:channels_command",
+            "Vendor channels, channel changes and switch-over times.",
+        ),
+        "advise": (
+            "collector.channels.cli:advise_command",
+            "Routing advice (JSON): best vendor per carrier and profile.",
+        ),
         "burst": (
             "collector.probes.burst_cli:burst_command",
             "Queue a budget-capped stress burst for the running collector to send.",

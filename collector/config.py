@@ -46,8 +46,7 @@ __all__ = [
     "parse_config",
 ]
 
-RAW_SECTIONS = ("vendors", "probes", "timeseries", "alerts", "reports", "retention",
-                "coordination")
+RAW_SECTIONS = ("vendors", "probes", "timeseries", "alerts", "reports", "retention", "coordination")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 _AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

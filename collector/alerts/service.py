@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
@@ -116,8 +116,11 @@ class AlertService:
         clock: Callable[[], int] = time.time_ns,
         interval_s: float = 60.0,
         evidence_base_url: str = "",
+        live_blind: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self._ledger = ledger
+        # Vendors this process sees unmeasured now, before the ledger has their span.
+        self._live_blind = live_blind
         self._rules = rules
         self._notifier = notifier
         self._clock = clock
@@ -209,6 +212,18 @@ class AlertService:
         for span in self._ledger.unmeasured_spans(since_ns=now):
             if span.end_ns == 0:
                 blind[span.vendor].append(span)
+        for vendor in self._live_blind():
+            if vendor not in blind:  # opened here, not flushed to the ledger yet
+                blind[vendor].append(
+                    UnmeasuredSpan(
+                        instance="",
+                        vendor=vendor,
+                        cause="this collector",
+                        reason="",
+                        start_ns=now,
+                        end_ns=0,
+                    )
+                )
         firing = conditions(judged, failures, receivers, now_ns=now, rules=self._rules)
         firing += [
             Condition(
@@ -325,6 +340,7 @@ def alert_service_from_config(
     ledger: Ledger,
     clock: Callable[[], int] = time.time_ns,
     instance: str = "",
+    live_blind: Callable[[], Collection[str]] = frozenset,
 ) -> tuple[AlertService, WebhookNotifier]:
     """Wire the service from [alerts] and [reports] (raises ConfigError). Run it with
     `async with notifier: await service.run(stop)` so the HTTP session is closed."""
@@ -349,5 +365,6 @@ def alert_service_from_config(
         clock=clock,
         interval_s=cfg.evaluate_interval_s,
         evidence_base_url=reports.evidence_base_url,
+        live_blind=live_blind,
     )
     return service, notifier

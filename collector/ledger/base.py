@@ -17,10 +17,11 @@ from typing import Any, Protocol
 from agent.wire.records import AgentRegistration, Record
 from collector.correlation.model import Verdict
 from collector.ledger.audit import AuditEntry
+from collector.ledger.channels import ChannelObservation, FailoverSend
 from collector.ledger.health import SpanChange, UnitRow, UnmeasuredSpan
+from collector.ledger.leases import DeliveryRow, Fence, Grant, Lease
 from collector.ledger.model import (
     AgentStatus,
-from collector.ledger.leases import DeliveryRow, Fence, Grant, Lease
     BatchOutcome,
     GapSpan,
     LedgerEvent,
@@ -65,13 +66,13 @@ class UnknownAgentError(LedgerError):
         self.agent_id = agent_id
 
 
-class MigrationError(LedgerError):
-    """The schema is newer than this code, or a migration failed."""
-
 class FencedError(LedgerError):
     """A write protected by a lease came from a tenure that is no longer current (another
     collector took the lease over) or from a collector not holding it: nothing written."""
 
+
+class MigrationError(LedgerError):
+    """The schema is newer than this code, or a migration failed."""
 
 
 # ---------------------------------------------------------------- the seam
@@ -226,9 +227,9 @@ class Ledger(Protocol):
         err: str = "",
         done_at_ns: int = 0,
         source: str = "",
-    ) -> tuple[StoredDlr, bool]:
         billed_parts: int | None = None,
         billed_from: str = "",
+    ) -> tuple[StoredDlr, bool]:
         """Store a raw DLR durably; (row, True) when new, (row, False) for a re-sent copy
         (same dedupe key, see RawDlr.dedupe_key): counted, not stored twice.
         `billed_parts`: the parts the report says were billed (Alibaba `sms_size`), from
@@ -327,9 +328,6 @@ class Ledger(Protocol):
         first, with the sending modem and the clock offset to put them on collector time."""
         ...
 
-    # ------------------------------------------------------------ health-facing
-
-    def save_health(
     # ------------------------------------------------------------ coordination
 
     def acquire_lease(
@@ -377,6 +375,9 @@ class Ledger(Protocol):
         """Failover sends planned in [since_ns, until_ns), oldest first."""
         ...
 
+    # ------------------------------------------------------------ health-facing
+
+    def save_health(
         self, instance: str, units: Sequence[UnitRow], spans: Sequence[SpanChange]
     ) -> None:
         """Unit states (upserted, heartbeat moved) and span changes, in one transaction."""
@@ -397,6 +398,7 @@ class Ledger(Protocol):
         collector held the probing lease and measured them). Its old unit rows are removed
         (the new run writes its own). Returns the spans it closed or added."""
         ...
+
     # ------------------------------------------------------------ retention and audit
 
     def minimise(

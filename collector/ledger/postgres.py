@@ -61,8 +61,8 @@ class _PgTx:
 class PostgresLedger(SqlLedger):
     dialect = Dialect.POSTGRESQL
     _for_update = " FOR UPDATE"
-
     _for_share = " FOR SHARE"
+
     def __init__(
         self,
         url: str,

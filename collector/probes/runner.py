@@ -336,7 +336,10 @@ class ProbeRunner:
                     log.info("probe_submit_retried", probe_id=plan.probe_id, vendor=plan.vendor,
                              error=exc.kind, delay_s=delay)  # fmt: skip
                     await asyncio.sleep(delay)
-                    continue
+                    if self._gate.available(plan.vendor):
+                        continue
+                    # The vendor's unit went down (and closed its session) meanwhile:
+                    # the refusal just received is this probe's answer; no retry.
                 await self._record_error(plan, "rejected", exc, started)
                 return exc
             except AmbiguousSubmitError as exc:

@@ -137,10 +137,10 @@ class ProbeSql(SqlCore):
     # ------------------------------------------------------------------ probes
     def add_probe(self, plan: ProbePlan) -> None:
         with self._transaction() as tx:
+            self._check_fence(tx)  # the claim of a schedule slot, under the probing lease
             tx.run(
                 "INSERT INTO probes (probe_id, vendor, msisdn, profile, token, body,"
                 " expected_text, planned_at_ns, signature, parts, cost, band, carrier, mvno,"
-            self._check_fence(tx)  # the claim of a schedule slot, under the probing lease
                 " region, site, agent_id, modem_imei, iccid)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -153,10 +153,10 @@ class ProbeSql(SqlCore):
 
     def record_submission(self, sub: Submission) -> None:
         with self._transaction() as tx:
+            self._check_fence(tx)
             changed = tx.run(
                 "UPDATE probes SET submit_status = ?, submitted_at_ns = ?, answered_at_ns = ?,"
                 " vendor_message_ids = ?, raw_request = ?, raw_response = ?, error_kind = ?,"
-            self._check_fence(tx)
                 " error_detail = ? WHERE probe_id = ?",
                 (
                     sub.status, sub.submitted_at_ns, sub.answered_at_ns, "\n".join(sub.message_ids),
@@ -203,10 +203,10 @@ class ProbeSql(SqlCore):
     def mark_final(self, probe_ids: Iterable[str]) -> None:
         ids = list(probe_ids)
         with self._transaction() as tx:
+            self._check_fence(tx)
             tx.many("UPDATE probes SET final = 1 WHERE probe_id = ?", [(i,) for i in ids])
 
     # -------------------------------------------------------------------- DLRs
-            self._check_fence(tx)
     def store_dlr(
         self,
         *,
@@ -246,10 +246,10 @@ class ProbeSql(SqlCore):
         billed parts gives them to its probe when the submission reported none (the first
         such report holds: a later one cannot rewrite what was billed)."""
         with self._transaction() as tx:
+            self._check_fence(tx)
             tx.many(
                 "UPDATE dlrs SET probe_id = ?, id_rule = ? WHERE dlr_id = ?",
                 [(probe_id, rule, dlr_id) for dlr_id, probe_id, rule in matches],
-            self._check_fence(tx)
             )
             for dlr_id, probe_id, _ in sorted(matches):
                 tx.run(
@@ -328,13 +328,13 @@ class ProbeSql(SqlCore):
         revision, logged with what it was before. Unchanged verdicts are not rewritten."""
         revisions: list[Revision] = []
         with self._transaction() as tx:
-            ids = [v.probe_id for v in verdicts]
-            current: dict[str, StoredVerdict] = {}
-            for chunk in chunks(ids):
             self._check_fence(tx)
             # One verdict writer at a time across processes: the read of current verdicts
             # and MAX(change_seq) below must not race another writer's inserts.
             self._serialize(tx, VERDICT_WRITE_LOCK)
+            ids = [v.probe_id for v in verdicts]
+            current: dict[str, StoredVerdict] = {}
+            for chunk in chunks(ids):
                 where = Where().among("probe_id", chunk)
                 for r in tx.all(f"SELECT {_VERDICT_COLS} FROM verdicts{where}", where.params):
                     current[r["probe_id"]] = _verdict(r)

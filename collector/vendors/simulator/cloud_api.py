@@ -353,7 +353,7 @@ class AliyunSmsApiSimulator(_CloudApi):
                 }
             )
         biz_id = outcome.message_ids[0]
-        now = datetime.now(CHINA_TZ)
+        now = self._network.clock.now().astimezone(CHINA_TZ)
         self._sent[biz_id] = {
             "PhoneNum": params.get("PhoneNumbers", ""),
             "SendStatus": 1,  # waiting for the receipt
@@ -363,7 +363,9 @@ class AliyunSmsApiSimulator(_CloudApi):
             "SendDate": now.strftime(_TIME),
             "ReceiveDate": "",
             "OutId": params.get("OutId", ""),
-            "_day": now.strftime("%Y%m%d"),
+            # SendDate as the client's calendar has it: simulated time may run fast or
+            # start elsewhere, and the client asks by the day it sent on.
+            "_day": datetime.now(CHINA_TZ).strftime("%Y%m%d"),
             "_billed": outcome.billed_parts,  # what its SmsReport says was billed
         }
         return _json({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": request_id})

@@ -36,7 +36,8 @@ def test_a_bad_config_stops_serve_before_the_ledger_opens(tmp_path: Path) -> Non
     result = serve(config)
     assert result.returncode == 2
     assert result.stderr == (
-        'error: collector.toml: vendors.acme.kind: expected "http" or "smpp", got "smtp"\n'
+        "error: collector.toml: vendors.acme.kind: expected"
+        ' "http", "smpp", "cmpp", "sgip" or "smgp", got "smtp"\n'
     )
     assert not (tmp_path / "ledger.db").exists()
 

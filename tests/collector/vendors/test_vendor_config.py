@@ -69,9 +69,10 @@ def test_invalid_http_vendor_tables_name_the_key_path(mutate: Any, path: str) ->
 def test_example_config_is_valid_and_builds_adapters() -> None:
     section = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))["vendors"]
     configs = parse_vendors(section)
-    assert set(configs) == {"sim106", "simsmpp", "aliyun", "tencent"}
+    assert set(configs) == {"sim106", "simsmpp", "aliyun", "aliyun_v3", "tencent"}
     built = build_vendors(section)
     assert all(isinstance(v, SmsVendor) for v in built.vendors.values())
+    # aliyun_v3 pulls its receipts (QuerySendDetails): no push endpoint
     assert sorted(e.name for e in built.push_endpoints) == ["aliyun", "sim106", "tencent"]
 
 

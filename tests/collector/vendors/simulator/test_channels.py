@@ -65,7 +65,7 @@ def test_a_vendor_that_never_switches_stays_on_the_dead_channel_until_it_returns
         (
             {"channel": "a", "start_s": 1, "switch_after_s": -1},
             "channel_failures[0].switch_after_s",
-        ),  # noqa: E501
+        ),
     ],
 )
 def test_bad_channel_knobs_name_the_key(failure: dict[str, Any], key: str) -> None:

@@ -287,3 +287,23 @@ def test_the_truth_check_holds_the_dlr_to_the_last_truth_line() -> None:
     accused = compare([{**verdict, "verdict": "delivered", "dlr": "false_failure"}],
                       [truth_json(arrived)])  # fmt: skip
     assert len(accused.problems) == 1 and "consistent/late" in accused.problems[0]
+
+
+def test_a_late_arrival_held_by_the_smsc_for_an_unhealthy_receiver_may_be_inconclusive() -> None:
+    """Handed over while registered, delivered by the SMSC's retry after the modem
+    deregistered: inconclusive with the receiver's own health reasons is no disagreement;
+    inconclusive without them, or lost, still is."""
+    arrived = TruthRecord(
+        vendor="v", vendor_message_id="m2", msisdn=MSISDN_CMCC, fate="delivered",
+        delivered_at="2026-11-24T10:00:05.000+08:00", dlr_status=None, dlr_at=None,
+        rewritten=False, receiver_down=False, message_ids=("m2",),
+    )  # fmt: skip
+    verdict = {"probe_id": "p2", "vendor": "v", "vendor_message_ids": ["m2"],
+               "msisdn": MSISDN_CMCC, "profile": "notification", "dlr": "missing"}  # fmt: skip
+    held = ["late_while_receiver_unhealthy", "receiver:not_registered"]
+    ok = compare([{**verdict, "verdict": "inconclusive", "reasons": held}], [truth_json(arrived)])
+    assert not ok.problems
+    bare = compare([{**verdict, "verdict": "inconclusive", "reasons": []}], [truth_json(arrived)])
+    assert [p for p in bare.problems if "arrived at the SIM but judged inconclusive" in p]
+    lost = compare([{**verdict, "verdict": "lost", "reasons": held}], [truth_json(arrived)])
+    assert [p for p in lost.problems if "arrived at the SIM but judged lost" in p]
