@@ -282,7 +282,9 @@ def test_broken_vendors_are_isolated_measured_as_gaps_and_alerted(world: World) 
     mid_run = [s for s in spans if s.start_ns < stop_at]  # not the shutdown's own span
     bolt_gaps = [s for s in mid_run if s.vendor == "bolt" and s.cause == "vendor:bolt"]
     flaky_gaps = [s for s in mid_run if s.vendor == "flaky" and s.cause == "vendor:flaky"]
-    assert len(bolt_gaps) >= 2 and all(s.end_ns for s in bolt_gaps)
+    # Down at start, killed mid-run: both gaps closed when bolt came back. (A loaded
+    # machine may see its SMPP bind fail again later: a third gap may still be open.)
+    assert len([s for s in bolt_gaps if s.end_ns]) >= 2, bolt_gaps
     assert any(s.start_ns >= flaky_ok_before for s in flaky_gaps)
     # ...no probe was sent to a vendor inside one of its gaps...
     for vendor, vendor_gaps in (("bolt", bolt_gaps), ("flaky", flaky_gaps)):
