@@ -127,6 +127,10 @@ class SerialByteStream:
             self._port = None
         if self._error is None:
             self._error = PortGoneError(f"{self.url} closed")
+        if self._wake is not None:
+            # A read() waiting for data sees the error now, even if the reader thread
+            # could not hand over its end marker (stuck in a read cancel_read missed).
+            self._wake.set()
 
     async def write(self, data: bytes) -> None:
         port = self._port
@@ -178,10 +182,11 @@ class SerialByteStream:
                 if data:
                     data += self._drain(port)
             except _READER_ERRORS as exc:
-                if not self._stop.is_set():
-                    gone = PortGoneError(f"{self.url} vanished: {exc}")
-                    gone.__cause__ = exc
-                    self._hand_over(gone)
+                if self._stop.is_set():
+                    break  # closing: the end marker below releases the reader
+                gone = PortGoneError(f"{self.url} vanished: {exc}")
+                gone.__cause__ = exc
+                self._hand_over(gone)
                 return
             if data:
                 self._hand_over(data)
