@@ -212,6 +212,10 @@ class Ledger(Protocol):
         """Probes planned in [since_ns, until_ns), oldest first."""
         ...
 
+    def first_planned_ns(self) -> int | None:
+        """The earliest planned time of any probe; None when no probe is planned."""
+        ...
+
     def mark_final(self, probe_ids: Iterable[str]) -> None: ...
 
     def store_dlr(

@@ -266,10 +266,10 @@ class TimeSeriesWriter:
         name = arrival_cursor(window)
         done_until = await asyncio.to_thread(self._ledger.cursor, name)
         if done_until == 0:
-            first = await asyncio.to_thread(lambda: self._ledger.probes(since_ns=0)[:1])
-            if not first:
+            first = await asyncio.to_thread(self._ledger.first_planned_ns)
+            if first is None:
                 return 0
-            done_until = first[0].plan.planned_at_ns // step * step
+            done_until = first // step * step
         total = 0
         give_up = int(self._settings.give_up_s * NS)
         now = self._clock()

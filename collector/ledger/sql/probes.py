@@ -200,6 +200,11 @@ class ProbeSql(SqlCore):
             )
         return [_probe(r) for r in rows]
 
+    def first_planned_ns(self) -> int | None:
+        with self._transaction(write=False) as tx:
+            rows = tx.all("SELECT MIN(planned_at_ns) AS first FROM probes")
+        return _opt_int(rows[0]["first"])
+
     def mark_final(self, probe_ids: Iterable[str]) -> None:
         ids = list(probe_ids)
         with self._transaction() as tx:

@@ -43,6 +43,14 @@ def test_plan_then_submission_round_trip(ledger: Any) -> None:
         ledger.record_submission(Submission("nope", "accepted", 0, 0))
 
 
+def test_first_planned_ns_is_the_earliest_plan(ledger: Any) -> None:
+    assert ledger.first_planned_ns() is None
+    ledger.add_probe(plan(7))
+    ledger.add_probe(plan(3))
+    ledger.add_probe(plan(9))
+    assert ledger.first_planned_ns() == T + 3
+
+
 def test_dlrs_are_stored_once_and_attributed(ledger: Any) -> None:
     ledger.add_probe(plan(1))
     kw = dict(vendor="acme", message_id="A1", status="DELIVRD", received_at_ns=T, raw=b"id:A1",
