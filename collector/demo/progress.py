@@ -13,22 +13,23 @@ def progress_line(out: Path) -> tuple[str, int]:
     due yet (the demo's end waits for both, so no verdict is cut short by the stop)."""
     try:
         db = sqlite3.connect(f"file:{out / 'ledger.db'}?mode=ro", uri=True, timeout=1)
+        db.row_factory = sqlite3.Row
         rows = db.execute(
-            "SELECT p.vendor, COALESCE(v.outcome, CASE WHEN p.submit_status = 'rejected'"
-            " THEN 'rejected' ELSE 'pending' END), COUNT(*) FROM probes p"
-            " LEFT JOIN verdicts v ON v.probe_id = p.probe_id GROUP BY 1, 2"
+            "SELECT p.vendor AS vendor, COALESCE(v.outcome, CASE WHEN p.submit_status ="
+            " 'rejected' THEN 'rejected' ELSE 'pending' END) AS outcome, COUNT(*) AS n"
+            " FROM probes p LEFT JOIN verdicts v ON v.probe_id = p.probe_id GROUP BY 1, 2"
         ).fetchall()
-        agents = db.execute("SELECT COUNT(*) FROM agents WHERE connected = 1").fetchone()[0]
-        sms = db.execute("SELECT COUNT(*) FROM sms").fetchone()[0]
-        dlr_pending = db.execute(
-            "SELECT COUNT(*) FROM verdicts WHERE dlr = 'pending' AND outcome != 'pending'"
-        ).fetchone()[0]
+        agents = _count(db, "SELECT COUNT(*) AS n FROM agents WHERE connected = 1")
+        sms = _count(db, "SELECT COUNT(*) AS n FROM sms")
+        dlr_pending = _count(
+            db, "SELECT COUNT(*) AS n FROM verdicts WHERE dlr = 'pending' AND outcome != 'pending'"
+        )
         db.close()
     except sqlite3.Error:
         return "waiting for the collector's ledger…", 0
     by: dict[str, Counter[str]] = {}
-    for vendor, outcome, n in rows:
-        by.setdefault(vendor, Counter())[outcome] += n
+    for row in rows:
+        by.setdefault(row["vendor"], Counter())[row["outcome"]] += row["n"]
     pending = sum(c["pending"] for c in by.values()) + dlr_pending
     parts = [f"agents {agents}/2", f"sms {sms}"]
     for vendor in sorted(by):
@@ -38,3 +39,8 @@ def progress_line(out: Path) -> tuple[str, int]:
             f"{c['lost']}✗ {c['inconclusive']}? {c['rejected']}rej {c['pending']}…"
         )
     return " | ".join(parts), pending
+
+
+def _count(db: sqlite3.Connection, sql: str) -> int:
+    """The `n` column of a one-row COUNT query."""
+    return int(db.execute(sql).fetchone()["n"])
