@@ -18,6 +18,7 @@ import os
 import random
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -58,6 +59,49 @@ class _PtyPort:
         os.close(self.master)
         self.master = -1
 
+    def read(self) -> bytes | None:
+        """What the master holds (b"" when nothing); None when no process holds the slave
+        (the master reads EIO)."""
+        try:
+            return os.read(self.master, 4096)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return None
+            raise
+
+    async def serve(
+        self, on_data: Callable[[bytes], None], on_hangup: Callable[[], None] = lambda: None
+    ) -> None:
+        """Poll until a process opens the slave, then read on readiness until it closes it;
+        again for the next opener, until the port is closed."""
+        loop = asyncio.get_running_loop()
+
+        def readable() -> None:
+            if self.master < 0:
+                return
+            data = self.read()
+            if data is None:
+                loop.remove_reader(self.master)
+                self.connected = False
+                self.hung_up.set()
+                on_hangup()
+            elif data:
+                on_data(data)
+
+        while self.master >= 0:
+            data = self.read()
+            if data is None:
+                await asyncio.sleep(_POLL_S)
+                continue
+            self.connected = True
+            self.hung_up.clear()
+            if data:
+                on_data(data)
+            loop.add_reader(self.master, readable)
+            await self.hung_up.wait()
+
 
 class AuxPort:
     """A non-AT interface of the same USB device (docs/modems.md, "USB ports"), for port discovery.
@@ -79,7 +123,8 @@ class AuxPort:
     async def start(self) -> None:
         self._port = _PtyPort(self.link)
         self.slave_path = self._port.slave_path
-        self._tasks.append(asyncio.create_task(self._watch(self._port)))
+        port = self._port
+        self._tasks.append(asyncio.create_task(port.serve(lambda _data: self._answer(port))))
         if self.kind == "nmea":
             self._tasks.append(asyncio.create_task(self._stream(self._port)))
 
@@ -101,38 +146,11 @@ class AuxPort:
             with contextlib.suppress(BlockingIOError, OSError):
                 os.write(port.master, data)
 
-    def _read(self, port: _PtyPort) -> bool:
-        try:
-            data = os.read(port.master, 4096)
-        except BlockingIOError:
-            return True
-        except OSError as exc:
-            if exc.errno == errno.EIO:
-                return False
-            raise
-        port.connected = True
-        if data and self.kind == "diag":
+    def _answer(self, port: _PtyPort) -> None:
+        if self.kind == "diag":
             # HDLC-framed binary (0x7E flags), like a QCDM port answering garbage to AT.
             body = bytes(self._rng.randrange(256) for _ in range(12))
             self._write(port, b"\x7e" + body.replace(b"\x7e", b"\x7d\x5e") + b"\x7e")
-        return True
-
-    def _on_readable(self, port: _PtyPort) -> None:
-        if port.master >= 0 and not self._read(port):
-            asyncio.get_running_loop().remove_reader(port.master)
-            port.connected = False
-            port.hung_up.set()
-
-    async def _watch(self, port: _PtyPort) -> None:
-        loop = asyncio.get_running_loop()
-        while port.master >= 0:
-            if self._read(port):
-                port.connected = True
-                port.hung_up.clear()
-                loop.add_reader(port.master, self._on_readable, port)
-                await port.hung_up.wait()
-            else:
-                await asyncio.sleep(_POLL_S)
 
     async def _stream(self, port: _PtyPort) -> None:
         while True:
@@ -221,7 +239,9 @@ class ModemServer:
         if self.use_pty:
             self._port = _PtyPort(self.link)
             self.slave_path = self._port.slave_path
-            self._tasks.append(loop.create_task(self._watch_pty(self._port)))
+            self._tasks.append(
+                loop.create_task(self._port.serve(self._received, self._pending.clear))
+            )
         if self.listen is not None:
             host, port = self.tcp_address or self.listen
             self._tcp_server = await asyncio.start_server(self._tcp_client, host, port)
@@ -281,42 +301,9 @@ class ModemServer:
 
     # --------------------------------------------------------------- pty I/O
 
-    async def _watch_pty(self, port: _PtyPort) -> None:
-        """Poll until a process opens the slave, then read on readiness until it closes."""
-        loop = asyncio.get_running_loop()
-        while port.master >= 0:
-            if self._try_read(port):
-                port.connected = True
-                port.hung_up.clear()
-                loop.add_reader(port.master, self._on_readable, port)
-                await port.hung_up.wait()
-            else:
-                await asyncio.sleep(_POLL_S)
-
-    def _try_read(self, port: _PtyPort) -> bool:
-        """Read what is there; False when no process holds the slave (EIO)."""
-        try:
-            data = os.read(port.master, 4096)
-        except BlockingIOError:
-            return True
-        except OSError as exc:
-            if exc.errno == errno.EIO:
-                return False
-            raise
-        if data:
-            self.simulator.receive(data)
-            self._wake.set()
-        return True
-
-    def _on_readable(self, port: _PtyPort) -> None:
-        if port.master < 0:
-            return
-        if not self._try_read(port):
-            # The agent closed the port: wait for the next open, drop unsent output.
-            asyncio.get_running_loop().remove_reader(port.master)
-            port.connected = False
-            port.hung_up.set()
-            self._pending.clear()
+    def _received(self, data: bytes) -> None:
+        self.simulator.receive(data)
+        self._wake.set()
 
     def _write_pty(self, data: bytes) -> None:
         port = self._port
