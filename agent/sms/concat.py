@@ -17,7 +17,15 @@ from agent.sms.errors import EncodeError
 from agent.sms.national import tables_for_udh
 from agent.sms.ucs2 import code_units, decode_ucs2
 
-__all__ = ["Concat", "ConcatPart", "join_parts", "resolve_encoding", "split_text", "udh_concat"]
+__all__ = [
+    "Concat",
+    "ConcatPart",
+    "join_parts",
+    "resolve_encoding",
+    "split_text",
+    "split_udh_concat",
+    "udh_concat",
+]
 
 MAX_PARTS = 255
 
@@ -64,6 +72,28 @@ def udh_concat(ref: int, total: int, seq: int, ref_bits: int) -> bytes:
             raise EncodeError(f"16-bit concatenation reference {ref} is out of range")
         return bytes((6, 0x08, 4, ref >> 8, ref & 0xFF, total, seq))
     raise EncodeError(f"ref_bits must be 8 or 16, not {ref_bits}")
+
+
+def split_udh_concat(user_data: bytes) -> tuple[tuple[int, int, int] | None, bytes]:
+    """(reference, total, sequence) of the concatenation IE (TS 23.040 9.2.3.24.1/.8) in the
+    UDH that starts `user_data` (UDHL first), and the data after the header. Lenient, for the
+    simulators and gateways that take what a submitter sends: a truncated header ends the
+    scan, an out-of-range sequence is kept, of repeated IEs the last one counts."""
+    if not user_data:
+        return None, user_data
+    concat: tuple[int, int, int] | None = None
+    header_len = user_data[0]
+    udh, rest = user_data[1 : 1 + header_len], user_data[1 + header_len :]
+    i = 0
+    while i + 2 <= len(udh):
+        iei, length = udh[i], udh[i + 1]
+        value = udh[i + 2 : i + 2 + length]
+        if iei == 0x00 and length == 3:
+            concat = (value[0], value[1], value[2])
+        elif iei == 0x08 and length == 4:
+            concat = (int.from_bytes(value[:2], "big"), value[2], value[3])
+        i += 2 + length
+    return concat, rest
 
 
 def resolve_encoding(text: str, encoding: Encoding | Literal["auto"] | str) -> Encoding:

@@ -12,7 +12,15 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from collector.vendors.cngw.wire import GatewayDecodeError, Pdu, Reader, fixed
+from collector.vendors.cngw.wire import (
+    GatewayDecodeError,
+    Pdu,
+    Reader,
+    decode_frame,
+    fixed,
+    frame,
+    int_sequence,
+)
 
 __all__ = [
     "ActiveTestResp",
@@ -197,8 +205,7 @@ class CmppCodec:
         body = self._body(pdu)
         if not isinstance(pdu.sequence, int):
             raise TypeError("CMPP sequence ids are integers")
-        head = (12 + len(body)).to_bytes(4, "big") + pdu.command.to_bytes(4, "big")
-        return head + pdu.sequence.to_bytes(4, "big") + body
+        return frame(pdu.command, pdu.sequence.to_bytes(4, "big"), body)
 
     def _body(self, pdu: Pdu) -> bytes:
         b = pdu.body
@@ -271,28 +278,15 @@ class CmppCodec:
     # -- decode ------------------------------------------------------------------------
 
     def decode(self, raw: bytes) -> Pdu:
-        if len(raw) < 12 or int.from_bytes(raw[:4], "big") != len(raw):
-            raise GatewayDecodeError(f"{self.name}: Total_Length does not match {len(raw)} octets")
-        command = int.from_bytes(raw[4:8], "big")
-        seq = int.from_bytes(raw[8:12], "big")
-        try:
-            cmd = Command(command)
-        except ValueError:
-            raise GatewayDecodeError(
-                f"{self.name}: unknown Command_Id {command:#010x}", command=command, sequence=seq
-            ) from None
-        r = Reader(raw[12:], f"{self.name} {cmd.name}")
-        try:
-            body = self._decode_body(cmd, r)
-        except GatewayDecodeError as exc:
-            raise GatewayDecodeError(str(exc), command=command, sequence=seq) from None
-        if r.remaining:
-            raise GatewayDecodeError(
-                f"{self.name} {cmd.name}: {r.remaining} octets after the body",
-                command=command,
-                sequence=seq,
-            )
-        return Pdu(cmd, seq, body)
+        return decode_frame(
+            raw,
+            protocol=self.name,
+            names=("Total_Length", "Command_Id"),
+            header_len=12,
+            read_sequence=int_sequence,
+            commands=Command,
+            decode_body=self._decode_body,
+        )
 
     def _decode_body(self, cmd: Command, r: Reader) -> object:
         status_len = 4 if self.v3 else 1

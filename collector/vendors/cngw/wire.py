@@ -7,12 +7,14 @@ silent truncation.
 
 from __future__ import annotations
 
+import enum
 import hashlib
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from agent.sms.concat import split_text, udh_concat
+from agent.sms.concat import split_text, split_udh_concat, udh_concat
 from agent.sms.dcs import Encoding
 from agent.sms.errors import EncodeError
 
@@ -25,11 +27,16 @@ __all__ = [
     "Reader",
     "ReceiptInfo",
     "decode_content",
+    "decode_frame",
     "fixed",
+    "frame",
+    "int_sequence",
     "md5",
     "mmddhhmmss",
     "split_ucs2",
 ]
+
+C = TypeVar("C", bound=enum.IntEnum)
 
 # Longest PDU any of the three sends: a 100-recipient CMPP 3.0 submit is ~3.5 kB. A length
 # beyond this is a broken stream, not a big message.
@@ -156,18 +163,8 @@ def decode_content(content: bytes, fmt: int, udhi: bool) -> tuple[str, tuple[int
     """Text and (reference, total, number) of a submitted content; message format 8 is
     UCS-2, 15 GBK, anything else ASCII/Latin-1 (CMPP 2.0 §6.1.3 Msg_Fmt)."""
     concat: tuple[int, int, int] | None = None
-    if udhi and content:
-        header_len = content[0]
-        udh, content = content[1 : 1 + header_len], content[1 + header_len :]
-        i = 0
-        while i + 2 <= len(udh):
-            iei, length = udh[i], udh[i + 1]
-            value = udh[i + 2 : i + 2 + length]
-            if iei == 0x00 and length == 3:
-                concat = (value[0], value[1], value[2])
-            elif iei == 0x08 and length == 4:
-                concat = (int.from_bytes(value[:2], "big"), value[2], value[3])
-            i += 2 + length
+    if udhi:
+        concat, content = split_udh_concat(content)
     if fmt == 8:
         text = content.decode("utf-16-be", errors="replace")
     elif fmt == 15:
@@ -175,6 +172,56 @@ def decode_content(content: bytes, fmt: int, udhi: bool) -> tuple[str, tuple[int
     else:
         text = content.decode("latin-1")
     return text, concat
+
+
+def frame(command: int, sequence: bytes, body: bytes) -> bytes:
+    """A PDU as all three lay it out: total length (4), command id (4), the sequence
+    octets (CMPP/SMGP 4, SGIP 12), then the body."""
+    total = 8 + len(sequence) + len(body)
+    return total.to_bytes(4, "big") + command.to_bytes(4, "big") + sequence + body
+
+
+def int_sequence(octets: bytes) -> int:
+    """CMPP's Sequence_Id and SMGP's SequenceID: one 4-octet unsigned integer."""
+    return int.from_bytes(octets, "big")
+
+
+def decode_frame(
+    raw: bytes,
+    *,
+    protocol: str,
+    names: tuple[str, str],
+    header_len: int,
+    read_sequence: Callable[[bytes], Hashable],
+    commands: type[C],
+    decode_body: Callable[[C, Reader], object],
+) -> Pdu:
+    """The header and body of one PDU laid out as :func:`frame` writes it. `names` are the
+    protocol's words for the length and command fields, for the errors. A body error
+    carries the command and sequence so the peer can be answered."""
+    length_name, command_name = names
+    if len(raw) < header_len or int.from_bytes(raw[:4], "big") != len(raw):
+        raise GatewayDecodeError(f"{protocol}: {length_name} does not match {len(raw)} octets")
+    command = int.from_bytes(raw[4:8], "big")
+    seq = read_sequence(raw[8:header_len])
+    try:
+        cmd = commands(command)
+    except ValueError:
+        raise GatewayDecodeError(
+            f"{protocol}: unknown {command_name} {command:#010x}", command=command, sequence=seq
+        ) from None
+    r = Reader(raw[header_len:], f"{protocol} {cmd.name}")
+    try:
+        body = decode_body(cmd, r)
+    except GatewayDecodeError as exc:
+        raise GatewayDecodeError(str(exc), command=command, sequence=seq) from None
+    if r.remaining:
+        raise GatewayDecodeError(
+            f"{protocol} {cmd.name}: {r.remaining} octets after the body",
+            command=command,
+            sequence=seq,
+        )
+    return Pdu(cmd, seq, body)
 
 
 @dataclass(frozen=True, slots=True)

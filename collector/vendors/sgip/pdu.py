@@ -11,7 +11,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from collector.vendors.cngw.wire import GatewayDecodeError, Pdu, Reader, fixed
+from collector.vendors.cngw.wire import (
+    GatewayDecodeError,
+    Pdu,
+    Reader,
+    decode_frame,
+    fixed,
+    frame,
+)
 
 __all__ = [
     "HEADER_LEN",
@@ -136,6 +143,10 @@ def _read_seq(r: Reader, field: str) -> SgipSeq:
     return (r.uint(4, f"{field} node"), r.uint(4, f"{field} time"), r.uint(4, f"{field} seq"))
 
 
+def _header_sequence(octets: bytes) -> SgipSeq:
+    return _read_seq(Reader(octets, "sgip header"), "Sequence Number")
+
+
 def _result_body(result: int) -> bytes:
     return bytes([result]) + bytes(8)
 
@@ -149,8 +160,7 @@ class SgipCodec:
         if not (isinstance(seq, tuple) and len(seq) == 3):
             raise TypeError("SGIP sequence numbers are (node, time, sequence) triples")
         body = self._body(pdu.body)
-        head = (HEADER_LEN + len(body)).to_bytes(4, "big") + pdu.command.to_bytes(4, "big")
-        return head + _seq_bytes(seq) + body
+        return frame(pdu.command, _seq_bytes(seq), body)
 
     def _body(self, b: object) -> bytes:
         if b is None:
@@ -205,29 +215,15 @@ class SgipCodec:
         raise TypeError(f"not an SGIP body: {type(b).__name__}")
 
     def decode(self, raw: bytes) -> Pdu:
-        if len(raw) < HEADER_LEN or int.from_bytes(raw[:4], "big") != len(raw):
-            raise GatewayDecodeError(f"sgip: Message Length does not match {len(raw)} octets")
-        command = int.from_bytes(raw[4:8], "big")
-        head = Reader(raw[8:HEADER_LEN], "sgip header")
-        seq = _read_seq(head, "Sequence Number")
-        try:
-            cmd = Command(command)
-        except ValueError:
-            raise GatewayDecodeError(
-                f"sgip: unknown Command ID {command:#010x}", command=command, sequence=seq
-            ) from None
-        r = Reader(raw[HEADER_LEN:], f"sgip {cmd.name}")
-        try:
-            body = self._decode_body(cmd, r)
-        except GatewayDecodeError as exc:
-            raise GatewayDecodeError(str(exc), command=command, sequence=seq) from None
-        if r.remaining:
-            raise GatewayDecodeError(
-                f"sgip {cmd.name}: {r.remaining} octets after the body",
-                command=command,
-                sequence=seq,
-            )
-        return Pdu(cmd, seq, body)
+        return decode_frame(
+            raw,
+            protocol="sgip",
+            names=("Message Length", "Command ID"),
+            header_len=HEADER_LEN,
+            read_sequence=_header_sequence,
+            commands=Command,
+            decode_body=self._decode_body,
+        )
 
     def _decode_body(self, cmd: Command, r: Reader) -> object:
         if cmd in (Command.UNBIND, Command.UNBIND_RESP):

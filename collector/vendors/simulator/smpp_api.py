@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from agent.sms.concat import split_udh_concat
 from agent.sms.gsm7 import decode_septets
 from collector.vendors.base import ContentProfile, RejectReason
 from collector.vendors.simulator.network import Accepted, CarrierNetwork, SimulatedDlr
@@ -56,18 +57,8 @@ def decode_submit_text(
         tlv = sm.tlv(_TLV_MESSAGE_PAYLOAD)
         payload = tlv.value if tlv is not None else b""
     concat: tuple[int, int, int] | None = None
-    if sm.esm_class & _ESM_UDHI and payload:
-        udh_len = payload[0]
-        udh, payload = payload[1 : 1 + udh_len], payload[1 + udh_len :]
-        i = 0
-        while i + 2 <= len(udh):
-            iei, length = udh[i], udh[i + 1]
-            value = udh[i + 2 : i + 2 + length]
-            if iei == 0x00 and length == 3:
-                concat = (value[0], value[1], value[2])
-            elif iei == 0x08 and length == 4:
-                concat = (int.from_bytes(value[:2], "big"), value[2], value[3])
-            i += 2 + length
+    if sm.esm_class & _ESM_UDHI:
+        concat, payload = split_udh_concat(payload)
     sar = [sm.tlv(tag) for tag in _SAR_TAGS]
     if concat is None and all(t is not None for t in sar):
         ref, total, seq = (int.from_bytes(t.value, "big") for t in sar if t is not None)

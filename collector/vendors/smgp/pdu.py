@@ -15,7 +15,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from collector.vendors.cngw.wire import GatewayDecodeError, Pdu, Reader, fixed
+from collector.vendors.cngw.wire import (
+    GatewayDecodeError,
+    Pdu,
+    Reader,
+    decode_frame,
+    fixed,
+    frame,
+    int_sequence,
+)
 
 __all__ = [
     "Command",
@@ -214,8 +222,7 @@ class SmgpCodec:
         if not isinstance(pdu.sequence, int):
             raise TypeError("SMGP sequence ids are integers")
         body = self._body(pdu.body)
-        head = (12 + len(body)).to_bytes(4, "big") + pdu.command.to_bytes(4, "big")
-        return head + pdu.sequence.to_bytes(4, "big") + body
+        return frame(pdu.command, pdu.sequence.to_bytes(4, "big"), body)
 
     def _body(self, b: object) -> bytes:
         if b is None:
@@ -276,28 +283,15 @@ class SmgpCodec:
         raise TypeError(f"not an SMGP body: {type(b).__name__}")
 
     def decode(self, raw: bytes) -> Pdu:
-        if len(raw) < 12 or int.from_bytes(raw[:4], "big") != len(raw):
-            raise GatewayDecodeError(f"smgp: PacketLength does not match {len(raw)} octets")
-        command = int.from_bytes(raw[4:8], "big")
-        seq = int.from_bytes(raw[8:12], "big")
-        try:
-            cmd = Command(command)
-        except ValueError:
-            raise GatewayDecodeError(
-                f"smgp: unknown RequestID {command:#010x}", command=command, sequence=seq
-            ) from None
-        r = Reader(raw[12:], f"smgp {cmd.name}")
-        try:
-            body = self._decode_body(cmd, r)
-        except GatewayDecodeError as exc:
-            raise GatewayDecodeError(str(exc), command=command, sequence=seq) from None
-        if r.remaining:
-            raise GatewayDecodeError(
-                f"smgp {cmd.name}: {r.remaining} octets after the body",
-                command=command,
-                sequence=seq,
-            )
-        return Pdu(cmd, seq, body)
+        return decode_frame(
+            raw,
+            protocol="smgp",
+            names=("PacketLength", "RequestID"),
+            header_len=12,
+            read_sequence=int_sequence,
+            commands=Command,
+            decode_body=self._decode_body,
+        )
 
     def _decode_body(self, cmd: Command, r: Reader) -> object:
         if cmd in (Command.ACTIVE_TEST, Command.ACTIVE_TEST_RESP, Command.EXIT,

@@ -19,7 +19,6 @@ from pycmpp import response as pyresp  # type: ignore[import-untyped]
 from pycmpp.cmpp import Cmpp  # type: ignore[import-untyped]
 
 from collector.vendors.base import (
-    AuthFailedError,
     DlrSource,
     DlrStatus,
     OutgoingSms,
@@ -42,6 +41,7 @@ from collector.vendors.simulator.gateway_api import GatewayVendorSimulator
 from collector.vendors.simulator.network import CarrierNetwork, RecordingModemSink
 from collector.vendors.simulator.scenario import parse_scenario
 from collector.vendors.simulator.truth import TruthLog
+from tests.collector.vendors.cngw.support import ScriptedGateway, expect_auth_failure
 from tests.collector.vendors.helpers import MSISDN_CMCC, ListDlrSink, run, scenario_doc
 
 SP = "901234"  # CMPP Source_Addr: the SP's 6-digit enterprise code
@@ -315,14 +315,7 @@ def test_adapter_long_message_reports_and_truth(version: int) -> None:
 def test_wrong_secret_is_auth_failure() -> None:
     async def scenario() -> None:
         net, front, _ = await _world("cmpp2")
-        vendor = _vendor(2, front.port, secret="nope")
-        try:
-            with pytest.raises(AuthFailedError):
-                await vendor.start(ListDlrSink())
-        finally:
-            await vendor.close()
-            await net.close()
-            await front.close()
+        await expect_auth_failure(_vendor(2, front.port, secret="nope"), net, front)
 
     run(scenario())
 
@@ -413,45 +406,16 @@ def test_report_never_sent_is_not_in_the_truth() -> None:
 # --------------------------------------------------------------------------- bad input
 
 
-class _ScriptedGateway:
-    """A real TCP gateway that accepts any CMPP 2.0 login, then sends `script` (raw
-    octets) and answers nothing else: for malformed PDUs and silent connections."""
+def _connect_resp(head: bytes) -> bytes:
+    from collector.vendors.cmpp.pdu import ConnectResp
 
-    def __init__(self, script: list[bytes]) -> None:
-        self.script = script
-        self.logins = 0
-        self.acks: list[bytes] = []
-        self._server: asyncio.Server | None = None
+    seq = int.from_bytes(head[8:12], "big")
+    return CmppCodec(2).encode(Pdu(Command.CONNECT_RESP, seq, ConnectResp(0, bytes(16), 0x20)))
 
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        codec = CmppCodec(2)
-        try:
-            head = await reader.readexactly(12)
-            await reader.readexactly(int.from_bytes(head[:4], "big") - 12)
-            from collector.vendors.cmpp.pdu import ConnectResp
-
-            seq = int.from_bytes(head[8:12], "big")
-            writer.write(
-                codec.encode(Pdu(Command.CONNECT_RESP, seq, ConnectResp(0, bytes(16), 0x20)))
-            )
-            self.logins += 1
-            for raw in self.script:
-                writer.write(raw)
-            while True:  # read, never answer (a silent gateway)
-                head = await reader.readexactly(12)
-                rest = await reader.readexactly(int.from_bytes(head[:4], "big") - 12)
-                if int.from_bytes(head[4:8], "big") == Command.DELIVER_RESP:
-                    self.acks.append(head + rest)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+def _scripted_gateway(script: list[bytes]) -> ScriptedGateway:
+    """Accepts any CMPP 2.0 login."""
+    return ScriptedGateway(script, _connect_resp, Command.DELIVER_RESP)
 
 
 def test_malformed_pdus_are_quarantined_and_the_session_goes_on() -> None:
@@ -467,7 +431,7 @@ def test_malformed_pdus_are_quarantined_and_the_session_goes_on() -> None:
     )
 
     async def scenario() -> None:
-        gateway = _ScriptedGateway([unknown, short, fine])
+        gateway = _scripted_gateway([unknown, short, fine])
         port = await gateway.start()
         sink = ListDlrSink()
         vendor = _vendor(2, port)
@@ -493,7 +457,7 @@ def test_silent_connection_is_detected_and_replaced() -> None:
     from agent.common.backoff import FixedBackoff
 
     async def scenario() -> None:
-        gateway = _ScriptedGateway([])
+        gateway = _scripted_gateway([])
         port = await gateway.start()
         dialect = CmppDialect(2, CmppAccount(SP, SECRET, "1069"))
         vendor = GatewayVendor(

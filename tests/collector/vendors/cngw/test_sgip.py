@@ -15,7 +15,6 @@ import struct
 import pytest
 
 from collector.vendors.base import (
-    AuthFailedError,
     DlrSource,
     DlrStatus,
     OutgoingSms,
@@ -39,6 +38,7 @@ from collector.vendors.simulator.gateway_api import GatewayVendorSimulator
 from collector.vendors.simulator.network import CarrierNetwork, RecordingModemSink
 from collector.vendors.simulator.scenario import parse_scenario
 from collector.vendors.simulator.truth import TruthLog
+from tests.collector.vendors.cngw.support import expect_auth_failure
 from tests.collector.vendors.helpers import MSISDN_CUCC, ListDlrSink, run, scenario_doc
 
 LOGIN, PASSWORD, CORP = "sp01", "pw-sgip", "12345"
@@ -197,14 +197,7 @@ def test_wrong_password_is_auth_failure() -> None:
     async def scenario() -> None:
         report_port = _free_port()
         net, front, _ = await _world(report_port)
-        vendor = _vendor(front.port, report_port, password="nope")
-        try:
-            with pytest.raises(AuthFailedError):
-                await vendor.start(ListDlrSink())
-        finally:
-            await vendor.close()
-            await net.close()
-            await front.close()
+        await expect_auth_failure(_vendor(front.port, report_port, password="nope"), net, front)
 
     run(scenario())
 

@@ -45,6 +45,7 @@ from collector.vendors.smgp.pdu import (
     encode_report,
     make_msg_id,
 )
+from tests.collector.vendors.cngw.support import ScriptedGateway
 from tests.collector.vendors.helpers import MSISDN_KNOWN, ListDlrSink, run, scenario_doc
 
 CLIENT, SECRET, SIG = "sp01", "s3cret", "探针科技"
@@ -197,39 +198,14 @@ def test_wrong_secret_is_auth_failure_and_busy_is_throttled() -> None:
 # --------------------------------------------------------------------------- bad input
 
 
-class _ScriptedGateway:
+def _login_resp(head: bytes) -> bytes:
+    return (struct.pack("!III", 33, 0x80000001, int.from_bytes(head[8:12], "big"))
+            + bytes(4) + bytes(16) + b"\x30")  # fmt: skip
+
+
+def _scripted_gateway(script: list[bytes]) -> ScriptedGateway:
     """A real TCP SMGP gateway: accepts any Login, sends `script`, answers nothing else."""
-
-    def __init__(self, script: list[bytes]) -> None:
-        self.script = script
-        self.logins = 0
-        self.acks: list[bytes] = []
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readexactly(12)
-            await reader.readexactly(int.from_bytes(head[:4], "big") - 12)
-            writer.write(struct.pack("!III", 33, 0x80000001, int.from_bytes(head[8:12], "big"))
-                         + bytes(4) + bytes(16) + b"\x30")  # fmt: skip
-            self.logins += 1
-            for raw in self.script:
-                writer.write(raw)
-            while True:
-                head = await reader.readexactly(12)
-                rest = await reader.readexactly(int.from_bytes(head[:4], "big") - 12)
-                if int.from_bytes(head[4:8], "big") == 0x80000003:
-                    self.acks.append(head + rest)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+    return ScriptedGateway(script, _login_resp, 0x80000003)
 
 
 def test_malformed_pdus_are_quarantined_and_the_session_goes_on() -> None:
@@ -246,7 +222,7 @@ def test_malformed_pdus_are_quarantined_and_the_session_goes_on() -> None:
     fine = codec.encode(Pdu(Command.DELIVER, 4, Deliver(bytes(10), 1, good, src_term_id=MSISDN)))
 
     async def scenario() -> None:
-        gateway = _ScriptedGateway([unknown, garbled, not_bcd, fine])
+        gateway = _scripted_gateway([unknown, garbled, not_bcd, fine])
         port = await gateway.start()
         sink = ListDlrSink()
         vendor = _vendor(port)
@@ -273,7 +249,7 @@ def test_silent_gateway_is_detected_and_replaced() -> None:
     in again after the back-off."""
 
     async def scenario() -> int:
-        gateway = _ScriptedGateway([])
+        gateway = _scripted_gateway([])
         port = await gateway.start()
         vendor = GatewayVendor(
             "gw", SmgpDialect(SmgpAccount(CLIENT, SECRET, "1069")),
