@@ -82,28 +82,16 @@ class RecordSql(SqlCore):
     def received_sms(
         self, *, since_ns: int = 0, until_ns: int | None = None, agent_id: str | None = None
     ) -> list[StoredSms]:
-        where = _received("s", since_ns, until_ns, agent_id)
         with self._transaction(write=False) as tx:
-            rows = tx.all(
-                f"SELECT {_RECORD_COLUMNS}, {_SMS_COLUMNS}"
-                f" FROM sms s JOIN records r ON r.id = s.record_id{where}"
-                " ORDER BY s.received_at_ns, r.id",
-                where.params,
-            )
+            rows = _received(tx, "sms s", _SMS_COLUMNS, since_ns, until_ns, agent_id)
             parts = _sms_parts(tx, [int(r["id"]) for r in rows])
         return [_stored_sms(r, parts.get(int(r["id"]), ())) for r in rows]
 
     def status_reports(
         self, *, since_ns: int = 0, until_ns: int | None = None, agent_id: str | None = None
     ) -> list[StoredStatusReport]:
-        where = _received("t", since_ns, until_ns, agent_id)
         with self._transaction(write=False) as tx:
-            rows = tx.all(
-                f"SELECT {_RECORD_COLUMNS}, {_REPORT_COLUMNS}"
-                f" FROM status_reports t JOIN records r ON r.id = t.record_id{where}"
-                " ORDER BY t.received_at_ns, r.id",
-                where.params,
-            )
+            rows = _received(tx, "status_reports t", _REPORT_COLUMNS, since_ns, until_ns, agent_id)
         return [
             StoredStatusReport(
                 agent_id=r["agent_id"],
@@ -264,13 +252,23 @@ class RecordSql(SqlCore):
         return out
 
 
-def _received(table: str, since_ns: int, until_ns: int | None, agent_id: str | None) -> Where:
-    """Rows of `table` (an alias) received in [since_ns, until_ns), of one agent or all."""
-    return (
+def _received(
+    tx: Tx, table: str, columns: str, since_ns: int, until_ns: int | None, agent_id: str | None
+) -> Sequence[Row]:
+    """Rows of `table` ("name alias") with their records' columns, received in
+    [since_ns, until_ns), of one agent or all, oldest first."""
+    alias = table.split()[1]
+    where = (
         Where()
-        .add(f"{table}.received_at_ns >= ?", since_ns)
-        .maybe(f"{table}.received_at_ns < ?", until_ns)
-        .maybe(f"{table}.agent_id = ?", agent_id)
+        .add(f"{alias}.received_at_ns >= ?", since_ns)
+        .maybe(f"{alias}.received_at_ns < ?", until_ns)
+        .maybe(f"{alias}.agent_id = ?", agent_id)
+    )
+    return tx.all(
+        f"SELECT {_RECORD_COLUMNS}, {columns}"
+        f" FROM {table} JOIN records r ON r.id = {alias}.record_id{where}"
+        f" ORDER BY {alias}.received_at_ns, r.id",
+        where.params,
     )
 
 
