@@ -22,6 +22,7 @@ from collector.vendors.cmpp.pdu import (
     decode_report,
     split_msg_id,
 )
+from collector.vendors.cngw.control import ControlCommands, LinkControl
 from collector.vendors.cngw.session import LoginRefusedError, SubmitRefusedError
 from collector.vendors.cngw.wire import GatewayDecodeError, Part, Pdu, ReceiptInfo, md5, mmddhhmmss
 
@@ -89,7 +90,15 @@ def check_connect(
     return status, authenticator_ismg(status, status_len, connect.authenticator, secret or "")
 
 
-class CmppDialect:
+class CmppDialect(LinkControl):
+    control = ControlCommands(
+        terminate=Command.TERMINATE,
+        terminate_resp=Command.TERMINATE_RESP,
+        deliver=(Command.DELIVER,),
+        active_test=Command.ACTIVE_TEST,
+        active_test_resp=Command.ACTIVE_TEST_RESP,
+        active_test_resp_body=ActiveTestResp(),
+    )
     keepalive = True
 
     def __init__(self, version: int, account: CmppAccount) -> None:
@@ -162,25 +171,6 @@ class CmppDialect:
                 number=body.result in _NUMBER_RESULTS,
             )
         return str(body.msg_id)
-
-    def active_test(self, sequence: Hashable) -> Pdu | None:
-        return Pdu(Command.ACTIVE_TEST, sequence)
-
-    def terminate(self, sequence: Hashable) -> Pdu:
-        return Pdu(Command.TERMINATE, sequence)
-
-    def answer(self, pdu: Pdu) -> Pdu | None:
-        if pdu.command == Command.ACTIVE_TEST:
-            return Pdu(Command.ACTIVE_TEST_RESP, pdu.sequence, ActiveTestResp())
-        if pdu.command == Command.TERMINATE:
-            return Pdu(Command.TERMINATE_RESP, pdu.sequence)
-        return None
-
-    def is_terminate(self, pdu: Pdu) -> bool:
-        return pdu.command == Command.TERMINATE
-
-    def is_deliver(self, pdu: Pdu) -> bool:
-        return pdu.command == Command.DELIVER
 
     def read_deliver(self, pdu: Pdu) -> ReceiptInfo | None:
         body = pdu.body

@@ -8,6 +8,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from collector.vendors.cngw.control import ControlCommands, LinkControl
 from collector.vendors.cngw.session import LoginRefusedError, SubmitRefusedError
 from collector.vendors.cngw.wire import GatewayDecodeError, Part, Pdu, ReceiptInfo, mmddhhmmss
 from collector.vendors.sgip.pdu import (
@@ -82,7 +83,12 @@ class SgipAccount:
     service_type: str = ""
 
 
-class SgipDialect:
+class SgipDialect(LinkControl):
+    control = ControlCommands(
+        terminate=Command.UNBIND,
+        terminate_resp=Command.UNBIND_RESP,
+        deliver=(Command.REPORT, Command.DELIVER),
+    )
     keepalive = False  # SGIP 1.2 has no link test: the SP connects per batch (§3)
 
     def __init__(self, account: SgipAccount) -> None:
@@ -136,23 +142,6 @@ class SgipDialect:
         seq = request.sequence
         assert isinstance(seq, tuple)
         return format_seq(seq)
-
-    def active_test(self, sequence: Hashable) -> Pdu | None:
-        return None
-
-    def terminate(self, sequence: Hashable) -> Pdu:
-        return Pdu(Command.UNBIND, sequence)
-
-    def answer(self, pdu: Pdu) -> Pdu | None:
-        if pdu.command == Command.UNBIND:
-            return Pdu(Command.UNBIND_RESP, pdu.sequence)
-        return None
-
-    def is_terminate(self, pdu: Pdu) -> bool:
-        return pdu.command == Command.UNBIND
-
-    def is_deliver(self, pdu: Pdu) -> bool:
-        return pdu.command in (Command.REPORT, Command.DELIVER)
 
     def read_deliver(self, pdu: Pdu) -> ReceiptInfo | None:
         body = pdu.body

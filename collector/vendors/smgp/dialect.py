@@ -10,6 +10,7 @@ from datetime import datetime
 
 import structlog
 
+from collector.vendors.cngw.control import ControlCommands, LinkControl
 from collector.vendors.cngw.session import LoginRefusedError, SubmitRefusedError
 from collector.vendors.cngw.wire import GatewayDecodeError, Part, Pdu, ReceiptInfo, md5, mmddhhmmss
 from collector.vendors.smgp.pdu import (
@@ -103,7 +104,14 @@ class SmgpAccount:
     service_id: str = ""
 
 
-class SmgpDialect:
+class SmgpDialect(LinkControl):
+    control = ControlCommands(
+        terminate=Command.EXIT,
+        terminate_resp=Command.EXIT_RESP,
+        deliver=(Command.DELIVER,),
+        active_test=Command.ACTIVE_TEST,
+        active_test_resp=Command.ACTIVE_TEST_RESP,
+    )
     keepalive = True
 
     def __init__(self, account: SmgpAccount) -> None:
@@ -165,25 +173,6 @@ class SmgpDialect:
                 number=body.status == STATUS_BAD_DEST,
             )
         return msg_id_text(body.msg_id)
-
-    def active_test(self, sequence: Hashable) -> Pdu | None:
-        return Pdu(Command.ACTIVE_TEST, sequence)
-
-    def terminate(self, sequence: Hashable) -> Pdu:
-        return Pdu(Command.EXIT, sequence)
-
-    def answer(self, pdu: Pdu) -> Pdu | None:
-        if pdu.command == Command.ACTIVE_TEST:
-            return Pdu(Command.ACTIVE_TEST_RESP, pdu.sequence)
-        if pdu.command == Command.EXIT:
-            return Pdu(Command.EXIT_RESP, pdu.sequence)
-        return None
-
-    def is_terminate(self, pdu: Pdu) -> bool:
-        return pdu.command == Command.EXIT
-
-    def is_deliver(self, pdu: Pdu) -> bool:
-        return pdu.command == Command.DELIVER
 
     def read_deliver(self, pdu: Pdu) -> ReceiptInfo | None:
         body = pdu.body
