@@ -120,6 +120,17 @@ bind-address = "127.0.0.1:{free_port()}"
         data = urllib.parse.urlencode({"q": f'CREATE DATABASE "{db}"'}).encode()
         with urllib.request.urlopen(self.url + "/query", data=data, timeout=10):
             pass
+        # A write right behind the CREATE was once answered 404 "database not found" on a
+        # loaded machine: return only once the server lists the database.
+        deadline = time.monotonic() + 10
+        while not any([db] == row for row in self._databases()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"InfluxDB did not list database {db} after CREATE")
+            time.sleep(0.05)
+
+    def _databases(self) -> list[list[Any]]:
+        series = self.query("SHOW DATABASES", "")
+        return [list(v) for s in series for v in s.get("values", [])]
 
 
 _START_ATTEMPTS = 3
