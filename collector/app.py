@@ -146,15 +146,15 @@ async def serve(
             insecure=insecure,
         ),
     )
-    if port_file is not None:
-        _write_port_file(port_file, running.port)
-
     stop = asyncio.Event()
     reload = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload.set)
+    # The port file says "ready": only once a SIGHUP reloads rather than kills.
+    if port_file is not None:
+        _write_port_file(port_file, running.port)
 
     async def reloader() -> None:
         while True:
