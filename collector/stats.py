@@ -4,7 +4,7 @@ offline evidence verifier compute exactly the same numbers."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from statistics import NormalDist
 
 Z95 = 1.959963984540054  # two-sided 95 %
@@ -63,18 +63,62 @@ def one_sided_p_below(successes: int, n: int, threshold: float) -> float:
     return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
 
 
-def probes_needed(observed_rate: float, threshold: float, alpha: float = 0.05) -> int | None:
-    """Roughly how many probes decide "rate < threshold" (or ">=") at this observed rate.
+def one_sided_p_above(successes: int, n: int, threshold: float) -> float:
+    """p-value of H0 "true rate <= threshold" against H1 "above": small means the SLA is met.
 
-    Normal approximation of the one-sided test; None when the observed rate equals the
-    threshold (no finite sample decides it).
+    Exact binomial upper tail P(X >= successes | n, threshold), summed in log space over
+    the n - successes + 1 terms (few when few probes were lost).
     """
-    diff = abs(observed_rate - threshold)
-    if diff < 1e-12:
+    if n == 0 or successes <= 0:
+        return 1.0
+    if threshold >= 1.0:
+        return 1.0
+    if threshold <= 0.0:
+        return 0.0
+    log_p, log_q = math.log(threshold), math.log1p(-threshold)
+    terms = [_log_comb(n, k) + k * log_p + (n - k) * log_q for k in range(successes, n + 1)]
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
+def _smallest(passes: Callable[[int], bool], limit: int) -> int | None:
+    """The smallest k in 1..limit with passes(k), for a monotone `passes`; None if none."""
+    high = 1
+    while not passes(high):
+        if high >= limit:
+            return None
+        high = min(high * 2, limit)
+    low = high // 2  # passes(low) is False (or low == 0)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if passes(mid) else (mid, high)
+    return high
+
+
+def arrivals_to_confirm(
+    arrived: int, judged: int, threshold: float, alpha: float = 0.05, limit: int = 10_000_000
+) -> int | None:
+    """How many more probes, every one arriving, the one-sided exact test needs to confirm
+    "rate >= threshold": the smallest k >= 1 with P(X >= arrived + k | judged + k) < alpha.
+
+    Exact, not an approximation: each further arrival can only lower that tail
+    (P(X_{n+1} >= a+1) = p·P(X_n >= a) + q·P(X_n >= a+1) <= P(X_n >= a)), so the search is a
+    bisection. None when no number of arrivals does it (a threshold of 100 %) within `limit`.
+    """
+    if threshold >= 1.0:
         return None
-    z = NormalDist().inv_cdf(1 - alpha)
-    variance = max(threshold * (1 - threshold), 1e-9)
-    return math.ceil(variance * (z / diff) ** 2)
+    return _smallest(lambda k: one_sided_p_above(arrived + k, judged + k, threshold) < alpha, limit)
+
+
+def losses_to_breach(
+    arrived: int, judged: int, threshold: float, alpha: float = 0.05, limit: int = 10_000_000
+) -> int | None:
+    """How many more probes, every one lost, the test needs to confirm a breach
+    ("rate < threshold"): the smallest m >= 1 with P(X <= arrived | judged + m) < alpha.
+    None when no number of losses does it (a threshold of 0) within `limit`."""
+    if threshold <= 0.0:
+        return None
+    return _smallest(lambda m: one_sided_p_below(arrived, judged + m, threshold) < alpha, limit)
 
 
 def quantile_ci(

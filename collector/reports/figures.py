@@ -15,7 +15,9 @@ Definitions:
   the mean measurement uncertainty (clock offset + read resolution);
 - the SLA verdict is a one-sided exact binomial test of the arrival rate against the
   threshold: "breach" when the rate is below it with p < alpha, "met" when above it with
-  p < alpha, else "undecided" with the number of probes that would decide it;
+  p < alpha, else "undecided" with the exact number of further probes, all arriving, that
+  would confirm it met (probes_to_decide) and of further losses that would confirm a
+  breach (losses_to_breach);
 - billing: parts the vendor bills on its DELIVRD reports vs parts verified delivered (a
   partial probe's arrived parts included);
 - billed parts: where the vendor reported what it billed (fee, acknowledged parts), that
@@ -31,9 +33,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from collector.stats import (
+    arrivals_to_confirm,
+    losses_to_breach,
+    one_sided_p_above,
     one_sided_p_below,
     percentile,
-    probes_needed,
     quantile_ci,
     wilson_interval,
 )
@@ -122,6 +126,7 @@ class Cell:
     duplicates: int
     sla: str  # met | breach | undecided | no_data
     sla_p_value: float | None
+    # undecided: further probes, all arriving, that confirm the SLA met (stats.py, exact)
     probes_to_decide: int | None
     latency_sla: str  # met | breach | no_data
     billed_parts: int
@@ -138,6 +143,8 @@ class Cell:
     inflated_probes: int = 0
     inflated_parts: int = 0
     inflated_probe_ids: list[str] = field(default_factory=list)
+    # undecided: further probes, all lost, that confirm a breach
+    losses_to_breach: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,24 +190,22 @@ def _cell(
     dlr_rates["claimed_share"] = claimed / len(probes) if probes else 0.0
     content = {c: sum(1 for p in probes if p.content == c) for c in CONTENT_CLASSES}
 
+    breach_after: int | None = None
     if judged == 0:
         sla, p_value, needed = "no_data", None, None
     else:
         p_below = one_sided_p_below(arrived, judged, thresholds.arrival_rate)
-        # P(X >= arrived | threshold) = 1 - P(X <= arrived - 1)
-        p_above = (
-            1.0 - one_sided_p_below(arrived - 1, judged, thresholds.arrival_rate)
-            if arrived
-            else 1.0
-        )
+        p_above = one_sided_p_above(arrived, judged, thresholds.arrival_rate)
         if p_below < thresholds.alpha:
             sla, p_value, needed = "breach", p_below, None
         elif p_above < thresholds.alpha:
             sla, p_value, needed = "met", p_above, None
         else:
             sla, p_value = "undecided", min(p_below, p_above)
-            more = probes_needed(arrived / judged, thresholds.arrival_rate, thresholds.alpha)
-            needed = None if more is None else max(more - judged, 1)
+            needed = arrivals_to_confirm(arrived, judged, thresholds.arrival_rate,
+                                         thresholds.alpha)  # fmt: skip
+            breach_after = losses_to_breach(arrived, judged, thresholds.arrival_rate,
+                                            thresholds.alpha)  # fmt: skip
     p95 = percentile(latencies, 95)
     latency_sla = (
         "no_data" if p95 is None else ("met" if p95 <= thresholds.p95_latency_s else "breach")
@@ -259,6 +264,7 @@ def _cell(
         inflated_probes=len(inflated),
         inflated_parts=sum((p.vendor_billed_parts or 0) - p.parts for p in inflated),
         inflated_probe_ids=sorted(p.probe_id for p in inflated),
+        losses_to_breach=breach_after,
     )
 
 

@@ -50,7 +50,10 @@ def check_acme(acme: dict[str, Any]) -> None:
     # One-sided exact test at 0.97: P(X <= 8 | 9, 0.97) = 1 - 0.97^9 - 9·0.03·0.97^8 = 0.2398.
     assert acme["sla"] == "undecided"
     assert acme["sla_p_value"] == pytest.approx(0.239769, abs=1e-6)
-    assert acme["probes_to_decide"] == 3
+    # Confirming 97 % needs 148 more probes with no loss: with one loss in n the upper tail
+    # 0.97^n + n·0.03·0.97^(n-1) first drops below 0.05 at n = 157 = 9 + 148. One more loss
+    # (8 of 10: P(X <= 8) = 0.0345) would confirm a breach.
+    assert (acme["probes_to_decide"], acme["losses_to_breach"]) == (148, 1)
     # Billing: 10 DELIVRD claims billed × 0.05, 8 verified; 0.10 billed for nothing.
     assert (acme["billed_parts"], acme["verified_parts"]) == (10, 8)
     assert (acme["billed_money"], acme["verified_money"], acme["overbilled_money"]) == (

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.stats import one_sided_p_below, percentile, probes_needed, wilson_interval
+from collector.stats import (
+    arrivals_to_confirm,
+    losses_to_breach,
+    one_sided_p_above,
+    one_sided_p_below,
+    percentile,
+    wilson_interval,
+)
 
 
 def test_wilson_closed_forms_at_the_edges() -> None:
@@ -42,11 +49,42 @@ def test_one_sided_p_equals_the_exact_binomial_tail(k: int, n: int, p: float) ->
     assert one_sided_p_below(k, n, p) == pytest.approx(exact, rel=1e-9)
 
 
-def test_probes_needed_shrinks_as_the_gap_grows() -> None:
-    near = probes_needed(0.96, 0.97)
-    far = probes_needed(0.90, 0.97)
-    assert near is not None and far is not None and near > far > 0
-    assert probes_needed(0.97, 0.97) is None
+def test_arrivals_to_confirm_is_the_smallest_passing_count() -> None:
+    # 8 of 9 arrived at 97 %: after k more arrivals (one loss in 9 + k) the upper tail is
+    # 0.97^n + n·0.03·0.97^(n-1) with n = 9 + k; it first drops below 0.05 at n = 157.
+    def tail(n: int) -> float:
+        return 0.97**n + n * 0.03 * 0.97 ** (n - 1)
+
+    assert tail(156) >= 0.05 > tail(157)
+    assert arrivals_to_confirm(8, 9, 0.97) == 148
+    # No loss yet: 0.97^n < 0.05 first at n = 99 (0.97^98 = 0.0506, 0.97^99 = 0.0491).
+    assert arrivals_to_confirm(0, 0, 0.97) == 99 and arrivals_to_confirm(5, 5, 0.97) == 94
+    # Minimal: one fewer arrival does not pass, the count itself does.
+    for arrived, judged in ((29, 30), (95, 100), (480, 500)):
+        k = arrivals_to_confirm(arrived, judged, 0.97)
+        assert k is not None
+        assert one_sided_p_above(arrived + k, judged + k, 0.97) < 0.05
+        assert one_sided_p_above(arrived + k - 1, judged + k - 1, 0.97) >= 0.05
+    assert arrivals_to_confirm(9, 9, 1.0) is None  # nothing confirms 100 %
+
+
+def test_losses_to_breach_is_the_smallest_failing_count() -> None:
+    # 8 of 9: one more loss makes 8 of 10, P(X <= 8 | 10, 0.97) = 0.0345 < 0.05.
+    assert losses_to_breach(8, 9, 0.97) == 1
+    assert one_sided_p_below(8, 10, 0.97) == pytest.approx(0.03451, abs=1e-5)
+    for arrived, judged in ((29, 30), (120, 122), (1000, 1030)):
+        m = losses_to_breach(arrived, judged, 0.97)
+        assert m is not None and m >= 1
+        assert one_sided_p_below(arrived, judged + m, 0.97) < 0.05
+        assert m == 1 or one_sided_p_below(arrived, judged + m - 1, 0.97) >= 0.05
+    assert losses_to_breach(5, 5, 0.0) is None
+
+
+def test_upper_tail_is_one_minus_the_lower_one() -> None:
+    for k, n, p in ((8, 9, 0.97), (150, 157, 0.97), (3, 10, 0.5), (0, 4, 0.9)):
+        assert one_sided_p_above(k, n, p) == pytest.approx(
+            1.0 - (one_sided_p_below(k - 1, n, p) if k else 0.0), abs=1e-12
+        )
 
 
 def test_quantile_ci_order_statistics() -> None:
