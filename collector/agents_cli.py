@@ -1,20 +1,30 @@
-"""`smsprobe-collector agents [--json] --config collector.toml`: every agent and modem with
-last seen, health, clock offset and outbox lag, straight from the ledger."""
+"""`smsprobe-collector agents [--json] [--show-numbers] --config collector.toml`: every agent
+and modem with last seen, health, clock offset and outbox lag, and per SIM its number
+(masked unless `--show-numbers`, which is written to the audit log first), carrier, MVNO
+segment and kind of line (collector/reports/lines.py, with `[reports.lines]` over it),
+straight from the ledger."""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
+from agent.common.logs import mask_msisdn
+from agent.common.numberplan import mvno_segment
 from agent.common.units import NS
-from collector.config import load_config
+from collector.audit.record import entry, record
 from collector.ledger import LedgerError, open_ledger
+from collector.ledger.audit import AuditKind
 from collector.ledger.model import AgentStatus, ModemStatus
+from collector.reports.lines import line_type
+from collector.reports.options import load_settings
 
 
 def _age_s(now_ns: int, at_ns: int) -> float | None:
@@ -25,7 +35,35 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def modem_to_json(m: ModemStatus, now_ns: int) -> dict[str, Any]:
+def sim_to_json(
+    m: ModemStatus, *, show_numbers: bool, lines: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The SIM's identity as the ledger has it from the agent's registration: the number
+    masked unless shown, the carrier from the IMSI, the MVNO segment and the kind of line
+    (derived exactly as the reports derive it, `[reports.lines]` overriding)."""
+    s = m.sim
+    if s is None:
+        return {"iccid": "", "imsi": "", "msisdn": "", "carrier": "", "mvno": False,
+                "mvno_segment": "", "line": ""}  # fmt: skip
+    segment = s.mvno or (mvno_segment(s.msisdn) if s.msisdn else "")
+    return {
+        "iccid": s.iccid,
+        "imsi": s.imsi if show_numbers else mask_msisdn(s.imsi) if s.imsi else "",
+        "msisdn": s.msisdn if show_numbers or not s.msisdn else mask_msisdn(s.msisdn),
+        "carrier": s.carrier,
+        "mvno": bool(segment),
+        "mvno_segment": segment,
+        "line": line_type(s.msisdn, s.carrier, s.mvno, lines) if s.msisdn else "unknown",
+    }
+
+
+def modem_to_json(
+    m: ModemStatus,
+    now_ns: int,
+    *,
+    show_numbers: bool = False,
+    lines: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     h = m.last_health
     return {
         "imei": m.imei,
@@ -33,8 +71,7 @@ def modem_to_json(m: ModemStatus, now_ns: int) -> dict[str, Any]:
         "manufacturer": m.manufacturer,
         "port": m.port,
         "present": m.present,
-        "iccid": m.sim.iccid if m.sim else "",
-        "carrier": m.sim.carrier if m.sim else "",
+        **sim_to_json(m, show_numbers=show_numbers, lines=lines),
         "healthy": h.healthy if h else None,
         "health_reasons": list(h.reasons) if h else [],
         "rssi_dbm": _finite(h.rssi_dbm) if h else None,
@@ -43,7 +80,14 @@ def modem_to_json(m: ModemStatus, now_ns: int) -> dict[str, Any]:
     }
 
 
-def agent_to_json(a: AgentStatus, now_ns: int, offline_after_s: float = 180.0) -> dict[str, Any]:
+def agent_to_json(
+    a: AgentStatus,
+    now_ns: int,
+    offline_after_s: float = 180.0,
+    *,
+    show_numbers: bool = False,
+    lines: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     return {
         "agent_id": a.agent_id,
         "site": a.site,
@@ -59,7 +103,9 @@ def agent_to_json(a: AgentStatus, now_ns: int, offline_after_s: float = 180.0) -
         "outbox_depth": a.outbox_depth,
         "outbox_lag_s": a.outbox_lag_ns(now_ns) / NS,
         "committed_seq": a.committed_seq,
-        "modems": [modem_to_json(m, now_ns) for m in a.modems],
+        "modems": [
+            modem_to_json(m, now_ns, show_numbers=show_numbers, lines=lines) for m in a.modems
+        ],
     }
 
 
@@ -98,8 +144,14 @@ def render_text(agents: list[dict[str, Any]]) -> str:
             reasons = f" ({', '.join(m['health_reasons'])})" if m["health_reasons"] else ""
             rssi = "" if m["rssi_dbm"] is None else f" rssi {m['rssi_dbm']:.0f} dBm"
             gone = "" if m["present"] else " [absent]"
+            sim = (
+                f"msisdn={m['msisdn'] or '-'} {m['carrier'] or '?'} line={m['line']}"
+                + (f" mvno={m['mvno_segment']}" if m["mvno"] else "")
+                if m["iccid"]
+                else "no SIM"
+            )
             lines.append(
-                f"  {m['imei']}  {m['model'] or '?'}  iccid={m['iccid'] or '-'}  "
+                f"  {m['imei']}  {m['model'] or '?'}  iccid={m['iccid'] or '-'}  {sim}  "
                 f"{health}{reasons}{rssi}  health {_fmt_age(m['health_age_s'])}{gone}"
             )
     return "\n".join(lines)
@@ -113,18 +165,37 @@ def render_text(agents: list[dict[str, Any]]) -> str:
     required=True,
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
-def agents_command(config_path: Path, as_json: bool) -> None:
-    """Every agent and modem: last seen, health, clock offset, outbox lag."""
+@click.option(
+    "--show-numbers",
+    is_flag=True,
+    help="Phone numbers and IMSIs in full (recorded in the audit log); masked otherwise.",
+)
+def agents_command(config_path: Path, as_json: bool, show_numbers: bool) -> None:
+    """Every agent and modem: last seen, health, clock offset, outbox lag; per SIM the
+    number (masked), carrier, MVNO segment and kind of line."""
 
+    config, reports = load_settings(str(config_path))  # exit 2 with the message when bad
     try:
-        config = load_config(config_path)
         ledger = open_ledger(config.ledger.url)
     except (LedgerError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         now = time.time_ns()
         offline = config.agent_defaults.offline_after_s
-        agents = [agent_to_json(a, now, offline) for a in ledger.agents()]
+        status = ledger.agents()
+        if show_numbers:
+            # Personal data leaves the ledger: not without its line in the audit log.
+            sims = sum(1 for a in status for m in a.modems if m.sim and m.sim.msisdn)
+            arguments = {"agents": len(status), "numbers": sims, "json": as_json}
+            record(ledger, entry(AuditKind.NUMBERS_SHOWN, f"agents --show-numbers: {sims} numbers",
+                                 arguments))  # fmt: skip
+        agents = [
+            agent_to_json(a, now, offline, show_numbers=show_numbers, lines=reports.lines)
+            for a in status
+        ]
+    except LedgerError as exc:
+        click.echo(f"error: ledger: {exc}", err=True)
+        sys.exit(1)
     finally:
         ledger.close()
     if as_json:

@@ -18,6 +18,7 @@ class AuditKind(enum.StrEnum):
     REVOCATION = "revocation"  # the deny list changed
     RETENTION_RUN = "retention_run"
     CERT_ISSUE = "cert_issue"
+    NUMBERS_SHOWN = "numbers_shown"  # `agents --show-numbers`: SIM numbers in full
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+from pathlib import Path
 
-from agent.wire.records import Registration, SimInfo
-from collector.agents_cli import agent_to_json, render_text
+from click.testing import CliRunner
+
+from agent.outbox.store import Outbox
+from agent.wire.records import ModemInfo, Registration, SimInfo
+from collector.agents_cli import agent_to_json, agents_command, render_text
+from collector.ledger import open_ledger
+from collector.ledger.audit import AuditEntry
 from collector.ledger.model import AgentStatus, HealthSummary, ModemStatus
+from tests.grpc.conftest import Pki
+from tests.grpc.harness import imei_of, in_process_collector, uploader, wait_until
 
 S = 1_000_000_000
 NOW = 1_800_000_000 * S
@@ -108,3 +117,114 @@ def test_connected_but_silent_past_offline_after_is_not_up() -> None:
     assert "sz-01  connected, nothing heard  seen 10m ago" in render_text([doc])
     fresh = agent_to_json(_agent(), NOW, offline_after_s=180)
     assert fresh["up"] is True and "sz-01  connected  seen 5s ago" in render_text([fresh])
+
+
+# ------------------------------------------------------------ through the real ingest path
+
+LEDGER_CONFIG = """
+[ledger]
+url = "{url}"
+[reports.lines]
+"15300001111" = "home"   # a China Telecom number the buyer knows is its own home line
+"""
+# (MSISDN, IMSI, carrier from the IMSI, MVNO segment the agent reported): a home line, a
+# 170 MVNO line, a China Mobile number ported to China Unicom, one the override decides,
+# and a SIM that does not carry its number.
+SIMS = [
+    ("+8613812345678", "460001234567890", "china_mobile", ""),
+    ("+8617012340001", "460011234567891", "china_unicom", "170"),
+    ("+8613900004444", "460011234567892", "china_unicom", ""),
+    ("+8615300001111", "460031234567893", "china_mobile", ""),
+    ("", "460031234567894", "china_telecom", ""),
+]
+
+
+def _register(pki: Pki, ledger_url: str, tmp_path: Path) -> None:
+    """The agent registers its modems over real mTLS gRPC into the ledger."""
+    modems = [
+        ModemInfo(
+            imei=imei_of("agent-a", i),
+            model="EC25",
+            sim=SimInfo(
+                iccid=f"8986{i:016d}", imsi=imsi, msisdn=msisdn, carrier=carrier, mvno=mvno
+            ),
+        )
+        for i, (msisdn, imsi, carrier, mvno) in enumerate(SIMS)
+    ]
+
+    async def main() -> None:
+        ledger = open_ledger(ledger_url)
+        try:
+            async with in_process_collector(ledger, pki) as col:
+                up = uploader(pki, "agent-a", col.address, Outbox(tmp_path / "o.db"), modems)
+                stop = asyncio.Event()
+                task = asyncio.create_task(up.run(stop))
+                await wait_until(
+                    lambda: any(len(a.modems) == len(SIMS) for a in ledger.agents()),
+                    what="registration in the ledger",
+                )
+                stop.set()
+                await asyncio.wait_for(task, 10)
+        finally:
+            ledger.close()
+
+    asyncio.run(main())
+
+
+def _agents_cli(config: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(agents_command, ["--config", str(config), *args])
+    return result.exit_code, result.output
+
+
+def test_numbers_carrier_and_line_from_a_registered_agent(pki: Pki, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    config = tmp_path / "collector.toml"
+    config.write_text(LEDGER_CONFIG.format(url=url))
+    _register(pki, url, tmp_path)
+
+    code, out = _agents_cli(config, "--json")
+    assert code == 0, out
+    [agent] = json.loads(out)["agents"]
+    got = [(m["msisdn"], m["imsi"], m["carrier"], m["mvno"], m["mvno_segment"], m["line"])
+           for m in agent["modems"]]  # fmt: skip
+    assert got == [
+        ("+86*********78", "460**********90", "china_mobile", False, "", "home"),
+        ("+86*********01", "460**********91", "china_unicom", True, "170", "mvno"),
+        ("+86*********44", "460**********92", "china_unicom", False, "", "ported"),
+        ("+86*********11", "460**********93", "china_mobile", False, "", "home"),  # override
+        ("", "460**********94", "china_telecom", False, "", "unknown"),
+    ]
+    assert "13812345678" not in out and "460001234567890" not in out
+    entries_before = _audit(url)
+    assert entries_before == []  # masked output is no disclosure
+
+    code, text = _agents_cli(config)
+    assert code == 0, text
+    assert "msisdn=+86*********01 china_unicom line=mvno mvno=170" in text
+    assert "msisdn=+86*********44 china_unicom line=ported" in text
+    assert "13812345678" not in text
+
+    code, out = _agents_cli(config, "--json", "--show-numbers")
+    assert code == 0, out
+    shown = [(m["msisdn"], m["imsi"]) for m in json.loads(out)["agents"][0]["modems"]]
+    assert shown == [(msisdn, imsi) for msisdn, imsi, _, _ in SIMS]
+    [audit] = _audit(url)
+    assert audit.kind == "numbers_shown" and audit.outcome == "ok"
+    assert dict(audit.arguments) == {"agents": 1, "numbers": 4, "json": True}
+
+
+def _audit(url: str) -> list[AuditEntry]:
+    ledger = open_ledger(url)
+    try:
+        return ledger.audit_entries()
+    finally:
+        ledger.close()
+
+
+def test_a_bad_line_override_is_a_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "collector.toml"
+    config.write_text(LEDGER_CONFIG.format(url=f"sqlite:///{tmp_path}/l.db").replace(
+        '= "home"', '= "roaming"'))  # fmt: skip
+    code, out = _agents_cli(config)
+    assert code == 2
+    assert "collector.toml: reports.lines.15300001111: expected one of" in out
