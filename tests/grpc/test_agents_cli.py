@@ -14,8 +14,8 @@ from agent.outbox.store import Outbox
 from agent.wire.records import ModemInfo, Registration, SimInfo
 from collector.agents_cli import agent_to_json, agents_command, render_text
 from collector.ledger import open_ledger
-from collector.ledger.audit import AuditEntry
 from collector.ledger.model import AgentStatus, HealthSummary, ModemStatus
+from tests.collector.audit.test_reload_audit import entries
 from tests.grpc.conftest import Pki
 from tests.grpc.harness import imei_of, in_process_collector, uploader, wait_until
 
@@ -195,7 +195,7 @@ def test_numbers_carrier_and_line_from_a_registered_agent(pki: Pki, tmp_path: Pa
         ("", "460**********94", "china_telecom", False, "", "unknown"),
     ]
     assert "13812345678" not in out and "460001234567890" not in out
-    entries_before = _audit(url)
+    entries_before = entries(url)
     assert entries_before == []  # masked output is no disclosure
 
     code, text = _agents_cli(config)
@@ -208,17 +208,9 @@ def test_numbers_carrier_and_line_from_a_registered_agent(pki: Pki, tmp_path: Pa
     assert code == 0, out
     shown = [(m["msisdn"], m["imsi"]) for m in json.loads(out)["agents"][0]["modems"]]
     assert shown == [(msisdn, imsi) for msisdn, imsi, _, _ in SIMS]
-    [audit] = _audit(url)
+    [audit] = entries(url)
     assert audit.kind == "numbers_shown" and audit.outcome == "ok"
     assert dict(audit.arguments) == {"agents": 1, "numbers": 4, "json": True}
-
-
-def _audit(url: str) -> list[AuditEntry]:
-    ledger = open_ledger(url)
-    try:
-        return ledger.audit_entries()
-    finally:
-        ledger.close()
 
 
 def test_a_bad_line_override_is_a_config_error(tmp_path: Path) -> None:
