@@ -3,7 +3,7 @@
 Each evaluation reads the window's judged probes, submit failures and receivers from the
 ledger, asks `conditions()` what fires, lets the hysteresis `AlertEngine` decide what
 starts or ends, writes each start/end to the ledger (`alerts` table) and then posts it
-to the webhooks in the background (bounded retries; a dead webhook never stalls the
+to its channels in the background (bounded retries; a dead channel never stalls the
 evaluation loop). On start the engine is seeded with the alerts still open in the
 ledger, so a collector restart neither pages again for an ongoing alert nor forgets to
 send its end.
@@ -16,7 +16,8 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
-from typing import Any, Protocol, cast
+from datetime import UTC, tzinfo
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import structlog
@@ -35,7 +36,8 @@ from collector.alerts.engine import (
     SubmitFailure,
     conditions,
 )
-from collector.alerts.notify import Delivery, WebhookNotifier
+from collector.alerts.notify import AlertNotifier, Delivery
+from collector.alerts.summary import AlertText, summarize
 from collector.channels.advice import AdviceWatch, advise
 from collector.ledger.base import FencedError, Ledger
 from collector.ledger.health import UnmeasuredSpan
@@ -57,15 +59,11 @@ STOP_DRAIN_S = 2.0
 
 
 class Notifier(Protocol):
-    async def notify(
-        self, event: AlertEvent, *, alert_id: int, evidence_url: str = ""
-    ) -> list[Delivery]: ...
+    """Where events go (notify.AlertNotifier). `urls`: the delivery targets it claims in
+    the ledger (alert_deliveries), queued with each start/end in the same transaction."""
 
-
-class DeliveryTracking(Protocol):
-    """A notifier that claims each delivery in the ledger (WebhookNotifier)."""
-
-    urls: tuple[str, ...]
+    @property
+    def urls(self) -> tuple[str, ...]: ...
 
     async def notify(
         self,
@@ -74,6 +72,7 @@ class DeliveryTracking(Protocol):
         alert_id: int,
         evidence_url: str = "",
         only: Sequence[str] | None = None,
+        text: AlertText | None = None,
     ) -> list[Delivery]: ...
 
 
@@ -117,8 +116,10 @@ class AlertService:
         interval_s: float = 60.0,
         evidence_base_url: str = "",
         live_blind: Callable[[], Collection[str]] = frozenset,
+        tz: tzinfo = UTC,
     ) -> None:
         self._ledger = ledger
+        self._tz = tz  # of the times in the alerts' sentences ([reports] timezone)
         # Vendors this process sees unmeasured now, before the ledger has their span.
         self._live_blind = live_blind
         self._rules = rules
@@ -128,9 +129,8 @@ class AlertService:
         self._base_url = evidence_base_url
         self._engine: AlertEngine | None = None
         self._advice = AdviceWatch()  # the routing advice in force (routing_advice_changed)
-        # Webhooks whose deliveries are queued and claimed in the ledger (none for a
-        # notifier that does not track them).
-        self._urls: tuple[str, ...] = tuple(getattr(notifier, "urls", ()))
+        # The targets whose deliveries are queued and claimed in the ledger.
+        self._urls: tuple[str, ...] = notifier.urls
         self._deliveries: set[asyncio.Task[list[Delivery]]] = set()
         self.evaluations = 0
 
@@ -176,18 +176,23 @@ class AlertService:
             )
             log.warning("alert_delivery_resumed", alert_id=d.alert_id, phase=d.phase,
                         url=d.url, state=d.state)  # fmt: skip
-            self._notify(event, d.alert_id, only=(d.url,))
+            self._notify(event, d.alert_id, row.started_at_ns, only=(d.url,))
 
     def _notify(
-        self, event: AlertEvent, alert_id: int, *, only: Sequence[str] | None = None
+        self,
+        event: AlertEvent,
+        alert_id: int,
+        started_at_ns: int,
+        *,
+        only: Sequence[str] | None = None,
     ) -> None:
         since = event.at_ns - int(self._rules.window_s * NS)
         url = evidence_url(self._base_url, event, since_ns=since)
-        if only is None:
-            coro = self._notifier.notify(event, alert_id=alert_id, evidence_url=url)
-        else:
-            tracking = cast(DeliveryTracking, self._notifier)  # only when it has urls
-            coro = tracking.notify(event, alert_id=alert_id, evidence_url=url, only=only)
+        text = summarize(event, tz=self._tz, rules=self._rules, started_at_ns=started_at_ns,
+                         evidence_url=url)  # fmt: skip
+        coro = self._notifier.notify(
+            event, alert_id=alert_id, evidence_url=url, only=only, text=text
+        )
         task = asyncio.create_task(coro)
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
@@ -275,24 +280,33 @@ class AlertService:
                 # the new advice is in force from now on: the alert ends once it holds
                 s = event.subject
                 self._advice.settle(s["carrier"], s["profile"], str(event.figures["to"]))
-            alert_id = await asyncio.to_thread(self._record, event)
+            alert_id, started_at = await asyncio.to_thread(self._record, event)
             log.info("alert_started" if event.phase == "start" else "alert_ended",
                      alert_id=alert_id, kind=event.kind.value, subject=event.subject,
                      figures=dict(event.figures))  # fmt: skip
-            self._notify(event, alert_id)
+            self._notify(event, alert_id, started_at)
         return events
 
-    def _record(self, event: AlertEvent) -> int:
+    def _record(self, event: AlertEvent) -> tuple[int, int]:
+        """Write the start or end; its alert id and when the alert started."""
         kind, figures = event.kind.value, dict(event.figures)
         # The deliveries are queued in the same transaction (alert_deliveries): a holder
         # dying right after this leaves them pending for its successor (restore).
         if event.phase == "start":
-            return self._ledger.start_alert(
+            alert_id = self._ledger.start_alert(
                 kind, event.subject, at_ns=event.at_ns, figures=figures, deliver_to=self._urls
             )
-        return self._ledger.end_alert(
+            return alert_id, event.at_ns
+        subject = dict(_subject(event.subject))
+        started = [
+            r.started_at_ns
+            for r in self._ledger.open_alerts()
+            if r.kind == kind and dict(_subject(r.subject)) == subject
+        ]
+        alert_id = self._ledger.end_alert(
             kind, event.subject, at_ns=event.at_ns, figures=figures, deliver_to=self._urls
         )
+        return alert_id, min(started, default=event.at_ns)
 
     async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
         """Wait for notifications in flight; cancel those still running after timeout_s."""
@@ -341,18 +355,16 @@ def alert_service_from_config(
     clock: Callable[[], int] = time.time_ns,
     instance: str = "",
     live_blind: Callable[[], Collection[str]] = frozenset,
-) -> tuple[AlertService, WebhookNotifier]:
+) -> tuple[AlertService, AlertNotifier]:
     """Wire the service from [alerts] and [reports] (raises ConfigError). Run it with
     `async with notifier: await service.run(stop)` so the HTTP session is closed."""
 
     cfg = parse_alerts(raw_alerts, file=file)
     reports = parse_reports(raw_reports, file=file)
     base = min(cfg.backoff_initial_s, cfg.backoff_max_s)  # the cap wins, as configured
-    notifier = WebhookNotifier(
-        cfg.webhooks,
+    notifier = AlertNotifier(
+        cfg.notifiers,
         ledger=ledger,
-        hmac_secret=cfg.hmac_secret,
-        hmac_header=cfg.hmac_header,
         max_attempts=cfg.max_attempts,
         timeout_s=cfg.timeout_s,
         backoff=ExponentialBackoff(base, cfg.backoff_max_s, min_s=base / 2),
@@ -366,5 +378,6 @@ def alert_service_from_config(
         interval_s=cfg.evaluate_interval_s,
         evidence_base_url=reports.evidence_base_url,
         live_blind=live_blind,
+        tz=reports.tz,
     )
     return service, notifier

@@ -21,7 +21,7 @@ from agent.common.backoff import ExponentialBackoff
 from agent.common.tomlconfig import ConfigError
 from collector.alerts.config import parse_alerts
 from collector.alerts.engine import AlertRules
-from collector.alerts.notify import WebhookNotifier
+from collector.alerts.notify import AlertNotifier, WebhookNotifier
 from collector.alerts.service import AlertService, alert_service_from_config
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger import open_ledger
@@ -296,7 +296,8 @@ def test_alerts_config_is_strict(ledger: Any) -> None:
         file="collector.toml",
         ledger=ledger,
     )
-    assert isinstance(svc, AlertService) and isinstance(notifier, WebhookNotifier)
+    assert isinstance(svc, AlertService) and isinstance(notifier, AlertNotifier)
+    assert notifier.urls == ("https://ops.example/h",)
 
 
 def test_silent_agent_and_sick_modem_start_and_end(ledger: Any) -> None:
