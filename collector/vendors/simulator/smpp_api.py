@@ -4,10 +4,16 @@ its `on_submit` hook, so a scenario vendor with `protocol = "smpp"` can be reach
 Long messages arrive as one submit_sm (SMPP 3.4 §4.4.1) per UDH part; parts are
 acknowledged as they come and the message enters the network once every part is in, with
 one message id per part; each part id later gets its own receipt (1.3, 2.7).
+
+A receipt is in the truth once the SMSC wrote it to a bound receiver session and the ESME
+acknowledged it (the server's sent-hook), as the gateway face does: one due while no
+receiver is bound waits for the next bind, one the ESME refused temporarily
+(ESME_RX_T_APPN) is sent again, and one still queued when the run ends was never sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import structlog
@@ -28,6 +34,7 @@ _ESM_UDHI = 0x40
 _TLV_MESSAGE_PAYLOAD = 0x0424
 _SAR_TAGS = (0x020C, 0x020E, 0x020F)  # sar_msg_ref_num, sar_total_segments, _segment_seqnum
 _DATA_CODING_UCS2 = 0x08
+_REDELIVER_AFTER_S = 1.0  # a receipt the ESME could not store (ESME_RX_T_APPN) goes again
 
 _REFUSAL_STATUS = {
     RejectReason.NUMBER: CommandStatus.ESME_RINVDSTADR,
@@ -106,7 +113,10 @@ class SmppVendorSimulator:
         self._vendor: VendorScenario = network.vendor(vendor)
         self.server = SmppServer(
             SmppServerConfig(
-                accounts={self._vendor.account: self._vendor.password}, host=host, port=port
+                accounts={self._vendor.account: self._vendor.password},
+                host=host,
+                port=port,
+                redeliver_after_s=_REDELIVER_AFTER_S,
             ),
             on_submit=self._on_submit,
         )
@@ -163,9 +173,17 @@ class SmppVendorSimulator:
         return int(CommandStatus.ESME_RSYSERR)  # outage: ambiguous for the client
 
     async def emit(self, dlr: SimulatedDlr) -> bool:
+        """True once the receipt was written to a bound receiver session and acknowledged;
+        waits across a time without a receiver; False when the SMSC gave it up."""
         number = self._numbers.get(dlr.message_id)
         if number is None:
             return False
+        sent: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def on_sent(ok: bool) -> None:
+            if not sent.done():
+                sent.set_result(ok)
+
         await self.server.send_receipt(
             self._vendor.account,
             number,
@@ -177,5 +195,6 @@ class SmppVendorSimulator:
             form=self._vendor.smpp_receipt_form,
             source_addr=dlr.msisdn,
             destination_addr=self._vendor.sender,
+            on_sent=on_sent,
         )
-        return True  # sent now, or queued until the client binds again
+        return await sent

@@ -13,8 +13,8 @@ vendor simulator) returns the command_status, and the simulator later calls
 Real-vendor habits it reproduces on purpose (docs/vendors.md):
 submit_sm_resp ids in one base and receipt ids in the other (`id_style`,
 `receipt_id_style`), receipts queued while no receiver is bound and flushed on the next
-bind, and named misbehaviours (`Misbehaviour`), after jookies/jasmin's family of
-misbehaving SMSCs.
+bind (each with a sent-hook that learns when it really went out), and named
+misbehaviours (`Misbehaviour`), after jookies/jasmin's family of misbehaving SMSCs.
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ class SmppServerConfig:
     deliver_window: int = 10  # outstanding deliver_sm per session
     deliver_resp_timeout_s: float = 10.0
     slow_resp_s: float = 1.0
+    # A receipt the ESME refused temporarily (ESME_RX_T_APPN...) stays queued; it is sent
+    # again after this many seconds, or None: only on the next bind.
+    redeliver_after_s: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accounts", MappingProxyType(dict(self.accounts)))
@@ -122,6 +125,14 @@ class SubmitEvent:
 OnSubmit = Callable[[SubmitEvent], Awaitable[int]]
 """Returns the submit_sm_resp command_status (ESME_ROK to accept)."""
 
+OnSent = Callable[[bool], None]
+"""The sent-hook of one receipt, called exactly once: True when it was written to a bound
+receiver session and acknowledged ESME_ROK; False when the SMSC gave it up (the ESME
+refused it permanently, or the server closed with it still queued)."""
+
+# SMPP 3.4 §5.1.3: the ESME will never take this message; an SMSC does not retry it.
+_PERMANENT_REFUSALS = frozenset({CommandStatus.ESME_RX_P_APPN, CommandStatus.ESME_RX_R_APPN})
+
 
 async def accept_all(event: SubmitEvent) -> int:
     return CommandStatus.ESME_ROK
@@ -141,6 +152,19 @@ class ServerStats:
     receipts_sent: int = 0
     receipts_queued: int = 0
     deliver_resp_statuses: Counter[int] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    """A deliver_sm/data_sm body on its way to a receiver, with its sent-hook."""
+
+    sm: ShortMessage | DataSm
+    on_sent: OnSent | None = None
+
+    def done(self, sent: bool) -> None:
+        hook, self.on_sent = self.on_sent, None
+        if hook is not None:
+            hook(sent)
 
 
 class _TokenBucket:
@@ -272,7 +296,8 @@ class SmppServer:
         self._numbers = itertools.count(config.first_message_number)
         self._session_ids = itertools.count(1)
         self._sessions: dict[int, _Session] = {}
-        self._queued: dict[str, deque[ShortMessage | DataSm]] = {}
+        self._queued: dict[str, deque[_Outgoing]] = {}
+        self._closing = False
         self._buckets: dict[str, _TokenBucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._serve_tasks: set[asyncio.Task[object]] = set()
@@ -292,6 +317,8 @@ class SmppServer:
         return port
 
     async def close(self) -> None:
+        """Stop; receipts still queued were never sent: their sent-hooks get False."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for session in list(self._sessions.values()):
@@ -301,6 +328,9 @@ class SmppServer:
         pending = [*self._tasks, *self._serve_tasks]
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        for queue in self._queued.values():
+            while queue:
+                queue.popleft().done(False)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -537,40 +567,64 @@ class SmppServer:
             if s.system_id == system_id and s.mode in _RECEIVING_MODES and not s.closed.is_set()
         ]
 
-    async def deliver(self, system_id: str, sm: ShortMessage | DataSm) -> int | None:
+    async def deliver(
+        self, system_id: str, sm: ShortMessage | DataSm, *, on_sent: OnSent | None = None
+    ) -> int | None:
         """Send one deliver_sm (data_sm for a DataSm body) to a bound RX/TRX session of
         `system_id` (round-robin, like MavoCz/smscsim); returns the response's status, or
-        None when no session is bound or the session died first: then it is queued for
-        the next bind."""
+        None when no session is bound or the session died first: then it is queued and
+        delivered on the next bind. SMPP 3.4 leaves a receipt for an ESME that is not
+        bound to the SMSC; store-and-forward SMSCs hold it, and so does this one.
+        `on_sent` is called once the receipt's fate is known (`OnSent`)."""
+        return await self._deliver(system_id, _Outgoing(sm, on_sent))
+
+    def _requeue(self, system_id: str, out: _Outgoing) -> None:
+        if self._closing:
+            out.done(False)
+            return
+        self._queued.setdefault(system_id, deque()).append(out)
+        self.stats.receipts_queued += 1
+
+    async def _deliver(self, system_id: str, out: _Outgoing) -> int | None:
         receivers = self._receivers(system_id)
         if not receivers:
-            self._queued.setdefault(system_id, deque()).append(sm)
-            self.stats.receipts_queued += 1
+            self._requeue(system_id, out)
             return None
         session = receivers[next(self._rr) % len(receivers)]
         async with session.deliver_window:
             seq = session.next_seq()
             fut: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
             session.pending[seq] = fut
-            command = CommandId.DATA_SM if isinstance(sm, DataSm) else CommandId.DELIVER_SM
-            session.send(Pdu(command, seq, 0, sm))
+            command = CommandId.DATA_SM if isinstance(out.sm, DataSm) else CommandId.DELIVER_SM
+            session.send(Pdu(command, seq, 0, out.sm))
             if session.closed.is_set():  # died before we registered: nobody will answer
                 session.pending.pop(seq, None)
-                self._queued.setdefault(system_id, deque()).append(sm)
-                self.stats.receipts_queued += 1
+                self._requeue(system_id, out)
                 return None
             try:
                 async with asyncio.timeout(self.config.deliver_resp_timeout_s):
                     resp = await fut
             except (ConnectionResetError, TimeoutError):
-                self._queued.setdefault(system_id, deque()).append(sm)
-                self.stats.receipts_queued += 1
+                self._requeue(system_id, out)
                 return None
             finally:
                 session.pending.pop(seq, None)
+        status = resp.command_status
         self.stats.receipts_sent += 1
-        self.stats.deliver_resp_statuses[resp.command_status] += 1
-        return resp.command_status
+        self.stats.deliver_resp_statuses[status] += 1
+        if status == CommandStatus.ESME_ROK:
+            out.done(True)
+        elif status in _PERMANENT_REFUSALS:
+            out.done(False)
+        else:  # a temporary refusal (ESME_RX_T_APPN: it could not store it): send again
+            self._requeue(system_id, out)
+            if self.config.redeliver_after_s is not None:
+                self._spawn(self._redeliver_later(system_id, self.config.redeliver_after_s))
+        return status
+
+    async def _redeliver_later(self, system_id: str, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await self._flush_queue(system_id)
 
     async def send_receipt(
         self,
@@ -587,9 +641,11 @@ class SmppServer:
         ucs2: bool = False,
         source_addr: str = "",
         destination_addr: str = "",
+        on_sent: OnSent | None = None,
     ) -> int | None:
         """Push a delivery receipt for the message numbered `message_number` (ids rendered
-        in `receipt_id_style`). Returns the deliver_sm_resp status or None if queued."""
+        in `receipt_id_style`). Returns the deliver_sm_resp status or None if queued;
+        `on_sent` learns when it really went out (`OnSent`)."""
         sm = receipt_short_message(
             self.config.effective_receipt_id_style.render(message_number),
             stat,
@@ -603,15 +659,13 @@ class SmppServer:
             source_addr=source_addr,
             destination_addr=destination_addr,
         )
-        return await self.deliver(system_id, sm)
+        return await self.deliver(system_id, sm, on_sent=on_sent)
 
     async def _flush_queue(self, system_id: str) -> None:
         queue = self._queued.get(system_id)
         while queue:
-            sm = queue.popleft()
-            status = await self.deliver(system_id, sm)
+            status = await self._deliver(system_id, queue.popleft())
             if status is None:
                 return  # re-queued: no receiver again
-            if status != CommandStatus.ESME_ROK:
-                queue.append(sm)  # ESME wants it later (RX_T_APPN); try on the next bind
-                return
+            if status != CommandStatus.ESME_ROK and status not in _PERMANENT_REFUSALS:
+                return  # re-queued: the ESME wants it later; next bind or redelivery
