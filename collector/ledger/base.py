@@ -19,8 +19,10 @@ from collector.correlation.model import Verdict
 from collector.ledger.audit import AuditEntry
 from collector.ledger.channels import ChannelObservation, FailoverSend
 from collector.ledger.health import SpanChange, UnitRow, UnmeasuredSpan
+from collector.ledger.invoices import InvoiceHeader, InvoiceLine
 from collector.ledger.leases import DeliveryRow, Fence, Grant, Lease
 from collector.ledger.model import (
+    AgentSample,
     AgentStatus,
     BatchOutcome,
     GapSpan,
@@ -164,6 +166,15 @@ class Ledger(Protocol):
         ...
 
     def agents(self) -> list[AgentStatus]: ...
+
+    def agent_samples_after(self, sample_id: int, limit: int) -> list[AgentSample]:
+        """The agents' rows as each change left them (touch, connect, disconnect,
+        registration), after `sample_id` in order: the `agent` time series' source."""
+        ...
+
+    def last_agent_samples(self) -> list[AgentSample]:
+        """Each agent's latest sample."""
+        ...
 
     def gaps(self, agent_id: str | None = None) -> list[GapSpan]: ...
 
@@ -369,6 +380,13 @@ class Ledger(Protocol):
         """Observations of probes submitted in [since_ns, until_ns), by arrival time."""
         ...
 
+    def channel_observations_after(
+        self, seq: int, limit: int
+    ) -> list[tuple[int, ChannelObservation]]:
+        """Observations written after `seq` (each write takes the next seq), in seq order:
+        the `channel` time series' cursor."""
+        ...
+
     def record_failover_send(self, send: FailoverSend) -> None:
         """A probe sent through a route group's backup (idempotent by probe id)."""
         ...
@@ -460,4 +478,28 @@ class Ledger(Protocol):
 
     def settle_burst(self, name: str, state: BurstState, *, sent: int = 0, note: str = "") -> None:
         """Mark a burst done (probes sent), expired or refused (why), fenced."""
+        ...
+
+    # ------------------------------------------------------------ invoices (billing)
+
+    def import_invoice(
+        self,
+        *,
+        vendor: str,
+        source: str,
+        sha256: str,
+        currency: str,
+        lines: Sequence[InvoiceLine],
+        at_ns: int,
+    ) -> tuple[int, bool]:
+        """Store an invoice/CDR file's lines, all or none; the same file (vendor, SHA-256)
+        again adds nothing. Returns (invoice id, whether it was new)."""
+        ...
+
+    def invoices(self, vendor: str | None = None) -> list[InvoiceHeader]:
+        """Imported files, oldest first."""
+        ...
+
+    def invoice_lines(self, *, vendor: str, message_ids: Sequence[str]) -> list[InvoiceLine]:
+        """Every imported line of `vendor` billing one of `message_ids`, by file and line."""
         ...

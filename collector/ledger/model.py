@@ -158,6 +158,24 @@ class AgentStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentSample:
+    """The agent's row as it was at one change (migration 0014), for the `agent` series;
+    `prev_*` is the same agent's sample before it (0/False: none), to see a silence."""
+
+    sample_id: int
+    agent_id: str
+    site: str  # the agent's site now (as the modem series' site)
+    at_ns: int  # collector clock
+    connected: bool
+    outbox_depth: int
+    oldest_pending_ns: int  # agent clock
+    clock_offset_ms: float
+    clock_uncertainty_ms: float  # inf: never measured
+    prev_at_ns: int = 0
+    prev_connected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSms:
     agent_id: str
     uuid: str

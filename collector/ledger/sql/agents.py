@@ -15,6 +15,7 @@ from agent.wire.records import AgentRegistration, Registration, SimInfo
 from agent.wire.signing import key_id
 from collector.ledger.ingest_rules import scrub_strings
 from collector.ledger.model import (
+    AgentSample,
     AgentStatus,
     HealthSummary,
     LedgerEvent,
@@ -104,6 +105,7 @@ class AgentSql(SqlCore):
             )
             events.extend(self._register_modems(tx, reg, at_ns))
             self._insert_events(tx, events)
+            self._sample(tx, [reg.agent_id], at_ns)
         for e in events:
             if e.kind is LedgerEventKind.AGENT_SEQ_RESET:
                 log.warning("agent_seq_reset", agent_id=reg.agent_id, **e.attributes)
@@ -242,6 +244,7 @@ class AgentSql(SqlCore):
                     " WHERE agent_id = ? AND connected_via IN (?, '')",
                     (agent_id, via),
                 )
+            self._sample(tx, [agent_id], at_ns)
             self._insert_events(
                 tx,
                 [
@@ -290,6 +293,7 @@ class AgentSql(SqlCore):
                 "UPDATE agents SET connected = 0 WHERE agent_id = ? AND connected_via = ?",
                 [(a, via) for a in agents],
             )
+            self._sample(tx, agents, at_ns)
             self._insert_events(
                 tx,
                 [
@@ -333,6 +337,34 @@ class AgentSql(SqlCore):
                     opt_float(clock_uncertainty_ms),
                 ),
             )
+            self._sample(tx, [agent_id], at_ns)
+
+    def _sample(self, tx: Tx, agent_ids: Sequence[str], at_ns: int) -> None:
+        """Keep the agents' rows as they are now (migration 0014): the agent series is
+        derived from these, never from the latest row alone."""
+        tx.many(
+            "INSERT INTO agent_samples (agent_id, at_ns, connected, outbox_depth,"
+            " oldest_pending_ns, clock_offset_ms, clock_uncertainty_ms)"
+            " SELECT agent_id, ?, connected, outbox_depth, oldest_pending_ns, clock_offset_ms,"
+            " clock_uncertainty_ms FROM agents WHERE agent_id = ?",
+            [(at_ns, a) for a in agent_ids],
+        )
+
+    def agent_samples_after(self, sample_id: int, limit: int) -> list[AgentSample]:
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                f"{_SAMPLE_SELECT} WHERE s.sample_id > ? ORDER BY s.sample_id LIMIT ?",
+                (sample_id, limit),
+            )
+        return [_agent_sample(r) for r in rows]
+
+    def last_agent_samples(self) -> list[AgentSample]:
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                f"{_SAMPLE_SELECT} WHERE s.sample_id = (SELECT MAX(l.sample_id)"
+                " FROM agent_samples l WHERE l.agent_id = s.agent_id) ORDER BY s.agent_id"
+            )
+        return [_agent_sample(r) for r in rows]
 
     # ------------------------------------------------------------ views
 
@@ -374,6 +406,33 @@ class AgentSql(SqlCore):
             )
             for a in agent_rows
         ]
+
+
+# A sample with the agent's site and the agent's sample before it (index agent_id, sample_id).
+_SAMPLE_SELECT = (
+    "SELECT s.sample_id, s.agent_id, COALESCE(a.site, '') AS site, s.at_ns, s.connected,"
+    " s.outbox_depth, s.oldest_pending_ns, s.clock_offset_ms, s.clock_uncertainty_ms,"
+    " p.at_ns AS prev_at_ns, p.connected AS prev_connected"
+    " FROM agent_samples s LEFT JOIN agents a ON a.agent_id = s.agent_id"
+    " LEFT JOIN agent_samples p ON p.sample_id = (SELECT MAX(q.sample_id) FROM agent_samples q"
+    " WHERE q.agent_id = s.agent_id AND q.sample_id < s.sample_id)"
+)
+
+
+def _agent_sample(r: Row) -> AgentSample:
+    return AgentSample(
+        sample_id=int(r["sample_id"]),
+        agent_id=r["agent_id"],
+        site=r["site"],
+        at_ns=int(r["at_ns"]),
+        connected=bool(r["connected"]),
+        outbox_depth=int(r["outbox_depth"]),
+        oldest_pending_ns=int(r["oldest_pending_ns"]),
+        clock_offset_ms=float(r["clock_offset_ms"]),
+        clock_uncertainty_ms=inf(r["clock_uncertainty_ms"]),
+        prev_at_ns=int(r["prev_at_ns"] or 0),
+        prev_connected=bool(r["prev_connected"]),
+    )
 
 
 def _modem_status(m: Row) -> ModemStatus:

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from collector.ledger.channels import ChannelObservation, FailoverSend
 from collector.ledger.sql.convert import opt_float
 from collector.ledger.sql.core import SqlCore
-from collector.ledger.sql.query import Where
+from collector.ledger.sql.query import Row, Where
 
 _OBS_COLS = (
     "probe_id, vendor, carrier, profile, submitted_at_ns, arrived_at_ns, latency_s, sender,"
     " smsc, pid, dcs, record_uuid"
 )
+# One writer of channel observations at a time across processes: MAX(seq) + 1 below.
+CHANNEL_WRITE_LOCK = 0x6368616E6E656C73
 _SEND_COLS = "probe_id, route_group, primary_vendor, backup_vendor, carrier, profile, at_ns"
 
 
@@ -22,13 +24,17 @@ def _latency(x: float | None) -> float | None:
 
 class ChannelSql(SqlCore):
     def save_channel_observations(self, observations: Sequence[ChannelObservation]) -> int:
-        """Insert or replace by probe id (a re-judged probe may have arrived otherwise)."""
+        """Insert or replace by probe id (a re-judged probe may have arrived otherwise);
+        each row written gets the next `seq` (the channel series' cursor, migration 0014)."""
         with self._transaction() as tx:
+            self._serialize(tx, CHANNEL_WRITE_LOCK)
             for o in observations:
                 tx.run("DELETE FROM channel_observations WHERE probe_id = ?", (o.probe_id,))
+            top = tx.all("SELECT COALESCE(MAX(seq), 0) AS top FROM channel_observations")
+            seq = int(top[0]["top"])
             tx.many(
-                f"INSERT INTO channel_observations ({_OBS_COLS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO channel_observations ({_OBS_COLS}, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         o.probe_id,
@@ -43,8 +49,9 @@ class ChannelSql(SqlCore):
                         o.pid,
                         o.dcs,
                         o.record_uuid,
+                        seq + i,
                     )
-                    for o in observations
+                    for i, o in enumerate(observations, start=1)
                 ],
             )
         return len(observations)
@@ -64,23 +71,18 @@ class ChannelSql(SqlCore):
                 " ORDER BY arrived_at_ns, probe_id",
                 where.params,
             )
-        return [
-            ChannelObservation(
-                probe_id=r["probe_id"],
-                vendor=r["vendor"],
-                carrier=r["carrier"],
-                profile=r["profile"],
-                submitted_at_ns=int(r["submitted_at_ns"]),
-                arrived_at_ns=int(r["arrived_at_ns"]),
-                latency_s=None if r["latency_s"] is None else float(r["latency_s"]),
-                sender=r["sender"],
-                smsc=r["smsc"],
-                pid=int(r["pid"]),
-                dcs=int(r["dcs"]),
-                record_uuid=r["record_uuid"],
+        return [_observation(r) for r in rows]
+
+    def channel_observations_after(
+        self, seq: int, limit: int
+    ) -> list[tuple[int, ChannelObservation]]:
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {_OBS_COLS}, seq FROM channel_observations WHERE seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (seq, limit),
             )
-            for r in rows
-        ]
+        return [(int(r["seq"]), _observation(r)) for r in rows]
 
     def record_failover_send(self, send: FailoverSend) -> None:
         with self._transaction() as tx:
@@ -112,3 +114,20 @@ class ChannelSql(SqlCore):
             )
             for r in rows
         ]
+
+
+def _observation(r: Row) -> ChannelObservation:
+    return ChannelObservation(
+        probe_id=r["probe_id"],
+        vendor=r["vendor"],
+        carrier=r["carrier"],
+        profile=r["profile"],
+        submitted_at_ns=int(r["submitted_at_ns"]),
+        arrived_at_ns=int(r["arrived_at_ns"]),
+        latency_s=None if r["latency_s"] is None else float(r["latency_s"]),
+        sender=r["sender"],
+        smsc=r["smsc"],
+        pid=int(r["pid"]),
+        dcs=int(r["dcs"]),
+        record_uuid=r["record_uuid"],
+    )
