@@ -46,6 +46,14 @@ from agent.common.lazy_cli import LazyGroup
             "collector.reports.cli:report_command",
             "SLA report for a period (html, json, csv, md).",
         ),
+        "cost": (
+            "collector.billing.cli:cost_command",
+            "Per vendor: each billing model's charge, the vendor's bill, the over-charge.",
+        ),
+        "invoice": (
+            "collector.billing.cli:invoice_group",
+            "Import a vendor's invoice or CDR file (CSV) to check its bill.",
+        ),
         "channels": (
             "collector.channels.cli:channels_command",
             "Vendor channels, channel changes and switch-over times.",

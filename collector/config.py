@@ -15,7 +15,7 @@
 
 Optional sections owned by other modules are kept raw (`Mapping[str, Any]`) and validated
 there with agent/common/tomlconfig.py: [vendors] [probes] [timeseries] [alerts] [reports]
-[retention] [coordination].
+[retention] [coordination] [billing] (collector/billing/config.py).
 Unknown top-level keys are rejected; every error names file, key path and expectation.
 """
 
@@ -46,7 +46,16 @@ __all__ = [
     "parse_config",
 ]
 
-RAW_SECTIONS = ("vendors", "probes", "timeseries", "alerts", "reports", "retention", "coordination")
+RAW_SECTIONS = (
+    "vendors",
+    "probes",
+    "timeseries",
+    "alerts",
+    "reports",
+    "retention",
+    "coordination",
+    "billing",
+)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 _AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -142,6 +151,7 @@ class CollectorSettings:
     reports: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     retention: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     coordination: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    billing: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     def raw_section(self, name: str) -> Mapping[str, Any]:
         if name not in RAW_SECTIONS:

@@ -16,6 +16,7 @@ backend's transaction hooks); `SqliteLedger` and `PostgresLedger` fill in the ho
 | the collector's own health | health.py |
 | vendor channels and failover sends | channels.py |
 | quiet-hour suppressions, burst requests | periods.py |
+| imported invoices and CDR lines | invoices.py |
 | retention (masking, purging) and the audit log | retention.py, audit.py |
 | transactions, rows by column name, the WHERE builder | core.py, query.py, convert.py |
 """
@@ -30,6 +31,7 @@ from collector.ledger.sql.audit import AuditSql
 from collector.ledger.sql.channels import ChannelSql
 from collector.ledger.sql.health import HealthSql
 from collector.ledger.sql.ingest import IngestSql
+from collector.ledger.sql.invoices import InvoiceSql
 from collector.ledger.sql.leases import LeaseSql
 from collector.ledger.sql.periods import PeriodSql
 from collector.ledger.sql.probes import ProbeSql
@@ -54,6 +56,7 @@ class SqlLedger(
     AuditSql,
     ChannelSql,
     PeriodSql,
+    InvoiceSql,
     ABC,
 ):
     """Everything of the `Ledger` protocol; a backend adds its connection (SqlCore hooks)."""

@@ -1,0 +1,58 @@
+"""The ledger side of billing: a period's probes with their verdicts and the imported
+invoice lines that bill them, into statements (billing/statement.py)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from collector.billing.config import BillingConfig
+from collector.billing.statement import Billed, VendorStatement, statements
+from collector.ledger.base import Ledger
+from collector.ledger.probes import StoredProbe
+from collector.reports.figures import JudgedProbe
+from collector.reports.judged import load_judged
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    judged: list[JudgedProbe]
+    invoices: dict[str, dict[str, Billed]]  # vendor -> probe id -> what invoices billed
+    statements: list[VendorStatement]
+
+
+def invoice_bills(ledger: Ledger, stored: Sequence[StoredProbe]) -> dict[str, dict[str, Billed]]:
+    """vendor -> probe id -> the parts and money of the invoice lines naming its message
+    ids (a probe split into parts may be billed line by line)."""
+    by_vendor: dict[str, dict[str, str]] = defaultdict(dict)  # message id -> probe id
+    for p in stored:
+        for mid in p.message_ids:
+            by_vendor[p.plan.vendor][mid] = p.plan.probe_id
+    out: dict[str, dict[str, Billed]] = {}
+    for vendor, owner in by_vendor.items():
+        found: dict[str, list[tuple[int, float | None]]] = defaultdict(list)
+        for line in ledger.invoice_lines(vendor=vendor, message_ids=list(owner)):
+            found[owner[line.message_id]].append((line.parts, line.amount))
+        bills = {}
+        for probe_id, items in found.items():
+            amounts = [a for _, a in items]
+            amount = None if any(a is None for a in amounts) else sum(a or 0.0 for a in amounts)
+            bills[probe_id] = Billed(sum(n for n, _ in items), amount, len(items))
+        if bills:
+            out[vendor] = bills
+    return out
+
+
+def load_period(
+    ledger: Ledger,
+    billing: BillingConfig,
+    *,
+    since_ns: int,
+    until_ns: int,
+    vendor: str | None = None,
+) -> Period:
+    stored, _, judged = load_judged(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    invoices = invoice_bills(ledger, stored)
+    found = statements(judged, billing.vendors, invoices, default_currency=billing.currency)
+    return Period(judged, invoices, found)
