@@ -19,6 +19,7 @@ from collector.correlation.model import Verdict
 from collector.ledger.audit import AuditEntry
 from collector.ledger.channels import ChannelObservation, FailoverSend
 from collector.ledger.health import SpanChange, UnitRow, UnmeasuredSpan
+from collector.ledger.invoices import InvoiceHeader, InvoiceLine
 from collector.ledger.leases import DeliveryRow, Fence, Grant, Lease
 from collector.ledger.model import (
     AgentSample,
@@ -477,4 +478,28 @@ class Ledger(Protocol):
 
     def settle_burst(self, name: str, state: BurstState, *, sent: int = 0, note: str = "") -> None:
         """Mark a burst done (probes sent), expired or refused (why), fenced."""
+        ...
+
+    # ------------------------------------------------------------ invoices (billing)
+
+    def import_invoice(
+        self,
+        *,
+        vendor: str,
+        source: str,
+        sha256: str,
+        currency: str,
+        lines: Sequence[InvoiceLine],
+        at_ns: int,
+    ) -> tuple[int, bool]:
+        """Store an invoice/CDR file's lines, all or none; the same file (vendor, SHA-256)
+        again adds nothing. Returns (invoice id, whether it was new)."""
+        ...
+
+    def invoices(self, vendor: str | None = None) -> list[InvoiceHeader]:
+        """Imported files, oldest first."""
+        ...
+
+    def invoice_lines(self, *, vendor: str, message_ids: Sequence[str]) -> list[InvoiceLine]:
+        """Every imported line of `vendor` billing one of `message_ids`, by file and line."""
         ...
