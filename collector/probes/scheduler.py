@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from agent.common.logs import mask_msisdn
+from agent.common.numberplan import national
 from agent.common.units import NS
 from collector.ledger.periods import QuietSuppression
 from collector.probes.bands import DEFAULT_BANDS, HourBand, Periods, hours_allow
@@ -125,7 +126,8 @@ class Scheduler:
         self._buckets = {v.name: _Bucket(float(v.burst), start_ns) for v in vendors}
         self._lanes: list[_Lane] = []
         self._targets: dict[str, Target] = {}
-        self._pools = {carrier: tuple(ms) for carrier, ms in (pools or {}).items()}
+        # national numbers ([probes.rotation] pools), compared with the targets' (+86...)
+        self._pools = {c: tuple(national(m) for m in ms) for c, ms in (pools or {}).items()}
         self._rotating: frozenset[str] = frozenset()
         self._turn: dict[tuple[str, str], int] = defaultdict(int)  # (vendor, carrier) -> next
         for target in targets:
@@ -163,13 +165,15 @@ class Scheduler:
         return self._rotating
 
     def _reserved(self, msisdn: str) -> bool:
-        return any(msisdn in pool for pool in self._pools.values())
+        return any(national(msisdn) in pool for pool in self._pools.values())
 
     def pool(self, carrier: str) -> list[str]:
         """The SIMs a rotating vendor's probes for `carrier` go to: every known SIM of that
         carrier, probed ones and the configured reserve alike."""
         reserve = self._pools.get(carrier, ())
-        return sorted(m for m, t in self._targets.items() if t.carrier == carrier or m in reserve)
+        return sorted(
+            m for m, t in self._targets.items() if t.carrier == carrier or national(m) in reserve
+        )
 
     def _destination(self, vendor: str, msisdn: str) -> str:
         if vendor not in self._rotating:

@@ -121,6 +121,28 @@ def test_a_suspected_vendor_rotates_over_the_reserve_pool(ledger_url: str) -> No
     assert "lost" in reserve and len(reserve) == sum(white[m] for m in RESERVE)
 
 
+def test_reserve_pool_numbers_match_targets_in_international_form() -> None:
+    """The pools come national from [probes.rotation] (parse_rotation), the SIMs as agents
+    report them (+86...): a reserve SIM still gets no lanes, and rotation reaches it (the
+    demo found every vendor probing its reserve SIM when the forms were compared as is)."""
+    plans = [VendorPlan(v, ("notification",), interval_s=30, signature=SIG, rate_per_s=100)
+             for v in ("white", "honest")]  # fmt: skip
+    probed, reserve = "+86" + MSISDN_KNOWN, "+86" + MSISDN_CMCC
+    scheduler = Scheduler(
+        plans, [Target(probed, carrier="china_mobile"), Target(reserve, carrier="china_mobile")],
+        start_ns=START, rng=random.Random(3),
+        parts_of={(v, "notification"): 1 for v in ("white", "honest")},
+        pools={"china_mobile": (MSISDN_CMCC,)},
+    )  # fmt: skip
+    scheduler.set_rotation({"white"})
+    sent: Counter[tuple[str, str]] = Counter()
+    for step in range(1, 400):
+        sent.update((p.vendor, p.target.msisdn) for p in scheduler.due(START + step * 5 * NS))
+    assert sent[("honest", reserve)] == 0 and sent[("honest", probed)] > 10
+    assert abs(sent[("white", reserve)] - sent[("white", probed)]) <= 1
+    assert sent[("white", reserve)] > 10
+
+
 def test_rotation_config_names_what_is_wrong() -> None:
     import pytest
 
