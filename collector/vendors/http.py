@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
@@ -69,6 +69,11 @@ from collector.vendors.config import (
     RequestTemplate,
     TimeFormat,
     parse_json_path,
+)
+from collector.vendors.http_exchange import (
+    IncompleteExchange,
+    exchange_as_it_comes,
+    request_tracing,
 )
 
 __all__ = [
@@ -689,7 +694,8 @@ class HttpVendor:
         self._sink = dlr_sink
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._config.timeout_s)
+                timeout=aiohttp.ClientTimeout(total=self._config.timeout_s),
+                trace_configs=[request_tracing()],
             )
 
     async def close(self) -> None:
@@ -869,9 +875,16 @@ class HttpVendor:
             now_s=now_ns // 1_000_000_000,
         )
         try:
-            status, body, _ = await self._exchange(req)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"DLR pull failed: {exc!r}", vendor=self.name) from exc
+            status, body = await exchange_as_it_comes(
+                self._require_session(),
+                req.method,
+                req.url,
+                body=req.body or None,
+                headers=req.headers,
+                timeout_s=self._config.timeout_s,
+            )
+        except IncompleteExchange as exc:
+            await self._pull_incomplete(exc, req.url, read_once=not pull.per_message)
         received_at = self._clock()
         if status == 429:
             raise ThrottledError(
@@ -936,6 +949,30 @@ class HttpVendor:
             await self._quarantine_pull(body, f"DLR pull unparseable: {exc}", received_at)
             raise TransientError(f"DLR pull unparseable: {exc}", vendor=self.name) from exc
         return items, received_at
+
+    async def _pull_incomplete(
+        self, exc: IncompleteExchange, url: str, *, read_once: bool
+    ) -> NoReturn:
+        """A pull without a complete answer fails as transient (the next pull asks again: a
+        per-message query keeps its submission waiting). What arrived is quarantined raw,
+        and so is the bare fact when a read-once queue took the request and answered
+        nothing: the vendor may have handed out reports we never got."""
+        if not exc.sent and not exc.received:
+            raise TransientError(f"DLR pull failed: {exc}", vendor=self.name) from exc
+        reason = f"DLR pull incomplete: {exc}"
+        self._log.error(
+            "dlr_pull_incomplete",
+            url=url,
+            error=str(exc),
+            stalled=exc.stalled,
+            received_octets=len(exc.received),
+        )
+        if exc.received or read_once:
+            assert self._sink is not None
+            await self._sink.quarantine(
+                QuarantinedDlr(self.name, reason, exc.received, self._clock(), DlrSource.PULL)
+            )
+        raise TransientError(reason, vendor=self.name) from exc
 
     async def _quarantine_pull(self, body: bytes, reason: str, at_ns: int) -> None:
         assert self._sink is not None
