@@ -26,6 +26,21 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Bucket sizes for the arrival-rate series, 10 s to a day: the smallest one that cuts the
+# measured span into at most MAX_BUCKETS (so a short run still shows its course and a long
+# one stays readable; a year at a day each is the one case above it).
+BUCKET_STEPS_S = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+MAX_BUCKETS = 200
+
+
+def bucket_for(span_ns: int) -> int:
+    """The bucket size (s) for a series spanning `span_ns`: ~24 to MAX_BUCKETS buckets."""
+    for step in BUCKET_STEPS_S:
+        if span_ns <= step * NS * MAX_BUCKETS:
+            return step
+    return BUCKET_STEPS_S[-1]
+
+
 @dataclass(frozen=True, slots=True)
 class RatePoint:
     start_ns: int
@@ -87,7 +102,7 @@ class Report:
     thresholds: Thresholds
     prices: Mapping[str, float]
     tables: dict[str, list[Cell]]
-    rate_series: dict[str, list[RatePoint]]  # vendor -> hourly (or bucketed) arrival rate
+    rate_series: dict[str, list[RatePoint]]  # vendor -> arrival rate per bucket_s
     latencies: dict[str, list[float]]  # vendor -> arrived probes' latencies
     bucket_s: int
     filters: dict[str, str] = field(default_factory=dict)
@@ -101,6 +116,9 @@ class Report:
     sim_outliers: list[SimOutlier] = field(default_factory=list)  # reports/sims.py
     # vendor -> kind of content change -> probes (reports/content_changes.py)
     content_changes: dict[str, dict[str, int]] = field(default_factory=dict)
+    timezone: str = ""  # IANA zone the report's times are shown in ("" = that of `since`)
+    # the channel figures of the period (collector/channels/figures.py: channel_figures)
+    channels: dict[str, Any] = field(default_factory=dict)
 
     def measured_fraction(self, vendor: str) -> float | None:
         since, until = self.period_ns
@@ -141,6 +159,8 @@ class Report:
             "quiet_hours_suppressed": self.quiet_hours,
             "sim_outliers": [o.to_dict() for o in self.sim_outliers],
             "content_changes": self.content_changes,
+            "timezone": self.timezone,
+            "channels": self.channels,
         }
 
 
@@ -164,7 +184,7 @@ def build_report(
     software_version: str,
     thresholds: Thresholds | None = None,
     prices: Mapping[str, float] | None = None,
-    bucket_s: int = 3600,
+    bucket_s: int | None = None,
     progress: Callable[[str], None] | None = None,
     filters: Mapping[str, str] | None = None,
     not_measured: Mapping[str, Sequence[Gap]] | None = None,
@@ -176,12 +196,16 @@ def build_report(
     quiet_hours: Mapping[str, Mapping[str, int]] | None = None,
     line_overrides: Mapping[str, str] | None = None,
     content_changes: Mapping[str, Mapping[str, int]] | None = None,
+    timezone: str = "",
+    channels: Mapping[str, Any] | None = None,
 ) -> Report:
     """`not_measured`: each vendor's gaps (merge_gaps); a probe submitted inside one is
     left out of every figure, so rates are computed over measured time only. `day_kind`
     labels each probe's send time for the calendar breakdown; `exclude` leaves probes out
     of every figure (burst probes: measured apart in `bursts`, never in the baseline).
-    `line_overrides`: national MSISDN -> kind of line, over the derived one ([reports.lines])."""
+    `line_overrides`: national MSISDN -> kind of line, over the derived one ([reports.lines]).
+    `bucket_s`: the rate series' bucket; None chooses it from the span of the judged
+    probes' submits (bucket_for), the period's length when there are none."""
     thresholds = thresholds or Thresholds()
     gaps = dict(not_measured or {})
     excluded: dict[str, int] = defaultdict(int)
@@ -208,6 +232,12 @@ def build_report(
         progress("time series")
     buckets: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     latencies: dict[str, list[float]] = defaultdict(list)
+    if bucket_s is None:
+        sends = [
+            p.submitted_at_ns for p in all_probes if p.outcome in ("delivered", "late", "lost")
+        ]
+        span = max(sends) - min(sends) if sends else period_ns[1] - period_ns[0]
+        bucket_s = bucket_for(span)
     step = bucket_s * NS
     for p in all_probes:
         if p.outcome in ("delivered", "late", "lost"):
@@ -246,4 +276,6 @@ def build_report(
         quiet_hours={v: dict(by) for v, by in (quiet_hours or {}).items()},
         sim_outliers=sim_outliers(all_probes, alpha=thresholds.alpha),
         content_changes={v: dict(c) for v, c in (content_changes or {}).items()},
+        timezone=timezone,
+        channels=dict(channels or {}),
     )

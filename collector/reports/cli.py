@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from agent.common.logs import configure_logging
+from collector.channels.figures import channel_figures
 from collector.ledger import LedgerError, open_ledger
 from collector.probes.bands import periods_of_config
 from collector.probes.bursts import burst_of
@@ -99,6 +100,8 @@ def report_command(
             changes = change_counts(
                 stored, verdicts, received_texts(ledger, since_ns=since_ns, until_ns=until_ns)
             )
+            # read only: the collector keeps the observations current after each judging
+            channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
         except LedgerError as exc:
             raise click.ClickException(f"ledger: {exc}") from exc
         finally:
@@ -130,6 +133,8 @@ def report_command(
             quiet_hours=quiet_hour_counts(held),
             line_overrides=reports.lines,
             content_changes=changes,
+            timezone=reports.timezone,
+            channels=channels,
         )
         progress.advance(what=f"rendering {fmt}")
         text = render(report, fmt)
