@@ -18,7 +18,7 @@ from agent.wire.records import AgentRegistration, Record
 from collector.correlation.model import Verdict
 from collector.ledger.audit import AuditEntry
 from collector.ledger.channels import ChannelObservation, FailoverSend
-from collector.ledger.health import SpanChange, UnitRow, UnmeasuredSpan
+from collector.ledger.health import SpanChange, UnitChange, UnitRow, UnmeasuredSpan
 from collector.ledger.invoices import InvoiceHeader, InvoiceLine
 from collector.ledger.leases import DeliveryRow, Fence, Grant, Lease
 from collector.ledger.model import (
@@ -47,6 +47,7 @@ from collector.ledger.probes import (
     Submission,
 )
 from collector.ledger.retention import Minimisation
+from collector.ledger.rollups import RollupCheck, RollupCount, RollupValue
 from collector.quarantine import Quarantined
 
 # ---------------------------------------------------------------- errors
@@ -282,6 +283,25 @@ class Ledger(Protocol):
 
     def verdict_revisions(self, probe_id: str | None = None) -> list[Revision]: ...
 
+    def rollup_counts(
+        self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
+    ) -> list[RollupCount]:
+        """Hourly rollup rows (probes with their current verdict, counted by every field
+        the report reads) of the planned hours in [since_ns, until_ns); kept in the
+        transaction of each write that changes them (ledger/rollups.py)."""
+        ...
+
+    def rollup_values(
+        self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
+    ) -> list[RollupValue]:
+        """The exact multisets of latencies, uncertainties and delays of those hours."""
+        ...
+
+    def check_rollups(self, *, rebuild: bool = False) -> RollupCheck:
+        """Recompute the rollups from the raw rows and list every difference; `rebuild`
+        replaces the rows that differ (hours retention minimised are left alone)."""
+        ...
+
     def cursor(self, name: str) -> int:
         """A consumer's high-water mark (0 when never set)."""
         ...
@@ -406,6 +426,11 @@ class Ledger(Protocol):
         ...
 
     def collector_units(self, instance: str | None = None) -> list[UnitRow]: ...
+
+    def unit_changes_after(self, change_id: int, limit: int) -> list[UnitChange]:
+        """Every change of a unit's state, failures or restarts after `change_id`, in
+        order: the `collector_unit` time series' source."""
+        ...
 
     def unmeasured_spans(
         self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None

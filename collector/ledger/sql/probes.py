@@ -22,8 +22,8 @@ from collector.ledger.probes import (
     Submission,
 )
 from collector.ledger.sql.convert import ints, strs
-from collector.ledger.sql.core import SqlCore
 from collector.ledger.sql.query import Row, Where, chunks
+from collector.ledger.sql.rollups import RollupSql
 
 # advisory lock key (PostgreSQL) serialising verdict writes: "verdicts" in ASCII
 VERDICT_WRITE_LOCK = 0x7665726469637473
@@ -133,11 +133,12 @@ def _verdict(row: Row) -> StoredVerdict:
     )
 
 
-class ProbeSql(SqlCore):
+class ProbeSql(RollupSql):
     # ------------------------------------------------------------------ probes
     def add_probe(self, plan: ProbePlan) -> None:
         with self._transaction() as tx:
             self._check_fence(tx)  # the claim of a schedule slot, under the probing lease
+            before = self._rollup_capture(tx, [plan.probe_id])
             tx.run(
                 "INSERT INTO probes (probe_id, vendor, msisdn, profile, token, body,"
                 " expected_text, planned_at_ns, signature, parts, cost, band, carrier, mvno,"
@@ -150,10 +151,12 @@ class ProbeSql(SqlCore):
                     plan.modem_imei, plan.iccid,
                 ),
             )  # fmt: skip
+            self._rollup_follow(tx, [plan.probe_id], before)
 
     def record_submission(self, sub: Submission) -> None:
         with self._transaction() as tx:
             self._check_fence(tx)
+            before = self._rollup_capture(tx, [sub.probe_id])
             changed = tx.run(
                 "UPDATE probes SET submit_status = ?, submitted_at_ns = ?, answered_at_ns = ?,"
                 " vendor_message_ids = ?, raw_request = ?, raw_response = ?, error_kind = ?,"
@@ -171,6 +174,7 @@ class ProbeSql(SqlCore):
                     "UPDATE probes SET billed_parts = ?, billed_from = ? WHERE probe_id = ?",
                     (sub.billed_parts, sub.billed_from, sub.probe_id),
                 )
+            self._rollup_follow(tx, [sub.probe_id], before)
 
     def probes(
         self,
@@ -250,8 +254,10 @@ class ProbeSql(SqlCore):
         """(dlr_id, probe_id, id rule) for DLRs the correlation matched. A DLR that carried
         billed parts gives them to its probe when the submission reported none (the first
         such report holds: a later one cannot rewrite what was billed)."""
+        touched = [probe_id for _, probe_id, _ in matches]
         with self._transaction() as tx:
             self._check_fence(tx)
+            before = self._rollup_capture(tx, touched)
             tx.many(
                 "UPDATE dlrs SET probe_id = ?, id_rule = ? WHERE dlr_id = ?",
                 [(probe_id, rule, dlr_id) for dlr_id, probe_id, rule in matches],
@@ -264,6 +270,7 @@ class ProbeSql(SqlCore):
                     " EXISTS (SELECT 1 FROM dlrs WHERE dlr_id = ? AND billed_parts IS NOT NULL)",
                     (dlr_id, dlr_id, probe_id, dlr_id),
                 )
+            self._rollup_follow(tx, touched, before)
 
     def unattributed_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]:
         with self._transaction(write=False) as tx:
@@ -345,10 +352,11 @@ class ProbeSql(SqlCore):
                     current[r["probe_id"]] = _verdict(r)
             top = tx.all("SELECT COALESCE(MAX(change_seq), 0) AS top FROM verdicts")
             change_seq = int(top[0]["top"])
-            for v in verdicts:
-                old = current.get(v.probe_id)
-                if old is not None and old.verdict == v:
-                    continue
+            writes = [(v, current.get(v.probe_id)) for v in verdicts]
+            writes = [(v, old) for v, old in writes if old is None or old.verdict != v]
+            touched = [v.probe_id for v, _ in writes]
+            rollup_before = self._rollup_capture(tx, touched)
+            for v, old in writes:
                 change_seq += 1
                 revision = 1 if old is None else old.revision + 1
                 row = (
@@ -388,6 +396,7 @@ class ProbeSql(SqlCore):
                          before[2], after[2]),
                     )  # fmt: skip
                     revisions.append(Revision(v.probe_id, revision, at_ns, before, after))
+            self._rollup_follow(tx, touched, rollup_before)
         return revisions
 
     def verdicts(self, probe_ids: Sequence[str] | None = None) -> dict[str, StoredVerdict]:

@@ -1,0 +1,254 @@
+"""Hourly rollups kept exactly consistent with the raw probe and verdict rows (migration
+0015, collector/ledger/rollups.py).
+
+Every write that can change a rollup key (add_probe, record_submission, attribute_dlrs,
+save_verdicts) reads the touched probes' contribution before and after its change in its
+own transaction and applies the difference (`_rollup_capture`, `_rollup_follow`): a verdict
+judged again moves its probe from one row to another, never counted twice. On PostgreSQL
+the touched probe rows are locked first, so no other writer changes them between the two
+reads. `check_rollups` recomputes the rows from the raw ones, week by week (bounded
+memory), and reports (or, rebuilding, replaces) any difference.
+
+The key expressions below are the ones migration 0015 used to fill an existing ledger.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from collector.ledger.migrations import Dialect
+from collector.ledger.rollups import HOUR_NS, RollupCheck, RollupCount, RollupValue
+from collector.ledger.sql.core import SqlCore
+from collector.ledger.sql.query import Row, Tx, Where, chunks
+
+Key = tuple[Any, ...]
+
+_SENT = "CASE WHEN p.submitted_at_ns > 0 THEN p.submitted_at_ns ELSE p.planned_at_ns END"
+_PROBE_KEY = (
+    ("hour_ns", f"p.planned_at_ns / {HOUR_NS} * {HOUR_NS}"),
+    ("vendor", "p.vendor"),
+    ("sent_hour_ns", f"({_SENT}) / {HOUR_NS} * {HOUR_NS}"),
+    ("carrier", "p.carrier"),
+    ("mvno", "p.mvno"),
+    ("region", "p.region"),
+    ("profile", "p.profile"),
+    ("band", "p.band"),
+    ("msisdn", "p.msisdn"),
+    ("burst", "CASE WHEN substr(p.probe_id, 1, 6) = 'burst-' THEN 1 ELSE 0 END"),
+    ("submit_status", "p.submit_status"),
+)
+_COUNT_KEY = (
+    *_PROBE_KEY,
+    ("parts", "p.parts"),
+    ("billed_parts", "COALESCE(p.billed_parts, -1)"),
+    ("billed_from", "p.billed_from"),
+    ("outcome", "COALESCE(v.outcome, '')"),
+    ("dlr", "COALESCE(v.dlr, '')"),
+    ("dlr_claim", "COALESCE(v.dlr_claim, '')"),
+    ("content", "COALESCE(v.content, '')"),
+    ("duplicates", "COALESCE(v.duplicates, 0)"),
+    ("missing_parts", "COALESCE(v.missing_parts, '')"),
+)
+_VALUE_OF = (
+    "CASE k.kind WHEN 'latency' THEN v.latency_s WHEN 'uncertainty' THEN"
+    " v.latency_uncertainty_s WHEN 'vendor_delay' THEN v.vendor_delay_s"
+    " ELSE v.carrier_delay_s END"
+)
+_KINDS = (
+    "(SELECT 'latency' AS kind UNION ALL SELECT 'uncertainty' UNION ALL"
+    " SELECT 'vendor_delay' UNION ALL SELECT 'carrier_delay') k"
+)
+
+
+def _cols(key: Sequence[tuple[str, str]]) -> list[str]:
+    return [name for name, _ in key]
+
+
+def _count_select(where: str) -> str:
+    exprs = ", ".join(f"{e} AS {n}" for n, e in _COUNT_KEY)
+    groups = ", ".join(str(i + 1) for i in range(len(_COUNT_KEY)))
+    return (
+        f"SELECT {exprs}, COUNT(*) AS n FROM probes p"
+        f" LEFT JOIN verdicts v ON v.probe_id = p.probe_id{where} GROUP BY {groups}"
+    )
+
+
+def _value_select(where: str) -> str:
+    """`where` filters the probes (alias p) inside the join."""
+    inner = ", ".join(f"{e} AS {n}" for n, e in _PROBE_KEY)
+    names = ", ".join([*_cols(_PROBE_KEY), "kind"])
+    return (
+        f"SELECT {names}, x_value AS value, COUNT(*) AS n FROM ("
+        f"SELECT {inner}, k.kind AS kind, {_VALUE_OF} AS x_value, v.outcome AS x_outcome"
+        f" FROM probes p JOIN verdicts v ON v.probe_id = p.probe_id CROSS JOIN {_KINDS}"
+        f"{where}) x WHERE x_value IS NOT NULL"
+        " AND (kind <> 'latency' OR x_outcome IN ('delivered', 'late'))"
+        f" GROUP BY {names}, x_value"
+    )
+
+
+_COUNT_COLS = _cols(_COUNT_KEY)
+_VALUE_COLS = [*_cols(_PROBE_KEY), "kind", "value"]
+
+
+def _key(row: Row, cols: Sequence[str]) -> Key:
+    return tuple(row[c] for c in cols)
+
+
+class RollupSql(SqlCore):
+    # ------------------------------------------------------------ maintenance
+    def _rollup_capture(self, tx: Tx, probe_ids: Sequence[str]) -> tuple[Counter[Key], ...]:
+        """The rollup contribution of these probes as they are now (lock them first where
+        the backend has row locks, so it cannot change under the caller)."""
+        counts: Counter[Key] = Counter()
+        values: Counter[Key] = Counter()
+        ids = sorted(set(probe_ids))
+        for chunk in chunks(ids):
+            where = Where().among("p.probe_id", chunk)
+            if self._for_update:
+                lock = Where().among("probe_id", chunk)
+                tx.all(f"SELECT probe_id FROM probes{lock}{self._for_update}", lock.params)
+            for r in tx.all(_count_select(str(where)), where.params):
+                counts[_key(r, _COUNT_COLS)] += int(r["n"])
+            for r in tx.all(_value_select(str(where)), where.params):
+                values[_key(r, _VALUE_COLS)] += int(r["n"])
+        return counts, values
+
+    def _rollup_follow(
+        self, tx: Tx, probe_ids: Sequence[str], before: tuple[Counter[Key], ...]
+    ) -> None:
+        """Apply the difference between these probes' contribution now and `before`."""
+        after = self._rollup_capture(tx, probe_ids)
+        for table, cols, old, new in (
+            ("rollup_counts", _COUNT_COLS, before[0], after[0]),
+            ("rollup_values", _VALUE_COLS, before[1], after[1]),
+        ):
+            delta = Counter(new)
+            delta.subtract(old)
+            self._rollup_add(tx, table, cols, {k: d for k, d in delta.items() if d})
+
+    def _rollup_add(self, tx: Tx, table: str, cols: Sequence[str], delta: dict[Key, int]) -> None:
+        if not delta:
+            return
+        names = ", ".join(cols)
+        marks = ", ".join("?" * (len(cols) + 1))
+        tx.many(
+            f"INSERT INTO {table} ({names}, n) VALUES ({marks}) ON CONFLICT ({names})"
+            f" DO UPDATE SET n = {table}.n + excluded.n",
+            [(*k, d) for k, d in sorted(delta.items())],  # one lock order,
+        )
+        gone = [k for k, d in delta.items() if d < 0]
+        if gone:
+            match = " AND ".join(f"{c} = ?" for c in cols)
+            tx.many(f"DELETE FROM {table} WHERE {match} AND n = 0", gone)
+
+    # ------------------------------------------------------------ reading
+    def rollup_counts(
+        self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
+    ) -> list[RollupCount]:
+        """Rows of the planned hours in [since_ns, until_ns)."""
+        rows = self._rollup_rows("rollup_counts", _COUNT_COLS, since_ns, until_ns, vendor)
+        return [_count_row(r) for r in rows]
+
+    def rollup_values(
+        self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
+    ) -> list[RollupValue]:
+        """Value rows of the planned hours in [since_ns, until_ns)."""
+        rows = self._rollup_rows("rollup_values", _VALUE_COLS, since_ns, until_ns, vendor)
+        return [_value_row(r) for r in rows]
+
+    def _rollup_rows(
+        self, table: str, cols: Sequence[str], since: int, until: int | None, vendor: str | None
+    ) -> Sequence[Row]:
+        where = Where().add("hour_ns >= ?", since).maybe("hour_ns < ?", until)
+        where.maybe("vendor = ?", vendor)
+        names = ", ".join(cols)
+        with self._transaction(write=False) as tx:
+            return tx.all(f"SELECT {names}, n FROM {table}{where} ORDER BY {names}", where.params)
+
+    # ------------------------------------------------------------ check / rebuild
+    def check_rollups(
+        self, *, rebuild: bool = False, step_ns: int = 7 * 24 * HOUR_NS
+    ) -> RollupCheck:
+        """Recompute the rollups from the raw rows, a week of planned hours at a time;
+        report every difference, and with `rebuild` replace the rows that differ."""
+        with self._transaction(write=False) as tx:
+            span = tx.all("SELECT MIN(planned_at_ns) AS lo, MAX(planned_at_ns) AS hi FROM probes")
+            kept = tx.all("SELECT MIN(hour_ns) AS lo, MAX(hour_ns) AS hi FROM rollup_counts")
+        bounds = [int(r[c]) for r in (*span, *kept) for c in ("lo", "hi") if r[c] is not None]
+        out = RollupCheck(count_rows=0, value_rows=0, rebuilt=rebuild)
+        if not bounds:
+            return out
+        start = min(bounds) - min(bounds) % HOUR_NS
+        while start <= max(bounds):
+            self._check_window(start, start + step_ns, rebuild, out)
+            start += step_ns
+        return out
+
+    def _check_window(self, lo: int, hi: int, rebuild: bool, out: RollupCheck) -> None:
+        with self._transaction(write=rebuild) as tx:
+            if rebuild and self.dialect is Dialect.POSTGRESQL:
+                # Writers of deltas wait until the window is rebuilt (their upserts take
+                # ROW EXCLUSIVE, which this conflicts with), so none is lost or doubled.
+                tx.run("LOCK TABLE rollup_counts, rollup_values IN SHARE ROW EXCLUSIVE MODE")
+            masked = {
+                int(r["h"])
+                for r in tx.all(
+                    f"SELECT DISTINCT planned_at_ns / {HOUR_NS} * {HOUR_NS} AS h"
+                    " FROM probes WHERE planned_at_ns >= ? AND planned_at_ns < ?"
+                    " AND minimised <> ''",
+                    (lo, hi),
+                )
+            }
+            out.minimised_hours += len(masked)
+            raw = Where().add("p.planned_at_ns >= ?", lo).add("p.planned_at_ns < ?", hi)
+            for table, cols, select in (
+                ("rollup_counts", _COUNT_COLS, _count_select),
+                ("rollup_values", _VALUE_COLS, _value_select),
+            ):
+                want: Counter[Key] = Counter()
+                for r in tx.all(select(str(raw)), raw.params):
+                    want[_key(r, cols)] += int(r["n"])
+                have: Counter[Key] = Counter()
+                names = ", ".join(cols)
+                for r in tx.all(
+                    f"SELECT {names}, n FROM {table} WHERE hour_ns >= ? AND hour_ns < ?", (lo, hi)
+                ):
+                    have[_key(r, cols)] = int(r["n"])
+                if table == "rollup_counts":
+                    out.count_rows += sum(1 for k in have if k[0] not in masked)
+                else:
+                    out.value_rows += sum(1 for k in have if k[0] not in masked)
+                delta: dict[Key, int] = {}
+                for k in sorted(set(want) | set(have)):
+                    if k[0] in masked or want[k] == have[k]:
+                        continue
+                    out.differences.append((table, k, have[k], want[k]))
+                    delta[k] = want[k] - have[k]
+                if rebuild:
+                    self._rollup_add(tx, table, cols, delta)
+
+
+def _count_row(r: Row) -> RollupCount:
+    billed = int(r["billed_parts"])
+    return RollupCount(
+        hour_ns=int(r["hour_ns"]), sent_hour_ns=int(r["sent_hour_ns"]), vendor=r["vendor"],
+        carrier=r["carrier"], mvno=r["mvno"], region=r["region"], profile=r["profile"],
+        band=r["band"], msisdn=r["msisdn"], burst=bool(r["burst"]), parts=int(r["parts"]),
+        billed_parts=None if billed < 0 else billed, billed_from=r["billed_from"],
+        submit_status=r["submit_status"], outcome=r["outcome"], dlr=r["dlr"],
+        dlr_claim=r["dlr_claim"], content=r["content"], duplicates=int(r["duplicates"]),
+        missing_parts=r["missing_parts"], n=int(r["n"]),
+    )  # fmt: skip
+
+
+def _value_row(r: Row) -> RollupValue:
+    return RollupValue(
+        hour_ns=int(r["hour_ns"]), vendor=r["vendor"], sent_hour_ns=int(r["sent_hour_ns"]),
+        carrier=r["carrier"], mvno=r["mvno"], region=r["region"], profile=r["profile"],
+        band=r["band"], msisdn=r["msisdn"], burst=bool(r["burst"]),
+        submit_status=r["submit_status"], kind=r["kind"], value=float(r["value"]),
+        n=int(r["n"]),
+    )  # fmt: skip
