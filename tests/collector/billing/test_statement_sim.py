@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -71,6 +72,11 @@ def _price(t: Any) -> float:
     return LONG if t.parts > 1 else BASE
 
 
+def money(items: Any, count: Callable[[Any], int] = lambda t: t.parts) -> float:
+    """What `items` (truth records) cost at our prices, `count` parts each."""
+    return sum(count(t) * _price(t) for t in items)
+
+
 @pytest.mark.parametrize("model", [Model.ON_SUCCESS, Model.ON_SUBMIT, Model.COEFFICIENT])
 def test_each_model_and_the_vendors_bills_match_the_simulators_truth(
     ledger: Any, model: Model
@@ -98,7 +104,6 @@ def test_each_model_and_the_vendors_bills_match_the_simulators_truth(
     billing = BillingConfig(vendors={"acct": terms})
     (st,) = load_period(ledger, billing, since_ns=0, until_ns=2**62).statements
 
-    money = lambda ts, f=lambda t: t.parts: sum(f(t) * _price(t) for t in ts)  # noqa: E731
     assert st.submitted_parts == sum(t.parts for t in truth.values())
     assert st.success_parts == sum(t.parts for t in claimed)
     assert st.arrived_parts == sum(t.parts for t in arrived)
