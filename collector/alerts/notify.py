@@ -21,6 +21,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Self
 
 import aiohttp
 import structlog
@@ -69,7 +70,7 @@ class AlertNotifier:
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> AlertNotifier:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

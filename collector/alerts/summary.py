@@ -87,7 +87,7 @@ def _outage(s: Mapping[str, str], f: Mapping[str, Any], r: AlertRules) -> str:
 
 def _silent(s: Mapping[str, str], f: Mapping[str, Any], r: AlertRules) -> str:
     return (
-        f"agent {s.get('agent')} has not been heard from for "
+        f"Agent {s.get('agent')} has not been heard from for "
         f"{duration(float(f.get('silent_s', 0)))}, more than the "
         f"{duration(r.silent_after_s)} allowed"
     )
@@ -96,7 +96,7 @@ def _silent(s: Mapping[str, str], f: Mapping[str, Any], r: AlertRules) -> str:
 def _modem(s: Mapping[str, str], f: Mapping[str, Any], r: AlertRules) -> str:
     reasons = ", ".join(str(x) for x in f.get("reasons", ())) or "unhealthy"
     return (
-        f"modem {s.get('imei')} on agent {s.get('agent')} cannot receive ({reasons}); "
+        f"Modem {s.get('imei')} on agent {s.get('agent')} cannot receive ({reasons}); "
         f"its probes are inconclusive, not charged to any vendor"
     )
 
@@ -167,7 +167,7 @@ def summarize(
     tag = "ALERT" if event.phase == "start" else "RESOLVED"
     title = f"[{tag}] {TITLES[event.kind]}: {subject_text(event.subject)}"
     if event.phase == "start":
-        summary = f"{sentence[0].upper()}{sentence[1:]}, since {when(event.at_ns, tz)}."
+        summary = f"{sentence}, since {when(event.at_ns, tz)}."  # vendor ids keep their case
     else:
         began = event.at_ns if started_at_ns is None else started_at_ns
         summary = (

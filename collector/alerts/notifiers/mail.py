@@ -3,8 +3,9 @@
 `security`: "starttls" (submission, port 587: EHLO, STARTTLS, EHLO again), "ssl"
 (implicit TLS, port 465) or "none" (a relay on a trusted network, port 25). With a
 `username`, AUTH after TLS. The server's certificate is checked against the system's CAs,
-or `ca_file`. smtplib runs in a worker thread. A 4xx reply is retried after the back-off
-(the server says "later"), a 5xx reply is final; connection failures are retried.
+or `ca_file` (an untrusted certificate is final). smtplib runs in a worker thread. A 4xx
+reply is retried after the back-off (the server says "later"), a 5xx reply is final;
+connection failures are retried.
 The Message-ID is derived from the delivery id, so a repeat is recognisable.
 """
 
@@ -84,6 +85,8 @@ class EmailNotifier:
             if self.username:
                 smtp.login(self.username, self.password)
             refused = smtp.send_message(mail)
+        except ssl.SSLCertVerificationError as exc:  # a wrong CA stays wrong: final
+            return Attempt(False, False, None, f"server certificate not trusted: {exc}")
         except smtplib.SMTPRecipientsRefused as exc:
             return Attempt(False, False, None, f"recipients refused: {sorted(exc.recipients)}")
         except smtplib.SMTPResponseException as exc:

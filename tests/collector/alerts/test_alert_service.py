@@ -25,6 +25,7 @@ from collector.alerts.notify import AlertNotifier, WebhookNotifier
 from collector.alerts.service import AlertService, alert_service_from_config
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger import open_ledger
+from tests.collector.alerts.robot_servers import serve_loopback
 from tests.collector.reports.world import NS, T0, delivered, plan, registration, submit
 
 MIN = 60 * NS
@@ -58,12 +59,8 @@ class Receiver:
     async def __aenter__(self) -> Receiver:
         app = web.Application()
         app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+        self._runner, base = await serve_loopback(app)
+        self.url = f"{base}/hook"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
