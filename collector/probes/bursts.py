@@ -146,11 +146,11 @@ async def run_burst(
     clock: Callable[[], int],
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> int:
-    """Fire one burst now: `count` probes round-robin over the SIMs, evenly within
+    """Fire one burst now: `count` probes round-robin over the probed SIMs, evenly within
     `within_s`, each sent by `send(planned, probe_id, max_attempts)` without waiting for the
     previous answer (that is the load). Stops where the next probe would cross the burst's
     budget or the daily budget. Returns the number of probes sent."""
-    targets = sorted(scheduler.targets, key=lambda t: t.msisdn)
+    targets = scheduler.burst_targets(plan.vendor)  # reserve SIMs only when rotating
     if not targets:
         log.warning("burst_skipped_no_sims", burst=plan.name, vendor=plan.vendor)
         return 0

@@ -164,6 +164,15 @@ class Scheduler:
     def rotating(self) -> frozenset[str]:
         return self._rotating
 
+    def burst_targets(self, vendor: str) -> list[Target]:
+        """The SIMs a burst through `vendor` goes to: the probed ones, and the reserve pool
+        only while that vendor rotates (a reserve number stays unknown to vendors)."""
+        rotating = vendor in self._rotating
+        return sorted(
+            (t for m, t in self._targets.items() if rotating or not self._reserved(m)),
+            key=lambda t: t.msisdn,
+        )
+
     def _reserved(self, msisdn: str) -> bool:
         return any(national(msisdn) in pool for pool in self._pools.values())
 

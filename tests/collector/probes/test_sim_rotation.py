@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from collector.ledger import open_ledger
+from collector.probes.bursts import BurstPlan, run_burst
 from collector.probes.rotation import RotationConfig
 from collector.probes.runner import LedgerDlrSink, ProbeRunner, RunnerSettings
-from collector.probes.scheduler import Scheduler, Target, VendorPlan
+from collector.probes.scheduler import PlannedProbe, Scheduler, Target, VendorPlan
 from collector.vendors.simulator.inprocess import InProcessVendorSimulator
 from collector.vendors.simulator.network import CarrierNetwork, RecordingModemSink
 from collector.vendors.simulator.scenario import CHINA_TZ, parse_scenario
@@ -141,6 +142,38 @@ def test_reserve_pool_numbers_match_targets_in_international_form() -> None:
     assert sent[("honest", reserve)] == 0 and sent[("honest", probed)] > 10
     assert abs(sent[("white", reserve)] - sent[("white", probed)]) <= 1
     assert sent[("white", reserve)] > 10
+
+
+def test_a_burst_reaches_the_reserve_pool_only_through_a_rotating_vendor() -> None:
+    """A burst goes round-robin over the probed SIMs; the reserve SIM only while the
+    burst's vendor rotates (the demo's bolt burst reached its reserve SIM)."""
+    plans = [VendorPlan(v, ("verification_code",), interval_s=30, signature=SIG,
+                        rate_per_s=100) for v in ("white", "honest")]  # fmt: skip
+    probed, reserve = "+86" + MSISDN_KNOWN, "+86" + MSISDN_CMCC
+    scheduler = Scheduler(
+        plans, [Target(probed, carrier="china_mobile"), Target(reserve, carrier="china_mobile")],
+        start_ns=START, rng=random.Random(3),
+        parts_of={(v, "verification_code"): 1 for v in ("white", "honest")},
+        pools={"china_mobile": (MSISDN_CMCC,)},
+    )  # fmt: skip
+    scheduler.set_rotation({"white"})
+
+    def burst(vendor: str) -> Counter[str]:
+        reached: Counter[str] = Counter()
+
+        async def send(planned: PlannedProbe, probe_id: str, attempts: int) -> None:
+            reached[planned.target.msisdn] += 1
+
+        async def no_wait(_s: float) -> None:
+            return None
+
+        plan = BurstPlan("b", vendor, count=6, within_s=3, at="now", budget=10.0)
+        asyncio.run(run_burst(plan, scheduler, send, price_per_part=0.01, parts=1,
+                              clock=lambda: START, sleep=no_wait))  # fmt: skip
+        return reached
+
+    assert burst("honest") == {probed: 6}
+    assert burst("white") == {probed: 3, reserve: 3}
 
 
 def test_rotation_config_names_what_is_wrong() -> None:
