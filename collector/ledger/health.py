@@ -26,6 +26,20 @@ class UnitRow:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitChange:
+    """A unit's state, failures or restarts changed (migration 0014): at the state's
+    since_ns when the state changed, else when the change was written."""
+
+    change_id: int
+    instance: str
+    unit: str
+    state: str
+    failures: int
+    restarts: int
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class SpanChange:
     phase: str  # open | close
     vendor: str

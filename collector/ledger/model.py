@@ -164,7 +164,7 @@ class AgentSample:
 
     sample_id: int
     agent_id: str
-    site: str  # the agent's site now (as the modem series' site)
+    site: str  # as registered at that moment (a series tag: the same live and rebuilt)
     at_ns: int  # collector clock
     connected: bool
     outbox_depth: int

@@ -55,7 +55,9 @@ def backfill_command(config_path: str, since: str) -> None:
     async def go() -> int:
         sink = ts.make_sink()
         try:
-            writer = TimeSeriesWriter(ledger, sink, WriterSettings(), clock=time.time_ns)
+            # The live writer's settings: `up` of the agent series follows offline_after_s.
+            settings = WriterSettings(offline_after_s=config.agent_defaults.offline_after_s)
+            writer = TimeSeriesWriter(ledger, sink, settings, clock=time.time_ns)
             return await writer.backfill(since_ns)
         finally:
             await sink.close()

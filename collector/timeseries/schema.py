@@ -71,6 +71,15 @@ AGENT = Measurement(
     },
 )
 
+# One point per arrived probe, at its arrival, by the channel it came over
+# (collector/channels): channel = sender code/PID (what a change of channel changes), smsc =
+# the SMSC address of the PDU (it follows the SIM's network).
+CHANNEL = Measurement(
+    "channel",
+    ("vendor", "carrier", "profile", "channel", "smsc"),
+    {"arrived": "int", "latency_s": "float", "dcs": "int"},
+)
+
 # The collector's own health (collector/health): one point per unit and per probed vendor
 # each pass; `measured` 0 is a not-measured span of that vendor.
 COLLECTOR_UNIT = Measurement(
@@ -81,5 +90,7 @@ COLLECTOR_UNIT = Measurement(
 
 COLLECTOR_VENDOR = Measurement("collector_vendor", ("instance", "vendor"), {"measured": "int"})
 
-MEASUREMENTS = {m.name: m for m in (PROBE, ARRIVAL, MODEM, AGENT, COLLECTOR_UNIT, COLLECTOR_VENDOR)}
+MEASUREMENTS = {
+    m.name: m for m in (PROBE, ARRIVAL, MODEM, AGENT, CHANNEL, COLLECTOR_UNIT, COLLECTOR_VENDOR)
+}
 ARRIVAL_WINDOWS_S = {"5m": 300, "1h": 3600}

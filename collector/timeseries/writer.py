@@ -12,7 +12,18 @@ point twice is harmless (same measurement, tags and time overwrite).
   every pass, a window is final (cursor moves) once it closed and every probe in it
   reached give-up; rewritten when a verdict inside it is revised.
 - `modem`: every health record (cursor over ingest order).
-- `agent`: a snapshot of every agent each pass (outbox, clock, connected).
+- `agent`: every change of an agent's row the ledger kept (`agent_samples`: touch,
+  connect, disconnect, registration; cursor over the sample id), at its time; an agent
+  connected but silent for `offline_after_s` gets an `up` 0 point at the moment it went
+  silent (from its next sample, or from the clock while none came), so `up` is the
+  `agents` command's notion of up and every point follows from the ledger alone.
+- `collector_unit`: every change of a collector unit's state (cursor over `unit_changes`);
+  `collector_vendor`: `measured` 0 where a not-measured span starts, 1 where it ends.
+- `channel`: every arrived probe's channel observation (cursor over its write sequence),
+  at its arrival time (collector/channels).
+
+A backfill moves the cursors back and runs the same passes: it writes exactly the points
+the live writer wrote (tests/collector/timeseries/test_backfill.py compares them).
 """
 
 from __future__ import annotations
@@ -27,10 +38,11 @@ from dataclasses import dataclass
 import structlog
 
 from agent.common.units import NS
-from collector.health.board import measured_vendors
+from collector.channels.fingerprint import Fingerprint
 from collector.ledger.base import Ledger
-from collector.ledger.health import UnitRow
-from collector.ledger.model import AgentStatus
+from collector.ledger.channels import ChannelObservation
+from collector.ledger.health import UnitChange, UnmeasuredSpan
+from collector.ledger.model import AgentSample
 from collector.ledger.probes import HealthRow, StoredProbe
 from collector.reports.figures import JudgedProbe, aggregate
 from collector.reports.judged import judged_probe
@@ -42,6 +54,11 @@ log = structlog.get_logger("smsprobe.timeseries")
 
 PROBE_CURSOR = "timeseries.probe"
 HEALTH_CURSOR = "timeseries.modem"
+AGENT_CURSOR = "timeseries.agent"
+CHANNEL_CURSOR = "timeseries.channel"
+UNIT_CURSOR = "timeseries.collector_unit"
+SPAN_CURSOR = "timeseries.collector_vendor"  # a time: spans ending after it are rewritten
+SPAN_MARGIN_NS = 60 * NS
 
 
 def arrival_cursor(window: str) -> str:
@@ -125,43 +142,78 @@ def health_point(h: HealthRow) -> Point:
     )
 
 
-def agent_point(a: AgentStatus, now_ns: int, offline_after_s: float = 180.0) -> Point:
-    unc = a.clock_uncertainty_ms if a.clock_uncertainty_ms != float("inf") else None
+def agent_point(s: AgentSample) -> Point:
+    """The agent's row as one change left it; heard from then, so up = connected."""
+    unc = s.clock_uncertainty_ms if s.clock_uncertainty_ms != float("inf") else None
     return make_point(
         "agent",
-        {"agent": a.agent_id, "site": a.site},
+        {"agent": s.agent_id, "site": s.site},
         {
-            "outbox_depth": a.outbox_depth,
-            "clock_offset_ms": a.clock_offset_ms,
+            "outbox_depth": s.outbox_depth,
+            "clock_offset_ms": s.clock_offset_ms,
             "clock_uncertainty_ms": unc,
-            "up": int(a.up(now_ns, offline_after_s)),
+            "up": int(s.connected),
         },
-        now_ns,
+        s.at_ns,
     )
 
 
-def collector_points(rows: Sequence[UnitRow], now_ns: int) -> list[Point]:
+def silence_point(s: AgentSample, at_ns: int) -> Point:
+    """Connected but nothing heard for offline_after_s: no longer up from `at_ns`."""
+    return make_point("agent", {"agent": s.agent_id, "site": s.site}, {"up": 0}, at_ns)
+
+
+def agent_points(samples: Sequence[AgentSample], offline_after_s: float) -> list[Point]:
+    """Each sample, preceded by the silence before it when the agent was connected and
+    then heard nothing for longer than `offline_after_s`."""
+    off = int(offline_after_s * NS)
     points = []
-    states: dict[str, dict[str, str]] = defaultdict(dict)
-    for r in rows:
-        states[r.instance][r.unit] = r.state
-        points.append(
-            make_point(
-                "collector_unit",
-                {"instance": r.instance, "unit": r.unit, "kind": r.unit.split(":", 1)[0]},
-                {"up": int(r.state == "running"), "state": r.state, "failures": r.failures,
-                 "restarts": r.restarts},
-                now_ns,
-            )
+    for s in samples:
+        if s.prev_at_ns and s.prev_connected and s.at_ns - s.prev_at_ns > off:
+            points.append(silence_point(s, s.prev_at_ns + off))
+        points.append(agent_point(s))
+    return points
+
+
+def channel_point(o: ChannelObservation) -> Point:
+    """One arrival over a channel: `channel` is what a change of channel changes (sender
+    code and PID, Fingerprint.route); the SMSC follows the SIM's network and is a tag
+    beside it."""
+    fp = Fingerprint(o.sender, o.smsc, o.pid)
+    return make_point(
+        "channel",
+        {"vendor": o.vendor, "carrier": o.carrier, "profile": o.profile, "channel": fp.route,
+         "smsc": o.smsc},
+        {"arrived": 1, "latency_s": o.latency_s, "dcs": o.dcs},
+        o.arrived_at_ns,
+    )  # fmt: skip
+
+
+def unit_point(c: UnitChange) -> Point:
+    return make_point(
+        "collector_unit",
+        {"instance": c.instance, "unit": c.unit, "kind": c.unit.split(":", 1)[0]},
+        {"up": int(c.state == "running"), "state": c.state, "failures": c.failures,
+         "restarts": c.restarts},
+        c.at_ns,
+    )  # fmt: skip
+
+
+def measured_points(spans: Sequence[UnmeasuredSpan]) -> list[Point]:
+    """`measured` 0 where a not-measured span starts, 1 where one ends and no other span
+    of that instance and vendor still runs (spans of several causes overlap)."""
+    points = []
+    for s in spans:
+        tags = {"instance": s.instance, "vendor": s.vendor}
+        points.append(make_point("collector_vendor", tags, {"measured": 0}, s.start_ns))
+        end = s.end_ns
+        covered = any(
+            o.instance == s.instance and o.vendor == s.vendor and o.start_ns <= end
+            and (o.end_ns == 0 or o.end_ns > end)
+            for o in spans
         )  # fmt: skip
-    for instance, units in states.items():
-        for vendor, ok in measured_vendors(units).items():
-            points.append(
-                make_point(
-                    "collector_vendor", {"instance": instance, "vendor": vendor},
-                    {"measured": int(ok)}, now_ns,
-                )
-            )  # fmt: skip
+        if end and not covered:
+            points.append(make_point("collector_vendor", tags, {"measured": 1}, end))
     return points
 
 
@@ -202,6 +254,7 @@ class TimeSeriesWriter:
             written += await self._arrivals(window)
         written += await self._health()
         written += await self._agents()
+        written += await self._channels()
         written += await self._collector()
         self.written += written
         return written
@@ -305,29 +358,85 @@ class TimeSeriesWriter:
             total += len(rows)
 
     async def _agents(self) -> int:
-        agents = await asyncio.to_thread(self._ledger.agents)
+        off = self._settings.offline_after_s
+        total = 0
+        while True:
+            cursor = await asyncio.to_thread(self._ledger.cursor, AGENT_CURSOR)
+            samples = await asyncio.to_thread(
+                self._ledger.agent_samples_after, cursor, self._settings.batch
+            )
+            if not samples:
+                break
+            points = agent_points(samples, off)
+            await self._write(points)
+            await asyncio.to_thread(
+                self._ledger.set_cursor, AGENT_CURSOR, samples[-1].sample_id, at_ns=self._clock()
+            )
+            total += len(points)
+        # An agent silent since its latest sample: the same point its next sample would
+        # bring, written as soon as the silence is long enough (rewriting it is harmless).
         now = self._clock()
-        points = [agent_point(a, now, self._settings.offline_after_s) for a in agents]
-        await self._write(points)
-        return len(points)
+        silent = [
+            silence_point(s, s.at_ns + int(off * NS))
+            for s in await asyncio.to_thread(self._ledger.last_agent_samples)
+            if s.connected and s.at_ns + int(off * NS) <= now
+        ]
+        await self._write(silent)
+        return total + len(silent)
+
+    async def _channels(self) -> int:
+        total = 0
+        while True:
+            cursor = await asyncio.to_thread(self._ledger.cursor, CHANNEL_CURSOR)
+            rows = await asyncio.to_thread(
+                self._ledger.channel_observations_after, cursor, self._settings.batch
+            )
+            if not rows:
+                return total
+            await self._write([channel_point(o) for _, o in rows])
+            await asyncio.to_thread(
+                self._ledger.set_cursor, CHANNEL_CURSOR, rows[-1][0], at_ns=self._clock()
+            )
+            total += len(rows)
 
     async def _collector(self) -> int:
-        """The collector's own health as the ledger has it (every instance)."""
-        rows = await asyncio.to_thread(self._ledger.collector_units)
+        """The collector's own health as the ledger kept it (every instance): each unit
+        change, and the spans in which a vendor was not measured."""
+        total = 0
+        while True:
+            cursor = await asyncio.to_thread(self._ledger.cursor, UNIT_CURSOR)
+            changes = await asyncio.to_thread(
+                self._ledger.unit_changes_after, cursor, self._settings.batch
+            )
+            if not changes:
+                break
+            await self._write([unit_point(c) for c in changes])
+            await asyncio.to_thread(
+                self._ledger.set_cursor, UNIT_CURSOR, changes[-1].change_id, at_ns=self._clock()
+            )
+            total += len(changes)
+        # Spans change in place (an end is set): every span still open or ended since the
+        # last pass (a margin for clocks of other collectors) is written again.
+        since = await asyncio.to_thread(self._ledger.cursor, SPAN_CURSOR)
         now = self._clock()
-        points = collector_points(rows, now)
+        spans = await asyncio.to_thread(lambda: self._ledger.unmeasured_spans(since_ns=since))
+        points = measured_points(spans)
         await self._write(points)
-        return len(points)
+        await asyncio.to_thread(
+            self._ledger.set_cursor, SPAN_CURSOR, max(0, now - SPAN_MARGIN_NS), at_ns=now
+        )
+        return total + len(points)
 
     async def backfill(self, since_ns: int) -> int:
-        """Rebuild the series from the ledger: arrival windows from `since_ns`; probe and
-        modem points whole (rewriting a point is idempotent)."""
+        """Rebuild the series from the ledger: arrival windows from `since_ns`; probe,
+        modem, agent and channel points whole (rewriting a point is idempotent)."""
         now = self._clock()
         for window, seconds in ARRIVAL_WINDOWS_S.items():
             step = seconds * NS
             await asyncio.to_thread(
                 self._ledger.set_cursor, arrival_cursor(window), since_ns // step * step, at_ns=now
             )
-        await asyncio.to_thread(self._ledger.set_cursor, PROBE_CURSOR, 0, at_ns=now)
-        await asyncio.to_thread(self._ledger.set_cursor, HEALTH_CURSOR, 0, at_ns=now)
+        for name in (PROBE_CURSOR, HEALTH_CURSOR, AGENT_CURSOR, CHANNEL_CURSOR, UNIT_CURSOR,
+                     SPAN_CURSOR):  # fmt: skip
+            await asyncio.to_thread(self._ledger.set_cursor, name, 0, at_ns=now)
         return await self.write_once()

@@ -343,10 +343,10 @@ class AgentSql(SqlCore):
         """Keep the agents' rows as they are now (migration 0014): the agent series is
         derived from these, never from the latest row alone."""
         tx.many(
-            "INSERT INTO agent_samples (agent_id, at_ns, connected, outbox_depth,"
+            "INSERT INTO agent_samples (agent_id, site, at_ns, connected, outbox_depth,"
             " oldest_pending_ns, clock_offset_ms, clock_uncertainty_ms)"
-            " SELECT agent_id, ?, connected, outbox_depth, oldest_pending_ns, clock_offset_ms,"
-            " clock_uncertainty_ms FROM agents WHERE agent_id = ?",
+            " SELECT agent_id, site, ?, connected, outbox_depth, oldest_pending_ns,"
+            " clock_offset_ms, clock_uncertainty_ms FROM agents WHERE agent_id = ?",
             [(at_ns, a) for a in agent_ids],
         )
 
@@ -408,12 +408,12 @@ class AgentSql(SqlCore):
         ]
 
 
-# A sample with the agent's site and the agent's sample before it (index agent_id, sample_id).
+# A sample with the agent's sample before it (index agent_id, sample_id).
 _SAMPLE_SELECT = (
-    "SELECT s.sample_id, s.agent_id, COALESCE(a.site, '') AS site, s.at_ns, s.connected,"
+    "SELECT s.sample_id, s.agent_id, s.site, s.at_ns, s.connected,"
     " s.outbox_depth, s.oldest_pending_ns, s.clock_offset_ms, s.clock_uncertainty_ms,"
     " p.at_ns AS prev_at_ns, p.connected AS prev_connected"
-    " FROM agent_samples s LEFT JOIN agents a ON a.agent_id = s.agent_id"
+    " FROM agent_samples s"
     " LEFT JOIN agent_samples p ON p.sample_id = (SELECT MAX(q.sample_id) FROM agent_samples q"
     " WHERE q.agent_id = s.agent_id AND q.sample_id < s.sample_id)"
 )

@@ -11,6 +11,7 @@ from collector.ledger.health import (
     SCHEDULER_UNIT,
     STANDBY_STATE,
     SpanChange,
+    UnitChange,
     UnitRow,
     UnmeasuredSpan,
 )
@@ -38,6 +39,26 @@ class HealthSql(SqlCore):
     ) -> None:
         """Unit states (upserted, heartbeat moved) and span changes, in one transaction."""
         with self._transaction() as tx:
+            before = {
+                str(r["unit"]): (str(r["state"]), int(r["failures"]), int(r["restarts"]))
+                for r in tx.all(
+                    "SELECT unit, state, failures, restarts FROM collector_units"
+                    " WHERE instance = ?",
+                    (instance,),
+                )
+            }
+            changes = []
+            for u in units:
+                old = before.get(u.unit)
+                if old != (u.state, u.failures, u.restarts):
+                    at = u.since_ns if old is None or old[0] != u.state else u.heartbeat_ns
+                    changes.append((instance, u.unit, u.state, u.failures, u.restarts, at))
+            if changes:
+                tx.many(
+                    "INSERT INTO unit_changes (instance, unit, state, failures, restarts, at_ns)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    changes,
+                )
             for u in units:
                 values = (u.state, u.since_ns, u.heartbeat_ns, u.failures, u.restarts,
                           u.last_error, instance, u.unit)  # fmt: skip
@@ -86,6 +107,19 @@ class HealthSql(SqlCore):
             )
             for r in rows
         ]
+
+    def unit_changes_after(self, change_id: int, limit: int) -> list[UnitChange]:
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                "SELECT change_id, instance, unit, state, failures, restarts, at_ns"
+                " FROM unit_changes WHERE change_id > ? ORDER BY change_id LIMIT ?",
+                (change_id, limit),
+            )
+        return [
+            UnitChange(int(r["change_id"]), r["instance"], r["unit"], r["state"],
+                       int(r["failures"]), int(r["restarts"]), int(r["at_ns"]))
+            for r in rows
+        ]  # fmt: skip
 
     def unmeasured_spans(
         self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None

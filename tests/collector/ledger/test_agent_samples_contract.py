@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from collector.ledger.base import Ledger
+from collector.ledger.health import UnitRow
 from tests.collector.ledger.builders import registration
 from tests.collector.ledger.test_channel_contract import obs
 
@@ -43,7 +44,14 @@ def test_every_change_of_an_agent_is_a_sample(ledger: Ledger) -> None:
         ("agent-2", 5 * NS, True, 0, 0.0, math.inf, 0, False),
         ("agent-2", 6 * NS, False, 0, 0.0, math.inf, 5 * NS, True),
     ]
-    assert {s.site for s in samples if s.agent_id == "agent-1"} == {"bj-1"}  # its site now
+    # The site as registered at each moment: none before the registration.
+    assert [s.site for s in samples if s.agent_id == "agent-1"] == [
+        "",
+        "bj-1",
+        "bj-1",
+        "bj-1",
+        "bj-1",
+    ]
     assert samples[2].oldest_pending_ns == T + NS
     ids = [s.sample_id for s in samples]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
@@ -51,6 +59,29 @@ def test_every_change_of_an_agent_is_a_sample(ledger: Ledger) -> None:
     assert ledger.agent_samples_after(ids[1], 2) == samples[2:4]
     assert ledger.agent_samples_after(ids[-1], 10) == []
     assert ledger.last_agent_samples() == [samples[4], samples[6]]
+
+
+def test_every_change_of_a_collector_unit_is_kept(ledger: Ledger) -> None:
+    def save(state: str, since_s: int, beat_s: int, failures: int = 0, restarts: int = 0) -> None:
+        ledger.save_health("c1", [UnitRow("c1", "vendor:bolt", state, T + since_s * NS,
+                                          T + beat_s * NS, failures, restarts)], [])  # fmt: skip
+
+    save("starting", 0, 0)
+    save("starting", 0, 1)  # a heartbeat only: no change
+    save("backoff", 2, 2, failures=1)
+    save("backoff", 2, 3, failures=2)  # another failure in the same state: at its write
+    save("running", 4, 5, restarts=1)
+    save("running", 4, 9, restarts=1)
+    changes = ledger.unit_changes_after(0, 100)
+    got = [(c.instance, c.unit, c.state, c.failures, c.restarts, (c.at_ns - T) // NS)
+           for c in changes]  # fmt: skip
+    assert got == [
+        ("c1", "vendor:bolt", "starting", 0, 0, 0),
+        ("c1", "vendor:bolt", "backoff", 1, 0, 2),
+        ("c1", "vendor:bolt", "backoff", 2, 0, 3),
+        ("c1", "vendor:bolt", "running", 0, 1, 4),
+    ]
+    assert ledger.unit_changes_after(changes[1].change_id, 1) == [changes[2]]
 
 
 def test_channel_observations_carry_a_growing_write_sequence(ledger: Ledger) -> None:
@@ -73,6 +104,7 @@ def test_the_migration_numbers_observations_kept_before_it(ledger: Any) -> None:
         tx.run("DROP INDEX channel_observations_by_seq")
         tx.run("ALTER TABLE channel_observations DROP COLUMN seq")
         tx.run("DROP TABLE agent_samples")
+        tx.run("DROP TABLE unit_changes")
         tx.run("DELETE FROM schema_migrations WHERE version = 14")
     ledger.migrate()
     got = [(seq, o.probe_id) for seq, o in ledger.channel_observations_after(0, 10)]

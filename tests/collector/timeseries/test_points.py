@@ -37,7 +37,7 @@ def test_schema_is_enforced() -> None:
 
 def test_schema_matches_design() -> None:
     assert set(MEASUREMENTS) == {
-        "probe", "arrival", "modem", "agent", "collector_unit", "collector_vendor"
+        "probe", "arrival", "modem", "agent", "channel", "collector_unit", "collector_vendor"
     }  # fmt: skip
     assert MEASUREMENTS["probe"].tags == (
         "vendor",
