@@ -23,31 +23,15 @@ from typing import Any
 import click
 
 from agent.common.logs import configure_logging
-from agent.common.tomlconfig import ConfigError
-from collector.billing.config import BillingConfig, billing_of
 from collector.billing.invoice import InvoiceError, parse_invoice
 from collector.billing.load import load_period
+from collector.billing.settings import load_billing
 from collector.billing.statement import VendorStatement
 from collector.billing.text import CSV_HEADER, csv_rows, statement_lines, trial_lines
 from collector.billing.trial import Trial, cost_trial
-from collector.config import CollectorSettings
 from collector.ledger import LedgerError, open_ledger
-from collector.probes.config import parse_probes
 from collector.reports.config import iso
 from collector.reports.options import load_settings, parse_period
-
-
-def load_billing(config: CollectorSettings) -> BillingConfig:
-    """[billing] of the config, exit 2 on an error; registers the buyer's templates
-    ([probes.templates]) so their channel grade is known to the price rules."""
-    try:
-        if config.raw_section("probes"):
-            parse_probes(config.raw_section("probes"), file=config.source,
-                         vendor_names=set(config.vendors))  # fmt: skip
-        return billing_of(config)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
 
 
 def _trial(st: VendorStatement, n: int, rate: float | None, coefficient: float | None) -> Trial:

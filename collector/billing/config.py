@@ -80,6 +80,11 @@ class BillingConfig:
     def invoice_mapping(self, vendor: str) -> InvoiceMapping:
         return self.invoices.get(vendor) or InvoiceMapping()
 
+    def base_prices(self) -> dict[str, float]:
+        """vendor -> its base price: the flat figure of the report's tables and summary
+        (the billing section applies the whole price table)."""
+        return {v: t.price for v, t in self.vendors.items()}
+
     def budget_prices(self) -> dict[str, float]:
         """vendor -> the highest price a part can cost, for the daily probe budget."""
         return {v: t.highest_price() for v, t in self.vendors.items()}

@@ -116,6 +116,9 @@ class Report:
     sim_outliers: list[SimOutlier] = field(default_factory=list)  # reports/sims.py
     # vendor -> kind of content change -> probes (reports/content_changes.py)
     content_changes: dict[str, dict[str, int]] = field(default_factory=dict)
+    # per vendor: each billing model's charge, the vendor's bill, the over-charge
+    # (collector/billing/statement.py VendorStatement.to_dict); set by the report command
+    billing: list[dict[str, Any]] = field(default_factory=list)
     timezone: str = ""  # IANA zone the report's times are shown in ("" = that of `since`)
     # the channel figures of the period (collector/channels/figures.py: channel_figures)
     channels: dict[str, Any] = field(default_factory=dict)
@@ -159,6 +162,7 @@ class Report:
             "quiet_hours_suppressed": self.quiet_hours,
             "sim_outliers": [o.to_dict() for o in self.sim_outliers],
             "content_changes": self.content_changes,
+            "billing": self.billing,
             "timezone": self.timezone,
             "channels": self.channels,
         }

@@ -16,6 +16,9 @@ from pathlib import Path
 import click
 
 from agent.common.logs import configure_logging
+from collector.billing.load import invoice_bills
+from collector.billing.settings import load_billing
+from collector.billing.statement import statements
 from collector.channels.figures import channel_figures
 from collector.ledger import LedgerError, open_ledger
 from collector.probes.bands import periods_of_config
@@ -69,6 +72,7 @@ def report_command(
     """SLA report per vendor × carrier × region × profile × hour band × calendar day."""
     configure_logging("warning")  # stdout may be the report itself (--out -)
     config, reports = load_settings(config_path)
+    billing = load_billing(config)  # exit 2 on an error, like [reports]
     since_ns, until_ns = parse_period(since, until, reports)
     if fmt is None:
         fmt = "html" if out == "-" else _SUFFIX_FORMAT.get(Path(out).suffix.lower(), "html")
@@ -102,6 +106,7 @@ def report_command(
             )
             # read only: the collector keeps the observations current after each judging
             channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+            bills = invoice_bills(ledger, stored)  # imported invoices/CDRs, by probe
         except LedgerError as exc:
             raise click.ClickException(f"ledger: {exc}") from exc
         finally:
@@ -113,7 +118,7 @@ def report_command(
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             software_version=software_version(),
             thresholds=reports.thresholds,
-            prices=reports.prices,
+            prices=billing.base_prices(),
             progress=lambda what: progress.advance(what=what),
             filters={"vendor": vendor} if vendor else None,
             not_measured=merge_gaps(
@@ -136,6 +141,9 @@ def report_command(
             timezone=reports.timezone,
             channels=channels,
         )
+        # Every probe the vendor billed, bursts included (collector/billing/statement.py).
+        found = statements(judged, billing.vendors, bills, default_currency=billing.currency)
+        report.billing = [st.to_dict() for st in found]
         progress.advance(what=f"rendering {fmt}")
         text = render(report, fmt)
     finally:

@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Sequence
 
-from collector.reports.billing import billing_lines, html_billing
+from collector.reports.billing import html_billing, markdown_billing
 from collector.reports.build import Report
 from collector.reports.channels_section import channel_markdown, html_channels
 from collector.reports.charts import heatmap, latency_chart, rate_chart
@@ -451,10 +451,7 @@ def render_markdown(report: Report) -> str:
     lines += ["## Summary", ""]
     lines += [f"- {summary_sentence(report, c)}" for c in cells] or ["- No probes in the period."]
     lines.append("")
-    if billing_lines(report):
-        lines += ["## Billed parts: the vendor's figures against the 70/67 rule", ""]
-        lines += [f"- {line}" for line in billing_lines(report)]
-        lines.append("")
+    lines += markdown_billing(report)
     lines += channel_markdown(report)
     if report.not_measured:
         lines += ["## Not measured", ""]
