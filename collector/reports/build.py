@@ -27,16 +27,22 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
 
 
 # Bucket sizes for the arrival-rate series, 10 s to a day: the smallest one that cuts the
-# measured span into at most MAX_BUCKETS (so a short run still shows its course and a long
-# one stays readable; a year at a day each is the one case above it).
+# measured span into at most MAX_BUCKETS, and into no more buckets than a vendor's probes
+# fill with MIN_PER_BUCKET each on average (a bucket of one probe reads 0 % or 100 %). So a
+# one-minute demo shows its course in 10 s buckets, a day of probes every minute in 10 min
+# buckets, a year one point a day (the one case above MAX_BUCKETS).
 BUCKET_STEPS_S = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 MAX_BUCKETS = 200
+MIN_PER_BUCKET = 3
 
 
-def bucket_for(span_ns: int) -> int:
-    """The bucket size (s) for a series spanning `span_ns`: ~24 to MAX_BUCKETS buckets."""
+def bucket_for(span_ns: int, probes_per_vendor: float | None = None) -> int:
+    """The bucket size (s) for a series spanning `span_ns` (module constants above)."""
+    most = MAX_BUCKETS
+    if probes_per_vendor is not None:
+        most = max(1, min(MAX_BUCKETS, int(probes_per_vendor // MIN_PER_BUCKET)))
     for step in BUCKET_STEPS_S:
-        if span_ns <= step * NS * MAX_BUCKETS:
+        if span_ns < step * NS * most:
             return step
     return BUCKET_STEPS_S[-1]
 
@@ -209,7 +215,8 @@ def build_report(
     of every figure (burst probes: measured apart in `bursts`, never in the baseline).
     `line_overrides`: national MSISDN -> kind of line, over the derived one ([reports.lines]).
     `bucket_s`: the rate series' bucket; None chooses it from the span of the judged
-    probes' submits (bucket_for), the period's length when there are none."""
+    probes' submits and their number per vendor (bucket_for), the period's length when
+    there are none."""
     thresholds = thresholds or Thresholds()
     gaps = dict(not_measured or {})
     excluded: dict[str, int] = defaultdict(int)
@@ -237,11 +244,11 @@ def build_report(
     buckets: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     latencies: dict[str, list[float]] = defaultdict(list)
     if bucket_s is None:
-        sends = [
-            p.submitted_at_ns for p in all_probes if p.outcome in ("delivered", "late", "lost")
-        ]
+        counted = [p for p in all_probes if p.outcome in ("delivered", "late", "lost")]
+        sends = [p.submitted_at_ns for p in counted]
         span = max(sends) - min(sends) if sends else period_ns[1] - period_ns[0]
-        bucket_s = bucket_for(span)
+        vendors = len({p.vendor for p in counted}) or 1
+        bucket_s = bucket_for(span, len(counted) / vendors if counted else None)
     step = bucket_s * NS
     for p in all_probes:
         if p.outcome in ("delivered", "late", "lost"):

@@ -8,7 +8,7 @@ import html
 import math
 
 from agent.common.units import NS
-from collector.reports.build import Report
+from collector.reports.build import RatePoint, Report
 from collector.reports.display import pct, when
 from collector.stats import percentile
 
@@ -38,7 +38,8 @@ def rate_chart(report: Report, width: int = 900, height: int = 300) -> str:
     t0 = min(p.start_ns for p in points)
     t1 = max(p.start_ns for p in points) + step
     lows = [p.ci_low for p in points] + [report.thresholds.arrival_rate]
-    y_min = min(max(0.0, min(lows) - 0.02), 0.9)
+    # the axis starts at a round 10 % (or 90 %) below the lowest interval: ticks at whole numbers
+    y_min = min(math.floor(max(0.0, min(lows) - 0.02) * 10) / 10, 0.9)
 
     def x(t: int) -> float:
         return left + (t - t0) / max(t1 - t0, 1) * (width - left - right)
@@ -75,10 +76,25 @@ def rate_chart(report: Report, width: int = 900, height: int = 300) -> str:
             parts.append(
                 f'<polygon points="{band_top} {band_bottom}" fill="{color}" opacity=0.15 />'
             )
-        line = " ".join(
-            f"{x(p.start_ns + half):.1f},{y(p.rate):.1f}" for p in series if p.rate is not None
-        )
-        parts.append(f'<polyline points="{line}" fill=none stroke="{color}" stroke-width=2 />')
+        # one line per run of consecutive buckets: a gap with no judged probe is no data,
+        # not a straight line between its neighbours; a lone bucket gets a marker
+        runs: list[list[RatePoint]] = []
+        for p in series:
+            if p.rate is None:
+                continue
+            if runs and p.start_ns - runs[-1][-1].start_ns == step:
+                runs[-1].append(p)
+            else:
+                runs.append([p])
+        for run in runs:
+            line = " ".join(f"{x(p.start_ns + half):.1f},{y(p.rate or 0):.1f}" for p in run)
+            parts.append(f'<polyline points="{line}" fill=none stroke="{color}" stroke-width=2 />')
+            if len(run) == 1 and not few:
+                p = run[0]
+                parts.append(
+                    f"<circle cx={x(p.start_ns + half):.1f} cy={y(p.rate or 0):.1f} r=3 "
+                    f'fill="{color}" class=marker />'
+                )
         if few:  # each bucket as a point with its 95 % interval
             for p in series:
                 if p.rate is None:
@@ -112,7 +128,7 @@ def latency_chart(report: Report, width: int = 900, row: int = 36) -> str:
     vendors = [v for v, ls in report.latencies.items() if ls]
     if not vendors:
         return "<p class=muted>No arrivals in the period.</p>"
-    left, right = 120, 20
+    left, right = 120, 60  # room for the p95 label at the right end
     height = row * len(vendors) + 40
     top_value = max(max(max(ls) for ls in report.latencies.values() if ls), 1.0)
 

@@ -76,6 +76,7 @@ DETAILS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("DLR truth, content, billing and the SLA test", TRUTH_COLUMNS),
 )
 COLUMNS = MAIN_COLUMNS + COUNT_COLUMNS + LATENCY_COLUMNS + TRUTH_COLUMNS
+WORD_COLUMNS = frozenset({"sla_short", "sla"})  # sentences: left-aligned, width-capped
 
 
 def _row(cell: Cell, thresholds: Thresholds) -> dict[str, str]:
@@ -119,14 +120,19 @@ def _html_table(
     columns: Sequence[tuple[str, str]],
     thresholds: Thresholds,
 ) -> str:
-    head = "".join(f"<th>{html.escape(d)}</th>" for d in dims)
+    head = "".join(f"<th class=key>{html.escape(d)}</th>" for d in dims)
     head += "".join(f"<th>{html.escape(title)}</th>" for _, title in columns)
     body = []
     for cell in cells:
         row = _row(cell, thresholds)
         cls = {"breach": "breach", "met": "met"}.get(cell.sla, "")
         tds = "".join(f"<td class=key>{html.escape(cell.key[d])}</td>" for d in dims)
-        tds += "".join(f"<td>{html.escape(row[k])}</td>" for k, _ in columns)
+        tds += "".join(
+            f"<td class=words>{html.escape(row[k])}</td>"
+            if k in WORD_COLUMNS
+            else f"<td>{html.escape(row[k])}</td>"
+            for k, _ in columns
+        )
         body.append(f"<tr class='{cls}'>{tds}</tr>")
     return (
         f"<table class=figures><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -241,8 +247,9 @@ h3{margin:1.2em 0 .3em;font-size:1.1em}
 .muted,.small{color:#666} .small{font-size:11px}
 table{border-collapse:collapse;margin:.6em 0;font-size:12px;max-width:100%}
 th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;vertical-align:top;overflow-wrap:break-word}
-th{background:#f4f4f4} td:first-child,th:first-child,td.key{text-align:left}
-table.summary td{text-align:left} table.summary td:nth-child(2){max-width:32em}
+th{background:#f4f4f4;word-break:keep-all} td:first-child,th:first-child,td.key,th.key{text-align:left}
+table.summary td,table.summary th{text-align:left} table.summary td:nth-child(2){max-width:32em}
+td.words{text-align:left;max-width:26em}
 tr.breach td{background:#fde2e2} tr.met td{background:#e6f4e6}
 .heat td{text-align:center;min-width:7em}
 details{margin:.2em 0 .6em} summary{cursor:pointer;color:#345;font-size:12px}
@@ -256,7 +263,8 @@ ul.plain li{margin:.3em 0}
  h2{break-after:avoid;page-break-after:avoid;margin-top:1em}
  h3{break-after:avoid;page-break-after:avoid}
  table{font-size:7.5pt;width:auto;max-width:100%}
- th,td{padding:2px 4px;overflow-wrap:anywhere}
+ th,td{padding:2px 4px} td{overflow-wrap:anywhere}
+ th{overflow-wrap:normal;word-break:keep-all} td.key,table.summary td:first-child{overflow-wrap:normal}
  thead{display:table-header-group}
  tr,svg,.chart,figure,li{break-inside:avoid;page-break-inside:avoid}
  table.heat,table.summary{break-inside:avoid;page-break-inside:avoid}
@@ -272,7 +280,7 @@ ul.plain li{margin:.3em 0}
 def render_html(report: Report) -> str:
     zone = zone_label(report)
     since, until = stamp(report, report.since), stamp(report, report.until)
-    title = f"smsprobe SLA report {since} – {until} ({zone})"
+    title = f"smsprobe SLA report {since} – {until}, {zone}"
     tables = "".join(_html_breakdown(report, t, name, dims) for t, name, dims in BREAKDOWN_SECTIONS)
     filters = ", ".join(f"{k}={v}" for k, v in report.filters.items()) or "none"
     t = report.thresholds
@@ -439,7 +447,7 @@ def render_markdown(report: Report) -> str:
     zone = zone_label(report)
     lines = [
         f"# smsprobe SLA report {stamp(report, report.since)} – {stamp(report, report.until)}"
-        f" ({zone})",
+        f", {zone}",
         "",
     ]
     lines.append(
