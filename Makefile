@@ -24,14 +24,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Real servers the integration tests start on loopback: InfluxDB 1.x, VictoriaMetrics
-# (v2 write API), PostgreSQL, Chromium (report rendering); and the npm `smpp` package as an
-# independent SMPP peer.
+# (v2 write API), PostgreSQL, Chromium (report rendering) with a CJK font (fonts-noto-cjk:
+# the report's Chinese headers, named in its CSS font fallbacks); and the npm `smpp`
+# package as an independent SMPP peer.
 servers:
 	@need=""; \
 	command -v influxd >/dev/null || need="$$need influxdb"; \
 	command -v victoria-metrics >/dev/null || need="$$need victoria-metrics"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
+	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || need="$$need fonts-noto-cjk"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing Debian packages:$$need"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \

@@ -38,7 +38,7 @@ MEASURE = """(() => {
   const doc = document.documentElement;
   const tables = [...document.querySelectorAll('table')].map((t, i) => ({
     i, width: t.getBoundingClientRect().width, right: t.getBoundingClientRect().right,
-    scroll: t.scrollWidth,
+    scroll: t.scrollWidth, visible: t.checkVisibility(),
     headers: [...t.querySelectorAll('thead th')].map(th => th.textContent),
   }));
   return {page: doc.clientWidth, scroll: doc.scrollWidth, tables};
@@ -116,7 +116,9 @@ def test_html_report_shows_and_prints_on_a4_landscape(world: Path, tmp_path: Pat
         for t in m["tables"]:
             assert t["right"] <= m["page"] + 0.5 and t["scroll"] <= t["width"] + 1, (view, t)
     printed = seen["printed"]["tables"]
-    assert all(t["width"] > 0 for t in printed)  # details are printed, not hidden
+    # Detail tables are collapsed on screen and printed in full.
+    assert sum(not t["visible"] for t in seen["on_screen"]["tables"]) >= 20
+    assert all(t["visible"] for t in printed)
     headers = {h for t in printed for h in t["headers"]}
     assert len(printed) >= 20 and len(headers) >= 40
 
