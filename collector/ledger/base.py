@@ -299,7 +299,8 @@ class Ledger(Protocol):
 
     def check_rollups(self, *, rebuild: bool = False) -> RollupCheck:
         """Recompute the rollups from the raw rows and list every difference; `rebuild`
-        replaces the rows that differ (hours retention minimised are left alone)."""
+        replaces them with the recomputed rows instead (hours holding probes retention
+        minimised are left alone: their rollups keep the SIMs the rows no longer show)."""
         ...
 
     def cursor(self, name: str) -> int:

@@ -172,8 +172,9 @@ class RollupSql(SqlCore):
     def check_rollups(
         self, *, rebuild: bool = False, step_ns: int = 7 * 24 * HOUR_NS
     ) -> RollupCheck:
-        """Recompute the rollups from the raw rows, a week of planned hours at a time;
-        report every difference, and with `rebuild` replace the rows that differ."""
+        """Recompute the rollups from the raw rows, a week of planned hours at a time (one
+        transaction each), and report every difference; `rebuild` replaces the rows with
+        the recomputed ones instead (in SQL, no comparison)."""
         with self._transaction(write=False) as tx:
             span = tx.all("SELECT MIN(planned_at_ns) AS lo, MAX(planned_at_ns) AS hi FROM probes")
             kept = tx.all("SELECT MIN(hour_ns) AS lo, MAX(hour_ns) AS hi FROM rollup_counts")
@@ -193,42 +194,49 @@ class RollupSql(SqlCore):
                 # Writers of deltas wait until the window is rebuilt (their upserts take
                 # ROW EXCLUSIVE, which this conflicts with), so none is lost or doubled.
                 tx.run("LOCK TABLE rollup_counts, rollup_values IN SHARE ROW EXCLUSIVE MODE")
-            masked = {
-                int(r["h"])
-                for r in tx.all(
-                    f"SELECT DISTINCT planned_at_ns / {HOUR_NS} * {HOUR_NS} AS h"
-                    " FROM probes WHERE planned_at_ns >= ? AND planned_at_ns < ?"
-                    " AND minimised <> ''",
-                    (lo, hi),
-                )
-            }
+            masked_sql = (
+                f"SELECT DISTINCT planned_at_ns / {HOUR_NS} * {HOUR_NS} AS h FROM probes"
+                " WHERE planned_at_ns >= ? AND planned_at_ns < ? AND minimised <> ''"
+            )
+            masked = {int(r["h"]) for r in tx.all(masked_sql, (lo, hi))}
             out.minimised_hours += len(masked)
             raw = Where().add("p.planned_at_ns >= ?", lo).add("p.planned_at_ns < ?", hi)
             for table, cols, select in (
                 ("rollup_counts", _COUNT_COLS, _count_select),
                 ("rollup_values", _VALUE_COLS, _value_select),
             ):
+                names = ", ".join(cols)
+                if rebuild:  # replace the window's rows in SQL, minimised hours kept
+                    keep = f" AND hour_ns NOT IN ({masked_sql})"
+                    tx.run(f"DELETE FROM {table} WHERE hour_ns >= ? AND hour_ns < ?{keep}",
+                           (lo, hi, lo, hi))  # fmt: skip
+                    out.differences.clear()
+                    rows = tx.run(
+                        f"INSERT INTO {table} ({names}, n) SELECT * FROM"
+                        f" ({select(str(raw))}) w WHERE hour_ns NOT IN ({masked_sql})",
+                        (*raw.params, lo, hi),
+                    )
+                    if table == "rollup_counts":
+                        out.count_rows += rows
+                    else:
+                        out.value_rows += rows
+                    continue
                 want: Counter[Key] = Counter()
                 for r in tx.all(select(str(raw)), raw.params):
                     want[_key(r, cols)] += int(r["n"])
                 have: Counter[Key] = Counter()
-                names = ", ".join(cols)
                 for r in tx.all(
                     f"SELECT {names}, n FROM {table} WHERE hour_ns >= ? AND hour_ns < ?", (lo, hi)
                 ):
                     have[_key(r, cols)] = int(r["n"])
+                kept = sum(1 for k in have if k[0] not in masked)
                 if table == "rollup_counts":
-                    out.count_rows += sum(1 for k in have if k[0] not in masked)
+                    out.count_rows += kept
                 else:
-                    out.value_rows += sum(1 for k in have if k[0] not in masked)
-                delta: dict[Key, int] = {}
+                    out.value_rows += kept
                 for k in sorted(set(want) | set(have)):
-                    if k[0] in masked or want[k] == have[k]:
-                        continue
-                    out.differences.append((table, k, have[k], want[k]))
-                    delta[k] = want[k] - have[k]
-                if rebuild:
-                    self._rollup_add(tx, table, cols, delta)
+                    if k[0] not in masked and want[k] != have[k]:
+                        out.differences.append((table, k, have[k], want[k]))
 
 
 def _count_row(r: Row) -> RollupCount:
