@@ -9,10 +9,12 @@ The typed result is frozen; `HttpVendor` never sees raw dicts.
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 from types import MappingProxyType
 
 from agent.common.tomlconfig import ConfigError, Table, join_key
@@ -31,6 +33,7 @@ __all__ = [
     "RequestTemplate",
     "SubmitConfig",
     "TimeFormat",
+    "ca_file_context",
     "parse_http_vendor",
     "parse_json_path",
 ]
@@ -194,6 +197,9 @@ class HttpVendorConfig:
     # probe content profile -> the vendor's approved template code ({template_id} when the
     # probe names none): Alibaba/Tencent send a template code and its parameters, not text
     templates: Mapping[str, str] = field(default_factory=dict)
+    # PEM CA certificates the vendor's https:// certificate must chain to, instead of the
+    # system's trust store (a private CA, a test CA); None: the system's
+    ca_file: Path | None = None
 
 
 # --------------------------------------------------------------------------- parsing
@@ -462,6 +468,16 @@ def parse_http_vendor(
         raise ConfigError(
             file, t.key_path("dlr_push"), expected, problem=f"expected {expected}, got neither"
         )
+    ca_file = t.get_path("ca_file", None, base_dir=Path(file).parent)
+    if ca_file is not None:
+        if not base_url.startswith("https://"):
+            raise t.error("ca_file", "no ca_file: base_url is not https://", str(ca_file))
+        try:
+            ca_file_context(ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                file, t.key_path("ca_file"), "", problem=f"{ca_file}: {_ca_problem(exc)}"
+            ) from None
     config = HttpVendorConfig(
         name=name,
         base_url=base_url,
@@ -478,9 +494,27 @@ def parse_http_vendor(
         dlr_push=push,
         dlr_pull=pull,
         templates=MappingProxyType(_templates(t)),
+        ca_file=ca_file,
     )
     t.finish()
     return config
+
+
+def ca_file_context(ca_file: Path) -> ssl.SSLContext:
+    """A client TLS context that trusts only the CA certificates in `ca_file` (PEM), with
+    host name checking. Raises OSError (unreadable) or ssl.SSLError (no PEM certificate)."""
+    # With cafile the system's store is not loaded; a file without PEM certificates
+    # raises SSLError, an empty one loads nothing (checked).
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+    if not context.cert_store_stats()["x509"]:
+        raise ssl.SSLError(f"no certificate in {ca_file}")
+    return context
+
+
+def _ca_problem(exc: OSError | ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return f"expected PEM CA certificates ({exc.reason or exc})"
+    return f"cannot read it: {exc.strerror or exc}"
 
 
 def _networks(t: Table, key: str) -> tuple[IPv4Network | IPv6Network, ...]:

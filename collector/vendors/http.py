@@ -68,12 +68,14 @@ from collector.vendors.config import (
     PushSignature,
     RequestTemplate,
     TimeFormat,
+    ca_file_context,
     parse_json_path,
 )
 from collector.vendors.http_exchange import (
     IncompleteExchange,
     exchange_as_it_comes,
     request_tracing,
+    tls_failure,
 )
 
 __all__ = [
@@ -644,6 +646,24 @@ def verify_push_signature(
 # --------------------------------------------------------------------------- adapter
 
 
+def _tls_error(
+    exc: BaseException, config: HttpVendorConfig, raw_request: bytes = b""
+) -> AuthFailedError | None:
+    """A certificate the vendor's TLS handshake did not prove: nothing was sent, and
+    nothing will be until the trust is fixed (`ca_file`, or the vendor's certificate)."""
+    why = tls_failure(exc)
+    if why is None:
+        return None
+    trust = f"ca_file {config.ca_file}" if config.ca_file else "the system's CA certificates"
+    host = urlsplit(config.base_url).netloc
+    log.error("vendor_tls_failed", vendor=config.name, host=host, trust=trust, error=why)
+    return AuthFailedError(
+        f"TLS: the certificate of {host} is not trusted by {trust}: {why}",
+        vendor=config.name,
+        raw_request=raw_request,
+    )
+
+
 def _transport_error(exc: BaseException, vendor: str, raw_request: bytes) -> VendorError:
     """Exchanges without an answer: refused connects are safe to retry, anything after the
     request may have left is ambiguous (docs/vendors.md)."""
@@ -693,9 +713,13 @@ class HttpVendor:
     async def start(self, dlr_sink: DlrSink) -> None:
         self._sink = dlr_sink
         if self._session is None:
+            ca_file = self._config.ca_file
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._config.timeout_s),
                 trace_configs=[request_tracing()],
+                connector=aiohttp.TCPConnector(
+                    ssl=ca_file_context(ca_file) if ca_file is not None else True
+                ),
             )
 
     async def close(self) -> None:
@@ -730,7 +754,9 @@ class HttpVendor:
         try:
             status, body, retry_after = await self._exchange(req)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            error = _transport_error(exc, self.name, req.evidence)
+            error = _tls_error(exc, self._config, req.evidence) or _transport_error(
+                exc, self.name, req.evidence
+            )
             self._log.warning("vendor_submit_failed", probe_id=sms.probe_id, error=error.kind)
             raise error from exc
         try:
@@ -957,6 +983,9 @@ class HttpVendor:
         per-message query keeps its submission waiting). What arrived is quarantined raw,
         and so is the bare fact when a read-once queue took the request and answered
         nothing: the vendor may have handed out reports we never got."""
+        tls = _tls_error(exc.__cause__, self._config) if exc.__cause__ else None
+        if tls is not None:
+            raise tls from exc
         if not exc.sent and not exc.received:
             raise TransientError(f"DLR pull failed: {exc}", vendor=self.name) from exc
         reason = f"DLR pull incomplete: {exc}"

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import aiohttp
 
-__all__ = ["IncompleteExchange", "exchange_as_it_comes", "request_tracing"]
+__all__ = ["IncompleteExchange", "exchange_as_it_comes", "request_tracing", "tls_failure"]
 
 
 @dataclass(slots=True)
@@ -102,3 +102,14 @@ async def exchange_as_it_comes(
             sent=progress.sent,
             stalled=False,
         ) from exc
+
+
+def tls_failure(exc: BaseException) -> str | None:
+    """What a failed TLS handshake says (e.g. "unable to get local issuer certificate",
+    a host name mismatch), or None when `exc` is no TLS failure."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cert = exc.certificate_error
+        return str(getattr(cert, "verify_message", "") or cert)
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return str(exc)
+    return None

@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import re
+import ssl
 import time
 import uuid
 from collections.abc import Mapping
@@ -198,9 +199,15 @@ class AliyunSmsApiSimulator(_CloudApi):
     it with its own to tell a wrong AccessKeySecret)."""
 
     def __init__(
-        self, network: CarrierNetwork, vendor: str, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        network: CarrierNetwork,
+        vendor: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(network, vendor, host=host, port=port)
+        super().__init__(network, vendor, host=host, port=port, tls=tls)
         self._sent: dict[str, dict[str, Any]] = {}  # BizId -> its QuerySendDetails record
         self._seen_nonces: dict[str, float] = {}
 

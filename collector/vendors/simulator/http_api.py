@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -72,11 +73,14 @@ class HttpVendorSimulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """`tls`: serve HTTPS with this server context (its certificate and key)."""
         self._network = network
         self._vendor: VendorScenario = network.vendor(vendor)
         self._host = host
         self._port = port
+        self._tls = tls
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
         self._pull_queue: deque[dict[str, Any]] = deque()
@@ -93,7 +97,8 @@ class HttpVendorSimulator:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self._host}:{self.port}"
 
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
@@ -105,7 +110,7 @@ class HttpVendorSimulator:
     async def start(self) -> None:
         runner = web.AppRunner(self.make_app(), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, self._host, self._port).start()
+        await web.TCPSite(runner, self._host, self._port, ssl_context=self._tls).start()
         self._runner = runner
         self._bound_port = int(runner.addresses[0][1])
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5.0))

@@ -7,6 +7,7 @@ InProcessVendorSimulator."""
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import tomllib
 from collections.abc import AsyncIterator
@@ -82,12 +83,15 @@ async def rig(
     secret: str = PASSWORD,
     modems: RecordingModemSink | None = None,
     pull: bool = False,
+    tls: ssl.SSLContext | None = None,
+    ca_file: Path | None = None,
     **sim: Any,
 ) -> AsyncIterator[Rig]:
     """Simulator + webhook server + the vendor built from its TOML table by the registry.
     `sim` overrides the simulated vendor's scenario table; `secret` is what a cloud
     vendor's table signs with; `modems` stands for the handsets; `pull`: the account has
-    no push URL and its table no [dlr_push] (receipts by the table's [dlr_pull])."""
+    no push URL and its table no [dlr_push] (receipts by the table's [dlr_pull]); `tls`:
+    a cloud front serves HTTPS with this context, and its table trusts `ca_file`."""
     sink = sink if sink is not None else ListDlrSink()
     hook = DlrWebhookServer([], sink)
     await hook.start()
@@ -114,11 +118,13 @@ async def rig(
             await front.start()
             table: dict[str, Any] = http_vendor_table(front.base_url, push=True)
         elif kind in CLOUDS:
-            front = http_front(network, "acct")
+            front = http_front(network, "acct", tls=tls)
             await front.start()
             # the shipped example table, pointed at the simulator
             table = tomllib.loads(EXAMPLE.read_text())["vendors"][kind]
             table["base_url"] = front.base_url
+            if ca_file is not None:
+                table["ca_file"] = str(ca_file)
             table["auth"].update(key_id=ACCOUNT, secret=secret)
             table["templates"] = {"notification": NOTE_TEMPLATE, "verification_code": "SMS_CODE_1"}
             if pull:
