@@ -25,7 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from agent.common.logs import configure_logging
 from agent.common.tomlconfig import ConfigError
 from collector.audit.record import entry, record_in
+from collector.billing.load import invoice_bills
+from collector.billing.settings import load_billing
 from collector.certs import SIGNING_KEY
+from collector.evidence.billing import FILE as BILLING_FILE
+from collector.evidence.billing import billing_file
 from collector.evidence.bundle import build_bundle
 from collector.evidence.recompute import judging_from_json, judging_json
 from collector.evidence.records import collect_records
@@ -140,6 +144,7 @@ def export_command(
 
     configure_logging("warning")
     config, reports = load_settings(config_path)
+    billing = load_billing(config)
     since_ns, until_ns = parse_period(since, until, reports)
     judging = judging_settings(config)
     try:
@@ -169,6 +174,9 @@ def export_command(
         )
         # The certificates of the agent keys that signed the quoted records, and the CA.
         keys = ledger.agent_keys(sorted(signers_of(records)))
+        # What imported invoices billed for these probes (billing.json)
+        stored = ledger.probes(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+        billed = invoice_bills(ledger, stored).get(vendor, {})
     except LedgerError as exc:
         raise click.ClickException(f"ledger: {exc}") from exc
     finally:
@@ -187,7 +195,7 @@ def export_command(
         generated_at=created,
         software_version=version,
         thresholds=reports.thresholds,
-        prices=reports.prices,
+        prices=billing.base_prices(),
         filters={"vendor": vendor},
     )
     data = build_bundle(
@@ -199,10 +207,13 @@ def export_command(
         software_version=version,
         created_at=created,
         thresholds=reports.thresholds,
-        prices=reports.prices,
+        prices=billing.base_prices(),
         extra_files={
             "report.html": render(report, "html").encode(),
             "report.md": render(report, "md").encode(),
+            BILLING_FILE: billing_file(
+                vendor, judged, billing.terms(vendor), billed, priced=vendor in billing.vendors
+            ),
             **key_files(keys, _read_optional(config.tls.ca_cert)),
         },
         judging=judging,

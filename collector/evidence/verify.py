@@ -15,6 +15,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from collector.evidence.billing import FILE as BILLING_FILE
+from collector.evidence.billing import check_billing
 from collector.evidence.bundle import FORMAT, GENESIS, LEGACY_FORMATS, canonical, report_for
 from collector.evidence.recompute import check_verdicts, judging_from_json, minimised
 from collector.evidence.signatures import CA_FILE, KEYS_DIR, check_signatures
@@ -282,6 +284,12 @@ def _verify(
         result.problems.extend(mismatches)
     except (TypeError, ValueError) as exc:
         result.problems.append(f"report.json could not be recomputed: {exc}")
+
+    # 7. the billing statement (billing.json: each model's charge, the probes behind the
+    # over-charge) follows from the records with the terms it states
+    if BILLING_FILE in names:
+        vendor = str(manifest.get("vendor", ""))
+        result.problems.extend(check_billing(zf.read(BILLING_FILE), vendor, judged))
 
 
 def _shape(record: dict[str, Any], lineno: int) -> None:

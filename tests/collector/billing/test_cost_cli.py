@@ -14,36 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from collector.cli import main
-from collector.ledger import open_ledger
-from tests.collector.billing.test_statement_sim import _arrange
 
 PRICE = 0.04
-BILLING = """
-[billing]
-currency = "CNY"
-[billing.vendors.acct]
-model = "on_success"
-price = 0.04
-[billing.vendors.acct.invoice]
-message_id = "msgid"
-parts = "计费条数"
-amount = "金额"
-billed_at = "发送时间"
-time_format = "%Y-%m-%d %H:%M:%S"
-encoding = "gbk"
-"""
-
-
-@pytest.fixture
-def world(tmp_path: Path, ledger_url: str) -> tuple[Path, dict[str, Any]]:
-    ledger = open_ledger(ledger_url)
-    try:
-        truth = _arrange(ledger)
-    finally:
-        ledger.close()
-    config = tmp_path / "collector.toml"
-    config.write_text(f'[ledger]\nurl = "{ledger_url}"\n{BILLING}')
-    return config, truth
 
 
 def cli(*args: str) -> Result:
@@ -61,9 +33,9 @@ def _cdr(truth: dict[str, Any], tmp_path: Path, *, extra: str = "") -> Path:
 
 
 def test_cost_gives_each_models_bill_and_the_invoices_over_charge(
-    world: tuple[Path, dict[str, Any]], tmp_path: Path, restore_logging: None
+    billing_world: tuple[Path, dict[str, Any]], tmp_path: Path, restore_logging: None
 ) -> None:
-    config, truth = world
+    config, truth = billing_world
     cdr = _cdr(truth, tmp_path)
     done = cli("invoice", "import", "--config", str(config), "--vendor", "acct", str(cdr))
     assert done.exit_code == 0 and f"imported {len(truth)} lines" in done.output
@@ -87,8 +59,8 @@ def test_cost_gives_each_models_bill_and_the_invoices_over_charge(
     assert invoice["over_gross"] == pytest.approx((billed_lost + billed_above) * PRICE)
     assert len(st["overcharged"]) == len(fake)
 
-    rows = list(csv.DictReader(io.StringIO(cli("cost", "--config", str(config), "--since",
-                                               "2000-01-01", "--format", "csv").output)))  # fmt: skip
+    table = cli("cost", "--config", str(config), "--since", "2000-01-01", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(table.output)))
     assert [r["basis"] for r in rows] == ["model", "vendor_reported", "invoice"]
     assert float(rows[2]["over_gross"]) == pytest.approx(invoice["over_gross"])
 
@@ -97,8 +69,10 @@ def test_cost_gives_each_models_bill_and_the_invoices_over_charge(
     assert f"billed but not arrived: {len(fake)} probe(s)" in text
 
 
-def test_the_buyers_cost_trial(world: tuple[Path, dict[str, Any]], restore_logging: None) -> None:
-    config, _ = world
+def test_the_buyers_cost_trial(
+    billing_world: tuple[Path, dict[str, Any]], restore_logging: None
+) -> None:
+    config, _ = billing_world
     out = cli("cost", "--config", str(config), "--since", "2000-01-01", "--format", "json",
               "--trial", "1000000", "--rate", "0.98", "--coefficient", "0.98")  # fmt: skip
     trial = json.loads(out.output)["trial"]["acct"]
@@ -117,9 +91,9 @@ def test_the_buyers_cost_trial(world: tuple[Path, dict[str, Any]], restore_loggi
 
 
 def test_a_hostile_invoice_is_refused_whole_with_exit_2(
-    world: tuple[Path, dict[str, Any]], tmp_path: Path, restore_logging: None
+    billing_world: tuple[Path, dict[str, Any]], tmp_path: Path, restore_logging: None
 ) -> None:
-    config, truth = world
+    config, truth = billing_world
     cdr = _cdr(truth, tmp_path, extra="M-X,三,0.04,2026-11-24 10:00:00\n")
     bad = CliRunner().invoke(main, ["invoice", "import", "--config", str(config), "--vendor",
                                     "acct", str(cdr)])  # fmt: skip

@@ -11,13 +11,15 @@ from typing import Any
 from click.testing import CliRunner
 
 from collector.cli import main
-from tests.collector.billing.test_cost_cli import PRICE, _cdr, cli, world  # noqa: F401
+from tests.collector.billing.test_cost_cli import PRICE, _cdr, cli
 
 
 def test_the_report_carries_the_cost_figures(
-    world: tuple[Path, dict[str, Any]], tmp_path: Path, restore_logging: None  # noqa: F811
+    billing_world: tuple[Path, dict[str, Any]],
+    tmp_path: Path,
+    restore_logging: None,
 ) -> None:
-    config, truth = world
+    config, truth = billing_world
     cli("invoice", "import", "--config", str(config), "--vendor", "acct",
         str(_cdr(truth, tmp_path)))  # fmt: skip
     args = ["--config", str(config), "--since", "2000-01-01"]

@@ -96,7 +96,8 @@ def test_export_then_verify_agrees(world: Path, certs: Path, tmp_path: Path) -> 
     # The agent's certificate (its key signed the quoted records) and the agents' CA.
     signer = next(n for n in manifest["files_sha256"] if n.startswith("agent_keys/"))
     assert set(manifest["files_sha256"]) == {
-        "report.html", "report.md", "agents_ca.pem", signer, "README.txt", "signing.pub"
+        "report.html", "report.md", "agents_ca.pem", signer, "README.txt", "signing.pub",
+        "billing.json",
     }  # fmt: skip
     quoted = sum(len(r["arrivals"]) + len(r["receiver"]["health"]) for r in records_of(bundle))
     assert quoted > 11  # every arrival and every health sample around each window
@@ -308,6 +309,18 @@ def rebuild(bundle: Path, records: list[dict[str, Any]], certs: Path, out: Path)
     with zipfile.ZipFile(bundle) as zf:
         manifest = json.loads(zf.read("manifest.json"))
         extra = {n: zf.read(n) for n in manifest["files_sha256"]}
+    if "billing.json" in extra:  # re-made from the altered records too, same terms
+        from collector.billing.statement import Billed
+        from collector.billing.terms import VendorTerms
+        from collector.evidence.billing import billing_file
+        from collector.reports.figures import JudgedProbe
+
+        doc = json.loads(extra["billing.json"])
+        extra["billing.json"] = billing_file(
+            manifest["vendor"], [JudgedProbe.from_dict(r["judged"]) for r in records],
+            VendorTerms.from_json(doc["terms"]),
+            {pid: Billed(**b) for pid, b in doc["invoice"].items()}, priced=doc["priced"],
+        )  # fmt: skip
     out.write_bytes(
         build_bundle(
             records, signing_key=load_signing_key([certs / "signing.key"]),
