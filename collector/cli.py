@@ -74,6 +74,10 @@ from agent.common.lazy_cli import LazyGroup
             "collector.retention.cli:retention_group",
             "Mask and purge texts, MSISDNs and raw bytes by age ([retention]).",
         ),
+        "alerts": (
+            "collector.alerts.cli:alerts_group",
+            "Alert history: list with filters, show one with every delivery attempt.",
+        ),
         "audit": (
             "collector.audit.cli:audit_command",
             "Operator actions: exports, reloads, revocations, retention runs, certificates.",
