@@ -25,6 +25,7 @@ from collector.api.auth import Authenticator
 from collector.api.server import ServerSettings, TlsMaterial, start_server
 from collector.api.servicer import AgentServicer, ConfigStore
 from collector.audit.record import audit_reload
+from collector.billing.config import billing_of
 from collector.canaries import CanaryPlanner, keep_planned
 from collector.channels.advice import Advice
 from collector.config import ConfigError, load_config
@@ -275,6 +276,8 @@ def start_probing(
         probes = parse_probes(
             config.raw_section("probes"), file=config.source, vendor_names=set(config.vendors)
         )
+        if probes is not None:  # the budget prices parts as [billing] does
+            probes = billing_of(config).budget_plans(probes)
         timeseries = parse_timeseries(config.raw_section("timeseries"), file=config.source)
     except ConfigError as exc:
         raise click.ClickException(f"config error: {exc}") from exc

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 
 from agent.common.tomlconfig import ConfigError
 from collector.alerts.config import parse_alerts
+from collector.billing.config import billing_of
 from collector.config import CollectorSettings, load_config
 from collector.correlation.model import Policy
 from collector.probes.config import parse_probes
@@ -86,6 +87,7 @@ def check_config(path: str | Path, *, insecure: bool) -> CheckedConfig:
     raw_alerts = config.raw_section("alerts")
     alerts = parse_alerts(raw_alerts, file=file) if raw_alerts else None
     reports = parse_reports(config.raw_section("reports"), file=file, base_dir=config.base_dir)
+    billing_of(config)  # [billing], and no vendor priced there and in an older key
     retention = retention_of(config, probes)
     return CheckedConfig(
         config=config,

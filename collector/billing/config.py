@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,6 +47,7 @@ from collector.billing.terms import (
     duplicate_rule,
 )
 from collector.config import CollectorSettings
+from collector.probes.config import ProbesConfig
 from collector.probes.content import Category
 
 GRADES = tuple(c.value for c in Category)
@@ -86,8 +87,21 @@ class BillingConfig:
         return {v: t.price for v, t in self.vendors.items()}
 
     def budget_prices(self) -> dict[str, float]:
-        """vendor -> the highest price a part can cost, for the daily probe budget."""
-        return {v: t.highest_price() for v, t in self.vendors.items()}
+        """vendor -> the highest price a part can cost, for the daily probe budget (only
+        vendors priced in [billing]: an older price_per_part still budgets its own)."""
+        return {
+            v: t.highest_price() for v, t in self.vendors.items() if t.source.startswith("billing.")
+        }
+
+    def budget_plans(self, probes: ProbesConfig) -> ProbesConfig:
+        """[probes] with each plan's price per part from [billing], so the daily budget
+        counts with the price the vendor bills (the highest of its table: never exceeded)."""
+        prices = self.budget_prices()
+        plans = tuple(
+            replace(p, price_per_part=prices[p.name]) if p.name in prices else p
+            for p in probes.plans
+        )
+        return replace(probes, plans=plans)
 
 
 def _currency(t: Table, default: str) -> str:
