@@ -34,10 +34,6 @@ from collector.reports.figures import JudgedProbe
 from collector.reports.judged import load_judged
 
 HEALTH_MARGIN_S = 600.0  # receiver health kept from submit - 10 min to give-up + 10 min
-# Arrivals are looked up by record uuid this far around the period (agent clock skew,
-# late arrivals revised within the DLR window).
-ARRIVAL_LOOKBACK_S = 3600.0
-ARRIVAL_LOOKAHEAD_S = 73 * 3600.0
 
 
 def _b64(data: bytes) -> str:
@@ -336,14 +332,8 @@ def collect_records(
         if r.probe_id in wanted:
             revisions[r.probe_id].append(r)
     uuids = {u for v in verdicts.values() for u in v.verdict.arrival_uuids}
-    sms: dict[str, StoredSms] = {}
-    if uuids:
-        for s in ledger.received_sms(
-            since_ns=since_ns - int(ARRIVAL_LOOKBACK_S * NS),
-            until_ns=until_ns + int((give_up_s + ARRIVAL_LOOKAHEAD_S) * NS),
-        ):
-            if s.uuid in uuids:
-                sms[s.uuid] = s
+    # by uuid: only this vendor's arrivals, not every SMS received around the period
+    sms: dict[str, StoredSms] = ledger.sms_of(sorted(uuids)) if uuids else {}
     agents = {a.agent_id: a for a in ledger.agents()}
     health = _health_by_imei(ledger, probes, give_up_s)
     # Sorted by collector time once, so each probe takes its window by bisection.

@@ -187,6 +187,11 @@ class Ledger(Protocol):
         """SMS whose first part was received in [since_ns, until_ns) (agent clock)."""
         ...
 
+    def sms_of(self, uuids: Sequence[str]) -> dict[str, StoredSms]:
+        """The SMS with these record uuids (those a verdict names), by uuid; unknown ones
+        are left out."""
+        ...
+
     def status_reports(
         self, *, since_ns: int = 0, until_ns: int | None = None, agent_id: str | None = None
     ) -> list[StoredStatusReport]: ...

@@ -87,6 +87,22 @@ class RecordSql(SqlCore):
             parts = _sms_parts(tx, [int(r["id"]) for r in rows])
         return [_stored_sms(r, parts.get(int(r["id"]), ())) for r in rows]
 
+    def sms_of(self, uuids: Sequence[str]) -> dict[str, StoredSms]:
+        out: dict[str, StoredSms] = {}
+        with self._transaction(write=False) as tx:
+            for chunk in chunks(sorted(set(uuids))):
+                where = Where().among("r.uuid", chunk)
+                rows = tx.all(
+                    f"SELECT {_RECORD_COLUMNS}, {_SMS_COLUMNS}"
+                    f" FROM sms s JOIN records r ON r.id = s.record_id{where}",
+                    where.params,
+                )
+                parts = _sms_parts(tx, [int(r["id"]) for r in rows])
+                out.update(
+                    (str(r["uuid"]), _stored_sms(r, parts.get(int(r["id"]), ()))) for r in rows
+                )
+        return out
+
     def status_reports(
         self, *, since_ns: int = 0, until_ns: int | None = None, agent_id: str | None = None
     ) -> list[StoredStatusReport]:

@@ -168,3 +168,18 @@ def test_the_migration_fills_the_rollups_of_an_existing_ledger(ledger: Any) -> N
                 tx.run(statement)
     assert (ledger.rollup_counts(), ledger.rollup_values()) == maintained
     assert ledger.check_rollups().consistent
+
+
+def test_sms_of_returns_the_named_arrivals_with_their_parts(ledger: Any) -> None:
+    """What the evidence export reads instead of every SMS around the period."""
+    from tests.collector.ledger.builders import NOW, T0, record, registration, sms
+
+    ledger.register_agent(registration(), at_ns=T0)
+    recs = [record(i + 1, sms(T0 + i, f"text {i}", parts=1 + i % 2)) for i in range(6)]
+    ledger.ingest_batch("agent-1", recs, [], at_ns=NOW)
+    wanted = [recs[1].uuid, recs[4].uuid, "no-such-uuid"]
+    got = ledger.sms_of(wanted)
+    assert sorted(got) == sorted(wanted[:2])
+    every = {s.uuid: s for s in ledger.received_sms()}
+    assert got == {u: every[u] for u in wanted[:2]}
+    assert len(got[recs[1].uuid].sms.parts) == 2 and ledger.sms_of([]) == {}
