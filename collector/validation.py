@@ -27,7 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from agent.common.tomlconfig import ConfigError
-from collector.alerts.config import parse_alerts
+from collector.alerts.config import channel_names, parse_alerts
 from collector.billing.config import billing_of
 from collector.config import CollectorSettings, load_config
 from collector.correlation.model import Policy
@@ -280,7 +280,8 @@ def summary(checked: CheckedConfig, *, insecure: bool) -> Iterator[str]:
             "alerts",
             "off"
             if a is None
-            else f"{len(a.webhooks)} webhooks, every {a.evaluate_interval_s:g} s",
+            else f"{len(a.notifiers)} channels ({channel_names(a)}), every "
+            f"{a.evaluate_interval_s:g} s",
         ),
         ("reports", f"zone {checked.reports.timezone}"),
         ("retention", checked.retention.describe()),

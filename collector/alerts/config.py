@@ -90,6 +90,13 @@ def _rules(t: Table | None) -> AlertRules:
     return rules
 
 
+def channel_names(cfg: AlertsConfig) -> str:
+    """`webhook, dingtalk:ops, email:oncall`: the channels without their URLs (a robot's
+    URL carries its credential)."""
+    names = ["webhook" if n.target.startswith("http") else n.target for n in cfg.notifiers]
+    return ", ".join(names) or "none"
+
+
 def _url(t: Table) -> str:
     url = t.get_str("url", expected="an http(s) URL")
     if not _URL.match(url):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agent.common.tomlconfig import ConfigError
-from collector.alerts.config import parse_alerts
+from collector.alerts.config import channel_names, parse_alerts
 from collector.alerts.notifiers.dingtalk import DingTalkRobot
 from collector.alerts.notifiers.feishu import FeishuBot
 from collector.alerts.notifiers.mail import EmailNotifier
@@ -55,6 +55,10 @@ def test_every_kind_parses_to_its_notifier() -> None:
         "https://hooks.example/legacy", "dingtalk:ops", wecom.target, "feishu:noc",
         "https://hooks.example/a", mail.target,
     ]  # fmt: skip
+    # `config check` names the channels without their URLs (a robot's carries its key)
+    assert channel_names(cfg) == (
+        f"webhook, dingtalk:ops, {wecom.target}, feishu:noc, webhook, {mail.target}"
+    )
     # the default name is stable: the same URL keys the same ledger deliveries
     again = parse(
         {"kind": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"}
