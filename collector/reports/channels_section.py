@@ -19,13 +19,18 @@ HOW = {"switched": "vendor switched channel", "same_channel": "same channel came
        "not_recovered": "not recovered"}  # fmt: skip
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "figures") -> str:
-    """A table with a repeated header (thead) and escaped cells."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], keys: int = 2) -> str:
+    """A table with a repeated header (thead), escaped cells, the first `keys` columns
+    (vendor, carrier) aligned as names."""
+
+    def cell(tag: str, i: int, text: str) -> str:
+        return f"<{tag}{' class=key' if i < keys else ''}>{html.escape(text)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(headers))
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+        "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows
     )
-    return f"<table class={cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table class=figures><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _seconds(value: float | None) -> str:
@@ -121,7 +126,7 @@ def html_channels(report: Report) -> str:
     parts = [f"<section id=channels><h2>Channels</h2>{intro}", table(CHANNEL_HEADERS, rows)]
     changes = change_rows(report)
     parts.append(f"<h3>Channel changes ({len(changes)})</h3>")
-    parts.append(table(CHANGE_HEADERS, changes) if changes else "<p class=muted>None.</p>")
+    parts.append(table(CHANGE_HEADERS, changes, keys=3) if changes else "<p class=muted>None.</p>")
     episodes = episode_rows(report)
     parts.append(f"<h3>Degradation episodes and switch-over ({len(episodes)})</h3>")
     if episodes:

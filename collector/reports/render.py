@@ -77,6 +77,9 @@ DETAILS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 COLUMNS = MAIN_COLUMNS + COUNT_COLUMNS + LATENCY_COLUMNS + TRUTH_COLUMNS
 WORD_COLUMNS = frozenset({"sla_short", "sla"})  # sentences: left-aligned, width-capped
+# A breakdown with more rows prints only its main table (its details stay on screen and
+# in CSV/JSON): the per-SIM and full breakdowns would otherwise fill most of the pages.
+PRINT_DETAILS_UP_TO = 24
 
 
 def _row(cell: Cell, thresholds: Thresholds) -> dict[str, str]:
@@ -147,10 +150,17 @@ def _html_breakdown(report: Report, title: str, name: str, dims: Sequence[str]) 
     t = report.thresholds
     parts = [f"<section class=breakdown><h3>{html.escape(title)}</h3>",
              _html_table(cells, dims, MAIN_COLUMNS, t)]  # fmt: skip
+    printed = len(cells) <= PRINT_DETAILS_UP_TO
     for label, columns in DETAILS:
         parts.append(
-            f"<details><summary>{html.escape(label)}: {html.escape(title)}</summary>"
-            f"{_html_table(cells, dims, columns, t)}</details>"
+            f"<details{'' if printed else ' class=screen-only'}><summary>{html.escape(label)}: "
+            f"{html.escape(title)}</summary>{_html_table(cells, dims, columns, t)}</details>"
+        )
+    if not printed:
+        parts.append(
+            f"<p class='small print-only'>The details of these {len(cells)} rows (counts, "
+            "latency, DLR truth) are left out of print: open them on screen, or see "
+            "report.csv / report.json.</p>"
         )
     parts.append("</section>")
     return "".join(parts)
@@ -253,7 +263,7 @@ td.words{text-align:left;max-width:26em}
 tr.breach td{background:#fde2e2} tr.met td{background:#e6f4e6}
 .heat td{text-align:center;min-width:7em}
 details{margin:.2em 0 .6em} summary{cursor:pointer;color:#345;font-size:12px}
-ul.plain li{margin:.3em 0}
+ul.plain li{margin:.3em 0} .print-only{display:none}
 .chart{width:100%;max-width:900px;height:auto;display:block}
 .chart .grid{stroke:#e5e5e5} .chart .sla{stroke:#d62728;stroke-dasharray:6 4;stroke-width:1.5}
 .chart .axis{font-size:11px;fill:#555} .chart .legend{font-size:12px} .chart .small{font-size:10px}
@@ -269,6 +279,7 @@ ul.plain li{margin:.3em 0}
  tr,svg,.chart,figure,li{break-inside:avoid;page-break-inside:avoid}
  table.heat,table.summary{break-inside:avoid;page-break-inside:avoid}
  details::details-content{content-visibility:visible;display:contents}
+ details.screen-only{display:none} .print-only{display:block}
  details>summary{list-style:none;font-weight:bold;color:#222}
  details>summary::-webkit-details-marker{display:none}
  .chart{max-width:100%}

@@ -182,3 +182,22 @@ def test_sla_words_are_plain() -> None:
     assert "acme: 99.50 % arrived" in page and "met: at least 97 % confirmed" in page
     assert "breached: below 97 % confirmed" in page  # cheap
     assert "Cost: billed " in page  # prices configured for every vendor
+
+
+def test_a_big_breakdown_prints_only_its_main_table() -> None:
+    from dataclasses import replace
+
+    from collector.reports.render import PRINT_DETAILS_UP_TO
+
+    probes = [replace(p, sim=f"138{i:08d}") for i, p in enumerate(short_run(150))]  # 30 SIMs
+    page = render(build_short(probes), "html")
+
+    def section(title: str) -> str:
+        rest = page[page.index(f"<h3>{title}</h3>") :]
+        return rest[: rest.index("</section>")]
+
+    sims = section("By vendor × SIM")
+    assert sims.count("<tr class=") == 4 * 30 and 30 > PRINT_DETAILS_UP_TO  # main + 3 details
+    assert sims.count("<details class=screen-only>") == 3 and "left out of print" in sims
+    vendor = section("By vendor")
+    assert vendor.count("<details>") == 3 and "left out of print" not in vendor
