@@ -9,8 +9,8 @@ give_up_s = 600                     # a probe's window, for receiver health in e
 arrival_rate = 0.97                 # SLA: share of judged probes that must arrive
 p95_latency_s = 60
 alpha = 0.05                        # one-sided test level
-[reports.prices]                    # money per billed part, per vendor
-acme = 0.045
+[reports.prices]                    # older: money per part, per vendor; use [billing]
+acme = 0.045                        # (collector/billing/config.py, docs/billing.md)
 [reports.lines]                     # kind of line per test SIM, over the derived one
 "13800000001" = "ported"            # home | mvno | ported (national MSISDN)
 """
