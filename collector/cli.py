@@ -70,6 +70,10 @@ from agent.common.lazy_cli import LazyGroup
             "collector.evidence.cli:evidence_group",
             "Export and verify signed evidence bundles.",
         ),
+        "rollups": (
+            "collector.rollups_cli:rollups_group",
+            "Hourly rollups the reports read: check against the raw rows, rebuild.",
+        ),
         "retention": (
             "collector.retention.cli:retention_group",
             "Mask and purge texts, MSISDNs and raw bytes by age ([retention]).",

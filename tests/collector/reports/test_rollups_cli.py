@@ -1,0 +1,45 @@
+"""`smsprobe-collector rollups check|rebuild` on a ledger the report tests share
+(tests/collector/reports/world.py), after a row was changed behind the ledger's back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from collector.cli import main
+from collector.ledger import open_ledger
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_check_finds_a_hand_edit_and_rebuild_repairs_it(world: Path) -> None:
+    code, out = run("rollups", "check", "--config", str(world), "--json")
+    clean = json.loads(out)
+    assert code == 0 and clean["consistent"] and clean["count_rows"] > 0
+    url = next(line.split('"')[1] for line in world.read_text().splitlines() if "url" in line)
+    ledger = open_ledger(url)
+    try:
+        with ledger._transaction() as tx:  # an edit no ledger method made
+            tx.run("UPDATE probes SET band = 'edited' WHERE probe_id IN"
+                   " (SELECT probe_id FROM probes ORDER BY probe_id LIMIT 1)")  # fmt: skip
+    finally:
+        ledger.close()
+    code, out = run("rollups", "check", "--config", str(world))
+    assert code == 1
+    assert "kept 0, raw rows give 1" in out and "kept 1, raw rows give 0" in out
+    code, out = run("rollups", "rebuild", "--config", str(world))
+    assert code == 0 and out.startswith("rebuilt ")
+    code, out = run("rollups", "check", "--config", str(world), "--json")
+    assert code == 0 and json.loads(out)["differences"] == []
+
+
+def test_a_bad_config_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text("[ledger]\nurl = 5\n")
+    code, out = run("rollups", "check", "--config", str(bad))
+    assert code == 2 and "ledger.url" in out
