@@ -41,7 +41,7 @@ _PUSH_URL = re.compile(r"(?:\{webhook\}|http://127\.0\.0\.1:\d+/dlr)/")
 # What a new run replaces in an existing --out directory.
 _RUN_FILES = (
     "ledger.db", "ledger.db-wal", "ledger.db-shm", "verdicts.jsonl", "summary.json", "truth.jsonl",
-    "report.json",
+    "report.json", "report.html",
 )  # fmt: skip
 # The demo's stress burst, queued as an operator would (`smsprobe-collector burst`) for the
 # running collector to send: bolt's route carries 3 SMS/s, so 24 within 3 s queue up. It
@@ -280,6 +280,7 @@ def report(out: Path, summary: dict[str, Any]) -> None:
     for name in ("verdicts.jsonl", "summary.json", "report.json", "truth.jsonl", "ledger.db",
                  "logs"):  # fmt: skip
         echo(f"  {out / name}")
+    echo(f"\nthe report (open it in a browser; prints on A4 landscape):\n  {out / 'report.html'}")
     if check.problems or check.matched == 0 or channel_problems:
         raise SystemExit(1)
 
@@ -367,6 +368,7 @@ def demo_command(
             p.stop()
     summary = export(out)
     cli(out, "report", "--since", "-1h", "--out", str(out / "report.json"))
+    cli(out, "report", "--since", "-1h", "--out", str(out / "report.html"))
     report(out, summary)
 
 
