@@ -197,7 +197,7 @@ def test_a_big_breakdown_prints_only_its_main_table() -> None:
         return rest[: rest.index("</section>")]
 
     sims = section("By vendor × SIM")
-    assert sims.count("<tr class=") == 4 * 30 and 30 > PRINT_DETAILS_UP_TO  # main + 3 details
+    assert sims.count("<tr class=") == 4 * 30 and PRINT_DETAILS_UP_TO < 30  # main + 3 details
     assert sims.count("<details class=screen-only>") == 3 and "left out of print" in sims
     vendor = section("By vendor")
     assert vendor.count("<details>") == 3 and "left out of print" not in vendor
