@@ -28,10 +28,12 @@ class ChannelSql(SqlCore):
         each row written gets the next `seq` (the channel series' cursor, migration 0014)."""
         with self._transaction() as tx:
             self._serialize(tx, CHANNEL_WRITE_LOCK)
-            for o in observations:
-                tx.run("DELETE FROM channel_observations WHERE probe_id = ?", (o.probe_id,))
+            # Read before the delete: a replaced row that held the top seq must not lend it
+            # to its replacement (the cursor is already past it).
             top = tx.all("SELECT COALESCE(MAX(seq), 0) AS top FROM channel_observations")
             seq = int(top[0]["top"])
+            for o in observations:
+                tx.run("DELETE FROM channel_observations WHERE probe_id = ?", (o.probe_id,))
             tx.many(
                 f"INSERT INTO channel_observations ({_OBS_COLS}, seq)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

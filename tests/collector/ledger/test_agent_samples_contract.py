@@ -95,6 +95,9 @@ def test_channel_observations_carry_a_growing_write_sequence(ledger: Ledger) -> 
     assert [(seq, o.probe_id, o.sender) for seq, o in after] == [(4, "p1", "106903039")]
     assert [o.probe_id for _, o in ledger.channel_observations_after(0, 10)] == ["p2", "p3", "p1"]
     assert ledger.channel_observations_after(1, 1) == [first[1]]
+    # Replacing the row with the top seq: the next seq, never the one it held again.
+    ledger.save_channel_observations([obs("p1", 0, sender="106903038")])
+    assert [seq for seq, _ in ledger.channel_observations_after(4, 10)] == [5]
 
 
 def test_the_migration_numbers_observations_kept_before_it(ledger: Any) -> None:
