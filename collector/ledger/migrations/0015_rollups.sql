@@ -90,5 +90,3 @@ FROM (
 WHERE value IS NOT NULL AND (kind <> 'latency' OR outcome IN ('delivered', 'late'))
 GROUP BY hour_ns, vendor, sent_hour_ns, carrier, mvno, region, profile, band, msisdn, burst,
          submit_status, kind, value;
--- The inflated probes the report names (billed above the rule) without a scan of the month.
-CREATE INDEX probes_billed_above_rule ON probes (planned_at_ns) WHERE billed_parts > parts;
