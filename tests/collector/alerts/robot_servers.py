@@ -18,12 +18,14 @@ within an hour, message shape — and answers with the service's JSON result cod
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,3 +192,14 @@ class RobotServers:
 
     def feishu_url(self, token: str) -> str:
         return f"{self.base}/open-apis/bot/v2/hook/{token}"
+
+
+def run_with_robots(scenario: Callable[[RobotServers], Awaitable[None]]) -> RobotServers:
+    """Run `scenario` against fresh robot servers; returns them for the assertions."""
+
+    async def main() -> RobotServers:
+        async with RobotServers() as srv:
+            await scenario(srv)
+            return srv
+
+    return asyncio.run(main())

@@ -25,7 +25,7 @@ from collector.alerts.notify import AlertNotifier
 from collector.alerts.service import AlertService
 from collector.ledger import open_ledger
 from tests.agent.harness import agent_config, eventually, make_sim
-from tests.collector.alerts.robot_servers import Robot, RobotServers
+from tests.collector.alerts.robot_servers import Robot, RobotServers, run_with_robots
 from tests.grpc.harness import in_process_collector
 
 # Several evaluations in a row must agree (raise_after 4 over 0.25 s passes: longer than
@@ -105,13 +105,8 @@ def test_modem_unhealthy_and_agent_silent_start_and_end_once(tmp_path: Path) -> 
                 await asyncio.wait_for(agent, 30)
                 await asyncio.wait_for(alerts, 30)
 
-    async def main() -> RobotServers:
-        async with RobotServers() as srv:
-            await scenario(srv)
-            return srv
-
     try:
-        srv = asyncio.run(main())
+        srv = run_with_robots(scenario)
         rows = ledger.alerts()
         deliveries = ledger.deliveries()
     finally:

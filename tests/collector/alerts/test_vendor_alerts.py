@@ -15,7 +15,6 @@ start figures are the simulator's own counts."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from collector.vendors.simulator.network import (
 )
 from collector.vendors.simulator.scenario import CHINA_TZ, parse_scenario
 from collector.vendors.simulator.truth import TruthLog, TruthRecord
-from tests.collector.alerts.robot_servers import Robot, RobotServers
+from tests.collector.alerts.robot_servers import Robot, RobotServers, run_with_robots
 from tests.collector.reports.world import delivered, plan, submit
 from tests.collector.vendors.helpers import MSISDN_CMCC, scenario_doc, vendor_scenario
 
@@ -165,13 +164,8 @@ def test_vendor_alerts_from_a_simulated_outage_fake_dlrs_and_a_degrading_route(
                 finally:
                     await net.close()
 
-    async def main() -> RobotServers:
-        async with RobotServers() as srv:
-            await scenario(srv)
-            return srv
-
     try:
-        srv = asyncio.run(main())
+        srv = run_with_robots(scenario)
         rows = ledger.alerts()
         deliveries = ledger.deliveries()
     finally:
