@@ -84,7 +84,10 @@ def cost_command(
     coefficient: float | None,
 ) -> None:
     """Per vendor: what each billing model charges for the period's probes, what the vendor
-    billed (its own figures, imported invoices), what arrived is worth: the over-charge."""
+    billed (its own figures, imported invoices), what arrived is worth: the over-charge.
+
+    Exit codes: 0 done; 2 usage or configuration error; 1 the ledger failed. See
+    docs/billing.md."""
     configure_logging("warning")
     config, reports = load_settings(config_path)
     billing = load_billing(config)
@@ -141,7 +144,10 @@ def invoice_group() -> None:
 @click.option("--vendor", required=True, help="Whose file it is ([billing.vendors.X.invoice]).")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def import_command(config_path: str, vendor: str, file: Path) -> None:
-    """Read FILE with the vendor's column mapping and store every line, or none."""
+    """Read FILE with the vendor's column mapping and store every line, or none.
+
+    Exit codes: 0 imported (or imported before); 2 usage or configuration error, or FILE
+    refused (its line and column named, nothing stored); 1 the ledger failed."""
     configure_logging("warning")
     config, _ = load_settings(config_path)
     billing = load_billing(config)
