@@ -1,8 +1,9 @@
 """Generate the Grafana dashboards in this folder from one compact spec.
 
 Every query is InfluxQL (InfluxDB 1.x, 2.x through DBRP, 3.x). The JSON files are committed;
-`tests/timeseries/test_dashboards.py` checks they are current and runs every panel query
-against a real InfluxDB. Regenerate with `python dashboards/build.py`.
+`tests/collector/timeseries/test_dashboards.py` checks they are current, runs every panel
+query against a real InfluxDB and checks every name a query uses is on the writer's points.
+Regenerate with `python dashboards/build.py`.
 """
 
 from __future__ import annotations
@@ -285,6 +286,30 @@ VENDOR_DETAIL = dashboard(
             kind="table",
             unit="percentunit",
             thresholds=SLA,
+        ),
+        Panel(
+            "Arrivals per channel",
+            "Arrivals by the channel they came over (sender code/PID, as the handset sees "
+            "them): a change of channel (通道切换) is one channel's line ending where "
+            "another's starts. `smsprobe-collector channels` names the confirmed changes and "
+            "the switch-over times.",
+            (
+                f'SELECT count("arrived") AS "arrivals" FROM "channel" WHERE {VENDOR} AND '
+                f'{CARRIER} AND $timeFilter GROUP BY time($__interval), "vendor", "carrier", '
+                '"channel" fill(none)',
+            ),
+            width=24,
+        ),
+        Panel(
+            "Channels: vendor × carrier",
+            "Every channel a vendor used per carrier in the range: arrivals over it and their "
+            "median latency (its regime: fast under 10 s, slow under 60 s).",
+            (
+                'SELECT count("arrived") AS "arrivals", percentile("latency_s", 50) AS "p50" '
+                f'FROM "channel" WHERE {VENDOR} AND {CARRIER} AND $timeFilter '
+                'GROUP BY "vendor", "carrier", "channel"',
+            ),
+            kind="table",
         ),
         Panel(
             "Content intact",
