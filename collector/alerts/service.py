@@ -16,9 +16,10 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
-from datetime import UTC, tzinfo
+from datetime import tzinfo
 from typing import Any, Protocol
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -43,7 +44,7 @@ from collector.ledger.base import FencedError, Ledger
 from collector.ledger.health import UnmeasuredSpan
 from collector.ledger.model import AgentStatus
 from collector.ledger.probes import AlertRow
-from collector.reports.config import iso, parse_reports
+from collector.reports.config import DEFAULT_TIMEZONE, iso, parse_reports
 from collector.reports.judged import load_judged
 
 log = structlog.get_logger("smsprobe.alerts")
@@ -116,10 +117,11 @@ class AlertService:
         interval_s: float = 60.0,
         evidence_base_url: str = "",
         live_blind: Callable[[], Collection[str]] = frozenset,
-        tz: tzinfo = UTC,
+        tz: tzinfo | None = None,
     ) -> None:
         self._ledger = ledger
-        self._tz = tz  # of the times in the alerts' sentences ([reports] timezone)
+        # The zone of the times in the alerts' sentences ([reports] timezone).
+        self._tz = tz if tz is not None else ZoneInfo(DEFAULT_TIMEZONE)
         # Vendors this process sees unmeasured now, before the ledger has their span.
         self._live_blind = live_blind
         self._rules = rules

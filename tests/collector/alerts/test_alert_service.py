@@ -151,6 +151,12 @@ def test_outage_starts_and_ends_once_across_a_restart(ledger: Any) -> None:
             assert outage["subject"] == {"vendor": "acme"}
             assert outage["figures"] == {"attempts": 8, "arrived": 0, "submit_failures": 0}
             assert outage["at"] == "2026-11-23T16:21:00Z"
+            # the sentence people read, times in the default report zone (Asia/Shanghai)
+            assert outage["title"] == "[ALERT] Vendor outage: acme"
+            assert outage["summary"] == (
+                "acme is out: 0 of its latest 8 probes arrived, below the 20.0% outage limit"
+                " over the last 60 min, since 2026-11-24 00:21:00 CST."
+            )
             assert outage["evidence_url"].startswith(
                 "https://probe.example/evidence?vendor=acme&kind=vendor_outage&since="
             )
