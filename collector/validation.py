@@ -254,8 +254,8 @@ def summary(checked: CheckedConfig, *, insecure: bool) -> Iterator[str]:
     c, p, ts, a = checked.config, checked.probes, checked.timeseries, checked.alerts
     canaries = c.agent_defaults.canary_interval_s
     vendors = ", ".join(
-        f"{name} ({'http' if isinstance(v, HttpVendorConfig) else 'smpp'})"
-        for name, v in checked.vendors.items()
+        f"{name} ({'http' if isinstance(v, HttpVendorConfig) else getattr(v, 'kind', 'smpp')})"
+        for name, v in checked.vendors.items()  # a gateway's kind: cmpp | sgip | smgp
     )
     rows = [
         ("server", f"listen {c.server.listen}, instance {c.server.instance_name()}"),

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ import click
 
 from collector.certs import create_ca, issue_agent
 from collector.channels.cli import channel_lines
+from collector.demo.buyer import plan_lines
 from collector.demo.configs import (
     agent_toml,
     collector_toml,
@@ -57,7 +59,7 @@ BURST_SETTLE_S = 50.0  # give-up 30 s, a message queued 8 s, margin
 
 
 def custom_scenario(path: Path, webhook_port: int, trouble: bool) -> str:
-    """`--scenario FILE`: the demo's three vendors with the user's knobs (start from a copy
+    """`--scenario FILE`: the demo's four vendors with the user's knobs (start from a copy
     of a run's scenario.toml). DLR push URLs — `{webhook}/NAME` or a previous run's
     `http://127.0.0.1:PORT/dlr/NAME` — are pointed at this run's webhook server."""
     if trouble:
@@ -72,7 +74,7 @@ def custom_scenario(path: Path, webhook_port: int, trouble: bool) -> str:
         if got != protocol:
             raise click.BadParameter(
                 f'{path}: vendors.{name}: expected a vendor with protocol = "{protocol}" '
-                f"(the demo's collector talks to acme, cheap and bolt as configured)",
+                f"(the demo's collector talks to {', '.join(DEMO_PROTOCOLS)} as configured)",
                 param_hint="--scenario",
             )
     return _PUSH_URL.sub(f"http://127.0.0.1:{webhook_port}/dlr/", text)
@@ -199,7 +201,8 @@ def start_all(run: Run, scenario: Path) -> ChildProcess:
                 run.logs,
             )
         )
-    echo(f"  agents: {', '.join(AGENTS)} (4 modems each)\n")
+    counts = Counter(m.agent for m in demo_modems())
+    echo(f"  agents: {', '.join(f'{a} ({counts[a]} modems)' for a in AGENTS)}\n")
     return collector
 
 
@@ -268,6 +271,10 @@ def report(out: Path, summary: dict[str, Any]) -> None:
     )
     for problem in check.problems:
         echo(f"  DISAGREES: {problem}")
+    config = tomllib.loads((out / "collector.toml").read_text())
+    report_json = json.loads((out / "report.json").read_text())
+    for line in plan_lines(report_json, config, demo_modems()):
+        echo(line)
     channels = json.loads((out / "channels.json").read_text())
     echo("")
     for line in channel_lines(channels, lambda ns: datetime.fromtimestamp(ns / 1e9).isoformat()):
@@ -290,7 +297,7 @@ def report(out: Path, summary: dict[str, Any]) -> None:
               show_default=True, help="Seconds of probing (judging continues after).")  # fmt: skip
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Vendor-simulator scenario for the demo's three vendors (edit a copy of a "
+              help="Vendor-simulator scenario for the demo's four vendors (edit a copy of a "
               "run's scenario.toml; DLR push URLs are pointed at this run).")  # fmt: skip
 @click.option(
     "--influx-url", help="Also write the time series to this InfluxDB (http://host:port)."

@@ -14,7 +14,16 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 
-from collector.demo.world import ACME_TEMPLATES, AGENTS, SIGNATURE, DemoModem
+from collector.demo.world import (
+    ACME_TEMPLATES,
+    AGENTS,
+    GATE_SECRET,
+    GATE_SP,
+    GATE_SRC_ID,
+    SIGNATURE,
+    DemoModem,
+    reserve_pool,
+)
 from collector.probes.content import PROFILES
 
 EXAMPLE_VENDORS = files("collector.vendors").joinpath("example_vendors.toml")
@@ -81,7 +90,7 @@ def scenario_toml(
     trouble: bool = False,
     timezone: str = "Asia/Shanghai",
 ) -> str:
-    """The vendor simulator's scenario: the demo's three vendors, bolt's peak from `hour`
+    """The vendor simulator's scenario: the demo's four vendors, bolt's peak from `hour`
     to 22:00 in `timezone` (the collector's zone, so it is the report's evening_peak)."""
     extra = trouble_tables() if trouble else {}
     acme_templates = ", ".join(
@@ -104,6 +113,8 @@ def scenario_toml(
         peak_end_h=22 if hour < 22 else (hour + 2) % 24,
         timezone=timezone,
         subscribers=subscribers,
+        gate_sp=GATE_SP,
+        gate_secret=GATE_SECRET,
     )
 
 
@@ -143,7 +154,8 @@ def collector_toml(
     seed: int,
     timezone: str = "Asia/Shanghai",
 ) -> str:
-    """The collector's config: the demo's three vendors, probing for `duration_s`."""
+    """The collector's config: the demo's four vendors, probing for `duration_s`, with the
+    buyer's templates and SIM rotation over the world's reserve pool."""
     return fill(
         "collector.toml",
         grpc_port=grpc_port,
@@ -152,6 +164,11 @@ def collector_toml(
         acme_vendor=aliyun_vendor_toml("acme", ports["acme"]),
         cheap_vendor=http_vendor_toml("cheap", ports["cheap"]),
         bolt_port=ports["bolt"],
+        gate_port=ports["gate"],
+        gate_sp=GATE_SP,
+        gate_secret=GATE_SECRET,
+        gate_src_id=GATE_SRC_ID,
+        reserve_pool=_keys(dict(reserve_pool())),
         seed=seed,
         webhook_port=webhook_port,
         send_for_s=duration_s,
@@ -168,7 +185,7 @@ def timeseries_toml(url: str, api: str, bucket: str, org: str, token: str) -> st
 
 
 def agent_toml(out: Path, agent: str, modems: list[DemoModem], grpc_port: int) -> str:
-    """The config of one demo agent with its four modems."""
+    """The config of one demo agent with its modems."""
     site, region = AGENTS[agent]
     blocks = "".join(
         fill("agent_modem.toml", port=out / "sims" / m.name, profile=m.profile, imei=m.imei)

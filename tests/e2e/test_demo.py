@@ -14,20 +14,22 @@ import sys
 import threading
 import time
 import tomllib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.modem.simulator.control import ModemSimulatorControlSync
+from collector.demo.world import demo_modems
 from collector.ledger import open_ledger
 from collector.probes.bursts import burst_of
 from collector.stats import percentile
 from collector.vendors.simulator.truthcheck import compare, load_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGURED_ARRIVAL = {"acme": 0.995, "cheap": 0.85, "bolt": 0.98}  # the demo scenario's p_arrive
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CONFIGURED_ARRIVAL = {"acme": 0.995, "cheap": 0.85, "bolt": 0.98, "gate": 0.97}  # p_arrive
 
 
 def run_demo(
@@ -111,7 +113,90 @@ def check_outputs(out: Path, result: subprocess.CompletedProcess[str]) -> dict[s
                 vendor,
                 s,
             )
+    check_buyer_plan(out, result.stdout)
     return summary
+
+
+def check_buyer_plan(out: Path, stdout: str) -> None:
+    """Kinds of line, SIM rotation and the buyer's templates, held against the truth: the
+    world says which SIM is home, MVNO (170) or ported (139 on a Telecom IMSI), the truth
+    which modem each message reached and its fate; the report's vendor × line counts are
+    those of the truth; only the rotating vendor reached the reserve SIM; each buyer
+    template's message carried the buyer's wording with the probe's token in the code or
+    order number's place, and the report's link rewrites are the truth's."""
+    world = {m.name: m for m in demo_modems()}
+    line_of = {m.msisdn: m.line for m in world.values()}
+    report = json.loads((out / "report.json").read_text())
+    config = tomllib.loads((out / "collector.toml").read_text())
+    truth = load_jsonl(out / "truth.jsonl")
+    by_id = {(t["vendor"], m): t for t in truth for m in t.get("message_ids") or []}
+    # kinds of line: derived by the collector from segment vs IMSI, equal to the world's
+    cells = report["tables"]["vendor_sim"]
+    assert {c["key"]["sim"]: c["key"]["line"] for c in cells} == {
+        c["key"]["sim"]: line_of[c["key"]["sim"]] for c in cells
+    }
+    # the report leaves out bursts and probes sent while a vendor was not measured (the
+    # collector down in the restart drill)
+    dark = {
+        vendor: [(g["start_ns"], g["end_ns"]) for g in nm["spans"]]
+        for vendor, nm in report["not_measured"].items()
+    }
+    counted: dict[tuple[str, str], list[int]] = {}
+    for v in load_jsonl(out / "verdicts.jsonl"):
+        if v["probe_id"].startswith("burst-") or v["verdict"] not in ("delivered", "late", "lost"):
+            continue
+        at_ns = (datetime.fromisoformat(v["submitted_at"]) - EPOCH) // timedelta(microseconds=1)
+        if any(lo <= at_ns * 1000 < hi for lo, hi in dark.get(v["vendor"], ())):
+            continue
+        (t,) = {
+            id(t): t for m in v["vendor_message_ids"] if (t := by_id.get((v["vendor"], m)))
+        }.values()
+        tally = counted.setdefault((v["vendor"], world[t["modem"]].line), [0, 0])
+        tally[0] += t["fate"] == "delivered"
+        tally[1] += 1
+    lines = {
+        (c["key"]["vendor"], c["key"]["line"]): [c["delivered"] + c["late"], c["judged"]]
+        for c in report["tables"]["vendor_line"]
+        if c["judged"]
+    }
+    assert lines == counted
+    assert {line for _, line in lines} == {"home", "mvno", "ported"}
+    # SIM rotation: the reserve pool is reached by the rotating vendor only
+    rotation = config["probes"]["rotation"]
+    reserve = {m.name for m in world.values() if m.reserve}
+    assert {n for ns in rotation["pools"].values() for n in ns} == {
+        world[name].msisdn for name in reserve
+    }
+    to_reserve = [t for t in truth if t.get("modem") in reserve]
+    assert to_reserve and {t["vendor"] for t in to_reserve} == set(rotation["vendors"])
+    assert "SIM rotation: cheap's china_mobile probes" in stdout
+    assert "reserve SIMs probed by other vendors: none" in stdout
+    # the buyer's templates: wording, token place, link domain
+    ledger = open_ledger(str(out / "ledger.db"))
+    try:
+        probes = [p for p in ledger.probes() if p.plan.profile in config["probes"]["templates"]]
+    finally:
+        ledger.close()
+    rewritten: dict[str, int] = {}
+    for name, tpl in config["probes"]["templates"].items():
+        mine = [p for p in probes if p.plan.profile == name]
+        assert mine, name  # every template was sent
+        assert f"  {name}" in stdout
+        token = r"(\d{6})" if "{code}" in tpl["text"] else r"([0-9A-Za-z]+)"
+        link = f"https://{tpl.get('link_domain', '')}/{tpl.get('link_path', '')}"
+        filled = tpl["text"].format(**tpl.get("vars", {}), code="TOKEN", order="TOKEN", link=link)
+        pattern = re.escape(filled).replace("TOKEN", token)
+        for p in mine:
+            found = {id(t): t for m in p.message_ids if (t := by_id.get((p.plan.vendor, m)))}
+            for t in found.values():
+                assert t["text_sent"] == p.plan.expected_text
+                match = re.search(pattern, t["text_sent"])
+                assert match and match.group(1) == p.plan.token, (t["text_sent"], p.plan.token)
+                if t["text_delivered"] and "{link}" in tpl["text"]:
+                    lost_domain = f"https://{tpl['link_domain']}/" not in t["text_delivered"]
+                    rewritten[p.plan.vendor] = rewritten.get(p.plan.vendor, 0) + lost_domain
+    for vendor, n in rewritten.items():
+        assert report["content_changes"][vendor]["link_rewritten"] == n, (vendor, n)
 
 
 def check_peak(out: Path) -> dict[str, float]:

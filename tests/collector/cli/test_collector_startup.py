@@ -94,14 +94,14 @@ interval_s = 60
 def test_config_check_accepts_the_demo_config(tmp_path: Path) -> None:
     create_ca(tmp_path / "pki")
     config = tmp_path / "collector.toml"
-    ports = {"acme": 18001, "cheap": 18002, "bolt": 18003}
+    ports = {"acme": 18001, "cheap": 18002, "bolt": 18003, "gate": 18004}
     config.write_text(collector_toml(tmp_path, 17443, 18480, ports, 60.0, 1))
     result = CliRunner().invoke(main, ["config", "check", "--config", str(config)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "collector.toml: valid"
-    assert "  vendors    acme (http), cheap (http), bolt (smpp)" in lines
-    assert "  probes     3 vendor plans, zone Asia/Shanghai, DLR webhooks 127.0.0.1:18480" in lines
+    assert "  vendors    acme (http), cheap (http), bolt (smpp), gate (cmpp)" in lines
+    assert "  probes     4 vendor plans, zone Asia/Shanghai, DLR webhooks 127.0.0.1:18480" in lines
     assert f"  tls        mTLS, certificate {tmp_path / 'pki' / 'collector.pem'}" in lines
     assert result.stderr == ""
 
