@@ -28,6 +28,7 @@ class ServerConn:
     def __init__(self, link: Link) -> None:
         self.link = link
         self.account: str | None = None  # set by the handler once logged in
+        self.receives = True  # the login allows status reports on it (SMGP LoginMode 0: no)
         self._seq = itertools.count(1)
 
     def next_number(self) -> int:

@@ -101,6 +101,7 @@ class GatewayVendorSimulator:
                 conn.link.abort()  # refused: the gateway hangs up (CMPP 2.0 §7.4.1.2)
                 return None
             conn.account = account
+            conn.receives = face.receives_reports(pdu)
             asyncio.get_running_loop().call_soon(self._kick)
             return resp
         if conn.account is None:
@@ -183,7 +184,11 @@ class GatewayVendorSimulator:
         now = self._network.clock.now()
         if self.face.reports_inbound:
             return await self._send_sgip_report(dlr, now)
-        conns = [c for c in self.server.conns if c.open and c.account == self._vendor.account]
+        conns = [
+            c
+            for c in self.server.conns
+            if c.open and c.account == self._vendor.account and c.receives
+        ]
         if not conns:
             return False
         conn = conns[0]

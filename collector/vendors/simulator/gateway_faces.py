@@ -78,6 +78,10 @@ class Face(Protocol):
 
     def is_terminate(self, pdu: Pdu) -> bool: ...
 
+    def receives_reports(self, login: Pdu) -> bool:
+        """Whether a connection that logged in with `login` may be sent status reports."""
+        ...
+
     def receipt(self, sequence: Hashable, dlr: SimulatedDlr, sender: str) -> Pdu: ...
 
     def receipt_acked(self, resp: Pdu) -> bool: ...
@@ -149,6 +153,9 @@ class CmppFace:
 
     def is_terminate(self, pdu: Pdu) -> bool:
         return pdu.command == Command.TERMINATE
+
+    def receives_reports(self, login: Pdu) -> bool:
+        return True  # no login modes: every logged-in connection takes reports
 
     def receipt(self, sequence: Hashable, dlr: SimulatedDlr, sender: str) -> Pdu:
         report = Report(
@@ -236,6 +243,9 @@ class SgipFace:
     def is_terminate(self, pdu: Pdu) -> bool:
         return pdu.command == sgip.Command.UNBIND
 
+    def receives_reports(self, login: Pdu) -> bool:
+        return True  # unused: reports go to the SP's own listener (reports_inbound)
+
     def receipt(self, sequence: Hashable, dlr: SimulatedDlr, sender: str) -> Pdu:
         # §4.2.3.6: State 0 delivered, 2 failed with an ErrorCode; SGIP has no word for
         # EXPIRED or REJECTD, so every failure is State 2 with the closest §4.3 code.
@@ -318,6 +328,10 @@ class SmgpFace:
 
     def is_terminate(self, pdu: Pdu) -> bool:
         return pdu.command == smgp.Command.EXIT
+
+    def receives_reports(self, login: Pdu) -> bool:
+        # §5.2.1 LoginMode: 0 send only (MT), 1 receive (MO and reports), 2 both
+        return not (isinstance(login.body, smgp.Login) and login.body.login_mode == 0)
 
     def receipt(self, sequence: Hashable, dlr: SimulatedDlr, sender: str) -> Pdu:
         report = smgp.StatusReport(

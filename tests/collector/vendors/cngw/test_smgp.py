@@ -195,6 +195,52 @@ def test_wrong_secret_is_auth_failure_and_busy_is_throttled() -> None:
     assert run(scenario()) == "1"  # Status 1, system busy
 
 
+def _send_only_login() -> bytes:
+    """§5.2.1 Login with LoginMode 0 (send only), packed by hand: 42 octets."""
+    auth = hashlib.md5(CLIENT.encode() + bytes(7) + SECRET.encode() + b"1206093000").digest()
+    return (struct.pack("!III", 42, 1, 1) + CLIENT.encode().ljust(8, b"\0") + auth + b"\x00"
+            + struct.pack("!I", 1206093000) + b"\x30")  # fmt: skip
+
+
+def test_a_send_only_login_is_sent_no_reports() -> None:
+    """LoginMode 0 means the SP only submits (as the go_smgp transmitter logs in, seen when
+    it was run against the simulator by hand): a report due while only such a login is
+    open waits for a login that receives (mode 1 or 2), and the truth lists it only then."""
+
+    async def scenario() -> None:
+        knobs = {"p_arrive": 1.0, "latency": {"dist": "fixed", "median_s": 50.0},
+                 "dlr_latency": {"dist": "fixed", "median_s": 200.0}}  # fmt: skip
+        net, front, _ = await _world(knobs=knobs)
+        sink = ListDlrSink()
+        vendor = _vendor(front.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+        try:
+            await vendor.start(sink)
+            result = await vendor.submit(OutgoingSms("p-1", MSISDN, "一", signature=SIG))
+            await vendor.close()  # only the send-only login below is open when it is due
+            writer.write(_send_only_login())
+            head = await reader.readexactly(12)
+            length, command, _ = struct.unpack("!III", head)
+            status = struct.unpack("!I", (await reader.readexactly(length - 12))[:4])[0]
+            assert (command, status) == (0x80000001, 0)  # Login_Resp, logged in
+            await asyncio.sleep(0.5)  # 500 simulated seconds: the report is long due
+            assert front.receipts_sent == 0 and not net.truth.records[-1].receipts
+            with pytest.raises(TimeoutError):  # nothing came on the send-only connection
+                await asyncio.wait_for(reader.read(1), 0.2)
+            await vendor.start(sink)  # logs in with mode 2: the report comes now
+            await sink.wait_for(1)
+            await net.wait_idle()
+        finally:
+            writer.close()
+            await vendor.close()
+            await net.close()
+            await front.close()
+        assert [d.message_id for d in sink.dlrs] == list(result.message_ids)
+        assert [r.status for r in net.truth.records[-1].receipts] == ["DELIVRD"]
+
+    run(scenario())
+
+
 # --------------------------------------------------------------------------- bad input
 
 
