@@ -326,11 +326,7 @@ def collect_records(
         return [], []
     ids = [p.plan.probe_id for p in probes]
     dlrs = ledger.dlrs_of(ids)
-    wanted = set(ids)
-    revisions: dict[str, list[Revision]] = defaultdict(list)
-    for r in ledger.verdict_revisions():
-        if r.probe_id in wanted:
-            revisions[r.probe_id].append(r)
+    revisions = ledger.revisions_of(ids)  # these probes' only, not the ledger's
     uuids = {u for v in verdicts.values() for u in v.verdict.arrival_uuids}
     # by uuid: only this vendor's arrivals, not every SMS received around the period
     sms: dict[str, StoredSms] = ledger.sms_of(sorted(uuids)) if uuids else {}

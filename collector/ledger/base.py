@@ -288,6 +288,10 @@ class Ledger(Protocol):
 
     def verdict_revisions(self, probe_id: str | None = None) -> list[Revision]: ...
 
+    def revisions_of(self, probe_ids: Sequence[str]) -> dict[str, list[Revision]]:
+        """The revisions of these probes (oldest first), by probe; none: left out."""
+        ...
+
     def rollup_counts(
         self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
     ) -> list[RollupCount]:

@@ -110,6 +110,22 @@ def _opt_int(value: object) -> int | None:
     return None if value is None else int(str(value))
 
 
+_REVISION_SELECT = (
+    "SELECT probe_id, revision, at_ns, old_outcome, old_dlr, old_content, new_outcome,"
+    " new_dlr, new_content FROM verdict_revisions"
+)
+
+
+def _revision(r: Row) -> Revision:
+    return Revision(
+        probe_id=r["probe_id"],
+        revision=int(r["revision"]),
+        at_ns=int(r["at_ns"]),
+        old=(r["old_outcome"], r["old_dlr"], r["old_content"]),
+        new=(r["new_outcome"], r["new_dlr"], r["new_content"]),
+    )
+
+
 def _verdict(row: Row) -> StoredVerdict:
     verdict = Verdict(
         probe_id=row["probe_id"],
@@ -421,23 +437,18 @@ class ProbeSql(RollupSql):
             )
         return [_verdict(r) for r in rows]
 
+    def revisions_of(self, probe_ids: Sequence[str]) -> dict[str, list[Revision]]:
+        out: dict[str, list[Revision]] = defaultdict(list)
+        with self._transaction(write=False) as tx:
+            for chunk in chunks(sorted(set(probe_ids))):
+                where = Where().among("probe_id", chunk)
+                for r in tx.all(f"{_REVISION_SELECT}{where} ORDER BY rev_id", where.params):
+                    out[r["probe_id"]].append(_revision(r))
+        return dict(out)
+
     def verdict_revisions(self, probe_id: str | None = None) -> list[Revision]:
         # "" means all, as None does (callers pass an optional id straight through)
         where = Where().maybe("probe_id = ?", probe_id or None)
         with self._transaction(write=False) as tx:
-            rows = tx.all(
-                "SELECT probe_id, revision, at_ns, old_outcome, old_dlr, old_content,"
-                f" new_outcome, new_dlr, new_content FROM verdict_revisions{where}"
-                " ORDER BY rev_id",
-                where.params,
-            )
-        return [
-            Revision(
-                probe_id=r["probe_id"],
-                revision=int(r["revision"]),
-                at_ns=int(r["at_ns"]),
-                old=(r["old_outcome"], r["old_dlr"], r["old_content"]),
-                new=(r["new_outcome"], r["new_dlr"], r["new_content"]),
-            )
-            for r in rows
-        ]
+            rows = tx.all(f"{_REVISION_SELECT}{where} ORDER BY rev_id", where.params)
+        return [_revision(r) for r in rows]

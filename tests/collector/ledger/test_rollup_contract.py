@@ -183,3 +183,19 @@ def test_sms_of_returns_the_named_arrivals_with_their_parts(ledger: Any) -> None
     every = {s.uuid: s for s in ledger.received_sms()}
     assert got == {u: every[u] for u in wanted[:2]}
     assert len(got[recs[1].uuid].sms.parts) == 2 and ledger.sms_of([]) == {}
+
+
+def test_revisions_of_returns_only_the_named_probes(ledger: Any) -> None:
+    """What the evidence export reads instead of every revision of the ledger."""
+    for i in range(3):
+        ledger.add_probe(plan(i))
+    for outcome in (Outcome.PENDING, Outcome.LOST, Outcome.DELIVERED):
+        ledger.save_verdicts(
+            [Verdict(f"p{i}", outcome, DlrTruth.CONSISTENT, DlrClaim.SUCCESS,
+                     ContentVerdict.NONE) for i in range(3)], at_ns=T,
+        )  # fmt: skip
+    got = ledger.revisions_of(["p0", "p2", "nope"])
+    assert sorted(got) == ["p0", "p2"]
+    assert got["p2"] == ledger.verdict_revisions("p2") and len(got["p2"]) == 2
+    assert [r.new[0] for r in got["p0"]] == ["lost", "delivered"]
+    assert ledger.revisions_of([]) == {}
