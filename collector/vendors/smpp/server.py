@@ -586,6 +586,13 @@ class SmppServer:
         self.stats.receipts_queued += 1
 
     async def _deliver(self, system_id: str, out: _Outgoing) -> int | None:
+        try:
+            return await self._deliver_once(system_id, out)
+        except asyncio.CancelledError:  # the server closing (or the caller gone): never sent
+            out.done(False)
+            raise
+
+    async def _deliver_once(self, system_id: str, out: _Outgoing) -> int | None:
         receivers = self._receivers(system_id)
         if not receivers:
             self._requeue(system_id, out)

@@ -159,3 +159,31 @@ def test_receipt_still_queued_at_the_end_is_not_in_the_truth() -> None:
         assert record.fate == "delivered" and record.receipts == () and record.dlr_count == 0
 
     run(scenario(), 60.0)
+
+
+def test_receipt_in_flight_when_the_smsc_closes_is_not_in_the_truth() -> None:
+    """A receiver binds and never answers the deliver_sm: the SMSC closing with that
+    receipt unacknowledged ends its wait (nothing hangs) and the truth has no receipt."""
+
+    async def scenario() -> None:
+        net, front, modems = _world()
+        await front.start()
+        silent = _client(front.port)
+        try:
+            await asyncio.to_thread(_submit_and_leave, front.port)
+            await modems.wait_for(1)
+            await _eventually(lambda: front.server.stats.receipts_queued == 1, "queued")
+            await asyncio.to_thread(silent.connect)
+            await asyncio.to_thread(silent.bind_receiver, system_id=ACCOUNT, password=PASSWORD)
+            got = await asyncio.to_thread(silent.read_pdu)  # the receipt, left unanswered
+        finally:
+            await front.close()
+            await net.wait_idle()
+            await net.close()
+            silent.disconnect()
+        assert got.command == "deliver_sm"
+        assert front.server.stats.receipts_sent == 0
+        [record] = net.truth.records
+        assert record.receipts == ()
+
+    run(scenario(), 60.0)
