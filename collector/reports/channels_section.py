@@ -70,7 +70,12 @@ def episode_rows(report: Report) -> list[list[str]]:
     rows = []
     for e in report.channels.get("episodes", []):
         bounds = e["bounds_s"]
-        bound_text = e["bounds_note"] if bounds is None else f"{bounds[0]:.1f} – {bounds[1]:.1f}"
+        if bounds is None:
+            bound_text = e["bounds_note"]
+        elif bounds[1] is None:  # no on-time probe before the failures: no upper bound
+            bound_text = f"≥ {bounds[0]:.1f}"
+        else:
+            bound_text = f"{bounds[0]:.1f} – {bounds[1]:.1f}"
         failover = (
             f"{e['failover_vendor']}: {_seconds(e['failover_s'])} s ({e['failover_sends']} sent)"
             if e["failover_vendor"]

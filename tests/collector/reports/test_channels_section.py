@@ -90,6 +90,20 @@ def test_channels_changes_and_switch_over_in_the_report() -> None:
     assert "## Channel changes" in md and f"| {local(T + 66 * NS)} | bolt |" in md
 
 
+def test_an_episode_without_an_upper_bound_shows_the_lower_one() -> None:
+    """No on-time probe before the failures: the switch took at least the lower bound
+    (bounds_s [20, None]); the report says so instead of failing (it broke the demo)."""
+    probes, observations = sequence()
+    channels = figures(probes, observations)
+    (episode,) = channels["episodes"]
+    episode["bounds_s"] = [episode["bounds_s"][0], None]
+    report = build_report(
+        probes, since="2027-01-15T16:00:00+08:00", until="2027-01-15T17:00:00+08:00",
+        generated_at="x", software_version="0.1.0", timezone="Asia/Shanghai", channels=channels,
+    )  # fmt: skip
+    assert "<td>≥ 20.0</td>" in render(report, "html")
+
+
 def test_no_observations_says_so() -> None:
     probes, _ = sequence()
     page = render(build_report(probes, since="2027-01-15T16:00:00+08:00",
