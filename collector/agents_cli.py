@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from agent.common.logs import mask_msisdn
-from agent.common.numberplan import mvno_segment
+from agent.common.numberplan import mvno_segment, national
 from agent.common.units import NS
 from collector.audit.record import entry, record
 from collector.ledger import LedgerError, open_ledger
@@ -35,6 +35,13 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def masked_number(msisdn: str) -> str:
+    """The number masked for display: a Chinese mobile number in its national form, so
+    its segment shows (`138******78`); any other as it is (`mask_msisdn`)."""
+    n = national(msisdn)
+    return mask_msisdn(n if len(n) == 11 else msisdn)
+
+
 def sim_to_json(
     m: ModemStatus, *, show_numbers: bool, lines: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -49,7 +56,7 @@ def sim_to_json(
     return {
         "iccid": s.iccid,
         "imsi": s.imsi if show_numbers else mask_msisdn(s.imsi) if s.imsi else "",
-        "msisdn": s.msisdn if show_numbers or not s.msisdn else mask_msisdn(s.msisdn),
+        "msisdn": s.msisdn if show_numbers or not s.msisdn else masked_number(s.msisdn),
         "carrier": s.carrier,
         "mvno": bool(segment),
         "mvno_segment": segment,

@@ -188,10 +188,10 @@ def test_numbers_carrier_and_line_from_a_registered_agent(pki: Pki, tmp_path: Pa
     got = [(m["msisdn"], m["imsi"], m["carrier"], m["mvno"], m["mvno_segment"], m["line"])
            for m in agent["modems"]]  # fmt: skip
     assert got == [
-        ("+86*********78", "460**********90", "china_mobile", False, "", "home"),
-        ("+86*********01", "460**********91", "china_unicom", True, "170", "mvno"),
-        ("+86*********44", "460**********92", "china_unicom", False, "", "ported"),
-        ("+86*********11", "460**********93", "china_mobile", False, "", "home"),  # override
+        ("138******78", "460**********90", "china_mobile", False, "", "home"),
+        ("170******01", "460**********91", "china_unicom", True, "170", "mvno"),
+        ("139******44", "460**********92", "china_unicom", False, "", "ported"),
+        ("153******11", "460**********93", "china_mobile", False, "", "home"),  # override
         ("", "460**********94", "china_telecom", False, "", "unknown"),
     ]
     assert "13812345678" not in out and "460001234567890" not in out
@@ -200,8 +200,8 @@ def test_numbers_carrier_and_line_from_a_registered_agent(pki: Pki, tmp_path: Pa
 
     code, text = _agents_cli(config)
     assert code == 0, text
-    assert "msisdn=+86*********01 china_unicom line=mvno mvno=170" in text
-    assert "msisdn=+86*********44 china_unicom line=ported" in text
+    assert "msisdn=170******01 china_unicom line=mvno mvno=170" in text
+    assert "msisdn=139******44 china_unicom line=ported" in text
     assert "13812345678" not in text
 
     code, out = _agents_cli(config, "--json", "--show-numbers")
