@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import ssl
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +55,7 @@ async def _serve(
     truth_path: Path | None,
     seed: int | None,
     host: str,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
 
     scenario = load_scenario(scenario_path)
@@ -82,7 +84,7 @@ async def _serve(
                 line = {"vendor": name, "protocol": vendor.protocol.value, "host": host,
                         "port": gateway.port, "account": vendor.account}  # fmt: skip
             elif vendor.protocol is not VendorProtocol.SMPP:
-                api = http_front(network, name, host=host, port=vendor.port)
+                api = http_front(network, name, host=host, port=vendor.port, tls=tls)
                 await api.start()
                 fronts.append(api)
                 line = {"vendor": name, "protocol": vendor.protocol.value, "host": host,
@@ -122,6 +124,13 @@ async def _serve(
 )
 @click.option("--seed", type=int, help="Override the scenario's seed.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Serve the HTTP vendors over HTTPS with this PEM certificate (chain); "
+    "with --tls-key (e.g. server.pem/server.key of `certs init`).",
+)
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--log-level", default="info", show_default=True)
 def vendor_simulator_command(
     scenario_path: Path,
@@ -129,10 +138,13 @@ def vendor_simulator_command(
     truth_path: Path | None,
     seed: int | None,
     host: str,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     log_level: str,
 ) -> None:
     """Run simulated SMS vendors (HTTP and SMPP) over a simulated carrier network."""
 
+    tls = _server_tls(tls_cert, tls_key)
     if modem_control is not None:
         _hostport(modem_control)
     try:
@@ -140,4 +152,20 @@ def vendor_simulator_command(
     except ConfigError as exc:  # names the file and the key path
         raise click.UsageError(str(exc)) from exc
     configure_logging(log_level)
-    asyncio.run(_serve(scenario_path, modem_control, truth_path, seed, host))
+    asyncio.run(_serve(scenario_path, modem_control, truth_path, seed, host, tls))
+
+
+def _server_tls(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        raise click.UsageError(
+            f"--tls-cert {cert} / --tls-key {key}: expected a PEM certificate and its key "
+            f"({exc.reason or exc})"
+        ) from None
+    return context
