@@ -173,6 +173,7 @@ class AgentSample:
     clock_uncertainty_ms: float  # inf: never measured
     prev_at_ns: int = 0
     prev_connected: bool = False
+    prev_site: str = ""
 
 
 @dataclass(frozen=True, slots=True)

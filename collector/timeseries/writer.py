@@ -158,9 +158,9 @@ def agent_point(s: AgentSample) -> Point:
     )
 
 
-def silence_point(s: AgentSample, at_ns: int) -> Point:
+def silence_point(agent_id: str, site: str, at_ns: int) -> Point:
     """Connected but nothing heard for offline_after_s: no longer up from `at_ns`."""
-    return make_point("agent", {"agent": s.agent_id, "site": s.site}, {"up": 0}, at_ns)
+    return make_point("agent", {"agent": agent_id, "site": site}, {"up": 0}, at_ns)
 
 
 def agent_points(samples: Sequence[AgentSample], offline_after_s: float) -> list[Point]:
@@ -170,7 +170,8 @@ def agent_points(samples: Sequence[AgentSample], offline_after_s: float) -> list
     points = []
     for s in samples:
         if s.prev_at_ns and s.prev_connected and s.at_ns - s.prev_at_ns > off:
-            points.append(silence_point(s, s.prev_at_ns + off))
+            # The silence belongs to the sample before (its site, whatever came next).
+            points.append(silence_point(s.agent_id, s.prev_site, s.prev_at_ns + off))
         points.append(agent_point(s))
     return points
 
@@ -377,7 +378,7 @@ class TimeSeriesWriter:
         # bring, written as soon as the silence is long enough (rewriting it is harmless).
         now = self._clock()
         silent = [
-            silence_point(s, s.at_ns + int(off * NS))
+            silence_point(s.agent_id, s.site, s.at_ns + int(off * NS))
             for s in await asyncio.to_thread(self._ledger.last_agent_samples)
             if s.connected and s.at_ns + int(off * NS) <= now
         ]

@@ -412,7 +412,7 @@ class AgentSql(SqlCore):
 _SAMPLE_SELECT = (
     "SELECT s.sample_id, s.agent_id, s.site, s.at_ns, s.connected,"
     " s.outbox_depth, s.oldest_pending_ns, s.clock_offset_ms, s.clock_uncertainty_ms,"
-    " p.at_ns AS prev_at_ns, p.connected AS prev_connected"
+    " p.at_ns AS prev_at_ns, p.connected AS prev_connected, p.site AS prev_site"
     " FROM agent_samples s"
     " LEFT JOIN agent_samples p ON p.sample_id = (SELECT MAX(q.sample_id) FROM agent_samples q"
     " WHERE q.agent_id = s.agent_id AND q.sample_id < s.sample_id)"
@@ -432,6 +432,7 @@ def _agent_sample(r: Row) -> AgentSample:
         clock_uncertainty_ms=inf(r["clock_uncertainty_ms"]),
         prev_at_ns=int(r["prev_at_ns"] or 0),
         prev_connected=bool(r["prev_connected"]),
+        prev_site=r["prev_site"] or "",
     )
 
 

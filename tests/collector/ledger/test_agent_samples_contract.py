@@ -44,6 +44,7 @@ def test_every_change_of_an_agent_is_a_sample(ledger: Ledger) -> None:
         ("agent-2", 5 * NS, True, 0, 0.0, math.inf, 0, False),
         ("agent-2", 6 * NS, False, 0, 0.0, math.inf, 5 * NS, True),
     ]
+    assert [s.prev_site for s in samples[:3]] == ["", "", "bj-1"]
     # The site as registered at each moment: none before the registration.
     assert [s.site for s in samples if s.agent_id == "agent-1"] == [
         "",

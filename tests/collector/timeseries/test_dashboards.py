@@ -294,7 +294,7 @@ def written_names() -> dict[str, tuple[set[str], set[str]]]:
             HealthRow(1, "a1", "86", NOW, -71.0, 1, 2, True, "8986", "hz", "china_mobile")
         ),
         agent_point(sample),
-        silence_point(sample, NOW),
+        silence_point(sample.agent_id, sample.site, NOW),
         channel_point(CHANNEL_OBSERVATIONS[0]),
         unit_point(UnitChange(1, "c1", "vendor:v1", "running", 0, 1, NOW)),
         *measured_points([UnmeasuredSpan("c1", "v1", "vendor:v1", "", NOW, NOW + H)]),
