@@ -305,20 +305,25 @@ def test_the_v3_adapter_pulls_query_send_details_and_quarantines_a_wrong_id() ->
 # --------------------------------------------------------------------------- Tencent
 
 
-def _tc_send(hostport: str, secret: str, method: str, token: str) -> Any:
-    http = HttpProfile(endpoint=hostport, reqMethod=method)
-    http.scheme = "http"
-    client = SmsClient(
-        credential.Credential(ACCOUNT, secret), "ap-guangzhou", ClientProfile(httpProfile=http)
-    )
+def tc_send_request(token: str) -> Any:
+    """The SDK's SendSms request for one code to MSISDN_CMCC (template SMS_CODE_1)."""
     request = tc_models.SendSmsRequest()
     request.PhoneNumberSet = ["+86" + MSISDN_CMCC]
     request.SmsSdkAppId = "1400000000"
     request.SignName = SIG
     request.TemplateId = "SMS_CODE_1"
     request.TemplateParamSet = [token]
+    return request
+
+
+def _tc_send(hostport: str, secret: str, method: str, token: str) -> Any:
+    http = HttpProfile(endpoint=hostport, reqMethod=method)
+    http.scheme = "http"
+    client = SmsClient(
+        credential.Credential(ACCOUNT, secret), "ap-guangzhou", ClientProfile(httpProfile=http)
+    )
     try:
-        return json.loads(client.SendSms(request).to_json_string())
+        return json.loads(client.SendSms(tc_send_request(token)).to_json_string())
     except TencentCloudSDKException as exc:
         return exc
 

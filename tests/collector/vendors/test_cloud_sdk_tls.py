@@ -26,7 +26,6 @@ from darabonba.core import DaraCore
 from tencentcloud.common import credential
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
-from tencentcloud.sms.v20210111 import models as tc_models
 from tencentcloud.sms.v20210111.sms_client import SmsClient
 
 from agent.common.tomlconfig import ConfigError
@@ -34,6 +33,7 @@ from collector.certs import CaPaths, create_ca
 from collector.vendors.base import AuthFailedError, OutgoingSms
 from collector.vendors.config import parse_http_vendor
 from tests.collector.vendors.helpers import ACCOUNT, MSISDN_CMCC, PASSWORD, http_vendor_table, run
+from tests.collector.vendors.test_cloud_sdk_peers import tc_send_request
 from tests.collector.vendors.test_vendor_contract import NOTE, SIG, _receipts, rig
 
 # Every variable a Python HTTPS client might read for its trust store.
@@ -105,14 +105,9 @@ def _tencent(hostport: str, ca: str | None, method: str) -> Any:
     client = SmsClient(
         credential.Credential(ACCOUNT, PASSWORD), "ap-guangzhou", ClientProfile(httpProfile=http)
     )
-    request = tc_models.SendSmsRequest()
-    request.PhoneNumberSet = ["+86" + MSISDN_CMCC]
-    request.SmsSdkAppId = "1400000000"
-    request.SignName = SIG
-    request.TemplateId = "SMS_CODE_1"
-    request.TemplateParamSet = ["482913"]
     try:
-        return json.loads(client.SendSms(request).to_json_string())["SendStatusSet"][0]["Code"]
+        answer = client.SendSms(tc_send_request("482913")).to_json_string()
+        return json.loads(answer)["SendStatusSet"][0]["Code"]
     finally:
         client.request.conn._session.close()
 
