@@ -18,7 +18,8 @@ Backlog vs live: at session start everything at or below the outbox's `last_seq`
 backlog. Each batch carries the newest live records first, up to `live_share` of the
 batch, and fills the rest from the backlog in seq order — an hour-long outage drains
 without delaying fresh SMS by an hour. Seqs therefore arrive out of order at the
-collector, which tracks gaps per seq (collector/ledger).
+collector, which tracks gaps per seq (collector/ledger). A batch holding backlog only is
+marked `Batch.backlog`, so the collector commits other agents' live batches ahead of it.
 """
 
 from __future__ import annotations
@@ -619,10 +620,10 @@ class Uploader:
         return batch
 
     def _batch_requests(
-        self, records: list[WireRecord], depth: int, oldest_ns: int
+        self, records: list[WireRecord], depth: int, oldest_ns: int, backlog: bool = False
     ) -> list[tuple[bytes, _InFlight]]:
         """One serialised UploadRequest, or several when the records exceed the byte
-        budget; each with the seqs it carries."""
+        budget; each with the seqs it carries. `backlog`: Batch.backlog of each."""
         chunks: list[list[WireRecord]] = []
         current: list[WireRecord] = []
         size = 0
@@ -644,6 +645,7 @@ class Uploader:
                 [r.wire for r in chunk],
                 outbox_depth=depth,
                 oldest_pending_ns=oldest_ns,
+                backlog=backlog,
             )
             entry = _InFlight(
                 self._batch_id,
@@ -771,7 +773,10 @@ class Uploader:
                 m.outbox_depth.set(depth)
                 m.outbox_oldest_age_seconds.set(max(0, now - oldest) / 1e9 if oldest else 0)
                 self._observe_health(records)
-                requests = self._batch_requests(records, after, after_oldest)
+                # Only backlog (nothing persisted in this session): the collector may
+                # let live batches of other agents go first (Batch.backlog).
+                backlog = max(r.seq for r in records) <= cur.backlog_end
+                requests = self._batch_requests(records, after, after_oldest, backlog)
                 for i, (data, entry) in enumerate(requests):
                     if i:  # extra requests from a byte-size split need their own slot
                         await window.acquire()

@@ -397,6 +397,7 @@ def upload_request_bytes(
     *,
     outbox_depth: int,
     oldest_pending_ns: int,
+    backlog: bool = False,
 ) -> bytes:
     """The serialised UploadRequest that `batch_to_proto` would build, assembled from
     already-serialised records without decoding them (tests/wire checks that both parse
@@ -406,6 +407,7 @@ def upload_request_bytes(
         batch_id=batch_id,
         outbox_depth=min(outbox_depth, _UINT32_MAX),
         oldest_pending_ns=oldest_pending_ns,
+        backlog=backlog,
     ).SerializeToString()
     parts = [head]
     for wire in records:
@@ -423,6 +425,7 @@ def batch_to_proto(
     *,
     outbox_depth: int,
     oldest_pending_ns: int,
+    backlog: bool = False,
 ) -> agent_pb2.UploadRequest:
     return agent_pb2.UploadRequest(
         batch=agent_pb2.Batch(
@@ -432,6 +435,7 @@ def batch_to_proto(
             # uint32 on the wire; an outbox deeper than that is a disaster anyway.
             outbox_depth=min(outbox_depth, _UINT32_MAX),
             oldest_pending_ns=oldest_pending_ns,
+            backlog=backlog,
         )
     )
 

@@ -115,10 +115,13 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped)
+    servicer: AgentServicer | None = None
 
     async def stop(self, grace_s: float | None = 2.0) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
+        if self.servicer is not None:
+            await self.servicer.close()
 
 
 async def start_server(servicer: AgentServicer, settings: ServerSettings) -> RunningServer:
@@ -147,4 +150,4 @@ async def start_server(servicer: AgentServicer, settings: ServerSettings) -> Run
     for name in (SERVICE_NAME, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("grpc_server_started", listen=settings.listen, port=port, insecure=settings.insecure)
-    return RunningServer(server=server, port=port, health=health_servicer)
+    return RunningServer(server=server, port=port, health=health_servicer, servicer=servicer)

@@ -3,11 +3,11 @@ convert back. Rules live in collector/ledger/ingest_rules.py; proto types stop a
 agent/wire/serde.py and collector/quarantine.py.
 
 Every request is authorized against the client certificate (collector/api/auth.py). An
-Upload batch is acked only after `Ledger.ingest_batch` returned, i.e. committed
-(agent.proto). Batches of one stream that queued up behind a commit are committed
-together (`ingest_batches` where the ledger has it: one transaction, one fsync) and
-acked in order after it. The ledger is synchronous and runs in worker threads so one
-slow commit never stalls other agents' streams.
+Upload batch is acked only after the ledger committed it (agent.proto). Batches of one
+stream that queued up behind a commit are committed together (`ingest_batches`: one
+transaction, one fsync) and acked in order after it. Commits of every stream go through
+one writer (collector/api/writer.py) that takes live batches before backlog ones; the
+ledger is synchronous and runs off the event loop.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeAlias, TypeVar
 
@@ -25,9 +25,9 @@ import grpc.aio
 import structlog
 from smsprobe.v1 import agent_pb2
 
-from agent.wire.records import Record
 from agent.wire.serde import registration_from_proto
 from collector.api.auth import Authenticator, AuthError, peer_certificate
+from collector.api.writer import IngestWriter
 from collector.ledger.base import (
     Ledger,
     LedgerError,
@@ -36,7 +36,6 @@ from collector.ledger.base import (
 )
 from collector.ledger.model import BatchOutcome
 from collector.metrics import CollectorMetrics
-from collector.quarantine import Quarantined, records_from_batch
 
 log = structlog.get_logger("collector.api")
 
@@ -113,9 +112,7 @@ class _Stream:
 
 @dataclass(frozen=True, slots=True)
 class _Admitted:
-    batch: agent_pb2.Batch
-    records: list[Record]
-    quarantined: list[Quarantined]
+    batch: agent_pb2.Batch  # decoded by the writer, right before its commit
 
 
 class AgentServicer:
@@ -130,6 +127,7 @@ class AgentServicer:
         touch_interval_s: float = 1.0,
         pipeline_depth: int = 4,
         instance: str = "",
+        live_burst: int = 8,
     ) -> None:
         self._instance = instance  # recorded with each stream it holds (connected_via)
         self._ledger = ledger
@@ -140,6 +138,11 @@ class AgentServicer:
         self._touch_interval_ns = int(touch_interval_s * 1e9)
         self._pipeline_depth = pipeline_depth
         self._streams: dict[str, int] = {}  # agent id -> open upload streams
+        self.writer = IngestWriter(ledger, live_burst=live_burst)
+
+    async def close(self) -> None:
+        """Stop the ingest writer (after the server stopped taking calls)."""
+        await self.writer.close()
 
     # ------------------------------------------------------------ helpers
 
@@ -168,8 +171,15 @@ class AgentServicer:
         self, context: Context, method: str, agent_id: str, fn: Callable[..., T], *a: Any, **kw: Any
     ) -> T:
         """Run a ledger call off the loop; ledger errors become status codes here."""
+        return await self._ledger_awaited(
+            context, method, agent_id, asyncio.to_thread(fn, *a, **kw)
+        )
+
+    async def _ledger_awaited(
+        self, context: Context, method: str, agent_id: str, call: Awaitable[T]
+    ) -> T:
         try:
-            return await asyncio.to_thread(fn, *a, **kw)
+            return await call
         except UnknownAgentError as exc:
             await self._abort(
                 context, method, grpc.StatusCode.FAILED_PRECONDITION, f"{exc}: call Register first"
@@ -315,8 +325,7 @@ class AgentServicer:
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"stream of agent {stream.agent_id!r} sent a batch for {claimed!r}",
             )
-        records, quarantined = records_from_batch(batch)
-        return _Admitted(batch, records, quarantined)
+        return _Admitted(batch)
 
     async def _admit_identity(self, context: Context, stream: _Stream, agent_id: str) -> None:
         stream.agent_id = await self._authorize(context, "Upload", agent_id)
@@ -396,32 +405,15 @@ class AgentServicer:
         agent_id = stream.agent_id
         now = self._clock_ns()
         started = time.perf_counter()
-        group_ingest = getattr(self._ledger, "ingest_batches", None)
-        outcomes: list[BatchOutcome]
-        if len(items) > 1 and group_ingest is not None:
-            outcomes = await self._ledger_call(
-                context,
-                "Upload",
-                agent_id,
-                group_ingest,
-                agent_id,
-                [(item.records, item.quarantined) for item in items],
-                at_ns=now,
-            )
-        else:  # one batch, or a ledger without group commit: one transaction each
-            outcomes = []
-            for item in items:
-                outcome = await self._ledger_call(
-                    context,
-                    "Upload",
-                    agent_id,
-                    self._ledger.ingest_batch,
-                    agent_id,
-                    item.records,
-                    item.quarantined,
-                    at_ns=now,
-                )
-                outcomes.append(outcome)
+        batches = [item.batch for item in items]
+        # Live when any batch of the group carries a record the agent sent live.
+        live = not all(batch.backlog for batch in batches)
+        outcomes = await self._ledger_awaited(
+            context,
+            "Upload",
+            agent_id,
+            self.writer.commit(agent_id, batches, at_ns=now, live=live),
+        )
         self._metrics.ingest_seconds.observe(time.perf_counter() - started)
         return [
             await self._acked(item.batch, outcome, now, stream)

@@ -296,18 +296,20 @@ class Record(_message.Message):
     def __init__(self, uuid: _Optional[str] = ..., seq: _Optional[int] = ..., persisted_at_ns: _Optional[int] = ..., clock: _Optional[_Union[ClockEstimate, _Mapping]] = ..., modem_imei: _Optional[str] = ..., iccid: _Optional[str] = ..., sms: _Optional[_Union[ReceivedSms, _Mapping]] = ..., status_report: _Optional[_Union[StatusReport, _Mapping]] = ..., health: _Optional[_Union[ModemHealth, _Mapping]] = ..., event: _Optional[_Union[AgentEvent, _Mapping]] = ..., canary: _Optional[_Union[CanarySent, _Mapping]] = ..., signature: _Optional[bytes] = ..., signer: _Optional[str] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("agent_id", "batch_id", "records", "outbox_depth", "oldest_pending_ns")
+    __slots__ = ("agent_id", "batch_id", "records", "outbox_depth", "oldest_pending_ns", "backlog")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     OUTBOX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     OLDEST_PENDING_NS_FIELD_NUMBER: _ClassVar[int]
+    BACKLOG_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     batch_id: int
     records: _containers.RepeatedCompositeFieldContainer[Record]
     outbox_depth: int
     oldest_pending_ns: int
-    def __init__(self, agent_id: _Optional[str] = ..., batch_id: _Optional[int] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., outbox_depth: _Optional[int] = ..., oldest_pending_ns: _Optional[int] = ...) -> None: ...
+    backlog: bool
+    def __init__(self, agent_id: _Optional[str] = ..., batch_id: _Optional[int] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., outbox_depth: _Optional[int] = ..., oldest_pending_ns: _Optional[int] = ..., backlog: _Optional[bool] = ...) -> None: ...
 
 class UploadRequest(_message.Message):
     __slots__ = ("batch",)
