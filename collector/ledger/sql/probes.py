@@ -370,8 +370,7 @@ class ProbeSql(RollupSql):
             change_seq = int(top[0]["top"])
             writes = [(v, current.get(v.probe_id)) for v in verdicts]
             writes = [(v, old) for v, old in writes if old is None or old.verdict != v]
-            touched = [v.probe_id for v, _ in writes]
-            rollup_before = self._rollup_capture(tx, touched)
+            self._rollup_verdicts(tx, [(v, old.verdict if old else None) for v, old in writes])
             for v, old in writes:
                 change_seq += 1
                 revision = 1 if old is None else old.revision + 1
@@ -412,7 +411,6 @@ class ProbeSql(RollupSql):
                          before[2], after[2]),
                     )  # fmt: skip
                     revisions.append(Revision(v.probe_id, revision, at_ns, before, after))
-            self._rollup_follow(tx, touched, rollup_before)
         return revisions
 
     def verdicts(self, probe_ids: Sequence[str] | None = None) -> dict[str, StoredVerdict]:
