@@ -199,3 +199,24 @@ def test_revisions_of_returns_only_the_named_probes(ledger: Any) -> None:
     assert got["p2"] == ledger.verdict_revisions("p2") and len(got["p2"]) == 2
     assert [r.new[0] for r in got["p0"]] == ["lost", "delivered"]
     assert ledger.revisions_of([]) == {}
+
+
+def test_hours_retention_minimised_keep_their_rollups(ledger: Any) -> None:
+    """A masked MSISDN is no difference: the rollups keep the SIM, check and rebuild leave
+    that hour alone and still compare the others."""
+    for i in range(4):
+        ledger.add_probe(plan(i, planned_at_ns=T + (i % 2) * HOUR_NS))
+    with ledger._transaction() as tx:  # as retention's msisdn masking leaves a probe
+        tx.run("UPDATE probes SET msisdn = '+86138****0001', minimised = 'msisdn:mask'"
+               " WHERE probe_id = 'p1'")  # fmt: skip
+    check = ledger.check_rollups()
+    assert check.consistent and check.minimised_hours == 1 and check.count_rows == 1
+    rebuilt = ledger.check_rollups(rebuild=True)
+    assert rebuilt.minimised_hours == 1 and rebuilt.count_rows == 1
+    assert {(r.hour_ns - HOUR0, r.msisdn, r.n) for r in ledger.rollup_counts()} == {
+        (0, "+8613800000001", 2),
+        (HOUR_NS, "+8613800000001", 2),  # kept as it was before the masking
+    }
+    with ledger._transaction() as tx:  # an unminimised hour is still compared
+        tx.run("UPDATE probes SET band = 'x' WHERE probe_id = 'p0'")
+    assert len(ledger.check_rollups().differences) == 2
