@@ -30,9 +30,9 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -94,14 +94,19 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def link(prev: bytes, seq: int, record: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """One line of the hash chain after `prev` (its digest), and its own digest."""
+    digest = hashlib.sha256(prev + canonical(record)).digest()
+    return {"seq": seq, "prev": prev.hex(), "hash": digest.hex(), "record": record}, digest
+
+
 def chain(records: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     """Link records into the hash chain; returns the lines and the chain head (hex)."""
     prev = GENESIS
     lines = []
     for seq, record in enumerate(records, start=1):
-        digest = hashlib.sha256(prev + canonical(record)).digest()
-        lines.append({"seq": seq, "prev": prev.hex(), "hash": digest.hex(), "record": record})
-        prev = digest
+        line, prev = link(prev, seq, record)
+        lines.append(line)
     return lines, prev.hex()
 
 
@@ -126,6 +131,18 @@ def report_for(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What `write_bundle` wrote: the record count and the judged probes (for the figures
+    a caller renders beside the bundle)."""
+
+    records: int
+    judged: list[JudgedProbe]
+
+
+Extras = Mapping[str, bytes] | Callable[[Sequence[JudgedProbe]], Mapping[str, bytes]]
+
+
 def build_bundle(
     records: Iterable[Mapping[str, Any]],
     *,
@@ -137,50 +154,84 @@ def build_bundle(
     created_at: str,
     thresholds: Thresholds | None = None,
     prices: Mapping[str, float] | None = None,
-    extra_files: Mapping[str, bytes] | None = None,
+    extra_files: Extras | None = None,
     judging: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """The bundle as zip bytes. Each record must carry a "judged" object (JudgedProbe).
-    `judging`: the judge's settings (recompute.judging_json); None: JudgingConfig()'s."""
-
-    record_list = [dict(r) for r in records]
-    judged = [JudgedProbe.from_dict(r["judged"]) for r in record_list]
-    lines, head = chain(record_list)
-    records_bytes = b"".join(canonical(line) + b"\n" for line in lines)
-    thresholds = thresholds or Thresholds()
-    report = report_for(judged, thresholds, prices or {})
-    report_bytes = json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False).encode()
-    manifest = {
-        "format": FORMAT,
-        "vendor": vendor,
-        "since": since,
-        "until": until,
-        "created_at": created_at,
-        "software_version": software_version,
-        "record_count": len(lines),
-        "chain_head": head,
-        "records_sha256": hashlib.sha256(records_bytes).hexdigest(),
-        "report_sha256": hashlib.sha256(report_bytes).hexdigest(),
-        "thresholds": asdict(thresholds),
-        "prices": dict(prices or {}),
-        "judging": dict(judging) if judging is not None else judging_json(JudgingConfig()),
-    }
-    public_pem = signing_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    # Every file but the manifest and its signature is covered by the signed manifest,
-    # the README and the convenience key included (nothing in the zip goes unchecked).
-    files = {**(extra_files or {}), "README.txt": README.encode(), "signing.pub": public_pem}
-    manifest["files_sha256"] = {
-        name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())
-    }
-    manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
+    """The bundle as zip bytes (`write_bundle` into memory)."""
     out = io.BytesIO()
+    write_bundle(
+        out, records, signing_key=signing_key, vendor=vendor, since=since, until=until,
+        software_version=software_version, created_at=created_at, thresholds=thresholds,
+        prices=prices, extra_files=extra_files, judging=judging,
+    )  # fmt: skip
+    return out.getvalue()
+
+
+def write_bundle(
+    out: BinaryIO,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    signing_key: Ed25519PrivateKey,
+    vendor: str,
+    since: str,
+    until: str,
+    software_version: str,
+    created_at: str,
+    thresholds: Thresholds | None = None,
+    prices: Mapping[str, float] | None = None,
+    extra_files: Extras | None = None,
+    judging: Mapping[str, Any] | None = None,
+) -> Written:
+    """Write the bundle to `out` as the records come: each is chained, hashed and
+    compressed into records.jsonl and dropped, so memory holds the judged probes (the
+    figures need them all), never the records. Each record must carry a "judged" object
+    (JudgedProbe). `extra_files`, or a function of the judged probes called after the
+    last record. `judging`: the judge's settings (recompute.judging_json); None:
+    JudgingConfig()'s."""
+    judged: list[JudgedProbe] = []
+    records_sha = hashlib.sha256()
+    prev = GENESIS
+    seq = 0
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("records.jsonl", records_bytes)
+        with zf.open("records.jsonl", "w", force_zip64=True) as sink:
+            for seq, record in enumerate(records, start=1):
+                judged.append(JudgedProbe.from_dict(record["judged"]))
+                line, prev = link(prev, seq, record)
+                data = canonical(line) + b"\n"
+                records_sha.update(data)
+                sink.write(data)
+        thresholds = thresholds or Thresholds()
+        report = report_for(judged, thresholds, prices or {})
+        report_bytes = json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False).encode()
+        extras = extra_files(judged) if callable(extra_files) else (extra_files or {})
+        manifest = {
+            "format": FORMAT,
+            "vendor": vendor,
+            "since": since,
+            "until": until,
+            "created_at": created_at,
+            "software_version": software_version,
+            "record_count": seq,
+            "chain_head": prev.hex(),
+            "records_sha256": records_sha.hexdigest(),
+            "report_sha256": hashlib.sha256(report_bytes).hexdigest(),
+            "thresholds": asdict(thresholds),
+            "prices": dict(prices or {}),
+            "judging": dict(judging) if judging is not None else judging_json(JudgingConfig()),
+        }
+        public_pem = signing_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        # Every file but the manifest and its signature is covered by the signed manifest,
+        # the README and the convenience key included (nothing in the zip goes unchecked).
+        files = {**extras, "README.txt": README.encode(), "signing.pub": public_pem}
+        manifest["files_sha256"] = {
+            name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())
+        }
+        manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
         zf.writestr("report.json", report_bytes)
         zf.writestr("manifest.json", manifest_bytes)
         zf.writestr("manifest.sig", signing_key.sign(manifest_bytes).hex() + "\n")
         for name, data in files.items():
             zf.writestr(name, data)
-    return out.getvalue()
+    return Written(seq, judged)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import zipfile
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -30,9 +31,9 @@ from collector.billing.settings import load_billing
 from collector.certs import SIGNING_KEY
 from collector.evidence.billing import FILE as BILLING_FILE
 from collector.evidence.billing import billing_file
-from collector.evidence.bundle import build_bundle
+from collector.evidence.bundle import write_bundle
 from collector.evidence.recompute import judging_from_json, judging_json
-from collector.evidence.records import collect_records
+from collector.evidence.records import iter_records
 from collector.evidence.signatures import key_files, signers_of
 from collector.evidence.verify import verify_bundle
 from collector.judging import JudgingConfig
@@ -41,6 +42,7 @@ from collector.ledger.audit import AuditKind
 from collector.probes.config import parse_probes
 from collector.reports.build import build_report
 from collector.reports.config import iso
+from collector.reports.figures import JudgedProbe
 from collector.reports.options import Progress, load_settings, parse_period, software_version
 from collector.reports.render import render
 
@@ -156,82 +158,90 @@ def export_command(
     def step(done: int, total: int) -> None:
         if not progress:
             progress.append(Progress(f"evidence {vendor}", total))
-        progress[0].advance(what="records")
+        progress[0].advance(what="records")  # a day of them per step
 
+    since_text, until_text = iso(since_ns, reports.tz), iso(until_ns, reports.tz)
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    version = software_version()
     try:
         ledger = open_ledger(config.ledger.url)
     except LedgerError as exc:
         raise click.ClickException(f"ledger: {exc}") from exc
-    try:
-        records, judged = collect_records(
-            ledger,
-            vendor=vendor,
-            since_ns=since_ns,
-            until_ns=until_ns,
-            give_up_s=reports.give_up_s,
-            judging=judging_from_json(judging),
-            progress=step,
-        )
+    signers: set[str] = set()
+
+    def records() -> Iterator[dict[str, Any]]:
+        # A day of probes at a time, written to the bundle as they come (docs/scale.md).
+        for record in iter_records(
+            ledger, vendor=vendor, since_ns=since_ns, until_ns=until_ns,
+            give_up_s=reports.give_up_s, judging=judging_from_json(judging), progress=step,
+        ):  # fmt: skip
+            signers.update(signers_of([record]))
+            yield record
+
+    def extra_files(judged: Sequence[JudgedProbe]) -> dict[str, bytes]:
         # The certificates of the agent keys that signed the quoted records, and the CA.
-        keys = ledger.agent_keys(sorted(signers_of(records)))
+        keys = ledger.agent_keys(sorted(signers))
         # What imported invoices billed for these probes (billing.json)
         stored = ledger.probes(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
         billed = invoice_bills(ledger, stored).get(vendor, {})
-    except LedgerError as exc:
-        raise click.ClickException(f"ledger: {exc}") from exc
-    finally:
-        ledger.close()
-        for p in progress:
-            p.close()
-    if not records:
-        click.echo(f"warning: no probes of {vendor} in the period; the bundle says so", err=True)
-    since_text, until_text = iso(since_ns, reports.tz), iso(until_ns, reports.tz)
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-    version = software_version()
-    report = build_report(
-        judged,
-        since=since_text,
-        until=until_text,
-        generated_at=created,
-        software_version=version,
-        thresholds=reports.thresholds,
-        prices=billing.base_prices(),
-        filters={"vendor": vendor},
-    )
-    data = build_bundle(
-        records,
-        signing_key=key,
-        vendor=vendor,
-        since=since_text,
-        until=until_text,
-        software_version=version,
-        created_at=created,
-        thresholds=reports.thresholds,
-        prices=billing.base_prices(),
-        extra_files={
+        report = build_report(
+            judged,
+            since=since_text,
+            until=until_text,
+            generated_at=created,
+            software_version=version,
+            thresholds=reports.thresholds,
+            prices=billing.base_prices(),
+            filters={"vendor": vendor},
+        )
+        return {
             "report.html": render(report, "html").encode(),
             "report.md": render(report, "md").encode(),
             BILLING_FILE: billing_file(
                 vendor, judged, billing.terms(vendor), billed, priced=vendor in billing.vendors
             ),
             **key_files(keys, _read_optional(config.tls.ca_cert)),
-        },
-        judging=judging,
-    )
+        }
+
+    tmp = out.with_name(out.name + ".tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_bytes(data)
+        with tmp.open("wb") as sink:
+            written = write_bundle(
+                sink,
+                records(),
+                signing_key=key,
+                vendor=vendor,
+                since=since_text,
+                until=until_text,
+                software_version=version,
+                created_at=created,
+                thresholds=reports.thresholds,
+                prices=billing.base_prices(),
+                extra_files=extra_files,
+                judging=judging,
+            )
+        digest = _sha256_of(tmp)
+    except LedgerError as exc:
+        tmp.unlink(missing_ok=True)
+        raise click.ClickException(f"ledger: {exc}") from exc
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise click.ClickException(f"cannot write {out}: {exc.strerror}") from exc
+    finally:
+        ledger.close()
+        for p in progress:
+            p.close()
+    if not written.records:
+        click.echo(f"warning: no probes of {vendor} in the period; the bundle says so", err=True)
     # No bundle leaves without its line in the audit log.
     arguments = {
         "vendor": vendor,
         "since": since_text,
         "until": until_text,
         "out": str(out.resolve()),
-        "records": len(records),
-        "bundle_sha256": hashlib.sha256(data).hexdigest(),
+        "records": written.records,
+        "bundle_sha256": digest,
     }
     try:
         summary = f"evidence export of {vendor}"
@@ -240,7 +250,15 @@ def export_command(
     except (LedgerError, OSError) as exc:
         tmp.unlink(missing_ok=True)
         raise click.ClickException(f"not exported: {exc}") from exc
-    click.echo(f"wrote {len(records)} records of {vendor} to {out}", err=True)
+    click.echo(f"wrote {written.records} records of {vendor} to {out}", err=True)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @evidence_group.command("verify")

@@ -15,7 +15,7 @@ import bisect
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from datetime import timedelta, timezone
 from typing import Any
@@ -302,6 +302,32 @@ def evidence_record(
     }
 
 
+def iter_records(
+    ledger: Ledger,
+    *,
+    vendor: str,
+    since_ns: int,
+    until_ns: int,
+    give_up_s: float = 600.0,
+    judging: JudgingConfig | None = None,
+    window_ns: int = 86400 * NS,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """`collect_records` a window of planned time at a time (a day by default): the same
+    records in the same order, while memory holds one window's probes and facts, not the
+    period's. `progress(window, windows)` after each window."""
+    windows = max(-(-(until_ns - since_ns) // window_ns), 0)
+    for i in range(windows):
+        lo = since_ns + i * window_ns
+        records, _ = collect_records(
+            ledger, vendor=vendor, since_ns=lo, until_ns=min(lo + window_ns, until_ns),
+            give_up_s=give_up_s, judging=judging,
+        )  # fmt: skip
+        yield from records
+        if progress:
+            progress(i + 1, windows)
+
+
 def collect_records(
     ledger: Ledger,
     *,
@@ -446,6 +472,7 @@ def _health_by_imei(
 __all__ = [
     "arrival_json",
     "collect_records",
+    "iter_records",
     "evidence_record",
     "health_json",
     "health_window",
