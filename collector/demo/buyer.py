@@ -78,8 +78,9 @@ def rotation_lines(
     for c in _cells(report, "vendor_sim"):
         key = (c["key"]["vendor"], c["key"]["sim"])
         sent[key] = sent.get(key, 0) + int(c["sent"])
+    rotating: list[str] = rotation.get("vendors", [])
     out = []
-    for vendor in rotation.get("vendors", []):
+    for vendor in rotating:
         for carrier, numbers in sorted(pools.items()):
             sims = [m.msisdn for m in modems if carrier_of(m) == carrier]
             total = sum(sent.get((vendor, s), 0) for s in sims)
@@ -89,9 +90,7 @@ def rotation_lines(
                 f"SIM rotation: {vendor}'s {carrier} probes round-robin over its SIMs and the "
                 f"reserve pool: {to_reserve} of {total} went to reserve SIMs ({spread})"
             )
-    others = sorted(
-        {v for (v, s), n in sent.items() if s in reserve and n and v not in rotation["vendors"]}
-    )
+    others = sorted({v for (v, s), n in sent.items() if s in reserve and n and v not in rotating})
     if reserve:
         out.append(
             "  reserve SIMs probed by other vendors: " + (", ".join(others) if others else "none")
