@@ -16,7 +16,8 @@ Measured on each back-end (the same run's baseline in brackets):
   figures — asserted equal]; month_load / month_load_raw: the data layer alone;
 - judge_full / judge_hot: `Judge.judge_once(full=True)` and a hot pass (median of 3),
   verdict writes keeping the rollups;
-- evidence_export: `collect_records` + `build_bundle` for one vendor and month;
+- evidence_export: `iter_records` + `write_bundle` (streamed to a file, a day at a time)
+  for one vendor and month;
 - backfill_year: the time-series writer's reads from an empty cursor, over the whole year
   (`verdicts_changed_after` pages + `probes(probe_ids=...)` + `probe_point`);
 - bytes_per_probe: ledger size / probes (SQLite file + WAL; pg_database_size).
@@ -51,8 +52,8 @@ from agent.common.units import NS  # noqa: E402
 from agent.wire.records import ClockEstimate, Record  # noqa: E402
 from agent.wire.serde import record_to_proto  # noqa: E402
 from collector.correlation.model import Policy  # noqa: E402
-from collector.evidence.bundle import build_bundle  # noqa: E402
-from collector.evidence.records import collect_records  # noqa: E402
+from collector.evidence.bundle import write_bundle  # noqa: E402
+from collector.evidence.records import iter_records  # noqa: E402
 from collector.judging import Judge, JudgingConfig  # noqa: E402
 from collector.ledger import open_ledger  # noqa: E402
 from collector.ledger.sql import SqlLedger  # noqa: E402
@@ -214,14 +215,15 @@ def operations(ledger: SqlLedger, end_ns: int, month_days: int) -> dict[str, flo
     out["judge_hot"] = statistics.median(timed(lambda: judge.judge_once()) for _ in range(3))
     key = Ed25519PrivateKey.generate()
 
-    def export() -> None:
-        records, _ = collect_records(
+    def export() -> None:  # streamed, as `evidence export` does: a day at a time
+        records = iter_records(
             ledger, vendor="vendor-2", since_ns=month_since, until_ns=month_until
         )
-        build_bundle(
-            records, signing_key=key, vendor="vendor-2", since="m", until="m",
-            software_version="b", created_at="now",
-        )  # fmt: skip
+        with tempfile.TemporaryFile() as sink:
+            write_bundle(
+                sink, records, signing_key=key, vendor="vendor-2", since="m", until="m",
+                software_version="b", created_at="now",
+            )  # fmt: skip
 
     out["evidence_export"] = timed(export)
 
