@@ -7,6 +7,7 @@ from the `report` command so alerts and evidence do not import a CLI module.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterator
 
@@ -155,8 +156,7 @@ def _expand(rows: list[RollupCount], values: list[RollupValue]) -> Iterator[Judg
     of the raw rows' values."""
     pools = {kind: [v.value for v in values if v.kind == kind for _ in range(v.n)]
              for kind in ("latency", "uncertainty", "vendor_delay", "carrier_delay")}  # fmt: skip
-    r0 = rows[0]
-    sim, line = national(r0.msisdn), line_type(r0.msisdn, r0.carrier, r0.mvno)
+    sim, line = _sim_line(rows[0].msisdn, rows[0].carrier, rows[0].mvno)
     for r in rows:
         judged = r.outcome != ""
         outcome = r.outcome if judged else _unjudged(r.submit_status)
@@ -188,6 +188,12 @@ def _expand(rows: list[RollupCount], values: list[RollupValue]) -> Iterator[Judg
                 sim=sim,
                 line=line,
             )
+
+
+@functools.lru_cache(maxsize=4096)
+def _sim_line(msisdn: str, carrier: str, mvno: str) -> tuple[str, str]:
+    """A SIM's national number and kind of line (a few hundred SIMs, thousands of groups)."""
+    return national(msisdn), line_type(msisdn, carrier, mvno)
 
 
 def _take(pool: list[float], eligible: bool) -> float | None:
