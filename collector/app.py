@@ -39,6 +39,7 @@ from collector.ledger.leases import ALERTS, LEASE_NAMES, PROBING, Grant
 from collector.metrics import CollectorMetrics
 from collector.probes.config import parse_probes
 from collector.probes.service import ProbeService, timeseries_unit
+from collector.reports.config import parse_reports
 from collector.retention.service import retention_config, start_retention
 from collector.timeseries.config import parse_timeseries
 
@@ -278,7 +279,11 @@ def start_probing(
         )
         if probes is not None:  # the budget prices parts as [billing] does
             probes = billing_of(config).budget_plans(probes)
-        timeseries = parse_timeseries(config.raw_section("timeseries"), file=config.source)
+        # [reports.lines] reaches the probe series' `line` tag (docs/timeseries.md).
+        lines = parse_reports(config.raw_section("reports"), file=config.source).lines
+        timeseries = parse_timeseries(
+            config.raw_section("timeseries"), file=config.source, lines=lines
+        )
     except ConfigError as exc:
         raise click.ClickException(f"config error: {exc}") from exc
     if probes is None:

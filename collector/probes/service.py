@@ -326,7 +326,7 @@ def timeseries_unit(
             ledger,
             sink,
             WriterSettings(give_up_s=give_up_s, interval_s=ts.interval_s,
-                           offline_after_s=offline_after_s),
+                           offline_after_s=offline_after_s, lines=ts.lines),
             clock=clock,
         )  # fmt: skip
         try:

@@ -36,9 +36,11 @@ def backfill_command(config_path: str, since: str) -> None:
     configure_logging("warning")
     try:
         config = load_config(config_path)
-        ts = parse_timeseries(config.raw_section("timeseries"), file=config.source)
         # The same time forms (and zone) as `report` and `evidence export`.
         reports = parse_reports(config.raw_section("reports"), file=config.source)
+        ts = parse_timeseries(
+            config.raw_section("timeseries"), file=config.source, lines=reports.lines
+        )
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -56,7 +58,9 @@ def backfill_command(config_path: str, since: str) -> None:
         sink = ts.make_sink()
         try:
             # The live writer's settings: `up` of the agent series follows offline_after_s.
-            settings = WriterSettings(offline_after_s=config.agent_defaults.offline_after_s)
+            settings = WriterSettings(
+                offline_after_s=config.agent_defaults.offline_after_s, lines=ts.lines
+            )
             writer = TimeSeriesWriter(ledger, sink, settings, clock=time.time_ns)
             return await writer.backfill(since_ns)
         finally:

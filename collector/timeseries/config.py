@@ -16,7 +16,8 @@ interval_s = 5
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from agent.common.tomlconfig import Table
@@ -33,6 +34,8 @@ from collector.timeseries.sinks import (
 class TimeSeriesConfig:
     sink: InfluxV1Config | InfluxV2Config
     interval_s: float = 5.0
+    # [reports.lines]: national MSISDN -> kind of line, over the derived one (probe `line`)
+    lines: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def make_sink(self) -> TimeSeriesSink:
         if isinstance(self.sink, InfluxV1Config):
@@ -40,8 +43,11 @@ class TimeSeriesConfig:
         return InfluxV2Sink(self.sink)
 
 
-def parse_timeseries(raw: Mapping[str, Any], *, file: str) -> TimeSeriesConfig | None:
-    """None when the section is absent or empty (time series off)."""
+def parse_timeseries(
+    raw: Mapping[str, Any], *, file: str, lines: Mapping[str, str] | None = None
+) -> TimeSeriesConfig | None:
+    """None when the section is absent or empty (time series off). `lines`: the
+    `[reports.lines]` overrides, so probe points carry the kind of line reports show."""
     if not raw:
         return None
     t = Table(raw, file=file, path="timeseries")
@@ -70,4 +76,4 @@ def parse_timeseries(raw: Mapping[str, Any], *, file: str) -> TimeSeriesConfig |
             timeout_s=timeout,
         )
     t.finish()
-    return TimeSeriesConfig(sink, interval)
+    return TimeSeriesConfig(sink, interval, MappingProxyType(dict(lines or {})))

@@ -32,8 +32,9 @@ import asyncio
 import contextlib
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import structlog
 
@@ -46,6 +47,7 @@ from collector.ledger.model import AgentSample
 from collector.ledger.probes import HealthRow, StoredProbe
 from collector.reports.figures import JudgedProbe, aggregate
 from collector.reports.judged import judged_probe
+from collector.reports.lines import line_type
 from collector.timeseries.points import Point, make_point
 from collector.timeseries.schema import ARRIVAL_WINDOWS_S
 from collector.timeseries.sinks import SinkRejectedError, SinkUnavailableError, TimeSeriesSink
@@ -71,9 +73,16 @@ class WriterSettings:
     offline_after_s: float = 180.0  # [agents] offline_after_s: the agent series' `up`
     batch: int = 5000
     interval_s: float = 5.0
+    # [reports.lines]: national MSISDN -> kind of line, the probe series' `line` tag
+    lines: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def probe_point(j: JudgedProbe, probe: StoredProbe) -> Point:
+def probe_point(
+    j: JudgedProbe, probe: StoredProbe, lines: Mapping[str, str] | None = None
+) -> Point:
+    """`lines`: [reports.lines], the buyer's own word on a SIM's kind of line."""
+    plan = probe.plan
+    line = line_type(plan.msisdn, plan.carrier, plan.mvno, lines) if lines else j.line
     return make_point(
         "probe",
         {
@@ -84,7 +93,7 @@ def probe_point(j: JudgedProbe, probe: StoredProbe) -> Point:
             "site": probe.plan.site,
             "agent": probe.plan.agent_id,
             "profile": j.profile,
-            "line": j.line,
+            "line": line,
             "iccid": probe.plan.iccid,
         },
         {
@@ -291,7 +300,7 @@ class TimeSeriesWriter:
                 if probe is None or v.verdict.outcome.value == "pending":
                     continue
                 j = judged_probe(probe, v)
-                points.append(probe_point(j, probe))
+                points.append(probe_point(j, probe, self._settings.lines))
                 for window, seconds in ARRIVAL_WINDOWS_S.items():
                     step = seconds * NS
                     touched[window].add(probe.plan.planned_at_ns // step * step)
@@ -432,6 +441,10 @@ class TimeSeriesWriter:
         """Rebuild the series from the ledger: arrival windows from `since_ns`; probe,
         modem, agent and channel points whole (rewriting a point is idempotent)."""
         now = self._clock()
+        # Windows before the first probe are empty: not walked one by one (a --since of
+        # years ago was millions of empty 5-minute windows).
+        first = await asyncio.to_thread(self._ledger.first_planned_ns)
+        since_ns = 0 if first is None else max(since_ns, first)  # 0: from the first probe
         for window, seconds in ARRIVAL_WINDOWS_S.items():
             step = seconds * NS
             await asyncio.to_thread(

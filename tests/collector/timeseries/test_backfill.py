@@ -11,15 +11,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
 from agent.common.units import NS
+from collector.correlation.model import Outcome
 from collector.ledger import open_ledger
 from collector.ledger.health import SpanChange, UnitRow
+from collector.timeseries.cli import backfill_command
 from collector.timeseries.sinks import InfluxV1Config, InfluxV1Sink
 from collector.timeseries.writer import TimeSeriesWriter, WriterSettings
 from tests.collector.ledger.builders import registration
 from tests.collector.ledger.test_channel_contract import T as OBS_T
 from tests.collector.ledger.test_channel_contract import obs
-from tests.collector.timeseries.test_writer import BASE
+from tests.collector.timeseries.test_writer import BASE, add
 from tests.e2e.test_demo_influx import every_point
 from tests.servers.influx import InfluxServer
 
@@ -113,3 +117,31 @@ def test_backfill_rebuilds_every_point_the_live_writer_wrote(
     assert set(live_points) - set(rebuilt_points) == {stale}
     del live_points[stale]
     assert live_points == rebuilt_points
+
+
+def test_backfill_cli_tags_probes_with_the_configured_kind_of_line(
+    tmp_path: Path, influxdb: InfluxServer
+) -> None:
+    """`[reports.lines]` reaches the probe points' `line` tag, as reports and `agents` show
+    it: +8613800000001 is a China Mobile number on a China Mobile SIM (home), the buyer
+    says ported."""
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    ledger = open_ledger(url)
+    ledger.migrate()
+    for i in range(4):
+        add(ledger, i, Outcome.DELIVERED)
+    ledger.close()
+    lines = {}
+    for db, override in (("lines_derived", ""), ("lines_override", '"13800000001" = "ported"')):
+        config = tmp_path / f"{db}.toml"
+        config.write_text(
+            f'[ledger]\nurl = "{url}"\n[timeseries]\napi = "v1"\nurl = "{influxdb.url}"\n'
+            f'database = "{db}"\n[reports.lines]\n{override}\n'
+        )
+        result = CliRunner().invoke(
+            backfill_command, ["--config", str(config), "--since", "2000-01-01"]
+        )
+        assert result.exit_code == 0, result.output
+        series = influxdb.query('SELECT count("delivered") FROM "probe" GROUP BY "line"', db)
+        lines[db] = {s["tags"]["line"]: s["values"][0][1] for s in series}
+    assert lines == {"lines_derived": {"home": 4}, "lines_override": {"ported": 4}}
