@@ -472,9 +472,9 @@ def _health_by_imei(
 __all__ = [
     "arrival_json",
     "collect_records",
-    "iter_records",
     "evidence_record",
     "health_json",
     "health_window",
+    "iter_records",
     "retention_json",
 ]
