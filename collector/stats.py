@@ -50,17 +50,7 @@ def one_sided_p_below(successes: int, n: int, threshold: float) -> float:
         return 1.0
     if threshold >= 1.0:
         return 0.0 if successes < n else 1.0
-    log_p, log_q = math.log(threshold), math.log1p(-threshold)
-    terms = [
-        math.lgamma(n + 1)
-        - math.lgamma(k + 1)
-        - math.lgamma(n - k + 1)
-        + k * log_p
-        + (n - k) * log_q
-        for k in range(successes + 1)
-    ]
-    top = max(terms)
-    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+    return _tail(n, threshold, 0, successes)
 
 
 def one_sided_p_above(successes: int, n: int, threshold: float) -> float:
@@ -75,8 +65,48 @@ def one_sided_p_above(successes: int, n: int, threshold: float) -> float:
         return 1.0
     if threshold <= 0.0:
         return 0.0
+    return _tail(n, threshold, successes, n)
+
+
+# exp() of anything below this is exactly 0.0 (the smallest subnormal is e^-744.4), with a
+# wide margin for the rounding of the log terms: such a term adds exactly nothing to a sum.
+_NOTHING = -800.0
+
+
+def _log_pmf(n: int, k: int, log_p: float, log_q: float) -> float:
+    """log of the binomial pmf; the one expression every tail and interval sums."""
+    return (
+        math.lgamma(n + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(n - k + 1)
+        + k * log_p
+        + (n - k) * log_q
+    )
+
+
+def _span(n: int, lo: int, hi: int, log_p: float, log_q: float) -> tuple[int, int]:
+    """The k in [lo, hi] whose terms can count: outside it every log pmf is more than 800
+    below one inside (the pmf is log-concave: it falls away from its mode on both sides),
+    so exp() of its distance to the largest term is exactly 0.0. Found by walking out
+    from the mode (clamped to [lo, hi]); O(sqrt(n)) terms instead of O(n)."""
+    m = min(max(int((n + 1) * math.exp(log_p)), lo), hi)
+    floor = _log_pmf(n, m, log_p, log_q) + _NOTHING
+    low = m
+    while low > lo and _log_pmf(n, low - 1, log_p, log_q) >= floor:
+        low -= 1
+    high = m
+    while high < hi and _log_pmf(n, high + 1, log_p, log_q) >= floor:
+        high += 1
+    return low, high
+
+
+def _tail(n: int, threshold: float, lo: int, hi: int) -> float:
+    """P(lo <= X <= hi) for X ~ binomial(n, threshold), summed in log space from the
+    largest term. Identical to summing every term of [lo, hi] in order: the terms left
+    out each add exactly 0.0."""
     log_p, log_q = math.log(threshold), math.log1p(-threshold)
-    terms = [_log_comb(n, k) + k * log_p + (n - k) * log_q for k in range(successes, n + 1)]
+    low, high = _span(n, lo, hi, log_p, log_q)
+    terms = [_log_pmf(n, k, log_p, log_q) for k in range(low, high + 1)]
     top = max(terms)
     return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
 
@@ -140,15 +170,11 @@ def quantile_ci(
     if p <= 0.0 or p >= 1.0:
         return None
     log_p, log_q = math.log(p), math.log1p(-p)
-    for k in range(n + 1):
+    # Below the first k whose pmf is not exactly 0.0 the cdf stays 0.0: start there.
+    start = _span(n, 0, n, log_p, log_q)[0]
+    for k in range(start, n + 1):
         # pmf in log space: math.comb(n, k) * p**k overflows for a few thousand values
-        cdf += math.exp(
-            math.lgamma(n + 1)
-            - math.lgamma(k + 1)
-            - math.lgamma(n - k + 1)
-            + k * log_p
-            + (n - k) * log_q
-        )
+        cdf += math.exp(_log_pmf(n, k, log_p, log_q))
         if low_rank is None and cdf > tail:
             low_rank = k  # P(X < k) <= tail → the k-th order statistic (1-based) bounds below
         if cdf >= 1 - tail:
