@@ -308,7 +308,7 @@ def main() -> None:
         "--scale", type=float, default=1.0, help="probe density, a fraction of the year's"
     )
     parser.add_argument(
-        "--days", type=int, default=10, help="days of probes (the month: the last whole ones)"
+        "--days", type=int, default=3, help="days of probes (the month: the last whole ones)"
     )
     parser.add_argument("--ledger", choices=("sqlite", "postgresql", "both"), default="both")
     args = parser.parse_args()
