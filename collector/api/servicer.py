@@ -128,6 +128,7 @@ class AgentServicer:
         pipeline_depth: int = 4,
         instance: str = "",
         live_burst: int = 8,
+        merge_commits: int = 64,
     ) -> None:
         self._instance = instance  # recorded with each stream it holds (connected_via)
         self._ledger = ledger
@@ -138,7 +139,7 @@ class AgentServicer:
         self._touch_interval_ns = int(touch_interval_s * 1e9)
         self._pipeline_depth = pipeline_depth
         self._streams: dict[str, int] = {}  # agent id -> open upload streams
-        self.writer = IngestWriter(ledger, live_burst=live_burst)
+        self.writer = IngestWriter(ledger, live_burst=live_burst, merge_commits=merge_commits)
 
     async def close(self) -> None:
         """Stop the ingest writer (after the server stopped taking calls)."""

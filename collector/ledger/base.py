@@ -125,6 +125,15 @@ class Ledger(Protocol):
         """Group commit: several batches of one agent in one transaction, outcomes in order."""
         ...
 
+    def ingest_agents(
+        self,
+        commits: Sequence[tuple[str, Sequence[tuple[Sequence[Record], Sequence[Quarantined]]]]],
+        *,
+        at_ns: int,
+    ) -> list[list[BatchOutcome]]:
+        """`ingest_batches` of several agents in one transaction, outcomes per commit."""
+        ...
+
     def set_connected(
         self, agent_id: str, connected: bool, *, at_ns: int, peer: str = "", via: str = ""
     ) -> None:

@@ -82,6 +82,28 @@ class IngestSql(SqlCore):
             self._log_gaps(agent_id, outcome)
         return outcomes
 
+    def ingest_agents(
+        self,
+        commits: Sequence[tuple[str, Sequence[tuple[Sequence[Record], Sequence[Quarantined]]]]],
+        *,
+        at_ns: int,
+    ) -> list[list[BatchOutcome]]:
+        """Group commits of several agents in one transaction (the ingest writer's
+        cross-agent group commit): outcomes per commit, in the order given, each what
+        `ingest_batches` would have returned; all committed when this returns, or none.
+        Agents are taken in id order, so collectors sharing a PostgreSQL ledger lock their
+        rows (FOR UPDATE) in one order and never deadlock on them."""
+        order = sorted(range(len(commits)), key=lambda i: commits[i][0])
+        outcomes: dict[int, list[BatchOutcome]] = {}
+        with self._transaction() as tx:
+            for i in order:
+                agent_id, batches = commits[i]
+                outcomes[i] = [self._ingest_in(tx, agent_id, r, q, at_ns) for r, q in batches]
+        for i, (agent_id, _) in enumerate(commits):
+            for outcome in outcomes[i]:
+                self._log_gaps(agent_id, outcome)
+        return [outcomes[i] for i in range(len(commits))]
+
     def _ingest_in(
         self,
         tx: Tx,

@@ -554,7 +554,7 @@ def test_group_commit_equals_the_batches_one_by_one(ledger: Ledger) -> None:
     for agent in ("one-by-one", "grouped"):
         ledger.register_agent(registration(agent), at_ns=NOW)
     one_by_one = [ledger.ingest_batch("one-by-one", r, q, at_ns=NOW) for r, q in batches()]
-    grouped = ledger.ingest_batches("grouped", batches(), at_ns=NOW)  # type: ignore[attr-defined]
+    grouped = ledger.ingest_batches("grouped", batches(), at_ns=NOW)
 
     def summary(outcomes: list[BatchOutcome]) -> list[tuple[object, ...]]:
         return [
@@ -587,6 +587,38 @@ def test_group_commit_is_all_or_nothing(open_ledgers: LedgerFactory) -> None:
     led.register_agent(registration(), at_ns=NOW)
     broken = replace(record(2), body="not a record body")  # type: ignore[arg-type]
     with pytest.raises(KeyError):
-        led.ingest_batches(AGENT, [([record(1)], []), ([broken], [])], at_ns=NOW)  # type: ignore[attr-defined]
+        led.ingest_batches(AGENT, [([record(1)], []), ([broken], [])], at_ns=NOW)
     assert led.record_count() == 0
     assert led.ingest_batch(AGENT, [record(1)], [], at_ns=NOW).ingested == 1
+
+
+def test_cross_agent_group_commit_equals_each_agent_alone(ledger: Ledger) -> None:
+    """ingest_agents (the ingest writer's shared transaction) gives each commit what
+    ingest_batches gives it alone, whatever the order of the agents; all or nothing."""
+
+    def commits(tag: str) -> list[tuple[str, list[tuple[list[Record], list[Quarantined]]]]]:
+        first = record(1)
+        return [
+            (f"b-{tag}", [([record(1), record(3)], [])]),  # opens the gap 2..2
+            (f"a-{tag}", [([first], []), ([record(2), first], [])]),  # a replay of seq 1
+            (f"b-{tag}", [([record(2), record(4, imei="999")], [])]),  # closes it; unknown modem
+        ]
+
+    for agent in ("b-alone", "a-alone", "b-shared", "a-shared"):
+        ledger.register_agent(registration(agent), at_ns=NOW)
+    one_by_one = [ledger.ingest_batches(a, b, at_ns=NOW) for a, b in commits("alone")]
+    together = ledger.ingest_agents(commits("shared"), at_ns=NOW)
+
+    def summary(outcomes: list[list[BatchOutcome]]) -> list[list[tuple[object, ...]]]:
+        return [
+            [(o.ingested, o.duplicates, o.quarantined, o.committed_seq) for o in commit]
+            for commit in outcomes
+        ]
+
+    assert summary(together) == summary(one_by_one)
+    assert summary(together) == [[(2, 0, 0, 1)], [(1, 0, 0, 1), (1, 1, 0, 2)], [(1, 0, 1, 4)]]
+    with pytest.raises(UnknownAgentError):
+        ledger.ingest_agents(
+            [("a-shared", [([record(3)], [])]), ("stranger", [([record(1)], [])])], at_ns=NOW
+        )
+    assert ledger.record_count() == 10
