@@ -60,11 +60,13 @@ def _q(rec: Record, reason: QuarantineReason, detail: str, plausible: bool) -> Q
 
 
 def _body_times(rec: Record) -> Iterable[tuple[str, int]]:
-    """Agent-clock times a record claims. SCTS is the SMSC's clock: kept as a fact."""
+    """Agent-clock times a record claims, each with its field's name as a template of its
+    position ({0}: formatted only for a problem, this runs for every record). SCTS is the
+    SMSC's clock: kept as a fact."""
     body = rec.body
     if isinstance(body, ReceivedSms):
-        for i, part in enumerate(body.parts):
-            yield f"sms.parts[{i}].received_at_ns", part.received_at_ns
+        for part in body.parts:
+            yield "sms.parts[{0}].received_at_ns", part.received_at_ns
     elif isinstance(body, StatusReport):
         yield "status_report.received_at_ns", body.received_at_ns
     elif isinstance(body, ModemHealth):
@@ -185,9 +187,9 @@ def check_record(
         problem = _time_problem("persisted_at_ns", rec.persisted_at_ns, now_ns, limits)
         if problem:
             return _q(rec, *problem, False)
-    for name, t in _body_times(rec):
+    for i, (name, t) in enumerate(_body_times(rec)):
         if not lo <= t <= hi:
-            problem = _time_problem(name, t, now_ns, limits)
+            problem = _time_problem(name.format(i), t, now_ns, limits)
             if problem:
                 return _q(rec, *problem, True)
     problem = _size_problem(rec, limits)
