@@ -24,7 +24,7 @@ from collector.channels.advice import advise
 from collector.channels.figures import channel_figures
 from collector.channels.observe import ChannelObserver
 from collector.ledger import LedgerError, open_ledger
-from collector.reports.config import iso
+from collector.reports.config import at_second
 from collector.reports.judged import load_judged
 from collector.reports.options import load_settings, parse_period
 
@@ -62,7 +62,7 @@ def channels_command(
     if as_json:
         click.echo(json.dumps(figures, ensure_ascii=False, indent=2))
         return
-    for line in channel_lines(figures, lambda ns: iso(ns, reports.tz)):
+    for line in channel_lines(figures, lambda ns: at_second(ns, reports.tz)):
         click.echo(line)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -34,6 +35,7 @@ from collector.demo.progress import progress_line
 from collector.demo.supervisor import ChildProcess, stop_on_sigterm
 from collector.demo.world import AGENTS, DEMO_PROTOCOLS, demo_modems
 from collector.ports import free_port
+from collector.reports.config import at_second
 from collector.vendors.simulator.truth import read_channel_truth
 from collector.vendors.simulator.truthcheck import check_channels, compare, load_jsonl
 
@@ -277,7 +279,8 @@ def report(out: Path, summary: dict[str, Any]) -> None:
         echo(line)
     channels = json.loads((out / "channels.json").read_text())
     echo("")
-    for line in channel_lines(channels, lambda ns: datetime.fromtimestamp(ns / 1e9).isoformat()):
+    zone = ZoneInfo(config.get("reports", {}).get("timezone", "UTC"))
+    for line in channel_lines(channels, lambda ns: at_second(ns, zone)):
         echo(line)
     channel_problems = check_channels(channels, read_channel_truth(out / "truth.jsonl"))
     echo(f"channel truth check: {len(channel_problems)} disagreements")

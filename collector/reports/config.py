@@ -132,6 +132,11 @@ def parse_time(text: str, tz: tzinfo, *, now_ns: Callable[[], int] = time.time_n
     return (delta.days * 86400 + delta.seconds) * NS + delta.microseconds * 1000
 
 
+def at_second(at_ns: int, tz: tzinfo = UTC) -> str:
+    """An instant for people: ISO-8601 at second precision in `tz` (the fraction is cut)."""
+    return datetime.fromtimestamp(at_ns // NS, tz).isoformat(timespec="seconds")
+
+
 def iso(at_ns: int, tz: tzinfo = UTC) -> str:
     """An instant as ISO-8601 in `tz`, seconds precision unless it has a fraction."""
     dt = datetime.fromtimestamp(at_ns // NS, tz).replace(microsecond=(at_ns % NS) // 1000)
