@@ -49,6 +49,7 @@ from collector.billing.terms import (
 from collector.config import CollectorSettings
 from collector.probes.config import ProbesConfig
 from collector.probes.content import Category
+from collector.reports.figures import JudgedProbe
 
 GRADES = tuple(c.value for c in Category)
 
@@ -82,9 +83,15 @@ class BillingConfig:
         return self.invoices.get(vendor) or InvoiceMapping()
 
     def base_prices(self) -> dict[str, float]:
-        """vendor -> its base price: the flat figure of the report's tables and summary
-        (the billing section applies the whole price table)."""
+        """vendor -> its base price (shown as the report's configured prices; every money
+        figure is priced per probe by `part_price`)."""
         return {v: t.price for v, t in self.vendors.items()}
+
+    def part_price(self, probe: JudgedProbe) -> float:
+        """Money per part of `probe`: its vendor's price table (VendorTerms.price_of), the
+        one price of every money figure — the report's tables and summary, its billing
+        section, `cost` and billing.json (billing/statement.py) alike; 0 when unpriced."""
+        return self.terms(probe.vendor).price_of(probe.carrier, probe.profile)
 
     def budget_prices(self) -> dict[str, float]:
         """vendor -> the highest price a part can cost, for the daily probe budget (only

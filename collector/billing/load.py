@@ -4,13 +4,15 @@ invoice lines that bill them, into statements (billing/statement.py)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from collector.billing.config import BillingConfig
 from collector.billing.statement import Billed, VendorStatement, statements
 from collector.ledger.base import Ledger
 from collector.ledger.probes import StoredProbe
+from collector.probes.bursts import burst_of
+from collector.reports.build import Gap, merge_gaps
 from collector.reports.figures import JudgedProbe
 from collector.reports.judged import load_judged
 
@@ -44,6 +46,30 @@ def invoice_bills(ledger: Ledger, stored: Sequence[StoredProbe]) -> dict[str, di
     return out
 
 
+def apart_of(not_measured: Mapping[str, Sequence[Gap]]) -> Callable[[JudgedProbe], str | None]:
+    """Why the report's tables leave a probe out, as build_report does (None: counted):
+    a burst probe (measured apart), or one sent while its vendor was not measured."""
+
+    def why(p: JudgedProbe) -> str | None:
+        if burst_of(p.probe_id) is not None:
+            return "bursts"
+        gaps = not_measured.get(p.vendor, ())
+        if any(g.start_ns <= p.submitted_at_ns < g.end_ns for g in gaps):
+            return "not_measured"
+        return None
+
+    return why
+
+
+def not_measured(
+    ledger: Ledger, *, since_ns: int, until_ns: int, vendor: str | None = None
+) -> dict[str, list[Gap]]:
+    """Each vendor's not-measured spans of the period, merged (what the report leaves out)."""
+    spans = ledger.unmeasured_spans(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    return merge_gaps(((s.vendor, s.start_ns, s.end_ns, s.cause) for s in spans),
+                      since_ns=since_ns, until_ns=until_ns)  # fmt: skip
+
+
 def load_period(
     ledger: Ledger,
     billing: BillingConfig,
@@ -54,5 +80,7 @@ def load_period(
 ) -> Period:
     stored, _, judged = load_judged(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
     invoices = invoice_bills(ledger, stored)
-    found = statements(judged, billing.vendors, invoices, default_currency=billing.currency)
+    gaps = not_measured(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    found = statements(judged, billing.vendors, invoices, default_currency=billing.currency,
+                       apart=apart_of(gaps))  # fmt: skip
     return Period(judged, invoices, found)

@@ -14,12 +14,17 @@ inconclusive or pending probe's fate is unknown, its money is shown apart. Over-
 per basis: gross = the money charged above what arrived, probe by probe (what the vendor
 billed for messages that never arrived); net = charged − worth over the same probes (may
 be negative: a coefficient below the arrival rate, or DLR false failures, bill less).
+
+Every probe the vendor billed is in the statement, bursts included. The report's tables
+leave some out (burst probes, measured apart; probes sent while the vendor was not
+measured): `apart` names each such group with its probes, charge and worth, so the
+statement minus its `apart` lines is exactly the money in the report's tables.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -92,6 +97,17 @@ class VendorStatement:
     arrival_rate: float | None = None
     success_share: float | None = None
     overcharged: list[dict[str, Any]] = field(default_factory=list)  # the probes behind it
+    # probes the report's tables leave out, by why ("bursts", "not_measured"): probes,
+    # parts, charge per model and worth, all within the figures above
+    apart: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def in_tables(self) -> dict[str, float]:
+        """Money of the probes the report's tables count: charge per model and worth,
+        the statement's minus its `apart` lines."""
+        out = {m: self.charge[m] - sum(a["charge"][m] for a in self.apart.values())
+               for m in self.charge}  # fmt: skip
+        out["worth"] = self.worth - sum(a["worth"] for a in self.apart.values())
+        return {k: _r(v) for k, v in out.items()}
 
     @property
     def charged(self) -> float:
@@ -109,8 +125,10 @@ def statement(
     invoice: Mapping[str, Billed] | None = None,
     *,
     priced: bool = True,
+    apart: Callable[[JudgedProbe], str | None] | None = None,
 ) -> VendorStatement:
-    """The statement of one vendor's probes (all of `probes` must be that vendor's)."""
+    """The statement of one vendor's probes (all of `probes` must be that vendor's);
+    `apart` names the group of a probe the report's tables leave out (None: counted)."""
     invoice = invoice or {}
     items = list(probes)
     model, coef = terms.model, terms.coefficient
@@ -120,6 +138,7 @@ def statement(
     rows: dict[str, list[tuple[JudgedProbe, float, float]]] = {b: [] for b in BASES}
     unverifiable_money: dict[str, float] = defaultdict(float)
     overcharged: list[dict[str, Any]] = []
+    left: dict[str, dict[str, Any]] = {}
     for p in items:
         price = terms.price_of(p.carrier, p.profile)
         arrived = _verified_parts(p)
@@ -138,6 +157,15 @@ def statement(
         counts["verifiable" if verifiable else "unverifiable"] += 1
         for m in Model:
             charge[m.value] += charged_parts(m, coef, p) * price
+        why = apart(p) if apart is not None else None
+        if why is not None:
+            a = left.setdefault(why, {"probes": 0, "parts": 0, "worth": 0.0,
+                                      "charge": dict.fromkeys(Model, 0.0)})  # fmt: skip
+            a["probes"] += 1
+            a["parts"] += p.parts
+            a["worth"] += arrived * price
+            for m in Model:
+                a["charge"][m] += charged_parts(m, coef, p) * price
         if verifiable:
             worth += arrived * price
         else:
@@ -190,7 +218,12 @@ def statement(
         arrival_rate=_share(counts["judged_arrived"], counts["judged"]),
         success_share=_share(counts["judged_success"], counts["judged"]),
         overcharged=sorted(overcharged, key=lambda o: o["probe_id"]),
+        apart={why: _apart_json(a) for why, a in sorted(left.items())},
     )
+
+
+def _apart_json(a: dict[str, Any]) -> dict[str, Any]:
+    return {**a, "worth": _r(a["worth"]), "charge": {m.value: _r(a["charge"][m]) for m in Model}}
 
 
 def _share(n: int, of: int) -> float | None:
@@ -217,6 +250,7 @@ def statements(
     invoices: Mapping[str, Mapping[str, Billed]] | None = None,
     *,
     default_currency: str = "CNY",
+    apart: Callable[[JudgedProbe], str | None] | None = None,
 ) -> list[VendorStatement]:
     """One statement per vendor present in `probes`, by name."""
     by_vendor: dict[str, list[JudgedProbe]] = defaultdict(list)
@@ -233,6 +267,7 @@ def statements(
                 terms or VendorTerms(vendor, currency=default_currency),
                 (invoices or {}).get(vendor),
                 priced=priced,
+                apart=apart,
             )
         )
     return out

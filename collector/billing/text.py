@@ -15,6 +15,8 @@ _BASIS = {
     "invoice": "the imported invoice/CDR",
 }
 
+_APART = {"bursts": "bursts", "not_measured": "sent while not measured"}
+
 
 def _m(x: float) -> str:
     return f"{x:,.2f}"
@@ -35,6 +37,15 @@ def statement_lines(st: VendorStatement) -> list[str]:
         f"{_m(st.charge['on_success'])}, coefficient ×{st.coefficient:g} "
         f"{_m(st.charge['coefficient'])}; what arrived is worth {_m(st.worth)}",
     ]
+    if st.apart:
+        what = "; ".join(
+            f"{_APART.get(why, why)} {a['probes']} probe(s), on_success "
+            f"{_m(a['charge']['on_success'])}, worth {_m(a['worth'])}"
+            for why, a in st.apart.items()
+        )
+        t = st.in_tables()
+        lines.append(f"  within these, apart from the report's tables: {what}; the tables "
+                     f"count on_success {_m(t['on_success'])}, worth {_m(t['worth'])}")  # fmt: skip
     for basis, b in st.bases.items():
         line = (
             f"  by {_BASIS[basis]}: {_m(b.money)} for {b.probes} verifiable probe(s), worth "

@@ -192,6 +192,7 @@ def export_command(
             software_version=version,
             thresholds=reports.thresholds,
             prices=billing.base_prices(),
+            price_of=billing.part_price,  # as the report and billing.json price
             filters={"vendor": vendor},
         )
         return {

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent.common.units import NS
-from collector.reports.figures import DIMENSIONS, Cell, JudgedProbe, Thresholds, aggregate
+from collector.reports.figures import (
+    DIMENSIONS,
+    Cell,
+    JudgedProbe,
+    Tally,
+    Thresholds,
+    aggregate,
+    tallies_of,
+)
 from collector.reports.sims import SimOutlier, sim_outliers
 from collector.stats import wilson_interval
 
@@ -186,7 +194,7 @@ def _point(p: RatePoint) -> dict[str, Any]:
 
 
 def build_report(
-    probes: Iterable[JudgedProbe],
+    probes: Iterable[JudgedProbe | Tally],
     *,
     since: str,
     until: str,
@@ -194,6 +202,7 @@ def build_report(
     software_version: str,
     thresholds: Thresholds | None = None,
     prices: Mapping[str, float] | None = None,
+    price_of: Callable[[JudgedProbe], float] | None = None,
     bucket_s: int | None = None,
     progress: Callable[[str], None] | None = None,
     filters: Mapping[str, str] | None = None,
@@ -209,10 +218,14 @@ def build_report(
     timezone: str = "",
     channels: Mapping[str, Any] | None = None,
 ) -> Report:
-    """`not_measured`: each vendor's gaps (merge_gaps); a probe submitted inside one is
-    left out of every figure, so rates are computed over measured time only. `day_kind`
-    labels each probe's send time for the calendar breakdown; `exclude` leaves probes out
-    of every figure (burst probes: measured apart in `bursts`, never in the baseline).
+    """`probes`: one by one, or counted (`Tally`: reports/judged.py load_tallies reads
+    them from the hourly rollups), the same report either way. `not_measured`: each
+    vendor's gaps (merge_gaps); a probe submitted inside one is left out of every figure,
+    so rates are computed over measured time only. `day_kind` labels each probe's send
+    time for the calendar breakdown; `exclude` leaves probes out of every figure (burst
+    probes: measured apart in `bursts`, never in the baseline).
+    `price_of`: a probe's price per part for every money figure (billing's
+    BillingConfig.part_price), else `prices` flat per vendor.
     `line_overrides`: national MSISDN -> kind of line, over the derived one ([reports.lines]).
     `bucket_s`: the rate series' bucket; None chooses it from the span of the judged
     probes' submits and their number per vendor (bucket_for), the period's length when
@@ -220,8 +233,9 @@ def build_report(
     thresholds = thresholds or Thresholds()
     gaps = dict(not_measured or {})
     excluded: dict[str, int] = defaultdict(int)
-    all_probes: list[JudgedProbe] = []
-    for p in probes:
+    all_probes: list[Tally] = []
+    for t in tallies_of(probes):
+        p = t.probe
         if exclude is not None and exclude(p):
             continue
         if day_kind is not None:
@@ -229,34 +243,36 @@ def build_report(
         if line_overrides and p.sim in line_overrides:
             p = replace(p, line=line_overrides[p.sim])
         if _in_gap(gaps.get(p.vendor, ()), p.submitted_at_ns):
-            excluded[p.vendor] += 1
+            excluded[p.vendor] += t.n
         else:
-            all_probes.append(p)
+            all_probes.append(Tally(p, t.n, t.values) if p is not t.probe else t)
     tables = {}
     for name, dims in BREAKDOWNS.items():
         if progress:
             progress(f"figures by {name.replace('_', ' × ')}")
         tables[name] = aggregate(
-            all_probes, group_by=dims, thresholds=thresholds, price_per_part=prices
+            all_probes, group_by=dims, thresholds=thresholds, price_per_part=price_of or prices
         )
     if progress:
         progress("time series")
     buckets: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     latencies: dict[str, list[float]] = defaultdict(list)
+    counted = [t for t in all_probes if t.probe.outcome in ("delivered", "late", "lost")]
     if bucket_s is None:
-        counted = [p for p in all_probes if p.outcome in ("delivered", "late", "lost")]
-        sends = [p.submitted_at_ns for p in counted]
+        sends = [t.probe.submitted_at_ns for t in counted]
         span = max(sends) - min(sends) if sends else period_ns[1] - period_ns[0]
-        vendors = len({p.vendor for p in counted}) or 1
-        bucket_s = bucket_for(span, len(counted) / vendors if counted else None)
+        vendors = len({t.probe.vendor for t in counted}) or 1
+        total = sum(t.n for t in counted)
+        bucket_s = bucket_for(span, total / vendors if counted else None)
     step = bucket_s * NS
-    for p in all_probes:
-        if p.outcome in ("delivered", "late", "lost"):
-            slot = buckets[p.vendor][p.submitted_at_ns // step * step]
-            slot[0] += 1
-            slot[1] += p.outcome != "lost"
-        if p.outcome in ("delivered", "late") and p.latency_s is not None:
-            latencies[p.vendor].append(p.latency_s)
+    for t in counted:
+        slot = buckets[t.probe.vendor][t.probe.submitted_at_ns // step * step]
+        slot[0] += t.n
+        slot[1] += t.n * (t.probe.outcome != "lost")
+    for t in all_probes:
+        for kind, value, n in t.values:
+            if kind == "latency":
+                latencies[t.probe.vendor] += [value] * n
     series = {}
     for vendor, slots in sorted(buckets.items()):
         points = []

@@ -16,14 +16,14 @@ from pathlib import Path
 import click
 
 from agent.common.logs import configure_logging
-from collector.billing.load import invoice_bills
+from collector.billing.load import apart_of, invoice_bills, not_measured
 from collector.billing.settings import load_billing
 from collector.billing.statement import statements
 from collector.channels.figures import channel_figures
 from collector.ledger import LedgerError, open_ledger
 from collector.probes.bands import periods_of_config
 from collector.probes.bursts import burst_of
-from collector.reports.build import build_report, merge_gaps
+from collector.reports.build import build_report
 from collector.reports.bursts import burst_figures
 from collector.reports.compare import compare_periods, render_comparison
 from collector.reports.config import ReportsConfig, iso
@@ -99,7 +99,7 @@ def report_command(
             stored, verdicts, judged = load_judged(
                 ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor
             )
-            spans = ledger.unmeasured_spans(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+            gaps = not_measured(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
             held = ledger.suppressions(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
             changes = change_counts(
                 stored, verdicts, received_texts(ledger, since_ns=since_ns, until_ns=until_ns)
@@ -119,13 +119,10 @@ def report_command(
             software_version=software_version(),
             thresholds=reports.thresholds,
             prices=billing.base_prices(),
+            price_of=billing.part_price,  # one price per probe: tables, summary, billing
             progress=lambda what: progress.advance(what=what),
             filters={"vendor": vendor} if vendor else None,
-            not_measured=merge_gaps(
-                ((s.vendor, s.start_ns, s.end_ns, s.cause) for s in spans),
-                since_ns=since_ns,
-                until_ns=until_ns,
-            ),
+            not_measured=gaps,
             period_ns=(since_ns, until_ns),
             periods=periods.describe(),
             day_kind=day_kind,
@@ -141,8 +138,10 @@ def report_command(
             timezone=reports.timezone,
             channels=channels,
         )
-        # Every probe the vendor billed, bursts included (collector/billing/statement.py).
-        found = statements(judged, billing.vendors, bills, default_currency=billing.currency)
+        # Every probe the vendor billed, bursts included, those the tables leave out as
+        # their own lines (collector/billing/statement.py: apart).
+        found = statements(judged, billing.vendors, bills, default_currency=billing.currency,
+                           apart=apart_of(gaps))  # fmt: skip
         report.billing = [st.to_dict() for st in found]
         progress.advance(what=f"rendering {fmt}")
         text = render(report, fmt)

@@ -28,11 +28,13 @@ Definitions:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from collector.stats import (
+    Ordered,
     arrivals_to_confirm,
     losses_to_breach,
     one_sided_p_above,
@@ -163,32 +165,106 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
+VALUE_KINDS = ("latency", "uncertainty", "vendor_delay", "carrier_delay")
+ARRIVED = ("delivered", "late")
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """`n` probes alike in every field a figure counts (`probe`: any one of them; its own
+    measured values are not read) and measured values to pool into every cell `probe`
+    falls in: (kind, value, how many) with kind in VALUE_KINDS, latencies of arrived
+    probes only. A probe from raw rows is a tally of one carrying its own values
+    (`tally_of`); the hourly rollups give a tally per count row, a value group's values
+    on one tally of its count rows (every breakdown key is a function of the fields they
+    share, so the values land in the cells of their own probes)."""
+
+    probe: JudgedProbe
+    n: int = 1
+    values: tuple[tuple[str, float, int], ...] = ()
+
+
+def tally_of(p: JudgedProbe) -> Tally:
+    """One probe as a tally of one, with its measured values."""
+    latency = p.latency_s if p.outcome in ARRIVED else None
+    found = (latency, p.latency_uncertainty_s, p.vendor_delay_s, p.carrier_delay_s)
+    values = tuple((k, v, 1) for k, v in zip(VALUE_KINDS, found, strict=True) if v is not None)
+    return Tally(p, 1, values)
+
+
+def tallies_of(items: Iterable[JudgedProbe | Tally]) -> Iterator[Tally]:
+    for item in items:
+        yield item if isinstance(item, Tally) else tally_of(item)
+
+
+def exact_sum(pairs: Iterable[tuple[float, int]]) -> float:
+    """sum(value × n) as if each of the n values were added one by one, exactly and then
+    rounded once (what math.fsum gives over the expanded values): the same whether the
+    probes came one by one or counted, in any order. Few distinct values per cell."""
+    counts: dict[float, int] = defaultdict(int)
+    for value, n in pairs:
+        counts[value] += n
+    return float(sum((Fraction(v) * n for v, n in counts.items()), Fraction(0)))
+
+
 def _cell(
-    key: dict[str, str], probes: Sequence[JudgedProbe], thresholds: Thresholds, price: float
+    key: dict[str, str],
+    tallies: Sequence[Tally],
+    thresholds: Thresholds,
+    price: Callable[[JudgedProbe], float],
 ) -> Cell:
     count: dict[str, int] = defaultdict(int)
-    for p in probes:
-        count[p.outcome] += 1
+    dlr: dict[str, int] = dict.fromkeys(DLR_CLASSES, 0)
+    content: dict[str, int] = dict.fromkeys(CONTENT_CLASSES, 0)
+    pools: dict[str, list[tuple[float, int]]] = {k: [] for k in VALUE_KINDS}
+    sent = accepted = claimed = parts_missing = duplicates = 0
+    billed_parts = verified_parts = 0
+    billed_money: list[tuple[float, int]] = []
+    verified_money: list[tuple[float, int]] = []
+    reported = reported_billed = reported_rule = reported_arrived = 0
+    inflated_parts = 0
+    inflated_ids: list[str] = []
+    for t in tallies:
+        p, n = t.probe, t.n
+        sent += n
+        count[p.outcome] += n
+        accepted += n * p.accepted
+        claimed += n * (p.dlr_claim != "none")
+        if p.dlr in dlr:
+            dlr[p.dlr] += n
+        if p.content in content:
+            content[p.content] += n
+        duplicates += n * p.duplicates
+        verified = _verified_parts(p)
+        verified_parts += n * verified
+        each = price(p)
+        if p.dlr_claim == "success":
+            billed_parts += n * p.parts
+            billed_money.append((p.parts * each, n))
+        verified_money.append((verified * each, n))
+        if p.outcome == "partial":
+            parts_missing += n * p.missing_parts
+        if p.vendor_billed_parts is not None:
+            reported += n
+            reported_billed += n * p.vendor_billed_parts
+            reported_rule += n * p.parts
+            reported_arrived += n * verified
+            if p.vendor_billed_parts > p.parts:
+                inflated_parts += n * (p.vendor_billed_parts - p.parts)
+                inflated_ids += [p.probe_id] * n
+        for kind, value, k in t.values:
+            pools[kind].append((value, k))
+    latencies = Ordered.counted(pools["latency"])
+    uncertainties = Ordered.counted(pools["uncertainty"])
     arrived = count["delivered"] + count["late"]
     judged = arrived + count["lost"]
     rate = arrived / judged if judged else None
     ci_low, ci_high = wilson_interval(arrived, judged)
-    latencies = [
-        p.latency_s
-        for p in probes
-        if p.latency_s is not None and p.outcome in ("delivered", "late")
-    ]
-    uncertainties = [p.latency_uncertainty_s for p in probes if p.latency_uncertainty_s is not None]
-    vendor_delays = [p.vendor_delay_s for p in probes if p.vendor_delay_s is not None]
-    carrier_delays = [p.carrier_delay_s for p in probes if p.carrier_delay_s is not None]
-    dlr = {c: sum(1 for p in probes if p.dlr == c) for c in DLR_CLASSES}
-    claimed = sum(1 for p in probes if p.dlr_claim != "none")
     # Rates of each DLR class among the probes it could apply to: fake success among
     # success claims for lost messages, false failure among failure claims, and so on,
     # all over the probes that were judged (arrived or lost).
     dlr_rates = {c: (dlr[c] / judged if judged else 0.0) for c in DLR_CLASSES}
-    dlr_rates["claimed_share"] = claimed / len(probes) if probes else 0.0
-    content = {c: sum(1 for p in probes if p.content == c) for c in CONTENT_CLASSES}
+    dlr_rates["claimed_share"] = claimed / sent if sent else 0.0
 
     breach_after: int | None = None
     if judged == 0:
@@ -210,21 +286,17 @@ def _cell(
     latency_sla = (
         "no_data" if p95 is None else ("met" if p95 <= thresholds.p95_latency_s else "breach")
     )
-
-    billed_parts = sum(p.parts for p in probes if p.dlr_claim == "success")
-    verified_parts = sum(_verified_parts(p) for p in probes)
-    reported = [p for p in probes if p.vendor_billed_parts is not None]
-    inflated = [p for p in reported if (p.vendor_billed_parts or 0) > p.parts]
+    billed, worth = exact_sum(billed_money), exact_sum(verified_money)
     return Cell(
         key=key,
-        sent=len(probes),
-        accepted=sum(1 for p in probes if p.accepted),
-        accept_rate=_round(sum(1 for p in probes if p.accepted) / len(probes)) if probes else None,
+        sent=sent,
+        accepted=accepted,
+        accept_rate=_round(accepted / sent) if sent else None,
         delivered=count["delivered"],
         late=count["late"],
         lost=count["lost"],
         partial=count["partial"],
-        parts_missing=sum(p.missing_parts for p in probes if p.outcome == "partial"),
+        parts_missing=parts_missing,
         inconclusive=count["inconclusive"],
         rejected=count["rejected"],
         pending=count["pending"],
@@ -239,73 +311,57 @@ def _cell(
         latency_p90_ci_s=quantile_ci(latencies, 90),
         latency_p99_ci_s=quantile_ci(latencies, 99),
         latency_p95_s=_round(p95, 3),
-        latency_uncertainty_s=_round(sum(uncertainties) / len(uncertainties), 3)
-        if uncertainties
-        else None,
-        vendor_delay_p50_s=_round(percentile(vendor_delays, 50), 3),
-        carrier_delay_p50_s=_round(percentile(carrier_delays, 50), 3),
+        latency_uncertainty_s=_round(uncertainties.exact_mean(), 3),
+        vendor_delay_p50_s=_round(percentile(Ordered.counted(pools["vendor_delay"]), 50), 3),
+        carrier_delay_p50_s=_round(percentile(Ordered.counted(pools["carrier_delay"]), 50), 3),
         dlr=dlr,
         dlr_rates={k: round(v, 6) for k, v in dlr_rates.items()},
         content=content,
-        duplicates=sum(p.duplicates for p in probes),
+        duplicates=duplicates,
         sla=sla,
         sla_p_value=_round(p_value, 9),
         probes_to_decide=needed,
         latency_sla=latency_sla,
         billed_parts=billed_parts,
         verified_parts=verified_parts,
-        billed_money=round(billed_parts * price, 4),
-        verified_money=round(verified_parts * price, 4),
-        overbilled_money=round(max(billed_parts - verified_parts, 0) * price, 4),
-        vendor_billed_probes=len(reported),
-        vendor_billed_parts=sum(p.vendor_billed_parts or 0 for p in reported),
-        vendor_rule_parts=sum(p.parts for p in reported),
-        vendor_arrived_parts=sum(_verified_parts(p) for p in reported),
-        inflated_probes=len(inflated),
-        inflated_parts=sum((p.vendor_billed_parts or 0) - p.parts for p in inflated),
-        inflated_probe_ids=sorted(p.probe_id for p in inflated),
+        # Each probe at its own price (a vendor's table by carrier, profile, grade).
+        billed_money=round(billed, 4),
+        verified_money=round(worth, 4),
+        overbilled_money=round(max(billed - worth, 0.0), 4),
+        vendor_billed_probes=reported,
+        vendor_billed_parts=reported_billed,
+        vendor_rule_parts=reported_rule,
+        vendor_arrived_parts=reported_arrived,
+        inflated_probes=len(inflated_ids),
+        inflated_parts=inflated_parts,
+        inflated_probe_ids=sorted(inflated_ids),
         losses_to_breach=breach_after,
     )
 
 
 def aggregate(
-    probes: Iterable[JudgedProbe],
+    probes: Iterable[JudgedProbe | Tally],
     *,
     group_by: Sequence[str] = DIMENSIONS,
     thresholds: Thresholds = Thresholds(),
-    price_per_part: Mapping[str, float] | None = None,
+    price_per_part: Mapping[str, float] | Callable[[JudgedProbe], float] | None = None,
 ) -> list[Cell]:
-    """One cell per combination of `group_by` values present, sorted by key."""
+    """One cell per combination of `group_by` values present, sorted by key; probes one
+    by one or counted (`Tally`), the same figures either way. Money is priced per probe:
+    `price_per_part` is the price of a probe's part (the report passes billing's
+    BillingConfig.part_price), or a flat price per vendor."""
     unknown = set(group_by) - set(DIMENSIONS) - set(EXTRA_DIMENSIONS)
     if unknown:
         raise ValueError(f"cannot group by {sorted(unknown)}; choose from {DIMENSIONS}")
-    groups: dict[tuple[str, ...], list[JudgedProbe]] = defaultdict(list)
-    for p in probes:
-        groups[tuple(getattr(p, d) for d in group_by)].append(p)
-    prices = price_per_part or {}
-    cells = []
-    for values in sorted(groups):
-        key = dict(zip(group_by, values, strict=True))
-        # A cell spanning several vendors is priced per probe's vendor.
-        members = groups[values]
-        vendors = {p.vendor for p in members}
-        price = prices.get(next(iter(vendors)), 0.0) if len(vendors) == 1 else 0.0
-        cell = _cell(key, members, thresholds, price)
-        if len(vendors) > 1 and prices:
-            billed = sum(
-                p.parts * prices.get(p.vendor, 0.0) for p in members if p.dlr_claim == "success"
-            )
-            verified = sum(_verified_parts(p) * prices.get(p.vendor, 0.0) for p in members)
-            cell = _replace_money(cell, billed, verified)
-        cells.append(cell)
-    return cells
-
-
-def _replace_money(cell: Cell, billed: float, verified: float) -> Cell:
-    data = cell.to_dict()
-    data.update(
-        billed_money=round(billed, 4),
-        verified_money=round(verified, 4),
-        overbilled_money=round(max(billed - verified, 0.0), 4),
-    )
-    return Cell(**data)
+    groups: dict[tuple[str, ...], list[Tally]] = defaultdict(list)
+    for t in tallies_of(probes):
+        groups[tuple(getattr(t.probe, d) for d in group_by)].append(t)
+    if callable(price_per_part):
+        price = price_per_part
+    else:
+        flat = price_per_part or {}
+        price = lambda p: flat.get(p.vendor, 0.0)  # noqa: E731
+    return [
+        _cell(dict(zip(group_by, values, strict=True)), groups[values], thresholds, price)
+        for values in sorted(groups)
+    ]
