@@ -13,6 +13,7 @@ message names its line and column; nothing of it is stored); 1 the ledger failed
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import sys
@@ -23,6 +24,7 @@ from typing import Any
 import click
 
 from agent.common.logs import configure_logging
+from collector.audit.record import entry, record, record_in
 from collector.billing.invoice import InvoiceError, parse_invoice
 from collector.billing.load import load_period
 from collector.billing.settings import load_billing
@@ -30,6 +32,7 @@ from collector.billing.statement import VendorStatement
 from collector.billing.text import CSV_HEADER, csv_rows, statement_lines, trial_lines
 from collector.billing.trial import Trial, cost_trial
 from collector.ledger import LedgerError, open_ledger
+from collector.ledger.audit import AuditKind
 from collector.reports.config import iso
 from collector.reports.options import load_settings, parse_period
 
@@ -147,7 +150,8 @@ def import_command(config_path: str, vendor: str, file: Path) -> None:
     """Read FILE with the vendor's column mapping and store every line, or none.
 
     Exit codes: 0 imported (or imported before); 2 usage or configuration error, or FILE
-    refused (its line and column named, nothing stored); 1 the ledger failed."""
+    refused (its line and column named, nothing stored); 1 the ledger failed, or the
+    import could not be written to the audit log (kind invoice_import)."""
     configure_logging("warning")
     config, _ = load_settings(config_path)
     billing = load_billing(config)
@@ -161,10 +165,17 @@ def import_command(config_path: str, vendor: str, file: Path) -> None:
     except OSError as exc:
         click.echo(f"error: {file}: cannot read: {exc.strerror}", err=True)
         sys.exit(2)
+    args: dict[str, Any] = {"vendor": vendor, "file": str(file.resolve()),
+                            "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
     try:
         parsed = parse_invoice(data, billing.invoice_mapping(vendor), source=file.name)
     except InvoiceError as exc:
         click.echo(f"error: {exc}; nothing imported", err=True)
+        try:  # a refused file is an operator action too; its refusal stands unaudited
+            record_in(config.ledger.url, entry(AuditKind.INVOICE_IMPORT, f"invoice of "
+                      f"{vendor} refused", args, outcome=f"refused: {exc}"))  # fmt: skip
+        except LedgerError as audit_exc:
+            click.echo(f"error: the refusal is NOT in the audit log: {audit_exc}", err=True)
         sys.exit(2)
     try:
         ledger = open_ledger(config.ledger.url)
@@ -176,7 +187,15 @@ def import_command(config_path: str, vendor: str, file: Path) -> None:
             currency=billing.terms(vendor).currency, lines=parsed.lines, at_ns=time.time_ns(),
         )  # fmt: skip
     except LedgerError as exc:
+        ledger.close()
         raise click.ClickException(f"ledger: {exc}; nothing imported") from exc
+    args.update(invoice_id=invoice_id, lines=len(parsed.lines), new=new)
+    summary = f"invoice of {vendor}: {file.name}" + ("" if new else " (imported before)")
+    try:
+        record(ledger, entry(AuditKind.INVOICE_IMPORT, summary, args))
+    except LedgerError as exc:
+        raise click.ClickException(f"imported (invoice {invoice_id}) but NOT in the audit "
+                                   f"log: {exc}") from exc  # fmt: skip
     finally:
         ledger.close()
     if new:

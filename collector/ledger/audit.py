@@ -19,6 +19,7 @@ class AuditKind(enum.StrEnum):
     RETENTION_RUN = "retention_run"
     CERT_ISSUE = "cert_issue"
     NUMBERS_SHOWN = "numbers_shown"  # `agents --show-numbers`: SIM numbers in full
+    INVOICE_IMPORT = "invoice_import"  # a vendor's invoice/CDR file (also one refused)
 
 
 @dataclass(frozen=True, slots=True)

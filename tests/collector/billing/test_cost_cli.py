@@ -5,6 +5,7 @@ through the command; figures held to the simulator's truth, exit codes 0 and 2."
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -117,3 +118,41 @@ def test_config_and_usage_errors_exit_2(tmp_path: Path, restore_logging: None) -
     assert since.exit_code == 2 and "--since" in since.output
     empty = CliRunner().invoke(main, ["cost", "--config", str(config), "--since", "-1d"])
     assert empty.exit_code == 0 and "no probes in the period" in empty.output
+
+
+def test_every_invoice_import_is_in_the_audit_log(
+    billing_world: tuple[Path, dict[str, Any]], tmp_path: Path, restore_logging: None
+) -> None:
+    """Imported, imported again (nothing added) and refused: three operator actions, each
+    one entry of kind invoice_import with the file's SHA-256 and what became of it."""
+    config, truth = billing_world
+    good = _cdr(truth, tmp_path)
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    imp = ["invoice", "import", "--config", str(config), "--vendor", "acct"]
+    assert cli(*imp, str(good)).exit_code == 0
+    assert cli(*imp, str(good)).exit_code == 0
+    bad = tmp_path / "bad" / "cdr.csv"
+    bad.parent.mkdir()
+    bad.write_bytes(good.read_bytes() + "M-X,三,0.04,2026-11-24 10:00:00\n".encode("gbk"))
+    assert CliRunner().invoke(main, [*imp, str(bad)]).exit_code == 2
+
+    out = cli("audit", "--config", str(config), "--kind", "invoice_import", "--json")
+    entries = [json.loads(line) for line in out.output.splitlines()]
+    assert [e["summary"] for e in entries] == [
+        "invoice of acct: cdr.csv", "invoice of acct: cdr.csv (imported before)",
+        "invoice of acct refused"]  # fmt: skip
+    first, again, refused = (e["arguments"] for e in entries)
+    assert first == {
+        "vendor": "acct",
+        "file": str(good.resolve()),
+        "sha256": digest,
+        "invoice_id": again["invoice_id"],
+        "lines": len(truth),
+        "new": True,
+    }
+    assert again["new"] is False and again["lines"] == len(truth)
+    assert [e["outcome"] for e in entries[:2]] == ["ok", "ok"]
+    assert entries[2]["outcome"].startswith(
+        f"refused: cdr.csv: line {len(truth) + 2}, column '计费条数'")  # fmt: skip
+    assert refused == {"vendor": "acct", "file": str(bad.resolve()),
+                       "sha256": hashlib.sha256(bad.read_bytes()).hexdigest()}  # fmt: skip
