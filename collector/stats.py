@@ -3,8 +3,10 @@ offline evidence verifier compute exactly the same numbers."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from statistics import NormalDist
 
 Z95 = 1.959963984540054  # two-sided 95 %
@@ -26,19 +28,74 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return low, high
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
+class Ordered:
+    """A multiset of values in ascending order, each with how many times it occurs: what
+    the order statistics read, from a list of values (`of`) or from (value, count) pairs
+    (`counted`, e.g. hourly rollups), the k-th smallest found by bisecting the running
+    counts. Built from the same multiset either way, every statistic below is the same."""
+
+    __slots__ = ("ends", "values")
+
+    def __init__(self, values: list[float], ends: list[int]) -> None:
+        self.values = values  # ascending (repeats allowed)
+        self.ends = ends  # ends[i]: how many values are <= values[i]'s position
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Ordered:
+        ordered = sorted(values)
+        return cls(ordered, list(range(1, len(ordered) + 1)))
+
+    @classmethod
+    def counted(cls, pairs: Iterable[tuple[float, int]]) -> Ordered:
+        counts: dict[float, int] = {}
+        for value, n in pairs:
+            if n > 0:
+                counts[value] = counts.get(value, 0) + n
+        values = sorted(counts)
+        return cls(values, list(itertools.accumulate(counts[v] for v in values)))
+
+    def __len__(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
+    def at(self, k: int) -> float:
+        """The k-th smallest value, from 0."""
+        return self.values[bisect.bisect_right(self.ends, k)]
+
+    def at_most(self, cut: float) -> int:
+        """How many values are <= cut."""
+        i = bisect.bisect_right(self.values, cut)
+        return self.ends[i - 1] if i else 0
+
+    def pairs(self) -> Iterable[tuple[float, int]]:
+        return zip(self.values, map(int.__sub__, self.ends, [0, *self.ends[:-1]]), strict=True)
+
+    def exact_mean(self) -> float | None:
+        """The mean, its sum correctly rounded (math.fsum): the same whatever the order or
+        grouping of the values."""
+        if not self.ends:
+            return None
+        each = itertools.chain.from_iterable(itertools.repeat(v, n) for v, n in self.pairs())
+        return math.fsum(each) / len(self)
+
+
+def _ordered(values: Sequence[float] | Ordered) -> Ordered:
+    return values if isinstance(values, Ordered) else Ordered.of(values)
+
+
+def percentile(values: Sequence[float] | Ordered, q: float) -> float | None:
     """Linear-interpolated percentile (q in 0..100) of the values; None when empty.
 
     The same definition as numpy's default ("linear"), written out so the offline
     verifier needs nothing but the standard library.
     """
-    if not values:
+    ordered = _ordered(values)
+    if not len(ordered):
         return None
-    ordered = sorted(values)
     rank = (len(ordered) - 1) * q / 100.0
     low = math.floor(rank)
     high = math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    at_low, at_high = ordered.at(low), ordered.at(high)
+    return at_low + (at_high - at_low) * (rank - low)
 
 
 def one_sided_p_below(successes: int, n: int, threshold: float) -> float:
@@ -152,17 +209,17 @@ def losses_to_breach(
 
 
 def quantile_ci(
-    values: Sequence[float], q: float, confidence: float = 0.95
+    values: Sequence[float] | Ordered, q: float, confidence: float = 0.95
 ) -> tuple[float, float] | None:
     """Distribution-free confidence interval of the q-th percentile from order statistics.
 
     The ranks come from the binomial(n, q/100) distribution; None when n is too small for
     the requested confidence (the interval would be unbounded).
     """
-    n = len(values)
+    ordered = _ordered(values)
+    n = len(ordered)
     if n == 0:
         return None
-    ordered = sorted(values)
     p = q / 100.0
     tail = (1 - confidence) / 2
     cdf = 0.0
@@ -182,7 +239,7 @@ def quantile_ci(
             break
     if low_rank is None or low_rank < 1 or high_rank is None or high_rank > n:
         return None
-    return ordered[low_rank - 1], ordered[high_rank - 1]
+    return ordered.at(low_rank - 1), ordered.at(high_rank - 1)
 
 
 def _log_comb(n: int, k: int) -> float:
@@ -221,19 +278,18 @@ def two_proportion_test(a: int, n1: int, b: int, n2: int) -> tuple[float, str]:
 
 
 def quantile_test(
-    first: Sequence[float], second: Sequence[float], q: float
+    first: Sequence[float] | Ordered, second: Sequence[float] | Ordered, q: float
 ) -> tuple[float, str] | None:
     """(two-sided p-value, method) for H0 "the same q-th percentile" of two samples: Mood's
     median test generalised to any quantile. Both samples are split at the pooled sample's
     q-th percentile and the shares at or below it compared with `two_proportion_test`.
     None when either sample is empty."""
-    if not first or not second:
+    a, b = _ordered(first), _ordered(second)
+    if not len(a) or not len(b):
         return None
-    cut = percentile([*first, *second], q)
+    cut = percentile(Ordered.counted(itertools.chain(a.pairs(), b.pairs())), q)
     assert cut is not None
-    below1 = sum(1 for v in first if v <= cut)
-    below2 = sum(1 for v in second if v <= cut)
-    p, method = two_proportion_test(below1, len(first), below2, len(second))
+    p, method = two_proportion_test(a.at_most(cut), len(a), b.at_most(cut), len(b))
     return p, f"quantile_split_{method}"
 
 

@@ -6,39 +6,45 @@ with the tests of collector/reports/compare.py."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from collector.ledger.probes import StoredProbe
 from collector.probes.bursts import burst_of
 from collector.reports.compare import compare_sides
-from collector.reports.figures import JudgedProbe
+from collector.reports.figures import JudgedProbe, Tally, tallies_of
 
 THROTTLED = "Throttled"  # the error kind of a ThrottledError (collector/vendors/base.py)
 
 
 def burst_figures(
-    stored: Sequence[StoredProbe], judged: Sequence[JudgedProbe], *, alpha: float = 0.05
+    stored: Iterable[StoredProbe],
+    judged: Iterable[JudgedProbe | Tally],
+    *,
+    alpha: float = 0.05,
 ) -> list[dict[str, Any]]:
-    """One entry per burst found among the probes (judged in the same order as stored)."""
-    members: dict[str, list[tuple[StoredProbe, JudgedProbe]]] = defaultdict(list)
-    for s, j in zip(stored, judged, strict=True):
-        burst = burst_of(s.plan.probe_id)
+    """One entry per burst found among the judged probes (one by one, or counted: the
+    baseline may come from rollups). `stored`: at least the burst probes (their submit
+    errors), matched by probe id."""
+    errors = {s.plan.probe_id: s.error_kind for s in stored if burst_of(s.plan.probe_id)}
+    tallies = list(tallies_of(judged))
+    members: dict[str, list[JudgedProbe]] = defaultdict(list)
+    for t in tallies:
+        burst = burst_of(t.probe.probe_id)
         if burst is not None:
-            members[burst].append((s, j))
+            members[burst] += [t.probe] * t.n
     out = []
-    for burst, pairs in sorted(members.items()):
-        probes = [j for _, j in pairs]
+    for burst, probes in sorted(members.items()):
         vendor = probes[0].vendor
         bands = {p.band for p in probes}
         days = {p.calendar for p in probes}
         baseline = [
-            j
-            for s, j in zip(stored, judged, strict=True)
-            if burst_of(s.plan.probe_id) is None
-            and j.vendor == vendor
-            and j.band in bands
-            and j.calendar in days
+            t
+            for t in tallies
+            if burst_of(t.probe.probe_id) is None
+            and t.probe.vendor == vendor
+            and t.probe.band in bands
+            and t.probe.calendar in days
         ]
         start = min(p.submitted_at_ns for p in probes)
         end = max(p.submitted_at_ns for p in probes)
@@ -54,7 +60,7 @@ def burst_figures(
                 "spread_s": round((end - start) / 1e9, 3),
                 "accepted": sum(1 for p in probes if p.accepted),
                 "accept_rate": round(sum(1 for p in probes if p.accepted) / sent, 6),
-                "throttled": sum(1 for s, _ in pairs if s.error_kind == THROTTLED),
+                "throttled": sum(1 for p in probes if errors.get(p.probe_id) == THROTTLED),
                 "under_load": row["a"],
                 "baseline": row["b"],
                 "tests": {k: v for k, v in row.items() if k not in ("a", "b")},

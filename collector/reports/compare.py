@@ -11,22 +11,30 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from collector.reports.figures import JudgedProbe
-from collector.stats import percentile, quantile_test, two_proportion_test
+from collector.reports.figures import JudgedProbe, Tally, tallies_of
+from collector.stats import Ordered, percentile, quantile_test, two_proportion_test
 
 ARRIVED = ("delivered", "late")
 
 
-def _side(probes: Sequence[JudgedProbe]) -> dict[str, Any]:
-    judged = [p for p in probes if p.outcome in (*ARRIVED, "lost")]
-    arrived = sum(1 for p in judged if p.outcome in ARRIVED)
-    latencies = [p.latency_s for p in judged if p.outcome in ARRIVED and p.latency_s is not None]
+def _side(probes: Iterable[JudgedProbe | Tally]) -> dict[str, Any]:
+    sent = accepted = judged = arrived = 0
+    pairs: list[tuple[float, int]] = []
+    for t in tallies_of(probes):
+        p = t.probe
+        sent += t.n
+        accepted += t.n * p.accepted
+        if p.outcome in (*ARRIVED, "lost"):
+            judged += t.n
+            arrived += t.n * (p.outcome in ARRIVED)
+            pairs += [(v, k) for kind, v, k in t.values if kind == "latency"]
+    latencies = Ordered.counted(pairs)
     return {
-        "sent": len(probes),
-        "accepted": sum(1 for p in probes if p.accepted),
-        "judged": len(judged),
+        "sent": sent,
+        "accepted": accepted,
+        "judged": judged,
         "arrived": arrived,
-        "arrival_rate": round(arrived / len(judged), 6) if judged else None,
+        "arrival_rate": round(arrived / judged, 6) if judged else None,
         "latency_p50_s": _r(percentile(latencies, 50)),
         "latency_p95_s": _r(percentile(latencies, 95)),
         "_latencies": latencies,
@@ -38,9 +46,10 @@ def _r(value: float | None) -> float | None:
 
 
 def compare_sides(
-    first: Sequence[JudgedProbe], second: Sequence[JudgedProbe], *, alpha: float
+    first: Iterable[JudgedProbe | Tally], second: Iterable[JudgedProbe | Tally], *, alpha: float
 ) -> dict[str, Any]:
-    """One row: each side's figures, the differences (first − second) and their tests."""
+    """One row: each side's figures (probes one by one or counted), the differences
+    (first − second) and their tests."""
     a, b = _side(first), _side(second)
     la, lb = a.pop("_latencies"), b.pop("_latencies")
     row: dict[str, Any] = {"a": a, "b": b}

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, replace
 
 from agent.common.numberplan import national
 from collector.correlation.model import Outcome
 from collector.ledger.base import Ledger
 from collector.ledger.probes import StoredProbe, StoredVerdict
 from collector.ledger.rollups import HOUR_NS, RollupCount, RollupValue
-from collector.reports.figures import JudgedProbe
+from collector.reports.figures import JudgedProbe, Tally, tally_of
 from collector.reports.lines import line_type
 
 
@@ -110,6 +111,57 @@ def load_judged_rollups(
     the start of its send hour and has no id: exact where the rate series' buckets are
     whole hours (build_report's bucket_s) and calendar days begin on the hour (zones with
     whole-hour offsets, as Asia/Shanghai)."""
+    read = _read_rollups(ledger, since_ns, until_ns, vendor, raw_sent_hours, None)
+    out = list(read.raw[2])
+    for key, rows in read.groups.items():
+        out += _expand(rows, read.values.get(key, []))
+    return out
+
+
+@dataclass
+class RollupRead:
+    """A period read as `load_tallies` reads it: the raw part (load_judged's probes,
+    verdicts and judged probes) and the rollup rows of the other hours, by probe group."""
+
+    raw: tuple[list[StoredProbe], dict[str, StoredVerdict], list[JudgedProbe]]
+    groups: dict[tuple[object, ...], list[RollupCount]]
+    values: dict[tuple[object, ...], list[RollupValue]]
+
+
+def load_tallies(
+    ledger: Ledger,
+    *,
+    since_ns: int,
+    until_ns: int,
+    vendor: str | None = None,
+    raw_sent_hours: Collection[int] = (),
+    raw_if: Callable[[RollupCount], bool] | None = None,
+) -> tuple[list[StoredProbe], dict[str, StoredVerdict], list[Tally]]:
+    """The period's probes as counted tallies for the figures (every figure of
+    `build_report` equal to the raw rows'; exact under the same conditions as
+    `load_judged_rollups`): one per rollup count row, the raw rows' probes one by one
+    where the rollups cannot tell, and also in the hours where a count row matches
+    `raw_if` (a section needing stored probes, e.g. changed content). Returns the raw
+    part's stored probes and verdicts with the tallies."""
+    read = _read_rollups(ledger, since_ns, until_ns, vendor, raw_sent_hours, raw_if)
+    stored, verdicts, judged = read.raw
+    out = [tally_of(p) for p in judged]
+    for key, rows in read.groups.items():
+        values = tuple((v.kind, v.value, v.n) for v in read.values.get(key, ()))
+        sim, line = _sim_line(rows[0].msisdn, rows[0].carrier, rows[0].mvno)
+        for i, r in enumerate(rows):
+            out.append(Tally(_template(r, sim, line), r.n, values if i == 0 else ()))
+    return stored, verdicts, out
+
+
+def _read_rollups(
+    ledger: Ledger,
+    since_ns: int,
+    until_ns: int,
+    vendor: str | None,
+    raw_sent_hours: Collection[int],
+    raw_if: Callable[[RollupCount], bool] | None,
+) -> RollupRead:
     first = -(-since_ns // HOUR_NS) * HOUR_NS
     last = max(until_ns // HOUR_NS * HOUR_NS, first)
     counts: dict[int, list[RollupCount]] = defaultdict(list)
@@ -119,7 +171,10 @@ def load_judged_rollups(
         hour
         for hour, rows in counts.items()
         if any(
-            r.burst or r.sent_hour_ns in raw_sent_hours or (r.billed_parts or 0) > r.parts
+            r.burst
+            or r.sent_hour_ns in raw_sent_hours
+            or (r.billed_parts or 0) > r.parts
+            or (raw_if is not None and raw_if(r))
             for r in rows
         )
     }
@@ -127,21 +182,53 @@ def load_judged_rollups(
     for v in ledger.rollup_values(since_ns=first, until_ns=last, vendor=vendor):
         if v.hour_ns not in raw:
             values[v.group()].append(v)
-    out: list[JudgedProbe] = []
+    stored: list[StoredProbe] = []
+    verdicts: dict[str, StoredVerdict] = {}
+    judged: list[JudgedProbe] = []
     spans = [(since_ns, min(first, until_ns)), (max(last, since_ns), until_ns)]
     spans += [(h, h + HOUR_NS) for h in sorted(raw)]
     for lo, hi in spans:
         if lo < hi:
-            out += load_judged(ledger, since_ns=lo, until_ns=hi, vendor=vendor)[2]
+            part = load_judged(ledger, since_ns=lo, until_ns=hi, vendor=vendor)
+            stored += part[0]
+            verdicts.update(part[1])
+            judged += part[2]
     groups: dict[tuple[object, ...], list[RollupCount]] = defaultdict(list)
     for hour, rows in counts.items():
         if hour not in raw:
             for r in rows:
                 if r.submit_status != "planned":  # never handed to the vendor: not "sent"
                     groups[_group(r)].append(r)
-    for key, rows in groups.items():
-        out += _expand(rows, values.get(key, []))
-    return out
+    return RollupRead((stored, verdicts, judged), groups, values)
+
+
+def _template(r: RollupCount, sim: str, line: str) -> JudgedProbe:
+    """The probes of a count row as the figures see them (no id, no measured values: the
+    tally carries those), sent at the start of their send hour."""
+    judged = r.outcome != ""
+    outcome = r.outcome if judged else _unjudged(r.submit_status)
+    missing = len(r.missing_parts.split(",")) if r.missing_parts else 0
+    return JudgedProbe(
+        probe_id="",
+        vendor=r.vendor,
+        carrier=r.carrier,
+        region=r.region,
+        profile=r.profile,
+        band=r.band,
+        submitted_at_ns=r.sent_hour_ns,
+        accepted=r.submit_status == "accepted",
+        outcome=outcome,
+        dlr=r.dlr if judged else ("not_applicable" if outcome == "rejected" else "pending"),
+        dlr_claim=r.dlr_claim if judged else "none",
+        content=r.content if judged else "none",
+        duplicates=r.duplicates,
+        parts=r.parts,
+        vendor_billed_parts=r.billed_parts,
+        billed_from=r.billed_from,
+        missing_parts=missing if outcome == Outcome.PARTIAL.value else 0,
+        sim=sim,
+        line=line,
+    )
 
 
 def _group(r: RollupCount) -> tuple[object, ...]:
@@ -158,35 +245,16 @@ def _expand(rows: list[RollupCount], values: list[RollupValue]) -> Iterator[Judg
              for kind in ("latency", "uncertainty", "vendor_delay", "carrier_delay")}  # fmt: skip
     sim, line = _sim_line(rows[0].msisdn, rows[0].carrier, rows[0].mvno)
     for r in rows:
+        template = _template(r, sim, line)
         judged = r.outcome != ""
-        outcome = r.outcome if judged else _unjudged(r.submit_status)
-        arrived = outcome in (Outcome.DELIVERED.value, Outcome.LATE.value)
-        missing = len(r.missing_parts.split(",")) if r.missing_parts else 0
+        arrived = template.outcome in (Outcome.DELIVERED.value, Outcome.LATE.value)
         for _ in range(r.n):
-            yield JudgedProbe(
-                probe_id="",
-                vendor=r.vendor,
-                carrier=r.carrier,
-                region=r.region,
-                profile=r.profile,
-                band=r.band,
-                submitted_at_ns=r.sent_hour_ns,
-                accepted=r.submit_status == "accepted",
-                outcome=outcome,
-                dlr=r.dlr if judged else ("not_applicable" if outcome == "rejected" else "pending"),
-                dlr_claim=r.dlr_claim if judged else "none",
-                content=r.content if judged else "none",
+            yield replace(
+                template,
                 latency_s=_take(pools["latency"], arrived),
                 latency_uncertainty_s=_take(pools["uncertainty"], judged),
                 vendor_delay_s=_take(pools["vendor_delay"], judged),
                 carrier_delay_s=_take(pools["carrier_delay"], judged),
-                duplicates=r.duplicates,
-                parts=r.parts,
-                vendor_billed_parts=r.billed_parts,
-                billed_from=r.billed_from,
-                missing_parts=missing if outcome == Outcome.PARTIAL.value else 0,
-                sim=sim,
-                line=line,
             )
 
 

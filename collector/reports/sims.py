@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from collector.reports.figures import JudgedProbe
+from collector.reports.figures import JudgedProbe, Tally, tallies_of
 from collector.stats import fisher_greater_p, holm_adjust
 
 ARRIVED = ("delivered", "late")
@@ -42,16 +42,17 @@ class SimOutlier:
         return asdict(self)
 
 
-def sim_outliers(probes: Iterable[JudgedProbe], *, alpha: float = 0.05) -> list[SimOutlier]:
-    """One row per vendor and SIM with judged probes, sorted by vendor then SIM; vendors
-    with a single SIM have nothing to compare with and get no rows."""
+def sim_outliers(probes: Iterable[JudgedProbe | Tally], *, alpha: float = 0.05) -> list[SimOutlier]:
+    """One row per vendor and SIM with judged probes (one by one or counted), sorted by
+    vendor then SIM; vendors with a single SIM have nothing to compare with: no rows."""
     counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     lines: dict[tuple[str, str], str] = {}
-    for p in probes:
+    for t in tallies_of(probes):
+        p = t.probe
         if p.outcome in JUDGED and p.sim:
             slot = counts[p.vendor][p.sim]
-            slot[0] += p.outcome in ARRIVED
-            slot[1] += 1
+            slot[0] += t.n * (p.outcome in ARRIVED)
+            slot[1] += t.n
             lines[(p.vendor, p.sim)] = p.line
     rows: list[SimOutlier] = []
     for vendor in sorted(counts):
