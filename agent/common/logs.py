@@ -64,8 +64,16 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     root.setLevel(numeric)
 
 
+def mask_middle(value: str, head: int, tail: int = 2) -> str:
+    """`head` leading and `tail` trailing characters stay, the rest becomes '*'; all of it
+    when the value is too short to hide anything between them. The one masking of phone
+    numbers: logs and displays (mask_msisdn) and the ledger's retention
+    (collector/ledger/retention.py) differ only in how much they keep."""
+    if len(value) <= head + tail:
+        return "*" * len(value)
+    return value[:head] + "*" * (len(value) - head - tail) + value[-tail:]
+
+
 def mask_msisdn(number: str) -> str:
     """Keep the prefix and the last two digits: enough to tell SIMs apart in a log."""
-    if len(number) <= 5:
-        return "*" * len(number)
-    return number[:3] + "*" * (len(number) - 5) + number[-2:]
+    return mask_middle(number, 3)

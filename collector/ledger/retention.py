@@ -21,6 +21,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from agent.common.logs import mask_middle
+
 
 class DataKind(enum.StrEnum):
     TEXT = "text"
@@ -114,13 +116,13 @@ def is_phone_number(value: str) -> bool:
 def mask_msisdn(value: str) -> str:
     """Country and network prefix and the last two digits stay (carrier-level figures and
     telling SIMs apart keep working); the subscriber part becomes '*'. Deterministic, so
-    rows of one SIM still join after masking."""
+    rows of one SIM still join after masking. Its own format (more kept than a log's
+    mask_msisdn) because rows masked by earlier runs must stay equal to new ones."""
     if not is_phone_number(value):
         return value
     plus = "+" if value.startswith("+") else ""
     digits = value.removeprefix("+")
-    head = 4 if len(digits) > 8 else 0
-    return plus + digits[:head] + "*" * (len(digits) - head - 2) + digits[-2:]
+    return plus + mask_middle(digits, 4 if len(digits) > 8 else 0)
 
 
 def mask_text(value: str) -> str:
