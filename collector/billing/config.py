@@ -101,11 +101,14 @@ class BillingConfig:
         }
 
     def budget_plans(self, probes: ProbesConfig) -> ProbesConfig:
-        """[probes] with each plan's price per part from [billing], so the daily budget
-        counts with the price the vendor bills (the highest of its table: never exceeded)."""
+        """[probes] with each plan priced by [billing]: the scheduler's daily budget counts
+        each probe at its price from the vendor's table (VendorTerms.price_of, as every
+        money figure), a burst (several carriers at once) at the table's highest."""
         prices = self.budget_prices()
         plans = tuple(
-            replace(p, price_per_part=prices[p.name]) if p.name in prices else p
+            replace(p, price_per_part=prices[p.name], part_price=self.vendors[p.name].price_of)
+            if p.name in prices
+            else p
             for p in probes.plans
         )
         return replace(probes, plans=plans)

@@ -24,7 +24,7 @@ rate_per_s = 5
 burst = 5
 daily_cap_per_number = 8
 # price_per_part = 0.04: older; prices live in [billing] (collector/billing/config.py),
-# and the daily budget counts each part at the vendor's highest [billing] price
+# and the daily budget prices each probe by the vendor's [billing] table (bursts: its highest)
 # bands = [...], marketing_hours = [9, 20]: this vendor's own (collector/probes/bands.py)
 
 [probes.bursts.bolt_peak]          # a stress burst: collector/probes/bursts.py

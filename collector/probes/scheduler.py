@@ -27,7 +27,7 @@ import heapq
 import math
 import random
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -68,6 +68,13 @@ class VendorPlan:
     burst: int = 5
     price_per_part: float = 0.04
     daily_cap_per_number: int = 8  # verification codes per number per local day
+    # (carrier, profile) -> money per part: the vendor's [billing] price table
+    # (VendorTerms.price_of, set by BillingConfig.budget_plans); None: price_per_part
+    part_price: Callable[[str, str], float] | None = None
+
+    def price(self, carrier: str, profile: str) -> float:
+        """What a part of a probe to `carrier` with `profile` costs, as billing prices it."""
+        return self.price_per_part if self.part_price is None else self.part_price(carrier, profile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +235,7 @@ class Scheduler:
                 lane.next_at_ns = deferred_to
             else:
                 parts = self._parts_of[(vendor, profile)]
-                cost = parts * plan.price_per_part
+                cost = parts * plan.price(self._targets[msisdn].carrier, profile)
                 self.record_sent(vendor, msisdn, profile, now_ns, cost)
                 self._buckets[vendor].tokens -= 1
                 local = self._local(now_ns)
@@ -256,7 +263,7 @@ class Scheduler:
         if self._blocked_until(plan, target.msisdn, profile, now_ns, now_ns) is not None:
             return None
         parts = self._parts_of[(vendor, profile)]
-        cost = parts * plan.price_per_part
+        cost = parts * plan.price(target.carrier, profile)
         self.record_sent(vendor, target.msisdn, profile, now_ns, cost)
         self._buckets[vendor].tokens -= 1
         band = self.band(self._local(now_ns).hour, vendor).name
@@ -294,7 +301,9 @@ class Scheduler:
             and self._caps[(plan.name, msisdn, day)] >= plan.daily_cap_per_number
         ):
             return self._next_local_time(local, 0) + self._jitter_ns(3600)
-        cost = self._parts_of[(plan.name, profile)] * plan.price_per_part
+        target = self._targets.get(msisdn)
+        price = plan.price(target.carrier, profile) if target else plan.price_per_part
+        cost = self._parts_of[(plan.name, profile)] * price
         if self._spent[day] + cost > self._budget + 1e-9:
             return self._next_local_time(local, 0) + self._jitter_ns(3600)
         bucket = self._buckets[plan.name]
