@@ -33,15 +33,7 @@ def invoice_bills(ledger: Ledger, stored: Sequence[StoredProbe]) -> dict[str, di
             by_vendor[p.plan.vendor][mid] = p.plan.probe_id
     out: dict[str, dict[str, Billed]] = {}
     for vendor, owner in by_vendor.items():
-        found: dict[str, list[tuple[int, float | None]]] = defaultdict(list)
-        for line in ledger.invoice_lines(vendor=vendor, message_ids=list(owner)):
-            found[owner[line.message_id]].append((line.parts, line.amount))
-        bills = {}
-        for probe_id, items in found.items():
-            amounts = [a for _, a in items]
-            amount = None if any(a is None for a in amounts) else sum(a or 0.0 for a in amounts)
-            bills[probe_id] = Billed(sum(n for n, _ in items), amount, len(items))
-        if bills:
+        if bills := vendor_bills(ledger, vendor, owner):
             out[vendor] = bills
     return out
 
@@ -68,6 +60,20 @@ def not_measured(
     spans = ledger.unmeasured_spans(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
     return merge_gaps(((s.vendor, s.start_ns, s.end_ns, s.cause) for s in spans),
                       since_ns=since_ns, until_ns=until_ns)  # fmt: skip
+
+
+def vendor_bills(ledger: Ledger, vendor: str, owner: Mapping[str, str]) -> dict[str, Billed]:
+    """`invoice_bills` of one vendor from its message ids (message id -> probe id), for
+    callers that collect them as they stream the probes (the evidence export)."""
+    found: dict[str, list[tuple[int, float | None]]] = defaultdict(list)
+    for line in ledger.invoice_lines(vendor=vendor, message_ids=list(owner)):
+        found[owner[line.message_id]].append((line.parts, line.amount))
+    bills = {}
+    for probe_id, items in found.items():
+        amounts = [a for _, a in items]
+        amount = None if any(a is None for a in amounts) else sum(a or 0.0 for a in amounts)
+        bills[probe_id] = Billed(sum(n for n, _ in items), amount, len(items))
+    return bills
 
 
 def load_period(

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from agent.common.logs import configure_logging
 from agent.common.tomlconfig import ConfigError
 from collector.audit.record import entry, record_in
-from collector.billing.load import invoice_bills
+from collector.billing.load import vendor_bills
 from collector.billing.settings import load_billing
 from collector.certs import SIGNING_KEY
 from collector.evidence.billing import FILE as BILLING_FILE
@@ -168,6 +168,7 @@ def export_command(
     except LedgerError as exc:
         raise click.ClickException(f"ledger: {exc}") from exc
     signers: set[str] = set()
+    owner: dict[str, str] = {}  # message id -> probe id, for what invoices billed
 
     def records() -> Iterator[dict[str, Any]]:
         # A day of probes at a time, written to the bundle as they come (docs/scale.md).
@@ -176,14 +177,15 @@ def export_command(
             give_up_s=reports.give_up_s, judging=judging_from_json(judging), progress=step,
         ):  # fmt: skip
             signers.update(signers_of([record]))
+            owner.update(dict.fromkeys(record["submit"]["message_ids"], record["probe_id"]))
             yield record
 
     def extra_files(judged: Sequence[JudgedProbe]) -> dict[str, bytes]:
         # The certificates of the agent keys that signed the quoted records, and the CA.
         keys = ledger.agent_keys(sorted(signers))
-        # What imported invoices billed for these probes (billing.json)
-        stored = ledger.probes(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-        billed = invoice_bills(ledger, stored).get(vendor, {})
+        # What imported invoices billed for these probes (billing.json), by the message ids
+        # the records carried (not a second read of the probes with their raw exchanges)
+        billed = vendor_bills(ledger, vendor, owner)
         report = build_report(
             judged,
             since=since_text,

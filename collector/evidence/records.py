@@ -16,7 +16,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import dataclass, fields
 from datetime import timedelta, timezone
 from typing import Any
 
@@ -298,8 +298,16 @@ def evidence_record(
             }
             for r in revisions
         ],
-        "judged": asdict(judged),
+        "judged": judged_json(judged),
     }
+
+
+_JUDGED_FIELDS = tuple(f.name for f in fields(JudgedProbe))
+
+
+def judged_json(judged: JudgedProbe) -> dict[str, Any]:
+    """dataclasses.asdict(judged) without its deep copy: every field is a scalar."""
+    return {name: getattr(judged, name) for name in _JUDGED_FIELDS}
 
 
 def iter_records(
@@ -315,17 +323,44 @@ def iter_records(
 ) -> Iterator[dict[str, Any]]:
     """`collect_records` a window of planned time at a time (a day by default): the same
     records in the same order, while memory holds one window's probes and facts, not the
-    period's. `progress(window, windows)` after each window."""
+    period's. What does not depend on the window (agents, sequence gaps, the canaries
+    judged once) is read once. `progress(window, windows)` after each window."""
     windows = max(-(-(until_ns - since_ns) // window_ns), 0)
+    judging = judging or JudgingConfig()
+    context: _Context | None = None
     for i in range(windows):
         lo = since_ns + i * window_ns
-        records, _ = collect_records(
-            ledger, vendor=vendor, since_ns=lo, until_ns=min(lo + window_ns, until_ns),
-            give_up_s=give_up_s, judging=judging,
-        )  # fmt: skip
-        yield from records
+        probes, verdicts, judged = load_judged(
+            ledger, since_ns=lo, until_ns=min(lo + window_ns, until_ns), vendor=vendor
+        )
+        if probes:
+            context = context or _context(ledger, probes, judging)
+            yield from _records(ledger, probes, verdicts, judged, context, give_up_s)
         if progress:
             progress(i + 1, windows)
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every window's records take from beyond the window."""
+
+    judging: JudgingConfig
+    agents: Mapping[str, AgentStatus]
+    gaps: Mapping[str, Sequence[GapSpan]]
+    canaries: Mapping[str, Sequence[CanaryOutcome]]
+
+
+def _context(ledger: Ledger, probes: Sequence[StoredProbe], judging: JudgingConfig) -> _Context:
+    """Read with the first probes (the oldest): the canaries from their look-back on."""
+    gaps: dict[str, list[GapSpan]] = defaultdict(list)
+    for g in ledger.gaps():
+        gaps[g.agent_id].append(g)
+    return _Context(
+        judging=judging,
+        agents={a.agent_id: a for a in ledger.agents()},
+        gaps=gaps,
+        canaries=_canaries_by_msisdn(ledger, probes, judging, gaps),
+    )
 
 
 def collect_records(
@@ -350,13 +385,30 @@ def collect_records(
     )
     if not probes:
         return [], []
+    context = _context(ledger, probes, judging or JudgingConfig())
+    records = []
+    for record in _records(ledger, probes, verdicts, judged, context, give_up_s):
+        records.append(record)
+        if progress:
+            progress(len(records), len(probes))
+    return records, judged
+
+
+def _records(
+    ledger: Ledger,
+    probes: Sequence[StoredProbe],
+    verdicts: Mapping[str, StoredVerdict],
+    judged: Sequence[JudgedProbe],
+    context: _Context,
+    give_up_s: float,
+) -> Iterator[dict[str, Any]]:
+    """The records of these probes, their facts read in one batch per kind."""
     ids = [p.plan.probe_id for p in probes]
     dlrs = ledger.dlrs_of(ids)
     revisions = ledger.revisions_of(ids)  # these probes' only, not the ledger's
     uuids = {u for v in verdicts.values() for u in v.verdict.arrival_uuids}
     # by uuid: only this vendor's arrivals, not every SMS received around the period
     sms: dict[str, StoredSms] = ledger.sms_of(sorted(uuids)) if uuids else {}
-    agents = {a.agent_id: a for a in ledger.agents()}
     health = _health_by_imei(ledger, probes, give_up_s)
     # Sorted by collector time once, so each probe takes its window by bisection.
     health_at = {
@@ -366,46 +418,40 @@ def collect_records(
     windows = {p.plan.probe_id: _window(p, health, health_at, give_up_s) for p in probes}
     quoted = {*sms, *(h.uuid for rows in windows.values() for h in rows)}
     raw = ledger.record_raw(sorted(quoted))
-    judging = judging or JudgingConfig()
-    gaps: dict[str, list[GapSpan]] = defaultdict(list)
-    for g in ledger.gaps():
-        gaps[g.agent_id].append(g)
-    canaries = _canaries_by_msisdn(ledger, probes, judging)
-    records = []
+    judging = context.judging
     for probe, j in zip(probes, judged, strict=True):
         pid = probe.plan.probe_id
         verdict = verdicts.get(pid)
         arrival_ids = verdict.verdict.arrival_uuids if verdict else ()
-        records.append(
-            evidence_record(
-                probe,
-                verdict,
-                j,
-                revisions=revisions.get(pid, ()),
-                dlrs=dlrs.get(pid, ()),
-                arrivals=[sms[u] for u in arrival_ids if u in sms],
-                health=windows[pid],
-                agent=agents.get(probe.plan.agent_id),
-                give_up_s=give_up_s,
-                raw=raw,
-                gaps=gaps.get(probe.plan.agent_id, ()),
-                canaries=_canaries_of(probe, canaries.get(probe.plan.msisdn, ()), judging),
-            )
+        yield evidence_record(
+            probe,
+            verdict,
+            j,
+            revisions=revisions.get(pid, ()),
+            dlrs=dlrs.get(pid, ()),
+            arrivals=[sms[u] for u in arrival_ids if u in sms],
+            health=windows[pid],
+            agent=context.agents.get(probe.plan.agent_id),
+            give_up_s=give_up_s,
+            raw=raw,
+            gaps=context.gaps.get(probe.plan.agent_id, ()),
+            canaries=_canaries_of(probe, context.canaries.get(probe.plan.msisdn, ()), judging),
         )
-        if progress:
-            progress(len(records), len(probes))
-    return records, judged
 
 
 def _canaries_by_msisdn(
-    ledger: Ledger, probes: Sequence[StoredProbe], judging: JudgingConfig
+    ledger: Ledger,
+    probes: Sequence[StoredProbe],
+    judging: JudgingConfig,
+    gaps: Mapping[str, Sequence[GapSpan]],
 ) -> Mapping[str, list[CanaryOutcome]]:
-    """Every canary that may bear on the probes, judged once (collector/canaries.py)."""
+    """Every canary that may bear on the probes and those planned after them, judged once
+    (collector/canaries.py)."""
     oldest = min((p.submitted_at_ns or p.plan.planned_at_ns) for p in probes)
-    gaps_by_agent: dict[str, list[tuple[int, int]]] = defaultdict(list)
     now = max(time.time_ns(), max(p.submitted_at_ns for p in probes))
-    for g in ledger.gaps():
-        gaps_by_agent[g.agent_id].append((g.start_ns, g.end_ns or now))
+    gaps_by_agent = {
+        agent: [(g.start_ns, g.end_ns or now) for g in spans] for agent, spans in gaps.items()
+    }
     out: dict[str, list[CanaryOutcome]] = defaultdict(list)
     for o in canary_outcomes(
         ledger,
