@@ -27,7 +27,9 @@ def _side(probes: Iterable[JudgedProbe | Tally]) -> dict[str, Any]:
         if p.outcome in (*ARRIVED, "lost"):
             judged += t.n
             arrived += t.n * (p.outcome in ARRIVED)
-            pairs += [(v, k) for kind, v, k in t.values if kind == "latency"]
+        # latencies are those of arrived probes only (tally_of, the rollups), whichever
+        # of its group's tallies carries them
+        pairs += [(v, k) for kind, v, k in t.values if kind == "latency"]
     latencies = Ordered.counted(pairs)
     return {
         "sent": sent,

@@ -5,7 +5,9 @@ rejected and unjudged probes, verdicts judged again, ns-resolution latencies."""
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import replace
 from typing import Any
 
 from agent.common.units import NS
@@ -14,8 +16,10 @@ from collector.ledger.probes import ProbePlan, Submission
 from collector.ledger.rollups import HOUR_NS
 from collector.probes.bursts import burst_of, burst_probe_id
 from collector.reports.build import build_report, merge_gaps
-from collector.reports.figures import Thresholds
-from collector.reports.judged import load_judged, load_judged_rollups, sent_hours_cut
+from collector.reports.bursts import burst_figures
+from collector.reports.figures import Tally, Thresholds
+from collector.reports.judged import load_judged, load_judged_rollups, load_tallies, sent_hours_cut
+from collector.stats import Ordered, percentile, quantile_ci, quantile_test
 
 T0 = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
 SIMS = [
@@ -80,6 +84,33 @@ def build(ledger: Any, rng: random.Random, n: int) -> None:
     ledger.save_verdicts(again, at_ns=T0 + NS)
 
 
+def dense(ledger: Any, n: int) -> None:
+    """n probes alike in every dimension in hour 20, latencies from a few values: what the
+    real density gives (count rows of many probes, repeated values)."""
+    msisdn, carrier, mvno = SIMS[0]
+    verdicts = []
+    for i in range(n):
+        pid, at = f"d{i:04d}", T0 + 20 * HOUR_NS + i * 10 * NS
+        ledger.add_probe(
+            ProbePlan(
+                probe_id=pid, vendor="acme", msisdn=msisdn, profile="otp", token=f"{i:06d}",
+                body="b", expected_text="b", planned_at_ns=at, parts=1, band="peak",
+                carrier=carrier, mvno=mvno, region="north", agent_id="a1", modem_imei="86",
+            )
+        )  # fmt: skip
+        ledger.record_submission(Submission(pid, "accepted", at, at + NS // 5, ("m",), b"", b"",
+                                            "", ""))  # fmt: skip
+        lost = i % 25 == 0
+        verdicts.append(
+            Verdict(pid, Outcome.LOST if lost else Outcome.DELIVERED,
+                    DlrTruth.FAKE_SUCCESS if lost else DlrTruth.CONSISTENT, DlrClaim.SUCCESS,
+                    ContentVerdict.NONE if lost else ContentVerdict.INTACT,
+                    latency_s=None if lost else (1.5, 2.25, 3.0, 7.125)[i % 4],
+                    latency_uncertainty_s=0.0035)
+        )  # fmt: skip
+    ledger.save_verdicts(verdicts, at_ns=T0)
+
+
 def day_kind(at_ns: int) -> str:
     return "holiday" if (at_ns // (86400 * NS)) % 2 else "workday"
 
@@ -118,3 +149,65 @@ def test_report_from_rollups_equals_report_from_raw_rows(ledger: Any) -> None:
                                   raw_sent_hours=cut)  # fmt: skip
         raw_one = load_judged(ledger, since_ns=since, until_ns=until, vendor=vendor)[2]
         assert report(one, gaps, since, until) == report(raw_one, gaps, since, until)
+
+
+def test_report_from_counted_rollups_equals_report_from_raw_rows(ledger: Any) -> None:
+    """load_tallies: the figures from the rollups' counts and value multisets (a tally per
+    count row, not a probe each) give the whole report JSON of the raw rows."""
+    build(ledger, random.Random(7), 900)
+    dense(ledger, 240)
+    since, until = T0 + 2 * HOUR_NS + 17 * NS, T0 + 28 * HOUR_NS + 5 * 60 * NS
+    spans = [("bolt", T0 + 9 * HOUR_NS + 600 * NS, T0 + 10 * HOUR_NS + 30 * NS, "probing")]
+    gaps = merge_gaps(spans, since_ns=since, until_ns=until)
+    cut = sent_hours_cut([(s, e) for _, s, e, _ in spans])
+    stored, _, raw = load_judged(ledger, since_ns=since, until_ns=until)
+    kept, _, tallies = load_tallies(ledger, since_ns=since, until_ns=until, raw_sent_hours=cut)
+    counted = [t for t in tallies if not t.probe.probe_id]
+    # most probes counted from the rollups, the dense hour's in few tallies, repeated values
+    assert sum(t.n for t in tallies) == len(raw) > 900
+    assert sum(t.n for t in counted) > len(raw) // 2
+    assert max(t.n for t in counted) >= 100
+    assert max(k for t in counted for _, _, k in t.values) > 10
+    assert {p.plan.probe_id for p in kept} < {p.plan.probe_id for p in stored}
+    expected, got = report(raw, gaps, since, until), report(tallies, gaps, since, until)
+    assert expected["bursts"] == [] and expected["tables"]["vendor"][0]["judged"] > 100
+    for name in expected["tables"]:
+        assert got["tables"][name] == expected["tables"][name], name
+    assert got == expected
+    # bursts against their baseline: the baseline from counted tallies as from raw probes
+    labelled = [replace(p, calendar=day_kind(p.submitted_at_ns)) for p in raw]
+    counted_labelled = [
+        Tally(replace(t.probe, calendar=day_kind(t.probe.submitted_at_ns)), t.n, t.values)
+        for t in tallies
+    ]
+    want = burst_figures(stored, labelled, alpha=0.05)
+    assert want and want[0]["baseline"]["judged"] > 50
+    assert burst_figures(kept, counted_labelled, alpha=0.05) == want
+    # raw_if: the hours holding a matching row are read raw
+    _, _, more = load_tallies(ledger, since_ns=since, until_ns=until, raw_sent_hours=cut,
+                              raw_if=lambda r: r.content == "modified")  # fmt: skip
+    modified = [t for t in more if t.probe.content == "modified"]
+    assert modified and all(t.probe.probe_id and t.n == 1 for t in modified)
+    assert report(more, gaps, since, until) == expected
+
+
+def test_counted_order_statistics_equal_listed_ones() -> None:
+    """stats.Ordered from (value, count) pairs gives the percentiles, their intervals and
+    the quantile test of the values listed one by one."""
+    rng = random.Random(3)
+    values = [rng.choice([0.25, 0.5, 1.5]) if rng.random() < 0.3 else rng.random()
+              for _ in range(2000)]  # fmt: skip
+    other = [v * 1.1 for v in values[:700]]
+    pairs = [(v, values.count(v)) for v in set(values)]
+    counted = Ordered.counted(pairs)
+    assert len(counted) == len(values) and counted.values == sorted(set(values))
+    for q in (0, 1, 50, 90, 95, 99, 100):
+        assert percentile(counted, q) == sorted(values)[round((len(values) - 1) * q / 100)] or (
+            percentile(counted, q) == percentile(values, q)
+        )
+        assert percentile(counted, q) == percentile(values, q)
+    for q in (50, 90, 99):
+        assert quantile_ci(counted, q) == quantile_ci(values, q) is not None
+    assert quantile_test(counted, other, 50) == quantile_test(values, other, 50)
+    assert counted.at_most(0.5) == sum(1 for v in values if v <= 0.5)
+    assert counted.exact_mean() == math.fsum(values) / len(values)
