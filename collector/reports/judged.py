@@ -38,8 +38,7 @@ def load_judged(
 def judged_probe(probe: StoredProbe, verdict: StoredVerdict | None) -> JudgedProbe:
     """A probe with its current verdict; without one it is pending (or rejected/planned)."""
     plan = probe.plan
-    sim = national(plan.msisdn)
-    line = line_type(plan.msisdn, plan.carrier, plan.mvno)
+    sim, line = _sim_line(plan.msisdn, plan.carrier, plan.mvno)  # once per SIM, not per probe
     if verdict is None:
         outcome = _unjudged(probe.submit_status)
         return JudgedProbe(
