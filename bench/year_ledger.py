@@ -18,8 +18,10 @@ Measured on each back-end (the same run's baseline in brackets):
   verdict writes keeping the rollups;
 - evidence_export: `iter_records` + `write_bundle` (streamed to a file, a day at a time)
   for one vendor and month;
-- backfill_year: the time-series writer's reads from an empty cursor, over the whole year
-  (`verdicts_changed_after` pages + `probes(probe_ids=...)` + `probe_point`);
+- backfill_year: the probe series of `timeseries backfill` from an empty cursor into a
+  real InfluxDB 1.x (`probe_series_after` pages, encoded straight to line protocol,
+  posted while the next page is read) [backfill_raw_post: the same bodies POSTed raw;
+  backfill_before: the previous path's reads and conversion alone];
 - bytes_per_probe: ledger size / probes (SQLite file + WAL; pg_database_size).
 
 Extrapolation to the full year is linear in the rows an operation touches, i.e. measured /
@@ -32,6 +34,8 @@ it. Prints one JSON line.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import http.client
 import json
 import os
 import statistics
@@ -60,8 +64,12 @@ from collector.ledger.sql import SqlLedger  # noqa: E402
 from collector.ledger.sqlite import SqliteLedger  # noqa: E402
 from collector.reports.build import build_report  # noqa: E402
 from collector.reports.judged import judged_probe, load_judged, load_judged_rollups  # noqa: E402
-from collector.timeseries.writer import probe_point  # noqa: E402
+from collector.timeseries.points import to_line  # noqa: E402
+from collector.timeseries.sinks import InfluxV1Config, InfluxV1Sink  # noqa: E402
+from collector.timeseries.writer import PROBE_CURSOR, TimeSeriesWriter, WriterSettings  # noqa: E402
 from tests.collector.ledger.builders import modem, new_uuid, registration, sms  # noqa: E402
+from tests.collector.timeseries.reference import probe_point  # noqa: E402
+from tests.servers.influx import InfluxServer, influx_server  # noqa: E402
 
 SIMS, VENDORS, AGENTS = 100, 5, 10
 YEAR_PROBES = 50_000_000
@@ -79,6 +87,7 @@ TARGETS_S = {
     "evidence_export": 60.0,
     "backfill_year": 600.0,
 }
+BACKFILL_PAGE = 20_000  # `timeseries backfill` reads and posts the probe series in these
 
 
 def generate(ledger: SqlLedger, scale: float, end_ns: int, days: int = 365) -> dict[str, int]:
@@ -187,7 +196,71 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def operations(ledger: SqlLedger, end_ns: int, month_days: int) -> dict[str, float]:
+def backfill(ledger: SqlLedger, influx: InfluxServer) -> dict[str, float]:
+    """The probe series of `timeseries backfill` from an empty cursor into a real InfluxDB
+    1.x, as the command runs it (pages of 20,000 read while the last is encoded and
+    posted); same-run baselines: a raw line-protocol POST of the very same bodies
+    (http.client, kept alive: InfluxDB's own floor) into another database, and the reads
+    and conversion of the path before (verdict pages, probes by id, JudgedProbe,
+    make_point, to_line; nothing posted)."""
+    bodies: list[bytes] = []
+
+    class Recording(InfluxV1Sink):
+        async def write_lines(self, body: bytes) -> None:
+            bodies.append(body)
+            await super().write_lines(body)
+
+    influx.create_database("backfill")
+    influx.create_database("raw")
+    ledger.set_cursor(PROBE_CURSOR, 0, at_ns=0)
+
+    async def ours() -> int:
+        sink = Recording(InfluxV1Config(influx.url, "backfill", timeout_s=120))
+        writer = TimeSeriesWriter(
+            ledger, sink, WriterSettings(batch=BACKFILL_PAGE), clock=time.time_ns
+        )
+        try:
+            return await writer._probes()  # the probe series of writer.backfill
+        finally:
+            await sink.close()
+
+    out: dict[str, float] = {}
+    t0 = time.perf_counter()
+    out["backfill_points"] = asyncio.run(ours())
+    out["backfill_year"] = time.perf_counter() - t0
+    conn = http.client.HTTPConnection("127.0.0.1", influx.port, timeout=120)
+    t0 = time.perf_counter()
+    for body in bodies:
+        conn.request("POST", "/write?db=raw&precision=ns", body=body)
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 204:
+            raise SystemExit(f"raw write failed: HTTP {resp.status}")
+    out["backfill_raw_post"] = time.perf_counter() - t0
+    conn.close()
+    out["backfill_bytes"] = sum(len(b) for b in bodies)
+    stored = influx.query('SELECT count("delivered") FROM "probe"', "backfill")
+    out["backfill_stored"] = stored[0]["values"][0][1] if stored else 0
+
+    def before() -> None:
+        cursor = 0
+        while changed := ledger.verdicts_changed_after(cursor, 5000):
+            by_id = {
+                p.plan.probe_id: p
+                for p in ledger.probes(probe_ids=[v.verdict.probe_id for v in changed])
+            }
+            for v in changed:
+                p = by_id[v.verdict.probe_id]
+                to_line(probe_point(judged_probe(p, v), p))
+            cursor = changed[-1].change_seq
+
+    out["backfill_before"] = timed(before)
+    return out
+
+
+def operations(
+    ledger: SqlLedger, end_ns: int, month_days: int, influx: InfluxServer
+) -> dict[str, float]:
     month_until = end_ns - 2 * DAY
     month_since = month_until - month_days * DAY
     out: dict[str, float] = {}
@@ -227,19 +300,7 @@ def operations(ledger: SqlLedger, end_ns: int, month_days: int) -> dict[str, flo
 
     out["evidence_export"] = timed(export)
 
-    def backfill() -> None:
-        cursor, points = 0, 0
-        while changed := ledger.verdicts_changed_after(cursor, 5000):
-            ids = [v.verdict.probe_id for v in changed]
-            by_id = {p.plan.probe_id: p for p in ledger.probes(probe_ids=ids)}
-            for v in changed:
-                p = by_id[v.verdict.probe_id]
-                probe_point(judged_probe(p, v), p)
-                points += 1
-            cursor = changed[-1].change_seq
-        out["backfill_points"] = points
-
-    out["backfill_year"] = timed(backfill)
+    out.update(backfill(ledger, influx))
     check = ledger.check_rollups()
     if not check.consistent:
         raise SystemExit(f"rollups differ from the raw rows: {check.differences[:3]}")
@@ -257,7 +318,9 @@ def ledger_bytes(ledger: SqlLedger, where: str) -> int:
         return int(tx.all("SELECT pg_database_size(current_database()) AS n")[0]["n"])
 
 
-def run(url: str, where: str, backend: str, density: float, days: int) -> dict[str, Any]:
+def run(
+    url: str, where: str, backend: str, density: float, days: int, influx: InfluxServer
+) -> dict[str, Any]:
     end_ns = time.time_ns() // NS * NS
     ledger = open_ledger(url)
     t0 = time.perf_counter()
@@ -268,7 +331,7 @@ def run(url: str, where: str, backend: str, density: float, days: int) -> dict[s
         tx.run("ANALYZE")
     size = ledger_bytes(ledger, where)
     month_days = min(30, days - 2)
-    ops = operations(ledger, end_ns, month_days)
+    ops = operations(ledger, end_ns, month_days, influx)
     ledger.close()
     # measured -> full year: the rows each operation touches grow with the density, and a
     # month's or a year's with the days they span
@@ -299,6 +362,11 @@ def run(url: str, where: str, backend: str, density: float, days: int) -> dict[s
         out[f"{op}_target_s"] = target
         out[f"{op}_meets_target"] = ops[op] * factor[op] <= target
     out["backfill_points"] = int(ops["backfill_points"])
+    out["backfill_stored_points"] = int(ops["backfill_stored"])
+    out["backfill_bytes"] = int(ops["backfill_bytes"])
+    for name in ("backfill_raw_post", "backfill_before"):
+        out[f"{name}_s"] = round(ops[name], 3)
+        out[f"{name}_full_year_s"] = round(ops[name] * year, 1)
     return out
 
 
@@ -314,19 +382,28 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     results = []
-    if args.ledger in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory(prefix="smsprobe-year-") as tmp:
-            path = f"{tmp}/year.db"
-            results.append(run(path, path, "sqlite", args.scale, args.days))
-    if args.ledger in ("postgresql", "both"):
-        from tests.servers.postgres import start_postgres
+    influx_dir = tempfile.TemporaryDirectory(prefix="smsprobe-year-influx-")
+    servers = influx_server(Path(influx_dir.name) / "influxdb")
+    influx = next(servers)
+    try:
+        if args.ledger in ("sqlite", "both"):
+            with tempfile.TemporaryDirectory(prefix="smsprobe-year-") as tmp:
+                path = f"{tmp}/year.db"
+                results.append(run(path, path, "sqlite", args.scale, args.days, influx))
+                influx.query('DROP DATABASE "backfill"', "backfill")
+                influx.query('DROP DATABASE "raw"', "raw")
+        if args.ledger in ("postgresql", "both"):
+            from tests.servers.postgres import start_postgres
 
-        pg = start_postgres(durable=True)
-        try:
-            url = pg.url(pg.create_database())
-            results.append(run(url, "", "postgresql", args.scale, args.days))
-        finally:
-            pg.stop()
+            pg = start_postgres(durable=True)
+            try:
+                url = pg.url(pg.create_database())
+                results.append(run(url, "", "postgresql", args.scale, args.days, influx))
+            finally:
+                pg.stop()
+    finally:
+        servers.close()
+        influx_dir.cleanup()
     print(
         json.dumps(
             {

@@ -38,6 +38,7 @@ from collector.ledger.probes import (
     AlertRow,
     HealthRow,
     ProbePlan,
+    ProbeSeriesRow,
     QuarantinedDlrRow,
     Revision,
     StoredCanary,
@@ -294,6 +295,11 @@ class Ledger(Protocol):
     def verdicts(self, probe_ids: Sequence[str] | None = None) -> dict[str, StoredVerdict]: ...
 
     def verdicts_changed_after(self, change_seq: int, limit: int) -> list[StoredVerdict]: ...
+
+    def probe_series_after(self, change_seq: int, limit: int) -> list[ProbeSeriesRow]:
+        """Up to `limit` verdicts changed after `change_seq` (in change order), not pending,
+        each with its probe's plan fields: the time series' one read per page."""
+        ...
 
     def verdict_revisions(self, probe_id: str | None = None) -> list[Revision]: ...
 

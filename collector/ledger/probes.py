@@ -9,7 +9,7 @@ vendor gets its ack, the verdict with its revision log in one transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from collector.correlation.model import Verdict
 
@@ -125,6 +125,32 @@ class StoredVerdict:
     revision: int
     judged_at_ns: int
     change_seq: int
+
+
+class ProbeSeriesRow(NamedTuple):
+    """A judged probe as the time series read it: its current verdict (not pending) with
+    the plan's fields the `probe` point and its windows need, nothing else (no bodies or
+    raw requests), so a year of them streams cheaply (Ledger.probe_series_after)."""
+
+    change_seq: int
+    probe_id: str
+    planned_at_ns: int
+    submitted_at_ns: int
+    vendor: str
+    carrier: str
+    mvno: str
+    region: str
+    site: str
+    agent_id: str
+    profile: str
+    msisdn: str
+    iccid: str
+    outcome: str
+    dlr: str
+    content: str
+    latency_s: float | None
+    vendor_delay_s: float | None
+    carrier_delay_s: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,24 @@ from collector.timeseries.config import parse_timeseries
 from collector.timeseries.sinks import SinkError
 from collector.timeseries.writer import TimeSeriesWriter, WriterSettings
 
+# Points a page: a year is tens of millions of probe points; InfluxDB 1.x takes a body of
+# 20,000 (≈ 6 MB, under its 25 MB default max-body-size) in one write.
+BACKFILL_BATCH = 20_000
+PROGRESS_EVERY_S = 10.0
+
+
+class _Progress:
+    """A line on stderr at most every PROGRESS_EVERY_S while a long series is written."""
+
+    def __init__(self) -> None:
+        self._started = self._shown = time.monotonic()
+
+    def __call__(self, series: str, points: int) -> None:
+        now = time.monotonic()
+        if now - self._shown >= PROGRESS_EVERY_S:
+            self._shown = now
+            click.echo(f"{series}: {points} points ({now - self._started:.0f} s)", err=True)
+
 
 @click.group("timeseries")
 def timeseries_group() -> None:
@@ -59,9 +77,13 @@ def backfill_command(config_path: str, since: str) -> None:
         try:
             # The live writer's settings: `up` of the agent series follows offline_after_s.
             settings = WriterSettings(
-                offline_after_s=config.agent_defaults.offline_after_s, lines=ts.lines
+                offline_after_s=config.agent_defaults.offline_after_s,
+                lines=ts.lines,
+                batch=BACKFILL_BATCH,
             )
-            writer = TimeSeriesWriter(ledger, sink, settings, clock=time.time_ns)
+            writer = TimeSeriesWriter(
+                ledger, sink, settings, clock=time.time_ns, progress=_Progress()
+            )
             return await writer.backfill(since_ns)
         finally:
             await sink.close()

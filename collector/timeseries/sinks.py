@@ -31,6 +31,10 @@ class SinkRejectedError(SinkError):
 class TimeSeriesSink(Protocol):
     async def write(self, points: Sequence[Point]) -> None: ...
 
+    async def write_lines(self, body: bytes) -> None:
+        """Points already encoded as line protocol (ns precision), newline-separated."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -131,8 +135,10 @@ class InfluxV2Sink:
         self._client: object | None = None
 
     async def write(self, points: Sequence[Point]) -> None:
-        if not points:
-            return
+        if points:
+            await self.write_lines(to_lines(points))
+
+    async def write_lines(self, body: bytes) -> None:
         from influxdb_client.client.exceptions import InfluxDBError
         from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 
@@ -148,7 +154,7 @@ class InfluxV2Sink:
             await client.write_api().write(
                 bucket=self._config.bucket,
                 org=self._config.org or "-",
-                record=to_lines(points).decode(),  # ns precision: the client's default
+                record=body.decode(),  # ns precision: the client's default
             )
         except InfluxDBError as exc:
             status = exc.response.status if exc.response is not None else 503

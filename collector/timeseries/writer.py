@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -44,11 +42,11 @@ from collector.ledger.base import Ledger
 from collector.ledger.channels import ChannelObservation
 from collector.ledger.health import UnitChange, UnmeasuredSpan
 from collector.ledger.model import AgentSample
-from collector.ledger.probes import HealthRow, StoredProbe
+from collector.ledger.probes import HealthRow
 from collector.reports.figures import JudgedProbe, aggregate
 from collector.reports.judged import judged_probe
-from collector.reports.lines import line_type
-from collector.timeseries.points import Point, make_point
+from collector.timeseries.points import Point, make_point, to_lines
+from collector.timeseries.probe_lines import ProbeLines
 from collector.timeseries.schema import ARRIVAL_WINDOWS_S
 from collector.timeseries.sinks import SinkRejectedError, SinkUnavailableError, TimeSeriesSink
 
@@ -75,39 +73,6 @@ class WriterSettings:
     interval_s: float = 5.0
     # [reports.lines]: national MSISDN -> kind of line, the probe series' `line` tag
     lines: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-
-def probe_point(
-    j: JudgedProbe, probe: StoredProbe, lines: Mapping[str, str] | None = None
-) -> Point:
-    """`lines`: [reports.lines], the buyer's own word on a SIM's kind of line."""
-    plan = probe.plan
-    line = line_type(plan.msisdn, plan.carrier, plan.mvno, lines) if lines else j.line
-    return make_point(
-        "probe",
-        {
-            "vendor": j.vendor,
-            "carrier": j.carrier,
-            "mvno": probe.plan.mvno,
-            "region": j.region,
-            "site": probe.plan.site,
-            "agent": probe.plan.agent_id,
-            "profile": j.profile,
-            "line": line,
-            "iccid": probe.plan.iccid,
-        },
-        {
-            "latency_s": j.latency_s,
-            "vendor_delay_s": j.vendor_delay_s,
-            "carrier_delay_s": j.carrier_delay_s,
-            "delivered": int(j.outcome in ("delivered", "late")),
-            "verdict": j.outcome,
-            "dlr_status": j.dlr,
-            "fake_dlr": int(j.dlr == "fake_success"),
-            "intact": int(j.content == "intact"),
-        },
-        j.submitted_at_ns,
-    )
 
 
 def arrival_points(probes: Sequence[JudgedProbe], window: str, start_ns: int) -> list[Point]:
@@ -235,8 +200,11 @@ class TimeSeriesWriter:
         settings: WriterSettings,
         *,
         clock: Callable[[], int],
+        progress: Callable[[str, int], None] | None = None,
     ) -> None:
+        """`progress(series, points so far)`: called after each page of a long series."""
         self._ledger = ledger
+        self._progress = progress
         self._sink = sink
         self._settings = settings
         self._clock = clock
@@ -270,52 +238,49 @@ class TimeSeriesWriter:
         return written
 
     async def _write(self, points: Sequence[Point]) -> None:
+        if points:
+            await self._write_lines(to_lines(points), len(points))
+
+    async def _write_lines(self, body: bytes, points: int) -> None:
         try:
-            await self._sink.write(points)
+            await self._sink.write_lines(body)
         except SinkRejectedError as exc:
             # Our own points broke the schema: a bug. Log loudly, skip the batch so the
             # series behind it still flow; the ledger keeps the truth for a backfill.
-            log.error("timeseries_batch_rejected", error=str(exc), points=len(points))
+            log.error("timeseries_batch_rejected", error=str(exc), points=points)
 
     async def _probes(self) -> int:
+        """Judged probes in verdict-change order, a page at a time: the next page is read
+        (on its own thread) while this one is encoded and written."""
+        encoder = ProbeLines(self._settings.lines)
+        cursor = await asyncio.to_thread(self._ledger.cursor, PROBE_CURSOR)
+        read = self._ledger.probe_series_after
+        page = asyncio.ensure_future(asyncio.to_thread(read, cursor, self._settings.batch))
         total = 0
-        while True:
-            cursor = await asyncio.to_thread(self._ledger.cursor, PROBE_CURSOR)
-            changed = await asyncio.to_thread(
-                self._ledger.verdicts_changed_after, cursor, self._settings.batch
-            )
-            if not changed:
-                return total
-            ids = [v.verdict.probe_id for v in changed]
-            probes = {
-                p.plan.probe_id: p
-                for p in await asyncio.to_thread(
-                    functools.partial(self._ledger.probes, probe_ids=ids)
+        try:
+            while rows := await page:
+                page = asyncio.ensure_future(
+                    asyncio.to_thread(read, rows[-1].change_seq, self._settings.batch)
                 )
-            }
-            points = []
-            touched: dict[str, set[int]] = defaultdict(set)
-            for v in changed:
-                probe = probes.get(v.verdict.probe_id)
-                if probe is None or v.verdict.outcome.value == "pending":
-                    continue
-                j = judged_probe(probe, v)
-                points.append(probe_point(j, probe, self._settings.lines))
+                await self._write_lines(encoder.encode(rows), len(rows))
+                # Windows already written that a revision touched are rewritten now.
                 for window, seconds in ARRIVAL_WINDOWS_S.items():
                     step = seconds * NS
-                    touched[window].add(probe.plan.planned_at_ns // step * step)
-            await self._write(points)
-            # Windows already written that a revision touched are rewritten now.
-            for window, starts in touched.items():
-                done_until = await asyncio.to_thread(self._ledger.cursor, arrival_cursor(window))
-                for start in sorted(starts):
-                    if start + ARRIVAL_WINDOWS_S[window] * NS <= done_until:
-                        await self._write(await self._window(window, start))
-            now = self._clock()
-            await asyncio.to_thread(
-                self._ledger.set_cursor, PROBE_CURSOR, changed[-1].change_seq, at_ns=now
-            )
-            total += len(points)
+                    name = arrival_cursor(window)
+                    done_until = await asyncio.to_thread(self._ledger.cursor, name)
+                    starts = {r.planned_at_ns // step * step for r in rows}
+                    for start in sorted(starts):
+                        if start + step <= done_until:
+                            await self._write(await self._window(window, start))
+                await asyncio.to_thread(
+                    self._ledger.set_cursor, PROBE_CURSOR, rows[-1].change_seq, at_ns=self._clock()
+                )
+                total += len(rows)
+                if self._progress is not None:
+                    self._progress("probe", total)
+        finally:
+            page.cancel()
+        return total
 
     async def _window(self, window: str, start: int) -> list[Point]:
         end = start + ARRIVAL_WINDOWS_S[window] * NS

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger.probes import (
     ProbePlan,
+    ProbeSeriesRow,
     QuarantinedDlrRow,
     Revision,
     StoredDlr,
@@ -43,6 +44,22 @@ _VERDICT_COLS = (
     " latency_s, latency_uncertainty_s, vendor_delay_s, carrier_delay_s, sender, duplicates,"
     " missing_parts, reasons, arrival_uuids, change_seq"
 )
+
+# The time series' read: a verdict and only the plan fields its points need.
+_SERIES_COLS = (
+    "v.change_seq, v.probe_id, p.planned_at_ns, p.submitted_at_ns, p.vendor, p.carrier,"
+    " p.mvno, p.region, p.site, p.agent_id, p.profile, p.msisdn, p.iccid, v.outcome, v.dlr,"
+    " v.content, v.latency_s, v.vendor_delay_s, v.carrier_delay_s"
+)
+
+
+def _series_row(r: Row) -> ProbeSeriesRow:
+    return ProbeSeriesRow(
+        int(r["change_seq"]), r["probe_id"], int(r["planned_at_ns"]), int(r["submitted_at_ns"]),
+        r["vendor"], r["carrier"], r["mvno"], r["region"], r["site"], r["agent_id"],
+        r["profile"], r["msisdn"], r["iccid"], r["outcome"], r["dlr"], r["content"],
+        r["latency_s"], r["vendor_delay_s"], r["carrier_delay_s"],
+    )  # fmt: skip
 
 
 def _probe(row: Row) -> StoredProbe:
@@ -434,6 +451,16 @@ class ProbeSql(RollupSql):
                 (change_seq, limit),
             )
         return [_verdict(r) for r in rows]
+
+    def probe_series_after(self, change_seq: int, limit: int) -> list[ProbeSeriesRow]:
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {_SERIES_COLS} FROM verdicts v JOIN probes p ON p.probe_id = v.probe_id"
+                " WHERE v.change_seq > ? AND v.outcome <> 'pending' ORDER BY v.change_seq"
+                " LIMIT ?",
+                (change_seq, limit),
+            )
+        return [_series_row(r) for r in rows]
 
     def revisions_of(self, probe_ids: Sequence[str]) -> dict[str, list[Revision]]:
         out: dict[str, list[Revision]] = defaultdict(list)

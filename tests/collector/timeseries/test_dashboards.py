@@ -25,11 +25,11 @@ from collector.timeseries.writer import (
     channel_point,
     health_point,
     measured_points,
-    probe_point,
     silence_point,
     unit_point,
 )
 from dashboards import build
+from tests.collector.timeseries.reference import probe_point
 from tests.servers.influx import InfluxServer
 
 DB = "smsprobe_dash"

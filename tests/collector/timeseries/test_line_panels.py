@@ -12,8 +12,8 @@ import pytest
 from collector.ledger.probes import ProbePlan, StoredProbe
 from collector.reports.figures import JudgedProbe
 from collector.timeseries.points import to_lines
-from collector.timeseries.writer import probe_point
 from dashboards import build
+from tests.collector.timeseries.reference import probe_point
 from tests.collector.timeseries.test_dashboards import NOW, substitute
 from tests.servers.influx import InfluxServer
 
