@@ -3,11 +3,12 @@ convert back. Rules live in collector/ledger/ingest_rules.py; proto types stop a
 agent/wire/serde.py and collector/quarantine.py.
 
 Every request is authorized against the client certificate (collector/api/auth.py). An
-Upload batch is acked only after the ledger committed it (agent.proto). Batches of one
-stream that queued up behind a commit are committed together (`ingest_batches`: one
-transaction, one fsync) and acked in order after it. Commits of every stream go through
-one writer (collector/api/writer.py) that takes live batches before backlog ones; the
-ledger is synchronous and runs off the event loop.
+Upload batch is acked only after the ledger committed it (agent.proto). A stream's live
+and backlog batches (`Batch.backlog`) are committed in two lanes, so its live records never
+wait for its own backlog; in each lane the batches that queued up behind a commit are
+committed together (one transaction, one fsync) and acked in order after it. Commits of
+every stream go through one writer (collector/api/writer.py) that takes live commits
+before backlog ones; the ledger is synchronous and runs off the event loop.
 """
 
 from __future__ import annotations
@@ -339,21 +340,53 @@ class AgentServicer:
         context: Context,
     ) -> AsyncIterator[agent_pb2.UploadResponse]:
         stream = _Stream(peer=context.peer())
-        # Two stages: the pump admits (parses, authorizes, converts) the next batches
-        # while the ledger commits the current one; acks still follow commits in order.
-        admitted: asyncio.Queue[_Admitted | BaseException | None] = asyncio.Queue(
-            maxsize=self._pipeline_depth
-        )
+        # The pump admits (parses, authorizes) batches into two lanes by Batch.backlog;
+        # each lane commits its batches in order, those queued behind a commit together
+        # (one transaction). So a live batch never waits for this stream's backlog commit:
+        # the lanes' acks interleave (agent.proto allows acks out of order), each sent only
+        # after its commit. At most `room` batches are admitted and not yet acked.
+        lanes: dict[bool, asyncio.Queue[_Admitted | None]] = {
+            True: asyncio.Queue(),
+            False: asyncio.Queue(),
+        }
+        acks: asyncio.Queue[agent_pb2.UploadResponse | BaseException | None] = asyncio.Queue()
+        room = asyncio.Semaphore(4 * self._pipeline_depth)
+        failure: list[BaseException] = []  # what ended the request stream, raised last
 
         async def pump() -> None:
             try:
                 async for request in request_iterator:
-                    await admitted.put(await self._admit(request, context, stream))
-                await admitted.put(None)
+                    await room.acquire()
+                    item = await self._admit(request, context, stream)
+                    lanes[not item.batch.backlog].put_nowait(item)
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # incl. the abort: re-raised by the handler
-                await admitted.put(exc)
+                failure.append(exc)
+            for lane in lanes.values():  # what was admitted is still committed and acked
+                lane.put_nowait(None)
+
+        async def commit(lane: asyncio.Queue[_Admitted | None]) -> None:
+            try:
+                while (item := await lane.get()) is not None:
+                    group = [item]
+                    ended = False
+                    while not lane.empty():
+                        nxt = lane.get_nowait()
+                        if nxt is None:
+                            ended = True
+                            break
+                        group.append(nxt)
+                    for response in await self._commit(group, context, stream):
+                        acks.put_nowait(response)
+                    if ended:
+                        break
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                acks.put_nowait(exc)
+                return
+            acks.put_nowait(None)
 
         if not self._auth.insecure:
             # The certificate names the agent before its first batch: it is connected now,
@@ -365,33 +398,24 @@ class AgentServicer:
             if peer_id is not None:
                 await self._admit_identity(context, stream, peer_id.agent_id)
         self._metrics.upload_streams.inc()
-        pump_task = asyncio.create_task(pump())
+        tasks = [asyncio.create_task(pump())]
+        tasks += [asyncio.create_task(commit(lane)) for lane in lanes.values()]
         try:
-            while (item := await admitted.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                # Group commit: batches already admitted behind this one share its
-                # transaction (one fsync); each is still acked only after that commit.
-                group = [item]
-                tail: BaseException | None = None
-                ended = False
-                while not admitted.empty():
-                    nxt = admitted.get_nowait()
-                    if nxt is None:
-                        ended = True
-                        break
-                    if isinstance(nxt, BaseException):
-                        tail = nxt
-                        break
-                    group.append(nxt)
-                for response in await self._commit(group, context, stream):
-                    yield response
-                if tail is not None:
-                    raise tail
-                if ended:
-                    break
+            open_lanes = len(lanes)
+            while open_lanes:
+                response = await acks.get()
+                if response is None:
+                    open_lanes -= 1
+                    continue
+                if isinstance(response, BaseException):
+                    raise response
+                room.release()
+                yield response
+            if failure:
+                raise failure[0]
         finally:
-            pump_task.cancel()
+            for task in tasks:
+                task.cancel()
             self._metrics.upload_streams.dec()
             if stream.agent_id:
                 log.info("upload_stream_closed", agent_id=stream.agent_id, peer=stream.peer)

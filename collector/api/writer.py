@@ -118,7 +118,7 @@ class IngestWriter:
         *,
         live_burst: int = 8,
         merge_commits: int = 64,
-        merge_records: int = 8000,
+        merge_records: int = 2000,  # bounds what a live commit may wait for
     ) -> None:
         self._ledger = ledger
         self._merge_commits = merge_commits
