@@ -17,7 +17,8 @@ Measured on each back-end (the same run's baseline in brackets):
 - judge_full / judge_hot: `Judge.judge_once(full=True)` and a hot pass (median of 3),
   verdict writes keeping the rollups;
 - evidence_export: `iter_records` + `write_bundle` (streamed to a file, a day at a time)
-  for one vendor and month;
+  for one vendor and month, in a process of its own with its peak RSS [evidence_export_
+  raw_dump: the same rows dumped raw to a zip; bench/evidence_export.py];
 - backfill_year: the probe series of `timeseries backfill` from an empty cursor into a
   real InfluxDB 1.x (`probe_series_after` pages, encoded straight to line protocol,
   posted while the next page is read) [backfill_raw_post: the same bodies POSTed raw;
@@ -49,15 +50,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "protos" / "python")]
 
+import evidence_export  # noqa: E402
 import structlog  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 from agent.common.units import NS  # noqa: E402
 from agent.wire.records import ClockEstimate, Record  # noqa: E402
 from agent.wire.serde import record_to_proto  # noqa: E402
 from collector.correlation.model import Policy  # noqa: E402
-from collector.evidence.bundle import write_bundle  # noqa: E402
-from collector.evidence.records import iter_records  # noqa: E402
 from collector.judging import Judge, JudgingConfig  # noqa: E402
 from collector.ledger import open_ledger  # noqa: E402
 from collector.ledger.sql import SqlLedger  # noqa: E402
@@ -286,19 +285,6 @@ def operations(
     judge = Judge(ledger, config, lambda: end_ns)
     out["judge_full"] = timed(lambda: judge.judge_once(full=True))
     out["judge_hot"] = statistics.median(timed(lambda: judge.judge_once()) for _ in range(3))
-    key = Ed25519PrivateKey.generate()
-
-    def export() -> None:  # streamed, as `evidence export` does: a day at a time
-        records = iter_records(
-            ledger, vendor="vendor-2", since_ns=month_since, until_ns=month_until
-        )
-        with tempfile.TemporaryFile() as sink:
-            write_bundle(
-                sink, records, signing_key=key, vendor="vendor-2", since="m", until="m",
-                software_version="b", created_at="now",
-            )  # fmt: skip
-
-    out["evidence_export"] = timed(export)
 
     out.update(backfill(ledger, influx))
     check = ledger.check_rollups()
@@ -332,6 +318,11 @@ def run(
     size = ledger_bytes(ledger, where)
     month_days = min(30, days - 2)
     ops = operations(ledger, end_ns, month_days, influx)
+    # in processes of their own: the export's peak RSS, and a raw SQL dump as its baseline
+    month_until = end_ns - 2 * DAY
+    month_since = month_until - month_days * DAY
+    exported = evidence_export.measure(url, "vendor-2", month_since, month_until)
+    ops["evidence_export"] = exported["export"]["s"]
     ledger.close()
     # measured -> full year: the rows each operation touches grow with the density, and a
     # month's or a year's with the days they span
@@ -362,6 +353,7 @@ def run(
         out[f"{op}_target_s"] = target
         out[f"{op}_meets_target"] = ops[op] * factor[op] <= target
     out["backfill_points"] = int(ops["backfill_points"])
+    out.update(evidence_export.result_fields(exported, month))
     out["backfill_stored_points"] = int(ops["backfill_stored"])
     out["backfill_bytes"] = int(ops["backfill_bytes"])
     for name in ("backfill_raw_post", "backfill_before"):
