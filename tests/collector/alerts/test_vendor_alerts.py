@@ -2,16 +2,20 @@
 service and a real SQLite ledger, paged to a (signed) Feishu bot (robot_servers.py).
 
 Three simulated hours, one probe a minute per vendor, all to a China Mobile SIM:
-- hour 1: `acme` delivers everything fast; `bolt` everything, slower, but refuses every
-  submit from minute 20 to 35 (a simulator outage, HTTP 500); `cheap` loses 20 % and
-  reports every lost message DELIVRD (伪成功);
-- hour 2: `cheap` is mended; `acme` loses a quarter: `bolt` now delivers best;
+- hour 1: `acme` delivers everything in 2 s; `bolt` everything in 5 s, but refuses every
+  submit from minute 20 to 35 (a simulator outage, HTTP 500); `cheap` (8 s) loses 20 %
+  and reports every lost message DELIVRD (伪成功);
+- hour 2: `cheap` is mended; `acme` loses 40 %: `bolt` now delivers best;
 - hour 3: everyone delivers.
-The simulator decides every fate and keeps the truth; the ledger gets the probes and
-verdicts as the truth says (the judge is tested elsewhere). Expected, each starting once
-and ending once: vendor_outage (bolt), sla_breach and fake_dlr_surge (cheap), sla_breach
-(acme), routing_advice_changed (China Mobile verification codes, acme -> bolt); their
-start figures are the simulator's own counts."""
+The simulator decides every fate and keeps the truth. The ledger gets what a running
+collector would: the probes' submits, the vendors' DLRs (unattributed), and an agent's
+records — modem health every minute and, for each message the simulator handed to the
+handset, the SMS on the SIM (the handset stand-in is RecordingModemSink, named as such:
+no modem runs here). The real judge (collector/judging.py, as `serve` runs it) judges
+each minute, then the alert service evaluates. Expected, each starting once and ending
+once: vendor_outage (bolt), sla_breach and fake_dlr_surge (cheap), sla_breach (acme),
+routing_advice_changed (China Mobile verification codes, acme -> bolt); their start
+figures are the simulator's own counts."""
 
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ from collector.alerts.engine import AlertRules
 from collector.alerts.notifiers.feishu import FeishuBot
 from collector.alerts.notify import AlertNotifier
 from collector.alerts.service import AlertService
-from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
+from collector.correlation.model import Policy
+from collector.judging import Judge, JudgingConfig
 from collector.ledger import open_ledger
 from collector.vendors.simulator.network import (
     Accepted,
@@ -34,15 +39,17 @@ from collector.vendors.simulator.network import (
     SimulatorClock,
 )
 from collector.vendors.simulator.scenario import CHINA_TZ, parse_scenario
-from collector.vendors.simulator.truth import TruthLog, TruthRecord
+from collector.vendors.simulator.truth import TruthLog
 from tests.collector.alerts.robot_servers import Robot, RobotServers, run_with_robots
-from tests.collector.reports.world import delivered, plan, submit
+from tests.collector.reports.world import Agent, arrive, health, plan, registration, submit
 from tests.collector.vendors.helpers import MSISDN_CMCC, scenario_doc, vendor_scenario
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=CHINA_TZ)
 T0 = int(START.timestamp()) * NS
 MIN = 60 * NS
 RULES = AlertRules(window_s=1800, raise_after=2, clear_after=2, silent_after_s=1e9)
+# No arrival within 2 min is a loss (the simulator's messages arrive in 2-5 s or never).
+JUDGING = JudgingConfig(policy=Policy(give_up_s=120.0, dlr_due_s=120.0))
 SIG = "探针科技"
 VENDORS = ("acme", "bolt", "cheap")
 
@@ -80,10 +87,16 @@ class Receipts:
         self.dlrs.append(dlr)
         return True
 
+    def take(self, vendor: str, message_id: str) -> list[SimulatedDlr]:
+        """The receipts of one message (ids are per vendor), handed on once."""
+        mine = [d for d in self.dlrs if (d.vendor, d.message_id) == (vendor, message_id)]
+        self.dlrs = [d for d in self.dlrs if d not in mine]
+        return mine
+
 
 def _network(clock: SteppedClock, hour: int, receipts: Receipts) -> CarrierNetwork:
-    acme = _knobs(1.0) if hour != 2 else _knobs(0.75)
-    cheap = _knobs(0.8, fake=1.0) if hour == 1 else _knobs(1.0)
+    acme = _knobs(1.0) if hour != 2 else _knobs(0.6)
+    cheap = _knobs(0.8, latency_s=8.0, fake=1.0) if hour == 1 else _knobs(1.0, latency_s=8.0)
     bolt: dict[str, Any] = {"knobs": _knobs(1.0, latency_s=5.0)}
     if hour == 1:
         bolt["outages"] = [{"start_s": 20 * 60, "end_s": 35 * 60, "mode": "refuse"}]
@@ -101,12 +114,8 @@ def _network(clock: SteppedClock, hour: int, receipts: Receipts) -> CarrierNetwo
     return net
 
 
-def _verdict(pid: str, r: TruthRecord) -> Verdict:
-    if r.fate == "delivered":
-        return delivered(pid, 2.0, f"u-{pid}")
-    claim = DlrClaim.SUCCESS if r.dlr_status == "DELIVRD" else DlrClaim.NONE
-    truth = DlrTruth.FAKE_SUCCESS if r.fake_dlr else DlrTruth.MISSING
-    return Verdict(pid, Outcome.LOST, truth, claim, ContentVerdict.NONE)
+def _ns(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * NS)
 
 
 class Clock:
@@ -121,6 +130,8 @@ def test_vendor_alerts_from_a_simulated_outage_fake_dlrs_and_a_degrading_route(
     tmp_path: Path,
 ) -> None:
     ledger = open_ledger(f"sqlite:///{tmp_path}/ledger.db")
+    ledger.register_agent(registration(), at_ns=T0 - 3600 * NS)
+    agent = Agent(ledger)
     # Per probe, what the simulator decided: (vendor, minute, refused, fake_dlr, arrived).
     fates: list[tuple[str, int, bool, bool, bool]] = []
 
@@ -130,6 +141,7 @@ def test_vendor_alerts_from_a_simulated_outage_fake_dlrs_and_a_degrading_route(
         sim_clock, clock, receipts = SteppedClock(), Clock(), Receipts()
         async with AlertNotifier([bot], ledger=ledger) as notifier:
             service = AlertService(ledger, rules=RULES, notifier=notifier, clock=clock)
+            judge = Judge(ledger, JUDGING, clock)
             for hour in (1, 2, 3):
                 net = _network(sim_clock, hour, receipts)
                 try:
@@ -144,7 +156,7 @@ def test_vendor_alerts_from_a_simulated_outage_fake_dlrs_and_a_degrading_route(
                             sent[vendor] = out if isinstance(out, Accepted) else None
                         await net.wait_idle()
                         truth = {(r.vendor, r.vendor_message_id): r for r in net.truth.records}
-                        verdicts = []
+                        agent.add(at, health(at))
                         for vendor, accepted in sent.items():
                             pid = f"{vendor}-{minute}"
                             p = plan(pid, vendor, at)
@@ -152,13 +164,22 @@ def test_vendor_alerts_from_a_simulated_outage_fake_dlrs_and_a_degrading_route(
                                 submit(ledger, p, status="rejected", error_kind="Transient")
                                 fates.append((vendor, minute, True, False, False))
                                 continue
-                            submit(ledger, p)
+                            submit(ledger, p)  # the vendor's message id: M<probe id>
                             r = truth[vendor, accepted.message_ids[0]]
-                            verdicts.append(_verdict(pid, r))
+                            if r.fate == "delivered":  # on the SIM when the simulator says
+                                assert r.delivered_at is not None
+                                arrive(agent, p, _ns(r.delivered_at) / NS - at / NS)
                             fates.append((vendor, minute, False, r.fake_dlr,
                                           r.fate == "delivered"))  # fmt: skip
-                        ledger.save_verdicts(verdicts, at_ns=at + 30 * NS)
+                            for d in receipts.take(vendor, accepted.message_ids[0]):
+                                ledger.store_dlr(
+                                    vendor=vendor, message_id=f"M{pid}", status=d.status.value,
+                                    received_at_ns=int(d.done_at.timestamp() * NS),
+                                    raw=repr(d).encode(),
+                                    dedupe_key=f"{pid}-{d.status.value}", err=d.err)  # fmt: skip
+                        agent.flush(at + 30 * NS)
                         clock.now = at + 59 * NS
+                        judge.judge_once()
                         await service.evaluate_once()
                         await service.drain()
                 finally:
@@ -167,12 +188,20 @@ def test_vendor_alerts_from_a_simulated_outage_fake_dlrs_and_a_degrading_route(
     try:
         srv = run_with_robots(scenario)
         rows = ledger.alerts()
+        verdicts = {pid: v.verdict for pid, v in ledger.verdicts().items()}
         deliveries = ledger.deliveries()
     finally:
         ledger.close()
 
     def minute(at_ns: int) -> int:
         return (at_ns - T0) // MIN
+
+    # The judge's verdicts are the simulator's truth: every fate, every fake DLR.
+    for vendor, m, was_refused, was_fake, arrived in fates:
+        v = verdicts[f"{vendor}-{m}"]
+        expected = "rejected" if was_refused else "delivered" if arrived else "lost"
+        assert (v.outcome.value, v.dlr.value == "fake_success") == (expected, was_fake)
+    assert sum(f[3] for f in fates) > 0 and sum(not f[4] and not f[2] for f in fates) > 0
 
     got = sorted((r.kind, tuple(sorted(r.subject.items())), bool(r.ended_at_ns)) for r in rows)
     assert got == [
