@@ -304,17 +304,18 @@ class _BlockWriter:
             self._pool.shutdown(wait=True)
 
 
-_SHARED = ("vendor", "carrier", "region", "profile", "band", "outcome", "dlr", "dlr_claim",
-           "content", "billed_from", "calendar", "sim", "line")  # fmt: skip
+_SHARED = frozenset(("vendor", "carrier", "region", "profile", "band", "outcome", "dlr",
+                     "dlr_claim", "content", "billed_from", "calendar", "sim", "line"))  # fmt: skip
+_FIELDS = frozenset(JudgedProbe.__dataclass_fields__)
 
 
 def _judged(data: Mapping[str, Any]) -> JudgedProbe:
     """JudgedProbe.from_dict with its repeating strings shared (sys.intern): the period's
     judged probes are all kept for the figures, and each would otherwise hold its own
     copies of a handful of distinct values."""
-    values = dict(data)
-    for name in _SHARED:
-        value = values.get(name)
-        if isinstance(value, str):
-            values[name] = sys.intern(value)
-    return JudgedProbe.from_dict(values)
+    values: dict[str, Any] = {
+        k: sys.intern(v) if k in _SHARED and type(v) is str else v
+        for k, v in data.items()
+        if k in _FIELDS
+    }
+    return JudgedProbe(**values)
