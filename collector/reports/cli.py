@@ -16,21 +16,15 @@ from pathlib import Path
 import click
 
 from agent.common.logs import configure_logging
-from collector.billing.load import apart_of, invoice_bills, not_measured
 from collector.billing.settings import load_billing
-from collector.billing.statement import statements
-from collector.channels.figures import channel_figures
 from collector.ledger import LedgerError, open_ledger
 from collector.probes.bands import periods_of_config
 from collector.probes.bursts import burst_of
-from collector.reports.build import build_report
-from collector.reports.bursts import burst_figures
 from collector.reports.compare import compare_periods, render_comparison
 from collector.reports.config import ReportsConfig, iso
-from collector.reports.content_changes import change_counts, received_texts
 from collector.reports.judged import load_judged
-from collector.reports.options import Progress, load_settings, parse_period, software_version
-from collector.reports.quiet import quiet_hour_counts
+from collector.reports.options import Progress, load_settings, parse_period
+from collector.reports.period import period_report
 from collector.reports.render import render
 
 FORMATS = ("html", "json", "csv", "md")
@@ -95,59 +89,21 @@ def report_command(
         except LedgerError as exc:
             raise click.ClickException(f"ledger: {exc}") from exc
         try:
-            progress.advance(what="loading probes")
-            stored, verdicts, judged = load_judged(
-                ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor
-            )
-            gaps = not_measured(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-            held = ledger.suppressions(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-            changes = change_counts(
-                stored, verdicts, received_texts(ledger, since_ns=since_ns, until_ns=until_ns)
-            )
-            # read only: the collector keeps the observations current after each judging
-            channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-            bills = invoice_bills(ledger, stored)  # imported invoices/CDRs, by probe
+            report, probes = period_report(
+                ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor, reports=reports,
+                billing=billing, periods=periods,
+                generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                progress=lambda what: progress.advance(what=what),
+            )  # fmt: skip
         except LedgerError as exc:
             raise click.ClickException(f"ledger: {exc}") from exc
         finally:
             ledger.close()
-        report = build_report(
-            judged,
-            since=iso(since_ns, reports.tz),
-            until=iso(until_ns, reports.tz),
-            generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            software_version=software_version(),
-            thresholds=reports.thresholds,
-            prices=billing.base_prices(),
-            price_of=billing.part_price,  # one price per probe: tables, summary, billing
-            progress=lambda what: progress.advance(what=what),
-            filters={"vendor": vendor} if vendor else None,
-            not_measured=gaps,
-            period_ns=(since_ns, until_ns),
-            periods=periods.describe(),
-            day_kind=day_kind,
-            bursts=burst_figures(
-                stored,
-                [replace(j, calendar=day_kind(j.submitted_at_ns)) for j in judged],
-                alpha=reports.thresholds.alpha,
-            ),
-            exclude=lambda p: burst_of(p.probe_id) is not None,
-            quiet_hours=quiet_hour_counts(held),
-            line_overrides=reports.lines,
-            content_changes=changes,
-            timezone=reports.timezone,
-            channels=channels,
-        )
-        # Every probe the vendor billed, bursts included, those the tables leave out as
-        # their own lines (collector/billing/statement.py: apart).
-        found = statements(judged, billing.vendors, bills, default_currency=billing.currency,
-                           apart=apart_of(gaps))  # fmt: skip
-        report.billing = [st.to_dict() for st in found]
         progress.advance(what=f"rendering {fmt}")
         text = render(report, fmt)
     finally:
         progress.close()
-    write_out(text, out, fmt, f"report of {len(judged)} probes")
+    write_out(text, out, fmt, f"report of {probes} probes")
 
 
 def write_out(text: str, out: str, fmt: str, what: str) -> None:

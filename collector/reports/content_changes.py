@@ -12,29 +12,47 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from agent.common.units import NS
 from collector.correlation.content import CHANGE_KINDS, content_changes
 from collector.correlation.model import ContentVerdict, Outcome
 from collector.ledger.base import Ledger
 from collector.ledger.probes import StoredProbe, StoredVerdict
+from collector.reports.figures import Tally
 
 ARRIVED = (Outcome.DELIVERED, Outcome.LATE, Outcome.PARTIAL)
-SLACK_NS = 4 * 86400 * NS  # arrivals of a period's probes come within the DLR window
+ARRIVED_NAMES = tuple(o.value for o in ARRIVED)
 
 
-def received_texts(ledger: Ledger, *, since_ns: int, until_ns: int) -> dict[str, str]:
-    """Arrival record uuid -> text, for the SMS received around [since, until)."""
-    rows = ledger.received_sms(since_ns=since_ns - SLACK_NS, until_ns=until_ns + SLACK_NS)
-    return {r.uuid: r.sms.text for r in rows if not r.minimised}
+def texts_of(ledger: Ledger, verdicts: Mapping[str, StoredVerdict]) -> dict[str, str]:
+    """Arrival record uuid -> text, for the arrivals `change_counts` compares: the first
+    of each arrived probe whose content was not intact (read by uuid, not every SMS)."""
+    wanted = [
+        v.verdict.arrival_uuids[0]
+        for v in verdicts.values()
+        if v.verdict.outcome in ARRIVED
+        and v.verdict.content is not ContentVerdict.INTACT
+        and v.verdict.arrival_uuids
+    ]
+    found = ledger.sms_of(wanted) if wanted else {}
+    return {uuid: r.sms.text for uuid, r in found.items() if not r.minimised}
 
 
 def change_counts(
     probes: Iterable[StoredProbe],
     verdicts: Mapping[str, StoredVerdict],
     texts: Mapping[str, str],
+    counted: Iterable[Tally] = (),
 ) -> dict[str, dict[str, int]]:
-    """vendor -> {"arrived": compared probes, "changed": probes with any change, kind: n}."""
+    """vendor -> {"arrived": compared probes, "changed": probes with any change, kind: n}.
+    `counted`: further arrived probes known intact, counted (rollup tallies: every hour
+    holding a changed one is read raw, see reports/period.py)."""
     out: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CHANGE_KINDS, 0))
+    for t in counted:
+        if t.probe.outcome in ARRIVED_NAMES:
+            if t.probe.content != ContentVerdict.INTACT.value:
+                raise ValueError(f"a counted probe of {t.probe.vendor} was not intact")
+            counts = out[t.probe.vendor]
+            counts["arrived"] = counts.get("arrived", 0) + t.n
+            counts.setdefault("changed", 0)
     for p in probes:
         stored = verdicts.get(p.plan.probe_id)
         if stored is None or stored.verdict.outcome not in ARRIVED:

@@ -9,16 +9,22 @@ import math
 import random
 from dataclasses import replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from agent.common.units import NS
+from collector.billing.config import BillingConfig
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
+from collector.ledger.health import SpanChange
 from collector.ledger.probes import ProbePlan, Submission
 from collector.ledger.rollups import HOUR_NS
+from collector.probes.bands import Periods
 from collector.probes.bursts import burst_of, burst_probe_id
 from collector.reports.build import build_report, merge_gaps
 from collector.reports.bursts import burst_figures
+from collector.reports.config import ReportsConfig
 from collector.reports.figures import Tally, Thresholds
 from collector.reports.judged import load_judged, load_judged_rollups, load_tallies, sent_hours_cut
+from collector.reports.period import load_period, period_report, rollups_serve
 from collector.stats import Ordered, percentile, quantile_ci, quantile_test
 
 T0 = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
@@ -30,12 +36,12 @@ SIMS = [
 ]
 
 
-def build(ledger: Any, rng: random.Random, n: int) -> None:
+def build(ledger: Any, rng: random.Random, n: int, hours: int = 30) -> None:
     verdicts = []
     for i in range(n):
         msisdn, carrier, mvno = rng.choice(SIMS)
         burst = i % 40 == 7  # a burst in hour 5
-        at = T0 + (5 * HOUR_NS + i * NS if burst else rng.randrange(0, 30 * HOUR_NS))
+        at = T0 + (5 * HOUR_NS + i * NS if burst else rng.randrange(0, hours * HOUR_NS))
         pid = burst_probe_id("storm", T0, i) if burst else f"p{i:05d}"
         ledger.add_probe(
             ProbePlan(
@@ -61,17 +67,19 @@ def build(ledger: Any, rng: random.Random, n: int) -> None:
                              Outcome.LOST, Outcome.PARTIAL, Outcome.INCONCLUSIVE,
                              Outcome.PENDING])  # fmt: skip
         arrived = outcome in (Outcome.DELIVERED, Outcome.LATE, Outcome.PARTIAL)
+        content = (rng.choice([ContentVerdict.INTACT] * 5 + [ContentVerdict.MODIFIED])
+                   if arrived else ContentVerdict.NONE)  # fmt: skip
         verdicts.append(
             Verdict(
-                pid, outcome, rng.choice(list(DlrTruth)), rng.choice(list(DlrClaim)),
-                rng.choice([ContentVerdict.INTACT] * 5 + [ContentVerdict.MODIFIED])
-                if arrived else ContentVerdict.NONE,
+                pid, outcome, rng.choice(list(DlrTruth)), rng.choice(list(DlrClaim)), content,
                 latency_s=rng.randrange(1_000_000, 90 * NS) / NS if arrived else None,
                 latency_uncertainty_s=rng.choice([0.0035, 0.0045, 0.25]),
                 vendor_delay_s=rng.randrange(0, 5 * NS) / NS if arrived else None,
                 carrier_delay_s=rng.randrange(0, 5 * NS) / NS if arrived else None,
                 duplicates=rng.choice([0] * 9 + [1]),
                 missing_parts=(2,) if outcome is Outcome.PARTIAL else (),
+                # an arrival the ledger does not hold: its change cannot be classified
+                arrival_uuids=(f"u-{pid}",) if content is ContentVerdict.MODIFIED else (),
             )
         )  # fmt: skip
     rng.shuffle(verdicts)
@@ -211,3 +219,40 @@ def test_counted_order_statistics_equal_listed_ones() -> None:
     assert quantile_test(counted, other, 50) == quantile_test(values, other, 50)
     assert counted.at_most(0.5) == sum(1 for v in values if v <= 0.5)
     assert counted.exact_mean() == math.fsum(values) / len(values)
+
+
+def test_report_command_from_rollups_equals_it_from_raw_rows(ledger: Any) -> None:
+    """The `report` command's whole report (period.period_report: every table, the rate
+    series, SIM outliers, bursts, content changes, billing) read through the rollups equals
+    it read from raw rows, for a period long enough that the rollups serve it (hourly
+    buckets at least) in a whole-hour zone."""
+    build(ledger, random.Random(11), 1200, hours=130)
+    dense(ledger, 240)
+    since, until = T0 + 17 * NS, T0 + 126 * HOUR_NS + 5 * 60 * NS
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert rollups_serve(since, until, shanghai)
+    assert not rollups_serve(since, until, ZoneInfo("Asia/Kolkata"))  # +05:30
+    assert not rollups_serve(since, since + 99 * HOUR_NS, shanghai)  # sub-hour buckets
+    dark = (T0 + 9 * HOUR_NS + 600 * NS, T0 + 10 * HOUR_NS + 30 * NS)
+    ledger.save_health("c1", [], [SpanChange("open", "bolt", "probing", dark[0]),
+                                  SpanChange("close", "bolt", "probing", dark[1])])  # fmt: skip
+    docs = {}
+    for rollups in (True, False):
+        data = load_period(ledger, since_ns=since, until_ns=until, vendor=None,
+                           gaps={}, tz=shanghai, rollups=rollups)  # fmt: skip
+        assert data.from_rollups is rollups
+        built, probes = period_report(
+            ledger, since_ns=since, until_ns=until, vendor=None, reports=ReportsConfig(),
+            billing=BillingConfig(), periods=Periods(), generated_at="g", rollups=rollups,
+        )  # fmt: skip
+        docs[rollups] = ({**built.to_json(), "latencies": built.latencies}, probes, data)
+    (got, n, counted), (expected, n_raw, raw) = docs[True], docs[False]
+    assert n == n_raw > 1200 and len(counted.stored) < len(raw.stored) // 2
+    assert expected["bucket_s"] >= 3600 and expected["bursts"] and expected["sim_outliers"]
+    assert expected["content_changes"]["acme"]["unclassified"] > 0
+    assert expected["not_measured"]["bolt"]["probes_excluded"] > 0
+    assert expected["billing"] and expected["tables"]["vendor"][0]["judged"] > 200
+    for name in expected["tables"]:
+        assert got["tables"][name] == expected["tables"][name], name
+    for key in expected:
+        assert got[key] == expected[key], key

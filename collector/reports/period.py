@@ -1,0 +1,183 @@
+"""What the `report` command reads for a period: the hourly rollups as counted tallies
+where they give the exact figures, raw rows only where a section needs stored probes.
+
+The rollups serve a report when its rate series' buckets are whole hours and its calendar
+days begin on the hour: periods of at least ROLLUP_MIN_NS (from there `bucket_for` gives
+whole hours: 200 buckets of 30 min are 100 h) in a zone whose offset is whole hours over
+the period (Asia/Shanghai). The bucket is then chosen from the period itself, the same on
+both paths. Raw rows are read for the hours the rollups cannot tell (judged.load_tallies:
+the period's edges, bursts, billed above the rule, not-measured spans) and for the hours
+holding an arrived probe whose content changed (the content-change section compares
+their texts); the rest of that section, the arrived probes counted, comes from the
+tallies. Shorter periods and other zones read the raw rows as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, tzinfo
+
+from agent.common.units import NS
+from collector.billing.config import BillingConfig
+from collector.billing.load import apart_of, invoice_bills, not_measured
+from collector.billing.statement import statements
+from collector.channels.figures import channel_figures
+from collector.ledger.base import Ledger
+from collector.ledger.probes import StoredProbe, StoredVerdict
+from collector.ledger.rollups import HOUR_NS, RollupCount
+from collector.probes.bands import Periods
+from collector.probes.bursts import burst_of
+from collector.reports.build import MAX_BUCKETS, Gap, Report, bucket_for, build_report
+from collector.reports.bursts import burst_figures
+from collector.reports.config import ReportsConfig, iso
+from collector.reports.content_changes import ARRIVED_NAMES, change_counts, texts_of
+from collector.reports.figures import JudgedProbe, Tally, tallies_of
+from collector.reports.judged import load_judged, load_tallies, sent_hours_cut
+from collector.reports.options import software_version
+from collector.reports.quiet import quiet_hour_counts
+
+ROLLUP_MIN_NS = 1800 * MAX_BUCKETS * NS
+
+
+@dataclass
+class PeriodData:
+    stored: list[StoredProbe]  # the probes read raw (all of them without the rollups)
+    verdicts: dict[str, StoredVerdict]
+    judged: list[JudgedProbe]  # those of `stored`, as the figures see them
+    probes: list[JudgedProbe] | list[Tally]  # what build_report takes
+    bucket_s: int | None  # None: build_report chooses it (the raw path of a short period)
+    changes: dict[str, dict[str, int]]  # reports/content_changes.py
+    from_rollups: bool
+
+
+def rollups_serve(since_ns: int, until_ns: int, tz: tzinfo) -> bool:
+    """Whether the rollups give this period's report exactly (module docstring)."""
+    if until_ns - since_ns < ROLLUP_MIN_NS:
+        return False
+    for at in (since_ns, until_ns):
+        offset = datetime.fromtimestamp(at / NS, UTC).astimezone(tz).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+    return True
+
+
+def _changed(r: RollupCount) -> bool:
+    return r.outcome in ARRIVED_NAMES and r.content != "intact"
+
+
+def load_period(
+    ledger: Ledger,
+    *,
+    since_ns: int,
+    until_ns: int,
+    vendor: str | None,
+    gaps: Mapping[str, Sequence[Gap]],
+    tz: tzinfo,
+    rollups: bool | None = None,
+) -> PeriodData:
+    """The period's probes for the figures and the content-change section; `rollups`:
+    None = when they serve the period (rollups_serve), else forced either way (tests)."""
+    use = rollups_serve(since_ns, until_ns, tz) if rollups is None else rollups
+    if use:
+        cut = sent_hours_cut([(g.start_ns, g.end_ns) for spans in gaps.values() for g in spans])
+        stored, verdicts, tallies = load_tallies(
+            ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
+            raw_sent_hours=cut, raw_if=_changed,
+        )  # fmt: skip
+        raw_ids = {p.plan.probe_id for p in stored}
+        counted = [t for t in tallies if t.probe.probe_id not in raw_ids]
+        changes = change_counts(stored, verdicts, texts_of(ledger, verdicts), counted)
+        judged = [t.probe for t in tallies if t.probe.probe_id in raw_ids]
+        probes: list[JudgedProbe] | list[Tally] = tallies
+    else:
+        stored, verdicts, judged = load_judged(
+            ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor
+        )
+        changes = change_counts(stored, verdicts, texts_of(ledger, verdicts))
+        probes = judged
+    bucket_s = None
+    if until_ns - since_ns >= ROLLUP_MIN_NS:
+        bucket_s = period_bucket(until_ns - since_ns, probes)
+        assert not use or bucket_s % (HOUR_NS // NS) == 0  # whole hours: see ROLLUP_MIN_NS
+    return PeriodData(stored, verdicts, judged, probes, bucket_s, changes, use)
+
+
+def period_bucket(span_ns: int, probes: Sequence[JudgedProbe] | Sequence[Tally]) -> int:
+    """The rate series' bucket for a long period: bucket_for over the period's length and
+    the judged probes per vendor (as build_report counts them)."""
+    judged: dict[str, int] = {}
+    for t in tallies_of(probes):
+        if t.probe.outcome in ("delivered", "late", "lost"):
+            judged[t.probe.vendor] = judged.get(t.probe.vendor, 0) + t.n
+    per_vendor = sum(judged.values()) / len(judged) if judged else None
+    return bucket_for(span_ns, per_vendor)
+
+
+def period_report(
+    ledger: Ledger,
+    *,
+    since_ns: int,
+    until_ns: int,
+    vendor: str | None,
+    reports: ReportsConfig,
+    billing: BillingConfig,
+    periods: Periods,
+    generated_at: str,
+    progress: Callable[[str], None] | None = None,
+    rollups: bool | None = None,
+) -> tuple[Report, int]:
+    """The `report` command's report of a period and its number of probes: the figures
+    from `load_period` (the rollups where they serve), the billing section from every
+    probe's raw rows (it prices and lists probes by id: invoices, over-charged probes)."""
+    tz = periods.tz
+
+    def day_kind(at_ns: int) -> str:
+        return reports.calendar.label_at(at_ns, tz)
+
+    if progress:
+        progress("loading probes")
+    gaps = not_measured(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    data = load_period(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor, gaps=gaps,
+                       tz=tz, rollups=rollups)  # fmt: skip
+    held = ledger.suppressions(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    # read only: the collector keeps the observations current after each judging
+    channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    stored, judged = data.stored, data.judged
+    if data.from_rollups:
+        stored, _, judged = load_judged(ledger, since_ns=since_ns, until_ns=until_ns,
+                                        vendor=vendor)  # fmt: skip
+    bills = invoice_bills(ledger, stored)  # imported invoices/CDRs, by probe
+    labelled = [
+        Tally(replace(t.probe, calendar=day_kind(t.probe.submitted_at_ns)), t.n, t.values)
+        for t in tallies_of(data.probes)
+    ]
+    report = build_report(
+        labelled,
+        since=iso(since_ns, reports.tz),
+        until=iso(until_ns, reports.tz),
+        generated_at=generated_at,
+        software_version=software_version(),
+        thresholds=reports.thresholds,
+        prices=billing.base_prices(),
+        price_of=billing.part_price,  # one price per probe: tables, summary, billing
+        bucket_s=data.bucket_s,
+        progress=progress,
+        filters={"vendor": vendor} if vendor else None,
+        not_measured=gaps,
+        period_ns=(since_ns, until_ns),
+        periods=periods.describe(),
+        bursts=burst_figures(data.stored, labelled, alpha=reports.thresholds.alpha),
+        exclude=lambda p: burst_of(p.probe_id) is not None,
+        quiet_hours=quiet_hour_counts(held),
+        line_overrides=reports.lines,
+        content_changes=data.changes,
+        timezone=reports.timezone,
+        channels=channels,
+    )
+    # Every probe the vendor billed, bursts included, those the tables leave out as
+    # their own lines (collector/billing/statement.py: apart).
+    found = statements(judged, billing.vendors, bills, default_currency=billing.currency,
+                       apart=apart_of(gaps))  # fmt: skip
+    report.billing = [st.to_dict() for st in found]
+    return report, sum(t.n for t in labelled)
