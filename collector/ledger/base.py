@@ -36,6 +36,7 @@ from collector.ledger.model import (
 from collector.ledger.periods import BurstRequest, BurstState, QuietSuppression
 from collector.ledger.probes import (
     AlertRow,
+    ArrivalRow,
     HealthRow,
     ProbePlan,
     ProbeSeriesRow,
@@ -295,6 +296,11 @@ class Ledger(Protocol):
     def verdicts(self, probe_ids: Sequence[str] | None = None) -> dict[str, StoredVerdict]: ...
 
     def verdicts_changed_after(self, change_seq: int, limit: int) -> list[StoredVerdict]: ...
+
+    def arrival_rows(self, since_ns: int, until_ns: int) -> list[ArrivalRow]:
+        """Probes planned in [since_ns, until_ns), oldest first, each with its current
+        verdict's outcome and latency: what the time series' arrival windows count."""
+        ...
 
     def probe_series_after(self, change_seq: int, limit: int) -> list[ProbeSeriesRow]:
         """Up to `limit` verdicts changed after `change_seq` (in change order), not pending,

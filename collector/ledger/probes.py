@@ -153,6 +153,21 @@ class ProbeSeriesRow(NamedTuple):
     carrier_delay_s: float | None
 
 
+class ArrivalRow(NamedTuple):
+    """A probe as the `arrival` windows count it (Ledger.arrival_rows): its cell, its
+    current outcome ("" without a verdict: pending or rejected, counted as sent only),
+    its latency and, when partial, how many parts are missing."""
+
+    planned_at_ns: int
+    vendor: str
+    carrier: str
+    region: str
+    profile: str
+    outcome: str
+    latency_s: float | None
+    missing_parts: int
+
+
 @dataclass(frozen=True, slots=True)
 class Revision:
     probe_id: str

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -42,9 +43,8 @@ from collector.ledger.base import Ledger
 from collector.ledger.channels import ChannelObservation
 from collector.ledger.health import UnitChange, UnmeasuredSpan
 from collector.ledger.model import AgentSample
-from collector.ledger.probes import HealthRow
-from collector.reports.figures import JudgedProbe, aggregate
-from collector.reports.judged import judged_probe
+from collector.ledger.probes import ArrivalRow, HealthRow
+from collector.timeseries.arrivals import arrival_points
 from collector.timeseries.points import Point, make_point, to_lines
 from collector.timeseries.probe_lines import ProbeLines
 from collector.timeseries.schema import ARRIVAL_WINDOWS_S
@@ -59,6 +59,7 @@ CHANNEL_CURSOR = "timeseries.channel"
 UNIT_CURSOR = "timeseries.collector_unit"
 SPAN_CURSOR = "timeseries.collector_vendor"  # a time: spans ending after it are rewritten
 SPAN_MARGIN_NS = 60 * NS
+WINDOWS_READ_NS = 86400 * NS  # closed arrival windows read and written at once
 
 
 def arrival_cursor(window: str) -> str:
@@ -73,33 +74,6 @@ class WriterSettings:
     interval_s: float = 5.0
     # [reports.lines]: national MSISDN -> kind of line, the probe series' `line` tag
     lines: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-
-def arrival_points(probes: Sequence[JudgedProbe], window: str, start_ns: int) -> list[Point]:
-    cells = aggregate(probes, group_by=("vendor", "carrier", "region", "profile"))
-    points = []
-    for c in cells:
-        points.append(
-            make_point(
-                "arrival",
-                {**c.key, "window": window},
-                {
-                    "sent": c.sent,
-                    "delivered": c.delivered + c.late,
-                    "lost": c.lost,
-                    "partial": c.partial,
-                    "parts_missing": c.parts_missing,
-                    "inconclusive": c.inconclusive,
-                    "rate": c.arrival_rate,
-                    "ci_low": c.ci_low,
-                    "ci_high": c.ci_high,
-                    "p50_s": c.latency_p50_s,
-                    "p95_s": c.latency_p95_s,
-                },
-                start_ns,
-            )
-        )
-    return points
 
 
 def health_point(h: HealthRow) -> Point:
@@ -282,12 +256,18 @@ class TimeSeriesWriter:
             page.cancel()
         return total
 
+    async def _windows(self, window: str, start: int, end: int) -> list[tuple[int, list[Point]]]:
+        """The points of each window starting in [start, end), from one read."""
+        step = ARRIVAL_WINDOWS_S[window] * NS
+        rows = await asyncio.to_thread(self._ledger.arrival_rows, start, end)
+        by_window: dict[int, list[ArrivalRow]] = defaultdict(list)
+        for r in rows:
+            by_window[r.planned_at_ns // step * step].append(r)
+        return [(s, arrival_points(by_window[s], window, s)) for s in range(start, end, step)]
+
     async def _window(self, window: str, start: int) -> list[Point]:
         end = start + ARRIVAL_WINDOWS_S[window] * NS
-        probes = await asyncio.to_thread(lambda: self._ledger.probes(since_ns=start, until_ns=end))
-        verdicts = await asyncio.to_thread(self._ledger.verdicts, [p.plan.probe_id for p in probes])
-        judged = [judged_probe(p, verdicts.get(p.plan.probe_id)) for p in probes]
-        return arrival_points(judged, window, start)
+        return (await self._windows(window, start, end))[0][1]
 
     async def _arrivals(self, window: str) -> int:
         step = ARRIVAL_WINDOWS_S[window] * NS
@@ -301,22 +281,24 @@ class TimeSeriesWriter:
         total = 0
         give_up = int(self._settings.give_up_s * NS)
         now = self._clock()
-        while done_until + step + give_up <= now:
-            points = await self._window(window, done_until)
-            if points:
-                await self._write(points)
-            done_until += step
+        # Closed windows (past give-up) are final: up to a day of them from one read and in
+        # one write (a backfill walks a year of them), then the cursor moves past them.
+        while (closed := (now - give_up - done_until) // step) > 0:
+            end = done_until + min(closed, max(1, WINDOWS_READ_NS // step)) * step
+            points = [p for _, ps in await self._windows(window, done_until, end) for p in ps]
+            await self._write(points)
+            done_until = end
             await asyncio.to_thread(self._ledger.set_cursor, name, done_until, at_ns=self._clock())
             total += len(points)
+            if self._progress is not None:
+                self._progress(f"arrival {window}", total)
         # Windows still open (or within give-up) are written provisionally every pass and
         # overwritten as verdicts come in, so dashboards are live; the cursor stays put.
-        start = done_until
-        while start <= now:
-            points = await self._window(window, start)
-            if points:
-                await self._write(points)
-                total += len(points)
-            start += step
+        if done_until <= now:
+            end = (now - done_until) // step * step + done_until + step
+            points = [p for _, ps in await self._windows(window, done_until, end) for p in ps]
+            await self._write(points)
+            total += len(points)
         return total
 
     async def _health(self) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger.probes import (
+    ArrivalRow,
     ProbePlan,
     ProbeSeriesRow,
     QuarantinedDlrRow,
@@ -60,6 +61,13 @@ def _series_row(r: Row) -> ProbeSeriesRow:
         r["profile"], r["msisdn"], r["iccid"], r["outcome"], r["dlr"], r["content"],
         r["latency_s"], r["vendor_delay_s"], r["carrier_delay_s"],
     )  # fmt: skip
+
+
+def _arrival_row(r: Row) -> ArrivalRow:
+    outcome = r["outcome"] or ""
+    missing = len(ints(r["missing_parts"])) if outcome == "partial" else 0
+    return ArrivalRow(int(r["planned_at_ns"]), r["vendor"], r["carrier"], r["region"],
+                      r["profile"], outcome, r["latency_s"], missing)  # fmt: skip
 
 
 def _probe(row: Row) -> StoredProbe:
@@ -451,6 +459,18 @@ class ProbeSql(RollupSql):
                 (change_seq, limit),
             )
         return [_verdict(r) for r in rows]
+
+    def arrival_rows(self, since_ns: int, until_ns: int) -> list[ArrivalRow]:
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                "SELECT p.planned_at_ns, p.vendor, p.carrier, p.region, p.profile, v.outcome,"
+                " v.latency_s, v.missing_parts FROM probes p"
+                " LEFT JOIN verdicts v ON v.probe_id = p.probe_id"
+                " WHERE p.planned_at_ns >= ? AND p.planned_at_ns < ?"
+                " ORDER BY p.planned_at_ns, p.probe_id",
+                (since_ns, until_ns),
+            )
+        return [_arrival_row(r) for r in rows]
 
     def probe_series_after(self, change_seq: int, limit: int) -> list[ProbeSeriesRow]:
         with self._transaction(write=False) as tx:

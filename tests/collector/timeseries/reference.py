@@ -1,14 +1,15 @@
-"""The `probe` point as the schema-checked path builds it: from the report's JudgedProbe
-(collector/reports/judged.py) through `make_point`. The writer encodes probe points
-straight from ledger rows (collector/timeseries/probe_lines.py) for speed; this is what
-those lines are held equal to, and what the dashboard tests feed InfluxDB."""
+"""The `probe` and `arrival` points as the report's own objects give them: from
+JudgedProbe (collector/reports/judged.py) and the report's cells (`aggregate`) through
+`make_point`. The writer builds them from lean ledger rows for speed
+(collector/timeseries/probe_lines.py, arrivals.py); these are what its points are held
+equal to, and what the dashboard tests feed InfluxDB."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from collector.ledger.probes import StoredProbe
-from collector.reports.figures import JudgedProbe
+from collector.reports.figures import JudgedProbe, aggregate
 from collector.reports.lines import line_type
 from collector.timeseries.points import Point, make_point
 
@@ -44,3 +45,30 @@ def probe_point(
         },
         j.submitted_at_ns,
     )
+
+
+def arrival_points(probes: Sequence[JudgedProbe], window: str, start_ns: int) -> list[Point]:
+    cells = aggregate(probes, group_by=("vendor", "carrier", "region", "profile"))
+    points = []
+    for c in cells:
+        points.append(
+            make_point(
+                "arrival",
+                {**c.key, "window": window},
+                {
+                    "sent": c.sent,
+                    "delivered": c.delivered + c.late,
+                    "lost": c.lost,
+                    "partial": c.partial,
+                    "parts_missing": c.parts_missing,
+                    "inconclusive": c.inconclusive,
+                    "rate": c.arrival_rate,
+                    "ci_low": c.ci_low,
+                    "ci_high": c.ci_high,
+                    "p50_s": c.latency_p50_s,
+                    "p95_s": c.latency_p95_s,
+                },
+                start_ns,
+            )
+        )
+    return points

@@ -21,7 +21,6 @@ from collector.reports.figures import JudgedProbe
 from collector.timeseries.points import make_point, to_lines
 from collector.timeseries.writer import (
     agent_point,
-    arrival_points,
     channel_point,
     health_point,
     measured_points,
@@ -29,7 +28,7 @@ from collector.timeseries.writer import (
     unit_point,
 )
 from dashboards import build
-from tests.collector.timeseries.reference import probe_point
+from tests.collector.timeseries.reference import arrival_points, probe_point
 from tests.servers.influx import InfluxServer
 
 DB = "smsprobe_dash"

@@ -1,0 +1,69 @@
+"""The `arrival` series: one point per vendor × carrier × region × profile cell of a window,
+from the ledger's lean rows (Ledger.arrival_rows). Pure.
+
+The fields are the report's cell figures of the same probes (collector/reports/figures.py
+`_cell`: arrived = delivered + late, the rate over arrived + lost, its Wilson interval,
+latency percentiles, all rounded alike) computed from the same `collector.stats`
+functions, without the rest of a report cell (SLA tests, DLR classes, money) that the
+points never carry: a year is over a hundred thousand windows.
+tests/collector/timeseries/test_arrivals.py holds them equal to `aggregate` on mixed
+ledgers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from collector.ledger.probes import ArrivalRow
+from collector.stats import percentile, wilson_interval
+from collector.timeseries.points import Point, make_point
+
+ARRIVED = ("delivered", "late")
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def arrival_points(rows: Iterable[ArrivalRow], window: str, start_ns: int) -> list[Point]:
+    cells: dict[tuple[str, str, str, str], list[ArrivalRow]] = defaultdict(list)
+    for r in rows:
+        cells[(r.vendor, r.carrier, r.region, r.profile)].append(r)
+    points = []
+    for key in sorted(cells):
+        members = cells[key]
+        count = Counter(r.outcome for r in members)
+        arrived = count["delivered"] + count["late"]
+        judged = arrived + count["lost"]
+        ci_low, ci_high = wilson_interval(arrived, judged)
+        latencies = [r.latency_s for r in members
+                     if r.latency_s is not None and r.outcome in ARRIVED]  # fmt: skip
+        vendor, carrier, region, profile = key
+        points.append(
+            make_point(
+                "arrival",
+                {
+                    "vendor": vendor,
+                    "carrier": carrier,
+                    "region": region,
+                    "profile": profile,
+                    "window": window,
+                },
+                {
+                    "sent": len(members),
+                    "delivered": arrived,
+                    "lost": count["lost"],
+                    "partial": count["partial"],
+                    "parts_missing": sum(r.missing_parts for r in members),
+                    "inconclusive": count["inconclusive"],
+                    "rate": _round(arrived / judged if judged else None, 6),
+                    "ci_low": round(ci_low, 6),
+                    "ci_high": round(ci_high, 6),
+                    "p50_s": _round(percentile(latencies, 50), 3),
+                    "p95_s": _round(percentile(latencies, 95), 3),
+                },
+                start_ns,
+            )
+        )
+    return points
