@@ -109,6 +109,7 @@ class _Stream:
     agent_id: str = ""  # fixed by the first authorized batch
     last_touch_ns: int = 0
     untouched: agent_pb2.Batch | None = None  # latest batch not yet reported to touch_agent
+    touching: asyncio.Task[None] | None = None  # the touch_agent call under way
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +418,8 @@ class AgentServicer:
             for task in tasks:
                 task.cancel()
             self._metrics.upload_streams.dec()
+            if stream.touching is not None:
+                await asyncio.gather(stream.touching, return_exceptions=True)
             if stream.agent_id:
                 log.info("upload_stream_closed", agent_id=stream.agent_id, peer=stream.peer)
                 if stream.untouched is not None:
@@ -449,10 +452,12 @@ class AgentServicer:
         self, batch: agent_pb2.Batch, outcome: BatchOutcome, now: int, stream: _Stream
     ) -> agent_pb2.UploadResponse:
         agent_id = stream.agent_id
-        if now - stream.last_touch_ns >= self._touch_interval_ns:
+        idle = stream.touching is None or stream.touching.done()
+        if idle and now - stream.last_touch_ns >= self._touch_interval_ns:
             stream.last_touch_ns = now
             stream.untouched = None
-            await self._touch(agent_id, batch, now)
+            # Off the ack's path: the ledger call waits for the writer's commit under way.
+            stream.touching = asyncio.create_task(self._touch(agent_id, batch, now))
         else:
             stream.untouched = batch
         m = self._metrics
