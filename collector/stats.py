@@ -4,6 +4,7 @@ offline evidence verifier compute exactly the same numbers."""
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -47,12 +48,21 @@ class Ordered:
 
     @classmethod
     def counted(cls, pairs: Iterable[tuple[float, int]]) -> Ordered:
-        counts: dict[float, int] = {}
+        values: list[float] = []
+        counts: list[int] = []
         for value, n in pairs:
-            if n > 0:
-                counts[value] = counts.get(value, 0) + n
-        values = sorted(counts)
-        return cls(values, list(itertools.accumulate(counts[v] for v in values)))
+            values.append(value)
+            counts.append(n)
+        return cls.of_counts(values, counts)
+
+    @classmethod
+    def of_counts(cls, values: list[float], counts: list[int]) -> Ordered:
+        """values[i] occurring counts[i] times (counts >= 1; values in any order, repeats
+        allowed)."""
+        if len(counts) == sum(counts):  # each once: a plain sort
+            return cls.of(values)
+        order = sorted(range(len(values)), key=values.__getitem__)
+        return cls([values[i] for i in order], list(itertools.accumulate(counts[i] for i in order)))
 
     def __len__(self) -> int:
         return self.ends[-1] if self.ends else 0
@@ -98,6 +108,7 @@ def percentile(values: Sequence[float] | Ordered, q: float) -> float | None:
     return at_low + (at_high - at_low) * (rank - low)
 
 
+@functools.lru_cache(maxsize=65536)
 def one_sided_p_below(successes: int, n: int, threshold: float) -> float:
     """p-value of H0 "true rate >= threshold" against H1 "below": small means a breach.
 
@@ -110,6 +121,7 @@ def one_sided_p_below(successes: int, n: int, threshold: float) -> float:
     return _tail(n, threshold, 0, successes)
 
 
+@functools.lru_cache(maxsize=65536)
 def one_sided_p_above(successes: int, n: int, threshold: float) -> float:
     """p-value of H0 "true rate <= threshold" against H1 "above": small means the SLA is met.
 
@@ -182,6 +194,7 @@ def _smallest(passes: Callable[[int], bool], limit: int) -> int | None:
     return high
 
 
+@functools.lru_cache(maxsize=4096)  # a report's breakdowns share cells of the same counts
 def arrivals_to_confirm(
     arrived: int, judged: int, threshold: float, alpha: float = 0.05, limit: int = 10_000_000
 ) -> int | None:
@@ -197,6 +210,7 @@ def arrivals_to_confirm(
     return _smallest(lambda k: one_sided_p_above(arrived + k, judged + k, threshold) < alpha, limit)
 
 
+@functools.lru_cache(maxsize=4096)
 def losses_to_breach(
     arrived: int, judged: int, threshold: float, alpha: float = 0.05, limit: int = 10_000_000
 ) -> int | None:
@@ -217,7 +231,15 @@ def quantile_ci(
     the requested confidence (the interval would be unbounded).
     """
     ordered = _ordered(values)
-    n = len(ordered)
+    ranks = _quantile_ranks(len(ordered), q, confidence)
+    if ranks is None:
+        return None
+    return ordered.at(ranks[0] - 1), ordered.at(ranks[1] - 1)
+
+
+@functools.lru_cache(maxsize=4096)  # the same n in many cells of a report's breakdowns
+def _quantile_ranks(n: int, q: float, confidence: float) -> tuple[int, int] | None:
+    """The 1-based order statistics bounding the q-th percentile of n values."""
     if n == 0:
         return None
     p = q / 100.0
@@ -239,7 +261,7 @@ def quantile_ci(
             break
     if low_rank is None or low_rank < 1 or high_rank is None or high_rank > n:
         return None
-    return ordered.at(low_rank - 1), ordered.at(high_rank - 1)
+    return low_rank, high_rank
 
 
 def _log_comb(n: int, k: int) -> float:

@@ -270,9 +270,11 @@ def build_report(
         slot[0] += t.n
         slot[1] += t.n * (t.probe.outcome != "lost")
     for t in all_probes:
-        for kind, value, n in t.values:
+        for kind, vs, ks in t.values:
             if kind == "latency":
-                latencies[t.probe.vendor] += [value] * n
+                latencies[t.probe.vendor] += [
+                    v for v, k in zip(vs, ks, strict=True) for _ in range(k)
+                ]
     series = {}
     for vendor, slots in sorted(buckets.items()):
         points = []

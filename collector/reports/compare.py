@@ -29,7 +29,9 @@ def _side(probes: Iterable[JudgedProbe | Tally]) -> dict[str, Any]:
             arrived += t.n * (p.outcome in ARRIVED)
         # latencies are those of arrived probes only (tally_of, the rollups), whichever
         # of its group's tallies carries them
-        pairs += [(v, k) for kind, v, k in t.values if kind == "latency"]
+        pairs += [
+            p for kind, vs, ks in t.values if kind == "latency" for p in zip(vs, ks, strict=True)
+        ]
     latencies = Ordered.counted(pairs)
     return {
         "sent": sent,

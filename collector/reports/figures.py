@@ -173,22 +173,24 @@ ARRIVED = ("delivered", "late")
 class Tally:
     """`n` probes alike in every field a figure counts (`probe`: any one of them; its own
     measured values are not read) and measured values to pool into every cell `probe`
-    falls in: (kind, value, how many) with kind in VALUE_KINDS, latencies of arrived
-    probes only. A probe from raw rows is a tally of one carrying its own values
+    falls in: (kind, values, how many of each) with kind in VALUE_KINDS, latencies of
+    arrived probes only. A probe from raw rows is a tally of one carrying its own values
     (`tally_of`); the hourly rollups give a tally per count row, a value group's values
     on one tally of its count rows (every breakdown key is a function of the fields they
     share, so the values land in the cells of their own probes)."""
 
     probe: JudgedProbe
     n: int = 1
-    values: tuple[tuple[str, float, int], ...] = ()
+    values: tuple[tuple[str, tuple[float, ...], tuple[int, ...]], ...] = ()
 
 
 def tally_of(p: JudgedProbe) -> Tally:
     """One probe as a tally of one, with its measured values."""
     latency = p.latency_s if p.outcome in ARRIVED else None
     found = (latency, p.latency_uncertainty_s, p.vendor_delay_s, p.carrier_delay_s)
-    values = tuple((k, v, 1) for k, v in zip(VALUE_KINDS, found, strict=True) if v is not None)
+    values = tuple(
+        (k, (v,), (1,)) for k, v in zip(VALUE_KINDS, found, strict=True) if v is not None
+    )
     return Tally(p, 1, values)
 
 
@@ -216,7 +218,7 @@ def _cell(
     count: dict[str, int] = defaultdict(int)
     dlr: dict[str, int] = dict.fromkeys(DLR_CLASSES, 0)
     content: dict[str, int] = dict.fromkeys(CONTENT_CLASSES, 0)
-    pools: dict[str, list[tuple[float, int]]] = {k: [] for k in VALUE_KINDS}
+    pooled: dict[str, tuple[list[float], list[int]]] = {k: ([], []) for k in VALUE_KINDS}
     sent = accepted = claimed = parts_missing = duplicates = 0
     billed_parts = verified_parts = 0
     billed_money: list[tuple[float, int]] = []
@@ -252,10 +254,12 @@ def _cell(
             if p.vendor_billed_parts > p.parts:
                 inflated_parts += n * (p.vendor_billed_parts - p.parts)
                 inflated_ids += [p.probe_id] * n
-        for kind, value, k in t.values:
-            pools[kind].append((value, k))
-    latencies = Ordered.counted(pools["latency"])
-    uncertainties = Ordered.counted(pools["uncertainty"])
+        for kind, vs, ks in t.values:
+            values, counts = pooled[kind]
+            values += vs
+            counts += ks
+    latencies = Ordered.of_counts(*pooled["latency"])
+    uncertainties = Ordered.of_counts(*pooled["uncertainty"])
     arrived = count["delivered"] + count["late"]
     judged = arrived + count["lost"]
     rate = arrived / judged if judged else None
@@ -312,8 +316,8 @@ def _cell(
         latency_p99_ci_s=quantile_ci(latencies, 99),
         latency_p95_s=_round(p95, 3),
         latency_uncertainty_s=_round(uncertainties.exact_mean(), 3),
-        vendor_delay_p50_s=_round(percentile(Ordered.counted(pools["vendor_delay"]), 50), 3),
-        carrier_delay_p50_s=_round(percentile(Ordered.counted(pools["carrier_delay"]), 50), 3),
+        vendor_delay_p50_s=_round(percentile(Ordered.of_counts(*pooled["vendor_delay"]), 50), 3),
+        carrier_delay_p50_s=_round(percentile(Ordered.of_counts(*pooled["carrier_delay"]), 50), 3),
         dlr=dlr,
         dlr_rates={k: round(v, 6) for k, v in dlr_rates.items()},
         content=content,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from agent.common.numberplan import national
@@ -146,11 +146,23 @@ def load_tallies(
     stored, verdicts, judged = read.raw
     out = [tally_of(p) for p in judged]
     for key, rows in read.groups.items():
-        values = tuple((v.kind, v.value, v.n) for v in read.values.get(key, ()))
+        values = _kinds(read.values.get(key, ()))
         sim, line = _sim_line(rows[0].msisdn, rows[0].carrier, rows[0].mvno)
         for i, r in enumerate(rows):
             out.append(Tally(_template(r, sim, line), r.n, values if i == 0 else ()))
     return stored, verdicts, out
+
+
+def _kinds(
+    rows: Sequence[RollupValue],
+) -> tuple[tuple[str, tuple[float, ...], tuple[int, ...]], ...]:
+    """A value group's rows as a tally carries them: per kind, the values and their counts."""
+    by_kind: dict[str, tuple[list[float], list[int]]] = {}
+    for v in rows:
+        values, counts = by_kind.setdefault(v.kind, ([], []))
+        values.append(v.value)
+        counts.append(v.n)
+    return tuple((kind, tuple(vs), tuple(ks)) for kind, (vs, ks) in by_kind.items())
 
 
 def _read_rollups(
