@@ -19,10 +19,11 @@ Measured on each back-end (the same run's baseline in brackets):
 - evidence_export: `iter_records` + `write_bundle` (streamed to a file, a day at a time)
   for one vendor and month, in a process of its own with its peak RSS [evidence_export_
   raw_dump: the same rows dumped raw to a zip; bench/evidence_export.py];
-- backfill_year: the probe series of `timeseries backfill` from an empty cursor into a
-  real InfluxDB 1.x (`probe_series_after` pages, encoded straight to line protocol,
-  posted while the next page is read) [backfill_raw_post: the same bodies POSTed raw;
-  backfill_before: the previous path's reads and conversion alone];
+- backfill_year: `timeseries backfill` from empty cursors into a real InfluxDB 1.x, every
+  series (probe: `probe_series_after` pages encoded straight to line protocol, posted
+  while the next page is read; arrival: `arrival_rows` a day of windows at a time)
+  [backfill_raw_post: the same bodies POSTed raw; backfill_before: the previous path's
+  reads and conversion of the probe and arrival series, nothing posted];
 - bytes_per_probe: ledger size / probes (SQLite file + WAL; pg_database_size).
 
 Extrapolation to the full year is linear in the rows an operation touches, i.e. measured /
@@ -64,10 +65,11 @@ from collector.ledger.sqlite import SqliteLedger  # noqa: E402
 from collector.reports.build import build_report  # noqa: E402
 from collector.reports.judged import judged_probe, load_judged, load_judged_rollups  # noqa: E402
 from collector.timeseries.points import to_line  # noqa: E402
+from collector.timeseries.schema import ARRIVAL_WINDOWS_S  # noqa: E402
 from collector.timeseries.sinks import InfluxV1Config, InfluxV1Sink  # noqa: E402
-from collector.timeseries.writer import PROBE_CURSOR, TimeSeriesWriter, WriterSettings  # noqa: E402
+from collector.timeseries.writer import TimeSeriesWriter, WriterSettings  # noqa: E402
 from tests.collector.ledger.builders import modem, new_uuid, registration, sms  # noqa: E402
-from tests.collector.timeseries.reference import probe_point  # noqa: E402
+from tests.collector.timeseries.reference import arrival_points, probe_point  # noqa: E402
 from tests.servers.influx import InfluxServer, influx_server  # noqa: E402
 
 SIMS, VENDORS, AGENTS = 100, 5, 10
@@ -195,13 +197,14 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def backfill(ledger: SqlLedger, influx: InfluxServer) -> dict[str, float]:
-    """The probe series of `timeseries backfill` from an empty cursor into a real InfluxDB
-    1.x, as the command runs it (pages of 20,000 read while the last is encoded and
-    posted); same-run baselines: a raw line-protocol POST of the very same bodies
-    (http.client, kept alive: InfluxDB's own floor) into another database, and the reads
-    and conversion of the path before (verdict pages, probes by id, JudgedProbe,
-    make_point, to_line; nothing posted)."""
+def backfill(ledger: SqlLedger, influx: InfluxServer, end_ns: int) -> dict[str, float]:
+    """`timeseries backfill` from empty cursors into a real InfluxDB 1.x, as the command
+    runs it (every series; probe pages of 20,000 read while the last is posted, a day of
+    arrival windows a read); same-run baselines: a raw line-protocol POST of the very same
+    bodies (http.client, kept alive: InfluxDB's own floor) into another database, and the
+    previous path's reads and conversion of the probe and arrival series (verdict pages,
+    probes by id, JudgedProbe, make_point; a read per window, the report's cells; nothing
+    posted)."""
     bodies: list[bytes] = []
 
     class Recording(InfluxV1Sink):
@@ -211,15 +214,13 @@ def backfill(ledger: SqlLedger, influx: InfluxServer) -> dict[str, float]:
 
     influx.create_database("backfill")
     influx.create_database("raw")
-    ledger.set_cursor(PROBE_CURSOR, 0, at_ns=0)
 
     async def ours() -> int:
         sink = Recording(InfluxV1Config(influx.url, "backfill", timeout_s=120))
-        writer = TimeSeriesWriter(
-            ledger, sink, WriterSettings(batch=BACKFILL_PAGE), clock=time.time_ns
-        )
+        settings = WriterSettings(batch=BACKFILL_PAGE, give_up_s=POLICY.give_up_s)
+        writer = TimeSeriesWriter(ledger, sink, settings, clock=lambda: end_ns)
         try:
-            return await writer._probes()  # the probe series of writer.backfill
+            return await writer.backfill(0)
         finally:
             await sink.close()
 
@@ -250,8 +251,20 @@ def backfill(ledger: SqlLedger, influx: InfluxServer) -> dict[str, float]:
             }
             for v in changed:
                 p = by_id[v.verdict.probe_id]
-                to_line(probe_point(judged_probe(p, v), p))
+                if v.verdict.outcome.value != "pending":
+                    to_line(probe_point(judged_probe(p, v), p))
             cursor = changed[-1].change_seq
+        first = ledger.first_planned_ns() or end_ns
+        for window, seconds in ARRIVAL_WINDOWS_S.items():
+            step = seconds * NS
+            start = first // step * step
+            while start + step <= end_ns:
+                probes = ledger.probes(since_ns=start, until_ns=start + step)
+                verdicts = ledger.verdicts([p.plan.probe_id for p in probes])
+                judged = [judged_probe(p, verdicts.get(p.plan.probe_id)) for p in probes]
+                for point in arrival_points(judged, window, start):
+                    to_line(point)
+                start += step
 
     out["backfill_before"] = timed(before)
     return out
@@ -286,7 +299,7 @@ def operations(
     out["judge_full"] = timed(lambda: judge.judge_once(full=True))
     out["judge_hot"] = statistics.median(timed(lambda: judge.judge_once()) for _ in range(3))
 
-    out.update(backfill(ledger, influx))
+    out.update(backfill(ledger, influx, end_ns))
     check = ledger.check_rollups()
     if not check.consistent:
         raise SystemExit(f"rollups differ from the raw rows: {check.differences[:3]}")
