@@ -202,8 +202,7 @@ class TimeSeriesWriter:
     async def write_once(self) -> int:
         """One pass over every series; returns how many points were written."""
         written = await self._probes()
-        for window in ARRIVAL_WINDOWS_S:
-            written += await self._arrivals(window)
+        written += await self._arrivals()
         written += await self._health()
         written += await self._agents()
         written += await self._channels()
@@ -256,50 +255,76 @@ class TimeSeriesWriter:
             page.cancel()
         return total
 
-    async def _windows(self, window: str, start: int, end: int) -> list[tuple[int, list[Point]]]:
-        """The points of each window starting in [start, end), from one read."""
+    @staticmethod
+    def _points(rows: Sequence[ArrivalRow], window: str, start: int, end: int) -> list[Point]:
+        """The points of every `window` starting in [start, end), from rows planned in (at
+        least) that span, oldest first."""
         step = ARRIVAL_WINDOWS_S[window] * NS
-        rows = await asyncio.to_thread(self._ledger.arrival_rows, start, end)
         by_window: dict[int, list[ArrivalRow]] = defaultdict(list)
         for r in rows:
-            by_window[r.planned_at_ns // step * step].append(r)
-        return [(s, arrival_points(by_window[s], window, s)) for s in range(start, end, step)]
+            if start <= r.planned_at_ns < end:
+                by_window[r.planned_at_ns // step * step].append(r)
+        return [p for s in sorted(by_window) for p in arrival_points(by_window[s], window, s)]
 
     async def _window(self, window: str, start: int) -> list[Point]:
         end = start + ARRIVAL_WINDOWS_S[window] * NS
-        return (await self._windows(window, start, end))[0][1]
+        rows = await asyncio.to_thread(self._ledger.arrival_rows, start, end)
+        return self._points(rows, window, start, end)
 
-    async def _arrivals(self, window: str) -> int:
-        step = ARRIVAL_WINDOWS_S[window] * NS
-        name = arrival_cursor(window)
-        done_until = await asyncio.to_thread(self._ledger.cursor, name)
-        if done_until == 0:
-            first = await asyncio.to_thread(self._ledger.first_planned_ns)
-            if first is None:
-                return 0
-            done_until = first // step * step
-        total = 0
+    async def _arrivals(self) -> int:
+        """Every window kind. Closed windows (past give-up) are final: up to a day of them
+        from one read that serves every kind (a backfill walks a year of them), written at
+        once, then each kind's cursor moves past them. Windows still open (or within
+        give-up) are written provisionally every pass and overwritten as verdicts come in,
+        so dashboards are live; their cursor stays put."""
+        steps = {w: seconds * NS for w, seconds in ARRIVAL_WINDOWS_S.items()}
+        done: dict[str, int] = {}
+        for window, step in steps.items():
+            done[window] = await asyncio.to_thread(self._ledger.cursor, arrival_cursor(window))
+            if done[window] == 0:
+                first = await asyncio.to_thread(self._ledger.first_planned_ns)
+                if first is None:
+                    return 0
+                done[window] = first // step * step
         give_up = int(self._settings.give_up_s * NS)
         now = self._clock()
-        # Closed windows (past give-up) are final: up to a day of them from one read and in
-        # one write (a backfill walks a year of them), then the cursor moves past them.
-        while (closed := (now - give_up - done_until) // step) > 0:
-            end = done_until + min(closed, max(1, WINDOWS_READ_NS // step)) * step
-            points = [p for _, ps in await self._windows(window, done_until, end) for p in ps]
-            await self._write(points)
-            done_until = end
-            await asyncio.to_thread(self._ledger.set_cursor, name, done_until, at_ns=self._clock())
-            total += len(points)
-            if self._progress is not None:
-                self._progress(f"arrival {window}", total)
-        # Windows still open (or within give-up) are written provisionally every pass and
-        # overwritten as verdicts come in, so dashboards are live; the cursor stays put.
-        if done_until <= now:
-            end = (now - done_until) // step * step + done_until + step
-            points = [p for _, ps in await self._windows(window, done_until, end) for p in ps]
-            await self._write(points)
-            total += len(points)
-        return total
+        totals = dict.fromkeys(steps, 0)
+
+        def closed_end(window: str, limit: int) -> int:
+            """The end of the closed windows from done[window] that fit before `limit`."""
+            step = steps[window]
+            closed = max(0, (now - give_up - done[window]) // step)
+            return done[window] + min(closed, max(0, (limit - done[window]) // step)) * step
+
+        while True:
+            lo = min(done.values())
+            hi = lo + max(WINDOWS_READ_NS, *steps.values())
+            ends = {w: closed_end(w, hi) for w in steps}
+            if all(ends[w] == done[w] for w in steps):
+                break
+            rows = await asyncio.to_thread(self._ledger.arrival_rows, lo, max(ends.values()))
+            for window, end in ends.items():
+                if end == done[window]:
+                    continue
+                points = self._points(rows, window, done[window], end)
+                await self._write(points)
+                done[window] = end
+                await asyncio.to_thread(
+                    self._ledger.set_cursor, arrival_cursor(window), end, at_ns=self._clock()
+                )
+                totals[window] += len(points)
+                if self._progress is not None:
+                    self._progress(f"arrival {window}", totals[window])
+        ends = {w: (now - done[w]) // steps[w] * steps[w] + done[w] + steps[w] for w in steps}
+        opened = [w for w in steps if done[w] <= now]
+        if opened:
+            lo = min(done[w] for w in opened)
+            rows = await asyncio.to_thread(self._ledger.arrival_rows, lo, max(ends.values()))
+            for window in opened:
+                points = self._points(rows, window, done[window], ends[window])
+                await self._write(points)
+                totals[window] += len(points)
+        return sum(totals.values())
 
     async def _health(self) -> int:
         total = 0
