@@ -2,7 +2,8 @@
 peak RSS is the export's, not the ledger generator's), with a same-run baseline.
 
 - export: what `smsprobe-collector evidence export` runs — `iter_records` (a day of
-  planned time at a time) into `write_bundle`, streamed to a file; the extra files
+  planned time at a time) into `write_bundle`, streamed to a file; and with
+  `--workers 2` (`iter_encoded`: worker processes build and encode the windows); the extra files
   (report pages, billing.json from the message ids the records carried) as the command
   makes them, minus the agent certificates (none in a generated ledger);
 - baseline: a raw SQL dump of the same rows to a zip at the same deflate level — the
@@ -11,7 +12,8 @@ peak RSS is the export's, not the ledger generator's), with a same-run baseline.
   written as its repr: the reads and the compression with next to no Python per record.
 
 `measure(url, ...)` runs both as `python bench/evidence_export.py --child ...` and
-returns seconds, records, bundle bytes and peak RSS (MiB, getrusage) of each. Used by
+returns seconds, records, bundle bytes and peak RSS (MiB, getrusage; of the main process:
+the workers' own are not in it) of each. Used by
 bench/year_ledger.py; runnable alone on an existing ledger:
 
     python bench/evidence_export.py --url sqlite:///year.db --vendor vendor-2 \
@@ -37,25 +39,29 @@ sys.path[:0] = [str(ROOT), str(ROOT / "protos" / "python")]
 DAY_NS = 86400 * 1_000_000_000
 
 
-def _export(url: str, vendor: str, since_ns: int, until_ns: int) -> dict[str, Any]:
+def _export(
+    url: str, vendor: str, since_ns: int, until_ns: int, workers: int = 1
+) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from collector.billing.load import vendor_bills
     from collector.billing.terms import VendorTerms
     from collector.evidence.billing import billing_file
     from collector.evidence.bundle import write_bundle
-    from collector.evidence.records import iter_records
+    from collector.evidence.records import export_records
     from collector.ledger import open_ledger
     from collector.reports.build import build_report
     from collector.reports.render import render
 
     ledger = open_ledger(url)
     owner: dict[str, str] = {}
+    signers: set[str] = set()
 
-    def records() -> Any:
-        for record in iter_records(ledger, vendor=vendor, since_ns=since_ns, until_ns=until_ns):
-            owner.update(dict.fromkeys(record["submit"]["message_ids"], record["probe_id"]))
-            yield record
+    def records() -> Any:  # as the command: in this process, or `workers` processes
+        yield from export_records(
+            ledger, url, workers=workers, signers=signers, owner=owner,
+            vendor=vendor, since_ns=since_ns, until_ns=until_ns,
+        )  # fmt: skip
 
     def extra_files(judged: Any) -> dict[str, bytes]:
         report = build_report(judged, since="s", until="u", generated_at="now",
@@ -77,7 +83,7 @@ def _export(url: str, vendor: str, since_ns: int, until_ns: int) -> dict[str, An
         seconds = time.perf_counter() - t0
         size = sink.tell()
     ledger.close()
-    return {"s": seconds, "records": written.records, "bytes": size}
+    return {"s": seconds, "records": written.records, "bytes": size, "workers": workers}
 
 
 def _baseline(url: str, vendor: str, since_ns: int, until_ns: int) -> dict[str, Any]:
@@ -139,10 +145,11 @@ def _values(row: Any) -> list[Any]:
 def measure(url: str, vendor: str, since_ns: int, until_ns: int) -> dict[str, Any]:
     """The export and its baseline, each in a fresh process: seconds, sizes, peak RSS."""
     out: dict[str, Any] = {}
-    for what in ("export", "baseline"):
+    for what, n in (("export", 1), ("export_2_workers", 2), ("baseline", 1)):
         done = subprocess.run(
-            [sys.executable, __file__, "--child", what, "--url", url, "--vendor", vendor,
-             "--since-ns", str(since_ns), "--until-ns", str(until_ns)],
+            [sys.executable, __file__, "--child", what.split("_")[0], "--url", url,
+             "--vendor", vendor, "--since-ns", str(since_ns), "--until-ns", str(until_ns),
+             "--workers", str(n)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if done.returncode != 0:
@@ -155,7 +162,10 @@ def result_fields(measured: dict[str, Any], factor: float) -> dict[str, Any]:
     """bench/year_ledger.py's JSON fields for a `measure` result (factor: to a month of
     the full year's density)."""
     export, base = measured["export"], measured["baseline"]
+    two = measured["export_2_workers"]
     return {
+        "evidence_export_2_workers_s": round(two["s"], 3),
+        "evidence_export_2_workers_peak_rss_mib": two["peak_rss_mib"],
         "evidence_export_records": export["records"],
         "evidence_export_bundle_bytes": export["bytes"],
         "evidence_export_peak_rss_mib": export["peak_rss_mib"],
@@ -199,6 +209,7 @@ def main() -> None:
     parser.add_argument("--vendor", default="vendor-2")
     parser.add_argument("--since-ns", type=int)
     parser.add_argument("--until-ns", type=int)
+    parser.add_argument("--workers", type=int, default=1, help="--child export's processes")
     parser.add_argument("--scale", type=float, default=0.1, help="generated: year_ledger's")
     args = parser.parse_args()
     if args.child is None:
@@ -207,8 +218,10 @@ def main() -> None:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    run = _export if args.child == "export" else _baseline
-    result = run(args.url, args.vendor, args.since_ns, args.until_ns)
+    if args.child == "export":
+        result = _export(args.url, args.vendor, args.since_ns, args.until_ns, args.workers)
+    else:
+        result = _baseline(args.url, args.vendor, args.since_ns, args.until_ns)
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(result))
 

@@ -34,7 +34,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, NamedTuple
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -155,6 +155,17 @@ def report_for(
     }
 
 
+class Encoded(NamedTuple):
+    """A record already in canonical JSON (made in a worker process: records.iter_encoded),
+    with its "judged" object; write_bundle chains it as it would the record."""
+
+    json: bytes
+    judged: Mapping[str, Any]
+    probe_id: str
+    message_ids: Sequence[str]
+    signers: frozenset[str]
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """What `write_bundle` wrote: the record count and the judged probes (for the figures
@@ -193,7 +204,7 @@ def build_bundle(
 
 def write_bundle(
     out: BinaryIO,
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[Mapping[str, Any] | Encoded],
     *,
     signing_key: Ed25519PrivateKey,
     vendor: str,
@@ -209,9 +220,9 @@ def write_bundle(
     """Write the bundle to `out` as the records come: each is chained, hashed and
     compressed into records.jsonl and dropped, so memory holds the judged probes (the
     figures need them all), never the records. Each record must carry a "judged" object
-    (JudgedProbe). `extra_files`, or a function of the judged probes called after the
-    last record. `judging`: the judge's settings (recompute.judging_json); None:
-    JudgingConfig()'s."""
+    (JudgedProbe); a record may come encoded already (Encoded). `extra_files`, or a
+    function of the judged probes called after the last record. `judging`: the judge's
+    settings (recompute.judging_json); None: JudgingConfig()'s."""
     judged: list[JudgedProbe] = []
     records_sha = hashlib.sha256()
     prev = GENESIS
@@ -224,8 +235,12 @@ def write_bundle(
             block: list[bytes] = []
             size = 0
             for seq, record in enumerate(records, start=1):
-                judged.append(_judged(record["judged"]))
-                data, prev = chain_line(prev, seq, canonical(record))
+                if isinstance(record, Encoded):
+                    judged.append(_judged(record.judged))
+                    data, prev = chain_line(prev, seq, record.json)
+                else:
+                    judged.append(_judged(record["judged"]))
+                    data, prev = chain_line(prev, seq, canonical(record))
                 block += (data, b"\n")
                 size += len(data) + 1
                 if size >= BLOCK:

@@ -31,10 +31,10 @@ from collector.billing.settings import load_billing
 from collector.certs import SIGNING_KEY
 from collector.evidence.billing import FILE as BILLING_FILE
 from collector.evidence.billing import billing_file
-from collector.evidence.bundle import write_bundle
+from collector.evidence.bundle import Encoded, write_bundle
 from collector.evidence.recompute import judging_from_json, judging_json
-from collector.evidence.records import iter_records
-from collector.evidence.signatures import key_files, signers_of
+from collector.evidence.records import export_records
+from collector.evidence.signatures import key_files
 from collector.evidence.verify import verify_bundle
 from collector.judging import JudgingConfig
 from collector.ledger import LedgerError, open_ledger
@@ -139,8 +139,22 @@ def evidence_group() -> None:
     default=None,
     help="Ed25519 signing key (default: [reports].signing_key, then next to the TLS cert).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes building and encoding the records, a day each, side by side (1: in "
+    "this process); pays off only with idle cores (docs/scale.md).",
+)
 def export_command(
-    config_path: str, vendor: str, since: str, until: str, out: Path, key_path: Path | None
+    config_path: str,
+    vendor: str,
+    since: str,
+    until: str,
+    out: Path,
+    key_path: Path | None,
+    workers: int,
 ) -> None:
     """One record per probe of VENDOR in the period, the report, signed."""
 
@@ -170,15 +184,13 @@ def export_command(
     signers: set[str] = set()
     owner: dict[str, str] = {}  # message id -> probe id, for what invoices billed
 
-    def records() -> Iterator[dict[str, Any]]:
+    def records() -> Iterator[dict[str, Any] | Encoded]:
         # A day of probes at a time, written to the bundle as they come (docs/scale.md).
-        for record in iter_records(
-            ledger, vendor=vendor, since_ns=since_ns, until_ns=until_ns,
-            give_up_s=reports.give_up_s, judging=judging_from_json(judging), progress=step,
-        ):  # fmt: skip
-            signers.update(signers_of([record]))
-            owner.update(dict.fromkeys(record["submit"]["message_ids"], record["probe_id"]))
-            yield record
+        yield from export_records(
+            ledger, config.ledger.url, workers=workers, signers=signers, owner=owner,
+            vendor=vendor, since_ns=since_ns, until_ns=until_ns, give_up_s=reports.give_up_s,
+            judging=judging_from_json(judging), progress=step,
+        )  # fmt: skip
 
     def extra_files(judged: Sequence[JudgedProbe]) -> dict[str, bytes]:
         # The certificates of the agent keys that signed the quoted records, and the CA.

@@ -13,18 +13,28 @@ from __future__ import annotations
 import base64
 import bisect
 import math
+import multiprocessing
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import timedelta, timezone
+from itertools import islice
 from typing import Any
 
 from agent.common.units import NS
 from agent.wire.records import ClockEstimate
 from collector.canaries import CanaryOutcome, canary_outcomes
-from collector.evidence.recompute import canary_json, verdict_json
+from collector.evidence.bundle import Encoded, canonical
+from collector.evidence.recompute import (
+    canary_json,
+    judging_from_json,
+    judging_json,
+    verdict_json,
+)
 from collector.judging import JudgingConfig
+from collector.ledger import open_ledger
 from collector.ledger.base import Ledger
 from collector.ledger.model import AgentStatus, GapSpan, StoredHealth, StoredSms
 from collector.ledger.probes import Revision, StoredDlr, StoredProbe, StoredVerdict
@@ -340,6 +350,105 @@ def iter_records(
             progress(i + 1, windows)
 
 
+def iter_encoded(
+    url: str,
+    *,
+    vendor: str,
+    since_ns: int,
+    until_ns: int,
+    give_up_s: float = 600.0,
+    judging: JudgingConfig | None = None,
+    window_ns: int = 86400 * NS,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[Encoded]:
+    """`iter_records`' records in the same order, each already in canonical JSON, made a
+    window at a time by `workers` processes of their own (each opens the ledger at `url`):
+    a record depends only on its window's rows and the period-wide context, so windows
+    are built side by side while the caller chains and compresses them in order. At most
+    workers + 1 windows are held at a time. Each worker reads the context (agents, gaps,
+    canaries from its first window's look-back on) once."""
+    windows = max(-(-(until_ns - since_ns) // window_ns), 0)
+    spans = [(since_ns + i * window_ns, min(since_ns + (i + 1) * window_ns, until_ns))
+             for i in range(windows)]  # fmt: skip
+    settings = judging_json(judging or JudgingConfig())
+    context = multiprocessing.get_context("spawn")  # no forked ledger connections
+    with ProcessPoolExecutor(max(workers, 1), mp_context=context) as pool:
+        queued: deque[Future[list[Encoded]]] = deque()
+        todo = iter(spans)
+        for lo, hi in islice(todo, max(workers, 1) + 1):
+            queued.append(pool.submit(_encoded_window, url, vendor, lo, hi, give_up_s, settings))
+        done = 0
+        while queued:
+            batch = queued.popleft().result()
+            for lo, hi in islice(todo, 1):
+                queued.append(
+                    pool.submit(_encoded_window, url, vendor, lo, hi, give_up_s, settings)
+                )
+            yield from batch
+            done += 1
+            if progress:
+                progress(done, windows)
+
+
+def export_records(
+    ledger: Ledger,
+    url: str,
+    *,
+    workers: int,
+    signers: set[str],
+    owner: dict[str, str],
+    **period: Any,
+) -> Iterator[dict[str, Any] | Encoded]:
+    """The records of `evidence export`: `iter_records` in this process (workers 1) or
+    `iter_encoded` (the ledger at `url`), noting as they pass the agent keys that signed
+    their facts (`signers`) and their message ids (`owner`: id -> probe id, for the
+    invoice look-up of billing.json)."""
+    from collector.evidence.signatures import signers_of  # it renders facts with this module
+
+    if workers > 1:
+        for encoded in iter_encoded(url, workers=workers, **period):
+            signers.update(encoded.signers)
+            owner.update(dict.fromkeys(encoded.message_ids, encoded.probe_id))
+            yield encoded
+        return
+    for record in iter_records(ledger, **period):
+        signers.update(signers_of([record]))
+        owner.update(dict.fromkeys(record["submit"]["message_ids"], record["probe_id"]))
+        yield record
+
+
+_WORKER: dict[str, tuple[Ledger, dict[str, _Context]]] = {}
+
+
+def _encoded_window(
+    url: str, vendor: str, since_ns: int, until_ns: int, give_up_s: float, judging: Any
+) -> list[Encoded]:
+    """One window's records, encoded (in a worker process of iter_encoded)."""
+    from collector.evidence.signatures import signers_of  # it renders facts with this module
+
+    if url not in _WORKER:
+        _WORKER[url] = (open_ledger(url), {})
+    ledger, contexts = _WORKER[url]
+    probes, verdicts, judged = load_judged(
+        ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor
+    )
+    if not probes:
+        return []
+    if vendor not in contexts:
+        contexts[vendor] = _context(ledger, probes, judging_from_json(judging))
+    return [
+        Encoded(
+            canonical(record),
+            record["judged"],
+            record["probe_id"],
+            record["submit"]["message_ids"],
+            frozenset(signers_of([record])),
+        )
+        for record in _records(ledger, probes, verdicts, judged, contexts[vendor], give_up_s)
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class _Context:
     """What every window's records take from beyond the window."""
@@ -519,8 +628,10 @@ __all__ = [
     "arrival_json",
     "collect_records",
     "evidence_record",
+    "export_records",
     "health_json",
     "health_window",
+    "iter_encoded",
     "iter_records",
     "retention_json",
 ]

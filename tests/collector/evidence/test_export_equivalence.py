@@ -1,7 +1,8 @@
-"""The streamed export (`evidence export`: a day of records at a time, each encoded once,
-blocks compressed on a thread, billing from the message ids the records carry) writes the
-same bundle as the whole-period way it replaced: the same files with the same bytes, on
-SQLite and a real PostgreSQL. It verifies, and a changed record is still caught."""
+"""The streamed export (`evidence export`: a day of records at a time, built in this
+process or in worker processes, each encoded once, blocks compressed on a thread, billing
+from the message ids the records carry) writes the same bundle as the whole-period way it
+replaced: the same files with the same bytes, on SQLite and a real PostgreSQL. It
+verifies, and a changed record is still caught."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
@@ -127,13 +129,16 @@ def _files(bundle: bytes) -> dict[str, bytes]:
         return {name: zf.read(name) for name in zf.namelist()}
 
 
-def test_streamed_export_writes_the_old_bundle(ledger_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "3"])  # in this process; 3 processes, 2 days
+def test_streamed_export_writes_the_old_bundle(
+    ledger_url: str, tmp_path: Path, workers: str
+) -> None:
     config = _world(ledger_url, tmp_path)
     out = tmp_path / "acme.zip"
     result = CliRunner().invoke(
         evidence_group,
         ["export", "--config", str(config), "--vendor", "acme", "--since", SINCE,
-         "--until", UNTIL, "--out", str(out)],
+         "--until", UNTIL, "--out", str(out), "--workers", workers],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     new = _files(out.read_bytes())
