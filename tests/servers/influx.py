@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -151,7 +151,7 @@ def _start_on_a_free_port(make: Callable[[int], _Server]) -> _Server:
     raise AssertionError("unreachable")
 
 
-def influx_server(root: pathlib.Path) -> Iterator[InfluxServer]:
+def influx_server(root: pathlib.Path) -> Generator[InfluxServer, None, None]:
     root.mkdir(parents=True, exist_ok=True)
     server = _start_on_a_free_port(lambda port: InfluxServer(root, port))
     try:
