@@ -79,6 +79,10 @@ def check_outputs(out: Path, result: subprocess.CompletedProcess[str]) -> dict[s
     for name in ("verdicts.jsonl", "summary.json", "report.json", "truth.jsonl", "ledger.db"):
         assert (out / name).exists(), name
         assert str(out / name) in result.stdout  # the path of each file is printed
+    # The run ends with the report's path, the first thing a new user opens.
+    assert result.stdout.rstrip().endswith(str(out / "report.html")), result.stdout[-500:]
+    html = (out / "report.html").read_text()
+    assert "<section id=billing>" in html and "<section id=channels>" in html
     verdicts = load_jsonl(out / "verdicts.jsonl")
     truth = load_jsonl(out / "truth.jsonl")
     check = compare(verdicts, truth)
