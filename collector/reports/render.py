@@ -201,7 +201,8 @@ def summary_sentence(report: Report, cell: Cell) -> str:
 
 
 def cost_text(report: Report, cell: Cell) -> str:
-    """Money at the configured price ([reports.prices]); "" when the vendor has none."""
+    """Money at the vendor's [billing] prices (each probe at its price-table price); "" when
+    the vendor has no price."""
     if cell.key.get("vendor", "") not in report.prices:
         return ""
     return (
