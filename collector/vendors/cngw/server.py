@@ -92,13 +92,6 @@ class GatewayServer:
             if task is not None:
                 self._serving.discard(task)
 
-    def drop_all(self) -> int:
-        """Cut every connection without a goodbye (tests: a vendor that vanishes)."""
-        conns = list(self.conns)
-        for conn in conns:
-            conn.link.abort()
-        return len(conns)
-
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
