@@ -187,6 +187,8 @@ def parse_alerts(
                               problem=f"{n.target} is configured twice")  # fmt: skip
         seen[n.target] = entry.path
         notifiers.append(n)
+    # the cap may not undercut the first wait: the back-off would shrink instead of grow
+    initial = t.get_float("backoff_initial_s", d.backoff_initial_s, min_value=0.0)
     cfg = AlertsConfig(
         webhooks=webhooks,
         hmac_secret=hmac_secret,
@@ -197,8 +199,13 @@ def parse_alerts(
         ),
         max_attempts=t.get_int("max_attempts", d.max_attempts, min_value=1, max_value=20),
         timeout_s=t.get_float("timeout_s", d.timeout_s, min_value=0.1),
-        backoff_initial_s=t.get_float("backoff_initial_s", d.backoff_initial_s, min_value=0.0),
-        backoff_max_s=t.get_float("backoff_max_s", d.backoff_max_s, min_value=0.0),
+        backoff_initial_s=initial,
+        backoff_max_s=t.get_float(
+            "backoff_max_s",
+            d.backoff_max_s,
+            min_value=initial,
+            expected=f"a number >= backoff_initial_s ({initial:g})",
+        ),
         rules=_rules(t.get_table("rules")),
     )
     t.finish()

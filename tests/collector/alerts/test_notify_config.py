@@ -99,3 +99,14 @@ def test_the_same_destination_twice_is_refused() -> None:
               {"kind": "dingtalk", "name": "ops", "url": DING + "x"})  # fmt: skip
     with pytest.raises(ConfigError, match=r"https://h.example/a is configured twice"):
         parse({"kind": "webhook", "url": "https://h.example/a"}, webhooks=["https://h.example/a"])
+
+
+def test_the_back_off_cap_may_not_undercut_its_first_wait() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^/etc/smsprobe/c.toml: alerts.backoff_max_s: expected a number >= "
+        r"backoff_initial_s \(5\)",
+    ):
+        parse(backoff_initial_s=5, backoff_max_s=2)
+    cfg = parse(backoff_initial_s=5, backoff_max_s=5)
+    assert (cfg.backoff_initial_s, cfg.backoff_max_s) == (5.0, 5.0)
