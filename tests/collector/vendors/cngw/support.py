@@ -1,4 +1,5 @@
-"""Helpers shared by the CMPP, SMGP and SGIP tests: a refused login, and a scripted
+"""Helpers shared by the CMPP, SMGP and SGIP tests: a refused login, a submit waited out
+to its reports, a throttled second submit, and a scripted
 CMPP/SMGP gateway for the bad-input tests (both frame PDUs as Total_Length, Command_Id,
 Sequence_Id: 12 octets, CMPP 2.0 §6.1.2, SMGP 3.0 §4.1)."""
 
@@ -10,13 +11,17 @@ from typing import Protocol
 
 import pytest
 
-from collector.vendors.base import AuthFailedError
+from collector.vendors.base import AuthFailedError, OutgoingSms, SubmitResult, ThrottledError
 from collector.vendors.cngw.adapter import GatewayVendor
 from tests.collector.vendors.helpers import ListDlrSink
 
 
 class _Closable(Protocol):
     async def close(self) -> None: ...
+
+
+class _Network(_Closable, Protocol):
+    async def wait_idle(self) -> None: ...
 
 
 async def expect_auth_failure(vendor: GatewayVendor, *servers: _Closable) -> None:
@@ -28,6 +33,41 @@ async def expect_auth_failure(vendor: GatewayVendor, *servers: _Closable) -> Non
         await vendor.close()
         for server in servers:
             await server.close()
+
+
+async def submit_and_collect(
+    vendor: GatewayVendor, sms: OutgoingSms, net: _Network, *servers: _Closable
+) -> tuple[SubmitResult, ListDlrSink]:
+    """Start `vendor`, submit `sms`, wait for a report per part and for the network to
+    settle; then close the vendor, `net` and `servers`."""
+    sink = ListDlrSink()
+    try:
+        await vendor.start(sink)
+        result = await vendor.submit(sms)
+        await sink.wait_for(result.parts)
+        await net.wait_idle()
+    finally:
+        await vendor.close()
+        await net.close()
+        for server in servers:
+            await server.close()
+    return result, sink
+
+
+async def second_submit_throttled(
+    vendor: GatewayVendor, first: OutgoingSms, second: OutgoingSms, *servers: _Closable
+) -> ThrottledError:
+    """`first` passes, `second` must raise ThrottledError (returned); then closes all."""
+    try:
+        await vendor.start(ListDlrSink())
+        await vendor.submit(first)
+        with pytest.raises(ThrottledError) as exc:
+            await vendor.submit(second)
+    finally:
+        await vendor.close()
+        for server in servers:
+            await server.close()
+    return exc.value
 
 
 class ScriptedGateway:

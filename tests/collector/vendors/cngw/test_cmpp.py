@@ -22,7 +22,6 @@ from collector.vendors.base import (
     DlrSource,
     DlrStatus,
     OutgoingSms,
-    ThrottledError,
 )
 from collector.vendors.cmpp.dialect import CmppAccount, CmppDialect, authenticator_source
 from collector.vendors.cmpp.pdu import (
@@ -41,7 +40,12 @@ from collector.vendors.simulator.gateway_api import GatewayVendorSimulator
 from collector.vendors.simulator.network import CarrierNetwork, RecordingModemSink
 from collector.vendors.simulator.scenario import parse_scenario
 from collector.vendors.simulator.truth import TruthLog
-from tests.collector.vendors.cngw.support import ScriptedGateway, expect_auth_failure
+from tests.collector.vendors.cngw.support import (
+    ScriptedGateway,
+    expect_auth_failure,
+    second_submit_throttled,
+    submit_and_collect,
+)
 from tests.collector.vendors.helpers import MSISDN_CMCC, ListDlrSink, run, scenario_doc
 
 SP = "901234"  # CMPP Source_Addr: the SP's 6-digit enterprise code
@@ -279,17 +283,10 @@ def test_adapter_long_message_reports_and_truth(version: int) -> None:
 
     async def scenario() -> None:
         net, front, modems = await _world(f"cmpp{version}")
-        sink = ListDlrSink()
         vendor = _vendor(version, front.port)
-        try:
-            await vendor.start(sink)
-            result = await vendor.submit(OutgoingSms("p-1", MSISDN_CMCC, body, signature=SIG))
-            await sink.wait_for(result.parts)
-            await net.wait_idle()
-        finally:
-            await vendor.close()
-            await net.close()
-            await front.close()
+        result, sink = await submit_and_collect(
+            vendor, OutgoingSms("p-1", MSISDN_CMCC, body, signature=SIG), net, front
+        )
         assert result.parts == 3 and len(set(result.message_ids)) == 3
         assert sorted(d.message_id for d in sink.dlrs) == sorted(result.message_ids)
         assert all(d.status is DlrStatus.DELIVRD and d.source is DlrSource.CMPP for d in sink.dlrs)
@@ -326,16 +323,14 @@ def test_flow_control_result_8_is_throttled() -> None:
     async def scenario() -> None:
         net, front, _ = await _world("cmpp2", throttle_tps=0.001, throttle_burst=1)
         vendor = _vendor(2, front.port)
-        try:
-            await vendor.start(ListDlrSink())
-            await vendor.submit(OutgoingSms("p-1", MSISDN_CMCC, "一", signature=SIG))
-            with pytest.raises(ThrottledError) as exc:
-                await vendor.submit(OutgoingSms("p-2", MSISDN_CMCC, "二", signature=SIG))
-        finally:
-            await vendor.close()
-            await net.close()
-            await front.close()
-        assert exc.value.code == "8"
+        refused = await second_submit_throttled(
+            vendor,
+            OutgoingSms("p-1", MSISDN_CMCC, "一", signature=SIG),
+            OutgoingSms("p-2", MSISDN_CMCC, "二", signature=SIG),
+            net,
+            front,
+        )
+        assert refused.code == "8"
 
     run(scenario())
 

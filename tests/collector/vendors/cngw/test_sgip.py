@@ -18,7 +18,6 @@ from collector.vendors.base import (
     DlrSource,
     DlrStatus,
     OutgoingSms,
-    ThrottledError,
 )
 from collector.vendors.cngw.adapter import GatewayVendor
 from collector.vendors.cngw.config import build_gateway_vendor, parse_gateway_vendor
@@ -38,7 +37,11 @@ from collector.vendors.simulator.gateway_api import GatewayVendorSimulator
 from collector.vendors.simulator.network import CarrierNetwork, RecordingModemSink
 from collector.vendors.simulator.scenario import parse_scenario
 from collector.vendors.simulator.truth import TruthLog
-from tests.collector.vendors.cngw.support import expect_auth_failure
+from tests.collector.vendors.cngw.support import (
+    expect_auth_failure,
+    second_submit_throttled,
+    submit_and_collect,
+)
 from tests.collector.vendors.helpers import MSISDN_CUCC, ListDlrSink, run, scenario_doc
 
 LOGIN, PASSWORD, CORP = "sp01", "pw-sgip", "12345"
@@ -167,17 +170,10 @@ def test_adapter_per_batch_long_message_reports_on_our_listener() -> None:
     async def scenario() -> None:
         report_port = _free_port()
         net, front, modems = await _world(report_port)
-        sink = ListDlrSink()
         vendor = _vendor(front.port, report_port)
-        try:
-            await vendor.start(sink)
-            result = await vendor.submit(OutgoingSms("p-1", MSISDN_CUCC, body, signature=SIG))
-            await sink.wait_for(result.parts)
-            await net.wait_idle()
-        finally:
-            await vendor.close()
-            await net.close()
-            await front.close()
+        result, sink = await submit_and_collect(
+            vendor, OutgoingSms("p-1", MSISDN_CUCC, body, signature=SIG), net, front
+        )
         assert result.parts == 3 and len(set(result.message_ids)) == 3
         assert all(m.startswith(f"{NODE}-") for m in result.message_ids)
         assert sorted(d.message_id for d in sink.dlrs) == sorted(result.message_ids)
@@ -209,16 +205,14 @@ def test_node_busy_is_throttled() -> None:
         report_port = _free_port()
         net, front, _ = await _world(report_port, throttle_tps=0.001, throttle_burst=1)
         vendor = _vendor(front.port, report_port)
-        try:
-            await vendor.start(ListDlrSink())
-            await vendor.submit(OutgoingSms("p-1", MSISDN_CUCC, "一", signature=SIG))
-            with pytest.raises(ThrottledError) as exc:
-                await vendor.submit(OutgoingSms("p-2", MSISDN_CUCC, "二", signature=SIG))
-        finally:
-            await vendor.close()
-            await net.close()
-            await front.close()
-        assert exc.value.code == "11"
+        refused = await second_submit_throttled(
+            vendor,
+            OutgoingSms("p-1", MSISDN_CUCC, "一", signature=SIG),
+            OutgoingSms("p-2", MSISDN_CUCC, "二", signature=SIG),
+            net,
+            front,
+        )
+        assert refused.code == "11"
 
     run(scenario())
 

@@ -45,7 +45,7 @@ from collector.vendors.smgp.pdu import (
     encode_report,
     make_msg_id,
 )
-from tests.collector.vendors.cngw.support import ScriptedGateway
+from tests.collector.vendors.cngw.support import ScriptedGateway, submit_and_collect
 from tests.collector.vendors.helpers import MSISDN_KNOWN, ListDlrSink, run, scenario_doc
 
 CLIENT, SECRET, SIG = "sp01", "s3cret", "探针科技"
@@ -149,17 +149,10 @@ def test_adapter_long_message_reports_and_truth() -> None:
 
     async def scenario() -> None:
         net, front, modems = await _world()
-        sink = ListDlrSink()
         vendor = _vendor(front.port)
-        try:
-            await vendor.start(sink)
-            result = await vendor.submit(OutgoingSms("p-1", MSISDN, body, signature=SIG))
-            await sink.wait_for(result.parts)
-            await net.wait_idle()
-        finally:
-            await vendor.close()
-            await net.close()
-            await front.close()
+        result, sink = await submit_and_collect(
+            vendor, OutgoingSms("p-1", MSISDN, body, signature=SIG), net, front
+        )
         assert result.parts == 3 and len(set(result.message_ids)) == 3
         assert all(len(m) == 20 and m.startswith("059001") for m in result.message_ids)
         assert sorted(d.message_id for d in sink.dlrs) == sorted(result.message_ids)
