@@ -22,7 +22,11 @@ from collector.vendors.simulator.inprocess import InProcessVendorSimulator
 from collector.vendors.simulator.network import CarrierNetwork, RecordingModemSink
 from collector.vendors.simulator.scenario import CHINA_TZ, parse_scenario
 from collector.vendors.simulator.truth import TruthLog
-from tests.collector.vendors.helpers import MSISDN_CMCC, MSISDN_KNOWN, scenario_doc, vendor_scenario
+from tests.collector.vendors.helpers import (
+    MSISDN_CMCC,
+    MSISDN_KNOWN,
+    whitelisting_doc,
+)
 
 NS = 1_000_000_000
 START = int(datetime(2026, 11, 24, 10, 0, tzinfo=CHINA_TZ).timestamp()) * NS
@@ -31,17 +35,7 @@ SIG = "探针科技"
 
 
 def _network() -> CarrierNetwork:
-    knobs: dict[str, Any] = {
-        "p_arrive": 0.7,
-        "latency": {"dist": "fixed", "median_s": 2.0},
-        "dlr_latency": {"dist": "fixed", "median_s": 1.0},
-    }
-    doc = scenario_doc(
-        {
-            "white": vendor_scenario(knobs={**knobs, "known_number_p_arrive": 1.0}),
-            "honest": vendor_scenario(knobs=knobs),
-        }
-    )
+    doc = whitelisting_doc()
     doc["subscribers"].append({"msisdn": RESERVE[1], "modem": "m4"})
     return CarrierNetwork(parse_scenario(doc), RecordingModemSink(), TruthLog(None))
 

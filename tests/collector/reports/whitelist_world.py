@@ -8,7 +8,6 @@ arrives through "white". MSISDN_OTHER is a China Mobile number ported to Unicom.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from collector.reports.figures import JudgedProbe
 from collector.reports.lines import line_type
@@ -20,8 +19,7 @@ from tests.collector.vendors.helpers import (
     MSISDN_CUCC,
     MSISDN_KNOWN,
     run,
-    scenario_doc,
-    vendor_scenario,
+    whitelisting_doc,
 )
 
 MSISDN_OTHER = "13500135000"
@@ -42,17 +40,7 @@ def counts(vendor: str, sim: str, arrived: int, judged: int) -> list[JudgedProbe
 
 
 def simulate(per_sim: int) -> list[TruthRecord]:
-    knobs: dict[str, Any] = {
-        "p_arrive": 0.7,
-        "latency": {"dist": "fixed", "median_s": 2.0},
-        "dlr_latency": {"dist": "fixed", "median_s": 1.0},
-    }
-    doc = scenario_doc(
-        {
-            "white": vendor_scenario(knobs={**knobs, "known_number_p_arrive": 1.0}),
-            "honest": vendor_scenario(knobs=knobs),
-        }
-    )
+    doc = whitelisting_doc()
     # A China Mobile number ported to Unicom: the simulator's truth says where it lives.
     doc["subscribers"].append({"msisdn": MSISDN_OTHER, "modem": "m4", "carrier": "cucc"})
 

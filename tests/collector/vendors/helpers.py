@@ -90,6 +90,22 @@ def scenario_doc(vendors: dict[str, dict[str, Any]], **top: Any) -> dict[str, An
     return doc
 
 
+def whitelisting_doc() -> dict[str, Any]:
+    """ "white" delivers every message to the known test number and 70 % elsewhere,
+    "honest" 70 % everywhere (fixed latencies): the whitelisting vendor of the tests."""
+    knobs: dict[str, Any] = {
+        "p_arrive": 0.7,
+        "latency": {"dist": "fixed", "median_s": 2.0},
+        "dlr_latency": {"dist": "fixed", "median_s": 1.0},
+    }
+    return scenario_doc(
+        {
+            "white": vendor_scenario(knobs={**knobs, "known_number_p_arrive": 1.0}),
+            "honest": vendor_scenario(knobs=knobs),
+        }
+    )
+
+
 def http_vendor_table(
     base_url: str,
     *,
