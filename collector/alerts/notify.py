@@ -29,7 +29,6 @@ import structlog
 from agent.common.backoff import ExponentialBackoff
 from collector.alerts.engine import AlertEvent, AlertRules
 from collector.alerts.notifiers.base import AlertMessage, Attempt, Notifier
-from collector.alerts.notifiers.webhook import JsonWebhook
 from collector.alerts.summary import AlertText, summarize
 from collector.ledger.base import Ledger
 
@@ -174,24 +173,3 @@ class AlertNotifier:
             await asyncio.to_thread(self._ledger.note_alert_delivery, alert_id, note)
         except Exception as exc:  # a ledger hiccup must not stop alerting
             log.warning("alert_delivery_note_failed", alert_id=alert_id, error=repr(exc))
-
-
-class WebhookNotifier(AlertNotifier):
-    """Only JSON webhooks, all with the same HMAC secret (the `webhooks` list)."""
-
-    def __init__(
-        self,
-        urls: Sequence[str],
-        *,
-        ledger: Ledger,
-        hmac_secret: str = "",
-        hmac_header: str = "X-Smsprobe-Signature",
-        max_attempts: int = 5,
-        timeout_s: float = 10.0,
-        backoff: ExponentialBackoff | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        instance: str = "",
-    ) -> None:
-        hooks = [JsonWebhook(u, hmac_secret, hmac_header) for u in dict.fromkeys(urls)]
-        super().__init__(hooks, ledger=ledger, max_attempts=max_attempts, timeout_s=timeout_s,
-                         backoff=backoff, sleep=sleep, instance=instance)  # fmt: skip

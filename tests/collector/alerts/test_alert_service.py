@@ -21,7 +21,8 @@ from agent.common.backoff import ExponentialBackoff
 from agent.common.tomlconfig import ConfigError
 from collector.alerts.config import parse_alerts
 from collector.alerts.engine import AlertRules
-from collector.alerts.notify import AlertNotifier, WebhookNotifier
+from collector.alerts.notifiers.webhook import JsonWebhook
+from collector.alerts.notify import AlertNotifier
 from collector.alerts.service import AlertService, alert_service_from_config
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger import open_ledger
@@ -113,7 +114,7 @@ def probes(ledger: Any, first: int, outcomes: str, *, start: int) -> None:
     ledger.save_verdicts(verdicts, at_ns=start + len(outcomes) * MIN)
 
 
-def service(ledger: Any, notifier: WebhookNotifier, clock: Clock) -> AlertService:
+def service(ledger: Any, notifier: AlertNotifier, clock: Clock) -> AlertService:
     return AlertService(
         ledger,
         rules=RULES,
@@ -135,7 +136,7 @@ def test_outage_starts_and_ends_once_across_a_restart(ledger: Any) -> None:
     async def scenario() -> None:
         async with Receiver() as hook:
             clock = Clock(T0)
-            notifier = WebhookNotifier([hook.url], ledger=ledger, hmac_secret=SECRET)
+            notifier = AlertNotifier([JsonWebhook(hook.url, SECRET)], ledger=ledger)
             async with notifier:
                 first = service(ledger, notifier, clock)
                 probes(ledger, 0, "d" * 10, start=T0)
@@ -165,7 +166,7 @@ def test_outage_starts_and_ends_once_across_a_restart(ledger: Any) -> None:
 
             # The collector restarts: a new service on the same ledger, outage ongoing.
             clock2 = Clock(T0)
-            notifier2 = WebhookNotifier([hook.url], ledger=ledger, hmac_secret=SECRET)
+            notifier2 = AlertNotifier([JsonWebhook(hook.url, SECRET)], ledger=ledger)
             async with notifier2:
                 second = service(ledger, notifier2, clock2)
                 await evaluate(second, clock2, T0 + 22 * MIN, times=3)
@@ -187,7 +188,7 @@ def test_a_single_lost_probe_raises_nothing(ledger: Any) -> None:
     async def scenario() -> None:
         async with Receiver() as hook:
             clock = Clock(T0)
-            async with WebhookNotifier([hook.url], ledger=ledger) as notifier:
+            async with AlertNotifier([JsonWebhook(hook.url)], ledger=ledger) as notifier:
                 svc = service(ledger, notifier, clock)
                 probes(ledger, 0, "d" * 14 + "l" + "d" * 15, start=T0)
                 await evaluate(svc, clock, T0 + 30 * MIN, times=6)
@@ -209,8 +210,8 @@ def test_webhook_down_retries_bounded_noted_and_the_loop_goes_on(ledger: Any) ->
         ticks = itertools.count()
         # A minute per pass, then time stands still: the alerts stay up however fast it loops.
         clock = lambda: T0 + min(10 + next(ticks), 20) * MIN  # noqa: E731
-        notifier = WebhookNotifier(
-            [url], ledger=ledger, max_attempts=3, timeout_s=2.0,
+        notifier = AlertNotifier(
+            [JsonWebhook(url)], ledger=ledger, max_attempts=3, timeout_s=2.0,
             backoff=ExponentialBackoff(1.0, 60.0, min_s=0.5), sleep=no_wait,
         )  # fmt: skip
         svc = AlertService(ledger, rules=RULES, notifier=notifier, clock=clock, interval_s=0.01)
@@ -261,8 +262,8 @@ def test_retry_on_5xx_but_not_on_4xx(ledger: Any) -> None:
             async def sleep(s: float) -> None:
                 slept.append(s)
 
-            async with WebhookNotifier(
-                [hook.url], ledger=ledger, sleep=sleep, max_attempts=4
+            async with AlertNotifier(
+                [JsonWebhook(hook.url)], ledger=ledger, sleep=sleep, max_attempts=4
             ) as notifier:
                 svc = service(ledger, notifier, clock)
                 probes(ledger, 0, "l" * 8, start=T0)
@@ -314,7 +315,7 @@ def test_silent_agent_and_sick_modem_start_and_end(ledger: Any) -> None:
     async def scenario() -> list[dict[str, Any]]:
         async with Receiver() as hook:
             clock = Clock(T0)
-            async with WebhookNotifier([hook.url], ledger=ledger) as notifier:
+            async with AlertNotifier([JsonWebhook(hook.url)], ledger=ledger) as notifier:
                 svc = AlertService(ledger, rules=rules, notifier=notifier, clock=clock)
                 await evaluate(svc, clock, T0 + MIN, times=2)
                 assert hook.seen() == [("start", "modem_unhealthy")]
@@ -364,7 +365,7 @@ def test_a_failed_pass_is_logged_and_the_next_one_runs(ledger: Any) -> None:
     async def scenario() -> AlertService:
         ticks = itertools.count()
         clock = lambda: T0 + min(10 + next(ticks), 20) * MIN  # noqa: E731
-        async with WebhookNotifier([], ledger=ledger) as notifier:
+        async with AlertNotifier([], ledger=ledger) as notifier:
             svc = AlertService(flaky, rules=RULES, notifier=notifier, clock=clock, interval_s=0.01)
             stop = asyncio.Event()
             task = asyncio.create_task(svc.run(stop))
