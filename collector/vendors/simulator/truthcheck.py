@@ -72,17 +72,22 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
         for mid in ids:
             by_id[(line["vendor"], mid)] = line
         if line["fate"] == "rejected":
-            rejected.setdefault(
-                (line["vendor"], line["msisdn"].lstrip("+").removeprefix("86")), []
-            ).append(line)
+            rejected.setdefault((line["vendor"], _national(line["msisdn"])), []).append(line)
+    verdicts = list(verdicts)
+    orphans = _unclaimed(by_id, verdicts)
     out = Comparison()
     for v in verdicts:
         t: dict[str, Any] | None = next(
             (by_id[(v["vendor"], m)] for m in v["vendor_message_ids"] if (v["vendor"], m) in by_id),
             None,
         )
+        # A submit cut off by a collector crash after the vendor took it: the vendor's id
+        # never reached the ledger, so its receipts could not be attributed either.
+        blind = t is None and not v["vendor_message_ids"] and v.get("error") == "interrupted"
+        if blind:
+            t = _nearest_accepted(orphans, v)
         if t is None and v["verdict"] == "rejected":
-            key = (v["vendor"], v["msisdn"].lstrip("+").removeprefix("86"))
+            key = (v["vendor"], _national(v["msisdn"]))
             if rejected.get(key):
                 t = rejected[key].pop(0)
         if t is None:
@@ -136,8 +141,10 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
             out.problems.append(f"{where}: refused by the vendor but judged {verdict}")
         if v["dlr"] == "fake_success" and not t.get("fake_dlr"):
             out.problems.append(f"{where}: accused of a fake DLR the vendor did not fake")
-        elif len(out.problems) == problems_before and v["dlr"] not in (
-            want := expected_dlr(t, verdict)
+        elif (
+            not blind
+            and len(out.problems) == problems_before
+            and v["dlr"] not in (want := expected_dlr(t, verdict))
         ):
             sent = [r["status"] for r in t.get("receipts") or ()]
             out.problems.append(
@@ -145,6 +152,42 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
                 f" {'/'.join(sorted(want))}"
             )
     return out
+
+
+def _national(msisdn: str) -> str:
+    return msisdn.lstrip("+").removeprefix("86")
+
+
+def _unclaimed(
+    by_id: dict[tuple[str, str], dict[str, Any]], verdicts: list[dict[str, Any]]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Truth of messages no verdict names by id, per vendor and national number."""
+    claimed = {(v["vendor"], m) for v in verdicts for m in v["vendor_message_ids"]}
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    seen: set[int] = set()
+    for key, line in by_id.items():
+        if key not in claimed and id(line) not in seen and line["fate"] != "rejected":
+            seen.add(id(line))
+            out.setdefault((line["vendor"], _national(line["msisdn"])), []).append(line)
+    return out
+
+
+def _nearest_accepted(
+    orphans: dict[tuple[str, str], list[dict[str, Any]]], v: dict[str, Any], within_s: float = 2.0
+) -> dict[str, Any] | None:
+    """The unclaimed message the vendor accepted closest to the verdict's submit time (and
+    within `within_s`), taken out of `orphans`; None when there is none."""
+    lines = orphans.get((v["vendor"], _national(v["msisdn"])), [])
+    at = datetime.fromisoformat(v["submitted_at"]).timestamp()
+    near = [
+        (abs(datetime.fromisoformat(line["accepted_at"]).timestamp() - at), i)
+        for i, line in enumerate(lines)
+        if line.get("accepted_at")
+    ]
+    best = min(near, default=None)
+    if best is None or best[0] > within_s:
+        return None
+    return lines.pop(best[1])
 
 
 def check_channels(

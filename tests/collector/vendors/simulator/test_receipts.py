@@ -307,3 +307,31 @@ def test_a_late_arrival_held_by_the_smsc_for_an_unhealthy_receiver_may_be_inconc
     assert [p for p in bare.problems if "arrived at the SIM but judged inconclusive" in p]
     lost = compare([{**verdict, "verdict": "lost", "reasons": held}], [truth_json(arrived)])
     assert [p for p in lost.problems if "arrived at the SIM but judged lost" in p]
+
+
+def test_an_interrupted_submit_is_held_to_the_message_the_vendor_accepted_then() -> None:
+    """The collector was killed after the vendor took the message and before its id reached
+    the ledger: the verdict names no id (error "interrupted"), so the truth check takes the
+    unclaimed message accepted for that number closest to the submit (within 2 s). Its
+    verdict is held to that message's fate; its DLR, unattributable without the id, is not."""
+    arrived = TruthRecord(
+        vendor="v", vendor_message_id="m3", msisdn=MSISDN_CMCC, fate="delivered",
+        delivered_at="2026-11-24T10:00:05.000+08:00", dlr_status="DELIVRD",
+        dlr_at="2026-11-24T10:00:06.000+08:00", rewritten=False, receiver_down=False,
+        message_ids=("m3",), accepted_at="2026-11-24T10:00:01.300+08:00",
+    )  # fmt: skip
+    verdict = {"probe_id": "p3", "vendor": "v", "vendor_message_ids": [], "msisdn": MSISDN_CMCC,
+               "profile": "notification", "dlr": "missing", "error": "interrupted",
+               "submitted_at": "2026-11-24T02:00:01.000+00:00"}  # fmt: skip
+    ok = compare([{**verdict, "verdict": "delivered"}], [truth_json(arrived)])
+    assert not ok.problems and ok.matched == 1
+    lost = compare([{**verdict, "verdict": "lost"}], [truth_json(arrived)])
+    assert [p for p in lost.problems if "arrived at the SIM but judged lost" in p]
+    # Accepted 3 s off, or already some other verdict's: no truth for it.
+    late = replace(arrived, accepted_at="2026-11-24T10:00:04.100+08:00")
+    far = compare([{**verdict, "verdict": "delivered"}], [truth_json(late)])
+    assert [p for p in far.problems if "no ground truth" in p]
+    named = {**verdict, "probe_id": "p4", "vendor_message_ids": ["m3"], "error": "",
+             "verdict": "delivered", "dlr": "consistent"}  # fmt: skip
+    taken = compare([named, {**verdict, "verdict": "delivered"}], [truth_json(arrived)])
+    assert [p for p in taken.problems if p.startswith("p3 ") and "no ground truth" in p]
