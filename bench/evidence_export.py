@@ -48,10 +48,10 @@ def _export(
     from collector.billing.terms import VendorTerms
     from collector.evidence.billing import billing_file
     from collector.evidence.bundle import write_bundle
+    from collector.evidence.pages import BundleReport
     from collector.evidence.records import export_records
     from collector.ledger import open_ledger
-    from collector.reports.build import build_report
-    from collector.reports.render import render
+    from collector.reports.figures import Thresholds
 
     ledger = open_ledger(url)
     owner: dict[str, str] = {}
@@ -63,13 +63,13 @@ def _export(
             vendor=vendor, since_ns=since_ns, until_ns=until_ns,
         )  # fmt: skip
 
+    # the pages and report.json's cells from one report, as the command
+    pages = BundleReport(vendor, "s", "u", "now", "b", Thresholds(), {})
+
     def extra_files(judged: Any) -> dict[str, bytes]:
-        report = build_report(judged, since="s", until="u", generated_at="now",
-                              software_version="b", filters={"vendor": vendor})  # fmt: skip
         billed = vendor_bills(ledger, vendor, owner)
         return {
-            "report.html": render(report, "html").encode(),
-            "report.md": render(report, "md").encode(),
+            **pages.pages(judged),
             "billing.json": billing_file(vendor, judged, VendorTerms(vendor), billed),
         }
 
@@ -78,7 +78,7 @@ def _export(
         written = write_bundle(
             sink, records(), signing_key=Ed25519PrivateKey.generate(), vendor=vendor,
             since="s", until="u", software_version="b", created_at="now",
-            extra_files=extra_files,
+            extra_files=extra_files, report_tables=pages.json_tables,
         )  # fmt: skip
         seconds = time.perf_counter() - t0
         size = sink.tell()

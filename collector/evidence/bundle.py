@@ -41,7 +41,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.evidence.recompute import judging_json
 from collector.judging import JudgingConfig
-from collector.reports.figures import JudgedProbe, Thresholds, aggregate
+from collector.reports.build import BREAKDOWNS
+from collector.reports.figures import Cell, JudgedProbe, Thresholds, aggregate
 
 FORMAT = "smsprobe-evidence/2"
 # Made before verdicts were re-judged by verify: no judging settings in the manifest.
@@ -135,23 +136,26 @@ def chain(records: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], s
 
 
 def report_for(
-    judged: Iterable[JudgedProbe], thresholds: Thresholds, prices: Mapping[str, float]
+    judged: Iterable[JudgedProbe],
+    thresholds: Thresholds,
+    prices: Mapping[str, float],
+    tables: Mapping[str, Sequence[Cell]] | None = None,
 ) -> dict[str, Any]:
-    probes = list(judged)
+    """report.json. `tables`: a report's "full" and "vendor" tables of these probes,
+    thresholds and prices (evidence/pages.py says when), taken as the cells instead of
+    aggregating them again."""
+    if tables is not None and BREAKDOWNS["full"] == GROUP_BY:
+        full, by_vendor = tables["full"], tables["vendor"]
+    else:
+        probes = list(judged)
+        full = aggregate(probes, group_by=GROUP_BY, thresholds=thresholds, price_per_part=prices)
+        by_vendor = aggregate(
+            probes, group_by=("vendor",), thresholds=thresholds, price_per_part=prices
+        )
     return {
         "group_by": list(GROUP_BY),
-        "cells": [
-            c.to_dict()
-            for c in aggregate(
-                probes, group_by=GROUP_BY, thresholds=thresholds, price_per_part=prices
-            )
-        ],
-        "by_vendor": [
-            c.to_dict()
-            for c in aggregate(
-                probes, group_by=("vendor",), thresholds=thresholds, price_per_part=prices
-            )
-        ],
+        "cells": [c.to_dict() for c in full],
+        "by_vendor": [c.to_dict() for c in by_vendor],
     }
 
 
@@ -176,6 +180,10 @@ class Written:
 
 
 Extras = Mapping[str, bytes] | Callable[[Sequence[JudgedProbe]], Mapping[str, bytes]]
+# (judged, thresholds, flat prices) -> report_for's `tables`, or None (evidence/pages.py)
+Tables = Callable[
+    [Sequence[JudgedProbe], Thresholds, Mapping[str, float]], Mapping[str, Sequence[Cell]] | None
+]
 
 
 def build_bundle(
@@ -216,13 +224,15 @@ def write_bundle(
     prices: Mapping[str, float] | None = None,
     extra_files: Extras | None = None,
     judging: Mapping[str, Any] | None = None,
+    report_tables: Tables | None = None,
 ) -> Written:
     """Write the bundle to `out` as the records come: each is chained, hashed and
     compressed into records.jsonl and dropped, so memory holds the judged probes (the
     figures need them all), never the records. Each record must carry a "judged" object
     (JudgedProbe); a record may come encoded already (Encoded). `extra_files`, or a
     function of the judged probes called after the last record. `judging`: the judge's
-    settings (recompute.judging_json); None: JudgingConfig()'s."""
+    settings (recompute.judging_json); None: JudgingConfig()'s. `report_tables`: report.json's
+    cells from a report built for the pages, where they are the same (evidence/pages.py)."""
     judged: list[JudgedProbe] = []
     records_sha = hashlib.sha256()
     prev = GENESIS
@@ -249,7 +259,8 @@ def write_bundle(
                     size = 0
             writer.put(b"".join(block))
         thresholds = thresholds or Thresholds()
-        report = report_for(judged, thresholds, prices or {})
+        tables = report_tables(judged, thresholds, prices or {}) if report_tables else None
+        report = report_for(judged, thresholds, prices or {}, tables)
         report_bytes = json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False).encode()
         extras = extra_files(judged) if callable(extra_files) else (extra_files or {})
         manifest = {

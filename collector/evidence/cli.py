@@ -32,6 +32,7 @@ from collector.certs import SIGNING_KEY
 from collector.evidence.billing import FILE as BILLING_FILE
 from collector.evidence.billing import billing_file
 from collector.evidence.bundle import Encoded, write_bundle
+from collector.evidence.pages import BundleReport
 from collector.evidence.recompute import judging_from_json, judging_json
 from collector.evidence.records import export_records
 from collector.evidence.signatures import key_files
@@ -40,11 +41,9 @@ from collector.judging import JudgingConfig
 from collector.ledger import LedgerError, open_ledger
 from collector.ledger.audit import AuditKind
 from collector.probes.config import parse_probes
-from collector.reports.build import build_report
 from collector.reports.config import iso
 from collector.reports.figures import JudgedProbe
 from collector.reports.options import Progress, load_settings, parse_period, software_version
-from collector.reports.render import render
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -192,26 +191,21 @@ def export_command(
             judging=judging_from_json(judging), progress=step,
         )  # fmt: skip
 
+    # The pages (report.html, .md) and report.json's cells from one aggregation where
+    # they are the same; money in the pages at each probe's own price, as the report's.
+    pages = BundleReport(
+        vendor, since_text, until_text, created, version, reports.thresholds,
+        billing.base_prices(), billing.part_price,
+    )  # fmt: skip
+
     def extra_files(judged: Sequence[JudgedProbe]) -> dict[str, bytes]:
         # The certificates of the agent keys that signed the quoted records, and the CA.
         keys = ledger.agent_keys(sorted(signers))
         # What imported invoices billed for these probes (billing.json), by the message ids
         # the records carried (not a second read of the probes with their raw exchanges)
         billed = vendor_bills(ledger, vendor, owner)
-        report = build_report(
-            judged,
-            since=since_text,
-            until=until_text,
-            generated_at=created,
-            software_version=version,
-            thresholds=reports.thresholds,
-            prices=billing.base_prices(),
-            price_of=billing.part_price,  # as the report and billing.json price
-            filters={"vendor": vendor},
-        )
         return {
-            "report.html": render(report, "html").encode(),
-            "report.md": render(report, "md").encode(),
+            **pages.pages(judged),
             BILLING_FILE: billing_file(
                 vendor, judged, billing.terms(vendor), billed, priced=vendor in billing.vendors
             ),
@@ -235,6 +229,7 @@ def export_command(
                 prices=billing.base_prices(),
                 extra_files=extra_files,
                 judging=judging,
+                report_tables=pages.json_tables,
             )
         digest = _sha256_of(tmp)
     except LedgerError as exc:

@@ -516,8 +516,8 @@ def _records(
     dlrs = ledger.dlrs_of(ids)
     revisions = ledger.revisions_of(ids)  # these probes' only, not the ledger's
     uuids = {u for v in verdicts.values() for u in v.verdict.arrival_uuids}
-    # by uuid: only this vendor's arrivals, not every SMS received around the period
-    sms: dict[str, StoredSms] = ledger.sms_of(sorted(uuids)) if uuids else {}
+    # by uuid: only this vendor's arrivals, with their signed records in the same read
+    sms, raw = ledger.sms_with_raw(sorted(uuids)) if uuids else ({}, {})
     health = _health_by_imei(ledger, probes, give_up_s)
     # Sorted by collector time once, so each probe takes its window by bisection.
     health_at = {
@@ -525,8 +525,9 @@ def _records(
         for imei, rows in health.items()
     }
     windows = {p.plan.probe_id: _window(p, health, health_at, give_up_s) for p in probes}
-    quoted = {*sms, *(h.uuid for rows in windows.values() for h in rows)}
-    raw = ledger.record_raw(sorted(quoted))
+    quoted = {h.uuid for rows in windows.values() for h in rows}
+    if quoted:
+        raw = {**raw, **ledger.record_raw(sorted(quoted))}
     judging = context.judging
     for probe, j in zip(probes, judged, strict=True):
         pid = probe.plan.probe_id

@@ -203,6 +203,12 @@ class Ledger(Protocol):
         are left out."""
         ...
 
+    def sms_with_raw(self, uuids: Sequence[str]) -> tuple[dict[str, StoredSms], dict[str, bytes]]:
+        """`sms_of` and `record_raw` of the same uuids in one read (the evidence export
+        quotes each arrival with its signed record): uuids without raw bytes (retention
+        purged them, or the agent did not send them) are absent from the second."""
+        ...
+
     def status_reports(
         self, *, since_ns: int = 0, until_ns: int | None = None, agent_id: str | None = None
     ) -> list[StoredStatusReport]: ...

@@ -1,0 +1,72 @@
+"""The report of an evidence bundle, built once: report.html and report.md (the SLA report
+of reports/build.py, every money figure at each probe's own price) and, from the same
+tables, report.json's cells when they are the same computation.
+
+report.json is what `evidence verify` recomputes (`bundle.report_for`: the full breakdown
+and the one by vendor, each vendor's part at its flat price stated in the manifest). The
+report's "full" and "vendor" tables are that very aggregation (`figures.aggregate` over
+the same probes, thresholds and group-by) with a price per probe; so where every probe's
+price equals its vendor's flat price they are report.json's cells and are not computed a
+second time. Where a vendor's price table prices carriers or profiles apart, report.json
+keeps its flat prices and is aggregated on its own (what verify recomputes stays as is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from collector.reports.build import Report, build_report
+from collector.reports.figures import Cell, JudgedProbe, Thresholds
+from collector.reports.render import render
+
+
+@dataclass
+class BundleReport:
+    """The period's report, built on first use from the judged probes of the bundle."""
+
+    vendor: str
+    since: str
+    until: str
+    generated_at: str
+    software_version: str
+    thresholds: Thresholds
+    prices: Mapping[str, float]  # flat, per vendor: the manifest's and report.json's
+    price_of: Callable[[JudgedProbe], float] | None = None  # per probe: the pages'
+    _built: Report | None = field(default=None, init=False, repr=False)
+
+    def report(self, judged: Sequence[JudgedProbe]) -> Report:
+        if self._built is None:
+            self._built = build_report(
+                judged,
+                since=self.since,
+                until=self.until,
+                generated_at=self.generated_at,
+                software_version=self.software_version,
+                thresholds=self.thresholds,
+                prices=self.prices,
+                price_of=self.price_of,
+                filters={"vendor": self.vendor},
+            )
+        return self._built
+
+    def pages(self, judged: Sequence[JudgedProbe]) -> dict[str, bytes]:
+        report = self.report(judged)
+        return {
+            "report.html": render(report, "html").encode(),
+            "report.md": render(report, "md").encode(),
+        }
+
+    def json_tables(
+        self, judged: Sequence[JudgedProbe], thresholds: Thresholds, prices: Mapping[str, float]
+    ) -> Mapping[str, Sequence[Cell]] | None:
+        """The report's "full" and "vendor" tables when they are report.json's cells for
+        these thresholds and flat prices (`bundle.report_for`); None when they are not."""
+        if thresholds != self.thresholds or dict(prices) != dict(self.prices):
+            return None
+        if self.price_of is not None:
+            flat, price_of = self.prices, self.price_of
+            if any(price_of(p) != flat.get(p.vendor, 0.0) for p in judged):
+                return None
+        tables = self.report(judged).tables
+        return {"full": tables["full"], "vendor": tables["vendor"]}

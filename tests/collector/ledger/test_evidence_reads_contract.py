@@ -1,0 +1,26 @@
+"""What the evidence export reads, on SQLite and a real PostgreSQL: the arrivals a verdict
+names with their signed records in one read (`Ledger.sms_with_raw`), equal to the two
+reads it replaces (`sms_of`, then `record_raw`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from collector.ledger import Ledger
+from tests.collector.ledger.builders import NOW, T0, record, registration, sms
+
+
+def test_sms_with_raw_equals_sms_of_and_record_raw(ledger: Ledger) -> None:
+    ledger.register_agent(registration(), at_ns=T0)
+    recs = [record(i + 1, sms(T0 + i, f"text {i}", parts=1 + i % 2)) for i in range(6)]
+    recs[3] = replace(recs[3], raw=b"")  # no signed record kept for this one
+    ledger.ingest_batch("agent-1", recs, [], at_ns=NOW)
+    wanted = [recs[1].uuid, recs[3].uuid, recs[4].uuid, "no-such-uuid", recs[1].uuid]
+
+    got, raw = ledger.sms_with_raw(wanted)
+
+    assert got == ledger.sms_of(wanted) and sorted(got) == sorted({*wanted} - {"no-such-uuid"})
+    assert raw == ledger.record_raw(sorted(got))
+    assert raw[recs[1].uuid] == recs[1].raw and raw[recs[4].uuid] == recs[4].raw
+    assert recs[3].uuid not in raw and len(got[recs[1].uuid].sms.parts) == 2
+    assert ledger.sms_with_raw([]) == ({}, {})
