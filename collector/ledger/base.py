@@ -49,7 +49,7 @@ from collector.ledger.probes import (
     Submission,
 )
 from collector.ledger.retention import Minimisation
-from collector.ledger.rollups import RollupCheck, RollupCount, RollupValue
+from collector.ledger.rollups import RollupCheck, RollupCount, RollupValue, ValueRun
 from collector.quarantine import Quarantined
 
 # ---------------------------------------------------------------- errors
@@ -337,6 +337,19 @@ class Ledger(Protocol):
         """Recompute the rollups from the raw rows and list every difference; `rebuild`
         replaces them with the recomputed rows instead (hours holding probes retention
         minimised are left alone: their rollups keep the SIMs the rows no longer show)."""
+        ...
+
+    def rollup_value_runs(
+        self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
+    ) -> list[ValueRun]:
+        """The same multisets as `rollup_values`, one run per value group and kind (values
+        ascending, with counts): from a compacted day's blobs (migration 0016), else from
+        the hourly rows."""
+        ...
+
+    def compact_rollups(self, *, before_ns: int | None = None, since_ns: int = 0) -> int:
+        """Pack the value rows of every closed day (ended 6 h before `before_ns`, default
+        now) not compacted yet, or written since, into blobs; returns the days packed."""
         ...
 
     def cursor(self, name: str) -> int:

@@ -10,9 +10,12 @@ keeps both in the transaction of every write that changes one of those fields
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 HOUR_NS = 3_600_000_000_000
+DAY_NS = 24 * HOUR_NS  # rollup_value_days compacts a UTC day of value rows (migration 0016)
 VALUE_KINDS = ("latency", "uncertainty", "vendor_delay", "carrier_delay")
 
 
@@ -65,6 +68,16 @@ class RollupValue:
                 self.submit_status)  # fmt: skip
 
 
+class ValueRun(NamedTuple):
+    """The values of one value group (RollupValue.group()) and kind: ascending, each with
+    how many probes have it (`Ledger.rollup_value_runs`)."""
+
+    group: tuple[object, ...]
+    kind: str
+    values: Sequence[float]
+    counts: Sequence[int]
+
+
 @dataclass(slots=True)
 class RollupCheck:
     """Rollups against a recomputation from the raw rows. `differences`: keys whose count
@@ -76,6 +89,8 @@ class RollupCheck:
     differences: list[tuple[str, tuple[object, ...], int, int]] = field(default_factory=list)
     minimised_hours: int = 0
     rebuilt: bool = False
+    value_blobs: int = 0  # day blobs compared with the value rows they hold (0016)
+    compacted_days: int = 0  # days compacted after a rebuild
 
     @property
     def consistent(self) -> bool:

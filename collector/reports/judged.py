@@ -16,7 +16,7 @@ from agent.common.numberplan import national
 from collector.correlation.model import Outcome
 from collector.ledger.base import Ledger
 from collector.ledger.probes import StoredProbe, StoredVerdict
-from collector.ledger.rollups import HOUR_NS, RollupCount, RollupValue
+from collector.ledger.rollups import HOUR_NS, RollupCount, ValueRun
 from collector.reports.figures import JudgedProbe, Tally, tally_of
 from collector.reports.lines import line_type
 
@@ -124,7 +124,7 @@ class RollupRead:
 
     raw: tuple[list[StoredProbe], dict[str, StoredVerdict], list[JudgedProbe]]
     groups: dict[tuple[object, ...], list[RollupCount]]
-    values: dict[tuple[object, ...], list[RollupValue]]
+    values: dict[tuple[object, ...], list[ValueRun]]
 
 
 def load_tallies(
@@ -154,15 +154,10 @@ def load_tallies(
 
 
 def _kinds(
-    rows: Sequence[RollupValue],
-) -> tuple[tuple[str, tuple[float, ...], tuple[int, ...]], ...]:
-    """A value group's rows as a tally carries them: per kind, the values and their counts."""
-    by_kind: dict[str, tuple[list[float], list[int]]] = {}
-    for v in rows:
-        values, counts = by_kind.setdefault(v.kind, ([], []))
-        values.append(v.value)
-        counts.append(v.n)
-    return tuple((kind, tuple(vs), tuple(ks)) for kind, (vs, ks) in by_kind.items())
+    runs: Sequence[ValueRun],
+) -> tuple[tuple[str, Sequence[float], Sequence[int]], ...]:
+    """A value group's runs as a tally carries them: per kind, the values and their counts."""
+    return tuple((run.kind, run.values, run.counts) for run in runs)
 
 
 def _read_rollups(
@@ -189,10 +184,10 @@ def _read_rollups(
             for r in rows
         )
     }
-    values: dict[tuple[object, ...], list[RollupValue]] = defaultdict(list)
-    for v in ledger.rollup_values(since_ns=first, until_ns=last, vendor=vendor):
-        if v.hour_ns not in raw:
-            values[v.group()].append(v)
+    values: dict[tuple[object, ...], list[ValueRun]] = defaultdict(list)
+    for run in ledger.rollup_value_runs(since_ns=first, until_ns=last, vendor=vendor):
+        if run.group[0] not in raw:
+            values[run.group].append(run)
     stored: list[StoredProbe] = []
     verdicts: dict[str, StoredVerdict] = {}
     judged: list[JudgedProbe] = []
@@ -247,13 +242,16 @@ def _group(r: RollupCount) -> tuple[object, ...]:
             r.band, r.msisdn, r.burst, r.submit_status)  # fmt: skip
 
 
-def _expand(rows: list[RollupCount], values: list[RollupValue]) -> Iterator[JudgedProbe]:
+def _expand(rows: list[RollupCount], runs: list[ValueRun]) -> Iterator[JudgedProbe]:
     """The probes of one group of rollup rows (same probe fields), each measured value
     given to a probe that can carry it: a latency to an arrived one, the rest to a judged
     one. Figures group probes by these fields only, so each figure sees the exact multiset
     of the raw rows' values."""
-    pools = {kind: [v.value for v in values if v.kind == kind for _ in range(v.n)]
-             for kind in ("latency", "uncertainty", "vendor_delay", "carrier_delay")}  # fmt: skip
+    pools: dict[str, list[float]] = {k: [] for k in ("latency", "uncertainty", "vendor_delay",
+                                                     "carrier_delay")}  # fmt: skip
+    for run in runs:
+        pools[run.kind] += [v for v, n in zip(run.values, run.counts, strict=True)
+                            for _ in range(n)]  # fmt: skip
     sim, line = _sim_line(rows[0].msisdn, rows[0].carrier, rows[0].mvno)
     for r in rows:
         template = _template(r, sim, line)

@@ -21,8 +21,8 @@ from typing import Any
 from collector.correlation.model import Outcome, Verdict
 from collector.ledger.migrations import Dialect
 from collector.ledger.rollups import HOUR_NS, RollupCheck, RollupCount, RollupValue
-from collector.ledger.sql.core import SqlCore
 from collector.ledger.sql.query import Row, Tx, Where, chunks
+from collector.ledger.sql.rollup_days import RollupDaySql
 
 Key = tuple[Any, ...]
 
@@ -117,7 +117,7 @@ def _measured(v: Verdict | None) -> list[tuple[str, float]]:
     return [(kind, value) for kind, value in pairs if value is not None]
 
 
-class RollupSql(SqlCore):
+class RollupSql(RollupDaySql):
     # ------------------------------------------------------------ maintenance
     def _rollup_capture(self, tx: Tx, probe_ids: Sequence[str]) -> tuple[Counter[Key], ...]:
         """The rollup contribution of these probes as they are now (lock them first where
@@ -185,6 +185,8 @@ class RollupSql(SqlCore):
             f" DO UPDATE SET n = {table}.n + excluded.n",
             [(*k, d) for k, d in sorted(delta.items())],  # one lock order,
         )
+        if table == "rollup_values":  # the days' compacted blobs no longer hold them
+            self._rollup_days_touched(tx, {k[0] for k in delta})
         gone = [k for k, d in delta.items() if d < 0]
         if gone:
             match = " AND ".join(f"{c} = ?" for c in cols)
@@ -232,6 +234,10 @@ class RollupSql(SqlCore):
         while start <= max(bounds):
             self._check_window(start, start + step_ns, rebuild, out)
             start += step_ns
+        if rebuild:
+            out.compacted_days = self.compact_rollups()
+        else:
+            out.value_blobs = self._check_days(out.differences)
         return out
 
     def _check_window(self, lo: int, hi: int, rebuild: bool, out: RollupCheck) -> None:
@@ -240,6 +246,8 @@ class RollupSql(SqlCore):
                 # Writers of deltas wait until the window is rebuilt (their upserts take
                 # ROW EXCLUSIVE, which this conflicts with), so none is lost or doubled.
                 tx.run("LOCK TABLE rollup_counts, rollup_values IN SHARE ROW EXCLUSIVE MODE")
+            if rebuild:
+                self._rollup_days_dropped(tx, lo, hi)
             masked_sql = (
                 f"SELECT DISTINCT planned_at_ns / {HOUR_NS} * {HOUR_NS} AS h FROM probes"
                 " WHERE planned_at_ns >= ? AND planned_at_ns < ? AND minimised <> ''"

@@ -1,0 +1,242 @@
+"""The value multisets of the hourly rollups compacted per UTC day (migration 0016): one
+row per day, value key without its hours, and kind, holding the day's rollup_values rows
+of that key as packed arrays (`pack_runs`/`unpack_runs`), read with `array.frombytes`
+instead of a row per value.
+
+Exactly consistent: a day listed in rollup_compacted_days has a blob for every key of its
+value rows and nothing else; every write that changes a day's value rows deletes that
+day's blobs and listing in its own transaction (`_rollup_days_touched`, called by the
+delta upserts); `compact_rollups` writes them back for closed days, the value rows read
+under a SHARE lock on PostgreSQL (writers of deltas wait until it commits, so none slips
+between the read and the blobs). Reads (`rollup_value_runs`) use a listed day's blobs and
+the hourly rows of every other day; `check_rollups` compares blobs with the rows.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from collector.ledger.migrations import Dialect
+from collector.ledger.rollups import DAY_NS, HOUR_NS, ValueRun
+from collector.ledger.sql.core import SqlCore
+from collector.ledger.sql.query import Tx, Where, chunks
+
+# The blob key: rollup_values' key without hour_ns and sent_hour_ns (and the value).
+BLOB_KEY = ("vendor", "carrier", "mvno", "region", "profile", "band", "msisdn", "burst",
+            "submit_status", "kind")  # fmt: skip
+_ROWS = ", ".join([*BLOB_KEY, "hour_ns", "sent_hour_ns", "value", "n"])
+_DAY = f"hour_ns / {DAY_NS} * {DAY_NS}"
+COMPACT_AFTER_NS = 6 * HOUR_NS  # a day is compacted this long after it ended
+_LITTLE = sys.byteorder == "little"
+
+Segment = tuple[int, int, Sequence[float], Sequence[int]]  # hour, sent hour, values, counts
+
+
+def _bytes(a: array[Any]) -> bytes:
+    if not _LITTLE:
+        a = array(a.typecode, a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def _array(code: str, data: bytes) -> array[Any]:
+    a = array(code)
+    a.frombytes(data)
+    if not _LITTLE:
+        a.byteswap()
+    return a
+
+
+def pack_runs(segments: Iterable[Segment]) -> tuple[bytes, bytes, bytes]:
+    """(hour, sent hour, ascending values, counts) segments as the three blobs."""
+    heads, values, counts = array("q"), array("d"), array("q")
+    for hour, sent, vs, ks in segments:
+        values.extend(vs)
+        counts.extend(ks)
+        heads.extend((hour, sent, len(values)))
+    return _bytes(heads), _bytes(values), _bytes(counts)
+
+
+def unpack_runs(heads: bytes, values: bytes, counts: bytes) -> Iterator[Segment]:
+    h, v, k = _array("q", bytes(heads)), _array("d", bytes(values)), _array("q", bytes(counts))
+    start = 0
+    for i in range(0, len(h), 3):
+        end = h[i + 2]
+        yield h[i], h[i + 1], v[start:end], k[start:end]
+        start = end
+
+
+def _runs(rows: Iterable[Any]) -> Iterator[tuple[tuple[Any, ...], list[Segment]]]:
+    """Value rows ordered by BLOB_KEY, hour, sent hour, value as (blob key, segments)."""
+    key: tuple[Any, ...] | None = None
+    segments: list[Segment] = []
+    at: tuple[int, int] | None = None
+    for r in rows:
+        k = tuple(r[c] for c in BLOB_KEY)
+        hours = (int(r["hour_ns"]), int(r["sent_hour_ns"]))
+        if k != key:
+            if key is not None:
+                yield key, segments
+            key, segments, at = k, [], None
+        if hours != at:
+            segments.append((*hours, [], []))
+            at = hours
+        segments[-1][2].append(float(r["value"]))  # type: ignore[attr-defined]
+        segments[-1][3].append(int(r["n"]))  # type: ignore[attr-defined]
+    if key is not None:
+        yield key, segments
+
+
+def _value_run(key: tuple[Any, ...], seg: Segment) -> ValueRun:
+    vendor, carrier, mvno, region, profile, band, msisdn, burst, status, kind = key
+    group = (seg[0], seg[1], vendor, carrier, mvno, region, profile, band, msisdn,
+             bool(burst), status)  # fmt: skip
+    return ValueRun(group, kind, seg[2], seg[3])
+
+
+class RollupDaySql(SqlCore):
+    def _rollup_days_touched(self, tx: Tx, hours: Iterable[int]) -> None:
+        """Value rows of these hours changed: their days' blobs no longer hold them."""
+        days = sorted({h // DAY_NS * DAY_NS for h in hours})
+        for chunk in chunks(days):
+            where = Where().among("day_ns", chunk)
+            tx.run(f"DELETE FROM rollup_compacted_days{where}", where.params)
+            tx.run(f"DELETE FROM rollup_value_days{where}", where.params)
+
+    def _rollup_days_dropped(self, tx: Tx, lo: int, hi: int) -> None:
+        """The value rows of planned hours [lo, hi) are being replaced (rebuild)."""
+        first = lo // DAY_NS * DAY_NS
+        for table in ("rollup_compacted_days", "rollup_value_days"):
+            tx.run(f"DELETE FROM {table} WHERE day_ns >= ? AND day_ns < ?", (first, hi))
+
+    # ------------------------------------------------------------ compaction
+    def compact_rollups(self, *, before_ns: int | None = None, since_ns: int = 0) -> int:
+        """Compact every day from `since_ns` that ended COMPACT_AFTER_NS before
+        `before_ns` (default: now) and is not compacted (never, or written since): one
+        transaction a day. Returns the days compacted."""
+        until = (self._clock() if before_ns is None else before_ns) - COMPACT_AFTER_NS
+        with self._transaction(write=False) as tx:
+            span = tx.all("SELECT MIN(hour_ns) AS lo, MAX(hour_ns) AS hi FROM rollup_values"
+                          " WHERE hour_ns >= ?", (since_ns,))  # fmt: skip
+            done = {int(r["day_ns"]) for r in tx.all(
+                "SELECT day_ns FROM rollup_compacted_days WHERE day_ns >= ?",
+                (since_ns // DAY_NS * DAY_NS,))}  # fmt: skip
+        if span[0]["lo"] is None:
+            return 0
+        lo, hi = int(span[0]["lo"]), int(span[0]["hi"])
+        days = [d for d in range(lo // DAY_NS * DAY_NS, hi + 1, DAY_NS)
+                if d + DAY_NS <= until and d not in done]  # fmt: skip
+        for day in days:
+            self._compact_day(day)
+        return len(days)
+
+    def _compact_day(self, day: int) -> None:
+        with self._transaction() as tx:
+            if self.dialect is Dialect.POSTGRESQL:
+                # Delta writers (ROW EXCLUSIVE) wait until this commits, and this waits for
+                # those already writing: no delta between the read below and the blobs.
+                tx.run("LOCK TABLE rollup_values IN SHARE MODE")
+            for table in ("rollup_compacted_days", "rollup_value_days"):
+                tx.run(f"DELETE FROM {table} WHERE day_ns = ?", (day,))
+            rows = tx.all(
+                f"SELECT {_ROWS} FROM rollup_values WHERE hour_ns >= ? AND hour_ns < ?"
+                f" ORDER BY {', '.join(BLOB_KEY)}, hour_ns, sent_hour_ns, value",
+                (day, day + DAY_NS),
+            )
+            blobs = [(day, *key, *pack_runs(segs)) for key, segs in _runs(rows)]
+            cols = ", ".join(["day_ns", *BLOB_KEY, "segments", "vals", "counts"])
+            marks = ", ".join("?" * (len(BLOB_KEY) + 4))
+            if blobs:
+                tx.many(f"INSERT INTO rollup_value_days ({cols}) VALUES ({marks})", blobs)
+            tx.run("INSERT INTO rollup_compacted_days (day_ns, compacted_at_ns) VALUES (?, ?)",
+                   (day, self._clock()))  # fmt: skip
+
+    # ------------------------------------------------------------ reading
+    def rollup_value_runs(
+        self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
+    ) -> list[ValueRun]:
+        """The value multisets of the planned hours in [since_ns, until_ns), one run per
+        value group (RollupValue.group()) and kind, values ascending with their counts:
+        from the blobs of compacted days, the hourly rows of the others."""
+        until = until_ns if until_ns is not None else 2**62
+        out: list[ValueRun] = []
+        with self._transaction(write=False) as tx:
+            first = since_ns // DAY_NS * DAY_NS
+            done = sorted(int(r["day_ns"]) for r in tx.all(
+                "SELECT day_ns FROM rollup_compacted_days WHERE day_ns >= ? AND day_ns < ?",
+                (first, until)))  # fmt: skip
+            if done:
+                where = Where().add("day_ns >= ?", first).add("day_ns < ?", until)
+                where.maybe("vendor = ?", vendor).among("day_ns", done)
+                for r in tx.all(
+                    f"SELECT {', '.join(BLOB_KEY)}, segments, vals, counts"
+                    f" FROM rollup_value_days{where}",
+                    where.params,
+                ):
+                    key = tuple(r[c] for c in BLOB_KEY)
+                    for seg in unpack_runs(r["segments"], r["vals"], r["counts"]):
+                        if since_ns <= seg[0] < until:
+                            out.append(_value_run(key, seg))
+            # the hours of the days not compacted, in ranges between compacted days
+            ranges: list[tuple[int, int]] = []
+            start = since_ns
+            for day in done:
+                if start < day:
+                    ranges.append((start, day))
+                start = max(start, day + DAY_NS)
+            if start < until:
+                ranges.append((start, until))
+            for lo, hi in ranges:
+                where = Where().add("hour_ns >= ?", lo).add("hour_ns < ?", hi)
+                where.maybe("vendor = ?", vendor)
+                rows = tx.all(
+                    f"SELECT {_ROWS} FROM rollup_values{where}"
+                    f" ORDER BY {', '.join(BLOB_KEY)}, hour_ns, sent_hour_ns, value",
+                    where.params,
+                )
+                for key, segs in _runs(rows):
+                    out += [_value_run(key, seg) for seg in segs]
+        return out
+
+    # ------------------------------------------------------------ check
+    def _check_days(self, out_differences: list[tuple[str, tuple[object, ...], int, int]]) -> int:
+        """Compare every blob with the hourly rows it holds, a day at a time; a listed day
+        must hold every key of its rows. Returns the blobs checked."""
+        with self._transaction(write=False) as tx:
+            days = sorted({int(r["day_ns"]) for r in tx.all(
+                "SELECT day_ns FROM rollup_compacted_days UNION"
+                " SELECT DISTINCT day_ns FROM rollup_value_days")})  # fmt: skip
+        blobs = 0
+        for day in days:
+            with self._transaction(write=False) as tx:
+                listed = bool(
+                    tx.all("SELECT day_ns FROM rollup_compacted_days WHERE day_ns = ?", (day,))
+                )
+                have: Counter[tuple[object, ...]] = Counter()
+                for r in tx.all(
+                    f"SELECT {', '.join(BLOB_KEY)}, segments, vals, counts"
+                    " FROM rollup_value_days WHERE day_ns = ?",
+                    (day,),
+                ):
+                    blobs += 1
+                    key = tuple(r[c] for c in BLOB_KEY)
+                    for hour, sent, vs, ks in unpack_runs(r["segments"], r["vals"], r["counts"]):
+                        for v, n in zip(vs, ks, strict=True):
+                            have[(day, *key, hour, sent, v)] += n
+                want: Counter[tuple[object, ...]] = Counter()
+                if listed:
+                    for r in tx.all(
+                        f"SELECT {_ROWS} FROM rollup_values WHERE hour_ns >= ? AND hour_ns < ?",
+                        (day, day + DAY_NS),
+                    ):
+                        key = tuple(r[c] for c in BLOB_KEY)
+                        want[(day, *key, int(r["hour_ns"]), int(r["sent_hour_ns"]),
+                              float(r["value"]))] += int(r["n"])  # fmt: skip
+            for diff in sorted(set(have) | set(want), key=repr):
+                if have[diff] != want[diff]:
+                    out_differences.append(("rollup_value_days", diff, have[diff], want[diff]))
+        return blobs
