@@ -8,6 +8,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
+from fractions import Fraction
 from statistics import NormalDist
 
 Z95 = 1.959963984540054  # two-sided 95 %
@@ -84,8 +85,16 @@ class Ordered:
         grouping of the values."""
         if not self.ends:
             return None
-        each = itertools.chain.from_iterable(itertools.repeat(v, n) for v, n in self.pairs())
-        return math.fsum(each) / len(self)
+        n = len(self)
+        if len(self.values) * 4 <= n:  # repeats (a fixed uncertainty): each value × count
+            counts: dict[float, int] = {}
+            for v, k in self.pairs():
+                counts[v] = counts.get(v, 0) + k
+            if len(counts) * 4 <= n and all(map(math.isfinite, counts)):
+                # the exact sum rounded once, as fsum rounds it (both correctly rounded)
+                return float(sum((Fraction(v) * k for v, k in counts.items()), Fraction(0))) / n
+        each = itertools.chain.from_iterable(itertools.repeat(v, k) for v, k in self.pairs())
+        return math.fsum(each) / n
 
 
 def _ordered(values: Sequence[float] | Ordered) -> Ordered:

@@ -15,10 +15,11 @@ from collector.reports.figures import (
     Tally,
     Thresholds,
     aggregate,
+    merge_times,
     tallies_of,
 )
 from collector.reports.sims import SimOutlier, sim_outliers
-from collector.stats import wilson_interval
+from collector.stats import Ordered, wilson_interval
 
 BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "vendor": ("vendor",),
@@ -246,13 +247,16 @@ def build_report(
             excluded[p.vendor] += t.n
         else:
             all_probes.append(Tally(p, t.n, t.values) if p is not t.probe else t)
+    # The breakdowns read no send time (the calendar is labelled above): counted tallies
+    # alike but for it are one, so their cost follows the distinct keys, not the hours.
+    merged = merge_times(all_probes)
+    memo: dict[tuple[int, ...], Ordered] = {}
     tables = {}
     for name, dims in BREAKDOWNS.items():
         if progress:
             progress(f"figures by {name.replace('_', ' × ')}")
-        tables[name] = aggregate(
-            all_probes, group_by=dims, thresholds=thresholds, price_per_part=price_of or prices
-        )
+        tables[name] = aggregate(merged, group_by=dims, thresholds=thresholds,
+                                 price_per_part=price_of or prices, memo=memo)  # fmt: skip
     if progress:
         progress("time series")
     buckets: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
@@ -269,7 +273,7 @@ def build_report(
         slot = buckets[t.probe.vendor][t.probe.submitted_at_ns // step * step]
         slot[0] += t.n
         slot[1] += t.n * (t.probe.outcome != "lost")
-    for t in all_probes:
+    for t in merged:
         for kind, vs, ks in t.values:
             if kind == "latency":
                 latencies[t.probe.vendor] += [
@@ -303,7 +307,7 @@ def build_report(
         periods=list(periods),
         bursts=[dict(b) for b in bursts],
         quiet_hours={v: dict(by) for v, by in (quiet_hours or {}).items()},
-        sim_outliers=sim_outliers(all_probes, alpha=thresholds.alpha),
+        sim_outliers=sim_outliers(merged, alpha=thresholds.alpha),
         content_changes={v: dict(c) for v, c in (content_changes or {}).items()},
         timezone=timezone,
         channels=dict(channels or {}),

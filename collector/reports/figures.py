@@ -27,6 +27,7 @@ Definitions:
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -181,7 +182,7 @@ class Tally:
 
     probe: JudgedProbe
     n: int = 1
-    values: tuple[tuple[str, tuple[float, ...], tuple[int, ...]], ...] = ()
+    values: tuple[tuple[str, Sequence[float], Sequence[int]], ...] = ()
 
 
 def tally_of(p: JudgedProbe) -> Tally:
@@ -192,6 +193,58 @@ def tally_of(p: JudgedProbe) -> Tally:
         (k, (v,), (1,)) for k, v in zip(VALUE_KINDS, found, strict=True) if v is not None
     )
     return Tally(p, 1, values)
+
+
+_TIMELESS = operator.attrgetter(*(f for f in JudgedProbe.__dataclass_fields__
+                                  if f != "submitted_at_ns"))  # fmt: skip
+
+
+def merge_times(tallies: Iterable[Tally]) -> list[Tally]:
+    """The tallies without a probe id (counted, e.g. an hour of rollups) that differ only
+    in their send time, as one each (values pooled, each kind's values ascending): what
+    every breakdown sees of them is the same, and their cost then follows the distinct
+    keys, not the hours. Tallies of probes with an id are kept as they are (reports list
+    them by id). The send time of a merged tally is its first one's: the rate series and
+    the calendar, which read it, are taken before."""
+    out: list[Tally] = []
+    merged: dict[tuple[object, ...], tuple[JudgedProbe, list[int], dict[str, list[Any]]]] = {}
+    for t in tallies:
+        p = t.probe
+        if p.probe_id:
+            out.append(t)
+            continue
+        key = _TIMELESS(p)
+        slot = merged.get(key)
+        if slot is None:
+            slot = merged[key] = (p, [0], {})
+        slot[1][0] += t.n
+        for kind, vs, ks in t.values:
+            slot[2].setdefault(kind, []).append((vs, ks))
+    for p, n, chunks in merged.values():
+        out.append(
+            Tally(p, n[0], tuple((kind, *_ascending(parts)) for kind, parts in chunks.items()))
+        )
+    return out
+
+
+def _ascending(
+    chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
+) -> tuple[list[float], list[int]]:
+    """Chunks of (values, counts) as one list of values ascending with their counts."""
+    values = [v for vs, _ in chunks for v in vs]
+    counts = [k for _, ks in chunks for k in ks]
+    if len(counts) == sum(counts):
+        return sorted(values), counts
+    order = sorted(range(len(values)), key=values.__getitem__)
+    out_values: list[float] = []
+    out_counts: list[int] = []
+    for i in order:  # repeats as one value with their count (e.g. a fixed uncertainty)
+        if out_values and out_values[-1] == values[i]:
+            out_counts[-1] += counts[i]
+        else:
+            out_values.append(values[i])
+            out_counts.append(counts[i])
+    return out_values, out_counts
 
 
 def tallies_of(items: Iterable[JudgedProbe | Tally]) -> Iterator[Tally]:
@@ -209,16 +262,34 @@ def exact_sum(pairs: Iterable[tuple[float, int]]) -> float:
     return float(sum((Fraction(v) * n for v, n in counts.items()), Fraction(0)))
 
 
+def _pool(
+    chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
+    memo: dict[tuple[int, ...], Ordered] | None,
+) -> Ordered:
+    """The multiset of these (values, counts) chunks; `memo`: by the chunks' identity, for
+    breakdowns whose cells pool the same tallies (e.g. vendor and vendor × band when each
+    vendor has one band). Chunks of ascending values sort as runs (merge_times)."""
+    key = tuple(id(vs) for vs, _ in chunks)
+    if memo is not None and key in memo:
+        return memo[key]
+    ordered = Ordered.of_counts([v for vs, _ in chunks for v in vs],
+                                [k for _, ks in chunks for k in ks])  # fmt: skip
+    if memo is not None:
+        memo[key] = ordered
+    return ordered
+
+
 def _cell(
     key: dict[str, str],
     tallies: Sequence[Tally],
     thresholds: Thresholds,
     price: Callable[[JudgedProbe], float],
+    memo: dict[tuple[int, ...], Ordered] | None = None,
 ) -> Cell:
     count: dict[str, int] = defaultdict(int)
     dlr: dict[str, int] = dict.fromkeys(DLR_CLASSES, 0)
     content: dict[str, int] = dict.fromkeys(CONTENT_CLASSES, 0)
-    pooled: dict[str, tuple[list[float], list[int]]] = {k: ([], []) for k in VALUE_KINDS}
+    pooled: dict[str, list[tuple[Sequence[float], Sequence[int]]]] = {k: [] for k in VALUE_KINDS}
     sent = accepted = claimed = parts_missing = duplicates = 0
     billed_parts = verified_parts = 0
     billed_money: list[tuple[float, int]] = []
@@ -255,11 +326,9 @@ def _cell(
                 inflated_parts += n * (p.vendor_billed_parts - p.parts)
                 inflated_ids += [p.probe_id] * n
         for kind, vs, ks in t.values:
-            values, counts = pooled[kind]
-            values += vs
-            counts += ks
-    latencies = Ordered.of_counts(*pooled["latency"])
-    uncertainties = Ordered.of_counts(*pooled["uncertainty"])
+            pooled[kind].append((vs, ks))
+    latencies = _pool(pooled["latency"], memo)
+    uncertainties = _pool(pooled["uncertainty"], memo)
     arrived = count["delivered"] + count["late"]
     judged = arrived + count["lost"]
     rate = arrived / judged if judged else None
@@ -316,8 +385,8 @@ def _cell(
         latency_p99_ci_s=quantile_ci(latencies, 99),
         latency_p95_s=_round(p95, 3),
         latency_uncertainty_s=_round(uncertainties.exact_mean(), 3),
-        vendor_delay_p50_s=_round(percentile(Ordered.of_counts(*pooled["vendor_delay"]), 50), 3),
-        carrier_delay_p50_s=_round(percentile(Ordered.of_counts(*pooled["carrier_delay"]), 50), 3),
+        vendor_delay_p50_s=_round(percentile(_pool(pooled["vendor_delay"], memo), 50), 3),
+        carrier_delay_p50_s=_round(percentile(_pool(pooled["carrier_delay"], memo), 50), 3),
         dlr=dlr,
         dlr_rates={k: round(v, 6) for k, v in dlr_rates.items()},
         content=content,
@@ -349,9 +418,12 @@ def aggregate(
     group_by: Sequence[str] = DIMENSIONS,
     thresholds: Thresholds = Thresholds(),
     price_per_part: Mapping[str, float] | Callable[[JudgedProbe], float] | None = None,
+    memo: dict[tuple[int, ...], Ordered] | None = None,
 ) -> list[Cell]:
     """One cell per combination of `group_by` values present, sorted by key; probes one
-    by one or counted (`Tally`), the same figures either way. Money is priced per probe:
+    by one or counted (`Tally`), the same figures either way; `memo`: shared by calls over
+    the same tallies (the value chunks must stay alive), cells pooling the same chunks
+    order them once. Money is priced per probe:
     `price_per_part` is the price of a probe's part (the report passes billing's
     BillingConfig.part_price), or a flat price per vendor."""
     unknown = set(group_by) - set(DIMENSIONS) - set(EXTRA_DIMENSIONS)
@@ -366,6 +438,6 @@ def aggregate(
         flat = price_per_part or {}
         price = lambda p: flat.get(p.vendor, 0.0)  # noqa: E731
     return [
-        _cell(dict(zip(group_by, values, strict=True)), groups[values], thresholds, price)
+        _cell(dict(zip(group_by, values, strict=True)), groups[values], thresholds, price, memo)
         for values in sorted(groups)
     ]
