@@ -36,7 +36,9 @@ log = structlog.get_logger("smsprobe.canaries")
 DEFAULT_TEXT = "smsprobe canary {token}"
 CANARY_FAILED = "canary_failed"
 # The agent fills {token} with 14 lowercase letters (agent/canary.py).
-_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9])[a-z]{14}(?![A-Za-z0-9])")
+TOKEN_LENGTH = 14
+_TOKEN_RE = re.compile(rf"(?<![A-Za-z0-9])[a-z]{{{TOKEN_LENGTH}}}(?![A-Za-z0-9])")
+_LETTERS = re.compile(rf"[a-z]{{{TOKEN_LENGTH}}}")
 
 
 # ------------------------------------------------------------------ planning (pure)
@@ -165,6 +167,27 @@ def _carries(sent: SentCanary, token: str, received: ReceivedText) -> bool:
     return received.text.strip() == sent.text.strip()
 
 
+def _matcher(sent: Iterable[SentCanary]) -> Callable[[str], bool]:
+    """Whether a received text carries the token or is the text of any of these canaries
+    (`_carries` for one of them): a token is a run of TOKEN_LENGTH letters, so a text
+    carries one when one of its folded substrings of that length is among them."""
+    tokens = {t for t in (canary_token(c.text) for c in sent) if t}
+    texts = {c.text.strip() for c in sent if not canary_token(c.text)}
+
+    def could_match(text: str) -> bool:
+        if texts and text.strip() in texts:
+            return True
+        if not tokens:
+            return False
+        folded = text.casefold()
+        if not _LETTERS.search(folded):  # no run of TOKEN_LENGTH letters: no token in it
+            return False
+        return any(folded[i : i + TOKEN_LENGTH] in tokens
+                   for i in range(len(folded) - TOKEN_LENGTH + 1))  # fmt: skip
+
+    return could_match
+
+
 def _covered(spans: Sequence[UnhealthySpan], at_ns: int) -> bool:
     return any(s.start_ns <= at_ns < s.end_ns for s in spans)
 
@@ -273,11 +296,16 @@ def canary_outcomes(
         for s in stored
     ]
     targets = {c.to_msisdn for c in sent}
+    # Arrivals can only follow their send (60 s of slack for clock offsets). Only texts to
+    # the targets, and of those only texts some canary could match (`_carries`): not the
+    # parts and bytes of every SMS received since (the probes' arrivals are most of them).
+    could_match = _matcher(sent)
     received = [
-        ReceivedText(r.msisdn, r.sms.text, r.received_at_ns + _offset_ns(r.clock), r.uuid)
-        # Arrivals can only follow their send (60 s of slack for clock offsets).
-        for r in ledger.received_sms(since_ns=min(s.sent_at_ns for s in stored) - 60 * NS)
-        if r.msisdn in targets
+        ReceivedText(r.msisdn, r.text, r.received_at_ns, r.uuid)
+        for r in ledger.received_texts(
+            since_ns=min(s.sent_at_ns for s in stored) - 60 * NS, msisdns=sorted(targets)
+        )
+        if could_match(r.text)
     ]
     start = min(c.sent_at_ns for c in sent)
     senders: dict[str, list[UnhealthySpan]] = {}

@@ -28,6 +28,7 @@ from collector.ledger.model import (
     GapSpan,
     LedgerEvent,
     QuarantineEntry,
+    ReceivedTextRow,
     RegistrationOutcome,
     StoredHealth,
     StoredSms,
@@ -207,6 +208,12 @@ class Ledger(Protocol):
         """`sms_of` and `record_raw` of the same uuids in one read (the evidence export
         quotes each arrival with its signed record): uuids without raw bytes (retention
         purged them, or the agent did not send them) are absent from the second."""
+        ...
+
+    def received_texts(self, *, since_ns: int, msisdns: Sequence[str]) -> list[ReceivedTextRow]:
+        """The texts of the SMS received on these MSISDNs from since_ns (agent clock) on,
+        with their collector-clock time, per MSISDN oldest first: what canary judging
+        matches, without the parts and bytes `received_sms` carries."""
         ...
 
     def status_reports(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from agent.wire.records import (
     ClockEstimate,
@@ -202,6 +203,15 @@ class StoredSms:
     @property
     def scts_ns(self) -> int:
         return next((p.scts_ns for p in self.sms.parts if p.scts_ns), 0)
+
+
+class ReceivedTextRow(NamedTuple):
+    """An SMS as canary judging reads it: no parts, no bytes (Ledger.received_texts)."""
+
+    uuid: str
+    msisdn: str
+    text: str
+    received_at_ns: int  # collector clock: the first part's agent time + the clock offset
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from collector.ledger.model import (
     GapSpan,
     LedgerEvent,
     QuarantineEntry,
+    ReceivedTextRow,
     StoredHealth,
     StoredSms,
     StoredStatusReport,
@@ -115,6 +116,28 @@ class RecordSql(SqlCore):
                     raw.update(
                         (str(r["uuid"]), bytes(r["raw"])) for r in rows if r["raw"] is not None
                     )
+        return out
+
+    def received_texts(self, *, since_ns: int, msisdns: Sequence[str]) -> list[ReceivedTextRow]:
+        out: list[ReceivedTextRow] = []
+        with self._transaction(write=False) as tx:
+            for chunk in chunks(sorted(set(msisdns))):
+                part = Where().add("s.received_at_ns >= ?", since_ns).among("s.msisdn", chunk)
+                rows = tx.all(
+                    "SELECT r.uuid, s.msisdn, s.text, s.received_at_ns, r.clock_offset_ms"
+                    f" FROM sms s JOIN records r ON r.id = s.record_id{part}"
+                    " ORDER BY s.received_at_ns, r.id",
+                    part.params,
+                )
+                out += [
+                    ReceivedTextRow(
+                        r["uuid"],
+                        r["msisdn"],
+                        r["text"],
+                        int(r["received_at_ns"]) + round(float(r["clock_offset_ms"] or 0.0) * 1e6),
+                    )
+                    for r in rows
+                ]
         return out
 
     def status_reports(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from agent.common.units import NS
 from collector.ledger import Ledger
 from tests.collector.ledger.builders import NOW, T0, record, registration, sms
 
@@ -24,3 +25,22 @@ def test_sms_with_raw_equals_sms_of_and_record_raw(ledger: Ledger) -> None:
     assert raw[recs[1].uuid] == recs[1].raw and raw[recs[4].uuid] == recs[4].raw
     assert recs[3].uuid not in raw and len(got[recs[1].uuid].sms.parts) == 2
     assert ledger.sms_with_raw([]) == ({}, {})
+
+
+def test_received_texts_are_received_sms_without_parts(ledger: Ledger) -> None:
+    """What canary judging reads of every SMS since the oldest canary: the texts to the
+    targets on the collector clock, per MSISDN in the order received_sms gives them."""
+    ledger.register_agent(registration(), at_ns=T0)
+    recs = [record(i + 1, sms(T0 + (7 - i) * NS, f"text {i}", parts=1 + i % 2)) for i in range(8)]
+    ledger.ingest_batch("agent-1", recs, [], at_ns=NOW)
+    every = ledger.received_sms(since_ns=T0 + 2 * NS)
+    msisdn = every[0].msisdn
+    offset = round(every[0].clock.offset_ms * 1e6)
+
+    got = ledger.received_texts(since_ns=T0 + 2 * NS, msisdns=[msisdn, "+8613999999999"])
+
+    assert [tuple(r) for r in got] == [
+        (s.uuid, s.msisdn, s.sms.text, s.received_at_ns + offset) for s in every
+    ]
+    assert len(got) == 6 and offset != 0
+    assert ledger.received_texts(since_ns=T0, msisdns=["+8613999999999"]) == []
