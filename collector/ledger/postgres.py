@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 import structlog
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from collector.ledger.base import LedgerError, LedgerUnavailableError
 from collector.ledger.ingest_rules import DEFAULT_LIMITS, IngestLimits
@@ -46,6 +46,11 @@ class _PgTx:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[PgRow]:
         self._cur.execute(_pg(sql), params)
         return self._cur.fetchall()
+
+    def tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._cur.connection.cursor(row_factory=tuple_row) as cur:
+            cur.execute(_pg(sql), params)
+            return cur.fetchall()
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         self._cur.execute(_pg(sql), params)

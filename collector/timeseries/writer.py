@@ -31,9 +31,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple, TypeVar
 
 import structlog
 
@@ -166,6 +167,58 @@ def measured_points(spans: Sequence[UnmeasuredSpan]) -> list[Point]:
     return points
 
 
+class Encoded(NamedTuple):
+    body: bytes  # line protocol
+    points: int
+
+
+class Span(NamedTuple):
+    """Closed arrival windows to write, per kind: from start[kind] to end[kind]."""
+
+    start: dict[str, int]
+    end: dict[str, int]
+
+
+K = TypeVar("K")
+R = TypeVar("R")
+E = TypeVar("E")
+
+
+async def pipelined(
+    first: K,
+    read: Callable[[K], R],
+    following: Callable[[K, R], K | None],
+    encode: Callable[[R], E],
+    depth: int = 2,
+) -> AsyncIterator[tuple[R, E]]:
+    """`read(key)` from `first` on, each key `following` the last read (None: the end), in
+    order on one thread while each read is encoded on another, up to `depth` reads ahead
+    of the consumer: the ledger's engine (which releases the GIL), our encoding and the
+    consumer's posting (InfluxDB ingests in its own process) overlap."""
+    queue: asyncio.Queue[tuple[R, asyncio.Future[E]] | BaseException | None] = asyncio.Queue(depth)
+
+    async def produce() -> None:
+        key: K | None = first
+        try:
+            while key is not None:
+                item = await asyncio.to_thread(read, key)
+                await queue.put((item, asyncio.ensure_future(asyncio.to_thread(encode, item))))
+                key = following(key, item)
+            await queue.put(None)
+        except Exception as exc:  # handed to the consumer, raised there
+            await queue.put(exc)
+
+    task = asyncio.ensure_future(produce())
+    try:
+        while (got := await queue.get()) is not None:
+            if isinstance(got, BaseException):
+                raise got
+            item, encoded = got
+            yield item, await encoded
+    finally:
+        task.cancel()
+
+
 class TimeSeriesWriter:
     def __init__(
         self,
@@ -223,36 +276,44 @@ class TimeSeriesWriter:
             log.error("timeseries_batch_rejected", error=str(exc), points=points)
 
     async def _probes(self) -> int:
-        """Judged probes in verdict-change order, a page at a time: the next page is read
-        (on its own thread) while this one is encoded and written."""
+        """Judged probes in verdict-change order, a page at a time, read and encoded ahead
+        while the page before is posted (`pipelined`)."""
         encoder = ProbeLines(self._settings.lines)
         cursor = await asyncio.to_thread(self._ledger.cursor, PROBE_CURSOR)
-        read = self._ledger.probe_series_after
-        page = asyncio.ensure_future(asyncio.to_thread(read, cursor, self._settings.batch))
+        batch = self._settings.batch
+        # Only _arrivals (after this) moves these: windows before them are written already.
+        done_until = {
+            w: await asyncio.to_thread(self._ledger.cursor, arrival_cursor(w))
+            for w in ARRIVAL_WINDOWS_S
+        }
         total = 0
-        try:
-            while rows := await page:
-                page = asyncio.ensure_future(
-                    asyncio.to_thread(read, rows[-1].change_seq, self._settings.batch)
-                )
-                await self._write_lines(encoder.encode(rows), len(rows))
-                # Windows already written that a revision touched are rewritten now.
-                for window, seconds in ARRIVAL_WINDOWS_S.items():
-                    step = seconds * NS
-                    name = arrival_cursor(window)
-                    done_until = await asyncio.to_thread(self._ledger.cursor, name)
-                    starts = {r.planned_at_ns // step * step for r in rows}
-                    for start in sorted(starts):
-                        if start + step <= done_until:
-                            await self._write(await self._window(window, start))
-                await asyncio.to_thread(
-                    self._ledger.set_cursor, PROBE_CURSOR, rows[-1].change_seq, at_ns=self._clock()
-                )
-                total += len(rows)
-                if self._progress is not None:
-                    self._progress("probe", total)
-        finally:
-            page.cancel()
+        pages = pipelined(
+            cursor,
+            lambda after: self._ledger.probe_series_after(after, batch),
+            lambda _, rows: rows[-1].change_seq if len(rows) == batch else None,
+            encoder.encode,
+        )
+        async for rows, body in pages:
+            if not rows:
+                break
+            await self._write_lines(body, len(rows))
+            # Windows already written that a revision touched are rewritten now (a cursor
+            # is a window's start: a row before it is in a written window).
+            for window, seconds in ARRIVAL_WINDOWS_S.items():
+                step = seconds * NS
+                starts = {
+                    r.planned_at_ns // step * step
+                    for r in rows
+                    if r.planned_at_ns < done_until[window]
+                }
+                for start in sorted(starts):
+                    await self._write(await self._window(window, start))
+            await asyncio.to_thread(
+                self._ledger.set_cursor, PROBE_CURSOR, rows[-1].change_seq, at_ns=self._clock()
+            )
+            total += len(rows)
+            if self._progress is not None:
+                self._progress("probe", total)
         return total
 
     @staticmethod
@@ -274,9 +335,10 @@ class TimeSeriesWriter:
     async def _arrivals(self) -> int:
         """Every window kind. Closed windows (past give-up) are final: up to a day of them
         from one read that serves every kind (a backfill walks a year of them), written at
-        once, then each kind's cursor moves past them. Windows still open (or within
-        give-up) are written provisionally every pass and overwritten as verdicts come in,
-        so dashboards are live; their cursor stays put."""
+        once, then each kind's cursor moves past them; the next days are read and encoded
+        ahead while one is posted (`pipelined`). Windows still open (or within give-up)
+        are written provisionally every pass and overwritten as verdicts come in, so
+        dashboards are live; their cursor stays put."""
         steps = {w: seconds * NS for w, seconds in ARRIVAL_WINDOWS_S.items()}
         done: dict[str, int] = {}
         for window, step in steps.items():
@@ -290,31 +352,48 @@ class TimeSeriesWriter:
         now = self._clock()
         totals = dict.fromkeys(steps, 0)
 
-        def closed_end(window: str, limit: int) -> int:
-            """The end of the closed windows from done[window] that fit before `limit`."""
-            step = steps[window]
-            closed = max(0, (now - give_up - done[window]) // step)
-            return done[window] + min(closed, max(0, (limit - done[window]) // step)) * step
+        def closed(start: dict[str, int]) -> Span:
+            """Per kind, from start[kind] to the end of its closed windows that fit in one
+            read (a day from the earliest start); no span when none is closed."""
+            hi = min(start.values()) + max(WINDOWS_READ_NS, *steps.values())
+            ends = {}
+            for window, step in steps.items():
+                fit = min(max(0, (now - give_up - start[window]) // step),
+                          max(0, (hi - start[window]) // step))  # fmt: skip
+                ends[window] = start[window] + fit * step
+            return Span(start, ends)
 
-        while True:
-            lo = min(done.values())
-            hi = lo + max(WINDOWS_READ_NS, *steps.values())
-            ends = {w: closed_end(w, hi) for w in steps}
-            if all(ends[w] == done[w] for w in steps):
-                break
-            rows = await asyncio.to_thread(self._ledger.arrival_rows, lo, max(ends.values()))
-            for window, end in ends.items():
-                if end == done[window]:
-                    continue
-                points = self._points(rows, window, done[window], end)
-                await self._write(points)
-                done[window] = end
-                await asyncio.to_thread(
-                    self._ledger.set_cursor, arrival_cursor(window), end, at_ns=self._clock()
-                )
-                totals[window] += len(points)
-                if self._progress is not None:
-                    self._progress(f"arrival {window}", totals[window])
+        def read(span: Span) -> tuple[Span, list[ArrivalRow]]:
+            lo, hi = min(span.start.values()), max(span.end.values())
+            return span, self._ledger.arrival_rows(lo, hi)
+
+        def encode(read: tuple[Span, list[ArrivalRow]]) -> dict[str, Encoded]:
+            span, rows = read
+            out = {}
+            for window, end in span.end.items():
+                if end != span.start[window]:
+                    points = self._points(rows, window, span.start[window], end)
+                    out[window] = Encoded(to_lines(points) if points else b"", len(points))
+            return out
+
+        def following(span: Span, _: object) -> Span | None:
+            after = closed(span.end)
+            return after if after.end != after.start else None
+
+        todo = closed(done)
+        if todo.end != todo.start:
+            async for (span, _), encoded in pipelined(todo, read, following, encode):
+                for window, (body, n) in encoded.items():
+                    if n:
+                        await self._write_lines(body, n)
+                    done[window] = span.end[window]
+                    await asyncio.to_thread(
+                        self._ledger.set_cursor, arrival_cursor(window), done[window],
+                        at_ns=self._clock(),
+                    )  # fmt: skip
+                    totals[window] += n
+                    if self._progress is not None:
+                        self._progress(f"arrival {window}", totals[window])
         ends = {w: (now - done[w]) // steps[w] * steps[w] + done[w] + steps[w] for w in steps}
         opened = [w for w in steps if done[w] <= now]
         if opened:
