@@ -180,7 +180,7 @@ class UploadSettings:
     live_share: float = 0.5  # share of a batch reserved for live records during a backlog
     rpc_timeout_s: float = 10.0
     clock_samples_on_connect: int = 4
-    clock_sync_interval_s: float = 60.0  # until the collector's config says otherwise
+    clock_sync_interval_s: float = 60.0  # unless the collector's config sets its own
     fatal_retry_s: float = 60.0  # delay after PERMISSION_DENIED & co.
     drain_timeout_s: float = 5.0  # on stop, wait this long for outstanding acks
     skip_chunk: int = 5000
@@ -310,6 +310,7 @@ class Uploader:
         self._clock = clock_filter or ClockFilter()
         self._clock_source = ""  # the collector address whose clock `_clock` measured
         self._config = RemoteConfig()
+        self._config_changed = asyncio.Event()  # a new RemoteConfig: the clock loop re-plans
         self._wake = asyncio.Event()
         self._health: dict[str, ModemHealth] = {}
         self._batch_id = 0
@@ -560,11 +561,25 @@ class Uploader:
             uncertainty_ms=round(est.uncertainty_ms, 3),
         )
 
+    def clock_sync_interval_s(self) -> float:
+        """The collector's `[agents] clock_sync_interval_s` once it sent one, else ours."""
+        return self._config.clock_sync_interval_s or self._settings.clock_sync_interval_s
+
     async def _clock_loop(self, stub: agent_pb2_grpc.AgentServiceStub) -> None:
+        """One clock sample every interval after the connect's; a config that changes the
+        interval takes effect at once (the wait re-planned from the last sample), not after
+        the interval in force when the session started."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()  # the connect's samples were just taken
         while True:
-            interval = self._config.clock_sync_interval_s or self._settings.clock_sync_interval_s
-            await asyncio.sleep(interval)
+            self._config_changed.clear()
+            due = last + self.clock_sync_interval_s() - loop.time()
+            if due > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._config_changed.wait(), due)
+                continue
             await self._sync_clock(stub, 1)
+            last = loop.time()
 
     # ------------------------------------------------------------ config
 
@@ -576,6 +591,7 @@ class Uploader:
             async for pb in stub.WatchConfig(request):
                 config = config_from_proto(pb)
                 self._config = config
+                self._config_changed.set()
                 self._metrics.config_version.set(config.version)
                 log.info("remote_config_received", version=config.version)
                 if self._on_config is not None:

@@ -237,4 +237,4 @@ class RemoteConfig:
     health_interval_s: float = 30.0
     expected_modems: tuple[ExpectedModem, ...] = ()
     canaries: tuple[CanaryJob, ...] = ()
-    clock_sync_interval_s: float = 60.0
+    clock_sync_interval_s: float = 0.0  # 0: the collector set none (UploadSettings' applies)

@@ -552,5 +552,6 @@ def config_from_proto(pb: agent_pb2.AgentConfig) -> RemoteConfig:
             )
             for j in pb.canaries
         ),
-        clock_sync_interval_s=pb.clock_sync_interval_s or defaults.clock_sync_interval_s,
+        # 0 stays 0: the uploader's own interval applies (agent/uplink/client.py)
+        clock_sync_interval_s=pb.clock_sync_interval_s,
     )

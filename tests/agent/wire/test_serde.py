@@ -268,5 +268,5 @@ def test_config_pushed_by_the_collector_reaches_the_agent() -> None:
         clock_sync_interval_s=30.0,
     )
     assert pushed.version != 0  # the store versions what it pushes
-    # Zero means "not said" in proto3: the agent's defaults apply.
-    assert config_from_proto(agent_pb2.AgentConfig(version=1)).clock_sync_interval_s == 60.0
+    # Zero means "not said" in proto3: kept as 0, so the uploader's own interval applies.
+    assert config_from_proto(agent_pb2.AgentConfig(version=1)).clock_sync_interval_s == 0.0
