@@ -212,6 +212,9 @@ class Judge:
         if full:
             self._last_full_ns = now
             self.full_passes += 1
+            # Reports read a closed day's rollup values packed (migration 0016): pack the
+            # days of the last two months not packed yet, or written since (none mostly).
+            self._ledger.compact_rollups(before_ns=now, since_ns=now - 62 * 86400 * NS)
             candidates = self._ledger.probes(open_only=True)
             self._index = DlrIndex(self._config.id_rules)
         else:

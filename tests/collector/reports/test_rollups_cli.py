@@ -43,3 +43,26 @@ def test_a_bad_config_exits_2(tmp_path: Path) -> None:
     bad.write_text("[ledger]\nurl = 5\n")
     code, out = run("rollups", "check", "--config", str(bad))
     assert code == 2 and "ledger.url" in out
+
+
+def test_compact_packs_closed_days_check_compares_them_rebuild_repacks(world: Path) -> None:
+    code, out = run("rollups", "compact", "--config", str(world))
+    assert code == 0 and out.startswith("packed ") and not out.startswith("packed 0 ")
+    code, out = run("rollups", "compact", "--config", str(world))
+    assert (code, out) == (0, "packed 0 closed days\n")  # a day once, unless written since
+    code, out = run("rollups", "check", "--config", str(world), "--json")
+    clean = json.loads(out)
+    assert code == 0 and clean["consistent"] and clean["value_blobs"] > 0
+    url = next(line.split('"')[1] for line in world.read_text().splitlines() if "url" in line)
+    ledger = open_ledger(url)
+    try:
+        with ledger._transaction() as tx:  # a packed day edited behind the ledger's back
+            tx.run("DELETE FROM rollup_value_days WHERE kind = 'latency'")
+    finally:
+        ledger.close()
+    code, out = run("rollups", "check", "--config", str(world))
+    assert code == 1 and "rollup_value_days" in out and ", raw rows give 1" in out
+    code, out = run("rollups", "rebuild", "--config", str(world))
+    assert code == 0 and "packed" in out and "packed 0 closed" not in out
+    code, out = run("rollups", "check", "--config", str(world), "--json")
+    assert code == 0 and json.loads(out)["differences"] == []
