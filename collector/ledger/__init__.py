@@ -11,6 +11,7 @@ from pathlib import Path
 
 from collector.ledger.base import (
     Ledger,
+    LedgerConflictError,
     LedgerError,
     LedgerUnavailableError,
     MigrationError,
@@ -36,6 +37,7 @@ __all__ = [
     "BatchOutcome",
     "GapSpan",
     "Ledger",
+    "LedgerConflictError",
     "LedgerError",
     "LedgerEvent",
     "LedgerEventKind",

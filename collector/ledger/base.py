@@ -64,6 +64,11 @@ class LedgerUnavailableError(LedgerError):
     """Transient: the database could not be reached or was busy; retry the call."""
 
 
+class LedgerConflictError(LedgerUnavailableError):
+    """Transient: PostgreSQL aborted the transaction to resolve a deadlock or a
+    serialization failure; nothing of it was written, running it again is safe."""
+
+
 class UnknownAgentError(LedgerError):
     """The agent never registered; it must call Register before uploading."""
 

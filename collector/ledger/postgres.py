@@ -16,9 +16,10 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg import errors as pg_errors
 from psycopg.rows import dict_row, tuple_row
 
-from collector.ledger.base import LedgerError, LedgerUnavailableError
+from collector.ledger.base import LedgerConflictError, LedgerError, LedgerUnavailableError
 from collector.ledger.ingest_rules import DEFAULT_LIMITS, IngestLimits
 from collector.ledger.migrations import Dialect
 from collector.ledger.retention import RETENTION_TABLES
@@ -114,8 +115,10 @@ class PostgresLedger(SqlLedger):
             try:
                 with self._conn.transaction(), self._conn.cursor() as cur:
                     yield _PgTx(cur)
+            except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as exc:
+                raise LedgerConflictError(str(exc)) from exc  # rolled back: run it again
             except psycopg.OperationalError as exc:
-                # includes SerializationFailure/DeadlockDetected and lost connections
+                # lost connections, server shutting down, ...
                 raise LedgerUnavailableError(str(exc)) from exc
             except psycopg.Error as exc:
                 raise LedgerError(str(exc)) from exc

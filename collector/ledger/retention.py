@@ -5,20 +5,29 @@ Three kinds of personal data, each kept, masked or purged after its own age:
 - `text`: message texts (sms.text and its user data, canaries.text, the probe's body and
   expected text, verdicts.content_diff, which quotes what arrived; the probe's token stays);
 - `msisdn`: phone numbers (sms.msisdn, a numeric sms.sender, status_reports.recipient,
-  canaries.to_msisdn, probes.msisdn);
+  canaries.to_msisdn, probes.msisdn, numbers quoted in probes.error_detail, the sender a
+  verdict and a channel observation copy from the SMS, quiet_suppressions.msisdn, the SIM
+  an ended whitelisting alert names);
 - `raw`: bytes that contain both (the signed record, SMS and status-report PDUs, the vendor
   request and response, DLR bodies, quarantined records). Masking a text or a number purges
   the raw bytes of that row too, or the value would still be in them.
 
-What stays: every row, every time, the verdicts (outcome, DLR truth, latency, ...), their
-revisions, the aggregates, and `records.raw_sha256`, the hash of the signed record. Health
-samples and agent events carry neither texts nor numbers and are not touched.
+And one kind that is not personal but grows without bound: `agent_samples` (a row per
+liveness touch, up to one a second per agent stream), deleted after its age, each agent's
+latest sample kept.
+
+What stays: every row (agent samples apart), every time, the verdicts (outcome, DLR truth,
+latency, ...), their revisions, the aggregates, and `records.raw_sha256`, the hash of the
+signed record. Health samples and agent events carry neither texts nor numbers and are not
+touched.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.common.logs import mask_middle
@@ -28,6 +37,7 @@ class DataKind(enum.StrEnum):
     TEXT = "text"
     MSISDN = "msisdn"
     RAW = "raw"
+    AGENT_SAMPLES = "agent_samples"  # not personal: trimmed because it grows ~1/s an agent
 
 
 class Action(enum.StrEnum):
@@ -44,6 +54,11 @@ TARGETS: dict[DataKind, tuple[str, ...]] = {
         "status_reports.recipient",
         "canaries.to_msisdn",
         "probes.msisdn",
+        "probes.error_detail",
+        "verdicts.sender",
+        "channel_observations.sender",
+        "quiet_suppressions.msisdn",
+        "alerts.subject",
     ),
     DataKind.RAW: (
         "records.raw",
@@ -54,7 +69,10 @@ TARGETS: dict[DataKind, tuple[str, ...]] = {
         "quarantine.raw",
         "dlr_quarantine.raw",
     ),
+    DataKind.AGENT_SAMPLES: ("agent_samples.rows",),  # rows deleted
 }
+# The kinds whose values are personal (agent samples are not: deleting them needs no VACUUM).
+PERSONAL_KINDS = (DataKind.TEXT, DataKind.MSISDN, DataKind.RAW)
 # Agent records that hold texts or numbers (health samples and events hold neither).
 PERSONAL_RECORD_KINDS = ("sms", "status_report", "canary")
 
@@ -81,12 +99,17 @@ class Minimisation:
 
     def effective(self) -> tuple[Cutoff, ...]:
         """The cutoffs with raw moved up to the latest text or number cutoff."""
-        personal = [c.before_ns for c in self.cutoffs if c.kind is not DataKind.RAW]
+        personal = [c.before_ns for c in self.cutoffs if c.kind in (DataKind.TEXT, DataKind.MSISDN)]
         raw = [c.before_ns for c in self.cutoffs if c.kind is DataKind.RAW]
         out = [c for c in self.cutoffs if c.kind is not DataKind.RAW]
         if personal or raw:
             out.append(Cutoff(DataKind.RAW, Action.PURGE, max(personal + raw)))
         return tuple(out)
+
+
+def personal_changes(counts: Mapping[str, int]) -> int:
+    """Values of texts, numbers and raw bytes changed (what a VACUUM must then reclaim)."""
+    return sum(counts.get(t, 0) for kind in PERSONAL_KINDS for t in TARGETS[kind])
 
 
 def zero_counts() -> dict[str, int]:
@@ -131,6 +154,29 @@ def mask_text(value: str) -> str:
 
 
 _MASKED_PHONE = re.compile(r"^\+?[\d*]{5,20}$")  # a number masked before (mask_msisdn)
+# A phone number inside free text (a vendor's error message quoting the recipient): 7+
+# digits in a row, so error codes, ports and years stay.
+_NUMBER_IN_TEXT = re.compile(r"\+?\d{7,20}")
+_NUMBER_OR_MASK_IN_TEXT = re.compile(r"\+?\d[\d*]{5,18}\d")  # one masked before, too
+
+
+def numbers_in_text(action: Action, value: str) -> str:
+    """`value` with each phone number in it masked (as mask_msisdn) or removed."""
+    if action is Action.PURGE:
+        return _NUMBER_OR_MASK_IN_TEXT.sub("", value)
+    return _NUMBER_IN_TEXT.sub(lambda m: mask_msisdn(m.group()), value)
+
+
+def subject_sim(action: Action, subject: str) -> str:
+    """An alert subject (canonical JSON) with the SIM number it names masked or purged."""
+    try:
+        parsed = json.loads(subject)
+    except ValueError:
+        return subject
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("sim"), str):
+        return subject
+    parsed["sim"] = apply(action, DataKind.MSISDN, parsed["sim"])
+    return json.dumps(parsed, sort_keys=True)
 
 
 def apply(action: Action, kind: DataKind, value: str) -> str:
@@ -141,6 +187,7 @@ def apply(action: Action, kind: DataKind, value: str) -> str:
 
 
 __all__ = [
+    "PERSONAL_KINDS",
     "PERSONAL_RECORD_KINDS",
     "RETENTION_TABLES",
     "TARGETS",
@@ -154,10 +201,14 @@ __all__ = [
     "marks",
     "mask_msisdn",
     "mask_text",
+    "numbers_in_text",
+    "personal_changes",
+    "subject_sim",
 ]
 
 # Tables a retention run rewrites (PostgreSQL VACUUMs them afterwards).
 RETENTION_TABLES = (
     "records", "sms", "sms_parts", "status_reports", "canaries", "probes", "verdicts",
-    "dlrs", "quarantine", "dlr_quarantine",
+    "dlrs", "quarantine", "dlr_quarantine", "channel_observations", "quiet_suppressions",
+    "alerts", "agent_samples",
 )  # fmt: skip

@@ -6,10 +6,13 @@
     texts = { action = "mask", after_days = 90 }   # mask | purge
     msisdns = { action = "mask", after_days = 180 }
     raw = { after_days = 30 }                      # PDUs, signed records, vendor exchanges: purged
+    agent_samples = { after_days = 7 }             # deleted (the default when not listed)
 
-A kind not listed is kept for good. Masking a text or a number purges the raw bytes of its
-row at the same age (they contain it). `after_days` must be longer than the DLR window:
-verdicts are settled by then (a probe still open is left alone until it is).
+A personal kind not listed is kept for good. Masking a text or a number purges the raw
+bytes of its row at the same age (they contain it). `after_days` must be longer than the
+DLR window: verdicts are settled by then (a probe still open is left alone until it is).
+Agent samples (a row per liveness touch, ~1/s per agent stream, docs/data-model.md) are
+deleted after AGENT_SAMPLES_DAYS unless configured otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from collector.ledger.retention import Action, Cutoff, DataKind, Minimisation
 
 DAY_NS = 86400 * 1_000_000_000
 _SECTIONS = {"texts": DataKind.TEXT, "msisdns": DataKind.MSISDN, "raw": DataKind.RAW}
+# A week: the `agent` series (written from them within seconds) survives a time-series
+# writer outage that long; 1,000 agents touching once a second add ~86 M rows a day.
+AGENT_SAMPLES_DAYS = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +41,9 @@ class KindPolicy:
 
 @dataclass(frozen=True, slots=True)
 class RetentionConfig:
-    kinds: tuple[KindPolicy, ...] = ()
+    kinds: tuple[KindPolicy, ...] = (
+        KindPolicy(DataKind.AGENT_SAMPLES, Action.PURGE, AGENT_SAMPLES_DAYS),
+    )
     run_every_s: float = 86400.0  # 0: only `smsprobe-collector retention run`
     reclaim: bool = True
 
@@ -78,5 +86,15 @@ def parse_retention(
         )
         k.finish()
         kinds.append(KindPolicy(kind, action, days))
+    samples = t.get_table("agent_samples")
+    days = AGENT_SAMPLES_DAYS
+    if samples is not None:
+        samples.get_choice("action", ("purge",), "purge")
+        days = samples.get_float(
+            "after_days", above=0.0, max_value=3650.0,
+            expected="a number of days > 0 and <= 3650",
+        )  # fmt: skip
+        samples.finish()
+    kinds.append(KindPolicy(DataKind.AGENT_SAMPLES, Action.PURGE, days))
     t.finish()
     return RetentionConfig(kinds=tuple(kinds), run_every_s=run_every, reclaim=reclaim)

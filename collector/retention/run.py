@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from collector.ledger import Ledger
 from collector.ledger.audit import AuditKind
-from collector.ledger.retention import TARGETS, DataKind, zero_counts
+from collector.ledger.retention import TARGETS, DataKind, personal_changes, zero_counts
 from collector.reports.config import iso
 from collector.retention.config import RetentionConfig
 
@@ -49,7 +49,9 @@ def run_retention(
         counts, more = ledger.minimise(policy, at_ns=now_ns, limit=batch)
         for target, n in counts.items():
             total[target] += n
-    reclaim = config.reclaim and sum(total.values()) > 0
+    # Only personal values need their old copies gone from the files; deleted agent
+    # samples' pages are reused as they are.
+    reclaim = config.reclaim and personal_changes(total) > 0
     if reclaim:
         ledger.reclaim_space()
     return RunOutcome(total, False, reclaim, now_ns)

@@ -12,16 +12,18 @@ import json
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Self
+from typing import Self, TypeVar
 
-from collector.ledger.base import FencedError
+from collector.ledger.base import FencedError, LedgerConflictError
 from collector.ledger.ingest_rules import DEFAULT_LIMITS, IngestLimits
 from collector.ledger.leases import Fence
 from collector.ledger.migrations import Dialect
 from collector.ledger.model import LedgerEvent
-from collector.ledger.sql.query import Tx
+from collector.ledger.sql.query import Tx, Where, chunks
+
+T = TypeVar("T")
 
 
 class SqlCore(ABC):
@@ -56,6 +58,33 @@ class SqlCore(ABC):
 
     def _serialize(self, tx: Tx, key: int) -> None:  # noqa: B027 - optional: PostgreSQL only
         """Serialise one kind of write (`key`) across processes where BEGIN does not."""
+
+    def _lock_probes(self, tx: Tx, probe_ids: Iterable[str]) -> list[str]:
+        """Row-lock these probes in probe_id order before a multi-row write of probes or
+        their verdicts: every such writer takes them in this one order, so two collectors
+        never wait on each other in a cycle (PostgreSQL; SQLite's write lock covers all).
+        Returns the ids sorted, the order to write them in."""
+        ids = sorted(set(probe_ids))
+        if self._for_update:
+            for chunk in chunks(ids):  # sorted chunks: still one order across them
+                where = Where().among("probe_id", chunk)
+                tx.all(
+                    f"SELECT probe_id FROM probes{where} ORDER BY probe_id{self._for_update}",
+                    where.params,
+                )
+        return ids
+
+    def _retry_conflicts(self, work: Callable[[], T], *, attempts: int = 5) -> T:
+        """Run `work` (one whole transaction) again when PostgreSQL aborted it for a
+        deadlock or serialization failure: it was rolled back, so nothing is doubled."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return work()
+            except LedgerConflictError:
+                if attempt == attempts:
+                    raise
+                time.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
 
     def _now_ns(self, tx: Tx) -> int:
         """The ledger's clock: leases expire by it (PostgreSQL: the server's clock)."""

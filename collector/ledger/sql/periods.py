@@ -68,11 +68,11 @@ class PeriodSql(SqlCore):
         )
         with self._transaction(write=False) as tx:
             rows = tx.all(
-                f"SELECT {_QUIET_COLS} FROM quiet_suppressions{where}"
+                f"SELECT {_QUIET_COLS}, lanes FROM quiet_suppressions{where}"
                 " ORDER BY at_ns, vendor, msisdn, profile",
                 where.params,
             )
-        return [
+        return [  # a row retention merged (masked numbers alike) stands for `lanes` (0017)
             QuietSuppression(
                 vendor=r["vendor"],
                 msisdn=r["msisdn"],
@@ -82,6 +82,7 @@ class PeriodSql(SqlCore):
                 resume_at_ns=int(r["resume_at_ns"]),
             )
             for r in rows
+            for _ in range(int(r["lanes"]))
         ]
 
     def request_burst(self, request: BurstRequest) -> bool:

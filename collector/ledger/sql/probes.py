@@ -252,10 +252,15 @@ class ProbeSql(RollupSql):
         return _opt_int(rows[0]["first"])
 
     def mark_final(self, probe_ids: Iterable[str]) -> None:
-        ids = list(probe_ids)
-        with self._transaction() as tx:
-            self._check_fence(tx)
-            tx.many("UPDATE probes SET final = 1 WHERE probe_id = ?", [(i,) for i in ids])
+        wanted = list(probe_ids)
+
+        def work() -> None:
+            with self._transaction() as tx:
+                self._check_fence(tx)
+                ids = self._lock_probes(tx, wanted)  # the one lock order (SqlCore)
+                tx.many("UPDATE probes SET final = 1 WHERE probe_id = ?", [(i,) for i in ids])
+
+        self._retry_conflicts(work)
 
     # -------------------------------------------------------------------- DLRs
     def store_dlr(
@@ -300,9 +305,9 @@ class ProbeSql(RollupSql):
         with self._transaction() as tx:
             self._check_fence(tx)
             before = self._rollup_capture(tx, touched)
-            tx.many(
+            tx.many(  # dlr_id order, as retention locks them
                 "UPDATE dlrs SET probe_id = ?, id_rule = ? WHERE dlr_id = ?",
-                [(probe_id, rule, dlr_id) for dlr_id, probe_id, rule in matches],
+                [(probe_id, rule, dlr_id) for dlr_id, probe_id, rule in sorted(matches)],
             )
             for dlr_id, probe_id, _ in sorted(matches):
                 tx.run(

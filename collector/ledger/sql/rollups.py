@@ -129,7 +129,10 @@ class RollupSql(RollupDaySql):
             where = Where().among("p.probe_id", chunk)
             if self._for_update:
                 lock = Where().among("probe_id", chunk)
-                tx.all(f"SELECT probe_id FROM probes{lock}{self._for_update}", lock.params)
+                tx.all(  # in probe_id order, as every writer of probes (SqlCore._lock_probes)
+                    f"SELECT probe_id FROM probes{lock} ORDER BY probe_id{self._for_update}",
+                    lock.params,
+                )
             for r in tx.all(_count_select(str(where)), where.params):
                 counts[_key(r, _COUNT_COLS)] += int(r["n"])
             for r in tx.all(_value_select(str(where)), where.params):
@@ -158,7 +161,8 @@ class RollupSql(RollupDaySql):
             where = Where().among("p.probe_id", chunk)
             exprs = ", ".join(f"{e} AS {n}" for n, e in _COUNT_KEY[: len(_PROBE_KEY) + 3])
             for r in tx.all(
-                f"SELECT p.probe_id AS probe_id, {exprs} FROM probes p{where}{self._for_update}",
+                f"SELECT p.probe_id AS probe_id, {exprs} FROM probes p{where}"
+                f" ORDER BY p.probe_id{self._for_update}",  # the one lock order
                 where.params,
             ):
                 probes[r["probe_id"]] = _key(r, _COUNT_COLS[: len(_PROBE_KEY) + 3])

@@ -17,7 +17,16 @@ from collector.ledger.retention import (
     mask_text,
 )
 from tests.collector.reports.world import INGESTED_AT, MSISDN, NS, T0
-from tests.collector.retention.world import PERSON, PRIVATE, build_retention_world
+from tests.collector.retention.world import (
+    CHANNEL_SENDER,
+    LANES,
+    OPEN_ALERT_SIM,
+    PERSON,
+    PRIVATE,
+    REFUSED_FOR,
+    TOUCHES,
+    build_retention_world,
+)
 
 NOW = INGESTED_AT + 30 * 86400 * NS
 OLD = INGESTED_AT + 1  # everything of the world is older than this
@@ -118,6 +127,57 @@ def test_probes_still_open_wait_until_settled(ledger: Ledger) -> None:
     (open_probe,) = ledger.probes(probe_ids=["p-acme-planned"])  # never sent, never final
     assert not open_probe.final and open_probe.minimised == ""
     assert open_probe.plan.msisdn == MSISDN and "code" in open_probe.plan.body
+
+
+def test_numbers_beyond_sms_and_probes_masked_then_purged(ledger: Ledger) -> None:
+    build_retention_world(ledger)
+    suppressed = ledger.suppressions()
+    assert sorted(q.msisdn for q in suppressed) == sorted([*LANES, LANES[0]])
+    done = run_all(ledger, policy(), limit=1)  # one suppression, one alert a batch
+    assert done["quiet_suppressions.msisdn"] == 3 and done["alerts.subject"] == 1
+    assert done["probes.error_detail"] == 1 and done["channel_observations.sender"] == 1
+    assert done["verdicts.sender"] == 13  # the arrivals' sender 10086 (sms.sender: masked)
+    masked = ledger.suppressions()
+    assert len(masked) == 3  # the two lanes now alike merged into one row of lanes = 2
+    assert [(q.vendor, q.profile, q.at_ns, q.local_day, q.resume_at_ns) for q in masked] == [
+        (q.vendor, q.profile, q.at_ns, q.local_day, q.resume_at_ns) for q in suppressed
+    ]
+    assert {q.msisdn for q in masked} == {"+8613*******11"}
+    alerts = {a.alert_id: a for a in ledger.alerts()}
+    assert sorted(a.subject["sim"] for a in alerts.values()) == ["1370*****44", OPEN_ALERT_SIM]
+    (refused,) = ledger.probes(probe_ids=["p-acme-10"])
+    assert REFUSED_FOR not in refused.error_detail and "(code 4011)" in refused.error_detail
+    (seen,) = ledger.channel_observations()
+    assert seen.sender == mask_msisdn(CHANNEL_SENDER) and seen.smsc == "+8613800100500"
+    assert {v.verdict.sender for v in ledger.verdicts().values()} <= {"***86", ""}
+    assert sum(run_all(ledger, policy(), limit=1).values()) == 0  # idempotent
+
+    purged = run_all(ledger, policy(Action.PURGE, Action.PURGE), limit=2)
+    assert purged["quiet_suppressions.msisdn"] == 2 and purged["alerts.subject"] == 1
+    assert len(ledger.suppressions()) == 3  # purged numbers merge too: none lost
+    assert {q.msisdn for q in ledger.suppressions()} == {""}
+    assert ledger.probes(probe_ids=["p-acme-10"])[0].error_detail == (
+        "mobile  is on the blacklist (code 4011)"
+    )
+    assert sorted(a.subject["sim"] for a in ledger.alerts()) == ["", OPEN_ALERT_SIM]
+
+
+def test_agent_samples_trimmed_by_age_each_agents_latest_kept(ledger: Ledger) -> None:
+    build_retention_world(ledger)
+    ledger.set_connected("agent-2", True, at_ns=T0, peer="p")  # another agent, one sample
+    before = ledger.agent_samples_after(0, 100_000)
+    assert len(before) > TOUCHES
+    cut = T0 + (TOUCHES // 2) * NS  # half the touches are older
+    trim = Minimisation((Cutoff(DataKind.AGENT_SAMPLES, Action.PURGE, cut),))
+    assert ledger.minimise_dry_run(trim, at_ns=NOW)["agent_samples.rows"] > 0
+    done = run_all(ledger, trim, limit=7)
+    after = ledger.agent_samples_after(0, 100_000)
+    latest = {s.agent_id: s.sample_id for s in before}  # ascending: the last one wins
+    expected = [s.sample_id for s in before if s.at_ns >= cut or s.sample_id in latest.values()]
+    assert [s.sample_id for s in after] == expected
+    assert done["agent_samples.rows"] == len(before) - len(after) > 0
+    assert sum(v for k, v in done.items() if k != "agent_samples.rows") == 0  # nothing else
+    assert sum(run_all(ledger, trim, limit=7).values()) == 0
 
 
 def test_audit_entries_appended_listed_and_filtered(ledger: Ledger) -> None:

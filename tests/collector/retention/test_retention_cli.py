@@ -30,7 +30,17 @@ from collector.ledger.retention import mask_msisdn, mask_text
 from collector.reports.figures import Thresholds
 from collector.retention.cli import retention_group
 from tests.collector.reports.world import AGENT, MSISDN, SINCE, UNTIL, token, write_config
-from tests.collector.retention.world import PERSON, PRIVATE, build_retention_world
+from tests.collector.retention.world import (
+    ALERTED_SIM,
+    CHANNEL_SENDER,
+    LANES,
+    OPEN_ALERT_SIM,
+    PERSON,
+    PRIVATE,
+    REFUSED_FOR,
+    TOUCHES,
+    build_retention_world,
+)
 
 TLS = """
 [tls]
@@ -110,13 +120,29 @@ def test_evidence_before_and_after_retention_verifies(world: Path, tmp_path: Pat
     before = tmp_path / "before.zip"
     export(world, before)
     assert verify(before, pub).exit_code == 0
-    secrets = [PRIVATE.encode(), PERSON.encode(), f"code {token('p-acme-3')}".encode()]
+    # Every table a number or a text lands in: sms, probes (and the vendor's refusal
+    # quoting a number), quiet-hour suppressions, an ended alert naming a SIM.
+    secrets = [PRIVATE.encode(), PERSON.encode(), f"code {token('p-acme-3')}".encode(),
+               REFUSED_FOR.encode(), *(lane.encode() for lane in LANES), ALERTED_SIM.encode(),
+               CHANNEL_SENDER.encode()]  # fmt: skip
     assert all(s in ledger_bytes(tmp_path) for s in secrets)  # the grep can find them
+    ledger = open_ledger(f"sqlite:///{tmp_path}/l.db")
+    try:
+        suppressed = len(ledger.suppressions())
+        samples = len(ledger.agent_samples_after(0, 10_000))
+        last_samples = ledger.last_agent_samples()
+    finally:
+        ledger.close()
+    assert suppressed == 3 and samples > TOUCHES
 
     dry = invoke(retention_group, "run", "--config", str(world), "--dry-run")
     assert dry.exit_code == 0, dry.output
     planned = counts_of(dry.output)
     assert planned["sms.text"] == 14 and planned["records.raw"] == 14
+    assert planned["quiet_suppressions.msisdn"] == 3 and planned["alerts.subject"] == 1
+    assert planned["probes.error_detail"] == 1 and planned["verdicts.sender"] == 13
+    assert planned["channel_observations.sender"] == 1
+    assert planned["agent_samples.rows"] == samples - 1  # the agent's latest one stays
     assert "would change" in dry.output
     assert all(s in ledger_bytes(tmp_path) for s in secrets)  # a dry run changes nothing
 
@@ -127,6 +153,21 @@ def test_evidence_before_and_after_retention_verifies(world: Path, tmp_path: Pat
     # Gone from the database files, not just unreferenced (VACUUM, WAL emptied).
     on_disk = ledger_bytes(tmp_path)
     assert [s for s in secrets if s in on_disk] == []
+    assert OPEN_ALERT_SIM.encode() in on_disk  # an open alert ends by its subject: kept
+    ledger = open_ledger(f"sqlite:///{tmp_path}/l.db")
+    try:
+        kept = ledger.suppressions()  # two lanes masked alike share a row, counted twice
+        assert len(kept) == suppressed
+        assert {q.msisdn for q in kept} == {mask_msisdn(LANES[0])} == {mask_msisdn(LANES[1])}
+        left = ledger.agent_samples_after(0, 10_000)
+        assert [x.sample_id for x in left] == [x.sample_id for x in last_samples]
+        assert ledger.last_agent_samples() == left  # the agent's last state is still known
+        refusal = ledger.probes(probe_ids=["p-acme-10"])[0].error_detail
+        assert refusal == f"mobile {mask_msisdn(REFUSED_FOR)} is on the blacklist (code 4011)"
+        subjects = sorted(a.subject["sim"] for a in ledger.alerts())
+        assert subjects == sorted([mask_msisdn(ALERTED_SIM), OPEN_ALERT_SIM])
+    finally:
+        ledger.close()
 
     # The bundle made before is self-contained: it verifies as it did.
     old = verify(before, pub)
@@ -161,8 +202,13 @@ def test_evidence_before_and_after_retention_verifies(world: Path, tmp_path: Pat
         ]
         assert all(p["pdu_hex"] == "" for p in a["parts"])
     assert all(r["plan"]["msisdn"] == mask_msisdn(MSISDN) for r in new_records)
-    # Verdicts and every figure are the same as before retention.
-    assert [r["verdict"] for r in new_records] == [r["verdict"] for r in records_of(before)]
+    # Verdicts and every figure are the same as before retention; the sender a verdict
+    # copies from its arrival is masked as the arrival's is.
+    was_verdicts = [r["verdict"] for r in records_of(before)]
+    assert [r["verdict"] for r in new_records] == [
+        v if v is None else {**v, "sender": mask_msisdn(v["sender"])} for v in was_verdicts
+    ]
+    assert any(v and v["sender"] != mask_msisdn(v["sender"]) for v in was_verdicts)
     figures = [json.loads(bundle_file(b, "report.json"))["by_vendor"] for b in (before, after)]
     assert figures[0] == figures[1]
 
