@@ -1,2 +1,2 @@
 """Retention and minimisation: texts, MSISDNs and raw bytes masked or purged after a
-configured age, verdicts and hashes kept (docs/retention.md)."""
+configured age, verdicts and hashes kept; agent samples trimmed (docs/retention.md)."""

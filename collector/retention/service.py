@@ -37,7 +37,8 @@ def start_retention(
     *,
     instance: str,
 ) -> None:
-    """Spawn the unit when a kind is configured and run_every_s > 0."""
+    """Spawn the unit when run_every_s > 0 (agent samples are trimmed by default, so
+    there is always a kind to run)."""
     if not config.kinds or config.run_every_s <= 0:
         log.info("retention_not_scheduled", policy=config.describe())
         return
