@@ -130,7 +130,7 @@ def _records(tx: Tx, cut: Cutoff, at_ns: int, limit: int, counts: Counts) -> boo
         ids = [i for i, _, _ in todo]
         for chunk in chunks(ids):
             where = Where().among("id", chunk).add("raw IS NOT NULL")
-            found = tx.all(f"SELECT id, raw FROM records{where}", where.params)
+            found = tx.all(f"SELECT id, raw FROM records{where} ORDER BY id", where.params)
             tx.many(
                 "UPDATE records SET raw = NULL, raw_sha256 = ? WHERE id = ?",
                 [(hashlib.sha256(bytes(r["raw"])).hexdigest(), r["id"]) for r in found],
