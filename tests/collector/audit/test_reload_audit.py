@@ -105,7 +105,7 @@ def test_serve_runs_retention_on_schedule_as_a_unit(tmp_path: Path) -> None:
     runs = entries(url)
     assert {e.kind for e in runs} == {"retention_run"}
     assert all("(scheduled, collector " in e.actor for e in runs)
-    assert runs[0].arguments["policy"] == "text purge after 30 d"
+    assert runs[0].arguments["policy"] == "text purge after 30 d, agent_samples purge after 7 d"
     ledger = open_ledger(url)
     try:
         units = {u.unit: u for u in ledger.collector_units()}
