@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -34,7 +34,7 @@ from collector.evidence.billing import billing_file
 from collector.evidence.bundle import Encoded, write_bundle
 from collector.evidence.pages import BundleReport
 from collector.evidence.recompute import judging_from_json, judging_json
-from collector.evidence.records import export_records
+from collector.evidence.records import WINDOW_NS, export_records
 from collector.evidence.signatures import key_files
 from collector.evidence.verify import verify_bundle
 from collector.judging import JudgingConfig
@@ -42,7 +42,7 @@ from collector.ledger import LedgerError, open_ledger
 from collector.ledger.audit import AuditKind
 from collector.probes.config import parse_probes
 from collector.reports.config import iso
-from collector.reports.figures import JudgedProbe
+from collector.reports.figures import Cell, JudgedProbe, Thresholds
 from collector.reports.options import Progress, load_settings, parse_period, software_version
 
 if TYPE_CHECKING:
@@ -166,11 +166,14 @@ def export_command(
         key = load_signing_key(signing_key_candidates(config, reports, key_path))
     except ValueError as exc:
         _fail(str(exc), EXIT_UNREADABLE)
-    progress: list[Progress] = []
+    # A line when it starts, one a day of records (or every few seconds), then one when
+    # the records are done and the figures and billing are computed (a month's take a
+    # while): an operator sees where a long export is.
+    days = max(-(-(until_ns - since_ns) // WINDOW_NS), 1)
+    progress: list[Progress] = [Progress(f"evidence {vendor}", days + 1)]
+    progress[0].advance(0, what="reading the ledger")
 
     def step(done: int, total: int) -> None:
-        if not progress:
-            progress.append(Progress(f"evidence {vendor}", total))
         progress[0].advance(what="records")  # a day of them per step
 
     since_text, until_text = iso(since_ns, reports.tz), iso(until_ns, reports.tz)
@@ -197,6 +200,12 @@ def export_command(
         vendor, since_text, until_text, created, version, reports.thresholds,
         billing.base_prices(), billing.part_price,
     )  # fmt: skip
+
+    def figures(
+        judged: Sequence[JudgedProbe], thresholds: Thresholds, prices: Mapping[str, float]
+    ) -> Mapping[str, Sequence[Cell]] | None:
+        progress[0].advance(what="report figures and billing")  # the records are written
+        return pages.json_tables(judged, thresholds, prices)
 
     def extra_files(judged: Sequence[JudgedProbe]) -> dict[str, bytes]:
         # The certificates of the agent keys that signed the quoted records, and the CA.
@@ -229,7 +238,7 @@ def export_command(
                 prices=billing.base_prices(),
                 extra_files=extra_files,
                 judging=judging,
-                report_tables=pages.json_tables,
+                report_tables=figures,
             )
         digest = _sha256_of(tmp)
     except LedgerError as exc:

@@ -43,6 +43,7 @@ from collector.reports.config import iso
 from collector.reports.figures import JudgedProbe
 from collector.reports.judged import load_judged
 
+WINDOW_NS = 86400 * NS  # the records are read and built a day of planned time at a time
 HEALTH_MARGIN_S = 600.0  # receiver health kept from submit - 10 min to give-up + 10 min
 
 
@@ -328,13 +329,16 @@ def iter_records(
     until_ns: int,
     give_up_s: float = 600.0,
     judging: JudgingConfig | None = None,
-    window_ns: int = 86400 * NS,
+    window_ns: int = WINDOW_NS,
     progress: Callable[[int, int], None] | None = None,
+    signers: set[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """`collect_records` a window of planned time at a time (a day by default): the same
     records in the same order, while memory holds one window's probes and facts, not the
     period's. What does not depend on the window (agents, sequence gaps, the canaries
-    judged once) is read once. `progress(window, windows)` after each window."""
+    judged once) is read once. `progress(window, windows)` after each window. `signers`
+    gets the agent keys that signed the quoted records (`signatures.signers_of` of the
+    records), each quoted record looked at once, not once for every record quoting it."""
     windows = max(-(-(until_ns - since_ns) // window_ns), 0)
     judging = judging or JudgingConfig()
     context: _Context | None = None
@@ -345,7 +349,7 @@ def iter_records(
         )
         if probes:
             context = context or _context(ledger, probes, judging)
-            yield from _records(ledger, probes, verdicts, judged, context, give_up_s)
+            yield from _records(ledger, probes, verdicts, judged, context, give_up_s, signers)
         if progress:
             progress(i + 1, windows)
 
@@ -358,7 +362,7 @@ def iter_encoded(
     until_ns: int,
     give_up_s: float = 600.0,
     judging: JudgingConfig | None = None,
-    window_ns: int = 86400 * NS,
+    window_ns: int = WINDOW_NS,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[Encoded]:
@@ -404,16 +408,13 @@ def export_records(
     `iter_encoded` (the ledger at `url`), noting as they pass the agent keys that signed
     their facts (`signers`) and their message ids (`owner`: id -> probe id, for the
     invoice look-up of billing.json)."""
-    from collector.evidence.signatures import signers_of  # it renders facts with this module
-
     if workers > 1:
         for encoded in iter_encoded(url, workers=workers, **period):
             signers.update(encoded.signers)
             owner.update(dict.fromkeys(encoded.message_ids, encoded.probe_id))
             yield encoded
         return
-    for record in iter_records(ledger, **period):
-        signers.update(signers_of([record]))
+    for record in iter_records(ledger, signers=signers, **period):
         owner.update(dict.fromkeys(record["submit"]["message_ids"], record["probe_id"]))
         yield record
 
@@ -510,8 +511,10 @@ def _records(
     judged: Sequence[JudgedProbe],
     context: _Context,
     give_up_s: float,
+    signers: set[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The records of these probes, their facts read in one batch per kind."""
+    """The records of these probes, their facts read in one batch per kind; `signers`:
+    see iter_records (every record read here is quoted by one of these records)."""
     ids = [p.plan.probe_id for p in probes]
     dlrs = ledger.dlrs_of(ids)
     revisions = ledger.revisions_of(ids)  # these probes' only, not the ledger's
@@ -528,6 +531,10 @@ def _records(
     quoted = {h.uuid for rows in windows.values() for h in rows}
     if quoted:
         raw = {**raw, **ledger.record_raw(sorted(quoted))}
+    if signers is not None:
+        from collector.evidence.signatures import raw_signers  # it renders facts with this
+
+        signers.update(raw_signers(raw.values()))
     judging = context.judging
     for probe, j in zip(probes, judged, strict=True):
         pid = probe.plan.probe_id

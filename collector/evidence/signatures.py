@@ -42,16 +42,26 @@ def signed_items(record: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, 
 
 
 def signers_of(records: Iterable[Mapping[str, Any]]) -> set[str]:
+    return raw_signers(
+        base64.b64decode(item["record_b64"])
+        for record in records
+        for _, item in signed_items(record)
+        if item.get("record_b64")
+    )
+
+
+def raw_signers(raws: Iterable[bytes]) -> set[str]:
+    """The keys that signed these records as received (the quoted `record_b64`s' bytes)."""
     out: set[str] = set()
-    for record in records:
-        for _, item in signed_items(record):
-            if item.get("record_b64"):
-                try:
-                    _, signature, signer = split_signed(base64.b64decode(item["record_b64"]))
-                except ValueError:
-                    continue  # verify names it; the export still goes out
-                if signature:
-                    out.add(signer)
+    for raw in raws:
+        if not raw:
+            continue
+        try:
+            _, signature, signer = split_signed(raw)
+        except ValueError:
+            continue  # verify names it; the export still goes out
+        if signature:
+            out.add(signer)
     return out
 
 

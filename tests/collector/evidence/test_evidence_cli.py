@@ -248,7 +248,12 @@ def test_export_and_verify_as_subprocesses(world: Path, certs: Path, tmp_path: P
     done = run("export", "--config", str(world), "--vendor", "acme", "--since", SINCE,
                "--until", UNTIL, "--out", str(bundle))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "evidence acme: records (" in done.stderr  # plain progress lines off a terminal
+    # Plain progress lines off a terminal: at the start, each day of records, the figures.
+    lines = [line for line in done.stderr.splitlines() if line.startswith("evidence acme:")]
+    steps = lines[0].removeprefix("evidence acme: reading the ledger (0/").removesuffix(")")
+    assert steps.isdigit() and int(steps) >= 2, done.stderr  # the days, then the figures
+    assert lines[1] == f"evidence acme: records (1/{steps})"
+    assert lines[-1] == f"evidence acme: report figures and billing ({steps}/{steps})"
     done = run("verify", str(bundle), "--public-key", str(certs / "signing.pub"))
     assert done.returncode == 0 and done.stdout.startswith("OK: 11 records"), done.stderr
     # Cut the tail off: the signed count and chain head catch it.
