@@ -320,20 +320,23 @@ def _agent_samples(tx: Tx, cut: Cutoff, at_ns: int, limit: int, counts: Counts) 
     name = f"retention:agent_samples:{cut.mark}"
     start = _position(tx, name)
     rows = tx.all(
-        "SELECT sample_id, at_ns FROM agent_samples WHERE sample_id > ? ORDER BY sample_id LIMIT ?",
+        "SELECT sample_id, agent_id, at_ns FROM agent_samples WHERE sample_id > ?"
+        " ORDER BY sample_id LIMIT ?",
         (start, limit),
     )
     ids: list[int] = []
+    agents: set[str] = set()
     for r in rows:
         if int(r["at_ns"]) >= cut.before_ns:
             break
         ids.append(int(r["sample_id"]))
+        agents.add(r["agent_id"])
     if not ids:
         return False
-    latest = {
-        int(r["latest"])
-        for r in tx.all("SELECT MAX(sample_id) AS latest FROM agent_samples GROUP BY agent_id")
-    }
+    latest = set()  # one index probe per agent (agent_samples_by_agent), not a table scan
+    for agent in sorted(agents):
+        top = tx.all("SELECT MAX(sample_id) AS top FROM agent_samples WHERE agent_id = ?", (agent,))
+        latest.add(int(top[0]["top"]))
     gone = [i for i in ids if i not in latest]
     for chunk in chunks(gone):
         where = Where().among("sample_id", chunk)
