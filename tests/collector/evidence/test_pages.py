@@ -5,10 +5,13 @@ flat, as verify recomputes it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+from agent.common.units import NS
 from collector.evidence.bundle import report_for
-from collector.evidence.pages import BundleReport
+from collector.evidence.pages import BundleReport, counted
+from collector.reports.build import build_report
 from collector.reports.figures import JudgedProbe, Thresholds
 from tests.collector.reports.test_figures import probe
 
@@ -58,3 +61,24 @@ def test_other_thresholds_or_prices_than_the_pages_are_aggregated_apart() -> Non
     assert pages.json_tables(judged, TH, FLAT) is not None
     assert pages.json_tables(judged, Thresholds(), FLAT) is None
     assert pages.json_tables(judged, TH, {"v": 0.05}) is None
+
+
+def test_the_report_from_id_less_tallies_is_the_report_of_the_probes() -> None:
+    """build_report merges tallies without an id that differ only in their send time;
+    the pages' report from them is the one of the probes one by one, the probes billed
+    above the rule still listed by id."""
+    judged = [
+        dataclasses.replace(p, submitted_at_ns=p.submitted_at_ns * 60 * NS,
+                            vendor_billed_parts=(None, p.parts, p.parts + 1)[i % 3],
+                            billed_from=("", "fee", "fee")[i % 3])
+        for i, p in enumerate(_judged() * 3)
+    ]  # fmt: skip
+    pages = _pages(lambda p: FLAT[p.vendor])
+    one_by_one = build_report(
+        judged, since="s", until="u", generated_at="now", software_version="t", thresholds=TH,
+        prices=FLAT, price_of=lambda p: FLAT[p.vendor], filters={"vendor": "v"},
+    )  # fmt: skip
+    assert pages.report(judged).to_json() == one_by_one.to_json()
+    inflated = one_by_one.tables["vendor"][0].inflated_probe_ids
+    assert inflated and all(i.startswith("p") for i in inflated)
+    assert len(list(counted(judged))) == len(judged)  # merged inside build_report
