@@ -113,6 +113,13 @@ class RollupDaySql(SqlCore):
         for table in ("rollup_compacted_days", "rollup_value_days"):
             tx.run(f"DELETE FROM {table} WHERE day_ns >= ? AND day_ns < ?", (first, hi))
 
+    def _snapshot(self, tx: Tx) -> None:
+        """Every read of this (read-only) transaction sees the same moment: SQLite's
+        deferred BEGIN does so; PostgreSQL's default (READ COMMITTED) would let a
+        compaction or a delta commit between two of its statements."""
+        if self.dialect is Dialect.POSTGRESQL:
+            tx.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
     # ------------------------------------------------------------ compaction
     def compact_rollups(self, *, before_ns: int | None = None, since_ns: int = 0) -> int:
         """Compact every day from `since_ns` that ended COMPACT_AFTER_NS before
@@ -165,6 +172,7 @@ class RollupDaySql(SqlCore):
         until = until_ns if until_ns is not None else 2**62
         out: list[ValueRun] = []
         with self._transaction(write=False) as tx:
+            self._snapshot(tx)  # the listing, the blobs and the rows of one moment
             first = since_ns // DAY_NS * DAY_NS
             done = sorted(int(r["day_ns"]) for r in tx.all(
                 "SELECT day_ns FROM rollup_compacted_days WHERE day_ns >= ? AND day_ns < ?",
@@ -213,6 +221,7 @@ class RollupDaySql(SqlCore):
         blobs = 0
         for day in days:
             with self._transaction(write=False) as tx:
+                self._snapshot(tx)
                 listed = bool(
                     tx.all("SELECT day_ns FROM rollup_compacted_days WHERE day_ns = ?", (day,))
                 )
