@@ -29,8 +29,8 @@ the live writer wrote (tests/collector/timeseries/test_backfill.py compares them
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -319,13 +319,17 @@ class TimeSeriesWriter:
     @staticmethod
     def _points(rows: Sequence[ArrivalRow], window: str, start: int, end: int) -> list[Point]:
         """The points of every `window` starting in [start, end), from rows planned in (at
-        least) that span, oldest first."""
+        least) that span, oldest first (as Ledger.arrival_rows orders them)."""
         step = ARRIVAL_WINDOWS_S[window] * NS
-        by_window: dict[int, list[ArrivalRow]] = defaultdict(list)
-        for r in rows:
-            if start <= r.planned_at_ns < end:
-                by_window[r.planned_at_ns // step * step].append(r)
-        return [p for s in sorted(by_window) for p in arrival_points(by_window[s], window, s)]
+        times = [r.planned_at_ns for r in rows]
+        points = []
+        lo = bisect.bisect_left(times, start)
+        while lo < len(times) and times[lo] < end:
+            first = times[lo] // step * step
+            hi = bisect.bisect_left(times, min(first + step, end), lo)
+            points += arrival_points(rows[lo:hi], window, first)
+            lo = hi
+        return points
 
     async def _window(self, window: str, start: int) -> list[Point]:
         end = start + ARRIVAL_WINDOWS_S[window] * NS

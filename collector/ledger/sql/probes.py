@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger.probes import (
@@ -55,20 +54,17 @@ _VERDICT_SIDE = {"change_seq", "probe_id", "outcome", "dlr", "content", "latency
 _SERIES_COLS = ", ".join(
     f"{'v' if f in _VERDICT_SIDE else 'p'}.{f}" for f in ProbeSeriesRow._fields
 )
-# ArrivalRow: an outcome "" without a verdict; missing_parts read as the stored list
-_ARRIVAL_COLS = ", ".join(
-    "COALESCE(v.outcome, '')" if f == "outcome" else f"{'v' if f in _VERDICT_SIDE else 'p'}.{f}"
-    for f in ArrivalRow._fields
+# ArrivalRow: an outcome "" without a verdict; a partial arrival's missing parts counted
+# from the stored list ("1,3": two; save_verdicts writes it without empty items)
+_MISSING = (
+    "CASE WHEN v.outcome = 'partial' AND v.missing_parts <> '' THEN"
+    " LENGTH(v.missing_parts) - LENGTH(REPLACE(v.missing_parts, ',', '')) + 1 ELSE 0 END"
 )
-
-
-def _arrival_rows(rows: Iterable[tuple[Any, ...]]) -> list[ArrivalRow]:
-    """Missing parts counted from the stored list, only for a partial arrival."""
-    return [
-        ArrivalRow(t, vendor, carrier, region, profile, outcome, latency,
-                   len(ints(missing)) if outcome == "partial" else 0)
-        for t, vendor, carrier, region, profile, outcome, latency, missing in rows
-    ]  # fmt: skip
+_ARRIVAL_COLS = ", ".join(
+    "COALESCE(v.outcome, '')" if f == "outcome" else _MISSING if f == "missing_parts"
+    else f"{'v' if f in _VERDICT_SIDE else 'p'}.{f}"
+    for f in ArrivalRow._fields
+)  # fmt: skip
 
 
 def _probe(row: Row) -> StoredProbe:
@@ -475,7 +471,7 @@ class ProbeSql(RollupSql):
                 " ORDER BY p.planned_at_ns, p.probe_id",
                 (since_ns, until_ns),
             )
-        return _arrival_rows(rows)
+        return list(map(ArrivalRow._make, rows))
 
     def probe_series_after(self, change_seq: int, limit: int) -> list[ProbeSeriesRow]:
         with self._transaction(write=False) as tx:

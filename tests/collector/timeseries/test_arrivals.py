@@ -61,4 +61,6 @@ def test_arrival_windows_from_rows_equal_the_report_cells(
         cursor = ledger.cursor(arrival_cursor(window))
         assert cursor == (closed_until if closed_until > first else 0)
     fields = [line.split(" ")[1] for body in sink.bodies for line in body.decode().split("\n")]
-    assert any("parts_missing=1i" in f for f in fields)  # a partial probe was counted
+    # partial probes were counted, with one and with three parts missing
+    assert any("parts_missing=1i" in f for f in fields)
+    assert any("parts_missing=3i" in f for f in fields)

@@ -61,7 +61,8 @@ def _verdict(i: int, outcome: Outcome, revised: bool = False) -> Verdict:
         latency_s=None if i % 9 == 0 else 1.0 + i / 7 + (0.5 if revised else 0),
         vendor_delay_s=None if i % 5 == 0 else i / 3,
         carrier_delay_s=None if i % 6 == 0 else 0.1 * i,
-        missing_parts=(2,) if outcome is Outcome.PARTIAL else (),
+        # one or three parts missing: the arrival series counts them from the stored list
+        missing_parts=((2,) if i % 2 else (1, 3, 4)) if outcome is Outcome.PARTIAL else (),
     )  # fmt: skip
 
 
