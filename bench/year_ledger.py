@@ -25,7 +25,9 @@ Measured on each back-end (the same run's baseline in brackets):
   series (probe: `probe_series_after` pages encoded straight to line protocol, posted
   while the next page is read; arrival: `arrival_rows` a day of windows at a time)
   [backfill_raw_post: the same bodies POSTed raw; backfill_before: the previous path's
-  reads and conversion of the probe and arrival series, nothing posted];
+  reads and conversion of the probe and arrival series, nothing posted]; the CPU seconds
+  of this process and of influxd during each (backfill_cpu_vs_raw_post: both of ours
+  over influxd's for the raw POST);
 - bytes_per_probe: ledger size / probes (SQLite file + WAL; pg_database_size).
 
 Extrapolation to the full year is linear in the rows an operation touches, i.e. measured /
@@ -231,12 +233,21 @@ def backfill(ledger: SqlLedger, influx: InfluxServer, end_ns: int) -> dict[str, 
         finally:
             await sink.close()
 
+    def influxd_cpu() -> float:
+        """influxd's user + system CPU seconds so far: on a shared 2-core machine the CPU
+        both sides spend compares more steadily than the time."""
+        assert influx.proc is not None
+        stat = Path(f"/proc/{influx.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
     out: dict[str, float] = {}
-    t0 = time.perf_counter()
+    cpu0, influxd0, t0 = time.process_time(), influxd_cpu(), time.perf_counter()
     out["backfill_points"] = asyncio.run(ours())
     out["backfill_year"] = time.perf_counter() - t0
+    out["backfill_cpu"] = time.process_time() - cpu0
+    out["backfill_influxd_cpu"] = influxd_cpu() - influxd0
     conn = http.client.HTTPConnection("127.0.0.1", influx.port, timeout=120)
-    t0 = time.perf_counter()
+    influxd0, t0 = influxd_cpu(), time.perf_counter()
     for body in bodies:
         conn.request("POST", "/write?db=raw&precision=ns", body=body)
         resp = conn.getresponse()
@@ -244,6 +255,7 @@ def backfill(ledger: SqlLedger, influx: InfluxServer, end_ns: int) -> dict[str, 
         if resp.status != 204:
             raise SystemExit(f"raw write failed: HTTP {resp.status}")
     out["backfill_raw_post"] = time.perf_counter() - t0
+    out["backfill_raw_post_influxd_cpu"] = influxd_cpu() - influxd0
     conn.close()
     out["backfill_bytes"] = sum(len(b) for b in bodies)
     stored = influx.query('SELECT count("delivered") FROM "probe"', "backfill")
@@ -404,6 +416,12 @@ def run(
     for name in ("backfill_raw_post", "backfill_before"):
         out[f"{name}_s"] = round(ops[name], 3)
         out[f"{name}_full_year_s"] = round(ops[name] * year, 1)
+    out["backfill_vs_raw_post"] = round(ops["backfill_year"] / ops["backfill_raw_post"], 2)
+    for name in ("backfill_cpu", "backfill_influxd_cpu", "backfill_raw_post_influxd_cpu"):
+        out[f"{name}_s"] = round(ops[name], 2)
+    # CPU of both processes against InfluxDB's own for the same bodies
+    ours_cpu = ops["backfill_cpu"] + ops["backfill_influxd_cpu"]
+    out["backfill_cpu_vs_raw_post"] = round(ours_cpu / ops["backfill_raw_post_influxd_cpu"], 2)
     return out
 
 
