@@ -77,7 +77,16 @@ def counted(judged: Iterable[JudgedProbe]) -> Iterator[JudgedProbe | Tally]:
     a probe id, which it merges where they differ only in their send time (figures.
     merge_times: a month's figures then cost by the distinct keys, not by the probes);
     a probe whose vendor billed more parts than the rule as itself, since the figures list
-    those by id (Cell.inflated_probe_ids)."""
+    those by id (Cell.inflated_probe_ids). The iterator's items are tallies of one."""
     for p in judged:
         billed = p.vendor_billed_parts
-        yield p if billed is not None and billed > p.parts else tally_of(replace(p, probe_id=""))
+        if billed is not None and billed > p.parts:
+            yield p
+            continue
+        # The measured values ride on the tally; the probe keeps only what is counted.
+        yield Tally(replace(p, probe_id="", **_UNMEASURED), 1, tally_of(p).values)
+
+
+_UNMEASURED: dict[str, None] = dict.fromkeys(
+    ("latency_s", "latency_uncertainty_s", "vendor_delay_s", "carrier_delay_s")
+)
