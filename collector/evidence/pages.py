@@ -84,9 +84,6 @@ def counted(judged: Iterable[JudgedProbe]) -> Iterator[JudgedProbe | Tally]:
             yield p
             continue
         # The measured values ride on the tally; the probe keeps only what is counted.
-        yield Tally(replace(p, probe_id="", **_UNMEASURED), 1, tally_of(p).values)
-
-
-_UNMEASURED: dict[str, None] = dict.fromkeys(
-    ("latency_s", "latency_uncertainty_s", "vendor_delay_s", "carrier_delay_s")
-)
+        bare = replace(p, probe_id="", latency_s=None, latency_uncertainty_s=None,
+                       vendor_delay_s=None, carrier_delay_s=None)  # fmt: skip
+        yield Tally(bare, 1, tally_of(p).values)
