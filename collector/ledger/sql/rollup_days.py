@@ -70,23 +70,28 @@ def unpack_runs(heads: bytes, values: bytes, counts: bytes) -> Iterator[Segment]
         start = end
 
 
-def _runs(rows: Iterable[Any]) -> Iterator[tuple[tuple[Any, ...], list[Segment]]]:
-    """Value rows ordered by BLOB_KEY, hour, sent hour, value as (blob key, segments)."""
+def _runs(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], list[Segment]]]:
+    """Value rows (_ROWS tuples) ordered by BLOB_KEY, hour, sent hour, value as (blob
+    key, segments)."""
+    width = len(BLOB_KEY)
     key: tuple[Any, ...] | None = None
     segments: list[Segment] = []
     at: tuple[int, int] | None = None
+    values: list[float] = []
+    counts: list[int] = []
     for r in rows:
-        k = tuple(r[c] for c in BLOB_KEY)
-        hours = (int(r["hour_ns"]), int(r["sent_hour_ns"]))
+        k = r[:width]
+        hours = (int(r[width]), int(r[width + 1]))
         if k != key:
             if key is not None:
                 yield key, segments
             key, segments, at = k, [], None
         if hours != at:
-            segments.append((*hours, [], []))
+            values, counts = [], []
+            segments.append((*hours, values, counts))
             at = hours
-        segments[-1][2].append(float(r["value"]))  # type: ignore[attr-defined]
-        segments[-1][3].append(int(r["n"]))  # type: ignore[attr-defined]
+        values.append(float(r[width + 2]))
+        counts.append(int(r[width + 3]))
     if key is not None:
         yield key, segments
 
@@ -149,7 +154,7 @@ class RollupDaySql(SqlCore):
                 tx.run("LOCK TABLE rollup_values IN SHARE MODE")
             for table in ("rollup_compacted_days", "rollup_value_days"):
                 tx.run(f"DELETE FROM {table} WHERE day_ns = ?", (day,))
-            rows = tx.all(
+            rows = tx.tuples(
                 f"SELECT {_ROWS} FROM rollup_values WHERE hour_ns >= ? AND hour_ns < ?"
                 f" ORDER BY {', '.join(BLOB_KEY)}, hour_ns, sent_hour_ns, value",
                 (day, day + DAY_NS),
@@ -201,7 +206,7 @@ class RollupDaySql(SqlCore):
             for lo, hi in ranges:
                 where = Where().add("hour_ns >= ?", lo).add("hour_ns < ?", hi)
                 where.maybe("vendor = ?", vendor)
-                rows = tx.all(
+                rows = tx.tuples(
                     f"SELECT {_ROWS} FROM rollup_values{where}"
                     f" ORDER BY {', '.join(BLOB_KEY)}, hour_ns, sent_hour_ns, value",
                     where.params,
