@@ -256,3 +256,52 @@ def test_report_command_from_rollups_equals_it_from_raw_rows(ledger: Any) -> Non
         assert got["tables"][name] == expected["tables"][name], name
     for key in expected:
         assert got[key] == expected[key], key
+
+
+def test_exact_mean_of_repeated_values_equals_fsum_of_them_listed() -> None:
+    """A fixed uncertainty repeated over a month: the mean from each value × its count
+    (exact, rounded once) is fsum's over the values listed, bit for bit, where a plain
+    sum drifts."""
+    rng = random.Random(4)
+    for pairs in ([(0.0035, 5000), (0.25, 7), (1e-9, 3)], [(0.1, 10), (0.2, 7), (0.3, 1)],
+                  [(rng.random() * 10 ** rng.randrange(-6, 4), rng.randrange(5, 900))
+                   for _ in range(40)]):  # fmt: skip
+        listed = [v for v, n in pairs for _ in range(n)]
+        counted = Ordered.counted(pairs)
+        assert len(counted.values) * 4 <= len(counted)  # the value × count path
+        assert counted.exact_mean() == math.fsum(listed) / len(listed)
+        assert Ordered.of(listed).exact_mean() == math.fsum(listed) / len(listed)
+    drift = [0.1] * 10
+    assert sum(drift) != math.fsum(drift)  # why the sum must be exact
+
+
+def test_tallies_merged_across_send_times_give_the_same_cells() -> None:
+    """merge_times: counted tallies alike but for the send time pooled into one give
+    every cell of every breakdown the unmerged tallies give (values in any order)."""
+    from collector.reports.build import BREAKDOWNS
+    from collector.reports.figures import JudgedProbe, aggregate, merge_times
+
+    rng = random.Random(5)
+    tallies = []
+    for i in range(300):
+        arrived = rng.random() < 0.9
+        p = JudgedProbe(
+            probe_id="" if i % 7 else f"id{i}", vendor=rng.choice("ab"), carrier="c",
+            region=rng.choice(["n", "s"]), profile="otp", band="peak",
+            submitted_at_ns=T0 + rng.randrange(0, 48) * HOUR_NS, accepted=True,
+            outcome="delivered" if arrived else "lost", dlr="consistent", dlr_claim="success",
+            content="intact", sim=rng.choice(["1", "2", "3"]), line="home",
+            vendor_billed_parts=rng.choice([None, 1, 2]),
+        )  # fmt: skip
+        k = rng.randrange(1, 4)
+        values = [("latency", tuple(sorted(rng.random() * 9 for _ in range(k))), (1,) * k)] \
+            if arrived else []  # fmt: skip
+        values.append(("uncertainty", (0.0035,), (k,)))
+        tallies.append(Tally(p, k, tuple(values)))
+    merged = merge_times(tallies)
+    assert len(merged) < len(tallies) // 2
+    assert sum(t.n for t in merged) == sum(t.n for t in tallies)
+    memo: dict[Any, Any] = {}
+    for dims in BREAKDOWNS.values():
+        want = [c.to_dict() for c in aggregate(tallies, group_by=dims)]
+        assert [c.to_dict() for c in aggregate(merged, group_by=dims, memo=memo)] == want
