@@ -575,8 +575,11 @@ class Uploader:
             self._config_changed.clear()
             due = last + self.clock_sync_interval_s() - loop.time()
             if due > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that
+                # lands as the config arrives, and this loop would outlive its session.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._config_changed.wait(), due)
+                    async with asyncio.timeout(due):
+                        await self._config_changed.wait()
                 continue
             await self._sync_clock(stub, 1)
             last = loop.time()

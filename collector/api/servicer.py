@@ -8,7 +8,9 @@ and backlog batches (`Batch.backlog`) are committed in two lanes, so its live re
 wait for its own backlog; in each lane the batches that queued up behind a commit are
 committed together (one transaction, one fsync) and acked in order after it. Commits of
 every stream go through one writer (collector/api/writer.py) that takes live commits
-before backlog ones; the ledger is synchronous and runs off the event loop.
+before backlog ones; the ledger is synchronous and runs off the event loop. Liveness
+(connect, disconnect, the throttled touch) is queued to its own lane
+(collector/api/liveness.py): no batch waits for it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from smsprobe.v1 import agent_pb2
 
 from agent.wire.serde import registration_from_proto
 from collector.api.auth import Authenticator, AuthError, peer_certificate
+from collector.api.liveness import LivenessLane, Touch
 from collector.api.writer import IngestWriter
 from collector.ledger.base import (
     Ledger,
@@ -109,7 +112,6 @@ class _Stream:
     agent_id: str = ""  # fixed by the first authorized batch
     last_touch_ns: int = 0
     untouched: agent_pb2.Batch | None = None  # latest batch not yet reported to touch_agent
-    touching: asyncio.Task[None] | None = None  # the touch_agent call under way
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +144,13 @@ class AgentServicer:
         self._pipeline_depth = pipeline_depth
         self._streams: dict[str, int] = {}  # agent id -> open upload streams
         self.writer = IngestWriter(ledger, live_burst=live_burst, merge_commits=merge_commits)
+        self.liveness = LivenessLane(ledger)
 
     async def close(self) -> None:
-        """Stop the ingest writer (after the server stopped taking calls)."""
+        """Stop the ingest writer and write the liveness still queued (after the server
+        stopped taking calls)."""
         await self.writer.close()
+        await self.liveness.close()
 
     # ------------------------------------------------------------ helpers
 
@@ -275,7 +280,7 @@ class AgentServicer:
 
     # ------------------------------------------------------------ Upload
 
-    async def _connected(self, agent_id: str, peer: str, opened: bool) -> None:
+    def _connected(self, agent_id: str, peer: str, opened: bool) -> None:
         count = self._streams.get(agent_id, 0) + (1 if opened else -1)
         if count > 0:
             self._streams[agent_id] = count
@@ -284,18 +289,11 @@ class AgentServicer:
         self._metrics.agents_connected.set(len(self._streams))
         # Only the first open and the last close change liveness: an agent reconnecting
         # while its old stream is still being torn down stays connected.
+        # Queued, not awaited: the stream's batches never wait for this ledger write.
         if (opened and count == 1) or (not opened and count == 0):
-            try:
-                await asyncio.to_thread(
-                    self._ledger.set_connected,
-                    agent_id,
-                    opened,
-                    at_ns=self._clock_ns(),
-                    peer=peer,
-                    via=self._instance,
-                )
-            except (LedgerUnavailableError, UnknownAgentError) as exc:
-                log.warning("agent_liveness_not_recorded", agent_id=agent_id, error=str(exc))
+            self.liveness.connected(
+                agent_id, opened, at_ns=self._clock_ns(), peer=peer, via=self._instance
+            )
 
     async def _admit(
         self, request: agent_pb2.UploadRequest | Malformed, context: Context, stream: _Stream
@@ -332,7 +330,7 @@ class AgentServicer:
 
     async def _admit_identity(self, context: Context, stream: _Stream, agent_id: str) -> None:
         stream.agent_id = await self._authorize(context, "Upload", agent_id)
-        await self._connected(agent_id, stream.peer, opened=True)
+        self._connected(agent_id, stream.peer, opened=True)
         log.info("upload_stream_opened", agent_id=agent_id, peer=stream.peer)
 
     async def Upload(
@@ -418,14 +416,12 @@ class AgentServicer:
             for task in tasks:
                 task.cancel()
             self._metrics.upload_streams.dec()
-            if stream.touching is not None:
-                await asyncio.gather(stream.touching, return_exceptions=True)
             if stream.agent_id:
                 log.info("upload_stream_closed", agent_id=stream.agent_id, peer=stream.peer)
                 if stream.untouched is not None:
                     # The throttle skipped the latest state: record it before leaving.
-                    await self._touch(stream.agent_id, stream.untouched, self._clock_ns())
-                await self._connected(stream.agent_id, stream.peer, opened=False)
+                    self._touch(stream.agent_id, stream.untouched, self._clock_ns())
+                self._connected(stream.agent_id, stream.peer, opened=False)
 
     async def _commit(
         self, items: list[_Admitted], context: Context, stream: _Stream
@@ -452,12 +448,10 @@ class AgentServicer:
         self, batch: agent_pb2.Batch, outcome: BatchOutcome, now: int, stream: _Stream
     ) -> agent_pb2.UploadResponse:
         agent_id = stream.agent_id
-        idle = stream.touching is None or stream.touching.done()
-        if idle and now - stream.last_touch_ns >= self._touch_interval_ns:
+        if now - stream.last_touch_ns >= self._touch_interval_ns:
             stream.last_touch_ns = now
             stream.untouched = None
-            # Off the ack's path: the ledger call waits for the writer's commit under way.
-            stream.touching = asyncio.create_task(self._touch(agent_id, batch, now))
+            self._touch(agent_id, batch, now)  # queued to the liveness lane, not awaited
         else:
             stream.untouched = batch
         m = self._metrics
@@ -474,24 +468,14 @@ class AgentServicer:
             )
         return agent_pb2.UploadResponse(ack=batch_ack_to_proto(outcome, batch.batch_id))
 
-    async def _touch(self, agent_id: str, batch: agent_pb2.Batch, now: int) -> None:
+    def _touch(self, agent_id: str, batch: agent_pb2.Batch, now: int) -> None:
         """Liveness and the agent's own view (outbox, clock), throttled per stream."""
         offset = uncertainty = 0.0
         if batch.records:
             clock = batch.records[-1].clock
             offset, uncertainty = clock.offset_ms, clock.uncertainty_ms
-        try:
-            await asyncio.to_thread(
-                self._ledger.touch_agent,
-                agent_id,
-                at_ns=now,
-                outbox_depth=batch.outbox_depth,
-                oldest_pending_ns=batch.oldest_pending_ns,
-                clock_offset_ms=offset,
-                clock_uncertainty_ms=uncertainty,
-            )
-        except LedgerUnavailableError as exc:
-            log.warning("agent_touch_failed", agent_id=agent_id, error=str(exc))
+        view = Touch(batch.outbox_depth, batch.oldest_pending_ns, offset, uncertainty)
+        self.liveness.touch(agent_id, view, at_ns=now)
         m = self._metrics
         m.agent_outbox_depth.labels(agent_id).set(batch.outbox_depth)
         m.agent_upload_lag_seconds.labels(agent_id).set(

@@ -1,5 +1,6 @@
 """Live before backlog (collector/api/writer.py): the commit order of a real collector
-under a backlog storm, and the pure queue that decides it.
+under a backlog storm, a stream opened while the writer is held up, and the pure queue
+that decides the order.
 
 The gRPC test runs real Uploaders over mTLS against an in-process collector on a SQLite
 ledger. To make the order deterministic it holds the ledger's write lock from another
@@ -14,16 +15,21 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import grpc.aio
 import pytest
+from smsprobe.v1 import agent_pb2
 
 from agent.outbox.store import Outbox
-from agent.uplink.client import UploadSettings
+from agent.uplink.client import UploadSettings, make_channel
+from agent.wire.records import AgentRegistration, ModemInfo
+from agent.wire.serde import upload_request_bytes
 from collector.api.auth import Authenticator
-from collector.api.server import ServerSettings, TlsMaterial, start_server
+from collector.api.server import RunningServer, ServerSettings, TlsMaterial, start_server
 from collector.api.servicer import AgentServicer, ConfigStore
 from collector.api.writer import CommitQueue
 from collector.certs import create_ca, issue_agent
-from collector.ledger import open_ledger
+from collector.ledger import Ledger, open_ledger
+from collector.ledger.sqlite import SqliteLedger
 from tests.grpc.conftest import Pki
 from tests.grpc.harness import default_agent_config, fill, modems_of, uploader, wait_until
 
@@ -42,6 +48,34 @@ def fleet_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(ca=ca, agents=agents, other_ca=other, rogue=issue_agent(root / "other", "x"))
 
 
+async def serve_uploads(
+    pki: Pki,
+    ledger: Ledger,
+    outboxes: dict[str, Outbox],
+    modems: dict[str, list[ModemInfo]],
+    *,
+    merge_commits: int,
+) -> tuple[AgentServicer, RunningServer, asyncio.Event, list[asyncio.Task[None]]]:
+    """A real mTLS collector on `ledger` and a running Uploader per outbox (until `stop`)."""
+    servicer = AgentServicer(
+        ledger, Authenticator(), ConfigStore(default_agent_config), merge_commits=merge_commits
+    )
+    ca = pki.ca
+    running = await start_server(
+        servicer, ServerSettings(tls=TlsMaterial(ca.ca_cert, ca.server_cert, ca.server_key))
+    )
+    address = f"127.0.0.1:{running.port}"
+    stop = asyncio.Event()
+    settings = UploadSettings(batch_max_records=BATCH, clock_samples_on_connect=1)
+    tasks = [
+        asyncio.create_task(
+            uploader(pki, a, address, outboxes[a], modems[a], settings=settings).run(stop)
+        )
+        for a in outboxes
+    ]
+    return servicer, running, stop, tasks
+
+
 def test_live_record_is_committed_ahead_of_a_queued_backlog_storm(
     fleet_pki: Pki, tmp_path: Path
 ) -> None:
@@ -54,22 +88,9 @@ def test_live_record_is_committed_ahead_of_a_queued_backlog_storm(
             fill(outboxes[a], BACKLOG_PER_AGENT, modems[a])
         # Two commits per shared transaction at most, so most streams' commits queue up
         # behind the one held below instead of joining it.
-        servicer = AgentServicer(
-            ledger, Authenticator(), ConfigStore(default_agent_config), merge_commits=2
+        servicer, running, stop, tasks = await serve_uploads(
+            fleet_pki, ledger, outboxes, modems, merge_commits=2
         )
-        ca = fleet_pki.ca
-        running = await start_server(
-            servicer, ServerSettings(tls=TlsMaterial(ca.ca_cert, ca.server_cert, ca.server_key))
-        )
-        address = f"127.0.0.1:{running.port}"
-        stop = asyncio.Event()
-        settings = UploadSettings(batch_max_records=BATCH, clock_samples_on_connect=1)
-        tasks = [
-            asyncio.create_task(
-                uploader(fleet_pki, a, address, outboxes[a], modems[a], settings=settings).run(stop)
-            )
-            for a in modems
-        ]
         queue = servicer.writer.queue
         blocker = sqlite3.connect(str(path), isolation_level=None, timeout=10)
         try:
@@ -129,6 +150,109 @@ def test_live_record_is_committed_ahead_of_a_queued_backlog_storm(
         assert (total, distinct) == (expected, expected)
         assert per_agent == {**{a: BACKLOG_PER_AGENT for a in BACKLOG_AGENTS}, LIVE_AGENT: 2}
         assert ledger.quarantine() == []
+        ledger.close()
+
+    asyncio.run(main())
+
+
+def test_a_stream_opened_behind_a_held_up_writer_gets_its_live_record_in_first(
+    fleet_pki: Pki, tmp_path: Path
+) -> None:
+    """A fleet reconnecting at once: an agent's Upload stream opens while the writer's
+    backlog transaction cannot go on. Its connect is a ledger write too; if the stream
+    waited for it before reading its first batch (as it did), its live record could not
+    even queue until the ledger was free again, behind every backlog commit queued by then.
+    """
+
+    async def main() -> None:
+        path = tmp_path / "ledger.db"
+        open_ledger(str(path)).close()  # migrated
+        # A busy timeout longer than the test's waits: the held lock below never times out
+        # while the test waits (released explicitly).
+        ledger = SqliteLedger(path, busy_timeout_s=120.0)
+        storm, late = BACKLOG_AGENTS[:2], LIVE_AGENT
+        modems = {a: modems_of(a, 4) for a in [*storm, late]}
+        for a, ms in modems.items():  # registered before the outage
+            ledger.register_agent(AgentRegistration(agent_id=a, modems=tuple(ms)), at_ns=1)
+        outboxes = {a: Outbox(tmp_path / f"{a}.db") for a in modems}
+        for a in storm:
+            fill(outboxes[a], BACKLOG_PER_AGENT, modems[a])
+        (live,) = fill(outboxes[late], 1, modems[late])
+        (wire,) = outboxes[late].pending_wire(0, 1)
+        servicer, running, stop, tasks = await serve_uploads(
+            fleet_pki, ledger, {a: outboxes[a] for a in storm}, modems, merge_commits=1
+        )
+        address = f"127.0.0.1:{running.port}"
+        queue = servicer.writer.queue
+        paths = fleet_pki.agents[late]
+        channel = make_channel(address, ca_cert=paths.ca_cert, cert=paths.cert, key=paths.key)
+        blocker = sqlite3.connect(str(path), isolation_level=None, timeout=10)
+        try:
+            await wait_until(lambda: ledger.record_count() >= 2 * BATCH, what="drain started")
+            blocker.execute("BEGIN IMMEDIATE")  # the writer's next transaction waits for it
+            (before,) = blocker.execute("SELECT MAX(id) FROM records").fetchone()
+            await wait_until(lambda: queue.backlog_waiting >= 1, what="backlog commit queued")
+            # The late agent's stream opens now and sends one live batch.
+            upload: grpc.aio.StreamStreamMultiCallable[bytes, bytes]
+            upload = channel.stream_stream("/smsprobe.v1.AgentService/Upload")
+            call = upload()
+            await call.write(
+                upload_request_bytes(late, 1, [wire.wire], outbox_depth=0, oldest_pending_ns=0)
+            )
+            # Its connect cannot be written while the lock is held; its batch must not
+            # wait for that: it queues as live ahead of the backlog.
+            await wait_until(lambda: queue.live_waiting == 1, what="live commit queued")
+            queued = queue.backlog_agents
+            # Read through the lock holder: the ledger's own connection waits for it.
+            connected_before = {
+                agent for (agent,) in blocker.execute("SELECT agent_id FROM agents WHERE connected")
+            }
+        finally:
+            if blocker.in_transaction:
+                blocker.execute("ROLLBACK")
+            blocker.close()
+        try:
+            response = await call.read()
+            assert isinstance(response, bytes)
+            ack = agent_pb2.UploadResponse.FromString(response).ack
+            await servicer.liveness.flush()
+            connected_after = {a.agent_id for a in ledger.agents() if a.connected}
+            await call.done_writing()
+            assert await call.read() == grpc.aio.EOF
+            await wait_until(
+                lambda: all(outboxes[a].depth() == 0 for a in storm),
+                timeout_s=120,
+                what="every outbox drained",
+            )
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+            await channel.close()
+            await running.stop(0.5)
+        assert (ack.batch_id, ack.ingested) == (1, 1)
+        # The connect was written once the ledger was free, and the disconnect after it.
+        assert late not in connected_before and late in connected_after
+        assert late not in {a.agent_id for a in ledger.agents() if a.connected}
+        db = sqlite3.connect(str(path))
+        (live_id,) = db.execute("SELECT id FROM records WHERE uuid = ?", (live.uuid,)).fetchone()
+        behind = {
+            agent
+            for (agent,) in db.execute(
+                "SELECT DISTINCT agent_id FROM records WHERE id > ?", (live_id,)
+            )
+        }
+        ahead = {
+            agent
+            for (agent,) in db.execute(
+                "SELECT DISTINCT agent_id FROM records WHERE id > ? AND id < ?", (before, live_id)
+            )
+        }
+        per_agent = dict(db.execute("SELECT agent_id, COUNT(*) FROM records GROUP BY agent_id"))
+        db.close()
+        # Only the commit already under way (one agent's: merge_commits=1) went in between;
+        # the backlog commit queued when the live batch arrived was written after it.
+        assert len(ahead) <= 1 and not ahead & queued and queued and queued <= behind
+        assert per_agent == {**{a: BACKLOG_PER_AGENT for a in storm}, late: 1}
         ledger.close()
 
     asyncio.run(main())
