@@ -212,9 +212,10 @@ class Judge:
         if full:
             self._last_full_ns = now
             self.full_passes += 1
-            # Reports read a closed day's rollup values packed (migration 0016): pack the
-            # days of the last two months not packed yet, or written since (none mostly).
-            self._ledger.compact_rollups(before_ns=now, since_ns=now - 62 * 86400 * NS)
+            # Reports read a closed day's rollup values packed (migration 0016): pack a
+            # day of the last two months not packed yet, or written since (none mostly;
+            # one a pass, so a pass after an upgrade does not pack two months at once).
+            self._ledger.compact_rollups(before_ns=now, since_ns=now - 62 * 86400 * NS, max_days=1)
             candidates = self._ledger.probes(open_only=True)
             self._index = DlrIndex(self._config.id_rules)
         else:

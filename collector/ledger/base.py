@@ -359,9 +359,12 @@ class Ledger(Protocol):
         the hourly rows."""
         ...
 
-    def compact_rollups(self, *, before_ns: int | None = None, since_ns: int = 0) -> int:
+    def compact_rollups(
+        self, *, before_ns: int | None = None, since_ns: int = 0, max_days: int | None = None
+    ) -> int:
         """Pack the value rows of every closed day (ended 6 h before `before_ns`, default
-        now) not compacted yet, or written since, into blobs; returns the days packed."""
+        now) not compacted yet, or written since, into blobs, newest first, at most
+        `max_days`; returns the days packed."""
         ...
 
     def cursor(self, name: str) -> int:

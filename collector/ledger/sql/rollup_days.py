@@ -126,10 +126,12 @@ class RollupDaySql(SqlCore):
             tx.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
     # ------------------------------------------------------------ compaction
-    def compact_rollups(self, *, before_ns: int | None = None, since_ns: int = 0) -> int:
+    def compact_rollups(
+        self, *, before_ns: int | None = None, since_ns: int = 0, max_days: int | None = None
+    ) -> int:
         """Compact every day from `since_ns` that ended COMPACT_AFTER_NS before
-        `before_ns` (default: now) and is not compacted (never, or written since): one
-        transaction a day. Returns the days compacted."""
+        `before_ns` (default: now) and is not compacted (never, or written since), newest
+        first, at most `max_days`: one transaction a day. Returns the days compacted."""
         until = (self._clock() if before_ns is None else before_ns) - COMPACT_AFTER_NS
         with self._transaction(write=False) as tx:
             span = tx.all("SELECT MIN(hour_ns) AS lo, MAX(hour_ns) AS hi FROM rollup_values"
@@ -141,7 +143,7 @@ class RollupDaySql(SqlCore):
             return 0
         lo, hi = int(span[0]["lo"]), int(span[0]["hi"])
         days = [d for d in range(lo // DAY_NS * DAY_NS, hi + 1, DAY_NS)
-                if d + DAY_NS <= until and d not in done]  # fmt: skip
+                if d + DAY_NS <= until and d not in done][::-1][:max_days]  # fmt: skip
         for day in days:
             self._compact_day(day)
         return len(days)

@@ -74,6 +74,11 @@ def test_compacted_days_read_as_their_hourly_rows(ledger: Any) -> None:
     fill(ledger)
     want = hourly(ledger)
     assert runs(ledger) == want and sum(want.values()) > 200
+    assert ledger.compact_rollups(before_ns=AFTER, max_days=1) == 1  # the newest closed day
+    assert listed(ledger) == [DAY0 + 2 * DAY_NS]
+    with ledger._transaction() as tx:
+        tx.run("DELETE FROM rollup_compacted_days")
+        tx.run("DELETE FROM rollup_value_days")
     assert ledger.compact_rollups(before_ns=DAY0 + 2 * DAY_NS + COMPACT_AFTER_NS) == 2
     assert set(listed(ledger)) == blob_days(ledger) == {DAY0, DAY0 + DAY_NS}
     assert ledger.compact_rollups(before_ns=AFTER) == 1  # the third day; none twice
