@@ -325,6 +325,16 @@ class Ledger(Protocol):
         each with its probe's plan fields: the time series' one read per page."""
         ...
 
+    def probe_rows_planned(self, since_ns: int, until_ns: int) -> list[ProbeSeriesRow]:
+        """Every probe planned in [since_ns, until_ns), oldest first, as `probe_series_after`
+        gives it, pending and never-judged ones too (outcome "" and change_seq 0 without a
+        verdict): a backfill's one read serving the probe points and the arrival windows."""
+        ...
+
+    def last_change_seq(self) -> int:
+        """The highest verdict change sequence written (0: none)."""
+        ...
+
     def verdict_revisions(self, probe_id: str | None = None) -> list[Revision]: ...
 
     def revisions_of(self, probe_ids: Sequence[str]) -> dict[str, list[Revision]]:

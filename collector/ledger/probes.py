@@ -151,6 +151,7 @@ class ProbeSeriesRow(NamedTuple):
     latency_s: float | None
     vendor_delay_s: float | None
     carrier_delay_s: float | None
+    missing_parts: int = 0  # when partial: parts missing (the arrival windows count them)
 
 
 class ArrivalRow(NamedTuple):

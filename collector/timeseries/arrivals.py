@@ -12,10 +12,11 @@ ledgers.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from collector.ledger.probes import ArrivalRow
+from collector.ledger.probes import ArrivalRow, ProbeSeriesRow
 from collector.stats import percentile, wilson_interval
 from collector.timeseries.points import Point, make_point
 
@@ -26,15 +27,20 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-# ArrivalRow read by position (a year is 50 million rows): [1:5] its cell, [5] outcome,
-# [6] latency, [7] missing parts
-if ArrivalRow._fields[1:] != ("vendor", "carrier", "region", "profile", "outcome",
-                              "latency_s", "missing_parts"):  # fmt: skip
+# Rows read by position (a year is 50 million of them), in ArrivalRow's order: [0] planned
+# time, [1:5] the cell, [5] outcome, [6] latency, [7] missing parts.
+Arrival = tuple[int, str, str, str, str, str, float | None, int]
+if ArrivalRow._fields != ("planned_at_ns", "vendor", "carrier", "region", "profile",
+                          "outcome", "latency_s", "missing_parts"):  # fmt: skip
     raise ImportError("arrivals is out of step with ArrivalRow")
+# A ProbeSeriesRow (a backfill's one read for both series) in ArrivalRow's order
+arrival_of: Callable[[ProbeSeriesRow], Arrival] = operator.itemgetter(
+    *(ProbeSeriesRow._fields.index(f) for f in ArrivalRow._fields)
+)
 
 
-def arrival_points(rows: Iterable[ArrivalRow], window: str, start_ns: int) -> list[Point]:
-    cells: dict[tuple[str, str, str, str], list[ArrivalRow]] = defaultdict(list)
+def arrival_points(rows: Iterable[Arrival], window: str, start_ns: int) -> list[Point]:
+    cells: dict[tuple[str, str, str, str], list[Arrival]] = defaultdict(list)
     for r in rows:
         cells[r[1:5]].append(r)
     points = []

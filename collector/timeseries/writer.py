@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -44,8 +45,8 @@ from collector.ledger.base import Ledger
 from collector.ledger.channels import ChannelObservation
 from collector.ledger.health import UnitChange, UnmeasuredSpan
 from collector.ledger.model import AgentSample
-from collector.ledger.probes import ArrivalRow, HealthRow
-from collector.timeseries.arrivals import arrival_points
+from collector.ledger.probes import ArrivalRow, HealthRow, ProbeSeriesRow
+from collector.timeseries.arrivals import Arrival, arrival_of, arrival_points
 from collector.timeseries.points import Point, make_point, to_lines
 from collector.timeseries.probe_lines import ProbeLines
 from collector.timeseries.schema import ARRIVAL_WINDOWS_S
@@ -61,6 +62,7 @@ UNIT_CURSOR = "timeseries.collector_unit"
 SPAN_CURSOR = "timeseries.collector_vendor"  # a time: spans ending after it are rewritten
 SPAN_MARGIN_NS = 60 * NS
 WINDOWS_READ_NS = 86400 * NS  # closed arrival windows read and written at once
+REBUILD_READ_NS = 4 * 3600 * NS  # a backfill's read of probes: whole hours (every window)
 
 
 def arrival_cursor(window: str) -> str:
@@ -170,6 +172,15 @@ def measured_points(spans: Sequence[UnmeasuredSpan]) -> list[Point]:
 class Encoded(NamedTuple):
     body: bytes  # line protocol
     points: int
+
+
+class Rebuilt(NamedTuple):
+    """A span of a backfill's rebuild, encoded: probe points in pages, the arrival windows
+    closed in it per kind, and where each kind's cursor then moves."""
+
+    probes: list[Encoded]
+    arrivals: dict[str, Encoded]
+    done: dict[str, int]
 
 
 class Span(NamedTuple):
@@ -317,11 +328,11 @@ class TimeSeriesWriter:
         return total
 
     @staticmethod
-    def _points(rows: Sequence[ArrivalRow], window: str, start: int, end: int) -> list[Point]:
+    def _points(rows: Sequence[Arrival], window: str, start: int, end: int) -> list[Point]:
         """The points of every `window` starting in [start, end), from rows planned in (at
         least) that span, oldest first (as Ledger.arrival_rows orders them)."""
         step = ARRIVAL_WINDOWS_S[window] * NS
-        times = [r.planned_at_ns for r in rows]
+        times = [r[0] for r in rows]
         points = []
         lo = bisect.bisect_left(times, start)
         while lo < len(times) and times[lo] < end:
@@ -494,7 +505,9 @@ class TimeSeriesWriter:
 
     async def backfill(self, since_ns: int) -> int:
         """Rebuild the series from the ledger: arrival windows from `since_ns`; probe,
-        modem, agent and channel points whole (rewriting a point is idempotent)."""
+        modem, agent and channel points whole (rewriting a point is idempotent). The probe
+        points and the closed arrival windows come from one read of the probes in planned
+        order (`_rebuild`), the rest from a pass as the live writer makes it."""
         now = self._clock()
         # Windows before the first probe are empty: not walked one by one (a --since of
         # years ago was millions of empty 5-minute windows).
@@ -508,4 +521,70 @@ class TimeSeriesWriter:
         for name in (PROBE_CURSOR, HEALTH_CURSOR, AGENT_CURSOR, CHANNEL_CURSOR, UNIT_CURSOR,
                      SPAN_CURSOR):  # fmt: skip
             await asyncio.to_thread(self._ledger.set_cursor, name, 0, at_ns=now)
-        return await self.write_once()
+        rebuilt = 0 if first is None else await self._rebuild(first, since_ns, now)
+        return rebuilt + await self.write_once()
+
+    async def _rebuild(self, first: int, since_ns: int, now: int) -> int:
+        """Every probe point and the closed arrival windows from `since_ns`, from the probes
+        read a span of hours at a time in planned order (Ledger.probe_rows_planned: one
+        read for both series instead of one by change order and one by planned time), read
+        and encoded ahead while the span before is posted. Verdicts are written in one
+        order (change_seq), so every verdict up to the highest change taken first is in
+        what is read after; the probe cursor then moves there and the next pass writes
+        what changed since. Judged probes are planned before `now` (a verdict follows a
+        submission); the read goes on past it only while it still finds probes."""
+        changed_until = await asyncio.to_thread(self._ledger.last_change_seq)
+        steps = {w: seconds * NS for w, seconds in ARRIVAL_WINDOWS_S.items()}
+        give_up = int(self._settings.give_up_s * NS)
+        # per kind: windows from `since_ns` to the end of the closed ones
+        lo = {w: since_ns // step * step for w, step in steps.items()}
+        hi = {w: max(lo[w], (now - give_up) // step * step) for w, step in steps.items()}
+        encoder = ProbeLines(self._settings.lines)
+        batch = self._settings.batch
+
+        def read(start: int) -> tuple[int, list[ProbeSeriesRow]]:
+            return start, self._ledger.probe_rows_planned(start, start + REBUILD_READ_NS)
+
+        def following(start: int, got: tuple[int, list[ProbeSeriesRow]]) -> int | None:
+            nxt = start + REBUILD_READ_NS
+            return nxt if nxt <= now or got[1] else None
+
+        def encode(got: tuple[int, list[ProbeSeriesRow]]) -> Rebuilt:
+            start, rows = got
+            judged = [r for r in rows if r.outcome and r.outcome != "pending"]
+            probes = [
+                Encoded(encoder.encode(judged[i : i + batch]), len(judged[i : i + batch]))
+                for i in range(0, len(judged), batch)
+            ]
+            arrivals = {}
+            end = start + REBUILD_READ_NS
+            view = [arrival_of(r) for r in rows]
+            for window in steps:
+                a, b = max(start, lo[window]), min(end, hi[window])
+                if a < b:
+                    points = self._points(view, window, a, b)
+                    arrivals[window] = Encoded(to_lines(points) if points else b"", len(points))
+            return Rebuilt(probes, arrivals, {w: min(end, hi[w]) for w in steps})
+
+        totals: dict[str, int] = defaultdict(int)
+        spans = pipelined(first // REBUILD_READ_NS * REBUILD_READ_NS, read, following, encode)
+        async for _, (probes, arrivals, done) in spans:
+            for body, n in probes:
+                await self._write_lines(body, n)
+                totals["probe"] += n
+            for window, (body, n) in arrivals.items():
+                if n:
+                    await self._write_lines(body, n)
+                totals[f"arrival {window}"] += n
+                if done[window] > lo[window]:
+                    await asyncio.to_thread(
+                        self._ledger.set_cursor, arrival_cursor(window), done[window],
+                        at_ns=self._clock(),
+                    )  # fmt: skip
+            if self._progress is not None:
+                for series, n in totals.items():
+                    self._progress(series, n)
+        await asyncio.to_thread(
+            self._ledger.set_cursor, PROBE_CURSOR, changed_until, at_ns=self._clock()
+        )
+        return sum(totals.values())

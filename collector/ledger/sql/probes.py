@@ -51,20 +51,33 @@ _VERDICT_COLS = (
 # lists are built from the NamedTuples' fields, so a column cannot shift.
 _VERDICT_SIDE = {"change_seq", "probe_id", "outcome", "dlr", "content", "latency_s",
                  "vendor_delay_s", "carrier_delay_s", "missing_parts"}  # fmt: skip
-_SERIES_COLS = ", ".join(
-    f"{'v' if f in _VERDICT_SIDE else 'p'}.{f}" for f in ProbeSeriesRow._fields
-)
-# ArrivalRow: an outcome "" without a verdict; a partial arrival's missing parts counted
-# from the stored list ("1,3": two; save_verdicts writes it without empty items)
+# A partial arrival's missing parts counted from the stored list ("1,3": two;
+# save_verdicts writes it without empty items).
 _MISSING = (
     "CASE WHEN v.outcome = 'partial' AND v.missing_parts <> '' THEN"
     " LENGTH(v.missing_parts) - LENGTH(REPLACE(v.missing_parts, ',', '')) + 1 ELSE 0 END"
 )
-_ARRIVAL_COLS = ", ".join(
-    "COALESCE(v.outcome, '')" if f == "outcome" else _MISSING if f == "missing_parts"
-    else f"{'v' if f in _VERDICT_SIDE else 'p'}.{f}"
-    for f in ArrivalRow._fields
-)  # fmt: skip
+
+
+def _columns(fields: Sequence[str], *, outer: bool) -> str:
+    """`outer`: the verdict side LEFT JOINed: a probe without a verdict gets change_seq
+    0 and "" for the verdict's texts."""
+    cols = []
+    for f in fields:
+        if f == "missing_parts":
+            cols.append(_MISSING)
+        elif f not in _VERDICT_SIDE or f == "probe_id":
+            cols.append(f"p.{f}")
+        elif outer and f in ("change_seq", "outcome", "dlr", "content"):
+            cols.append(f"COALESCE(v.{f}, {0 if f == 'change_seq' else repr('')})")
+        else:
+            cols.append(f"v.{f}")
+    return ", ".join(cols)
+
+
+_SERIES_COLS = _columns(ProbeSeriesRow._fields, outer=False)
+_PLANNED_COLS = _columns(ProbeSeriesRow._fields, outer=True)
+_ARRIVAL_COLS = _columns(ArrivalRow._fields, outer=True)  # outcome "" without a verdict
 
 
 def _probe(row: Row) -> StoredProbe:
@@ -472,6 +485,22 @@ class ProbeSql(RollupSql):
                 (since_ns, until_ns),
             )
         return list(map(ArrivalRow._make, rows))
+
+    def probe_rows_planned(self, since_ns: int, until_ns: int) -> list[ProbeSeriesRow]:
+        with self._transaction(write=False) as tx:
+            rows = tx.tuples(
+                f"SELECT {_PLANNED_COLS} FROM probes p"
+                " LEFT JOIN verdicts v ON v.probe_id = p.probe_id"
+                " WHERE p.planned_at_ns >= ? AND p.planned_at_ns < ?"
+                " ORDER BY p.planned_at_ns, p.probe_id",
+                (since_ns, until_ns),
+            )
+        return list(map(ProbeSeriesRow._make, rows))
+
+    def last_change_seq(self) -> int:
+        with self._transaction(write=False) as tx:
+            rows = tx.all("SELECT COALESCE(MAX(change_seq), 0) AS top FROM verdicts")
+        return int(rows[0]["top"])
 
     def probe_series_after(self, change_seq: int, limit: int) -> list[ProbeSeriesRow]:
         with self._transaction(write=False) as tx:

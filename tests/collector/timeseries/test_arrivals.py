@@ -13,13 +13,21 @@ from typing import Any
 import pytest
 
 from agent.common.units import NS
+from collector.correlation.model import Outcome
+from collector.ledger.probes import ProbePlan, Submission
 from collector.reports.judged import judged_probe
 from collector.timeseries import writer as writer_module
 from collector.timeseries.points import to_line
 from collector.timeseries.schema import ARRIVAL_WINDOWS_S
-from collector.timeseries.writer import TimeSeriesWriter, WriterSettings, arrival_cursor
+from collector.timeseries.writer import (
+    PROBE_CURSOR,
+    TimeSeriesWriter,
+    WriterSettings,
+    arrival_cursor,
+)
 from tests.collector.timeseries.reference import arrival_points
-from tests.collector.timeseries.test_probe_lines import RecordingSink, T, _mixed
+from tests.collector.timeseries.test_probe_lines import SIMS, RecordingSink, T, _mixed, _verdict
+from tests.collector.timeseries.test_probe_lines import _reference as _probe_reference
 
 LAST = T + 69 * 37 * NS  # the last probe's planned time
 
@@ -64,3 +72,53 @@ def test_arrival_windows_from_rows_equal_the_report_cells(
     # partial probes were counted, with one and with three parts missing
     assert any("parts_missing=1i" in f for f in fields)
     assert any("parts_missing=3i" in f for f in fields)
+
+
+@pytest.mark.parametrize("since_min", [0, 20])  # every window; windows from 20 min in
+def test_backfill_rebuild_from_one_read_writes_the_reference_points(
+    ledger: Any, since_min: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`backfill` reads the probes once in planned order for the probe points and the closed
+    windows (Ledger.probe_rows_planned); the lines are the reference's, pages of 7 and
+    spans of an hour; a verdict revised after the backfill is written by the next pass."""
+    monkeypatch.setattr(writer_module, "REBUILD_READ_NS", 3600 * NS)
+    _mixed(ledger)
+    # and probes in later hours (one at an hour's first instant, none in the third):
+    # spans of an hour, an empty one before the last
+    for i, minutes in ((100, 70), (101, 180), (102, 211)):
+        at = T + minutes * 60 * NS
+        ledger.add_probe(ProbePlan(
+            probe_id=f"p{i}", vendor="v1", msisdn=SIMS[0][0], profile="otp", token=f"T{i}",
+            body="b", expected_text="e", planned_at_ns=at, carrier="china_mobile",
+        ))  # fmt: skip
+        ledger.record_submission(Submission(f"p{i}", "accepted", at + 3, at + NS, (f"m{i}",)))
+        ledger.save_verdicts([_verdict(i, Outcome.DELIVERED)], at_ns=at)
+    now = T + 5 * 3600 * NS  # every window closed
+    since = T + since_min * 60 * NS
+    sink = RecordingSink()
+    writer = TimeSeriesWriter(ledger, sink, WriterSettings(batch=7), clock=lambda: now)
+    written = asyncio.run(writer.backfill(since))
+    lines = [line.decode() for body in sink.bodies for line in body.split(b"\n") if line]
+    assert written == len(lines)
+    assert sorted(x for x in lines if x.startswith("probe,")) == _probe_reference(ledger, {})
+    for window, seconds in ARRIVAL_WINDOWS_S.items():
+        step = seconds * NS
+        got = sorted(line for line in lines if f",window={window} " in line)
+        expected = [
+            line for line in _reference(ledger, window, now // step * step)
+            if int(line.rsplit(" ", 1)[1]) >= since // step * step
+        ]  # fmt: skip
+        assert len(expected) > 0
+        assert got == expected, window
+        assert ledger.cursor(arrival_cursor(window)) == (now - 600 * NS) // step * step
+    assert ledger.cursor(PROBE_CURSOR) == max(
+        v.change_seq for v in ledger.verdicts_changed_after(0, 10_000)
+    )
+    # p0 delivered -> lost after the backfill: the next pass writes its point and windows
+    ledger.save_verdicts([_verdict(0, Outcome.LOST)], at_ns=now)
+    sink.bodies.clear()
+    asyncio.run(writer.write_once())
+    lines = [line.decode() for body in sink.bodies for line in body.split(b"\n") if line]
+    probe_lines = [x for x in lines if x.startswith("probe,")]
+    assert len(probe_lines) == 1 and 'verdict="lost"' in probe_lines[0]
+    assert sorted(x for x in _probe_reference(ledger, {}) if x in probe_lines) == probe_lines
