@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger.probes import (
@@ -475,26 +476,21 @@ class ProbeSql(RollupSql):
             )
         return [_verdict(r) for r in rows]
 
-    def arrival_rows(self, since_ns: int, until_ns: int) -> list[ArrivalRow]:
+    def _planned_rows(self, cols: str, since_ns: int, until_ns: int) -> list[tuple[Any, ...]]:
+        """Probes planned in [since_ns, until_ns) with their verdict, oldest first."""
         with self._transaction(write=False) as tx:
-            rows = tx.tuples(
-                f"SELECT {_ARRIVAL_COLS} FROM probes p"
-                " LEFT JOIN verdicts v ON v.probe_id = p.probe_id"
+            return list(tx.tuples(
+                f"SELECT {cols} FROM probes p LEFT JOIN verdicts v ON v.probe_id = p.probe_id"
                 " WHERE p.planned_at_ns >= ? AND p.planned_at_ns < ?"
                 " ORDER BY p.planned_at_ns, p.probe_id",
                 (since_ns, until_ns),
-            )
-        return list(map(ArrivalRow._make, rows))
+            ))  # fmt: skip
+
+    def arrival_rows(self, since_ns: int, until_ns: int) -> list[ArrivalRow]:
+        return list(map(ArrivalRow._make, self._planned_rows(_ARRIVAL_COLS, since_ns, until_ns)))
 
     def probe_rows_planned(self, since_ns: int, until_ns: int) -> list[ProbeSeriesRow]:
-        with self._transaction(write=False) as tx:
-            rows = tx.tuples(
-                f"SELECT {_PLANNED_COLS} FROM probes p"
-                " LEFT JOIN verdicts v ON v.probe_id = p.probe_id"
-                " WHERE p.planned_at_ns >= ? AND p.planned_at_ns < ?"
-                " ORDER BY p.planned_at_ns, p.probe_id",
-                (since_ns, until_ns),
-            )
+        rows = self._planned_rows(_PLANNED_COLS, since_ns, until_ns)
         return list(map(ProbeSeriesRow._make, rows))
 
     def last_change_seq(self) -> int:
