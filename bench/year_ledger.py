@@ -22,8 +22,9 @@ Measured on each back-end (the same run's baseline in brackets):
   for one vendor and month, in a process of its own with its peak RSS [evidence_export_
   raw_dump: the same rows dumped raw to a zip; bench/evidence_export.py];
 - backfill_year: `timeseries backfill` from empty cursors into a real InfluxDB 1.x, every
-  series (probe: `probe_series_after` pages encoded straight to line protocol, posted
-  while the next page is read; arrival: `arrival_rows` a day of windows at a time)
+  series (the probe points and the closed arrival windows from one read of the probes in
+  planned order, `probe_rows_planned` 4 hours at a time, encoded straight to line
+  protocol on threads while the span before is posted)
   [backfill_raw_post: the same bodies POSTed raw; backfill_before: the previous path's
   reads and conversion of the probe and arrival series, nothing posted]; the CPU seconds
   of this process and of influxd during each (backfill_cpu_vs_raw_post: both of ours
@@ -208,12 +209,12 @@ def timed(fn: Callable[[], object]) -> float:
 
 def backfill(ledger: SqlLedger, influx: InfluxServer, end_ns: int) -> dict[str, float]:
     """`timeseries backfill` from empty cursors into a real InfluxDB 1.x, as the command
-    runs it (every series; probe pages of 20,000 read while the last is posted, a day of
-    arrival windows a read); same-run baselines: a raw line-protocol POST of the very same
-    bodies (http.client, kept alive: InfluxDB's own floor) into another database, and the
-    previous path's reads and conversion of the probe and arrival series (verdict pages,
-    probes by id, JudgedProbe, make_point; a read per window, the report's cells; nothing
-    posted)."""
+    runs it (every series; 4 hours of probes a read for both the probe points, in pages
+    of 20,000, and the arrival windows, read while the last is posted); same-run
+    baselines: a raw line-protocol POST of the very same bodies (http.client, kept alive:
+    InfluxDB's own floor) into another database, and the previous path's reads and
+    conversion of the probe and arrival series (verdict pages, probes by id, JudgedProbe,
+    make_point; a read per window, the report's cells; nothing posted)."""
     bodies: list[bytes] = []
 
     class Recording(InfluxV1Sink):
