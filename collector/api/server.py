@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from smsprobe.v1 import agent_pb2
 
 from collector.api.servicer import AgentServicer, Malformed
+from collector.api.writer import settle_gc
 
 log = structlog.get_logger("collector.api")
 
@@ -147,6 +148,7 @@ async def start_server(servicer: AgentServicer, settings: ServerSettings) -> Run
     if port == 0:
         raise ServerConfigError(f"cannot listen on {settings.listen}")
     await server.start()
+    settle_gc()  # the ingest path's allocations (collector/api/writer.py)
     for name in (SERVICE_NAME, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("grpc_server_started", listen=settings.listen, port=port, insecure=settings.insecure)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,29 @@ from collector.quarantine import Quarantined, records_from_batch
 
 T = TypeVar("T")
 Decoded = tuple[list[Record], list[Quarantined]]
+
+
+_GEN0_THRESHOLD = 10_000  # CPython's default is 700
+_gc_settled = False
+
+
+def settle_gc() -> None:
+    """Once per process, before serving: what is alive now (modules, grpc, the schema)
+    is moved out of the collector's way (`gc.freeze`), and the youngest generation is
+    collected every 10,000 allocations instead of 700. Decoding a batch allocates a few
+    objects per record that live until its commit; with the defaults the collector
+    traversed them, and the long-lived heap, again and again: the writer's decode took
+    8.9-13 µs a record against 7.6-8.1 µs with this (20,000 bench records, CPU time, five
+    rounds each). Nothing on the ingest path forms reference cycles, so garbage is freed
+    by reference counting either way; only the collector's own rhythm changes."""
+    global _gc_settled
+    if _gc_settled:
+        return
+    _gc_settled = True
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(_GEN0_THRESHOLD, gen1, gen2)
 
 
 class CommitQueue(Generic[T]):
