@@ -34,6 +34,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import NamedTuple, TypeVar
 
@@ -568,7 +569,7 @@ class TimeSeriesWriter:
 
         totals: dict[str, int] = defaultdict(int)
         spans = pipelined(first // REBUILD_READ_NS * REBUILD_READ_NS, read, following, encode)
-        async for _, (probes, arrivals, done) in spans:
+        async for (start, _), (probes, arrivals, done) in spans:
             for body, n in probes:
                 await self._write_lines(body, n)
                 totals["probe"] += n
@@ -581,9 +582,12 @@ class TimeSeriesWriter:
                         self._ledger.set_cursor, arrival_cursor(window), done[window],
                         at_ns=self._clock(),
                     )  # fmt: skip
-            if self._progress is not None:
-                for series, n in totals.items():
-                    self._progress(series, n)
+            if self._progress is not None:  # how far: the probes planned up to this span's end
+                until = datetime.fromtimestamp((start + REBUILD_READ_NS) // NS, UTC)
+                self._progress(
+                    f"probes planned to {until:%Y-%m-%d %H:%M} UTC, their windows",
+                    sum(totals.values()),
+                )
         await asyncio.to_thread(
             self._ledger.set_cursor, PROBE_CURSOR, changed_until, at_ns=self._clock()
         )

@@ -8,6 +8,7 @@ windows (cursor moved) and open ones (written provisionally)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -96,8 +97,16 @@ def test_backfill_rebuild_from_one_read_writes_the_reference_points(
     now = T + 5 * 3600 * NS  # every window closed
     since = T + since_min * 60 * NS
     sink = RecordingSink()
-    writer = TimeSeriesWriter(ledger, sink, WriterSettings(batch=7), clock=lambda: now)
+    progress: list[tuple[str, int]] = []
+    writer = TimeSeriesWriter(
+        ledger, sink, WriterSettings(batch=7), clock=lambda: now,
+        progress=lambda series, n: progress.append((series, n)),
+    )  # fmt: skip
     written = asyncio.run(writer.backfill(since))
+    # how far it came, span by span, up to the clock's hour (the read stops past it)
+    last = datetime.fromtimestamp((now + 3600 * NS) // NS, UTC)
+    assert progress[-1][0] == f"probes planned to {last:%Y-%m-%d %H:%M} UTC, their windows"
+    assert [n for _, n in progress] == sorted(n for _, n in progress)
     lines = [line.decode() for body in sink.bodies for line in body.split(b"\n") if line]
     assert written == len(lines)
     assert sorted(x for x in lines if x.startswith("probe,")) == _probe_reference(ledger, {})
