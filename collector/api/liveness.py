@@ -9,7 +9,8 @@ live records were seconds late although the writer would have taken them first. 
 servicer only queues these writes here and reads on: one task writes them on a thread of
 its own, in the order they were made (so an agent's connect is written before its
 disconnect), each in its own short transaction. A touch still waiting when a newer one of
-the same agent arrives is replaced by it (only the latest state is news).
+the same agent arrives is dropped for it (only the latest state is news; the newer one
+goes to the end of the queue, so an agent's writes stay in time order).
 
 Nothing here is acked to the agent, so nothing waits for it except `flush` (tests, close).
 """
@@ -43,7 +44,7 @@ class Touch:
 @dataclass(slots=True)
 class _Write:
     agent_id: str
-    call: Callable[[], None]
+    call: Callable[[], None] | None  # None: superseded by a newer touch
     touch: bool
 
 
@@ -79,16 +80,16 @@ class LivenessLane:
             )
 
         waiting = self._touches.get(agent_id)
-        if waiting is not None:  # not written yet: the newer state replaces it in place
-            waiting.call = call
-            return
+        if waiting is not None:  # not written yet: the newer state supersedes it
+            waiting.call = None
         write = _Write(agent_id, call, touch=True)
         self._touches[agent_id] = write
         self._push(write)
 
     @property
     def waiting(self) -> int:
-        return len(self._queue)
+        """Writes queued and not superseded."""
+        return sum(w.call is not None for w in self._queue)
 
     async def flush(self) -> None:
         """Return when every write queued before this call was made."""
@@ -127,15 +128,17 @@ class LivenessLane:
             writes = list(self._queue)
             self._queue.clear()
             for w in writes:
-                if w.touch:
+                if w.touch and self._touches.get(w.agent_id) is w:
                     del self._touches[w.agent_id]
             # One hand-off for all of them; each is still its own transaction.
             await loop.run_in_executor(self._executor, _write_all, writes)
-            self.written += len(writes)
+            self.written += sum(w.call is not None for w in writes)
 
 
 def _write_all(writes: list[_Write]) -> None:
     for w in writes:
+        if w.call is None:
+            continue
         try:
             w.call()
         except (LedgerUnavailableError, UnknownAgentError) as exc:
