@@ -40,6 +40,8 @@ class _SqliteTx:
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         return self._conn.executemany(sql, rows).rowcount
 
+    insert = many  # executemany steps one prepared statement: already the fast way here
+
 
 class SqliteLedger(SqlLedger):
     dialect = Dialect.SQLITE

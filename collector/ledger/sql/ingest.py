@@ -420,7 +420,7 @@ class IngestSql(SqlCore):
                         b.text,
                     )
                 )
-        inserted = tx.many(
+        inserted = tx.insert(
             "INSERT INTO records (id, uuid, agent_id, seq_epoch, seq, kind, persisted_at_ns,"
             " clock_offset_ms, clock_uncertainty_ms, clock_measured_at_ns, modem_imei, iccid,"
             " ingested_at_ns, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -433,7 +433,7 @@ class IngestSql(SqlCore):
             # agent resends and the replay is counted as duplicates.
             raise LedgerUnavailableError("records ingested concurrently elsewhere; retry")
         if sms_rows:
-            tx.many(
+            tx.insert(
                 "INSERT INTO sms (record_id, agent_id, received_at_ns, msisdn, smsc, sender,"
                 " sender_ton, text, encoding, message_class, pid, dcs, concat_ref, concat_total,"
                 " partial, missing_parts, undecodable, user_data)"
@@ -441,14 +441,14 @@ class IngestSql(SqlCore):
                 " ON CONFLICT DO NOTHING",
                 sms_rows,
             )
-            tx.many(
+            tx.insert(
                 "INSERT INTO sms_parts (record_id, position, uuid, raw_pdu, storage,"
                 " storage_index, received_at_ns, scts_ns, scts_tz_minutes, part_seq, decode_error)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 part_rows,
             )
         if sr_rows:
-            tx.many(
+            tx.insert(
                 "INSERT INTO status_reports (record_id, agent_id, raw_pdu, storage,"
                 " storage_index, received_at_ns, recipient, message_reference, status, scts_ns,"
                 " discharge_time_ns, decode_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -456,7 +456,7 @@ class IngestSql(SqlCore):
                 sr_rows,
             )
         if health_rows:
-            tx.many(
+            tx.insert(
                 "INSERT INTO modem_health (record_id, agent_id, modem_imei, at_ns, responding,"
                 " rssi_dbm, ber, registration, rat, operator_mcc_mnc, sim_state, storage_used,"
                 " storage_total, healthy, reasons, last_sms_at_ns, iccid)"
@@ -483,7 +483,7 @@ class IngestSql(SqlCore):
                 ],
             )
         if canary_rows:
-            tx.many(
+            tx.insert(
                 "INSERT INTO canaries (record_id, agent_id, canary_id, sent_at_ns, to_msisdn,"
                 " message_references, error, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",

@@ -36,6 +36,12 @@ class Tx(Protocol):
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int: ...
 
+    def insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """`INSERT ... VALUES (<one row>) [ON CONFLICT DO NOTHING]` for many rows: the
+        number inserted, as `many` gives it. PostgreSQL gets multi-row VALUES statements
+        (psycopg's per-row executemany costs ~30 µs of Python a row); SQLite `many`."""
+        ...
+
 
 def chunks(items: Sequence[T], n: int = CHUNK) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), n):
