@@ -9,7 +9,6 @@ advisory lock; leases expire by the server's clock (collector/ledger/sql/leases.
 from __future__ import annotations
 
 import functools
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from collector.ledger.ingest_rules import DEFAULT_LIMITS, IngestLimits
 from collector.ledger.migrations import Dialect
 from collector.ledger.retention import RETENTION_TABLES
 from collector.ledger.sql import SqlLedger, Tx
+from collector.ledger.sql.query import INSERT_ROWS, chunks, multirow
 
 log = structlog.get_logger("collector.ledger.postgres")
 
@@ -39,30 +39,12 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-_VALUES = re.compile(r"\bVALUES\s*(\([^()]*\))")
-_MAX_PARAMS = 65_535  # the protocol's limit of parameters per statement
-
-
 @functools.lru_cache(maxsize=256)
-def _multirow(sql: str, n: int) -> str:
-    """`sql`'s one-row VALUES tuple repeated n times, with server-side placeholders
-    ($1, $2, ...: psycopg does not cache the parse of a statement this long) (Tx.insert)."""
-    m = _VALUES.search(sql)
-    if m is None:
-        raise ValueError(f"not an INSERT ... VALUES: {sql[:60]}")
-    head, one, tail = sql[: m.start(1)], m.group(1), sql[m.end(1) :]
-    if "?" in head + tail or ("ON CONFLICT" in tail and "DO NOTHING" not in tail):
-        # DO UPDATE may not touch a row twice in one statement: rows one by one.
-        raise ValueError(f"not a multi-row INSERT: {sql[:60]}")
-    pieces = one.split("?")
-    width = len(pieces) - 1
-    rows = []
-    for r in range(n):
-        out = [pieces[0]]
-        for i, piece in enumerate(pieces[1:]):
-            out += (f"${r * width + i + 1}", piece)
-        rows.append("".join(out))
-    return head + ", ".join(rows) + tail
+def _numbered(sql: str, n: int) -> str:
+    """`multirow` with server-side placeholders ($1, $2, ...): psycopg does not cache the
+    parse of a statement this long (Tx.insert)."""
+    pieces = multirow(sql, n).split("?")
+    return pieces[0] + "".join(f"${i}{p}" for i, p in enumerate(pieces[1:], 1))
 
 
 class _PgTx:
@@ -93,12 +75,10 @@ class _PgTx:
     def insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
             return 0
-        per = max(1, min(1000, _MAX_PARAMS // len(rows[0])))
         inserted = 0
-        for i in range(0, len(rows), per):
-            chunk = rows[i : i + per]
+        for chunk in chunks(rows, INSERT_ROWS):
             with psycopg.RawCursor(self._cur.connection) as cur:
-                cur.execute(_multirow(sql, len(chunk)), [v for row in chunk for v in row])
+                cur.execute(_numbered(sql, len(chunk)), [v for row in chunk for v in row])
                 inserted += cur.rowcount
         return inserted
 

@@ -18,6 +18,7 @@ from collector.ledger.base import LedgerError, LedgerUnavailableError
 from collector.ledger.ingest_rules import DEFAULT_LIMITS, IngestLimits
 from collector.ledger.migrations import Dialect
 from collector.ledger.sql import SqlLedger, Tx
+from collector.ledger.sql.query import INSERT_ROWS, chunks, multirow
 
 
 class _SqliteTx:
@@ -40,7 +41,12 @@ class _SqliteTx:
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         return self._conn.executemany(sql, rows).rowcount
 
-    insert = many  # executemany steps one prepared statement: already the fast way here
+    def insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        inserted = 0
+        for chunk in chunks(rows, INSERT_ROWS):
+            flat = [v for row in chunk for v in row]
+            inserted += self._conn.execute(multirow(sql, len(chunk)), flat).rowcount
+        return inserted
 
 
 class SqliteLedger(SqlLedger):
