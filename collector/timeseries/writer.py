@@ -567,7 +567,14 @@ class TimeSeriesWriter:
                     arrivals[window] = Encoded(to_lines(points) if points else b"", len(points))
             return Rebuilt(probes, arrivals, {w: min(end, hi[w]) for w in steps})
 
+        def move(cursors: dict[str, int]) -> None:
+            for window, end in cursors.items():
+                self._ledger.set_cursor(arrival_cursor(window), end, at_ns=self._clock())
+
         totals: dict[str, int] = defaultdict(int)
+        # A span's cursors are written (a durable commit) while the next span is posted:
+        # after its own bodies were confirmed, before the next span's cursors.
+        moving: asyncio.Future[None] | None = None
         spans = pipelined(first // REBUILD_READ_NS * REBUILD_READ_NS, read, following, encode)
         async for (start, _), (probes, arrivals, done) in spans:
             for body, n in probes:
@@ -577,17 +584,18 @@ class TimeSeriesWriter:
                 if n:
                     await self._write_lines(body, n)
                 totals[f"arrival {window}"] += n
-                if done[window] > lo[window]:
-                    await asyncio.to_thread(
-                        self._ledger.set_cursor, arrival_cursor(window), done[window],
-                        at_ns=self._clock(),
-                    )  # fmt: skip
+            if moving is not None:
+                await moving
+            moved = {w: end for w, end in done.items() if end > lo[w]}
+            moving = asyncio.ensure_future(asyncio.to_thread(move, moved)) if moved else None
             if self._progress is not None:  # how far: the probes planned up to this span's end
                 until = datetime.fromtimestamp((start + REBUILD_READ_NS) // NS, UTC)
                 self._progress(
                     f"probes planned to {until:%Y-%m-%d %H:%M} UTC, their windows",
                     sum(totals.values()),
                 )
+        if moving is not None:
+            await moving
         await asyncio.to_thread(
             self._ledger.set_cursor, PROBE_CURSOR, changed_until, at_ns=self._clock()
         )
