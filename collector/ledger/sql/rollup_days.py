@@ -96,11 +96,12 @@ def _runs(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], li
         yield key, segments
 
 
-def _value_run(key: tuple[Any, ...], seg: Segment) -> ValueRun:
+def _value_runs(key: tuple[Any, ...], segments: Iterable[Segment]) -> Iterator[ValueRun]:
+    """A blob key's segments as runs (the group's probe fields made once per key)."""
     vendor, carrier, mvno, region, profile, band, msisdn, burst, status, kind = key
-    group = (seg[0], seg[1], vendor, carrier, mvno, region, profile, band, msisdn,
-             bool(burst), status)  # fmt: skip
-    return ValueRun(group, kind, seg[2], seg[3])
+    tail = (vendor, carrier, mvno, region, profile, band, msisdn, bool(burst), status)
+    for hour, sent, values, counts in segments:
+        yield ValueRun((hour, sent, *tail), kind, values, counts)
 
 
 class RollupDaySql(SqlCore):
@@ -192,10 +193,9 @@ class RollupDaySql(SqlCore):
                     f" FROM rollup_value_days{where}",
                     where.params,
                 ):
-                    key = tuple(r[c] for c in BLOB_KEY)
-                    for seg in unpack_runs(r["segments"], r["vals"], r["counts"]):
-                        if since_ns <= seg[0] < until:
-                            out.append(_value_run(key, seg))
+                    packed = unpack_runs(r["segments"], r["vals"], r["counts"])
+                    out += _value_runs(tuple(r[c] for c in BLOB_KEY),
+                                       (g for g in packed if since_ns <= g[0] < until))  # fmt: skip
             # the hours of the days not compacted, in ranges between compacted days
             ranges: list[tuple[int, int]] = []
             start = since_ns
@@ -214,7 +214,7 @@ class RollupDaySql(SqlCore):
                     where.params,
                 )
                 for key, segs in _runs(rows):
-                    out += [_value_run(key, seg) for seg in segs]
+                    out += _value_runs(key, segs)
         return out
 
     # ------------------------------------------------------------ check
