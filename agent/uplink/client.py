@@ -418,8 +418,7 @@ class Uploader:
                     delay_s=round(delay, 3),
                 )
             if delay:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await wait_set(stop, delay)
 
     # ------------------------------------------------------------ session
 
@@ -815,8 +814,7 @@ class Uploader:
             # Stopping: give outstanding acks a moment so a restart replays less.
             if in_flight:
                 all_acked.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(all_acked.wait(), timeout=s.drain_timeout_s)
+                await wait_set(all_acked, s.drain_timeout_s)
             with contextlib.suppress(asyncio.InvalidStateError):  # already ended: fine
                 await call.done_writing()
 
@@ -835,6 +833,18 @@ class Uploader:
             raise group.exceptions[0] from None
         finally:
             call.cancel()
+
+
+async def wait_set(event: asyncio.Event, timeout: float) -> bool:
+    """Wait until `event` is set or `timeout` seconds passed; True when it was set.
+
+    asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result when a
+    cancel lands in the same loop step as the event is set (bpo-42130), so a task
+    cancelled just then runs on as if nothing had happened."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    return event.is_set()
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, *, timeout: float) -> None:
