@@ -386,8 +386,11 @@ class ModemServer:
             if timeout <= 0:
                 await asyncio.sleep(0)
                 continue
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel landing
+            # with a wake, and this loop would outlive its cancel.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
 
 async def serve_pty(
