@@ -27,6 +27,7 @@ Definitions:
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -227,12 +228,19 @@ def merge_times(tallies: Iterable[Tally]) -> list[Tally]:
     return out
 
 
+def _flat(
+    chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
+) -> tuple[list[float], list[int]]:
+    """The chunks' values and counts, each as one list (concatenated in C)."""
+    chain = itertools.chain.from_iterable
+    return list(chain(vs for vs, _ in chunks)), list(chain(ks for _, ks in chunks))
+
+
 def _ascending(
     chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
 ) -> tuple[list[float], list[int]]:
     """Chunks of (values, counts) as one list of values ascending with their counts."""
-    values = [v for vs, _ in chunks for v in vs]
-    counts = [k for _, ks in chunks for k in ks]
+    values, counts = _flat(chunks)
     if len(counts) == sum(counts):
         return sorted(values), counts
     order = sorted(range(len(values)), key=values.__getitem__)
@@ -272,8 +280,7 @@ def _pool(
     key = tuple(id(vs) for vs, _ in chunks)
     if memo is not None and key in memo:
         return memo[key]
-    ordered = Ordered.of_counts([v for vs, _ in chunks for v in vs],
-                                [k for _, ks in chunks for k in ks])  # fmt: skip
+    ordered = Ordered.of_counts(*_flat(chunks))
     if memo is not None:
         memo[key] = ordered
     return ordered
