@@ -37,7 +37,7 @@ from collector.judging import JudgingConfig
 from collector.ledger import open_ledger
 from collector.ledger.base import Ledger
 from collector.ledger.model import AgentStatus, GapSpan, StoredHealth, StoredSms
-from collector.ledger.probes import Revision, StoredDlr, StoredProbe, StoredVerdict
+from collector.ledger.probes import DlrRow, Revision, StoredDlr, StoredProbe, StoredVerdict
 from collector.ledger.retention import marks
 from collector.reports.config import iso
 from collector.reports.figures import JudgedProbe
@@ -80,15 +80,14 @@ def retention_json(minimised: str, at_ns: int, **extra: str) -> dict[str, Any]:
     return {"minimised": list(marks(minimised)), "at_ns": at_ns, "at": iso(at_ns), **extra}
 
 
-def _dlr(d: StoredDlr) -> dict[str, Any]:
-    out = _dlr_fields(d)
-    if d.minimised_at_ns:
-        out["retention"] = retention_json("raw:purge", d.minimised_at_ns)
-    return out
-
-
-def _dlr_fields(d: StoredDlr) -> dict[str, Any]:
-    return {
+def _dlr(d: StoredDlr | DlrRow) -> dict[str, Any]:
+    """A DLR as the record quotes it; read as a plain tuple (DlrRow) by the export, a
+    StoredDlr taken to one (the same fields)."""
+    if not isinstance(d, DlrRow):
+        d = DlrRow(d.probe_id or "", d.dlr_id, d.message_id, d.status, d.vendor_status_raw,
+                   d.err, d.done_at_ns, d.received_at_ns, d.source, d.copies, d.id_rule, d.raw,
+                   d.billed_parts, d.billed_from, d.minimised_at_ns)  # fmt: skip
+    out = {
         "dlr_id": d.dlr_id,
         "message_id": d.message_id,
         "status": d.status,
@@ -100,11 +99,14 @@ def _dlr_fields(d: StoredDlr) -> dict[str, Any]:
         "source": d.source,
         "copies": d.copies,
         "id_rule": d.id_rule,
-        "raw_b64": _b64(d.raw),
+        "raw_b64": _b64(d.raw or b""),
         # The parts this report says were billed (Alibaba sms_size), from where
         "billed_parts": d.billed_parts,
         "billed_from": d.billed_from,
     }
+    if d.minimised_at_ns:
+        out["retention"] = retention_json("raw:purge", d.minimised_at_ns)
+    return out
 
 
 def arrival_json(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
@@ -190,7 +192,7 @@ def evidence_record(
     judged: JudgedProbe,
     *,
     revisions: Sequence[Revision] = (),
-    dlrs: Sequence[StoredDlr] = (),
+    dlrs: Sequence[StoredDlr | DlrRow] = (),
     arrivals: Sequence[StoredSms] = (),
     health: Sequence[StoredHealth] = (),
     agent: AgentStatus | None = None,
@@ -516,7 +518,7 @@ def _records(
     """The records of these probes, their facts read in one batch per kind; `signers`:
     see iter_records (every record read here is quoted by one of these records)."""
     ids = [p.plan.probe_id for p in probes]
-    dlrs = ledger.dlrs_of(ids)
+    dlrs = ledger.dlr_rows_of(ids)  # plain tuples: about one a probe
     revisions = ledger.revisions_of(ids)  # these probes' only, not the ledger's
     uuids = {u for v in verdicts.values() for u in v.verdict.arrival_uuids}
     # by uuid: only this vendor's arrivals, with their signed records in the same read

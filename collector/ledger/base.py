@@ -38,6 +38,7 @@ from collector.ledger.periods import BurstRequest, BurstState, QuietSuppression
 from collector.ledger.probes import (
     AlertRow,
     ArrivalRow,
+    DlrRow,
     HealthRow,
     ProbePlan,
     ProbeSeriesRow,
@@ -302,6 +303,10 @@ class Ledger(Protocol):
     ) -> None:
         """Keep an unreadable vendor report raw with its reason; the same one (digest)
         pushed again is kept once."""
+    def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:
+        """`dlrs_of` as plain tuples (the evidence export's bulk read), in the same order."""
+        ...
+
         ...
 
     def dlr_quarantine(self, vendor: str | None = None) -> list[QuarantinedDlrRow]: ...

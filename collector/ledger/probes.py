@@ -169,6 +169,27 @@ class ArrivalRow(NamedTuple):
     missing_parts: int
 
 
+class DlrRow(NamedTuple):
+    """A probe's raw DLR as the evidence export quotes it (Ledger.dlr_rows_of), read as a
+    plain tuple: a vendor-month is about a million of them. `raw` is b"" once purged."""
+
+    probe_id: str
+    dlr_id: int
+    message_id: str
+    status: str
+    vendor_status_raw: str
+    err: str
+    done_at_ns: int
+    received_at_ns: int
+    source: str
+    copies: int
+    id_rule: str
+    raw: bytes
+    billed_parts: int | None
+    billed_from: str
+    minimised_at_ns: int
+
+
 @dataclass(frozen=True, slots=True)
 class Revision:
     probe_id: str

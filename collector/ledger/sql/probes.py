@@ -15,6 +15,7 @@ from typing import Any
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger.probes import (
     ArrivalRow,
+    DlrRow,
     ProbePlan,
     ProbeSeriesRow,
     QuarantinedDlrRow,
@@ -41,6 +42,7 @@ _DLR_COLS = (
     "dlr_id, vendor, message_id, status, vendor_status_raw, err, done_at_ns, received_at_ns,"
     " source, raw, copies, probe_id, id_rule, minimised_at_ns, billed_parts, billed_from"
 )
+_DLR_ROW_COLS = ", ".join(DlrRow._fields)  # Tx.tuples: the SELECT is the NamedTuple
 _VERDICT_COLS = (
     "probe_id, revision, judged_at_ns, outcome, dlr, dlr_claim, content, content_diff,"
     " latency_s, latency_uncertainty_s, vendor_delay_s, carrier_delay_s, sender, duplicates,"
@@ -350,6 +352,18 @@ class ProbeSql(RollupSql):
                 )
                 for r in rows:
                     out[r["probe_id"]].append(_dlr(r))
+        return dict(out)
+
+    def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:
+        out: dict[str, list[DlrRow]] = defaultdict(list)
+        with self._transaction(write=False) as tx:
+            for chunk in chunks(list(probe_ids)):
+                where = Where().among("probe_id", chunk)
+                for row in tx.tuples(
+                    f"SELECT {_DLR_ROW_COLS} FROM dlrs{where} ORDER BY received_at_ns, dlr_id",
+                    where.params,
+                ):
+                    out[row[0]].append(DlrRow._make(row))
         return dict(out)
 
     def all_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]:

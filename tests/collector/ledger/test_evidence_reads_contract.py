@@ -44,3 +44,37 @@ def test_received_texts_are_received_sms_without_parts(ledger: Ledger) -> None:
     ]
     assert len(got) == 6 and offset != 0
     assert ledger.received_texts(since_ns=T0, msisdns=["+8613999999999"]) == []
+
+
+def test_dlr_rows_of_are_dlrs_of_as_tuples(ledger: Ledger) -> None:
+    """The export's DLR read (plain tuples) holds what `dlrs_of` gives, field for field,
+    per probe in the same order; a probe without DLRs is absent, an unattributed DLR too."""
+    from collector.ledger.probes import DlrRow
+    from tests.collector.ledger.test_probe_contract import plan
+
+    for i in (1, 2, 3):
+        ledger.add_probe(plan(i))
+    stored = []
+    for n, (pid, at) in enumerate([("p1", 30), ("p2", 10), ("p1", 20), ("", 5), ("p2", 40)]):
+        d, _ = ledger.store_dlr(
+            vendor="acme", message_id=f"M{n}", status="DELIVRD", received_at_ns=T0 + at,
+            raw=b"id:\x00\xff" + bytes([n]), dedupe_key=f"k{n}", vendor_status_raw="DELIVRD",
+            err="000" if n else "", done_at_ns=T0 + at - 1, source="push",
+            billed_parts=n if n % 2 else None, billed_from="dlr:push:sms_size" if n % 2 else "",
+        )  # fmt: skip
+        if pid:
+            stored.append((d.dlr_id, pid))
+    ledger.attribute_dlrs([(dlr_id, pid, "same") for dlr_id, pid in stored])
+    ledger.store_dlr(vendor="acme", message_id="M0", status="DELIVRD", received_at_ns=T0 + 30,
+                     raw=b"id:\x00\xff\x00", dedupe_key="k0")  # a copy  # fmt: skip
+
+    objects = ledger.dlrs_of(["p1", "p2", "p3"])
+    rows = ledger.dlr_rows_of(["p1", "p2", "p3"])
+
+    assert sorted(rows) == sorted(objects) == ["p1", "p2"]
+    for pid, dlrs in objects.items():
+        assert [type(r) for r in rows[pid]] == [DlrRow] * len(dlrs)
+        assert rows[pid] == [DlrRow(*(getattr(d, f) for f in DlrRow._fields)) for d in dlrs]
+    assert [r.copies for r in rows["p1"]] == [1, 2]  # received_at_ns order, the copy counted
+    assert [r.billed_parts for r in rows["p2"]] == [1, None]
+    assert ledger.dlr_rows_of([]) == {}
