@@ -453,7 +453,7 @@ class Uploader:
             self._clock, self._clock_source = clock, endpoint.address
             try:
                 async with asyncio.TaskGroup() as tg:
-                    upload = tg.create_task(self._upload(channel, stub, stop))
+                    upload = tg.create_task(self._upload(channel, stub, stop, last_seq))
                     side = [
                         tg.create_task(self._watch_config(stub)),
                         tg.create_task(self._clock_loop(stub)),
@@ -699,7 +699,10 @@ class Uploader:
         channel: grpc.aio.Channel,
         stub: agent_pb2_grpc.AgentServiceStub,
         stop: asyncio.Event,
+        backlog_end: int,
     ) -> None:
+        """Send the outbox's records; those up to `backlog_end` (the last_seq this session
+        registered with: what the collector expects from the backlog) as backlog."""
         s = self._settings
         # Requests go out as bytes assembled from the stored records (no serializer: grpc
         # sends them as they are); the collector sees the same UploadRequest messages.
@@ -712,7 +715,6 @@ class Uploader:
         call = upload()
         in_flight: dict[int, _InFlight] = {}
         window = asyncio.Semaphore(s.window)
-        backlog_end = await self._io(self._source.last_seq)
         cur = _Cursors(live=backlog_end, backlog=0, backlog_end=backlog_end, backlog_done=False)
         first_ack = asyncio.Event()
         all_acked = asyncio.Event()

@@ -339,6 +339,44 @@ def advance_seq(
     return new_state, tuple(opened)
 
 
+def hold_announced(
+    state: SeqState, opened: Sequence[GapSpan], *, announced_seq: int
+) -> tuple[SeqState, tuple[GapSpan, ...]]:
+    """Mark `queued` the gaps just opened (`opened`, from advance_seq) that the agent's
+    backlog may still fill; returns the state and the opened gaps as marked.
+
+    `announced_seq` is the highest seq the agent had persisted when it last registered:
+    every seq at or below it stays in its outbox until acked (the agent never drops an
+    unacked record) and is on its way, as backlog the collector commits after live
+    batches. Arrivals do not tell when the backlog went past a gap: a live batch carries
+    backlog records too (the uploader fills it up from the backlog), ahead of the backlog
+    batches in flight. Whether a queued gap is missing is told by the agent's own outbox
+    view instead (`no_longer_pending`).
+    """
+    queued = {g for g in opened if g.last_seq <= announced_seq}
+    if not queued:
+        return state, tuple(opened)
+    gaps = tuple(replace(g, queued=True) if g in queued else g for g in state.gaps)
+    marked = tuple(replace(g, queued=True) if g in queued else g for g in opened)
+    return replace(state, gaps=gaps), marked
+
+
+def no_longer_pending(
+    gap: GapSpan, *, outbox_depth: int, oldest_pending_ns: int, claimed_at_ns: int
+) -> bool:
+    """True when the agent's own view of its outbox (a batch's outbox_depth and
+    oldest_pending_ns, written by Ledger.touch_agent at `claimed_at_ns`, collector clock)
+    shows a queued gap's seqs are not waiting there: they are missing.
+
+    Its oldest pending record was persisted after the record that ends the gap (agent
+    clock: the gap's records were persisted before it), or nothing at all was pending
+    (depth 0, oldest 0) in a touch made after the gap was seen (an older one predates
+    the records of the gap)."""
+    if oldest_pending_ns > gap.end_ns > 0:
+        return True
+    return outbox_depth == 0 and oldest_pending_ns == 0 and claimed_at_ns > gap.detected_at_ns
+
+
 # ---------------------------------------------------------------- a whole batch
 
 

@@ -67,6 +67,10 @@ class GapSpan:
     was quarantined with an implausible time stamp (unknown bound). A gap shrinks or
     disappears when late records fill it (out-of-order batches), so `Ledger.gaps()` lists
     only open gaps.
+
+    `queued`: the agent announced these seqs at its latest registration and may still hold
+    them in its outbox's backlog (a live batch was committed ahead of them): not reported
+    as missing (no seq_gap_detected) until the agent says they are no longer pending.
     """
 
     agent_id: str
@@ -76,6 +80,7 @@ class GapSpan:
     end_ns: int
     detected_at_ns: int  # collector clock
     epoch: int = 0  # bumped when the agent's sequence restarts (AGENT_SEQ_RESET)
+    queued: bool = False
 
     @property
     def missing(self) -> int:

@@ -13,7 +13,7 @@ from cryptography import x509
 
 from agent.wire.records import AgentRegistration, Registration, SimInfo
 from agent.wire.signing import key_id
-from collector.ledger.ingest_rules import scrub_strings
+from collector.ledger.ingest_rules import no_longer_pending, scrub_strings
 from collector.ledger.model import (
     AgentSample,
     AgentStatus,
@@ -23,8 +23,9 @@ from collector.ledger.model import (
     ModemStatus,
     RegistrationOutcome,
 )
-from collector.ledger.sql.convert import inf, nan, opt_float, strs
+from collector.ledger.sql.convert import GAP_COLUMNS, gap_of, inf, nan, opt_float, strs
 from collector.ledger.sql.core import SqlCore
+from collector.ledger.sql.ingest import gap_detected, log_gaps
 from collector.ledger.sql.query import Row, Tx, Where
 
 log = structlog.get_logger("collector.ledger")
@@ -338,6 +339,32 @@ class AgentSql(SqlCore):
                 ),
             )
             self._sample(tx, [agent_id], at_ns)
+            # Gaps held as queued (ingest: the backlog was to fill them) that the agent's
+            # outbox no longer holds are missing: reported now, once.
+            missing = [
+                g
+                for g in map(
+                    gap_of,
+                    tx.all(
+                        f"SELECT {GAP_COLUMNS} FROM gaps WHERE agent_id = ? AND queued = 1",
+                        (agent_id,),
+                    ),
+                )
+                if no_longer_pending(
+                    g,
+                    outbox_depth=outbox_depth,
+                    oldest_pending_ns=oldest_pending_ns,
+                    claimed_at_ns=at_ns,
+                )
+            ]
+            if missing:
+                tx.many(
+                    "UPDATE gaps SET queued = 0"
+                    " WHERE agent_id = ? AND seq_epoch = ? AND first_seq = ?",
+                    [(g.agent_id, g.epoch, g.first_seq) for g in missing],
+                )
+                self._insert_events(tx, [gap_detected(g, at_ns) for g in missing])
+        log_gaps(agent_id, missing, confirmed=True)
 
     def _sample(self, tx: Tx, agent_ids: Sequence[str], at_ns: int) -> None:
         """Keep the agents' rows as they are now (migration 0014): the agent series is

@@ -9,7 +9,7 @@ from agent.wire.records import ClockEstimate
 from collector.ledger.model import GapSpan
 from collector.ledger.sql.query import Row
 
-GAP_COLUMNS = "agent_id, first_seq, last_seq, start_ns, end_ns, detected_at_ns, seq_epoch"
+GAP_COLUMNS = "agent_id, first_seq, last_seq, start_ns, end_ns, detected_at_ns, seq_epoch, queued"
 
 
 def opt_float(x: float) -> float | None:
@@ -59,4 +59,5 @@ def gap_of(row: Row) -> GapSpan:
         end_ns=int(row["end_ns"]),
         detected_at_ns=int(row["detected_at_ns"]),
         epoch=int(row["seq_epoch"]),
+        queued=bool(row["queued"]),
     )
