@@ -65,6 +65,7 @@ from agent.wire.serde import record_to_proto  # noqa: E402
 from collector.correlation.model import Policy  # noqa: E402
 from collector.judging import Judge, JudgingConfig  # noqa: E402
 from collector.ledger import open_ledger  # noqa: E402
+from collector.ledger.rollups import Slices  # noqa: E402
 from collector.ledger.sql import SqlLedger  # noqa: E402
 from collector.ledger.sqlite import SqliteLedger  # noqa: E402
 from collector.reports.build import build_report  # noqa: E402
@@ -328,8 +329,12 @@ def operations(
         lambda: load_tallies(ledger, since_ns=month_since, until_ns=month_until)[2],
         "month_report_hourly"))  # fmt: skip
     out["rollup_compact"] = timed(lambda: ledger.compact_rollups(before_ns=end_ns))
+    # as the report command reads a month (reports/period.py period_slices): the counts
+    # summed per 6-hour step cut at Shanghai's midnights, the values per Shanghai day
+    slices = Slices(6 * 3600 * NS, 8 * 3600 * NS)
     out["month_report"] = timed(lambda: report(
-        lambda: load_tallies(ledger, since_ns=month_since, until_ns=month_until)[2],
+        lambda: load_tallies(ledger, since_ns=month_since, until_ns=month_until,
+                             slices=slices)[2],
         "month_report"))  # fmt: skip
     for name in ("month_report", "month_report_hourly", "month_report_expanded"):
         if figures[name] != figures["month_report_raw"]:

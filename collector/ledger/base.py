@@ -11,7 +11,7 @@ takes and returns are in model.py (agents), probes.py and health.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from agent.wire.records import AgentRegistration, Record
@@ -41,6 +41,7 @@ from collector.ledger.probes import (
     DlrRow,
     HealthRow,
     ProbePlan,
+    ProbeFacts,
     ProbeSeriesRow,
     QuarantinedDlrRow,
     Revision,
@@ -51,7 +52,14 @@ from collector.ledger.probes import (
     Submission,
 )
 from collector.ledger.retention import Minimisation
-from collector.ledger.rollups import RollupCheck, RollupCount, RollupValue, ValueRun
+from collector.ledger.rollups import (
+    HourMark,
+    RollupCheck,
+    RollupCount,
+    RollupValue,
+    Slices,
+    ValueRun,
+)
 from collector.quarantine import Quarantined
 
 # ---------------------------------------------------------------- errors
@@ -296,6 +304,15 @@ class Ledger(Protocol):
 
     def dlrs_of(self, probe_ids: Sequence[str]) -> dict[str, list[StoredDlr]]: ...
 
+    def probe_facts(self, *, vendor: str, since_ns: int, until_ns: int) -> list[ProbeFacts]:
+        """The vendor's probes planned in [since, until) and handed to it (not "planned"),
+        each with its current verdict, oldest first (as `probes`), as plain tuples."""
+        ...
+
+    def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:
+        """`dlrs_of` as plain tuples (the evidence export's bulk read), in the same order."""
+        ...
+
     def all_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]: ...
 
     def quarantine_dlr(
@@ -303,10 +320,6 @@ class Ledger(Protocol):
     ) -> None:
         """Keep an unreadable vendor report raw with its reason; the same one (digest)
         pushed again is kept once."""
-    def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:
-        """`dlrs_of` as plain tuples (the evidence export's bulk read), in the same order."""
-        ...
-
         ...
 
     def dlr_quarantine(self, vendor: str | None = None) -> list[QuarantinedDlrRow]: ...
@@ -372,6 +385,38 @@ class Ledger(Protocol):
         """The same multisets as `rollup_values`, one run per value group and kind (values
         ascending, with counts): from a compacted day's blobs (migration 0016), else from
         the hourly rows."""
+        ...
+
+    def rollup_count_sums(
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None = None,
+        slices: Slices,
+        skip_hours: Collection[int] = (),
+    ) -> list[RollupCount]:
+        """`rollup_counts` of those hours but `skip_hours`, summed in SQL per key without
+        its hours and per slice (rollups.Slices); hour_ns and sent_hour_ns: its start."""
+        ...
+
+    def rollup_value_sums(
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None = None,
+        slices: Slices,
+        skip_hours: Collection[int] = (),
+    ) -> list[ValueRun]:
+        """`rollup_value_runs` of those hours but `skip_hours`, one run per value key
+        without its hours, kind and local day of the send (values not ascending)."""
+        ...
+
+    def rollup_hour_marks(
+        self, *, since_ns: int, until_ns: int, vendor: str | None = None
+    ) -> list[HourMark]:
+        """What decides a report's raw hours, per distinct combination in each hour."""
         ...
 
     def compact_rollups(

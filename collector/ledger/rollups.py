@@ -95,3 +95,32 @@ class RollupCheck:
     @property
     def consistent(self) -> bool:
         return not self.differences
+
+
+@dataclass(frozen=True, slots=True)
+class Slices:
+    """How a report reads the rollups summed over hours (`Ledger.rollup_count_sums`,
+    `rollup_value_sums`): counts per slice — the send hour's `step_ns` step (whole hours,
+    from the epoch) cut at the local midnights of a zone `offset_ns` east of UTC (whole
+    hours) — and values per local day. A slice's start lies in the same step and the same
+    local day as every send hour it holds: the rate series' buckets (a multiple of the
+    step) and the calendar labels (per local day) see the same as hour by hour."""
+
+    step_ns: int = HOUR_NS
+    offset_ns: int = 0
+
+    def day(self, at_ns: int) -> int:
+        """The start of the local day holding `at_ns`."""
+        return (at_ns + self.offset_ns) // DAY_NS * DAY_NS - self.offset_ns
+
+
+class HourMark(NamedTuple):
+    """What decides whether a report reads a planned hour raw (reports/judged.py): one per
+    distinct combination in the hour's count rows (`Ledger.rollup_hour_marks`)."""
+
+    hour_ns: int
+    sent_hour_ns: int
+    burst: bool
+    over_billed: bool  # billed_parts above parts
+    outcome: str
+    content: str

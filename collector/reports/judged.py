@@ -16,9 +16,11 @@ from agent.common.numberplan import national
 from collector.correlation.model import Outcome
 from collector.ledger.base import Ledger
 from collector.ledger.probes import StoredProbe, StoredVerdict
-from collector.ledger.rollups import HOUR_NS, RollupCount, ValueRun
+from collector.ledger.rollups import HOUR_NS, RollupCount, Slices, ValueRun
 from collector.reports.figures import JudgedProbe, Tally, tally_of
 from collector.reports.lines import line_type
+
+HOURLY = Slices()  # hour by hour, UTC days
 
 
 def load_judged(
@@ -110,7 +112,7 @@ def load_judged_rollups(
     the start of its send hour and has no id: exact where the rate series' buckets are
     whole hours (build_report's bucket_s) and calendar days begin on the hour (zones with
     whole-hour offsets, as Asia/Shanghai)."""
-    read = _read_rollups(ledger, since_ns, until_ns, vendor, raw_sent_hours, None)
+    read = _read_rollups(ledger, since_ns, until_ns, vendor, raw_sent_hours)
     out = list(read.raw[2])
     for key, rows in read.groups.items():
         out += _expand(rows, read.values.get(key, []))
@@ -119,7 +121,7 @@ def load_judged_rollups(
 
 @dataclass
 class RollupRead:
-    """A period read as `load_tallies` reads it: the raw part (load_judged's probes,
+    """A period read as `load_judged_rollups` reads it: the raw part (load_judged's probes,
     verdicts and judged probes) and the rollup rows of the other hours, by probe group."""
 
     raw: tuple[list[StoredProbe], dict[str, StoredVerdict], list[JudgedProbe]]
@@ -134,23 +136,67 @@ def load_tallies(
     until_ns: int,
     vendor: str | None = None,
     raw_sent_hours: Collection[int] = (),
-    raw_if: Callable[[RollupCount], bool] | None = None,
+    raw_if: Callable[[str, str], bool] | None = None,
+    slices: Slices = HOURLY,
 ) -> tuple[list[StoredProbe], dict[str, StoredVerdict], list[Tally]]:
     """The period's probes as counted tallies for the figures (every figure of
     `build_report` equal to the raw rows'; exact under the same conditions as
-    `load_judged_rollups`): one per rollup count row, the raw rows' probes one by one
-    where the rollups cannot tell, and also in the hours where a count row matches
-    `raw_if` (a section needing stored probes, e.g. changed content). Returns the raw
-    part's stored probes and verdicts with the tallies."""
-    read = _read_rollups(ledger, since_ns, until_ns, vendor, raw_sent_hours, raw_if)
-    stored, verdicts, judged = read.raw
+    `load_judged_rollups`, with rate buckets a multiple of `slices.step_ns` and calendar
+    days in the zone `slices.offset_ns` east of UTC): the count rows summed in SQL per key
+    and slice, a tally each, the value runs per key and local day on one tally of their
+    key and day; the raw rows' probes one by one where the rollups cannot tell, and also
+    in the hours where a count row's (outcome, content) matches `raw_if` (a section
+    needing stored probes, e.g. changed content). Returns the raw part's stored probes
+    and verdicts with the tallies."""
+    first = -(-since_ns // HOUR_NS) * HOUR_NS
+    last = max(until_ns // HOUR_NS * HOUR_NS, first)
+    raw = {
+        m.hour_ns
+        for m in ledger.rollup_hour_marks(since_ns=first, until_ns=last, vendor=vendor)
+        if m.burst
+        or m.over_billed
+        or m.sent_hour_ns in raw_sent_hours
+        or (raw_if is not None and raw_if(m.outcome, m.content))
+    }
+    stored, verdicts, judged = _load_raw(ledger, since_ns, until_ns, first, last, raw, vendor)
     out = [tally_of(p) for p in judged]
-    for key, rows in read.groups.items():
-        values = _kinds(read.values.get(key, ()))
-        sim, line = _sim_line(rows[0].msisdn, rows[0].carrier, rows[0].mvno)
-        for i, r in enumerate(rows):
-            out.append(Tally(_template(r, sim, line), r.n, values if i == 0 else ()))
+    read = {"since_ns": first, "until_ns": last, "vendor": vendor, "slices": slices,
+            "skip_hours": raw}  # fmt: skip
+    values: dict[tuple[object, ...], list[ValueRun]] = defaultdict(list)
+    for run in ledger.rollup_value_sums(**read):  # type: ignore[arg-type]
+        values[run.group].append(run)
+    for r in ledger.rollup_count_sums(**read):  # type: ignore[arg-type]
+        if r.submit_status == "planned":  # never handed to the vendor: not "sent"
+            continue
+        sim, line = _sim_line(r.msisdn, r.carrier, r.mvno)
+        day = slices.day(r.sent_hour_ns)
+        runs = values.pop((day, day, *_group(r)[2:]), ())
+        out.append(Tally(_template(r, sim, line), r.n, _kinds(runs)))
     return stored, verdicts, out
+
+
+def _load_raw(
+    ledger: Ledger,
+    since_ns: int,
+    until_ns: int,
+    first: int,
+    last: int,
+    raw: Collection[int],
+    vendor: str | None,
+) -> tuple[list[StoredProbe], dict[str, StoredVerdict], list[JudgedProbe]]:
+    """load_judged of the part-hours at the edges and of the `raw` hours."""
+    stored: list[StoredProbe] = []
+    verdicts: dict[str, StoredVerdict] = {}
+    judged: list[JudgedProbe] = []
+    spans = [(since_ns, min(first, until_ns)), (max(last, since_ns), until_ns)]
+    spans += [(h, h + HOUR_NS) for h in sorted(raw)]
+    for lo, hi in spans:
+        if lo < hi:
+            part = load_judged(ledger, since_ns=lo, until_ns=hi, vendor=vendor)
+            stored += part[0]
+            verdicts.update(part[1])
+            judged += part[2]
+    return stored, verdicts, judged
 
 
 def _kinds(
@@ -166,7 +212,6 @@ def _read_rollups(
     until_ns: int,
     vendor: str | None,
     raw_sent_hours: Collection[int],
-    raw_if: Callable[[RollupCount], bool] | None,
 ) -> RollupRead:
     first = -(-since_ns // HOUR_NS) * HOUR_NS
     last = max(until_ns // HOUR_NS * HOUR_NS, first)
@@ -177,10 +222,7 @@ def _read_rollups(
         hour
         for hour, rows in counts.items()
         if any(
-            r.burst
-            or r.sent_hour_ns in raw_sent_hours
-            or (r.billed_parts or 0) > r.parts
-            or (raw_if is not None and raw_if(r))
+            r.burst or r.sent_hour_ns in raw_sent_hours or (r.billed_parts or 0) > r.parts
             for r in rows
         )
     }
@@ -188,17 +230,7 @@ def _read_rollups(
     for run in ledger.rollup_value_runs(since_ns=first, until_ns=last, vendor=vendor):
         if run.group[0] not in raw:
             values[run.group].append(run)
-    stored: list[StoredProbe] = []
-    verdicts: dict[str, StoredVerdict] = {}
-    judged: list[JudgedProbe] = []
-    spans = [(since_ns, min(first, until_ns)), (max(last, since_ns), until_ns)]
-    spans += [(h, h + HOUR_NS) for h in sorted(raw)]
-    for lo, hi in spans:
-        if lo < hi:
-            part = load_judged(ledger, since_ns=lo, until_ns=hi, vendor=vendor)
-            stored += part[0]
-            verdicts.update(part[1])
-            judged += part[2]
+    stored, verdicts, judged = _load_raw(ledger, since_ns, until_ns, first, last, raw, vendor)
     groups: dict[tuple[object, ...], list[RollupCount]] = defaultdict(list)
     for hour, rows in counts.items():
         if hour not in raw:

@@ -14,6 +14,7 @@ tallies. Shorter periods and other zones read the raw rows as before.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
@@ -25,15 +26,22 @@ from collector.billing.statement import statements
 from collector.channels.figures import channel_figures
 from collector.ledger.base import Ledger
 from collector.ledger.probes import StoredProbe, StoredVerdict
-from collector.ledger.rollups import HOUR_NS, RollupCount
+from collector.ledger.rollups import HOUR_NS, Slices
 from collector.probes.bands import Periods
 from collector.probes.bursts import burst_of
-from collector.reports.build import MAX_BUCKETS, Gap, Report, bucket_for, build_report
+from collector.reports.build import (
+    BUCKET_STEPS_S,
+    MAX_BUCKETS,
+    Gap,
+    Report,
+    bucket_for,
+    build_report,
+)
 from collector.reports.bursts import burst_figures
 from collector.reports.config import ReportsConfig, iso
 from collector.reports.content_changes import ARRIVED_NAMES, change_counts, texts_of
 from collector.reports.figures import JudgedProbe, Tally, tallies_of
-from collector.reports.judged import load_judged, load_tallies, sent_hours_cut
+from collector.reports.judged import HOURLY, load_judged, load_tallies, sent_hours_cut
 from collector.reports.options import software_version
 from collector.reports.quiet import quiet_hour_counts
 
@@ -53,17 +61,31 @@ class PeriodData:
 
 def rollups_serve(since_ns: int, until_ns: int, tz: tzinfo) -> bool:
     """Whether the rollups give this period's report exactly (module docstring)."""
-    if until_ns - since_ns < ROLLUP_MIN_NS:
-        return False
-    for at in (since_ns, until_ns):
+    return (
+        until_ns - since_ns >= ROLLUP_MIN_NS and period_slices(since_ns, until_ns, tz) is not None
+    )
+
+
+def period_slices(since_ns: int, until_ns: int, tz: tzinfo) -> Slices | None:
+    """How the rollups are summed for this period (ledger/rollups.Slices): the step every
+    bucket `period_bucket` can choose for its length is a multiple of, and the zone's
+    offset; None when the offset is not whole hours or changes within the period (daylight
+    saving: local days of other lengths)."""
+    offsets = set()
+    for at in [*range(since_ns, until_ns, 6 * HOUR_NS), until_ns]:
         offset = datetime.fromtimestamp(at / NS, UTC).astimezone(tz).utcoffset()
         if offset is None or offset.total_seconds() % 3600:
-            return False
-    return True
+            return None
+        offsets.add(int(offset.total_seconds()))
+    if len(offsets) != 1:
+        return None
+    least = bucket_for(until_ns - since_ns)  # more probes per vendor only make it longer
+    step = math.gcd(*(s for s in BUCKET_STEPS_S if s >= least))
+    return Slices(max(step, HOUR_NS // NS) * NS, offsets.pop() * NS)
 
 
-def _changed(r: RollupCount) -> bool:
-    return r.outcome in ARRIVED_NAMES and r.content != "intact"
+def _changed(outcome: str, content: str) -> bool:
+    return outcome in ARRIVED_NAMES and content != "intact"
 
 
 def load_period(
@@ -81,9 +103,10 @@ def load_period(
     use = rollups_serve(since_ns, until_ns, tz) if rollups is None else rollups
     if use:
         cut = sent_hours_cut([(g.start_ns, g.end_ns) for spans in gaps.values() for g in spans])
+        slices = period_slices(since_ns, until_ns, tz) or HOURLY  # forced: any zone (tests)
         stored, verdicts, tallies = load_tallies(
             ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
-            raw_sent_hours=cut, raw_if=_changed,
+            raw_sent_hours=cut, raw_if=_changed, slices=slices,
         )  # fmt: skip
         raw_ids = {p.plan.probe_id for p in stored}
         counted = [t for t in tallies if t.probe.probe_id not in raw_ids]

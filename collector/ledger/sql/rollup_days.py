@@ -14,14 +14,15 @@ the hourly rows of every other day; `check_rollups` compares blobs with the rows
 
 from __future__ import annotations
 
+import bisect
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from collector.ledger.migrations import Dialect
-from collector.ledger.rollups import DAY_NS, HOUR_NS, ValueRun
+from collector.ledger.rollups import DAY_NS, HOUR_NS, Slices, ValueRun
 from collector.ledger.sql.core import SqlCore
 from collector.ledger.sql.query import Tx, Where, chunks
 
@@ -68,6 +69,66 @@ def unpack_runs(heads: bytes, values: bytes, counts: bytes) -> Iterator[Segment]
         end = h[i + 2]
         yield h[i], h[i + 1], v[start:end], k[start:end]
         start = end
+
+
+def hour_ranges(since_ns: int, until_ns: int, skip: Collection[int]) -> list[tuple[int, int]]:
+    """[since, until) without the hours starting at `skip`, as ranges."""
+    out: list[tuple[int, int]] = []
+    start = since_ns
+    for hour in sorted(h for h in skip if since_ns <= h < until_ns):
+        if start < hour:
+            out.append((start, hour))
+        start = max(start, hour + HOUR_NS)
+    if start < until_ns:
+        out.append((start, until_ns))
+    return out
+
+
+Chunks = dict[tuple[Any, ...], tuple[list[Sequence[float]], list[Sequence[int]]]]
+
+
+def _slice_days(
+    out: Chunks, key: tuple[Any, ...], segments: Iterable[Segment], keep: Callable[[int], bool],
+    slices: Slices,
+) -> None:  # fmt: skip
+    """Segments (hour by hour) of one blob key added to `out` per local day of their send
+    hour, the hours `keep` refuses left out."""
+    for hour, sent, values, counts in segments:
+        if keep(hour):
+            slot = out.setdefault((key, slices.day(sent)), ([], []))
+            slot[0].append(values)
+            slot[1].append(counts)
+
+
+def _slice_blob(
+    out: Chunks, key: tuple[Any, ...], heads: bytes, values: bytes, counts: bytes, slices: Slices
+) -> bool:
+    """A whole day's blob added to `out` per local day of the send hours with one slice of
+    its arrays each (C), when its send hours ascend; False (nothing added) otherwise."""
+    h = _array("q", bytes(heads))
+    sents = h[1::3]
+    if not sents or sorted(sents) != list(sents):
+        return False
+    v, k = _array("d", bytes(values)), _array("q", bytes(counts))
+    first, last = slices.day(sents[0]), slices.day(sents[-1])
+    start = 0
+    for day in range(first, last + 1, DAY_NS):
+        i = bisect.bisect_left(sents, day + DAY_NS)  # segments sent before the next day
+        end = h[3 * i - 1] if i else 0
+        if end > start:
+            slot = out.setdefault((key, day), ([], []))
+            slot[0].append(v[start:end])
+            slot[1].append(k[start:end])
+        start = end
+    return True
+
+
+def _joined(code: str, parts: Sequence[Sequence[Any]]) -> array[Any]:
+    """The parts as one array (each part's extend in C)."""
+    out = array(code)
+    for part in parts:
+        out.extend(part)
+    return out
 
 
 def _runs(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], list[Segment]]]:
@@ -171,6 +232,20 @@ class RollupDaySql(SqlCore):
                    (day, self._clock()))  # fmt: skip
 
     # ------------------------------------------------------------ reading
+    def _compacted(
+        self, tx: Tx, since_ns: int, until_ns: int, vendor: str | None
+    ) -> tuple[list[int], Where]:
+        """The compacted days overlapping [since_ns, until_ns) and the filter of their
+        blobs; snapshots `tx` first (the listing, the blobs and the rows of one moment)."""
+        self._snapshot(tx)
+        first = since_ns // DAY_NS * DAY_NS
+        done = sorted(int(r["day_ns"]) for r in tx.all(
+            "SELECT day_ns FROM rollup_compacted_days WHERE day_ns >= ? AND day_ns < ?",
+            (first, until_ns)))  # fmt: skip
+        where = Where().add("day_ns >= ?", first).add("day_ns < ?", until_ns)
+        where.maybe("vendor = ?", vendor).among("day_ns", done)
+        return done, where
+
     def rollup_value_runs(
         self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None
     ) -> list[ValueRun]:
@@ -180,14 +255,8 @@ class RollupDaySql(SqlCore):
         until = until_ns if until_ns is not None else 2**62
         out: list[ValueRun] = []
         with self._transaction(write=False) as tx:
-            self._snapshot(tx)  # the listing, the blobs and the rows of one moment
-            first = since_ns // DAY_NS * DAY_NS
-            done = sorted(int(r["day_ns"]) for r in tx.all(
-                "SELECT day_ns FROM rollup_compacted_days WHERE day_ns >= ? AND day_ns < ?",
-                (first, until)))  # fmt: skip
+            done, where = self._compacted(tx, since_ns, until, vendor)
             if done:
-                where = Where().add("day_ns >= ?", first).add("day_ns < ?", until)
-                where.maybe("vendor = ?", vendor).among("day_ns", done)
                 for r in tx.all(
                     f"SELECT {', '.join(BLOB_KEY)}, segments, vals, counts"
                     f" FROM rollup_value_days{where}",
@@ -216,6 +285,64 @@ class RollupDaySql(SqlCore):
                 for key, segs in _runs(rows):
                     out += _value_runs(key, segs)
         return out
+
+    def rollup_value_sums(
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None = None,
+        slices: Slices,
+        skip_hours: Collection[int] = (),
+    ) -> list[ValueRun]:
+        """The value multisets of the planned hours in [since_ns, until_ns) but
+        `skip_hours`, one run per value key without its hours, kind and local day of the
+        send (`Slices.day`): the group's hour_ns and sent_hour_ns are that day's start, the
+        values the concatenation of ascending runs (not ascending themselves)."""
+        skip = {h for h in skip_hours if since_ns <= h < until_ns}
+        out: Chunks = {}
+
+        def keep(hour: int) -> bool:
+            return since_ns <= hour < until_ns and hour not in skip
+
+        with self._transaction(write=False) as tx:
+            done, where = self._compacted(tx, since_ns, until_ns, vendor)
+            if done:
+                for r in tx.tuples(
+                    f"SELECT day_ns, {', '.join(BLOB_KEY)}, segments, vals, counts"
+                    f" FROM rollup_value_days{where}",
+                    where.params,
+                ):
+                    day, key, blobs = int(r[0]), tuple(r[1:-3]), r[-3:]
+                    whole = since_ns <= day and day + DAY_NS <= until_ns and not any(
+                        day <= h < day + DAY_NS for h in skip)  # fmt: skip
+                    heads, vals, counts = blobs
+                    if not (whole and _slice_blob(out, key, heads, vals, counts, slices)):
+                        _slice_days(out, key, unpack_runs(*blobs), keep, slices)
+            ranges = hour_ranges(since_ns, until_ns, ())
+            for day in done:
+                ranges = [p for lo, hi in ranges for p in ((lo, min(hi, day)),
+                          (max(lo, day + DAY_NS), hi)) if p[0] < p[1]]  # fmt: skip
+            for lo, hi in ranges:
+                where = Where().add("hour_ns >= ?", lo).add("hour_ns < ?", hi)
+                where.maybe("vendor = ?", vendor)
+                rows = tx.tuples(
+                    f"SELECT {_ROWS} FROM rollup_values{where}"
+                    f" ORDER BY {', '.join(BLOB_KEY)}, hour_ns, sent_hour_ns, value",
+                    where.params,
+                )
+                for key, segs in _runs(rows):
+                    _slice_days(out, key, segs, keep, slices)
+        runs: list[ValueRun] = []
+        for (key, day), (values, counts) in out.items():
+            vendor_, carrier, mvno, region, profile, band, msisdn, burst, status, kind = key
+            group = (day, day, vendor_, carrier, mvno, region, profile, band, msisdn,
+                     bool(burst), status)  # fmt: skip
+            if len(values) == 1:
+                runs.append(ValueRun(group, kind, values[0], counts[0]))
+            else:
+                runs.append(ValueRun(group, kind, _joined("d", values), _joined("q", counts)))
+        return runs
 
     # ------------------------------------------------------------ check
     def _check_days(self, out_differences: list[tuple[str, tuple[object, ...], int, int]]) -> int:

@@ -15,14 +15,22 @@ The key expressions below are the ones migration 0015 used to fill an existing l
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from collector.correlation.model import Outcome, Verdict
 from collector.ledger.migrations import Dialect
-from collector.ledger.rollups import HOUR_NS, RollupCheck, RollupCount, RollupValue
+from collector.ledger.rollups import (
+    DAY_NS,
+    HOUR_NS,
+    HourMark,
+    RollupCheck,
+    RollupCount,
+    RollupValue,
+    Slices,
+)
 from collector.ledger.sql.query import Row, Tx, Where, chunks
-from collector.ledger.sql.rollup_days import RollupDaySql
+from collector.ledger.sql.rollup_days import RollupDaySql, hour_ranges
 
 Key = tuple[Any, ...]
 
@@ -208,6 +216,53 @@ class RollupSql(RollupDaySql):
             rows = tx.tuples(f"SELECT {names}, n FROM rollup_counts{where} ORDER BY {names}",
                              where.params)  # fmt: skip
         return [_count_tuple(r) for r in rows]
+
+    def rollup_count_sums(
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None = None,
+        slices: Slices,
+        skip_hours: Collection[int] = (),
+    ) -> list[RollupCount]:
+        """The count rows of the planned hours in [since_ns, until_ns) but `skip_hours`,
+        summed in SQL per key without its hours and per slice (`Slices`): hour_ns and
+        sent_hour_ns are the slice's start."""
+        sent = "sent_hour_ns"
+        day = f"(({sent} + {slices.offset_ns}) / {DAY_NS} * {DAY_NS} - {slices.offset_ns})"
+        step = f"({sent} / {slices.step_ns} * {slices.step_ns})"
+        seg = f"CASE WHEN {day} > {step} THEN {day} ELSE {step} END"
+        exprs = [seg if c in ("hour_ns", sent) else c for c in _COUNT_COLS]
+        groups = ", ".join(str(i + 1) for i in range(len(exprs)))
+        summed: dict[tuple[Any, ...], int] = {}
+        with self._transaction(write=False) as tx:
+            self._snapshot(tx)
+            for lo, hi in hour_ranges(since_ns, until_ns, skip_hours):
+                where = Where().add("hour_ns >= ?", lo).add("hour_ns < ?", hi)
+                where.maybe("vendor = ?", vendor)
+                for r in tx.tuples(
+                    f"SELECT {', '.join(exprs)}, SUM(n) FROM rollup_counts{where}"
+                    f" GROUP BY {groups}",
+                    where.params,
+                ):
+                    summed[r[:-1]] = summed.get(r[:-1], 0) + int(r[-1])
+        return [_count_tuple((*k, n)) for k, n in summed.items()]
+
+    def rollup_hour_marks(
+        self, *, since_ns: int, until_ns: int, vendor: str | None = None
+    ) -> list[HourMark]:
+        """The distinct (hour, send hour, burst, billed above the rule, outcome, content)
+        of the count rows of the planned hours in [since_ns, until_ns)."""
+        where = Where().add("hour_ns >= ?", since_ns).add("hour_ns < ?", until_ns)
+        where.maybe("vendor = ?", vendor)
+        with self._transaction(write=False) as tx:
+            rows = tx.tuples(
+                "SELECT DISTINCT hour_ns, sent_hour_ns, burst, CASE WHEN billed_parts > parts"
+                f" THEN 1 ELSE 0 END, outcome, content FROM rollup_counts{where}",
+                where.params,
+            )
+        return [HourMark(int(h), int(s), bool(b), bool(o), out, c) for h, s, b, o, out, c in rows]
 
     def rollup_values(
         self, *, since_ns: int = 0, until_ns: int | None = None, vendor: str | None = None

@@ -16,7 +16,7 @@ from collector.billing.config import BillingConfig
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
 from collector.ledger.health import SpanChange
 from collector.ledger.probes import ProbePlan, Submission
-from collector.ledger.rollups import HOUR_NS
+from collector.ledger.rollups import HOUR_NS, Slices
 from collector.probes.bands import Periods
 from collector.probes.bursts import burst_of, burst_probe_id
 from collector.reports.build import build_report, merge_gaps
@@ -193,7 +193,7 @@ def test_report_from_counted_rollups_equals_report_from_raw_rows(ledger: Any) ->
     assert burst_figures(kept, counted_labelled, alpha=0.05) == want
     # raw_if: the hours holding a matching row are read raw
     _, _, more = load_tallies(ledger, since_ns=since, until_ns=until, raw_sent_hours=cut,
-                              raw_if=lambda r: r.content == "modified")  # fmt: skip
+                              raw_if=lambda _, content: content == "modified")  # fmt: skip
     modified = [t for t in more if t.probe.content == "modified"]
     assert modified and all(t.probe.probe_id and t.n == 1 for t in modified)
     assert report(more, gaps, since, until) == expected
@@ -305,3 +305,43 @@ def test_tallies_merged_across_send_times_give_the_same_cells() -> None:
     for dims in BREAKDOWNS.values():
         want = [c.to_dict() for c in aggregate(tallies, group_by=dims)]
         assert [c.to_dict() for c in aggregate(merged, group_by=dims, memo=memo)] == want
+
+
+def test_tallies_summed_per_slice_give_the_report_of_raw_rows(ledger: Any) -> None:
+    """load_tallies with the counts summed in SQL per 3-hour step cut at Shanghai's
+    midnights (16:00 UTC) and the values per Shanghai day: fewer tallies than hour by
+    hour, and the whole report of the raw rows with 3-hour buckets and calendar labels of
+    Shanghai days."""
+    build(ledger, random.Random(19), 900, hours=40)
+    dense(ledger, 240)
+    since, until = T0 + 2 * HOUR_NS + 17 * NS, T0 + 38 * HOUR_NS + 5 * 60 * NS
+    offset = 8 * HOUR_NS
+
+    def local_day(at_ns: int) -> str:
+        return "holiday" if ((at_ns + offset) // (86400 * NS)) % 2 else "workday"
+
+    def doc(probes: Any) -> dict[str, Any]:
+        built = build_report(
+            probes, since="s", until="u", generated_at="g", software_version="v",
+            thresholds=Thresholds(arrival_rate=0.9), day_kind=local_day, bucket_s=3 * 3600,
+            exclude=lambda p: bool(p.probe_id) and burst_of(p.probe_id) is not None,
+        )  # fmt: skip
+        return {**built.to_json(), "latencies": built.latencies}
+
+    _, _, raw = load_judged(ledger, since_ns=since, until_ns=until)
+    hourly = load_tallies(ledger, since_ns=since, until_ns=until)[2]
+    sliced = load_tallies(ledger, since_ns=since, until_ns=until,
+                          slices=Slices(3 * HOUR_NS, offset))[2]  # fmt: skip
+    assert sum(t.n for t in sliced) == len(raw) > 900
+    # sparse test data: few keys repeat within a slice, yet some do
+    assert len(sliced) < len(hourly)
+    # both calendar labels and several buckets a day are present
+    expected = doc(raw)
+    assert {c["key"]["calendar"] for c in expected["tables"]["vendor_calendar"]} == {
+        "holiday", "workday"}  # fmt: skip
+    assert doc(sliced) == expected
+    # compacted days: the values sliced from the day blobs give the same
+    ledger.compact_rollups(before_ns=T0 + 100 * HOUR_NS)
+    again = load_tallies(ledger, since_ns=since, until_ns=until,
+                         slices=Slices(3 * HOUR_NS, offset))[2]  # fmt: skip
+    assert doc(again) == expected
