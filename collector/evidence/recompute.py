@@ -80,21 +80,37 @@ def judging_from_json(data: Mapping[str, Any]) -> JudgingConfig:
 
 def verdict_json(v: Verdict) -> dict[str, Any]:
     """A verdict as the bundle shows it (without the ledger's revision and time)."""
+    return verdict_values(
+        v.outcome.value, v.dlr.value, v.dlr_claim.value, v.content.value, v.content_diff,
+        v.latency_s, v.latency_uncertainty_s, v.vendor_delay_s, v.carrier_delay_s, v.sender,
+        v.duplicates, v.missing_parts, v.reasons, v.arrival_uuids,
+    )  # fmt: skip
+
+
+def verdict_values(
+    outcome: str, dlr: str | None, dlr_claim: str | None, content: str | None,
+    content_diff: str | None, latency_s: float | None, latency_uncertainty_s: float | None,
+    vendor_delay_s: float | None, carrier_delay_s: float | None, sender: str | None,
+    duplicates: int | None, missing_parts: Iterable[int], reasons: Iterable[str],
+    arrival_uuids: Iterable[str],
+) -> dict[str, Any]:  # fmt: skip
+    """`verdict_json` from a verdict's values as stored (the export reads them as tuples:
+    Ledger.probe_facts), the enums by their values."""
     return {
-        "outcome": v.outcome.value,
-        "dlr": v.dlr.value,
-        "dlr_claim": v.dlr_claim.value,
-        "content": v.content.value,
-        "content_diff": v.content_diff,
-        "latency_s": v.latency_s,
-        "latency_uncertainty_s": v.latency_uncertainty_s,
-        "vendor_delay_s": v.vendor_delay_s,
-        "carrier_delay_s": v.carrier_delay_s,
-        "sender": v.sender,
-        "duplicates": v.duplicates,
-        "missing_parts": list(v.missing_parts),
-        "reasons": list(v.reasons),
-        "arrival_uuids": list(v.arrival_uuids),
+        "outcome": outcome,
+        "dlr": dlr,
+        "dlr_claim": dlr_claim,
+        "content": content,
+        "content_diff": content_diff,
+        "latency_s": latency_s,
+        "latency_uncertainty_s": latency_uncertainty_s,
+        "vendor_delay_s": vendor_delay_s,
+        "carrier_delay_s": carrier_delay_s,
+        "sender": sender,
+        "duplicates": duplicates,
+        "missing_parts": list(missing_parts),
+        "reasons": list(reasons),
+        "arrival_uuids": list(arrival_uuids),
     }
 
 
@@ -377,4 +393,5 @@ __all__ = [
     "minimised",
     "rejudge",
     "verdict_json",
+    "verdict_values",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import math
 import multiprocessing
 import time
@@ -23,6 +24,7 @@ from datetime import timedelta, timezone
 from itertools import islice
 from typing import Any
 
+from agent.common.numberplan import national
 from agent.common.units import NS
 from agent.wire.records import ClockEstimate
 from collector.canaries import CanaryOutcome, canary_outcomes
@@ -31,17 +33,26 @@ from collector.evidence.recompute import (
     canary_json,
     judging_from_json,
     judging_json,
-    verdict_json,
+    verdict_values,
 )
 from collector.judging import JudgingConfig
 from collector.ledger import open_ledger
 from collector.ledger.base import Ledger
 from collector.ledger.model import AgentStatus, GapSpan, StoredHealth, StoredSms
-from collector.ledger.probes import DlrRow, Revision, StoredDlr, StoredProbe, StoredVerdict
+from collector.ledger.probes import (
+    DlrRow,
+    ProbeFacts,
+    Revision,
+    StoredDlr,
+    StoredProbe,
+    StoredVerdict,
+)
 from collector.ledger.retention import marks
+from collector.ledger.sql.convert import ints, strs
 from collector.reports.config import iso
 from collector.reports.figures import JudgedProbe
 from collector.reports.judged import load_judged
+from collector.reports.lines import line_type
 
 WINDOW_NS = 86400 * NS  # the records are read and built a day of planned time at a time
 HEALTH_MARGIN_S = 600.0  # receiver health kept from submit - 10 min to give-up + 10 min
@@ -180,10 +191,11 @@ def health_json(h: StoredHealth, raw: Mapping[str, bytes]) -> dict[str, Any]:
     }
 
 
-def health_window(probe: StoredProbe, give_up_s: float) -> tuple[int, int]:
-    submitted = probe.submitted_at_ns or probe.plan.planned_at_ns
+def health_window(submitted_ns: int, give_up_s: float) -> tuple[int, int]:
+    """The receiver health a record shows: from `submitted_ns` (the submit, else the
+    planned time) - 10 min to give-up + 10 min."""
     margin = int(HEALTH_MARGIN_S * NS)
-    return submitted - margin, submitted + int(give_up_s * NS) + margin
+    return submitted_ns - margin, submitted_ns + int(give_up_s * NS) + margin
 
 
 def evidence_record(
@@ -203,12 +215,94 @@ def evidence_record(
 ) -> dict[str, Any]:
     """The record of one probe; `health` may be wider than the window (it is cut here).
     What retention did to the probe (its number, its raw exchange) is under "retention"."""
-    plan = probe.plan
-    since, until = health_window(probe, give_up_s)
-    raw = raw or {}
+    return _record(
+        facts_of(probe, verdict), judged_json(judged), revisions=revisions, dlrs=dlrs,
+        arrivals=arrivals, health=health, agent=agent, give_up_s=give_up_s, raw=raw or {},
+        gaps=gaps, canaries=canaries,
+    )  # fmt: skip
+
+
+def facts_of(probe: StoredProbe, verdict: StoredVerdict | None) -> ProbeFacts:
+    """A probe and its verdict in the form the export reads them (Ledger.probe_facts): the
+    list columns joined as stored."""
+    p = probe.plan
+    v = verdict.verdict if verdict else None
+    return ProbeFacts(
+        p.probe_id, p.vendor, p.msisdn, p.profile, p.token, p.body, p.expected_text,
+        p.planned_at_ns, p.signature, p.parts, p.cost, p.band, p.carrier, p.mvno, p.region,
+        p.site, p.agent_id, p.modem_imei, p.iccid, probe.submit_status,
+        probe.submitted_at_ns, probe.answered_at_ns, "\n".join(probe.message_ids),
+        probe.raw_request, probe.raw_response, probe.error_kind, probe.error_detail,
+        probe.minimised, probe.minimised_at_ns, probe.billed_parts, probe.billed_from,
+        *(() if v is None or verdict is None else (
+            verdict.revision, verdict.judged_at_ns, v.outcome.value, v.dlr.value,
+            v.dlr_claim.value, v.content.value, v.content_diff, v.latency_s,
+            v.latency_uncertainty_s, v.vendor_delay_s, v.carrier_delay_s, v.sender,
+            v.duplicates, ",".join(map(str, v.missing_parts)), "\n".join(v.reasons),
+            ",".join(v.arrival_uuids),
+        )),
+        *((None,) * 16 if v is None else ()),
+    )  # fmt: skip
+
+
+def judged_of(f: ProbeFacts) -> dict[str, Any]:
+    """`judged_json(judged_probe(probe, verdict))` from the facts as read (no objects):
+    the same dict, proven by test (test_probe_facts.py) for every kind of probe."""
+    sim, line = _sim_line(f.msisdn, f.carrier, f.mvno)
+    judged = f.outcome is not None
+    outcome = f.outcome if judged else "rejected" if f.submit_status == "rejected" else "pending"
+    return {
+        "probe_id": f.probe_id,
+        "vendor": f.vendor,
+        "carrier": f.carrier,
+        "region": f.region,
+        "profile": f.profile,
+        "band": f.band,
+        "submitted_at_ns": f.submitted_at_ns or f.planned_at_ns,
+        "accepted": f.submit_status == "accepted",
+        "outcome": outcome,
+        "dlr": f.dlr if judged else "not_applicable" if outcome == "rejected" else "pending",
+        "dlr_claim": f.dlr_claim if judged else "none",
+        "content": f.content if judged else "none",
+        "latency_s": f.latency_s if outcome in ("delivered", "late") else None,
+        "latency_uncertainty_s": f.latency_uncertainty_s,
+        "vendor_delay_s": f.vendor_delay_s,
+        "carrier_delay_s": f.carrier_delay_s,
+        "duplicates": f.duplicates or 0,
+        "parts": f.parts,
+        "missing_parts": len(ints(f.missing_parts or "")) if outcome == "partial" else 0,
+        "vendor_billed_parts": f.billed_parts,
+        "billed_from": f.billed_from,
+        "calendar": "",
+        "sim": sim,
+        "line": line,
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _sim_line(msisdn: str, carrier: str, mvno: str) -> tuple[str, str]:
+    return national(msisdn), line_type(msisdn, carrier, mvno)
+
+
+def _record(
+    f: ProbeFacts,
+    judged: dict[str, Any],
+    *,
+    revisions: Sequence[Revision],
+    dlrs: Sequence[StoredDlr | DlrRow],
+    arrivals: Sequence[StoredSms],
+    health: Sequence[StoredHealth],
+    agent: AgentStatus | None,
+    give_up_s: float,
+    raw: Mapping[str, bytes],
+    gaps: Sequence[GapSpan],
+    canaries: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The record from the probe's facts as read and its "judged" object."""
+    since, until = health_window(f.submitted_at_ns or f.planned_at_ns, give_up_s)
     samples = [health_json(h, raw) for h in health]
     samples = [s for s in samples if since <= s["at_ns"] <= until]
-    modem = next((m for m in agent.modems if m.imei == plan.modem_imei), None) if agent else None
+    modem = next((m for m in agent.modems if m.imei == f.modem_imei), None) if agent else None
     # The clock that times the verdict: the arrival's own estimate first, then the one
     # the receiver reported with its health around the window, then the agent's latest.
     if arrivals:
@@ -226,56 +320,51 @@ def evidence_record(
         clock_source = "agent_latest"
     else:
         clock, clock_source = {"offset_ms": None, "uncertainty_ms": None}, "none"
-    v = verdict.verdict if verdict else None
-    retention = (
-        {"retention": retention_json(probe.minimised, probe.minimised_at_ns)}
-        if probe.minimised
-        else {}
-    )
+    retention = {"retention": retention_json(f.minimised, f.minimised_at_ns)} if f.minimised else {}
     return {
         **retention,
-        "probe_id": plan.probe_id,
+        "probe_id": f.probe_id,
         "plan": {
-            "vendor": plan.vendor,
-            "msisdn": plan.msisdn,
-            "profile": plan.profile,
-            "token": plan.token,
-            "body": plan.body,
-            "expected_text": plan.expected_text,
-            "signature": plan.signature,
-            "parts": plan.parts,
-            "cost": plan.cost,
-            "band": plan.band,
-            "carrier": plan.carrier,
-            "mvno": plan.mvno,
-            "region": plan.region,
-            "site": plan.site,
-            "planned_at_ns": plan.planned_at_ns,
-            "planned_at": iso(plan.planned_at_ns),
+            "vendor": f.vendor,
+            "msisdn": f.msisdn,
+            "profile": f.profile,
+            "token": f.token,
+            "body": f.body,
+            "expected_text": f.expected_text,
+            "signature": f.signature,
+            "parts": f.parts,
+            "cost": f.cost,
+            "band": f.band,
+            "carrier": f.carrier,
+            "mvno": f.mvno,
+            "region": f.region,
+            "site": f.site,
+            "planned_at_ns": f.planned_at_ns,
+            "planned_at": iso(f.planned_at_ns),
         },
         "submit": {
-            "status": probe.submit_status,
-            "submitted_at_ns": probe.submitted_at_ns,
-            "submitted_at": iso(probe.submitted_at_ns) if probe.submitted_at_ns else None,
-            "answered_at_ns": probe.answered_at_ns,
-            "message_ids": list(probe.message_ids),
-            "request_b64": _b64(probe.raw_request),
-            "response_b64": _b64(probe.raw_response),
-            "error_kind": probe.error_kind,
-            "error_detail": probe.error_detail,
+            "status": f.submit_status,
+            "submitted_at_ns": f.submitted_at_ns,
+            "submitted_at": iso(f.submitted_at_ns) if f.submitted_at_ns else None,
+            "answered_at_ns": f.answered_at_ns,
+            "message_ids": list(strs(f.vendor_message_ids, "\n")),
+            "request_b64": _b64(f.raw_request or b""),
+            "response_b64": _b64(f.raw_response or b""),
+            "error_kind": f.error_kind,
+            "error_detail": f.error_detail,
             # A quoted fact, not an input of the verdict: what the vendor says it billed
             # (its answer above or a DLR below holds it) and where the figure came from.
-            "billed": {"parts": probe.billed_parts, "from": probe.billed_from},
+            "billed": {"parts": f.billed_parts, "from": f.billed_from},
         },
         "dlrs": [_dlr(d) for d in dlrs],
         "arrivals": [arrival_json(a, raw) for a in arrivals],
         "receiver": {
-            "agent_id": plan.agent_id,
-            "site": agent.site if agent else plan.site,
-            "region": agent.region if agent else plan.region,
-            "modem_imei": plan.modem_imei,
-            "iccid": plan.iccid or (modem.sim.iccid if modem and modem.sim else ""),
-            "msisdn": plan.msisdn,
+            "agent_id": f.agent_id,
+            "site": agent.site if agent else f.site,
+            "region": agent.region if agent else f.region,
+            "modem_imei": f.modem_imei,
+            "iccid": f.iccid or (modem.sim.iccid if modem and modem.sim else ""),
+            "msisdn": f.msisdn,
             "modem": {
                 "manufacturer": modem.manufacturer,
                 "model": modem.model,
@@ -296,11 +385,26 @@ def evidence_record(
         },
         "clock": {**clock, "source": clock_source},
         "verdict": None
-        if v is None or verdict is None
+        if f.outcome is None
         else {
-            **verdict_json(v),
-            "revision": verdict.revision,
-            "judged_at_ns": verdict.judged_at_ns,
+            **verdict_values(
+                f.outcome,
+                f.dlr,
+                f.dlr_claim,
+                f.content,
+                f.content_diff,
+                f.latency_s,
+                f.latency_uncertainty_s,
+                f.vendor_delay_s,
+                f.carrier_delay_s,
+                f.sender,
+                f.duplicates,
+                ints(f.missing_parts or ""),
+                strs(f.reasons or "", "\n"),
+                strs(f.arrival_uuids or ""),
+            ),
+            "revision": f.revision,
+            "judged_at_ns": f.judged_at_ns,
         },
         "revisions": [
             {
@@ -311,7 +415,7 @@ def evidence_record(
             }
             for r in revisions
         ],
-        "judged": judged_json(judged),
+        "judged": judged,
     }
 
 
@@ -346,12 +450,13 @@ def iter_records(
     context: _Context | None = None
     for i in range(windows):
         lo = since_ns + i * window_ns
-        probes, verdicts, judged = load_judged(
-            ledger, since_ns=lo, until_ns=min(lo + window_ns, until_ns), vendor=vendor
+        facts = ledger.probe_facts(
+            vendor=vendor, since_ns=lo, until_ns=min(lo + window_ns, until_ns)
         )
-        if probes:
-            context = context or _context(ledger, probes, judging)
-            yield from _records(ledger, probes, verdicts, judged, context, give_up_s, signers)
+        if facts:
+            context = context or _context(ledger, facts, judging)
+            judged = [judged_of(f) for f in facts]
+            yield from _records(ledger, facts, judged, context, give_up_s, signers)
         if progress:
             progress(i + 1, windows)
 
@@ -433,13 +538,12 @@ def _encoded_window(
     if url not in _WORKER:
         _WORKER[url] = (open_ledger(url), {})
     ledger, contexts = _WORKER[url]
-    probes, verdicts, judged = load_judged(
-        ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor
-    )
-    if not probes:
+    facts = ledger.probe_facts(vendor=vendor, since_ns=since_ns, until_ns=until_ns)
+    if not facts:
         return []
     if vendor not in contexts:
-        contexts[vendor] = _context(ledger, probes, judging_from_json(judging))
+        contexts[vendor] = _context(ledger, facts, judging_from_json(judging))
+    judged = [judged_of(f) for f in facts]
     return [
         Encoded(
             canonical(record),
@@ -448,7 +552,7 @@ def _encoded_window(
             record["submit"]["message_ids"],
             frozenset(signers_of([record])),
         )
-        for record in _records(ledger, probes, verdicts, judged, contexts[vendor], give_up_s)
+        for record in _records(ledger, facts, judged, contexts[vendor], give_up_s)
     ]
 
 
@@ -462,7 +566,7 @@ class _Context:
     canaries: Mapping[str, Sequence[CanaryOutcome]]
 
 
-def _context(ledger: Ledger, probes: Sequence[StoredProbe], judging: JudgingConfig) -> _Context:
+def _context(ledger: Ledger, probes: Sequence[ProbeFacts], judging: JudgingConfig) -> _Context:
     """Read with the first probes (the oldest): the canaries from their look-back on."""
     gaps: dict[str, list[GapSpan]] = defaultdict(list)
     for g in ledger.gaps():
@@ -497,9 +601,10 @@ def collect_records(
     )
     if not probes:
         return [], []
-    context = _context(ledger, probes, judging or JudgingConfig())
+    facts = [facts_of(p, verdicts.get(p.plan.probe_id)) for p in probes]
+    context = _context(ledger, facts, judging or JudgingConfig())
     records = []
-    for record in _records(ledger, probes, verdicts, judged, context, give_up_s):
+    for record in _records(ledger, facts, [judged_json(j) for j in judged], context, give_up_s):
         records.append(record)
         if progress:
             progress(len(records), len(probes))
@@ -508,19 +613,20 @@ def collect_records(
 
 def _records(
     ledger: Ledger,
-    probes: Sequence[StoredProbe],
-    verdicts: Mapping[str, StoredVerdict],
-    judged: Sequence[JudgedProbe],
+    probes: Sequence[ProbeFacts],
+    judged: Sequence[dict[str, Any]],
     context: _Context,
     give_up_s: float,
     signers: set[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The records of these probes, their facts read in one batch per kind; `signers`:
-    see iter_records (every record read here is quoted by one of these records)."""
-    ids = [p.plan.probe_id for p in probes]
+    """The records of these probes (with their "judged" objects), their facts read in one
+    batch per kind; `signers`: see iter_records (every record read here is quoted by one
+    of these records)."""
+    ids = [f.probe_id for f in probes]
     dlrs = ledger.dlr_rows_of(ids)  # plain tuples: about one a probe
     revisions = ledger.revisions_of(ids)  # these probes' only, not the ledger's
-    uuids = {u for v in verdicts.values() for u in v.verdict.arrival_uuids}
+    arrival_ids = {f.probe_id: strs(f.arrival_uuids or "") for f in probes}
+    uuids = {u for us in arrival_ids.values() for u in us}
     # by uuid: only this vendor's arrivals, with their signed records in the same read
     sms, raw = ledger.sms_with_raw(sorted(uuids)) if uuids else ({}, {})
     health = _health_by_imei(ledger, probes, give_up_s)
@@ -529,7 +635,7 @@ def _records(
         imei: [h.health.at_ns + round((_num(h.clock.offset_ms) or 0.0) * 1e6) for h in rows]
         for imei, rows in health.items()
     }
-    windows = {p.plan.probe_id: _window(p, health, health_at, give_up_s) for p in probes}
+    windows = {f.probe_id: _window(f, health, health_at, give_up_s) for f in probes}
     quoted = {h.uuid for rows in windows.values() for h in rows}
     if quoted:
         raw = {**raw, **ledger.record_raw(sorted(quoted))}
@@ -538,35 +644,32 @@ def _records(
 
         signers.update(raw_signers(raw.values()))
     judging = context.judging
-    for probe, j in zip(probes, judged, strict=True):
-        pid = probe.plan.probe_id
-        verdict = verdicts.get(pid)
-        arrival_ids = verdict.verdict.arrival_uuids if verdict else ()
-        yield evidence_record(
-            probe,
-            verdict,
+    for f, j in zip(probes, judged, strict=True):
+        pid = f.probe_id
+        yield _record(
+            f,
             j,
             revisions=revisions.get(pid, ()),
             dlrs=dlrs.get(pid, ()),
-            arrivals=[sms[u] for u in arrival_ids if u in sms],
+            arrivals=[sms[u] for u in arrival_ids[pid] if u in sms],
             health=windows[pid],
-            agent=context.agents.get(probe.plan.agent_id),
+            agent=context.agents.get(f.agent_id),
             give_up_s=give_up_s,
             raw=raw,
-            gaps=context.gaps.get(probe.plan.agent_id, ()),
-            canaries=_canaries_of(probe, context.canaries.get(probe.plan.msisdn, ()), judging),
+            gaps=context.gaps.get(f.agent_id, ()),
+            canaries=_canaries_of(f, context.canaries.get(f.msisdn, ()), judging),
         )
 
 
 def _canaries_by_msisdn(
     ledger: Ledger,
-    probes: Sequence[StoredProbe],
+    probes: Sequence[ProbeFacts],
     judging: JudgingConfig,
     gaps: Mapping[str, Sequence[GapSpan]],
 ) -> Mapping[str, list[CanaryOutcome]]:
     """Every canary that may bear on the probes and those planned after them, judged once
     (collector/canaries.py)."""
-    oldest = min((p.submitted_at_ns or p.plan.planned_at_ns) for p in probes)
+    oldest = min((p.submitted_at_ns or p.planned_at_ns) for p in probes)
     now = max(time.time_ns(), max(p.submitted_at_ns for p in probes))
     gaps_by_agent = {
         agent: [(g.start_ns, g.end_ns or now) for g in spans] for agent, spans in gaps.items()
@@ -585,11 +688,11 @@ def _canaries_by_msisdn(
 
 
 def _canaries_of(
-    probe: StoredProbe, outcomes: Sequence[CanaryOutcome], judging: JudgingConfig
+    probe: ProbeFacts, outcomes: Sequence[CanaryOutcome], judging: JudgingConfig
 ) -> list[dict[str, Any]]:
     """The canaries that can mark this probe's receiver unhealthy: sent within the judge's
     look-back before the submit, up to give-up."""
-    submitted = probe.submitted_at_ns or probe.plan.planned_at_ns
+    submitted = probe.submitted_at_ns or probe.planned_at_ns
     since = submitted - int(max(judging.canary_lookback_s, 0.0) * NS)
     until = submitted + int(judging.policy.give_up_s * NS)
     return [
@@ -600,28 +703,28 @@ def _canaries_of(
 
 
 def _window(
-    probe: StoredProbe,
+    probe: ProbeFacts,
     health: Mapping[str, list[StoredHealth]],
     health_at: Mapping[str, list[int]],
     give_up_s: float,
 ) -> list[StoredHealth]:
-    rows, times = health.get(probe.plan.modem_imei), health_at.get(probe.plan.modem_imei)
+    rows, times = health.get(probe.modem_imei), health_at.get(probe.modem_imei)
     if not rows or not times:
         return []
-    since, until = health_window(probe, give_up_s)
+    since, until = health_window(probe.submitted_at_ns or probe.planned_at_ns, give_up_s)
     return rows[bisect.bisect_left(times, since) : bisect.bisect_right(times, until)]
 
 
 def _health_by_imei(
-    ledger: Ledger, probes: Iterable[StoredProbe], give_up_s: float
+    ledger: Ledger, probes: Iterable[ProbeFacts], give_up_s: float
 ) -> Mapping[str, list[StoredHealth]]:
     """One query per modem over the union of its probes' windows (cut per probe later)."""
     spans: dict[str, list[int]] = {}
     for p in probes:
-        imei = p.plan.modem_imei
+        imei = p.modem_imei
         if not imei:
             continue
-        since, until = health_window(p, give_up_s)
+        since, until = health_window(p.submitted_at_ns or p.planned_at_ns, give_up_s)
         # Health is read on the agent clock: widen by an hour for offsets.
         since, until = since - 3600 * NS, until + 3600 * NS
         lo_hi = spans.setdefault(imei, [since, until])
@@ -639,9 +742,11 @@ __all__ = [
     "collect_records",
     "evidence_record",
     "export_records",
+    "facts_of",
     "health_json",
     "health_window",
     "iter_encoded",
     "iter_records",
+    "judged_of",
     "retention_json",
 ]

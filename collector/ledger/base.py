@@ -41,6 +41,7 @@ from collector.ledger.probes import (
     DlrRow,
     HealthRow,
     ProbePlan,
+    ProbeFacts,
     ProbeSeriesRow,
     QuarantinedDlrRow,
     Revision,
@@ -302,6 +303,15 @@ class Ledger(Protocol):
     def unattributed_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]: ...
 
     def dlrs_of(self, probe_ids: Sequence[str]) -> dict[str, list[StoredDlr]]: ...
+
+    def probe_facts(self, *, vendor: str, since_ns: int, until_ns: int) -> list[ProbeFacts]:
+        """The vendor's probes planned in [since, until) and handed to it (not "planned"),
+        each with its current verdict, oldest first (as `probes`), as plain tuples."""
+        ...
+
+    def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:
+        """`dlrs_of` as plain tuples (the evidence export's bulk read), in the same order."""
+        ...
 
     def all_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]: ...
 

@@ -169,6 +169,62 @@ class ArrivalRow(NamedTuple):
     missing_parts: int
 
 
+class ProbeFacts(NamedTuple):
+    """A sent probe (not "planned") with its current verdict as the evidence export reads
+    them (Ledger.probe_facts): the columns as stored, a plain tuple each (a vendor-month is
+    800,000 of them). The list columns are as stored: message ids and reasons one a line,
+    missing parts and arrival uuids comma-separated. Without a verdict `outcome` is None
+    and so is the rest of the verdict's side."""
+
+    probe_id: str
+    vendor: str
+    msisdn: str
+    profile: str
+    token: str
+    body: str
+    expected_text: str
+    planned_at_ns: int
+    signature: str
+    parts: int
+    cost: float
+    band: str
+    carrier: str
+    mvno: str
+    region: str
+    site: str
+    agent_id: str
+    modem_imei: str
+    iccid: str
+    submit_status: str
+    submitted_at_ns: int
+    answered_at_ns: int
+    vendor_message_ids: str
+    raw_request: bytes | None
+    raw_response: bytes | None
+    error_kind: str
+    error_detail: str
+    minimised: str
+    minimised_at_ns: int
+    billed_parts: int | None
+    billed_from: str
+    revision: int | None
+    judged_at_ns: int | None
+    outcome: str | None
+    dlr: str | None
+    dlr_claim: str | None
+    content: str | None
+    content_diff: str | None
+    latency_s: float | None
+    latency_uncertainty_s: float | None
+    vendor_delay_s: float | None
+    carrier_delay_s: float | None
+    sender: str | None
+    duplicates: int | None
+    missing_parts: str | None
+    reasons: str | None
+    arrival_uuids: str | None
+
+
 class DlrRow(NamedTuple):
     """A probe's raw DLR as the evidence export quotes it (Ledger.dlr_rows_of), read as a
     plain tuple: a vendor-month is about a million of them. `raw` is b"" once purged."""

@@ -16,6 +16,7 @@ from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outc
 from collector.ledger.probes import (
     ArrivalRow,
     DlrRow,
+    ProbeFacts,
     ProbePlan,
     ProbeSeriesRow,
     QuarantinedDlrRow,
@@ -47,6 +48,11 @@ _VERDICT_COLS = (
     "probe_id, revision, judged_at_ns, outcome, dlr, dlr_claim, content, content_diff,"
     " latency_s, latency_uncertainty_s, vendor_delay_s, carrier_delay_s, sender, duplicates,"
     " missing_parts, reasons, arrival_uuids, change_seq"
+)
+# ProbeFacts: the probe's columns, then its verdict's (LEFT JOIN: NULL without one)
+_FACTS_COLS = ", ".join(
+    f"{'p' if f in _PROBE_COLS.replace(' ', '').split(',') else 'v'}.{f}"
+    for f in ProbeFacts._fields
 )
 
 # The time series' two bulk reads come as plain tuples (Tx.tuples) made straight into their
@@ -353,6 +359,17 @@ class ProbeSql(RollupSql):
                 for r in rows:
                     out[r["probe_id"]].append(_dlr(r))
         return dict(out)
+
+    def probe_facts(self, *, vendor: str, since_ns: int, until_ns: int) -> list[ProbeFacts]:
+        with self._transaction(write=False) as tx:
+            rows = tx.tuples(
+                f"SELECT {_FACTS_COLS} FROM probes p LEFT JOIN verdicts v"
+                " ON v.probe_id = p.probe_id WHERE p.vendor = ? AND p.planned_at_ns >= ?"
+                " AND p.planned_at_ns < ? AND p.submit_status <> 'planned'"
+                " ORDER BY p.planned_at_ns, p.probe_id",
+                (vendor, since_ns, until_ns),
+            )
+        return list(map(ProbeFacts._make, rows))
 
     def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:
         out: dict[str, list[DlrRow]] = defaultdict(list)
