@@ -8,6 +8,8 @@ from typing import Any
 
 from collector.channels.switchover import channel_events, channel_summaries, episodes, summarise
 from collector.ledger.base import Ledger
+from collector.ledger.probes import StoredProbe
+from collector.reports.figures import JudgedProbe
 from collector.reports.judged import load_judged
 
 
@@ -18,8 +20,15 @@ def channel_figures(
     until_ns: int,
     vendor: str | None = None,
     degraded_after: int = 2,
+    loaded: tuple[list[StoredProbe], list[JudgedProbe]] | None = None,
 ) -> dict[str, Any]:
-    probes, _, judged = load_judged(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    """`loaded`: the period's `load_judged` probes and judged probes when the caller has
+    read them already (the report command: one raw read for billing and channels)."""
+    if loaded is None:
+        probes, _, judged = load_judged(ledger, since_ns=since_ns, until_ns=until_ns,
+                                        vendor=vendor)  # fmt: skip
+    else:
+        probes, judged = list(loaded[0]), list(loaded[1])
     observations = ledger.channel_observations(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
     sends = ledger.failover_sends(since_ns=since_ns, until_ns=until_ns)
     if vendor is not None:  # the backup's probes belong to the primary's episodes

@@ -14,6 +14,7 @@ tallies. Shorter periods and other zones read the raw rows as before.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -155,8 +156,12 @@ def period_report(
     probe's raw rows (it prices and lists probes by id: invoices, over-charged probes)."""
     tz = periods.tz
 
+    @functools.cache
+    def minute_kind(minute: int) -> str:  # a zone's offset is whole minutes
+        return reports.calendar.label_at(minute * 60 * NS, tz)
+
     def day_kind(at_ns: int) -> str:
-        return reports.calendar.label_at(at_ns, tz)
+        return minute_kind(at_ns // (60 * NS))
 
     if progress:
         progress("loading probes")
@@ -164,12 +169,13 @@ def period_report(
     data = load_period(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor, gaps=gaps,
                        tz=tz, rollups=rollups)  # fmt: skip
     held = ledger.suppressions(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-    # read only: the collector keeps the observations current after each judging
-    channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
     stored, judged = data.stored, data.judged
-    if data.from_rollups:
+    if data.from_rollups:  # billing and channels list probes by id: every raw row, once
         stored, _, judged = load_judged(ledger, since_ns=since_ns, until_ns=until_ns,
                                         vendor=vendor)  # fmt: skip
+    # read only: the collector keeps the observations current after each judging
+    channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
+                               loaded=(stored, judged))  # fmt: skip
     bills = invoice_bills(ledger, stored)  # imported invoices/CDRs, by probe
     labelled = [
         Tally(replace(t.probe, calendar=day_kind(t.probe.submitted_at_ns)), t.n, t.values)
