@@ -38,7 +38,7 @@ from collector.ledger.base import (
     LedgerUnavailableError,
     UnknownAgentError,
 )
-from collector.ledger.model import BatchOutcome
+from collector.ledger.model import BatchOutcome, RegistrationOutcome
 from collector.metrics import CollectorMetrics
 
 log = structlog.get_logger("collector.api")
@@ -175,17 +175,10 @@ class AgentServicer:
                 context, method, code, exc.message, peer=context.peer(), deny_reason=exc.reason
             )
 
-    async def _ledger_call(
-        self, context: Context, method: str, agent_id: str, fn: Callable[..., T], *a: Any, **kw: Any
-    ) -> T:
-        """Run a ledger call off the loop; ledger errors become status codes here."""
-        return await self._ledger_awaited(
-            context, method, agent_id, asyncio.to_thread(fn, *a, **kw)
-        )
-
     async def _ledger_awaited(
         self, context: Context, method: str, agent_id: str, call: Awaitable[T]
     ) -> T:
+        """Await a ledger call (made off the loop); ledger errors become status codes."""
         try:
             return await call
         except UnknownAgentError as exc:
@@ -217,15 +210,20 @@ class AgentServicer:
                 context, "Register", grpc.StatusCode.INVALID_ARGUMENT, f"bad registration: {exc}"
             )
         now = self._clock_ns()
-        outcome = await self._ledger_call(
-            context, "Register", agent_id, self._ledger.register_agent, registration, at_ns=now
-        )
         pem = peer_certificate(context.auth_context())
-        if pem:  # kept so the records it signs can be verified, in evidence, for good
-            await self._ledger_call(
-                context, "Register", agent_id, self._ledger.remember_agent_key, agent_id, pem,
-                at_ns=now,
-            )  # fmt: skip
+
+        def register() -> RegistrationOutcome:
+            outcome = self._ledger.register_agent(registration, at_ns=now)
+            if pem:  # kept so the records it signs can be verified, in evidence, for good
+                self._ledger.remember_agent_key(agent_id, pem, at_ns=now)
+            return outcome
+
+        # Through the ingest writer at live priority, not the default thread pool: after a
+        # collector restart every agent registers while the writer drains backlog, and an
+        # agent's live records wait for its registration (docs/ingest.md).
+        outcome = await self._ledger_awaited(
+            context, "Register", agent_id, self.writer.call(agent_id, register)
+        )
         config = self._configs.config_for(agent_id)
         session_id = uuid.uuid4().hex
         log.info(

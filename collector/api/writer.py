@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import gc
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -114,6 +114,10 @@ class CommitQueue(Generic[T]):
         """The next live commit, to share a transaction with the one just popped."""
         return self._live.popleft() if self._live else None
 
+    def peek_live(self) -> T | None:
+        """The next live commit, left in the queue."""
+        return self._live[0] if self._live else None
+
     def pop_backlog(self) -> T | None:
         """The next backlog commit (round-robin over agents)."""
         if not self._backlog:
@@ -133,6 +137,17 @@ class _Commit:
     done: asyncio.Future[list[BatchOutcome]] = field(repr=False)
 
 
+@dataclass(slots=True)
+class _Call:
+    """A ledger write other than a batch (`IngestWriter.call`): written alone."""
+
+    fn: Callable[[], object]
+    done: asyncio.Future[object] = field(repr=False)
+
+
+_Job = _Commit | _Call
+
+
 class IngestWriter:
     """Commits the Upload streams' batches one at a time, live first (module docstring)."""
 
@@ -147,15 +162,24 @@ class IngestWriter:
         self._ledger = ledger
         self._merge_commits = merge_commits
         self._merge_records = merge_records
-        self._queue: CommitQueue[_Commit] = CommitQueue(live_burst)
+        self._queue: CommitQueue[_Job] = CommitQueue(live_burst)
         self._wake = asyncio.Event()
         self._executor: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
         self.committed = 0  # commits written
 
     @property
-    def queue(self) -> CommitQueue[_Commit]:
+    def queue(self) -> CommitQueue[_Job]:
         return self._queue
+
+    async def call(self, agent_id: str, fn: Callable[[], T]) -> T:
+        """Run the ledger write `fn` on the writer's thread at live priority: ahead of
+        every backlog commit waiting, so it waits for the transaction under way at most
+        (an agent's Register: its live records wait for it). Raises what `fn` raises."""
+        done: asyncio.Future[object] = self._start().create_future()
+        self._queue.push(_Call(fn, done), agent_id=agent_id, live=True)
+        self._wake.set()
+        return await done  # type: ignore[return-value]  # fn's own result
 
     async def commit(
         self,
@@ -167,14 +191,17 @@ class IngestWriter:
     ) -> list[BatchOutcome]:
         """Decode and ingest `batches` of one agent in one transaction, after every commit
         that goes before it; returns when committed, raises the ledger's errors."""
+        done: asyncio.Future[list[BatchOutcome]] = self._start().create_future()
+        self._queue.push(_Commit(agent_id, batches, at_ns, done), agent_id=agent_id, live=live)
+        self._wake.set()
+        return await done
+
+    def _start(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if self._task is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer")
             self._task = loop.create_task(self._run(), name="ingest-writer")
-        done: asyncio.Future[list[BatchOutcome]] = loop.create_future()
-        self._queue.push(_Commit(agent_id, batches, at_ns, done), agent_id=agent_id, live=live)
-        self._wake.set()
-        return await done
+        return loop
 
     async def close(self) -> None:
         if self._task is not None:
@@ -186,20 +213,25 @@ class IngestWriter:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def _take(self) -> list[_Commit]:
+    def _take(self) -> list[_Commit] | _Call | None:
         """The next commit and those of its kind (live or backlog) right behind it, up to
-        the merge limits: they share one transaction (one fsync). Commits whose stream
-        ended while they waited are dropped (never acked: the agent resends them)."""
+        the merge limits: they share one transaction (one fsync); or the next call, alone.
+        Commits whose stream ended while they waited are dropped (never acked: the agent
+        resends them)."""
         first = self._queue.pop()
         if first is None:
-            return []
+            return None
         job, live = first
+        if isinstance(job, _Call):
+            return job
         taken = [job] if not job.done.done() else []
         records = sum(len(b.records) for b in job.batches)
         more = self._queue.pop_live if live else self._queue.pop_backlog
         while len(taken) < self._merge_commits and records < self._merge_records:
+            if live and isinstance(self._queue.peek_live(), _Call):
+                break  # a call is written alone, in its turn
             nxt = more()
-            if nxt is None:
+            if not isinstance(nxt, _Commit):  # None; a backlog call is never queued
                 break
             if not nxt.done.done():
                 taken.append(nxt)
@@ -210,6 +242,9 @@ class IngestWriter:
         loop = asyncio.get_running_loop()
         while True:
             jobs = self._take()
+            if isinstance(jobs, _Call):
+                await self._run_call(loop, jobs)
+                continue
             if not jobs:
                 if not len(self._queue):
                     self._wake.clear()
@@ -230,6 +265,19 @@ class IngestWriter:
                     job.done.set_exception(result)
                 else:
                     job.done.set_result(result)
+
+    async def _run_call(self, loop: asyncio.AbstractEventLoop, job: _Call) -> None:
+        if job.done.done():  # its caller went away
+            return
+        try:
+            result = await loop.run_in_executor(self._executor, job.fn)
+        except Exception as exc:
+            if not job.done.done():
+                job.done.set_exception(exc)
+            return
+        self.committed += 1
+        if not job.done.done():
+            job.done.set_result(result)
 
     def _ingest(self, jobs: list[_Commit]) -> list[list[BatchOutcome] | Exception]:
         decoded = [[records_from_batch(batch) for batch in job.batches] for job in jobs]

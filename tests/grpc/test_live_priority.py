@@ -22,7 +22,7 @@ from smsprobe.v1 import agent_pb2
 from agent.outbox.store import Outbox
 from agent.uplink.client import UploadSettings, make_channel
 from agent.wire.records import AgentRegistration, ModemInfo
-from agent.wire.serde import upload_request_bytes
+from agent.wire.serde import registration_to_proto, upload_request_bytes
 from collector.api.auth import Authenticator
 from collector.api.server import RunningServer, ServerSettings, TlsMaterial, start_server
 from collector.api.servicer import AgentServicer, ConfigStore
@@ -31,7 +31,14 @@ from collector.certs import create_ca, issue_agent
 from collector.ledger import Ledger, open_ledger
 from collector.ledger.sqlite import SqliteLedger
 from tests.grpc.conftest import Pki
-from tests.grpc.harness import default_agent_config, fill, modems_of, uploader, wait_until
+from tests.grpc.harness import (
+    default_agent_config,
+    fill,
+    make_stub,
+    modems_of,
+    uploader,
+    wait_until,
+)
 
 BACKLOG_AGENTS = [f"storm-{i}" for i in range(8)]
 LIVE_AGENT = "live-1"
@@ -296,3 +303,83 @@ def test_steady_live_load_bounds_but_never_stops_the_backlog() -> None:
         "l0", "l1", "l2", "b0", "l3", "l4", "l5", "b1", "l6", "l7", "l8", "b2",
     ]  # fmt: skip
     assert (q.live_waiting, q.backlog_waiting) == (3, 1)
+
+
+def test_a_register_made_behind_a_held_up_writer_goes_ahead_of_the_queued_backlog(
+    fleet_pki: Pki, tmp_path: Path
+) -> None:
+    """A fleet reconnecting at once registers while the writer drains backlog, and each
+    agent's live records wait for its Register. Run in the default thread pool, the
+    registration waited for the ledger's lock against every backlog transaction (and behind
+    the other registrations); through the writer at live priority it is written right after
+    the transaction under way. Commit order is read from a log the ledger file's own
+    triggers keep (records and registration events, in the order they were written)."""
+
+    async def main() -> None:
+        path = tmp_path / "ledger.db"
+        open_ledger(str(path)).close()  # migrated
+        with sqlite3.connect(str(path)) as db:
+            db.executescript(
+                "CREATE TABLE commit_log (n INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT);"
+                "CREATE TRIGGER log_records AFTER INSERT ON records BEGIN"
+                " INSERT INTO commit_log (what) VALUES ('rec ' || NEW.agent_id); END;"
+                "CREATE TRIGGER log_registers AFTER INSERT ON events"
+                " WHEN NEW.kind = 'agent_registered' BEGIN"
+                " INSERT INTO commit_log (what) VALUES ('reg ' || NEW.agent_id); END;"
+            )
+        ledger = SqliteLedger(path, busy_timeout_s=120.0)
+        storm, late = BACKLOG_AGENTS[:2], LIVE_AGENT
+        modems = {a: modems_of(a, 4) for a in [*storm, late]}
+        outboxes = {a: Outbox(tmp_path / f"{a}.db") for a in storm}
+        for a in storm:
+            fill(outboxes[a], BACKLOG_PER_AGENT, modems[a])
+        servicer, running, stop, tasks = await serve_uploads(
+            fleet_pki, ledger, outboxes, modems, merge_commits=1
+        )
+        queue = servicer.writer.queue
+        paths = fleet_pki.agents[late]
+        address = f"127.0.0.1:{running.port}"
+        channel = make_channel(address, ca_cert=paths.ca_cert, cert=paths.cert, key=paths.key)
+        stub = make_stub(channel)
+        request = registration_to_proto(
+            AgentRegistration(agent_id=late, modems=tuple(modems[late]))
+        )
+        blocker = sqlite3.connect(str(path), isolation_level=None, timeout=10)
+        try:
+            await wait_until(lambda: ledger.record_count() >= 2 * BATCH, what="drain started")
+            blocker.execute("BEGIN IMMEDIATE")  # the writer's next transaction waits for it
+            (mark,) = blocker.execute("SELECT COALESCE(MAX(n), 0) FROM commit_log").fetchone()
+            await wait_until(lambda: queue.backlog_waiting >= 1, what="backlog commit queued")
+            reply_task = asyncio.ensure_future(stub.Register(request, timeout=60))
+            # Queued at live priority, not waiting for the lock in a thread of its own.
+            await wait_until(lambda: queue.live_waiting == 1, what="registration queued")
+            queued = queue.backlog_agents
+        finally:
+            if blocker.in_transaction:
+                blocker.execute("ROLLBACK")
+            blocker.close()
+        try:
+            reply = await reply_task
+            await wait_until(
+                lambda: all(o.depth() == 0 for o in outboxes.values()),
+                timeout_s=120,
+                what="every outbox drained",
+            )
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+            await channel.close()
+            await running.stop(0.5)
+        assert reply.session_id
+        db = sqlite3.connect(str(path))
+        log = [what for (what,) in db.execute("SELECT what FROM commit_log WHERE n > ?", (mark,))]
+        db.close()
+        at = log.index(f"reg {late}")
+        ahead = {w.split()[1] for w in log[:at]}
+        behind = {w.split()[1] for w in log[at + 1 :]}
+        # Only the transaction under way (one agent's commit: merge_commits=1) went first;
+        # the backlog commits queued when the registration arrived were written after it.
+        assert len(ahead) <= 1 and not ahead & queued and queued and queued <= behind
+        ledger.close()
+
+    asyncio.run(main())
