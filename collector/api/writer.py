@@ -18,6 +18,10 @@ there, not on the event loop: Python running in another thread while SQLite's ex
 steps row by row makes both slower (the GIL is handed over per row: 20,000 records took
 1.16 s decoded beside the inserts against 0.81 s one after the other, docs/scale-out.md).
 
+An agent's registration goes through the same queue as a live job of its own
+(`IngestWriter.call`, written alone): after a collector restart the agent's live records
+wait for it, so it must not wait for the ledger's lock behind backlog transactions.
+
 A commit is resolved only when the ledger returned (committed), so the servicer still acks
 after durability; a stream that went away before its commit started is skipped (the agent
 resends it; ingest is idempotent by uuid).
