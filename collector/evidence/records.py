@@ -38,7 +38,14 @@ from collector.evidence.recompute import (
 from collector.judging import JudgingConfig
 from collector.ledger import open_ledger
 from collector.ledger.base import Ledger
-from collector.ledger.model import AgentStatus, GapSpan, StoredHealth, StoredSms
+from collector.ledger.model import (
+    AgentStatus,
+    GapSpan,
+    SmsPartRow,
+    SmsRow,
+    StoredHealth,
+    StoredSms,
+)
 from collector.ledger.probes import (
     DlrRow,
     ProbeFacts,
@@ -70,11 +77,15 @@ def _num(value: float | None) -> float | None:
 
 
 def _clock(c: ClockEstimate) -> dict[str, Any]:
+    return _clock_values(c.offset_ms, c.uncertainty_ms, c.measured_at_ns)
+
+
+def _clock_values(offset_ms: float, uncertainty_ms: float | None, at_ns: int) -> dict[str, Any]:
     return {
-        "offset_ms": _num(c.offset_ms),
-        "uncertainty_ms": _num(c.uncertainty_ms),
-        "measured_at_ns": c.measured_at_ns,
-        "measured": bool(c.measured_at_ns),
+        "offset_ms": _num(offset_ms),
+        "uncertainty_ms": _num(uncertainty_ms),
+        "measured_at_ns": at_ns,
+        "measured": bool(at_ns),
     }
 
 
@@ -121,18 +132,31 @@ def _dlr(d: StoredDlr | DlrRow) -> dict[str, Any]:
 
 
 def arrival_json(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
-    out = _arrival_fields(s, raw)
-    if s.minimised:
-        # The signed record is gone: its hash ties this fact to a bundle made before.
-        out["retention"] = retention_json(
-            s.minimised, s.minimised_at_ns, record_sha256=s.raw_sha256
-        )
-    return out
+    """An arrival as the record quotes it (verify renders the signed record with this)."""
+    return _arrival(*sms_row_of(s), raw)
 
 
-def _arrival_fields(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
-    offset_ns = round((_num(s.clock.offset_ms) or 0.0) * 1e6)
-    return {
+def sms_row_of(s: StoredSms) -> tuple[SmsRow, list[SmsPartRow]]:
+    """An SMS in the form the export reads it (Ledger.sms_rows), its bytes left out."""
+    x = s.sms
+    row = SmsRow(
+        0, s.uuid, s.agent_id, s.modem_imei, s.iccid, s.msisdn, x.smsc, x.sender, x.text,
+        x.encoding, x.dcs, x.concat_ref, x.concat_total, ",".join(map(str, x.missing_parts)),
+        x.undecodable, s.clock.offset_ms, s.clock.uncertainty_ms, s.clock.measured_at_ns,
+        s.ingested_at_ns, s.minimised, s.minimised_at_ns, s.raw_sha256, None,
+    )  # fmt: skip
+    parts = [
+        SmsPartRow(0, p.uuid, p.part_seq, p.raw_pdu, p.scts_ns, p.scts_tz_minutes,
+                   p.received_at_ns, p.storage, p.index, p.decode_error)
+        for p in x.parts
+    ]  # fmt: skip
+    return row, parts
+
+
+def _arrival(s: SmsRow, parts: Sequence[SmsPartRow], raw: Mapping[str, bytes]) -> dict[str, Any]:
+    clock = _sms_clock(s)
+    offset_ns = round((clock["offset_ms"] or 0.0) * 1e6)
+    out = {
         "record_uuid": s.uuid,
         # The record as the agent persisted (and signed) it: evidence/signatures.py.
         "record_b64": _b64(raw[s.uuid]) if s.uuid in raw else None,
@@ -140,16 +164,16 @@ def _arrival_fields(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
         "modem_imei": s.modem_imei,
         "iccid": s.iccid,
         "msisdn": s.msisdn,
-        "smsc": s.sms.smsc,
-        "sender": s.sms.sender,
-        "text": s.sms.text,
-        "encoding": s.sms.encoding,
-        "dcs": s.sms.dcs,
-        "concat_ref": s.sms.concat_ref,
-        "concat_total": s.sms.concat_total,
-        "missing_parts": list(s.sms.missing_parts),
-        "undecodable": s.sms.undecodable,
-        "clock": _clock(s.clock),
+        "smsc": s.smsc,
+        "sender": s.sender,
+        "text": s.text,
+        "encoding": s.encoding,
+        "dcs": s.dcs,
+        "concat_ref": s.concat_ref,
+        "concat_total": s.concat_total,
+        "missing_parts": list(ints(s.missing_parts)),
+        "undecodable": bool(s.undecodable),
+        "clock": clock,
         "ingested_at_ns": s.ingested_at_ns,
         "parts": [
             {
@@ -161,12 +185,24 @@ def _arrival_fields(s: StoredSms, raw: Mapping[str, bytes]) -> dict[str, Any]:
                 "received_at_ns": p.received_at_ns,  # agent clock
                 "received_at": iso(p.received_at_ns + offset_ns),  # collector clock
                 "storage": p.storage,
-                "index": p.index,
+                "index": p.storage_index,
                 "decode_error": p.decode_error,
             }
-            for p in s.sms.parts
+            for p in parts
         ],
     }
+    if s.minimised:
+        # The signed record is gone: its hash ties this fact to a bundle made before.
+        out["retention"] = retention_json(
+            s.minimised, s.minimised_at_ns, record_sha256=s.raw_sha256
+        )
+    return out
+
+
+def _sms_clock(s: SmsRow) -> dict[str, Any]:
+    """The SMS's clock estimate as `_clock` shows a ClockEstimate (stored: no uncertainty
+    is an infinite one, shown as null either way)."""
+    return _clock_values(float(s.clock_offset_ms), s.clock_uncertainty_ms, s.clock_measured_at_ns)
 
 
 def health_json(h: StoredHealth, raw: Mapping[str, bytes]) -> dict[str, Any]:
@@ -217,8 +253,8 @@ def evidence_record(
     What retention did to the probe (its number, its raw exchange) is under "retention"."""
     return _record(
         facts_of(probe, verdict), judged_json(judged), revisions=revisions, dlrs=dlrs,
-        arrivals=arrivals, health=health, agent=agent, give_up_s=give_up_s, raw=raw or {},
-        gaps=gaps, canaries=canaries,
+        arrivals=[sms_row_of(a) for a in arrivals], health=health, agent=agent,
+        give_up_s=give_up_s, raw=raw or {}, gaps=gaps, canaries=canaries,
     )  # fmt: skip
 
 
@@ -290,7 +326,7 @@ def _record(
     *,
     revisions: Sequence[Revision],
     dlrs: Sequence[StoredDlr | DlrRow],
-    arrivals: Sequence[StoredSms],
+    arrivals: Sequence[tuple[SmsRow, Sequence[SmsPartRow]]],
     health: Sequence[StoredHealth],
     agent: AgentStatus | None,
     give_up_s: float,
@@ -306,7 +342,7 @@ def _record(
     # The clock that times the verdict: the arrival's own estimate first, then the one
     # the receiver reported with its health around the window, then the agent's latest.
     if arrivals:
-        clock, clock_source = _clock(arrivals[0].clock), "arrival"
+        clock, clock_source = _sms_clock(arrivals[0][0]), "arrival"
     elif health:
         nearest = min(health, key=lambda h: abs(h.health.at_ns - since))
         clock, clock_source = _clock(nearest.clock), "health"
@@ -357,7 +393,7 @@ def _record(
             "billed": {"parts": f.billed_parts, "from": f.billed_from},
         },
         "dlrs": [_dlr(d) for d in dlrs],
-        "arrivals": [arrival_json(a, raw) for a in arrivals],
+        "arrivals": [_arrival(a, parts, raw) for a, parts in arrivals],
         "receiver": {
             "agent_id": f.agent_id,
             "site": agent.site if agent else f.site,
@@ -455,8 +491,7 @@ def iter_records(
         )
         if facts:
             context = context or _context(ledger, facts, judging)
-            judged = [judged_of(f) for f in facts]
-            yield from _records(ledger, facts, judged, context, give_up_s, signers)
+            yield from _records(ledger, facts, None, context, give_up_s, signers)
         if progress:
             progress(i + 1, windows)
 
@@ -543,7 +578,6 @@ def _encoded_window(
         return []
     if vendor not in contexts:
         contexts[vendor] = _context(ledger, facts, judging_from_json(judging))
-    judged = [judged_of(f) for f in facts]
     return [
         Encoded(
             canonical(record),
@@ -552,7 +586,7 @@ def _encoded_window(
             record["submit"]["message_ids"],
             frozenset(signers_of([record])),
         )
-        for record in _records(ledger, facts, judged, contexts[vendor], give_up_s)
+        for record in _records(ledger, facts, None, contexts[vendor], give_up_s)
     ]
 
 
@@ -614,21 +648,22 @@ def collect_records(
 def _records(
     ledger: Ledger,
     probes: Sequence[ProbeFacts],
-    judged: Sequence[dict[str, Any]],
+    judged: Sequence[dict[str, Any]] | None,
     context: _Context,
     give_up_s: float,
     signers: set[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The records of these probes (with their "judged" objects), their facts read in one
-    batch per kind; `signers`: see iter_records (every record read here is quoted by one
-    of these records)."""
+    """The records of these probes with their "judged" objects (None: judged_of each, as
+    its record is made), their facts read in one batch per kind; `signers`: see
+    iter_records (every record read here is quoted by one of these records)."""
     ids = [f.probe_id for f in probes]
     dlrs = ledger.dlr_rows_of(ids)  # plain tuples: about one a probe
     revisions = ledger.revisions_of(ids)  # these probes' only, not the ledger's
     arrival_ids = {f.probe_id: strs(f.arrival_uuids or "") for f in probes}
     uuids = {u for us in arrival_ids.values() for u in us}
     # by uuid: only this vendor's arrivals, with their signed records in the same read
-    sms, raw = ledger.sms_with_raw(sorted(uuids)) if uuids else ({}, {})
+    sms, parts = ledger.sms_rows(sorted(uuids)) if uuids else ({}, {})
+    raw = {u: s.raw for u, s in sms.items() if s.raw is not None}
     health = _health_by_imei(ledger, probes, give_up_s)
     # Sorted by collector time once, so each probe takes its window by bisection.
     health_at = {
@@ -644,14 +679,16 @@ def _records(
 
         signers.update(raw_signers(raw.values()))
     judging = context.judging
-    for f, j in zip(probes, judged, strict=True):
+    for i, f in enumerate(probes):
         pid = f.probe_id
         yield _record(
             f,
-            j,
+            judged_of(f) if judged is None else judged[i],
             revisions=revisions.get(pid, ()),
             dlrs=dlrs.get(pid, ()),
-            arrivals=[sms[u] for u in arrival_ids[pid] if u in sms],
+            arrivals=[
+                (sms[u], parts.get(sms[u].record_id, ())) for u in arrival_ids[pid] if u in sms
+            ],
             health=windows[pid],
             agent=context.agents.get(f.agent_id),
             give_up_s=give_up_s,

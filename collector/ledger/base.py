@@ -30,6 +30,8 @@ from collector.ledger.model import (
     QuarantineEntry,
     ReceivedTextRow,
     RegistrationOutcome,
+    SmsPartRow,
+    SmsRow,
     StoredHealth,
     StoredSms,
     StoredStatusReport,
@@ -40,8 +42,8 @@ from collector.ledger.probes import (
     ArrivalRow,
     DlrRow,
     HealthRow,
-    ProbePlan,
     ProbeFacts,
+    ProbePlan,
     ProbeSeriesRow,
     QuarantinedDlrRow,
     Revision,
@@ -224,6 +226,13 @@ class Ledger(Protocol):
         purged them, or the agent did not send them) are absent from the second."""
         ...
 
+    def sms_rows(
+        self, uuids: Sequence[str]
+    ) -> tuple[dict[str, SmsRow], dict[int, list[SmsPartRow]]]:
+        """`sms_with_raw` as plain tuples (the evidence export's bulk read): the SMS by uuid,
+        and their parts by record_id in the order `sms_of` gives them."""
+        ...
+
     def received_texts(self, *, since_ns: int, msisdns: Sequence[str]) -> list[ReceivedTextRow]:
         """The texts of the SMS received on these MSISDNs from since_ns (agent clock) on,
         with their collector-clock time, per MSISDN oldest first: what canary judging
@@ -320,10 +329,6 @@ class Ledger(Protocol):
     ) -> None:
         """Keep an unreadable vendor report raw with its reason; the same one (digest)
         pushed again is kept once."""
-    def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:
-        """`dlrs_of` as plain tuples (the evidence export's bulk read), in the same order."""
-        ...
-
         ...
 
     def dlr_quarantine(self, vendor: str | None = None) -> list[QuarantinedDlrRow]: ...

@@ -219,6 +219,51 @@ class ReceivedTextRow(NamedTuple):
     received_at_ns: int  # collector clock: the first part's agent time + the clock offset
 
 
+class SmsRow(NamedTuple):
+    """An SMS as the evidence export quotes it (Ledger.sms_rows): the columns it shows, as
+    stored (missing parts comma-separated, undecodable 0/1), with the signed record's bytes
+    (None: purged or never sent). A plain tuple: a vendor-month is 800,000 of them."""
+
+    record_id: int
+    uuid: str
+    agent_id: str
+    modem_imei: str
+    iccid: str
+    msisdn: str
+    smsc: str
+    sender: str
+    text: str
+    encoding: str
+    dcs: int
+    concat_ref: int
+    concat_total: int
+    missing_parts: str
+    undecodable: int
+    clock_offset_ms: float
+    clock_uncertainty_ms: float | None  # None: unknown (infinite)
+    clock_measured_at_ns: int
+    ingested_at_ns: int
+    minimised: str
+    minimised_at_ns: int
+    raw_sha256: str
+    raw: bytes | None
+
+
+class SmsPartRow(NamedTuple):
+    """A part of an SmsRow's SMS (Ledger.sms_rows), in the order the SMS holds them."""
+
+    record_id: int
+    uuid: str
+    part_seq: int
+    raw_pdu: bytes
+    scts_ns: int
+    scts_tz_minutes: int
+    received_at_ns: int  # agent clock
+    storage: str
+    storage_index: int
+    decode_error: str
+
+
 @dataclass(frozen=True, slots=True)
 class StoredStatusReport:
     agent_id: str

@@ -13,6 +13,8 @@ from collector.ledger.model import (
     LedgerEvent,
     QuarantineEntry,
     ReceivedTextRow,
+    SmsPartRow,
+    SmsRow,
     StoredHealth,
     StoredSms,
     StoredStatusReport,
@@ -33,6 +35,12 @@ _SMS_COLUMNS = (
     " s.message_class, s.pid, s.dcs, s.concat_ref, s.concat_total, s.partial,"
     " s.missing_parts, s.undecodable, s.user_data"
 )
+# SmsRow and SmsPartRow (Tx.tuples): the SELECT lists are the NamedTuples' fields.
+_SMS_ROW_COLUMNS = ", ".join(
+    "r.id" if f == "record_id" else f"s.{f}" if f" s.{f}," in f" {_SMS_COLUMNS}," else f"r.{f}"
+    for f in SmsRow._fields
+)
+_PART_ROW_COLUMNS = ", ".join(SmsPartRow._fields)
 _PART_COLUMNS = (
     "record_id, uuid, raw_pdu, storage, storage_index, received_at_ns, scts_ns,"
     " scts_tz_minutes, part_seq, decode_error"
@@ -117,6 +125,29 @@ class RecordSql(SqlCore):
                         (str(r["uuid"]), bytes(r["raw"])) for r in rows if r["raw"] is not None
                     )
         return out
+
+    def sms_rows(
+        self, uuids: Sequence[str]
+    ) -> tuple[dict[str, SmsRow], dict[int, list[SmsPartRow]]]:
+        rows: dict[str, SmsRow] = {}
+        parts: dict[int, list[SmsPartRow]] = {}
+        with self._transaction(write=False) as tx:
+            for chunk in chunks(sorted(set(uuids))):
+                where = Where().among("r.uuid", chunk)
+                got = list(map(SmsRow._make, tx.tuples(
+                    f"SELECT {_SMS_ROW_COLUMNS} FROM sms s JOIN records r ON r.id = s.record_id"
+                    f"{where}", where.params,
+                )))  # fmt: skip
+                rows.update((r.uuid, r) for r in got)
+                for ids in chunks([r.record_id for r in got]):
+                    among = Where().among("record_id", ids)
+                    for p in tx.tuples(
+                        f"SELECT {_PART_ROW_COLUMNS} FROM sms_parts{among}"
+                        " ORDER BY record_id, position",
+                        among.params,
+                    ):
+                        parts.setdefault(p[0], []).append(SmsPartRow._make(p))
+        return rows, parts
 
     def received_texts(self, *, since_ns: int, msisdns: Sequence[str]) -> list[ReceivedTextRow]:
         out: list[ReceivedTextRow] = []

@@ -78,3 +78,30 @@ def test_dlr_rows_of_are_dlrs_of_as_tuples(ledger: Ledger) -> None:
     assert [r.copies for r in rows["p1"]] == [1, 2]  # received_at_ns order, the copy counted
     assert [r.billed_parts for r in rows["p2"]] == [1, None]
     assert ledger.dlr_rows_of([]) == {}
+
+
+def test_sms_rows_are_sms_with_raw_as_tuples(ledger: Ledger) -> None:
+    """The export's arrival read (plain tuples) holds what `sms_with_raw` gives: each SMS
+    as the exporter takes a StoredSms to an SmsRow (records.sms_row_of), its parts in the
+    same order, its signed bytes, and its arrival JSON the same."""
+    from collector.evidence.records import _arrival, arrival_json, sms_row_of
+
+    ledger.register_agent(registration(), at_ns=T0)
+    recs = [record(i + 1, sms(T0 + i, f"text {i}", parts=1 + i % 3)) for i in range(6)]
+    recs[3] = replace(recs[3], raw=b"")  # no signed record kept for this one
+    ledger.ingest_batch("agent-1", recs, [], at_ns=NOW)
+    wanted = [recs[1].uuid, recs[2].uuid, recs[3].uuid, "no-such-uuid", recs[1].uuid]
+
+    objects, raw = ledger.sms_with_raw(wanted)
+    rows, parts = ledger.sms_rows(wanted)
+
+    assert sorted(rows) == sorted(objects) and len(parts[rows[recs[2].uuid].record_id]) == 3
+    for uuid, s in objects.items():
+        row, its_parts = sms_row_of(s)
+        got = rows[uuid]
+        assert got._replace(record_id=0, raw=None) == row
+        assert got.raw == raw.get(uuid) and [p._replace(record_id=0) for p in parts.get(
+            got.record_id, [])] == its_parts  # fmt: skip
+        assert _arrival(got, parts[got.record_id], raw) == arrival_json(s, raw)
+    assert rows[recs[3].uuid].raw is None
+    assert ledger.sms_rows([]) == ({}, {})
