@@ -44,7 +44,6 @@ def _export(
 ) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from collector.billing.load import vendor_bills
     from collector.billing.terms import VendorTerms
     from collector.evidence.billing import billing_file
     from collector.evidence.bundle import write_bundle
@@ -54,12 +53,12 @@ def _export(
     from collector.reports.figures import Thresholds
 
     ledger = open_ledger(url)
-    owner: dict[str, str] = {}
+    billed: dict[str, Any] = {}
     signers: set[str] = set()
 
     def records() -> Any:  # as the command: in this process, or `workers` processes
         yield from export_records(
-            ledger, url, workers=workers, signers=signers, owner=owner,
+            ledger, url, workers=workers, signers=signers, billed=billed,
             vendor=vendor, since_ns=since_ns, until_ns=until_ns,
         )  # fmt: skip
 
@@ -67,7 +66,6 @@ def _export(
     pages = BundleReport(vendor, "s", "u", "now", "b", Thresholds(), {})
 
     def extra_files(judged: Any) -> dict[str, bytes]:
-        billed = vendor_bills(ledger, vendor, owner)
         return {
             **pages.pages(judged),
             "billing.json": billing_file(vendor, judged, VendorTerms(vendor), billed),

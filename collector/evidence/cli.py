@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from agent.common.logs import configure_logging
 from agent.common.tomlconfig import ConfigError
 from collector.audit.record import entry, record_in
-from collector.billing.load import vendor_bills
 from collector.billing.settings import load_billing
+from collector.billing.statement import Billed
 from collector.certs import SIGNING_KEY
 from collector.evidence.billing import FILE as BILLING_FILE
 from collector.evidence.billing import billing_file
@@ -184,12 +184,12 @@ def export_command(
     except LedgerError as exc:
         raise click.ClickException(f"ledger: {exc}") from exc
     signers: set[str] = set()
-    owner: dict[str, str] = {}  # message id -> probe id, for what invoices billed
+    billed: dict[str, Billed] = {}  # what imported invoices billed, by probe id
 
     def records() -> Iterator[dict[str, Any] | Encoded]:
         # A day of probes at a time, written to the bundle as they come (docs/scale.md).
         yield from export_records(
-            ledger, config.ledger.url, workers=workers, signers=signers, owner=owner,
+            ledger, config.ledger.url, workers=workers, signers=signers, billed=billed,
             vendor=vendor, since_ns=since_ns, until_ns=until_ns, give_up_s=reports.give_up_s,
             judging=judging_from_json(judging), progress=step,
         )  # fmt: skip
@@ -210,9 +210,8 @@ def export_command(
     def extra_files(judged: Sequence[JudgedProbe]) -> dict[str, bytes]:
         # The certificates of the agent keys that signed the quoted records, and the CA.
         keys = ledger.agent_keys(sorted(signers))
-        # What imported invoices billed for these probes (billing.json), by the message ids
-        # the records carried (not a second read of the probes with their raw exchanges)
-        billed = vendor_bills(ledger, vendor, owner)
+        # `billed` (billing.json): looked up by the message ids the records carried, as
+        # they passed (not a second read of the probes with their raw exchanges)
         return {
             **pages.pages(judged),
             BILLING_FILE: billing_file(

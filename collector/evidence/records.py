@@ -27,6 +27,8 @@ from typing import Any
 from agent.common.numberplan import national
 from agent.common.units import NS
 from agent.wire.records import ClockEstimate
+from collector.billing.load import vendor_bills
+from collector.billing.statement import Billed
 from collector.canaries import CanaryOutcome, canary_outcomes
 from collector.evidence.bundle import Encoded, canonical
 from collector.evidence.recompute import (
@@ -62,6 +64,7 @@ from collector.reports.judged import load_judged
 from collector.reports.lines import line_type
 
 WINDOW_NS = 86400 * NS  # the records are read and built a day of planned time at a time
+BILL_BATCH = 20_000  # message ids looked up in invoices at a time (export_records)
 HEALTH_MARGIN_S = 600.0  # receiver health kept from submit - 10 min to give-up + 10 min
 
 
@@ -543,22 +546,34 @@ def export_records(
     *,
     workers: int,
     signers: set[str],
-    owner: dict[str, str],
+    billed: dict[str, Billed],
     **period: Any,
 ) -> Iterator[dict[str, Any] | Encoded]:
     """The records of `evidence export`: `iter_records` in this process (workers 1) or
     `iter_encoded` (the ledger at `url`), noting as they pass the agent keys that signed
-    their facts (`signers`) and their message ids (`owner`: id -> probe id, for the
-    invoice look-up of billing.json)."""
+    their facts (`signers`) and what imported invoices billed for their probes (`billed`,
+    billing.json's: `vendor_bills` by the message ids the records carry, looked up
+    BILL_BATCH ids at a time as the records pass, so the period's ids are never all held;
+    a record's ids are in one batch, and a probe's lines come sorted either way)."""
+    vendor: str = period["vendor"]
+    owner: dict[str, str] = {}  # message id -> probe id, this batch's
+
+    def note(message_ids: Sequence[str], probe_id: str) -> None:
+        owner.update(dict.fromkeys(message_ids, probe_id))
+        if len(owner) >= BILL_BATCH:
+            billed.update(vendor_bills(ledger, vendor, owner))
+            owner.clear()
+
     if workers > 1:
         for encoded in iter_encoded(url, workers=workers, **period):
             signers.update(encoded.signers)
-            owner.update(dict.fromkeys(encoded.message_ids, encoded.probe_id))
+            note(encoded.message_ids, encoded.probe_id)
             yield encoded
-        return
-    for record in iter_records(ledger, signers=signers, **period):
-        owner.update(dict.fromkeys(record["submit"]["message_ids"], record["probe_id"]))
-        yield record
+    else:
+        for record in iter_records(ledger, signers=signers, **period):
+            note(record["submit"]["message_ids"], record["probe_id"])
+            yield record
+    billed.update(vendor_bills(ledger, vendor, owner))
 
 
 _WORKER: dict[str, tuple[Ledger, dict[str, _Context]]] = {}

@@ -22,6 +22,7 @@ from agent.wire.signing import RecordSigner
 from collector.billing.load import invoice_bills
 from collector.billing.settings import load_billing
 from collector.certs import create_ca, issue_agent
+from collector.evidence import records as records_module
 from collector.evidence.billing import billing_file
 from collector.evidence.bundle import GENESIS, build_bundle
 from collector.evidence.cli import evidence_group
@@ -129,10 +130,12 @@ def _files(bundle: bytes) -> dict[str, bytes]:
         return {name: zf.read(name) for name in zf.namelist()}
 
 
-@pytest.mark.parametrize("workers", ["1", "3"])  # in this process; 3 processes, 2 days
+# in this process; 3 processes, 2 days; and the invoice look-up a record's ids at a time
+@pytest.mark.parametrize(("workers", "bill_batch"), [("1", 20_000), ("3", 20_000), ("1", 1)])
 def test_streamed_export_writes_the_old_bundle(
-    ledger_url: str, tmp_path: Path, workers: str
+    ledger_url: str, tmp_path: Path, workers: str, bill_batch: int, monkeypatch: Any
 ) -> None:
+    monkeypatch.setattr(records_module, "BILL_BATCH", bill_batch)
     config = _world(ledger_url, tmp_path)
     out = tmp_path / "acme.zip"
     result = CliRunner().invoke(
