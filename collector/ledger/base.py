@@ -220,17 +220,13 @@ class Ledger(Protocol):
         are left out."""
         ...
 
-    def sms_with_raw(self, uuids: Sequence[str]) -> tuple[dict[str, StoredSms], dict[str, bytes]]:
-        """`sms_of` and `record_raw` of the same uuids in one read (the evidence export
-        quotes each arrival with its signed record): uuids without raw bytes (retention
-        purged them, or the agent did not send them) are absent from the second."""
-        ...
-
     def sms_rows(
         self, uuids: Sequence[str]
     ) -> tuple[dict[str, SmsRow], dict[int, list[SmsPartRow]]]:
-        """`sms_with_raw` as plain tuples (the evidence export's bulk read): the SMS by uuid,
-        and their parts by record_id in the order `sms_of` gives them."""
+        """`sms_of` with each one's signed record (`record_raw`; None where retention
+        purged it or the agent did not send it) in one read, as plain tuples (the evidence
+        export quotes each arrival with its signed record): the SMS by uuid, and their
+        parts by record_id in the order `sms_of` gives them."""
         ...
 
     def received_texts(self, *, since_ns: int, msisdns: Sequence[str]) -> list[ReceivedTextRow]:

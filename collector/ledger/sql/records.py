@@ -97,33 +97,19 @@ class RecordSql(SqlCore):
         return [_stored_sms(r, parts.get(int(r["id"]), ())) for r in rows]
 
     def sms_of(self, uuids: Sequence[str]) -> dict[str, StoredSms]:
-        return self._sms_by_uuid(uuids, None)
-
-    def sms_with_raw(self, uuids: Sequence[str]) -> tuple[dict[str, StoredSms], dict[str, bytes]]:
-        raw: dict[str, bytes] = {}
-        return self._sms_by_uuid(uuids, raw), raw
-
-    def _sms_by_uuid(
-        self, uuids: Sequence[str], raw: dict[str, bytes] | None
-    ) -> dict[str, StoredSms]:
-        """The SMS by uuid; with `raw`, their signed records filled in from the same rows."""
         out: dict[str, StoredSms] = {}
-        columns = f"{_RECORD_COLUMNS}, {_SMS_COLUMNS}" + (", r.raw" if raw is not None else "")
         with self._transaction(write=False) as tx:
             for chunk in chunks(sorted(set(uuids))):
                 where = Where().among("r.uuid", chunk)
                 rows = tx.all(
-                    f"SELECT {columns} FROM sms s JOIN records r ON r.id = s.record_id{where}",
+                    f"SELECT {_RECORD_COLUMNS}, {_SMS_COLUMNS} FROM sms s"
+                    f" JOIN records r ON r.id = s.record_id{where}",
                     where.params,
                 )
                 parts = _sms_parts(tx, [int(r["id"]) for r in rows])
                 out.update(
                     (str(r["uuid"]), _stored_sms(r, parts.get(int(r["id"]), ()))) for r in rows
                 )
-                if raw is not None:
-                    raw.update(
-                        (str(r["uuid"]), bytes(r["raw"])) for r in rows if r["raw"] is not None
-                    )
         return out
 
     def sms_rows(

@@ -1,6 +1,8 @@
-"""What the evidence export reads, on SQLite and a real PostgreSQL: the arrivals a verdict
-names with their signed records in one read (`Ledger.sms_with_raw`), equal to the two
-reads it replaces (`sms_of`, then `record_raw`)."""
+"""What the evidence export reads, on SQLite and a real PostgreSQL: each read as plain
+tuples (probes: tests/collector/evidence/test_probe_facts.py) equal to the object reads
+it replaces — the arrivals a verdict names with their signed records (`Ledger.sms_rows`
+against `sms_of` and `record_raw`), the DLRs (`dlr_rows_of` against `dlrs_of`) — and
+the canaries' texts."""
 
 from __future__ import annotations
 
@@ -9,22 +11,6 @@ from dataclasses import replace
 from agent.common.units import NS
 from collector.ledger import Ledger
 from tests.collector.ledger.builders import NOW, T0, record, registration, sms
-
-
-def test_sms_with_raw_equals_sms_of_and_record_raw(ledger: Ledger) -> None:
-    ledger.register_agent(registration(), at_ns=T0)
-    recs = [record(i + 1, sms(T0 + i, f"text {i}", parts=1 + i % 2)) for i in range(6)]
-    recs[3] = replace(recs[3], raw=b"")  # no signed record kept for this one
-    ledger.ingest_batch("agent-1", recs, [], at_ns=NOW)
-    wanted = [recs[1].uuid, recs[3].uuid, recs[4].uuid, "no-such-uuid", recs[1].uuid]
-
-    got, raw = ledger.sms_with_raw(wanted)
-
-    assert got == ledger.sms_of(wanted) and sorted(got) == sorted({*wanted} - {"no-such-uuid"})
-    assert raw == ledger.record_raw(sorted(got))
-    assert raw[recs[1].uuid] == recs[1].raw and raw[recs[4].uuid] == recs[4].raw
-    assert recs[3].uuid not in raw and len(got[recs[1].uuid].sms.parts) == 2
-    assert ledger.sms_with_raw([]) == ({}, {})
 
 
 def test_received_texts_are_received_sms_without_parts(ledger: Ledger) -> None:
@@ -80,10 +66,10 @@ def test_dlr_rows_of_are_dlrs_of_as_tuples(ledger: Ledger) -> None:
     assert ledger.dlr_rows_of([]) == {}
 
 
-def test_sms_rows_are_sms_with_raw_as_tuples(ledger: Ledger) -> None:
-    """The export's arrival read (plain tuples) holds what `sms_with_raw` gives: each SMS
-    as the exporter takes a StoredSms to an SmsRow (records.sms_row_of), its parts in the
-    same order, its signed bytes, and its arrival JSON the same."""
+def test_sms_rows_are_sms_of_and_record_raw_as_tuples(ledger: Ledger) -> None:
+    """The export's arrival read (plain tuples) holds what `sms_of` and `record_raw` give:
+    each SMS as the exporter takes a StoredSms to an SmsRow (records.sms_row_of), its
+    parts in the same order, its signed bytes (None without), its arrival JSON the same."""
     from collector.evidence.records import _arrival, arrival_json, sms_row_of
 
     ledger.register_agent(registration(), at_ns=T0)
@@ -92,10 +78,13 @@ def test_sms_rows_are_sms_with_raw_as_tuples(ledger: Ledger) -> None:
     ledger.ingest_batch("agent-1", recs, [], at_ns=NOW)
     wanted = [recs[1].uuid, recs[2].uuid, recs[3].uuid, "no-such-uuid", recs[1].uuid]
 
-    objects, raw = ledger.sms_with_raw(wanted)
+    objects = ledger.sms_of(wanted)
+    raw = ledger.record_raw(sorted(objects))
     rows, parts = ledger.sms_rows(wanted)
 
-    assert sorted(rows) == sorted(objects) and len(parts[rows[recs[2].uuid].record_id]) == 3
+    assert sorted(rows) == sorted(objects) == sorted({*wanted} - {"no-such-uuid"})
+    assert len(parts[rows[recs[2].uuid].record_id]) == 3
+    assert raw[recs[1].uuid] == recs[1].raw and recs[3].uuid not in raw
     for uuid, s in objects.items():
         row, its_parts = sms_row_of(s)
         got = rows[uuid]
