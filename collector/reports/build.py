@@ -275,7 +275,11 @@ def build_report(
         slot[1] += t.n * (t.probe.outcome != "lost")
     for t in merged:
         for kind, vs, ks in t.values:
-            if kind == "latency":
+            if kind != "latency":
+                continue
+            if len(ks) == sum(ks):  # each once (latencies at ns hardly repeat): in C
+                latencies[t.probe.vendor] += vs
+            else:
                 latencies[t.probe.vendor] += [
                     v for v, k in zip(vs, ks, strict=True) for _ in range(k)
                 ]
