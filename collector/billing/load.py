@@ -4,17 +4,17 @@ invoice lines that bill them, into statements (billing/statement.py)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from collector.billing.config import BillingConfig
 from collector.billing.statement import Billed, VendorStatement, statements
 from collector.ledger.base import Ledger
-from collector.ledger.probes import StoredProbe
+from collector.ledger.probes import JudgedRow, StoredProbe
 from collector.probes.bursts import burst_of
 from collector.reports.build import Gap, merge_gaps
 from collector.reports.figures import JudgedProbe
-from collector.reports.judged import load_judged
+from collector.reports.judged import load_judged_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +27,23 @@ class Period:
 def invoice_bills(ledger: Ledger, stored: Sequence[StoredProbe]) -> dict[str, dict[str, Billed]]:
     """vendor -> probe id -> the parts and money of the invoice lines naming its message
     ids (a probe split into parts may be billed line by line)."""
+    return _bills(ledger, ((p.plan.vendor, p.plan.probe_id, p.message_ids) for p in stored))
+
+
+def invoice_bills_of_rows(
+    ledger: Ledger, rows: Iterable[JudgedRow]
+) -> dict[str, dict[str, Billed]]:
+    """`invoice_bills` of the probes read as rows (Ledger.judged_rows)."""
+    return _bills(ledger, ((r.vendor, r.probe_id, r.message_ids) for r in rows))
+
+
+def _bills(
+    ledger: Ledger, probes: Iterable[tuple[str, str, Iterable[str]]]
+) -> dict[str, dict[str, Billed]]:
     by_vendor: dict[str, dict[str, str]] = defaultdict(dict)  # message id -> probe id
-    for p in stored:
-        for mid in p.message_ids:
-            by_vendor[p.plan.vendor][mid] = p.plan.probe_id
+    for vendor, probe_id, message_ids in probes:
+        for mid in message_ids:
+            by_vendor[vendor][mid] = probe_id
     out: dict[str, dict[str, Billed]] = {}
     for vendor, owner in by_vendor.items():
         if bills := vendor_bills(ledger, vendor, owner):
@@ -84,8 +97,8 @@ def load_period(
     until_ns: int,
     vendor: str | None = None,
 ) -> Period:
-    stored, _, judged = load_judged(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-    invoices = invoice_bills(ledger, stored)
+    rows, judged = load_judged_rows(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    invoices = invoice_bills_of_rows(ledger, rows)
     gaps = not_measured(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
     found = statements(judged, billing.vendors, invoices, default_currency=billing.currency,
                        apart=apart_of(gaps))  # fmt: skip

@@ -8,9 +8,9 @@ from typing import Any
 
 from collector.channels.switchover import channel_events, channel_summaries, episodes, summarise
 from collector.ledger.base import Ledger
-from collector.ledger.probes import StoredProbe
+from collector.ledger.probes import JudgedRow
 from collector.reports.figures import JudgedProbe
-from collector.reports.judged import load_judged
+from collector.reports.judged import load_judged_rows
 
 
 def channel_figures(
@@ -20,24 +20,24 @@ def channel_figures(
     until_ns: int,
     vendor: str | None = None,
     degraded_after: int = 2,
-    loaded: tuple[list[StoredProbe], list[JudgedProbe]] | None = None,
+    loaded: tuple[list[JudgedRow], list[JudgedProbe]] | None = None,
 ) -> dict[str, Any]:
-    """`loaded`: the period's `load_judged` probes and judged probes when the caller has
-    read them already (the report command: one raw read for billing and channels)."""
+    """`loaded`: the period's `load_judged_rows` when the caller has read them already
+    (the report command: one raw read for billing and channels)."""
     if loaded is None:
-        probes, _, judged = load_judged(ledger, since_ns=since_ns, until_ns=until_ns,
-                                        vendor=vendor)  # fmt: skip
+        probes, judged = load_judged_rows(ledger, since_ns=since_ns, until_ns=until_ns,
+                                          vendor=vendor)  # fmt: skip
     else:
         probes, judged = list(loaded[0]), list(loaded[1])
     observations = ledger.channel_observations(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
     sends = ledger.failover_sends(since_ns=since_ns, until_ns=until_ns)
     if vendor is not None:  # the backup's probes belong to the primary's episodes
         backups = {s.probe_id for s in sends if s.primary_vendor == vendor}
-        extra, _, more = load_judged(ledger, since_ns=since_ns, until_ns=until_ns)
+        extra, more = load_judged_rows(ledger, since_ns=since_ns, until_ns=until_ns)
         judged += [p for p in more if p.probe_id in backups]
-        probes += [p for p in extra if p.plan.probe_id in backups]
+        probes += [p for p in extra if p.probe_id in backups]
     rejections = {
-        p.plan.probe_id: p.error_kind.removeprefix("rejected:")
+        p.probe_id: p.error_kind.removeprefix("rejected:")
         for p in probes
         if p.submit_status == "rejected"
     }

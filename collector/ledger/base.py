@@ -42,6 +42,7 @@ from collector.ledger.probes import (
     ArrivalRow,
     DlrRow,
     HealthRow,
+    JudgedRow,
     ProbeFacts,
     ProbePlan,
     ProbeSeriesRow,
@@ -312,6 +313,14 @@ class Ledger(Protocol):
     def probe_facts(self, *, vendor: str, since_ns: int, until_ns: int) -> list[ProbeFacts]:
         """The vendor's probes planned in [since, until) and handed to it (not "planned"),
         each with its current verdict, oldest first (as `probes`), as plain tuples."""
+        ...
+
+    def judged_rows(
+        self, *, since_ns: int, until_ns: int, vendor: str | None = None
+    ) -> list[JudgedRow]:
+        """Probes planned in [since, until) and handed to their vendor (not "planned"),
+        each with its current verdict's figures, oldest first (as `probes`), as plain
+        tuples (reports/judged.load_judged_rows)."""
         ...
 
     def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:

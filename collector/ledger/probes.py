@@ -225,6 +225,45 @@ class ProbeFacts(NamedTuple):
     arrival_uuids: str | None
 
 
+class JudgedRow(NamedTuple):
+    """A sent probe (not "planned") with what the figures, billing and channels take of it
+    and of its current verdict (Ledger.judged_rows): a plain tuple each, a month is 4
+    million. Message ids one a line as stored; without a verdict `outcome` and the rest of
+    the verdict's side are None; `missing_parts` is the count of a partial's missing parts
+    (0 otherwise)."""
+
+    probe_id: str
+    vendor: str
+    msisdn: str
+    carrier: str
+    mvno: str
+    region: str
+    profile: str
+    band: str
+    planned_at_ns: int
+    parts: int
+    submit_status: str
+    submitted_at_ns: int
+    vendor_message_ids: str
+    error_kind: str
+    billed_parts: int | None
+    billed_from: str
+    outcome: str | None
+    dlr: str | None
+    dlr_claim: str | None
+    content: str | None
+    latency_s: float | None
+    latency_uncertainty_s: float | None
+    vendor_delay_s: float | None
+    carrier_delay_s: float | None
+    duplicates: int | None
+    missing_parts: int
+
+    @property
+    def message_ids(self) -> tuple[str, ...]:
+        return tuple(m for m in self.vendor_message_ids.split("\n") if m)
+
+
 class DlrRow(NamedTuple):
     """A probe's raw DLR as the evidence export quotes it (Ledger.dlr_rows_of), read as a
     plain tuple: a vendor-month is about a million of them. `raw` is b"" once purged."""

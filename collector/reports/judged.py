@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from agent.common.numberplan import national
 from collector.correlation.model import Outcome
 from collector.ledger.base import Ledger
-from collector.ledger.probes import StoredProbe, StoredVerdict
+from collector.ledger.probes import JudgedRow, StoredProbe, StoredVerdict
 from collector.ledger.rollups import HOUR_NS, RollupCount, Slices, ValueRun
 from collector.reports.figures import JudgedProbe, Tally, tally_of
 from collector.reports.lines import line_type
@@ -39,55 +39,59 @@ def load_judged(
 
 def judged_probe(probe: StoredProbe, verdict: StoredVerdict | None) -> JudgedProbe:
     """A probe with its current verdict; without one it is pending (or rejected/planned)."""
-    plan = probe.plan
-    sim, line = _sim_line(plan.msisdn, plan.carrier, plan.mvno)  # once per SIM, not per probe
-    if verdict is None:
-        outcome = _unjudged(probe.submit_status)
+    return judged_of_row(row_of(probe, verdict))
+
+
+def row_of(probe: StoredProbe, verdict: StoredVerdict | None) -> JudgedRow:
+    """A probe and its verdict as Ledger.judged_rows reads them (one definition of the
+    judged probe: judged_of_row)."""
+    plan, v = probe.plan, verdict.verdict if verdict is not None else None
+    return JudgedRow(
+        plan.probe_id, plan.vendor, plan.msisdn, plan.carrier, plan.mvno, plan.region,
+        plan.profile, plan.band, plan.planned_at_ns, plan.parts, probe.submit_status,
+        probe.submitted_at_ns, "\n".join(probe.message_ids), probe.error_kind,
+        probe.billed_parts, probe.billed_from,
+        *(
+            (None,) * 9 + (0,) if v is None else (
+                v.outcome.value, v.dlr.value, v.dlr_claim.value, v.content.value,
+                v.latency_s, v.latency_uncertainty_s, v.vendor_delay_s, v.carrier_delay_s,
+                v.duplicates, len(v.missing_parts) if v.outcome is Outcome.PARTIAL else 0,
+            )
+        ),
+    )  # fmt: skip
+
+
+def judged_of_row(r: JudgedRow) -> JudgedProbe:
+    """The judged probe of one row (judged_probe's definition)."""
+    sim, line = _sim_line(r.msisdn, r.carrier, r.mvno)  # once per SIM, not per probe
+    outcome = r.outcome
+    if outcome is None:
+        outcome = _unjudged(r.submit_status)
         return JudgedProbe(
-            probe_id=plan.probe_id,
-            vendor=plan.vendor,
-            carrier=plan.carrier,
-            region=plan.region,
-            profile=plan.profile,
-            band=plan.band,
-            submitted_at_ns=probe.submitted_at_ns or plan.planned_at_ns,
-            accepted=probe.submit_status == "accepted",
-            outcome=outcome,
-            dlr="not_applicable" if outcome == "rejected" else "pending",
-            dlr_claim="none",
-            content="none",
-            parts=plan.parts,
-            vendor_billed_parts=probe.billed_parts,
-            billed_from=probe.billed_from,
-            sim=sim,
-            line=line,
-        )
-    v = verdict.verdict
+            r.probe_id, r.vendor, r.carrier, r.region, r.profile, r.band,
+            r.submitted_at_ns or r.planned_at_ns, r.submit_status == "accepted", outcome,
+            "not_applicable" if outcome == "rejected" else "pending", "none", "none",
+            parts=r.parts, vendor_billed_parts=r.billed_parts, billed_from=r.billed_from,
+            sim=sim, line=line,
+        )  # fmt: skip
+    assert r.dlr is not None and r.dlr_claim is not None and r.content is not None
     return JudgedProbe(
-        probe_id=plan.probe_id,
-        vendor=plan.vendor,
-        carrier=plan.carrier,
-        region=plan.region,
-        profile=plan.profile,
-        band=plan.band,
-        submitted_at_ns=probe.submitted_at_ns or plan.planned_at_ns,
-        accepted=probe.submit_status == "accepted",
-        outcome=v.outcome.value,
-        dlr=v.dlr.value,
-        dlr_claim=v.dlr_claim.value,
-        content=v.content.value,
-        latency_s=v.latency_s if v.outcome in (Outcome.DELIVERED, Outcome.LATE) else None,
-        latency_uncertainty_s=v.latency_uncertainty_s,
-        vendor_delay_s=v.vendor_delay_s,
-        carrier_delay_s=v.carrier_delay_s,
-        duplicates=v.duplicates,
-        parts=plan.parts,
-        vendor_billed_parts=probe.billed_parts,
-        billed_from=probe.billed_from,
-        missing_parts=len(v.missing_parts) if v.outcome is Outcome.PARTIAL else 0,
-        sim=sim,
-        line=line,
-    )
+        r.probe_id, r.vendor, r.carrier, r.region, r.profile, r.band,
+        r.submitted_at_ns or r.planned_at_ns, r.submit_status == "accepted", outcome, r.dlr,
+        r.dlr_claim, r.content,
+        r.latency_s if outcome in ("delivered", "late") else None, r.latency_uncertainty_s,
+        r.vendor_delay_s, r.carrier_delay_s, r.duplicates or 0, r.parts, r.missing_parts,
+        r.billed_parts, r.billed_from, "", sim, line,
+    )  # fmt: skip
+
+
+def load_judged_rows(
+    ledger: Ledger, *, since_ns: int, until_ns: int, vendor: str | None = None
+) -> tuple[list[JudgedRow], list[JudgedProbe]]:
+    """`load_judged` as plain rows and their judged probes, the same figures, without the
+    StoredProbe/StoredVerdict objects (billing and channels over a month: 4 million)."""
+    rows = ledger.judged_rows(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+    return rows, list(map(judged_of_row, rows))
 
 
 def _unjudged(submit_status: str) -> str:

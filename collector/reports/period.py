@@ -22,7 +22,7 @@ from datetime import UTC, datetime, tzinfo
 
 from agent.common.units import NS
 from collector.billing.config import BillingConfig
-from collector.billing.load import apart_of, invoice_bills, not_measured
+from collector.billing.load import apart_of, invoice_bills_of_rows, not_measured
 from collector.billing.statement import statements
 from collector.channels.figures import channel_figures
 from collector.ledger.base import Ledger
@@ -42,7 +42,14 @@ from collector.reports.bursts import burst_figures
 from collector.reports.config import ReportsConfig, iso
 from collector.reports.content_changes import ARRIVED_NAMES, change_counts, texts_of
 from collector.reports.figures import JudgedProbe, Tally, tallies_of
-from collector.reports.judged import HOURLY, load_judged, load_tallies, sent_hours_cut
+from collector.reports.judged import (
+    HOURLY,
+    load_judged,
+    load_judged_rows,
+    load_tallies,
+    row_of,
+    sent_hours_cut,
+)
 from collector.reports.options import software_version
 from collector.reports.quiet import quiet_hour_counts
 
@@ -169,14 +176,17 @@ def period_report(
     data = load_period(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor, gaps=gaps,
                        tz=tz, rollups=rollups)  # fmt: skip
     held = ledger.suppressions(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-    stored, judged = data.stored, data.judged
-    if data.from_rollups:  # billing and channels list probes by id: every raw row, once
-        stored, _, judged = load_judged(ledger, since_ns=since_ns, until_ns=until_ns,
+    if data.from_rollups:  # billing and channels list probes by id: every probe, once,
+        # as plain rows (the StoredProbe/StoredVerdict objects cost more than the SQL)
+        rows, judged = load_judged_rows(ledger, since_ns=since_ns, until_ns=until_ns,
                                         vendor=vendor)  # fmt: skip
+    else:
+        rows = [row_of(p, data.verdicts.get(p.plan.probe_id)) for p in data.stored]
+        judged = data.judged
     # read only: the collector keeps the observations current after each judging
     channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
-                               loaded=(stored, judged))  # fmt: skip
-    bills = invoice_bills(ledger, stored)  # imported invoices/CDRs, by probe
+                               loaded=(rows, judged))  # fmt: skip
+    bills = invoice_bills_of_rows(ledger, rows)  # imported invoices/CDRs, by probe
     labelled = [
         Tally(replace(t.probe, calendar=day_kind(t.probe.submitted_at_ns)), t.n, t.values)
         for t in tallies_of(data.probes)

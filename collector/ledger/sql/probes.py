@@ -16,6 +16,7 @@ from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outc
 from collector.ledger.probes import (
     ArrivalRow,
     DlrRow,
+    JudgedRow,
     ProbeFacts,
     ProbePlan,
     ProbeSeriesRow,
@@ -85,6 +86,12 @@ def _columns(fields: Sequence[str], *, outer: bool) -> str:
 
 
 _SERIES_COLS = _columns(ProbeSeriesRow._fields, outer=False)
+# JudgedRow: the probe's columns, the verdict's LEFT JOINed (NULL without one)
+_JUDGED_VERDICT = set(_VERDICT_COLS.split(", ")) - {"probe_id"}
+_JUDGED_COLS = ", ".join(
+    _MISSING if f == "missing_parts" else f"{'v' if f in _JUDGED_VERDICT else 'p'}.{f}"
+    for f in JudgedRow._fields
+)
 _PLANNED_COLS = _columns(ProbeSeriesRow._fields, outer=True)
 _ARRIVAL_COLS = _columns(ArrivalRow._fields, outer=True)  # outcome "" without a verdict
 
@@ -370,6 +377,24 @@ class ProbeSql(RollupSql):
                 (vendor, since_ns, until_ns),
             )
         return list(map(ProbeFacts._make, rows))
+
+    def judged_rows(
+        self, *, since_ns: int, until_ns: int, vendor: str | None = None
+    ) -> list[JudgedRow]:
+        where = (
+            Where()
+            .add("p.planned_at_ns >= ?", since_ns)
+            .add("p.planned_at_ns < ?", until_ns)
+            .add("p.submit_status <> ?", "planned")
+            .maybe("p.vendor = ?", vendor)
+        )
+        with self._transaction(write=False) as tx:
+            rows = tx.tuples(
+                f"SELECT {_JUDGED_COLS} FROM probes p LEFT JOIN verdicts v"
+                f" ON v.probe_id = p.probe_id{where} ORDER BY p.planned_at_ns, p.probe_id",
+                where.params,
+            )
+        return list(map(JudgedRow._make, rows))
 
     def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:
         out: dict[str, list[DlrRow]] = defaultdict(list)
