@@ -33,19 +33,22 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
 class Ordered:
     """A multiset of values in ascending order, each with how many times it occurs: what
     the order statistics read, from a list of values (`of`) or from (value, count) pairs
-    (`counted`, e.g. hourly rollups), the k-th smallest found by bisecting the running
-    counts. Built from the same multiset either way, every statistic below is the same."""
+    (`counted`, e.g. hourly rollups). When every value occurs once (latencies recorded to
+    the nanosecond hardly repeat) the k-th smallest is values[k]; otherwise it is found by
+    bisecting the running counts `ends`. Built from the same multiset either way, every
+    statistic below is the same."""
 
     __slots__ = ("ends", "values")
 
-    def __init__(self, values: list[float], ends: list[int]) -> None:
+    def __init__(self, values: Sequence[float], ends: list[int] | None = None) -> None:
         self.values = values  # ascending (repeats allowed)
-        self.ends = ends  # ends[i]: how many values are <= values[i]'s position
+        # ends[i]: how many values are <= values[i]'s position; None: each occurs once
+        # (no list of n running counts to build)
+        self.ends = ends
 
     @classmethod
     def of(cls, values: Iterable[float]) -> Ordered:
-        ordered = sorted(values)
-        return cls(ordered, list(range(1, len(ordered) + 1)))
+        return cls(sorted(values))
 
     @classmethod
     def counted(cls, pairs: Iterable[tuple[float, int]]) -> Ordered:
@@ -57,7 +60,7 @@ class Ordered:
         return cls.of_counts(values, counts)
 
     @classmethod
-    def of_counts(cls, values: list[float], counts: list[int]) -> Ordered:
+    def of_counts(cls, values: Sequence[float], counts: Sequence[int]) -> Ordered:
         """values[i] occurring counts[i] times (counts >= 1; values in any order, repeats
         allowed)."""
         if len(counts) == sum(counts):  # each once: a plain sort
@@ -66,26 +69,42 @@ class Ordered:
         return cls([values[i] for i in order], list(itertools.accumulate(counts[i] for i in order)))
 
     def __len__(self) -> int:
+        if self.ends is None:
+            return len(self.values)
         return self.ends[-1] if self.ends else 0
 
     def at(self, k: int) -> float:
         """The k-th smallest value, from 0."""
+        if self.ends is None:
+            return self.values[k]
         return self.values[bisect.bisect_right(self.ends, k)]
 
     def at_most(self, cut: float) -> int:
         """How many values are <= cut."""
         i = bisect.bisect_right(self.values, cut)
+        if self.ends is None:
+            return i
         return self.ends[i - 1] if i else 0
 
     def pairs(self) -> Iterable[tuple[float, int]]:
+        if self.ends is None:
+            return zip(self.values, itertools.repeat(1))
         return zip(self.values, map(int.__sub__, self.ends, [0, *self.ends[:-1]]), strict=True)
+
+    def expanded(self) -> list[float]:
+        """Every value, as many times as it occurs, ascending."""
+        if self.ends is None:
+            return list(self.values)
+        return list(itertools.chain.from_iterable(itertools.repeat(v, k) for v, k in self.pairs()))
 
     def exact_mean(self) -> float | None:
         """The mean, its sum correctly rounded (math.fsum): the same whatever the order or
         grouping of the values."""
-        if not self.ends:
-            return None
         n = len(self)
+        if not n:
+            return None
+        if self.ends is None:
+            return math.fsum(self.values) / n
         if len(self.values) * 4 <= n:  # repeats (a fixed uncertainty): each value × count
             counts: dict[float, int] = {}
             for v, k in self.pairs():

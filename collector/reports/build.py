@@ -16,6 +16,7 @@ from collector.reports.figures import (
     Thresholds,
     aggregate,
     merge_times,
+    pool,
     tallies_of,
 )
 from collector.reports.sims import SimOutlier, sim_outliers
@@ -260,7 +261,7 @@ def build_report(
     if progress:
         progress("time series")
     buckets: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    latencies: dict[str, list[float]] = defaultdict(list)
+    latency_chunks: dict[str, list[tuple[Sequence[float], Sequence[int]]]] = defaultdict(list)
     counted = [t for t in all_probes if t.probe.outcome in ("delivered", "late", "lost")]
     if bucket_s is None:
         sends = [t.probe.submitted_at_ns for t in counted]
@@ -273,16 +274,12 @@ def build_report(
         slot = buckets[t.probe.vendor][t.probe.submitted_at_ns // step * step]
         slot[0] += t.n
         slot[1] += t.n * (t.probe.outcome != "lost")
+    # A vendor's latencies are its "vendor" cell's: pooled in the same order, so ordered
+    # once (the memo) for both.
     for t in merged:
         for kind, vs, ks in t.values:
-            if kind != "latency":
-                continue
-            if len(ks) == sum(ks):  # each once (latencies at ns hardly repeat): in C
-                latencies[t.probe.vendor] += vs
-            else:
-                latencies[t.probe.vendor] += [
-                    v for v, k in zip(vs, ks, strict=True) for _ in range(k)
-                ]
+            if kind == "latency":
+                latency_chunks[t.probe.vendor].append((vs, ks))
     series = {}
     for vendor, slots in sorted(buckets.items()):
         points = []
@@ -302,7 +299,9 @@ def build_report(
         prices=dict(prices or {}),
         tables=tables,
         rate_series=series,
-        latencies={v: sorted(ls) for v, ls in sorted(latencies.items())},
+        latencies={
+            v: pool(chunks, memo).expanded() for v, chunks in sorted(latency_chunks.items())
+        },
         bucket_s=bucket_s,
         filters=dict(filters or {}),
         not_measured={v: list(g) for v, g in sorted(gaps.items())},

@@ -236,13 +236,29 @@ def _flat(
     return list(chain(vs for vs, _ in chunks)), list(chain(ks for _, ks in chunks))
 
 
+def _each_once(chunks: Sequence[tuple[Sequence[float], Sequence[int]]]) -> bool:
+    """Whether every value of the chunks occurs once (latencies at ns hardly repeat)."""
+    return all(len(ks) == sum(ks) for _, ks in chunks)
+
+
+def _sorted_values(chunks: Sequence[tuple[Sequence[float], Sequence[int]]]) -> list[float]:
+    """The chunks' values as one ascending list: each chunk's extend and the sort in C
+    (chunks of ascending values sort as runs, Timsort's merge)."""
+    values: list[float] = []
+    for vs, _ in chunks:
+        values += vs
+    values.sort()
+    return values
+
+
 def _ascending(
     chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
 ) -> tuple[list[float], list[int]]:
     """Chunks of (values, counts) as one list of values ascending with their counts."""
+    if _each_once(chunks):
+        values = _sorted_values(chunks)
+        return values, [1] * len(values)
     values, counts = _flat(chunks)
-    if len(counts) == sum(counts):
-        return sorted(values), counts
     order = sorted(range(len(values)), key=values.__getitem__)
     out_values: list[float] = []
     out_counts: list[int] = []
@@ -270,17 +286,21 @@ def exact_sum(pairs: Iterable[tuple[float, int]]) -> float:
     return float(sum((Fraction(v) * n for v, n in counts.items()), Fraction(0)))
 
 
-def _pool(
+def pool(
     chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
     memo: dict[tuple[int, ...], Ordered] | None,
 ) -> Ordered:
     """The multiset of these (values, counts) chunks; `memo`: by the chunks' identity, for
     breakdowns whose cells pool the same tallies (e.g. vendor and vendor × band when each
-    vendor has one band). Chunks of ascending values sort as runs (merge_times)."""
+    vendor has one band, and the report's latency lists by vendor). Chunks of ascending
+    values sort as runs (merge_times)."""
     key = tuple(id(vs) for vs, _ in chunks)
     if memo is not None and key in memo:
         return memo[key]
-    ordered = Ordered.of_counts(*_flat(chunks))
+    if _each_once(chunks):  # no running counts to keep
+        ordered = Ordered(_sorted_values(chunks))
+    else:
+        ordered = Ordered.of_counts(*_flat(chunks))
     if memo is not None:
         memo[key] = ordered
     return ordered
@@ -334,8 +354,8 @@ def _cell(
                 inflated_ids += [p.probe_id] * n
         for kind, vs, ks in t.values:
             pooled[kind].append((vs, ks))
-    latencies = _pool(pooled["latency"], memo)
-    uncertainties = _pool(pooled["uncertainty"], memo)
+    latencies = pool(pooled["latency"], memo)
+    uncertainties = pool(pooled["uncertainty"], memo)
     arrived = count["delivered"] + count["late"]
     judged = arrived + count["lost"]
     rate = arrived / judged if judged else None
@@ -392,8 +412,8 @@ def _cell(
         latency_p99_ci_s=quantile_ci(latencies, 99),
         latency_p95_s=_round(p95, 3),
         latency_uncertainty_s=_round(uncertainties.exact_mean(), 3),
-        vendor_delay_p50_s=_round(percentile(_pool(pooled["vendor_delay"], memo), 50), 3),
-        carrier_delay_p50_s=_round(percentile(_pool(pooled["carrier_delay"], memo), 50), 3),
+        vendor_delay_p50_s=_round(percentile(pool(pooled["vendor_delay"], memo), 50), 3),
+        carrier_delay_p50_s=_round(percentile(pool(pooled["carrier_delay"], memo), 50), 3),
         dlr=dlr,
         dlr_rates={k: round(v, 6) for k, v in dlr_rates.items()},
         content=content,
