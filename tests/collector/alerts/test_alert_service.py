@@ -328,7 +328,9 @@ def test_silent_agent_and_sick_modem_start_and_end(ledger: Any) -> None:
             return hook.bodies
 
     bodies = asyncio.run(scenario())
-    assert [(b["phase"], b["kind"]) for b in bodies[2:]] == [
+    # Both end in the same pass; each alert's delivery is a task of its own, so the
+    # webhook may see them in either order (nothing orders deliveries across alerts).
+    assert sorted((b["phase"], b["kind"]) for b in bodies[2:]) == [
         ("end", "agent_silent"),
         ("end", "modem_unhealthy"),
     ]
