@@ -63,25 +63,29 @@ def row_of(probe: StoredProbe, verdict: StoredVerdict | None) -> JudgedRow:
 
 def judged_of_row(r: JudgedRow) -> JudgedProbe:
     """The judged probe of one row (judged_probe's definition)."""
-    sim, line = _sim_line(r.msisdn, r.carrier, r.mvno)  # once per SIM, not per probe
-    outcome = r.outcome
+    (probe_id, vendor, msisdn, carrier, mvno, region, profile, band, planned_at_ns, parts,
+     status, submitted_at_ns, _, _, billed_parts, billed_from, outcome, dlr, dlr_claim,
+     content, latency_s, uncertainty_s, vendor_delay_s, carrier_delay_s, duplicates,
+     missing_parts) = r  # unpacked: a month is 4 million rows  # fmt: skip
+    sim, line = _sim_line(msisdn, carrier, mvno)  # once per SIM, not per probe
     if outcome is None:
-        outcome = _unjudged(r.submit_status)
+        outcome = _unjudged(status)
         return JudgedProbe(
-            r.probe_id, r.vendor, r.carrier, r.region, r.profile, r.band,
-            r.submitted_at_ns or r.planned_at_ns, r.submit_status == "accepted", outcome,
+            probe_id, vendor, carrier, region, profile, band, submitted_at_ns or planned_at_ns,
+            status == "accepted", outcome,
             "not_applicable" if outcome == "rejected" else "pending", "none", "none",
-            parts=r.parts, vendor_billed_parts=r.billed_parts, billed_from=r.billed_from,
-            sim=sim, line=line,
+            parts=parts, vendor_billed_parts=billed_parts, billed_from=billed_from, sim=sim,
+            line=line,
         )  # fmt: skip
-    assert r.dlr is not None and r.dlr_claim is not None and r.content is not None
+    # a verdict's columns are NOT NULL
+    assert dlr is not None and dlr_claim is not None and content is not None
+    assert duplicates is not None
     return JudgedProbe(
-        r.probe_id, r.vendor, r.carrier, r.region, r.profile, r.band,
-        r.submitted_at_ns or r.planned_at_ns, r.submit_status == "accepted", outcome, r.dlr,
-        r.dlr_claim, r.content,
-        r.latency_s if outcome in ("delivered", "late") else None, r.latency_uncertainty_s,
-        r.vendor_delay_s, r.carrier_delay_s, r.duplicates or 0, r.parts, r.missing_parts,
-        r.billed_parts, r.billed_from, "", sim, line,
+        probe_id, vendor, carrier, region, profile, band, submitted_at_ns or planned_at_ns,
+        status == "accepted", outcome, dlr, dlr_claim, content,
+        latency_s if outcome in ("delivered", "late") else None, uncertainty_s,
+        vendor_delay_s, carrier_delay_s, duplicates, parts, missing_parts, billed_parts,
+        billed_from, "", sim, line,
     )  # fmt: skip
 
 
