@@ -12,11 +12,11 @@ from collector.reports.figures import (
     DIMENSIONS,
     Cell,
     JudgedProbe,
+    Pools,
     Tally,
     Thresholds,
     aggregate,
     merge_times,
-    pool,
     tallies_of,
 )
 from collector.reports.sims import SimOutlier, sim_outliers
@@ -35,6 +35,11 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "full": DIMENSIONS,
 }
 
+# The breakdowns in the order they are made: each coarser one after a finer one whose
+# cells it merges (figures.Pools); the report lists them as BREAKDOWNS does.
+_FINER_FIRST = ("full", "vendor_carrier", "vendor_band", "vendor_profile", "vendor_region",
+                "vendor", "vendor_sim", "vendor_line", "line", "vendor_calendar")  # fmt: skip
+assert sorted(_FINER_FIRST) == sorted(BREAKDOWNS)
 
 # Bucket sizes for the arrival-rate series, 10 s to a day: the smallest one that cuts the
 # measured span into at most MAX_BUCKETS, and into no more buckets than a vendor's probes
@@ -252,16 +257,18 @@ def build_report(
     # alike but for it are one, so their cost follows the distinct keys, not the hours.
     merged = merge_times(all_probes)
     memo: dict[tuple[int, ...], Ordered] = {}
-    tables = {}
-    for name, dims in BREAKDOWNS.items():
+    pools = Pools()
+    made = {}
+    for name in _FINER_FIRST:
         if progress:
             progress(f"figures by {name.replace('_', ' × ')}")
-        tables[name] = aggregate(merged, group_by=dims, thresholds=thresholds,
-                                 price_per_part=price_of or prices, memo=memo)  # fmt: skip
+        made[name] = aggregate(merged, group_by=BREAKDOWNS[name], thresholds=thresholds,
+                               price_per_part=price_of or prices, memo=memo,
+                               pools=pools)  # fmt: skip
+    tables = {name: made[name] for name in BREAKDOWNS}
     if progress:
         progress("time series")
     buckets: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    latency_chunks: dict[str, list[tuple[Sequence[float], Sequence[int]]]] = defaultdict(list)
     counted = [t for t in all_probes if t.probe.outcome in ("delivered", "late", "lost")]
     if bucket_s is None:
         sends = [t.probe.submitted_at_ns for t in counted]
@@ -274,12 +281,10 @@ def build_report(
         slot = buckets[t.probe.vendor][t.probe.submitted_at_ns // step * step]
         slot[0] += t.n
         slot[1] += t.n * (t.probe.outcome != "lost")
-    # A vendor's latencies are its "vendor" cell's: pooled in the same order, so ordered
-    # once (the memo) for both.
-    for t in merged:
-        for kind, vs, ks in t.values:
-            if kind == "latency":
-                latency_chunks[t.probe.vendor].append((vs, ks))
+    # A vendor's latencies are its "vendor" cell's (ordered once, for both); listed for
+    # the vendors with a latency kind among their tallies' values.
+    with_latency = {t.probe.vendor for t in merged if any(k == "latency" for k, *_ in t.values)}
+    by_vendor = pools.cells[BREAKDOWNS["vendor"]]
     series = {}
     for vendor, slots in sorted(buckets.items()):
         points = []
@@ -299,9 +304,7 @@ def build_report(
         prices=dict(prices or {}),
         tables=tables,
         rate_series=series,
-        latencies={
-            v: pool(chunks, memo).expanded() for v, chunks in sorted(latency_chunks.items())
-        },
+        latencies={v: by_vendor[(v,)]["latency"].expanded() for v in sorted(with_latency)},
         bucket_s=bucket_s,
         filters=dict(filters or {}),
         not_measured={v: list(g) for v, g in sorted(gaps.items())},

@@ -306,12 +306,56 @@ def pool(
     return ordered
 
 
+def _merged(parts: Sequence[Ordered]) -> Ordered:
+    """The union of ordered multisets: their ascending values as long runs, sorted in C
+    (Timsort merges them), or through the counts when some value repeats."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(part.ends is None for part in parts):
+        values: list[float] = []
+        for part in parts:
+            values += part.values
+        values.sort()
+        return Ordered(values)
+    pairs = [p for part in parts for p in part.pairs()]
+    return Ordered.of_counts([v for v, _ in pairs], [k for _, k in pairs])
+
+
+@dataclass
+class Pools:
+    """What `aggregate` calls over the same tallies share: each breakdown's value
+    multisets by cell and kind. A breakdown whose dimensions are a subset of one already
+    made merges those finer cells' ordered values (a few long runs) instead of sorting
+    every tally's chunk again; the same multisets, so the same figures."""
+
+    cells: dict[tuple[str, ...], dict[tuple[str, ...], dict[str, Ordered]]] = field(
+        default_factory=dict
+    )
+
+    def finer(self, dims: Sequence[str]) -> dict[tuple[str, ...], list[dict[str, Ordered]]]:
+        """The cells of the made breakdown with the fewest cells among those finer than
+        `dims`, by their key in `dims`; empty when none."""
+        best: tuple[tuple[str, ...], dict[tuple[str, ...], dict[str, Ordered]]] | None = None
+        for have, cells in self.cells.items():
+            finer = tuple(have) != tuple(dims) and set(dims) <= set(have)
+            if finer and (best is None or len(cells) < len(best[1])):
+                best = (have, cells)
+        parts: dict[tuple[str, ...], list[dict[str, Ordered]]] = defaultdict(list)
+        if best is not None:
+            at = [best[0].index(d) for d in dims]
+            for key, kinds in best[1].items():
+                parts[tuple(key[i] for i in at)].append(kinds)
+        return parts
+
+
 def _cell(
     key: dict[str, str],
     tallies: Sequence[Tally],
     thresholds: Thresholds,
     price: Callable[[JudgedProbe], float],
     memo: dict[tuple[int, ...], Ordered] | None = None,
+    parts: Sequence[dict[str, Ordered]] | None = None,
+    made: dict[str, Ordered] | None = None,
 ) -> Cell:
     count: dict[str, int] = defaultdict(int)
     dlr: dict[str, int] = dict.fromkeys(DLR_CLASSES, 0)
@@ -352,10 +396,16 @@ def _cell(
             if p.vendor_billed_parts > p.parts:
                 inflated_parts += n * (p.vendor_billed_parts - p.parts)
                 inflated_ids += [p.probe_id] * n
-        for kind, vs, ks in t.values:
-            pooled[kind].append((vs, ks))
-    latencies = pool(pooled["latency"], memo)
-    uncertainties = pool(pooled["uncertainty"], memo)
+        if parts is None:
+            for kind, vs, ks in t.values:
+                pooled[kind].append((vs, ks))
+    if parts is None:
+        ordered = {kind: pool(chunks, memo) for kind, chunks in pooled.items()}
+    else:  # the finer cells' multisets (Pools)
+        ordered = {kind: _merged([p[kind] for p in parts]) for kind in VALUE_KINDS}
+    if made is not None:
+        made.update(ordered)
+    latencies, uncertainties = ordered["latency"], ordered["uncertainty"]
     arrived = count["delivered"] + count["late"]
     judged = arrived + count["lost"]
     rate = arrived / judged if judged else None
@@ -412,8 +462,8 @@ def _cell(
         latency_p99_ci_s=quantile_ci(latencies, 99),
         latency_p95_s=_round(p95, 3),
         latency_uncertainty_s=_round(uncertainties.exact_mean(), 3),
-        vendor_delay_p50_s=_round(percentile(pool(pooled["vendor_delay"], memo), 50), 3),
-        carrier_delay_p50_s=_round(percentile(pool(pooled["carrier_delay"], memo), 50), 3),
+        vendor_delay_p50_s=_round(percentile(ordered["vendor_delay"], 50), 3),
+        carrier_delay_p50_s=_round(percentile(ordered["carrier_delay"], 50), 3),
         dlr=dlr,
         dlr_rates={k: round(v, 6) for k, v in dlr_rates.items()},
         content=content,
@@ -446,11 +496,13 @@ def aggregate(
     thresholds: Thresholds = Thresholds(),
     price_per_part: Mapping[str, float] | Callable[[JudgedProbe], float] | None = None,
     memo: dict[tuple[int, ...], Ordered] | None = None,
+    pools: Pools | None = None,
 ) -> list[Cell]:
     """One cell per combination of `group_by` values present, sorted by key; probes one
     by one or counted (`Tally`), the same figures either way; `memo`: shared by calls over
     the same tallies (the value chunks must stay alive), cells pooling the same chunks
-    order them once. Money is priced per probe:
+    order them once; `pools`: the same for breakdowns (Pools), a coarser one merging the
+    finer cells' ordered values. Money is priced per probe:
     `price_per_part` is the price of a probe's part (the report passes billing's
     BillingConfig.part_price), or a flat price per vendor."""
     unknown = set(group_by) - set(DIMENSIONS) - set(EXTRA_DIMENSIONS)
@@ -464,7 +516,22 @@ def aggregate(
     else:
         flat = price_per_part or {}
         price = lambda p: flat.get(p.vendor, 0.0)  # noqa: E731
+    if pools is None:
+        return [
+            _cell(dict(zip(group_by, values, strict=True)), groups[values], thresholds, price, memo)
+            for values in sorted(groups)
+        ]
+    finer = pools.finer(group_by)
+    made = pools.cells.setdefault(tuple(group_by), {})
     return [
-        _cell(dict(zip(group_by, values, strict=True)), groups[values], thresholds, price, memo)
+        _cell(
+            dict(zip(group_by, values, strict=True)),
+            groups[values],
+            thresholds,
+            price,
+            memo,
+            finer[values] if finer else None,
+            made.setdefault(values, {}),
+        )
         for values in sorted(groups)
     ]
