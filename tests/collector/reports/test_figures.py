@@ -84,3 +84,57 @@ def test_grouping_by_carrier_and_unknown_dimension() -> None:
     assert [c.key["carrier"] for c in cells] == ["china_mobile", "china_telecom"]
     with pytest.raises(ValueError, match="cannot group by"):
         aggregate(probes, group_by=("msisdn",))
+
+
+def test_breakdowns_merged_from_finer_cells_equal_them_made_alone() -> None:
+    """build_report makes each breakdown after a finer one and merges the finer cells'
+    ordered values (figures.Pools): every cell equals the one `aggregate` makes from the
+    tallies alone, with values each once, repeated (counts) and mixed, empty kinds and a
+    vendor without arrivals; the vendor latency lists are every latency, ascending."""
+    import random
+
+    from collector.reports.build import _FINER_FIRST, BREAKDOWNS, build_report
+    from collector.reports.figures import Pools, Tally, merge_times
+
+    rng = random.Random(11)
+    tallies = []
+    for i in range(600):
+        vendor = rng.choice("abc")
+        arrived = vendor != "c" and rng.random() < 0.85
+        p = JudgedProbe(
+            probe_id="" if i % 9 else f"id{i}", vendor=vendor, carrier=rng.choice("xy"),
+            region=rng.choice("ns"), profile=rng.choice(["otp", "ad"]),
+            band=rng.choice(["peak", "night"]), submitted_at_ns=rng.randrange(0, 48) * 3600,
+            accepted=True, outcome="delivered" if arrived else "lost", dlr="consistent",
+            dlr_claim="success", content="intact", sim=rng.choice("1234"),
+            line=rng.choice(["home", "mvno"]), calendar=rng.choice(["workday", "weekend"]),
+        )  # fmt: skip
+        k = rng.randrange(1, 5)
+        values: list[tuple[str, tuple[float, ...], tuple[int, ...]]] = []
+        if arrived:
+            lat = tuple(sorted(round(rng.random() * 9, 1 if i % 5 == 0 else 9) for _ in range(k)))
+            counts = (1,) * k if i % 11 else (2,) * k  # some repeated
+            values.append(("latency", lat, counts))
+            values.append(("vendor_delay", (rng.random(),), (1,)))
+        values.append(("uncertainty", (0.0035 if i % 3 else 0.0025,), (k,)))
+        tallies.append(Tally(p, k, tuple(values)))
+    merged = merge_times(tallies)
+    pools = Pools()
+    for name in _FINER_FIRST:
+        dims = BREAKDOWNS[name]
+        alone = [c.to_dict() for c in aggregate(merged, group_by=dims)]
+        assert [c.to_dict() for c in aggregate(merged, group_by=dims, pools=pools)] == alone
+    assert pools.finer(BREAKDOWNS["vendor"])  # the merge was taken
+    report = build_report(tallies, since="s", until="u", generated_at="g", software_version="t")
+    for name, dims in BREAKDOWNS.items():
+        alone = [c.to_dict() for c in aggregate(merged, group_by=dims)]
+        assert [c.to_dict() for c in report.tables[name]] == alone
+    listed: dict[str, list[float]] = {}
+    for t in tallies:
+        for kind, vs, ks in t.values:
+            if kind == "latency":
+                listed.setdefault(t.probe.vendor, []).extend(
+                    v for v, n in zip(vs, ks, strict=True) for _ in range(n)
+                )
+    assert set(listed) == {"a", "b"}
+    assert report.latencies == {v: sorted(ls) for v, ls in listed.items()}
