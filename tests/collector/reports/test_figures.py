@@ -138,3 +138,39 @@ def test_breakdowns_merged_from_finer_cells_equal_them_made_alone() -> None:
                 )
     assert set(listed) == {"a", "b"}
     assert report.latencies == {v: sorted(ls) for v, ls in listed.items()}
+
+
+def test_build_report_leaves_the_garbage_collector_as_it_found_it() -> None:
+    """build_report pauses the cyclic collector while it runs, and then restores it:
+    enabled stays enabled, disabled stays disabled, also when the build raises."""
+    import gc
+
+    from collector.reports.build import build_report
+
+    seen: list[bool] = []
+
+    def price(p: JudgedProbe) -> float:
+        seen.append(gc.isenabled())
+        return 1.0
+
+    def build() -> None:
+        build_report([probe(1, "delivered")], since="s", until="u", generated_at="g",
+                     software_version="t", price_of=price)  # fmt: skip
+
+    assert gc.isenabled()
+    build()
+    assert gc.isenabled() and seen and not any(seen)
+    gc.disable()
+    try:
+        build()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+    def failing(p: JudgedProbe) -> float:
+        raise RuntimeError("price table")
+
+    with pytest.raises(RuntimeError):
+        build_report([probe(1, "delivered")], since="s", until="u", generated_at="g",
+                     software_version="t", price_of=failing)  # fmt: skip
+    assert gc.isenabled()
