@@ -71,14 +71,17 @@ def unpack_runs(heads: bytes, values: bytes, counts: bytes) -> Iterator[Segment]
         start = end
 
 
-def hour_ranges(since_ns: int, until_ns: int, skip: Collection[int]) -> list[tuple[int, int]]:
-    """[since, until) without the hours starting at `skip`, as ranges."""
+def hour_ranges(
+    since_ns: int, until_ns: int, skip: Collection[int], width: int = HOUR_NS
+) -> list[tuple[int, int]]:
+    """[since, until) without the spans [s, s + width) starting at `skip` (hours unless
+    told), as ranges."""
     out: list[tuple[int, int]] = []
     start = since_ns
-    for hour in sorted(h for h in skip if since_ns <= h < until_ns):
-        if start < hour:
-            out.append((start, hour))
-        start = max(start, hour + HOUR_NS)
+    for at in sorted(h for h in skip if since_ns - width < h < until_ns):
+        if start < at:
+            out.append((start, at))
+        start = max(start, at + width)
     if start < until_ns:
         out.append((start, until_ns))
     return out
@@ -155,6 +158,21 @@ def _runs(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], li
         counts.append(int(r[width + 3]))
     if key is not None:
         yield key, segments
+
+
+def _hourly_runs(
+    tx: Tx, ranges: Iterable[tuple[int, int]], vendor: str | None
+) -> Iterator[tuple[tuple[Any, ...], list[Segment]]]:
+    """The hourly value rows of the planned hours in each range, as runs per value key."""
+    for lo, hi in ranges:
+        where = Where().add("hour_ns >= ?", lo).add("hour_ns < ?", hi)
+        where.maybe("vendor = ?", vendor)
+        rows = tx.tuples(
+            f"SELECT {_ROWS} FROM rollup_values{where}"
+            f" ORDER BY {', '.join(BLOB_KEY)}, hour_ns, sent_hour_ns, value",
+            where.params,
+        )
+        yield from _runs(rows)
 
 
 def _value_runs(key: tuple[Any, ...], segments: Iterable[Segment]) -> Iterator[ValueRun]:
@@ -266,24 +284,8 @@ class RollupDaySql(SqlCore):
                     out += _value_runs(tuple(r[c] for c in BLOB_KEY),
                                        (g for g in packed if since_ns <= g[0] < until))  # fmt: skip
             # the hours of the days not compacted, in ranges between compacted days
-            ranges: list[tuple[int, int]] = []
-            start = since_ns
-            for day in done:
-                if start < day:
-                    ranges.append((start, day))
-                start = max(start, day + DAY_NS)
-            if start < until:
-                ranges.append((start, until))
-            for lo, hi in ranges:
-                where = Where().add("hour_ns >= ?", lo).add("hour_ns < ?", hi)
-                where.maybe("vendor = ?", vendor)
-                rows = tx.tuples(
-                    f"SELECT {_ROWS} FROM rollup_values{where}"
-                    f" ORDER BY {', '.join(BLOB_KEY)}, hour_ns, sent_hour_ns, value",
-                    where.params,
-                )
-                for key, segs in _runs(rows):
-                    out += _value_runs(key, segs)
+            for key, segs in _hourly_runs(tx, hour_ranges(since_ns, until, done, DAY_NS), vendor):
+                out += _value_runs(key, segs)
         return out
 
     def rollup_value_sums(
@@ -319,20 +321,9 @@ class RollupDaySql(SqlCore):
                     heads, vals, counts = blobs
                     if not (whole and _slice_blob(out, key, heads, vals, counts, slices)):
                         _slice_days(out, key, unpack_runs(*blobs), keep, slices)
-            ranges = hour_ranges(since_ns, until_ns, ())
-            for day in done:
-                ranges = [p for lo, hi in ranges for p in ((lo, min(hi, day)),
-                          (max(lo, day + DAY_NS), hi)) if p[0] < p[1]]  # fmt: skip
-            for lo, hi in ranges:
-                where = Where().add("hour_ns >= ?", lo).add("hour_ns < ?", hi)
-                where.maybe("vendor = ?", vendor)
-                rows = tx.tuples(
-                    f"SELECT {_ROWS} FROM rollup_values{where}"
-                    f" ORDER BY {', '.join(BLOB_KEY)}, hour_ns, sent_hour_ns, value",
-                    where.params,
-                )
-                for key, segs in _runs(rows):
-                    _slice_days(out, key, segs, keep, slices)
+            ranges = hour_ranges(since_ns, until_ns, done, DAY_NS)
+            for key, segs in _hourly_runs(tx, ranges, vendor):
+                _slice_days(out, key, segs, keep, slices)
         runs: list[ValueRun] = []
         for (key, day), (values, counts) in out.items():
             vendor_, carrier, mvno, region, profile, band, msisdn, burst, status, kind = key
