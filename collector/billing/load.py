@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from collector.billing.config import BillingConfig
 from collector.billing.statement import Billed, VendorStatement, statements
 from collector.ledger.base import Ledger
-from collector.ledger.probes import JudgedRow, StoredProbe
+from collector.ledger.probes import JudgedRow
 from collector.probes.bursts import burst_of
 from collector.reports.build import Gap, merge_gaps
 from collector.reports.figures import JudgedProbe
@@ -24,16 +24,10 @@ class Period:
     statements: list[VendorStatement]
 
 
-def invoice_bills(ledger: Ledger, stored: Sequence[StoredProbe]) -> dict[str, dict[str, Billed]]:
+def invoice_bills(ledger: Ledger, rows: Iterable[JudgedRow]) -> dict[str, dict[str, Billed]]:
     """vendor -> probe id -> the parts and money of the invoice lines naming its message
-    ids (a probe split into parts may be billed line by line)."""
-    return _bills(ledger, ((p.plan.vendor, p.plan.probe_id, p.message_ids) for p in stored))
-
-
-def invoice_bills_of_rows(
-    ledger: Ledger, rows: Iterable[JudgedRow]
-) -> dict[str, dict[str, Billed]]:
-    """`invoice_bills` of the probes read as rows (Ledger.judged_rows)."""
+    ids (a probe split into parts may be billed line by line); the probes as
+    Ledger.judged_rows reads them (reports.judged.row_of makes one of a stored probe)."""
     return _bills(ledger, ((r.vendor, r.probe_id, r.message_ids) for r in rows))
 
 
@@ -98,7 +92,7 @@ def load_period(
     vendor: str | None = None,
 ) -> Period:
     rows, judged = load_judged_rows(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-    invoices = invoice_bills_of_rows(ledger, rows)
+    invoices = invoice_bills(ledger, rows)
     gaps = not_measured(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
     found = statements(judged, billing.vendors, invoices, default_currency=billing.currency,
                        apart=apart_of(gaps))  # fmt: skip

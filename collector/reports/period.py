@@ -22,7 +22,7 @@ from datetime import UTC, datetime, tzinfo
 
 from agent.common.units import NS
 from collector.billing.config import BillingConfig
-from collector.billing.load import apart_of, invoice_bills_of_rows, not_measured
+from collector.billing.load import apart_of, invoice_bills, not_measured
 from collector.billing.statement import statements
 from collector.channels.figures import channel_figures
 from collector.ledger.base import Ledger
@@ -186,7 +186,7 @@ def period_report(
     # read only: the collector keeps the observations current after each judging
     channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
                                loaded=(rows, judged))  # fmt: skip
-    bills = invoice_bills_of_rows(ledger, rows)  # imported invoices/CDRs, by probe
+    bills = invoice_bills(ledger, rows)  # imported invoices/CDRs, by probe
     labelled = [
         Tally(replace(t.probe, calendar=day_kind(t.probe.submitted_at_ns)), t.n, t.values)
         for t in tallies_of(data.probes)

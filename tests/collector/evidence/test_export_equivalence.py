@@ -32,6 +32,7 @@ from collector.evidence.verify import verify_bundle
 from collector.ledger import open_ledger
 from collector.ledger.invoices import InvoiceLine
 from collector.reports.build import build_report
+from collector.reports.judged import row_of
 from collector.reports.options import load_settings, parse_period
 from collector.reports.render import render
 from tests.collector.reports.world import AGENT, NS, T0, build_world, plan, submit, write_config
@@ -90,7 +91,7 @@ def _old_bundle(config: Path, manifest: dict[str, Any]) -> bytes:
             give_up_s=reports.give_up_s,
         )  # fmt: skip
         stored = ledger.probes(since_ns=since_ns, until_ns=until_ns, vendor="acme")
-        billed = invoice_bills(ledger, stored).get("acme", {})
+        billed = invoice_bills(ledger, [row_of(p, None) for p in stored]).get("acme", {})
         report = build_report(
             judged, since=manifest["since"], until=manifest["until"],
             generated_at=manifest["created_at"], software_version=manifest["software_version"],

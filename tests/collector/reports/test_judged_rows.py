@@ -92,7 +92,8 @@ def _from_objects(ledger: Any, billing: BillingConfig) -> tuple[list[Any], dict[
     way before judged_rows)."""
     stored, _, judged = load_judged(ledger, since_ns=SINCE, until_ns=UNTIL)
     gaps = not_measured(ledger, since_ns=SINCE, until_ns=UNTIL)
-    found = statements(judged, billing.vendors, invoice_bills(ledger, stored),
+    bills = invoice_bills(ledger, [row_of(p, None) for p in stored])
+    found = statements(judged, billing.vendors, bills,
                        default_currency=billing.currency, apart=apart_of(gaps))  # fmt: skip
     observations = ledger.channel_observations(since_ns=SINCE, until_ns=UNTIL)
     sends = ledger.failover_sends(since_ns=SINCE, until_ns=UNTIL)
