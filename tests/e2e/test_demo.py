@@ -435,13 +435,12 @@ def test_collector_killed_mid_run_loses_no_probe_and_no_dlr(tmp_path: Path) -> N
     # A submit the kill cut off after the vendor took it names no vendor id (error
     # "interrupted"): its DLR cannot be attributed (check_outputs held its verdict to the
     # message the vendor accepted then).
-    def national(msisdn: str) -> str:
-        return msisdn.lstrip("+").removeprefix("86")
+    from collector.vendors.simulator.truthcheck import interrupted_blind, national
 
     blind = {
         (v["vendor"], national(v["msisdn"]))
         for v in load_jsonl(out / "verdicts.jsonl")
-        if not v["vendor_message_ids"] and v.get("error") == "interrupted"
+        if interrupted_blind(v)
     }
     # Every other DLR the vendors sent (pushed over HTTP or SMPP receipts, some while the
     # collector was down) reached the ledger and its probe.

@@ -72,7 +72,7 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
         for mid in ids:
             by_id[(line["vendor"], mid)] = line
         if line["fate"] == "rejected":
-            rejected.setdefault((line["vendor"], _national(line["msisdn"])), []).append(line)
+            rejected.setdefault((line["vendor"], national(line["msisdn"])), []).append(line)
     verdicts = list(verdicts)
     orphans = _unclaimed(by_id, verdicts)
     out = Comparison()
@@ -83,11 +83,11 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
         )
         # A submit cut off by a collector crash after the vendor took it: the vendor's id
         # never reached the ledger, so its receipts could not be attributed either.
-        blind = t is None and not v["vendor_message_ids"] and v.get("error") == "interrupted"
+        blind = t is None and interrupted_blind(v)
         if blind:
             t = _nearest_accepted(orphans, v)
         if t is None and v["verdict"] == "rejected":
-            key = (v["vendor"], _national(v["msisdn"]))
+            key = (v["vendor"], national(v["msisdn"]))
             if rejected.get(key):
                 t = rejected[key].pop(0)
         if t is None:
@@ -154,7 +154,13 @@ def compare(verdicts: Iterable[dict[str, Any]], truth: Iterable[dict[str, Any]])
     return out
 
 
-def _national(msisdn: str) -> str:
+def interrupted_blind(verdict: dict[str, Any]) -> bool:
+    """A submit a collector crash cut off after the vendor took it: the verdict names no
+    vendor id, so the message's DLR could not be attributed."""
+    return not verdict["vendor_message_ids"] and verdict.get("error") == "interrupted"
+
+
+def national(msisdn: str) -> str:
     return msisdn.lstrip("+").removeprefix("86")
 
 
@@ -168,7 +174,7 @@ def _unclaimed(
     for key, line in by_id.items():
         if key not in claimed and id(line) not in seen and line["fate"] != "rejected":
             seen.add(id(line))
-            out.setdefault((line["vendor"], _national(line["msisdn"])), []).append(line)
+            out.setdefault((line["vendor"], national(line["msisdn"])), []).append(line)
     return out
 
 
@@ -177,7 +183,7 @@ def _nearest_accepted(
 ) -> dict[str, Any] | None:
     """The unclaimed message the vendor accepted closest to the verdict's submit time (and
     within `within_s`), taken out of `orphans`; None when there is none."""
-    lines = orphans.get((v["vendor"], _national(v["msisdn"])), [])
+    lines = orphans.get((v["vendor"], national(v["msisdn"])), [])
     at = datetime.fromisoformat(v["submitted_at"]).timestamp()
     near = [
         (abs(datetime.fromisoformat(line["accepted_at"]).timestamp() - at), i)
