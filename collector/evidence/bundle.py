@@ -39,6 +39,8 @@ from typing import IO, Any, BinaryIO, NamedTuple
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from collector.evidence.kept import KeptProbes
+from collector.evidence.pages import counted, merged
 from collector.evidence.recompute import judging_json
 from collector.judging import JudgingConfig
 from collector.reports.build import BREAKDOWNS
@@ -147,7 +149,8 @@ def report_for(
     if tables is not None and BREAKDOWNS["full"] == GROUP_BY:
         full, by_vendor = tables["full"], tables["vendor"]
     else:
-        probes = list(judged)
+        # kept probes: counted per key (aggregate reads no send time), not one by one
+        probes = merged(counted(judged), None) if isinstance(judged, KeptProbes) else list(judged)
         full = aggregate(probes, group_by=GROUP_BY, thresholds=thresholds, price_per_part=prices)
         by_vendor = aggregate(
             probes, group_by=("vendor",), thresholds=thresholds, price_per_part=prices
@@ -176,7 +179,7 @@ class Written:
     a caller renders beside the bundle)."""
 
     records: int
-    judged: list[JudgedProbe]
+    judged: KeptProbes
 
 
 Extras = Mapping[str, bytes] | Callable[[Sequence[JudgedProbe]], Mapping[str, bytes]]
@@ -228,12 +231,13 @@ def write_bundle(
 ) -> Written:
     """Write the bundle to `out` as the records come: each is chained, hashed and
     compressed into records.jsonl and dropped, so memory holds the judged probes (the
-    figures need them all), never the records. Each record must carry a "judged" object
-    (JudgedProbe); a record may come encoded already (Encoded). `extra_files`, or a
-    function of the judged probes called after the last record. `judging`: the judge's
-    settings (recompute.judging_json); None: JudgingConfig()'s. `report_tables`: report.json's
-    cells from a report built for the pages, where they are the same (evidence/pages.py)."""
-    judged: list[JudgedProbe] = []
+    figures need them all: kept.KeptProbes, ~100 bytes each), never the records. Each
+    record must carry a "judged" object (JudgedProbe); a record may come encoded already
+    (Encoded). `extra_files`, or a function of the judged probes called after the last
+    record. `judging`: the judge's settings (recompute.judging_json); None:
+    JudgingConfig()'s. `report_tables`: report.json's cells from a report built for the
+    pages, where they are the same (evidence/pages.py)."""
+    judged = KeptProbes()
     records_sha = hashlib.sha256()
     prev = GENESIS
     seq = 0

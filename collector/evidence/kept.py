@@ -1,0 +1,128 @@
+"""The judged probes a bundle keeps while its records pass, for the files written after
+the last record (report pages, report.json, billing.json).
+
+A vendor-month is ~820,000 probes. Kept as JudgedProbe objects (and then as a tally per
+probe inside `build_report`) they held ~1.3 GB by the month's end. Here each probe is its
+id, the index of its key (every field but the id, the send time and the four measured
+values: a vendor-day's 27,000 probes have ~200 keys, shared) and its send time and values
+in flat arrays: ~100 bytes a probe. Iterating gives back the very probes, in order (the
+billing statement sums money probe by probe, in that order); `report_tallies` gives the
+report its counted input already merged per key and rate bucket, so `build_report` holds
+a tally per key and bucket, not per probe.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterator, Sequence
+from operator import attrgetter
+from typing import Any, overload
+
+from collector.reports.build import bucket_for
+from collector.reports.figures import JudgedProbe
+
+_NAMES = tuple(JudgedProbe.__dataclass_fields__)
+_VALUE_NAMES = ("latency_s", "latency_uncertainty_s", "vendor_delay_s", "carrier_delay_s")
+_OWN = ("probe_id", "submitted_at_ns", *_VALUE_NAMES)  # a probe's own; the rest is its key
+_KEY_NAMES = tuple(n for n in _NAMES if n not in _OWN)
+key_of = attrgetter(*_KEY_NAMES)  # the fields probes alike but for their own share
+_values_of = attrgetter(*_VALUE_NAMES)
+_ID, _AT = _NAMES.index("probe_id"), _NAMES.index("submitted_at_ns")
+_VALUE_AT = tuple(_NAMES.index(n) for n in _VALUE_NAMES)
+_KEY_AT = tuple(_NAMES.index(n) for n in _KEY_NAMES)
+_NONE = math.nan  # a value the probe does not have (its bit in `_has` is 0)
+# build_report's rate series counts these outcomes (reports/build.py: `counted`)
+_RATED = ("delivered", "late", "lost")
+
+
+class KeptProbes(Sequence[JudgedProbe]):
+    """The judged probes, appended in record order (a read-only sequence of them)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[Any, ...], int] = {}
+        self._key_values: list[tuple[Any, ...]] = []
+        self._first: list[int] = []  # each key's first probe
+        self._ids: list[str] = []
+        self._key = array("I")
+        self._at = array("q")
+        self._values = array("d")  # 4 a probe, VALUE_NAMES' order
+        self._has = array("B")  # which of the 4 the probe has (bit i)
+        self._odd: dict[int, JudgedProbe] = {}  # probes whose values are not floats
+        # what build_report's bucket_for reads: the rated probes' send span and count
+        self._rated_first: int | None = None
+        self._rated_last: int | None = None
+        self._rated = 0
+        self._rated_vendors: set[str] = set()
+
+    def append(self, p: JudgedProbe) -> None:
+        key = key_of(p)
+        index = self._keys.get(key)
+        if index is None:
+            index = self._keys[key] = len(self._key_values)
+            self._key_values.append(key)
+            self._first.append(len(self._ids))
+        has = 0
+        values = _values_of(p)
+        for i, v in enumerate(values):
+            if v is not None:
+                if type(v) is not float:  # kept as is: an int must come back an int
+                    self._odd[len(self._ids)] = p
+                has |= 1 << i
+        self._ids.append(p.probe_id)
+        self._key.append(index)
+        self._at.append(p.submitted_at_ns)
+        self._values.extend(_NONE if v is None else v for v in values)
+        self._has.append(has)
+        if p.outcome in _RATED:
+            at = p.submitted_at_ns
+            self._rated += 1
+            self._rated_vendors.add(p.vendor)
+            if self._rated_first is None or at < self._rated_first:
+                self._rated_first = at
+            if self._rated_last is None or at > self._rated_last:
+                self._rated_last = at
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, i: int) -> JudgedProbe: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[JudgedProbe]: ...
+    def __getitem__(self, i: int | slice) -> JudgedProbe | list[JudgedProbe]:
+        if isinstance(i, slice):
+            return [self._probe(j) for j in range(*i.indices(len(self)))]
+        j = i + len(self) if i < 0 else i
+        if not 0 <= j < len(self):
+            raise IndexError(i)
+        return self._probe(j)
+
+    def __iter__(self) -> Iterator[JudgedProbe]:
+        return map(self._probe, range(len(self._ids)))
+
+    def _probe(self, i: int) -> JudgedProbe:
+        odd = self._odd.get(i)
+        if odd is not None:
+            return odd
+        fields: list[Any] = [None] * len(_NAMES)
+        for at, v in zip(_KEY_AT, self._key_values[self._key[i]], strict=True):
+            fields[at] = v
+        fields[_ID] = self._ids[i]
+        fields[_AT] = self._at[i]
+        bits, values = self._has[i], self._values
+        for j, at in enumerate(_VALUE_AT):
+            fields[at] = values[4 * i + j] if bits >> j & 1 else None
+        return JudgedProbe(*fields)
+
+    def distinct(self) -> Iterator[JudgedProbe]:
+        """One probe of each key (all a price by vendor, carrier and profile reads)."""
+        return map(self._probe, self._first)
+
+    def bucket_s(self) -> int | None:
+        """The rate series' bucket build_report would choose for these probes one by one
+        (None: no rated probe; it then chooses from the period)."""
+        if self._rated_first is None or self._rated_last is None:
+            return None
+        span = self._rated_last - self._rated_first
+        return bucket_for(span, self._rated / (len(self._rated_vendors) or 1))
