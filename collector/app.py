@@ -36,6 +36,7 @@ from collector.health.recorder import HealthRecorder
 from collector.health.supervise import Supervision, Supervisor
 from collector.ledger import LedgerError, open_ledger
 from collector.ledger.leases import ALERTS, LEASE_NAMES, PROBING, Grant
+from collector.lost_backlog import lost_backlog_unit
 from collector.metrics import CollectorMetrics
 from collector.probes.config import parse_probes
 from collector.probes.service import ProbeService, timeseries_unit
@@ -214,6 +215,12 @@ async def serve(
         )
 
     supervisor.spawn(service_unit("canaries"), canaries, supervision.service())
+    # Queued gaps of agents down past [agents] backlog_grace_s: reported, once for the group.
+    supervisor.spawn(
+        service_unit("lost_backlog"),
+        lost_backlog_unit(ledger, config.agent_defaults, keeper=keeper),
+        supervision.service(),
+    )
     recorder = HealthRecorder(ledger, board, instance)
     supervisor.spawn(service_unit("health"), recorder.run, supervision.service())
     gave_up = asyncio.create_task(supervisor.gave_up.wait())

@@ -9,6 +9,7 @@
     [metrics]  listen = "127.0.0.1:9464"      ("" = no Prometheus endpoint)
     [log]      level = "info"  format = "auto" | "json" | "console"
     [agents]   health_interval_s, clock_sync_interval_s, offline_after_s  (defaults)
+               backlog_grace_s = 1800 (an agent down this long gives up its queued gaps)
                canary_interval_s = 900 (0 = no canaries), canary_deadline_s = 300
     [agents.<agent_id>]  site, region, health_interval_s, clock_sync_interval_s,
                          expected_modems = [{imei = "...", iccid = "...", msisdn = "..."}]
@@ -65,6 +66,7 @@ _AGENT_DEFAULT_KEYS = (
     "health_interval_s",
     "clock_sync_interval_s",
     "offline_after_s",
+    "backlog_grace_s",
     "canary_interval_s",
     "canary_deadline_s",
 )
@@ -110,6 +112,9 @@ class AgentDefaults:
     health_interval_s: float = 60.0
     clock_sync_interval_s: float = 300.0
     offline_after_s: float = 180.0  # not seen this long: the agent counts as down
+    # Down this much longer: the backlog it announced and never delivered (queued gaps) is
+    # reported missing (collector/ledger/lost_backlog.py).
+    backlog_grace_s: float = 1800.0
     # SIM-to-SIM canaries (collector/canaries.py): each SIM gets one from another SIM this
     # often; 0 = off. A canary not received within canary_deadline_s fails its receiver.
     canary_interval_s: float = 0.0
@@ -254,6 +259,7 @@ def _agents(t: Table | None) -> tuple[AgentDefaults, Mapping[str, AgentSpec]]:
             "clock_sync_interval_s", d.clock_sync_interval_s, min_value=1.0
         ),
         offline_after_s=t.get_float("offline_after_s", d.offline_after_s, min_value=1.0),
+        backlog_grace_s=t.get_float("backlog_grace_s", d.backlog_grace_s, min_value=0.0),
         canary_interval_s=t.get_float("canary_interval_s", d.canary_interval_s, min_value=0.0),
         canary_deadline_s=t.get_float("canary_deadline_s", d.canary_deadline_s, min_value=1.0),
     )

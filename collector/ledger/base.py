@@ -208,6 +208,16 @@ class Ledger(Protocol):
 
     def gaps(self, agent_id: str | None = None) -> list[GapSpan]: ...
 
+    def report_lost_backlog(
+        self, *, at_ns: int, offline_after_s: float, grace_s: float
+    ) -> list[GapSpan]:
+        """Queued gaps (GapSpan.queued) of agents down — disconnected, or silent for longer
+        than `offline_after_s` — for longer than `grace_s` ([agents] backlog_grace_s):
+        reported missing now (a seq_gap_detected event, `queued` cleared; the gap stays a
+        not-measured span), each once however many collectors call this at once. Returns
+        those this call reported. Fenced by the probing lease (collector/lost_backlog.py)."""
+        ...
+
     def events(self, agent_id: str | None = None, since_ns: int = 0) -> list[LedgerEvent]: ...
 
     def received_sms(

@@ -14,29 +14,31 @@ from cryptography import x509
 from agent.wire.records import AgentRegistration, Registration, SimInfo
 from agent.wire.signing import key_id
 from collector.ledger.ingest_rules import no_longer_pending, scrub_strings
+from collector.ledger.lost_backlog import NOT_PENDING, OUTBOX_RESTARTED
 from collector.ledger.model import (
     AgentSample,
     AgentStatus,
+    GapSpan,
     HealthSummary,
     LedgerEvent,
     LedgerEventKind,
     ModemStatus,
     RegistrationOutcome,
 )
-from collector.ledger.sql.convert import GAP_COLUMNS, gap_of, inf, nan, opt_float, strs
-from collector.ledger.sql.core import SqlCore
-from collector.ledger.sql.ingest import gap_detected, log_gaps
+from collector.ledger.sql.convert import inf, nan, opt_float, strs
+from collector.ledger.sql.gaps import GapSql, log_reported
 from collector.ledger.sql.query import Row, Tx, Where
 
 log = structlog.get_logger("collector.ledger")
 
 
-class AgentSql(SqlCore):
+class AgentSql(GapSql):
     # ------------------------------------------------------------ registration
 
     def register_agent(self, reg: AgentRegistration, *, at_ns: int) -> RegistrationOutcome:
         reg = scrub_strings(reg)  # PostgreSQL TEXT cannot hold U+0000 (ingest_rules.scrub_nul)
         events: list[LedgerEvent] = []
+        lost: list[GapSpan] = []
         caps = "\n".join(reg.capabilities)
         with self._transaction() as tx:
             # Insert-if-absent then lock: two replicas registering one new agent at once
@@ -75,6 +77,8 @@ class AgentSql(SqlCore):
                     (epoch + 1, reg.agent_id),
                 )
                 committed = 0
+                # The old outbox's backlog will never come: its queued gaps are missing.
+                lost = self._queued_gaps(tx, reg.agent_id, epoch)
             tx.run(
                 "UPDATE agents SET site = ?, region = ?, software_version = ?,"
                 " capabilities = ?, first_registered_at_ns = ?, registered_at_ns = ?,"
@@ -106,10 +110,12 @@ class AgentSql(SqlCore):
             )
             events.extend(self._register_modems(tx, reg, at_ns))
             self._insert_events(tx, events)
+            lost = self._report_queued(tx, lost, at_ns, OUTBOX_RESTARTED)
             self._sample(tx, [reg.agent_id], at_ns)
         for e in events:
             if e.kind is LedgerEventKind.AGENT_SEQ_RESET:
                 log.warning("agent_seq_reset", agent_id=reg.agent_id, **e.attributes)
+        log_reported(reg.agent_id, lost, OUTBOX_RESTARTED)
         return RegistrationOutcome(committed_seq=committed, events=tuple(events))
 
     def _register_modems(self, tx: Tx, reg: AgentRegistration, at_ns: int) -> list[LedgerEvent]:
@@ -343,13 +349,7 @@ class AgentSql(SqlCore):
             # outbox no longer holds are missing: reported now, once.
             missing = [
                 g
-                for g in map(
-                    gap_of,
-                    tx.all(
-                        f"SELECT {GAP_COLUMNS} FROM gaps WHERE agent_id = ? AND queued = 1",
-                        (agent_id,),
-                    ),
-                )
+                for g in self._queued_gaps(tx, agent_id)
                 if no_longer_pending(
                     g,
                     outbox_depth=outbox_depth,
@@ -357,14 +357,8 @@ class AgentSql(SqlCore):
                     claimed_at_ns=at_ns,
                 )
             ]
-            if missing:
-                tx.many(
-                    "UPDATE gaps SET queued = 0"
-                    " WHERE agent_id = ? AND seq_epoch = ? AND first_seq = ?",
-                    [(g.agent_id, g.epoch, g.first_seq) for g in missing],
-                )
-                self._insert_events(tx, [gap_detected(g, at_ns) for g in missing])
-        log_gaps(agent_id, missing, confirmed=True)
+            missing = self._report_queued(tx, missing, at_ns, NOT_PENDING)
+        log_reported(agent_id, missing, NOT_PENDING)
 
     def _sample(self, tx: Tx, agent_ids: Sequence[str], at_ns: int) -> None:
         """Keep the agents' rows as they are now (migration 0014): the agent series is
