@@ -9,9 +9,9 @@ commit, so a steady live load slows a backlog drain but never stops it. Without 
 order was whichever worker thread won the ledger's lock: after an outage a live SMS
 waited behind every agent's queued backlog.
 
-One thread (`IngestWriter`) decodes a commit's batches (collector/quarantine.py) and
-calls the ledger; the ledger serialises its calls anyway. Commits of the same kind waiting
-right behind each other share one transaction (`Ledger.ingest_agents`: one fsync for many
+One thread (`IngestWriter`) hands a commit's batches as uploaded to the ledger, which
+decodes them (`Ledger.ingest_wire`); the ledger serialises its calls anyway. Commits of the
+same kind waiting right behind each other share one transaction (one fsync for many
 agents, which is what a fleet of agents sending small batches needs); when that shared
 transaction fails, each commit is retried alone so only the failing one fails. Decoding
 there, not on the event loop: Python running in another thread while SQLite's executemany
@@ -40,13 +40,10 @@ from typing import Generic, TypeVar
 
 from smsprobe.v1 import agent_pb2
 
-from agent.wire.records import Record
 from collector.ledger.base import Ledger, LedgerError
 from collector.ledger.model import BatchOutcome
-from collector.quarantine import Quarantined, records_from_batch
 
 T = TypeVar("T")
-Decoded = tuple[list[Record], list[Quarantined]]
 
 
 _GEN0_THRESHOLD = 10_000  # CPython's default is 700
@@ -284,29 +281,21 @@ class IngestWriter:
             job.done.set_result(result)
 
     def _ingest(self, jobs: list[_Commit]) -> list[list[BatchOutcome] | Exception]:
-        decoded = [[records_from_batch(batch) for batch in job.batches] for job in jobs]
+        """The batches as uploaded go to the ledger (`Ledger.ingest_wire` decodes them: the
+        common SMS record straight into its rows)."""
+        commits = [(job.agent_id, job.batches) for job in jobs]
         if len(jobs) == 1:
-            return [self._ingest_one(jobs[0], decoded[0])]
+            return [self._ledger.ingest_wire(commits, at_ns=jobs[0].at_ns)[0]]
         at_ns = max(job.at_ns for job in jobs)
         try:
-            merged = self._ledger.ingest_agents(
-                [(job.agent_id, batches) for job, batches in zip(jobs, decoded, strict=True)],
-                at_ns=at_ns,
-            )
+            return list(self._ledger.ingest_wire(commits, at_ns=at_ns))
         except LedgerError:
             # One commit spoiled the shared transaction (an unregistered agent, a busy
             # database): each alone, so only the failing one fails.
             out: list[list[BatchOutcome] | Exception] = []
-            for job, batches in zip(jobs, decoded, strict=True):
+            for job, commit in zip(jobs, commits, strict=True):
                 try:
-                    out.append(self._ingest_one(job, batches))
+                    out.append(self._ledger.ingest_wire([commit], at_ns=job.at_ns)[0])
                 except LedgerError as exc:
                     out.append(exc)
             return out
-        return list(merged)
-
-    def _ingest_one(self, job: _Commit, decoded: list[Decoded]) -> list[BatchOutcome]:
-        if len(decoded) > 1:  # batches queued behind each other: one transaction, one fsync
-            return self._ledger.ingest_batches(job.agent_id, decoded, at_ns=job.at_ns)
-        records, quarantined = decoded[0]
-        return [self._ledger.ingest_batch(job.agent_id, records, quarantined, at_ns=job.at_ns)]

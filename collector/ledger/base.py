@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Protocol
 
+from smsprobe.v1 import agent_pb2
+
 from agent.wire.records import AgentRegistration, Record
 from collector.correlation.model import Verdict
 from collector.ledger.audit import AuditEntry
@@ -152,6 +154,16 @@ class Ledger(Protocol):
         at_ns: int,
     ) -> list[list[BatchOutcome]]:
         """`ingest_batches` of several agents in one transaction, outcomes per commit."""
+        ...
+
+    def ingest_wire(
+        self,
+        commits: Sequence[tuple[str, Sequence[agent_pb2.Batch]]],
+        *,
+        at_ns: int,
+    ) -> list[list[BatchOutcome]]:
+        """`ingest_agents` of batches as uploaded, each decoded as `records_from_batch`
+        (collector/quarantine.py) would: the same outcomes and rows, cheaper."""
         ...
 
     def set_connected(

@@ -12,19 +12,22 @@ import bisect
 import math
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
+
+from smsprobe.v1 import agent_pb2
 
 from agent.common.units import NS
 from agent.wire.records import (
     AgentEvent,
     CanarySent,
+    ClockEstimate,
     ModemHealth,
     ReceivedSms,
     Record,
     StatusReport,
 )
 from collector.ledger.model import GapSpan
-from collector.quarantine import Quarantined, QuarantineReason
+from collector.quarantine import Quarantined, QuarantineReason, record_or_quarantined
 
 # 2020-01-01T00:00:00Z: no agent of ours persisted anything earlier; older means a clock
 # that lost its RTC (the Pi-class hosts have none) before NTP came up.
@@ -380,11 +383,98 @@ def no_longer_pending(
 # ---------------------------------------------------------------- a whole batch
 
 
+class PlainSms(NamedTuple):
+    """An SMS record `plain_sms` cleared, its values read from the proto once each (a upb
+    field read makes a new Python object every time) and already as the ledger stores
+    them: the clock as `record_from_proto` decodes it, `received_at_ns` the earliest
+    part's, the sms table's columns from smsc on, and each part's from position on."""
+
+    uuid: str
+    seq: int
+    persisted_at_ns: int
+    offset_ms: float  # 0.0 when not finite
+    uncertainty_ms: float | None  # None: never measured, or not finite
+    measured_at_ns: int
+    modem_imei: str
+    iccid: str
+    raw: bytes  # the record as received (the agent's signature is over these bytes)
+    received_at_ns: int
+    sms: tuple[Any, ...]  # smsc, sender, sender_ton, text, ... user_data
+    parts: list[tuple[Any, ...]]  # position, uuid, raw_pdu, ... decode_error
+
+
+# An accepted record: decoded, or the values of one classify_wire found nothing in that
+# the reference path would change or judge otherwise (the common SMS record).
+Accepted = Record | PlainSms
+
+
 @dataclass(frozen=True, slots=True)
 class Classified:
-    accepted: tuple[Record, ...]
+    accepted: tuple[Accepted, ...]
     duplicates: int
     quarantined: tuple[Quarantined, ...]  # the caller's quarantined plus ours, in order
+
+
+class _Judge:
+    """One batch's judgement, record by record (`judge`, the reference rules): what it
+    accepted, quarantined and counted as duplicates, and the uuids and seqs it took."""
+
+    __slots__ = ("accepted", "duplicates", "existing", "known", "limits", "now_ns", "out_q",
+                 "seen", "state", "taken")  # fmt: skip
+
+    def __init__(
+        self,
+        now_ns: int,
+        known_imeis: Collection[str],
+        existing_uuids: Collection[str],
+        seq_state: SeqState,
+        limits: IngestLimits,
+    ) -> None:
+        self.now_ns, self.known, self.existing = now_ns, known_imeis, existing_uuids
+        self.state, self.limits = seq_state, limits
+        self.accepted: list[Accepted] = []
+        self.out_q: list[Quarantined] = []
+        self.seen: set[str] = set()
+        self.taken: set[int] = set()
+        self.duplicates = 0
+
+    def judge(self, rec: Record) -> None:
+        rec = scrub_nul(rec)
+        if rec.uuid and (rec.uuid in self.existing or rec.uuid in self.seen):
+            self.duplicates += 1
+            return
+        problem = check_record(rec, now_ns=self.now_ns, known_imeis=self.known, limits=self.limits)
+        if problem is None and (rec.seq in self.taken or not self.state.is_free(rec.seq)):
+            problem = _q(
+                rec,
+                QuarantineReason.SEQ_CONFLICT,
+                f"seq {rec.seq} already belongs to another record",
+                True,
+            )
+        if problem is not None:
+            self.out_q.append(problem)
+            return
+        self.seen.add(rec.uuid)
+        self.taken.add(rec.seq)
+        self.accepted.append(rec)
+
+    def result(self, quarantined: Sequence[Quarantined]) -> Classified:
+        """`quarantined` (the batch's records that could not be decoded) go first, scrubbed
+        of U+0000 and with an implausible persisted_at_ns dropped."""
+        lo, hi = self.limits.min_time_ns, self.now_ns + self.limits.max_future_ns
+        out_q = [
+            replace(
+                q,
+                uuid=q.uuid.replace(_NUL, "\ufffd"),
+                detail=q.detail.replace(_NUL, "\ufffd"),
+                persisted_at_ns=q.persisted_at_ns if lo <= q.persisted_at_ns <= hi else 0,
+            )
+            for q in quarantined
+        ]
+        out_q.extend(self.out_q)
+        return Classified(
+            accepted=tuple(self.accepted), duplicates=self.duplicates, quarantined=tuple(out_q)
+        )
 
 
 def classify_batch(
@@ -399,37 +489,116 @@ def classify_batch(
 ) -> Classified:
     """Split a batch: replays (uuid already stored, or twice in this batch) are duplicates;
     rule breakers and records whose seq another uuid already took are quarantined."""
-    accepted: list[Record] = []
-    lo, hi = limits.min_time_ns, now_ns + limits.max_future_ns
-    out_q: list[Quarantined] = [
-        replace(
-            q,
-            uuid=q.uuid.replace(_NUL, "\ufffd"),
-            detail=q.detail.replace(_NUL, "\ufffd"),
-            persisted_at_ns=q.persisted_at_ns if lo <= q.persisted_at_ns <= hi else 0,
-        )
-        for q in quarantined
-    ]
-    seen: set[str] = set()
-    taken: set[int] = set()
-    duplicates = 0
+    judge = _Judge(now_ns, known_imeis, existing_uuids, seq_state, limits)
     for rec in records:
-        rec = scrub_nul(rec)
-        if rec.uuid and (rec.uuid in existing_uuids or rec.uuid in seen):
-            duplicates += 1
-            continue
-        problem = check_record(rec, now_ns=now_ns, known_imeis=known_imeis, limits=limits)
-        if problem is None and (rec.seq in taken or not seq_state.is_free(rec.seq)):
-            problem = _q(
-                rec,
-                QuarantineReason.SEQ_CONFLICT,
-                f"seq {rec.seq} already belongs to another record",
-                True,
-            )
-        if problem is not None:
-            out_q.append(problem)
-            continue
-        seen.add(rec.uuid)
-        taken.add(rec.seq)
-        accepted.append(rec)
-    return Classified(accepted=tuple(accepted), duplicates=duplicates, quarantined=tuple(out_q))
+        judge.judge(rec)
+    return judge.result(quarantined)
+
+
+def classify_wire(
+    records: Iterable[agent_pb2.Record],
+    *,
+    now_ns: int,
+    known_imeis: Collection[str],
+    existing_uuids: Collection[str],
+    seq_state: SeqState,
+    limits: IngestLimits = DEFAULT_LIMITS,
+) -> Classified:
+    """`classify_batch(*records_from_batch(batch))` for a batch's records as uploaded,
+    without decoding the common one: an SMS record that `plain_sms` clears, not a replay
+    and with a free seq, is accepted as the values read from it (`PlainSms`: the ledger
+    writes its rows from them). Every other record is decoded and judged by the reference
+    rules, so its outcome (quarantine reason and detail, duplicate, seq conflict) is
+    theirs exactly."""
+    judge = _Judge(now_ns, known_imeis, existing_uuids, seq_state, limits)
+    undecodable: list[Quarantined] = []
+    clocks: dict[tuple[float, float, int], ClockEstimate] = {}
+    lo, hi = limits.min_time_ns, now_ns + limits.max_future_ns
+    accepted, seen, taken, is_free = judge.accepted, judge.seen, judge.taken, seq_state.is_free
+    for pb in records:
+        plain = plain_sms(pb, lo, hi, known_imeis, limits)
+        if plain is not None:
+            uuid = plain.uuid
+            if uuid in existing_uuids or uuid in seen:
+                judge.duplicates += 1
+                continue
+            seq = plain.seq
+            if seq not in taken and is_free(seq):
+                seen.add(uuid)
+                taken.add(seq)
+                accepted.append(plain)
+                continue
+        rec = record_or_quarantined(pb, clocks)
+        if isinstance(rec, Quarantined):
+            undecodable.append(rec)
+        else:
+            judge.judge(rec)
+    return judge.result(undecodable)
+
+
+def plain_sms(
+    pb: agent_pb2.Record, lo: int, hi: int, known_imeis: Collection[str], lim: IngestLimits
+) -> PlainSms | None:
+    """The record's values when `pb` is an SMS record that `check_record` accepts once
+    decoded and that holds no U+0000 (`scrub_nul` leaves it as it is): the same tests on
+    the proto's fields, times within [lo, hi]. None says only "take the reference path"."""
+    if not pb.HasField("sms"):  # the oneof body is sms (cheaper than WhichOneof)
+        return None
+    uuid = pb.uuid
+    if not (0 < len(uuid) <= lim.max_uuid_chars and uuid.isascii() and uuid.isprintable()):
+        return None  # isprintable: no U+0000 either
+    seq, persisted = pb.seq, pb.persisted_at_ns
+    if " " in uuid or not 0 < seq <= INT64_MAX or not lo <= persisted <= hi:
+        return None
+    m = lim.max_field_chars
+    imei, iccid = pb.modem_imei, pb.iccid
+    if len(imei) > m or len(iccid) > m or _NUL in imei or _NUL in iccid:
+        return None
+    if imei and imei not in known_imeis:
+        return None
+    sms = pb.sms
+    pb_parts = sms.parts
+    max_parts = lim.max_parts
+    concat_total = sms.concat_total
+    if not 0 < len(pb_parts) <= max_parts or not 0 <= concat_total <= max_parts:
+        return None
+    smsc, sender, text, encoding = sms.smsc, sms.sender, sms.text, sms.encoding
+    if len(text) > lim.max_text_chars or len(sender) > m or len(smsc) > m:
+        return None
+    if _NUL in text or _NUL in sender or _NUL in smsc or _NUL in encoding:
+        return None
+    max_pdu = lim.max_pdu_bytes
+    parts: list[tuple[Any, ...]] = []
+    for i in range(len(pb_parts)):  # indexing: iterating a repeated field costs more
+        p = pb_parts[i]
+        received, pdu, part_seq, index = p.received_at_ns, p.raw_pdu, p.part_seq, p.index
+        if not lo <= received <= hi or not 0 < len(pdu) <= max_pdu:
+            return None
+        if not 1 <= part_seq <= max_parts or index < -1:
+            return None
+        pu, storage, error = p.uuid, p.storage, p.decode_error
+        if not pu or len(pu) > m or len(storage) > m:
+            return None
+        if _NUL in pu or _NUL in storage or _NUL in error:
+            return None
+        parts.append(
+            (i, pu, pdu, storage, index, received, p.scts_ns, p.scts_tz_minutes, part_seq, error)
+        )
+    c = pb.clock
+    offset, unc, measured = c.offset_ms, c.uncertainty_ms, c.measured_at_ns
+    missing = sms.missing_parts
+    # tuple.__new__: half the cost of PlainSms(...), the same value.
+    sms_values = (smsc, sender, sms.sender_ton, text, encoding, sms.message_class, sms.pid,
+                  sms.dcs, sms.concat_ref, concat_total, int(sms.partial),
+                  ",".join([str(n) for n in missing]) if missing else "",
+                  int(sms.undecodable), sms.user_data)  # fmt: skip
+    first = parts[0][5] if len(parts) == 1 else min(p[5] for p in parts)
+    return _new_plain(
+        PlainSms,
+        (uuid, seq, persisted, offset if math.isfinite(offset) else 0.0,
+         None if measured == 0 or not math.isfinite(unc) else unc, measured, imei, iccid,
+         pb.SerializeToString(), first, sms_values, parts),
+    )  # fmt: skip
+
+
+_new_plain = tuple.__new__

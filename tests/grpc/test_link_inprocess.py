@@ -16,7 +16,7 @@ from agent.common.backoff import FixedBackoff
 from agent.outbox.store import Outbox
 from agent.uplink.client import UplinkError, Uploader, UploadSettings, make_channel
 from agent.uplink.model import AgentIdentity
-from agent.wire.records import AgentRegistration, Record
+from agent.wire.records import AgentRegistration
 from agent.wire.serde import (
     batch_to_proto,
     record_to_proto,
@@ -28,7 +28,6 @@ from collector.api.servicer import AgentServicer, ConfigStore
 from collector.ledger import open_ledger
 from collector.ledger.model import BatchOutcome
 from collector.ledger.sqlite import SqliteLedger
-from collector.quarantine import Quarantined
 from tests.grpc.conftest import Pki
 from tests.grpc.harness import (
     default_agent_config,
@@ -162,28 +161,16 @@ class GatedLedger(SqliteLedger):
             self.first_waiting.set()
             self.gate.wait(20)
 
-    def ingest_batch(
+    def ingest_wire(
         self,
-        agent_id: str,
-        records: Sequence[Record],
-        quarantined: Sequence[Quarantined],
+        commits: Sequence[tuple[str, Sequence[agent_pb2.Batch]]],
         *,
         at_ns: int,
-    ) -> BatchOutcome:
+    ) -> list[list[BatchOutcome]]:
+        """The ingest writer's one entry point: each commit's batch count noted."""
         self._hold()
-        self.group_sizes.append(1)
-        return super().ingest_batch(agent_id, records, quarantined, at_ns=at_ns)
-
-    def ingest_batches(
-        self,
-        agent_id: str,
-        batches: Sequence[tuple[Sequence[Record], Sequence[Quarantined]]],
-        *,
-        at_ns: int,
-    ) -> list[BatchOutcome]:
-        self._hold()
-        self.group_sizes.append(len(batches))
-        return super().ingest_batches(agent_id, batches, at_ns=at_ns)
+        self.group_sizes.extend(len(batches) for _, batches in commits)
+        return super().ingest_wire(commits, at_ns=at_ns)
 
 
 class LoopbackContext:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import structlog
+from smsprobe.v1 import agent_pb2
 
 from agent.wire.records import (
     AgentEvent,
@@ -25,7 +26,15 @@ from agent.wire.records import (
     StatusReport,
 )
 from collector.ledger.base import LedgerUnavailableError, UnknownAgentError
-from collector.ledger.ingest_rules import SeqState, advance_seq, classify_batch, hold_announced
+from collector.ledger.ingest_rules import (
+    Accepted,
+    PlainSms,
+    SeqState,
+    advance_seq,
+    classify_batch,
+    classify_wire,
+    hold_announced,
+)
 from collector.ledger.model import (
     BatchOutcome,
     EventSource,
@@ -50,6 +59,7 @@ _KIND_VALUE: dict[type, str] = {
     CanarySent: RecordKind.CANARY.value,
 }
 Values = tuple[Any, ...]
+B = TypeVar("B")  # a batch, decoded or as uploaded
 
 
 class IngestSql(SqlCore):
@@ -93,12 +103,37 @@ class IngestSql(SqlCore):
         `ingest_batches` would have returned; all committed when this returns, or none.
         Agents are taken in id order, so collectors sharing a PostgreSQL ledger lock their
         rows (FOR UPDATE) in one order and never deadlock on them."""
+        return self._in_agent_order(
+            commits, lambda tx, agent_id, b: self._ingest_in(tx, agent_id, *b, at_ns)
+        )
+
+    def ingest_wire(
+        self,
+        commits: Sequence[tuple[str, Sequence[agent_pb2.Batch]]],
+        *,
+        at_ns: int,
+    ) -> list[list[BatchOutcome]]:
+        """`ingest_agents` of the batches as uploaded: the same outcomes and rows as with
+        each batch decoded by `records_from_batch` (collector/quarantine.py), without
+        decoding the common SMS record (`classify_wire`): its rows come from the proto."""
+        return self._in_agent_order(
+            commits,
+            lambda tx, agent_id, b: self._ingest_in(tx, agent_id, (), (), at_ns, wire=b.records),
+        )
+
+    def _in_agent_order(
+        self,
+        commits: Sequence[tuple[str, Sequence[B]]],
+        ingest: Callable[[Tx, str, B], BatchOutcome],
+    ) -> list[list[BatchOutcome]]:
+        """`ingest` of every batch in one transaction, agents in id order (ingest_agents);
+        outcomes per commit in the order given."""
         order = sorted(range(len(commits)), key=lambda i: commits[i][0])
         outcomes: dict[int, list[BatchOutcome]] = {}
         with self._transaction() as tx:
             for i in order:
                 agent_id, batches = commits[i]
-                outcomes[i] = [self._ingest_in(tx, agent_id, r, q, at_ns) for r, q in batches]
+                outcomes[i] = [ingest(tx, agent_id, b) for b in batches]
         for i, (agent_id, _) in enumerate(commits):
             for outcome in outcomes[i]:
                 self._log_gaps(agent_id, outcome)
@@ -111,7 +146,11 @@ class IngestSql(SqlCore):
         records: Sequence[Record],
         quarantined: Sequence[Quarantined],
         at_ns: int,
+        *,
+        wire: Sequence[agent_pb2.Record] | None = None,
     ) -> BatchOutcome:
+        """One batch: `records` and `quarantined` decoded, or `wire`, its records as
+        uploaded (`ingest_wire`)."""
         row = tx.all(
             "SELECT seq_epoch, max_seq, max_seq_persisted_ns, registered_at_ns,"
             " reported_last_seq FROM agents WHERE agent_id = ?" + self._for_update,
@@ -130,7 +169,9 @@ class IngestSql(SqlCore):
         }
         # classify_batch scrubs every record (ingest_rules.scrub_nul) before judging it:
         # look the uuids up as they would have been stored.
-        uuids = [r.uuid.replace("\x00", "\ufffd") for r in records if r.uuid]
+        # (With `wire`, also the uuids of records that will not decode: looked up for nothing.)
+        source: Iterable[Record | agent_pb2.Record] = records if wire is None else wire
+        uuids = [r.uuid.replace("\x00", "\ufffd") for r in source if r.uuid]
         existing: set[str] = set()
         for chunk in chunks(uuids):
             existing.update(
@@ -139,15 +180,25 @@ class IngestSql(SqlCore):
                     f"SELECT uuid FROM records WHERE uuid IN ({marks(len(chunk))})", chunk
                 )
             )
-        cls = classify_batch(
-            records,
-            quarantined,
-            now_ns=at_ns,
-            known_imeis=modems.keys(),
-            existing_uuids=existing,
-            seq_state=state,
-            limits=self._limits,
-        )
+        if wire is None:
+            cls = classify_batch(
+                records,
+                quarantined,
+                now_ns=at_ns,
+                known_imeis=modems.keys(),
+                existing_uuids=existing,
+                seq_state=state,
+                limits=self._limits,
+            )
+        else:
+            cls = classify_wire(
+                wire,
+                now_ns=at_ns,
+                known_imeis=modems.keys(),
+                existing_uuids=existing,
+                seq_state=state,
+                limits=self._limits,
+            )
         # A quarantined record did arrive: its seq is accounted for (stored raw), so it
         # neither holds committed_seq back nor counts as a not-measured gap.
         arrivals = [(r.seq, r.persisted_at_ns) for r in cls.accepted]
@@ -235,7 +286,7 @@ class IngestSql(SqlCore):
         tx: Tx,
         agent_id: str,
         epoch: int,
-        records: Sequence[Record],
+        records: Sequence[Accepted],
         modems: dict[str, str],
         at_ns: int,
     ) -> int:
@@ -252,7 +303,7 @@ class IngestSql(SqlCore):
         sms_iccids = {
             r.iccid or modems.get(r.modem_imei, "")
             for r in records
-            if isinstance(r.body, ReceivedSms)
+            if isinstance(r, PlainSms) or isinstance(r.body, ReceivedSms)
         }
         sms_iccids.discard("")
         msisdns: dict[str, str] = {}
@@ -271,6 +322,15 @@ class IngestSql(SqlCore):
         msisdn_of = msisdns.get
         iccid_of = modems.get
         for rid, r in zip(ids, records, strict=True):
+            if isinstance(r, PlainSms):  # an SMS record classify_wire took as uploaded
+                uuid, seq, at, offset, unc, measured, imei, iccid, raw, first, tail, pieces = r
+                rows_append((rid, uuid, agent_id, epoch, seq, "sms", at, offset, unc, measured,
+                             imei, iccid, at_ns, raw))  # fmt: skip
+                msisdn = msisdn_of(iccid or iccid_of(imei, ""), "")
+                sms_append((rid, agent_id, first, msisdn, *tail))
+                for piece in pieces:
+                    parts_append((rid, *piece))
+                continue
             c = r.clock
             b = r.body
             offset, unc = c.offset_ms, c.uncertainty_ms
