@@ -17,10 +17,19 @@ sequence/gap tracking, no domain objects. It is the floor for any Python collect
 stores records durably, so `ratio_vs_raw_grpc_sqlite` says what our layering costs;
 `ratio` (against the do-nothing server) says what storing in Python costs at all.
 
+Rounds: ours and the floor run in turn, `--rounds` times after `--warmup` uncounted ones,
+the order flipped every round; every server is a fresh process on a fresh ledger, both
+tune the garbage collector alike (collector.api.writer.settle_gc), both get the same
+records. Figures are medians over the rounds, ratios the median of each round's own
+ratio (its two sides ran seconds apart, under much the same load). The floor's client
+writes prepared requests while ours is the real uploader reading the outbox, on the same
+two cores: `ours_floor_client_per_s` is our collector fed by the floor's client, so
+`ratio_floor_client_vs_raw_grpc_sqlite` compares the two servers alone.
+
 Also: outbox_read_per_s (Outbox.pending_wire, what the uploader reads),
 outbox_decode_per_s (Outbox.pending, decoded records), link_only_per_s (ours with the
 records served from memory: the link and collector without the outbox).
-The machine's other load moves every figure; run it several times and compare spreads.
+The machine's other load moves every figure; compare within a line.
 
 Prints one JSON line:
 {"bench":"ingest","records":N,"ours_per_s":..,"raw_grpc_per_s":..,"ratio":..,"ledger":"sqlite",
@@ -35,6 +44,7 @@ import bisect
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,14 +65,23 @@ from agent.common.backoff import FixedBackoff  # noqa: E402
 from agent.outbox.store import ModemRef, Outbox  # noqa: E402
 from agent.uplink.client import Uploader, UploadSettings, make_channel  # noqa: E402
 from agent.uplink.model import AgentIdentity  # noqa: E402
-from agent.wire.records import ModemInfo, ReceivedSms, Record, SimInfo, SmsPart  # noqa: E402
-from agent.wire.serde import WireRecord, batch_to_proto  # noqa: E402
+from agent.wire.records import (  # noqa: E402
+    AgentRegistration,
+    ModemInfo,
+    ReceivedSms,
+    Record,
+    SimInfo,
+    SmsPart,
+)
+from agent.wire.serde import WireRecord, batch_to_proto, registration_to_proto  # noqa: E402
 from agent.wire.signing import RecordSigner  # noqa: E402
 from collector.certs import create_ca, issue_agent  # noqa: E402
 
 AGENT = "bench-agent"
 RAW_METHOD = "/smsprobe.bench.Raw/Upload"
 RAW_SQLITE_METHOD = "/smsprobe.bench.RawSqlite/Upload"
+OUR_UPLOAD = "/smsprobe.v1.AgentService/Upload"
+OUR_REGISTER = "/smsprobe.v1.AgentService/Register"
 # A real SMS-DELIVER PDU with SMSC prefix (GSM 7-bit "hellohello").
 PDU = bytes.fromhex("07911326040000F0040B911346610089F60000208062917314480CC8F71D14969741F977FD07")
 
@@ -170,8 +189,10 @@ async def serve_raw_sqlite(directory: Path, _ledger_url: str) -> None:
     import sqlite3
 
     from collector.api.server import TlsMaterial, server_credentials, server_options
+    from collector.api.writer import settle_gc
     from collector.ledger import open_ledger
 
+    settle_gc()  # the garbage collector tuned as in our serving process (start_server)
     ca = directory / "ca"
     path = directory / "raw-ledger.db"
     open_ledger(str(path)).close()  # the real, migrated schema
@@ -456,6 +477,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--window", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5, help="counted rounds (median)")
+    parser.add_argument("--warmup", type=int, default=1, help="rounds run first, not counted")
     parser.add_argument(
         "--ledger",
         choices=("sqlite", "postgresql"),
@@ -490,6 +513,23 @@ def main() -> None:
             pg.stop()
 
 
+def register(directory: Path, port: int) -> None:
+    """Register the bench agent with our collector, as the uploader does first: for the
+    rounds that drive our collector with the floor's client."""
+    request = registration_to_proto(AgentRegistration(AGENT, modems=tuple(modems())))
+
+    async def call() -> None:
+        async with channel(directory, port) as ch:
+            method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = ch.unary_unary(OUR_REGISTER)
+            await method(request.SerializeToString())
+
+    asyncio.run(call())
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 def run(args: argparse.Namespace, pg: Any) -> None:
     with tempfile.TemporaryDirectory(prefix="smsprobe-bench-") as tmp:
         d = Path(tmp)
@@ -504,10 +544,11 @@ def run(args: argparse.Namespace, pg: Any) -> None:
             filling = Outbox(Path(shm) / "outbox.db", signer=RecordSigner.from_pem_file(issued.key))
             prefill(filling, args.records)
             filling.close()
-            shutil.copyfile(Path(shm) / "outbox.db", d / "outbox.db")
+            shutil.copyfile(Path(shm) / "outbox.db", d / "outbox-filled.db")
+        shutil.copyfile(d / "outbox-filled.db", d / "outbox.db")
         outbox = Outbox(d / "outbox.db")
         settings = UploadSettings(batch_max_records=args.batch, window=args.window)
-        # Same records, same batching, serialized up front for the raw run.
+        # Same records, same batching, serialized up front for the raw runs.
         records = outbox.pending(0, args.records)
         stored_wires = outbox.pending_wire(0, args.records)
         signed = [agent_pb2.Record.FromString(w.wire) for w in stored_wires]
@@ -534,6 +575,7 @@ def run(args: argparse.Namespace, pg: Any) -> None:
         while chunk := outbox.pending(after, args.batch):
             after = chunk[-1].seq
         outbox_decode_s = time.perf_counter() - started
+        outbox.close()
 
         proc, port = spawn("raw", d)
         try:
@@ -541,25 +583,75 @@ def run(args: argparse.Namespace, pg: Any) -> None:
         finally:
             stop(proc)
 
-        proc, port = spawn("raw_sqlite", d)
-        try:
-            raw_sqlite_s = asyncio.run(run_raw(d, port, requests, args.window, RAW_SQLITE_METHOD))
-        finally:
-            raw_stored, raw_sqlite_cpu = (float(x) for x in stop(proc))
-
         def ledger_url(name: str) -> str:
             if pg is None:
                 return str(d / f"{name}.db")
             return str(pg.url(pg.create_database()))
 
-        url = ledger_url("ledger")
-        proc, port = spawn("ours", d, url)
-        try:
-            ours_s = asyncio.run(run_ours(d, CountingOutbox(outbox, len(records)), port, settings))
-        finally:
-            (ours_cpu,) = (float(x) for x in stop(proc))
-        outbox.close()
-        stored = _count(url)
+        def drop(url: str) -> None:
+            if pg is None:
+                for f in d.glob(Path(url).name + "*"):
+                    f.unlink()
+
+        def floor(_n: int) -> tuple[float, float]:
+            for f in d.glob("raw-ledger.db*"):
+                f.unlink()  # a fresh floor ledger every round, like ours
+            proc, port = spawn("raw_sqlite", d)
+            try:
+                elapsed = asyncio.run(run_raw(d, port, requests, args.window, RAW_SQLITE_METHOD))
+            finally:
+                raw_stored, cpu = (float(x) for x in stop(proc))
+            if raw_stored != args.records:
+                raise SystemExit(f"the floor stored {raw_stored}, expected {args.records}")
+            return elapsed, cpu
+
+        def ours(n: int) -> tuple[float, float]:
+            """The real uploader over a fresh copy of the filled outbox."""
+            shutil.copyfile(d / "outbox-filled.db", d / "outbox.db")
+            box = Outbox(d / "outbox.db")
+            url = ledger_url(f"ledger-{n}")
+            proc, port = spawn("ours", d, url)
+            try:
+                elapsed = asyncio.run(
+                    run_ours(d, CountingOutbox(box, len(records)), port, settings)
+                )
+            finally:
+                (cpu,) = (float(x) for x in stop(proc))
+                box.close()
+            stored = _count(url)
+            drop(url)
+            if stored != args.records:
+                raise SystemExit(f"our ledger holds {stored}, expected {args.records}")
+            return elapsed, cpu
+
+        def ours_floor_client(n: int) -> tuple[float, float]:
+            """Our collector fed by the floor's client (the same prepared requests)."""
+            url = ledger_url(f"ledger-client-{n}")
+            proc, port = spawn("ours", d, url)
+            try:
+                register(d, port)
+                elapsed = asyncio.run(run_raw(d, port, requests, args.window, OUR_UPLOAD))
+            finally:
+                (cpu,) = (float(x) for x in stop(proc))
+            stored = _count(url)
+            drop(url)
+            if stored != args.records:
+                raise SystemExit(f"our ledger holds {stored}, expected {args.records}")
+            return elapsed, cpu
+
+        # Rounds: the floor and ours in turn, the order flipped every round so neither
+        # side always runs first (a page cache warmed, a neighbour's burst); the first
+        # `--warmup` rounds are not counted. Each figure is the median over the rounds,
+        # each ratio the median of the rounds' own ratios (a round's sides run seconds
+        # apart, under much the same load).
+        sides = {"floor": floor, "ours": ours, "ours_floor_client": ours_floor_client}
+        got: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
+        for n in range(args.warmup + args.rounds):
+            order = ["floor", "ours", "ours_floor_client"]
+            for name in order if n % 2 == 0 else order[::-1]:
+                result = sides[name](n)
+                if n >= args.warmup:
+                    got[name].append(result)
 
         # Same link, same records, a fresh ledger, records served from memory.
         link_url = ledger_url("ledger-link")
@@ -568,37 +660,47 @@ def run(args: argparse.Namespace, pg: Any) -> None:
             link_s = asyncio.run(run_ours(d, MemorySource(records, stored_wires), port, settings))
         finally:
             stop(proc)
-        link_stored = _count(link_url)
+        if _count(link_url) != args.records:
+            raise SystemExit("the link-only ledger lost records")
 
-        if stored != args.records or link_stored != args.records or raw_stored != args.records:
-            raise SystemExit(
-                f"ledgers hold {stored}/{link_stored}/{raw_stored}, expected {args.records}"
-            )
+    n = args.records
 
-    ours = args.records / ours_s
-    raw = args.records / raw_s
-    raw_sqlite = args.records / raw_sqlite_s
-    # CPU the collector process spent per record: less moved by the machine's other load
-    # than the rates, so its ratio is the steadier figure of the layering's cost.
-    ours_cpu_us = ours_cpu / args.records * 1e6
-    raw_sqlite_cpu_us = raw_sqlite_cpu / args.records * 1e6
+    def rates(name: str) -> list[float]:
+        return [n / elapsed for elapsed, _ in got[name]]
+
+    def cpu_us(name: str) -> list[float]:
+        return [cpu / n * 1e6 for _, cpu in got[name]]
+
+    ratios = [a / b for a, b in zip(rates("ours"), rates("floor"), strict=True)]
+    cpu_ratios = [b / a for a, b in zip(cpu_us("ours"), cpu_us("floor"), strict=True)]
+    client_ratios = [a / b for a, b in zip(rates("ours_floor_client"), rates("floor"), strict=True)]
+    ours_rate = median(rates("ours"))
+    raw = n / raw_s
     print(
         json.dumps(
             {
                 "bench": "ingest",
-                "records": args.records,
-                "ours_per_s": round(ours),
+                "records": n,
+                "rounds": args.rounds,
+                "ours_per_s": round(ours_rate),
                 "raw_grpc_per_s": round(raw),
-                "ratio": round(ours / raw, 3),
+                "ratio": round(ours_rate / raw, 3),
                 "ledger": args.ledger,
-                "raw_grpc_sqlite_per_s": round(raw_sqlite),
-                "ratio_vs_raw_grpc_sqlite": round(ours / raw_sqlite, 3),
-                "ours_server_cpu_us_per_record": round(ours_cpu_us, 1),
-                "raw_grpc_sqlite_server_cpu_us_per_record": round(raw_sqlite_cpu_us, 1),
-                "cpu_ratio_vs_raw_grpc_sqlite": round(raw_sqlite_cpu_us / ours_cpu_us, 3),
-                "outbox_read_per_s": round(args.records / outbox_read_s),
-                "outbox_decode_per_s": round(args.records / outbox_decode_s),
-                "link_only_per_s": round(args.records / link_s),
+                "raw_grpc_sqlite_per_s": round(median(rates("floor"))),
+                "ratio_vs_raw_grpc_sqlite": round(median(ratios), 3),
+                "ratios_vs_raw_grpc_sqlite": [round(r, 3) for r in ratios],
+                "ours_server_cpu_us_per_record": round(median(cpu_us("ours")), 1),
+                "raw_grpc_sqlite_server_cpu_us_per_record": round(median(cpu_us("floor")), 1),
+                "cpu_ratio_vs_raw_grpc_sqlite": round(median(cpu_ratios), 3),
+                "cpu_ratios_vs_raw_grpc_sqlite": [round(r, 3) for r in cpu_ratios],
+                "ours_floor_client_per_s": round(median(rates("ours_floor_client"))),
+                "ratio_floor_client_vs_raw_grpc_sqlite": round(median(client_ratios), 3),
+                "ours_floor_client_cpu_us_per_record": round(
+                    median(cpu_us("ours_floor_client")), 1
+                ),
+                "outbox_read_per_s": round(n / outbox_read_s),
+                "outbox_decode_per_s": round(n / outbox_decode_s),
+                "link_only_per_s": round(n / link_s),
                 "batch": args.batch,
                 "window": args.window,
                 "cpus": os.cpu_count(),
