@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
+from collector.ledger.migrations import Dialect
 from collector.ledger.probes import (
     ArrivalRow,
     DlrRow,
@@ -86,6 +87,28 @@ def _columns(fields: Sequence[str], *, outer: bool) -> str:
 
 
 _SERIES_COLS = _columns(ProbeSeriesRow._fields, outer=False)
+# probe_series_after: the page of verdicts is read first, an index range scan of
+# verdicts_by_change from the cursor (LIMIT inside), then each row's probe by its key. As
+# one flat join, PostgreSQL planned pages near the end of the verdicts (every pass of the
+# live writer, the last pages of a walk) as a hash join over a sequential scan of every
+# probe: each page cost the whole table. The probe side is a LATERAL subquery that cannot
+# be flattened (OFFSET 0) on PostgreSQL, so it is a key lookup per row whatever the
+# estimates; SQLite has no LATERAL and looks each probe up by its key anyway.
+_SERIES_V = ", ".join(sorted(_VERDICT_SIDE))
+_SERIES_P = ", ".join(
+    f for f in ProbeSeriesRow._fields if f not in _VERDICT_SIDE and f != "missing_parts"
+)
+_SERIES_PAGE = (
+    f"(SELECT {_SERIES_V} FROM verdicts WHERE change_seq > ? AND outcome <> 'pending'"
+    " ORDER BY change_seq LIMIT ?) v"
+)
+SERIES_AFTER_SQL = {
+    Dialect.SQLITE: f"SELECT {_SERIES_COLS} FROM {_SERIES_PAGE}"
+    " JOIN probes p ON p.probe_id = v.probe_id ORDER BY v.change_seq",
+    Dialect.POSTGRESQL: f"SELECT {_SERIES_COLS} FROM {_SERIES_PAGE} CROSS JOIN LATERAL"
+    f" (SELECT probe_id, {_SERIES_P} FROM probes WHERE probe_id = v.probe_id OFFSET 0) p"
+    " ORDER BY v.change_seq",
+}
 # JudgedRow: the probe's columns, the verdict's LEFT JOINed (NULL without one)
 _JUDGED_VERDICT = set(_VERDICT_COLS.split(", ")) - {"probe_id"}
 _JUDGED_COLS = ", ".join(
@@ -556,12 +579,7 @@ class ProbeSql(RollupSql):
 
     def probe_series_after(self, change_seq: int, limit: int) -> list[ProbeSeriesRow]:
         with self._transaction(write=False) as tx:
-            rows = tx.tuples(
-                f"SELECT {_SERIES_COLS} FROM verdicts v JOIN probes p ON p.probe_id = v.probe_id"
-                " WHERE v.change_seq > ? AND v.outcome <> 'pending' ORDER BY v.change_seq"
-                " LIMIT ?",
-                (change_seq, limit),
-            )
+            rows = tx.tuples(SERIES_AFTER_SQL[self.dialect], (change_seq, limit))
         return list(map(ProbeSeriesRow._make, rows))
 
     def revisions_of(self, probe_ids: Sequence[str]) -> dict[str, list[Revision]]:
