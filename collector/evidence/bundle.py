@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.evidence.kept import KeptProbes
-from collector.evidence.pages import counted, merged
+from collector.evidence.pages import counted
 from collector.evidence.recompute import judging_json
 from collector.judging import JudgingConfig
 from collector.reports.build import BREAKDOWNS
@@ -150,7 +150,7 @@ def report_for(
         full, by_vendor = tables["full"], tables["vendor"]
     else:
         # kept probes: counted per key (aggregate reads no send time), not one by one
-        probes = merged(counted(judged), None) if isinstance(judged, KeptProbes) else list(judged)
+        probes = judged.tallies(None, counted) if isinstance(judged, KeptProbes) else list(judged)
         full = aggregate(probes, group_by=GROUP_BY, thresholds=thresholds, price_per_part=prices)
         by_vendor = aggregate(
             probes, group_by=("vendor",), thresholds=thresholds, price_per_part=prices

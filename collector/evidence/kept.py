@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from operator import attrgetter
 from typing import Any, overload
 
+from agent.common.units import NS
 from collector.reports.build import bucket_for
-from collector.reports.figures import JudgedProbe
+from collector.reports.figures import JudgedProbe, Tally
 
 _NAMES = tuple(JudgedProbe.__dataclass_fields__)
 _VALUE_NAMES = ("latency_s", "latency_uncertainty_s", "vendor_delay_s", "carrier_delay_s")
 _OWN = ("probe_id", "submitted_at_ns", *_VALUE_NAMES)  # a probe's own; the rest is its key
 _KEY_NAMES = tuple(n for n in _NAMES if n not in _OWN)
-key_of = attrgetter(*_KEY_NAMES)  # the fields probes alike but for their own share
+_key_of = attrgetter(*_KEY_NAMES)  # the fields probes alike but for their own share
 _values_of = attrgetter(*_VALUE_NAMES)
 _ID, _AT = _NAMES.index("probe_id"), _NAMES.index("submitted_at_ns")
 _VALUE_AT = tuple(_NAMES.index(n) for n in _VALUE_NAMES)
@@ -56,7 +59,7 @@ class KeptProbes(Sequence[JudgedProbe]):
         self._rated_vendors: set[str] = set()
 
     def append(self, p: JudgedProbe) -> None:
-        key = key_of(p)
+        key = _key_of(p)
         index = self._keys.get(key)
         if index is None:
             index = self._keys[key] = len(self._key_values)
@@ -119,6 +122,42 @@ class KeptProbes(Sequence[JudgedProbe]):
         """One probe of each key (all a price by vendor, carrier and profile reads)."""
         return map(self._probe, self._first)
 
+    def tallies(self, bucket_s: int | None, count: Counting) -> list[JudgedProbe | Tally]:
+        """`count` (pages.counted) of the probes, its tallies merged where they differ
+        only in their send time within one rate bucket of `bucket_s` (None: one bucket),
+        the first one's time kept, each kind's values in a flat array. What `count` makes
+        of a probe depends on its key only (kept as itself, or which of its values ride
+        on its tally): asked once per key, of its first probe with every value set."""
+        step = (bucket_s or 0) * NS
+        out: list[JudgedProbe | Tally] = []
+        made: dict[int, tuple[JudgedProbe, tuple[tuple[int, str], ...]] | None] = {}
+        slots: dict[tuple[int, int], tuple[JudgedProbe, list[int], dict[str, array[float]]]]
+        slots = {}
+        values, has, odd = self._values, self._has, self._odd  # odd: as themselves
+        for i, k in enumerate(self._key):
+            if k not in made:
+                made[k] = _counted_as(self._probe(i), count)
+            how = made[k]
+            if how is None or i in odd:  # billed above the rule, or not floats: one by one
+                out.append(self._probe(i))
+                continue
+            bare, kinds = how
+            at = self._at[i]
+            slot = slots.get((k, at // step if step else 0))
+            if slot is None:
+                slot = _slot(slots, k, step, replace(bare, submitted_at_ns=at))
+            slot[1][0] += 1
+            bits = has[i]
+            for j, kind in kinds:
+                if bits >> j & 1:
+                    slot[2][kind].append(values[4 * i + j])
+        for first, n, by_kind in slots.values():
+            kept = tuple(
+                (kind, vs, array("B", [1]) * len(vs)) for kind, vs in by_kind.items() if vs
+            )
+            out.append(Tally(first, n[0], kept))
+        return out
+
     def bucket_s(self) -> int | None:
         """The rate series' bucket build_report would choose for these probes one by one
         (None: no rated probe; it then chooses from the period)."""
@@ -126,3 +165,27 @@ class KeptProbes(Sequence[JudgedProbe]):
             return None
         span = self._rated_last - self._rated_first
         return bucket_for(span, self._rated / (len(self._rated_vendors) or 1))
+
+
+Counting = Callable[[Iterable[JudgedProbe]], Iterator[JudgedProbe | Tally]]
+_Slot = tuple[JudgedProbe, list[int], "dict[str, array[float]]"]
+
+
+def _counted_as(
+    p: JudgedProbe, count: Counting
+) -> tuple[JudgedProbe, tuple[tuple[int, str], ...]] | None:
+    """What `count` makes of the probes of p's key: None (each kept as itself), else the
+    tally's id-less probe and which values (index in VALUE_NAMES) ride on it as what kind."""
+    every = replace(p, latency_s=1.0, latency_uncertainty_s=2.0, vendor_delay_s=3.0,
+                    carrier_delay_s=4.0)  # fmt: skip
+    (made,) = count([every])
+    if not isinstance(made, Tally):
+        return None
+    kinds = tuple((int(vs[0]) - 1, kind) for kind, vs, _ in made.values)
+    return made.probe, kinds
+
+
+def _slot(slots: dict[tuple[int, int], _Slot], k: int, step: int, first: JudgedProbe) -> _Slot:
+    at = first.submitted_at_ns // step if step else 0
+    slot = slots[(k, at)] = (first, [0], defaultdict(lambda: array("d")))
+    return slot

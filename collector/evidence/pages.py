@@ -13,14 +13,11 @@ keeps its flat prices and is aggregated on its own (what verify recomputes stays
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
 
-from agent.common.units import NS
-from collector.evidence.kept import KeptProbes, key_of
+from collector.evidence.kept import KeptProbes
 from collector.reports.build import Report, build_report
 from collector.reports.figures import Cell, JudgedProbe, Tally, Thresholds, tally_of
 from collector.reports.render import render
@@ -49,7 +46,7 @@ class BundleReport:
             probes: Iterable[JudgedProbe | Tally] = counted(judged)
             if isinstance(judged, KeptProbes):  # merged per key and rate bucket first
                 bucket_s = judged.bucket_s()
-                probes = merged(probes, bucket_s)
+                probes = judged.tallies(bucket_s, counted)
             self._built = build_report(
                 probes,
                 bucket_s=bucket_s,
@@ -105,39 +102,6 @@ def counted(judged: Iterable[JudgedProbe]) -> Iterator[JudgedProbe | Tally]:
             fields[i] = None
         fields[_ID] = ""
         yield Tally(JudgedProbe(*fields), 1, tally_of(p).values)
-
-
-def merged(
-    tallies: Iterable[JudgedProbe | Tally], bucket_s: int | None
-) -> list[JudgedProbe | Tally]:
-    """`counted`'s tallies alike but for their send time merged where it falls in the same
-    rate bucket (`bucket_s`, what build_report is then told; None: one bucket), the first
-    one's time kept: the same rate series, and every breakdown sees the same counts and
-    values. Each kind's values in a flat array (8 bytes a value, not a float object)."""
-    step = (bucket_s or 0) * NS
-    out: list[JudgedProbe | Tally] = []
-    slots: dict[tuple[Any, ...], tuple[JudgedProbe, list[int], dict[str, array[float]]]] = {}
-    for t in tallies:
-        if not isinstance(t, Tally):
-            out.append(t)
-            continue
-        p = t.probe
-        at = p.submitted_at_ns // step if step else 0
-        k = (key_of(p), at)
-        slot = slots.get(k)
-        if slot is None:
-            slot = slots[k] = (p, [0], {})
-        slot[1][0] += t.n
-        for kind, vs, ks in t.values:
-            kept = slot[2].get(kind)
-            if kept is None:
-                kept = slot[2][kind] = array("d")
-            for v, times in zip(vs, ks, strict=True):
-                kept.extend([v] * times)
-    for first, count, values in slots.values():
-        kinds = tuple((kind, vs, array("B", [1]) * len(vs)) for kind, vs in values.items())
-        out.append(Tally(first, count[0], kinds))
-    return out
 
 
 _NAMES = tuple(JudgedProbe.__dataclass_fields__)
