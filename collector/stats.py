@@ -7,9 +7,11 @@ import bisect
 import functools
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+import operator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 from statistics import NormalDist
+from typing import overload
 
 Z95 = 1.959963984540054  # two-sided 95 %
 
@@ -30,25 +32,37 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return low, high
 
 
-class Ordered:
-    """A multiset of values in ascending order, each with how many times it occurs: what
-    the order statistics read, from a list of values (`of`) or from (value, count) pairs
-    (`counted`, e.g. hourly rollups). When every value occurs once (latencies recorded to
-    the nanosecond hardly repeat) the k-th smallest is values[k]; otherwise it is found by
-    bisecting the running counts `ends`. Built from the same multiset either way, every
-    statistic below is the same."""
+class Ordered(Sequence[float]):
+    """A multiset of values read in ascending order: what the order statistics read. It
+    is held as ascending runs (each a sorted sequence, with how many times each value
+    occurs when some repeat: `counts`) and never merged into one list unless a caller
+    asks for every value (`expanded`, iteration): the k-th smallest is selected across
+    the runs by bisecting them (`at`), `at_most` sums a C `bisect` per run, and a union
+    (`union`: e.g. a vendor's cell from its finer cells') is the list of their runs, no
+    value copied. As a Sequence it is the values ascending, repeats listed. Built from
+    the same multiset any way, every statistic below is the same, bit for bit."""
 
-    __slots__ = ("ends", "values")
+    __slots__ = ("_ends", "_found", "_n", "_runs")
 
-    def __init__(self, values: Sequence[float], ends: list[int] | None = None) -> None:
-        self.values = values  # ascending (repeats allowed)
-        # ends[i]: how many values are <= values[i]'s position; None: each occurs once
-        # (no list of n running counts to build)
-        self.ends = ends
+    def __init__(
+        self, runs: Sequence[Sequence[float]], ends: Sequence[Sequence[int] | None] | None = None
+    ) -> None:
+        self._runs: list[Sequence[float]] = list(runs)  # each ascending
+        # per run: ends[i] = how many of its values are at or before position i (running
+        # counts); None: each of its values occurs once (no list of running counts)
+        self._ends: list[Sequence[int] | None] = (
+            [None] * len(self._runs) if ends is None else list(ends)
+        )
+        self._n = sum(
+            len(vs) if e is None else (e[-1] if e else 0)
+            for vs, e in zip(self._runs, self._ends, strict=True)
+        )
+        # ranks already gathered by a selection: (first rank, those values ascending)
+        self._found: list[tuple[int, list[float]]] = []
 
     @classmethod
     def of(cls, values: Iterable[float]) -> Ordered:
-        return cls(sorted(values))
+        return cls([sorted(values)])
 
     @classmethod
     def counted(cls, pairs: Iterable[tuple[float, int]]) -> Ordered:
@@ -66,54 +80,235 @@ class Ordered:
         if len(counts) == sum(counts):  # each once: a plain sort
             return cls.of(values)
         order = sorted(range(len(values)), key=values.__getitem__)
-        return cls([values[i] for i in order], list(itertools.accumulate(counts[i] for i in order)))
+        ends = list(itertools.accumulate(counts[i] for i in order))
+        return cls([[values[i] for i in order]], [ends])
+
+    @classmethod
+    def of_runs(cls, runs: Iterable[tuple[Sequence[float], Sequence[int]]]) -> Ordered:
+        """Ascending runs of (values, their counts), kept as they are (not copied)."""
+        values: list[Sequence[float]] = []
+        ends: list[Sequence[int] | None] = []
+        for vs, ks in runs:
+            if not vs:
+                continue
+            values.append(vs)
+            # counts >= 1: each value once exactly when they sum to how many there are
+            ends.append(None if sum(ks) == len(vs) else list(itertools.accumulate(ks)))
+        return cls(values, ends)
+
+    @classmethod
+    def union(cls, parts: Sequence[Ordered]) -> Ordered:
+        """The multisets together: their runs side by side."""
+        if len(parts) == 1:
+            return parts[0]
+        whole = cls.__new__(cls)
+        whole._runs = [vs for part in parts for vs in part._runs]
+        whole._ends = [e for part in parts for e in part._ends]
+        whole._n = sum(part._n for part in parts)
+        whole._found = []
+        return whole
 
     def __len__(self) -> int:
-        if self.ends is None:
-            return len(self.values)
-        return self.ends[-1] if self.ends else 0
+        return self._n
+
+    @property
+    def runs(self) -> tuple[Sequence[float], ...]:
+        """The ascending runs held (as given: not copied), merged into one only by
+        `expanded`, iteration, slicing, `pairs`, `values` or runs too short to select in."""
+        return tuple(self._runs)
+
+    @property
+    def values(self) -> Sequence[float]:
+        """The distinct entries ascending (one run: repeats as their counts say)."""
+        self._flatten()
+        return self._runs[0] if self._runs else []
 
     def at(self, k: int) -> float:
         """The k-th smallest value, from 0."""
-        if self.ends is None:
-            return self.values[k]
-        return self.values[bisect.bisect_right(self.ends, k)]
+        if not 0 <= k < self._n:
+            raise IndexError(f"rank {k} not within 0..{self._n - 1}")
+        if len(self._runs) == 1:
+            vs, e = self._runs[0], self._ends[0]
+            return vs[k] if e is None else vs[bisect.bisect_right(e, k)]
+        for first, found in self._found:
+            if first <= k < first + len(found):
+                return found[k - first]
+        # runs with repeats (counted), or too short to bisect with profit: one run
+        if len(self._runs) * _SHORT > self._n or any(e is not None for e in self._ends):
+            self._flatten()
+            return self.at(k)
+        return self._select(k)
+
+    def _select(self, k: int) -> float:
+        """The k-th smallest across runs of values each once: narrow a window per run
+        [lo, hi) by pivots counted with C bisects until few values are left, then sort
+        those (kept: later ranks among them are read off). The windows close in on the
+        ranks within sqrt(n) of k, which the same cell's other order statistics around k
+        (the percentile's interval) then find gathered. A pivot is the weighted median of
+        the windows' own values at the aimed rank's place in them (close when the runs are
+        alike), of their middles when that did not cut a quarter (which always does); a
+        pivot landing within the ranks aimed at narrows on k alone from then on."""
+        runs = [vs for vs in self._runs if vs]
+        lo = [0] * len(runs)
+        hi = [len(vs) for vs in runs]
+        margin = math.isqrt(self._n)
+        first, last = max(k - margin, 0), min(k + margin, self._n - 1)  # ranks kept
+        # values before the windows: of runs whose window emptied (dropped) and sum(lo)
+        dropped, below, left, towards, low_side = 0, 0, self._n, True, True
+        while left > _GATHER + 2 * (last - first):
+            if first == last:
+                aim = k
+            else:  # each side in turn, a little outside it
+                aim = first - margin // 2 if low_side else last + margin // 2
+                low_side = not low_side
+            at = min(max((aim - below + 0.5) / left, 0.0), 1.0) if towards else 0.5
+            pivot = _pivot(runs, lo, hi, at, every=not towards)
+            le = list(map(bisect.bisect_right, runs, itertools.repeat(pivot), lo, hi))
+            if dropped + sum(le) <= first:  # values <= pivot: all before the windows are
+                lo = le
+            else:
+                lt = list(map(bisect.bisect_left, runs, itertools.repeat(pivot), lo, le))
+                if dropped + sum(lt) > last:
+                    hi = lt
+                elif first == last:
+                    return pivot  # k falls among the pivot's repeats
+                else:  # within the ranks kept: aim at k alone
+                    first = last = k
+                    continue
+            if any(map(operator.eq, lo, hi)):  # runs whose window emptied
+                keep = [i for i, (a, b) in enumerate(zip(lo, hi, strict=True)) if a < b]
+                dropped += sum(lo) - sum(lo[i] for i in keep)
+                runs = [runs[i] for i in keep]
+                lo = [lo[i] for i in keep]
+                hi = [hi[i] for i in keep]
+            below = dropped + sum(lo)
+            now = sum(hi) - sum(lo)
+            towards, left = now * 4 <= left * 3, now
+        pool = sorted(
+            itertools.chain.from_iterable(map(operator.getitem, runs, map(slice, lo, hi)))
+        )
+        self._found.append((below, pool))
+        return pool[k - below]
+
+    def _flatten(self) -> None:
+        """The runs merged into one (sorted in C: ascending runs are Timsort's merge)."""
+        if len(self._runs) <= 1:
+            return
+        if all(e is None for e in self._ends):
+            values: list[float] = []
+            for vs in self._runs:
+                values += vs
+            values.sort()
+            self._runs, self._ends = [values], [None]
+        else:
+            pairs = sorted(p for vs, e in zip(self._runs, self._ends, strict=True)
+                           for p in _pairs(vs, e))  # fmt: skip
+            self._runs = [[v for v, _ in pairs]]
+            self._ends = [list(itertools.accumulate(k for _, k in pairs))]
+        self._found = []
 
     def at_most(self, cut: float) -> int:
         """How many values are <= cut."""
-        i = bisect.bisect_right(self.values, cut)
-        if self.ends is None:
-            return i
-        return self.ends[i - 1] if i else 0
+        n = 0
+        for vs, e in zip(self._runs, self._ends, strict=True):
+            i = bisect.bisect_right(vs, cut)
+            n += i if e is None else (e[i - 1] if i else 0)
+        return n
 
     def pairs(self) -> Iterable[tuple[float, int]]:
-        if self.ends is None:
-            return zip(self.values, itertools.repeat(1))
-        return zip(self.values, map(int.__sub__, self.ends, [0, *self.ends[:-1]]), strict=True)
+        """(value, count) ascending; a value repeated across runs may come more than once."""
+        self._flatten()
+        if not self._runs:
+            return iter(())
+        return _pairs(self._runs[0], self._ends[0])
 
     def expanded(self) -> list[float]:
         """Every value, as many times as it occurs, ascending."""
-        if self.ends is None:
-            return list(self.values)
+        self._flatten()
+        if not self._runs:
+            return []
+        if self._ends[0] is None:
+            return list(self._runs[0])
         return list(itertools.chain.from_iterable(itertools.repeat(v, k) for v, k in self.pairs()))
 
     def exact_mean(self) -> float | None:
         """The mean, its sum correctly rounded (math.fsum): the same whatever the order or
         grouping of the values."""
-        n = len(self)
+        n = self._n
         if not n:
             return None
-        if self.ends is None:
-            return math.fsum(self.values) / n
-        if len(self.values) * 4 <= n:  # repeats (a fixed uncertainty): each value × count
+        runs = list(zip(self._runs, self._ends, strict=True))
+        if sum(len(vs) for vs, _ in runs) * 4 <= n:  # repeats (a fixed uncertainty)
             counts: dict[float, int] = {}
-            for v, k in self.pairs():
-                counts[v] = counts.get(v, 0) + k
+            for vs, e in runs:
+                for v, k in _pairs(vs, e):
+                    counts[v] = counts.get(v, 0) + k
             if len(counts) * 4 <= n and all(map(math.isfinite, counts)):
                 # the exact sum rounded once, as fsum rounds it (both correctly rounded)
                 return float(sum((Fraction(v) * k for v, k in counts.items()), Fraction(0))) / n
-        each = itertools.chain.from_iterable(itertools.repeat(v, k) for v, k in self.pairs())
+        each = itertools.chain.from_iterable(
+            vs if e is None else itertools.chain.from_iterable(
+                itertools.repeat(v, k) for v, k in _pairs(vs, e))
+            for vs, e in runs
+        )  # fmt: skip
         return math.fsum(each) / n
+
+    # As a Sequence: the values ascending, each as many times as it occurs.
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[float]: ...
+    def __getitem__(self, index: int | slice) -> float | Sequence[float]:
+        if isinstance(index, slice):
+            return self.expanded()[index]
+        return self.at(index + self._n if index < 0 else index)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.expanded())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Ordered | list | tuple):
+            return len(self) == len(other) and self.expanded() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Ordered({len(self)} values in {len(self._runs)} runs)"
+
+
+# Selection across runs (Ordered._select): sort what is left once this few values remain;
+# runs averaging fewer values than _SHORT are merged into one instead.
+_GATHER = 512
+_SHORT = 16
+_MARKS = 64  # windows a pivot is taken from (all of them when a pivot cut too little)
+
+
+def _pairs(values: Sequence[float], ends: Sequence[int] | None) -> Iterator[tuple[float, int]]:
+    if ends is None:
+        return zip(values, itertools.repeat(1))
+    return zip(values, map(int.__sub__, ends, [0, *ends[:-1]]), strict=True)
+
+
+def _pivot(
+    runs: Sequence[Sequence[float]], lo: Sequence[int], hi: Sequence[int], at: float, every: bool
+) -> float:
+    """The weighted median (by size) of the windows' [lo, hi) own values at `at` (0..1):
+    each stands for where the runs' value at `at` lies; of _MARKS windows spread over the
+    runs unless `every`."""
+    step = 1 if every or len(runs) <= _MARKS else len(runs) // _MARKS
+    marks = sorted(
+        (vs[a + int(at * (b - a - 1))], b - a)
+        for vs, a, b in zip(runs[::step], lo[::step], hi[::step], strict=True)
+        if a < b
+    )
+    goal = sum(w for _, w in marks) / 2
+    seen = 0
+    for value, w in marks:
+        seen += w
+        if seen >= goal:
+            return value
+    return marks[-1][0]
 
 
 def _ordered(values: Sequence[float] | Ordered) -> Ordered:
@@ -337,7 +532,7 @@ def quantile_test(
     a, b = _ordered(first), _ordered(second)
     if not len(a) or not len(b):
         return None
-    cut = percentile(Ordered.counted(itertools.chain(a.pairs(), b.pairs())), q)
+    cut = percentile(Ordered.union([a, b]), q)
     assert cut is not None
     p, method = two_proportion_test(a.at_most(cut), len(a), b.at_most(cut), len(b))
     return p, f"quantile_split_{method}"

@@ -129,7 +129,9 @@ class Report:
     prices: Mapping[str, float]
     tables: dict[str, list[Cell]]
     rate_series: dict[str, list[RatePoint]]  # vendor -> arrival rate per bucket_s
-    latencies: dict[str, list[float]]  # vendor -> arrived probes' latencies
+    # vendor -> arrived probes' latencies, ascending (the vendor cell's stats.Ordered: a
+    # Sequence read lazily, merged into one list only if iterated or sliced)
+    latencies: dict[str, Sequence[float]]
     bucket_s: int
     filters: dict[str, str] = field(default_factory=dict)
     not_measured: dict[str, list[Gap]] = field(default_factory=dict)
@@ -306,7 +308,7 @@ def build_report(
         slot = buckets[t.probe.vendor][t.probe.submitted_at_ns // step * step]
         slot[0] += t.n
         slot[1] += t.n * (t.probe.outcome != "lost")
-    # A vendor's latencies are its "vendor" cell's (ordered once, for both); listed for
+    # A vendor's latencies are its "vendor" cell's multiset (not listed: read lazily); for
     # the vendors with a latency kind among their tallies' values.
     with_latency = {t.probe.vendor for t in merged if any(k == "latency" for k, *_ in t.values)}
     by_vendor = pools.cells[BREAKDOWNS["vendor"]]
@@ -329,7 +331,7 @@ def build_report(
         prices=dict(prices or {}),
         tables=tables,
         rate_series=series,
-        latencies={v: by_vendor[(v,)]["latency"].expanded() for v in sorted(with_latency)},
+        latencies={v: by_vendor[(v,)]["latency"] for v in sorted(with_latency)},
         bucket_s=bucket_s,
         filters=dict(filters or {}),
         not_measured={v: list(g) for v, g in sorted(gaps.items())},

@@ -130,7 +130,7 @@ def latency_chart(report: Report, width: int = 900, row: int = 36) -> str:
         return "<p class=muted>No arrivals in the period.</p>"
     left, right = 120, 60  # room for the p95 label at the right end
     height = row * len(vendors) + 40
-    top_value = max(max(max(ls) for ls in report.latencies.values() if ls), 1.0)
+    top_value = max(max(ls[-1] for ls in report.latencies.values() if ls), 1.0)  # ascending
 
     def x(v: float) -> float:
         return left + math.log1p(v) / math.log1p(top_value) * (width - left - right)

@@ -228,45 +228,36 @@ def merge_times(tallies: Iterable[Tally]) -> list[Tally]:
     return out
 
 
-def _flat(
-    chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
-) -> tuple[list[float], list[int]]:
-    """The chunks' values and counts, each as one list (concatenated in C)."""
-    chain = itertools.chain.from_iterable
-    return list(chain(vs for vs, _ in chunks)), list(chain(ks for _, ks in chunks))
+class Ascending(list[float]):
+    """Values known to be ascending (`merge_times` makes them so): pooled as the run they
+    are, never sorted again."""
 
-
-def _each_once(chunks: Sequence[tuple[Sequence[float], Sequence[int]]]) -> bool:
-    """Whether every value of the chunks occurs once (latencies at ns hardly repeat)."""
-    return all(len(ks) == sum(ks) for _, ks in chunks)
-
-
-def _sorted_values(chunks: Sequence[tuple[Sequence[float], Sequence[int]]]) -> list[float]:
-    """The chunks' values as one ascending list: each chunk's extend and the sort in C
-    (chunks of ascending values sort as runs, Timsort's merge)."""
-    values: list[float] = []
-    for vs, _ in chunks:
-        values += vs
-    values.sort()
-    return values
+    __slots__ = ()
 
 
 def _ascending(
     chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
-) -> tuple[list[float], list[int]]:
+) -> tuple[Ascending, list[int]]:
     """Chunks of (values, counts) as one list of values ascending with their counts."""
-    if _each_once(chunks):
-        values = _sorted_values(chunks)
+    if all(len(ks) == sum(ks) for _, ks in chunks):  # each value once: no counts to merge
+        values = Ascending()
+        for vs, _ in chunks:
+            values += vs
+        values.sort()  # chunks of ascending values sort as runs (Timsort's merge)
         return values, [1] * len(values)
-    values, counts = _flat(chunks)
-    order = sorted(range(len(values)), key=values.__getitem__)
-    out_values: list[float] = []
+    values_: list[float] = []
+    counts: list[int] = []
+    for vs, ks in chunks:
+        values_ += vs
+        counts += ks
+    order = sorted(range(len(values_)), key=values_.__getitem__)
+    out_values = Ascending()
     out_counts: list[int] = []
     for i in order:  # repeats as one value with their count (e.g. a fixed uncertainty)
-        if out_values and out_values[-1] == values[i]:
+        if out_values and out_values[-1] == values_[i]:
             out_counts[-1] += counts[i]
         else:
-            out_values.append(values[i])
+            out_values.append(values_[i])
             out_counts.append(counts[i])
     return out_values, out_counts
 
@@ -290,43 +281,38 @@ def pool(
     chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
     memo: dict[tuple[int, ...], Ordered] | None,
 ) -> Ordered:
-    """The multiset of these (values, counts) chunks; `memo`: by the chunks' identity, for
-    breakdowns whose cells pool the same tallies (e.g. vendor and vendor × band when each
-    vendor has one band, and the report's latency lists by vendor). Chunks of ascending
-    values sort as runs (merge_times)."""
+    """The multiset of these (values, counts) chunks, each an ascending run of it (sorted
+    first unless `Ascending` or single; nothing merged: stats.Ordered selects across the
+    runs); `memo`: by the chunks' identity, for breakdowns whose cells pool the same
+    tallies (e.g. vendor and vendor × band when each vendor has one band)."""
     key = tuple(id(vs) for vs, _ in chunks)
     if memo is not None and key in memo:
         return memo[key]
-    if _each_once(chunks):  # no running counts to keep
-        ordered = Ordered(_sorted_values(chunks))
-    else:
-        ordered = Ordered.of_counts(*_flat(chunks))
+    runs: list[Sequence[float]] = []
+    ends: list[Sequence[int] | None] = []
+    for vs, ks in chunks:
+        n = len(vs)
+        if not n:
+            continue
+        if n > 1 and not isinstance(vs, Ascending):
+            vs, ks = _ascending([(vs, ks)])
+        runs.append(vs)
+        # counts >= 1: each value once exactly when they sum to how many there are
+        once = ks[0] == 1 if n == 1 else sum(ks) == n
+        ends.append(None if once else list(itertools.accumulate(ks)))
+    ordered = Ordered(runs, ends)
     if memo is not None:
         memo[key] = ordered
     return ordered
-
-
-def _merged(parts: Sequence[Ordered]) -> Ordered:
-    """The union of ordered multisets: their ascending values as long runs, sorted in C
-    (Timsort merges them), or through the counts when some value repeats."""
-    if len(parts) == 1:
-        return parts[0]
-    if all(part.ends is None for part in parts):
-        values: list[float] = []
-        for part in parts:
-            values += part.values
-        values.sort()
-        return Ordered(values)
-    pairs = [p for part in parts for p in part.pairs()]
-    return Ordered.of_counts([v for v, _ in pairs], [k for _, k in pairs])
 
 
 @dataclass
 class Pools:
     """What `aggregate` calls over the same tallies share: each breakdown's value
     multisets by cell and kind. A breakdown whose dimensions are a subset of one already
-    made merges those finer cells' ordered values (a few long runs) instead of sorting
-    every tally's chunk again; the same multisets, so the same figures."""
+    made takes the union of those finer cells' multisets (their runs side by side, and
+    what their order statistics already sorted) instead of pooling every tally's chunk
+    again; the same multisets, so the same figures."""
 
     cells: dict[tuple[str, ...], dict[tuple[str, ...], dict[str, Ordered]]] = field(
         default_factory=dict
@@ -402,7 +388,7 @@ def _cell(
     if parts is None:
         ordered = {kind: pool(chunks, memo) for kind, chunks in pooled.items()}
     else:  # the finer cells' multisets (Pools)
-        ordered = {kind: _merged([p[kind] for p in parts]) for kind in VALUE_KINDS}
+        ordered = {kind: Ordered.union([p[kind] for p in parts]) for kind in VALUE_KINDS}
     if made is not None:
         made.update(ordered)
     latencies, uncertainties = ordered["latency"], ordered["uncertainty"]
