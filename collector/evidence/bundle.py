@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -250,10 +249,10 @@ def write_bundle(
             size = 0
             for seq, record in enumerate(records, start=1):
                 if isinstance(record, Encoded):
-                    judged.append(_judged(record.judged))
+                    judged.append_json(record.judged)
                     data, prev = chain_line(prev, seq, record.json)
                 else:
-                    judged.append(_judged(record["judged"]))
+                    judged.append_json(record["judged"])
                     data, prev = chain_line(prev, seq, canonical(record))
                 block += (data, b"\n")
                 size += len(data) + 1
@@ -332,20 +331,3 @@ class _BlockWriter:
             self._wait()
         finally:
             self._pool.shutdown(wait=True)
-
-
-_SHARED = frozenset(("vendor", "carrier", "region", "profile", "band", "outcome", "dlr",
-                     "dlr_claim", "content", "billed_from", "calendar", "sim", "line"))  # fmt: skip
-_FIELDS = frozenset(JudgedProbe.__dataclass_fields__)
-
-
-def _judged(data: Mapping[str, Any]) -> JudgedProbe:
-    """JudgedProbe.from_dict with its repeating strings shared (sys.intern): the period's
-    judged probes are all kept for the figures, and each would otherwise hold its own
-    copies of a handful of distinct values."""
-    values: dict[str, Any] = {
-        k: sys.intern(v) if k in _SHARED and type(v) is str else v
-        for k, v in data.items()
-        if k in _FIELDS
-    }
-    return JudgedProbe(**values)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, overload
 
 from agent.common.units import NS
@@ -31,6 +31,8 @@ _OWN = ("probe_id", "submitted_at_ns", *_VALUE_NAMES)  # a probe's own; the rest
 _KEY_NAMES = tuple(n for n in _NAMES if n not in _OWN)
 _key_of = attrgetter(*_KEY_NAMES)  # the fields probes alike but for their own share
 _values_of = attrgetter(*_VALUE_NAMES)
+_key_in, _values_in = itemgetter(*_KEY_NAMES), itemgetter(*_VALUE_NAMES)
+_OUTCOME, _VENDOR = _KEY_NAMES.index("outcome"), _KEY_NAMES.index("vendor")
 _ID, _AT = _NAMES.index("probe_id"), _NAMES.index("submitted_at_ns")
 _VALUE_AT = tuple(_NAMES.index(n) for n in _VALUE_NAMES)
 _KEY_AT = tuple(_NAMES.index(n) for n in _KEY_NAMES)
@@ -59,28 +61,45 @@ class KeptProbes(Sequence[JudgedProbe]):
         self._rated_vendors: set[str] = set()
 
     def append(self, p: JudgedProbe) -> None:
-        key = _key_of(p)
+        self._add(_key_of(p), p.probe_id, p.submitted_at_ns, _values_of(p), lambda: p)
+
+    def append_json(self, judged: Mapping[str, Any]) -> None:
+        """A record's "judged" object (JudgedProbe.from_dict's), without the object."""
+        try:
+            key, values = _key_in(judged), _values_in(judged)
+            probe_id, at = judged["probe_id"], judged["submitted_at_ns"]
+        except KeyError:  # a field left at its default
+            self.append(JudgedProbe.from_dict(judged))
+            return
+        self._add(key, probe_id, at, values, lambda: JudgedProbe.from_dict(judged))
+
+    def _add(
+        self,
+        key: tuple[Any, ...],
+        probe_id: str,
+        at: int,
+        values: tuple[Any, ...],
+        probe: Callable[[], JudgedProbe],
+    ) -> None:
         index = self._keys.get(key)
         if index is None:
             index = self._keys[key] = len(self._key_values)
             self._key_values.append(key)
             self._first.append(len(self._ids))
         has = 0
-        values = _values_of(p)
         for i, v in enumerate(values):
             if v is not None:
                 if type(v) is not float:  # kept as is: an int must come back an int
-                    self._odd[len(self._ids)] = p
+                    self._odd[len(self._ids)] = probe()
                 has |= 1 << i
-        self._ids.append(p.probe_id)
+        self._ids.append(probe_id)
         self._key.append(index)
-        self._at.append(p.submitted_at_ns)
+        self._at.append(at)
         self._values.extend(_NONE if v is None else v for v in values)
         self._has.append(has)
-        if p.outcome in _RATED:
-            at = p.submitted_at_ns
+        if key[_OUTCOME] in _RATED:
             self._rated += 1
-            self._rated_vendors.add(p.vendor)
+            self._rated_vendors.add(key[_VENDOR])
             if self._rated_first is None or at < self._rated_first:
                 self._rated_first = at
             if self._rated_last is None or at > self._rated_last:

@@ -86,6 +86,13 @@ def test_kept_probes_are_the_probes_in_order() -> None:
                                 latency_uncertainty_s=None, vendor_delay_s=None,
                                 carrier_delay_s=None) for p in probes}  # fmt: skip
     assert len(list(kept.distinct())) == len(keys) < 2_000
+    # from the records' "judged" objects alike, a field left out taking its default
+    from_json = KeptProbes()
+    for p in probes:
+        from_json.append_json(dataclasses.asdict(p))
+    bare = {k: v for k, v in dataclasses.asdict(probes[0]).items() if k != "line"}
+    from_json.append_json(bare)
+    assert list(from_json) == [*probes, dataclasses.replace(probes[0], line="")]
 
 
 def test_the_report_from_kept_probes_is_the_report_one_by_one() -> None:
