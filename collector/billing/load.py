@@ -8,13 +8,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from collector.billing.config import BillingConfig
-from collector.billing.statement import Billed, VendorStatement, statements
+from collector.billing.statement import (
+    Billed,
+    VendorStatement,
+    over_charged_outcomes,
+    statements,
+)
 from collector.ledger.base import Ledger
 from collector.ledger.probes import JudgedRow
+from collector.ledger.rollups import HOUR_NS
 from collector.probes.bursts import burst_of
 from collector.reports.build import Gap, merge_gaps
-from collector.reports.figures import JudgedProbe
-from collector.reports.judged import load_judged_rows
+from collector.reports.figures import JudgedProbe, Tally
+from collector.reports.judged import judged_of_row, load_judged_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +103,70 @@ def load_period(
     found = statements(judged, billing.vendors, invoices, default_currency=billing.currency,
                        apart=apart_of(gaps))  # fmt: skip
     return Period(judged, invoices, found)
+
+
+def counted_statements(
+    ledger: Ledger,
+    billing: BillingConfig,
+    tallies: Iterable[Tally],
+    *,
+    since_ns: int,
+    until_ns: int,
+    vendor: str | None,
+    apart: Callable[[JudgedProbe], str | None],
+) -> list[VendorStatement]:
+    """The statements of a period from the report's counted tallies (reports/judged.py
+    load_tallies: rollup counts, and raw probes where the rollups cannot tell), equal to
+    `statements` over every probe one by one. Raw rows are read only for what a statement
+    names by probe: a vendor with imported invoices (matched by message id) is read
+    whole; for the others, the over-charged probes the tallies count — only the outcomes
+    that are over-charged under the vendor's terms, only in the planned hours whose
+    rollups hold them (`Ledger.rollup_hour_marks`), filtered in SQL."""
+    invoiced = {h.vendor for h in ledger.invoices(vendor)}
+    by_vendor: dict[str, list[Tally]] = defaultdict(list)
+    raw_ids = set()  # the raw part's probes (load_tallies), among the tallies already
+    for t in tallies:
+        by_vendor[t.probe.vendor].append(t)
+        if t.probe.probe_id:
+            raw_ids.add(t.probe.probe_id)
+    items: list[JudgedProbe | Tally] = []
+    bills: dict[str, dict[str, Billed]] = {}
+    listed: dict[str, list[JudgedProbe]] = {}
+    for name, group in sorted(by_vendor.items()):
+        if name in invoiced:
+            rows, judged = load_judged_rows(ledger, since_ns=since_ns, until_ns=until_ns,
+                                            vendor=name)  # fmt: skip
+            bills.update(invoice_bills(ledger, rows))
+            items += judged
+            continue
+        items += group
+        if outcomes := over_charged_outcomes(group, billing.terms(name)):
+            listed[name] = [
+                p
+                for p in _rows_of_outcomes(ledger, name, sorted(outcomes), since_ns, until_ns)
+                if p.probe_id not in raw_ids
+            ]
+    return statements(items, billing.vendors, bills, default_currency=billing.currency,
+                      apart=apart, listed=listed)  # fmt: skip
+
+
+def _rows_of_outcomes(
+    ledger: Ledger, vendor: str, outcomes: Sequence[str], since_ns: int, until_ns: int
+) -> list[JudgedProbe]:
+    """A vendor's probes with these outcomes in the whole planned hours of the period
+    whose rollup counts hold one (the part-hours at the edges are read raw already)."""
+    first = -(-since_ns // HOUR_NS) * HOUR_NS
+    last = max(until_ns // HOUR_NS * HOUR_NS, first)
+    hours = sorted({m.hour_ns for m in ledger.rollup_hour_marks(
+        since_ns=first, until_ns=last, vendor=vendor) if m.outcome in outcomes})  # fmt: skip
+    spans: list[list[int]] = []
+    for h in hours:
+        if spans and spans[-1][1] == h:
+            spans[-1][1] = h + HOUR_NS
+        else:
+            spans.append([h, h + HOUR_NS])
+    out: list[JudgedProbe] = []
+    for lo, hi in spans:
+        rows = ledger.judged_rows(since_ns=lo, until_ns=hi, vendor=vendor, outcomes=outcomes)
+        out += map(judged_of_row, rows)
+    return out

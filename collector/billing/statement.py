@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from collector.billing.terms import Model, VendorTerms
-from collector.reports.figures import JudgedProbe, _verified_parts
+from collector.reports.figures import JudgedProbe, Tally, _verified_parts, exact_sum
 
 VERIFIABLE = frozenset({"delivered", "late", "partial", "lost"})
 UNVERIFIABLE = frozenset({"inconclusive", "pending"})
@@ -120,62 +120,109 @@ class VendorStatement:
         return asdict(self)
 
 
+def _over(own: float, arrived: int, price: float, verifiable: bool) -> bool:
+    """Whether a probe is over-charged: billed under its own model above what arrived."""
+    return verifiable and own * price > arrived * price and own > 0
+
+
+class _Money:
+    """A sum of money figures (value, how many probes), added exactly and rounded once
+    (figures.exact_sum): the same total one by one or counted, in any order."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[float, int] = defaultdict(int)
+
+    def add(self, value: float, n: int) -> None:
+        self.counts[value] += n
+
+    def total(self, minus: _Money | None = None) -> float:
+        pairs = list(self.counts.items())
+        if minus is not None:
+            pairs += [(v, -n) for v, n in minus.counts.items()]
+        return exact_sum(pairs)
+
+
+@dataclass(slots=True)
+class _BasisSum:
+    probes: int = 0
+    parts: _Money = field(default_factory=_Money)
+    money: _Money = field(default_factory=_Money)
+    worth: _Money = field(default_factory=_Money)
+    gross: _Money = field(default_factory=_Money)
+
+    def basis(self, unverifiable: _Money) -> Basis:
+        return Basis(self.probes, _r(self.parts.total()), _r(self.money.total()),
+                     _r(self.worth.total()), _r(self.gross.total()),
+                     _r(self.money.total(minus=self.worth)), _r(unverifiable.total()))  # fmt: skip
+
+
 def statement(
     vendor: str,
-    probes: Iterable[JudgedProbe],
+    probes: Iterable[JudgedProbe | Tally],
     terms: VendorTerms,
     invoice: Mapping[str, Billed] | None = None,
     *,
     priced: bool = True,
     apart: Callable[[JudgedProbe], str | None] | None = None,
+    listed: Iterable[JudgedProbe] = (),
 ) -> VendorStatement:
-    """The statement of one vendor's probes (all of `probes` must be that vendor's);
-    `apart` names the group of a probe the report's tables leave out (None: counted)."""
+    """The statement of one vendor's probes (all of `probes` must be that vendor's), one
+    by one or counted (`Tally`: n probes alike in every field a statement reads); `apart`
+    names the group of a probe the report's tables leave out (None: counted).
+
+    A tally without a probe id (the hourly rollups: reports/judged.load_tallies) stands
+    for probes that are in no burst and no not-measured hour (those hours are read raw)
+    and that no invoice names (a vendor with invoices is read raw); the over-charged
+    probes among them, listed by id, come as `listed` (their raw rows; any others there
+    are ignored) — exactly as many as the tallies count, else ValueError."""
     invoice = invoice or {}
-    items = list(probes)
     model, coef = terms.model, terms.coefficient
     own_at = MODELS.index(model)
-    charge = [0.0] * len(MODELS)  # by MODELS' order (a month: 4 million probes × models)
+    charge = [_Money() for _ in MODELS]  # by MODELS' order (a month: 4 million probes)
     price_of = functools.cache(terms.price_of)  # one price per carrier × profile
-    worth = unverifiable_worth = 0.0
+    worth, unverifiable_worth = _Money(), _Money()
     counts: dict[str, int] = defaultdict(int)
-    rows: dict[str, list[tuple[JudgedProbe, float, float]]] = {b: [] for b in BASES}
-    unverifiable_money: dict[str, float] = defaultdict(float)
+    sums: dict[str, _BasisSum] = {b: _BasisSum() for b in BASES}
+    unverifiable_money: dict[str, _Money] = {b: _Money() for b in BASES}
     overcharged: list[dict[str, Any]] = []
+    unlisted = 0  # over-charged probes counted in id-less tallies
     left: dict[str, dict[str, Any]] = {}
-    for p in items:
+    for item in probes:
+        p, n = (item.probe, item.n) if isinstance(item, Tally) else (item, 1)
         price = price_of(p.carrier, p.profile)
         arrived = _verified_parts(p)
-        counts["sent"] += 1
+        counts["sent"] += n
         if not p.accepted:
             continue
-        counts["accepted"] += 1
-        counts["submitted_parts"] += p.parts
-        counts["success_parts"] += p.parts if p.dlr_claim == "success" else 0
-        counts["arrived_parts"] += arrived
+        counts["accepted"] += n
+        counts["submitted_parts"] += n * p.parts
+        counts["success_parts"] += n * p.parts if p.dlr_claim == "success" else 0
+        counts["arrived_parts"] += n * arrived
         verifiable = p.outcome in VERIFIABLE
         if p.outcome in ("delivered", "late", "lost"):
-            counts["judged"] += 1
-            counts["judged_arrived"] += p.outcome != "lost"
-            counts["judged_success"] += p.dlr_claim == "success"
-        counts["verifiable" if verifiable else "unverifiable"] += 1
+            counts["judged"] += n
+            counts["judged_arrived"] += n if p.outcome != "lost" else 0
+            counts["judged_success"] += n if p.dlr_claim == "success" else 0
+        counts["verifiable" if verifiable else "unverifiable"] += n
         charged = [charged_parts(m, coef, p) for m in MODELS]
         for i, c in enumerate(charged):
-            charge[i] += c * price
-        why = apart(p) if apart is not None else None
+            charge[i].add(c * price, n)
+        why = apart(p) if apart is not None and p.probe_id else None
         if why is not None:
-            a = left.setdefault(why, {"probes": 0, "parts": 0, "worth": 0.0,
-                                      "charge": dict.fromkeys(Model, 0.0)})  # fmt: skip
-            a["probes"] += 1
-            a["parts"] += p.parts
-            a["worth"] += arrived * price
+            a = left.setdefault(why, {"probes": 0, "parts": 0, "worth": _Money(),
+                                      "charge": {m: _Money() for m in Model}})  # fmt: skip
+            a["probes"] += n
+            a["parts"] += n * p.parts
+            a["worth"].add(arrived * price, n)
             for m, c in zip(MODELS, charged, strict=True):
-                a["charge"][m] += c * price
+                a["charge"][m].add(c * price, n)
         if verifiable:
-            worth += arrived * price
+            worth.add(arrived * price, n)
         else:
-            counts["unverifiable_parts"] += p.parts
-            unverifiable_worth += p.parts * price
+            counts["unverifiable_parts"] += n * p.parts
+            unverifiable_worth.add(p.parts * price, n)
         own = charged[own_at]
         bills: dict[str, tuple[float, float]] = {"model": (own, own * price)}
         if p.vendor_billed_parts is not None:
@@ -185,23 +232,33 @@ def statement(
             bills["invoice"] = (b.parts, b.amount if b.amount is not None else b.parts * price)
         for basis, (c_parts, c_money) in bills.items():
             if verifiable:
-                rows[basis].append((p, c_parts, c_money))
+                s = sums[basis]
+                s.probes += n
+                s.parts.add(c_parts, n)
+                s.money.add(c_money, n)
+                s.worth.add(arrived * price, n)
+                s.gross.add(max(c_money - arrived * price, 0.0), n)
             else:
-                unverifiable_money[basis] += c_money
-        if verifiable and own * price > arrived * price and own > 0:
-            overcharged.append({
-                "probe_id": p.probe_id, "outcome": p.outcome, "dlr_claim": p.dlr_claim,
-                "carrier": p.carrier, "profile": p.profile, "price": price,
-                "charged_parts": own, "arrived_parts": arrived,
-                "money": _r((own - arrived) * price),
-                "vendor_billed_parts": p.vendor_billed_parts,
-                "invoice_parts": invoice[p.probe_id].parts if p.probe_id in invoice else None,
-            })  # fmt: skip
+                unverifiable_money[basis].add(c_money, n)
+        if _over(own, arrived, price, verifiable):
+            if p.probe_id:
+                overcharged.append(_overcharged(p, own, arrived, price, invoice))
+            else:
+                unlisted += n
+    found = 0
+    for p in listed:
+        price = price_of(p.carrier, p.profile)
+        arrived, own = _verified_parts(p), charged_parts(model, coef, p)
+        if _over(own, arrived, price, p.outcome in VERIFIABLE):
+            overcharged.append(_overcharged(p, own, arrived, price, invoice))
+            found += 1
+    if found != unlisted:
+        raise ValueError(f"{vendor}: {unlisted} over-charged probe(s) counted, {found} listed")
     bases = {}
-    for basis, basis_rows in rows.items():
-        if basis != "model" and not basis_rows and not unverifiable_money[basis]:
+    for basis, s in sums.items():
+        if basis != "model" and not s.probes and not unverifiable_money[basis].total():
             continue
-        bases[basis] = _basis_of(basis_rows, price_of, unverifiable_money[basis])
+        bases[basis] = s.basis(unverifiable_money[basis])
     return VendorStatement(
         vendor=vendor,
         currency=terms.currency,
@@ -216,9 +273,9 @@ def statement(
         success_parts=counts["success_parts"],
         arrived_parts=counts["arrived_parts"],
         unverifiable_parts=counts["unverifiable_parts"],
-        charge={m.value: _r(charge[i]) for i, m in enumerate(MODELS)},
-        worth=_r(worth),
-        unverifiable_worth=_r(unverifiable_worth),
+        charge={m.value: _r(charge[i].total()) for i, m in enumerate(MODELS)},
+        worth=_r(worth.total()),
+        unverifiable_worth=_r(unverifiable_worth.total()),
         bases=bases,
         arrival_rate=_share(counts["judged_arrived"], counts["judged"]),
         success_share=_share(counts["judged_success"], counts["judged"]),
@@ -227,54 +284,69 @@ def statement(
     )
 
 
+def over_charged_outcomes(probes: Iterable[JudgedProbe | Tally], terms: VendorTerms) -> set[str]:
+    """The outcomes of the id-less tallies among `probes` (one vendor's) that `statement`
+    counts as over-charged: what its `listed` probes must be read for."""
+    price_of = functools.cache(terms.price_of)
+    out = set()
+    for item in probes:
+        p = item.probe if isinstance(item, Tally) else item
+        if p.probe_id or not p.accepted:
+            continue
+        own = charged_parts(terms.model, terms.coefficient, p)
+        if _over(own, _verified_parts(p), price_of(p.carrier, p.profile),
+                 p.outcome in VERIFIABLE):  # fmt: skip
+            out.add(p.outcome)
+    return out
+
+
+def _overcharged(
+    p: JudgedProbe, own: float, arrived: int, price: float, invoice: Mapping[str, Billed]
+) -> dict[str, Any]:
+    return {
+        "probe_id": p.probe_id, "outcome": p.outcome, "dlr_claim": p.dlr_claim,
+        "carrier": p.carrier, "profile": p.profile, "price": price,
+        "charged_parts": own, "arrived_parts": arrived,
+        "money": _r((own - arrived) * price),
+        "vendor_billed_parts": p.vendor_billed_parts,
+        "invoice_parts": invoice[p.probe_id].parts if p.probe_id in invoice else None,
+    }  # fmt: skip
+
+
 def _apart_json(a: dict[str, Any]) -> dict[str, Any]:
-    return {**a, "worth": _r(a["worth"]), "charge": {m.value: _r(a["charge"][m]) for m in Model}}
+    return {**a, "worth": _r(a["worth"].total()),
+            "charge": {m.value: _r(a["charge"][m].total()) for m in Model}}  # fmt: skip
 
 
 def _share(n: int, of: int) -> float | None:
     return round(n / of, 6) if of else None
 
 
-def _basis_of(
-    rows: Sequence[tuple[JudgedProbe, float, float]],
-    price_of: Callable[[str, str], float],
-    unverifiable: float,
-) -> Basis:
-    parts = money = worth = gross = 0.0
-    for p, c_parts, c_money in rows:
-        w = _verified_parts(p) * price_of(p.carrier, p.profile)
-        parts += c_parts
-        money += c_money
-        worth += w
-        gross += max(c_money - w, 0.0)
-    return Basis(len(rows), _r(parts), _r(money), _r(worth), _r(gross), _r(money - worth),
-                 _r(unverifiable))  # fmt: skip
-
-
 def statements(
-    probes: Iterable[JudgedProbe],
+    probes: Iterable[JudgedProbe | Tally],
     terms_of: Mapping[str, VendorTerms],
     invoices: Mapping[str, Mapping[str, Billed]] | None = None,
     *,
     default_currency: str = "CNY",
     apart: Callable[[JudgedProbe], str | None] | None = None,
+    listed: Mapping[str, Iterable[JudgedProbe]] | None = None,
 ) -> list[VendorStatement]:
-    """One statement per vendor present in `probes`, by name."""
-    by_vendor: dict[str, list[JudgedProbe]] = defaultdict(list)
-    for p in probes:
-        by_vendor[p.vendor].append(p)
+    """One statement per vendor present in `probes` (one by one or counted), by name;
+    `listed`: per vendor, the raw rows of its counted over-charged probes (`statement`)."""
+    by_vendor: dict[str, list[JudgedProbe | Tally]] = defaultdict(list)
+    for item in probes:
+        by_vendor[(item.probe if isinstance(item, Tally) else item).vendor].append(item)
     out = []
     for vendor in sorted(by_vendor):
-        terms = terms_of.get(vendor)
-        priced = terms is not None
         out.append(
             statement(
                 vendor,
                 by_vendor[vendor],
-                terms or VendorTerms(vendor, currency=default_currency),
+                terms_of.get(vendor) or VendorTerms(vendor, currency=default_currency),
                 (invoices or {}).get(vendor),
-                priced=priced,
+                priced=vendor in terms_of,
                 apart=apart,
+                listed=(listed or {}).get(vendor, ()),
             )
         )
     return out

@@ -50,6 +50,9 @@ from collector.stats import percentile
 CONTENT_REJECTIONS = ("template", "signature", "content")
 # The refusals that do (RejectReason values): the vendor would not carry the message.
 ROUTE_REFUSALS = ("other",)
+# What an attempt shows (`_attempt`): arrived on time (or partly), or failed.
+OK_OUTCOMES = ("delivered", "partial")
+FAILED_OUTCOMES = ("late", "lost")
 NOT_ENOUGH_PROBES = "not enough probes"
 
 
@@ -233,7 +236,7 @@ class _Attempt:
 def _attempt(p: JudgedProbe, channel: str, rejected_kind: str = "") -> _Attempt | None:
     """What one probe says about its route; None when nothing (module doc). `rejected_kind`:
     the RejectReason value of a refusal, or the error kind of a submit that failed."""
-    if p.outcome in ("delivered", "partial"):
+    if p.outcome in OK_OUTCOMES:
         arrived = p.submitted_at_ns + int((p.latency_s or 0.0) * NS)
         return _Attempt(p.submitted_at_ns, True, arrived, channel)
     if p.outcome == "late":  # it went through some channel: a failure, not a sign of one

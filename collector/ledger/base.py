@@ -338,11 +338,38 @@ class Ledger(Protocol):
         ...
 
     def judged_rows(
-        self, *, since_ns: int, until_ns: int, vendor: str | None = None
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None = None,
+        outcomes: Sequence[str] | None = None,
     ) -> list[JudgedRow]:
         """Probes planned in [since, until) and handed to their vendor (not "planned"),
         each with its current verdict's figures, oldest first (as `probes`), as plain
-        tuples (reports/judged.load_judged_rows)."""
+        tuples (reports/judged.load_judged_rows); `outcomes`: only probes whose verdict
+        has one of these (the report's listed over-charged probes)."""
+        ...
+
+    def route_run_rows(
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None = None,
+        ok: Sequence[str],
+        failed: Sequence[str],
+        refused: Sequence[str],
+        min_run: int,
+    ) -> list[JudgedRow]:
+        """`judged_rows` of only the probes a route's degradation episodes read
+        (channels/switchover.py): per vendor × carrier, its attempts in submit order
+        (submitted_at_ns, else planned; then planned time, probe id) — a verdict outcome in
+        `ok` (1) or `failed` (0), or refused at submit (no verdict) with an error kind in
+        `refused` (0), failover sends left out — the failed attempts in runs of at least
+        `min_run` (2; 1 below) and the attempt just before and after each such run; and
+        every failover send of the period. Ordered in SQL (window functions), so a
+        month's probes are not shipped to Python to find a few runs."""
         ...
 
     def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:

@@ -9,7 +9,8 @@ both paths. Raw rows are read for the hours the rollups cannot tell (judged.load
 the period's edges, bursts, billed above the rule, not-measured spans) and for the hours
 holding an arrived probe whose content changed (the content-change section compares
 their texts); the rest of that section, the arrived probes counted, comes from the
-tallies. Shorter periods and other zones read the raw rows as before.
+tallies; the billing and channel sections too (period_report). Shorter periods and other
+zones read the raw rows as before.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import UTC, datetime, tzinfo
 
 from agent.common.units import NS
 from collector.billing.config import BillingConfig
-from collector.billing.load import apart_of, invoice_bills, not_measured
+from collector.billing.load import apart_of, counted_statements, invoice_bills, not_measured
 from collector.billing.statement import statements
 from collector.channels.figures import channel_figures
 from collector.ledger.base import Ledger
@@ -45,7 +46,6 @@ from collector.reports.figures import JudgedProbe, Tally, tallies_of
 from collector.reports.judged import (
     HOURLY,
     load_judged,
-    load_judged_rows,
     load_tallies,
     row_of,
     sent_hours_cut,
@@ -159,8 +159,11 @@ def period_report(
     rollups: bool | None = None,
 ) -> tuple[Report, int]:
     """The `report` command's report of a period and its number of probes: the figures
-    from `load_period` (the rollups where they serve), the billing section from every
-    probe's raw rows (it prices and lists probes by id: invoices, over-charged probes)."""
+    from `load_period` (the rollups where they serve). Through the rollups, the billing
+    section is counted from the same tallies with raw rows only of the probes it names
+    (billing/load.counted_statements) and the channel figures read only the probes
+    around each run of failures (channels/figures.py runs_only); else both from every
+    probe's raw rows. The same report either way."""
     tz = periods.tz
 
     @functools.cache
@@ -176,17 +179,26 @@ def period_report(
     data = load_period(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor, gaps=gaps,
                        tz=tz, rollups=rollups)  # fmt: skip
     held = ledger.suppressions(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-    if data.from_rollups:  # billing and channels list probes by id: every probe, once,
-        # as plain rows (the StoredProbe/StoredVerdict objects cost more than the SQL)
-        rows, judged = load_judged_rows(ledger, since_ns=since_ns, until_ns=until_ns,
-                                        vendor=vendor)  # fmt: skip
+    if data.from_rollups:
+        # Billing from the counted tallies, raw rows only of the probes it names
+        # (over-charged, invoiced); the channel episodes from the probes around each run
+        # of failures, found in SQL (they need the probes' order, not every probe).
+        found = counted_statements(
+            ledger, billing, tallies_of(data.probes), since_ns=since_ns, until_ns=until_ns,
+            vendor=vendor, apart=apart_of(gaps),
+        )  # fmt: skip
+        channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
+                                   runs_only=True)  # fmt: skip
     else:
         rows = [row_of(p, data.verdicts.get(p.plan.probe_id)) for p in data.stored]
-        judged = data.judged
-    # read only: the collector keeps the observations current after each judging
-    channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
-                               loaded=(rows, judged))  # fmt: skip
-    bills = invoice_bills(ledger, rows)  # imported invoices/CDRs, by probe
+        # read only: the collector keeps the observations current after each judging
+        channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
+                                   loaded=(rows, data.judged))  # fmt: skip
+        bills = invoice_bills(ledger, rows)  # imported invoices/CDRs, by probe
+        # Every probe the vendor billed, bursts included, those the tables leave out as
+        # their own lines (collector/billing/statement.py: apart).
+        found = statements(data.judged, billing.vendors, bills,
+                           default_currency=billing.currency, apart=apart_of(gaps))  # fmt: skip
     labelled = [
         Tally(replace(t.probe, calendar=day_kind(t.probe.submitted_at_ns)), t.n, t.values)
         for t in tallies_of(data.probes)
@@ -214,9 +226,5 @@ def period_report(
         timezone=reports.timezone,
         channels=channels,
     )
-    # Every probe the vendor billed, bursts included, those the tables leave out as
-    # their own lines (collector/billing/statement.py: apart).
-    found = statements(judged, billing.vendors, bills, default_currency=billing.currency,
-                       apart=apart_of(gaps))  # fmt: skip
     report.billing = [st.to_dict() for st in found]
     return report, sum(t.n for t in labelled)

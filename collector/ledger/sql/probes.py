@@ -29,7 +29,7 @@ from collector.ledger.probes import (
     Submission,
 )
 from collector.ledger.sql.convert import ints, strs
-from collector.ledger.sql.query import Row, Where, chunks
+from collector.ledger.sql.query import Row, Where, chunks, marks
 from collector.ledger.sql.rollups import RollupSql
 
 # advisory lock key (PostgreSQL) serialising verdict writes: "verdicts" in ASCII
@@ -117,6 +117,17 @@ _JUDGED_COLS = ", ".join(
 )
 _PLANNED_COLS = _columns(ProbeSeriesRow._fields, outer=True)
 _ARRIVAL_COLS = _columns(ArrivalRow._fields, outer=True)  # outcome "" without a verdict
+
+
+def _outcome_among(outcomes: Sequence[str]) -> str:
+    """SQL for "the judged probe's outcome is one of these": a verdict's, or without one
+    rejected (submit refused) / pending (any other submit status), as judged_of_row."""
+    terms = [f"v.outcome IN ({marks(len(outcomes))})"]
+    if "rejected" in outcomes:
+        terms.append("(v.outcome IS NULL AND p.submit_status = 'rejected')")
+    if "pending" in outcomes:
+        terms.append("(v.outcome IS NULL AND p.submit_status <> 'rejected')")
+    return "(" + " OR ".join(terms) + ")"
 
 
 def _probe(row: Row) -> StoredProbe:
@@ -402,7 +413,12 @@ class ProbeSql(RollupSql):
         return list(map(ProbeFacts._make, rows))
 
     def judged_rows(
-        self, *, since_ns: int, until_ns: int, vendor: str | None = None
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None = None,
+        outcomes: Sequence[str] | None = None,
     ) -> list[JudgedRow]:
         where = (
             Where()
@@ -411,12 +427,67 @@ class ProbeSql(RollupSql):
             .add("p.submit_status <> ?", "planned")
             .maybe("p.vendor = ?", vendor)
         )
+        if outcomes is not None:  # filtered in SQL: only those rows reach Python
+            where.add(_outcome_among(outcomes), *outcomes)
         with self._transaction(write=False) as tx:
             rows = tx.tuples(
                 f"SELECT {_JUDGED_COLS} FROM probes p LEFT JOIN verdicts v"
                 f" ON v.probe_id = p.probe_id{where} ORDER BY p.planned_at_ns, p.probe_id",
                 where.params,
             )
+        return list(map(JudgedRow._make, rows))
+
+    def route_run_rows(
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None = None,
+        ok: Sequence[str],
+        failed: Sequence[str],
+        refused: Sequence[str],
+        min_run: int,
+    ) -> list[JudgedRow]:
+        def period() -> Where:
+            return (
+                Where()
+                .add("p.planned_at_ns >= ?", since_ns)
+                .add("p.planned_at_ns < ?", until_ns)
+                .add("p.submit_status <> ?", "planned")
+            )
+
+        where = period()  # the rows returned: the runs' probes, and every failover send's
+        inner = period().maybe("p.vendor = ?", vendor)  # the routes' attempts
+        inner.add("p.probe_id NOT IN (SELECT probe_id FROM failover_sends)")
+        cls = (
+            f"CASE WHEN v.outcome IN ({marks(len(ok))}) THEN 1"
+            f" WHEN v.outcome IN ({marks(len(failed))}) THEN 0"
+            " WHEN v.outcome IS NULL AND p.submit_status = 'rejected'"
+            f" AND p.error_kind IN ({marks(len(refused))}) THEN 0 END"
+        )
+        keep = (
+            "(ok = 0 AND (p1 = 0 OR n1 = 0)) OR (ok = 1 AND ((p1 = 0 AND p2 = 0)"
+            " OR (n1 = 0 AND n2 = 0)))"
+            if min_run >= 2
+            else "ok = 0 OR p1 = 0 OR n1 = 0"
+        )
+        sql = (
+            "WITH a AS (SELECT p.probe_id AS probe_id, p.vendor AS vendor, p.carrier AS carrier,"
+            " CASE WHEN p.submitted_at_ns <> 0 THEN p.submitted_at_ns ELSE p.planned_at_ns END"
+            f" AS at_ns, p.planned_at_ns AS planned_ns, {cls} AS ok FROM probes p"
+            f" LEFT JOIN verdicts v ON v.probe_id = p.probe_id{inner}),"
+            " w AS (SELECT probe_id, ok, LAG(ok, 1) OVER r AS p1, LAG(ok, 2) OVER r AS p2,"
+            " LEAD(ok, 1) OVER r AS n1, LEAD(ok, 2) OVER r AS n2 FROM a WHERE ok IS NOT NULL"
+            " WINDOW r AS (PARTITION BY vendor, carrier ORDER BY at_ns, planned_ns, probe_id))"
+            f" SELECT {_JUDGED_COLS} FROM probes p LEFT JOIN verdicts v"
+            f" ON v.probe_id = p.probe_id{where} AND (p.probe_id IN"
+            f" (SELECT probe_id FROM w WHERE {keep})"
+            " OR p.probe_id IN (SELECT probe_id FROM failover_sends))"
+            " ORDER BY p.planned_at_ns, p.probe_id"
+        )
+        params = (*ok, *failed, *refused, *inner.params, *where.params)
+        with self._transaction(write=False) as tx:
+            rows = tx.tuples(sql, params)
         return list(map(JudgedRow._make, rows))
 
     def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:
