@@ -31,6 +31,7 @@ _OWN = ("probe_id", "submitted_at_ns", *_VALUE_NAMES)  # a probe's own; the rest
 _KEY_NAMES = tuple(n for n in _NAMES if n not in _OWN)
 _key_of = attrgetter(*_KEY_NAMES)  # the fields probes alike but for their own share
 _values_of = attrgetter(*_VALUE_NAMES)
+_all_of = attrgetter(*_NAMES)
 _key_in, _values_in = itemgetter(*_KEY_NAMES), itemgetter(*_VALUE_NAMES)
 _OUTCOME, _VENDOR = _KEY_NAMES.index("outcome"), _KEY_NAMES.index("vendor")
 _ID, _AT = _NAMES.index("probe_id"), _NAMES.index("submitted_at_ns")
@@ -164,7 +165,9 @@ class KeptProbes(Sequence[JudgedProbe]):
             at = self._at[i]
             slot = slots.get((k, at // step if step else 0))
             if slot is None:
-                slot = _slot(slots, k, step, replace(bare, submitted_at_ns=at))
+                fields = list(_all_of(bare))  # dataclasses.replace costs 30 us
+                fields[_AT] = at
+                slot = _slot(slots, k, step, JudgedProbe(*fields))
             slot[1][0] += 1
             bits = has[i]
             for j, kind in kinds:
