@@ -31,24 +31,27 @@ class GapSql(SqlCore):
     def report_lost_backlog(
         self, *, at_ns: int, offline_after_s: float, grace_s: float
     ) -> list[GapSpan]:
-        with self._transaction() as tx:
-            self._check_fence(tx)
+        # Read first: most passes find nothing, and take no write lock for it.
+        with self._transaction(write=False) as tx:
             candidates = tx.all(
                 "SELECT agent_id, connected, last_seen_ns FROM agents WHERE agent_id IN"
                 " (SELECT agent_id FROM gaps WHERE queued = 1) ORDER BY agent_id"
             )
-            reported: list[GapSpan] = []
-            for c in candidates:
-                if not _gone(c, at_ns, offline_after_s, grace_s):
-                    continue
+        gone = [str(c["agent_id"]) for c in candidates if _gone(c, at_ns, offline_after_s, grace_s)]
+        if not gone:
+            return []
+        reported: list[GapSpan] = []
+        with self._transaction() as tx:
+            self._check_fence(tx)
+            for agent_id in gone:  # in id order, as ingest locks agents
                 # Locked, then judged again: it may have come back meanwhile.
                 (row,) = tx.all(
                     "SELECT connected, last_seen_ns FROM agents WHERE agent_id = ?"
                     + self._for_update,
-                    (c["agent_id"],),
+                    (agent_id,),
                 )
                 if _gone(row, at_ns, offline_after_s, grace_s):
-                    gaps = self._queued_gaps(tx, str(c["agent_id"]))
+                    gaps = self._queued_gaps(tx, agent_id)
                     reported += self._report_queued(tx, gaps, at_ns, AGENT_GONE)
         for agent_id in sorted({g.agent_id for g in reported}):
             log_reported(agent_id, [g for g in reported if g.agent_id == agent_id], AGENT_GONE)
