@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, NamedTuple
@@ -495,8 +496,37 @@ def classify_batch(
     return judge.result(quarantined)
 
 
+def read_plain(
+    records: Sequence[agent_pb2.Record],
+    *,
+    now_ns: int,
+    known_imeis: Collection[str],
+    limits: IngestLimits = DEFAULT_LIMITS,
+) -> list[PlainSms | None]:
+    """`plain_sms` of each record (None: it takes the reference path)."""
+    lo, hi = limits.min_time_ns, now_ns + limits.max_future_ns
+    return [plain_sms(pb, lo, hi, known_imeis, limits) for pb in records]
+
+
+def uuids_to_look_up(
+    records: Sequence[agent_pb2.Record], plains: Sequence[PlainSms | None], seq_state: SeqState
+) -> list[str]:
+    """The uuids (as stored: U+0000 scrubbed) whose being stored already the rules must
+    know before judging: every record's but a plain SMS record's whose seq is free and
+    unique in the batch. Such a record is accepted unless its uuid is stored: its insert
+    (ON CONFLICT DO NOTHING) tells, and the ledger then judges the batch again with every
+    uuid looked up. A replay's seq is never free, so replays are still looked up."""
+    seqs = Counter(p.seq for p in plains if p is not None)
+    return [
+        pb.uuid.replace(_NUL, "\ufffd")
+        for pb, p in zip(records, plains, strict=True)
+        if pb.uuid and (p is None or seqs[p.seq] > 1 or not seq_state.is_free(p.seq))
+    ]
+
+
 def classify_wire(
     records: Iterable[agent_pb2.Record],
+    plains: Iterable[PlainSms | None],
     *,
     now_ns: int,
     known_imeis: Collection[str],
@@ -505,18 +535,16 @@ def classify_wire(
     limits: IngestLimits = DEFAULT_LIMITS,
 ) -> Classified:
     """`classify_batch(*records_from_batch(batch))` for a batch's records as uploaded,
-    without decoding the common one: an SMS record that `plain_sms` clears, not a replay
-    and with a free seq, is accepted as the values read from it (`PlainSms`: the ledger
-    writes its rows from them). Every other record is decoded and judged by the reference
-    rules, so its outcome (quarantine reason and detail, duplicate, seq conflict) is
+    without decoding the common one: an SMS record that `plain_sms` cleared (`plains`,
+    from `read_plain`), not a replay and with a free seq, is accepted as the values read
+    from it (`PlainSms`: the ledger writes its rows from them). Every other record is
+    decoded and judged by the reference rules, so its outcome (quarantine reason and detail, duplicate, seq conflict) is
     theirs exactly."""
     judge = _Judge(now_ns, known_imeis, existing_uuids, seq_state, limits)
     undecodable: list[Quarantined] = []
     clocks: dict[tuple[float, float, int], ClockEstimate] = {}
-    lo, hi = limits.min_time_ns, now_ns + limits.max_future_ns
     accepted, seen, taken, is_free = judge.accepted, judge.seen, judge.taken, seq_state.is_free
-    for pb in records:
-        plain = plain_sms(pb, lo, hi, known_imeis, limits)
+    for pb, plain in zip(records, plains, strict=True):
         if plain is not None:
             uuid = plain.uuid
             if uuid in existing_uuids or uuid in seen:

@@ -12,6 +12,7 @@ import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any
 
 import psycopg
@@ -78,7 +79,7 @@ class _PgTx:
         inserted = 0
         for chunk in chunks(rows, INSERT_ROWS):
             with psycopg.RawCursor(self._cur.connection) as cur:
-                cur.execute(_numbered(sql, len(chunk)), [v for row in chunk for v in row])
+                cur.execute(_numbered(sql, len(chunk)), list(chain.from_iterable(chunk)))
                 inserted += cur.rowcount
         return inserted
 

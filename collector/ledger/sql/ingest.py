@@ -34,6 +34,8 @@ from collector.ledger.ingest_rules import (
     classify_batch,
     classify_wire,
     hold_announced,
+    read_plain,
+    uuids_to_look_up,
 )
 from collector.ledger.model import (
     BatchOutcome,
@@ -118,8 +120,24 @@ class IngestSql(SqlCore):
         decoding the common SMS record (`classify_wire`): its rows come from the proto."""
         return self._in_agent_order(
             commits,
-            lambda tx, agent_id, b: self._ingest_in(tx, agent_id, (), (), at_ns, wire=b.records),
+            lambda tx, agent_id, b: self._ingest_wire_in(tx, agent_id, b.records, at_ns),
         )
+
+    def _ingest_wire_in(
+        self, tx: Tx, agent_id: str, records: Sequence[agent_pb2.Record], at_ns: int
+    ) -> BatchOutcome:
+        """One uploaded batch, its fresh SMS records' uuids not looked up (idempotence by
+        the unique index: `uuids_to_look_up`); should one of them be stored already, the
+        batch is undone to its savepoint and judged again with every uuid looked up, so
+        the outcome is the reference path's in either case."""
+        tx.run("SAVEPOINT ingest_batch")
+        try:
+            outcome = self._ingest_in(tx, agent_id, (), (), at_ns, wire=records)
+        except _StoredAlready:
+            tx.run("ROLLBACK TO SAVEPOINT ingest_batch")
+            outcome = self._ingest_in(tx, agent_id, (), (), at_ns, wire=records, look_up_all=True)
+        tx.run("RELEASE SAVEPOINT ingest_batch")
+        return outcome
 
     def _in_agent_order(
         self,
@@ -148,9 +166,10 @@ class IngestSql(SqlCore):
         at_ns: int,
         *,
         wire: Sequence[agent_pb2.Record] | None = None,
+        look_up_all: bool = False,
     ) -> BatchOutcome:
         """One batch: `records` and `quarantined` decoded, or `wire`, its records as
-        uploaded (`ingest_wire`)."""
+        uploaded (`_ingest_wire_in`; `look_up_all`: every uuid looked up)."""
         row = tx.all(
             "SELECT seq_epoch, max_seq, max_seq_persisted_ns, registered_at_ns,"
             " reported_last_seq FROM agents WHERE agent_id = ?" + self._for_update,
@@ -170,8 +189,16 @@ class IngestSql(SqlCore):
         # classify_batch scrubs every record (ingest_rules.scrub_nul) before judging it:
         # look the uuids up as they would have been stored.
         # (With `wire`, also the uuids of records that will not decode: looked up for nothing.)
-        source: Iterable[Record | agent_pb2.Record] = records if wire is None else wire
-        uuids = [r.uuid.replace("\x00", "\ufffd") for r in source if r.uuid]
+        plains: list[PlainSms | None] = []
+        if wire is None:
+            uuids = [r.uuid.replace("\x00", "\ufffd") for r in records if r.uuid]
+        else:
+            plains = read_plain(wire, now_ns=at_ns, known_imeis=modems.keys(), limits=self._limits)
+            uuids = (
+                [r.uuid.replace("\x00", "\ufffd") for r in wire if r.uuid]
+                if look_up_all
+                else uuids_to_look_up(wire, plains, state)
+            )
         existing: set[str] = set()
         for chunk in chunks(uuids):
             existing.update(
@@ -193,6 +220,7 @@ class IngestSql(SqlCore):
         else:
             cls = classify_wire(
                 wire,
+                plains,
                 now_ns=at_ns,
                 known_imeis=modems.keys(),
                 existing_uuids=existing,
@@ -471,10 +499,11 @@ class IngestSql(SqlCore):
             rows,
         )
         if inserted != len(rows):
-            # Only another writer committing the same uuids since our pre-SELECT can cause
-            # this; detail rows would then point at ids never inserted. Roll back: the
-            # agent resends and the replay is counted as duplicates.
-            raise LedgerUnavailableError("records ingested concurrently elsewhere; retry")
+            # A uuid stored already: one ingest_wire did not look up (it judges the batch
+            # again), or another writer committed it since our look-up. Detail rows would
+            # point at ids never inserted: undone, and the agent's resend is counted as
+            # duplicates.
+            raise _StoredAlready("records ingested concurrently elsewhere; retry")
         if sms_rows:
             tx.insert(
                 "INSERT INTO sms (record_id, agent_id, received_at_ns, msisdn, smsc, sender,"
@@ -555,6 +584,10 @@ class IngestSql(SqlCore):
             " received_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             rows,
         )
+
+
+class _StoredAlready(LedgerUnavailableError):
+    """An accepted record's uuid was in the records table after all (`_insert_records`)."""
 
 
 def gap_detected(gap: GapSpan, at_ns: int) -> LedgerEvent:

@@ -18,7 +18,14 @@ from smsprobe.v1 import agent_pb2
 from agent.wire.records import ClockEstimate, Record
 from agent.wire.serde import record_to_proto
 from collector.ledger import Ledger, open_ledger
-from collector.ledger.ingest_rules import DEFAULT_LIMITS, PlainSms, SeqState, classify_wire
+from collector.ledger.ingest_rules import (
+    DEFAULT_LIMITS,
+    PlainSms,
+    SeqState,
+    classify_wire,
+    read_plain,
+    uuids_to_look_up,
+)
 from collector.quarantine import records_from_batch
 from tests.collector.ledger.builders import (
     NOW,
@@ -121,7 +128,14 @@ def corpus() -> list[list[agent_pb2.Record]]:
     first += [empty_part_uuid, conflict, nul_no_body, huge_seq, gap_after, sms1, can]  # 2 dups
     second = [sms3, signed(record(25, sms(t + 25))), no_body, evt, signed(record(41))]
     third = list(first)  # a replay of the whole first batch
-    return [first, second, third]
+    # Stored uuids on fresh seqs, which ingest_wire does not look up: the insert tells,
+    # and the batch is judged again with every uuid looked up (a duplicate each); one
+    # on a seq used twice in the batch (looked up at once).
+    again = [signed(record(s, sms(t + s), uuid=sms1.uuid)) for s in (50, 51)]
+    twice = signed(record(53, sms(t + 53), uuid=dlr.uuid))
+    fourth = [signed(record(49)), again[0], signed(record(52)), twice, signed(record(53))]
+    fifth = [signed(record(54)), again[1]]
+    return [first, second, third, fourth, fifth]
 
 
 def batches_of(records: list[list[agent_pb2.Record]]) -> list[agent_pb2.Batch]:
@@ -132,11 +146,19 @@ def batches_of(records: list[list[agent_pb2.Record]]) -> list[agent_pb2.Batch]:
 
 
 def dump(ledger: Ledger) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table ingest writes. Ids as their rank: a batch judged again after a stored
+    uuid showed (ingest_wire) leaves unused ids of PostgreSQL's sequences behind."""
     with ledger._transaction(write=False) as tx:  # type: ignore[attr-defined]
-        return {
+        rows = {
             table: [tuple(r) for r in tx.tuples(f"SELECT * FROM {table} ORDER BY {order}")]
             for table, order in TABLES.items()
         }
+    record_rank = {row[0]: i for i, row in enumerate(rows["records"])}
+    for table in ("records", "sms", "sms_parts", "status_reports", "modem_health", "canaries"):
+        rows[table] = [(record_rank[row[0]], *row[1:]) for row in rows[table]]
+    for table in ("events", "quarantine"):
+        rows[table] = [(i, *row[1:]) for i, row in enumerate(rows[table])]
+    return rows
 
 
 def test_ingest_wire_writes_what_the_reference_path_writes(
@@ -149,9 +171,9 @@ def test_ingest_wire_writes_what_the_reference_path_writes(
     # One commit of two batches (one transaction), then the replay in its own.
     ref_out = ref.ingest_agents(
         [(AGENT, [records_from_batch(b) for b in batches[:2]])], at_ns=NOW
-    ) + ref.ingest_agents([(AGENT, [records_from_batch(batches[2])])], at_ns=NOW + 1)
+    ) + ref.ingest_agents([(AGENT, [records_from_batch(b)]) for b in batches[2:]], at_ns=NOW + 1)
     wire_out = wire.ingest_wire([(AGENT, batches[:2])], at_ns=NOW) + wire.ingest_wire(
-        [(AGENT, batches[2:])], at_ns=NOW + 1
+        [(AGENT, [b]) for b in batches[2:]], at_ns=NOW + 1
     )
     assert wire_out == ref_out
     first, second, replay = ref_out[0][0], ref_out[0][1], ref_out[1][0]
@@ -164,19 +186,21 @@ def test_ingest_wire_writes_what_the_reference_path_writes(
     assert reasons == sorted(expected), reasons
     assert (second.ingested, second.duplicates, second.quarantined) == (2, 2, 1)
     assert (replay.ingested, replay.duplicates) == (0, 14)
+    fourth, fifth = ref_out[2][0], ref_out[3][0]
+    assert (fourth.ingested, fourth.duplicates, fourth.quarantined) == (3, 2, 0)
+    assert (fifth.ingested, fifth.duplicates) == (1, 1)
     assert [g.queued for g in first.new_gaps] == [True]
     ref_rows, wire_rows = dump(ref), dump(wire)
     for table in TABLES:
         assert wire_rows[table] == ref_rows[table], table
-    # 8 SMS records of the first batch (one with 3 parts, one with 2), 2 of the second
-    assert len(wire_rows["sms"]) == 10 and len(wire_rows["sms_parts"]) == 13
+    # 8 SMS records of the first batch (one with 3 parts, one with 2), 2 of the second,
+    # 3 of the fourth, 1 of the fifth
+    assert len(wire_rows["sms"]) == 14 and len(wire_rows["sms_parts"]) == 17
     # The signed bytes are stored as uploaded, byte for byte.
-    sent = {
-        pb.uuid: pb.SerializeToString()
-        for b in batches
-        for pb in b.records
-        if "\x00" not in pb.uuid  # not a TEXT PostgreSQL can take as a parameter
-    }
+    sent: dict[str, bytes] = {}
+    for pb in (pb for b in batches for pb in b.records):
+        if "\x00" not in pb.uuid:  # not a TEXT PostgreSQL can take as a parameter
+            sent.setdefault(pb.uuid, pb.SerializeToString())  # stored: the first
     stored = wire.record_raw(list(sent))
     assert stored and all(stored[u] == sent[u] for u in stored)
     assert any(b"sha256:" in raw for raw in stored.values())
@@ -186,12 +210,20 @@ def test_the_common_sms_record_takes_the_fast_path_and_the_rest_the_reference() 
     """classify_wire accepts a plain SMS record as its values (PlainSms), anything the
     reference rules would change or judge otherwise decoded (a Record)."""
     plain, nul, dlr = record(1), record(2, sms(T0 + NS, "x\x00")), record(3, status_report(T0))
+    records = [pb_of(plain), pb_of(nul), pb_of(dlr), pb_of(plain)]
+    plains = read_plain(records, now_ns=NOW, known_imeis={IMEI})
+    assert [p is not None for p in plains] == [True, False, False, True]
+    state = SeqState(AGENT, 0, 0, 0, ())
+    # Only the plain record's seq repeats in the batch: its uuid is looked up (a replay).
+    assert uuids_to_look_up(records, plains, state) == [r.uuid for r in (plain, nul, dlr, plain)]
+    assert uuids_to_look_up(records[:3], plains[:3], state) == [nul.uuid, dlr.uuid]
     out = classify_wire(
-        [pb_of(plain), pb_of(nul), pb_of(dlr), pb_of(plain)],
+        records,
+        plains,
         now_ns=NOW,
         known_imeis={IMEI},
         existing_uuids=set(),
-        seq_state=SeqState(AGENT, 0, 0, 0, ()),
+        seq_state=state,
         limits=DEFAULT_LIMITS,
     )
     kinds = [type(a) for a in out.accepted]
