@@ -49,6 +49,7 @@ class KeptProbes(Sequence[JudgedProbe]):
         self._keys: dict[tuple[Any, ...], int] = {}
         self._key_values: list[tuple[Any, ...]] = []
         self._first: list[int] = []  # each key's first probe
+        self._templates: list[tuple[Any, ...]] = []  # each key's fields, JudgedProbe's order
         self._ids: list[str] = []
         self._key = array("I")
         self._at = array("q")
@@ -87,6 +88,10 @@ class KeptProbes(Sequence[JudgedProbe]):
             index = self._keys[key] = len(self._key_values)
             self._key_values.append(key)
             self._first.append(len(self._ids))
+            template: list[Any] = [None] * len(_NAMES)
+            for at_, v in zip(_KEY_AT, key, strict=True):
+                template[at_] = v
+            self._templates.append(tuple(template))
         has = 0
         for i, v in enumerate(values):
             if v is not None:
@@ -128,14 +133,15 @@ class KeptProbes(Sequence[JudgedProbe]):
         odd = self._odd.get(i)
         if odd is not None:
             return odd
-        fields: list[Any] = [None] * len(_NAMES)
-        for at, v in zip(_KEY_AT, self._key_values[self._key[i]], strict=True):
-            fields[at] = v
+        fields = list(self._templates[self._key[i]])  # the key's fields in place
         fields[_ID] = self._ids[i]
         fields[_AT] = self._at[i]
-        bits, values = self._has[i], self._values
-        for j, at in enumerate(_VALUE_AT):
-            fields[at] = values[4 * i + j] if bits >> j & 1 else None
+        bits = self._has[i]
+        if bits:
+            values = self._values[4 * i : 4 * i + 4]
+            for j, at in enumerate(_VALUE_AT):
+                if bits >> j & 1:
+                    fields[at] = values[j]
         return JudgedProbe(*fields)
 
     def distinct(self) -> Iterator[JudgedProbe]:

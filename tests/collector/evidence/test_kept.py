@@ -129,11 +129,24 @@ def _tracked() -> int:
     return len(gc.get_objects())
 
 
+def _alike(n: int, seed: int) -> list[JudgedProbe]:
+    """n probes of 60 keys, each its own id, send time and values (as a month's are)."""
+    rng = random.Random(seed)
+    keys = _random_probes(60, 86_400, seed=seed)
+    return [
+        dataclasses.replace(
+            keys[i % 60], probe_id=f"q{i:07d}", submitted_at_ns=keys[0].submitted_at_ns + i * NS,
+            latency_s=rng.uniform(1, 60), vendor_delay_s=rng.choice((None, rng.uniform(0, 9))),
+        )
+        for i in range(n)
+    ]  # fmt: skip
+
+
 def test_what_is_kept_grows_by_arrays_not_objects_per_probe() -> None:
     """10,000 more probes (unique ids, times and values; the same keys) add no object the
     garbage collector tracks: ids, times and values go into flat arrays, the keys are
     shared. A list of JudgedProbes would add 10,000."""
-    probes = _random_probes(20_000, 30 * 86_400)
+    probes = _alike(20_000, 11)
     kept = KeptProbes()
     for p in probes[:10_000]:
         kept.append(p)
@@ -149,7 +162,7 @@ def test_a_bundle_written_holds_no_object_per_record() -> None:
     are made (extra_files is called then) differs by far fewer objects than records."""
 
     def held(n: int) -> int:
-        probes = _random_probes(n, 3 * 86_400, seed=3)
+        probes = _alike(n, 3)
         seen: list[int] = []
 
         def extras(judged: Any) -> dict[str, bytes]:
