@@ -8,6 +8,7 @@ import functools
 import itertools
 import math
 import operator
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 from statistics import NormalDist
@@ -92,8 +93,7 @@ class Ordered(Sequence[float]):
             if not vs:
                 continue
             values.append(vs)
-            # counts >= 1: each value once exactly when they sum to how many there are
-            ends.append(None if sum(ks) == len(vs) else list(itertools.accumulate(ks)))
+            ends.append(None if each_once(ks) else list(itertools.accumulate(ks)))
         return cls(values, ends)
 
     @classmethod
@@ -282,6 +282,15 @@ class Ordered(Sequence[float]):
 _GATHER = 512
 _SHORT = 16
 _MARKS = 64  # windows a pivot is taken from (all of them when a pivot cut too little)
+
+
+def each_once(counts: Sequence[int]) -> bool:
+    """Whether every count (each >= 1) is 1, i.e. no value repeats: compared in C (a
+    packed array as memory, a list by identity), not summed."""
+    if isinstance(counts, array):
+        return counts == array(counts.typecode, (1,)) * len(counts)
+    listed = counts if isinstance(counts, list | tuple) else list(counts)
+    return listed.count(1) == len(listed)
 
 
 def _pairs(values: Sequence[float], ends: Sequence[int] | None) -> Iterator[tuple[float, int]]:
@@ -555,7 +564,23 @@ def fisher_greater_p(a: int, n1: int, b: int, n2: int) -> float:
     if n1 <= 0 or n2 <= 0:
         return 1.0
     log_total = _log_comb(total, k)
-    p = sum(math.exp(_log_comb(n1, x) + _log_comb(n2, k - x) - log_total) for x in range(a, hi + 1))
+
+    def log_pmf(x: int) -> float:
+        return _log_comb(n1, x) + _log_comb(n2, k - x) - log_total
+
+    # Summed from a up, as every term in order would be, but without the terms whose exp()
+    # is exactly 0.0 (adding them changes nothing): the pmf is log-concave, so those lie
+    # beyond the ones walked out from its mode on either side. O(sqrt n) terms, not O(n).
+    mode = min(max((k + 1) * (n1 + 1) // (total + 2), a), hi)
+    start = mode
+    while start > a and log_pmf(start - 1) >= _NOTHING:
+        start -= 1
+    p: float = 0  # an int until the first term, as sum() starts
+    for x in range(start, hi + 1):
+        term = log_pmf(x)
+        if term < _NOTHING and x > mode:
+            break
+        p += math.exp(term)
     return min(1.0, p)
 
 

@@ -276,7 +276,7 @@ def build_report(
             p = replace(p, calendar=day_kind(p.submitted_at_ns))
         if line_overrides and p.sim in line_overrides:
             p = replace(p, line=line_overrides[p.sim])
-        if _in_gap(gaps.get(p.vendor, ()), p.submitted_at_ns):
+        if (dark := gaps.get(p.vendor)) and _in_gap(dark, p.submitted_at_ns):
             excluded[p.vendor] += t.n
         else:
             all_probes.append(Tally(p, t.n, t.values) if p is not t.probe else t)

@@ -38,6 +38,7 @@ from typing import Any
 from collector.stats import (
     Ordered,
     arrivals_to_confirm,
+    each_once,
     losses_to_breach,
     one_sided_p_above,
     one_sided_p_below,
@@ -239,7 +240,7 @@ def _ascending(
     chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
 ) -> tuple[Ascending, list[int]]:
     """Chunks of (values, counts) as one list of values ascending with their counts."""
-    if all(len(ks) == sum(ks) for _, ks in chunks):  # each value once: no counts to merge
+    if all(map(each_once, (ks for _, ks in chunks))):  # each value once: no counts to merge
         values = Ascending()
         for vs, _ in chunks:
             values += vs
@@ -297,9 +298,7 @@ def pool(
         if n > 1 and not isinstance(vs, Ascending):
             vs, ks = _ascending([(vs, ks)])
         runs.append(vs)
-        # counts >= 1: each value once exactly when they sum to how many there are
-        once = ks[0] == 1 if n == 1 else sum(ks) == n
-        ends.append(None if once else list(itertools.accumulate(ks)))
+        ends.append(None if each_once(ks) else list(itertools.accumulate(ks)))
     ordered = Ordered(runs, ends)
     if memo is not None:
         memo[key] = ordered
