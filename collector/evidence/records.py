@@ -857,7 +857,7 @@ class _Context:
     judging: JudgingConfig
     agents: Mapping[str, AgentStatus]
     gaps: Mapping[str, Sequence[GapSpan]]
-    canaries: Mapping[str, Sequence[CanaryOutcome]]
+    canaries: Mapping[str, _SimCanaries]
 
 
 def _context(ledger: Ledger, probes: Sequence[ProbeFacts], judging: JudgingConfig) -> _Context:
@@ -987,9 +987,34 @@ def _facts(
                 "give_up_s": give_up_s,
                 "raw": raw,
                 "gaps": context.gaps.get(f.agent_id, ()),
-                "canaries": _canaries_of(f, context.canaries.get(f.msisdn, ()), judging),
+                "canaries": _canaries_of(f, context.canaries.get(f.msisdn, _NO_CANARIES), judging),
             },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _SimCanaries:
+    """A SIM's canary outcomes, with their send times ascending and where each is in
+    `outcomes`: a probe takes its window by bisection (a month's canaries to a SIM are
+    hundreds, and every probe to it looks), in the outcomes' own order."""
+
+    outcomes: Sequence[CanaryOutcome]
+    times: Sequence[int]
+    at: Sequence[int]
+
+    @classmethod
+    def of(cls, outcomes: Sequence[CanaryOutcome]) -> _SimCanaries:
+        order = sorted(range(len(outcomes)), key=lambda k: outcomes[k].canary.sent_at_ns)
+        return cls(outcomes, [outcomes[k].canary.sent_at_ns for k in order], order)
+
+    def sent_within(self, since_ns: int, until_ns: int) -> list[CanaryOutcome]:
+        """The outcomes sent in [since_ns, until_ns], in their order."""
+        lo = bisect.bisect_left(self.times, since_ns)
+        hi = bisect.bisect_right(self.times, until_ns)
+        return [self.outcomes[k] for k in sorted(self.at[lo:hi])]
+
+
+_NO_CANARIES = _SimCanaries((), (), ())
 
 
 def _canaries_by_msisdn(
@@ -997,7 +1022,7 @@ def _canaries_by_msisdn(
     probes: Sequence[ProbeFacts],
     judging: JudgingConfig,
     gaps: Mapping[str, Sequence[GapSpan]],
-) -> Mapping[str, list[CanaryOutcome]]:
+) -> Mapping[str, _SimCanaries]:
     """Every canary that may bear on the probes and those planned after them, judged once
     (collector/canaries.py)."""
     oldest = min((p.submitted_at_ns or p.planned_at_ns) for p in probes)
@@ -1015,22 +1040,18 @@ def _canaries_by_msisdn(
         gaps_by_agent=gaps_by_agent,
     ):
         out[o.canary.to_msisdn].append(o)
-    return out
+    return {msisdn: _SimCanaries.of(outcomes) for msisdn, outcomes in out.items()}
 
 
 def _canaries_of(
-    probe: ProbeFacts, outcomes: Sequence[CanaryOutcome], judging: JudgingConfig
+    probe: ProbeFacts, outcomes: _SimCanaries, judging: JudgingConfig
 ) -> list[dict[str, Any]]:
     """The canaries that can mark this probe's receiver unhealthy: sent within the judge's
     look-back before the submit, up to give-up."""
     submitted = probe.submitted_at_ns or probe.planned_at_ns
     since = submitted - int(max(judging.canary_lookback_s, 0.0) * NS)
     until = submitted + int(judging.policy.give_up_s * NS)
-    return [
-        canary_json(o, judging.canary_deadline_s)
-        for o in outcomes
-        if since <= o.canary.sent_at_ns <= until
-    ]
+    return [canary_json(o, judging.canary_deadline_s) for o in outcomes.sent_within(since, until)]
 
 
 def _window(

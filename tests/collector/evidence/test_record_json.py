@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import math
 import random
+from types import SimpleNamespace
 from typing import Any, get_type_hints
 
 from agent.common.units import NS
 from agent.wire.records import ClockEstimate, ModemHealth, Registration, SimInfo
 from collector.evidence.bundle import canonical
-from collector.evidence.records import _iso, _record, _record_json, judged_of
+from collector.evidence.records import _iso, _record, _record_json, _SimCanaries, judged_of
 from collector.ledger.model import (
     AgentStatus,
     GapSpan,
@@ -193,3 +194,20 @@ def test_iso_times_in_one_pass_are_iso() -> None:
     instants += [rng.randrange(-(10**18), 4 * 10**18) for _ in range(20_000)]
     for at in instants:
         assert _iso(at) == iso(at), at
+
+
+def test_a_probes_canaries_by_bisection_are_those_sent_in_its_window_in_order() -> None:
+    """Each probe takes the canaries to its SIM sent in its look-back window by bisecting
+    their send times; the same outcomes, in the same order, as looking at every one."""
+    rng = random.Random(9)
+    outcomes = [
+        SimpleNamespace(canary=SimpleNamespace(sent_at_ns=T0 + rng.randrange(50) * 60 * NS))
+        for _ in range(400)
+    ]  # unsorted, with repeated times
+    sim = _SimCanaries.of(outcomes)  # type: ignore[arg-type]
+    for _ in range(500):
+        since = T0 + rng.randrange(-5, 55) * 60 * NS + rng.choice((0, 1, -1))
+        until = since + rng.randrange(0, 20) * 60 * NS
+        expected = [o for o in outcomes if since <= o.canary.sent_at_ns <= until]
+        assert sim.sent_within(since, until) == expected
+    assert _SimCanaries.of([]).sent_within(0, T0) == []
