@@ -364,12 +364,13 @@ class Ledger(Protocol):
     ) -> list[JudgedRow]:
         """`judged_rows` of only the probes a route's degradation episodes read
         (channels/switchover.py): per vendor × carrier, its attempts in submit order
-        (submitted_at_ns, else planned; then planned time, probe id) — a verdict outcome in
-        `ok` (1) or `failed` (0), or refused at submit (no verdict) with an error kind in
-        `refused` (0), failover sends left out — the failed attempts in runs of at least
-        `min_run` (2; 1 below) and the attempt just before and after each such run; and
-        every failover send of the period. Ordered in SQL (window functions), so a
-        month's probes are not shipped to Python to find a few runs."""
+        (submitted_at_ns, else planned; ties in judged_rows' order) — a verdict outcome in
+        `ok` or `failed`, or refused at submit (no verdict) with an error kind in
+        `refused` (failed), failover sends left out — the failed attempts in runs of at
+        least `min_run` (2; any run below) and the attempt just before and after each such
+        run, in judged_rows' order; then every failover send of the period in that order.
+        Only a narrow row per probe is read to find them (a month's probes are not made
+        into judged rows to find a few runs)."""
         ...
 
     def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:

@@ -19,6 +19,7 @@ from collector.ledger.probes import JudgedRow, ProbePlan, Submission
 NS = 1_000_000_000
 T = 1_800_000_000 * NS
 OK, FAILED, REFUSED = ("delivered", "partial"), ("late", "lost"), ("other", "rejected:other")
+FAILOVER = {"r0005", "r0101", "r0202"}  # sent through a backup: no attempt of their route
 
 
 def world(ledger: Any, rng: random.Random) -> None:
@@ -50,7 +51,7 @@ def world(ledger: Any, rng: random.Random) -> None:
                                 ContentVerdict.NONE, missing_parts=(2,)
                                 if outcome is Outcome.PARTIAL else ()))  # fmt: skip
     ledger.save_verdicts(verdicts, at_ns=T)
-    for pid in ("r0005", "r0101", "r0202"):
+    for pid in sorted(FAILOVER):
         ledger.record_failover_send(FailoverSend(pid, "g", "acme", "bolt", "china_mobile",
                                                  "otp", T))  # fmt: skip
 
@@ -71,7 +72,7 @@ def model(rows: list[JudgedRow], failover: set[str], min_run: int) -> list[str]:
             continue
         key = (r.submitted_at_ns or r.planned_at_ns, r.planned_at_ns, r.probe_id)
         routes.setdefault((r.vendor, r.carrier), []).append((key, ok))
-    keep = set(failover)
+    keep = set()
     for items in routes.values():
         items.sort()
         oks = [None, None, *(ok for _, ok in items), None, None]  # padded: no attempt
@@ -85,23 +86,25 @@ def model(rows: list[JudgedRow], failover: set[str], min_run: int) -> list[str]:
                 pick = ok == 0 or 0 in (before[1], after[0])
             if pick:
                 keep.add(key[2])
-    return [r.probe_id for r in rows if r.probe_id in keep]
+    return [r.probe_id for r in rows if r.probe_id in keep]  # then the failover sends
 
 
 @pytest.mark.parametrize("min_run", [1, 2])
 def test_route_run_rows_are_the_runs_and_their_neighbours(ledger: Any, min_run: int) -> None:
     world(ledger, random.Random(3))
     every = ledger.judged_rows(since_ns=T, until_ns=T + 300 * NS)
+    assert {r.probe_id for r in every} >= FAILOVER
     got = ledger.route_run_rows(since_ns=T, until_ns=T + 300 * NS, ok=OK, failed=FAILED,
                                 refused=REFUSED, min_run=min_run)  # fmt: skip
-    want = model(every, {"r0005", "r0101", "r0202"}, min_run)
-    assert [r.probe_id for r in got] == want  # in judged_rows' order
-    assert got == [r for r in every if r.probe_id in set(want)]  # the same rows
-    assert 0 < len(got) < len(every)
+    sends = [r.probe_id for r in every if r.probe_id in FAILOVER]
+    want = model(every, FAILOVER, min_run) + sends
+    assert [r.probe_id for r in got] == want  # the runs in judged_rows' order, then sends
+    assert sorted(got) == sorted(r for r in every if r.probe_id in set(want))  # same rows
+    assert 0 < len(got) - len(sends) < len(every)
     one = ledger.route_run_rows(since_ns=T, until_ns=T + 300 * NS, vendor="bolt", ok=OK,
                                 failed=FAILED, refused=REFUSED, min_run=min_run)  # fmt: skip
-    bolt = [r for r in every if r.vendor == "bolt" or r.probe_id in {"r0005", "r0101", "r0202"}]
-    assert [r.probe_id for r in one] == model(bolt, {"r0005", "r0101", "r0202"}, min_run)
+    bolt = [r for r in every if r.vendor == "bolt"]
+    assert [r.probe_id for r in one] == model(bolt, FAILOVER, min_run) + sends
 
 
 def test_judged_rows_of_outcomes_are_those_rows(ledger: Any) -> None:
