@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from agent.common.units import NS
 from collector.reports.figures import (
@@ -21,11 +19,9 @@ from collector.reports.figures import (
     merge_times,
     tallies_of,
 )
+from collector.reports.gc_paused import without_gc_pauses
 from collector.reports.sims import SimOutlier, sim_outliers
 from collector.stats import Ordered, wilson_interval
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "vendor": ("vendor",),
@@ -207,26 +203,7 @@ def _point(p: RatePoint) -> dict[str, Any]:
     }
 
 
-def _without_gc_pauses(build: Callable[_P, _R]) -> Callable[_P, _R]:
-    """`build` with the cyclic garbage collector paused (and then as it was): a month's
-    figures allocate millions of containers while millions live (tallies, value lists), so
-    the collector's passes over them cost ~40 % of the build for nothing to free (what it
-    makes forms no cycles; any left are collected after)."""
-
-    @functools.wraps(build)
-    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        was = gc.isenabled()
-        gc.disable()
-        try:
-            return build(*args, **kwargs)
-        finally:
-            if was:
-                gc.enable()
-
-    return paused
-
-
-@_without_gc_pauses
+@without_gc_pauses
 def build_report(
     probes: Iterable[JudgedProbe | Tally],
     *,

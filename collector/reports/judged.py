@@ -18,6 +18,7 @@ from collector.ledger.base import Ledger
 from collector.ledger.probes import JudgedRow, StoredProbe, StoredVerdict
 from collector.ledger.rollups import HOUR_NS, RollupCount, Slices, ValueRun
 from collector.reports.figures import JudgedProbe, Tally, tally_of
+from collector.reports.gc_paused import without_gc_pauses
 from collector.reports.lines import line_type
 
 HOURLY = Slices()  # hour by hour, UTC days
@@ -137,6 +138,7 @@ class RollupRead:
     values: dict[tuple[object, ...], list[ValueRun]]
 
 
+@without_gc_pauses
 def load_tallies(
     ledger: Ledger,
     *,
