@@ -461,7 +461,8 @@ class Ledger(Protocol):
         skip_hours: Collection[int] = (),
     ) -> list[RollupCount]:
         """`rollup_counts` of those hours but `skip_hours`, summed in SQL per key without
-        its hours and per slice (rollups.Slices); hour_ns and sent_hour_ns: its start."""
+        its hours and per slice (rollups.Slices); hour_ns and sent_hour_ns: the first send
+        hour it holds (a slice's start may lie in skipped hours a not-measured span cuts)."""
         ...
 
     def rollup_value_sums(

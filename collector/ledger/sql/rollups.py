@@ -228,26 +228,35 @@ class RollupSql(RollupDaySql):
     ) -> list[RollupCount]:
         """The count rows of the planned hours in [since_ns, until_ns) but `skip_hours`,
         summed in SQL per key without its hours and per slice (`Slices`): hour_ns and
-        sent_hour_ns are the slice's start."""
+        sent_hour_ns are the first send hour the sum holds. Not the slice's start: a
+        report sets probes apart by their send time (not-measured spans), and a span may
+        cover the slice's start while the hours summed lie after it (the span's hours are
+        read raw, `skip_hours`); an hour the sum holds is one no span cuts."""
         sent = "sent_hour_ns"
         day = f"(({sent} + {slices.offset_ns}) / {DAY_NS} * {DAY_NS} - {slices.offset_ns})"
         step = f"({sent} / {slices.step_ns} * {slices.step_ns})"
         seg = f"CASE WHEN {day} > {step} THEN {day} ELSE {step} END"
         exprs = [seg if c in ("hour_ns", sent) else c for c in _COUNT_COLS]
         groups = ", ".join(str(i + 1) for i in range(len(exprs)))
-        summed: dict[tuple[Any, ...], int] = {}
+        summed: dict[tuple[Any, ...], list[int]] = {}  # key -> [n, first send hour]
         with self._transaction(write=False) as tx:
             self._snapshot(tx)
             for lo, hi in hour_ranges(since_ns, until_ns, skip_hours):
                 where = Where().add("hour_ns >= ?", lo).add("hour_ns < ?", hi)
                 where.maybe("vendor = ?", vendor)
                 for r in tx.tuples(
-                    f"SELECT {', '.join(exprs)}, SUM(n) FROM rollup_counts{where}"
+                    f"SELECT {', '.join(exprs)}, SUM(n), MIN({sent}) FROM rollup_counts{where}"
                     f" GROUP BY {groups}",
                     where.params,
                 ):
-                    summed[r[:-1]] = summed.get(r[:-1], 0) + int(r[-1])
-        return [_count_tuple((*k, n)) for k, n in summed.items()]
+                    n, first = int(r[-2]), int(r[-1])
+                    if (got := summed.get(r[:-2])) is None:
+                        summed[r[:-2]] = [n, first]
+                    else:
+                        got[0] += n
+                        got[1] = min(got[1], first)
+        assert _COUNT_COLS[0] == "hour_ns" and _COUNT_COLS[2] == sent
+        return [_count_tuple((first, k[1], first, *k[3:], n)) for k, (n, first) in summed.items()]
 
     def rollup_hour_marks(
         self, *, since_ns: int, until_ns: int, vendor: str | None = None

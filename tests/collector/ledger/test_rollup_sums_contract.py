@@ -1,0 +1,50 @@
+"""The Ledger contract, counts summed per slice (`rollup_count_sums`), on SQLite and a real
+PostgreSQL: equal to the hourly count rows summed per key and slice in Python, skipped
+hours left out, each sum timed at the first send hour it holds (not its slice's start,
+which may lie in hours skipped for a not-measured span: reports/judged.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections import Counter
+from typing import Any
+
+from collector.ledger.rollups import HOUR_NS, RollupCount, Slices
+from tests.collector.ledger.test_rollup_days_contract import DAY0, fill
+
+
+def keyed(r: RollupCount, slices: Slices) -> tuple[Any, ...]:
+    """A count row's key without its hours and n, with its slice's start."""
+    step = r.sent_hour_ns // slices.step_ns * slices.step_ns
+    start = max(step, slices.day(r.sent_hour_ns))
+    return dataclasses.astuple(dataclasses.replace(r, hour_ns=0, n=0, sent_hour_ns=start))
+
+
+def test_count_sums_per_slice_equal_the_hourly_rows_summed(ledger: Any) -> None:
+    fill(ledger, n=400, seed=21)
+    slices = Slices(6 * HOUR_NS, 8 * HOUR_NS)  # 6-hour steps cut at 16:00 UTC
+    since, until = DAY0 + 3 * HOUR_NS, DAY0 + 70 * HOUR_NS
+    rng = random.Random(5)
+    # skipped: a slice's first hours, a middle hour, a whole slice, hours at a midnight
+    skip = {DAY0 + h * HOUR_NS for h in (6, 7, 20, 24, 25, 26, 27, 28, 29, 39, 40)}
+    skip |= {DAY0 + rng.randrange(3, 70) * HOUR_NS for _ in range(5)}
+    want: Counter[tuple[Any, ...]] = Counter()
+    first: dict[tuple[Any, ...], int] = {}
+    for r in ledger.rollup_counts(since_ns=since, until_ns=until):
+        if r.hour_ns in skip:
+            continue
+        key = keyed(r, slices)
+        want[key] += r.n
+        first[key] = min(first.get(key, r.sent_hour_ns), r.sent_hour_ns)
+    got: Counter[tuple[Any, ...]] = Counter()
+    for s in ledger.rollup_count_sums(since_ns=since, until_ns=until, slices=slices,
+                                      skip_hours=skip):  # fmt: skip
+        assert s.hour_ns == s.sent_hour_ns
+        key = keyed(s, slices)
+        assert key not in got  # one sum a key and slice
+        assert s.sent_hour_ns == first[key]  # the first send hour held
+        got[key] = s.n
+    assert got == want and sum(want.values()) > 250
+    # some sums do not start at their slice's start (its first hours skipped or empty)
+    assert sum(1 for k, at in first.items() if at != k[1]) > 10
