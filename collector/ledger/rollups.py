@@ -104,7 +104,8 @@ class Slices:
     from the epoch) cut at the local midnights of a zone `offset_ns` east of UTC (whole
     hours) — and values per local day. A slice's start lies in the same step and the same
     local day as every send hour it holds: the rate series' buckets (a multiple of the
-    step) and the calendar labels (per local day) see the same as hour by hour."""
+    step) and the calendar labels (per local day) see the same as hour by hour. A sum is
+    timed at the first send hour it holds (its start may lie in hours skipped for a span)."""
 
     step_ns: int = HOUR_NS
     offset_ns: int = 0
