@@ -237,6 +237,8 @@ class Ordered(Sequence[float]):
         n = self._n
         if not n:
             return None
+        if len(self._runs) * _SHORT > n:  # one value a probe (raw rows): summed as one list
+            self._flatten()
         runs = list(zip(self._runs, self._ends, strict=True))
         if sum(len(vs) for vs, _ in runs) * 4 <= n:  # repeats (a fixed uncertainty)
             counts: dict[float, int] = {}

@@ -289,6 +289,12 @@ def pool(
     key = tuple(id(vs) for vs, _ in chunks)
     if memo is not None and key in memo:
         return memo[key]
+    singles = [vs[0] for vs, ks in chunks if len(vs) == 1 and ks[0] == 1]
+    if len(singles) == len(chunks):  # one value a probe (raw rows): one sorted run
+        ordered = Ordered([sorted(singles)])
+        if memo is not None:
+            memo[key] = ordered
+        return ordered
     runs: list[Sequence[float]] = []
     ends: list[Sequence[int] | None] = []
     for vs, ks in chunks:
