@@ -56,10 +56,10 @@ from agent.wire.serde import (
     WireRecord,
     config_from_proto,
     health_from_proto,
-    record_frame_size,
+    record_frame_head,
     record_to_wire,
     registration_to_proto,
-    upload_request_bytes,
+    upload_request_from_frames,
 )
 
 if TYPE_CHECKING:
@@ -642,25 +642,33 @@ class Uploader:
     ) -> list[tuple[bytes, _InFlight]]:
         """One serialised UploadRequest, or several when the records exceed the byte
         budget; each with the seqs it carries. `backlog`: Batch.backlog of each."""
-        chunks: list[list[WireRecord]] = []
+        # Each record's frame head (tag + length) is made once: it sizes the chunk and
+        # goes into the request as it is.
+        chunks: list[tuple[list[WireRecord], list[bytes]]] = []
         current: list[WireRecord] = []
+        frames: list[bytes] = []
         size = 0
+        max_bytes = self._max_bytes
         for r in records:
-            n = record_frame_size(r.wire)
-            if current and size + n > self._max_bytes:
-                chunks.append(current)
-                current, size = [], 0
+            wire = r.wire
+            head = record_frame_head(wire)
+            n = len(head) + len(wire)
+            if current and size + n > max_bytes:
+                chunks.append((current, frames))
+                current, frames, size = [], [], 0
             current.append(r)
+            frames.append(head)
+            frames.append(wire)
             size += n
         if current:
-            chunks.append(current)
+            chunks.append((current, frames))
         requests = []
-        for chunk in chunks:
+        for chunk, chunk_frames in chunks:
             self._batch_id += 1
-            data = upload_request_bytes(
+            data = upload_request_from_frames(
                 self._identity.agent_id,
                 self._batch_id,
-                [r.wire for r in chunk],
+                chunk_frames,
                 outbox_depth=depth,
                 oldest_pending_ns=oldest_ns,
                 backlog=backlog,

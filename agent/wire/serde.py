@@ -358,6 +358,11 @@ class WireRecord:
     wire: bytes
 
 
+# WireRecord(seq, persisted_at_ns, kind, wire) without the frozen __init__ (about 1 us a
+# record of the uploader's outbox read): equal to it.
+new_wire_record = _slot_builder(WireRecord)
+
+
 def record_to_wire(r: Record) -> WireRecord:
     pb = record_to_proto(r)
     # deterministic: these are the bytes an agent signs (agent.wire.signing)
@@ -379,15 +384,50 @@ def _varint(n: int) -> bytes:
 
 
 # Protobuf encoding (protobuf.dev/programming-guides/encoding): a length-delimited field
-# is tag, varint length, bytes, and a message may be the concatenation of its fields in
-# any order, so a Batch is its scalar fields followed by its records, copied as stored.
-_BATCH_RECORDS_TAG = b"\x1a"  # Batch.records = 3, wire type 2
+# is tag, varint length, bytes, and a repeated message field is one such field per
+# element. A Batch is therefore its fields 1-2, its records copied as stored (field 3),
+# then fields 4-6: field-number order, the bytes `SerializeToString` of the built
+# message gives (tests/agent/wire/test_framing.py checks byte equality).
+_BATCH_RECORDS_TAG = 0x1A  # Batch.records = 3, wire type 2
 _UPLOAD_BATCH_TAG = b"\x0a"  # UploadRequest.batch = 1, wire type 2
+
+
+def record_frame_head(wire: bytes) -> bytes:
+    """Tag and length prefix of `wire` as an element of Batch.records. Computed once per
+    record: the uploader sizes its batches with it and joins it into the request."""
+    n = len(wire)
+    if n < 0x80:
+        return bytes((_BATCH_RECORDS_TAG, n))
+    if n < 0x4000:  # every record the agent makes: two length bytes
+        return bytes((_BATCH_RECORDS_TAG, (n & 0x7F) | 0x80, n >> 7))
+    return bytes((_BATCH_RECORDS_TAG,)) + _varint(n)
 
 
 def record_frame_size(wire: bytes) -> int:
     """Bytes `wire` takes inside a Batch: tag, length prefix, the record."""
-    return 1 + len(_varint(len(wire))) + len(wire)
+    return len(record_frame_head(wire)) + len(wire)
+
+
+def upload_request_from_frames(
+    agent_id: str,
+    batch_id: int,
+    frames: list[bytes],
+    *,
+    outbox_depth: int,
+    oldest_pending_ns: int,
+    backlog: bool = False,
+) -> bytes:
+    """The serialised UploadRequest of a Batch whose records are `frames`: each record's
+    `record_frame_head` followed by its stored bytes, in order (two list items a record)."""
+    head = agent_pb2.Batch(agent_id=agent_id, batch_id=batch_id).SerializeToString()
+    tail = agent_pb2.Batch(
+        # uint32 on the wire; an outbox deeper than that is a disaster anyway.
+        outbox_depth=min(outbox_depth, _UINT32_MAX),
+        oldest_pending_ns=oldest_pending_ns,
+        backlog=backlog,
+    ).SerializeToString()
+    batch = b"".join((head, *frames, tail)) if frames else head + tail
+    return b"".join((_UPLOAD_BATCH_TAG, _varint(len(batch)), batch))
 
 
 def upload_request_bytes(
@@ -399,23 +439,20 @@ def upload_request_bytes(
     oldest_pending_ns: int,
     backlog: bool = False,
 ) -> bytes:
-    """The serialised UploadRequest that `batch_to_proto` would build, assembled from
-    already-serialised records without decoding them (tests/wire checks that both parse
-    to the same message)."""
-    head = agent_pb2.Batch(
-        agent_id=agent_id,
-        batch_id=batch_id,
-        outbox_depth=min(outbox_depth, _UINT32_MAX),
+    """The serialised UploadRequest that `batch_to_proto` would build, byte for byte,
+    assembled from already-serialised records without decoding them."""
+    frames: list[bytes] = []
+    for wire in records:
+        frames.append(record_frame_head(wire))
+        frames.append(wire)
+    return upload_request_from_frames(
+        agent_id,
+        batch_id,
+        frames,
+        outbox_depth=outbox_depth,
         oldest_pending_ns=oldest_pending_ns,
         backlog=backlog,
-    ).SerializeToString()
-    parts = [head]
-    for wire in records:
-        parts.append(_BATCH_RECORDS_TAG)
-        parts.append(_varint(len(wire)))
-        parts.append(wire)
-    batch = b"".join(parts)
-    return b"".join((_UPLOAD_BATCH_TAG, _varint(len(batch)), batch))
+    )
 
 
 def batch_to_proto(

@@ -455,3 +455,69 @@ def test_mark_acked_acks_exactly_the_given_seqs_in_runs(outbox: Outbox) -> None:
     assert outbox.depth() == 3
     # Ack marks skip the fsync; every later commit (records!) is FULL again.
     assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+# --- format 2: what is pending is a narrow row per seq; an ack deletes it ---
+
+
+def test_an_ack_leaves_the_record_row_untouched_and_notes_its_run(
+    outbox: Outbox, clock: ManualClock
+) -> None:
+    for i in range(6):
+        outbox.append(AgentEvent(at_ns=i, kind="tick"))
+    rows_before = outbox._db.execute("SELECT * FROM records ORDER BY seq").fetchall()
+    clock.advance(5)
+    outbox.mark_acked([1, 2, 3, 5])
+    outbox.mark_acked([2, 3])  # a replayed ack: nothing pending left to delete, no run
+    assert outbox._db.execute("SELECT * FROM records ORDER BY seq").fetchall() == rows_before
+    assert outbox._db.execute("SELECT seq FROM pending ORDER BY seq").fetchall() == [(4,), (6,)]
+    assert outbox._db.execute("SELECT lo, hi, at_ns FROM ack_runs ORDER BY lo").fetchall() == [
+        (1, 3, clock.ns),
+        (5, 5, clock.ns),
+    ]
+    assert [w.seq for w in outbox.pending_wire(0, 10)] == [4, 6]
+    assert [w.seq for w in outbox.pending_wire(4, 10)] == [6]
+    assert outbox.depth() == 2
+    assert outbox.oldest_pending_ns() == rows_before[3][3]
+
+
+def test_prune_drops_records_by_their_ack_run_time_and_never_a_pending_one(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    with Outbox(tmp_path / "o.sqlite", now_ns=clock, retention_s=100) as box:
+        for i in range(8):
+            box.append(AgentEvent(at_ns=i, kind="tick"))
+        box.mark_acked([1, 2, 4])  # run 1-2 and 4 at t0 (3 stays pending inside them)
+        clock.advance(60)
+        box.mark_acked([5, 6])  # at t0 + 60
+        clock.advance(50)  # t0 + 110: only the first acks are past the retention
+        assert box.prune() == 3
+        assert [r.seq for r in box.records()] == [3, 5, 6, 7, 8]
+        assert [r.seq for r in box.pending(0, 10)] == [3, 7, 8]
+        clock.advance(60)
+        assert box.prune() == 2
+        assert [r.seq for r in box.records()] == [3, 7, 8]
+        assert box._db.execute("SELECT COUNT(*) FROM ack_runs").fetchone() == (0,)
+
+
+def test_format1_outbox_keeps_its_acks_when_upgraded(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "v1.sqlite"
+    with Outbox(path, now_ns=clock, retention_s=100) as box:
+        for i in range(5):
+            box.append(AgentEvent(at_ns=i, kind="tick"))
+    # What format 1 left: acks as records.acked_at_ns, no pending rows.
+    db = sqlite3.connect(path)
+    db.executescript("DROP TABLE pending; DROP TABLE ack_runs; PRAGMA user_version = 1;")
+    db.execute("UPDATE records SET acked_at_ns = ? WHERE seq IN (1, 3)", (clock.ns,))
+    db.commit()
+    db.close()
+    with Outbox(path, now_ns=clock, retention_s=100) as box:
+        assert box._db.execute("PRAGMA user_version").fetchone()[0] == OUTBOX_FORMAT == 2
+        assert [w.seq for w in box.pending_wire(0, 10)] == [2, 4, 5]
+        assert box.depth() == 3
+        box.mark_acked([2])
+        clock.advance(101)
+        assert box.prune() == 3  # 1 and 3 by their format-1 marks, 2 by its run
+        assert [r.seq for r in box.records()] == [4, 5]
+    with Outbox(path, now_ns=clock) as box:  # reopened: nothing re-added to pending
+        assert [r.seq for r in box.pending(0, 10)] == [4, 5]
