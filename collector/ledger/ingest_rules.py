@@ -538,8 +538,8 @@ def classify_wire(
     without decoding the common one: an SMS record that `plain_sms` cleared (`plains`,
     from `read_plain`), not a replay and with a free seq, is accepted as the values read
     from it (`PlainSms`: the ledger writes its rows from them). Every other record is
-    decoded and judged by the reference rules, so its outcome (quarantine reason and detail, duplicate, seq conflict) is
-    theirs exactly."""
+    decoded and judged by the reference rules, so its outcome (quarantine reason and
+    detail, duplicate, seq conflict) is theirs exactly."""
     judge = _Judge(now_ns, known_imeis, existing_uuids, seq_state, limits)
     undecodable: list[Quarantined] = []
     clocks: dict[tuple[float, float, int], ClockEstimate] = {}
