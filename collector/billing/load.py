@@ -131,7 +131,7 @@ def counted_statements(
             raw_ids.add(t.probe.probe_id)
     items: list[JudgedProbe | Tally] = []
     bills: dict[str, dict[str, Billed]] = {}
-    listed: dict[str, list[JudgedProbe]] = {}
+    wanted: dict[str, set[str]] = {}  # vendor -> the outcomes its listed probes have
     for name, group in sorted(by_vendor.items()):
         if name in invoiced:
             rows, judged = load_judged_rows(ledger, since_ns=since_ns, until_ns=until_ns,
@@ -141,32 +141,41 @@ def counted_statements(
             continue
         items += group
         if outcomes := over_charged_outcomes(group, billing.terms(name)):
-            listed[name] = [
-                p
-                for p in _rows_of_outcomes(ledger, name, sorted(outcomes), since_ns, until_ns)
-                if p.probe_id not in raw_ids
-            ]
+            wanted[name] = outcomes
+    listed = _rows_of_outcomes(ledger, wanted, since_ns, until_ns, vendor)
+    for name, probes in listed.items():
+        listed[name] = [p for p in probes if p.probe_id not in raw_ids]
     return statements(items, billing.vendors, bills, default_currency=billing.currency,
                       apart=apart, listed=listed)  # fmt: skip
 
 
 def _rows_of_outcomes(
-    ledger: Ledger, vendor: str, outcomes: Sequence[str], since_ns: int, until_ns: int
-) -> list[JudgedProbe]:
-    """A vendor's probes with these outcomes in the whole planned hours of the period
-    whose rollup counts hold one (the part-hours at the edges are read raw already)."""
+    ledger: Ledger,
+    wanted: Mapping[str, set[str]],
+    since_ns: int,
+    until_ns: int,
+    vendor: str | None,
+) -> dict[str, list[JudgedProbe]]:
+    """Per vendor of `wanted`, its probes with its outcomes in the whole planned hours of
+    the period whose rollup counts hold one (the part-hours at the edges are read raw
+    already), in judged_rows' order: one read over the period filtered by outcome in SQL
+    (per hour, the same rows took 7x as long over a month), the hours checked here."""
     first = -(-since_ns // HOUR_NS) * HOUR_NS
     last = max(until_ns // HOUR_NS * HOUR_NS, first)
-    hours = sorted({m.hour_ns for m in ledger.rollup_hour_marks(
-        since_ns=first, until_ns=last, vendor=vendor) if m.outcome in outcomes})  # fmt: skip
-    spans: list[list[int]] = []
-    for h in hours:
-        if spans and spans[-1][1] == h:
-            spans[-1][1] = h + HOUR_NS
-        else:
-            spans.append([h, h + HOUR_NS])
-    out: list[JudgedProbe] = []
-    for lo, hi in spans:
-        rows = ledger.judged_rows(since_ns=lo, until_ns=hi, vendor=vendor, outcomes=outcomes)
-        out += map(judged_of_row, rows)
+    hours = {name: {m.hour_ns for m in ledger.rollup_hour_marks(
+        since_ns=first, until_ns=last, vendor=name) if m.outcome in outcomes}
+        for name, outcomes in wanted.items()}  # fmt: skip
+    out: dict[str, list[JudgedProbe]] = {name: [] for name in wanted}
+    among = sorted(set().union(*(wanted[name] for name, held in hours.items() if held)))
+    if not among:
+        return out
+    for row in ledger.judged_rows(since_ns=first, until_ns=last, vendor=vendor, outcomes=among):
+        if (
+            row.vendor not in wanted
+            or row.planned_at_ns // HOUR_NS * HOUR_NS not in hours[row.vendor]
+        ):
+            continue
+        p = judged_of_row(row)
+        if p.outcome in wanted[p.vendor]:
+            out[p.vendor].append(p)
     return out

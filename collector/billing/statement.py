@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from collector.billing.terms import Model, VendorTerms
@@ -117,7 +117,10 @@ class VendorStatement:
         return self.charge[self.model]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # asdict deep-copies every over-charged line (a month: 10^5); they hold scalars
+        out = asdict(replace(self, overcharged=[]))
+        out["overcharged"] = [dict(line) for line in self.overcharged]
+        return out
 
 
 def _over(own: float, arrived: int, price: float, verifiable: bool) -> bool:
