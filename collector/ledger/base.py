@@ -58,6 +58,7 @@ from collector.ledger.probes import (
 )
 from collector.ledger.retention import Minimisation
 from collector.ledger.rollups import (
+    CountSum,
     HourMark,
     RollupCheck,
     RollupCount,
@@ -463,6 +464,18 @@ class Ledger(Protocol):
         """`rollup_counts` of those hours but `skip_hours`, summed in SQL per key without
         its hours and per slice (rollups.Slices); hour_ns and sent_hour_ns: the first send
         hour it holds (a slice's start may lie in skipped hours a not-measured span cuts)."""
+        ...
+
+    def rollup_count_sum_rows(
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None = None,
+        slices: Slices,
+        skip_hours: Collection[int] = (),
+    ) -> list[CountSum]:
+        """`rollup_count_sums` as plain tuples (the month report's read)."""
         ...
 
     def rollup_value_sums(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 HOUR_NS = 3_600_000_000_000
 DAY_NS = 24 * HOUR_NS  # rollup_value_days compacts a UTC day of value rows (migration 0016)
@@ -66,6 +66,17 @@ class RollupValue:
         return (self.hour_ns, self.sent_hour_ns, self.vendor, self.carrier, self.mvno,
                 self.region, self.profile, self.band, self.msisdn, self.burst,
                 self.submit_status)  # fmt: skip
+
+
+class CountSum(NamedTuple):
+    """A sum of count rows per key without its hours and per slice
+    (`Ledger.rollup_count_sum_rows`): `key` the RollupCount fields from vendor to
+    missing_parts (one tuple object per distinct key, so a reader can cache on it),
+    `first_sent_ns` the first send hour the sum holds."""
+
+    first_sent_ns: int
+    key: tuple[Any, ...]
+    n: int
 
 
 class ValueRun(NamedTuple):

@@ -11,6 +11,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from agent.common.numberplan import national
 from collector.correlation.model import Outcome
@@ -22,6 +23,9 @@ from collector.reports.gc_paused import without_gc_pauses
 from collector.reports.lines import line_type
 
 HOURLY = Slices()  # hour by hour, UTC days
+_PROBE_FIELDS = tuple(JudgedProbe.__dataclass_fields__)  # JudgedProbe's positional order
+_SENT_AT = _PROBE_FIELDS.index("submitted_at_ns")
+_rollup_count: Callable[..., RollupCount] = RollupCount  # from a CountSum's key (unsized)
 
 
 def load_judged(
@@ -172,17 +176,41 @@ def load_tallies(
     out = [tally_of(p) for p in judged]
     read = {"since_ns": first, "until_ns": last, "vendor": vendor, "slices": slices,
             "skip_hours": raw}  # fmt: skip
-    values: dict[tuple[object, ...], list[ValueRun]] = defaultdict(list)
+    values: dict[tuple[object, ...], list[tuple[str, Sequence[float], Sequence[int]]]] = {}
     for run in ledger.rollup_value_sums(**read):  # type: ignore[arg-type]
-        values[run.group].append(run)
-    for r in ledger.rollup_count_sums(**read):  # type: ignore[arg-type]
-        if r.submit_status == "planned":  # never handed to the vendor: not "sent"
+        if (kinds := values.get(run.group)) is None:
+            values[run.group] = [run[1:]]  # (kind, values, counts), as a tally carries them
+        else:
+            kinds.append(run[1:])
+    made: dict[tuple[object, ...], _Parts | None] = {}  # key -> its template's parts
+    made_probe: Callable[..., JudgedProbe] = JudgedProbe  # positional: the parts around `at`
+    day_of, tally = slices.day, Tally
+    for at, key, n in ledger.rollup_count_sum_rows(**read):  # type: ignore[arg-type]
+        try:
+            parts = made[key]
+        except KeyError:
+            parts = made[key] = _sum_parts(key)
+        if parts is None:  # never handed to the vendor: not "sent"
             continue
-        sim, line = _sim_line(r.msisdn, r.carrier, r.mvno)
-        day = slices.day(r.sent_hour_ns)
-        runs = values.pop((day, day, *_group(r)[2:]), ())
-        out.append(Tally(_template(r, sim, line), r.n, _kinds(runs)))
+        head, tail, group = parts
+        day = day_of(at)
+        runs = values.pop((day, day, *group), ())
+        out.append(tally(made_probe(*head, at, *tail), n, tuple(runs)))
     return stored, verdicts, out
+
+
+_Parts = tuple[tuple[Any, ...], tuple[Any, ...], tuple[object, ...]]
+
+
+def _sum_parts(key: tuple[Any, ...]) -> _Parts | None:
+    """A sum's template (`_template`'s fields before and after the send time) and its
+    value group without the hours, made once per key; None for planned probes."""
+    r = _rollup_count(0, 0, *key, 0)
+    if r.submit_status == "planned":
+        return None
+    probe = _template(r, *_sim_line(r.msisdn, r.carrier, r.mvno))
+    fields = tuple(getattr(probe, f) for f in _PROBE_FIELDS)
+    return fields[:_SENT_AT], fields[_SENT_AT + 1 :], _group(r)[2:]
 
 
 def _load_raw(
@@ -207,13 +235,6 @@ def _load_raw(
             verdicts.update(part[1])
             judged += part[2]
     return stored, verdicts, judged
-
-
-def _kinds(
-    runs: Sequence[ValueRun],
-) -> tuple[tuple[str, Sequence[float], Sequence[int]], ...]:
-    """A value group's runs as a tally carries them: per kind, the values and their counts."""
-    return tuple((run.kind, run.values, run.counts) for run in runs)
 
 
 def _read_rollups(

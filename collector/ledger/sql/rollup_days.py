@@ -15,6 +15,7 @@ the hourly rows of every other day; `check_rollups` compares blobs with the rows
 from __future__ import annotations
 
 import bisect
+import itertools
 import sys
 from array import array
 from collections import Counter
@@ -87,7 +88,8 @@ def hour_ranges(
     return out
 
 
-Chunks = dict[tuple[Any, ...], tuple[list[Sequence[float]], list[Sequence[int]]]]
+# (blob key, local day) -> the little-endian bytes of its values and of their counts, in parts
+Chunks = dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]]
 
 
 def _slice_days(
@@ -99,39 +101,38 @@ def _slice_days(
     for hour, sent, values, counts in segments:
         if keep(hour):
             slot = out.setdefault((key, slices.day(sent)), ([], []))
-            slot[0].append(values)
-            slot[1].append(counts)
+            slot[0].append(_bytes(array("d", values)))
+            slot[1].append(_bytes(array("q", counts)))
 
 
 def _slice_blob(
-    out: Chunks, key: tuple[Any, ...], heads: bytes, values: bytes, counts: bytes, slices: Slices
-) -> bool:
-    """A whole day's blob added to `out` per local day of the send hours with one slice of
-    its arrays each (C), when its send hours ascend; False (nothing added) otherwise."""
-    h = _array("q", bytes(heads))
-    sents = h[1::3]
-    if not sents or sorted(sents) != list(sents):
+    out: Chunks, key: tuple[Any, ...], blobs: Sequence[bytes], edges: Sequence[int],
+    keep: Callable[[int], bool], slices: Slices,
+) -> bool:  # fmt: skip
+    """A day's blob added to `out` per local day of the send hours, the hours `keep`
+    refuses left out, as byte slices of its arrays: the segments cut only where the local
+    day changes (`bisect` on the ascending send hours) or `keep` may (at the planned hours
+    `edges`: the period's ends, a skipped hour's start and end), each run of segments
+    between two cuts one slice (C). False (nothing added) when the send hours do not
+    ascend."""
+    h = _array("q", blobs[0])
+    hours, sents, ends = h[0::3], h[1::3], h[2::3]
+    m = len(sents)
+    if not m or sorted(sents) != list(sents):
         return False
-    v, k = _array("d", bytes(values)), _array("q", bytes(counts))
-    first, last = slices.day(sents[0]), slices.day(sents[-1])
-    start = 0
-    for day in range(first, last + 1, DAY_NS):
-        i = bisect.bisect_left(sents, day + DAY_NS)  # segments sent before the next day
-        end = h[3 * i - 1] if i else 0
-        if end > start:
-            slot = out.setdefault((key, day), ([], []))
-            slot[0].append(v[start:end])
-            slot[1].append(k[start:end])
-        start = end
+    cuts = {0, m}
+    for day in range(slices.day(sents[0]) + DAY_NS, slices.day(sents[-1]) + 1, DAY_NS):
+        cuts.add(bisect.bisect_left(sents, day))
+    for edge in edges:  # hours ascend: the blob's rows are ordered by hour, then send hour
+        cuts.add(bisect.bisect_left(hours, edge))
+    vals, counts = blobs[1], blobs[2]
+    for i, j in itertools.pairwise(sorted(cuts)):
+        if i < j and keep(hours[i]):
+            start, end = (ends[i - 1] if i else 0) * 8, ends[j - 1] * 8  # 8-byte items
+            slot = out.setdefault((key, slices.day(sents[i])), ([], []))
+            slot[0].append(vals[start:end])
+            slot[1].append(counts[start:end])
     return True
-
-
-def _joined(code: str, parts: Sequence[Sequence[Any]]) -> array[Any]:
-    """The parts as one array (each part's extend in C)."""
-    out = array(code)
-    for part in parts:
-        out.extend(part)
-    return out
 
 
 def _runs(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], list[Segment]]]:
@@ -302,6 +303,9 @@ class RollupDaySql(SqlCore):
         send (`Slices.day`): the group's hour_ns and sent_hour_ns are that day's start, the
         values the concatenation of ascending runs (not ascending themselves)."""
         skip = {h for h in skip_hours if since_ns <= h < until_ns}
+        edges: dict[int, list[int]] = {}  # UTC day -> where `keep` may change within it
+        for h in sorted(skip):
+            edges.setdefault(h // DAY_NS * DAY_NS, []).extend((h, h + HOUR_NS))
         out: Chunks = {}
 
         def keep(hour: int) -> bool:
@@ -315,24 +319,23 @@ class RollupDaySql(SqlCore):
                     f" FROM rollup_value_days{where}",
                     where.params,
                 ):
-                    day, key, blobs = int(r[0]), tuple(r[1:-3]), r[-3:]
-                    whole = since_ns <= day and day + DAY_NS <= until_ns and not any(
-                        day <= h < day + DAY_NS for h in skip)  # fmt: skip
-                    heads, vals, counts = blobs
-                    if not (whole and _slice_blob(out, key, heads, vals, counts, slices)):
+                    day, key, blobs = int(r[0]), tuple(r[1:-3]), [bytes(b) for b in r[-3:]]
+                    cut = [since_ns, until_ns, *edges.get(day, ())]
+                    if not _slice_blob(out, key, blobs, cut, keep, slices):
                         _slice_days(out, key, unpack_runs(*blobs), keep, slices)
             ranges = hour_ranges(since_ns, until_ns, done, DAY_NS)
             for key, segs in _hourly_runs(tx, ranges, vendor):
                 _slice_days(out, key, segs, keep, slices)
         runs: list[ValueRun] = []
+        tails: dict[tuple[Any, ...], tuple[tuple[object, ...], str]] = {}
         for (key, day), (values, counts) in out.items():
-            vendor_, carrier, mvno, region, profile, band, msisdn, burst, status, kind = key
-            group = (day, day, vendor_, carrier, mvno, region, profile, band, msisdn,
-                     bool(burst), status)  # fmt: skip
-            if len(values) == 1:
-                runs.append(ValueRun(group, kind, values[0], counts[0]))
-            else:
-                runs.append(ValueRun(group, kind, _joined("d", values), _joined("q", counts)))
+            if (tail := tails.get(key)) is None:
+                vendor_, carrier, mvno, region, profile, band, msisdn, burst, status, kind = key
+                tail = tails[key] = ((vendor_, carrier, mvno, region, profile, band, msisdn,
+                                      bool(burst), status), kind)  # fmt: skip
+            group = (day, day, *tail[0])
+            runs.append(ValueRun(group, tail[1], _array("d", b"".join(values)),
+                                 _array("q", b"".join(counts))))  # fmt: skip
         return runs
 
     # ------------------------------------------------------------ check

@@ -15,7 +15,7 @@ The key expressions below are the ones migration 0015 used to fill an existing l
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from collector.correlation.model import Outcome, Verdict
@@ -23,6 +23,7 @@ from collector.ledger.migrations import Dialect
 from collector.ledger.rollups import (
     DAY_NS,
     HOUR_NS,
+    CountSum,
     HourMark,
     RollupCheck,
     RollupCount,
@@ -99,6 +100,10 @@ def _value_select(where: str) -> str:
 
 
 _COUNT_COLS = _cols(_COUNT_KEY)
+# RollupCount's fields from vendor to missing_parts (its order: CountSum.key)
+_SUM_COLS = [
+    f for f in RollupCount.__dataclass_fields__ if f not in ("hour_ns", "sent_hour_ns", "n")
+]
 _VALUE_COLS = [*_cols(_PROBE_KEY), "kind", "value"]
 
 
@@ -232,31 +237,53 @@ class RollupSql(RollupDaySql):
         report sets probes apart by their send time (not-measured spans), and a span may
         cover the slice's start while the hours summed lie after it (the span's hours are
         read raw, `skip_hours`); an hour the sum holds is one no span cuts."""
+        sums = self.rollup_count_sum_rows(since_ns=since_ns, until_ns=until_ns, vendor=vendor,
+                                          slices=slices, skip_hours=skip_hours)  # fmt: skip
+        made: Callable[..., RollupCount] = RollupCount  # positional, from the key's fields
+        return [made(s.first_sent_ns, s.first_sent_ns, *s.key, s.n) for s in sums]
+
+    def rollup_count_sum_rows(
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None = None,
+        slices: Slices,
+        skip_hours: Collection[int] = (),
+    ) -> list[CountSum]:
+        """`rollup_count_sums` as plain tuples (a month: 145,000 sums): the slice is the
+        first column of the `GROUP BY` (SQLite's sorter compares an integer first), read a
+        day of planned hours at a time (each sort stays small)."""
         sent = "sent_hour_ns"
         day = f"(({sent} + {slices.offset_ns}) / {DAY_NS} * {DAY_NS} - {slices.offset_ns})"
         step = f"({sent} / {slices.step_ns} * {slices.step_ns})"
-        seg = f"CASE WHEN {day} > {step} THEN {day} ELSE {step} END"
-        exprs = [seg if c in ("hour_ns", sent) else c for c in _COUNT_COLS]
+        exprs = [f"CASE WHEN {day} > {step} THEN {day} ELSE {step} END", *_SUM_COLS]
         groups = ", ".join(str(i + 1) for i in range(len(exprs)))
-        summed: dict[tuple[Any, ...], list[int]] = {}  # key -> [n, first send hour]
+        summed: dict[tuple[Any, ...], list[int]] = {}  # slice, key -> [n, first send hour]
         with self._transaction(write=False) as tx:
             self._snapshot(tx)
             for lo, hi in hour_ranges(since_ns, until_ns, skip_hours):
-                where = Where().add("hour_ns >= ?", lo).add("hour_ns < ?", hi)
-                where.maybe("vendor = ?", vendor)
-                for r in tx.tuples(
-                    f"SELECT {', '.join(exprs)}, SUM(n), MIN({sent}) FROM rollup_counts{where}"
-                    f" GROUP BY {groups}",
-                    where.params,
-                ):
-                    n, first = int(r[-2]), int(r[-1])
-                    if (got := summed.get(r[:-2])) is None:
-                        summed[r[:-2]] = [n, first]
-                    else:
-                        got[0] += n
-                        got[1] = min(got[1], first)
-        assert _COUNT_COLS[0] == "hour_ns" and _COUNT_COLS[2] == sent
-        return [_count_tuple((first, k[1], first, *k[3:], n)) for k, (n, first) in summed.items()]
+                for at in range(lo, hi, DAY_NS):
+                    where = Where().add("hour_ns >= ?", at).add("hour_ns < ?", min(hi, at + DAY_NS))
+                    where.maybe("vendor = ?", vendor)
+                    for r in tx.tuples(
+                        f"SELECT {', '.join(exprs)}, SUM(n), MIN({sent}) FROM rollup_counts"
+                        f"{where} GROUP BY {groups}",
+                        where.params,
+                    ):
+                        n, first = int(r[-2]), int(r[-1])
+                        if (got := summed.get(r[:-2])) is None:
+                            summed[r[:-2]] = [n, first]
+                        else:
+                            got[0] += n
+                            got[1] = min(got[1], first)
+        keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # as stored -> RollupCount's types
+        out: list[CountSum] = []
+        for k, (n, first) in summed.items():
+            if (key := keys.get(stored := k[1:])) is None:
+                key = keys[stored] = _sum_key(stored)
+            out.append(CountSum(first, key, n))
+        return out
 
     def rollup_hour_marks(
         self, *, since_ns: int, until_ns: int, vendor: str | None = None
@@ -375,6 +402,15 @@ def _count_tuple(r: tuple[Any, ...]) -> RollupCount:
         int(parts), None if billed < 0 else int(billed), billed_from, status, outcome, dlr,
         claim, content, int(duplicates), missing, int(n),
     )  # fmt: skip
+
+
+def _sum_key(r: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A count key read in _SUM_COLS order with RollupCount's types (as _count_tuple)."""
+    (vendor, carrier, mvno, region, profile, band, msisdn, burst, parts, billed, billed_from,
+     status, outcome, dlr, claim, content, duplicates, missing) = r  # fmt: skip
+    return (vendor, carrier, mvno, region, profile, band, msisdn, bool(burst), int(parts),
+            None if billed < 0 else int(billed), billed_from, status, outcome, dlr, claim,
+            content, int(duplicates), missing)  # fmt: skip
 
 
 def _value_row(r: Row) -> RollupValue:
