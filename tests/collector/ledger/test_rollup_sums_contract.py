@@ -1,7 +1,8 @@
 """The Ledger contract, counts summed per slice (`rollup_count_sums`), on SQLite and a real
 PostgreSQL: equal to the hourly count rows summed per key and slice in Python, skipped
 hours left out, each sum timed at the first send hour it holds (not its slice's start,
-which may lie in hours skipped for a not-measured span: reports/judged.py)."""
+which may lie in hours skipped for a not-measured span: reports/judged.py); the values
+summed per key and local day (`rollup_value_sums`) equal to the hourly value rows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import random
 from collections import Counter
 from typing import Any
 
-from collector.ledger.rollups import HOUR_NS, RollupCount, Slices
+from collector.ledger.rollups import DAY_NS, HOUR_NS, RollupCount, Slices
+from collector.ledger.sql.rollup_days import COMPACT_AFTER_NS
 from tests.collector.ledger.test_rollup_days_contract import DAY0, fill
 
 
@@ -48,3 +50,29 @@ def test_count_sums_per_slice_equal_the_hourly_rows_summed(ledger: Any) -> None:
     assert got == want and sum(want.values()) > 250
     # some sums do not start at their slice's start (its first hours skipped or empty)
     assert sum(1 for k, at in first.items() if at != k[1]) > 10
+
+
+def test_value_sums_per_local_day_equal_the_hourly_rows(ledger: Any) -> None:
+    """`rollup_value_sums` (compacted days cut into local days as byte slices of their
+    arrays, the open day from hourly rows) holds exactly the hourly value rows of the
+    hours kept, each under the local day of its send hour."""
+    fill(ledger, n=400, seed=23)
+    assert ledger.compact_rollups(before_ns=DAY0 + 2 * DAY_NS + COMPACT_AFTER_NS) == 2
+    slices = Slices(6 * HOUR_NS, 8 * HOUR_NS)  # local midnights at 16:00 UTC
+    since, until = DAY0 + 3 * HOUR_NS, DAY0 + 70 * HOUR_NS  # cuts packed and open days
+    # skipped: a local midnight's hours, a UTC midnight's, single hours in each day
+    skip = {DAY0 + h * HOUR_NS for h in (5, 15, 16, 23, 24, 30, 39, 40, 50, 64)}
+    want: Counter[tuple[Any, ...]] = Counter()
+    for v in ledger.rollup_values(since_ns=since, until_ns=until):
+        if v.hour_ns not in skip:
+            day = slices.day(v.sent_hour_ns)
+            want[((day, day, *v.group()[2:]), v.kind, v.value)] += v.n
+    got: Counter[tuple[Any, ...]] = Counter()
+    seen = set()
+    for run in ledger.rollup_value_sums(since_ns=since, until_ns=until, slices=slices,
+                                        skip_hours=skip):  # fmt: skip
+        assert (run.group, run.kind) not in seen  # one run a key, kind and local day
+        seen.add((run.group, run.kind))
+        for value, n in zip(run.values, run.counts, strict=True):
+            got[(run.group, run.kind, value)] += n
+    assert got == want and sum(want.values()) > 300
