@@ -109,29 +109,32 @@ def _slice_blob(
     out: Chunks, key: tuple[Any, ...], blobs: Sequence[bytes], edges: Sequence[int],
     keep: Callable[[int], bool], slices: Slices,
 ) -> bool:  # fmt: skip
-    """A day's blob added to `out` per local day of the send hours, the hours `keep`
-    refuses left out, as byte slices of its arrays: the segments cut only where the local
-    day changes (`bisect` on the ascending send hours) or `keep` may (at the planned hours
-    `edges`: the period's ends, a skipped hour's start and end), each run of segments
-    between two cuts one slice (C). False (nothing added) when the send hours do not
-    ascend."""
+    """A day's blob added to `out` per local day of the send hours, as byte slices of its
+    arrays: the segments cut only where the local day changes (`bisect` on the ascending
+    send hours) or `keep` may (at the planned hours `edges`: the period's ends, a skipped
+    hour's start and end; none when the whole day is kept), each run of segments between
+    two cuts one slice (C), those `keep` refuses left out. False (nothing added) when the
+    send hours do not ascend."""
     h = _array("q", blobs[0])
-    hours, sents, ends = h[0::3], h[1::3], h[2::3]
+    sents, ends = h[1::3], h[2::3]
     m = len(sents)
     if not m or sorted(sents) != list(sents):
         return False
-    cuts = {0, m}
-    for day in range(slices.day(sents[0]) + DAY_NS, slices.day(sents[-1]) + 1, DAY_NS):
-        cuts.add(bisect.bisect_left(sents, day))
-    for edge in edges:  # hours ascend: the blob's rows are ordered by hour, then send hour
-        cuts.add(bisect.bisect_left(hours, edge))
+    first, last = slices.day(sents[0]), slices.day(sents[-1])
+    cuts = [bisect.bisect_left(sents, day) for day in range(first + DAY_NS, last + 1, DAY_NS)]
+    if edges:  # hours ascend: the blob's rows are ordered by hour, then send hour
+        hours = h[0::3]
+        cuts = sorted({*cuts, *(bisect.bisect_left(hours, edge) for edge in edges)})
     vals, counts = blobs[1], blobs[2]
-    for i, j in itertools.pairwise(sorted(cuts)):
-        if i < j and keep(hours[i]):
+    for i, j in itertools.pairwise([0, *cuts, m]):
+        if i < j and (not edges or keep(hours[i])):
             start, end = (ends[i - 1] if i else 0) * 8, ends[j - 1] * 8  # 8-byte items
-            slot = out.setdefault((key, slices.day(sents[i])), ([], []))
-            slot[0].append(vals[start:end])
-            slot[1].append(counts[start:end])
+            at = (key, slices.day(sents[i]))
+            if (slot := out.get(at)) is None:
+                out[at] = ([vals[start:end]], [counts[start:end]])
+            else:
+                slot[0].append(vals[start:end])
+                slot[1].append(counts[start:end])
     return True
 
 
@@ -320,7 +323,8 @@ class RollupDaySql(SqlCore):
                     where.params,
                 ):
                     day, key, blobs = int(r[0]), tuple(r[1:-3]), [bytes(b) for b in r[-3:]]
-                    cut = [since_ns, until_ns, *edges.get(day, ())]
+                    whole = since_ns <= day and day + DAY_NS <= until_ns and day not in edges
+                    cut = () if whole else (since_ns, until_ns, *edges.get(day, ()))
                     if not _slice_blob(out, key, blobs, cut, keep, slices):
                         _slice_days(out, key, unpack_runs(*blobs), keep, slices)
             ranges = hour_ranges(since_ns, until_ns, done, DAY_NS)
