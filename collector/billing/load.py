@@ -159,7 +159,8 @@ def _rows_of_outcomes(
     """Per vendor of `wanted`, its probes with its outcomes in the whole planned hours of
     the period whose rollup counts hold one (the part-hours at the edges are read raw
     already), in judged_rows' order: one read over the period filtered by outcome in SQL
-    (per hour, the same rows took 7x as long over a month), the hours checked here."""
+    (per hour and vendor the same rows took three times as long over a month), the hours
+    checked here."""
     first = -(-since_ns // HOUR_NS) * HOUR_NS
     last = max(until_ns // HOUR_NS * HOUR_NS, first)
     hours = {name: {m.hour_ns for m in ledger.rollup_hour_marks(
