@@ -54,8 +54,10 @@ def record_or_quarantined(
     pb: agent_pb2.Record, clocks: dict[tuple[float, float, int], ClockEstimate] | None = None
 ) -> Record | Quarantined:
     """Never raises on content: what cannot be represented comes back quarantined, with
-    the record's serialised bytes (kept on a good record too, as `Record.raw`)."""
-    raw = pb.SerializeToString()
+    the record's serialised bytes (kept on a good record too, as `Record.raw`).
+    Deterministically: the agent sends its records so serialised (signature fields last),
+    and a map's entries would otherwise come out in another order than they arrived."""
+    raw = pb.SerializeToString(deterministic=True)
     try:
         return record_from_proto(pb, raw=raw, clocks=clocks)
     except SerdeError as exc:

@@ -625,7 +625,7 @@ def plain_sms(
         PlainSms,
         (uuid, seq, persisted, offset if math.isfinite(offset) else 0.0,
          None if measured == 0 or not math.isfinite(unc) else unc, measured, imei, iccid,
-         pb.SerializeToString(), first, sms_values, parts),
+         pb.SerializeToString(deterministic=True), first, sms_values, parts),
     )  # fmt: skip
 
 

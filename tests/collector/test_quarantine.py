@@ -11,7 +11,12 @@ import pytest
 from smsprobe.v1 import agent_pb2
 
 from agent.wire.records import ClockEstimate, Record, RecordBody
-from agent.wire.serde import record_to_proto, registration_from_proto, registration_to_proto
+from agent.wire.serde import (
+    record_frame_head,
+    record_to_proto,
+    registration_from_proto,
+    registration_to_proto,
+)
 from collector.api.servicer import batch_ack_to_proto
 from collector.ledger.model import BatchOutcome, RecordRejection
 from collector.quarantine import (
@@ -154,3 +159,35 @@ def test_batch_ack_carries_the_outcome_clamped_to_uint32() -> None:
     assert [(r.uuid, r.seq, r.reason) for r in pb.rejections] == [
         ("u", 4, "time_in_future: 2 days ahead")
     ]
+
+
+def test_a_signed_record_is_kept_as_the_bytes_the_agent_sent() -> None:
+    """The agent signs the deterministic serialisation and appends fields 20-21; a map
+    serialised in another order would make the ledger's "raw record" a byte string the
+    agent never sent (the signature still verifies after re-serialising, the bytes are
+    not the arrival)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from agent.wire.signing import RecordSigner, verify_record
+    from collector.ledger.ingest_rules import read_plain
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    signer = RecordSigner(private)
+    attrs = {f"key-{i:02d}-{'z' * (i % 5)}": f"value {i}" for i in reversed(range(40))}
+    bodies: list[RecordBody] = [
+        replace(event(T0), attributes=attrs),
+        sms(T0, "two parts", parts=2),
+    ]
+    wires = [
+        signer.sign(record_to_proto(record(seq, body)).SerializeToString(deterministic=True))
+        for seq, body in enumerate(bodies, 1)
+    ]
+    # The batch as the collector's gRPC layer parses it off the wire.
+    batch = agent_pb2.Batch.FromString(b"".join(record_frame_head(w) + w for w in wires))
+    good, bad = records_from_batch(batch)
+    assert not bad and [r.raw for r in good] == wires
+    plains = read_plain(batch.records, now_ns=T0 + 10**12, known_imeis={record(1).modem_imei})
+    plain = plains[1]
+    assert plain is not None and plain[8] == wires[1]  # the SMS read straight from the proto
+    key = private.public_key()
+    assert [verify_record(r.raw, key) for r in good] == [None, None]
