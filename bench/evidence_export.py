@@ -12,7 +12,7 @@ peak RSS is the export's, not the ledger generator's), with a same-run baseline.
   written as its repr: the reads and the compression with next to no Python per record.
 
 `measure(url, ...)` runs both as `python bench/evidence_export.py --child ...` and
-returns seconds, records, bundle bytes and peak RSS (MiB, getrusage; of the main process:
+returns seconds, records, bundle bytes and peak RSS (MiB, VmHWM; of the main process:
 the workers' own are not in it) of each. Used by
 bench/year_ledger.py; runnable alone on an existing ledger:
 
@@ -202,6 +202,15 @@ def _standalone(args: argparse.Namespace) -> dict[str, Any]:
             "evidence_export_full_year_s": round(measured["export"]["s"] * factor, 1)}  # fmt: skip
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak RSS since its exec (VmHWM). Not getrusage's ru_maxrss: Linux
+    carries the parent's high-water mark across fork and exec, so a child started by a
+    process holding a generated ledger's gigabytes reported those as its own peak."""
+    with open("/proc/self/status") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return round(kib / 1024, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--child", choices=("export", "baseline"))
@@ -222,7 +231,7 @@ def main() -> None:
         result = _export(args.url, args.vendor, args.since_ns, args.until_ns, args.workers)
     else:
         result = _baseline(args.url, args.vendor, args.since_ns, args.until_ns)
-    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["peak_rss_mib"] = _peak_rss_mib()
     # CPU seconds (this process's threads, and worker processes it waited for): on a shared
     # machine the wall time follows the load, the CPU time far less
     own, workers = (
