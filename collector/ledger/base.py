@@ -452,20 +452,6 @@ class Ledger(Protocol):
         the hourly rows."""
         ...
 
-    def rollup_count_sums(
-        self,
-        *,
-        since_ns: int,
-        until_ns: int,
-        vendor: str | None = None,
-        slices: Slices,
-        skip_hours: Collection[int] = (),
-    ) -> list[RollupCount]:
-        """`rollup_counts` of those hours but `skip_hours`, summed in SQL per key without
-        its hours and per slice (rollups.Slices); hour_ns and sent_hour_ns: the first send
-        hour it holds (a slice's start may lie in skipped hours a not-measured span cuts)."""
-        ...
-
     def rollup_count_sum_rows(
         self,
         *,
@@ -475,7 +461,10 @@ class Ledger(Protocol):
         slices: Slices,
         skip_hours: Collection[int] = (),
     ) -> list[CountSum]:
-        """`rollup_count_sums` as plain tuples (the month report's read)."""
+        """`rollup_counts` of those hours but `skip_hours`, summed in SQL per key without
+        its hours and per slice (rollups.Slices), as plain tuples (the month report's
+        read); each with the first send hour it holds (a slice's start may lie in skipped
+        hours a not-measured span cuts)."""
         ...
 
     def rollup_value_sums(

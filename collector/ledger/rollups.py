@@ -110,7 +110,7 @@ class RollupCheck:
 
 @dataclass(frozen=True, slots=True)
 class Slices:
-    """How a report reads the rollups summed over hours (`Ledger.rollup_count_sums`,
+    """How a report reads the rollups summed over hours (`Ledger.rollup_count_sum_rows`,
     `rollup_value_sums`): counts per slice — the send hour's `step_ns` step (whole hours,
     from the epoch) cut at the local midnights of a zone `offset_ns` east of UTC (whole
     hours) — and values per local day. A slice's start lies in the same step and the same

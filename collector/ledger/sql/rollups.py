@@ -15,7 +15,7 @@ The key expressions below are the ones migration 0015 used to fill an existing l
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from collector.correlation.model import Outcome, Verdict
@@ -222,26 +222,6 @@ class RollupSql(RollupDaySql):
                              where.params)  # fmt: skip
         return [_count_tuple(r) for r in rows]
 
-    def rollup_count_sums(
-        self,
-        *,
-        since_ns: int,
-        until_ns: int,
-        vendor: str | None = None,
-        slices: Slices,
-        skip_hours: Collection[int] = (),
-    ) -> list[RollupCount]:
-        """The count rows of the planned hours in [since_ns, until_ns) but `skip_hours`,
-        summed in SQL per key without its hours and per slice (`Slices`): hour_ns and
-        sent_hour_ns are the first send hour the sum holds. Not the slice's start: a
-        report sets probes apart by their send time (not-measured spans), and a span may
-        cover the slice's start while the hours summed lie after it (the span's hours are
-        read raw, `skip_hours`); an hour the sum holds is one no span cuts."""
-        sums = self.rollup_count_sum_rows(since_ns=since_ns, until_ns=until_ns, vendor=vendor,
-                                          slices=slices, skip_hours=skip_hours)  # fmt: skip
-        made: Callable[..., RollupCount] = RollupCount  # positional, from the key's fields
-        return [made(s.first_sent_ns, s.first_sent_ns, *s.key, s.n) for s in sums]
-
     def rollup_count_sum_rows(
         self,
         *,
@@ -251,9 +231,14 @@ class RollupSql(RollupDaySql):
         slices: Slices,
         skip_hours: Collection[int] = (),
     ) -> list[CountSum]:
-        """`rollup_count_sums` as plain tuples (a month: 145,000 sums): the slice is the
-        first column of the `GROUP BY` (SQLite's sorter compares an integer first), read a
-        day of planned hours at a time (each sort stays small)."""
+        """The count rows of the planned hours in [since_ns, until_ns) but `skip_hours`,
+        summed in SQL per key without its hours and per slice (`Slices`), as plain tuples
+        (a month: 145,000 sums), each with the first send hour it holds. Not the slice's
+        start: a report sets probes apart by their send time (not-measured spans), and a
+        span may cover the slice's start while the hours summed lie after it (the span's
+        hours are read raw, `skip_hours`); an hour the sum holds is one no span cuts. The
+        slice is the first column of the `GROUP BY` (SQLite's sorter compares an integer
+        first), read a day of planned hours at a time (each sort stays small)."""
         sent = "sent_hour_ns"
         day = f"(({sent} + {slices.offset_ns}) / {DAY_NS} * {DAY_NS} - {slices.offset_ns})"
         step = f"({sent} / {slices.step_ns} * {slices.step_ns})"

@@ -1,4 +1,4 @@
-"""The Ledger contract, counts summed per slice (`rollup_count_sums`), on SQLite and a real
+"""The Ledger contract, counts summed per slice (`rollup_count_sum_rows`), on SQLite and a real
 PostgreSQL: equal to the hourly count rows summed per key and slice in Python, skipped
 hours left out, each sum timed at the first send hour it holds (not its slice's start,
 which may lie in hours skipped for a not-measured span: reports/judged.py); the values
@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from collector.ledger.rollups import DAY_NS, HOUR_NS, RollupCount, Slices
@@ -40,8 +41,10 @@ def test_count_sums_per_slice_equal_the_hourly_rows_summed(ledger: Any) -> None:
         want[key] += r.n
         first[key] = min(first.get(key, r.sent_hour_ns), r.sent_hour_ns)
     got: Counter[tuple[Any, ...]] = Counter()
-    for s in ledger.rollup_count_sums(since_ns=since, until_ns=until, slices=slices,
-                                      skip_hours=skip):  # fmt: skip
+    for c in ledger.rollup_count_sum_rows(since_ns=since, until_ns=until, slices=slices,
+                                          skip_hours=skip):  # fmt: skip
+        made: Callable[..., RollupCount] = RollupCount  # positional, from the key's fields
+        s = made(c.first_sent_ns, c.first_sent_ns, *c.key, c.n)
         assert s.hour_ns == s.sent_hour_ns
         key = keyed(s, slices)
         assert key not in got  # one sum a key and slice
