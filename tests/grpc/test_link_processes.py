@@ -5,6 +5,7 @@ once — on SQLite and on a real PostgreSQL."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -63,13 +64,18 @@ def test_exactly_once_across_collector_and_agent_kills(
         poll(lambda: committed(reader, "agent-a") >= 600, "first records committed")
         col.kill()  # mid-stream: the agent keeps persisting while the collector is gone
         col.start()
-        # Kill while records are still unacked: a caught-up uploader can leave the outbox
-        # empty for an instant, which would make this kill a clean stop in disguise.
-        poll(
-            lambda: committed(reader, "agent-a") >= 1500 and outbox_state(agent.outbox_path)[1] > 0,
-            "progress after collector restart, records in flight",
-        )
-        agent.kill()  # mid-batch: batches in flight, some committed but not yet marked acked
+        poll(lambda: committed(reader, "agent-a") >= 1500, "progress after collector restart")
+        # Kill while records are unacked: a caught-up uploader empties the outbox for
+        # instants (acks are cheap), so watching for depth > 0 and then killing raced.
+        # The collector is frozen instead (SIGSTOP): batches it was committing stay
+        # unacked and the agent keeps persisting, so the outbox fills for certain.
+        assert col.proc is not None
+        col.proc.send_signal(signal.SIGSTOP)
+        try:
+            poll(lambda: outbox_state(agent.outbox_path)[1] > 0, "records in flight")
+            agent.kill()  # mid-batch: batches in flight, some committed but not yet acked
+        finally:
+            col.proc.send_signal(signal.SIGCONT)
         last_seq, depth = outbox_state(agent.outbox_path)
         assert depth > 0 and last_seq < total  # really killed in the middle
         agent.rate, agent.max_pending = 0.0, 0  # the rest as fast as it goes
