@@ -277,6 +277,9 @@ class _Vendor:
     outlet: DlrOutlet | None = None
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     channel_truth_until_s: float = -1.0  # channel events up to here are in the truth
+    # the wall time of elapsed 0, fixed at the first channel truth: `now - elapsed` read
+    # anew each time drifts by milliseconds between the wall and the monotonic clock
+    channel_epoch: datetime | None = None
     queue_free_s: float = 0.0  # when the route's capacity is next free (capacity_tps)
 
 
@@ -535,8 +538,10 @@ class CarrierNetwork:
         """Write the vendor's channel events that happened by now (failures, switches,
         restorations) with the exact simulated time each happened."""
         plan = state.scenario.channel_plan
+        if state.channel_epoch is None:
+            state.channel_epoch = now - timedelta(seconds=elapsed)
         for e in events_between(plan.events(), state.channel_truth_until_s, elapsed):
-            at = now - timedelta(seconds=elapsed - e.at_s)
+            at = state.channel_epoch + timedelta(seconds=e.at_s)
             self._truth.write_channel_event(as_truth(state.scenario.name, e, iso(at) or ""))
         state.channel_truth_until_s = max(state.channel_truth_until_s, elapsed)
 
