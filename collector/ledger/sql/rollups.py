@@ -232,18 +232,19 @@ class RollupSql(RollupDaySql):
         skip_hours: Collection[int] = (),
     ) -> list[CountSum]:
         """The count rows of the planned hours in [since_ns, until_ns) but `skip_hours`,
-        summed in SQL per key without its hours and per slice (`Slices`), as plain tuples
-        (a month: 145,000 sums), each with the first send hour it holds. Not the slice's
-        start: a report sets probes apart by their send time (not-measured spans), and a
-        span may cover the slice's start while the hours summed lie after it (the span's
-        hours are read raw, `skip_hours`); an hour the sum holds is one no span cuts. The
-        slice is the first column of the `GROUP BY` (SQLite's sorter compares an integer
-        first), read a day of planned hours at a time (each sort stays small)."""
+        summed per key without its hours and per slice (`Slices`, computed in SQL), as
+        plain tuples (a month: 484,000 sums), each with the first send hour it holds. Not
+        the slice's start: a report sets probes apart by their send time (not-measured
+        spans), and a span may cover the slice's start while the hours summed lie after it
+        (the span's hours are read raw, `skip_hours`); an hour the sum holds is one no span
+        cuts. Read a day of planned hours at a time."""
         sent = "sent_hour_ns"
         day = f"(({sent} + {slices.offset_ns}) / {DAY_NS} * {DAY_NS} - {slices.offset_ns})"
         step = f"({sent} / {slices.step_ns} * {slices.step_ns})"
-        exprs = [f"CASE WHEN {day} > {step} THEN {day} ELSE {step} END", *_SUM_COLS]
-        groups = ", ".join(str(i + 1) for i in range(len(exprs)))
+        cut = f"CASE WHEN {day} > {step} THEN {day} ELSE {step} END"
+        # A month's count rows hardly repeat a key within a slice (513,677 rows, 484,533
+        # sums hour by hour): no GROUP BY (SQLite's sort of 18 columns: 4.5 -> 2.5 s on
+        # the month), the rows summed here.
         summed: dict[tuple[Any, ...], list[int]] = {}  # slice, key -> [n, first send hour]
         with self._transaction(write=False) as tx:
             self._snapshot(tx)
@@ -252,22 +253,23 @@ class RollupSql(RollupDaySql):
                     where = Where().add("hour_ns >= ?", at).add("hour_ns < ?", min(hi, at + DAY_NS))
                     where.maybe("vendor = ?", vendor)
                     for r in tx.tuples(
-                        f"SELECT {', '.join(exprs)}, SUM(n), MIN({sent}) FROM rollup_counts"
-                        f"{where} GROUP BY {groups}",
+                        f"SELECT {cut}, {', '.join(_SUM_COLS)}, {sent}, n FROM rollup_counts"
+                        f"{where}",
                         where.params,
                     ):
-                        n, first = int(r[-2]), int(r[-1])
-                        if (got := summed.get(r[:-2])) is None:
-                            summed[r[:-2]] = [n, first]
+                        k = r[:-2]
+                        if (got := summed.get(k)) is None:
+                            summed[k] = [r[-1], r[-2]]
                         else:
-                            got[0] += n
-                            got[1] = min(got[1], first)
+                            got[0] += r[-1]
+                            if r[-2] < got[1]:
+                                got[1] = r[-2]
         keys: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # as stored -> RollupCount's types
         out: list[CountSum] = []
         for k, (n, first) in summed.items():
             if (key := keys.get(stored := k[1:])) is None:
                 key = keys[stored] = _sum_key(stored)
-            out.append(CountSum(first, key, n))
+            out.append(CountSum(int(first), key, int(n)))
         return out
 
     def rollup_hour_marks(
