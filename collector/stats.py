@@ -375,32 +375,132 @@ def one_sided_p_above(successes: int, n: int, threshold: float) -> float:
 # wide margin for the rounding of the log terms: such a term adds exactly nothing to a sum.
 _NOTHING = -800.0
 
+# Tables of the values the terms are made of, lgamma(i) and i * log_p of the integers i,
+# computed in blocks as first needed and kept: one lgamma call costs more than the rest
+# of a term, and a report's tails (both tails of a cell, the bisections over neighbouring
+# n, the same thresholds in every cell) read the same values again and again. A table
+# holds the very floats math.lgamma and the product return, so every term keeps its bits.
+_BLOCK = 1024
+_BLOCKS_KEPT = 2048  # 16 MiB at most, then it starts over
+_blocks: dict[tuple[float | None, int], array[float]] = {}
+# The walk out from the mode computes its first batch of terms this many at a time.
+_STEP = 32
 
-def _log_pmf(n: int, k: int, log_p: float, log_q: float) -> float:
-    """log of the binomial pmf; the one expression every tail and interval sums."""
-    return (
-        math.lgamma(n + 1)
-        - math.lgamma(k + 1)
-        - math.lgamma(n - k + 1)
-        + k * log_p
-        + (n - k) * log_q
-    )
+
+def _block(times: float | None, b: int) -> array[float]:
+    block = _blocks.get((times, b))
+    if block is None:
+        if len(_blocks) >= _BLOCKS_KEPT:
+            _blocks.clear()
+        base = b * _BLOCK
+        if times is None:
+            # lgamma(0) is a pole: its slot holds inf, which no term reads (k + 1 >= 1).
+            block = array("d", [math.inf] if base == 0 else [])
+            block.extend(map(math.lgamma, range(max(base, 1), base + _BLOCK)))
+        else:
+            ints = range(base, base + _BLOCK)
+            block = array("d", map(operator.mul, ints, itertools.repeat(times)))
+        _blocks[times, b] = block
+    return block
 
 
-def _span(n: int, lo: int, hi: int, log_p: float, log_q: float) -> tuple[int, int]:
-    """The k in [lo, hi] whose terms can count: outside it every log pmf is more than 800
-    below one inside (the pmf is log-concave: it falls away from its mode on both sides),
-    so exp() of its distance to the largest term is exactly 0.0. Found by walking out
-    from the mode (clamped to [lo, hi]); O(sqrt(n)) terms instead of O(n)."""
+def _table(times: float | None, start: int, stop: int) -> array[float]:
+    """math.lgamma(i) (times None, 1 <= start) or i * times for i in range(start, stop)."""
+    first, last = start // _BLOCK, (stop - 1) // _BLOCK
+    if first == last:
+        base = first * _BLOCK
+        return _block(times, first)[start - base : stop - base]
+    out = array("d")
+    for b in range(first, last + 1):
+        base = b * _BLOCK
+        out.extend(_block(times, b)[max(start - base, 0) : stop - base])
+    return out
+
+
+def _log_pmfs(n: int, k0: int, k1: int, log_p: float, log_q: float) -> list[float]:
+    """The log of the binomial pmf at each k in range(k0, k1), 0 <= k0 <= k1 <= n + 1: the
+    one expression every tail and interval sums,
+        lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1) + k * log_p + (n - k) * log_q,
+    evaluated left to right as written (its parts from the tables), one operation at a
+    time over the whole range in C."""
+    sub, add = operator.sub, operator.add
+    terms = map(sub, itertools.repeat(math.lgamma(n + 1)), _table(None, k0 + 1, k1 + 1))
+    terms = map(sub, terms, _table(None, n - k1 + 2, n - k0 + 2)[::-1])
+    terms = map(add, terms, _table(log_p, k0, k1))
+    return list(map(add, terms, _table(log_q, n - k1 + 1, n - k0 + 1)[::-1]))
+
+
+def _span_terms(
+    n: int, lo: int, hi: int, log_p: float, log_q: float, upward: bool = True
+) -> tuple[int, list[float]]:
+    """(low, the log pmf of each k in [low, high]) for the k in [lo, hi] whose terms can
+    count: outside [low, high] every log pmf is more than 800 below one inside (the pmf is
+    log-concave: it falls away from its mode on both sides), so exp() of its distance to
+    the largest term is exactly 0.0. Found by walking out from the mode (clamped to
+    [lo, hi]) until the first term below that floor; O(sqrt(n)) terms instead of O(n).
+    The walk takes its terms in growing batches; [low, high] is where a walk one term at a
+    time stops, and each term is computed once for both the walk and the sum. Not
+    `upward`: [low, m] only, for a caller that goes on upward by itself."""
     m = min(max(int((n + 1) * math.exp(log_p)), lo), hi)
-    floor = _log_pmf(n, m, log_p, log_q) + _NOTHING
-    low = m
-    while low > lo and _log_pmf(n, low - 1, log_p, log_q) >= floor:
-        low -= 1
-    high = m
-    while high < hi and _log_pmf(n, high + 1, log_p, log_q) >= floor:
-        high += 1
-    return low, high
+    if not 0 <= m <= n:
+        raise ValueError("math domain error")  # lgamma's pole, as math.lgamma raises it
+    mode = _log_pmfs(n, m, m + 1, log_p, log_q)
+    floor = mode[0] + _NOTHING
+    below: list[list[float]] = []  # batches walking down, each in ascending k
+    low, step = m, _STEP
+    while low > lo:
+        start = max(low - step, lo, 0)
+        if start == low:  # the next term down is at k = -1
+            raise ValueError("math domain error")
+        batch = _log_pmfs(n, start, low, log_p, log_q)
+        if all(map(floor.__le__, batch)):
+            below.append(batch)
+            low, step = start, _next_step(batch, True, floor, step)
+            continue
+        kept = list(map(floor.__le__, batch))
+        kept.reverse()
+        cut = len(batch) - kept.index(False)  # just above the first k (walking down) below
+        below.append(batch[cut:])
+        low = start + cut
+        break
+    above: list[list[float]] = []
+    high, step = m, _STEP
+    while upward and high < hi:
+        stop = min(high + step, hi, n) + 1
+        if stop == high + 1:  # the next term up is at k = n + 1
+            raise ValueError("math domain error")
+        batch = _log_pmfs(n, high + 1, stop, log_p, log_q)
+        if all(map(floor.__le__, batch)):
+            above.append(batch)
+            high = stop - 1
+            step = _next_step(batch, False, floor, step)
+            continue
+        cut = list(map(floor.__le__, batch)).index(False)
+        above.append(batch[:cut])
+        break
+    below.reverse()
+    return low, list(itertools.chain(*below, mode, *above))
+
+
+def _next_step(batch: list[float], downward: bool, floor: float, step: int) -> int:
+    """How many more terms the walk likely takes to fall below `floor`: where a parabola
+    through three terms of the last batch (its outer end, h and 2h terms inward) meets the
+    floor. A guess that only sizes the next batch (a short one costs one more batch, a long
+    one terms computed in vain); doubling when it is no guess at all."""
+    h = (len(batch) - 1) // 2
+    if h < 1:
+        return step * 2
+    if downward:  # ascending k: the outer end is the first
+        outer, middle, inner = batch[0], batch[h], batch[2 * h]
+    else:
+        outer, middle, inner = batch[-1], batch[-1 - h], batch[-1 - 2 * h]
+    bend = (inner - 2 * middle + outer) / (h * h)  # second difference per term
+    fall = (middle - outer) / h - bend * h / 2  # drop per term at the outer end
+    drop, a = outer - floor, -bend / 2
+    if not (fall >= 0.0 and a >= 0.0 and fall + a > 0.0):
+        return step * 2
+    x = 2 * drop / (fall + math.sqrt(fall * fall + 4 * a * drop))
+    return int(x * 1.02) + 8 if 0.0 <= x < 1e9 else step * 2
 
 
 def _tail(n: int, threshold: float, lo: int, hi: int) -> float:
@@ -408,10 +508,11 @@ def _tail(n: int, threshold: float, lo: int, hi: int) -> float:
     largest term. Identical to summing every term of [lo, hi] in order: the terms left
     out each add exactly 0.0."""
     log_p, log_q = math.log(threshold), math.log1p(-threshold)
-    low, high = _span(n, lo, hi, log_p, log_q)
-    terms = [_log_pmf(n, k, log_p, log_q) for k in range(low, high + 1)]
+    terms = _span_terms(n, lo, hi, log_p, log_q)[1]
     top = max(terms)
-    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+    return min(
+        1.0, math.exp(top) * sum(map(math.exp, map(operator.sub, terms, itertools.repeat(top))))
+    )
 
 
 def _smallest(passes: Callable[[int], bool], limit: int) -> int | None:
@@ -484,18 +585,32 @@ def _quantile_ranks(n: int, q: float, confidence: float) -> tuple[int, int] | No
         return None
     log_p, log_q = math.log(p), math.log1p(-p)
     # Below the first k whose pmf is not exactly 0.0 the cdf stays 0.0: start there.
-    start = _span(n, 0, n, log_p, log_q)[0]
-    for k in range(start, n + 1):
-        # pmf in log space: math.comb(n, k) * p**k overflows for a few thousand values
-        cdf += math.exp(_log_pmf(n, k, log_p, log_q))
-        if low_rank is None and cdf > tail:
-            low_rank = k  # P(X < k) <= tail → the k-th order statistic (1-based) bounds below
-        if cdf >= 1 - tail:
-            high_rank = k + 1
+    # pmf in log space: math.comb(n, k) * p**k overflows for a few thousand values
+    k, terms = _span_terms(n, 0, n, log_p, log_q, upward=False)
+    step = _STEP
+    while terms:
+        # cdf after each term, added one at a time in order as `cdf += pmf` would
+        cdfs = list(itertools.accumulate(map(math.exp, terms), initial=cdf))
+        del cdfs[0]
+        reached = _first(map((1 - tail).__le__, cdfs))  # cdf >= 1 - tail
+        if low_rank is None:
+            # P(X < k) <= tail → the k-th order statistic (1-based) bounds below
+            over = _first(map(tail.__lt__, cdfs[: None if reached is None else reached + 1]))
+            low_rank = None if over is None else k + over
+        if reached is not None:
+            high_rank = k + reached + 1
             break
+        k, cdf = k + len(terms), cdfs[-1]
+        terms = _log_pmfs(n, k, min(k + step, n + 1), log_p, log_q)
+        step *= 2
     if low_rank is None or low_rank < 1 or high_rank is None or high_rank > n:
         return None
     return low_rank, high_rank
+
+
+def _first(flags: Iterable[bool]) -> int | None:
+    """The index of the first true flag; None if none."""
+    return next(itertools.compress(itertools.count(), flags), None)
 
 
 def _log_comb(n: int, k: int) -> float:

@@ -1,0 +1,202 @@
+"""The exact binomial tails, the counts to a decision and the quantile ranks, computed from
+tables of lgamma values in batches, against the plain definition written out here: every
+term by one lgamma expression, one term at a time, summed from the largest term. Equal
+with ==, bit for bit: reports, exported evidence and the offline verifier depend on it."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+import pytest
+
+from collector import stats
+from collector.stats import (
+    arrivals_to_confirm,
+    losses_to_breach,
+    one_sided_p_above,
+    one_sided_p_below,
+)
+
+
+def _log_pmf(n: int, k: int, log_p: float, log_q: float) -> float:
+    return (
+        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p
+        + (n - k) * log_q
+    )  # fmt: skip
+
+
+def _span(n: int, lo: int, hi: int, log_p: float, log_q: float) -> tuple[int, int]:
+    """Out from the (clamped) mode one term at a time, to the first term 800 below it."""
+    m = min(max(int((n + 1) * math.exp(log_p)), lo), hi)
+    floor = _log_pmf(n, m, log_p, log_q) - 800.0
+    low = m
+    while low > lo and _log_pmf(n, low - 1, log_p, log_q) >= floor:
+        low -= 1
+    high = m
+    while high < hi and _log_pmf(n, high + 1, log_p, log_q) >= floor:
+        high += 1
+    return low, high
+
+
+def _tail(n: int, threshold: float, lo: int, hi: int, every: bool = False) -> float:
+    """P(lo <= X <= hi): the span's terms (or, `every`, all of [lo, hi]) summed in order."""
+    log_p, log_q = math.log(threshold), math.log1p(-threshold)
+    low, high = (lo, hi) if every else _span(n, lo, hi, log_p, log_q)
+    terms = [_log_pmf(n, k, log_p, log_q) for k in range(low, high + 1)]
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
+def _below(successes: int, n: int, threshold: float) -> float:
+    if n == 0:
+        return 1.0
+    if threshold >= 1.0:
+        return 0.0 if successes < n else 1.0
+    return _tail(n, threshold, 0, successes)
+
+
+def _above(successes: int, n: int, threshold: float) -> float:
+    if n == 0 or successes <= 0 or threshold >= 1.0:
+        return 1.0
+    if threshold <= 0.0:
+        return 0.0
+    return _tail(n, threshold, successes, n)
+
+
+def _smallest(passes: Callable[[int], bool], limit: int = 10_000_000) -> int | None:
+    """Doubling from 1, then bisection: the very k the product probes."""
+    high = 1
+    while not passes(high):
+        if high >= limit:
+            return None
+        high = min(high * 2, limit)
+    low = high // 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if passes(mid) else (mid, high)
+    return high
+
+
+def _arrivals(arrived: int, judged: int, t: float, alpha: float) -> int | None:
+    if t >= 1.0:
+        return None
+    return _smallest(lambda k: _above(arrived + k, judged + k, t) < alpha)
+
+
+def _losses(arrived: int, judged: int, t: float, alpha: float) -> int | None:
+    if t <= 0.0:
+        return None
+    return _smallest(lambda m: _below(arrived, judged + m, t) < alpha)
+
+
+def _ranks(n: int, q: float, confidence: float) -> tuple[int, int] | None:
+    p, tail = q / 100.0, (1 - confidence) / 2
+    if n == 0 or p <= 0.0 or p >= 1.0:
+        return None
+    log_p, log_q = math.log(p), math.log1p(-p)
+    cdf, low, high = 0.0, None, None
+    for k in range(_span(n, 0, n, log_p, log_q)[0], n + 1):
+        cdf += math.exp(_log_pmf(n, k, log_p, log_q))
+        if low is None and cdf > tail:
+            low = k
+        if cdf >= 1 - tail:
+            high = k + 1
+            break
+    if low is None or low < 1 or high is None or high > n:
+        return None
+    return low, high
+
+
+def _outcome(f: Callable[..., object], *args: object) -> object:
+    """What f returns, or the message of the ValueError it raises (a threshold of 0 has no
+    log; successes beyond 0..n reach lgamma's pole)."""
+    try:
+        return f(*args)
+    except ValueError as e:
+        return f"ValueError: {e}"
+
+
+def _cases(seed: int, count: int, sizes: list[int]) -> list[tuple[int, int, float]]:
+    rng = random.Random(seed)
+    thresholds = [0.5, 0.9, 0.97, 0.99, 0.999, 0.9999, 0.01, 1e-6, 1e-300, 5e-324,
+                  1 - 2**-52, 0.0, 1.0]  # fmt: skip
+    out = []
+    for _ in range(count):
+        n = rng.choice(sizes)
+        t = rng.choice(thresholds) if rng.random() < 0.8 else rng.random()
+        centre = int(n * t)
+        sd = int(math.sqrt(n * t * (1 - t))) + 1
+        k = rng.choice([0, 1, n - 1, n, centre, centre - 40 * sd, centre + 3 * sd,
+                        centre - 2 * sd, rng.randrange(n + 1)])  # fmt: skip
+        out.append((min(max(k, 0), n), n, t))
+    return out
+
+
+def test_tails_equal_the_one_term_at_a_time_definition() -> None:
+    """From no probes to a million, every threshold from 5e-324 to 1 - 2^-52 (and the
+    exact 0 and 1), successes at 0, n, the mode and far into either tail; sizes on and
+    around the table's block edges (1024)."""
+    sizes = [0, 1, 2, 3, 31, 32, 33, 100, 1023, 1024, 1025, 2047, 5000, 40_000, 250_000]
+    cases = _cases(11, 1500, sizes) + _cases(12, 40, [1_000_000, 999_999])
+    for k, n, t in cases:
+        assert _outcome(one_sided_p_below, k, n, t) == _outcome(_below, k, n, t), (k, n, t)
+        assert _outcome(one_sided_p_above, k, n, t) == _outcome(_above, k, n, t), (k, n, t)
+
+
+def test_tails_of_a_million_equal_the_sum_of_every_term() -> None:
+    """Where the span around the mode is a small part of a million terms: the same bits as
+    summing all of [lo, hi]."""
+    n = 1_000_000
+    for k, t in ((969_400, 0.97), (970_100, 0.97), (500_300, 0.5)):
+        assert one_sided_p_below(k, n, t) == _tail(n, t, 0, k, every=True), (k, t)
+        assert one_sided_p_above(k, n, t) == _tail(n, t, k, n, every=True), (k, t)
+
+
+def test_out_of_range_counts_fail_or_pass_as_the_definition_does() -> None:
+    """Successes beyond 0..n reach lgamma's pole in the definition where its walk gets to
+    k < 0 or k > n (a ValueError), and give its number where the walk stops before."""
+    cases = [(-1, 10, 0.5), (12, 10, 0.5), (11, 10, 0.97), (50_003, 50_000, 0.5), (-3, 5, 0.97)]
+    failed = 0
+    for k, n, t in cases:
+        for ours, theirs in ((one_sided_p_below, _below), (one_sided_p_above, _above)):
+            want = _outcome(theirs, k, n, t)
+            failed += isinstance(want, str)
+            assert _outcome(ours, k, n, t) == want, (k, n, t)
+    assert 0 < failed < 2 * len(cases)  # both kinds of outcome were compared
+
+
+def test_counts_to_a_decision_equal_a_bisection_of_the_definition() -> None:
+    """arrivals_to_confirm and losses_to_breach probe tails at neighbouring n; the same
+    counts as the same bisection over the one-term-at-a-time tails, None included."""
+    sizes = [0, 1, 9, 100, 1000, 1025, 20_000, 120_000]
+    for arrived, judged, t in [*_cases(13, 120, sizes), (9, 9, 1.0), (5, 5, 0.0)]:
+        for alpha in (0.05, 0.01):
+            want_k, want_m = (
+                _arrivals(arrived, judged, t, alpha),
+                _losses(arrived, judged, t, alpha),
+            )
+            assert arrivals_to_confirm(arrived, judged, t, alpha) == want_k, (arrived, judged, t)
+            assert losses_to_breach(arrived, judged, t, alpha) == want_m, (arrived, judged, t)
+
+
+def test_quantile_ranks_equal_the_cumulative_sum_of_the_definition() -> None:
+    rng = random.Random(14)
+    sizes = list(range(0, 70)) + [rng.randrange(70, 300_000) for _ in range(25)]
+    for n in [*sizes, 1024, 1_000_000]:
+        for q in (0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 100.0):
+            for confidence in (0.95, 0.99, 0.5):
+                got = stats._quantile_ranks(n, q, confidence)
+                assert got == _ranks(n, q, confidence), (n, q, confidence)
+
+
+def test_a_table_started_over_gives_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for two blocks the tables start over all the time; nothing changes."""
+    monkeypatch.setattr(stats, "_BLOCKS_KEPT", 2)
+    monkeypatch.setattr(stats, "_blocks", {})
+    for k, n, t in _cases(15, 60, [3, 1500, 70_000]):
+        if 0.0 < t < 1.0:
+            assert stats._tail(n, t, 0, k) == _tail(n, t, 0, k), (k, n, t)
+            assert stats._tail(n, t, k, n) == _tail(n, t, k, n), (k, n, t)
+    assert len(stats._blocks) <= 2
