@@ -17,7 +17,7 @@ from agent.common.numberplan import national
 from collector.correlation.model import Outcome
 from collector.ledger.base import Ledger
 from collector.ledger.probes import JudgedRow, StoredProbe, StoredVerdict
-from collector.ledger.rollups import HOUR_NS, RollupCount, Slices, ValueRun
+from collector.ledger.rollups import DAY_NS, HOUR_NS, RollupCount, Slices, ValueRun
 from collector.reports.figures import JudgedProbe, Tally, tally_of
 from collector.reports.gc_paused import without_gc_pauses
 from collector.reports.lines import line_type
@@ -176,41 +176,68 @@ def load_tallies(
     out = [tally_of(p) for p in judged]
     read = {"since_ns": first, "until_ns": last, "vendor": vendor, "slices": slices,
             "skip_hours": raw}  # fmt: skip
-    values: dict[tuple[object, ...], list[tuple[str, Sequence[float], Sequence[int]]]] = {}
+    # values by (their group's number, local day): a small key to look up per tally
+    values: dict[tuple[int, int], list[tuple[str, Sequence[float], Sequence[int]]]] = {}
+    numbers: dict[tuple[object, ...], int] = {}  # value group without its hours -> number
     for run in ledger.rollup_value_sums(**read):  # type: ignore[arg-type]
-        if (kinds := values.get(run.group)) is None:
-            values[run.group] = [run[1:]]  # (kind, values, counts), as a tally carries them
+        group = run.group
+        slot = (numbers.setdefault(group[2:], len(numbers)), int(group[0]))  # type: ignore[call-overload]
+        if (kinds := values.get(slot)) is None:
+            values[slot] = [run[1:]]  # (kind, values, counts), as a tally carries them
         else:
             kinds.append(run[1:])
-    made: dict[tuple[object, ...], _Parts | None] = {}  # key -> its template's parts
-    made_probe: Callable[..., JudgedProbe] = JudgedProbe  # positional: the parts around `at`
-    day_of, tally = slices.day, Tally
-    for at, key, n in ledger.rollup_count_sum_rows(**read):  # type: ignore[arg-type]
+    sums = ledger.rollup_count_sum_rows(**read)  # type: ignore[arg-type]
+    # by the key's identity: one tuple object per distinct key (CountSum), all alive in
+    # `sums`, so an id is never reused meanwhile; a reader giving equal keys as distinct
+    # objects only makes more templates
+    made: dict[int, _Parts | None] = {}
+    make, tally, offset = _new_probe, Tally, slices.offset_ns
+    for at, key, n in sums:
         try:
-            parts = made[key]
+            parts = made[id(key)]
         except KeyError:
-            parts = made[key] = _sum_parts(key)
+            parts = made[id(key)] = _sum_parts(key, numbers)
         if parts is None:  # never handed to the vendor: not "sent"
             continue
-        head, tail, group = parts
-        day = day_of(at)
-        runs = values.pop((day, day, *group), ())
-        out.append(tally(made_probe(*head, at, *tail), n, tuple(runs)))
+        head, tail, group_number = parts
+        if group_number is None:  # no values for this group in the period
+            out.append(tally(make(*head, at, *tail), n, ()))
+            continue
+        runs = values.pop((group_number, (at + offset) // DAY_NS * DAY_NS - offset), ())
+        out.append(tally(make(*head, at, *tail), n, tuple(runs)))
     return stored, verdicts, out
 
 
-_Parts = tuple[tuple[Any, ...], tuple[Any, ...], tuple[object, ...]]
+_Parts = tuple[tuple[Any, ...], tuple[Any, ...], int | None]
 
 
-def _sum_parts(key: tuple[Any, ...]) -> _Parts | None:
-    """A sum's template (`_template`'s fields before and after the send time) and its
-    value group without the hours, made once per key; None for planned probes."""
+def _sum_parts(key: tuple[Any, ...], numbers: dict[tuple[object, ...], int]) -> _Parts | None:
+    """A sum's template (`_template`'s fields before and after the send time) and the
+    number of its value group without the hours (None: no values), made once per key;
+    None for planned probes."""
     r = _rollup_count(0, 0, *key, 0)
     if r.submit_status == "planned":
         return None
     probe = _template(r, *_sim_line(r.msisdn, r.carrier, r.mvno))
     fields = tuple(getattr(probe, f) for f in _PROBE_FIELDS)
-    return fields[:_SENT_AT], fields[_SENT_AT + 1 :], _group(r)[2:]
+    return fields[:_SENT_AT], fields[_SENT_AT + 1 :], numbers.get(_group(r)[2:])
+
+
+def _probe_maker() -> Callable[..., JudgedProbe]:
+    """JudgedProbe(*fields) without the frozen dataclass' __init__, which sets each of the
+    24 fields through object.__setattr__ (~3 µs a probe; a month's hourly tallies are
+    484,000): each slot set by its own descriptor, in a function made once. The same
+    object: equal and hashing alike (tests/collector/reports/test_rollup_report.py)."""
+    names = ", ".join(_PROBE_FIELDS)
+    sets = "".join(f"    _set{i}(o, {f})\n" for i, f in enumerate(_PROBE_FIELDS))
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": JudgedProbe}
+    scope |= {f"_set{i}": getattr(JudgedProbe, f).__set__ for i, f in enumerate(_PROBE_FIELDS)}
+    exec(f"def make({names}):\n    o = _new(_cls)\n{sets}    return o\n", scope)
+    made: Callable[..., JudgedProbe] = scope["make"]
+    return made
+
+
+_new_probe = _probe_maker()
 
 
 def _load_raw(

@@ -5,6 +5,7 @@ rejected and unjudged probes, verdicts judged again, ns-resolution latencies."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from dataclasses import replace
@@ -22,8 +23,14 @@ from collector.probes.bursts import burst_of, burst_probe_id
 from collector.reports.build import build_report, merge_gaps
 from collector.reports.bursts import burst_figures
 from collector.reports.config import ReportsConfig
-from collector.reports.figures import Tally, Thresholds
-from collector.reports.judged import load_judged, load_judged_rollups, load_tallies, sent_hours_cut
+from collector.reports.figures import JudgedProbe, Tally, Thresholds
+from collector.reports.judged import (
+    _new_probe,
+    load_judged,
+    load_judged_rollups,
+    load_tallies,
+    sent_hours_cut,
+)
 from collector.reports.period import load_period, period_report, rollups_serve
 from collector.stats import Ordered, percentile, quantile_ci, quantile_test
 
@@ -345,3 +352,24 @@ def test_tallies_summed_per_slice_give_the_report_of_raw_rows(ledger: Any) -> No
     again = load_tallies(ledger, since_ns=since, until_ns=until,
                          slices=Slices(3 * HOUR_NS, offset))[2]  # fmt: skip
     assert doc(again) == expected
+
+
+def test_the_fast_probe_maker_makes_the_same_frozen_probe() -> None:
+    """load_tallies makes each tally's probe with `_new_probe` (each slot set by its
+    descriptor, not the frozen dataclass' __init__): the same probe, equal, hashing
+    alike, frozen, every field in its place."""
+    rng = random.Random(3)
+    for _ in range(50):
+        fields = [rng.choice(["", "a", "b"]) for _ in JudgedProbe.__dataclass_fields__]
+        fields[6], fields[7] = rng.randrange(10**18), rng.random() < 0.5
+        fields[12] = rng.choice([None, rng.random()])
+        fields[16], fields[19] = rng.randrange(3), rng.choice([None, 2])
+        want, got = JudgedProbe(*fields), _new_probe(*fields)
+        assert type(got) is JudgedProbe and got == want and hash(got) == hash(want)
+        assert dataclasses.astuple(got) == tuple(fields)
+        try:
+            got.vendor = "x"  # type: ignore[misc]
+        except dataclasses.FrozenInstanceError:
+            pass
+        else:
+            raise AssertionError("the probe made is not frozen")
