@@ -24,6 +24,7 @@ statement minus its `apart` lines is exactly the money in the report's tables.
 from __future__ import annotations
 
 import functools
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -192,7 +193,7 @@ def statement(
     overcharged: list[dict[str, Any]] = []
     unlisted = 0  # over-charged probes counted in id-less tallies
     left: dict[str, dict[str, Any]] = {}
-    for item in probes:
+    for item in _alike_merged(probes):
         p, n = (item.probe, item.n) if isinstance(item, Tally) else (item, 1)
         price = price_of(p.carrier, p.profile)
         arrived = _verified_parts(p)
@@ -285,6 +286,33 @@ def statement(
         overcharged=sorted(overcharged, key=lambda o: o["probe_id"]),
         apart={why: _apart_json(a) for why, a in sorted(left.items())},
     )
+
+
+# Every field `statement` reads of a probe without an id (one with an id is also listed,
+# set apart, matched to its invoice: read one by one).
+_READ = operator.attrgetter(
+    "carrier", "profile", "accepted", "parts", "dlr_claim", "outcome", "missing_parts",
+    "vendor_billed_parts",
+)  # fmt: skip
+
+
+def _alike_merged(items: Iterable[JudgedProbe | Tally]) -> list[JudgedProbe | Tally]:
+    """`items` with those without a probe id alike in every field `statement` reads as one
+    tally each (their n summed), the others as they are: a month's rollup tallies are
+    10^5, their billing fields a few hundred combinations. The same statement: its counts
+    are sums and its money is summed exactly (_Money), in any order."""
+    out: list[JudgedProbe | Tally] = []
+    alike: dict[tuple[Any, ...], list[Any]] = {}  # fields -> [a probe, how many]
+    for item in items:
+        p, n = (item.probe, item.n) if isinstance(item, Tally) else (item, 1)
+        if p.probe_id:
+            out.append(item)
+        elif (seen := alike.get(key := _READ(p))) is None:
+            alike[key] = [p, n]
+        else:
+            seen[1] += n
+    out += [Tally(p, n) for p, n in alike.values()]
+    return out
 
 
 def over_charged_outcomes(probes: Iterable[JudgedProbe | Tally], terms: VendorTerms) -> set[str]:

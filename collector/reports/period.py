@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from agent.common.units import NS
 from collector.billing.config import BillingConfig
@@ -54,6 +56,20 @@ from collector.reports.options import software_version
 from collector.reports.quiet import quiet_hour_counts
 
 ROLLUP_MIN_NS = 1800 * MAX_BUCKETS * NS
+
+# JudgedProbe's fields before and after `calendar`, for `labelled`: a month is 10^5 tallies
+# and dataclasses.replace costs twice the constructor it calls.
+_NAMES = [f.name for f in fields(JudgedProbe)]
+
+
+def _values(names: Sequence[str]) -> Callable[[JudgedProbe], tuple[Any, ...]]:
+    if len(names) > 1:  # attrgetter of one name gives the value, not a tuple
+        return operator.attrgetter(*names)
+    return lambda p: tuple(getattr(p, n) for n in names)
+
+
+_BEFORE = _values(_NAMES[: _NAMES.index("calendar")])
+_AFTER = _values(_NAMES[_NAMES.index("calendar") + 1 :])
 
 
 @dataclass
@@ -145,6 +161,11 @@ def period_bucket(span_ns: int, probes: Sequence[JudgedProbe] | Sequence[Tally])
     return bucket_for(span_ns, per_vendor)
 
 
+def labelled_probe(p: JudgedProbe, calendar: str) -> JudgedProbe:
+    """`p` with its calendar day's kind: dataclasses.replace(p, calendar=calendar)."""
+    return JudgedProbe(*(*_BEFORE(p), calendar, *_AFTER(p)))
+
+
 def period_report(
     ledger: Ledger,
     *,
@@ -200,7 +221,7 @@ def period_report(
         found = statements(data.judged, billing.vendors, bills,
                            default_currency=billing.currency, apart=apart_of(gaps))  # fmt: skip
     labelled = [
-        Tally(replace(t.probe, calendar=day_kind(t.probe.submitted_at_ns)), t.n, t.values)
+        Tally(labelled_probe(t.probe, day_kind(t.probe.submitted_at_ns)), t.n, t.values)
         for t in tallies_of(data.probes)
     ]
     report = build_report(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 from collections.abc import Sequence
 
 from collector.reports.billing import html_billing, markdown_billing
@@ -25,6 +24,7 @@ from collector.reports.display import (
     zone_label,
 )
 from collector.reports.figures import Cell, Thresholds
+from collector.reports.json_text import indented
 
 
 def _ci(value: tuple[float, float] | Sequence[float] | None) -> str:
@@ -597,5 +597,5 @@ def render(report: Report, fmt: str) -> str:
     if fmt == "csv":
         return render_csv(report)
     if fmt == "json":
-        return json.dumps(report.to_json(), indent=1, ensure_ascii=False) + "\n"
+        return indented(report.to_json()) + "\n"  # json.dumps(indent=1, ensure_ascii=False)
     raise ValueError(f"unknown report format {fmt!r}: html, json, csv or md")
