@@ -1,15 +1,19 @@
-"""The value multisets of the hourly rollups compacted per UTC day (migration 0016): one
-row per day, value key without its hours, and kind, holding the day's rollup_values rows
-of that key as packed arrays (`pack_runs`/`unpack_runs`), read with `array.frombytes`
-instead of a row per value.
+"""The hourly rollups compacted per UTC day: the value multisets (migration 0016), one row
+per day, value key without its hours, and kind, holding the day's rollup_values rows of
+that key as packed arrays (`pack_runs`/`unpack_runs`), read with `array.frombytes`
+instead of a row per value; and the count rows (migration 0020), one text per day and
+vendor (`pack_counts`/`unpack_counts`), read as ~30 texts a vendor for a month instead of
+a row of 18 key columns per hour and key.
 
 Exactly consistent: a day listed in rollup_compacted_days has a blob for every key of its
-value rows and nothing else; every write that changes a day's value rows deletes that
-day's blobs and listing in its own transaction (`_rollup_days_touched`, called by the
-delta upserts); `compact_rollups` writes them back for closed days, the value rows read
-under a SHARE lock on PostgreSQL (writers of deltas wait until it commits, so none slips
-between the read and the blobs). Reads (`rollup_value_runs`) use a listed day's blobs and
-the hourly rows of every other day; `check_rollups` compares blobs with the rows.
+value rows and a text for every vendor of its count rows, and nothing else; every write
+that changes a day's value or count rows deletes that day's blobs, texts and listing in
+its own transaction (`_rollup_days_touched`, called by the delta upserts);
+`compact_rollups` writes them back for closed days, the rows read under a SHARE lock on
+PostgreSQL (writers of deltas wait until it commits, so none slips between the read and
+the blobs). Reads (`rollup_value_runs`, `rollup_value_sums`, `rollup_count_sum_rows`) use
+a listed day's blobs and texts and the hourly rows of every other day; `check_rollups`
+compares both with the rows.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from collector.ledger.migrations import Dialect
-from collector.ledger.rollups import DAY_NS, HOUR_NS, Slices, ValueRun
+from collector.ledger.rollups import DAY_NS, HOUR_NS, RollupCount, Slices, ValueRun
 from collector.ledger.sql.core import SqlCore
 from collector.ledger.sql.query import Tx, Where, chunks
 
@@ -33,6 +37,7 @@ BLOB_KEY = ("vendor", "carrier", "mvno", "region", "profile", "band", "msisdn", 
 _ROWS = ", ".join([*BLOB_KEY, "hour_ns", "sent_hour_ns", "value", "n"])
 _DAY = f"hour_ns / {DAY_NS} * {DAY_NS}"
 COMPACT_AFTER_NS = 6 * HOUR_NS  # a day is compacted this long after it ended
+_DAY_TABLES = ("rollup_compacted_days", "rollup_value_days", "rollup_count_days")
 _LITTLE = sys.byteorder == "little"
 
 Segment = tuple[int, int, Sequence[float], Sequence[int]]  # hour, sent hour, values, counts
@@ -86,6 +91,71 @@ def hour_ranges(
     if start < until_ns:
         out.append((start, until_ns))
     return out
+
+
+# A count key without its hours: RollupCount's fields from vendor to missing_parts, as
+# rollup_counts stores them (billed_parts -1 for none); rollup_count_days' text form of a
+# day's count rows (migration 0020) keys each entry with it.
+COUNT_KEY = tuple(f for f in RollupCount.__dataclass_fields__
+                  if f not in ("hour_ns", "sent_hour_ns", "n"))  # fmt: skip
+_INTS = tuple(f in ("burst", "parts", "billed_parts", "duplicates") for f in COUNT_KEY)
+
+
+def count_key_text(key: Sequence[Any]) -> str:
+    """A count key (COUNT_KEY's order, as stored) as migration 0020 writes it: a text as its
+    length in characters, ':' and itself, an integer as its digits and ','. Each field
+    delimits itself, so the text is one key's and no other's, and no proper prefix of it is
+    a key's text."""
+    return "".join(f"{v}," if i else f"{len(v)}:{v}" for v, i in zip(key, _INTS, strict=True))
+
+
+def count_key_of_text(text: str, at: int = 0) -> tuple[tuple[Any, ...], int]:
+    """The key `count_key_text` made of text[at:...] and where its text ends."""
+    out: list[Any] = []
+    for is_int in _INTS:
+        if is_int:
+            end = text.index(",", at)
+            out.append(int(text[at:end]))
+            at = end + 1
+        else:
+            colon = text.index(":", at)
+            at = colon + 1 + int(text[at:colon])
+            if at > len(text):
+                raise ValueError(f"a rollup_count_days key is cut short: {text[:200]!r}")
+            out.append(text[colon + 1 : at])
+    return tuple(out), at
+
+
+def pack_counts(rows: Iterable[Sequence[Any]]) -> str:
+    """Count rows (*COUNT_KEY, hour_ns, sent_hour_ns, n) as rollup_count_days.counts: an
+    entry per key (its text, a tab, the rows' comma-separated triples), newline-separated."""
+    entries: dict[str, list[str]] = {}
+    for r in rows:
+        entries.setdefault(count_key_text(r[:-3]), []).append(f"{r[-3]},{r[-2]},{r[-1]}")
+    return "\n".join(f"{key}\t{','.join(triples)}" for key, triples in entries.items())
+
+
+def unpack_counts(
+    text: str, known: dict[str, tuple[Any, ...]]
+) -> Iterator[tuple[tuple[Any, ...], list[int]]]:
+    """rollup_count_days.counts as (key, [hour, sent hour, n, hour, ...]) per entry; `known`:
+    key texts already read (a key's text is read once; a text up to the first tab that is
+    a whole key's text is that entry's key, as no proper prefix of a key's text is one)."""
+    at, size = 0, len(text)
+    while at < size:
+        tab = text.find("\t", at)
+        key = known.get(text[at:tab]) if tab >= 0 else None
+        if key is None:  # a key not seen yet, or holding a tab: read field by field
+            key, tab = count_key_of_text(text, at)
+            if text[tab : tab + 1] != "\t":
+                raise ValueError(
+                    f"a rollup_count_days entry without its rows: {text[at : at + 200]!r}"
+                )
+            known[text[at:tab]] = key
+        line = text.find("\n", tab)
+        end = size if line < 0 else line
+        yield key, list(map(int, text[tab + 1 : end].split(",")))
+        at = end + 1
 
 
 # (blob key, local day) -> the little-endian bytes of its values and of their counts, in parts
@@ -189,17 +259,18 @@ def _value_runs(key: tuple[Any, ...], segments: Iterable[Segment]) -> Iterator[V
 
 class RollupDaySql(SqlCore):
     def _rollup_days_touched(self, tx: Tx, hours: Iterable[int]) -> None:
-        """Value rows of these hours changed: their days' blobs no longer hold them."""
+        """Value or count rows of these hours changed: their days' blobs and texts no
+        longer hold them."""
         days = sorted({h // DAY_NS * DAY_NS for h in hours})
         for chunk in chunks(days):
             where = Where().among("day_ns", chunk)
-            tx.run(f"DELETE FROM rollup_compacted_days{where}", where.params)
-            tx.run(f"DELETE FROM rollup_value_days{where}", where.params)
+            for table in _DAY_TABLES:
+                tx.run(f"DELETE FROM {table}{where}", where.params)
 
     def _rollup_days_dropped(self, tx: Tx, lo: int, hi: int) -> None:
         """The value rows of planned hours [lo, hi) are being replaced (rebuild)."""
         first = lo // DAY_NS * DAY_NS
-        for table in ("rollup_compacted_days", "rollup_value_days"):
+        for table in _DAY_TABLES:
             tx.run(f"DELETE FROM {table} WHERE day_ns >= ? AND day_ns < ?", (first, hi))
 
     def _snapshot(self, tx: Tx) -> None:
@@ -237,8 +308,9 @@ class RollupDaySql(SqlCore):
             if self.dialect is Dialect.POSTGRESQL:
                 # Delta writers (ROW EXCLUSIVE) wait until this commits, and this waits for
                 # those already writing: no delta between the read below and the blobs.
-                tx.run("LOCK TABLE rollup_values IN SHARE MODE")
-            for table in ("rollup_compacted_days", "rollup_value_days"):
+                # rollup_counts first: every writer of deltas writes it before rollup_values.
+                tx.run("LOCK TABLE rollup_counts, rollup_values IN SHARE MODE")
+            for table in _DAY_TABLES:
                 tx.run(f"DELETE FROM {table} WHERE day_ns = ?", (day,))
             rows = tx.tuples(
                 f"SELECT {_ROWS} FROM rollup_values WHERE hour_ns >= ? AND hour_ns < ?"
@@ -250,6 +322,18 @@ class RollupDaySql(SqlCore):
             marks = ", ".join("?" * (len(BLOB_KEY) + 4))
             if blobs:
                 tx.many(f"INSERT INTO rollup_value_days ({cols}) VALUES ({marks})", blobs)
+            counts: dict[str, list[tuple[Any, ...]]] = {}
+            for r in tx.tuples(
+                f"SELECT {', '.join(COUNT_KEY)}, hour_ns, sent_hour_ns, n FROM rollup_counts"
+                " WHERE hour_ns >= ? AND hour_ns < ?",
+                (day, day + DAY_NS),
+            ):
+                counts.setdefault(r[0], []).append(r)
+            if counts:
+                tx.many(
+                    "INSERT INTO rollup_count_days (day_ns, vendor, counts) VALUES (?, ?, ?)",
+                    [(day, v, pack_counts(rows)) for v, rows in sorted(counts.items())],
+                )
             tx.run("INSERT INTO rollup_compacted_days (day_ns, compacted_at_ns) VALUES (?, ?)",
                    (day, self._clock()))  # fmt: skip
 
@@ -349,7 +433,8 @@ class RollupDaySql(SqlCore):
         with self._transaction(write=False) as tx:
             days = sorted({int(r["day_ns"]) for r in tx.all(
                 "SELECT day_ns FROM rollup_compacted_days UNION"
-                " SELECT DISTINCT day_ns FROM rollup_value_days")})  # fmt: skip
+                " SELECT DISTINCT day_ns FROM rollup_value_days UNION"
+                " SELECT DISTINCT day_ns FROM rollup_count_days")})  # fmt: skip
         blobs = 0
         for day in days:
             with self._transaction(write=False) as tx:
@@ -377,7 +462,34 @@ class RollupDaySql(SqlCore):
                         key = tuple(r[c] for c in BLOB_KEY)
                         want[(day, *key, int(r["hour_ns"]), int(r["sent_hour_ns"]),
                               float(r["value"]))] += int(r["n"])  # fmt: skip
-            for diff in sorted(set(have) | set(want), key=repr):
-                if have[diff] != want[diff]:
-                    out_differences.append(("rollup_value_days", diff, have[diff], want[diff]))
+                for table, got, rows in (
+                    ("rollup_value_days", have, want),
+                    ("rollup_count_days", *self._check_count_day(tx, day, listed)),
+                ):
+                    for diff in sorted(set(got) | set(rows), key=repr):
+                        if got[diff] != rows[diff]:
+                            out_differences.append((table, diff, got[diff], rows[diff]))
         return blobs
+
+    def _check_count_day(
+        self, tx: Tx, day: int, listed: bool
+    ) -> tuple[Counter[tuple[object, ...]], Counter[tuple[object, ...]]]:
+        """A day's count texts and, when it is listed, its count rows, by (day, key, hour,
+        send hour)."""
+        have: Counter[tuple[object, ...]] = Counter()
+        known: dict[str, tuple[Any, ...]] = {}
+        for r in tx.all("SELECT vendor, counts FROM rollup_count_days WHERE day_ns = ?", (day,)):
+            for key, rows in unpack_counts(r["counts"], known):
+                if key[0] != r["vendor"]:  # filed under another vendor: never read as its own
+                    have[(day, "vendor", r["vendor"], *key)] += 1
+                for i in range(0, len(rows), 3):
+                    have[(day, *key, rows[i], rows[i + 1])] += rows[i + 2]
+        want: Counter[tuple[object, ...]] = Counter()
+        if listed:
+            for row in tx.tuples(
+                f"SELECT {', '.join(COUNT_KEY)}, hour_ns, sent_hour_ns, n FROM rollup_counts"
+                " WHERE hour_ns >= ? AND hour_ns < ?",
+                (day, day + DAY_NS),
+            ):
+                want[(day, *row[:-1])] += int(row[-1])
+        return have, want
