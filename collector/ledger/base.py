@@ -370,8 +370,9 @@ class Ledger(Protocol):
         `refused` (failed), failover sends left out — the failed attempts in runs of at
         least `min_run` (2; any run below) and the attempt just before and after each such
         run, in judged_rows' order; then every failover send of the period in that order.
-        Only a narrow row per probe is read to find them (a month's probes are not made
-        into judged rows to find a few runs)."""
+        Only the failed attempts are read to find them, with the attempts next to them
+        looked up in the route index of migration 0019 (ledger/sql/route_runs.py): a
+        month's probes are not read to find a few runs."""
         ...
 
     def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:

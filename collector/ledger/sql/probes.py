@@ -31,6 +31,7 @@ from collector.ledger.probes import (
 from collector.ledger.sql.convert import ints, strs
 from collector.ledger.sql.query import Row, Where, chunks, marks
 from collector.ledger.sql.rollups import RollupSql
+from collector.ledger.sql.route_runs import RouteRuns, failed_runs
 
 # advisory lock key (PostgreSQL) serialising verdict writes: "verdicts" in ASCII
 VERDICT_WRITE_LOCK = 0x7665726469637473
@@ -128,25 +129,6 @@ def _outcome_among(outcomes: Sequence[str]) -> str:
     if "pending" in outcomes:
         terms.append("(v.outcome IS NULL AND p.submit_status <> 'rejected')")
     return "(" + " OR ".join(terms) + ")"
-
-
-def _run_members(items: Sequence[tuple[Any, ...]], min_run: int) -> list[int]:
-    """Of one route's attempts in order, each with its class (1 ok / 0 failed) at index
-    3: the positions of the failed ones in runs of at least `min_run` (2; any run below)
-    and of the attempt just before and after each such run."""
-    out: list[int] = []
-    n, i = len(items), 0
-    while i < n:
-        if items[i][3]:
-            i += 1
-            continue
-        j = i
-        while j < n and not items[j][3]:
-            j += 1
-        if j - i >= min(max(min_run, 1), 2):
-            out += range(max(i - 1, 0), min(j + 1, n))
-        i = j
-    return out
 
 
 def _probe(row: Row) -> StoredProbe:
@@ -475,36 +457,20 @@ class ProbeSql(RollupSql):
                 .add("p.submit_status <> ?", "planned")
             )
 
-        attempts = period().maybe("p.vendor = ?", vendor)
-        cls = (
-            f"CASE WHEN v.outcome IN ({marks(len(ok))}) THEN 1"
-            f" WHEN v.outcome IN ({marks(len(failed))}) THEN 0"
-            " WHEN v.outcome IS NULL AND p.submit_status = 'rejected'"
-            f" AND p.error_kind IN ({marks(len(refused))}) THEN 0 END"
-        )
-        sends = "SELECT probe_id FROM failover_sends"
-        # Each attempt's time, judged_rows' order (planned time, id), class and route,
-        # narrow and unordered: sorting 4 million rows in SQL (a temporary B-tree for the
-        # id within a planned time on SQLite) cost more than the read; each route's rows
-        # are sorted here instead, the fetched tuples themselves (no key objects).
-        narrow = (
-            "SELECT CASE WHEN p.submitted_at_ns <> 0 THEN p.submitted_at_ns ELSE"
-            f" p.planned_at_ns END AS at_ns, p.planned_at_ns, p.probe_id, {cls} AS k,"
-            f" p.vendor, p.carrier FROM probes p LEFT JOIN verdicts v"
-            f" ON v.probe_id = p.probe_id{attempts} AND p.probe_id NOT IN ({sends})"
-        )
+        runs = RouteRuns(self.dialect, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
+                         ok=ok, failed=failed, refused=refused)  # fmt: skip
         with self._transaction(write=False) as tx:
             self._snapshot(tx)
-            routes: dict[tuple[str, str], list[tuple[int, int, str, int | None, str, str]]]
-            routes = defaultdict(list)
-            for row in tx.tuples(narrow, (*ok, *failed, *refused, *attempts.params)):
-                if row[3] is not None:
-                    routes[(row[4], row[5])].append(row)
+            # the failed attempts only (sql/route_runs.py), each route's in submit order
+            routes: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
+            for row in tx.tuples(*runs.failures()):
+                routes[(row[3], row[4])].append(row)
             keep: set[tuple[int, str]] = set()  # a neighbour may border two runs
             for items in routes.values():
-                # by time, then judged_rows' order (planned time, id: unique)
-                items.sort()
-                keep.update((items[i][1], items[i][2]) for i in _run_members(items, min_run))
+                items.sort()  # (time, planned time, id): unique
+                for i, j in failed_runs(items, min_run):
+                    keep.update((r[1], r[2]) for r in items[i:j])
+                    keep.update(runs.around(tx, items, i, j))
             del routes
             ids = [probe_id for _, probe_id in sorted(keep)]  # judged_rows' order
             out: list[JudgedRow] = []
@@ -515,7 +481,7 @@ class ProbeSql(RollupSql):
                     f" ON v.probe_id = p.probe_id{where} ORDER BY p.planned_at_ns, p.probe_id",
                     where.params,
                 ))  # fmt: skip
-            where = period().add(f"p.probe_id IN ({sends})")
+            where = period().add("p.probe_id IN (SELECT probe_id FROM failover_sends)")
             out += map(JudgedRow._make, tx.tuples(
                 f"SELECT {_JUDGED_COLS} FROM probes p LEFT JOIN verdicts v"
                 f" ON v.probe_id = p.probe_id{where} ORDER BY p.planned_at_ns, p.probe_id",

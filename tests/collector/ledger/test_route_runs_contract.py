@@ -56,39 +56,6 @@ def world(ledger: Any, rng: random.Random) -> None:
                                                  "otp", T))  # fmt: skip
 
 
-def model(rows: list[JudgedRow], failover: set[str], min_run: int) -> list[str]:
-    """What route_run_rows promises, from every row in Python."""
-    routes: dict[tuple[str, str], list[tuple[tuple[int, int, str], int]]] = {}
-    for r in rows:
-        if r.probe_id in failover:
-            continue
-        if r.outcome in OK:
-            ok = 1
-        elif r.outcome in FAILED or (
-            r.outcome is None and r.submit_status == "rejected" and r.error_kind in REFUSED
-        ):
-            ok = 0
-        else:
-            continue
-        key = (r.submitted_at_ns or r.planned_at_ns, r.planned_at_ns, r.probe_id)
-        routes.setdefault((r.vendor, r.carrier), []).append((key, ok))
-    keep = set()
-    for items in routes.values():
-        items.sort()
-        oks = [None, None, *(ok for _, ok in items), None, None]  # padded: no attempt
-        for i, (key, ok) in enumerate(items, start=2):
-            before, after = oks[i - 2 : i], oks[i + 1 : i + 3]
-            if min_run >= 2:
-                pick = (ok == 0 and 0 in (before[1], after[0])) or (
-                    ok == 1 and (before == [0, 0] or after == [0, 0])
-                )
-            else:
-                pick = ok == 0 or 0 in (before[1], after[0])
-            if pick:
-                keep.add(key[2])
-    return [r.probe_id for r in rows if r.probe_id in keep]  # then the failover sends
-
-
 @pytest.mark.parametrize("min_run", [1, 2])
 def test_route_run_rows_are_the_runs_and_their_neighbours(ledger: Any, min_run: int) -> None:
     world(ledger, random.Random(3))
@@ -97,14 +64,13 @@ def test_route_run_rows_are_the_runs_and_their_neighbours(ledger: Any, min_run: 
     got = ledger.route_run_rows(since_ns=T, until_ns=T + 300 * NS, ok=OK, failed=FAILED,
                                 refused=REFUSED, min_run=min_run)  # fmt: skip
     sends = [r.probe_id for r in every if r.probe_id in FAILOVER]
-    want = model(every, FAILOVER, min_run) + sends
+    want = reference(every, None, FAILOVER, min_run)
     assert [r.probe_id for r in got] == want  # the runs in judged_rows' order, then sends
     assert sorted(got) == sorted(r for r in every if r.probe_id in set(want))  # same rows
     assert 0 < len(got) - len(sends) < len(every)
     one = ledger.route_run_rows(since_ns=T, until_ns=T + 300 * NS, vendor="bolt", ok=OK,
                                 failed=FAILED, refused=REFUSED, min_run=min_run)  # fmt: skip
-    bolt = [r for r in every if r.vendor == "bolt"]
-    assert [r.probe_id for r in one] == model(bolt, FAILOVER, min_run) + sends
+    assert [r.probe_id for r in one] == reference(every, "bolt", FAILOVER, min_run)
 
 
 def test_judged_rows_of_outcomes_are_those_rows(ledger: Any) -> None:
@@ -120,3 +86,124 @@ def test_judged_rows_of_outcomes_are_those_rows(ledger: Any) -> None:
         got = ledger.judged_rows(since_ns=T, until_ns=T + 300 * NS, outcomes=wanted)
         assert got == [r for r in every if outcome(r) in wanted], wanted
         assert got
+
+
+def routes_world(ledger: Any, rng: random.Random) -> set[str]:
+    """Per vendor × carrier, attempts whose outcomes come in runs (a failure is likely
+    followed by another), on a coarse clock (ties in submit and planned times), some never
+    submitted (their planned time counts), some saying nothing of the route (pending,
+    inconclusive, refused for the content, throttled), some failover sends, and probes
+    planned on both sides of the period with submits across its edges. The failover
+    sends' ids are returned."""
+    verdicts, sends = [], set()
+    failing = {Outcome.LOST, Outcome.LATE}
+    nothing = [Outcome.PENDING, Outcome.INCONCLUSIVE]
+    for v, c in [(v, c) for v in ("acme", "bolt") for c in ("china_mobile", "china_unicom")]:
+        down = rng.random() < 0.5
+        for i in range(150):
+            pid = f"{v}-{c}-{i:03d}"
+            planned = T - 20 * NS + rng.randrange(0, 340) * NS // 2  # period: [T, T + 300 s)
+            if i < 4 or i >= 146:  # failed runs at the very start and end of the ledger
+                down = True
+            elif rng.random() < 0.25:
+                down = not down
+            ledger.add_probe(
+                ProbePlan(probe_id=pid, vendor=v, msisdn="+8613800000001", profile="otp",
+                          token=f"{i:06d}", body="b", expected_text="b", planned_at_ns=planned,
+                          carrier=c)
+            )  # fmt: skip
+            kind = rng.random()
+            if kind < 0.03:
+                continue  # never handed over: "planned", no attempt
+            sent = 0 if kind < 0.08 else planned + rng.randrange(0, 8) * NS
+            if kind < 0.18:  # refused at submit: by the vendor (the route), or for other
+                why = rng.choice(["rejected:other", "other", "rejected:content", "Throttled"])
+                ledger.record_submission(Submission(pid, "rejected", sent, sent, (),
+                                                    error_kind=why))  # fmt: skip
+                if kind < 0.11:  # judged after all: its verdict says what it shows
+                    outcome = rng.choice([Outcome.REJECTED, Outcome.LOST, Outcome.PENDING])
+                    verdicts.append(Verdict(pid, outcome, DlrTruth.CONSISTENT,
+                                            DlrClaim.SUCCESS, ContentVerdict.NONE))  # fmt: skip
+                continue
+            ledger.record_submission(Submission(pid, "accepted", sent, sent, ("m",)))
+            if kind < 0.24:
+                continue  # no verdict yet
+            if kind < 0.3:
+                outcome = rng.choice(nothing)
+            elif down:
+                outcome = rng.choice([*failing, Outcome.LOST])
+            else:
+                outcome = rng.choice([Outcome.DELIVERED] * 4 + [Outcome.PARTIAL])
+            verdicts.append(Verdict(pid, outcome, DlrTruth.CONSISTENT, DlrClaim.SUCCESS,
+                                    ContentVerdict.NONE, missing_parts=(2,)
+                                    if outcome is Outcome.PARTIAL else ()))  # fmt: skip
+            if rng.random() < 0.04:
+                sends.add(pid)
+    ledger.save_verdicts(verdicts, at_ns=T)
+    for pid in sorted(sends):
+        vendor, carrier, _ = pid.split("-")
+        ledger.record_failover_send(FailoverSend(pid, "g", vendor, "bolt", carrier, "otp", T))
+    return sends
+
+
+def reference(
+    every: list[JudgedRow], vendor: str | None, sends: set[str], min_run: int
+) -> list[str]:
+    """route_run_rows as it was computed from every attempt's row: each route's attempts
+    (of `vendor`) sorted by (submit time, else planned; planned time; id), runs of
+    failures at least `min_run` long (2; any run below) with the attempt before and after,
+    in judged_rows' order; then the failover sends (of any vendor)."""
+    rows = [r for r in every if vendor in (None, r.vendor)]
+    routes: dict[tuple[str, str], list[tuple[int, int, str, int]]] = {}
+    for r in rows:
+        if r.probe_id in sends:
+            continue
+        if r.outcome in OK:
+            k = 1
+        elif r.outcome in FAILED or (
+            r.outcome is None and r.submit_status == "rejected" and r.error_kind in REFUSED
+        ):
+            k = 0
+        else:
+            continue
+        at = r.submitted_at_ns if r.submitted_at_ns != 0 else r.planned_at_ns
+        routes.setdefault((r.vendor, r.carrier), []).append((at, r.planned_at_ns, r.probe_id, k))
+    keep: set[tuple[int, str]] = set()
+    for items in routes.values():
+        items.sort()
+        n, i = len(items), 0
+        while i < n:
+            if items[i][3]:
+                i += 1
+                continue
+            j = i
+            while j < n and not items[j][3]:
+                j += 1
+            if j - i >= min(max(min_run, 1), 2):
+                keep.update((a[1], a[2]) for a in items[max(i - 1, 0) : min(j + 1, n)])
+            i = j
+    kept = {probe_id for _, probe_id in keep}
+    return [r.probe_id for r in rows if r.probe_id in kept] + [
+        r.probe_id for r in every if r.probe_id in sends
+    ]
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_route_run_rows_equal_the_reference_over_every_attempt(ledger: Any, seed: int) -> None:
+    """Read from the failed attempts and their neighbours only (migration 0019), the same
+    rows in the same order as found over every attempt of the period."""
+    sends = routes_world(ledger, random.Random(seed))
+    # periods whose edges cut the routes' runs, one wider than the ledger, one second
+    for since, until in [(T, T + 100 * NS), (T - 30 * NS, T + 400 * NS), (T, T + NS)]:
+        every = ledger.judged_rows(since_ns=since, until_ns=until)
+        row_of = {r.probe_id: r for r in every}
+        for vendor, min_run in [(v, m) for v in (None, "acme") for m in (1, 2, 3)]:
+            got = ledger.route_run_rows(since_ns=since, until_ns=until, vendor=vendor,
+                                        ok=OK, failed=FAILED, refused=REFUSED,
+                                        min_run=min_run)  # fmt: skip
+            want = reference(every, vendor, sends, min_run)
+            assert [r.probe_id for r in got] == want, (since, until, vendor, min_run)
+            assert got == [row_of[p] for p in want]  # whole rows, as judged_rows has them
+    whole = ledger.route_run_rows(since_ns=T, until_ns=T + 300 * NS, ok=OK, failed=FAILED,
+                                  refused=REFUSED, min_run=2)  # fmt: skip
+    assert len(whole) < len(ledger.judged_rows(since_ns=T, until_ns=T + 300 * NS))

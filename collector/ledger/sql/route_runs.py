@@ -1,0 +1,165 @@
+"""The report's channel read (`Ledger.route_run_rows`): which probes a route's degradation
+episodes depend on, found from its failed attempts alone.
+
+A route's attempts are its probes in submit order (the submit time, else the planned time;
+ties by planned time, then id), those the episodes read: a verdict that arrived or failed,
+or a refusal that says the vendor would not carry the message; failover sends and every
+other probe (pending, inconclusive, refused before the route) are left out. Failures are
+a few in a hundred, so only they are read (migration 0019 indexes failed verdicts and
+refusals), each with the first attempt after it in its route, looked up in the route
+index (migration 0019) up to the next failure's time: when that attempt is the next
+failure, the two are in one run. The attempt just before and after each run long enough
+is then looked up once per run. Whatever orders the ids in SQL orders them as Python does
+(byte order: COLLATE "C" on PostgreSQL), so runs are found as over every attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from collector.ledger.migrations import Dialect
+from collector.ledger.sql.query import Tx, marks
+
+_SENDS = "SELECT probe_id FROM failover_sends"
+
+
+def sent(alias: str) -> str:
+    """An attempt's time, as migration 0019's route index has it."""
+    a = alias
+    return f"CASE WHEN {a}.submitted_at_ns <> 0 THEN {a}.submitted_at_ns ELSE {a}.planned_at_ns END"
+
+
+def failed_runs(items: Sequence[tuple[Any, ...]], min_run: int) -> Iterator[tuple[int, int]]:
+    """Of one route's failed attempts in submit order, each (at, planned, id, vendor,
+    carrier, id of the first attempt after it before the next failure's time): [i, j) of
+    each run of consecutive failures at least `min_run` long (2; any run below)."""
+    least = min(max(min_run, 1), 2)
+    n, i = len(items), 0
+    while i < n:
+        j = i + 1
+        while j < n and items[j - 1][5] == items[j][2]:
+            j += 1
+        if j - i >= least:
+            yield i, j
+        i = j
+
+
+class RouteRuns:
+    """The SQL of one `route_run_rows` read (module doc)."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        *,
+        since_ns: int,
+        until_ns: int,
+        vendor: str | None,
+        ok: Sequence[str],
+        failed: Sequence[str],
+        refused: Sequence[str],
+    ) -> None:
+        self._byte = ' COLLATE "C"' if dialect is Dialect.POSTGRESQL else ""
+        self._pg = dialect is Dialect.POSTGRESQL
+        self._since, self._until, self._vendor = since_ns, until_ns, vendor
+        self._failed, self._refused = list(failed), list(refused)
+        shows = marks(len(ok) + len(failed))
+        if self._pg:  # scalar lookups: an EXISTS here was planned as a hash of all verdicts
+            judged = (
+                f"(SELECT w.outcome FROM verdicts w WHERE w.probe_id = q.probe_id) IN ({shows})"
+            )
+            unjudged = "(SELECT w.probe_id FROM verdicts w WHERE w.probe_id = q.probe_id) IS NULL"
+        else:  # one probe of verdicts_by_outcome per outcome, no verdict row read
+            judged = (
+                "EXISTS (SELECT 1 FROM verdicts w INDEXED BY verdicts_by_outcome WHERE"
+                f" w.outcome IN ({shows}) AND w.probe_id = q.probe_id)"
+            )
+            unjudged = "NOT EXISTS (SELECT 1 FROM verdicts w WHERE w.probe_id = q.probe_id)"
+        # an attempt of the period (q): judged ok or failed, or refused by the vendor
+        self._attempt = (
+            "q.planned_at_ns >= ? AND q.planned_at_ns < ? AND q.submit_status <> 'planned'"
+            f" AND q.probe_id NOT IN ({_SENDS}) AND ({judged} OR (q.submit_status = 'rejected'"
+            f" AND q.error_kind IN ({marks(len(refused))}) AND {unjudged}))"
+        )
+        self._attempt_params = [since_ns, until_ns, *ok, *failed, *refused]
+
+    def failures(self) -> tuple[str, list[Any]]:
+        """Every failed attempt of the period: at, planned, id, vendor, carrier, and the id
+        of the first attempt after it up to the next failure's time (NULL for the last)."""
+        scope = "p.planned_at_ns >= ? AND p.planned_at_ns < ?"
+        scope_params: list[Any] = [self._since, self._until]
+        if self._vendor is not None:
+            scope += " AND p.vendor = ?"
+            scope_params.append(self._vendor)
+        scope += f" AND p.probe_id NOT IN ({_SENDS})"
+        cols = f"{sent('p')} AS at_ns, p.planned_at_ns, p.probe_id, p.vendor, p.carrier"
+        # from each failed verdict to its probe by key, whatever the estimates (a join
+        # order SQLite keeps; on PostgreSQL a LATERAL subquery that is not flattened)
+        probe = (
+            "CROSS JOIN LATERAL (SELECT probe_id, vendor, carrier, planned_at_ns, submitted_at_ns,"
+            " submit_status FROM probes p WHERE p.probe_id = v.probe_id OFFSET 0) p"
+            if self._pg
+            else "CROSS JOIN probes p"
+        )
+        failed = (
+            f"SELECT {cols} FROM verdicts v {probe} WHERE v.outcome IN"
+            f" ({marks(len(self._failed))}) AND p.probe_id = v.probe_id AND {scope}"
+            " AND p.submit_status <> 'planned'"
+            f" UNION ALL SELECT {cols} FROM probes p WHERE p.submit_status = 'rejected'"
+            f" AND {scope} AND p.error_kind IN ({marks(len(self._refused))}) AND NOT EXISTS"
+            " (SELECT 1 FROM verdicts v WHERE v.probe_id = p.probe_id)"
+        )
+        after, after_params = self.step(
+            forward=True, cols="q.probe_id", vendor="g.vendor", carrier="g.carrier",
+            start=("g.at_ns", "g.planned_at_ns", "g.probe_id"), bound="g.next_at",
+        )  # fmt: skip
+        sql = (
+            f"WITH f AS ({failed}), g AS (SELECT at_ns, planned_at_ns, probe_id, vendor,"
+            " carrier, LEAD(at_ns) OVER (PARTITION BY vendor, carrier ORDER BY at_ns,"
+            f" planned_at_ns, probe_id{self._byte}) AS next_at FROM f)"
+            " SELECT at_ns, planned_at_ns, probe_id, vendor, carrier,"
+            f" CASE WHEN next_at IS NULL THEN NULL ELSE ({after}) END FROM g"
+        )
+        params = [*self._failed, *scope_params, *scope_params, *self._refused, *after_params]
+        return sql, params
+
+    def step(
+        self,
+        *,
+        forward: bool,
+        cols: str,
+        vendor: str,
+        carrier: str,
+        start: tuple[str, str, str],
+        bound: str | None,
+    ) -> tuple[str, list[Any]]:
+        """The first attempt of the route after `start` (forward), or the last before it,
+        not past the time `bound` (None: none); SQL expressions or `?`."""
+        at, planned, probe_id = start
+        more, order = (">", "") if forward else ("<", " DESC")
+        q_at, q_id = sent("q"), f"q.probe_id{self._byte}"
+        terms = [f"q.vendor = {vendor}", f"q.carrier = {carrier}", f"{q_at} {more}= {at}"]
+        if bound is not None:
+            terms.append(f"{q_at} {'<' if forward else '>'}= {bound}")
+        terms.append(f"({q_at}, q.planned_at_ns, {q_id}) {more} ({at}, {planned}, {probe_id})")
+        sql = (
+            f"SELECT {cols} FROM probes q"
+            f" WHERE {' AND '.join(terms)} AND {self._attempt}"
+            f" ORDER BY {q_at}{order}, q.planned_at_ns{order}, {q_id}{order} LIMIT 1"
+        )
+        return sql, list(self._attempt_params)
+
+    def around(self, tx: Tx, items: Sequence[tuple[Any, ...]], i: int, j: int) -> list[Any]:
+        """(planned, id) of the attempt just before the run items[i:j] and just after it
+        (each when there is one), looked up between it and the failure before (after)."""
+        out: list[Any] = []
+        for forward, edge, other in ((False, i, i - 1), (True, j - 1, j)):
+            at, planned, probe_id, vendor, carrier = items[edge][:5]
+            bounded = 0 <= other < len(items)
+            sql, params = self.step(forward=forward, cols="q.planned_at_ns, q.probe_id",
+                                    vendor="?", carrier="?", start=("?", "?", "?"),
+                                    bound="?" if bounded else None)  # fmt: skip
+            head = [vendor, carrier, at, *([items[other][0]] if bounded else []),
+                    at, planned, probe_id]  # fmt: skip
+            out += [tuple(r) for r in tx.tuples(sql, [*head, *params])]
+        return out
