@@ -462,10 +462,11 @@ class Ledger(Protocol):
         slices: Slices,
         skip_hours: Collection[int] = (),
     ) -> list[CountSum]:
-        """`rollup_counts` of those hours but `skip_hours`, summed in SQL per key without
-        its hours and per slice (rollups.Slices), as plain tuples (the month report's
-        read); each with the first send hour it holds (a slice's start may lie in skipped
-        hours a not-measured span cuts)."""
+        """`rollup_counts` of those hours but `skip_hours`, summed per key without its
+        hours and per slice (rollups.Slices), as plain tuples (the month report's read;
+        a compacted day's rows from its packed texts, migration 0020); each with the
+        first send hour it holds (a slice's start may lie in skipped hours a not-measured
+        span cuts)."""
         ...
 
     def rollup_value_sums(
