@@ -299,6 +299,7 @@ def uncompact(ledger: SqlLedger) -> None:
     with ledger._transaction() as tx:
         tx.run("DELETE FROM rollup_compacted_days")
         tx.run("DELETE FROM rollup_value_days")
+        tx.run("DELETE FROM rollup_count_days")
 
 
 def operations(
