@@ -31,7 +31,7 @@ from collector.ledger.probes import (
 from collector.ledger.sql.convert import ints, strs
 from collector.ledger.sql.query import Row, Where, chunks, marks
 from collector.ledger.sql.rollups import RollupSql
-from collector.ledger.sql.route_runs import RouteRuns, failed_runs
+from collector.ledger.sql.route_runs import Edge, RouteRuns, edges, failed_runs
 
 # advisory lock key (PostgreSQL) serialising verdict writes: "verdicts" in ASCII
 VERDICT_WRITE_LOCK = 0x7665726469637473
@@ -466,12 +466,14 @@ class ProbeSql(RollupSql):
             for row in tx.tuples(*runs.failures()):
                 routes[(row[3], row[4])].append(row)
             keep: set[tuple[int, str]] = set()  # a neighbour may border two runs
+            ends: list[Edge] = []
             for items in routes.values():
                 items.sort()  # (time, planned time, id): unique
                 for i, j in failed_runs(items, min_run):
                     keep.update((r[1], r[2]) for r in items[i:j])
-                    keep.update(runs.around(tx, items, i, j))
+                    ends += edges(items, i, j)
             del routes
+            keep.update(runs.around(tx, ends))
             ids = [probe_id for _, probe_id in sorted(keep)]  # judged_rows' order
             out: list[JudgedRow] = []
             for chunk in chunks(ids):  # consecutive in judged_rows' order

@@ -19,9 +19,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from collector.ledger.migrations import Dialect
-from collector.ledger.sql.query import Tx, marks
+from collector.ledger.sql.query import CHUNK, Tx, chunks, marks
 
 _SENDS = "SELECT probe_id FROM failover_sends"
+# (forward, vendor, carrier, at, planned, id, bound): one lookup of `RouteRuns.around`
+Edge = tuple[bool, str, str, int, int, str, int]
+_EDGE = "(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), ?, CAST(? AS BIGINT))"  # typed on PostgreSQL
 
 
 def sent(alias: str) -> str:
@@ -131,16 +134,15 @@ class RouteRuns:
         vendor: str,
         carrier: str,
         start: tuple[str, str, str],
-        bound: str | None,
+        bound: str,
     ) -> tuple[str, list[Any]]:
         """The first attempt of the route after `start` (forward), or the last before it,
-        not past the time `bound` (None: none); SQL expressions or `?`."""
+        not past the time `bound`; SQL expressions."""
         at, planned, probe_id = start
         more, order = (">", "") if forward else ("<", " DESC")
         q_at, q_id = sent("q"), f"q.probe_id{self._byte}"
         terms = [f"q.vendor = {vendor}", f"q.carrier = {carrier}", f"{q_at} {more}= {at}"]
-        if bound is not None:
-            terms.append(f"{q_at} {'<' if forward else '>'}= {bound}")
+        terms.append(f"{q_at} {'<' if forward else '>'}= {bound}")
         terms.append(f"({q_at}, q.planned_at_ns, {q_id}) {more} ({at}, {planned}, {probe_id})")
         sql = (
             f"SELECT {cols} FROM probes q"
@@ -149,17 +151,39 @@ class RouteRuns:
         )
         return sql, list(self._attempt_params)
 
-    def around(self, tx: Tx, items: Sequence[tuple[Any, ...]], i: int, j: int) -> list[Any]:
-        """(planned, id) of the attempt just before the run items[i:j] and just after it
-        (each when there is one), looked up between it and the failure before (after)."""
-        out: list[Any] = []
-        for forward, edge, other in ((False, i, i - 1), (True, j - 1, j)):
-            at, planned, probe_id, vendor, carrier = items[edge][:5]
-            bounded = 0 <= other < len(items)
-            sql, params = self.step(forward=forward, cols="q.planned_at_ns, q.probe_id",
-                                    vendor="?", carrier="?", start=("?", "?", "?"),
-                                    bound="?" if bounded else None)  # fmt: skip
-            head = [vendor, carrier, at, *([items[other][0]] if bounded else []),
-                    at, planned, probe_id]  # fmt: skip
-            out += [tuple(r) for r in tx.tuples(sql, [*head, *params])]
+    def around(self, tx: Tx, edges: Sequence[Edge]) -> list[tuple[int, str]]:
+        """(planned, id) of the attempt just before (after) each run: from its first (last)
+        failure, not past the failure before (after) it, in one statement per direction
+        and CHUNK of runs (a lookup per run cost a round trip each on PostgreSQL)."""
+        ids: list[str] = []
+        for forward in (False, True):
+            sub, params = self.step(
+                forward=forward, cols="q.probe_id", vendor="e.column1", carrier="e.column2",
+                start=("e.column3", "e.column4", "e.column5"), bound="e.column6",
+            )  # fmt: skip
+            todo = [e[1:] for e in edges if e[0] is forward]
+            for chunk in chunks(todo, CHUNK // 6):
+                values = ", ".join([_EDGE] * len(chunk))
+                sql = f"SELECT ({sub}) FROM (VALUES {values}) e"
+                rows = tx.tuples(sql, [*params, *(x for e in chunk for x in e)])
+                ids += [r[0] for r in rows if r[0] is not None]
+        out: list[tuple[int, str]] = []
+        for some in chunks(sorted(set(ids))):
+            out += [(int(r[0]), r[1]) for r in tx.tuples(
+                f"SELECT planned_at_ns, probe_id FROM probes WHERE probe_id IN"
+                f" ({marks(len(some))})", some,
+            )]  # fmt: skip
         return out
+
+
+def edges(items: Sequence[tuple[Any, ...]], i: int, j: int) -> list[Edge]:
+    """What `RouteRuns.around` looks up for the run items[i:j] of one route's failures:
+    back from its first failure to the one before, on from its last to the one after
+    (without one, to the end of the route)."""
+    first, last = items[i], items[j - 1]
+    low = items[i - 1][0] if i > 0 else -(2**63)
+    high = items[j][0] if j < len(items) else 2**63 - 1
+    return [
+        (False, first[3], first[4], first[0], first[1], first[2], low),
+        (True, last[3], last[4], last[0], last[1], last[2], high),
+    ]
