@@ -47,6 +47,7 @@ from collector.reports.content_changes import ARRIVED_NAMES, change_counts, text
 from collector.reports.figures import JudgedProbe, Tally, tallies_of
 from collector.reports.judged import (
     HOURLY,
+    _new_probe,
     load_judged,
     load_tallies,
     row_of,
@@ -58,7 +59,7 @@ from collector.reports.quiet import quiet_hour_counts
 ROLLUP_MIN_NS = 1800 * MAX_BUCKETS * NS
 
 # JudgedProbe's fields before and after `calendar`, for `labelled`: a month is 10^5 tallies
-# and dataclasses.replace costs twice the constructor it calls.
+# and dataclasses.replace costs 4x judged.py's maker (its constructor, twice).
 _NAMES = [f.name for f in fields(JudgedProbe)]
 
 
@@ -163,7 +164,7 @@ def period_bucket(span_ns: int, probes: Sequence[JudgedProbe] | Sequence[Tally])
 
 def labelled_probe(p: JudgedProbe, calendar: str) -> JudgedProbe:
     """`p` with its calendar day's kind: dataclasses.replace(p, calendar=calendar)."""
-    return JudgedProbe(*(*_BEFORE(p), calendar, *_AFTER(p)))
+    return _new_probe(*_BEFORE(p), calendar, *_AFTER(p))
 
 
 def period_report(
