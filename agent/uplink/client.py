@@ -20,6 +20,10 @@ batch, and fills the rest from the backlog in seq order — an hour-long outage 
 without delaying fresh SMS by an hour. Seqs therefore arrive out of order at the
 collector, which tracks gaps per seq (collector/ledger). A batch holding backlog only is
 marked `Batch.backlog`, so the collector commits other agents' live batches ahead of it.
+Such batches take at most `window` - 1 of the slots in flight: one is kept for live
+records, so a live record goes out at once even while the collector holds all of this
+agent's backlog batches (queued behind other agents' backlog, or a busy ledger) and is
+committed ahead of them, instead of waiting for one of them to be acked.
 """
 
 from __future__ import annotations
@@ -193,6 +197,7 @@ class _InFlight:
     batch_id: int
     seqs: list[int]
     oldest_persisted_ns: int
+    backlog: bool = False  # Batch.backlog: holds a slot other than the live one
 
 
 @dataclass(slots=True)
@@ -605,14 +610,15 @@ class Uploader:
 
     # ------------------------------------------------------------ upload
 
-    async def _fetch(self, cur: _Cursors) -> list[WireRecord]:
-        """Up to one batch: live records first (up to live_share), then the backlog."""
-        return await self._io(self._fetch_sync, cur)
+    async def _fetch(self, cur: _Cursors, live_only: bool = False) -> list[WireRecord]:
+        """Up to one batch: live records first (up to live_share), then the backlog;
+        `live_only`: live records alone (the slot kept for them)."""
+        return await self._io(self._fetch_sync, cur, live_only)
 
-    def _fetch_sync(self, cur: _Cursors) -> list[WireRecord]:
+    def _fetch_sync(self, cur: _Cursors, live_only: bool = False) -> list[WireRecord]:
         s = self._settings
         n = s.batch_max_records
-        if cur.backlog_done:
+        if cur.backlog_done or live_only:
             batch = self._source.pending_wire(cur.live, n)
             if batch:
                 cur.live = batch[-1].seq
@@ -723,6 +729,10 @@ class Uploader:
         call = upload()
         in_flight: dict[int, _InFlight] = {}
         window = asyncio.Semaphore(s.window)
+        # Backlog-only requests in flight: window - 1 at most, one slot stays live's.
+        backlog_slots = asyncio.Semaphore(max(1, s.window - 1))
+        backlog_freed = asyncio.Event()  # an acked backlog request gave its slot back
+        keep_live_slot = s.window > 1
         cur = _Cursors(live=backlog_end, backlog=0, backlog_end=backlog_end, backlog_done=False)
         first_ack = asyncio.Event()
         all_acked = asyncio.Event()
@@ -735,6 +745,9 @@ class Uploader:
                 if entry is None:
                     log.warning("uplink_unexpected_ack", batch_id=ack.batch_id)
                     continue
+                if entry.backlog:
+                    backlog_slots.release()
+                    backlog_freed.set()
                 # The collector committed the batch: its window slot is free now, while
                 # the outbox notes the ack.
                 window.release()
@@ -767,11 +780,19 @@ class Uploader:
 
         async def writer() -> None:
             while await _acquire_or_stop(window, stop):
-                records = await self._fetch(cur)
+                live_only = keep_live_slot and not cur.backlog_done and backlog_slots.locked()
+                if live_only:
+                    backlog_freed.clear()  # set by an ack from here on: not missed
+                records = await self._fetch(cur, live_only)
                 if not records:
                     window.release()
                     self._wake.clear()
-                    await _wait_any(stop, self._wake, timeout=s.poll_interval_s)
+                    await _wait_any(
+                        stop,
+                        self._wake,
+                        *([backlog_freed] if live_only else []),
+                        timeout=s.poll_interval_s,
+                    )
                     continue
                 if self._modems()[1] != self._registered_modems:
                     # A modem appeared, left or changed SIM since Register: tell the
@@ -808,6 +829,10 @@ class Uploader:
                 for i, (data, entry) in enumerate(requests):
                     if i:  # extra requests from a byte-size split need their own slot
                         await window.acquire()
+                    if backlog:
+                        # Free at once but for a byte-size split's extra requests.
+                        await backlog_slots.acquire()
+                        entry.backlog = True
                     in_flight[entry.batch_id] = entry
                     try:
                         await call.write(data)
@@ -857,8 +882,8 @@ async def wait_set(event: asyncio.Event, timeout: float) -> bool:
     return event.is_set()
 
 
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, *, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+async def _wait_any(*events: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
     try:
         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
