@@ -146,8 +146,8 @@ def generate(ledger: SqlLedger, scale: float, end_ns: int, days: int = 365) -> d
             tx.many(
                 "INSERT INTO verdicts (probe_id, revision, judged_at_ns, outcome, dlr,"
                 " dlr_claim, content, latency_s, latency_uncertainty_s, vendor_delay_s,"
-                " carrier_delay_s, sender, arrival_uuids, change_seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " carrier_delay_s, sender, arrival_uuids, change_seq, planned_at_ns)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 verdicts,
             )
         probes.clear()
@@ -196,7 +196,7 @@ def generate(ledger: SqlLedger, scale: float, end_ns: int, days: int = 365) -> d
                          "success", "intact" if lands else "none",
                          took / NS if lands else None, 0.0035 if lands else None,
                          took // 3 / NS if lands else None, (took - took // 3) / NS if lands
-                         else None, "106900", uid if lands else "", n)
+                         else None, "106900", uid if lands else "", n, at)
                     )  # fmt: skip
         t += every_ns
         if len(probes) >= 5000:

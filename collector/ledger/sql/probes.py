@@ -110,6 +110,9 @@ SERIES_AFTER_SQL = {
     f" (SELECT probe_id, {_SERIES_P} FROM probes WHERE probe_id = v.probe_id OFFSET 0) p"
     " ORDER BY v.change_seq",
 }
+# verdicts.planned_at_ns (migration 0019): its probe's planned time, set on every write
+# (0 without a probe row, in no period read, as in the migration)
+_PLANNED = "COALESCE((SELECT planned_at_ns FROM probes WHERE probe_id = ?), 0)"
 # JudgedRow: the probe's columns, the verdict's LEFT JOINed (NULL without one)
 _JUDGED_VERDICT = set(_VERDICT_COLS.split(", ")) - {"probe_id"}
 _JUDGED_COLS = ", ".join(
@@ -577,9 +580,9 @@ class ProbeSql(RollupSql):
                 )  # fmt: skip
                 if old is None:
                     tx.run(
-                        f"INSERT INTO verdicts ({_VERDICT_COLS}) VALUES"
-                        " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (v.probe_id, *row),
+                        f"INSERT INTO verdicts ({_VERDICT_COLS}, planned_at_ns) VALUES"
+                        f" (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {_PLANNED})",
+                        (v.probe_id, *row, v.probe_id),
                     )
                     continue
                 tx.run(
@@ -587,8 +590,9 @@ class ProbeSql(RollupSql):
                     " dlr_claim = ?, content = ?, content_diff = ?, latency_s = ?,"
                     " latency_uncertainty_s = ?, vendor_delay_s = ?, carrier_delay_s = ?,"
                     " sender = ?, duplicates = ?, missing_parts = ?, reasons = ?,"
-                    " arrival_uuids = ?, change_seq = ? WHERE probe_id = ?",
-                    (*row, v.probe_id),
+                    f" arrival_uuids = ?, change_seq = ?, planned_at_ns = {_PLANNED}"
+                    " WHERE probe_id = ?",
+                    (*row, v.probe_id, v.probe_id),
                 )
                 before = (
                     old.verdict.outcome.value,

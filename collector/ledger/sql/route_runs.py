@@ -5,12 +5,13 @@ A route's attempts are its probes in submit order (the submit time, else the pla
 ties by planned time, then id), those the episodes read: a verdict that arrived or failed,
 or a refusal that says the vendor would not carry the message; failover sends and every
 other probe (pending, inconclusive, refused before the route) are left out. Failures are
-a few in a hundred, so only they are read (migration 0019 indexes failed verdicts and
-refusals), each with the first attempt after it in its route, looked up in the route
-index (migration 0019) up to the next failure's time: when that attempt is the next
-failure, the two are in one run. The attempt just before and after each run long enough
-is then looked up once per run. Whatever orders the ids in SQL orders them as Python does
-(byte order: COLLATE "C" on PostgreSQL), so runs are found as over every attempt.
+a few in a hundred, so only the period's are read (migration 0019 indexes failed verdicts
+by their probe's planned time, and refusals), each with the first attempt after it in its
+route, looked up in the route index (migration 0019) up to the next failure's time: when
+that attempt is the next failure, the two are in one run. The attempt just before and
+after each run long enough is then looked up once per run. Whatever orders the ids in SQL
+orders them as Python does (byte order: COLLATE "C" on PostgreSQL), so runs are found as
+over every attempt.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class RouteRuns:
         else:  # one probe of verdicts_by_outcome per outcome, no verdict row read
             judged = (
                 "EXISTS (SELECT 1 FROM verdicts w INDEXED BY verdicts_by_outcome WHERE"
-                f" w.outcome IN ({shows}) AND w.probe_id = q.probe_id)"
+                f" w.outcome IN ({shows}) AND w.planned_at_ns = q.planned_at_ns"
+                " AND w.probe_id = q.probe_id)"
             )
             unjudged = "NOT EXISTS (SELECT 1 FROM verdicts w WHERE w.probe_id = q.probe_id)"
         # an attempt of the period (q): judged ok or failed, or refused by the vendor
@@ -96,8 +98,10 @@ class RouteRuns:
             scope_params.append(self._vendor)
         scope += f" AND p.probe_id NOT IN ({_SENDS})"
         cols = f"{sent('p')} AS at_ns, p.planned_at_ns, p.probe_id, p.vendor, p.carrier"
-        # from each failed verdict to its probe by key, whatever the estimates (a join
-        # order SQLite keeps; on PostgreSQL a LATERAL subquery that is not flattened)
+        # the period's failed verdicts (a range of verdicts_by_outcome per outcome: the
+        # verdict's copy of its probe's planned time), each to its probe by key whatever
+        # the estimates (a join order SQLite keeps; on PostgreSQL a LATERAL subquery that
+        # is not flattened)
         probe = (
             "CROSS JOIN LATERAL (SELECT probe_id, vendor, carrier, planned_at_ns, submitted_at_ns,"
             " submit_status FROM probes p WHERE p.probe_id = v.probe_id OFFSET 0) p"
@@ -106,7 +110,8 @@ class RouteRuns:
         )
         failed = (
             f"SELECT {cols} FROM verdicts v {probe} WHERE v.outcome IN"
-            f" ({marks(len(self._failed))}) AND p.probe_id = v.probe_id AND {scope}"
+            f" ({marks(len(self._failed))}) AND v.planned_at_ns >= ? AND v.planned_at_ns < ?"
+            f" AND p.probe_id = v.probe_id AND {scope}"
             " AND p.submit_status <> 'planned'"
             f" UNION ALL SELECT {cols} FROM probes p WHERE p.submit_status = 'rejected'"
             f" AND {scope} AND p.error_kind IN ({marks(len(self._refused))}) AND NOT EXISTS"
@@ -123,7 +128,8 @@ class RouteRuns:
             " SELECT at_ns, planned_at_ns, probe_id, vendor, carrier,"
             f" CASE WHEN next_at IS NULL THEN NULL ELSE ({after}) END FROM g"
         )
-        params = [*self._failed, *scope_params, *scope_params, *self._refused, *after_params]
+        params = [*self._failed, self._since, self._until, *scope_params, *scope_params]
+        params += [*self._refused, *after_params]
         return sql, params
 
     def step(

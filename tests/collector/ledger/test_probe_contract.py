@@ -102,3 +102,25 @@ def test_cursors_and_alerts(ledger: Any) -> None:
     (a,) = ledger.alerts()
     assert (a.ended_at_ns, a.end_figures, a.subject) == (T + 5, {"rate": 0.99}, {"vendor": "acme"})
     assert "200" in a.notified and ledger.open_alerts() == []
+
+
+def test_a_verdict_keeps_its_probes_planned_time(ledger: Any) -> None:
+    """Every write of a verdict stores its probe's planned time (migration 0019: the
+    report's channel read finds a period's failed verdicts by it), first and on revision;
+    a verdict without a probe row is kept, with 0."""
+
+    def planned() -> dict[str, int]:
+        with ledger._transaction(write=False) as tx:
+            rows = tx.all("SELECT probe_id, planned_at_ns FROM verdicts")
+        return {r["probe_id"]: int(r["planned_at_ns"]) for r in rows}
+
+    ledger.add_probe(plan(1, planned_at_ns=T - 7 * 86_400 * 10**9))
+    ledger.add_probe(plan(2))
+    ledger.save_verdicts([verdict("p1", Outcome.LOST), verdict("p2", Outcome.PENDING),
+                          verdict("gone", Outcome.LOST)], at_ns=T)  # fmt: skip
+    assert planned() == {"p1": T - 7 * 86_400 * 10**9, "p2": T + 2, "gone": 0}
+    with ledger._transaction() as tx:  # an edit no ledger method made: a revision repairs it
+        tx.run("UPDATE verdicts SET planned_at_ns = 5")
+    ledger.save_verdicts([verdict("p2", Outcome.LATE)], at_ns=T + 1)
+    assert planned() == {"p1": 5, "p2": T + 2, "gone": 5}
+    assert ledger.verdicts(["p2"])["p2"].revision == 2

@@ -8,12 +8,16 @@ and `judged_rows(outcomes=...)` exactly the rows of those outcomes."""
 from __future__ import annotations
 
 import random
+import sqlite3
 from typing import Any
 
+import psycopg
 import pytest
 
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
+from collector.ledger import open_ledger
 from collector.ledger.channels import FailoverSend
+from collector.ledger.migrations import Dialect, load
 from collector.ledger.probes import JudgedRow, ProbePlan, Submission
 
 NS = 1_000_000_000
@@ -207,3 +211,101 @@ def test_route_run_rows_equal_the_reference_over_every_attempt(ledger: Any, seed
     whole = ledger.route_run_rows(since_ns=T, until_ns=T + 300 * NS, ok=OK, failed=FAILED,
                                   refused=REFUSED, min_run=2)  # fmt: skip
     assert len(whole) < len(ledger.judged_rows(since_ns=T, until_ns=T + 300 * NS))
+
+
+def failures_outside(ledger: Any, since: int, until: int, n: int) -> None:
+    """`n` failed attempts on every route planned outside [since, until): days before and
+    after, and just outside each edge submitted inside it (in the route's submit order
+    among the period's attempts, but not attempts of the period)."""
+    plans = []
+    for i in range(n):
+        before = i % 2 == 0
+        near = i % 5 == 0
+        if near:
+            planned = since - 1 - i * NS if before else until + i * NS
+            sent = since + (i % 90) * NS
+        else:
+            planned = since - (1 + i) * 86_400 * NS if before else until + i * 3_600 * NS
+            sent = planned + NS
+        v, c = ("acme", "bolt")[i % 2], ("china_mobile", "china_unicom")[i // 2 % 2]
+        plans.append((f"out-{i:05d}", v, c, planned, sent))
+    for pid, v, c, planned, sent in plans:
+        ledger.add_probe(ProbePlan(probe_id=pid, vendor=v, msisdn="+8613800000001",
+                                   profile="otp", token="000000", body="b", expected_text="b",
+                                   planned_at_ns=planned, carrier=c))  # fmt: skip
+        ledger.record_submission(Submission(pid, "accepted", sent, sent, ("m",)))
+    ledger.save_verdicts([Verdict(pid, (Outcome.LOST, Outcome.LATE)[i % 2], DlrTruth.CONSISTENT,
+                                  DlrClaim.SUCCESS, ContentVerdict.NONE)
+                          for i, (pid, *_) in enumerate(plans)], at_ns=T)  # fmt: skip
+
+
+def test_failures_planned_outside_the_period_change_nothing(ledger: Any) -> None:
+    """The failed verdicts are read by their probe's planned time (migration 0019): many
+    failures planned before and after the period, some submitted inside it, leave the
+    period's rows as they were and as the reference over its attempts has them."""
+    sends = routes_world(ledger, random.Random(13))
+    since, until = T, T + 100 * NS
+    params = [(v, m) for v in (None, "bolt") for m in (1, 2)]
+
+    def read() -> list[list[JudgedRow]]:
+        return [ledger.route_run_rows(since_ns=since, until_ns=until, vendor=v, ok=OK,
+                                      failed=FAILED, refused=REFUSED, min_run=m)
+                for v, m in params]  # fmt: skip
+
+    alone = read()
+    every = ledger.judged_rows(since_ns=since, until_ns=until)
+    failures_outside(ledger, since, until, 600)
+    assert ledger.judged_rows(since_ns=since, until_ns=until) == every
+    assert read() == alone
+    for (vendor, min_run), got in zip(params, alone, strict=True):
+        assert [r.probe_id for r in got] == reference(every, vendor, sends, min_run)
+    wider = ledger.judged_rows(since_ns=since - 86_400 * NS, until_ns=until + 86_400 * NS)
+    assert sum(r.outcome in FAILED and r.probe_id.startswith("out-") for r in wider) > 100
+
+
+def test_a_ledger_migrated_from_18_gets_its_verdicts_planned_times(ledger_url: str) -> None:
+    """Migration 0019 on a ledger with verdicts (written at version 18, without the
+    column): each gets its probe's planned time, so the channel read finds them."""
+    dialect = Dialect.SQLITE if ledger_url.startswith("sqlite") else Dialect.POSTGRESQL
+    statements = [s for m in load(dialect) if m.version <= 18 for s in m.statements]
+    statements += [
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at_ns BIGINT NOT NULL)",
+        *(f"INSERT INTO schema_migrations VALUES ({v}, 'm{v}', 0)" for v in range(1, 19)),
+    ]
+    for i in range(6):  # probes 0-5: a run of 4 failures between two deliveries
+        statements.append(
+            "INSERT INTO probes (probe_id, vendor, msisdn, carrier, region, site, agent_id,"
+            " modem_imei, iccid, profile, token, body, expected_text, planned_at_ns,"
+            " submit_status, submitted_at_ns, answered_at_ns, vendor_message_ids, final)"
+            f" VALUES ('m{i}', 'acme', '+8613800000001', 'china_mobile', 'cn', 's', 'a1',"
+            f" '860000000000001', '8986', 'otp', 't', 'b', 'b', {T + i * NS}, 'accepted',"
+            f" {T + i * NS}, 0, 'm', 1)"
+        )
+        outcome = "delivered" if i in (0, 5) else ("lost", "late")[i % 2]
+        statements.append(
+            "INSERT INTO verdicts (probe_id, revision, judged_at_ns, outcome, dlr, dlr_claim,"
+            f" content, change_seq) VALUES ('m{i}', 1, 0, '{outcome}', 'consistent',"
+            f" 'success', 'none', {i + 1})"
+        )
+    if dialect is Dialect.SQLITE:
+        with sqlite3.connect(ledger_url.removeprefix("sqlite:///")) as conn:
+            for s in statements:
+                conn.execute(s)
+    else:
+        with psycopg.connect(ledger_url, autocommit=True) as pg:
+            for s in statements:
+                pg.execute(s)
+    ledger = open_ledger(ledger_url)  # migrates 18 -> newest
+    try:
+        assert ledger.schema_version() == len(load(dialect))
+        with ledger._transaction(write=False) as tx:
+            rows = tx.all("SELECT probe_id, planned_at_ns FROM verdicts ORDER BY probe_id")
+        assert [(r["probe_id"], int(r["planned_at_ns"])) for r in rows] == [
+            (f"m{i}", T + i * NS) for i in range(6)
+        ]
+        got = ledger.route_run_rows(since_ns=T, until_ns=T + 10 * NS, ok=OK, failed=FAILED,
+                                    refused=REFUSED, min_run=2)  # fmt: skip
+        assert [r.probe_id for r in got] == [f"m{i}" for i in range(6)]
+    finally:
+        ledger.close()

@@ -27,8 +27,8 @@ PROBE_SQL = (
 )
 VERDICT_SQL = (
     "INSERT INTO verdicts (probe_id, revision, judged_at_ns, outcome, dlr, dlr_claim, content,"
-    " latency_s, missing_parts, change_seq) VALUES (?, 1, 0, ?, 'consistent', 'success',"
-    " 'intact', ?, ?, ?)"
+    " latency_s, missing_parts, change_seq, planned_at_ns) VALUES (?, 1, 0, ?, 'consistent',"
+    " 'success', 'intact', ?, ?, ?, ?)"
 )
 
 
@@ -39,7 +39,7 @@ def _fill(ledger: Ledger, n: int) -> None:
         outcome = "pending" if i % 13 == 0 else ("partial" if i % 7 == 0 else "delivered")
         change = i + n if i % 3 == 0 else i  # revised later: after every first judgement
         probes.append((f"p{i:07d}", f"vendor-{i % 5}", f"+86139{i % 97:08d}", i, i + 1))
-        verdicts.append((f"p{i:07d}", outcome, i / 1000, "1,3" if i % 7 == 0 else "", change))
+        verdicts.append((f"p{i:07d}", outcome, i / 1000, "1,3" if i % 7 == 0 else "", change, i))
     with ledger._transaction() as tx:
         tx.insert(PROBE_SQL, probes)
         tx.insert(VERDICT_SQL, verdicts)
