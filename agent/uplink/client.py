@@ -20,10 +20,10 @@ batch, and fills the rest from the backlog in seq order — an hour-long outage 
 without delaying fresh SMS by an hour. Seqs therefore arrive out of order at the
 collector, which tracks gaps per seq (collector/ledger). A batch holding backlog only is
 marked `Batch.backlog`, so the collector commits other agents' live batches ahead of it.
-Such batches take at most `window` - 1 of the slots in flight: one is kept for live
-records, so a live record goes out at once even while the collector holds all of this
-agent's backlog batches (queued behind other agents' backlog, or a busy ledger) and is
-committed ahead of them, instead of waiting for one of them to be acked.
+While the backlog drains, a live record may take one slot beyond `window` when backlog
+batches fill it: it goes out at once even while the collector holds all of this agent's
+backlog batches (queued behind other agents' backlog, or a busy ledger) and is committed
+ahead of them, instead of waiting for one of them to be acked.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ class _InFlight:
     batch_id: int
     seqs: list[int]
     oldest_persisted_ns: int
-    backlog: bool = False  # Batch.backlog: holds a slot other than the live one
+    backlog: bool = False  # Batch.backlog: holds one of the backlog's slots too
 
 
 @dataclass(slots=True)
@@ -728,11 +728,12 @@ class Uploader:
         )
         call = upload()
         in_flight: dict[int, _InFlight] = {}
-        window = asyncio.Semaphore(s.window)
-        # Backlog-only requests in flight: window - 1 at most, one slot stays live's.
-        backlog_slots = asyncio.Semaphore(max(1, s.window - 1))
+        # While the backlog drains, one slot more than `window`, for live records only:
+        # backlog-only requests take `window` at most (backlog_slots), as before.
+        window = asyncio.Semaphore(s.window + 1)
+        live_slot_kept = True  # given up (held for good) once the backlog is drained
+        backlog_slots = asyncio.Semaphore(s.window)
         backlog_freed = asyncio.Event()  # an acked backlog request gave its slot back
-        keep_live_slot = s.window > 1
         cur = _Cursors(live=backlog_end, backlog=0, backlog_end=backlog_end, backlog_done=False)
         first_ack = asyncio.Event()
         all_acked = asyncio.Event()
@@ -779,8 +780,12 @@ class Uploader:
         gauges = _Gauges()
 
         async def writer() -> None:
+            nonlocal live_slot_kept
             while await _acquire_or_stop(window, stop):
-                live_only = keep_live_slot and not cur.backlog_done and backlog_slots.locked()
+                if cur.backlog_done and live_slot_kept:
+                    live_slot_kept = False  # this slot stays taken: `window` from now on
+                    continue
+                live_only = not cur.backlog_done and backlog_slots.locked()
                 if live_only:
                     backlog_freed.clear()  # set by an ack from here on: not missed
                 records = await self._fetch(cur, live_only)
