@@ -79,6 +79,7 @@ class CommitQueue(Generic[T]):
         self._live: deque[T] = deque()
         self._backlog: OrderedDict[str, deque[T]] = OrderedDict()  # agent -> its commits
         self._live_run = 0  # live commits popped in a row while backlog waited
+        self.live_taken = 0  # live jobs handed to the writer so far (waiting ones aside)
 
     def __len__(self) -> int:
         return len(self._live) + sum(len(q) for q in self._backlog.values())
@@ -106,6 +107,7 @@ class CommitQueue(Generic[T]):
         """The next commit to write and whether it is live; None when none waits."""
         if self._live and (not self._backlog or self._live_run < self._live_burst):
             self._live_run = self._live_run + 1 if self._backlog else 0
+            self.live_taken += 1
             return self._live.popleft(), True
         self._live_run = 0
         item = self.pop_backlog()
@@ -113,7 +115,10 @@ class CommitQueue(Generic[T]):
 
     def pop_live(self) -> T | None:
         """The next live commit, to share a transaction with the one just popped."""
-        return self._live.popleft() if self._live else None
+        if not self._live:
+            return None
+        self.live_taken += 1
+        return self._live.popleft()
 
     def peek_live(self) -> T | None:
         """The next live commit, left in the queue."""

@@ -96,8 +96,15 @@ def _killed_mid_drain(
             holder = _Holder(ledger_url, path)
             try:
                 holder.hold()
+                taken = queue.live_taken
                 (live,) = fill(outbox, 1, modems[AGENT])
-                await wait_until(lambda: queue.live_waiting == 1, what="live commit queued")
+                # The live commit reaches the writer: queued behind the held backlog commit, or
+                # taken at once by an idle writer and waiting for the lock (no backlog commit of
+                # the stream was with the writer just then); either way it commits first.
+                await wait_until(
+                    lambda: queue.live_waiting + queue.live_taken > taken,
+                    what="live commit with the writer",
+                )
                 # The agent dies while its commits wait: its stream is gone, most of its
                 # backlog never sent (it had a window of batches in flight at most).
                 stop.set()

@@ -58,8 +58,15 @@ def _drain_with_live_ahead(pki: Pki, tmp_path: Path, lost: tuple[int, ...]) -> d
                 # The writer's next (backlog) commit waits for the lock; the stream has
                 # more backlog than its window, so most of it is still to come.
                 blocker.execute("BEGIN IMMEDIATE")
+                taken = queue.live_taken
                 (live,) = fill(outbox, 1, modems[AGENT])
-                await wait_until(lambda: queue.live_waiting == 1, what="live commit queued")
+                # The live commit reaches the writer: queued behind the held backlog commit, or
+                # taken at once by an idle writer and waiting for the lock (no backlog commit of
+                # the stream was with the writer just then); either way it commits first.
+                await wait_until(
+                    lambda: queue.live_waiting + queue.live_taken > taken,
+                    what="live commit with the writer",
+                )
             finally:
                 if blocker.in_transaction:
                     blocker.execute("ROLLBACK")
