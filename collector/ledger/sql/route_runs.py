@@ -25,7 +25,13 @@ from collector.ledger.sql.query import CHUNK, Tx, chunks, marks
 _SENDS = "SELECT probe_id FROM failover_sends"
 # (forward, vendor, carrier, at, planned, id, bound): one lookup of `RouteRuns.around`
 Edge = tuple[bool, str, str, int, int, str, int]
-_EDGE = "(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), ?, CAST(? AS BIGINT))"  # typed on PostgreSQL
+# a run's edge as VALUES: typed on PostgreSQL; untyped on SQLite, where an INTEGER column
+# compared with the route index's time expression (no affinity) kept the index from
+# bounding the lookup: each scanned its vendor's period (a day of runs of one: minutes)
+_EDGE = {
+    True: "(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), ?, CAST(? AS BIGINT))",
+    False: "(?, ?, ?, ?, ?, ?)",
+}
 
 
 def sent(alias: str) -> str:
@@ -169,7 +175,7 @@ class RouteRuns:
             )  # fmt: skip
             todo = [e[1:] for e in edges if e[0] is forward]
             for chunk in chunks(todo, CHUNK // 6):
-                values = ", ".join([_EDGE] * len(chunk))
+                values = ", ".join([_EDGE[self._pg]] * len(chunk))
                 sql = f"SELECT ({sub}) FROM (VALUES {values}) e"
                 rows = tx.tuples(sql, [*params, *(x for e in chunk for x in e)])
                 ids += [r[0] for r in rows if r[0] is not None]
