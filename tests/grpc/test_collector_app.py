@@ -4,7 +4,6 @@ serves health and reflection, reloads deny list and pushed config on SIGHUP."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import grpc
@@ -104,9 +103,7 @@ def test_sighup_reloads_pushed_config_and_revocations(pki: Pki, tmp_path: Path) 
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
     try:
-        started = time.monotonic()
-        asyncio.run(main())
-        assert time.monotonic() - started < 30
+        asyncio.run(main())  # each step has its own timeout
         assert col.terminate() == 0  # SIGTERM: graceful stop
     finally:
         col.kill()
