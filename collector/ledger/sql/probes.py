@@ -431,11 +431,23 @@ class ProbeSql(RollupSql):
             .add("p.submit_status <> ?", "planned")
             .maybe("p.vendor = ?", vendor)
         )
+        joined = "probes p LEFT JOIN verdicts v"
         if outcomes is not None:  # filtered in SQL: only those rows reach Python
             where.add(_outcome_among(outcomes), *outcomes)
+            if not {"rejected", "pending"} & set(outcomes):
+                # Verdict outcomes only (the over-charged listing: a few in a hundred):
+                # the same rows driven from verdicts_by_outcome, bounded by the verdict's
+                # copy of its probe's planned time (migration 0019), instead of every
+                # probe of the period (a month on SQLite: 2.4 -> 0.4 s)
+                where.add("v.planned_at_ns >= ?", since_ns).add("v.planned_at_ns < ?", until_ns)
+                joined = (
+                    "verdicts v INDEXED BY verdicts_by_outcome CROSS JOIN probes p"
+                    if self.dialect is Dialect.SQLITE
+                    else "verdicts v JOIN probes p"
+                )
         with self._transaction(write=False) as tx:
             rows = tx.tuples(
-                f"SELECT {_JUDGED_COLS} FROM probes p LEFT JOIN verdicts v"
+                f"SELECT {_JUDGED_COLS} FROM {joined}"
                 f" ON v.probe_id = p.probe_id{where} ORDER BY p.planned_at_ns, p.probe_id",
                 where.params,
             )

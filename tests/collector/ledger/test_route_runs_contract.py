@@ -242,7 +242,8 @@ def failures_outside(ledger: Any, since: int, until: int, n: int) -> None:
 def test_failures_planned_outside_the_period_change_nothing(ledger: Any) -> None:
     """The failed verdicts are read by their probe's planned time (migration 0019): many
     failures planned before and after the period, some submitted inside it, leave the
-    period's rows as they were and as the reference over its attempts has them."""
+    period's rows as they were and as the reference over its attempts has them; the same
+    for judged_rows filtered by verdict outcomes (the over-charged listing's read)."""
     sends = routes_world(ledger, random.Random(13))
     since, until = T, T + 100 * NS
     params = [(v, m) for v in (None, "bolt") for m in (1, 2)]
@@ -257,6 +258,9 @@ def test_failures_planned_outside_the_period_change_nothing(ledger: Any) -> None
     failures_outside(ledger, since, until, 600)
     assert ledger.judged_rows(since_ns=since, until_ns=until) == every
     assert read() == alone
+    failed = [r for r in every if r.outcome in ("late", "lost")]  # the listing's read too
+    assert ledger.judged_rows(since_ns=since, until_ns=until, outcomes=("late", "lost")) == failed
+    assert failed
     for (vendor, min_run), got in zip(params, alone, strict=True):
         assert [r.probe_id for r in got] == reference(every, vendor, sends, min_run)
     wider = ledger.judged_rows(since_ns=since - 86_400 * NS, until_ns=until + 86_400 * NS)
