@@ -197,7 +197,7 @@ class _InFlight:
     batch_id: int
     seqs: list[int]
     oldest_persisted_ns: int
-    backlog: bool = False  # Batch.backlog: holds one of the backlog's slots too
+    backlog: bool  # Batch.backlog: holds one of the backlog's slots too
 
 
 @dataclass(slots=True)
@@ -683,6 +683,7 @@ class Uploader:
                 self._batch_id,
                 [r.seq for r in chunk],
                 min(r.persisted_at_ns for r in chunk),
+                backlog,
             )
             requests.append((data, entry))
         return requests
@@ -834,10 +835,9 @@ class Uploader:
                 for i, (data, entry) in enumerate(requests):
                     if i:  # extra requests from a byte-size split need their own slot
                         await window.acquire()
-                    if backlog:
+                    if entry.backlog:
                         # Free at once but for a byte-size split's extra requests.
                         await backlog_slots.acquire()
-                        entry.backlog = True
                     in_flight[entry.batch_id] = entry
                     try:
                         await call.write(data)
