@@ -134,6 +134,24 @@ def _outcome_among(outcomes: Sequence[str]) -> str:
     return "(" + " OR ".join(terms) + ")"
 
 
+def _judged_period(since_ns: int, until_ns: int) -> Where:
+    """The probes judged_rows reads: planned in [since_ns, until_ns), not only planned."""
+    return (
+        Where()
+        .add("p.planned_at_ns >= ?", since_ns)
+        .add("p.planned_at_ns < ?", until_ns)
+        .add("p.submit_status <> ?", "planned")
+    )
+
+
+def _judged_sql(where: Where, joined: str = "probes p LEFT JOIN verdicts v") -> str:
+    """JudgedRow's SELECT of `joined` (p, v) by probe id, in judged_rows' order."""
+    return (
+        f"SELECT {_JUDGED_COLS} FROM {joined}"
+        f" ON v.probe_id = p.probe_id{where} ORDER BY p.planned_at_ns, p.probe_id"
+    )
+
+
 def _probe(row: Row) -> StoredProbe:
     plan = ProbePlan(
         probe_id=row["probe_id"],
@@ -424,13 +442,7 @@ class ProbeSql(RollupSql):
         vendor: str | None = None,
         outcomes: Sequence[str] | None = None,
     ) -> list[JudgedRow]:
-        where = (
-            Where()
-            .add("p.planned_at_ns >= ?", since_ns)
-            .add("p.planned_at_ns < ?", until_ns)
-            .add("p.submit_status <> ?", "planned")
-            .maybe("p.vendor = ?", vendor)
-        )
+        where = _judged_period(since_ns, until_ns).maybe("p.vendor = ?", vendor)
         joined = "probes p LEFT JOIN verdicts v"
         if outcomes is not None:  # filtered in SQL: only those rows reach Python
             where.add(_outcome_among(outcomes), *outcomes)
@@ -446,11 +458,7 @@ class ProbeSql(RollupSql):
                     else "verdicts v JOIN probes p"
                 )
         with self._transaction(write=False) as tx:
-            rows = tx.tuples(
-                f"SELECT {_JUDGED_COLS} FROM {joined}"
-                f" ON v.probe_id = p.probe_id{where} ORDER BY p.planned_at_ns, p.probe_id",
-                where.params,
-            )
+            rows = tx.tuples(_judged_sql(where, joined), where.params)
         return list(map(JudgedRow._make, rows))
 
     def route_run_rows(
@@ -464,14 +472,6 @@ class ProbeSql(RollupSql):
         refused: Sequence[str],
         min_run: int,
     ) -> list[JudgedRow]:
-        def period() -> Where:
-            return (
-                Where()
-                .add("p.planned_at_ns >= ?", since_ns)
-                .add("p.planned_at_ns < ?", until_ns)
-                .add("p.submit_status <> ?", "planned")
-            )
-
         runs = RouteRuns(self.dialect, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
                          ok=ok, failed=failed, refused=refused)  # fmt: skip
         with self._transaction(write=False) as tx:
@@ -493,19 +493,14 @@ class ProbeSql(RollupSql):
             keep.update(runs.around(tx, ends))
             ids = [probe_id for _, probe_id in sorted(keep)]  # judged_rows' order
             out: list[JudgedRow] = []
-            for chunk in chunks(ids):  # consecutive in judged_rows' order
-                where = period().among("p.probe_id", chunk)
-                out += map(JudgedRow._make, tx.tuples(
-                    f"SELECT {_JUDGED_COLS} FROM probes p LEFT JOIN verdicts v"
-                    f" ON v.probe_id = p.probe_id{where} ORDER BY p.planned_at_ns, p.probe_id",
-                    where.params,
-                ))  # fmt: skip
-            where = period().add("p.probe_id IN (SELECT probe_id FROM failover_sends)")
-            out += map(JudgedRow._make, tx.tuples(
-                f"SELECT {_JUDGED_COLS} FROM probes p LEFT JOIN verdicts v"
-                f" ON v.probe_id = p.probe_id{where} ORDER BY p.planned_at_ns, p.probe_id",
-                where.params,
-            ))  # fmt: skip
+            wheres = [
+                _judged_period(since_ns, until_ns).among("p.probe_id", chunk)
+                for chunk in chunks(ids)  # consecutive in judged_rows' order
+            ]
+            wheres.append(_judged_period(since_ns, until_ns).add(
+                "p.probe_id IN (SELECT probe_id FROM failover_sends)"))  # fmt: skip
+            for where in wheres:
+                out += map(JudgedRow._make, tx.tuples(_judged_sql(where), where.params))
         return out
 
     def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:
