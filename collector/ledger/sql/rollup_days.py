@@ -158,6 +158,15 @@ def unpack_counts(
         at = end + 1
 
 
+def _day_count_rows(tx: Tx, day: int) -> Sequence[tuple[Any, ...]]:
+    """A UTC day's count rows as (*COUNT_KEY, hour_ns, sent_hour_ns, n), as packed."""
+    return tx.tuples(
+        f"SELECT {', '.join(COUNT_KEY)}, hour_ns, sent_hour_ns, n FROM rollup_counts"
+        " WHERE hour_ns >= ? AND hour_ns < ?",
+        (day, day + DAY_NS),
+    )
+
+
 # (blob key, local day) -> the little-endian bytes of its values and of their counts, in parts
 Chunks = dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]]
 
@@ -323,11 +332,7 @@ class RollupDaySql(SqlCore):
             if blobs:
                 tx.many(f"INSERT INTO rollup_value_days ({cols}) VALUES ({marks})", blobs)
             counts: dict[str, list[tuple[Any, ...]]] = {}
-            for r in tx.tuples(
-                f"SELECT {', '.join(COUNT_KEY)}, hour_ns, sent_hour_ns, n FROM rollup_counts"
-                " WHERE hour_ns >= ? AND hour_ns < ?",
-                (day, day + DAY_NS),
-            ):
+            for r in _day_count_rows(tx, day):
                 counts.setdefault(r[0], []).append(r)
             if counts:
                 tx.many(
@@ -486,10 +491,6 @@ class RollupDaySql(SqlCore):
                     have[(day, *key, rows[i], rows[i + 1])] += rows[i + 2]
         want: Counter[tuple[object, ...]] = Counter()
         if listed:
-            for row in tx.tuples(
-                f"SELECT {', '.join(COUNT_KEY)}, hour_ns, sent_hour_ns, n FROM rollup_counts"
-                " WHERE hour_ns >= ? AND hour_ns < ?",
-                (day, day + DAY_NS),
-            ):
+            for row in _day_count_rows(tx, day):
                 want[(day, *row[:-1])] += int(row[-1])
         return have, want

@@ -100,8 +100,6 @@ def _value_select(where: str) -> str:
 
 
 _COUNT_COLS = _cols(_COUNT_KEY)
-# RollupCount's fields from vendor to missing_parts (its order: CountSum.key)
-_SUM_COLS = list(COUNT_KEY)
 _VALUE_COLS = [*_cols(_PROBE_KEY), "kind", "value"]
 
 
@@ -286,7 +284,7 @@ class RollupSql(RollupDaySql):
                     where = Where().add("hour_ns >= ?", at).add("hour_ns < ?", min(hi, at + DAY_NS))
                     where.maybe("vendor = ?", vendor)
                     for r in tx.tuples(
-                        f"SELECT {cut}, {', '.join(_SUM_COLS)}, {sent}, n FROM rollup_counts"
+                        f"SELECT {cut}, {', '.join(COUNT_KEY)}, {sent}, n FROM rollup_counts"
                         f"{where}",
                         where.params,
                     ):
@@ -422,7 +420,7 @@ def _count_tuple(r: tuple[Any, ...]) -> RollupCount:
 
 
 def _sum_key(r: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A count key read in _SUM_COLS order with RollupCount's types (as _count_tuple)."""
+    """A count key read in COUNT_KEY order with RollupCount's types (as _count_tuple)."""
     (vendor, carrier, mvno, region, profile, band, msisdn, burst, parts, billed, billed_from,
      status, outcome, dlr, claim, content, duplicates, missing) = r  # fmt: skip
     return (vendor, carrier, mvno, region, profile, band, msisdn, bool(burst), int(parts),
