@@ -292,20 +292,18 @@ def pool(
     singles = [vs[0] for vs, ks in chunks if len(vs) == 1 and ks[0] == 1]
     if len(singles) == len(chunks):  # one value a probe (raw rows): one sorted run
         ordered = Ordered([sorted(singles)])
-        if memo is not None:
-            memo[key] = ordered
-        return ordered
-    runs: list[Sequence[float]] = []
-    ends: list[Sequence[int] | None] = []
-    for vs, ks in chunks:
-        n = len(vs)
-        if not n:
-            continue
-        if n > 1 and not isinstance(vs, Ascending):
-            vs, ks = _ascending([(vs, ks)])
-        runs.append(vs)
-        ends.append(None if each_once(ks) else list(itertools.accumulate(ks)))
-    ordered = Ordered(runs, ends)
+    else:
+        runs: list[Sequence[float]] = []
+        ends: list[Sequence[int] | None] = []
+        for vs, ks in chunks:
+            n = len(vs)
+            if not n:
+                continue
+            if n > 1 and not isinstance(vs, Ascending):
+                vs, ks = _ascending([(vs, ks)])
+            runs.append(vs)
+            ends.append(None if each_once(ks) else list(itertools.accumulate(ks)))
+        ordered = Ordered(runs, ends)
     if memo is not None:
         memo[key] = ordered
     return ordered
