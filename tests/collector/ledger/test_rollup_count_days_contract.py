@@ -22,7 +22,7 @@ from collector.ledger.sql.rollup_days import (
 )
 from tests.collector.ledger.test_probe_contract import plan
 from tests.collector.ledger.test_rollup_days_contract import DAY0, open_ledger_at, verdict
-from tests.collector.ledger.test_rollup_sums_contract import keyed
+from tests.collector.ledger.test_rollup_sums_contract import summed
 
 AFTER = DAY0 + 3 * DAY_NS + COMPACT_AFTER_NS  # days 0..2 closed
 # keys holding the packing's separators (':' ',' tab, newline, digits) and non-ASCII text
@@ -56,14 +56,8 @@ def hourly_sums(ledger: Any, *, since_ns: int, until_ns: int, slices: Slices,
                 skip_hours: set[int]) -> Counter[tuple[Any, ...]]:  # fmt: skip
     """The hourly count rows summed per key and slice, each sum timed at its first send
     hour (what rollup_count_sum_rows gives), computed here from `rollup_counts`."""
-    total: Counter[tuple[Any, ...]] = Counter()
-    first: dict[tuple[Any, ...], int] = {}
-    for r in ledger.rollup_counts(since_ns=since_ns, until_ns=until_ns):
-        if r.hour_ns in skip_hours:
-            continue
-        key = keyed(r, slices)
-        total[key] += r.n
-        first[key] = min(first.get(key, r.sent_hour_ns), r.sent_hour_ns)
+    total, first = summed(ledger, since_ns=since_ns, until_ns=until_ns, slices=slices,
+                          skip_hours=skip_hours)  # fmt: skip
     return Counter({(first[k], k[2:20]): n for k, n in total.items()})
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from collector.ledger.rollups import DAY_NS, HOUR_NS, RollupCount, Slices
@@ -24,6 +24,24 @@ def keyed(r: RollupCount, slices: Slices) -> tuple[Any, ...]:
     return dataclasses.astuple(dataclasses.replace(r, hour_ns=0, n=0, sent_hour_ns=start))
 
 
+Sums = Counter[tuple[Any, ...]]
+
+
+def summed(ledger: Any, *, since_ns: int, until_ns: int, slices: Slices,
+           skip_hours: Collection[int]) -> tuple[Sums, dict[tuple[Any, ...], int]]:  # fmt: skip
+    """The hourly count rows of the hours kept summed in Python per `keyed` key, and the
+    first send hour each sum holds."""
+    total: Sums = Counter()
+    first: dict[tuple[Any, ...], int] = {}
+    for r in ledger.rollup_counts(since_ns=since_ns, until_ns=until_ns):
+        if r.hour_ns in skip_hours:
+            continue
+        key = keyed(r, slices)
+        total[key] += r.n
+        first[key] = min(first.get(key, r.sent_hour_ns), r.sent_hour_ns)
+    return total, first
+
+
 def test_count_sums_per_slice_equal_the_hourly_rows_summed(ledger: Any) -> None:
     fill(ledger, n=400, seed=21)
     slices = Slices(6 * HOUR_NS, 8 * HOUR_NS)  # 6-hour steps cut at 16:00 UTC
@@ -32,14 +50,7 @@ def test_count_sums_per_slice_equal_the_hourly_rows_summed(ledger: Any) -> None:
     # skipped: a slice's first hours, a middle hour, a whole slice, hours at a midnight
     skip = {DAY0 + h * HOUR_NS for h in (6, 7, 20, 24, 25, 26, 27, 28, 29, 39, 40)}
     skip |= {DAY0 + rng.randrange(3, 70) * HOUR_NS for _ in range(5)}
-    want: Counter[tuple[Any, ...]] = Counter()
-    first: dict[tuple[Any, ...], int] = {}
-    for r in ledger.rollup_counts(since_ns=since, until_ns=until):
-        if r.hour_ns in skip:
-            continue
-        key = keyed(r, slices)
-        want[key] += r.n
-        first[key] = min(first.get(key, r.sent_hour_ns), r.sent_hour_ns)
+    want, first = summed(ledger, since_ns=since, until_ns=until, slices=slices, skip_hours=skip)
     got: Counter[tuple[Any, ...]] = Counter()
     for c in ledger.rollup_count_sum_rows(since_ns=since, until_ns=until, slices=slices,
                                           skip_hours=skip):  # fmt: skip
