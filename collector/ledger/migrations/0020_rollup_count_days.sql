@@ -16,6 +16,8 @@ CREATE TABLE rollup_count_days (
     PRIMARY KEY (day_ns, vendor)
 );
 -- The days already compacted get theirs now (their listing promises them).
+-- Two copies, one a backend: SQLite (3.40 here) has no string_agg nor chr(), PostgreSQL no
+-- group_concat nor char(); the migration runner's {tokens} are fixed in migrations/__init__.py.
 @sqlite INSERT INTO rollup_count_days (day_ns, vendor, counts)
 SELECT day_ns, vendor, group_concat(entry, char(10)) FROM (
   SELECT hour_ns / 86400000000000 * 86400000000000 AS day_ns, vendor,
