@@ -348,8 +348,9 @@ class Ledger(Protocol):
     ) -> list[JudgedRow]:
         """Probes planned in [since, until) and handed to their vendor (not "planned"),
         each with its current verdict's figures, oldest first (as `probes`), as plain
-        tuples (reports/judged.load_judged_rows); `outcomes`: only probes whose verdict
-        has one of these (the report's listed over-charged probes)."""
+        tuples (reports/judged.load_judged_rows); `outcomes`: only probes with one of
+        these outcomes as judged_of_row has it (a verdict's; without one "rejected" or
+        "pending"), filtered in SQL (the report's listed over-charged probes)."""
         ...
 
     def route_run_rows(
