@@ -23,8 +23,8 @@ from collector.reports.gc_paused import without_gc_pauses
 from collector.reports.lines import line_type
 
 HOURLY = Slices()  # hour by hour, UTC days
-_PROBE_FIELDS = tuple(JudgedProbe.__dataclass_fields__)  # JudgedProbe's positional order
-_SENT_AT = _PROBE_FIELDS.index("submitted_at_ns")
+PROBE_FIELDS = tuple(JudgedProbe.__dataclass_fields__)  # JudgedProbe's positional order
+_SENT_AT = PROBE_FIELDS.index("submitted_at_ns")
 _rollup_count: Callable[..., RollupCount] = RollupCount  # from a CountSum's key (unsized)
 
 
@@ -191,7 +191,7 @@ def load_tallies(
     # `sums`, so an id is never reused meanwhile; a reader giving equal keys as distinct
     # objects only makes more templates
     made: dict[int, _Parts | None] = {}
-    make, tally, offset = _new_probe, Tally, slices.offset_ns
+    make, tally, offset = new_probe, Tally, slices.offset_ns
     for at, key, n in sums:
         try:
             parts = made[id(key)]
@@ -219,7 +219,7 @@ def _sum_parts(key: tuple[Any, ...], numbers: dict[tuple[object, ...], int]) -> 
     if r.submit_status == "planned":
         return None
     probe = _template(r, *_sim_line(r.msisdn, r.carrier, r.mvno))
-    fields = tuple(getattr(probe, f) for f in _PROBE_FIELDS)
+    fields = tuple(getattr(probe, f) for f in PROBE_FIELDS)
     return fields[:_SENT_AT], fields[_SENT_AT + 1 :], numbers.get(_group(r)[2:])
 
 
@@ -228,16 +228,16 @@ def _probe_maker() -> Callable[..., JudgedProbe]:
     24 fields through object.__setattr__ (~3 µs a probe; a month's hourly tallies are
     484,000): each slot set by its own descriptor, in a function made once. The same
     object: equal and hashing alike (tests/collector/reports/test_rollup_report.py)."""
-    names = ", ".join(_PROBE_FIELDS)
-    sets = "".join(f"    _set{i}(o, {f})\n" for i, f in enumerate(_PROBE_FIELDS))
+    names = ", ".join(PROBE_FIELDS)
+    sets = "".join(f"    _set{i}(o, {f})\n" for i, f in enumerate(PROBE_FIELDS))
     scope: dict[str, Any] = {"_new": object.__new__, "_cls": JudgedProbe}
-    scope |= {f"_set{i}": getattr(JudgedProbe, f).__set__ for i, f in enumerate(_PROBE_FIELDS)}
+    scope |= {f"_set{i}": getattr(JudgedProbe, f).__set__ for i, f in enumerate(PROBE_FIELDS)}
     exec(f"def make({names}):\n    o = _new(_cls)\n{sets}    return o\n", scope)
     made: Callable[..., JudgedProbe] = scope["make"]
     return made
 
 
-_new_probe = _probe_maker()
+new_probe = _probe_maker()
 
 
 def _load_raw(

@@ -19,7 +19,7 @@ import functools
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -47,9 +47,10 @@ from collector.reports.content_changes import ARRIVED_NAMES, change_counts, text
 from collector.reports.figures import JudgedProbe, Tally, tallies_of
 from collector.reports.judged import (
     HOURLY,
-    _new_probe,
+    PROBE_FIELDS,
     load_judged,
     load_tallies,
+    new_probe,
     row_of,
     sent_hours_cut,
 )
@@ -60,7 +61,7 @@ ROLLUP_MIN_NS = 1800 * MAX_BUCKETS * NS
 
 # JudgedProbe's fields before and after `calendar`, for `labelled`: a month is 10^5 tallies
 # and dataclasses.replace costs 4x judged.py's maker (its constructor, twice).
-_NAMES = [f.name for f in fields(JudgedProbe)]
+_NAMES = PROBE_FIELDS
 
 
 def _values(names: Sequence[str]) -> Callable[[JudgedProbe], tuple[Any, ...]]:
@@ -164,7 +165,7 @@ def period_bucket(span_ns: int, probes: Sequence[JudgedProbe] | Sequence[Tally])
 
 def labelled_probe(p: JudgedProbe, calendar: str) -> JudgedProbe:
     """`p` with its calendar day's kind: dataclasses.replace(p, calendar=calendar)."""
-    return _new_probe(*_BEFORE(p), calendar, *_AFTER(p))
+    return new_probe(*_BEFORE(p), calendar, *_AFTER(p))
 
 
 def period_report(

@@ -25,10 +25,10 @@ from collector.reports.bursts import burst_figures
 from collector.reports.config import ReportsConfig
 from collector.reports.figures import JudgedProbe, Tally, Thresholds
 from collector.reports.judged import (
-    _new_probe,
     load_judged,
     load_judged_rollups,
     load_tallies,
+    new_probe,
     sent_hours_cut,
 )
 from collector.reports.period import load_period, period_report, rollups_serve
@@ -355,7 +355,7 @@ def test_tallies_summed_per_slice_give_the_report_of_raw_rows(ledger: Any) -> No
 
 
 def test_the_fast_probe_maker_makes_the_same_frozen_probe() -> None:
-    """load_tallies makes each tally's probe with `_new_probe` (each slot set by its
+    """load_tallies makes each tally's probe with `new_probe` (each slot set by its
     descriptor, not the frozen dataclass' __init__): the same probe, equal, hashing
     alike, frozen, every field in its place."""
     rng = random.Random(3)
@@ -364,7 +364,7 @@ def test_the_fast_probe_maker_makes_the_same_frozen_probe() -> None:
         fields[6], fields[7] = rng.randrange(10**18), rng.random() < 0.5
         fields[12] = rng.choice([None, rng.random()])
         fields[16], fields[19] = rng.randrange(3), rng.choice([None, 2])
-        want, got = JudgedProbe(*fields), _new_probe(*fields)
+        want, got = JudgedProbe(*fields), new_probe(*fields)
         assert type(got) is JudgedProbe and got == want and hash(got) == hash(want)
         assert dataclasses.astuple(got) == tuple(fields)
         try:
