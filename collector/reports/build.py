@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -246,17 +247,26 @@ def build_report(
     excluded: dict[str, int] = defaultdict(int)
     all_probes: list[Tally] = []
     for t in tallies_of(probes):
-        p = t.probe
-        if exclude is not None and exclude(p):
+        if exclude is not None and exclude(t.probe):
             continue
-        if day_kind is not None:
-            p = replace(p, calendar=day_kind(p.submitted_at_ns))
-        if line_overrides and p.sim in line_overrides:
-            p = replace(p, line=line_overrides[p.sim])
-        if (dark := gaps.get(p.vendor)) and _in_gap(dark, p.submitted_at_ns):
-            excluded[p.vendor] += t.n
-        else:
-            all_probes.append(Tally(p, t.n, t.values) if p is not t.probe else t)
+        # a tally's send times may fall on days of other kinds, or some in a gap: split
+        labelled = [t] if day_kind is None else [
+            Tally(replace(part.probe, calendar=kind), part.n, part.values, part.sends)
+            for kind, part in t.parted(day_kind)
+        ]  # fmt: skip
+        for part in labelled:
+            p = part.probe
+            if line_overrides and p.sim in line_overrides:
+                part = Tally(replace(p, line=line_overrides[p.sim]), part.n, part.values,
+                             part.sends)  # fmt: skip
+            if not (dark := gaps.get(p.vendor)):
+                all_probes.append(part)
+                continue
+            for inside, counted_part in part.parted(functools.partial(_in_gap, dark)):
+                if inside:
+                    excluded[p.vendor] += counted_part.n
+                else:
+                    all_probes.append(counted_part)
     # The breakdowns read no send time (the calendar is labelled above): counted tallies
     # alike but for it are one, so their cost follows the distinct keys, not the hours.
     merged = merge_times(all_probes)
@@ -275,16 +285,18 @@ def build_report(
     buckets: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     counted = [t for t in all_probes if t.probe.outcome in ("delivered", "late", "lost")]
     if bucket_s is None:
-        sends = [t.probe.submitted_at_ns for t in counted]
+        sends = [at for t in counted for at, _ in t.send_times()]
         span = max(sends) - min(sends) if sends else period_ns[1] - period_ns[0]
         vendors = len({t.probe.vendor for t in counted}) or 1
         total = sum(t.n for t in counted)
         bucket_s = bucket_for(span, total / vendors if counted else None)
     step = bucket_s * NS
     for t in counted:
-        slot = buckets[t.probe.vendor][t.probe.submitted_at_ns // step * step]
-        slot[0] += t.n
-        slot[1] += t.n * (t.probe.outcome != "lost")
+        vendor_slots, got = buckets[t.probe.vendor], t.probe.outcome != "lost"
+        for at, n in t.send_times():
+            slot = vendor_slots[at // step * step]
+            slot[0] += n
+            slot[1] += n * got
     # A vendor's latencies are its "vendor" cell's multiset (not listed: read lazily); for
     # the vendors with a latency kind among their tallies' values.
     with_latency = {t.probe.vendor for t in merged if any(k == "latency" for k, *_ in t.values)}

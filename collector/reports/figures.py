@@ -31,9 +31,9 @@ import itertools
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 from collector.stats import (
     Ordered,
@@ -168,6 +168,7 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
+T = TypeVar("T")
 VALUE_KINDS = ("latency", "uncertainty", "vendor_delay", "carrier_delay")
 ARRIVED = ("delivered", "late")
 
@@ -180,11 +181,43 @@ class Tally:
     arrived probes only. A probe from raw rows is a tally of one carrying its own values
     (`tally_of`); the hourly rollups give a tally per count row, a value group's values
     on one tally of its count rows (every breakdown key is a function of the fields they
-    share, so the values land in the cells of their own probes)."""
+    share, so the values land in the cells of their own probes).
+
+    `sends`: when the n probes were sent at several times (the rollups summed per slice of
+    one local day: `load_tallies`), each time with how many, summing to n, the first at
+    `probe.submitted_at_ns`; empty: all n then. Only the rate series and the not-measured
+    check read send times (`send_times`)."""
 
     probe: JudgedProbe
     n: int = 1
     values: tuple[tuple[str, Sequence[float], Sequence[int]], ...] = ()
+    sends: Sequence[tuple[int, int]] = ()
+
+    def send_times(self) -> Sequence[tuple[int, int]]:
+        """(send time, how many) pairs summing to n."""
+        return self.sends or ((self.probe.submitted_at_ns, self.n),)
+
+    def parted(self, label: Callable[[int], T]) -> list[tuple[T, Tally]]:
+        """The tally split by `label` of its send times (e.g. the calendar's kind of day,
+        inside a not-measured span or not), a tally per label in the order first met; the
+        values go with the part holding the first send (the rollups' values of a key and
+        local day: load_tallies never sends a key-day's probes into differently labelled
+        parts, so this only keeps the split exact where it may happen)."""
+        first = label(self.probe.submitted_at_ns)
+        if not self.sends or all(label(at) == first for at, _ in self.sends[1:]):
+            return [(first, self)]
+        parts: dict[T, list[tuple[int, int]]] = {}
+        for at, n in self.sends:
+            parts.setdefault(label(at), []).append((at, n))
+        out = []
+        for name, sends in parts.items():
+            probe = self.probe
+            if name != first:
+                probe = replace(probe, submitted_at_ns=sends[0][0])
+            out.append((name, Tally(probe, sum(n for _, n in sends),
+                                    self.values if name == first else (),
+                                    tuple(sends) if len(sends) > 1 else ())))  # fmt: skip
+        return out
 
 
 def tally_of(p: JudgedProbe) -> Tally:

@@ -157,11 +157,12 @@ def load_tallies(
     `build_report` equal to the raw rows'; exact under the same conditions as
     `load_judged_rollups`, with rate buckets a multiple of `slices.step_ns` and calendar
     days in the zone `slices.offset_ns` east of UTC): the count rows summed in SQL per key
-    and slice, a tally each, the value runs per key and local day on one tally of their
-    key and day; the raw rows' probes one by one where the rollups cannot tell, and also
-    in the hours where a count row's (outcome, content) matches `raw_if` (a section
-    needing stored probes, e.g. changed content). Returns the raw part's stored probes
-    and verdicts with the tallies."""
+    and slice, one tally per key and local day with its slices' sums as its sends
+    (`Tally.sends`: a month's 145,000 sums are 30,000 tallies), the value runs per key
+    and local day on one tally of their key and day; the raw rows' probes one by one
+    where the rollups cannot tell, and also in the hours where a count row's (outcome,
+    content) matches `raw_if` (a section needing stored probes, e.g. changed content).
+    Returns the raw part's stored probes and verdicts with the tallies."""
     first = -(-since_ns // HOUR_NS) * HOUR_NS
     last = max(until_ns // HOUR_NS * HOUR_NS, first)
     raw = {
@@ -191,7 +192,10 @@ def load_tallies(
     # `sums`, so an id is never reused meanwhile; a reader giving equal keys as distinct
     # objects only makes more templates
     made: dict[int, _Parts | None] = {}
-    make, tally, offset = new_probe, Tally, slices.offset_ns
+    # one tally per key and local day, holding its slices' sums as its sends (in the
+    # order read: the first is the probe's send time and the day's values go with it)
+    days: dict[tuple[int, int], tuple[_Parts, list[int], list[tuple[int, int]]]] = {}
+    offset = slices.offset_ns
     for at, key, n in sums:
         try:
             parts = made[id(key)]
@@ -199,12 +203,17 @@ def load_tallies(
             parts = made[id(key)] = _sum_parts(key, numbers)
         if parts is None:  # never handed to the vendor: not "sent"
             continue
-        head, tail, group_number = parts
-        if group_number is None:  # no values for this group in the period
-            out.append(tally(make(*head, at, *tail), n, ()))
-            continue
-        runs = values.pop((group_number, (at + offset) // DAY_NS * DAY_NS - offset), ())
-        out.append(tally(make(*head, at, *tail), n, tuple(runs)))
+        slot = (id(key), (at + offset) // DAY_NS * DAY_NS - offset)
+        if (day := days.get(slot)) is None:
+            days[slot] = (parts, [n], [(at, n)])
+        else:
+            day[1][0] += n
+            day[2].append((at, n))
+    make, tally = new_probe, Tally
+    for (_, local_day), ((head, tail, group_number), total, sends) in days.items():
+        runs = () if group_number is None else values.pop((group_number, local_day), ())
+        probe = make(*head, sends[0][0], *tail)
+        out.append(tally(probe, total[0], tuple(runs), tuple(sends) if len(sends) > 1 else ()))
     return stored, verdicts, out
 
 

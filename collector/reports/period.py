@@ -222,9 +222,10 @@ def period_report(
         # their own lines (collector/billing/statement.py: apart).
         found = statements(data.judged, billing.vendors, bills,
                            default_currency=billing.currency, apart=apart_of(gaps))  # fmt: skip
-    labelled = [
-        Tally(labelled_probe(t.probe, day_kind(t.probe.submitted_at_ns)), t.n, t.values)
+    labelled = [  # a tally's sends may fall on days of other kinds: split (Tally.parted)
+        Tally(labelled_probe(part.probe, kind), part.n, part.values, part.sends)
         for t in tallies_of(data.probes)
+        for kind, part in t.parted(day_kind)
     ]
     report = build_report(
         labelled,

@@ -192,8 +192,9 @@ def test_report_from_counted_rollups_equals_report_from_raw_rows(ledger: Any) ->
     # bursts against their baseline: the baseline from counted tallies as from raw probes
     labelled = [replace(p, calendar=day_kind(p.submitted_at_ns)) for p in raw]
     counted_labelled = [
-        Tally(replace(t.probe, calendar=day_kind(t.probe.submitted_at_ns)), t.n, t.values)
+        Tally(replace(part.probe, calendar=kind), part.n, part.values, part.sends)
         for t in tallies
+        for kind, part in t.parted(day_kind)
     ]
     want = burst_figures(stored, labelled, alpha=0.05)
     assert want and want[0]["baseline"]["judged"] > 50
