@@ -12,6 +12,7 @@ takes and returns are in model.py (agents), probes.py and health.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import tzinfo
 from typing import Any, Protocol
 
 from smsprobe.v1 import agent_pb2
@@ -440,10 +441,11 @@ class Ledger(Protocol):
         """The exact multisets of latencies, uncertainties and delays of those hours."""
         ...
 
-    def check_rollups(self, *, rebuild: bool = False) -> RollupCheck:
+    def check_rollups(self, *, rebuild: bool = False, zone: tzinfo | None = None) -> RollupCheck:
         """Recompute the rollups from the raw rows and list every difference; `rebuild`
         replaces them with the recomputed rows instead (hours holding probes retention
-        minimised are left alone: their rollups keep the SIMs the rows no longer show)."""
+        minimised are left alone: their rollups keep the SIMs the rows no longer show) and
+        compacts the closed days again, cut per local day of `zone` as `compact_rollups`."""
         ...
 
     def rollup_value_runs(
@@ -480,7 +482,9 @@ class Ledger(Protocol):
         skip_hours: Collection[int] = (),
     ) -> list[ValueRun]:
         """`rollup_value_runs` of those hours but `skip_hours`, one run per value key
-        without its hours, kind and local day of the send (values not ascending)."""
+        without its hours, kind and local day of the send (values not ascending, but
+        `AscendingValues` when a whole day's stored local part for `slices`' zone is all
+        the run holds)."""
         ...
 
     def rollup_hour_marks(
@@ -490,11 +494,18 @@ class Ledger(Protocol):
         ...
 
     def compact_rollups(
-        self, *, before_ns: int | None = None, since_ns: int = 0, max_days: int | None = None
+        self,
+        *,
+        before_ns: int | None = None,
+        since_ns: int = 0,
+        max_days: int | None = None,
+        zone: tzinfo | None = None,
     ) -> int:
         """Pack the value rows of every closed day (ended 6 h before `before_ns`, default
         now) not compacted yet, or written since, into blobs, newest first, at most
-        `max_days`; returns the days packed."""
+        `max_days`; returns the days packed. `zone` (the reports' zone): each blob also
+        holds its values merged ascending per local day of the send hours when the zone's
+        offset is whole hours and the same over the day (migration 0021); None: not."""
         ...
 
     def cursor(self, name: str) -> int:

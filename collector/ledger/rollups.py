@@ -10,6 +10,7 @@ keeps both in the transaction of every write that changes one of those fields
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -87,6 +88,14 @@ class ValueRun(NamedTuple):
     kind: str
     values: Sequence[float]
     counts: Sequence[int]
+
+
+class AscendingValues(array):  # type: ignore[type-arg]
+    """Packed values known ascending (`Ledger.rollup_value_sums` gives a local day's
+    values so when they come as one stored part, migration 0021): a reader needs no sort
+    within them."""
+
+    __slots__ = ()
 
 
 @dataclass(slots=True)

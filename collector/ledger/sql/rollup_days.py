@@ -20,14 +20,23 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from collector.ledger.migrations import Dialect
-from collector.ledger.rollups import DAY_NS, HOUR_NS, RollupCount, Slices, ValueRun
+from collector.ledger.rollups import (
+    DAY_NS,
+    HOUR_NS,
+    AscendingValues,
+    RollupCount,
+    Slices,
+    ValueRun,
+)
 from collector.ledger.sql.core import SqlCore
 from collector.ledger.sql.query import Tx, Where, chunks
 
@@ -39,6 +48,8 @@ _DAY = f"hour_ns / {DAY_NS} * {DAY_NS}"
 COMPACT_AFTER_NS = 6 * HOUR_NS  # a day is compacted this long after it ended
 _DAY_TABLES = ("rollup_compacted_days", "rollup_value_days", "rollup_count_days")
 _LITTLE = sys.byteorder == "little"
+# migration 0021: the offset and the values per local day of its zone (pack_local)
+_LOCAL = ("local_offset_ns", "local_days", "local_vals", "local_counts")
 
 Segment = tuple[int, int, Sequence[float], Sequence[int]]  # hour, sent hour, values, counts
 
@@ -50,8 +61,8 @@ def _bytes(a: array[Any]) -> bytes:
     return a.tobytes()
 
 
-def _array(code: str, data: bytes) -> array[Any]:
-    a = array(code)
+def _array(code: str, data: bytes, kind: type[array[Any]] = array) -> array[Any]:
+    a = kind(code)
     a.frombytes(data)
     if not _LITTLE:
         a.byteswap()
@@ -68,13 +79,69 @@ def pack_runs(segments: Iterable[Segment]) -> tuple[bytes, bytes, bytes]:
     return _bytes(heads), _bytes(values), _bytes(counts)
 
 
-def unpack_runs(heads: bytes, values: bytes, counts: bytes) -> Iterator[Segment]:
+def _parts(
+    heads: bytes, values: bytes, counts: bytes, width: int
+) -> Iterator[tuple[array[int], int, array[float], array[int]]]:
+    """Packed heads of `width` integers, the last one where its part's values end, as
+    (heads, the head's index, its values, their counts)."""
     h, v, k = _array("q", bytes(heads)), _array("d", bytes(values)), _array("q", bytes(counts))
     start = 0
-    for i in range(0, len(h), 3):
-        end = h[i + 2]
-        yield h[i], h[i + 1], v[start:end], k[start:end]
+    for i in range(0, len(h), width):
+        end = h[i + width - 1]
+        yield h, i, v[start:end], k[start:end]
         start = end
+
+
+def unpack_runs(heads: bytes, values: bytes, counts: bytes) -> Iterator[Segment]:
+    return ((h[i], h[i + 1], vs, ks) for h, i, vs, ks in _parts(heads, values, counts, 3))
+
+
+def pack_local(segments: Iterable[Segment], offset_ns: int) -> tuple[bytes, bytes, bytes]:
+    """Segments as migration 0021's local parts for a zone `offset_ns` east of UTC: per
+    local day of their send hours (ascending), the values merged ascending with their
+    counts, as the (local day, end) pairs, the values and the counts. A repeated value is
+    one entry with its counts summed when some count of that local day is above 1, else
+    listed each time: a part is then each value once exactly when its segments were, as
+    the figures tell their two ways of merging apart (reports/figures.py `_ascending`)."""
+    slices = Slices(offset_ns=offset_ns)
+    days: dict[int, list[tuple[float, int]]] = {}
+    for _, sent, vs, ks in segments:
+        days.setdefault(slices.day(sent), []).extend(zip(vs, ks, strict=True))
+    heads, values, counts = array("q"), array("d"), array("q")
+    for day in sorted(days):
+        pairs = sorted(days[day], key=operator.itemgetter(0))  # stable: as sorted before
+        if any(k != 1 for _, k in pairs):
+            start = len(values)
+            for v, k in pairs:
+                if len(values) > start and values[-1] == v:  # e.g. in another hour
+                    counts[-1] += k
+                else:
+                    values.append(v)
+                    counts.append(k)
+        else:
+            values.extend(v for v, _ in pairs)
+            counts.extend(itertools.repeat(1, len(pairs)))
+        heads.extend((day, len(values)))
+    return _bytes(heads), _bytes(values), _bytes(counts)
+
+
+def unpack_local(days: bytes, values: bytes, counts: bytes) -> Iterator[Segment]:
+    """pack_local's parts as (local day, local day, values, counts)."""
+    return ((h[i], h[i], vs, ks) for h, i, vs, ks in _parts(days, values, counts, 2))
+
+
+def whole_offset_ns(zone: tzinfo | None, hours: Iterable[int]) -> int | None:
+    """The zone's offset east of UTC at these instants when it is the same whole hours at
+    each, else None (no zone, a fractional offset, a change such as daylight saving)."""
+    if zone is None:
+        return None
+    found: set[int] = set()
+    for at in hours:
+        offset = datetime.fromtimestamp(at // 10**9, UTC).astimezone(zone).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return None
+        found.add(int(offset.total_seconds()) * 10**9)
+    return found.pop() if len(found) == 1 else None
 
 
 def hour_ranges(
@@ -184,6 +251,33 @@ def _slice_days(
             slot[1].append(_bytes(array("q", counts)))
 
 
+def _days(days: Sequence[int], vendor: str | None) -> Where:
+    """The blobs of these (ascending) days, of one vendor or all."""
+    return (Where().add("day_ns >= ?", days[0]).add("day_ns <= ?", days[-1])
+            .maybe("vendor = ?", vendor).among("day_ns", days))  # fmt: skip
+
+
+def _local_parts(
+    out: Chunks, ascending: set[tuple[tuple[Any, ...], int]], key: tuple[Any, ...],
+    local: Sequence[bytes],
+) -> None:  # fmt: skip
+    """A blob's local parts (pack_local) added to `out` per local day as byte slices; a
+    slot they begin is noted in `ascending` (it stays so while nothing else joins it)."""
+    h = _array("q", bytes(local[0]))
+    vals, counts = bytes(local[1]), bytes(local[2])
+    start = 0
+    for i in range(0, len(h), 2):
+        end = h[i + 1] * 8  # 8-byte items
+        at = (key, h[i])
+        if (slot := out.get(at)) is None:
+            out[at] = ([vals[start:end]], [counts[start:end]])
+            ascending.add(at)
+        else:
+            slot[0].append(vals[start:end])
+            slot[1].append(counts[start:end])
+        start = end
+
+
 def _slice_blob(
     out: Chunks, key: tuple[Any, ...], blobs: Sequence[bytes], edges: Sequence[int],
     keep: Callable[[int], bool], slices: Slices,
@@ -266,6 +360,40 @@ def _value_runs(key: tuple[Any, ...], segments: Iterable[Segment]) -> Iterator[V
         yield ValueRun((hour, sent, *tail), kind, values, counts)
 
 
+def _check_local(
+    day: int, key: tuple[Any, ...], segments: Sequence[Segment], row: Any
+) -> list[tuple[str, tuple[object, ...], int, int]]:
+    """A blob's local parts (0021) against its segments: per local day of the send hours
+    the same values with the same counts, each part ascending (readers take it as one run)
+    with repeats summed exactly when some count is above 1 (pack_local), the local days
+    ascending."""
+    offset = int(row["local_offset_ns"])
+    slices = Slices(offset_ns=offset)
+    want: Counter[tuple[object, ...]] = Counter()
+    once: dict[int, bool] = {}  # local day -> each of its segments' counts is 1
+    for _, sent, vs, ks in segments:
+        local_day = slices.day(sent)
+        once[local_day] = once.get(local_day, True) and all(k == 1 for k in ks)
+        for v, n in zip(vs, ks, strict=True):
+            want[(day, *key, "local", offset, local_day, v)] += n
+    have: Counter[tuple[object, ...]] = Counter()
+    out: list[tuple[str, tuple[object, ...], int, int]] = []
+    last = None
+    for local_day, _, vs, ks in unpack_local(row["local_days"], row["local_vals"],
+                                             row["local_counts"]):  # fmt: skip
+        shaped = all(a <= b if once.get(local_day) else a < b for a, b in itertools.pairwise(vs))
+        if not shaped or (last is not None and local_day <= last):
+            where = (day, *key, "local", offset, local_day, "order")
+            out.append(("rollup_value_days", where, 0, 1))
+        last = local_day
+        for v, n in zip(vs, ks, strict=True):
+            have[(day, *key, "local", offset, local_day, v)] += n
+    for diff in sorted(set(have) | set(want), key=repr):
+        if have[diff] != want[diff]:
+            out.append(("rollup_value_days", diff, have[diff], want[diff]))
+    return out
+
+
 class RollupDaySql(SqlCore):
     def _rollup_days_touched(self, tx: Tx, hours: Iterable[int]) -> None:
         """Value or count rows of these hours changed: their days' blobs and texts no
@@ -291,11 +419,19 @@ class RollupDaySql(SqlCore):
 
     # ------------------------------------------------------------ compaction
     def compact_rollups(
-        self, *, before_ns: int | None = None, since_ns: int = 0, max_days: int | None = None
+        self,
+        *,
+        before_ns: int | None = None,
+        since_ns: int = 0,
+        max_days: int | None = None,
+        zone: tzinfo | None = None,
     ) -> int:
         """Compact every day from `since_ns` that ended COMPACT_AFTER_NS before
         `before_ns` (default: now) and is not compacted (never, or written since), newest
-        first, at most `max_days`: one transaction a day. Returns the days compacted."""
+        first, at most `max_days`: one transaction a day. Returns the days compacted.
+        `zone`: the reports' zone; a day's blobs also hold their values per local day of
+        that zone (migration 0021) when its offset is whole hours and the same over the
+        day's send hours."""
         until = (self._clock() if before_ns is None else before_ns) - COMPACT_AFTER_NS
         with self._transaction(write=False) as tx:
             span = tx.all("SELECT MIN(hour_ns) AS lo, MAX(hour_ns) AS hi FROM rollup_values"
@@ -309,10 +445,10 @@ class RollupDaySql(SqlCore):
         days = [d for d in range(lo // DAY_NS * DAY_NS, hi + 1, DAY_NS)
                 if d + DAY_NS <= until and d not in done][::-1][:max_days]  # fmt: skip
         for day in days:
-            self._compact_day(day)
+            self._compact_day(day, zone)
         return len(days)
 
-    def _compact_day(self, day: int) -> None:
+    def _compact_day(self, day: int, zone: tzinfo | None) -> None:
         with self._transaction() as tx:
             if self.dialect is Dialect.POSTGRESQL:
                 # Delta writers (ROW EXCLUSIVE) wait until this commits, and this waits for
@@ -326,9 +462,17 @@ class RollupDaySql(SqlCore):
                 f" ORDER BY {', '.join(BLOB_KEY)}, hour_ns, sent_hour_ns, value",
                 (day, day + DAY_NS),
             )
-            blobs = [(day, *key, *pack_runs(segs)) for key, segs in _runs(rows)]
-            cols = ", ".join(["day_ns", *BLOB_KEY, "segments", "vals", "counts"])
-            marks = ", ".join("?" * (len(BLOB_KEY) + 4))
+            runs = list(_runs(rows))
+            # every hour of the day and of its send hours (a late send may be the next day's)
+            hours = {day, day + DAY_NS - HOUR_NS, *(s for _, segs in runs for _, s, _, _ in segs)}
+            offset = whole_offset_ns(zone, range(min(hours), max(hours) + 1, HOUR_NS))
+            blobs = [
+                (day, *key, *pack_runs(segs), offset,
+                 *(pack_local(segs, offset) if offset is not None else (None, None, None)))
+                for key, segs in runs
+            ]  # fmt: skip
+            cols = ", ".join(["day_ns", *BLOB_KEY, "segments", "vals", "counts", *_LOCAL])
+            marks = ", ".join("?" * (len(BLOB_KEY) + 8))
             if blobs:
                 tx.many(f"INSERT INTO rollup_value_days ({cols}) VALUES ({marks})", blobs)
             counts: dict[str, list[tuple[Any, ...]]] = {}
@@ -393,27 +537,51 @@ class RollupDaySql(SqlCore):
         """The value multisets of the planned hours in [since_ns, until_ns) but
         `skip_hours`, one run per value key without its hours, kind and local day of the
         send (`Slices.day`): the group's hour_ns and sent_hour_ns are that day's start, the
-        values the concatenation of ascending runs (not ascending themselves)."""
+        values the concatenation of ascending runs (not ascending themselves). A whole
+        compacted day (no edge, no skipped hour) whose blob holds local parts for
+        `slices.offset_ns` gives each local day's part as stored (migration 0021); a run
+        that is one such part alone is `AscendingValues`."""
         skip = {h for h in skip_hours if since_ns <= h < until_ns}
         edges: dict[int, list[int]] = {}  # UTC day -> where `keep` may change within it
         for h in sorted(skip):
             edges.setdefault(h // DAY_NS * DAY_NS, []).extend((h, h + HOUR_NS))
         out: Chunks = {}
+        ascending: set[tuple[tuple[Any, ...], int]] = set()  # slots begun by a local part
 
         def keep(hour: int) -> bool:
             return since_ns <= hour < until_ns and hour not in skip
 
         with self._transaction(write=False) as tx:
-            done, where = self._compacted(tx, since_ns, until_ns, vendor)
-            if done:
+            done, _ = self._compacted(tx, since_ns, until_ns, vendor)
+            whole = [d for d in done
+                     if since_ns <= d and d + DAY_NS <= until_ns and d not in edges]  # fmt: skip
+            if whole:  # each local day's values as they are stored, for this zone (0021)
+                at = _days(whole, vendor)
+                own = "local_offset_ns = ?"
+                for r in tx.tuples(
+                    f"SELECT {', '.join(BLOB_KEY)},"
+                    f" CASE WHEN {own} THEN local_days END, CASE WHEN {own} THEN local_vals END,"
+                    f" CASE WHEN {own} THEN local_counts END,"
+                    f" CASE WHEN {own} THEN NULL ELSE segments END,"
+                    f" CASE WHEN {own} THEN NULL ELSE vals END,"
+                    f" CASE WHEN {own} THEN NULL ELSE counts END FROM rollup_value_days{at}",
+                    (*[slices.offset_ns] * 6, *at.params),
+                ):
+                    key = tuple(r[:-6])
+                    if r[-6] is not None:
+                        _local_parts(out, ascending, key, r[-6:-3])
+                    elif not _slice_blob(out, key, blobs := [bytes(b) for b in r[-3:]], (),
+                                         keep, slices):  # fmt: skip
+                        _slice_days(out, key, unpack_runs(*blobs), keep, slices)
+            if cut_days := [d for d in done if d not in set(whole)]:
+                at = _days(cut_days, vendor)
                 for r in tx.tuples(
                     f"SELECT day_ns, {', '.join(BLOB_KEY)}, segments, vals, counts"
-                    f" FROM rollup_value_days{where}",
-                    where.params,
+                    f" FROM rollup_value_days{at}",
+                    at.params,
                 ):
                     day, key, blobs = int(r[0]), tuple(r[1:-3]), [bytes(b) for b in r[-3:]]
-                    whole = since_ns <= day and day + DAY_NS <= until_ns and day not in edges
-                    cut = () if whole else (since_ns, until_ns, *edges.get(day, ()))
+                    cut = (since_ns, until_ns, *edges.get(day, ()))
                     if not _slice_blob(out, key, blobs, cut, keep, slices):
                         _slice_days(out, key, unpack_runs(*blobs), keep, slices)
             ranges = hour_ranges(since_ns, until_ns, done, DAY_NS)
@@ -427,8 +595,11 @@ class RollupDaySql(SqlCore):
                 tail = tails[key] = ((vendor_, carrier, mvno, region, profile, band, msisdn,
                                       bool(burst), status), kind)  # fmt: skip
             group = (day, day, *tail[0])
-            runs.append(ValueRun(group, tail[1], _array("d", b"".join(values)),
-                                 _array("q", b"".join(counts))))  # fmt: skip
+            if len(values) == 1 and (key, day) in ascending:  # one local part as stored
+                vs: Sequence[float] = _array("d", values[0], AscendingValues)
+            else:
+                vs = _array("d", b"".join(values))
+            runs.append(ValueRun(group, tail[1], vs, _array("q", b"".join(counts))))
         return runs
 
     # ------------------------------------------------------------ check
@@ -449,15 +620,18 @@ class RollupDaySql(SqlCore):
                 )
                 have: Counter[tuple[object, ...]] = Counter()
                 for r in tx.all(
-                    f"SELECT {', '.join(BLOB_KEY)}, segments, vals, counts"
+                    f"SELECT {', '.join(BLOB_KEY)}, segments, vals, counts, {', '.join(_LOCAL)}"
                     " FROM rollup_value_days WHERE day_ns = ?",
                     (day,),
                 ):
                     blobs += 1
                     key = tuple(r[c] for c in BLOB_KEY)
-                    for hour, sent, vs, ks in unpack_runs(r["segments"], r["vals"], r["counts"]):
+                    segments = list(unpack_runs(r["segments"], r["vals"], r["counts"]))
+                    for hour, sent, vs, ks in segments:
                         for v, n in zip(vs, ks, strict=True):
                             have[(day, *key, hour, sent, v)] += n
+                    if r["local_offset_ns"] is not None:
+                        out_differences += _check_local(day, key, segments, r)
                 want: Counter[tuple[object, ...]] = Counter()
                 if listed:
                     for r in tx.all(

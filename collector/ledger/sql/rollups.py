@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Sequence
+from datetime import tzinfo
 from typing import Any
 
 from collector.correlation.model import Outcome, Verdict
@@ -333,11 +334,12 @@ class RollupSql(RollupDaySql):
 
     # ------------------------------------------------------------ check / rebuild
     def check_rollups(
-        self, *, rebuild: bool = False, step_ns: int = 7 * 24 * HOUR_NS
+        self, *, rebuild: bool = False, step_ns: int = 7 * 24 * HOUR_NS, zone: tzinfo | None = None
     ) -> RollupCheck:
         """Recompute the rollups from the raw rows, a week of planned hours at a time (one
         transaction each), and report every difference; `rebuild` replaces the rows with
-        the recomputed ones instead (in SQL, no comparison)."""
+        the recomputed ones instead (in SQL, no comparison) and compacts the closed days
+        again (`zone`: the reports' zone, as `compact_rollups` takes it)."""
         with self._transaction(write=False) as tx:
             span = tx.all("SELECT MIN(planned_at_ns) AS lo, MAX(planned_at_ns) AS hi FROM probes")
             kept = tx.all("SELECT MIN(hour_ns) AS lo, MAX(hour_ns) AS hi FROM rollup_counts")
@@ -350,7 +352,7 @@ class RollupSql(RollupDaySql):
             self._check_window(start, start + step_ns, rebuild, out)
             start += step_ns
         if rebuild:
-            out.compacted_days = self.compact_rollups()
+            out.compacted_days = self.compact_rollups(zone=zone)
         else:
             out.value_blobs = self._check_days(out.differences)
         return out
