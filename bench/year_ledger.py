@@ -52,6 +52,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "protos" / "python")]
@@ -88,6 +89,8 @@ YEAR_PROBES = 50_000_000
 YEAR_S = 365 * 86400
 DAY = 86400 * NS
 POLICY = Policy(deadline_s=60, give_up_s=600, dlr_due_s=600)
+# the reports' zone: the compaction also stores each day's values per Shanghai day (0021)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Interactive targets at the full year (seconds).
 # Targets at the full year (seconds): a report and a hot judge pass are interactive; a full
 # pass must end well within its interval (judge_full_interval_s, 300 s by default); an
@@ -329,7 +332,7 @@ def operations(
     out["month_report_hourly"] = timed(lambda: report(
         lambda: load_tallies(ledger, since_ns=month_since, until_ns=month_until)[2],
         "month_report_hourly"))  # fmt: skip
-    out["rollup_compact"] = timed(lambda: ledger.compact_rollups(before_ns=end_ns))
+    out["rollup_compact"] = timed(lambda: ledger.compact_rollups(before_ns=end_ns, zone=SHANGHAI))
     # as the report command reads a month (reports/period.py period_slices): the counts
     # summed per 6-hour step cut at Shanghai's midnights, the values per Shanghai day
     slices = Slices(6 * 3600 * NS, 8 * 3600 * NS)
@@ -342,7 +345,8 @@ def operations(
             raise SystemExit(f"{name}: the report from the rollups differs from the raw one")
     if influx is None:  # --only report
         return out
-    config = JudgingConfig(policy=POLICY, health_max_silence_s=180, full_pass_interval_s=3600)
+    config = JudgingConfig(policy=POLICY, health_max_silence_s=180, full_pass_interval_s=3600,
+                           rollup_zone=SHANGHAI)  # fmt: skip
     judge = Judge(ledger, config, lambda: end_ns)
     out["judge_full"] = timed(lambda: judge.judge_once(full=True))
     out["judge_hot"] = statistics.median(timed(lambda: judge.judge_once()) for _ in range(3))
@@ -373,7 +377,7 @@ def run(
     t0 = time.perf_counter()
     made = generate(ledger, density, end_ns, days)
     gen_s = time.perf_counter() - t0
-    rebuild_s = timed(lambda: ledger.check_rollups(rebuild=True))
+    rebuild_s = timed(lambda: ledger.check_rollups(rebuild=True, zone=SHANGHAI))
     with ledger._transaction() as tx:
         tx.run("ANALYZE")
     size = ledger_bytes(ledger, where)

@@ -286,10 +286,11 @@ def start_probing(
         )
         if probes is not None:  # the budget prices parts as [billing] does
             probes = billing_of(config).budget_plans(probes)
-        # [reports.lines] reaches the probe series' `line` tag (docs/timeseries.md).
-        lines = parse_reports(config.raw_section("reports"), file=config.source).lines
+        # [reports.lines] reaches the probe series' `line` tag (docs/timeseries.md), its
+        # zone the judge's compaction (a day's values per local day, migration 0021).
+        reports = parse_reports(config.raw_section("reports"), file=config.source)
         timeseries = parse_timeseries(
-            config.raw_section("timeseries"), file=config.source, lines=lines
+            config.raw_section("timeseries"), file=config.source, lines=reports.lines
         )
     except ConfigError as exc:
         raise click.ClickException(f"config error: {exc}") from exc
@@ -319,6 +320,7 @@ def start_probing(
         canary_deadline_s=config.agent_defaults.canary_deadline_s,
         offline_after_s=config.agent_defaults.offline_after_s,
         on_advice=on_advice,  # the routing advice gauge
+        report_zone=reports.tz,
     ).start(supervisor, supervisor.board, keeper)
     return probes.supervision
 

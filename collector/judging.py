@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 
 import structlog
 
@@ -70,6 +71,9 @@ class JudgingConfig:
     # Every open probe is judged this often; the passes between judge the hot ones only.
     # 0: every pass is full.
     full_pass_interval_s: float = 300.0
+    # The reports' zone ([reports] timezone): a full pass's compaction also stores each
+    # day's values per local day of it (migration 0021); None: not.
+    rollup_zone: tzinfo | None = None
 
     @property
     def hot_window_s(self) -> float:
@@ -215,7 +219,12 @@ class Judge:
             # Reports read a closed day's rollup values packed (migration 0016): pack a
             # day of the last two months not packed yet, or written since (none mostly;
             # one a pass, so a pass after an upgrade does not pack two months at once).
-            self._ledger.compact_rollups(before_ns=now, since_ns=now - 62 * 86400 * NS, max_days=1)
+            self._ledger.compact_rollups(
+                before_ns=now,
+                since_ns=now - 62 * 86400 * NS,
+                max_days=1,
+                zone=self._config.rollup_zone,
+            )
             candidates = self._ledger.probes(open_only=True)
             self._index = DlrIndex(self._config.id_rules)
         else:

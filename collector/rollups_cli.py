@@ -10,7 +10,8 @@ restore of one table). Hours holding probes retention minimised are left out of 
 rollups keep the SIMs the masked rows no longer show. `check` also compares every packed
 day of values (migration 0016) with the hourly rows it holds; `rebuild` packs the closed
 days again; `compact` packs the closed days not packed yet (the judge's full pass does it
-for the last two months).
+for the last two months), each day's values also per local day of [reports] timezone
+(migration 0021).
 
 Exit codes: 0 consistent (check) or rebuilt; 1 differences found, or the ledger failed;
 2 the config cannot be read.
@@ -20,13 +21,15 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import tzinfo
 
 import click
 
 from agent.common.logs import configure_logging
-from collector.config import load_config
+from collector.config import CollectorSettings, load_config
 from collector.ledger import LedgerError, open_ledger
 from collector.ledger.rollups import RollupCheck
+from collector.reports.config import parse_reports
 from collector.validation import exit_on_config_error
 
 _SHOWN = 20  # differences listed in text; --json lists all
@@ -81,11 +84,11 @@ def rebuild_command(config_path: str) -> None:
 def compact_command(config_path: str) -> None:
     """Pack the value rows of every closed day not packed yet (or written since)."""
     configure_logging("warning")
-    config = exit_on_config_error(lambda: load_config(config_path))
+    config, zone = exit_on_config_error(lambda: _load(config_path))
     try:
         ledger = open_ledger(config.ledger.url)
         try:
-            days = ledger.compact_rollups()
+            days = ledger.compact_rollups(zone=zone)
         finally:
             ledger.close()
     except LedgerError as exc:
@@ -93,13 +96,21 @@ def compact_command(config_path: str) -> None:
     click.echo(f"packed {days} closed days")
 
 
+def _load(config_path: str) -> tuple[CollectorSettings, tzinfo]:
+    """The config and the reports' zone, whose local days a packed day's values are also
+    stored by (migration 0021)."""
+    config = load_config(config_path)
+    reports = parse_reports(config.raw_section("reports"), file=config.source)
+    return config, reports.tz
+
+
 def _run(config_path: str, *, rebuild: bool) -> RollupCheck:
     configure_logging("warning")
-    config = exit_on_config_error(lambda: load_config(config_path))
+    config, zone = exit_on_config_error(lambda: _load(config_path))
     try:
         ledger = open_ledger(config.ledger.url)
         try:
-            return ledger.check_rollups(rebuild=rebuild)
+            return ledger.check_rollups(rebuild=rebuild, zone=zone)
         finally:
             ledger.close()
     except LedgerError as exc:

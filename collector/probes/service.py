@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import tzinfo
 from functools import partial
 from typing import Any
 
@@ -79,8 +80,10 @@ class ProbeService:
         canary_deadline_s: float = 300.0,
         offline_after_s: float = 180.0,
         on_advice: Callable[[Sequence[Advice]], None] | None = None,
+        report_zone: tzinfo | None = None,
     ) -> None:
         self._ledger = ledger
+        self._report_zone = report_zone  # the judge's compaction cuts local days of it
         self._config = config
         self._vendor_section = vendor_section
         self._file = file
@@ -153,6 +156,7 @@ class ProbeService:
                 health_max_silence_s=cfg.health_max_silence_s,
                 canary_deadline_s=self._canary_deadline_s,
                 full_pass_interval_s=cfg.judge_full_interval_s,
+                rollup_zone=self._report_zone,
             ),
             self._clock,
         )

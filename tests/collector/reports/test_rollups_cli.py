@@ -45,9 +45,22 @@ def test_a_bad_config_exits_2(tmp_path: Path) -> None:
     assert code == 2 and "ledger.url" in out
 
 
+def local_offsets(world: Path) -> set[int | None]:
+    """The zone offsets the packed days' values are stored per local day of (0021)."""
+    url = next(line.split('"')[1] for line in world.read_text().splitlines() if "url" in line)
+    ledger = open_ledger(url)
+    try:
+        with ledger._transaction(write=False) as tx:
+            rows = tx.tuples("SELECT DISTINCT local_offset_ns FROM rollup_value_days")
+    finally:
+        ledger.close()
+    return {None if o is None else int(o) for (o,) in rows}
+
+
 def test_compact_packs_closed_days_check_compares_them_rebuild_repacks(world: Path) -> None:
     code, out = run("rollups", "compact", "--config", str(world))
     assert code == 0 and out.startswith("packed ") and not out.startswith("packed 0 ")
+    assert local_offsets(world) == {8 * 3600 * 10**9}  # [reports] timezone: Asia/Shanghai
     code, out = run("rollups", "compact", "--config", str(world))
     assert (code, out) == (0, "packed 0 closed days\n")  # a day once, unless written since
     code, out = run("rollups", "check", "--config", str(world), "--json")
@@ -64,5 +77,6 @@ def test_compact_packs_closed_days_check_compares_them_rebuild_repacks(world: Pa
     assert code == 1 and "rollup_value_days" in out and ", raw rows give 1" in out
     code, out = run("rollups", "rebuild", "--config", str(world))
     assert code == 0 and "packed" in out and "packed 0 closed" not in out
+    assert local_offsets(world) == {8 * 3600 * 10**9}
     code, out = run("rollups", "check", "--config", str(world), "--json")
     assert code == 0 and json.loads(out)["differences"] == []
