@@ -226,10 +226,11 @@ def unpack_counts(
 
 
 def _day_count_rows(tx: Tx, day: int) -> Sequence[tuple[Any, ...]]:
-    """A UTC day's count rows as (*COUNT_KEY, hour_ns, sent_hour_ns, n), as packed."""
+    """A UTC day's count rows as (*COUNT_KEY, hour_ns, sent_hour_ns, n), as packed: send
+    hours ascending (a whole day's entry is then summed a slice at a time)."""
     return tx.tuples(
         f"SELECT {', '.join(COUNT_KEY)}, hour_ns, sent_hour_ns, n FROM rollup_counts"
-        " WHERE hour_ns >= ? AND hour_ns < ?",
+        " WHERE hour_ns >= ? AND hour_ns < ? ORDER BY sent_hour_ns, hour_ns",
         (day, day + DAY_NS),
     )
 

@@ -14,6 +14,7 @@ The key expressions below are the ones migration 0015 used to fill an existing l
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import tzinfo
@@ -263,6 +264,8 @@ class RollupSql(RollupDaySql):
                 for stored, rows in unpack_counts(text, known):
                     if (number := numbers.get(stored)) is None:
                         number = numbers[stored] = len(numbers)
+                    if whole and _sum_slices(summed, number, rows, slices):
+                        continue
                     for i in range(0, len(rows), 3):
                         hour, sent_ns, n = rows[i], rows[i + 1], rows[i + 2]
                         if not whole and (hour in skip or not since_ns <= hour < until_ns):
@@ -419,6 +422,38 @@ def _count_tuple(r: tuple[Any, ...]) -> RollupCount:
         int(parts), None if billed < 0 else int(billed), billed_from, status, outcome, dlr,
         claim, content, int(duplicates), missing, int(n),
     )  # fmt: skip
+
+
+def _sum_slices(
+    summed: dict[tuple[int, int], list[int]], number: int, rows: Sequence[int], slices: Slices
+) -> bool:
+    """A whole day's packed entry (hour, send hour, n, ...) of key `number` added to
+    `summed` per slice as rollup_count_sum_rows' loop adds it triple by triple, a slice
+    at a time: its triples found by bisecting the send hours (ascending, as the compaction
+    packs them) and their n summed in C. A month's 513,677 triples are ~150,000 slices.
+    False (nothing added) when the send hours do not ascend."""
+    sents = rows[1::3]
+    if sents != sorted(sents):
+        return False
+    ns = rows[2::3]
+    offset, width = slices.offset_ns, slices.step_ns
+    i, m = 0, len(sents)
+    while i < m:
+        sent = sents[i]
+        local = (sent + offset) // DAY_NS * DAY_NS - offset
+        start = sent // width * width
+        # the slice: the step holding `sent` cut at its local day's ends
+        j = bisect.bisect_left(sents, min(local + DAY_NS, start + width), i + 1)
+        n = sum(ns[i:j])
+        k = (local if local > start else start, number)
+        if (got := summed.get(k)) is None:
+            summed[k] = [n, sent]
+        else:
+            got[0] += n
+            if sent < got[1]:
+                got[1] = sent
+        i = j
+    return True
 
 
 def _sum_key(r: tuple[Any, ...]) -> tuple[Any, ...]:

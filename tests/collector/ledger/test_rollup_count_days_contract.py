@@ -173,3 +173,31 @@ def rows_of(text: str) -> Counter[tuple[Any, ...]]:
         for i in range(0, len(r), 3):
             out[(key, r[i], r[i + 1])] += r[i + 2]
     return out
+
+
+def test_a_packed_entry_whose_send_hours_do_not_ascend_sums_the_same(ledger: Any) -> None:
+    """The compaction packs an entry's triples with their send hours ascending and a whole
+    day's entries are summed a slice at a time; an entry packed in another order (the
+    migration's SQL promises none) is summed triple by triple: the same sums."""
+    fill(ledger, seed=31)
+    ledger.compact_rollups(before_ns=AFTER)
+    period: dict[str, Any] = dict(since_ns=DAY0, until_ns=DAY0 + 3 * DAY_NS,
+                                  slices=Slices(6 * HOUR_NS, 8 * HOUR_NS))  # fmt: skip
+    want = hourly_sums(ledger, **period, skip_hours=set())
+    assert sums(ledger, **period) == want
+    with ledger._transaction() as tx:
+        texts = tx.tuples("SELECT day_ns, vendor, counts FROM rollup_count_days")
+        reordered = 0
+        for day, vendor, text in texts:
+            entries = []
+            for key, r in unpack_counts(text, {}):
+                triples = [r[i : i + 3] for i in range(0, len(r), 3)]
+                if len({t[1] for t in triples}) > 1:
+                    reordered += 1
+                entries.append(count_key_text(key) + "\t"
+                               + ",".join(f"{h},{s},{n}" for h, s, n in triples[::-1]))  # fmt: skip
+            tx.run("UPDATE rollup_count_days SET counts = ? WHERE day_ns = ? AND vendor = ?",
+                   ("\n".join(entries), day, vendor))  # fmt: skip
+    assert reordered >= 10
+    assert sums(ledger, **period) == want and sum(want.values()) > 150
+    assert ledger.check_rollups().consistent
