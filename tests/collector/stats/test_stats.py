@@ -198,5 +198,8 @@ def test_fisher_greater_p_skips_only_terms_that_add_nothing() -> None:
         rate = rng.random()
         a = min(n1, max(0, int(n1 * (rate + rng.uniform(-0.05, 0.05)))))
         cases.append((a, n1, min(n2, int(n2 * rate)), n2))
+    # every table of small margins (the walk's batches start and end within the support)
+    cases += [(a, n1, b, n2) for n1 in range(1, 14) for n2 in range(1, 14)
+              for a in range(n1 + 1) for b in range(n2 + 1)]  # fmt: skip
     for case in cases:
         assert fisher_greater_p(*case) == every_term(*case), case
