@@ -1,7 +1,7 @@
 """The Ledger contract, a compacted day's values also stored per local day of a zone
 (migration 0021), on SQLite and a real PostgreSQL: `rollup_value_sums` gives the same
 multisets with the local parts as without them — whole days, the period's edges, skipped
-hours, another zone's offset, days compacted without a zone next to days with parts, sends
+hours, another zone's offset, days compacted without a zone next to days with parts, send
 hours after their planned hour (a UTC day's blob then reaches into a third local day) —;
 repeats in a local day come as one value with their counts summed, and the figures order
 them as before; a zone whose offset changes within a day or is not whole hours gets no
@@ -145,6 +145,29 @@ def merged(runs: Any) -> dict[tuple[Any, ...], tuple[list[float], list[int]]]:
     for r in runs:
         chunks.setdefault((r.group[2:], r.kind), []).append((r.values, r.counts))
     return {k: _ascending(c) for k, c in chunks.items()}
+
+
+def test_a_part_sums_repeats_only_where_its_segments_had_counts() -> None:
+    """A value in two hours of one local day: listed twice while every count of the day
+    is 1 (the figures then merge it as a list with repeats, as from the segments), one
+    entry with the counts summed once some count is above 1 (as the figures merge it)."""
+    h = DAY0 + 2 * HOUR_NS
+    once = [(h, h, [1.5, 2.5], [1, 1]), (h + HOUR_NS, h + HOUR_NS, [1.5], [1])]
+    counted = [(h, h, [1.5, 2.5], [1, 2]), (h + HOUR_NS, h + HOUR_NS, [1.5], [1])]
+    late = [(h, h + 20 * HOUR_NS, [0.5], [1])]  # sent in the next Shanghai day
+    day = Slices(offset_ns=LOCAL).day(h)
+    for segments, parts in (
+        (once, [(day, [1.5, 1.5, 2.5], [1, 1, 1])]),
+        (counted, [(day, [1.5, 2.5], [2, 2])]),
+        (once + late, [(day, [1.5, 1.5, 2.5], [1, 1, 1]), (day + DAY_NS, [0.5], [1])]),
+    ):
+        got = [
+            (d, list(vs), list(ks)) for d, _, vs, ks in unpack_local(*pack_local(segments, LOCAL))
+        ]
+        assert got == parts
+        chunks = [(vs, ks) for _, _, vs, ks in segments]
+        stored = [(vs, ks) for _, _, vs, ks in unpack_local(*pack_local(segments, LOCAL))]
+        assert _ascending(stored) == _ascending(chunks)
 
 
 def test_repeats_in_a_local_day_are_counted_once_and_order_as_before(ledger: Any) -> None:
