@@ -50,6 +50,7 @@ _DAY_TABLES = ("rollup_compacted_days", "rollup_value_days", "rollup_count_days"
 _LITTLE = sys.byteorder == "little"
 # migration 0021: the offset and the values per local day of its zone (pack_local)
 _LOCAL = ("local_offset_ns", "local_days", "local_vals", "local_counts")
+_DAY_OF = operator.itemgetter(0)
 
 Segment = tuple[int, int, Sequence[float], Sequence[int]]  # hour, sent hour, values, counts
 
@@ -260,23 +261,44 @@ def _days(days: Sequence[int], vendor: str | None) -> Where:
 
 def _local_parts(
     out: Chunks, ascending: set[tuple[tuple[Any, ...], int]], key: tuple[Any, ...],
-    local: Sequence[bytes],
+    rows: list[tuple[Any, ...]],
 ) -> None:  # fmt: skip
-    """A blob's local parts (pack_local) added to `out` per local day as byte slices; a
-    slot they begin is noted in `ascending` (it stays so while nothing else joins it)."""
-    h = _array("q", bytes(local[0]))
-    vals, counts = bytes(local[1]), bytes(local[2])
-    start = 0
-    for i in range(0, len(h), 2):
-        end = h[i + 1] * 8  # 8-byte items
-        at = (key, h[i])
-        if (slot := out.get(at)) is None:
-            out[at] = ([vals[start:end]], [counts[start:end]])
+    """A key's whole days' local parts (rows: day_ns, ..., local_days, local_vals,
+    local_counts, ...) added to `out` per local day: the key's days joined in day order,
+    where a local day's parts from two UTC days lie side by side, one byte slice per run
+    of parts of the same local day; a slot one part begins is noted in `ascending` (it
+    stays so while nothing else joins it)."""
+    rows.sort(key=_DAY_OF)
+    parts = [(bytes(r[-6]), bytes(r[-5]), bytes(r[-4])) for r in rows]
+    heads = _array("q", b"".join([p[0] for p in parts]))
+    vals, counts = b"".join([p[1] for p in parts]), b"".join([p[2] for p in parts])
+    base = first = end = 0  # in values: the row's start, the run's start, the part's end
+    day, runs, at = None, 0, 0  # at: the next part's (local day, end) pair in heads
+    for p in parts:
+        stop = at + len(p[0]) // 8
+        while at < stop:
+            if heads[at] != day:
+                if day is not None:
+                    _add_part(out, ascending, (key, day), vals, counts, first, end, runs)
+                day, first, runs = heads[at], end, 0
+            end, runs, at = base + heads[at + 1], runs + 1, at + 2
+        base = end
+    if day is not None:
+        _add_part(out, ascending, (key, day), vals, counts, first, end, runs)
+
+
+def _add_part(
+    out: Chunks, ascending: set[tuple[tuple[Any, ...], int]], at: tuple[tuple[Any, ...], int],
+    vals: bytes, counts: bytes, start: int, end: int, runs: int,
+) -> None:  # fmt: skip
+    piece, tally = vals[start * 8 : end * 8], counts[start * 8 : end * 8]
+    if (slot := out.get(at)) is None:
+        out[at] = ([piece], [tally])
+        if runs == 1:
             ascending.add(at)
-        else:
-            slot[0].append(vals[start:end])
-            slot[1].append(counts[start:end])
-        start = end
+    else:
+        slot[0].append(piece)
+        slot[1].append(tally)
 
 
 def _slice_blob(
@@ -559,8 +581,9 @@ class RollupDaySql(SqlCore):
             if whole:  # each local day's values as they are stored, for this zone (0021)
                 at = _days(whole, vendor)
                 own = "local_offset_ns = ?"
+                parted: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}  # key -> its rows
                 for r in tx.tuples(
-                    f"SELECT {', '.join(BLOB_KEY)},"
+                    f"SELECT day_ns, {', '.join(BLOB_KEY)},"
                     f" CASE WHEN {own} THEN local_days END, CASE WHEN {own} THEN local_vals END,"
                     f" CASE WHEN {own} THEN local_counts END,"
                     f" CASE WHEN {own} THEN NULL ELSE segments END,"
@@ -568,12 +591,17 @@ class RollupDaySql(SqlCore):
                     f" CASE WHEN {own} THEN NULL ELSE counts END FROM rollup_value_days{at}",
                     (*[slices.offset_ns] * 6, *at.params),
                 ):
-                    key = tuple(r[:-6])
+                    key = tuple(r[1:-6])
                     if r[-6] is not None:
-                        _local_parts(out, ascending, key, r[-6:-3])
+                        if (rows := parted.get(key)) is None:
+                            parted[key] = [r]
+                        else:
+                            rows.append(r)
                     elif not _slice_blob(out, key, blobs := [bytes(b) for b in r[-3:]], (),
                                          keep, slices):  # fmt: skip
                         _slice_days(out, key, unpack_runs(*blobs), keep, slices)
+                for key, rows in parted.items():
+                    _local_parts(out, ascending, key, rows)
             if cut_days := [d for d in done if d not in set(whole)]:
                 at = _days(cut_days, vendor)
                 for r in tx.tuples(
