@@ -7,7 +7,7 @@ repeats in a local day come as one value with their counts summed, and the figur
 them as before; a zone whose offset changes within a day or is not whole hours gets no
 parts; `check_rollups` finds a part that differs from its segments (a value changed, a
 part cut an hour off) and `rebuild` recompacts with them; a write drops them with the
-day's blobs."""
+day's blobs; the judge's full pass compacts with the zone it is given."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from collector.judging import Judge, JudgingConfig
 from collector.ledger.probes import Submission
 from collector.ledger.rollups import DAY_NS, HOUR_NS, AscendingValues, Slices
 from collector.ledger.sql.rollup_days import (
@@ -274,3 +275,12 @@ def test_a_write_into_a_compacted_day_drops_its_parts(ledger: Any) -> None:
     for p in PERIODS:
         assert sums(ledger, **p) == hourly(ledger, **p)
     assert ledger.check_rollups().consistent
+
+
+def test_the_judges_full_pass_compacts_with_the_reports_zone(ledger: Any) -> None:
+    ledger.mark_final(fill(ledger, n=60, seed=26))  # nothing left to judge: no revision
+    judge = Judge(ledger, JudgingConfig(rollup_zone=SHANGHAI), lambda: AFTER)
+    judge.judge_once(full=True)  # one day a pass, the newest closed first
+    assert set(offsets(ledger)) == {(DAY0 + 2 * DAY_NS, LOCAL)}
+    Judge(ledger, JudgingConfig(), lambda: AFTER).judge_once(full=True)  # no zone: no parts
+    assert set(offsets(ledger)) == {(DAY0 + DAY_NS, None), (DAY0 + 2 * DAY_NS, LOCAL)}
