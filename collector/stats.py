@@ -515,18 +515,49 @@ def _tail(n: int, threshold: float, lo: int, hi: int) -> float:
     )
 
 
-def _smallest(passes: Callable[[int], bool], limit: int) -> int | None:
-    """The smallest k in 1..limit with passes(k), for a monotone `passes`; None if none."""
-    high = 1
-    while not passes(high):
-        if high >= limit:
-            return None
-        high = min(high * 2, limit)
-    low = high // 2  # passes(low) is False (or low == 0)
+def _smallest(passes: Callable[[int], bool], limit: int, guess: int = 1) -> int | None:
+    """The smallest k in 1..limit with passes(k), for a monotone `passes`; None if none.
+    Looked for from `guess` outwards (steps doubling), then bisected: the same k from any
+    guess, found in fewer tests the closer the guess (each test is an exact tail)."""
+    at = min(max(guess, 1), limit)
+    step = 1
+    if passes(at):  # passes(high) holds; down until a k that fails (or 0)
+        high, low = at, at - 1
+        while low > 0 and passes(low):
+            high, step = low, step * 2
+            low = max(high - step, 0)
+    else:  # passes(low) fails; up until a k that passes (or the limit fails)
+        low = at
+        while True:
+            if low >= limit:
+                return None
+            high = min(low + step, limit)
+            if passes(high):
+                break
+            low, step = high, step * 2
     while high - low > 1:
         mid = (low + high) // 2
         low, high = (low, mid) if passes(mid) else (mid, high)
     return high
+
+
+def _normal_guess(gap: float, per_probe: float, threshold: float, alpha: float, n: int) -> int:
+    """Where `_smallest` starts looking for a count to a decision: the k at which the
+    normal approximation first decides, the root of (gap + per_probe * k)^2 = z^2 *
+    threshold * (1 - threshold) * (n + k). 1 (doubling from 1) unless 0 < alpha < 0.5:
+    tails near 1 round to 1.0 and back as k grows, so a large alpha's test is not
+    monotone in floating point, and the k found would depend on where the search began."""
+    if not 0.0 < alpha < 0.5:
+        return 1
+    spread = NormalDist().inv_cdf(1 - alpha) ** 2 * threshold * (1 - threshold)
+    a = per_probe * per_probe
+    b = 2 * gap * per_probe - spread
+    c = gap * gap - spread * n
+    disc = b * b - 4 * a * c
+    if a <= 0 or disc < 0:
+        return 1
+    root = (-b + math.sqrt(disc)) / (2 * a)
+    return int(root) + 1 if 0 <= root < 1e12 else 1
 
 
 @functools.lru_cache(maxsize=4096)  # a report's breakdowns share cells of the same counts
@@ -542,7 +573,10 @@ def arrivals_to_confirm(
     """
     if threshold >= 1.0:
         return None
-    return _smallest(lambda k: one_sided_p_above(arrived + k, judged + k, threshold) < alpha, limit)
+    guess = _normal_guess(arrived - threshold * judged, 1 - threshold, threshold, alpha, judged)
+    return _smallest(
+        lambda k: one_sided_p_above(arrived + k, judged + k, threshold) < alpha, limit, guess
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -554,7 +588,10 @@ def losses_to_breach(
     None when no number of losses does it (a threshold of 0) within `limit`."""
     if threshold <= 0.0:
         return None
-    return _smallest(lambda m: one_sided_p_below(arrived, judged + m, threshold) < alpha, limit)
+    guess = _normal_guess(threshold * judged - arrived, threshold, threshold, alpha, judged)
+    return _smallest(
+        lambda m: one_sided_p_below(arrived, judged + m, threshold) < alpha, limit, guess
+    )
 
 
 def quantile_ci(

@@ -200,3 +200,39 @@ def test_a_table_started_over_gives_the_same_bits(monkeypatch: pytest.MonkeyPatc
             assert stats._tail(n, t, 0, k) == _tail(n, t, 0, k), (k, n, t)
             assert stats._tail(n, t, k, n) == _tail(n, t, k, n), (k, n, t)
     assert len(stats._blocks) <= 2
+
+
+def test_the_search_from_a_guess_finds_the_same_smallest_k() -> None:
+    """stats._smallest looks outwards from a guess (the normal approximation's k) before
+    bisecting: for a monotone test the same k as doubling from 1, from any guess — below,
+    at, above the answer, past the limit — and None when even the limit fails."""
+    rng = random.Random(15)
+    for _ in range(400):
+        limit = rng.choice([1, 2, 7, 1000, 10_000_000])
+        answer = rng.randrange(1, limit + 2)  # limit + 1: no k passes
+
+        def passes(k: int, answer: int = answer, limit: int = limit) -> bool:
+            assert 1 <= k <= limit, k  # only k within 1..limit is ever tested
+            return k >= answer
+
+        want = answer if answer <= limit else None
+        for guess in {1, answer - 1, answer, answer + 1, limit, limit * 3, -5,
+                      rng.randrange(1, limit + 1)}:  # fmt: skip
+            assert stats._smallest(passes, limit, guess) == want, (answer, limit, guess)
+        assert _smallest(passes, limit) == want
+
+
+def test_counts_to_a_decision_at_any_alpha_equal_the_definition() -> None:
+    """The guesses arrivals_to_confirm and losses_to_breach start from (the normal
+    approximation where 0 < alpha < 0.5; doubling from 1 as before elsewhere: near 1 the
+    computed tails are not monotone in k) change no count."""
+    rng = random.Random(16)
+    for _ in range(60):
+        judged = rng.choice([0, 1, 3, 40, 700, 30_000, 400_000])
+        t = rng.choice([0.0, 0.3, 0.9, 0.97, 0.999, 1.0, rng.random()])
+        arrived = min(judged, max(0, int(judged * (t + rng.uniform(-0.02, 0.02)))))
+        for alpha in (0.0, 1e-6, 0.001, 0.05, 0.2, 0.49, 0.5, 0.9, 1.0):
+            assert arrivals_to_confirm(arrived, judged, t, alpha) == _arrivals(
+                arrived, judged, t, alpha), (arrived, judged, t, alpha)  # fmt: skip
+            assert losses_to_breach(arrived, judged, t, alpha) == _losses(
+                arrived, judged, t, alpha), (arrived, judged, t, alpha)  # fmt: skip
