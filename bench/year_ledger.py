@@ -303,6 +303,7 @@ def uncompact(ledger: SqlLedger) -> None:
         tx.run("DELETE FROM rollup_compacted_days")
         tx.run("DELETE FROM rollup_value_days")
         tx.run("DELETE FROM rollup_count_days")
+        tx.run("DELETE FROM rollup_mark_days")
 
 
 def operations(

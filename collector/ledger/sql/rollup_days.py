@@ -1,19 +1,21 @@
 """The hourly rollups compacted per UTC day: the value multisets (migration 0016), one row
 per day, value key without its hours, and kind, holding the day's rollup_values rows of
 that key as packed arrays (`pack_runs`/`unpack_runs`), read with `array.frombytes`
-instead of a row per value; and the count rows (migration 0020), one text per day and
-vendor (`pack_counts`/`unpack_counts`), read as ~30 texts a vendor for a month instead of
-a row of 18 key columns per hour and key.
+instead of a row per value; and the count rows, one row per day and vendor read as ~30 a
+vendor for a month instead of a row of 18 key columns per hour and key: int64 arrays with
+the keys' texts (migration 0022, `pack_count_entries`), or a text on days packed before it
+(0020, `pack_counts`/`unpack_counts`); with each day's distinct report marks per vendor
+(rollup_mark_days, 0022) instead of a DISTINCT over its count rows.
 
 Exactly consistent: a day listed in rollup_compacted_days has a blob for every key of its
-value rows and a text for every vendor of its count rows, and nothing else; every write
-that changes a day's value or count rows deletes that day's blobs, texts and listing in
-its own transaction (`_rollup_days_touched`, called by the delta upserts);
-`compact_rollups` writes them back for closed days, the rows read under a SHARE lock on
-PostgreSQL (writers of deltas wait until it commits, so none slips between the read and
-the blobs). Reads (`rollup_value_runs`, `rollup_value_sums`, `rollup_count_sum_rows`) use
-a listed day's blobs and texts and the hourly rows of every other day; `check_rollups`
-compares both with the rows.
+value rows, a packed row and the marks for every vendor of its count rows, and nothing
+else; every write that changes a day's value or count rows deletes that day's blobs,
+packed counts, marks and listing in its own transaction (`_rollup_days_touched`, called by
+the delta upserts); `compact_rollups` writes them back for closed days, the rows read
+under a SHARE lock on PostgreSQL (writers of deltas wait until it commits, so none slips
+between the read and the blobs). Reads (`rollup_value_runs`, `rollup_value_sums`,
+`rollup_count_sum_rows`, `rollup_hour_marks`) use a listed day's packed rows and the
+hourly rows of every other day; `check_rollups` compares them with the rows.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ BLOB_KEY = ("vendor", "carrier", "mvno", "region", "profile", "band", "msisdn", 
 _ROWS = ", ".join([*BLOB_KEY, "hour_ns", "sent_hour_ns", "value", "n"])
 _DAY = f"hour_ns / {DAY_NS} * {DAY_NS}"
 COMPACT_AFTER_NS = 6 * HOUR_NS  # a day is compacted this long after it ended
-_DAY_TABLES = ("rollup_compacted_days", "rollup_value_days", "rollup_count_days")
+_DAY_TABLES = ("rollup_compacted_days", "rollup_value_days", "rollup_count_days",
+               "rollup_mark_days")  # fmt: skip
 _LITTLE = sys.byteorder == "little"
 # migration 0021: the offset and the values per local day of its zone (pack_local)
 _LOCAL = ("local_offset_ns", "local_days", "local_vals", "local_counts")
@@ -224,6 +227,78 @@ def unpack_counts(
         end = size if line < 0 else line
         yield key, list(map(int, text[tab + 1 : end].split(",")))
         at = end + 1
+
+
+def pack_count_entries(rows: Iterable[Sequence[Any]]) -> tuple[str, bytes]:
+    """Count rows (*COUNT_KEY, hour_ns, sent_hour_ns, n) as migration 0022 packs them: the
+    keys' texts one after the other (rollup_count_days.counts) and, per entry, where its
+    key's text ends, m, its m hours, m send hours and m counts as int64 (.entries); the
+    rows' order kept within an entry."""
+    entries: dict[str, list[Sequence[Any]]] = {}
+    for r in rows:
+        entries.setdefault(count_key_text(r[:-3]), []).append(r)
+    out, end = array("q"), 0
+    for text, rs in entries.items():
+        end += len(text)
+        out.extend((end, len(rs)))
+        for col in (-3, -2, -1):
+            out.extend(r[col] for r in rs)
+    return "".join(entries), _bytes(out)
+
+
+# an entry: its key (COUNT_KEY's order, as stored), hours, send hours, counts
+CountEntry = tuple[tuple[Any, ...], list[int], list[int], list[int]]
+
+
+def unpack_count_entries(
+    keys: str, entries: bytes, known: dict[str, tuple[Any, ...]]
+) -> Iterator[CountEntry]:
+    """`pack_count_entries`' form read back; `known`: key texts already read."""
+    a = _array("q", bytes(entries)).tolist()
+    at = i = 0
+    size = len(a)
+    while i < size:
+        if i + 2 > size:
+            raise ValueError(f"a rollup_count_days entry is cut short at int64 {i}")
+        end, m = a[i], a[i + 1]
+        h = i + 2
+        if m < 1 or h + 3 * m > size or not at < end <= len(keys):
+            raise ValueError(f"a rollup_count_days entry is malformed at int64 {i}: ({end}, {m})")
+        text = keys[at:end]
+        if (key := known.get(text)) is None:
+            key, stop = count_key_of_text(text)
+            if stop != len(text):
+                raise ValueError(f"a rollup_count_days key text holds more: {text[:200]!r}")
+            known[text] = key
+        yield key, a[h : h + m], a[h + m : h + 2 * m], a[h + 2 * m : h + 3 * m]
+        at, i = end, h + 3 * m
+    if at != len(keys):
+        raise ValueError(f"rollup_count_days keys without entries: {keys[at : at + 200]!r}")
+
+
+def count_entries(
+    counts: str, entries: bytes | None, known: dict[str, tuple[Any, ...]]
+) -> Iterator[CountEntry]:
+    """A rollup_count_days row's entries, packed as integers (0022) or as text (0020)."""
+    if entries is not None:
+        yield from unpack_count_entries(counts, entries, known)
+        return
+    for key, rows in unpack_counts(counts, known):
+        yield key, rows[0::3], rows[1::3], rows[2::3]
+
+
+# rollup_mark_days (migration 0022): a day's distinct marks of its count rows, per vendor
+MARK_COLS = ("vendor", "hour_ns", "sent_hour_ns", "burst", "over_billed", "outcome", "content")
+_MARK_OF = tuple(COUNT_KEY.index(f) for f in ("burst", "parts", "billed_parts", "outcome",
+                                              "content"))  # fmt: skip
+
+
+def count_marks(rows: Iterable[Sequence[Any]]) -> set[tuple[Any, ...]]:
+    """Count rows (*COUNT_KEY, hour_ns, sent_hour_ns, n) as their distinct MARK_COLS, as
+    rollup_hour_marks' DISTINCT reads them (billed above parts: billed_parts > parts)."""
+    b, p, bp, o, c = _MARK_OF
+    return {(r[0], int(r[-3]), int(r[-2]), int(r[b]), int(r[bp] > r[p]), r[o], r[c])
+            for r in rows}  # fmt: skip
 
 
 def _day_count_rows(tx: Tx, day: int) -> Sequence[tuple[Any, ...]]:
@@ -499,12 +574,19 @@ class RollupDaySql(SqlCore):
             if blobs:
                 tx.many(f"INSERT INTO rollup_value_days ({cols}) VALUES ({marks})", blobs)
             counts: dict[str, list[tuple[Any, ...]]] = {}
-            for r in _day_count_rows(tx, day):
+            day_rows = _day_count_rows(tx, day)
+            for r in day_rows:
                 counts.setdefault(r[0], []).append(r)
             if counts:
                 tx.many(
-                    "INSERT INTO rollup_count_days (day_ns, vendor, counts) VALUES (?, ?, ?)",
-                    [(day, v, pack_counts(rows)) for v, rows in sorted(counts.items())],
+                    "INSERT INTO rollup_count_days (day_ns, vendor, counts, entries)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(day, v, *pack_count_entries(rows)) for v, rows in sorted(counts.items())],
+                )
+                tx.many(
+                    f"INSERT INTO rollup_mark_days (day_ns, {', '.join(MARK_COLS)})"
+                    f" VALUES ({', '.join('?' * (len(MARK_COLS) + 1))})",
+                    [(day, *m) for m in sorted(count_marks(day_rows))],
                 )
             tx.run("INSERT INTO rollup_compacted_days (day_ns, compacted_at_ns) VALUES (?, ?)",
                    (day, self._clock()))  # fmt: skip
@@ -639,7 +721,8 @@ class RollupDaySql(SqlCore):
             days = sorted({int(r["day_ns"]) for r in tx.all(
                 "SELECT day_ns FROM rollup_compacted_days UNION"
                 " SELECT DISTINCT day_ns FROM rollup_value_days UNION"
-                " SELECT DISTINCT day_ns FROM rollup_count_days")})  # fmt: skip
+                " SELECT DISTINCT day_ns FROM rollup_count_days UNION"
+                " SELECT DISTINCT day_ns FROM rollup_mark_days")})  # fmt: skip
         blobs = 0
         for day in days:
             with self._transaction(write=False) as tx:
@@ -672,7 +755,7 @@ class RollupDaySql(SqlCore):
                               float(r["value"]))] += int(r["n"])  # fmt: skip
                 for table, got, rows in (
                     ("rollup_value_days", have, want),
-                    ("rollup_count_days", *self._check_count_day(tx, day, listed)),
+                    *self._check_count_day(tx, day, listed),
                 ):
                     for diff in sorted(set(got) | set(rows), key=repr):
                         if got[diff] != rows[diff]:
@@ -681,19 +764,40 @@ class RollupDaySql(SqlCore):
 
     def _check_count_day(
         self, tx: Tx, day: int, listed: bool
-    ) -> tuple[Counter[tuple[object, ...]], Counter[tuple[object, ...]]]:
-        """A day's count texts and, when it is listed, its count rows, by (day, key, hour,
-        send hour)."""
+    ) -> list[tuple[str, Counter[tuple[object, ...]], Counter[tuple[object, ...]]]]:
+        """A day's packed counts (by day, key, hour, send hour) and marks (by day and
+        MARK_COLS), each with what its count rows give when the day is listed, as
+        (table, stored, from the rows). A row that cannot be read counts as
+        (day, "unreadable", vendor)."""
         have: Counter[tuple[object, ...]] = Counter()
         known: dict[str, tuple[Any, ...]] = {}
-        for r in tx.all("SELECT vendor, counts FROM rollup_count_days WHERE day_ns = ?", (day,)):
-            for key, rows in unpack_counts(r["counts"], known):
+        for r in tx.all(
+            "SELECT vendor, counts, entries FROM rollup_count_days WHERE day_ns = ?", (day,)
+        ):
+            entries = None if r["entries"] is None else bytes(r["entries"])
+            try:
+                got = list(count_entries(r["counts"], entries, known))
+            except ValueError:
+                have[(day, "unreadable", r["vendor"])] += 1
+                continue
+            for key, hours, sents, ns in got:
                 if key[0] != r["vendor"]:  # filed under another vendor: never read as its own
                     have[(day, "vendor", r["vendor"], *key)] += 1
-                for i in range(0, len(rows), 3):
-                    have[(day, *key, rows[i], rows[i + 1])] += rows[i + 2]
+                for hour, sent, n in zip(hours, sents, ns, strict=True):
+                    have[(day, *key, hour, sent)] += n
+                if entries is not None and sents != sorted(sents):  # the reads rely on it
+                    have[(day, "order", *key)] += 1
+        marks: Counter[tuple[object, ...]] = Counter(
+            (day, *(int(v) if isinstance(v, bool) else v for v in m))
+            for m in tx.tuples(
+                f"SELECT {', '.join(MARK_COLS)} FROM rollup_mark_days WHERE day_ns = ?", (day,)
+            )
+        )
         want: Counter[tuple[object, ...]] = Counter()
+        want_marks: Counter[tuple[object, ...]] = Counter()
         if listed:
-            for row in _day_count_rows(tx, day):
+            rows = _day_count_rows(tx, day)
+            for row in rows:
                 want[(day, *row[:-1])] += int(row[-1])
-        return have, want
+            want_marks.update((day, *m) for m in count_marks(rows))
+        return [("rollup_count_days", have, want), ("rollup_mark_days", marks, want_marks)]

@@ -3,7 +3,9 @@ a real PostgreSQL: `rollup_count_sum_rows` over packed days (whole, cut by the p
 edges and by skipped hours) equals the hourly count rows summed; keys whose text holds the
 packing's own separators read back exactly; any write into a packed day drops its texts in
 its own transaction; `check_rollups` finds a changed text and `rebuild` repacks; the
-migration's SQL packs the days already compacted as the compaction does."""
+migration's SQL packs the days already compacted as the compaction does. The compaction
+now packs integers (migration 0022, test_rollup_count_entries_contract.py); a text these
+tests write stands for a day packed before it (`entries` NULL), read as before."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from collector.ledger.migrations import load
 from collector.ledger.rollups import DAY_NS, HOUR_NS, Slices
 from collector.ledger.sql.rollup_days import (
     COMPACT_AFTER_NS,
+    count_entries,
     count_key_of_text,
     count_key_text,
     pack_counts,
@@ -126,15 +129,16 @@ def test_a_write_into_a_packed_day_drops_its_texts_and_check_finds_a_changed_one
     assert ledger.check_rollups().consistent
     assert ledger.compact_rollups(before_ns=AFTER) == 1
     with ledger._transaction() as tx:  # an edit no ledger method made: a row's n + 1
-        vendor, text = tx.tuples(
-            "SELECT vendor, counts FROM rollup_count_days WHERE day_ns = ? ORDER BY vendor",
+        vendor, text, entries = tx.tuples(
+            "SELECT vendor, counts, entries FROM rollup_count_days WHERE day_ns = ?"
+            " ORDER BY vendor",
             (DAY0,),
         )[0]
-        rows = [(*key, *r[i : i + 3]) for key, r in unpack_counts(text, {})
-                for i in range(0, len(r), 3)]  # fmt: skip
+        rows = [(*key, *t) for key, *r in count_entries(text, bytes(entries), {})
+                for t in zip(*r, strict=True)]  # fmt: skip
         rows[0] = (*rows[0][:-1], rows[0][-1] + 1)
-        tx.run("UPDATE rollup_count_days SET counts = ? WHERE day_ns = ? AND vendor = ?",
-               (pack_counts(rows), DAY0, vendor))  # fmt: skip
+        tx.run("UPDATE rollup_count_days SET counts = ?, entries = NULL"
+               " WHERE day_ns = ? AND vendor = ?", (pack_counts(rows), DAY0, vendor))  # fmt: skip
     check = ledger.check_rollups()
     n = rows[0][-1]
     assert check.differences == [("rollup_count_days", (DAY0, *rows[0][:-1]), n, n - 1)]
@@ -151,27 +155,32 @@ def test_the_migration_packs_the_days_already_compacted_as_compaction_does(ledge
                   slices=Slices(3 * HOUR_NS, 8 * HOUR_NS))  # fmt: skip
     packed = sums(ledger, **period)
     with ledger._transaction() as tx:  # the ledger as migration 0020 finds it
-        made = dict(tx.tuples("SELECT vendor, counts FROM rollup_count_days WHERE day_ns = ?",
-                              (DAY0,)))  # fmt: skip
+        made = stored_rows(tx, DAY0)
         tx.run("DELETE FROM rollup_count_days")
         (statement,) = load(ledger.dialect)[19].statements[1:]
         tx.run(statement)
-        migrated = dict(tx.tuples("SELECT vendor, counts FROM rollup_count_days WHERE day_ns = ?",
-                                  (DAY0,)))  # fmt: skip
+        migrated = stored_rows(tx, DAY0)
     assert packed_days(ledger) == {DAY0, DAY0 + DAY_NS, DAY0 + 2 * DAY_NS}
     assert made.keys() == migrated.keys() == {"acme", "bolt"}
-    for vendor, text in made.items():  # the same rows, in whatever order
-        assert rows_of(migrated[vendor]) == rows_of(text)
+    assert made == migrated  # the same rows, in whatever order
     assert ledger.check_rollups().consistent
     assert sums(ledger, **period) == packed == hourly_sums(ledger, **period, skip_hours=set())
 
 
-def rows_of(text: str) -> Counter[tuple[Any, ...]]:
-    """A day and vendor's packed text as its rows (entries and triples in any order)."""
+def stored_rows(tx: Any, day: int) -> dict[str, Counter[tuple[Any, ...]]]:
+    """A day's packed rows as its rows per vendor."""
+    rows = tx.tuples(
+        "SELECT vendor, counts, entries FROM rollup_count_days WHERE day_ns = ?", (day,)
+    )
+    return {v: rows_of(text, entries) for v, text, entries in rows}
+
+
+def rows_of(text: str, entries: bytes | None) -> Counter[tuple[Any, ...]]:
+    """A day and vendor's packed row as its rows (entries and triples in any order)."""
     out: Counter[tuple[Any, ...]] = Counter()
-    for key, r in unpack_counts(text, {}):
-        for i in range(0, len(r), 3):
-            out[(key, r[i], r[i + 1])] += r[i + 2]
+    for key, hours, sents, ns in count_entries(text, entries and bytes(entries), {}):
+        for h, s, n in zip(hours, sents, ns, strict=True):
+            out[(key, h, s)] += n
     return out
 
 
@@ -186,18 +195,21 @@ def test_a_packed_entry_whose_send_hours_do_not_ascend_sums_the_same(ledger: Any
     want = hourly_sums(ledger, **period, skip_hours=set())
     assert sums(ledger, **period) == want
     with ledger._transaction() as tx:
-        texts = tx.tuples("SELECT day_ns, vendor, counts FROM rollup_count_days")
+        texts = tx.tuples("SELECT day_ns, vendor, counts, entries FROM rollup_count_days")
         reordered = 0
-        for day, vendor, text in texts:
+        for day, vendor, text, packed in texts:
             entries = []
-            for key, r in unpack_counts(text, {}):
-                triples = [r[i : i + 3] for i in range(0, len(r), 3)]
+            for key, *r in count_entries(text, bytes(packed), {}):
+                triples = list(zip(*r, strict=True))
                 if len({t[1] for t in triples}) > 1:
                     reordered += 1
                 entries.append(count_key_text(key) + "\t"
                                + ",".join(f"{h},{s},{n}" for h, s, n in triples[::-1]))  # fmt: skip
-            tx.run("UPDATE rollup_count_days SET counts = ? WHERE day_ns = ? AND vendor = ?",
-                   ("\n".join(entries), day, vendor))  # fmt: skip
+            tx.run(
+                "UPDATE rollup_count_days SET counts = ?, entries = NULL"
+                " WHERE day_ns = ? AND vendor = ?",
+                ("\n".join(entries), day, vendor),
+            )
     assert reordered >= 10
     assert sums(ledger, **period) == want and sum(want.values()) > 150
     assert ledger.check_rollups().consistent
