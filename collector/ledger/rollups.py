@@ -11,8 +11,9 @@ keeps both in the transaction of every write that changes one of those fields
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import Any, NamedTuple
 
 HOUR_NS = 3_600_000_000_000
@@ -145,3 +146,19 @@ class HourMark(NamedTuple):
     over_billed: bool  # billed_parts above parts
     outcome: str
     content: str
+
+
+def whole_offset_ns(zone: tzinfo | None, instants: Iterable[int]) -> int | None:
+    """The zone's offset east of UTC (ns) at these instants (ns) when it is the same whole
+    hours at each, else None (no zone, no instant, a fractional offset, a change such as
+    daylight saving): what a compaction cuts local days by (migration 0021) and a report
+    slices its period by (reports/period.py period_slices)."""
+    if zone is None:
+        return None
+    found: set[int] = set()
+    for at in instants:
+        offset = datetime.fromtimestamp(at // 10**9, UTC).astimezone(zone).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return None
+        found.add(int(offset.total_seconds()) * 10**9)
+    return found.pop() if len(found) == 1 else None

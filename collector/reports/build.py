@@ -251,14 +251,12 @@ def build_report(
             continue
         # a tally's send times may fall on days of other kinds, or some in a gap: split
         labelled = [t] if day_kind is None else [
-            Tally(replace(part.probe, calendar=kind), part.n, part.values, part.sends)
-            for kind, part in t.parted(day_kind)
+            part.with_probe(replace(part.probe, calendar=kind)) for kind, part in t.parted(day_kind)
         ]  # fmt: skip
         for part in labelled:
             p = part.probe
             if line_overrides and p.sim in line_overrides:
-                part = Tally(replace(p, line=line_overrides[p.sim]), part.n, part.values,
-                             part.sends)  # fmt: skip
+                part = part.with_probe(replace(p, line=line_overrides[p.sim]))
             if not (dark := gaps.get(p.vendor)):
                 all_probes.append(part)
                 continue

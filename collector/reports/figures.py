@@ -193,6 +193,10 @@ class Tally:
     values: tuple[tuple[str, Sequence[float], Sequence[int]], ...] = ()
     sends: Sequence[tuple[int, int]] = ()
 
+    def with_probe(self, probe: JudgedProbe) -> Tally:
+        """The same n, values and sends on another probe (e.g. labelled)."""
+        return Tally(probe, self.n, self.values, self.sends)
+
     def send_times(self) -> Sequence[tuple[int, int]]:
         """(send time, how many) pairs summing to n."""
         return self.sends or ((self.probe.submitted_at_ns, self.n),)

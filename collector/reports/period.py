@@ -20,7 +20,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 from agent.common.units import NS
@@ -30,7 +30,7 @@ from collector.billing.statement import statements
 from collector.channels.figures import channel_figures
 from collector.ledger.base import Ledger
 from collector.ledger.probes import StoredProbe, StoredVerdict
-from collector.ledger.rollups import HOUR_NS, Slices
+from collector.ledger.rollups import HOUR_NS, Slices, whole_offset_ns
 from collector.probes.bands import Periods
 from collector.probes.bursts import burst_of
 from collector.reports.build import (
@@ -97,17 +97,12 @@ def period_slices(since_ns: int, until_ns: int, tz: tzinfo) -> Slices | None:
     bucket `period_bucket` can choose for its length is a multiple of, and the zone's
     offset; None when the offset is not whole hours or changes within the period (daylight
     saving: local days of other lengths)."""
-    offsets = set()
-    for at in [*range(since_ns, until_ns, 6 * HOUR_NS), until_ns]:
-        offset = datetime.fromtimestamp(at / NS, UTC).astimezone(tz).utcoffset()
-        if offset is None or offset.total_seconds() % 3600:
-            return None
-        offsets.add(int(offset.total_seconds()))
-    if len(offsets) != 1:
+    offset = whole_offset_ns(tz, [*range(since_ns, until_ns, 6 * HOUR_NS), until_ns])
+    if offset is None:
         return None
     least = bucket_for(until_ns - since_ns)  # more probes per vendor only make it longer
     step = math.gcd(*(s for s in BUCKET_STEPS_S if s >= least))
-    return Slices(max(step, HOUR_NS // NS) * NS, offsets.pop() * NS)
+    return Slices(max(step, HOUR_NS // NS) * NS, offset)
 
 
 def _changed(outcome: str, content: str) -> bool:
@@ -223,7 +218,7 @@ def period_report(
         found = statements(data.judged, billing.vendors, bills,
                            default_currency=billing.currency, apart=apart_of(gaps))  # fmt: skip
     labelled = [  # a tally's sends may fall on days of other kinds: split (Tally.parted)
-        Tally(labelled_probe(part.probe, kind), part.n, part.values, part.sends)
+        part.with_probe(labelled_probe(part.probe, kind))
         for t in tallies_of(data.probes)
         for kind, part in t.parted(day_kind)
     ]

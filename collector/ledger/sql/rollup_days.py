@@ -27,7 +27,7 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 from collector.ledger.migrations import Dialect
@@ -38,6 +38,7 @@ from collector.ledger.rollups import (
     RollupCount,
     Slices,
     ValueRun,
+    whole_offset_ns,
 )
 from collector.ledger.sql.core import SqlCore
 from collector.ledger.sql.query import Tx, Where, chunks
@@ -134,20 +135,6 @@ def unpack_local(days: bytes, values: bytes, counts: bytes) -> Iterator[Segment]
     return ((h[i], h[i], vs, ks) for h, i, vs, ks in _parts(days, values, counts, 2))
 
 
-def whole_offset_ns(zone: tzinfo | None, hours: Iterable[int]) -> int | None:
-    """The zone's offset east of UTC at these instants when it is the same whole hours at
-    each, else None (no zone, a fractional offset, a change such as daylight saving)."""
-    if zone is None:
-        return None
-    found: set[int] = set()
-    for at in hours:
-        offset = datetime.fromtimestamp(at // 10**9, UTC).astimezone(zone).utcoffset()
-        if offset is None or offset.total_seconds() % 3600:
-            return None
-        found.add(int(offset.total_seconds()) * 10**9)
-    return found.pop() if len(found) == 1 else None
-
-
 def hour_ranges(
     since_ns: int, until_ns: int, skip: Collection[int], width: int = HOUR_NS
 ) -> list[tuple[int, int]]:
@@ -198,8 +185,10 @@ def count_key_of_text(text: str, at: int = 0) -> tuple[tuple[Any, ...], int]:
 
 
 def pack_counts(rows: Iterable[Sequence[Any]]) -> str:
-    """Count rows (*COUNT_KEY, hour_ns, sent_hour_ns, n) as rollup_count_days.counts: an
-    entry per key (its text, a tab, the rows' comma-separated triples), newline-separated."""
+    """Count rows (*COUNT_KEY, hour_ns, sent_hour_ns, n) as rollup_count_days.counts held
+    them before migration 0022 (what `unpack_counts` reads of days packed then; written now
+    only by tests): an entry per key (its text, a tab, the rows' comma-separated triples),
+    newline-separated."""
     entries: dict[str, list[str]] = {}
     for r in rows:
         entries.setdefault(count_key_text(r[:-3]), []).append(f"{r[-3]},{r[-2]},{r[-1]}")

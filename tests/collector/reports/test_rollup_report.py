@@ -192,7 +192,7 @@ def test_report_from_counted_rollups_equals_report_from_raw_rows(ledger: Any) ->
     # bursts against their baseline: the baseline from counted tallies as from raw probes
     labelled = [replace(p, calendar=day_kind(p.submitted_at_ns)) for p in raw]
     counted_labelled = [
-        Tally(replace(part.probe, calendar=kind), part.n, part.values, part.sends)
+        part.with_probe(replace(part.probe, calendar=kind))
         for t in tallies
         for kind, part in t.parted(day_kind)
     ]
