@@ -179,14 +179,14 @@ class Tally:
     measured values are not read) and measured values to pool into every cell `probe`
     falls in: (kind, values, how many of each) with kind in VALUE_KINDS, latencies of
     arrived probes only. A probe from raw rows is a tally of one carrying its own values
-    (`tally_of`); the hourly rollups give a tally per count row, a value group's values
-    on one tally of its count rows (every breakdown key is a function of the fields they
-    share, so the values land in the cells of their own probes).
+    (`tally_of`); the rollups give a tally per count key and local day (`load_tallies`), a
+    value group's values on one tally of its count keys (every breakdown key is a function
+    of the fields they share, so the values land in the cells of their own probes).
 
     `sends`: when the n probes were sent at several times (the rollups summed per slice of
-    one local day: `load_tallies`), each time with how many, summing to n, the first at
-    `probe.submitted_at_ns`; empty: all n then. Only the rate series and the not-measured
-    check read send times (`send_times`)."""
+    one local day), each time with how many, summing to n, the first at
+    `probe.submitted_at_ns`; empty: all n then. Only the rate series, the calendar label
+    and the not-measured check read send times (`send_times`, `parted`)."""
 
     probe: JudgedProbe
     n: int = 1
