@@ -16,10 +16,10 @@ CREATE TABLE rollup_count_days (
     PRIMARY KEY (day_ns, vendor)
 );
 -- The days already compacted get theirs now (their listing promises them).
--- Two copies, one a backend: SQLite (3.40 here) has no string_agg nor chr(), PostgreSQL no
--- group_concat nor char(); the migration runner's {tokens} are fixed in migrations/__init__.py.
-@sqlite INSERT INTO rollup_count_days (day_ns, vendor, counts)
-SELECT day_ns, vendor, group_concat(entry, char(10)) FROM (
+-- One text for both backends: {string_agg} and {chr} are SQLite's group_concat and
+-- char, PostgreSQL's string_agg and chr (migrations/__init__.py).
+INSERT INTO rollup_count_days (day_ns, vendor, counts)
+SELECT day_ns, vendor, {string_agg}(entry, {chr}(10)) FROM (
   SELECT hour_ns / 86400000000000 * 86400000000000 AS day_ns, vendor,
          CAST(length(vendor) AS TEXT) || ':' || vendor ||
          CAST(length(carrier) AS TEXT) || ':' || carrier ||
@@ -39,35 +39,7 @@ SELECT day_ns, vendor, group_concat(entry, char(10)) FROM (
          CAST(length(content) AS TEXT) || ':' || content ||
          CAST(duplicates AS TEXT) || ',' ||
          CAST(length(missing_parts) AS TEXT) || ':' || missing_parts ||
-         char(9) || group_concat(CAST(hour_ns AS TEXT) || ',' || CAST(sent_hour_ns AS TEXT) || ','
-                          || CAST(n AS TEXT), ',') AS entry
-  FROM rollup_counts
-  WHERE hour_ns / 86400000000000 * 86400000000000 IN (SELECT day_ns FROM rollup_compacted_days)
-  GROUP BY 1, vendor, carrier, mvno, region, profile, band, msisdn, burst, parts, billed_parts, billed_from, submit_status, outcome, dlr, dlr_claim, content, duplicates, missing_parts
-) e
-GROUP BY day_ns, vendor;
-@postgresql INSERT INTO rollup_count_days (day_ns, vendor, counts)
-SELECT day_ns, vendor, string_agg(entry, chr(10)) FROM (
-  SELECT hour_ns / 86400000000000 * 86400000000000 AS day_ns, vendor,
-         CAST(length(vendor) AS TEXT) || ':' || vendor ||
-         CAST(length(carrier) AS TEXT) || ':' || carrier ||
-         CAST(length(mvno) AS TEXT) || ':' || mvno ||
-         CAST(length(region) AS TEXT) || ':' || region ||
-         CAST(length(profile) AS TEXT) || ':' || profile ||
-         CAST(length(band) AS TEXT) || ':' || band ||
-         CAST(length(msisdn) AS TEXT) || ':' || msisdn ||
-         CAST(burst AS TEXT) || ',' ||
-         CAST(parts AS TEXT) || ',' ||
-         CAST(billed_parts AS TEXT) || ',' ||
-         CAST(length(billed_from) AS TEXT) || ':' || billed_from ||
-         CAST(length(submit_status) AS TEXT) || ':' || submit_status ||
-         CAST(length(outcome) AS TEXT) || ':' || outcome ||
-         CAST(length(dlr) AS TEXT) || ':' || dlr ||
-         CAST(length(dlr_claim) AS TEXT) || ':' || dlr_claim ||
-         CAST(length(content) AS TEXT) || ':' || content ||
-         CAST(duplicates AS TEXT) || ',' ||
-         CAST(length(missing_parts) AS TEXT) || ':' || missing_parts ||
-         chr(9) || string_agg(CAST(hour_ns AS TEXT) || ',' || CAST(sent_hour_ns AS TEXT) || ','
+         {chr}(9) || {string_agg}(CAST(hour_ns AS TEXT) || ',' || CAST(sent_hour_ns AS TEXT) || ','
                           || CAST(n AS TEXT), ',') AS entry
   FROM rollup_counts
   WHERE hour_ns / 86400000000000 * 86400000000000 IN (SELECT day_ns FROM rollup_compacted_days)

@@ -25,12 +25,16 @@ _TOKENS: dict[Dialect, dict[str, str]] = {
         "idkey": "INTEGER PRIMARY KEY",
         "blob": "BLOB",
         "double": "DOUBLE PRECISION",
+        "string_agg": "group_concat",  # (text, separator): the same arguments
+        "chr": "char",  # a character by its code
     },
     Dialect.POSTGRESQL: {
         "autoid": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "idkey": "BIGINT PRIMARY KEY",
         "blob": "BYTEA",
         "double": "DOUBLE PRECISION",
+        "string_agg": "string_agg",
+        "chr": "chr",
     },
 }
 
