@@ -135,6 +135,12 @@ class Slices:
         """The start of the local day holding `at_ns`."""
         return (at_ns + self.offset_ns) // DAY_NS * DAY_NS - self.offset_ns
 
+    def bounds(self, at_ns: int) -> tuple[int, int]:
+        """The slice holding `at_ns` as [start, end): its step cut at its local day's ends."""
+        local = self.day(at_ns)
+        start = at_ns // self.step_ns * self.step_ns
+        return max(local, start), min(local + DAY_NS, start + self.step_ns)
+
 
 class HourMark(NamedTuple):
     """What decides whether a report reads a planned hour raw (reports/judged.py): one per

@@ -236,7 +236,7 @@ class RollupSql(RollupDaySql):
         skip_hours: Collection[int] = (),
     ) -> list[CountSum]:
         """The count rows of the planned hours in [since_ns, until_ns) but `skip_hours`,
-        summed per key without its hours and per slice (`Slices`, computed in SQL), as
+        summed per key without its hours and per slice (`Slices.bounds`), as
         plain tuples (a month: 484,000 sums), each with the first send hour it holds. Not
         the slice's start: a report sets probes apart by their send time (not-measured
         spans), and a span may cover the slice's start while the hours summed lie after it
@@ -244,11 +244,6 @@ class RollupSql(RollupDaySql):
         cuts. A compacted day's rows come from its packed row per vendor (integers,
         migration 0022, or text, 0020), the other days' from the hourly rows, a day of
         planned hours a query."""
-        sent = "sent_hour_ns"
-        day = f"(({sent} + {slices.offset_ns}) / {DAY_NS} * {DAY_NS} - {slices.offset_ns})"
-        step = f"({sent} / {slices.step_ns} * {slices.step_ns})"
-        cut = f"CASE WHEN {day} > {step} THEN {day} ELSE {step} END"
-        offset, width = slices.offset_ns, slices.step_ns
         skip = {h for h in skip_hours if since_ns <= h < until_ns}
         # A month's count rows hardly repeat a key within a slice (513,677 rows, 484,533
         # sums hour by hour): summed here, by (slice, key number), not by a GROUP BY.
@@ -278,17 +273,8 @@ class RollupSql(RollupDaySql):
                     if whole and _sum_slices(summed, number, sents, ns, cuts_of, slices):
                         continue
                     for hour, sent_ns, n in zip(hours, sents, ns, strict=True):
-                        if not whole and (hour in skip or not since_ns <= hour < until_ns):
-                            continue
-                        local = (sent_ns + offset) // DAY_NS * DAY_NS - offset
-                        start = sent_ns // width * width
-                        k = (local if local > start else start, number)
-                        if (got := summed.get(k)) is None:
-                            summed[k] = [n, sent_ns]
-                        else:
-                            got[0] += n
-                            if sent_ns < got[1]:
-                                got[1] = sent_ns
+                        if whole or (hour not in skip and since_ns <= hour < until_ns):
+                            _add(summed, (slices.bounds(sent_ns)[0], number), n, sent_ns)
             # the other days' hourly rows
             for lo, hi in (
                 r for days in hour_ranges(since_ns, until_ns, done, DAY_NS)
@@ -298,19 +284,12 @@ class RollupSql(RollupDaySql):
                     where = Where().add("hour_ns >= ?", at).add("hour_ns < ?", min(hi, at + DAY_NS))
                     where.maybe("vendor = ?", vendor)
                     for r in tx.tuples(
-                        f"SELECT {cut}, {', '.join(COUNT_KEY)}, {sent}, n FROM rollup_counts"
-                        f"{where}",
+                        f"SELECT {', '.join(COUNT_KEY)}, sent_hour_ns, n FROM rollup_counts{where}",
                         where.params,
                     ):
-                        if (number := numbers.get(stored := r[1:-2])) is None:
+                        if (number := numbers.get(stored := r[:-2])) is None:
                             number = numbers[stored] = len(numbers)
-                        k = (r[0], number)
-                        if (got := summed.get(k)) is None:
-                            summed[k] = [r[-1], r[-2]]
-                        else:
-                            got[0] += r[-1]
-                            if r[-2] < got[1]:
-                                got[1] = r[-2]
+                        _add(summed, (slices.bounds(r[-2])[0], number), r[-1], r[-2])
         keys = [_sum_key(stored) for stored in numbers]  # RollupCount's types, one per key
         new = tuple.__new__  # not the NamedTuple's __new__, a Python function (~2x)
         return [new(CountSum, (first, keys[k[1]], n)) for k, (n, first) in summed.items()]
@@ -455,15 +434,12 @@ def _slice_cuts(sents: Sequence[int], slices: Slices) -> Cuts | None:
     day's ends) by bisecting; None when they do not ascend."""
     if list(sents) != sorted(sents):
         return None
-    offset, width = slices.offset_ns, slices.step_ns
     out: Cuts = []
     i, m = 0, len(sents)
     while i < m:
-        sent = sents[i]
-        local = (sent + offset) // DAY_NS * DAY_NS - offset
-        start = sent // width * width
-        j = bisect.bisect_left(sents, min(local + DAY_NS, start + width), i + 1)
-        out.append((i, j, local if local > start else start, sent))
+        first, end = slices.bounds(sents[i])
+        j = bisect.bisect_left(sents, end, i + 1)
+        out.append((i, j, first, sents[i]))
         i = j
     return out
 
@@ -486,15 +462,18 @@ def _sum_slices(
     if cuts is None:
         return False
     for i, j, first, sent in cuts:
-        n = ns[i] if j == i + 1 else sum(ns[i:j])
-        k = (first, number)
-        if (got := summed.get(k)) is None:
-            summed[k] = [n, sent]
-        else:
-            got[0] += n
-            if sent < got[1]:
-                got[1] = sent
+        _add(summed, (first, number), ns[i] if j == i + 1 else sum(ns[i:j]), sent)
     return True
+
+
+def _add(summed: dict[tuple[int, int], list[int]], k: tuple[int, int], n: int, sent: int) -> None:
+    """n probes of slice and key `k` sent in hour `sent` added to its [n, first send hour]."""
+    if (got := summed.get(k)) is None:
+        summed[k] = [n, sent]
+    else:
+        got[0] += n
+        if sent < got[1]:
+            got[1] = sent
 
 
 def _sum_key(r: tuple[Any, ...]) -> tuple[Any, ...]:
