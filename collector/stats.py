@@ -417,16 +417,22 @@ def _table(times: float | None, start: int, stop: int) -> array[float]:
     return out
 
 
+def _log_combs(n: int, k0: int, k1: int) -> Iterator[float]:
+    """_log_comb(n, k), lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1) evaluated left to
+    right, for each k in range(k0, k1) (0 <= k0 <= k1 <= n + 1), its parts from the tables,
+    one operation at a time over the range in C: the very floats _log_comb gives."""
+    terms = map(operator.sub, itertools.repeat(math.lgamma(n + 1)), _table(None, k0 + 1, k1 + 1))
+    return map(operator.sub, terms, _table(None, n - k1 + 2, n - k0 + 2)[::-1])
+
+
 def _log_pmfs(n: int, k0: int, k1: int, log_p: float, log_q: float) -> list[float]:
     """The log of the binomial pmf at each k in range(k0, k1), 0 <= k0 <= k1 <= n + 1: the
     one expression every tail and interval sums,
         lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1) + k * log_p + (n - k) * log_q,
     evaluated left to right as written (its parts from the tables), one operation at a
     time over the whole range in C."""
-    sub, add = operator.sub, operator.add
-    terms = map(sub, itertools.repeat(math.lgamma(n + 1)), _table(None, k0 + 1, k1 + 1))
-    terms = map(sub, terms, _table(None, n - k1 + 2, n - k0 + 2)[::-1])
-    terms = map(add, terms, _table(log_p, k0, k1))
+    add = operator.add
+    terms = map(add, _log_combs(n, k0, k1), _table(log_p, k0, k1))
     return list(map(add, terms, _table(log_q, n - k1 + 1, n - k0 + 1)[::-1]))
 
 
@@ -753,12 +759,9 @@ def _fisher_log_pmfs(n1: int, n2: int, k: int, log_total: float, x0: int, x1: in
     - lgamma(k - x + 1) - lgamma(n2 - k + x + 1)) - log_total — its parts from the lgamma
     tables, one operation at a time over the range in C: the same floats (a month's SIM
     outliers: 125,000 terms of 6 lgamma calls each)."""
-    sub, add, repeat = operator.sub, operator.add, itertools.repeat
-    first = map(sub, repeat(math.lgamma(n1 + 1)), _table(None, x0 + 1, x1 + 1))
-    first = map(sub, first, _table(None, n1 - x1 + 2, n1 - x0 + 2)[::-1])
-    second = map(sub, repeat(math.lgamma(n2 + 1)), _table(None, k - x1 + 2, k - x0 + 2)[::-1])
-    second = map(sub, second, _table(None, n2 - k + x0 + 1, n2 - k + x1 + 1))
-    return list(map(sub, map(add, first, second), repeat(log_total)))
+    second = list(_log_combs(n2, k - x1 + 1, k - x0 + 1))[::-1]  # k - x for x ascending
+    terms = map(operator.add, _log_combs(n1, x0, x1), second)
+    return list(map(operator.sub, terms, itertools.repeat(log_total)))
 
 
 def holm_adjust(p_values: Sequence[float]) -> list[float]:
