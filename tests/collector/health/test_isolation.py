@@ -251,6 +251,11 @@ def test_broken_vendors_are_isolated_measured_as_gaps_and_alerted(world: World) 
     w.flaky_mode.write_text("hang")
     good_before = len(w.accepted("good"))
     _wait("good to go on probing", lambda: len(w.accepted("good")) >= good_before + 5, w.logs)
+    # ... and flaky to be tried while it hangs: its back-off (up to 1 s) may outlast the
+    # five probes of good on a fast run, and the hang would then never be exercised
+    _wait("flaky to be tried while it hangs", lambda: any(
+        line.startswith("hang ") for line in (w.tmp / "flaky.mode.log").read_text().splitlines()
+    ), w.logs)  # fmt: skip
     w.flaky_mode.write_text("ok")
     resumed_from = time.time_ns()
     _wait(
