@@ -31,7 +31,7 @@ from collector.ledger.probes import (
 from collector.ledger.sql.convert import ints, strs
 from collector.ledger.sql.query import Row, Where, chunks, marks
 from collector.ledger.sql.rollups import RollupSql
-from collector.ledger.sql.route_runs import Edge, RouteRuns, edges, failed_runs
+from collector.ledger.sql.route_runs import Edge, RouteRuns, edges, failed_runs, unresolved
 
 # advisory lock key (PostgreSQL) serialising verdict writes: "verdicts" in ASCII
 VERDICT_WRITE_LOCK = 0x7665726469637473
@@ -482,10 +482,16 @@ class ProbeSql(RollupSql):
             routes: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
             for row in tx.tuples(*runs.failures()):
                 routes[(row[3], row[4])].append(row)
+            for items in routes.values():
+                items.sort()  # (time, planned time, id): unique
+            # a failure's next attempt further than REACH: looked up to the next failure
+            far = [e for items in routes.values() for e in unresolved(items)]
+            found = dict(zip((e[5] for e in far), runs.firsts(tx, far), strict=True))
             keep: set[tuple[int, str]] = set()  # a neighbour may border two runs
             ends: list[Edge] = []
             for items in routes.values():
-                items.sort()  # (time, planned time, id): unique
+                if found:
+                    items[:] = [(*r[:5], found.get(r[2], r[5])) for r in items]
                 for i, j in failed_runs(items, min_run):
                     keep.update((r[1], r[2]) for r in items[i:j])
                     ends += edges(items, i, j)

@@ -7,11 +7,14 @@ or a refusal that says the vendor would not carry the message; failover sends an
 other probe (pending, inconclusive, refused before the route) are left out. Failures are
 a few in a hundred, so only the period's are read (migration 0019 indexes failed verdicts
 by their probe's planned time, and refusals), each with the first attempt after it in its
-route, looked up in the route index (migration 0019) up to the next failure's time: when
-that attempt is the next failure, the two are in one run. The attempt just before and
-after each run long enough is then looked up once per run. Whatever orders the ids in SQL
-orders them as Python does (byte order: COLLATE "C" on PostgreSQL), so runs are found as
-over every attempt.
+route within `REACH` of its time, looked up in the route index (migration 0019): when that
+attempt is a failure, it is the next one and the two are in one run. The failures come in
+the verdicts' order and are put in route order in Python (a window over them cost SQLite
+a third of the read: a month's 124,000 sorted in its sorter); a failure with no attempt
+within `REACH` but a failure after it is looked up again up to that failure's time (rare:
+a route silent for that long). The attempt just before and after each run long enough is
+then looked up once per run. Whatever orders the ids in SQL orders them as Python does
+(byte order: COLLATE "C" on PostgreSQL), so runs are found as over every attempt.
 """
 
 from __future__ import annotations
@@ -25,12 +28,17 @@ from collector.ledger.sql.query import CHUNK, Tx, chunks, marks
 _SENDS = "SELECT probe_id FROM failover_sends"
 # (forward, vendor, carrier, at, planned, id, bound): one lookup of `RouteRuns.around`
 Edge = tuple[bool, str, str, int, int, str, int]
+# how far after a failure its next attempt is looked for in the one statement: it bounds
+# the scan after a route's last failure (probes planned after the period, pending ones);
+# a failure whose next attempt is further but has a failure after it is looked up again
+REACH = 600 * 1_000_000_000
 # a run's edge as VALUES: typed on PostgreSQL; untyped on SQLite, where an INTEGER column
 # compared with the route index's time expression (no affinity) kept the index from
 # bounding the lookup: each scanned its vendor's period (a day of runs of one: minutes)
+# (the seventh column: the edge's place in the lookup, as rows come back in no set order)
 _EDGE = {
-    True: "(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), ?, CAST(? AS BIGINT))",
-    False: "(?, ?, ?, ?, ?, ?)",
+    True: "(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS INTEGER))",
+    False: "(?, ?, ?, ?, ?, ?, ?)",
 }
 
 
@@ -42,8 +50,8 @@ def sent(alias: str) -> str:
 
 def failed_runs(items: Sequence[tuple[Any, ...]], min_run: int) -> Iterator[tuple[int, int]]:
     """Of one route's failed attempts in submit order, each (at, planned, id, vendor,
-    carrier, id of the first attempt after it before the next failure's time): [i, j) of
-    each run of consecutive failures at least `min_run` long (2; any run below)."""
+    carrier, id of the first attempt after it, if known): [i, j) of each run of
+    consecutive failures at least `min_run` long (2; any run below)."""
     least = min(max(min_run, 1), 2)
     n, i = len(items), 0
     while i < n:
@@ -53,6 +61,17 @@ def failed_runs(items: Sequence[tuple[Any, ...]], min_run: int) -> Iterator[tupl
         if j - i >= least:
             yield i, j
         i = j
+
+
+def unresolved(items: Sequence[tuple[Any, ...]]) -> list[Edge]:
+    """What `RouteRuns.firsts` looks up for one route's failures in submit order whose
+    next attempt was not found within `REACH` though a failure follows: on from each to
+    the next failure's time."""
+    return [
+        (True, f[3], f[4], f[0], f[1], f[2], items[k + 1][0])
+        for k, f in enumerate(items[:-1])
+        if f[5] is None
+    ]
 
 
 class RouteRuns:
@@ -96,7 +115,7 @@ class RouteRuns:
 
     def failures(self) -> tuple[str, list[Any]]:
         """Every failed attempt of the period: at, planned, id, vendor, carrier, and the id
-        of the first attempt after it up to the next failure's time (NULL for the last)."""
+        of the first attempt after it within `REACH` (NULL without one), in no order."""
         scope = "p.planned_at_ns >= ? AND p.planned_at_ns < ?"
         scope_params: list[Any] = [self._since, self._until]
         if self._vendor is not None:
@@ -123,19 +142,17 @@ class RouteRuns:
             f" AND {scope} AND p.error_kind IN ({marks(len(self._refused))}) AND NOT EXISTS"
             " (SELECT 1 FROM verdicts v WHERE v.probe_id = p.probe_id)"
         )
+        reach = "CAST(? AS BIGINT)" if self._pg else "?"
         after, after_params = self.step(
-            forward=True, cols="q.probe_id", vendor="g.vendor", carrier="g.carrier",
-            start=("g.at_ns", "g.planned_at_ns", "g.probe_id"), bound="g.next_at",
+            forward=True, cols="q.probe_id", vendor="f.vendor", carrier="f.carrier",
+            start=("f.at_ns", "f.planned_at_ns", "f.probe_id"), bound=f"f.at_ns + {reach}",
         )  # fmt: skip
         sql = (
-            f"WITH f AS ({failed}), g AS (SELECT at_ns, planned_at_ns, probe_id, vendor,"
-            " carrier, LEAD(at_ns) OVER (PARTITION BY vendor, carrier ORDER BY at_ns,"
-            f" planned_at_ns, probe_id{self._byte}) AS next_at FROM f)"
-            " SELECT at_ns, planned_at_ns, probe_id, vendor, carrier,"
-            f" CASE WHEN next_at IS NULL THEN NULL ELSE ({after}) END FROM g"
+            f"WITH f AS ({failed})"
+            f" SELECT at_ns, planned_at_ns, probe_id, vendor, carrier, ({after}) FROM f"
         )
         params = [*self._failed, self._since, self._until, *scope_params, *scope_params]
-        params += [*self._refused, *after_params]
+        params += [*self._refused, REACH, *after_params]  # the bound's before the step's
         return sql, params
 
     def step(
@@ -163,24 +180,30 @@ class RouteRuns:
         )
         return sql, list(self._attempt_params)
 
-    def around(self, tx: Tx, edges: Sequence[Edge]) -> list[tuple[int, str]]:
-        """(planned, id) of the attempt just before (after) each run: from its first (last)
-        failure, not past the failure before (after) it, in one statement per direction
-        and CHUNK of runs (a lookup per run cost a round trip each on PostgreSQL)."""
-        ids: list[str] = []
+    def firsts(self, tx: Tx, edges: Sequence[Edge]) -> list[str | None]:
+        """The id of the attempt just before (after) each edge's start, not past its
+        bound (None without one), in one statement per direction and CHUNK of edges (a
+        lookup per edge cost a round trip each on PostgreSQL)."""
+        found: dict[int, str | None] = {}
         for forward in (False, True):
             sub, params = self.step(
                 forward=forward, cols="q.probe_id", vendor="e.column1", carrier="e.column2",
                 start=("e.column3", "e.column4", "e.column5"), bound="e.column6",
             )  # fmt: skip
-            todo = [e[1:] for e in edges if e[0] is forward]
-            for chunk in chunks(todo, CHUNK // 6):
+            todo = [(*e[1:], k) for k, e in enumerate(edges) if e[0] is forward]
+            for chunk in chunks(todo, CHUNK // 7):
                 values = ", ".join([_EDGE[self._pg]] * len(chunk))
-                sql = f"SELECT ({sub}) FROM (VALUES {values}) e"
+                sql = f"SELECT e.column7, ({sub}) FROM (VALUES {values}) e"
                 rows = tx.tuples(sql, [*params, *(x for e in chunk for x in e)])
-                ids += [r[0] for r in rows if r[0] is not None]
+                found.update((int(r[0]), r[1]) for r in rows)
+        return [found[k] for k in range(len(edges))]
+
+    def around(self, tx: Tx, edges: Sequence[Edge]) -> list[tuple[int, str]]:
+        """(planned, id) of the attempt just before (after) each run: from its first (last)
+        failure, not past the failure before (after) it (`firsts`)."""
+        ids = sorted({i for i in self.firsts(tx, edges) if i is not None})
         out: list[tuple[int, str]] = []
-        for some in chunks(sorted(set(ids))):
+        for some in chunks(ids):
             out += [(int(r[0]), r[1]) for r in tx.tuples(
                 f"SELECT planned_at_ns, probe_id FROM probes WHERE probe_id IN"
                 f" ({marks(len(some))})", some,

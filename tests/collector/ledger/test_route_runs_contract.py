@@ -19,6 +19,7 @@ from collector.ledger import open_ledger
 from collector.ledger.channels import FailoverSend
 from collector.ledger.migrations import Dialect, load
 from collector.ledger.probes import JudgedRow, ProbePlan, Submission
+from collector.ledger.sql.route_runs import REACH
 
 NS = 1_000_000_000
 T = 1_800_000_000 * NS
@@ -92,21 +93,26 @@ def test_judged_rows_of_outcomes_are_those_rows(ledger: Any) -> None:
         assert got
 
 
-def routes_world(ledger: Any, rng: random.Random) -> set[str]:
+def routes_world(ledger: Any, rng: random.Random, gaps: tuple[int, ...] = ()) -> set[str]:
     """Per vendor × carrier, attempts whose outcomes come in runs (a failure is likely
     followed by another), on a coarse clock (ties in submit and planned times), some never
     submitted (their planned time counts), some saying nothing of the route (pending,
     inconclusive, refused for the content, throttled), some failover sends, and probes
-    planned on both sides of the period with submits across its edges. The failover
-    sends' ids are returned."""
+    planned on both sides of the period with submits across its edges. `gaps`: each
+    route's probes planned one of these apart instead (from T - 20 s), sent on time or a
+    second late. The failover sends' ids are returned."""
     verdicts, sends = [], set()
     failing = {Outcome.LOST, Outcome.LATE}
     nothing = [Outcome.PENDING, Outcome.INCONCLUSIVE]
     for v, c in [(v, c) for v in ("acme", "bolt") for c in ("china_mobile", "china_unicom")]:
         down = rng.random() < 0.5
+        clock = T - 20 * NS
         for i in range(150):
             pid = f"{v}-{c}-{i:03d}"
             planned = T - 20 * NS + rng.randrange(0, 340) * NS // 2  # period: [T, T + 300 s)
+            if gaps:
+                clock += rng.choice(gaps)
+                planned = clock
             if i < 4 or i >= 146:  # failed runs at the very start and end of the ledger
                 down = True
             elif rng.random() < 0.25:
@@ -119,7 +125,8 @@ def routes_world(ledger: Any, rng: random.Random) -> set[str]:
             kind = rng.random()
             if kind < 0.03:
                 continue  # never handed over: "planned", no attempt
-            sent = 0 if kind < 0.08 else planned + rng.randrange(0, 8) * NS
+            late = rng.choice((0, 0, NS)) if gaps else rng.randrange(0, 8) * NS
+            sent = 0 if kind < 0.08 else planned + late
             if kind < 0.18:  # refused at submit: by the vendor (the route), or for other
                 why = rng.choice(["rejected:other", "other", "rejected:content", "Throttled"])
                 ledger.record_submission(Submission(pid, "rejected", sent, sent, (),
@@ -192,25 +199,76 @@ def reference(
     ]
 
 
+def assert_the_reference(
+    ledger: Any, sends: set[str], periods: list[tuple[int, int]], vendor: str
+) -> None:
+    """route_run_rows over each period, of every vendor and of `vendor`, with runs of 1, 2
+    and 3: the reference's rows, whole as judged_rows has them, in its order."""
+    for since, until in periods:
+        every = ledger.judged_rows(since_ns=since, until_ns=until)
+        row_of = {r.probe_id: r for r in every}
+        for one, min_run in [(v, m) for v in (None, vendor) for m in (1, 2, 3)]:
+            got = ledger.route_run_rows(since_ns=since, until_ns=until, vendor=one,
+                                        ok=OK, failed=FAILED, refused=REFUSED,
+                                        min_run=min_run)  # fmt: skip
+            want = reference(every, one, sends, min_run)
+            assert [r.probe_id for r in got] == want, (since, until, one, min_run)
+            assert got == [row_of[p] for p in want]
+
+
 @pytest.mark.parametrize("seed", [11, 12])
 def test_route_run_rows_equal_the_reference_over_every_attempt(ledger: Any, seed: int) -> None:
     """Read from the failed attempts and their neighbours only (migration 0019), the same
     rows in the same order as found over every attempt of the period."""
     sends = routes_world(ledger, random.Random(seed))
     # periods whose edges cut the routes' runs, one wider than the ledger, one second
-    for since, until in [(T, T + 100 * NS), (T - 30 * NS, T + 400 * NS), (T, T + NS)]:
-        every = ledger.judged_rows(since_ns=since, until_ns=until)
-        row_of = {r.probe_id: r for r in every}
-        for vendor, min_run in [(v, m) for v in (None, "acme") for m in (1, 2, 3)]:
-            got = ledger.route_run_rows(since_ns=since, until_ns=until, vendor=vendor,
-                                        ok=OK, failed=FAILED, refused=REFUSED,
-                                        min_run=min_run)  # fmt: skip
-            want = reference(every, vendor, sends, min_run)
-            assert [r.probe_id for r in got] == want, (since, until, vendor, min_run)
-            assert got == [row_of[p] for p in want]  # whole rows, as judged_rows has them
+    periods = [(T, T + 100 * NS), (T - 30 * NS, T + 400 * NS), (T, T + NS)]
+    assert_the_reference(ledger, sends, periods, "acme")
     whole = ledger.route_run_rows(since_ns=T, until_ns=T + 300 * NS, ok=OK, failed=FAILED,
                                   refused=REFUSED, min_run=2)  # fmt: skip
     assert len(whole) < len(ledger.judged_rows(since_ns=T, until_ns=T + 300 * NS))
+
+
+def far_failures(every: list[JudgedRow], sends: set[str]) -> int:
+    """Ground truth of the world: how many failed attempts have their route's next attempt
+    more than REACH later though a failure follows (the lookups `route_run_rows` makes
+    again, bounded by the next failure)."""
+    routes: dict[tuple[str, str], list[tuple[int, int, str, bool]]] = {}
+    for r in every:
+        failed = r.outcome in FAILED or (
+            r.outcome is None and r.submit_status == "rejected" and r.error_kind in REFUSED
+        )
+        if r.probe_id in sends or not (failed or r.outcome in OK):
+            continue
+        at = r.submitted_at_ns if r.submitted_at_ns != 0 else r.planned_at_ns
+        routes.setdefault((r.vendor, r.carrier), []).append(
+            (at, r.planned_at_ns, r.probe_id, failed)
+        )
+    n = 0
+    for items in routes.values():
+        items.sort()
+        for k, (at, _, _, failed) in enumerate(items[:-1]):
+            n += failed and items[k + 1][0] - at > REACH and any(x[3] for x in items[k + 1 :])
+    return n
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_route_run_rows_with_attempts_further_apart_than_the_reach(ledger: Any, seed: int) -> None:
+    """Routes whose probes are seconds to several REACHes apart (planned and sent exactly
+    REACH apart too): a failure whose next attempt is beyond REACH is looked up again up
+    to the next failure, through stretches of probes that are no attempt; the rows are the
+    reference's over every attempt, on periods cutting the routes."""
+    gaps = (0, NS, REACH - NS, REACH, REACH + NS, 3 * REACH)
+    sends = routes_world(ledger, random.Random(seed), gaps)
+    end = T + 150 * 3 * REACH
+    whole = ledger.judged_rows(since_ns=T - 30 * NS, until_ns=end)
+    assert far_failures(whole, sends) > 0  # the second lookup is exercised
+    assert_the_reference(
+        ledger, sends, [(T - 30 * NS, end), (T + 20 * REACH, T + 70 * REACH)], "bolt"
+    )
+    got = ledger.route_run_rows(since_ns=T - 30 * NS, until_ns=end, ok=OK, failed=FAILED,
+                                refused=REFUSED, min_run=2)  # fmt: skip
+    assert len(got) > len(sends)  # runs found, not only the failover sends
 
 
 def failures_outside(ledger: Any, since: int, until: int, n: int) -> None:
