@@ -133,8 +133,11 @@ class Ordered(Sequence[float]):
         for first, found in self._found:
             if first <= k < first + len(found):
                 return found[k - first]
-        # runs with repeats (counted), or too short to bisect with profit: one run
-        if len(self._runs) * _SHORT > self._n or any(e is not None for e in self._ends):
+        # runs with repeats (counted), too short to bisect with profit, or a few runs of
+        # few values (e.g. a SIM's by kind of day): one run
+        if (len(self._runs) * _SHORT > self._n
+                or (len(self._runs) <= _FEW_RUNS and self._n <= _FEW)
+                or any(e is not None for e in self._ends)):  # fmt: skip
             self._flatten()
             return self.at(k)
         return self._select(k)
@@ -283,12 +286,53 @@ class Ordered(Sequence[float]):
 # runs averaging fewer values than _SHORT are merged into one instead.
 _GATHER = 512
 _SHORT = 16
+# Merging a few ascending runs is one pass (Timsort), ~15 ns a value; a selection costs
+# ~0.2 ms and a cell makes ~6: below this many values in this few runs, merge instead.
+_FEW_RUNS, _FEW = 4, 1 << 16
 _MARKS = 64  # windows a pivot is taken from (all of them when a pivot cut too little)
+
+
+class Ones(Sequence[int]):
+    """n counts of 1 (values each occurring once) without a list of them."""
+
+    __slots__ = ("_n",)
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> Ones: ...
+    def __getitem__(self, index: int | slice) -> int | Ones:
+        if isinstance(index, slice):
+            return Ones(len(range(self._n)[index]))
+        if not -self._n <= index < self._n:
+            raise IndexError("Ones index out of range")
+        return 1
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.repeat(1, self._n)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return len(other) == self._n and each_once(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Ones({self._n})"
 
 
 def each_once(counts: Sequence[int]) -> bool:
     """Whether every count (each >= 1) is 1, i.e. no value repeats: compared in C (a
     packed array as memory, a list by identity), not summed."""
+    if isinstance(counts, Ones):
+        return True
     if isinstance(counts, array):
         return counts == array(counts.typecode, (1,)) * len(counts)
     listed = counts if isinstance(counts, list | tuple) else list(counts)

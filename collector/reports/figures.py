@@ -36,6 +36,7 @@ from fractions import Fraction
 from typing import Any, TypeVar
 
 from collector.stats import (
+    Ones,
     Ordered,
     arrivals_to_confirm,
     each_once,
@@ -275,14 +276,14 @@ class Ascending(list[float]):
 
 def _ascending(
     chunks: Sequence[tuple[Sequence[float], Sequence[int]]],
-) -> tuple[Ascending, list[int]]:
+) -> tuple[Ascending, Sequence[int]]:
     """Chunks of (values, counts) as one list of values ascending with their counts."""
     if all(map(each_once, (ks for _, ks in chunks))):  # each value once: no counts to merge
         values = Ascending()
         for vs, _ in chunks:
             values += vs
         values.sort()  # chunks of ascending values sort as runs (Timsort's merge)
-        return values, [1] * len(values)
+        return values, Ones(len(values))
     values_: list[float] = []
     counts: list[int] = []
     for vs, ks in chunks:

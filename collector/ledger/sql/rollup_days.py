@@ -42,6 +42,7 @@ from collector.ledger.rollups import (
 )
 from collector.ledger.sql.core import SqlCore
 from collector.ledger.sql.query import Tx, Where, chunks
+from collector.stats import Ones
 
 # The blob key: rollup_values' key without hour_ns and sent_hour_ns (and the value).
 BLOB_KEY = ("vendor", "carrier", "mvno", "region", "profile", "band", "msisdn", "burst",
@@ -55,6 +56,7 @@ _LITTLE = sys.byteorder == "little"
 # migration 0021: the offset and the values per local day of its zone (pack_local)
 _LOCAL = ("local_offset_ns", "local_days", "local_vals", "local_counts")
 _DAY_OF = operator.itemgetter(0)
+_ONE = (1).to_bytes(8, "little")  # a count of 1 as the packed arrays hold it
 
 Segment = tuple[int, int, Sequence[float], Sequence[int]]  # hour, sent hour, values, counts
 
@@ -66,7 +68,7 @@ def _bytes(a: array[Any]) -> bytes:
     return a.tobytes()
 
 
-def _array(code: str, data: bytes, kind: type[array[Any]] = array) -> array[Any]:
+def _array(code: str, data: bytes | memoryview, kind: type[array[Any]] = array) -> array[Any]:
     a = kind(code)
     a.frombytes(data)
     if not _LITTLE:
@@ -300,8 +302,9 @@ def _day_count_rows(tx: Tx, day: int) -> Sequence[tuple[Any, ...]]:
     )
 
 
-# (blob key, local day) -> the little-endian bytes of its values and of their counts, in parts
-Chunks = dict[tuple[Any, ...], tuple[list[bytes], list[bytes]]]
+# (blob key, local day) -> the little-endian bytes of its values and of their counts, in
+# parts; a counts part that is an int: that many counts of 1 (no bytes made for them)
+Chunks = dict[tuple[Any, ...], tuple[list[bytes | memoryview], list[bytes | memoryview | int]]]
 
 
 def _slice_days(
@@ -333,13 +336,16 @@ def _local_parts(
     of parts of the same local day; a slot one part begins is noted in `ascending` (it
     stays so while nothing else joins it)."""
     rows.sort(key=_DAY_OF)
-    parts = [(bytes(r[-6]), bytes(r[-5]), bytes(r[-4])) for r in rows]
-    heads = _array("q", b"".join([p[0] for p in parts]))
-    vals, counts = b"".join([p[1] for p in parts]), b"".join([p[2] for p in parts])
+    heads = _array("q", b"".join([r[-6] for r in rows]))
+    # one buffer of the key's values (and counts) that every local day's slot is a view of
+    vals = memoryview(b"".join([r[-5] for r in rows]))
+    joined = b"".join([r[-4] for r in rows])
+    # counts all 1 (values each once, the usual case): a slot's counts are how many
+    counts: memoryview | None = None if joined == _ONE * (len(joined) // 8) else memoryview(joined)
     base = first = end = 0  # in values: the row's start, the run's start, the part's end
     day, runs, at = None, 0, 0  # at: the next part's (local day, end) pair in heads
-    for p in parts:
-        stop = at + len(p[0]) // 8
+    for r in rows:
+        stop = at + len(r[-6]) // 8
         while at < stop:
             if heads[at] != day:
                 if day is not None:
@@ -353,9 +359,10 @@ def _local_parts(
 
 def _add_part(
     out: Chunks, ascending: set[tuple[tuple[Any, ...], int]], at: tuple[tuple[Any, ...], int],
-    vals: bytes, counts: bytes, start: int, end: int, runs: int,
+    vals: memoryview, counts: memoryview | None, start: int, end: int, runs: int,
 ) -> None:  # fmt: skip
-    piece, tally = vals[start * 8 : end * 8], counts[start * 8 : end * 8]
+    piece = vals[start * 8 : end * 8]  # views: no copy
+    tally = end - start if counts is None else counts[start * 8 : end * 8]
     if (slot := out.get(at)) is None:
         out[at] = ([piece], [tally])
         if runs == 1:
@@ -695,11 +702,17 @@ class RollupDaySql(SqlCore):
                 tail = tails[key] = ((vendor_, carrier, mvno, region, profile, band, msisdn,
                                       bool(burst), status), kind)  # fmt: skip
             group = (day, day, *tail[0])
-            if len(values) == 1 and (key, day) in ascending:  # one local part as stored
-                vs: Sequence[float] = _array("d", values[0], AscendingValues)
+            if len(values) == 1:  # one slice: copied once, into its array
+                kind = AscendingValues if (key, day) in ascending else array  # one local part
+                vs: Sequence[float] = _array("d", values[0], kind)
             else:
                 vs = _array("d", b"".join(values))
-            runs.append(ValueRun(group, tail[1], vs, _array("q", b"".join(counts))))
+            if all(type(k) is int for k in counts):
+                ks: Sequence[int] = Ones(len(vs))
+            else:  # a slot's counts as stored, a run of 1s where they were all 1
+                ks = _array("q", b"".join([k if not isinstance(k, int) else _ONE * k
+                                           for k in counts]))  # fmt: skip
+            runs.append(ValueRun(group, tail[1], vs, ks))
         return runs
 
     # ------------------------------------------------------------ check
