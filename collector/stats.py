@@ -133,11 +133,8 @@ class Ordered(Sequence[float]):
         for first, found in self._found:
             if first <= k < first + len(found):
                 return found[k - first]
-        # runs with repeats (counted), too short to bisect with profit, or a few runs of
-        # few values (e.g. a SIM's by kind of day): one run
-        if (len(self._runs) * _SHORT > self._n
-                or (len(self._runs) <= _FEW_RUNS and self._n <= _FEW)
-                or any(e is not None for e in self._ends)):  # fmt: skip
+        # runs with repeats (counted), or too short to bisect with profit: one run
+        if len(self._runs) * _SHORT > self._n or any(e is not None for e in self._ends):
             self._flatten()
             return self.at(k)
         return self._select(k)
@@ -286,9 +283,6 @@ class Ordered(Sequence[float]):
 # runs averaging fewer values than _SHORT are merged into one instead.
 _GATHER = 512
 _SHORT = 16
-# Merging a few ascending runs is one pass (Timsort), ~15 ns a value; a selection costs
-# ~0.2 ms and a cell makes ~6: below this many values in this few runs, merge instead.
-_FEW_RUNS, _FEW = 4, 1 << 16
 _MARKS = 64  # windows a pivot is taken from (all of them when a pivot cut too little)
 
 

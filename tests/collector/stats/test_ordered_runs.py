@@ -1,7 +1,6 @@
 """stats.Ordered held as ascending runs (the month report's cells: each tally's values a
 run, a coarser cell the runs of its finer ones): every order statistic, count and mean is
-the plain sorted list's, bit for bit, and no run is merged (but a few short ones), copied or
-lost."""
+the plain sorted list's, bit for bit, and no run is merged, copied or lost."""
 
 from __future__ import annotations
 
@@ -33,8 +32,7 @@ def _runs(rng: random.Random, runs: int, longest: int) -> list[list[float] | arr
 def test_selection_across_runs_equals_the_sorted_list() -> None:
     """at(k) for every rank, at_most, len, the mean, the percentiles with their
     intervals and the quantile test over runs with repeats (within and across runs) equal
-    the plain sorted list's; the runs stay as given (nothing merged or copied) unless they
-    are a few runs of few values, which are merged into one."""
+    the plain sorted list's; the runs stay as given (nothing merged or copied)."""
     rng = random.Random(7)
     for trial in range(12):
         runs = _runs(rng, *rng.choice([(3, 2500), (40, 300), (300, 40), (60, 800)]))
@@ -57,12 +55,9 @@ def test_selection_across_runs_equals_the_sorted_list() -> None:
         other = listed[::3]
         assert quantile_test(ordered, other, 90) == quantile_test(plain, other, 90)
         kept = [vs for vs in runs if vs]
-        if len(kept) <= 4 and len(listed) <= 1 << 16:  # a few short runs: merged, once
-            assert len(ordered.runs) == 1
-        else:
-            assert len(ordered.runs) == len(kept) and all(
-                a is b for a, b in zip(ordered.runs, kept, strict=True)
-            )
+        assert len(ordered.runs) == len(kept) and all(
+            a is b for a, b in zip(ordered.runs, kept, strict=True)
+        )
         assert ordered == listed and ordered.expanded() == listed
 
 
