@@ -157,14 +157,9 @@ def routes_world(ledger: Any, rng: random.Random, gaps: tuple[int, ...] = ()) ->
     return sends
 
 
-def reference(
-    every: list[JudgedRow], vendor: str | None, sends: set[str], min_run: int
-) -> list[str]:
-    """route_run_rows as it was computed from every attempt's row: each route's attempts
-    (of `vendor`) sorted by (submit time, else planned; planned time; id), runs of
-    failures at least `min_run` long (2; any run below) with the attempt before and after,
-    in judged_rows' order; then the failover sends (of any vendor)."""
-    rows = [r for r in every if vendor in (None, r.vendor)]
+def attempts(rows: list[JudgedRow], sends: set[str]) -> list[list[tuple[int, int, str, int]]]:
+    """Each route's attempts among `rows` as the episodes read them, in submit order:
+    (submit time, else planned; planned time; id; 1 ok, 0 failed)."""
     routes: dict[tuple[str, str], list[tuple[int, int, str, int]]] = {}
     for r in rows:
         if r.probe_id in sends:
@@ -179,9 +174,19 @@ def reference(
             continue
         at = r.submitted_at_ns if r.submitted_at_ns != 0 else r.planned_at_ns
         routes.setdefault((r.vendor, r.carrier), []).append((at, r.planned_at_ns, r.probe_id, k))
+    return [sorted(items) for items in routes.values()]
+
+
+def reference(
+    every: list[JudgedRow], vendor: str | None, sends: set[str], min_run: int
+) -> list[str]:
+    """route_run_rows as it was computed from every attempt's row: each route's attempts
+    (of `vendor`) sorted by (submit time, else planned; planned time; id), runs of
+    failures at least `min_run` long (2; any run below) with the attempt before and after,
+    in judged_rows' order; then the failover sends (of any vendor)."""
+    rows = [r for r in every if vendor in (None, r.vendor)]
     keep: set[tuple[int, str]] = set()
-    for items in routes.values():
-        items.sort()
+    for items in attempts(rows, sends):
         n, i = len(items), 0
         while i < n:
             if items[i][3]:
@@ -229,27 +234,21 @@ def test_route_run_rows_equal_the_reference_over_every_attempt(ledger: Any, seed
     assert len(whole) < len(ledger.judged_rows(since_ns=T, until_ns=T + 300 * NS))
 
 
-def far_failures(every: list[JudgedRow], sends: set[str]) -> int:
+def far_failures(every: list[JudgedRow], sends: set[str]) -> tuple[int, set[int]]:
     """Ground truth of the world: how many failed attempts have their route's next attempt
     more than REACH later though a failure follows (the lookups `route_run_rows` makes
-    again, bounded by the next failure)."""
-    routes: dict[tuple[str, str], list[tuple[int, int, str, bool]]] = {}
-    for r in every:
-        failed = r.outcome in FAILED or (
-            r.outcome is None and r.submit_status == "rejected" and r.error_kind in REFUSED
-        )
-        if r.probe_id in sends or not (failed or r.outcome in OK):
-            continue
-        at = r.submitted_at_ns if r.submitted_at_ns != 0 else r.planned_at_ns
-        routes.setdefault((r.vendor, r.carrier), []).append(
-            (at, r.planned_at_ns, r.probe_id, failed)
-        )
-    n = 0
-    for items in routes.values():
-        items.sort()
-        for k, (at, _, _, failed) in enumerate(items[:-1]):
-            n += failed and items[k + 1][0] - at > REACH and any(x[3] for x in items[k + 1 :])
-    return n
+    again, bounded by the next failure), and the lengths of the runs of failures."""
+    far, lengths = 0, set()
+    for items in attempts(every, sends):
+        failed = [not x[3] for x in items]
+        for k, (at, _, _, ok) in enumerate(items[:-1]):
+            far += not ok and items[k + 1][0] - at > REACH and any(failed[k + 1 :])
+        run = 0
+        for f in [*failed, False]:
+            if not f and run:
+                lengths.add(run)
+            run = run + 1 if f else 0
+    return far, lengths
 
 
 @pytest.mark.parametrize("seed", [21, 22, 23])
@@ -262,7 +261,9 @@ def test_route_run_rows_with_attempts_further_apart_than_the_reach(ledger: Any, 
     sends = routes_world(ledger, random.Random(seed), gaps)
     end = T + 150 * 3 * REACH
     whole = ledger.judged_rows(since_ns=T - 30 * NS, until_ns=end)
-    assert far_failures(whole, sends) > 0  # the second lookup is exercised
+    far, lengths = far_failures(whole, sends)
+    assert far > 0  # the second lookup is exercised
+    assert {1, 2, 3} <= lengths  # runs of exactly each min_run
     assert_the_reference(
         ledger, sends, [(T - 30 * NS, end), (T + 20 * REACH, T + 70 * REACH)], "bolt"
     )
