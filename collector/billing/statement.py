@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from collector.billing.terms import Model, VendorTerms
+from collector.ledger.probes import ChargeRow
 from collector.reports.figures import JudgedProbe, Tally, _verified_parts, exact_sum
 
 VERIFIABLE = frozenset({"delivered", "late", "partial", "lost"})
@@ -170,7 +171,7 @@ def statement(
     *,
     priced: bool = True,
     apart: Callable[[JudgedProbe], str | None] | None = None,
-    listed: Iterable[JudgedProbe] = (),
+    listed: Iterable[ChargeRow] = (),
 ) -> VendorStatement:
     """The statement of one vendor's probes (all of `probes` must be that vendor's), one
     by one or counted (`Tally`: n probes alike in every field a statement reads); `apart`
@@ -179,8 +180,9 @@ def statement(
     A tally without a probe id (the hourly rollups: reports/judged.load_tallies) stands
     for probes that are in no burst and no not-measured hour (those hours are read raw)
     and that no invoice names (a vendor with invoices is read raw); the over-charged
-    probes among them, listed by id, come as `listed` (their raw rows; any others there
-    are ignored) — exactly as many as the tallies count, else ValueError."""
+    probes among them, listed by id, come as `listed` (Ledger.charge_rows of accepted
+    probes; any not over-charged there are ignored) — exactly as many as the tallies
+    count, else ValueError."""
     invoice = invoice or {}
     model, coef = terms.model, terms.coefficient
     own_at = MODELS.index(model)
@@ -249,15 +251,10 @@ def statement(
                 overcharged.append(_overcharged(p, own, arrived, price, invoice))
             else:
                 unlisted += n
-    found = 0
-    for p in listed:
-        price = price_of(p.carrier, p.profile)
-        arrived, own = _verified_parts(p), charged_parts(model, coef, p)
-        if _over(own, arrived, price, p.outcome in VERIFIABLE):
-            overcharged.append(_overcharged(p, own, arrived, price, invoice))
-            found += 1
-    if found != unlisted:
-        raise ValueError(f"{vendor}: {unlisted} over-charged probe(s) counted, {found} listed")
+    lines = _listed_lines(vendor, listed, terms, price_of, invoice)
+    if len(lines) != unlisted:
+        raise ValueError(f"{vendor}: {unlisted} over-charged probe(s) counted, {len(lines)} listed")
+    overcharged += lines
     bases = {}
     for basis, s in sums.items():
         if basis != "model" and not s.probes and not unverifiable_money[basis].total():
@@ -331,6 +328,51 @@ def over_charged_outcomes(probes: Iterable[JudgedProbe | Tally], terms: VendorTe
     return out
 
 
+def _listed_lines(
+    vendor: str,
+    listed: Iterable[ChargeRow],
+    terms: VendorTerms,
+    price_of: Callable[[str, str], float],
+    invoice: Mapping[str, Billed],
+) -> list[dict[str, Any]]:
+    """The over-charged lines of `listed` (accepted probes), as `_overcharged` of each
+    one's judged probe: a line is the same for probes alike in every field it reads but
+    the id, so it is made once per such kind (a priced month lists 10^5 probes, a few
+    hundred kinds) and copied with each probe's id."""
+    lines: list[dict[str, Any]] = []
+    line_of: dict[tuple[Any, ...], dict[str, Any] | None] = {}  # kind -> line (None: not over)
+    for row in listed:
+        key = row[2:]  # the fields after the id and the vendor
+        if key not in line_of:
+            line_of[key] = _kind_line(vendor, key, terms, price_of)
+        if (line := line_of[key]) is not None:
+            out = line.copy()  # its keys in _overcharged's order, probe_id first
+            out["probe_id"] = probe_id = row[0]
+            if probe_id in invoice:
+                out["invoice_parts"] = invoice[probe_id].parts
+            lines.append(out)
+    return lines
+
+
+def _kind_line(
+    vendor: str,
+    kind: tuple[Any, ...],
+    terms: VendorTerms,
+    price_of: Callable[[str, str], float],
+) -> dict[str, Any] | None:
+    """`_overcharged` of an accepted probe with these ChargeRow fields (but its id and
+    vendor) and no invoice line, or None when it is not over-charged."""
+    carrier, profile, parts, billed_parts, outcome, dlr_claim, missing_parts = kind
+    p = JudgedProbe("", vendor, carrier, "", profile, "", 0, True, outcome, "", dlr_claim, "",
+                    parts=parts, missing_parts=missing_parts,
+                    vendor_billed_parts=billed_parts)  # fmt: skip
+    price = price_of(carrier, profile)
+    arrived, own = _verified_parts(p), charged_parts(terms.model, terms.coefficient, p)
+    if not _over(own, arrived, price, outcome in VERIFIABLE):
+        return None
+    return _overcharged(p, own, arrived, price, {})
+
+
 def _overcharged(
     p: JudgedProbe, own: float, arrived: int, price: float, invoice: Mapping[str, Billed]
 ) -> dict[str, Any]:
@@ -360,10 +402,10 @@ def statements(
     *,
     default_currency: str = "CNY",
     apart: Callable[[JudgedProbe], str | None] | None = None,
-    listed: Mapping[str, Iterable[JudgedProbe]] | None = None,
+    listed: Mapping[str, Iterable[ChargeRow]] | None = None,
 ) -> list[VendorStatement]:
     """One statement per vendor present in `probes` (one by one or counted), by name;
-    `listed`: per vendor, the raw rows of its counted over-charged probes (`statement`)."""
+    `listed`: per vendor, the rows of its counted over-charged probes (`statement`)."""
     by_vendor: dict[str, list[JudgedProbe | Tally]] = defaultdict(list)
     for item in probes:
         by_vendor[(item.probe if isinstance(item, Tally) else item).vendor].append(item)

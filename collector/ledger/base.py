@@ -43,6 +43,7 @@ from collector.ledger.periods import BurstRequest, BurstState, QuietSuppression
 from collector.ledger.probes import (
     AlertRow,
     ArrivalRow,
+    ChargeRow,
     DlrRow,
     HealthRow,
     JudgedRow,
@@ -375,6 +376,22 @@ class Ledger(Protocol):
         Only the failed attempts are read to find them, with the attempts next to them
         looked up in the route index of migration 0019 (ledger/sql/route_runs.py): a
         month's probes are not read to find a few runs."""
+        ...
+
+    def charge_rows(
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        outcomes: Sequence[str],
+        vendor: str | None = None,
+    ) -> list[ChargeRow]:
+        """The accepted probes planned in [since, until) whose current verdict's outcome
+        is one of `outcomes`, each with what a billing statement reads of a probe it lists
+        (billing/load.py counted_statements), in no set order: only the charged can be
+        over-charged, and only a verdict's outcome is verifiable. The same probes and
+        fields as `judged_rows(outcomes=...)` restricted to accepted probes with a
+        verdict, read from the verdicts of those outcomes."""
         ...
 
     def dlr_rows_of(self, probe_ids: Sequence[str]) -> dict[str, list[DlrRow]]:

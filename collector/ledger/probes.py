@@ -319,3 +319,20 @@ class AlertRow:
     figures: dict[str, Any]
     end_figures: dict[str, Any]
     notified: str
+
+
+class ChargeRow(NamedTuple):
+    """An accepted probe with a verdict, with only what a billing statement reads of an
+    over-charged probe it lists by id: its price (carrier, profile), its charged and
+    arrived parts, the listing's fields (Ledger.charge_rows). A plain tuple: a priced
+    month lists 10^5. `missing_parts` as JudgedRow's (a partial's count, 0 otherwise)."""
+
+    probe_id: str
+    vendor: str
+    carrier: str
+    profile: str
+    parts: int
+    billed_parts: int | None
+    outcome: str
+    dlr_claim: str
+    missing_parts: int

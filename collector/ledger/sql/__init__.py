@@ -17,6 +17,7 @@ backend's transaction hooks); `SqliteLedger` and `PostgresLedger` fill in the ho
 | vendor channels and failover sends | channels.py |
 | quiet-hour suppressions, burst requests | periods.py |
 | imported invoices and CDR lines | invoices.py |
+| the billing statement's listed probes | charges.py |
 | retention (masking, purging) and the audit log | retention.py, audit.py |
 | transactions, rows by column name, the WHERE builder | core.py, query.py, convert.py |
 """
@@ -29,6 +30,7 @@ from collector.ledger.sql.agents import AgentSql
 from collector.ledger.sql.alerts import AlertSql
 from collector.ledger.sql.audit import AuditSql
 from collector.ledger.sql.channels import ChannelSql
+from collector.ledger.sql.charges import ChargeSql
 from collector.ledger.sql.health import HealthSql
 from collector.ledger.sql.ingest import IngestSql
 from collector.ledger.sql.invoices import InvoiceSql
@@ -57,6 +59,7 @@ class SqlLedger(
     ChannelSql,
     PeriodSql,
     InvoiceSql,
+    ChargeSql,
     ABC,
 ):
     """Everything of the `Ledger` protocol; a backend adds its connection (SqlCore hooks)."""
