@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -279,9 +280,10 @@ def _ascending(
 ) -> tuple[Ascending, Sequence[int]]:
     """Chunks of (values, counts) as one list of values ascending with their counts."""
     if all(map(each_once, (ks for _, ks in chunks))):  # each value once: no counts to merge
-        values = Ascending()
+        packed = array("d")  # packed runs joined in C, then made floats at once (tolist)
         for vs, _ in chunks:
-            values += vs
+            packed.extend(vs)
+        values = Ascending(packed.tolist())
         values.sort()  # chunks of ascending values sort as runs (Timsort's merge)
         return values, Ones(len(values))
     values_: list[float] = []
