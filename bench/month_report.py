@@ -1,0 +1,168 @@
+"""A month's SLA report on an existing ledger, against the floor of ordering its values.
+
+    python bench/month_report.py LEDGER_URL [--days 30] [--runs 3] [--command] [--priced]
+
+The month: the `--days` whole days of the reports' zone (Asia/Shanghai, the default of
+[reports] timezone) ending at the local midnight a day before the ledger's newest planned
+probe (the days it overlaps closed and compacted) — on a ledger
+`bench/year_ledger.py` generated (`generate`, rollups rebuilt and compacted for the zone:
+what the judge's compaction does). Measured in this process, each `--runs` times:
+
+- figures: `load_tallies` + `build_report` (all vendors, the period's slices), seconds and
+  CPU seconds; the tallies made;
+- command (`--command`): `period_report` as the `report` command calls it, rollups serving
+  (`--priced`: every vendor billed on submit, so each lost probe is over-charged and listed);
+- values_floor (the same-run baseline): the month's value blobs stored for the zone read by
+  one plain SELECT, each value key's days joined in C, made Python floats at once and
+  sorted, then freed: what ordering the values costs in Python before any figure is made
+  (every percentile and its interval needs them ordered); figures_over_floor compares.
+
+Prints one JSON line. Opening the ledger applies this code's migrations to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import statistics
+import sys
+import time
+from array import array
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "protos" / "python")]
+
+import structlog  # noqa: E402
+
+from collector.billing.config import BillingConfig  # noqa: E402
+from collector.billing.terms import Model, VendorTerms  # noqa: E402
+from collector.ledger import open_ledger  # noqa: E402
+from collector.ledger.rollups import DAY_NS  # noqa: E402
+from collector.ledger.sql.rollup_days import BLOB_KEY  # noqa: E402
+from collector.probes.bands import Periods  # noqa: E402
+from collector.reports.build import build_report  # noqa: E402
+from collector.reports.config import ReportsConfig  # noqa: E402
+from collector.reports.judged import HOURLY, load_tallies  # noqa: E402
+from collector.reports.period import period_bucket, period_report, period_slices  # noqa: E402
+
+
+def month_of(ledger: Any, days: int, zone: Any) -> tuple[int, int]:
+    """[since, until): `days` whole local days ending at the local midnight at least a day
+    before the newest planned probe (so the UTC days it overlaps are closed: compacted)."""
+    with ledger._transaction(write=False) as tx:
+        newest = int(tx.tuples("SELECT max(planned_at_ns) FROM probes")[0][0])
+    offset = _offset_ns(zone, newest)
+    until = (newest - DAY_NS + offset) // DAY_NS * DAY_NS - offset
+    return until - days * DAY_NS, until
+
+
+def _offset_ns(zone: Any, at_ns: int) -> int:
+    delta = datetime.fromtimestamp(at_ns / 1e9, UTC).astimezone(zone).utcoffset()
+    return int(delta.total_seconds()) * 1_000_000_000 if delta else 0
+
+
+def timed(step: Callable[[], Any]) -> tuple[Any, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = step()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def values_floor(ledger: Any, since: int, until: int, offset: int) -> tuple[int, float]:
+    """The month's stored local parts for the zone (those of its local days, from the UTC
+    days it overlaps), each value key's ordered as Python floats (module doc): (values
+    ordered, seconds)."""
+    wall = time.perf_counter()
+    was = gc.isenabled()
+    gc.disable()  # as the report's steps (reports/gc_paused.py)
+    try:
+        with ledger._transaction(write=False) as tx:
+            rows = tx.tuples(
+                f"SELECT {', '.join(BLOB_KEY)}, local_days, local_vals FROM rollup_value_days"
+                " WHERE day_ns >= ? AND day_ns < ? AND local_offset_ns = ?",
+                (since // DAY_NS * DAY_NS, until, offset),
+            )
+        by_key: dict[tuple[Any, ...], list[bytes]] = {}
+        for r in rows:
+            heads, vals, start = array("q"), bytes(r[-1]), 0
+            heads.frombytes(bytes(r[-2]))
+            parts = by_key.setdefault(tuple(r[:-2]), [])
+            for day, end in zip(heads[0::2], heads[1::2], strict=True):
+                if since <= day < until:  # (local day, where its part ends), 8-byte floats
+                    parts.append(vals[start * 8 : end * 8])
+                start = end
+        ordered, n = [], 0
+        for parts in by_key.values():
+            packed = array("d")
+            packed.frombytes(b"".join(parts))
+            values = packed.tolist()
+            values.sort()
+            ordered.append(values)
+            n += len(values)
+        del rows, by_key, ordered
+    finally:
+        if was:
+            gc.enable()
+    return n, time.perf_counter() - wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("ledger", help="ledger URL or SQLite path (a generated month)")
+    parser.add_argument("--days", type=int, default=30, help="whole local days (default 30)")
+    parser.add_argument("--runs", type=int, default=3, help="measurements of each (default 3)")
+    parser.add_argument("--command", action="store_true", help="also the `report` command")
+    parser.add_argument("--priced", action="store_true", help="the command priced on submit")
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    periods, reports = Periods(), ReportsConfig()
+    ledger = open_ledger(args.ledger)
+    try:
+        since, until = month_of(ledger, args.days, periods.tz)
+        slices = period_slices(since, until, periods.tz) or HOURLY
+        billing = BillingConfig()
+        if args.priced:
+            vendors = sorted({t.probe.vendor for t in load_tallies(
+                ledger, since_ns=until - DAY_NS, until_ns=until, slices=slices)[2]})  # fmt: skip
+            billing = BillingConfig(vendors={v: VendorTerms(v, Model.ON_SUBMIT, 0.04 + i / 100)
+                                             for i, v in enumerate(vendors)})  # fmt: skip
+        out: dict[str, Any] = {"bench": "month_report", "days": args.days, "since_ns": since,
+                               "until_ns": until, "zone": periods.timezone}  # fmt: skip
+        for _ in range(args.runs):
+            n, floor_s = values_floor(ledger, since, until, slices.offset_ns)
+            out.setdefault("values_floor_s", []).append(round(floor_s, 3))
+            out["values_ordered"] = n
+
+            def figures() -> int:
+                tallies = load_tallies(ledger, since_ns=since, until_ns=until, slices=slices)[2]
+                build_report(tallies, since="", until="", generated_at="",
+                             software_version="bench",
+                             bucket_s=period_bucket(until - since, tallies))  # fmt: skip
+                return len(tallies)
+
+            out["tallies"], wall, cpu = timed(figures)
+            out.setdefault("figures_s", []).append(round(wall, 3))
+            out.setdefault("figures_cpu_s", []).append(round(cpu, 3))
+            if args.command:
+                (_, probes), wall, cpu = timed(lambda: period_report(
+                    ledger, since_ns=since, until_ns=until, vendor=None, reports=reports,
+                    billing=billing, periods=periods, generated_at="bench"))  # fmt: skip
+                out["probes"] = probes
+                out.setdefault("command_s", []).append(round(wall, 2))
+                out.setdefault("command_cpu_s", []).append(round(cpu, 2))
+        out["figures_over_floor"] = round(
+            statistics.median(out["figures_s"]) / statistics.median(out["values_floor_s"]), 2
+        )
+        out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    finally:
+        ledger.close()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
