@@ -11,10 +11,17 @@ from typing import Any
 
 import pytest
 
-from collector.billing.statement import VERIFIABLE, Billed, charged_parts, statement
+from collector.billing.statement import (
+    VERIFIABLE,
+    Billed,
+    _over,
+    _overcharged,
+    charged_parts,
+    statement,
+)
 from collector.billing.terms import Model, PriceRule, VendorTerms
 from collector.ledger.probes import ChargeRow
-from collector.reports.figures import JudgedProbe, Tally
+from collector.reports.figures import JudgedProbe, Tally, _verified_parts
 
 OUTCOMES = ("delivered", "late", "partial", "lost", "inconclusive", "pending", "rejected")
 RULES = (PriceRule(0.055, carrier="china_telecom"), PriceRule(0.061, profile="otp"),
@@ -96,3 +103,35 @@ def test_counted_tallies_give_the_statement_of_the_probes_one_by_one(model: Mode
     assert from_counts.to_dict() == one_by_one.to_dict()
     assert one_by_one.apart["bursts"]["probes"] > 0 and "invoice" in one_by_one.bases
     assert one_by_one.bases["model"].over_gross > 0 and one_by_one.worth > 0
+
+
+@pytest.mark.parametrize("model", list(Model))
+def test_listed_lines_are_those_of_the_judged_probes(model: Model) -> None:
+    """The lines of the listed probes (made once per kind of probe from their charge rows)
+    are, key for key and in the same key order, `_overcharged` of each judged probe as
+    the listing made them before (each priced alone); accepted probes that are not
+    over-charged are in `listed` too (read by outcome) and are left out."""
+    rng = random.Random(31 + list(Model).index(model))
+    terms = VendorTerms("v", model, 0.045, 0.93, rules=RULES)
+    every = probes(rng, 6000)
+    invoice = {p.probe_id: Billed(p.parts + 1, None) for p in every[::9]}
+    counted = [Tally(replace(p, probe_id="", latency_s=None), 1) for p in every]
+    listed = [charge_row(p) for p in every if p.accepted]
+    rng.shuffle(listed)
+
+    want = []
+    for p in every:  # the previous listing: each probe's judged row, priced one by one
+        price = terms.price_of(p.carrier, p.profile)
+        own = charged_parts(model, terms.coefficient, p)
+        arrived = _verified_parts(p)
+        if _over(own, arrived, price, p.outcome in VERIFIABLE):
+            want.append(_overcharged(p, own, arrived, price, invoice))
+    got = statement("v", counted, terms, invoice, listed=listed).overcharged
+    assert [list(line.items()) for line in got] == [
+        list(line.items()) for line in sorted(want, key=lambda line: line["probe_id"])
+    ]
+    assert len(want) > 300 and len(listed) > len(want)  # not-over-charged rows left out
+    assert {line["outcome"] for line in got} >= {"lost", "partial"}
+    assert any(line["invoice_parts"] is not None for line in got)
+    assert any(line["vendor_billed_parts"] is not None for line in got)
+    assert len({line["price"] for line in got}) > 2  # priced per carrier and profile
