@@ -20,6 +20,7 @@ from collector.ledger.rollups import HOUR_NS
 from collector.probes.bursts import burst_of
 from collector.reports.build import Gap, merge_gaps
 from collector.reports.figures import JudgedProbe, Tally
+from collector.reports.gc_paused import without_gc_pauses
 from collector.reports.judged import load_judged_rows
 
 
@@ -105,6 +106,7 @@ def load_period(
     return Period(judged, invoices, found)
 
 
+@without_gc_pauses
 def counted_statements(
     ledger: Ledger,
     billing: BillingConfig,
