@@ -59,7 +59,10 @@ class _PgTx:
         return self._cur.fetchall()
 
     def tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._cur.connection.cursor(row_factory=tuple_row) as cur:
+        # results in binary: a bytea comes as its bytes, not hex text twice its size to
+        # decode (the month's value blobs 1.35 -> 0.66 s), integers as 8 bytes; the same
+        # Python values (psycopg's binary loaders)
+        with self._cur.connection.cursor(row_factory=tuple_row, binary=True) as cur:
             cur.execute(_pg(sql), params)
             return cur.fetchall()
 
