@@ -696,6 +696,7 @@ class RollupDaySql(SqlCore):
                 _slice_days(out, key, segs, keep, slices)
         runs: list[ValueRun] = []
         tails: dict[tuple[Any, ...], tuple[tuple[object, ...], str]] = {}
+        new = tuple.__new__  # not the NamedTuple's __new__, a Python function
         for (key, day), (values, counts) in out.items():
             if (tail := tails.get(key)) is None:
                 vendor_, carrier, mvno, region, profile, band, msisdn, burst, status, kind = key
@@ -707,12 +708,12 @@ class RollupDaySql(SqlCore):
                 vs: Sequence[float] = _array("d", values[0], kind)
             else:
                 vs = _array("d", b"".join(values))
-            if all(type(k) is int for k in counts):
+            if (len(counts) == 1 and type(counts[0]) is int) or all(type(k) is int for k in counts):
                 ks: Sequence[int] = Ones(len(vs))
             else:  # a slot's counts as stored, a run of 1s where they were all 1
                 ks = _array("q", b"".join([k if not isinstance(k, int) else _ONE * k
                                            for k in counts]))  # fmt: skip
-            runs.append(ValueRun(group, tail[1], vs, ks))
+            runs.append(new(ValueRun, (group, tail[1], vs, ks)))
         return runs
 
     # ------------------------------------------------------------ check
