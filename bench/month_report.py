@@ -6,12 +6,14 @@ The month: the `--days` whole days of the reports' zone (Asia/Shanghai, the defa
 [reports] timezone) ending at the local midnight a day before the ledger's newest planned
 probe (the days it overlaps closed and compacted) — on a ledger
 `bench/year_ledger.py` generated (`generate`, rollups rebuilt and compacted for the zone:
-what the judge's compaction does). Measured in this process, each `--runs` times:
+what the judge's compaction does). Each measurement in a process of its own, as a `report`
+command runs (no cache an earlier step warmed), the steps alternating, `--runs` times:
 
-- figures: `load_tallies` + `build_report` (all vendors, the period's slices), seconds and
-  CPU seconds; the tallies made;
+- figures: `load_tallies` + `build_report` (all vendors, the period's slices and bucket),
+  seconds and CPU seconds; the tallies made;
 - command (`--command`): `period_report` as the `report` command calls it, rollups serving
-  (`--priced`: every vendor billed on submit, so each lost probe is over-charged and listed);
+  (`--priced`: every vendor billed on submit, so each lost probe is over-charged and
+  listed), with the process' peak RSS;
 - values_floor (the same-run baseline): the month's value blobs stored for the zone read by
   one plain SELECT, each value key's days joined in C, made Python floats at once and
   sorted, then freed: what ordering the values costs in Python before any figure is made
@@ -27,6 +29,7 @@ import gc
 import json
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from array import array
@@ -111,32 +114,19 @@ def values_floor(ledger: Any, since: int, until: int, offset: int) -> tuple[int,
     return n, time.perf_counter() - wall
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("ledger", help="ledger URL or SQLite path (a generated month)")
-    parser.add_argument("--days", type=int, default=30, help="whole local days (default 30)")
-    parser.add_argument("--runs", type=int, default=3, help="measurements of each (default 3)")
-    parser.add_argument("--command", action="store_true", help="also the `report` command")
-    parser.add_argument("--priced", action="store_true", help="the command priced on submit")
-    args = parser.parse_args()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+def measure(what: str, url: str, days: int, priced: bool) -> dict[str, Any]:
+    """One measurement (`what`: floor, figures, command) in this process, as a fresh
+    `report` process would make it (no cache of an earlier step warm)."""
     periods, reports = Periods(), ReportsConfig()
-    ledger = open_ledger(args.ledger)
+    ledger = open_ledger(url)
     try:
-        since, until = month_of(ledger, args.days, periods.tz)
+        since, until = month_of(ledger, days, periods.tz)
         slices = period_slices(since, until, periods.tz) or HOURLY
-        billing = BillingConfig()
-        if args.priced:
-            vendors = sorted({t.probe.vendor for t in load_tallies(
-                ledger, since_ns=until - DAY_NS, until_ns=until, slices=slices)[2]})  # fmt: skip
-            billing = BillingConfig(vendors={v: VendorTerms(v, Model.ON_SUBMIT, 0.04 + i / 100)
-                                             for i, v in enumerate(vendors)})  # fmt: skip
-        out: dict[str, Any] = {"bench": "month_report", "days": args.days, "since_ns": since,
-                               "until_ns": until, "zone": periods.timezone}  # fmt: skip
-        for _ in range(args.runs):
-            n, floor_s = values_floor(ledger, since, until, slices.offset_ns)
-            out.setdefault("values_floor_s", []).append(round(floor_s, 3))
-            out["values_ordered"] = n
+        out: dict[str, Any] = {"since_ns": since, "until_ns": until}
+        if what == "floor":
+            out["values_ordered"], out["s"] = values_floor(ledger, since, until, slices.offset_ns)
+            return out
+        if what == "figures":
 
             def figures() -> int:
                 tallies = load_tallies(ledger, since_ns=since, until_ns=until, slices=slices)[2]
@@ -145,22 +135,58 @@ def main() -> None:
                              bucket_s=period_bucket(until - since, tallies))  # fmt: skip
                 return len(tallies)
 
-            out["tallies"], wall, cpu = timed(figures)
-            out.setdefault("figures_s", []).append(round(wall, 3))
-            out.setdefault("figures_cpu_s", []).append(round(cpu, 3))
-            if args.command:
-                (_, probes), wall, cpu = timed(lambda: period_report(
-                    ledger, since_ns=since, until_ns=until, vendor=None, reports=reports,
-                    billing=billing, periods=periods, generated_at="bench"))  # fmt: skip
-                out["probes"] = probes
-                out.setdefault("command_s", []).append(round(wall, 2))
-                out.setdefault("command_cpu_s", []).append(round(cpu, 2))
-        out["figures_over_floor"] = round(
-            statistics.median(out["figures_s"]) / statistics.median(out["values_floor_s"]), 2
-        )
+            out["tallies"], out["s"], out["cpu_s"] = timed(figures)
+            return out
+        billing = BillingConfig()
+        if priced:  # every vendor billed on submit: each lost probe over-charged, listed
+            vendors = sorted(v for (v,) in _vendors(ledger))
+            billing = BillingConfig(vendors={v: VendorTerms(v, Model.ON_SUBMIT, 0.04 + i / 100)
+                                             for i, v in enumerate(vendors)})  # fmt: skip
+        (_, out["probes"]), out["s"], out["cpu_s"] = timed(lambda: period_report(
+            ledger, since_ns=since, until_ns=until, vendor=None, reports=reports,
+            billing=billing, periods=periods, generated_at="bench"))  # fmt: skip
         out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        return out
     finally:
         ledger.close()
+
+
+def _vendors(ledger: Any) -> list[tuple[str]]:
+    with ledger._transaction(write=False) as tx:
+        return [(str(r[0]),) for r in tx.tuples("SELECT DISTINCT vendor FROM probes")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("ledger", help="ledger URL or SQLite path (a generated month)")
+    parser.add_argument("--days", type=int, default=30, help="whole local days (default 30)")
+    parser.add_argument("--runs", type=int, default=3, help="measurements of each (default 3)")
+    parser.add_argument("--command", action="store_true", help="also the `report` command")
+    parser.add_argument("--priced", action="store_true", help="the command priced on submit")
+    parser.add_argument("--one", choices=("floor", "figures", "command"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    if args.one:  # a measurement in a process of its own (below)
+        print(json.dumps(measure(args.one, args.ledger, args.days, args.priced)))
+        return
+    steps = ["floor", "figures"] + (["command"] if args.command else [])
+    out: dict[str, Any] = {"bench": "month_report", "days": args.days, "priced": args.priced}
+    for _ in range(args.runs):  # each step in a fresh process, the steps alternating
+        for step in steps:
+            child = [sys.executable, __file__, args.ledger, "--days", str(args.days), "--one", step]
+            done = subprocess.run(child + (["--priced"] if args.priced else []),
+                                  check=True, capture_output=True, text=True)  # fmt: skip
+            got = json.loads(done.stdout.splitlines()[-1])
+            out["since_ns"], out["until_ns"] = got.pop("since_ns"), got.pop("until_ns")
+            name = {"floor": "values_floor"}.get(step, step)
+            for key, value in got.items():
+                if key in ("s", "cpu_s", "peak_rss_mib"):
+                    out.setdefault(f"{name}_{key}", []).append(round(value, 3))
+                else:
+                    out[key] = value
+    out["figures_over_floor"] = round(
+        statistics.median(out["figures_s"]) / statistics.median(out["values_floor_s"]), 2
+    )
     print(json.dumps(out))
 
 
