@@ -9,13 +9,10 @@ from collections.abc import Sequence
 from collector.ledger.migrations import Dialect
 from collector.ledger.probes import ChargeRow
 from collector.ledger.sql.core import SqlCore
-from collector.ledger.sql.probes import _MISSING
+from collector.ledger.sql.probes import judged_columns
 from collector.ledger.sql.query import Where
 
-_CHARGE_COLS = ", ".join(
-    _MISSING if f == "missing_parts" else f"{'v' if f in ('outcome', 'dlr_claim') else 'p'}.{f}"
-    for f in ChargeRow._fields
-)
+_CHARGE_COLS = judged_columns(ChargeRow._fields)
 # SQLite would otherwise pick the probes' planned-time index and pass over every probe of
 # the period (a month: 4 million, for 10^5 lost); the verdict copy of the planned time
 # bounds the index range, the probe's own bounds the rows as judged_rows does.

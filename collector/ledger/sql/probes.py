@@ -115,10 +115,18 @@ SERIES_AFTER_SQL = {
 _PLANNED = "COALESCE((SELECT planned_at_ns FROM probes WHERE probe_id = ?), 0)"
 # JudgedRow: the probe's columns, the verdict's LEFT JOINed (NULL without one)
 _JUDGED_VERDICT = set(_VERDICT_COLS.split(", ")) - {"probe_id"}
-_JUDGED_COLS = ", ".join(
-    _MISSING if f == "missing_parts" else f"{'v' if f in _JUDGED_VERDICT else 'p'}.{f}"
-    for f in JudgedRow._fields
-)
+
+
+def judged_columns(fields: Sequence[str]) -> str:
+    """JudgedRow's columns, or some of them (ChargeRow's), over `probes p` joined with
+    `verdicts v`: the verdict's from v, a partial's missing parts counted, the rest p's."""
+    return ", ".join(
+        _MISSING if f == "missing_parts" else f"{'v' if f in _JUDGED_VERDICT else 'p'}.{f}"
+        for f in fields
+    )
+
+
+_JUDGED_COLS = judged_columns(JudgedRow._fields)
 _PLANNED_COLS = _columns(ProbeSeriesRow._fields, outer=True)
 _ARRIVAL_COLS = _columns(ArrivalRow._fields, outer=True)  # outcome "" without a verdict
 
