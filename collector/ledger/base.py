@@ -501,7 +501,7 @@ class Ledger(Protocol):
         """`rollup_value_runs` of those hours but `skip_hours`, one run per value key
         without its hours, kind and local day of the send (values not ascending, but
         `AscendingValues` when a whole day's stored local part for `slices`' zone is all
-        the run holds)."""
+        the run holds; counts `stats.Ones` when the key's whole days hold each value once)."""
         ...
 
     def rollup_hour_marks(
