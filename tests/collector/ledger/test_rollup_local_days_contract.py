@@ -30,6 +30,7 @@ from collector.ledger.sql.rollup_days import (
     unpack_runs,
 )
 from collector.reports.figures import _ascending
+from collector.stats import Ones
 from tests.collector.ledger.test_probe_contract import plan
 from tests.collector.ledger.test_rollup_days_contract import DAY0, open_ledger_at, verdict
 
@@ -133,6 +134,8 @@ def test_value_sums_with_local_parts_equal_those_without(ledger: Any) -> None:
     assert [sums(ledger, **p, vendor="bolt") for p in PERIODS] == [
         Counter({k: n for k, n in was.items() if k[0][2] == "bolt"}) for was in before
     ]
+    counts = {type(r.counts) for r in ledger.rollup_value_sums(**WHOLE)}
+    assert Ones in counts and len(counts) > 1  # counts all 1 not listed; repeats as stored
     marked = ascending_runs(ledger, **WHOLE)
     assert marked > 30  # whole days' parts taken as stored ...
     assert ascending_runs(ledger, **PERIODS[3]) == ascending_runs(ledger, **PERIODS[4]) == 0
