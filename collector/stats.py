@@ -655,38 +655,113 @@ def quantile_ci(
 
 @functools.lru_cache(maxsize=4096)  # the same n in many cells of a report's breakdowns
 def _quantile_ranks(n: int, q: float, confidence: float) -> tuple[int, int] | None:
-    """The 1-based order statistics bounding the q-th percentile of n values."""
+    """The 1-based order statistics bounding the q-th percentile of n values: by their
+    definition, the binomial(n, q/100) cdf summed term by term from the first k whose pmf
+    is not exactly 0.0 (`_ranks_summed`); the same ranks, found from fewer terms where
+    that is sure to give them (`_ranks_near`)."""
     if n == 0:
         return None
     p = q / 100.0
     tail = (1 - confidence) / 2
-    cdf = 0.0
-    low_rank = high_rank = None
     if p <= 0.0 or p >= 1.0:
         return None
     log_p, log_q = math.log(p), math.log1p(-p)
-    # Below the first k whose pmf is not exactly 0.0 the cdf stays 0.0: start there.
-    # pmf in log space: math.comb(n, k) * p**k overflows for a few thousand values
-    k, terms = _span_terms(n, 0, n, log_p, log_q, upward=False)
+    ranks = _ranks_near(n, p, tail, log_p, log_q)
+    if ranks is None:
+        # Below the first k whose pmf is not exactly 0.0 the cdf stays 0.0: start there.
+        # pmf in log space: math.comb(n, k) * p**k overflows for a few thousand values
+        k, terms = _span_terms(n, 0, n, log_p, log_q, upward=False)
+        low_rank, high_rank, _ = _ranks_summed(n, k, terms, tail, log_p, log_q)
+    else:
+        low_rank, high_rank = ranks
+    if low_rank is None or low_rank < 1 or high_rank is None or high_rank > n:
+        return None
+    return low_rank, high_rank
+
+
+def _ranks_summed(
+    n: int, k: int, terms: list[float], tail: float, log_p: float, log_q: float
+) -> tuple[int | None, int | None, tuple[float, float, float, float]]:
+    """The cdf summed from 0.0 over the pmf of k, k + 1, ... (`terms`: the log pmf of the
+    first few; more made as needed) until it reaches 1 - tail: the first k at which it
+    exceeds tail (the lower rank: P(X < k) <= tail), the first k + 1 at which it reaches
+    1 - tail (the upper rank; None: never), and the cdf just before and at each of the two
+    crossings."""
+    cdf = 0.0
+    low_rank = high_rank = None
+    sides = [0.0, 0.0, 0.0, 0.0]
     step = _STEP
     while terms:
-        # cdf after each term, added one at a time in order as `cdf += pmf` would
+        # cdf before this batch, then after each term, added one at a time in order as
+        # `cdf += pmf` would
         cdfs = list(itertools.accumulate(map(math.exp, terms), initial=cdf))
-        del cdfs[0]
-        reached = _first(map((1 - tail).__le__, cdfs))  # cdf >= 1 - tail
+        reached = _first(map((1 - tail).__le__, cdfs[1:]))  # cdf >= 1 - tail
         if low_rank is None:
-            # P(X < k) <= tail → the k-th order statistic (1-based) bounds below
-            over = _first(map(tail.__lt__, cdfs[: None if reached is None else reached + 1]))
-            low_rank = None if over is None else k + over
+            over = _first(map(tail.__lt__, cdfs[1 : None if reached is None else reached + 2]))
+            if over is not None:
+                low_rank, sides[0:2] = k + over, cdfs[over : over + 2]
         if reached is not None:
-            high_rank = k + reached + 1
+            high_rank, sides[2:4] = k + reached + 1, cdfs[reached : reached + 2]
             break
         k, cdf = k + len(terms), cdfs[-1]
         terms = _log_pmfs(n, k, min(k + step, n + 1), log_p, log_q)
         step *= 2
-    if low_rank is None or low_rank < 1 or high_rank is None or high_rank > n:
+    return low_rank, high_rank, (sides[0], sides[1], sides[2], sides[3])
+
+
+# Where a binomial cdf may start (`_ranks_near`): below a k whose Chernoff bound
+# exp(-n * D(k/n || p)) is under e^-36 (2.3e-16), at most that much of the mass lies.
+_CHERNOFF = 36.0
+
+
+def _negligible_below(n: int, p: float) -> int:
+    """The largest k < n * p (0 if none) with n * D(k / n || p) >= _CHERNOFF: P(X < k) <=
+    P(X <= k) <= exp(-n * D) (Chernoff) for X ~ binomial(n, p); D is the Kullback-Leibler
+    divergence of Bernoulli(k / n) from Bernoulli(p), falling as k rises to n * p."""
+
+    def far(k: int) -> bool:
+        a = k / n
+        if k == 0:
+            return -n * math.log1p(-p) >= _CHERNOFF
+        return n * (a * math.log(a / p) + (1 - a) * math.log((1 - a) / (1 - p))) >= _CHERNOFF
+
+    lo, hi = 0, math.ceil(n * p) - 1  # far(lo) is asked first; hi: the largest k < n * p
+    if hi < 0 or not far(lo):
+        return 0
+    while lo < hi:  # far(lo) holds; the answer is in [lo, hi]
+        mid = (lo + hi + 1) // 2
+        if far(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _ranks_near(
+    n: int, p: float, tail: float, log_p: float, log_q: float, margin: float | None = None
+) -> tuple[int | None, int | None] | None:
+    """The ranks `_ranks_summed` gives from the first k whose pmf is not 0.0, found from
+    the sum started where at most e^-36 of the mass lies below (`_negligible_below`:
+    ~8.5 standard deviations below the mean, where the definition starts at ~38): this sum
+    differs from the definition's by at most that mass plus both sums' rounding (at most
+    (n + 1) * 2^-53 each, the terms being the same floats), so where its cdf is farther
+    than `margin` (that bound) from each threshold on both sides of each crossing, the
+    definition's crosses at the same k. None where nothing is skipped or that cannot be
+    told (a cdf that close to a threshold): the definition is then summed."""
+    start = _negligible_below(n, p)
+    if start <= 0:
         return None
-    return low_rank, high_rank
+    terms = _log_pmfs(n, start, min(start + _STEP, n + 1), log_p, log_q)
+    low_rank, high_rank, (below, at, before, reached) = _ranks_summed(
+        n, start, terms, tail, log_p, log_q
+    )
+    if low_rank is None or high_rank is None:
+        return None
+    if margin is None:  # twice the mass skipped, for the rounding of its bound
+        margin = 2 * math.exp(-_CHERNOFF) + (n + 2) * 2.0**-52
+    sure = (below <= tail - margin and at > tail + margin
+            and before < 1 - tail - margin and reached >= 1 - tail + margin)  # fmt: skip
+    return (low_rank, high_rank) if sure else None
 
 
 def _first(flags: Iterable[bool]) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from fractions import Fraction
 
 import pytest
 
@@ -189,6 +190,49 @@ def test_quantile_ranks_equal_the_cumulative_sum_of_the_definition() -> None:
             for confidence in (0.95, 0.99, 0.5):
                 got = stats._quantile_ranks(n, q, confidence)
                 assert got == _ranks(n, q, confidence), (n, q, confidence)
+
+
+def test_ranks_from_the_short_sum_are_the_definitions_or_none() -> None:
+    """_ranks_near (the cdf summed from where the Chernoff bound leaves at most e^-36 of
+    the mass below) gives the definition's ranks wherever it answers, answers for the
+    report-sized n it is for (it is the path taken), and refuses when the margin is wider
+    than what separates its cdfs from the thresholds (then the definition is summed)."""
+    rng = random.Random(16)
+    answered = 0
+    for n in [
+        *(rng.randrange(2, 70) for _ in range(20)),
+        *(rng.randrange(70, 400_000) for _ in range(40)),
+    ]:
+        for q in (1.0, 50.0, 90.0, 99.0, 99.9):
+            for confidence in (0.95, 0.99):
+                p, tail = q / 100.0, (1 - confidence) / 2
+                log_p, log_q = math.log(p), math.log1p(-p)
+                got = stats._ranks_near(n, p, tail, log_p, log_q)
+                if got is not None:
+                    answered += 1
+                    want = _ranks(n, q, confidence)
+                    assert want is None or got == want, (n, q, confidence)
+                    if want is None:  # only the ends: a rank outside 1..n
+                        low, high = got
+                        assert low is None or high is None or low < 1 or high > n
+                    if n >= 1000:
+                        assert stats._ranks_near(n, p, tail, log_p, log_q, margin=0.6) is None
+    assert answered > 300
+
+
+@pytest.mark.parametrize(("n", "p"), [(60, 0.5), (300, 0.9), (400, 0.5), (300, 0.99), (500, 0.02)])
+def test_the_short_sum_leaves_out_at_most_e_minus_36_of_the_mass(n: int, p: float) -> None:
+    """_negligible_below: the mass below its k, summed exactly (fractions), is at most
+    e^-36, and one k more would not be sure to be (its Chernoff bound exceeds it)."""
+    k = stats._negligible_below(n, p)
+    exact = Fraction(p)
+    mass = sum(math.comb(n, i) * exact**i * (1 - exact) ** (n - i) for i in range(k))
+    assert mass <= Fraction(math.exp(-36))
+    if k:
+        a = (k + 1) / n
+        assert (
+            k + 1 >= n * p or n * (a * math.log(a / p) + (1 - a) * math.log((1 - a) / (1 - p))) < 36
+        )
 
 
 def test_a_table_started_over_gives_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
