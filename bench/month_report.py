@@ -34,7 +34,6 @@ import sys
 import time
 from array import array
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ import structlog  # noqa: E402
 from collector.billing.config import BillingConfig  # noqa: E402
 from collector.billing.terms import Model, VendorTerms  # noqa: E402
 from collector.ledger import open_ledger  # noqa: E402
-from collector.ledger.rollups import DAY_NS  # noqa: E402
+from collector.ledger.rollups import DAY_NS, whole_offset_ns  # noqa: E402
 from collector.ledger.sql.rollup_days import BLOB_KEY  # noqa: E402
 from collector.probes.bands import Periods  # noqa: E402
 from collector.reports.build import build_report  # noqa: E402
@@ -60,14 +59,9 @@ def month_of(ledger: Any, days: int, zone: Any) -> tuple[int, int]:
     before the newest planned probe (so the UTC days it overlaps are closed: compacted)."""
     with ledger._transaction(write=False) as tx:
         newest = int(tx.tuples("SELECT max(planned_at_ns) FROM probes")[0][0])
-    offset = _offset_ns(zone, newest)
+    offset = whole_offset_ns(zone, [newest]) or 0  # a zone of whole hours (period_slices)
     until = (newest - DAY_NS + offset) // DAY_NS * DAY_NS - offset
     return until - days * DAY_NS, until
-
-
-def _offset_ns(zone: Any, at_ns: int) -> int:
-    delta = datetime.fromtimestamp(at_ns / 1e9, UTC).astimezone(zone).utcoffset()
-    return int(delta.total_seconds()) * 1_000_000_000 if delta else 0
 
 
 def timed(step: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -139,7 +133,7 @@ def measure(what: str, url: str, days: int, priced: bool) -> dict[str, Any]:
             return out
         billing = BillingConfig()
         if priced:  # every vendor billed on submit: each lost probe over-charged, listed
-            vendors = sorted(v for (v,) in _vendors(ledger))
+            vendors = _vendors(ledger)
             billing = BillingConfig(vendors={v: VendorTerms(v, Model.ON_SUBMIT, 0.04 + i / 100)
                                              for i, v in enumerate(vendors)})  # fmt: skip
         (_, out["probes"]), out["s"], out["cpu_s"] = timed(lambda: period_report(
@@ -151,9 +145,9 @@ def measure(what: str, url: str, days: int, priced: bool) -> dict[str, Any]:
         ledger.close()
 
 
-def _vendors(ledger: Any) -> list[tuple[str]]:
+def _vendors(ledger: Any) -> list[str]:
     with ledger._transaction(write=False) as tx:
-        return [(str(r[0]),) for r in tx.tuples("SELECT DISTINCT vendor FROM probes")]
+        return sorted(str(r[0]) for r in tx.tuples("SELECT DISTINCT vendor FROM probes"))
 
 
 def main() -> None:

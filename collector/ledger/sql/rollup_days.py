@@ -708,7 +708,7 @@ class RollupDaySql(SqlCore):
                 vs: Sequence[float] = _array("d", values[0], kind)
             else:
                 vs = _array("d", b"".join(values))
-            if (len(counts) == 1 and type(counts[0]) is int) or all(type(k) is int for k in counts):
+            if all(isinstance(k, int) for k in counts):
                 ks: Sequence[int] = Ones(len(vs))
             else:  # a slot's counts as stored, a run of 1s where they were all 1
                 ks = _array("q", b"".join([k if not isinstance(k, int) else _ONE * k
