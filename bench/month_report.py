@@ -138,7 +138,7 @@ def measure(what: str, url: str, days: int, priced: bool) -> dict[str, Any]:
                                              for i, v in enumerate(vendors)})  # fmt: skip
         (_, out["probes"]), out["s"], out["cpu_s"] = timed(lambda: period_report(
             ledger, since_ns=since, until_ns=until, vendor=None, reports=reports,
-            billing=billing, periods=periods, generated_at="bench"))  # fmt: skip
+            billing=billing, periods=periods, generated_at="bench", url=url))  # fmt: skip
         out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         return out
     finally:

@@ -93,7 +93,7 @@ def report_command(
                 ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor, reports=reports,
                 billing=billing, periods=periods,
                 generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                progress=lambda what: progress.advance(what=what),
+                progress=lambda what: progress.advance(what=what), url=config.ledger.url,
             )  # fmt: skip
         except LedgerError as exc:
             raise click.ClickException(f"ledger: {exc}") from exc

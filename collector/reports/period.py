@@ -15,6 +15,7 @@ zones read the raw rows as before.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import operator
@@ -28,11 +29,13 @@ from collector.billing.config import BillingConfig
 from collector.billing.load import apart_of, counted_statements, invoice_bills, not_measured
 from collector.billing.statement import statements
 from collector.channels.figures import channel_figures
+from collector.ledger import open_ledger
 from collector.ledger.base import Ledger
 from collector.ledger.probes import StoredProbe, StoredVerdict
 from collector.ledger.rollups import HOUR_NS, Slices, whole_offset_ns
 from collector.probes.bands import Periods
 from collector.probes.bursts import burst_of
+from collector.reports.beside import Beside
 from collector.reports.build import (
     BUCKET_STEPS_S,
     MAX_BUCKETS,
@@ -175,14 +178,19 @@ def period_report(
     generated_at: str,
     progress: Callable[[str], None] | None = None,
     rollups: bool | None = None,
+    url: str | None = None,
 ) -> tuple[Report, int]:
     """The `report` command's report of a period and its number of probes: the figures
     from `load_period` (the rollups where they serve). Through the rollups, the billing
     section is counted from the same tallies with raw rows only of the probes it names
     (billing/load.counted_statements) and the channel figures read only the probes
     around each run of failures (channels/figures.py runs_only); else both from every
-    probe's raw rows. The same report either way."""
+    probe's raw rows. The same report either way.
+    `url`: the ledger's URL (`ledger` opened from it); the channel figures over the
+    rollups are then read by a process of its own beside this one's figures
+    (reports/beside.py), not after them."""
     tz = periods.tz
+    use = rollups_serve(since_ns, until_ns, tz) if rollups is None else rollups
 
     @functools.cache
     def minute_kind(minute: int) -> str:  # a zone's offset is whole minutes
@@ -191,59 +199,79 @@ def period_report(
     def day_kind(at_ns: int) -> str:
         return minute_kind(at_ns // (60 * NS))
 
-    if progress:
-        progress("loading probes")
-    gaps = not_measured(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-    data = load_period(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor, gaps=gaps,
-                       tz=tz, rollups=rollups)  # fmt: skip
-    held = ledger.suppressions(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
-    if data.from_rollups:
-        # Billing from the counted tallies, raw rows only of the probes it names
-        # (over-charged, invoiced); the channel episodes from the probes around each run
-        # of failures, found in SQL (they need the probes' order, not every probe).
-        found = counted_statements(
-            ledger, billing, tallies_of(data.probes), since_ns=since_ns, until_ns=until_ns,
-            vendor=vendor, apart=apart_of(gaps),
-        )  # fmt: skip
-        channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
-                                   runs_only=True)  # fmt: skip
-    else:
-        rows = [row_of(p, data.verdicts.get(p.plan.probe_id)) for p in data.stored]
-        # read only: the collector keeps the observations current after each judging
-        channels = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
-                                   loaded=(rows, data.judged))  # fmt: skip
-        bills = invoice_bills(ledger, rows)  # imported invoices/CDRs, by probe
-        # Every probe the vendor billed, bursts included, those the tables leave out as
-        # their own lines (collector/billing/statement.py: apart).
-        found = statements(data.judged, billing.vendors, bills,
-                           default_currency=billing.currency, apart=apart_of(gaps))  # fmt: skip
-    labelled = [  # a tally's sends may fall on days of other kinds: split (Tally.parted)
-        part.with_probe(labelled_probe(part.probe, kind))
-        for t in tallies_of(data.probes)
-        for kind, part in t.parted(day_kind)
-    ]
-    report = build_report(
-        labelled,
-        since=iso(since_ns, reports.tz),
-        until=iso(until_ns, reports.tz),
-        generated_at=generated_at,
-        software_version=software_version(),
-        thresholds=reports.thresholds,
-        prices=billing.base_prices(),
-        price_of=billing.part_price,  # one price per probe: tables, summary, billing
-        bucket_s=data.bucket_s,
-        progress=progress,
-        filters={"vendor": vendor} if vendor else None,
-        not_measured=gaps,
-        period_ns=(since_ns, until_ns),
-        periods=periods.describe(),
-        bursts=burst_figures(data.stored, labelled, alpha=reports.thresholds.alpha),
-        exclude=lambda p: burst_of(p.probe_id) is not None,
-        quiet_hours=quiet_hour_counts(held),
-        line_overrides=reports.lines,
-        content_changes=data.changes,
-        timezone=reports.timezone,
-        channels=channels,
-    )
-    report.billing = [st.to_dict() for st in found]
-    return report, sum(t.n for t in labelled)
+    channels: Callable[[], dict[str, Any]] = functools.partial(
+        channel_figures, ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
+        runs_only=True,
+    )  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        if use and url is not None:  # read while this process makes the figures
+            beside = Beside(runs_channel_figures, url, since_ns, until_ns, vendor)
+            channels = stack.enter_context(beside).result
+        if progress:
+            progress("loading probes")
+        gaps = not_measured(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+        data = load_period(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
+                           gaps=gaps, tz=tz, rollups=use)  # fmt: skip
+        held = ledger.suppressions(since_ns=since_ns, until_ns=until_ns, vendor=vendor)
+        if data.from_rollups:
+            # Billing from the counted tallies, raw rows only of the probes it names
+            # (over-charged, invoiced); the channel episodes from the probes around each run
+            # of failures, found in SQL (they need the probes' order, not every probe).
+            found = counted_statements(
+                ledger, billing, tallies_of(data.probes), since_ns=since_ns, until_ns=until_ns,
+                vendor=vendor, apart=apart_of(gaps),
+            )  # fmt: skip
+            section = None  # `channels`, asked for last: it may be read beside
+        else:
+            rows = [row_of(p, data.verdicts.get(p.plan.probe_id)) for p in data.stored]
+            # read only: the collector keeps the observations current after each judging
+            section = channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
+                                      loaded=(rows, data.judged))  # fmt: skip
+            bills = invoice_bills(ledger, rows)  # imported invoices/CDRs, by probe
+            # Every probe the vendor billed, bursts included, those the tables leave out as
+            # their own lines (collector/billing/statement.py: apart).
+            found = statements(data.judged, billing.vendors, bills,
+                               default_currency=billing.currency, apart=apart_of(gaps))  # fmt: skip
+        labelled = [  # a tally's sends may fall on days of other kinds: split (Tally.parted)
+            part.with_probe(labelled_probe(part.probe, kind))
+            for t in tallies_of(data.probes)
+            for kind, part in t.parted(day_kind)
+        ]
+        report = build_report(
+            labelled,
+            since=iso(since_ns, reports.tz),
+            until=iso(until_ns, reports.tz),
+            generated_at=generated_at,
+            software_version=software_version(),
+            thresholds=reports.thresholds,
+            prices=billing.base_prices(),
+            price_of=billing.part_price,  # one price per probe: tables, summary, billing
+            bucket_s=data.bucket_s,
+            progress=progress,
+            filters={"vendor": vendor} if vendor else None,
+            not_measured=gaps,
+            period_ns=(since_ns, until_ns),
+            periods=periods.describe(),
+            bursts=burst_figures(data.stored, labelled, alpha=reports.thresholds.alpha),
+            exclude=lambda p: burst_of(p.probe_id) is not None,
+            quiet_hours=quiet_hour_counts(held),
+            line_overrides=reports.lines,
+            content_changes=data.changes,
+            timezone=reports.timezone,
+        )
+        report.billing = [st.to_dict() for st in found]
+        report.channels = channels() if section is None else section
+        return report, sum(t.n for t in labelled)
+
+
+def runs_channel_figures(
+    url: str, since_ns: int, until_ns: int, vendor: str | None
+) -> dict[str, Any]:
+    """The channel section over the rollups (the probes around each run of failures),
+    read through a ledger connection of its own."""
+    ledger = open_ledger(url, migrate=False)
+    try:
+        return channel_figures(ledger, since_ns=since_ns, until_ns=until_ns, vendor=vendor,
+                               runs_only=True)  # fmt: skip
+    finally:
+        ledger.close()

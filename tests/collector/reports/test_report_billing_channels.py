@@ -21,6 +21,7 @@ from collector.billing.load import apart_of, counted_statements, invoice_bills, 
 from collector.billing.statement import statements
 from collector.billing.terms import Model, VendorTerms
 from collector.correlation.model import ContentVerdict, DlrClaim, DlrTruth, Outcome, Verdict
+from collector.ledger import open_ledger
 from collector.ledger.channels import ChannelObservation, FailoverSend
 from collector.ledger.health import SpanChange
 from collector.ledger.invoices import InvoiceLine
@@ -115,10 +116,12 @@ def world(ledger: Any) -> Any:
     return ledger
 
 
-def doc(ledger: Any, rollups: bool, vendor: str | None = None) -> dict[str, Any]:
+def doc(
+    ledger: Any, rollups: bool, vendor: str | None = None, url: str | None = None
+) -> dict[str, Any]:
     built, n = period_report(
         ledger, since_ns=SINCE, until_ns=UNTIL, vendor=vendor, reports=ReportsConfig(),
-        billing=BILLING, periods=Periods(), generated_at="g", rollups=rollups,
+        billing=BILLING, periods=Periods(), generated_at="g", rollups=rollups, url=url,
     )  # fmt: skip
     return {**built.to_json(), "latencies": built.latencies, "probes": n}
 
@@ -141,6 +144,25 @@ def test_billing_and_channels_from_rollups_equal_the_raw_path(world: Any) -> Non
     assert {"switched", "same_channel"} <= hows and len(ch["episodes"]) > 10
     assert any(e["failover_sends"] for e in ch["episodes"]) and ch["failover_sends"] == 12
     assert any(e["vendor"] == "dial" and e["failed_probes"] >= 4 for e in ch["episodes"])
+
+
+def test_channels_read_beside_equal_those_read_here(
+    world: Any, ledger_url: str, tmp_path: Any
+) -> None:
+    """Given the ledger's URL, the channel section over the rollups is read by a process
+    of its own (reports/beside.py) while the figures are made: the same report. That
+    section really comes from the URL's ledger: a URL naming an empty ledger gives no
+    episodes while the figures stay those of `world`."""
+    here = {vendor: doc(world, True, vendor) for vendor in (None, "bolt")}
+    for vendor, expected in here.items():
+        assert doc(world, True, vendor, url=ledger_url) == expected, vendor
+    empty = f"sqlite:///{tmp_path}/empty.db"
+    open_ledger(empty).close()
+    other = doc(world, True, url=empty)
+    assert here[None]["channels"]["episodes"] and not other["channels"]["episodes"]
+    assert other["tables"] == here[None]["tables"]
+    # the raw-row path reads its channels from the rows it loaded, whatever the URL
+    assert doc(world, False, url=empty) == doc(world, False)
 
 
 def test_the_reads_are_the_probes_named_not_the_period(world: Any) -> None:
