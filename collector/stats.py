@@ -475,7 +475,13 @@ def _log_pmfs(n: int, k0: int, k1: int, log_p: float, log_q: float) -> list[floa
 
 
 def _span_terms(
-    n: int, lo: int, hi: int, log_p: float, log_q: float, upward: bool = True
+    n: int,
+    lo: int,
+    hi: int,
+    log_p: float,
+    log_q: float,
+    upward: bool = True,
+    depth: float = _NOTHING,
 ) -> tuple[int, list[float]]:
     """(low, the log pmf of each k in [low, high]) for the k in [lo, hi] whose terms can
     count: outside [low, high] every log pmf is more than 800 below one inside (the pmf is
@@ -484,12 +490,13 @@ def _span_terms(
     [lo, hi]) until the first term below that floor; O(sqrt(n)) terms instead of O(n).
     The walk takes its terms in growing batches; [low, high] is where a walk one term at a
     time stops, and each term is computed once for both the walk and the sum. Not
-    `upward`: [low, m] only, for a caller that goes on upward by itself."""
+    `upward`: [low, m] only, for a caller that goes on upward by itself. `depth`: a
+    shallower floor than -800, for a caller that bounds what the terms below it add."""
     m = min(max(int((n + 1) * math.exp(log_p)), lo), hi)
     if not 0 <= m <= n:
         raise ValueError("math domain error")  # lgamma's pole, as math.lgamma raises it
     mode = _log_pmfs(n, m, m + 1, log_p, log_q)
-    floor = mode[0] + _NOTHING
+    floor = mode[0] + depth
     below: list[list[float]] = []  # batches walking down, each in ascending k
     low, step = m, _STEP
     while low > lo:
@@ -552,11 +559,53 @@ def _tail(n: int, threshold: float, lo: int, hi: int) -> float:
     largest term. Identical to summing every term of [lo, hi] in order: the terms left
     out each add exactly 0.0."""
     log_p, log_q = math.log(threshold), math.log1p(-threshold)
-    terms = _span_terms(n, lo, hi, log_p, log_q)[1]
+    return _summed(_span_terms(n, lo, hi, log_p, log_q)[1])[0]
+
+
+def _summed(terms: list[float]) -> tuple[float, float]:
+    """(the probability these log pmf terms add up to, summed from the largest and at
+    most 1.0; the largest term)."""
     top = max(terms)
-    return min(
-        1.0, math.exp(top) * sum(map(math.exp, map(operator.sub, terms, itertools.repeat(top))))
-    )
+    total = math.exp(top) * sum(map(math.exp, map(operator.sub, terms, itertools.repeat(top))))
+    return min(1.0, total), top
+
+
+# How far below the largest term `_tail_near` stops: exp(-40) = 4.2e-18 of the largest,
+# about 9 standard deviations from the mode instead of 40.
+_NEAR = -40.0
+
+
+def _tail_near(n: int, threshold: float, lo: int, hi: int, alpha: float) -> bool | None:
+    """Whether _tail(n, threshold, lo, hi) < alpha, from the terms within _NEAR of the
+    largest; None when that cannot be sure. _tail sums the same terms and those down to
+    -800, each of which is below exp(top + _NEAR): together at most (n + 1) of them. Each
+    sum of at most n + 1 terms, rounded, is then scaled by exp(top) <= 1 and clipped to
+    1.0: within (n + 3) * 2**-52 of its exact value. So where the short sum lies farther
+    from alpha than those bounds, the full one lies on the same side."""
+    log_p, log_q = math.log(threshold), math.log1p(-threshold)
+    short, top = _summed(_span_terms(n, lo, hi, log_p, log_q, depth=_NEAR)[1])
+    slack = (n + 1) * math.exp(top + _NEAR) + 2 * (n + 3) * 2.0**-52
+    if short + slack < alpha:
+        return True
+    if short - slack >= alpha:
+        return False
+    return None
+
+
+def _above_under(successes: int, n: int, threshold: float, alpha: float) -> bool:
+    """one_sided_p_above(successes, n, threshold) < alpha (the short sum where it is sure)."""
+    if n == 0 or successes <= 0 or not 0.0 < threshold < 1.0:
+        return one_sided_p_above(successes, n, threshold) < alpha
+    near = _tail_near(n, threshold, successes, n, alpha)
+    return one_sided_p_above(successes, n, threshold) < alpha if near is None else near
+
+
+def _below_under(successes: int, n: int, threshold: float, alpha: float) -> bool:
+    """one_sided_p_below(successes, n, threshold) < alpha (the short sum where it is sure)."""
+    if n == 0 or not 0.0 < threshold < 1.0:
+        return one_sided_p_below(successes, n, threshold) < alpha
+    near = _tail_near(n, threshold, 0, successes, alpha)
+    return one_sided_p_below(successes, n, threshold) < alpha if near is None else near
 
 
 def _smallest(passes: Callable[[int], bool], limit: int, guess: int = 1) -> int | None:
@@ -619,7 +668,7 @@ def arrivals_to_confirm(
         return None
     guess = _normal_guess(arrived - threshold * judged, 1 - threshold, threshold, alpha, judged)
     return _smallest(
-        lambda k: one_sided_p_above(arrived + k, judged + k, threshold) < alpha, limit, guess
+        lambda k: _above_under(arrived + k, judged + k, threshold, alpha), limit, guess
     )
 
 
@@ -633,9 +682,7 @@ def losses_to_breach(
     if threshold <= 0.0:
         return None
     guess = _normal_guess(threshold * judged - arrived, threshold, threshold, alpha, judged)
-    return _smallest(
-        lambda m: one_sided_p_below(arrived, judged + m, threshold) < alpha, limit, guess
-    )
+    return _smallest(lambda m: _below_under(arrived, judged + m, threshold, alpha), limit, guess)
 
 
 def quantile_ci(

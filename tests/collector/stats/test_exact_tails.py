@@ -220,6 +220,39 @@ def test_ranks_from_the_short_sum_are_the_definitions_or_none() -> None:
     assert answered > 300
 
 
+def test_tail_comparisons_from_the_short_sum_are_the_definitions_or_none() -> None:
+    """_tail_near (the tail from the terms within e^-40 of the largest) says whether the
+    definition's tail is below alpha wherever it answers, answers wherever alpha is more
+    than 1e-9 away from the tail (its bound on what it leaves out and on rounding is
+    ~3e-11 here: the counts to a decision compare with 0.05), and refuses at alpha equal
+    to the tail and one float either side of it (then the definition's tail is compared,
+    and the wrappers give its answer)."""
+    answered = 0
+    for successes, n, t in _cases(21, 150, [1, 9, 100, 1000, 1025, 20_000, 120_000]):
+        if not 0.0 < t < 1.0:
+            continue
+        for lo, hi, exact in (
+            (successes, n, _above(successes, n, t)),
+            (0, successes, _below(successes, n, t)),
+        ):
+            if lo == 0 and hi == n:
+                continue  # the whole mass
+            for alpha in (exact * 0.5, exact * 0.999, exact * 1.001, exact * 2 + 1e-9, 0.05):
+                got = stats._tail_near(n, t, lo, hi, alpha)
+                if abs(alpha - exact) > 1e-9:
+                    assert got is not None, (successes, n, t, lo, hi, alpha)
+                if got is not None:
+                    answered += 1
+                    assert got == (exact < alpha), (successes, n, t, lo, hi, alpha)
+            if exact < 1e-3:
+                continue  # a float beside a tail this small is farther than the bound
+            for alpha in (exact, math.nextafter(exact, 0.0), math.nextafter(exact, 1.0)):
+                assert stats._tail_near(n, t, lo, hi, alpha) is None, (successes, n, t, alpha)
+                under = stats._above_under if lo else stats._below_under
+                assert under(successes, n, t, alpha) == (exact < alpha)
+    assert answered > 500
+
+
 @pytest.mark.parametrize(("n", "p"), [(60, 0.5), (300, 0.9), (400, 0.5), (300, 0.99), (500, 0.02)])
 def test_the_short_sum_leaves_out_at_most_e_minus_36_of_the_mass(n: int, p: float) -> None:
     """_negligible_below: the mass below its k, summed exactly (fractions), is at most
