@@ -13,7 +13,8 @@ command runs (no cache an earlier step warmed), the steps alternating, `--runs` 
   seconds and CPU seconds; the tallies made;
 - command (`--command`): `period_report` as the `report` command calls it, rollups serving
   (`--priced`: every vendor billed on submit, so each lost probe is over-charged and
-  listed), with the process' peak RSS;
+  listed), with the process' peak RSS and the CPU of the process that reads the channel
+  section beside it (beside_cpu_s; cpu_s is this process' alone);
 - values_floor (the same-run baseline): the month's value blobs stored for the zone read by
   one plain SELECT, each value key's days joined in C, made Python floats at once and
   sorted, then freed: what ordering the values costs in Python before any figure is made
@@ -140,6 +141,8 @@ def measure(what: str, url: str, days: int, priced: bool) -> dict[str, Any]:
             ledger, since_ns=since, until_ns=until, vendor=None, reports=reports,
             billing=billing, periods=periods, generated_at="bench", url=url))  # fmt: skip
         out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        beside = resource.getrusage(resource.RUSAGE_CHILDREN)  # the channel section's process
+        out["beside_cpu_s"] = beside.ru_utime + beside.ru_stime
         return out
     finally:
         ledger.close()
@@ -174,7 +177,7 @@ def main() -> None:
             out["since_ns"], out["until_ns"] = got.pop("since_ns"), got.pop("until_ns")
             name = {"floor": "values_floor"}.get(step, step)
             for key, value in got.items():
-                if key in ("s", "cpu_s", "peak_rss_mib"):
+                if key in ("s", "cpu_s", "peak_rss_mib", "beside_cpu_s"):
                     out.setdefault(f"{name}_{key}", []).append(round(value, 3))
                 else:
                     out[key] = value

@@ -570,42 +570,102 @@ def _summed(terms: list[float]) -> tuple[float, float]:
     return min(1.0, total), top
 
 
-# How far below the largest term `_tail_near` stops: exp(-40) = 4.2e-18 of the largest,
+# How far below the largest term `_tail_bounds` stops: exp(-40) = 4.2e-18 of the largest,
 # about 9 standard deviations from the mode instead of 40.
 _NEAR = -40.0
 
 
-def _tail_near(n: int, threshold: float, lo: int, hi: int, alpha: float) -> bool | None:
-    """Whether _tail(n, threshold, lo, hi) < alpha, from the terms within _NEAR of the
-    largest; None when that cannot be sure. _tail sums the same terms and those down to
-    -800, each of which is below exp(top + _NEAR): together at most (n + 1) of them. Each
-    sum of at most n + 1 terms, rounded, is then scaled by exp(top) <= 1 and clipped to
-    1.0: within (n + 3) * 2**-52 of its exact value. So where the short sum lies farther
-    from alpha than those bounds, the full one lies on the same side."""
+def _tail_bounds(n: int, threshold: float, lo: int, hi: int) -> tuple[float, float]:
+    """(low, high) holding _tail(n, threshold, lo, hi), from the m terms within _NEAR of
+    the largest. _tail sums the same terms (the very floats) and those down to -800: the
+    log pmf is concave, so falling 40 over the short window's side means falling 800 within
+    20 times that side, and _tail's terms are at most 20 (m + 2), each of those left out
+    below exp(top + _NEAR). Each sum of its terms, rounded term by term, is within its
+    count times 2**-53 of its exact value (at most 1 once scaled by exp(top), and clipped
+    to 1.0). About 3e-11 wide for a month's cells: the tests and the counts to a decision
+    compare with alpha, and reports print p-values to 9 digits, so where the bounds agree
+    on those the whole sum is not needed."""
     log_p, log_q = math.log(threshold), math.log1p(-threshold)
-    short, top = _summed(_span_terms(n, lo, hi, log_p, log_q, depth=_NEAR)[1])
-    slack = (n + 1) * math.exp(top + _NEAR) + 2 * (n + 3) * 2.0**-52
-    if short + slack < alpha:
-        return True
-    if short - slack >= alpha:
-        return False
-    return None
+    terms = _span_terms(n, lo, hi, log_p, log_q, depth=_NEAR)[1]
+    short, top = _summed(terms)
+    most = round(_NOTHING / _NEAR) * (len(terms) + 2)  # _tail's terms at most
+    slack = most * math.exp(top + _NEAR) + (most + len(terms) + 4) * 2.0**-52
+    return max(short - slack, 0.0), min(short + slack, 1.0)
+
+
+def _above_bounds(successes: int, n: int, threshold: float) -> tuple[float, float]:
+    """Bounds of one_sided_p_above(successes, n, threshold) (its value twice in the cases
+    it does not sum)."""
+    if n == 0 or successes <= 0 or not 0.0 < threshold < 1.0:
+        p = one_sided_p_above(successes, n, threshold)
+        return p, p
+    return _tail_bounds(n, threshold, successes, n)
+
+
+def _below_bounds(successes: int, n: int, threshold: float) -> tuple[float, float]:
+    """Bounds of one_sided_p_below(successes, n, threshold), as _above_bounds."""
+    if n == 0 or not 0.0 < threshold < 1.0:
+        p = one_sided_p_below(successes, n, threshold)
+        return p, p
+    return _tail_bounds(n, threshold, 0, successes)
 
 
 def _above_under(successes: int, n: int, threshold: float, alpha: float) -> bool:
-    """one_sided_p_above(successes, n, threshold) < alpha (the short sum where it is sure)."""
-    if n == 0 or successes <= 0 or not 0.0 < threshold < 1.0:
-        return one_sided_p_above(successes, n, threshold) < alpha
-    near = _tail_near(n, threshold, successes, n, alpha)
-    return one_sided_p_above(successes, n, threshold) < alpha if near is None else near
+    """one_sided_p_above(successes, n, threshold) < alpha (from its bounds where they agree)."""
+    low, high = _above_bounds(successes, n, threshold)
+    if high < alpha or low >= alpha:
+        return high < alpha
+    return one_sided_p_above(successes, n, threshold) < alpha
 
 
 def _below_under(successes: int, n: int, threshold: float, alpha: float) -> bool:
-    """one_sided_p_below(successes, n, threshold) < alpha (the short sum where it is sure)."""
-    if n == 0 or not 0.0 < threshold < 1.0:
-        return one_sided_p_below(successes, n, threshold) < alpha
-    near = _tail_near(n, threshold, 0, successes, alpha)
-    return one_sided_p_below(successes, n, threshold) < alpha if near is None else near
+    """one_sided_p_below(successes, n, threshold) < alpha (from its bounds where they agree)."""
+    low, high = _below_bounds(successes, n, threshold)
+    if high < alpha or low >= alpha:
+        return high < alpha
+    return one_sided_p_below(successes, n, threshold) < alpha
+
+
+def sla_test(
+    arrived: int, judged: int, threshold: float, alpha: float, digits: int = 9
+) -> tuple[str, float]:
+    """The exact one-sided tests of an arrival rate (judged >= 1): ("breach", P(X <=
+    arrived)) when that is below alpha, else ("met", P(X >= arrived)) when that is, else
+    ("undecided", the smaller of the two), for X ~ binomial(judged, threshold); the
+    p-value rounded to `digits`. From the tails' bounds where they give the same verdict
+    and rounded p-value (a month's cells each have their own counts, and a whole tail
+    costs ~4x the terms), else from the tails summed whole: the same answer either way."""
+    got = _verdict(
+        _below_bounds(arrived, judged, threshold),
+        _above_bounds(arrived, judged, threshold),
+        alpha,
+        digits,
+    )
+    if got is None:
+        below = one_sided_p_below(arrived, judged, threshold)
+        above = one_sided_p_above(arrived, judged, threshold)
+        got = _verdict((below, below), (above, above), alpha, digits)
+        assert got is not None  # exact values: nothing to straddle
+    return got
+
+
+def _verdict(
+    below: tuple[float, float], above: tuple[float, float], alpha: float, digits: int
+) -> tuple[str, float] | None:
+    """sla_test's answer from (low, high) bounds of both p-values; None where they straddle
+    alpha or a rounding boundary."""
+    if below[1] < alpha:
+        sla, p = "breach", below
+    elif below[0] < alpha:
+        return None
+    elif above[1] < alpha:
+        sla, p = "met", above
+    elif above[0] < alpha:
+        return None
+    else:
+        sla, p = "undecided", (min(below[0], above[0]), min(below[1], above[1]))
+    low, high = round(p[0], digits), round(p[1], digits)
+    return (sla, low) if low == high else None
 
 
 def _smallest(passes: Callable[[int], bool], limit: int, guess: int = 1) -> int | None:

@@ -42,10 +42,9 @@ from collector.stats import (
     arrivals_to_confirm,
     each_once,
     losses_to_breach,
-    one_sided_p_above,
-    one_sided_p_below,
     percentile,
     quantile_ci,
+    sla_test,
     wilson_interval,
 )
 
@@ -449,14 +448,9 @@ def _cell(
     if judged == 0:
         sla, p_value, needed = "no_data", None, None
     else:
-        p_below = one_sided_p_below(arrived, judged, thresholds.arrival_rate)
-        p_above = one_sided_p_above(arrived, judged, thresholds.arrival_rate)
-        if p_below < thresholds.alpha:
-            sla, p_value, needed = "breach", p_below, None
-        elif p_above < thresholds.alpha:
-            sla, p_value, needed = "met", p_above, None
-        else:
-            sla, p_value = "undecided", min(p_below, p_above)
+        sla, p_value = sla_test(arrived, judged, thresholds.arrival_rate, thresholds.alpha, 9)
+        needed = None
+        if sla == "undecided":
             needed = arrivals_to_confirm(arrived, judged, thresholds.arrival_rate,
                                          thresholds.alpha)  # fmt: skip
             breach_after = losses_to_breach(arrived, judged, thresholds.arrival_rate,
@@ -498,7 +492,7 @@ def _cell(
         content=content,
         duplicates=duplicates,
         sla=sla,
-        sla_p_value=_round(p_value, 9),
+        sla_p_value=p_value,  # rounded to 9 digits (sla_test)
         probes_to_decide=needed,
         latency_sla=latency_sla,
         billed_parts=billed_parts,

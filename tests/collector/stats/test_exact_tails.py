@@ -220,14 +220,32 @@ def test_ranks_from_the_short_sum_are_the_definitions_or_none() -> None:
     assert answered > 300
 
 
-def test_tail_comparisons_from_the_short_sum_are_the_definitions_or_none() -> None:
-    """_tail_near (the tail from the terms within e^-40 of the largest) says whether the
-    definition's tail is below alpha wherever it answers, answers wherever alpha is more
-    than 1e-9 away from the tail (its bound on what it leaves out and on rounding is
-    ~3e-11 here: the counts to a decision compare with 0.05), and refuses at alpha equal
-    to the tail and one float either side of it (then the definition's tail is compared,
-    and the wrappers give its answer)."""
-    answered = 0
+def test_p_values_whose_bounds_straddle_a_rounding_step_are_summed_whole() -> None:
+    """Where a cell's p-value bounds fall on both sides of a 9-digit rounding step,
+    sla_test sums the tails whole and prints the definition's value (cells of 200,000 to
+    400,000 probes near the threshold: bounds ~1.5e-11 wide, so ~1.5 % of them)."""
+    rng = random.Random(24)
+    straddling = []
+    while len(straddling) < 4:
+        judged = rng.randrange(200_000, 400_000)
+        arrived = int(judged * rng.uniform(0.9695, 0.9705))
+        below = stats._below_bounds(arrived, judged, 0.97)
+        above = stats._above_bounds(arrived, judged, 0.97)
+        p = below if below[0] <= above[0] else above
+        if round(p[0], 9) != round(p[1], 9):
+            assert stats._verdict(below, above, 0.05, 9) is None
+            straddling.append((arrived, judged))
+    for arrived, judged in straddling:
+        assert stats.sla_test(arrived, judged, 0.97, 0.05) == _sla(arrived, judged, 0.97, 0.05)
+
+
+def test_tail_bounds_hold_the_definitions_tail() -> None:
+    """_tail_bounds (the terms within e^-40 of the largest, and a bound on what the rest
+    and the rounding add) hold the definition's tail, at most ~3e-11 apart; the
+    comparisons with alpha made from them are the definition's, at alpha equal to the
+    tail and one float either side of it too (where the bounds straddle alpha and the
+    definition's tail is compared)."""
+    checked = 0
     for successes, n, t in _cases(21, 150, [1, 9, 100, 1000, 1025, 20_000, 120_000]):
         if not 0.0 < t < 1.0:
             continue
@@ -237,20 +255,48 @@ def test_tail_comparisons_from_the_short_sum_are_the_definitions_or_none() -> No
         ):
             if lo == 0 and hi == n:
                 continue  # the whole mass
-            for alpha in (exact * 0.5, exact * 0.999, exact * 1.001, exact * 2 + 1e-9, 0.05):
-                got = stats._tail_near(n, t, lo, hi, alpha)
-                if abs(alpha - exact) > 1e-9:
-                    assert got is not None, (successes, n, t, lo, hi, alpha)
-                if got is not None:
-                    answered += 1
-                    assert got == (exact < alpha), (successes, n, t, lo, hi, alpha)
-            if exact < 1e-3:
-                continue  # a float beside a tail this small is farther than the bound
-            for alpha in (exact, math.nextafter(exact, 0.0), math.nextafter(exact, 1.0)):
-                assert stats._tail_near(n, t, lo, hi, alpha) is None, (successes, n, t, alpha)
-                under = stats._above_under if lo else stats._below_under
-                assert under(successes, n, t, alpha) == (exact < alpha)
-    assert answered > 500
+            low, high = stats._tail_bounds(n, t, lo, hi)
+            assert low <= exact <= high and high - low < 1e-10, (successes, n, t, lo, hi)
+            checked += 1
+            under = stats._above_under if lo else stats._below_under
+            for alpha in (exact * 0.5, exact * 2 + 1e-9, 0.05, exact, math.nextafter(exact, 0.0),
+                          math.nextafter(exact, 1.0)):  # fmt: skip
+                assert under(successes, n, t, alpha) == (exact < alpha), (successes, n, t, alpha)
+    assert checked > 150
+
+
+def _sla(arrived: int, judged: int, t: float, alpha: float) -> tuple[str, float]:
+    """The definition: both exact tails, breach before met, the p-value to 9 digits."""
+    below, above = _below(arrived, judged, t), _above(arrived, judged, t)
+    if below < alpha:
+        return "breach", round(below, 9)
+    if above < alpha:
+        return "met", round(above, 9)
+    return "undecided", round(min(below, above), 9)
+
+
+def test_the_sla_test_is_the_definitions_and_sums_few_tails_whole() -> None:
+    """sla_test equals the definition for cells of many sizes and rates, thresholds at
+    the ends included, and at alpha equal to either exact tail; over cells of a month's
+    sizes near the threshold it sums hardly any tail whole (the bounds decide)."""
+    rng = random.Random(22)
+    for arrived, judged, t in _cases(23, 200, [1, 9, 100, 1000, 1025, 20_000, 120_000]):
+        if judged == 0:
+            continue
+        alphas = [0.05, 0.01, rng.random()]
+        if t > 0.0:  # a threshold of 0 has no log: both raise ValueError
+            for tail in (_below(arrived, judged, t), _above(arrived, judged, t)):
+                alphas += [tail, math.nextafter(tail, 1.0)]
+        for alpha in alphas:
+            assert _outcome(stats.sla_test, arrived, judged, t, alpha) == _outcome(
+                _sla, arrived, judged, t, alpha), (arrived, judged, t, alpha)  # fmt: skip
+    stats.one_sided_p_below.cache_clear()
+    stats.one_sided_p_above.cache_clear()
+    cells = [(n, int(n * rng.uniform(0.955, 0.985))) for n in range(2_000, 400_000, 997)]
+    for judged, arrived in cells:
+        assert stats.sla_test(arrived, judged, 0.97, 0.05) == _sla(arrived, judged, 0.97, 0.05)
+    whole = [f.cache_info().misses for f in (stats.one_sided_p_below, stats.one_sided_p_above)]
+    assert len(cells) > 390 and sum(whole) < len(cells) // 50
 
 
 @pytest.mark.parametrize(("n", "p"), [(60, 0.5), (300, 0.9), (400, 0.5), (300, 0.99), (500, 0.02)])
