@@ -1,5 +1,5 @@
-"""reports/beside.py with real spawned processes: the work runs in another process and its
-answer comes back; its exception is raised in the caller with its type and message; an
+"""reports/beside.py with real processes: the work runs in another process and its answer
+comes back; its exception is raised in the caller with its type and message; an
 answer that cannot be pickled is an error naming why; a process killed with SIGKILL
 before it answers leaves the work to the caller, with a warning; `close` stops a process
 whose answer is no longer wanted."""
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -43,9 +45,8 @@ def waits_unless_in(parent: int, started: str) -> str:
 def started(flag: Path, beside: Beside[str]) -> None:
     give_up = time.monotonic() + 60
     while not flag.exists():
-        assert time.monotonic() < give_up, "the spawned process never started"
+        assert time.monotonic() < give_up, "the process beside never started"
         time.sleep(0.02)
-    assert beside.pid is not None
 
 
 def test_the_work_runs_in_another_process() -> None:
@@ -72,7 +73,6 @@ def test_a_killed_process_leaves_the_work_to_the_caller(tmp_path: Path) -> None:
     flag = tmp_path / "started"
     with Beside(waits_unless_in, os.getpid(), str(flag)) as beside:
         started(flag, beside)
-        assert beside.pid is not None
         os.kill(beside.pid, signal.SIGKILL)
         with capture_logs() as logs:
             assert beside.result() == "done by the caller"
@@ -86,7 +86,29 @@ def test_close_stops_a_process_whose_answer_is_not_wanted(tmp_path: Path) -> Non
     beside = Beside(waits_unless_in, os.getpid(), str(flag))
     started(flag, beside)
     pid = beside.pid
-    assert pid is not None
     beside.close()
     with pytest.raises(ProcessLookupError):  # stopped and reaped
         os.kill(pid, 0)
+
+
+def test_the_callers_main_script_is_not_run_again(tmp_path: Path) -> None:
+    """A script with no `if __name__ == "__main__"` guard (a bench, a one-off) that uses
+    Beside runs once: the process beside imports only what the work needs
+    (multiprocessing's spawn would run the script again in it)."""
+    runs = tmp_path / "runs"
+    script = tmp_path / "one_off.py"
+    script.write_text(
+        "import os, sys\n"
+        f"sys.path[:0] = {[str(Path(__file__).resolve().parents[3])]!r}\n"
+        "from collector.reports.beside import Beside\n"
+        "from tests.collector.reports.test_beside import pid_and_square\n"
+        f"with open({str(runs)!r}, 'a') as f:\n"
+        "    f.write('ran\\n')\n"
+        "with Beside(pid_and_square, 7) as beside:\n"
+        "    pid, square = beside.result()\n"
+        "print(square, pid != os.getpid())\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          check=True, cwd=tmp_path)  # fmt: skip
+    assert done.stdout.split() == ["49", "True"]
+    assert runs.read_text() == "ran\n"
