@@ -593,37 +593,24 @@ def _tail_bounds(n: int, threshold: float, lo: int, hi: int) -> tuple[float, flo
     return max(short - slack, 0.0), min(short + slack, 1.0)
 
 
-def _above_bounds(successes: int, n: int, threshold: float) -> tuple[float, float]:
-    """Bounds of one_sided_p_above(successes, n, threshold) (its value twice in the cases
-    it does not sum)."""
-    if n == 0 or successes <= 0 or not 0.0 < threshold < 1.0:
-        p = one_sided_p_above(successes, n, threshold)
+def _p_bounds(above: bool, successes: int, n: int, threshold: float) -> tuple[float, float]:
+    """Bounds of one_sided_p_above (`above`) or one_sided_p_below(successes, n, threshold):
+    its value twice in the cases where it sums no tail."""
+    exact = one_sided_p_above if above else one_sided_p_below
+    if n == 0 or not 0.0 < threshold < 1.0 or (above and successes <= 0):
+        p = exact(successes, n, threshold)
         return p, p
-    return _tail_bounds(n, threshold, successes, n)
+    lo, hi = (successes, n) if above else (0, successes)
+    return _tail_bounds(n, threshold, lo, hi)
 
 
-def _below_bounds(successes: int, n: int, threshold: float) -> tuple[float, float]:
-    """Bounds of one_sided_p_below(successes, n, threshold), as _above_bounds."""
-    if n == 0 or not 0.0 < threshold < 1.0:
-        p = one_sided_p_below(successes, n, threshold)
-        return p, p
-    return _tail_bounds(n, threshold, 0, successes)
-
-
-def _above_under(successes: int, n: int, threshold: float, alpha: float) -> bool:
-    """one_sided_p_above(successes, n, threshold) < alpha (from its bounds where they agree)."""
-    low, high = _above_bounds(successes, n, threshold)
+def _p_under(above: bool, successes: int, n: int, threshold: float, alpha: float) -> bool:
+    """Whether that p-value is below alpha: from its bounds where they agree, else exact."""
+    low, high = _p_bounds(above, successes, n, threshold)
     if high < alpha or low >= alpha:
         return high < alpha
-    return one_sided_p_above(successes, n, threshold) < alpha
-
-
-def _below_under(successes: int, n: int, threshold: float, alpha: float) -> bool:
-    """one_sided_p_below(successes, n, threshold) < alpha (from its bounds where they agree)."""
-    low, high = _below_bounds(successes, n, threshold)
-    if high < alpha or low >= alpha:
-        return high < alpha
-    return one_sided_p_below(successes, n, threshold) < alpha
+    exact = one_sided_p_above if above else one_sided_p_below
+    return exact(successes, n, threshold) < alpha
 
 
 def sla_test(
@@ -636,8 +623,8 @@ def sla_test(
     and rounded p-value (a month's cells each have their own counts, and a whole tail
     costs ~4x the terms), else from the tails summed whole: the same answer either way."""
     got = _verdict(
-        _below_bounds(arrived, judged, threshold),
-        _above_bounds(arrived, judged, threshold),
+        _p_bounds(False, arrived, judged, threshold),
+        _p_bounds(True, arrived, judged, threshold),
         alpha,
         digits,
     )
@@ -728,7 +715,7 @@ def arrivals_to_confirm(
         return None
     guess = _normal_guess(arrived - threshold * judged, 1 - threshold, threshold, alpha, judged)
     return _smallest(
-        lambda k: _above_under(arrived + k, judged + k, threshold, alpha), limit, guess
+        lambda k: _p_under(True, arrived + k, judged + k, threshold, alpha), limit, guess
     )
 
 
@@ -742,7 +729,7 @@ def losses_to_breach(
     if threshold <= 0.0:
         return None
     guess = _normal_guess(threshold * judged - arrived, threshold, threshold, alpha, judged)
-    return _smallest(lambda m: _below_under(arrived, judged + m, threshold, alpha), limit, guess)
+    return _smallest(lambda m: _p_under(False, arrived, judged + m, threshold, alpha), limit, guess)
 
 
 def quantile_ci(

@@ -225,12 +225,12 @@ def test_p_values_whose_bounds_straddle_a_rounding_step_are_summed_whole() -> No
     sla_test sums the tails whole and prints the definition's value (cells of 200,000 to
     400,000 probes near the threshold: bounds ~1.5e-11 wide, so ~1.5 % of them)."""
     rng = random.Random(24)
-    straddling = []
+    straddling: list[tuple[int, int]] = []
     while len(straddling) < 4:
         judged = rng.randrange(200_000, 400_000)
         arrived = int(judged * rng.uniform(0.9695, 0.9705))
-        below = stats._below_bounds(arrived, judged, 0.97)
-        above = stats._above_bounds(arrived, judged, 0.97)
+        below = stats._p_bounds(False, arrived, judged, 0.97)
+        above = stats._p_bounds(True, arrived, judged, 0.97)
         p = below if below[0] <= above[0] else above
         if round(p[0], 9) != round(p[1], 9):
             assert stats._verdict(below, above, 0.05, 9) is None
@@ -258,10 +258,10 @@ def test_tail_bounds_hold_the_definitions_tail() -> None:
             low, high = stats._tail_bounds(n, t, lo, hi)
             assert low <= exact <= high and high - low < 1e-10, (successes, n, t, lo, hi)
             checked += 1
-            under = stats._above_under if lo else stats._below_under
             for alpha in (exact * 0.5, exact * 2 + 1e-9, 0.05, exact, math.nextafter(exact, 0.0),
                           math.nextafter(exact, 1.0)):  # fmt: skip
-                assert under(successes, n, t, alpha) == (exact < alpha), (successes, n, t, alpha)
+                got = stats._p_under(lo > 0, successes, n, t, alpha)
+                assert got == (exact < alpha), (successes, n, t, alpha)
     assert checked > 150
 
 
