@@ -1,6 +1,7 @@
 """A month's SLA report on an existing ledger, against the floor of ordering its values.
 
-    python bench/month_report.py LEDGER_URL [--days 30] [--runs 3] [--command] [--priced]
+    python bench/month_report.py [LEDGER_URL] [--days 30] [--runs 3] [--command] [--priced]
+                                 [--scale 0.02]
 
 The month: the `--days` whole days of the reports' zone (Asia/Shanghai, the default of
 [reports] timezone) ending at the local midnight a day before the ledger's newest planned
@@ -20,7 +21,12 @@ command runs (no cache an earlier step warmed), the steps alternating, `--runs` 
   sorted, then freed: what ordering the values costs in Python before any figure is made
   (every percentile and its interval needs them ordered); figures_over_floor compares.
 
-Prints one JSON line. Opening the ledger applies this code's migrations to it.
+Without LEDGER_URL (`make bench`), a month of `--days` + 2 days is generated first at
+`--scale` of the year's density into a temporary SQLite file (`generate`, then the rollups
+rebuilt and compacted for the zone): the same steps on a small month, the JSON line
+saying which (`generated_scale`); the real month's figures need the real density (about
+15 minutes to generate, `bench/year_ledger.py`). Prints one JSON line. Opening the ledger
+applies this code's migrations to it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from array import array
 from collections.abc import Callable
@@ -39,9 +46,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "protos" / "python")]
+sys.path[:0] = [str(ROOT), str(ROOT / "protos" / "python"), str(ROOT / "bench")]
 
 import structlog  # noqa: E402
+from year_ledger import generate  # noqa: E402
 
 from collector.billing.config import BillingConfig  # noqa: E402
 from collector.billing.terms import Model, VendorTerms  # noqa: E402
@@ -155,7 +163,17 @@ def _vendors(ledger: Any) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("ledger", help="ledger URL or SQLite path (a generated month)")
+    parser.add_argument(
+        "ledger",
+        nargs="?",
+        help="ledger URL or SQLite path (a generated month; none: generate one)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=0.02,
+        help="density of a month generated without a ledger (default 0.02)",
+    )
     parser.add_argument("--days", type=int, default=30, help="whole local days (default 30)")
     parser.add_argument("--runs", type=int, default=3, help="measurements of each (default 3)")
     parser.add_argument("--command", action="store_true", help="also the `report` command")
@@ -168,6 +186,29 @@ def main() -> None:
         return
     steps = ["floor", "figures"] + (["command"] if args.command else [])
     out: dict[str, Any] = {"bench": "month_report", "days": args.days, "priced": args.priced}
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.ledger is None:
+            args.ledger = str(Path(scratch) / "month.db")
+            out["generated_scale"] = args.scale
+            out["generated_probes"] = generated(args.ledger, args.scale, args.days + 2)
+        measured(args, steps, out)
+    print(json.dumps(out))
+
+
+def generated(url: str, scale: float, days: int) -> int:
+    """A ledger of `days` days ending now at `scale` of the year's density, its rollups
+    rebuilt and compacted for the reports' zone, as the judge's compaction leaves them."""
+    ledger = open_ledger(url)
+    try:
+        made = generate(ledger, scale, time.time_ns(), days)
+        ledger.check_rollups(rebuild=True, zone=Periods().tz)
+        return int(made["probes"])
+    finally:
+        ledger.close()
+
+
+def measured(args: argparse.Namespace, steps: list[str], out: dict[str, Any]) -> None:
+    """Each step `args.runs` times, alternating, each in a process of its own, into `out`."""
     for _ in range(args.runs):  # each step in a fresh process, the steps alternating
         for step in steps:
             child = [sys.executable, __file__, args.ledger, "--days", str(args.days), "--one", step]
@@ -184,7 +225,6 @@ def main() -> None:
     out["figures_over_floor"] = round(
         statistics.median(out["figures_s"]) / statistics.median(out["values_floor_s"]), 2
     )
-    print(json.dumps(out))
 
 
 if __name__ == "__main__":
