@@ -10,7 +10,8 @@ caller's main script again (spawn re-imports it). It is handed the caller's sys.
 the work and its arguments, pickled on its stdin (a module-level function); it answers on
 its stdout, and logs on stderr. An exception the work raises is raised again by `result`,
 with its type and message. If the process dies before it answers (killed, out of memory),
-`result` logs a warning and does the work in the caller instead: the same answer, later."""
+`result` logs a warning and does the work in the caller instead: the same answer, later;
+so it does when no process can be started."""
 
 from __future__ import annotations
 
@@ -62,9 +63,15 @@ class Beside(Generic[T]):
 
     def __init__(self, work: Callable[..., T], *args: Any) -> None:
         self._work, self._args = work, args
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
+        self._process: subprocess.Popen[bytes] | None
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
+        except OSError as exc:  # no interpreter to start (or no process): `result` does it
+            log.warning("beside_process_not_started", error=str(exc))
+            self._process = None
+            return
         assert self._process.stdin is not None
         try:
             pickle.dump(list(sys.path), self._process.stdin)
@@ -74,10 +81,12 @@ class Beside(Generic[T]):
             pass
 
     @property
-    def pid(self) -> int:
-        return self._process.pid
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def result(self) -> T:
+        if self._process is None:
+            return self._work(*self._args)
         assert self._process.stdout is not None
         try:
             kind, value = pickle.load(self._process.stdout)
@@ -96,6 +105,8 @@ class Beside(Generic[T]):
 
     def close(self) -> None:
         """Stop the process if it still runs (its answer will not be read)."""
+        if self._process is None:
+            return
         if self._process.poll() is None:
             self._process.kill()
         self._process.wait()

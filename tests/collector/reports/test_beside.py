@@ -42,11 +42,14 @@ def waits_unless_in(parent: int, started: str) -> str:
     return "done beside"
 
 
-def started(flag: Path, beside: Beside[str]) -> None:
+def started(flag: Path, beside: Beside[str]) -> int:
+    """Waits for the process beside to say it started; its pid."""
     give_up = time.monotonic() + 60
     while not flag.exists():
         assert time.monotonic() < give_up, "the process beside never started"
         time.sleep(0.02)
+    assert beside.pid is not None
+    return beside.pid
 
 
 def test_the_work_runs_in_another_process() -> None:
@@ -54,6 +57,18 @@ def test_the_work_runs_in_another_process() -> None:
         pid, square = beside.result()
     assert square == 144
     assert pid == beside.pid and pid != os.getpid()
+
+
+def test_with_no_process_to_start_the_caller_does_the_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No interpreter at sys.executable (an OS error starting the process): a warning,
+    and the work done in the caller."""
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    with capture_logs() as logs, Beside(pid_and_square, 5) as beside:
+        assert beside.pid is None
+        assert beside.result() == (os.getpid(), 25)
+    assert [e["event"] for e in logs] == ["beside_process_not_started"]
 
 
 def test_an_exception_is_raised_in_the_caller() -> None:
@@ -72,8 +87,7 @@ def test_an_answer_that_cannot_be_pickled_is_an_error() -> None:
 def test_a_killed_process_leaves_the_work_to_the_caller(tmp_path: Path) -> None:
     flag = tmp_path / "started"
     with Beside(waits_unless_in, os.getpid(), str(flag)) as beside:
-        started(flag, beside)
-        os.kill(beside.pid, signal.SIGKILL)
+        os.kill(started(flag, beside), signal.SIGKILL)
         with capture_logs() as logs:
             assert beside.result() == "done by the caller"
     lost = [e for e in logs if e["event"] == "beside_process_lost"]
@@ -84,8 +98,7 @@ def test_a_killed_process_leaves_the_work_to_the_caller(tmp_path: Path) -> None:
 def test_close_stops_a_process_whose_answer_is_not_wanted(tmp_path: Path) -> None:
     flag = tmp_path / "started"
     beside = Beside(waits_unless_in, os.getpid(), str(flag))
-    started(flag, beside)
-    pid = beside.pid
+    pid = started(flag, beside)
     beside.close()
     with pytest.raises(ProcessLookupError):  # stopped and reaped
         os.kill(pid, 0)
