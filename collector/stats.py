@@ -593,12 +593,16 @@ def _tail_bounds(n: int, threshold: float, lo: int, hi: int) -> tuple[float, flo
     return max(short - slack, 0.0), min(short + slack, 1.0)
 
 
+def _p_exact(above: bool, successes: int, n: int, threshold: float) -> float:
+    """one_sided_p_above (`above`) or one_sided_p_below(successes, n, threshold)."""
+    return (one_sided_p_above if above else one_sided_p_below)(successes, n, threshold)
+
+
 def _p_bounds(above: bool, successes: int, n: int, threshold: float) -> tuple[float, float]:
-    """Bounds of one_sided_p_above (`above`) or one_sided_p_below(successes, n, threshold):
-    its value twice in the cases where it sums no tail."""
-    exact = one_sided_p_above if above else one_sided_p_below
+    """Bounds of _p_exact(above, successes, n, threshold): its value twice in the cases
+    where it sums no tail."""
     if n == 0 or not 0.0 < threshold < 1.0 or (above and successes <= 0):
-        p = exact(successes, n, threshold)
+        p = _p_exact(above, successes, n, threshold)
         return p, p
     lo, hi = (successes, n) if above else (0, successes)
     return _tail_bounds(n, threshold, lo, hi)
@@ -609,8 +613,7 @@ def _p_under(above: bool, successes: int, n: int, threshold: float, alpha: float
     low, high = _p_bounds(above, successes, n, threshold)
     if high < alpha or low >= alpha:
         return high < alpha
-    exact = one_sided_p_above if above else one_sided_p_below
-    return exact(successes, n, threshold) < alpha
+    return _p_exact(above, successes, n, threshold) < alpha
 
 
 def sla_test(
@@ -622,16 +625,11 @@ def sla_test(
     p-value rounded to `digits`. From the tails' bounds where they give the same verdict
     and rounded p-value (a month's cells each have their own counts, and a whole tail
     costs ~4x the terms), else from the tails summed whole: the same answer either way."""
-    got = _verdict(
-        _p_bounds(False, arrived, judged, threshold),
-        _p_bounds(True, arrived, judged, threshold),
-        alpha,
-        digits,
-    )
+    below, above = (_p_bounds(side, arrived, judged, threshold) for side in (False, True))
+    got = _verdict(below, above, alpha, digits)
     if got is None:
-        below = one_sided_p_below(arrived, judged, threshold)
-        above = one_sided_p_above(arrived, judged, threshold)
-        got = _verdict((below, below), (above, above), alpha, digits)
+        p_below, p_above = (_p_exact(side, arrived, judged, threshold) for side in (False, True))
+        got = _verdict((p_below, p_below), (p_above, p_above), alpha, digits)
         assert got is not None  # exact values: nothing to straddle
     return got
 
