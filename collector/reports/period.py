@@ -196,7 +196,17 @@ def period_report(
     def minute_kind(minute: int) -> str:  # a zone's offset is whole minutes
         return reports.calendar.label_at(minute * 60 * NS, tz)
 
+    # Within a period of one whole-hour offset, a send's local day is arithmetic: a label
+    # per local day, not a zone conversion per minute sent in (a month: 43,200 of them).
+    sliced = period_slices(since_ns, until_ns, tz)
+
+    @functools.cache
+    def local_day_kind(day_ns: int) -> str:
+        return reports.calendar.label_at(day_ns, tz)
+
     def day_kind(at_ns: int) -> str:
+        if sliced is not None and since_ns <= at_ns < until_ns:
+            return local_day_kind(sliced.day(at_ns))
         return minute_kind(at_ns // (60 * NS))
 
     channels: Callable[[], dict[str, Any]] = functools.partial(
