@@ -29,7 +29,7 @@ from collector.ledger.probes import (
     Submission,
 )
 from collector.ledger.sql.convert import ints, strs
-from collector.ledger.sql.query import Row, Where, chunks, marks
+from collector.ledger.sql.query import Row, Tx, Where, chunks, marks
 from collector.ledger.sql.rollups import RollupSql
 from collector.ledger.sql.route_runs import Edge, RouteRuns, edges, failed_runs, unresolved
 
@@ -113,6 +113,25 @@ SERIES_AFTER_SQL = {
 # verdicts.planned_at_ns (migration 0019): its probe's planned time, set on every write
 # (0 without a probe row, in no period read, as in the migration)
 _PLANNED = "COALESCE((SELECT planned_at_ns FROM probes WHERE probe_id = ?), 0)"
+# verdicts.vendor, carrier, sent_at_ns (migration 0025): its probe's route and attempt time
+# (NULL while still planned), copied after every verdict write and submission record, so
+# the channel read takes them from verdicts_by_outcome (ledger/sql/route_runs.py)
+_ROUTE_COPY = (
+    "UPDATE verdicts SET (vendor, carrier, sent_at_ns) = (SELECT p.vendor, p.carrier,"
+    " CASE WHEN p.submit_status = 'planned' THEN NULL WHEN p.submitted_at_ns <> 0"
+    " THEN p.submitted_at_ns ELSE p.planned_at_ns END FROM probes p"
+    " WHERE p.probe_id = verdicts.probe_id)"
+)
+
+
+def _copy_routes(tx: Tx, probe_ids: Sequence[str]) -> None:
+    """The verdicts of these probes (those with a probe row) take its route copies."""
+    for chunk in chunks(list(probe_ids)):
+        where = Where().among("probe_id", chunk)
+        where.add("EXISTS (SELECT 1 FROM probes p WHERE p.probe_id = verdicts.probe_id)")
+        tx.run(f"{_ROUTE_COPY}{where}", where.params)
+
+
 # JudgedRow: the probe's columns, the verdict's LEFT JOINed (NULL without one)
 _JUDGED_VERDICT = set(_VERDICT_COLS.split(", ")) - {"probe_id"}
 
@@ -300,6 +319,8 @@ class ProbeSql(RollupSql):
             )  # fmt: skip
             if changed != 1:
                 raise KeyError(f"no planned probe {sub.probe_id!r}")
+            # a verdict written before this record takes its attempt time
+            tx.run(f"{_ROUTE_COPY} WHERE probe_id = ?", (sub.probe_id,))
             if sub.billed_parts is not None:
                 tx.run(
                     "UPDATE probes SET billed_parts = ?, billed_from = ? WHERE probe_id = ?",
@@ -630,6 +651,7 @@ class ProbeSql(RollupSql):
                          before[2], after[2]),
                     )  # fmt: skip
                     revisions.append(Revision(v.probe_id, revision, at_ns, before, after))
+            _copy_routes(tx, [v.probe_id for v, _ in writes])
         return revisions
 
     def verdicts(self, probe_ids: Sequence[str] | None = None) -> dict[str, StoredVerdict]:

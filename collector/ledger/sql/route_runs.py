@@ -116,30 +116,31 @@ class RouteRuns:
     def failures(self) -> tuple[str, list[Any]]:
         """Every failed attempt of the period: at, planned, id, vendor, carrier, and the id
         of the first attempt after it within `REACH` (NULL without one), in no order."""
-        scope = "p.planned_at_ns >= ? AND p.planned_at_ns < ?"
-        scope_params: list[Any] = [self._since, self._until]
-        if self._vendor is not None:
-            scope += " AND p.vendor = ?"
-            scope_params.append(self._vendor)
-        scope += f" AND p.probe_id NOT IN ({_SENDS})"
-        cols = f"{sent('p')} AS at_ns, p.planned_at_ns, p.probe_id, p.vendor, p.carrier"
-        # the period's failed verdicts (a range of verdicts_by_outcome per outcome: the
-        # verdict's copy of its probe's planned time), each to its probe by key whatever
-        # the estimates (a join order SQLite keeps; on PostgreSQL a LATERAL subquery that
-        # is not flattened)
-        probe = (
-            "CROSS JOIN LATERAL (SELECT probe_id, vendor, carrier, planned_at_ns, submitted_at_ns,"
-            " submit_status FROM probes p WHERE p.probe_id = v.probe_id OFFSET 0) p"
-            if self._pg
-            else "CROSS JOIN probes p"
-        )
+
+        def scope(a: str) -> tuple[str, list[Any]]:
+            terms = f"{a}.planned_at_ns >= ? AND {a}.planned_at_ns < ?"
+            params: list[Any] = [self._since, self._until]
+            if self._vendor is not None:
+                terms += f" AND {a}.vendor = ?"
+                params.append(self._vendor)
+            return f"{terms} AND {a}.probe_id NOT IN ({_SENDS})", params
+
+        (v_scope, v_params), (p_scope, p_params) = scope("v"), scope("p")
+        # the period's failed verdicts: a range of verdicts_by_outcome per outcome, each
+        # with its probe's planned time, route and attempt time copied (0019, 0025; NULL:
+        # still planned, no attempt), so no probe row is read; then the refusals
+        # on SQLite the time as an expression (`+ 0`: no affinity, like the route index's
+        # CASE): an INTEGER column compared with it keeps the index from bounding the step
+        # below (see _EDGE), which then scans its route's period for every failure
+        index, at = ("", "v.sent_at_ns") if self._pg else (" INDEXED BY verdicts_by_outcome",
+                                                           "v.sent_at_ns + 0")  # fmt: skip
         failed = (
-            f"SELECT {cols} FROM verdicts v {probe} WHERE v.outcome IN"
-            f" ({marks(len(self._failed))}) AND v.planned_at_ns >= ? AND v.planned_at_ns < ?"
-            f" AND p.probe_id = v.probe_id AND {scope}"
-            " AND p.submit_status <> 'planned'"
-            f" UNION ALL SELECT {cols} FROM probes p WHERE p.submit_status = 'rejected'"
-            f" AND {scope} AND p.error_kind IN ({marks(len(self._refused))}) AND NOT EXISTS"
+            f"SELECT {at} AS at_ns, v.planned_at_ns, v.probe_id, v.vendor, v.carrier"
+            f" FROM verdicts v{index} WHERE v.outcome IN ({marks(len(self._failed))})"
+            f" AND {v_scope} AND v.sent_at_ns IS NOT NULL"
+            f" UNION ALL SELECT {sent('p')} AS at_ns, p.planned_at_ns, p.probe_id, p.vendor,"
+            f" p.carrier FROM probes p WHERE p.submit_status = 'rejected' AND {p_scope}"
+            f" AND p.error_kind IN ({marks(len(self._refused))}) AND NOT EXISTS"
             " (SELECT 1 FROM verdicts v WHERE v.probe_id = p.probe_id)"
         )
         reach = "CAST(? AS BIGINT)" if self._pg else "?"
@@ -151,7 +152,7 @@ class RouteRuns:
             f"WITH f AS ({failed})"
             f" SELECT at_ns, planned_at_ns, probe_id, vendor, carrier, ({after}) FROM f"
         )
-        params = [*self._failed, self._since, self._until, *scope_params, *scope_params]
+        params = [*self._failed, *v_params, *p_params]
         params += [*self._refused, REACH, *after_params]  # the bound's before the step's
         return sql, params
 

@@ -162,7 +162,7 @@ def attempts(rows: list[JudgedRow], sends: set[str]) -> list[list[tuple[int, int
     (submit time, else planned; planned time; id; 1 ok, 0 failed)."""
     routes: dict[tuple[str, str], list[tuple[int, int, str, int]]] = {}
     for r in rows:
-        if r.probe_id in sends:
+        if r.probe_id in sends or r.submit_status == "planned":  # not handed over: no attempt
             continue
         if r.outcome in OK:
             k = 1
@@ -232,6 +232,47 @@ def test_route_run_rows_equal_the_reference_over_every_attempt(ledger: Any, seed
     whole = ledger.route_run_rows(since_ns=T, until_ns=T + 300 * NS, ok=OK, failed=FAILED,
                                   refused=REFUSED, min_run=2)  # fmt: skip
     assert len(whole) < len(ledger.judged_rows(since_ns=T, until_ns=T + 300 * NS))
+
+
+def test_verdicts_written_before_their_submission_follow_it(ledger: Any) -> None:
+    """Verdicts saved while their probes are still planned (no attempt yet), then most of
+    the submissions recorded, some twice with another time (an ambiguous answer settled
+    later): the channel read takes each attempt at its last recorded time, and none of
+    the probes still planned, as the reference over every attempt has them (the copies of
+    migration 0025 follow the probe's row)."""
+    sends = routes_world(ledger, random.Random(31))
+    rng = random.Random(32)
+    early = []
+    for i in range(160):
+        pid = f"early-{i:03d}"
+        route = (("acme", "bolt")[i % 2], ("china_mobile", "china_unicom")[i // 2 % 2])
+        ledger.add_probe(ProbePlan(probe_id=pid, vendor=route[0], msisdn="+8613800000001",
+                                   profile="otp", token="000000", body="b", expected_text="b",
+                                   planned_at_ns=T + rng.randrange(0, 300) * NS,
+                                   carrier=route[1]))  # fmt: skip
+        early.append(pid)
+    ledger.save_verdicts([Verdict(pid, rng.choice([Outcome.LOST, Outcome.LATE,
+                                                   Outcome.DELIVERED]), DlrTruth.CONSISTENT,
+                                  DlrClaim.SUCCESS, ContentVerdict.NONE)
+                          for pid in early], at_ns=T)  # fmt: skip
+    period = [(T - 30 * NS, T + 400 * NS)]
+    assert_the_reference(ledger, sends, period, "acme")  # all still planned: none read
+    for i, pid in enumerate(early):
+        if i % 9 == 0:
+            continue  # stays planned
+        first = T + rng.randrange(0, 300) * NS
+        status = "ambiguous" if i % 3 == 0 else "accepted"
+        ledger.record_submission(Submission(pid, status, first, first, ("m",)))
+        if status == "ambiguous":  # settled later, at another time (or at its planned one)
+            again = 0 if i % 4 == 0 else T + rng.randrange(0, 300) * NS
+            ledger.record_submission(Submission(pid, "accepted", again, again, ("m",)))
+    every = ledger.judged_rows(since_ns=T - 30 * NS, until_ns=T + 400 * NS)
+    moved = [r for r in every if r.probe_id in early and r.submit_status != "planned"]
+    assert len(moved) > 100 and any(r.submitted_at_ns == 0 for r in moved)
+    assert_the_reference(ledger, sends, period, "bolt")
+    got = ledger.route_run_rows(since_ns=T - 30 * NS, until_ns=T + 400 * NS, ok=OK,
+                                failed=FAILED, refused=REFUSED, min_run=1)  # fmt: skip
+    assert {r.probe_id for r in got} & set(early)  # the early verdicts are read
 
 
 def far_failures(every: list[JudgedRow], sends: set[str]) -> tuple[int, set[int]]:
