@@ -58,6 +58,20 @@ _LOCAL = ("local_offset_ns", "local_days", "local_vals", "local_counts")
 _DAY_OF = operator.itemgetter(0)
 _ONE = (1).to_bytes(8, "little")  # a count of 1 as the packed arrays hold it
 
+
+def _counts_blob(counts: array[int]) -> bytes:
+    """Packed counts, empty when every one is 1 (values each once, the usual case:
+    latencies at nanosecond resolution hardly repeat): half a day blob's bytes, which a
+    month's report reads through to the local parts after them. Days packed before hold
+    the ones, read alike."""
+    return b"" if counts.count(1) == len(counts) else _bytes(counts)
+
+
+def _ones_bytes(counts: bytes | memoryview, values: bytes | memoryview) -> bytes | memoryview:
+    """A counts blob as bytes of one int64 per value (its ones when stored empty)."""
+    return counts if len(counts) or not len(values) else _ONE * (len(values) // 8)
+
+
 Segment = tuple[int, int, Sequence[float], Sequence[int]]  # hour, sent hour, values, counts
 
 
@@ -83,7 +97,7 @@ def pack_runs(segments: Iterable[Segment]) -> tuple[bytes, bytes, bytes]:
         values.extend(vs)
         counts.extend(ks)
         heads.extend((hour, sent, len(values)))
-    return _bytes(heads), _bytes(values), _bytes(counts)
+    return _bytes(heads), _bytes(values), _counts_blob(counts)
 
 
 def _parts(
@@ -91,7 +105,8 @@ def _parts(
 ) -> Iterator[tuple[array[int], int, array[float], array[int]]]:
     """Packed heads of `width` integers, the last one where its part's values end, as
     (heads, the head's index, its values, their counts)."""
-    h, v, k = _array("q", bytes(heads)), _array("d", bytes(values)), _array("q", bytes(counts))
+    h, v = _array("q", bytes(heads)), _array("d", bytes(values))
+    k = _array("q", bytes(counts)) if len(counts) else array("q", [1]) * len(v)
     start = 0
     for i in range(0, len(h), width):
         end = h[i + width - 1]
@@ -129,7 +144,7 @@ def pack_local(segments: Iterable[Segment], offset_ns: int) -> tuple[bytes, byte
             values.extend(v for v, _ in pairs)
             counts.extend(itertools.repeat(1, len(pairs)))
         heads.extend((day, len(values)))
-    return _bytes(heads), _bytes(values), _bytes(counts)
+    return _bytes(heads), _bytes(values), _counts_blob(counts)
 
 
 def unpack_local(days: bytes, values: bytes, counts: bytes) -> Iterator[Segment]:
@@ -339,9 +354,11 @@ def _local_parts(
     heads = _array("q", b"".join([r[-6] for r in rows]))
     # one buffer of the key's values (and counts) that every local day's slot is a view of
     vals = memoryview(b"".join([r[-5] for r in rows]))
-    joined = b"".join([r[-4] for r in rows])
+    joined = b"".join([r[-4] for r in rows])  # those stored empty: ones, nothing to join
     # counts all 1 (values each once, the usual case): a slot's counts are how many
-    counts: memoryview | None = None if joined == _ONE * (len(joined) // 8) else memoryview(joined)
+    counts = None
+    if joined != _ONE * (len(joined) // 8):  # some count above 1: each row's, ones filled in
+        counts = memoryview(b"".join([_ones_bytes(r[-4], r[-5]) for r in rows]))
     base = first = end = 0  # in values: the row's start, the run's start, the part's end
     day, runs, at = None, 0, 0  # at: the next part's (local day, end) pair in heads
     for r in rows:
@@ -392,16 +409,16 @@ def _slice_blob(
     if edges:  # hours ascend: the blob's rows are ordered by hour, then send hour
         hours = h[0::3]
         cuts = sorted({*cuts, *(bisect.bisect_left(hours, edge) for edge in edges)})
-    vals, counts = blobs[1], blobs[2]
+    vals, counts = blobs[1], blobs[2]  # counts empty: all 1 (a slot's part: how many)
     for i, j in itertools.pairwise([0, *cuts, m]):
         if i < j and (not edges or keep(hours[i])):
             start, end = (ends[i - 1] if i else 0) * 8, ends[j - 1] * 8  # 8-byte items
             at = (key, slices.day(sents[i]))
             if (slot := out.get(at)) is None:
-                out[at] = ([vals[start:end]], [counts[start:end]])
+                out[at] = ([vals[start:end]], [counts[start:end] if counts else (end - start) // 8])
             else:
                 slot[0].append(vals[start:end])
-                slot[1].append(counts[start:end])
+                slot[1].append(counts[start:end] if counts else (end - start) // 8)
     return True
 
 

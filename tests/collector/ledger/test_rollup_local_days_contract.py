@@ -287,3 +287,45 @@ def test_the_judges_full_pass_compacts_with_the_reports_zone(ledger: Any) -> Non
     assert set(offsets(ledger)) == {(DAY0 + 2 * DAY_NS, LOCAL)}
     Judge(ledger, JudgingConfig(), lambda: AFTER).judge_once(full=True)  # no zone: no parts
     assert set(offsets(ledger)) == {(DAY0 + DAY_NS, None), (DAY0 + 2 * DAY_NS, LOCAL)}
+
+
+def test_counts_all_one_are_stored_empty_and_days_packed_with_them_read_alike(
+    ledger: Any,
+) -> None:
+    """A blob (and a local part) whose counts are all 1 stores no counts; one with a
+    repeat stores them. A day packed with its ones listed (as before) next to days packed
+    without reads the same multisets over every period, and the check finds nothing."""
+    fill(ledger, seed=25)
+    ledger.compact_rollups(before_ns=AFTER, zone=SHANGHAI)
+    want = [sums(ledger, **p) for p in PERIODS]
+    with ledger._transaction() as tx:
+        rows = tx.tuples("SELECT day_ns, kind, vals, counts, local_vals, local_counts"
+                         " FROM rollup_value_days")  # fmt: skip
+    lengths = {(len(bytes(r[3])) > 0, len(bytes(r[5])) > 0) for r in rows}
+    assert (False, False) in lengths  # the usual blob: each value once
+    assert any(c for c, _ in lengths) and any(c for _, c in lengths)  # some with repeats
+    for _, _, vals, counts, local_vals, local_counts in rows:
+        for vs, ks in ((vals, counts), (local_vals, local_counts)):
+            if len(bytes(ks)):  # stored: not every count is 1
+                assert set(array("q", bytes(ks))) != {1}
+                assert len(bytes(ks)) == len(bytes(vs))
+    day = DAY0 + DAY_NS  # as packed before: every count listed
+    listed = 0
+    with ledger._transaction() as tx:
+        for r in tx.tuples("SELECT vendor, carrier, mvno, region, profile, band, msisdn,"
+                           " burst, submit_status, kind, vals, local_vals FROM rollup_value_days"
+                           " WHERE day_ns = ? AND length(counts) = 0", (day,)):  # fmt: skip
+            ones = array("q", [1]) * (len(bytes(r[-2])) // 8)
+            local = array("q", [1]) * (len(bytes(r[-1])) // 8)
+            tx.run(
+                "UPDATE rollup_value_days SET counts = ?, local_counts = ?"
+                f" WHERE day_ns = ? AND {' AND '.join(f'{c} = ?' for c in BLOB_KEY)}",
+                (ones.tobytes(), local.tobytes(), day, *r[:-2]),
+            )
+            listed += 1
+    assert listed > 5
+    assert [sums(ledger, **p) for p in PERIODS] == want
+    assert [sums(ledger, **p, vendor="acme") for p in PERIODS] == [
+        Counter({k: n for k, n in was.items() if k[0][2] == "acme"}) for was in want
+    ]
+    assert ledger.check_rollups().consistent
