@@ -16,6 +16,8 @@ command runs (no cache an earlier step warmed), the steps alternating, `--runs` 
   (`--priced`: every vendor billed on submit, so each lost probe is over-charged and
   listed), with the process' peak RSS and the CPU of the process that reads the channel
   section beside it (beside_cpu_s; cpu_s is this process' alone);
+- command_target_s, command_meets_target: the target of bench/year_ledger.py's TARGETS_S
+  (docs/scale.md), against the command's median run;
 - values_floor (the same-run baseline): the month's value blobs stored for the zone read by
   one plain SELECT, each value key's days joined in C, made Python floats at once and
   sorted, then freed: what ordering the values costs in Python before any figure is made
@@ -49,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "protos" / "python"), str(ROOT / "bench")]
 
 import structlog  # noqa: E402
-from year_ledger import generate  # noqa: E402
+from year_ledger import TARGETS_S, generate  # noqa: E402
 
 from collector.billing.config import BillingConfig  # noqa: E402
 from collector.billing.terms import Model, VendorTerms  # noqa: E402
@@ -225,6 +227,9 @@ def measured(args: argparse.Namespace, steps: list[str], out: dict[str, Any]) ->
     out["figures_over_floor"] = round(
         statistics.median(out["figures_s"]) / statistics.median(out["values_floor_s"]), 2
     )
+    if "command_s" in out:  # the operation people wait for, by its median run
+        out["command_target_s"] = TARGETS_S["month_report"]
+        out["command_meets_target"] = statistics.median(out["command_s"]) <= out["command_target_s"]
 
 
 if __name__ == "__main__":

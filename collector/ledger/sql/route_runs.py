@@ -6,7 +6,8 @@ ties by planned time, then id), those the episodes read: a verdict that arrived 
 or a refusal that says the vendor would not carry the message; failover sends and every
 other probe (pending, inconclusive, refused before the route) are left out. Failures are
 a few in a hundred, so only the period's are read (migration 0019 indexes failed verdicts
-by their probe's planned time, and refusals), each with the first attempt after it in its
+by their probe's planned time, and refusals; 0025 copies the route and attempt time into
+the verdict, so no failed probe's row is read), each with the first attempt after it in its
 route within `REACH` of its time, looked up in the route index (migration 0019): when that
 attempt is a failure, it is the next one and the two are in one run. The failures come in
 the verdicts' order and are put in route order in Python (a window over them cost SQLite
@@ -126,14 +127,14 @@ class RouteRuns:
             return f"{terms} AND {a}.probe_id NOT IN ({_SENDS})", params
 
         (v_scope, v_params), (p_scope, p_params) = scope("v"), scope("p")
+        # On SQLite the attempt time as an expression (`+ 0`: no affinity, like the route
+        # index's CASE): an INTEGER column compared with it keeps the index from bounding
+        # the step below (see _EDGE), which then scans its route's period for every failure.
+        index, at = ("", "v.sent_at_ns") if self._pg else (" INDEXED BY verdicts_by_outcome",
+                                                           "v.sent_at_ns + 0")  # fmt: skip
         # the period's failed verdicts: a range of verdicts_by_outcome per outcome, each
         # with its probe's planned time, route and attempt time copied (0019, 0025; NULL:
         # still planned, no attempt), so no probe row is read; then the refusals
-        # on SQLite the time as an expression (`+ 0`: no affinity, like the route index's
-        # CASE): an INTEGER column compared with it keeps the index from bounding the step
-        # below (see _EDGE), which then scans its route's period for every failure
-        index, at = ("", "v.sent_at_ns") if self._pg else (" INDEXED BY verdicts_by_outcome",
-                                                           "v.sent_at_ns + 0")  # fmt: skip
         failed = (
             f"SELECT {at} AS at_ns, v.planned_at_ns, v.probe_id, v.vendor, v.carrier"
             f" FROM verdicts v{index} WHERE v.outcome IN ({marks(len(self._failed))})"
