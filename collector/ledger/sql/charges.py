@@ -1,6 +1,7 @@
 """The billing statement's read of the probes it lists by id (Ledger.charge_rows): only
-the columns a listing line and its price take, driven from the verdicts of the outcomes
-asked (verdicts_by_outcome, migration 0019), not from every probe of the period."""
+the columns a listing line and its price take, from the verdicts of the outcomes asked
+(verdicts_by_outcome, migration 0019) and their copies of the probe's fields (0025), not
+from every probe of the period nor from any probe's row."""
 
 from __future__ import annotations
 
@@ -12,13 +13,11 @@ from collector.ledger.sql.core import SqlCore
 from collector.ledger.sql.probes import judged_columns
 from collector.ledger.sql.query import Where
 
-_CHARGE_COLS = judged_columns(ChargeRow._fields)
-# SQLite would otherwise pick the probes' planned-time index and pass over every probe of
-# the period (a month: 4 million, for 10^5 lost); the verdict copy of the planned time
-# bounds the index range, the probe's own bounds the rows as judged_rows does.
-_JOINED = {
-    Dialect.SQLITE: "verdicts v INDEXED BY verdicts_by_outcome CROSS JOIN probes p",
-    Dialect.POSTGRESQL: "verdicts v JOIN probes p",
+_CHARGE_COLS = judged_columns(ChargeRow._fields, copied=True)
+# a range of the index per outcome, covering on SQLite: no verdict row read either
+_VERDICTS = {
+    Dialect.SQLITE: "verdicts v INDEXED BY verdicts_by_outcome",
+    Dialect.POSTGRESQL: "verdicts v",
 }
 
 
@@ -38,14 +37,10 @@ class ChargeSql(SqlCore):
             .among("v.outcome", list(outcomes))
             .add("v.planned_at_ns >= ?", since_ns)
             .add("v.planned_at_ns < ?", until_ns)
-            .add("p.planned_at_ns >= ?", since_ns)
-            .add("p.planned_at_ns < ?", until_ns)
-            .add("p.submit_status = ?", "accepted")
-            .maybe("p.vendor = ?", vendor)
+            .add("v.submit_status = ?", "accepted")
+            .maybe("v.vendor = ?", vendor)
         )
-        sql = (
-            f"SELECT {_CHARGE_COLS} FROM {_JOINED[self.dialect]} ON p.probe_id = v.probe_id{where}"
-        )
+        sql = f"SELECT {_CHARGE_COLS} FROM {_VERDICTS[self.dialect]}{where}"
         with self._transaction(write=False) as tx:
             rows = tx.tuples(sql, where.params)
         return list(map(ChargeRow._make, rows))

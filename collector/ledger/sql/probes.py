@@ -113,35 +113,39 @@ SERIES_AFTER_SQL = {
 # verdicts.planned_at_ns (migration 0019): its probe's planned time, set on every write
 # (0 without a probe row, in no period read, as in the migration)
 _PLANNED = "COALESCE((SELECT planned_at_ns FROM probes WHERE probe_id = ?), 0)"
-# verdicts.vendor, carrier, sent_at_ns (migration 0025): its probe's route and attempt time
-# (NULL while still planned), copied after every verdict write and submission record, so
-# the channel read takes them from verdicts_by_outcome (ledger/sql/route_runs.py)
-_ROUTE_COPY = (
-    "UPDATE verdicts SET (vendor, carrier, sent_at_ns) = (SELECT p.vendor, p.carrier,"
+# verdicts' copies of their probe (migration 0025): what the channel read and the billing
+# listing take of a failed verdict's probe (ledger/sql/route_runs.py, charges.py), read
+# from verdicts_by_outcome instead of the probe's row; the attempt time NULL while the
+# probe is still planned. Copied after every write of a verdict or of those probe fields.
+VERDICT_COPIES = ("vendor", "carrier", "profile", "parts", "submit_status", "billed_parts")
+_COPY = (
+    f"UPDATE verdicts SET ({', '.join(VERDICT_COPIES)}, sent_at_ns) ="
+    f" (SELECT {', '.join(f'p.{c}' for c in VERDICT_COPIES)},"
     " CASE WHEN p.submit_status = 'planned' THEN NULL WHEN p.submitted_at_ns <> 0"
     " THEN p.submitted_at_ns ELSE p.planned_at_ns END FROM probes p"
     " WHERE p.probe_id = verdicts.probe_id)"
 )
 
 
-def _copy_routes(tx: Tx, probe_ids: Sequence[str]) -> None:
-    """The verdicts of these probes (those with a probe row) take its route copies."""
-    for chunk in chunks(list(probe_ids)):
+def _copy_probes(tx: Tx, probe_ids: Sequence[str]) -> None:
+    """The verdicts of these probes (those with a probe row) take its copies."""
+    for chunk in chunks(sorted(set(probe_ids))):
         where = Where().among("probe_id", chunk)
         where.add("EXISTS (SELECT 1 FROM probes p WHERE p.probe_id = verdicts.probe_id)")
-        tx.run(f"{_ROUTE_COPY}{where}", where.params)
+        tx.run(f"{_COPY}{where}", where.params)
 
 
 # JudgedRow: the probe's columns, the verdict's LEFT JOINed (NULL without one)
 _JUDGED_VERDICT = set(_VERDICT_COLS.split(", ")) - {"probe_id"}
 
 
-def judged_columns(fields: Sequence[str]) -> str:
+def judged_columns(fields: Sequence[str], *, copied: bool = False) -> str:
     """JudgedRow's columns, or some of them (ChargeRow's), over `probes p` joined with
-    `verdicts v`: the verdict's from v, a partial's missing parts counted, the rest p's."""
+    `verdicts v`: the verdict's from v, a partial's missing parts counted, the rest p's
+    (`copied`: from the verdict's copies of them, VERDICT_COPIES, with no `p`)."""
+    mine = _JUDGED_VERDICT | (set(VERDICT_COPIES) | {"probe_id"} if copied else set())
     return ", ".join(
-        _MISSING if f == "missing_parts" else f"{'v' if f in _JUDGED_VERDICT else 'p'}.{f}"
-        for f in fields
+        _MISSING if f == "missing_parts" else f"{'v' if f in mine else 'p'}.{f}" for f in fields
     )
 
 
@@ -319,13 +323,13 @@ class ProbeSql(RollupSql):
             )  # fmt: skip
             if changed != 1:
                 raise KeyError(f"no planned probe {sub.probe_id!r}")
-            # a verdict written before this record takes its attempt time
-            tx.run(f"{_ROUTE_COPY} WHERE probe_id = ?", (sub.probe_id,))
             if sub.billed_parts is not None:
                 tx.run(
                     "UPDATE probes SET billed_parts = ?, billed_from = ? WHERE probe_id = ?",
                     (sub.billed_parts, sub.billed_from, sub.probe_id),
                 )
+            # a verdict written before this record takes its status, time and billed parts
+            tx.run(f"{_COPY} WHERE probe_id = ?", (sub.probe_id,))
             self._rollup_follow(tx, [sub.probe_id], before)
 
     def probes(
@@ -427,6 +431,7 @@ class ProbeSql(RollupSql):
                     " EXISTS (SELECT 1 FROM dlrs WHERE dlr_id = ? AND billed_parts IS NOT NULL)",
                     (dlr_id, dlr_id, probe_id, dlr_id),
                 )
+            _copy_probes(tx, touched)  # their verdicts' billed parts
             self._rollup_follow(tx, touched, before)
 
     def unattributed_dlrs(self, *, since_ns: int = 0) -> list[StoredDlr]:
@@ -651,7 +656,7 @@ class ProbeSql(RollupSql):
                          before[2], after[2]),
                     )  # fmt: skip
                     revisions.append(Revision(v.probe_id, revision, at_ns, before, after))
-            _copy_routes(tx, [v.probe_id for v, _ in writes])
+            _copy_probes(tx, [v.probe_id for v, _ in writes])
         return revisions
 
     def verdicts(self, probe_ids: Sequence[str] | None = None) -> dict[str, StoredVerdict]:

@@ -83,3 +83,52 @@ def test_charge_rows_are_the_accepted_judged_rows_of_those_outcomes(ledger: Any)
             assert want and len(want) < len(old), (wanted, vendor)  # some are left out
             assert all(isinstance(r, ChargeRow) for r in got)
     assert ledger.charge_rows(since_ns=SINCE, until_ns=UNTIL, outcomes=()) == []
+
+
+def test_charge_rows_follow_probes_changed_after_their_verdicts(ledger: Any) -> None:
+    """Verdicts saved while their probes are still planned, then the submissions recorded
+    (some with billed parts, some refused, some twice), then DLRs attributed that give
+    billed parts to probes without one: each listing row is the probe as it is now, as
+    judged_rows reads it (the verdict's copies of migration 0025 follow every change)."""
+    world(ledger, random.Random(7))
+    rng = random.Random(8)
+    late = [f"v{i:03d}" for i in range(150)]
+    for i, pid in enumerate(late):
+        ledger.add_probe(ProbePlan(probe_id=pid, vendor=("acme", "bolt")[i % 2],
+                                   msisdn="+8613800000001", profile=("otp", "notice")[i % 3 > 0],
+                                   token="000000", body="b", expected_text="b",
+                                   planned_at_ns=SINCE + rng.randrange(0, 300) * NS,
+                                   parts=1 + i % 3, carrier="china_mobile"))  # fmt: skip
+    ledger.save_verdicts([Verdict(pid, rng.choice([Outcome.LOST, Outcome.PARTIAL]),
+                                  DlrTruth.CONSISTENT, DlrClaim.SUCCESS, ContentVerdict.NONE,
+                                  missing_parts=(1,)) for pid in late], at_ns=T)  # fmt: skip
+    wanted = ("lost", "partial")
+
+    def same() -> list[ChargeRow]:
+        got = ledger.charge_rows(since_ns=SINCE, until_ns=UNTIL, outcomes=wanted)
+        old = ledger.judged_rows(since_ns=SINCE, until_ns=UNTIL, outcomes=wanted)
+        want = [listed(r) for r in old if r.submit_status == "accepted"]
+        assert sorted(got) == sorted(want)
+        return got
+
+    assert not {r.probe_id for r in same()} & set(late)  # still planned: not accepted
+    for i, pid in enumerate(late):
+        status = "rejected" if i % 10 == 0 else ("ambiguous" if i % 4 == 0 else "accepted")
+        billed = 1 + i % 4 if i % 5 == 0 else None
+        ledger.record_submission(Submission(pid, status, T, T, (f"M{i}",), billed_parts=billed,
+                                            billed_from="fee" if billed else ""))  # fmt: skip
+        if status == "ambiguous":  # settled later
+            ledger.record_submission(Submission(pid, "accepted", T, T, (f"M{i}",)))
+    stored = []
+    for i, pid in enumerate(late):
+        if i % 3 == 0:  # a report carrying billed parts (taken when the probe has none)
+            row, _ = ledger.store_dlr(vendor="acme", message_id=f"M{i}", status="DELIVRD",
+                                      received_at_ns=T, raw=b"{}", dedupe_key=f"k{i}",
+                                      billed_parts=7, billed_from="dlr")  # fmt: skip
+            stored.append((int(row.dlr_id), pid, "same"))
+    ledger.attribute_dlrs(stored)
+    got = {r.probe_id: r for r in same()}
+    mine = [got[p] for p in late if p in got]
+    assert len(mine) > 100
+    assert {r.billed_parts for r in mine} >= {None, 7, 2, 4}  # from submit and from DLRs
+    assert {r.profile for r in mine} == {"otp", "notice"} and {r.parts for r in mine} == {1, 2, 3}
