@@ -110,17 +110,16 @@ SERIES_AFTER_SQL = {
     f" (SELECT probe_id, {_SERIES_P} FROM probes WHERE probe_id = v.probe_id OFFSET 0) p"
     " ORDER BY v.change_seq",
 }
-# verdicts.planned_at_ns (migration 0019): its probe's planned time, set on every write
-# (0 without a probe row, in no period read, as in the migration)
-_PLANNED = "COALESCE((SELECT planned_at_ns FROM probes WHERE probe_id = ?), 0)"
-# verdicts' copies of their probe (migration 0025): what the channel read and the billing
-# listing take of a failed verdict's probe (ledger/sql/route_runs.py, charges.py), read
-# from verdicts_by_outcome instead of the probe's row; the attempt time NULL while the
-# probe is still planned. Copied after every write of a verdict or of those probe fields.
+# verdicts' copies of their probe: its planned time (migration 0019: a period's verdicts
+# are a range of verdicts_by_outcome) and what the channel read and the billing listing
+# take of a failed verdict's probe (0025: ledger/sql/route_runs.py, charges.py, read from
+# that index instead of the probe's row), the attempt time NULL while the probe is still
+# planned. Copied after every write of a verdict or of those probe fields; a verdict
+# without a probe row keeps planned time 0 (in no period read, as in the migrations).
 VERDICT_COPIES = ("vendor", "carrier", "profile", "parts", "submit_status", "billed_parts")
 _COPY = (
-    f"UPDATE verdicts SET ({', '.join(VERDICT_COPIES)}, sent_at_ns) ="
-    f" (SELECT {', '.join(f'p.{c}' for c in VERDICT_COPIES)},"
+    f"UPDATE verdicts SET (planned_at_ns, {', '.join(VERDICT_COPIES)}, sent_at_ns) ="
+    f" (SELECT p.planned_at_ns, {', '.join(f'p.{c}' for c in VERDICT_COPIES)},"
     " CASE WHEN p.submit_status = 'planned' THEN NULL WHEN p.submitted_at_ns <> 0"
     " THEN p.submitted_at_ns ELSE p.planned_at_ns END FROM probes p"
     " WHERE p.probe_id = verdicts.probe_id)"
@@ -329,7 +328,7 @@ class ProbeSql(RollupSql):
                     (sub.billed_parts, sub.billed_from, sub.probe_id),
                 )
             # a verdict written before this record takes its status, time and billed parts
-            tx.run(f"{_COPY} WHERE probe_id = ?", (sub.probe_id,))
+            _copy_probes(tx, [sub.probe_id])
             self._rollup_follow(tx, [sub.probe_id], before)
 
     def probes(
@@ -626,10 +625,10 @@ class ProbeSql(RollupSql):
                     ",".join(v.arrival_uuids), change_seq,
                 )  # fmt: skip
                 if old is None:
-                    tx.run(
+                    tx.run(  # its planned time copied below, with the rest (_copy_probes)
                         f"INSERT INTO verdicts ({_VERDICT_COLS}, planned_at_ns) VALUES"
-                        f" (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {_PLANNED})",
-                        (v.probe_id, *row, v.probe_id),
+                        " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                        (v.probe_id, *row),
                     )
                     continue
                 tx.run(
@@ -637,9 +636,8 @@ class ProbeSql(RollupSql):
                     " dlr_claim = ?, content = ?, content_diff = ?, latency_s = ?,"
                     " latency_uncertainty_s = ?, vendor_delay_s = ?, carrier_delay_s = ?,"
                     " sender = ?, duplicates = ?, missing_parts = ?, reasons = ?,"
-                    f" arrival_uuids = ?, change_seq = ?, planned_at_ns = {_PLANNED}"
-                    " WHERE probe_id = ?",
-                    (*row, v.probe_id, v.probe_id),
+                    " arrival_uuids = ?, change_seq = ? WHERE probe_id = ?",
+                    (*row, v.probe_id),
                 )
                 before = (
                     old.verdict.outcome.value,

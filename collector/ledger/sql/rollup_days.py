@@ -69,7 +69,7 @@ def _counts_blob(counts: array[int]) -> bytes:
 
 def _ones_bytes(counts: bytes | memoryview, values: bytes | memoryview) -> bytes | memoryview:
     """A counts blob as bytes of one int64 per value (its ones when stored empty)."""
-    return counts if len(counts) or not len(values) else _ONE * (len(values) // 8)
+    return counts if len(counts) else _ONE * (len(values) // 8)
 
 
 Segment = tuple[int, int, Sequence[float], Sequence[int]]  # hour, sent hour, values, counts
@@ -414,11 +414,12 @@ def _slice_blob(
         if i < j and (not edges or keep(hours[i])):
             start, end = (ends[i - 1] if i else 0) * 8, ends[j - 1] * 8  # 8-byte items
             at = (key, slices.day(sents[i]))
+            tally = counts[start:end] if counts else (end - start) // 8
             if (slot := out.get(at)) is None:
-                out[at] = ([vals[start:end]], [counts[start:end] if counts else (end - start) // 8])
+                out[at] = ([vals[start:end]], [tally])
             else:
                 slot[0].append(vals[start:end])
-                slot[1].append(counts[start:end] if counts else (end - start) // 8)
+                slot[1].append(tally)
     return True
 
 
